@@ -1,0 +1,8 @@
+// The list of subcommands the CLI knows. Add a line here when a new
+// src/cli/<name>.ts appears; nothing else in the CLI needs to change.
+
+import type { Command } from 'commander';
+
+export type Register = (program: Command) => void;
+
+export const commands: Register[] = [];
