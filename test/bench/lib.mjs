@@ -1,0 +1,169 @@
+// Shared benchmark plumbing: timing commands with GNU time (wall, user+sys
+// CPU, peak RSS), free ports on loopback, an rsync daemon, and printing
+// side-by-side tables. Benchmarks never assert: they measure and print.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const FERRY = join(ROOT, 'dist/cli/bin.js');
+export const WORK = process.env.FERRY_BENCH_DIR ?? join(ROOT, '.bench-work');
+
+export function sh(cmd, opts = {}) {
+  return execFileSync('bash', ['-c', cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28, ...opts });
+}
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+/**
+ * Runs `bash -c cmd` under GNU time. Returns wall seconds, CPU seconds
+ * (user+sys of the whole process tree that was waited for) and peak RSS (MB)
+ * of the largest single process, plus stdout.
+ */
+export function timed(cmd, { env } = {}) {
+  return new Promise((resolve, reject) => {
+    const tf = join(WORK, `time-${process.pid}-${Date.now()}.txt`);
+    const t0 = process.hrtime.bigint();
+    const child = spawn('/usr/bin/time', ['-f', '%e %U %S %M', '-o', tf, 'bash', '-c', cmd], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b) => (out += b));
+    child.stderr.on('data', (b) => (err += b));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (code !== 0) {
+        reject(new Error(`${cmd}: exit ${code}\n${err.slice(-3000)}`));
+        return;
+      }
+      const [, user, sys, maxKb] = readFileSync(tf, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+      resolve({ wall, cpu: user + sys, rssMb: maxKb / 1024, stdout: out, stderr: err });
+    });
+  });
+}
+
+/** Starts a long-running process; resolves once `ready` matches a stdout line. */
+export function startProcess(file, args, ready, { env } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let buf = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`${file} did not become ready: ${err.slice(-2000)}`)), 30_000);
+    child.stderr.on('data', (b) => (err += b));
+    child.stdout.on('data', (b) => {
+      buf += b;
+      if (ready.test(buf)) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${file} exited (${code}) before ready: ${err.slice(-2000)}`));
+    });
+  });
+}
+
+export function stop(child) {
+  return new Promise((resolve) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+}
+
+/** Peak RSS of a live process (VmHWM), in MB. */
+export function peakRssMb(pid) {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+) kB/);
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** An rsync daemon on loopback serving `dir` as module `bench` (writable). */
+export async function startRsyncDaemon(dir) {
+  const port = await freePort();
+  const conf = join(WORK, `rsyncd-${port}.conf`);
+  writeFileSync(
+    conf,
+    `pid file = ${join(WORK, `rsyncd-${port}.pid`)}\nuse chroot = no\n[bench]\n  path = ${dir}\n  read only = no\n  uid = root\n  gid = root\n`,
+  );
+  const child = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, `--port=${port}`, '--address=127.0.0.1'], {
+    stdio: 'ignore',
+  });
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    try {
+      sh(`rsync rsync://127.0.0.1:${port}/ >/dev/null 2>&1`);
+      return { child, url: `rsync://127.0.0.1:${port}/bench` };
+    } catch {
+      /* not up yet */
+    }
+  }
+  throw new Error('rsync daemon did not start');
+}
+
+/** "Total bytes sent" etc. from rsync --stats, sender side. */
+export function rsyncWireBytes(statsText) {
+  const sent = Number((statsText.match(/Total bytes sent: ([\d,]+)/) ?? [])[1]?.replace(/,/g, '') ?? NaN);
+  const recv = Number((statsText.match(/Total bytes received: ([\d,]+)/) ?? [])[1]?.replace(/,/g, '') ?? NaN);
+  return sent + recv;
+}
+
+export function ensureWork() {
+  mkdirSync(WORK, { recursive: true });
+  return WORK;
+}
+
+export const GiB = 1024 ** 3;
+export const MiB = 1024 ** 2;
+
+export function fmtBytes(n) {
+  if (!Number.isFinite(n)) return 'n/a';
+  if (n >= GiB) return `${(n / GiB).toFixed(2)} GiB`;
+  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
+  if (n >= 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+export function table(title, rows) {
+  const cols = Object.keys(rows[0]);
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(r[c]).length)));
+  const line = (vals) => vals.map((v, i) => String(v).padEnd(widths[i])).join('  ');
+  console.log(`\n## ${title}`);
+  console.log(line(cols));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of rows) console.log(line(cols.map((c) => r[c])));
+}
+
+export function ratio(a, b) {
+  return Number.isFinite(a) && Number.isFinite(b) && b > 0 ? (a / b).toFixed(2) : 'n/a';
+}
+
+export function dropCaches() {
+  try {
+    sh('sync; echo 3 > /proc/sys/vm/drop_caches');
+  } catch {
+    /* not root: caches stay warm for both contenders alike */
+  }
+}
+
+export { existsSync };
