@@ -2,7 +2,8 @@
 // src/cli/<name>.ts appears; nothing else in the CLI needs to change.
 
 import type { Command } from 'commander';
+import { register as discover } from './discover.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [];
+export const commands: Register[] = [discover];
