@@ -3,7 +3,8 @@
 
 import type { Command } from 'commander';
 import { register as discover } from './discover.js';
+import { register as service } from './service.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [discover];
+export const commands: Register[] = [discover, service];
