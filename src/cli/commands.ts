@@ -2,7 +2,9 @@
 // src/cli/<name>.ts appears; nothing else in the CLI needs to change.
 
 import type { Command } from 'commander';
+import { register as discover } from './discover.js';
+import { register as service } from './service.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [];
+export const commands: Register[] = [discover, service];
