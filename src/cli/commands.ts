@@ -3,7 +3,8 @@
 
 import type { Command } from 'commander';
 import { register as service } from './service.js';
+import { register as status } from './status.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [service];
+export const commands: Register[] = [service, status];
