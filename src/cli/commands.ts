@@ -2,9 +2,10 @@
 // src/cli/<name>.ts appears; nothing else in the CLI needs to change.
 
 import type { Command } from 'commander';
+import { register as discover } from './discover.js';
 import { register as service } from './service.js';
 import { register as status } from './status.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [service, status];
+export const commands: Register[] = [discover, service, status];
