@@ -4,7 +4,8 @@
 import type { Command } from 'commander';
 import { register as discover } from './discover.js';
 import { register as service } from './service.js';
+import { register as status } from './status.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [discover, service];
+export const commands: Register[] = [discover, service, status];
