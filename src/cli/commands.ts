@@ -2,7 +2,10 @@
 // src/cli/<name>.ts appears; nothing else in the CLI needs to change.
 
 import type { Command } from 'commander';
+import { register as controlPlane } from './control-plane.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [];
+export const commands: Register[] = [
+  controlPlane,
+];
