@@ -3,9 +3,9 @@
 
 import type { Command } from 'commander';
 import { register as controlPlane } from './control-plane.js';
+import { register as discover } from './discover.js';
+import { register as service } from './service.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [
-  controlPlane,
-];
+export const commands: Register[] = [discover, service, controlPlane];

@@ -1,0 +1,137 @@
+// The service definitions: the shipped units are what `ferry service install`
+// writes, pass `systemd-analyze verify`, score below 5 in
+// `systemd-analyze security --offline=true`; install/uninstall work offline
+// with --root; the WinSW XML is well-formed and quotes paths.
+import { chmod, lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exec } from '../../../src/platform/exec.js';
+import { renderAgentUnit, renderReceiverUnit, renderUnit } from '../../../src/platform/service-units.js';
+import { installLinuxService, linuxServiceStatus, uninstallLinuxService } from '../../../src/platform/service-linux.js';
+import { renderWinswXml, winQuote } from '../../../src/platform/service-windows.js';
+import { needs } from '../../helpers/requirements.js';
+
+const shipped = (name: string) => readFileSync(new URL(`../../../systemd/${name}`, import.meta.url), 'utf8');
+
+describe('systemd units', () => {
+  it('ships exactly the rendered units', () => {
+    expect(shipped('ferry-agent.service')).toBe(renderAgentUnit());
+    expect(shipped('ferry-receiver.service')).toBe(renderReceiverUnit());
+  });
+
+  it('has the restart, kill and hardening settings, and explains what it leaves out', () => {
+    const u = renderAgentUnit();
+    for (const line of ['Restart=on-failure', 'KillMode=mixed', 'TimeoutStopSec=30s', 'StateDirectory=ferry', 'LogsDirectory=ferry', 'ProtectSystem=strict', 'NoNewPrivileges=yes']) {
+      expect(u).toContain(`\n${line}\n`);
+    }
+    for (const left of ['PrivateDevices', 'MemoryDenyWriteExecute', 'ProcSubset=pid']) {
+      expect(u).toMatch(new RegExp(`^# - ${left}.*\\n(#  .*\\n)+`, 'm'));
+      expect(u).not.toMatch(new RegExp(`^${left}`, 'm'));
+    }
+  });
+
+  it('quotes an ExecStart path with spaces', () => {
+    expect(renderUnit('agent', { exec: ['/opt/my ferry/ferry'], configPath: '/etc/ferry/a b.yaml' })).toContain(
+      'ExecStart="/opt/my ferry/ferry" agent --config "/etc/ferry/a b.yaml"',
+    );
+  });
+
+  const sa = needs({ tools: ['systemd-analyze'] });
+  describe.runIf(sa.ok)('systemd-analyze (offline: systemd is not PID 1 here)', () => {
+    let dir: string;
+    beforeAll(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'ferry-units-'));
+      // verify checks that ExecStart's program exists: point it at a stand-in.
+      await writeFile(join(dir, 'ferry'), '#!/bin/sh\n');
+      await chmod(join(dir, 'ferry'), 0o755);
+      for (const name of ['agent', 'receiver'] as const) {
+        await writeFile(join(dir, `ferry-${name}.service`), renderUnit(name, { exec: [join(dir, 'ferry')] }));
+      }
+    });
+    afterAll(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('verify passes with no warnings', async () => {
+      const r = await exec('systemd-analyze', ['verify', join(dir, 'ferry-agent.service'), join(dir, 'ferry-receiver.service')], { timeoutMs: 60_000 });
+      expect(r.stderr.trim()).toBe('');
+    });
+
+    it('security --offline=true scores the agent below 5', async () => {
+      const r = await exec('systemd-analyze', ['security', '--offline=true', '--no-pager', join(dir, 'ferry-agent.service')], { timeoutMs: 60_000, okCodes: [0, 1] });
+      const score = Number(r.stdout.match(/Overall exposure level for ferry-agent\.service: ([\d.]+)/)?.[1]);
+      expect(score).toBeLessThan(5);
+      const recv = await exec('systemd-analyze', ['security', '--offline=true', '--no-pager', join(dir, 'ferry-receiver.service')], { timeoutMs: 60_000, okCodes: [0, 1] });
+      expect(Number(recv.stdout.match(/Overall exposure level for ferry-receiver\.service: ([\d.]+)/)?.[1])).toBeLessThan(5);
+    });
+  });
+
+  const sc = needs({ tools: ['systemctl'] });
+  describe.runIf(sc.ok)('install / uninstall with --root', () => {
+    let root: string;
+    beforeAll(async () => {
+      root = await mkdtemp(join(tmpdir(), 'ferry-root-'));
+    });
+    afterAll(async () => {
+      await rm(root, { recursive: true, force: true });
+    });
+
+    it('writes the unit, enables it, reports it, and removes it again', async () => {
+      const steps = await installLinuxService({ name: 'agent', exec: ['/usr/local/bin/ferry'], configPath: '/etc/ferry/agent.yaml', root });
+      expect(steps.map((s) => s.action)).toEqual(['write', 'run']);
+      const unit = join(root, 'etc/systemd/system/ferry-agent.service');
+      expect(await readFile(unit, 'utf8')).toContain('ExecStart=/usr/local/bin/ferry agent --config /etc/ferry/agent.yaml');
+      expect((await stat(unit)).mode & 0o777).toBe(0o644);
+      await expect(lstat(join(root, 'etc/systemd/system/multi-user.target.wants/ferry-agent.service'))).resolves.toBeTruthy();
+      expect(await linuxServiceStatus({ name: 'agent', exec: [], root })).toMatchObject({ installed: true, enabled: 'enabled' });
+      await uninstallLinuxService({ name: 'agent', exec: [], root });
+      await expect(stat(unit)).rejects.toThrow();
+      await expect(lstat(join(root, 'etc/systemd/system/multi-user.target.wants/ferry-agent.service'))).rejects.toThrow();
+      expect(await linuxServiceStatus({ name: 'agent', exec: [], root })).toMatchObject({ installed: false });
+    });
+
+    it('--dry-run touches nothing and lists daemon-reload and enable --now', async () => {
+      const steps = await installLinuxService({ name: 'receiver', exec: ['/usr/bin/ferry'], dryRun: true });
+      expect(steps.map((s) => s.detail)).toEqual(['/etc/systemd/system/ferry-receiver.service', 'systemctl daemon-reload', 'systemctl enable --now ferry-receiver.service']);
+    });
+  });
+});
+
+describe('WinSW configuration', () => {
+  const xml = renderWinswXml({
+    name: 'agent',
+    executable: 'C:\\Program Files\\ferry\\node.exe',
+    prefixArgs: ['C:\\Program Files\\ferry\\dist\\cli\\bin.js'],
+    configPath: 'C:\\ProgramData\\ferry\\agent & co.yaml',
+  });
+
+  it('runs the agent with its config, restarts on failure, stops with a timeout', () => {
+    expect(xml).toContain('<id>ferry-agent</id>');
+    expect(xml).toContain('<executable>C:\\Program Files\\ferry\\node.exe</executable>');
+    expect(xml).toContain('<arguments>&quot;C:\\Program Files\\ferry\\dist\\cli\\bin.js&quot; agent --config &quot;C:\\ProgramData\\ferry\\agent &amp; co.yaml&quot;</arguments>');
+    expect(xml).toContain('<onfailure action="restart" delay="5 sec"/>');
+    expect(xml).toContain('<stoptimeout>30 sec</stoptimeout>');
+    expect(xml).toContain('<startmode>Automatic</startmode>');
+  });
+
+  it('is well-formed XML (balanced elements, no raw ampersands)', () => {
+    const body = xml.replace(/<\?xml[^>]*\?>/, '').replace(/<!--[\s\S]*?-->/g, '');
+    const stack: string[] = [];
+    for (const m of body.matchAll(/<(\/?)([a-zA-Z]+)[^>]*?(\/?)>/g)) {
+      if (m[3]) continue;
+      if (m[1]) expect(stack.pop()).toBe(m[2]);
+      else stack.push(m[2]!);
+    }
+    expect(stack).toEqual([]);
+    expect(body).not.toMatch(/&(?!amp;|lt;|gt;|quot;|apos;)/);
+  });
+
+  it('quotes Windows arguments like CommandLineToArgvW expects', () => {
+    expect(winQuote('plain')).toBe('plain');
+    expect(winQuote('a b')).toBe('"a b"');
+    expect(winQuote('C:\\dir with space\\')).toBe('"C:\\dir with space\\\\"');
+    expect(winQuote('say "hi"')).toBe('"say \\"hi\\""');
+  });
+});
