@@ -5,11 +5,11 @@
 // most 15 minutes off). Tokens are kept in the store as SHA-256 digests
 // only, so they survive restarts without the data directory holding them.
 
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ApiError, badRequest, unauthorized } from './api-error.js';
 import type { Credentials } from './credentials.js';
-import { parseAuthorization, parseSdkDate, expectedSignature, type SignableRequest } from './signature-check.js';
+import { verifyRequest, type IncomingSignedRequest } from '../controlplane/auth/aksk-signer.js';
 import type { Store } from './store.js';
 
 export const TOKEN_LIFETIME_MS = 24 * 3600_000;
@@ -88,10 +88,12 @@ export class Authenticator {
   }
 
   /**
-   * Authenticates one request. `payloadSha256` is the hex SHA-256 of the
-   * body as received. Throws a 401 ApiError with the documented code.
+   * Authenticates one request. `body` is the body as received (JSON routes);
+   * upload routes pass no body and must declare X-Sdk-Content-Sha256, which
+   * is checked against `payloadSha256`, the hash of what arrived. Throws a
+   * 401 ApiError with the documented code.
    */
-  authenticate(req: SignableRequest, payloadSha256: string): Principal {
+  authenticate(req: IncomingSignedRequest, payloadSha256: string, options: { upload?: boolean } = {}): Principal {
     const token = header(req.headers, 'x-auth-token');
     const authorization = header(req.headers, 'authorization');
     if (token !== undefined) {
@@ -101,35 +103,27 @@ export class Authenticator {
       return { kind: 'token', name: rec.user };
     }
     if (authorization !== undefined) {
-      const auth = parseAuthorization(authorization);
-      if (!auth) throw unauthorized('SMS.0202', 'AK/SK authentication failed: the Authorization header is not an SDK-HMAC-SHA256 signature.');
-      const key = this.credentials.secretFor(auth.access);
-      if (!key) throw unauthorized('SMS.0202', 'AK/SK authentication failed. Ensure that the AK and SK are correct.');
-      if (!auth.signedHeaders.includes('x-sdk-date')) {
-        throw unauthorized('SMS.0202', 'AK/SK authentication failed: X-Sdk-Date must be one of the signed headers.');
+      const declared = header(req.headers, 'x-sdk-content-sha256');
+      if (options.upload && declared === undefined) {
+        throw unauthorized('SMS.0202', 'AK/SK authentication failed: an upload must declare X-Sdk-Content-Sha256 (the hex SHA-256 of the body, or UNSIGNED-PAYLOAD).');
       }
-      const dateText = header(req.headers, 'x-sdk-date');
-      const date = dateText === undefined ? undefined : parseSdkDate(dateText);
-      if (date === undefined) throw unauthorized('SMS.0202', 'AK/SK authentication failed: X-Sdk-Date is missing or not in the form 20240416T095341Z.');
-      if (Math.abs(this.now() - date) > MAX_CLOCK_SKEW_MS) {
-        throw unauthorized('SMS.0205', 'AK/SK authentication failed. The time or time zone of the source server is incorrect (X-Sdk-Date is more than 15 minutes off).');
-      }
-      const contentSha = header(req.headers, 'x-sdk-content-sha256');
-      if (contentSha !== undefined && contentSha !== 'UNSIGNED-PAYLOAD' && contentSha.toLowerCase() !== payloadSha256) {
+      if (declared !== undefined && declared !== 'UNSIGNED-PAYLOAD' && declared.toLowerCase() !== payloadSha256) {
         throw unauthorized('SMS.0202', 'AK/SK authentication failed: X-Sdk-Content-Sha256 does not match the body.');
       }
-      const want = Buffer.from(expectedSignature(req, auth.signedHeaders, dateText!, payloadSha256, key.sk), 'hex');
-      const got = Buffer.from(auth.signature, 'hex');
-      if (got.length !== want.length || !timingSafeEqual(got, want)) {
-        throw unauthorized('SMS.0202', 'AK/SK authentication failed. Ensure that the AK and SK are correct.');
+      const r = verifyRequest(req, (ak) => this.credentials.secretFor(ak)?.sk, { now: new Date(this.now()), maxSkewMs: MAX_CLOCK_SKEW_MS, allowUnsignedPayload: options.upload });
+      if (!r.ok) {
+        if (r.reason === 'stale_date') {
+          throw unauthorized('SMS.0205', `AK/SK authentication failed. The time or time zone of the source server is incorrect: ${r.detail} (at most 15 minutes allowed).`);
+        }
+        throw unauthorized('SMS.0202', `AK/SK authentication failed. Ensure that the AK and SK are correct (${r.detail}).`);
       }
-      return { kind: 'aksk', name: key.name };
+      return { kind: 'aksk', name: this.credentials.secretFor(r.access)?.name ?? r.access };
     }
     throw unauthorized('SMS.6522', 'The X-Auth-Token header field is missing (and no AK/SK Authorization header was given).');
   }
 }
 
-function header(headers: SignableRequest['headers'], name: string): string | undefined {
+function header(headers: IncomingSignedRequest['headers'], name: string): string | undefined {
   const v = headers[name];
   if (v === undefined) return undefined;
   return Array.isArray(v) ? v.join(', ') : v;

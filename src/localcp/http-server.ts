@@ -82,8 +82,6 @@ export function createHttpHandler(options: HttpHandlerOptions): (req: IncomingMe
 
 async function handle(req: IncomingMessage, requestId: string, routes: CompiledRoute[], options: HttpHandlerOptions): Promise<Reply> {
   const url = new URL(req.url ?? '/', 'http://local');
-  const rawPath = (req.url ?? '/').split('?')[0]!;
-  const rawQuery = (req.url ?? '').includes('?') ? (req.url ?? '').slice((req.url ?? '').indexOf('?') + 1) : '';
   const segments = url.pathname.split('/').filter(Boolean).map(safeDecode);
   let pathMatched = false;
   let route: CompiledRoute | undefined;
@@ -130,7 +128,9 @@ async function handle(req: IncomingMessage, requestId: string, routes: CompiledR
       requestId,
     };
     if (route.auth !== false) {
-      ctx.principal = options.authenticator.authenticate({ method: req.method!, path: rawPath, query: rawQuery, headers: req.headers }, sha256);
+      ctx.principal = options.authenticator.authenticate({ method: req.method!, rawUrl: req.url ?? '/', headers: req.headers, body: bodyBuf }, sha256, {
+        upload: route.upload !== undefined,
+      });
     }
     if (bodyBuf && bodyBuf.length > 0) {
       const ct = String(req.headers['content-type'] ?? '');

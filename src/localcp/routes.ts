@@ -50,7 +50,7 @@ export function buildRoutes(svc: ControlPlaneService, auth: Authenticator): Rout
     { method: 'GET', pattern: '/v3/tasks', handler: (ctx) => ({ body: svc.listTasks(ctx.query) }) },
     { method: 'POST', pattern: '/v3/tasks/delete', handler: async (ctx) => (await svc.deleteTasks(ctx.body), ok()) },
     { method: 'GET', pattern: '/v3/tasks/{task_id}', handler: (ctx) => ({ body: svc.showTask(ctx.params.task_id!) }) },
-    { method: 'PUT', pattern: '/v3/tasks/{task_id}', handler: async (ctx) => (await svc.updateTask(ctx.params.task_id!, ctx.body), ok()) },
+    { method: 'PUT', pattern: '/v3/tasks/{task_id}', handler: async (ctx) => ({ body: await svc.updateTask(ctx.params.task_id!, ctx.body) }) },
     { method: 'DELETE', pattern: '/v3/tasks/{task_id}', handler: async (ctx) => (await svc.deleteTask(ctx.params.task_id!), ok()) },
     { method: 'POST', pattern: '/v3/tasks/{task_id}/action', handler: async (ctx) => (await svc.taskAction(ctx.params.task_id!, ctx.body), ok()) },
     { method: 'PUT', pattern: '/v3/tasks/{task_id}/progress', handler: async (ctx) => (await svc.reportProgress(ctx.params.task_id!, ctx.body), ok()) },

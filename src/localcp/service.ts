@@ -514,17 +514,36 @@ export class ControlPlaneService {
     return taskDetailsView(t, this.store.get<SourceRecord>('sources', t.source_id), this.connected(t.source_id));
   }
 
-  async updateTask(id: string, body: unknown): Promise<void> {
-    const u = parseBody(taskUpdateSchema, body, 'PUT /v3/tasks/{task_id}');
+  /**
+   * PUT /v3/tasks/{id} (4.2.6). Top-level nulls mean "not given" (the
+   * document's own example sends null for fields it does not set). Type and
+   * OS may change only before the task first starts.
+   */
+  async updateTask(id: string, body: unknown): Promise<{ id: string }> {
+    const cleaned = body && typeof body === 'object' && !Array.isArray(body)
+      ? Object.fromEntries(Object.entries(body as Record<string, unknown>).filter(([, v]) => v !== null))
+      : body;
+    const u = parseBody(taskUpdateSchema, cleaned, 'PUT /v3/tasks/{task_id}');
     if (u.state !== undefined && !(TASK_STATES as readonly string[]).includes(u.state)) {
       throw badRequest('SMS.9001', `Invalid parameters: state must be one of ${TASK_STATES.join(', ')}.`, [u.state]);
     }
-    await this.store.transact(() => {
+    return this.store.transact(() => {
       const t = this.task(id);
-      if (u.type !== undefined && u.type !== t.type) throw badRequest('SMS.7712', 'Invalid task type: the type of an existing task cannot change.', [u.type]);
+      const neverStarted = t.state === 'READY' && t.start_date === null;
+      if (u.type !== undefined && u.type !== t.type && !neverStarted) {
+        throw badRequest('SMS.7712', `Invalid task type: the type of task ${id} cannot change once it has started.`, [u.type]);
+      }
+      if (u.os_type !== undefined && u.os_type !== t.os_type) {
+        const src = this.store.get<SourceRecord>('sources', t.source_id);
+        if (!neverStarted || (src?.body.os_type && src.body.os_type !== u.os_type)) {
+          throw badRequest('SMS.6610', `The OS in the task (${u.os_type}) conflicts with the source server OS (${String(src?.body.os_type)}).`, [u.os_type]);
+        }
+      }
       let next: TaskRecord = {
         ...t,
         name: u.name ?? t.name,
+        type: u.type ?? t.type,
+        os_type: u.os_type ?? t.os_type,
         priority: u.priority ?? t.priority,
         speed_limit: u.speed_limit ?? t.speed_limit,
         migration_ip: u.migration_ip ?? t.migration_ip,
@@ -541,8 +560,11 @@ export class ControlPlaneService {
         },
         metrics: { ...t.metrics, ...(u.migrate_speed !== undefined ? { migrate_speed: u.migrate_speed } : {}) },
       };
-      if (u.state !== undefined && u.state !== t.state) next = withTaskState(next, u.state as TaskState, this.now());
-      return { ops: [put('tasks', id, next)], result: undefined };
+      if (u.state !== undefined && u.state !== t.state) {
+        next = withTaskState(next, u.state as TaskState, this.now());
+        if (next.start_date === null && (u.state === 'RUNNING' || u.state === 'SYNCING')) next.start_date = this.now();
+      }
+      return { ops: [put('tasks', id, next)], result: { id } };
     });
   }
 

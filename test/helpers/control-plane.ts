@@ -3,6 +3,7 @@
 // signer (the oracle for ours), or carrying a token.
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,6 +99,7 @@ async function call(cp: LocalCp, method: string, path: string, body: unknown, op
   const endpoint = cp.url + path;
   let headers: Record<string, string> = { 'Content-Type': 'application/json', ...opts.headers };
   let payload: string | Buffer | undefined = opts.raw ?? (body === undefined ? undefined : JSON.stringify(body));
+  if (opts.raw) headers['X-Sdk-Content-Sha256'] = createHash('sha256').update(opts.raw).digest('hex');
   if (opts.token !== undefined) {
     headers['X-Auth-Token'] = opts.token;
   } else if (!opts.unsigned) {
@@ -109,7 +111,6 @@ async function call(cp: LocalCp, method: string, path: string, body: unknown, op
         headers,
         queryParams: query,
         data: opts.raw ? undefined : body,
-        ...(opts.raw ? {} : {}),
       },
       { getAk: () => opts.ak ?? TEST_AK, getSk: () => opts.sk ?? TEST_SK },
     ) as Record<string, string>;
