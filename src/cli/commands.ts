@@ -5,7 +5,8 @@ import type { Command } from 'commander';
 import { register as controlPlane } from './control-plane.js';
 import { register as discover } from './discover.js';
 import { register as service } from './service.js';
+import { register as status } from './status.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [discover, service, controlPlane];
+export const commands: Register[] = [discover, service, status, controlPlane];

@@ -51,9 +51,13 @@ function usage(st: StatfsInfo | undefined): FsUsage | undefined {
   };
 }
 
-/** The mount that best represents a device: the shortest mount point (/, then /boot …). */
+/**
+ * The mount that best represents a device: one of its whole file system
+ * (root "/", not a bind mount or a Btrfs subvolume), then the shortest path.
+ */
 function pickMount(mounts: MountEntry[]): MountEntry | undefined {
-  return [...mounts].sort((a, b) => a.mountPoint.length - b.mountPoint.length || a.mountPoint.localeCompare(b.mountPoint))[0];
+  const rank = (m: MountEntry) => (m.root === '/' ? 0 : 1);
+  return [...mounts].sort((a, b) => rank(a) - rank(b) || a.mountPoint.length - b.mountPoint.length || a.mountPoint.localeCompare(b.mountPoint))[0];
 }
 
 function useOfMount(mountPoint: string): DiskDeviceUse {
