@@ -126,6 +126,21 @@ export const agentConfigSchema = z.strictObject({
   excludes: z.array(z.string().min(1)).max(10_000).default([]),
   niceness: nicenessSchema,
   receiver: receiverSchema.prefault({}),
+  /**
+   * Replicate exactly these volumes instead of what discovery finds: block
+   * devices (block tasks) or directory trees (file tasks), each with the
+   * receiver target it becomes.
+   */
+  volumes: z
+    .array(
+      z.strictObject({
+        source: z.string().min(1).max(4096),
+        target: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'target must be 1-128 letters, digits, _ . -'),
+        kind: z.enum(['block', 'file']).optional(),
+      }),
+    )
+    .max(256)
+    .optional(),
 });
 
 export type AgentConfig = z.infer<typeof agentConfigSchema>;

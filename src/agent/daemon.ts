@@ -1,0 +1,287 @@
+// The agent daemon: what `ferry agent` runs. This folder owns the daemon's
+// lifecycle (identity, registration, the command loop, periodic
+// re-discovery, graceful shutdown), its task runner and its persisted state.
+// It must not reach into the replication engines, the SMS client or
+// discovery: it uses them only through ports.ts.
+//
+// Lifecycle: identity → register (POST /v3/sources) or update (PUT) with a
+// persisted id, registering again when the control plane has forgotten it
+// (SMS.0507/404) → resume a task that was running → poll GET
+// /v3/sources/{id}/command every poll_interval (±20 %), answer every command
+// with command_result → on SIGTERM/SIGINT/SIGBREAK stop the pass (data in
+// flight committed, state saved) and exit. A control plane that is down is
+// retried with capped exponential backoff; nothing it does crashes the loop.
+
+import { setPriority } from 'node:os';
+import type { AgentConfig } from '../config/agent-config.js';
+import { FerryError, errorMessage } from '../errors.js';
+import { exec } from '../platform/exec.js';
+import type { Logger } from '../platform/log.js';
+import { agentVersion } from '../version.js';
+import { Backoff, jittered, sleep } from './backoff.js';
+import { parseCommand, type ParsedCommand } from './commands.js';
+import { readMachineIdentity } from './identity.js';
+import { buildLogBundle } from './log-bundle.js';
+import type { AgentLogging } from './logging.js';
+import { isSourceGone, type ControlPlanePort, type InventoryPort, type ReplicationPort } from './ports.js';
+import type { StateStore } from './state-store.js';
+import { TaskRunner } from './task-runner.js';
+import { layoutDigest } from './volume-plan.js';
+
+export interface AgentDeps {
+  config: AgentConfig;
+  cp: ControlPlanePort;
+  inventory: InventoryPort;
+  replication: ReplicationPort;
+  store: StateStore;
+  logging: AgentLogging;
+}
+
+interface PendingResult {
+  name: string;
+  result: 'success' | 'fail';
+  detail: Record<string, unknown>;
+}
+
+export class AgentDaemon {
+  private readonly log: Logger;
+  private readonly runner: TaskRunner;
+  private readonly outbox: PendingResult[] = [];
+  private readonly backoff = new Backoff(1000, 60_000);
+  private needsRegistration = false;
+  private deleted = false;
+  private nextRediscovery = 0;
+  private downSince?: number;
+
+  constructor(private readonly d: AgentDeps) {
+    this.log = d.logging.log;
+    this.runner = new TaskRunner({
+      config: d.config,
+      cp: d.cp,
+      inventory: d.inventory,
+      replication: d.replication,
+      store: d.store,
+      logging: d.logging,
+      log: this.log,
+      onSourceGone: () => (this.needsRegistration = true),
+    });
+  }
+
+  /** Runs until `signal` aborts; then stops the running pass and returns. */
+  async run(signal: AbortSignal): Promise<void> {
+    await this.applyNiceness();
+    const identity = await readMachineIdentity();
+    const prev = this.d.store.get();
+    await this.d.store.update((s) => {
+      if (s.identity && s.identity.fingerprint !== identity.fingerprint && s.sourceId) {
+        this.log.warn({ sourceId: s.sourceId }, 'machine identity changed (cloned or moved disk?): registering as a new source');
+        delete s.sourceId;
+        delete s.task;
+      }
+      s.identity = identity;
+      s.agent = { pid: process.pid, startedAt: new Date().toISOString(), version: agentVersion() };
+    });
+    this.log.info({ sourceId: prev.sourceId, identity: identity.fingerprint.slice(0, 16), version: agentVersion() }, 'ferry agent starting');
+
+    await this.register(signal);
+    if (!signal.aborted) await this.runner.resume();
+
+    while (!signal.aborted) {
+      if (this.deleted) {
+        await sleep(3600_000, signal);
+        continue;
+      }
+      let delay = jittered(this.d.config.poll_interval);
+      try {
+        if (this.needsRegistration) await this.register(signal);
+        await this.flushOutbox();
+        const sid = this.d.store.get().sourceId!;
+        const body = await this.d.cp.getCommand(sid);
+        this.upAgain();
+        await this.handle(parseCommand(body), body);
+        await this.maybeRediscover();
+      } catch (e) {
+        delay = this.down(e);
+      }
+      await sleep(delay, signal);
+    }
+    this.log.info('stopping: committing in-flight data and saving state');
+    await this.runner.shutdown();
+    this.log.info('ferry agent stopped');
+  }
+
+  private down(e: unknown): number {
+    if (isSourceGone(e)) {
+      this.log.warn({ code: (e as { code?: string }).code }, 'the control plane no longer knows this source; registering again');
+      this.needsRegistration = true;
+      return 0;
+    }
+    const delay = this.backoff.next();
+    if (this.downSince === undefined) this.downSince = Date.now();
+    const level = this.backoff.count <= 3 || this.backoff.count % 10 === 0 ? 'warn' : 'debug';
+    this.log[level](
+      { err: this.d.logging.scrub(errorMessage(e)), code: (e as { code?: string }).code, attempt: this.backoff.count, retryInMs: delay },
+      'control plane unreachable; retrying',
+    );
+    return delay;
+  }
+
+  private upAgain(): void {
+    if (this.downSince !== undefined) {
+      this.log.info({ downForMs: Date.now() - this.downSince }, 'control plane reachable again');
+      this.downSince = undefined;
+    }
+    this.backoff.reset();
+  }
+
+  /** Registers (or updates) until it works or the agent is stopped. */
+  private async register(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        const body = await this.d.inventory.discover();
+        const digest = layoutDigest(body);
+        let sid = this.d.store.get().sourceId;
+        if (sid && !this.needsRegistration) {
+          try {
+            await this.d.cp.updateSource(sid, body);
+            this.log.info({ sourceId: sid }, 'source updated with the current inventory');
+          } catch (e) {
+            if (!isSourceGone(e)) throw e;
+            this.log.warn({ sourceId: sid }, 'the control plane no longer knows this source; registering again');
+            sid = undefined;
+          }
+        } else {
+          sid = undefined;
+        }
+        if (!sid) {
+          sid = await this.d.cp.registerSource(body);
+          this.log.info({ sourceId: sid }, 'source registered');
+          await this.d.store.update((s) => {
+            s.sourceId = sid;
+            s.registeredAt = new Date().toISOString();
+          });
+        }
+        await this.d.store.update((s) => void (s.layoutDigest = digest));
+        this.nextRediscovery = Date.now() + this.d.config.rediscover_interval * 1000;
+        this.needsRegistration = false;
+        this.log.setBindings({ sourceId: sid });
+        this.upAgain();
+        const t = this.d.store.get().task;
+        if (!t || t.status === 'finished' || t.status === 'failed') {
+          await this.d.cp.changeState(sid, t ? undefined : 'WAITING').catch(() => {});
+        }
+        return;
+      } catch (e) {
+        await sleep(this.down(e), signal);
+      }
+    }
+  }
+
+  private async handle(cmd: ParsedCommand, raw: unknown): Promise<void> {
+    if (cmd.kind === 'none') return;
+    if (cmd.kind === 'invalid') {
+      const rawName = (raw as { command_name?: unknown } | null)?.command_name;
+      const name = cmd.name || (typeof rawName === 'string' && rawName ? rawName.slice(0, 64) : 'UNKNOWN');
+      this.log.warn({ command: name, detail: cmd.detail }, 'rejected a command');
+      await this.answer(name, 'fail', { msg: cmd.detail });
+      return;
+    }
+    const log = this.log.child({ command: cmd.name, ...(cmd.taskId && { taskId: cmd.taskId }) });
+    log.info('command received');
+    try {
+      let msg: string;
+      switch (cmd.name) {
+        case 'START':
+          msg = await this.runner.start(cmd.taskId!);
+          break;
+        case 'STOP':
+          msg = await this.runner.stop();
+          break;
+        case 'SYNC':
+          msg = await this.runner.sync(cmd.taskId!);
+          break;
+        case 'UPLOAD_LOG':
+          msg = await this.uploadLog(cmd.taskId!);
+          break;
+        case 'DELETE':
+          await this.delete();
+          return;
+      }
+      log.info({ detail: msg }, 'command done');
+      await this.answer(cmd.name, 'success', { msg, ...(cmd.taskId && { task_id: cmd.taskId }) });
+    } catch (e) {
+      const code = e instanceof FerryError ? e.code : 'FERRY_COMMAND_FAILED';
+      const msg = this.d.logging.scrub(errorMessage(e)).slice(0, 900);
+      log.warn({ code, err: msg }, 'command failed');
+      await this.answer(cmd.name, 'fail', { msg, error_code: code, ...(cmd.taskId && { task_id: cmd.taskId }) });
+      if (isSourceGone(e)) this.needsRegistration = true;
+    }
+  }
+
+  private async delete(): Promise<void> {
+    await this.runner.deleteAll();
+    const sid = this.d.store.get().sourceId!;
+    await this.answer('DELETE', 'success', { msg: 'agent stopped all work and forgot this source and its manifests; restart the agent to register again' });
+    await this.flushOutbox().catch(() => {});
+    await this.d.store.forgetSource();
+    this.outbox.length = 0;
+    this.deleted = true;
+    this.log.info({ sourceId: sid }, 'source deleted: the agent stays idle until it is restarted');
+    this.log.setBindings({ sourceId: null });
+  }
+
+  private async uploadLog(taskId: string): Promise<string> {
+    const archive = await buildLogBundle({
+      logFiles: this.d.logging.logFiles(),
+      recentLines: this.d.logging.recentLines(),
+      stateFile: this.d.store.file,
+      scrub: (t) => this.d.logging.scrub(t),
+    });
+    await this.d.cp.uploadLog(taskId, archive);
+    return `uploaded ${archive.length} bytes of logs (tar + lz4)`;
+  }
+
+  /** Queues a command result and tries to send it now; unsent results are retried before each poll. */
+  private async answer(name: string, result: 'success' | 'fail', detail: Record<string, unknown>): Promise<void> {
+    this.outbox.push({ name, result, detail });
+    await this.d.store.update((s) => {
+      s.lastCommand = { name, result, detail: String(detail.msg ?? ''), at: new Date().toISOString() };
+    });
+    await this.flushOutbox().catch((e) => this.log.warn({ err: errorMessage(e) }, 'command result not delivered yet; will retry'));
+  }
+
+  private async flushOutbox(): Promise<void> {
+    const sid = this.d.store.get().sourceId;
+    if (!sid) return;
+    while (this.outbox.length > 0) {
+      const r = this.outbox[0]!;
+      await this.d.cp.commandResult(sid, r.name, r.result, r.detail);
+      this.outbox.shift();
+    }
+  }
+
+  private async maybeRediscover(): Promise<void> {
+    if (Date.now() < this.nextRediscovery) return;
+    this.nextRediscovery = Date.now() + this.d.config.rediscover_interval * 1000;
+    const body = await this.d.inventory.discover();
+    const digest = layoutDigest(body);
+    if (digest === this.d.store.get().layoutDigest) return;
+    const sid = this.d.store.get().sourceId!;
+    this.log.warn('disk layout changed; sending the new disk information');
+    await this.d.cp.putDiskInfo(sid, body);
+    await this.d.store.update((s) => void (s.layoutDigest = digest));
+    if (await this.runner.layoutChanged(digest)) this.log.error('the disk layout changed under a running block task: failed it with SMS.0515');
+  }
+
+  private async applyNiceness(): Promise<void> {
+    const n = this.d.config.niceness;
+    try {
+      setPriority(0, n.cpu);
+    } catch (e) {
+      this.log.debug({ err: errorMessage(e) }, 'could not lower CPU priority');
+    }
+    if (process.platform !== 'linux') return;
+    const args = n.io_class === 'idle' ? ['-c', '3', '-p', String(process.pid)] : ['-c', '2', '-n', String(n.io_priority), '-p', String(process.pid)];
+    await exec('ionice', args, { timeoutMs: 5000 }).catch((e) => this.log.debug({ err: errorMessage(e) }, 'could not set I/O priority'));
+  }
+}

@@ -1,0 +1,87 @@
+// What the daemon needs from the outside, as narrow interfaces: the control
+// plane (implemented over the SMS client in sms-port.ts), the machine
+// inventory (discovery) and the replication engines (replication-port.ts).
+// The daemon depends only on these, so each side can change without the other.
+
+import type { PassOptions, PassSummary } from '../replication/types.js';
+import type { SourceBody } from '../controlplane/schemas/source.js';
+
+export type CopyState = 'UNAVAILABLE' | 'WAITING' | 'INIT' | 'REPLICATE' | 'SYNCING' | 'STOPPING' | 'STOPPED' | 'DELETING' | 'ERROR' | 'CLONING' | 'CUTOVERING' | 'FINISHED';
+export type MigrationCycle = 'cutovering' | 'cutovered' | 'checking' | 'setting' | 'replicating' | 'syncing';
+export type TaskRunState = 'RUNNING' | 'SYNCING' | 'MIGRATE_SUCCESS' | 'MIGRATE_FAIL' | 'ABORTING' | 'ABORT';
+
+/** The part of a task (GET /v3/tasks/{id}) the agent acts on. */
+export interface TaskInfo {
+  id: string;
+  name?: string;
+  type: 'MIGRATE_BLOCK' | 'MIGRATE_FILE';
+  state?: string;
+  sourceId?: string;
+  migrationIp?: string;
+  syncing: boolean;
+  /** Mbit/s, 0 = none. */
+  speedLimit?: number;
+  consistencyCheck: boolean;
+  /** Target disk names in order, when the task names them. */
+  targetDisks: string[];
+}
+
+/** Receiver details from GET /v3/tasks/{id}/certkey. */
+export interface CertKey {
+  host?: string;
+  port: number;
+  fingerprint: string;
+  token: string;
+}
+
+export interface ProgressReport {
+  subtask_name: string;
+  progress: number;
+  replicatesize: number;
+  totalsize: number;
+  process_trace: string;
+  migrate_speed?: number;
+  remain_time?: number;
+  agent_time?: string;
+}
+
+export interface ControlPlanePort {
+  registerSource(body: SourceBody): Promise<string>;
+  updateSource(sourceId: string, body: SourceBody): Promise<void>;
+  putDiskInfo(sourceId: string, body: SourceBody): Promise<void>;
+  /** The raw command body (parsed strictly by commands.ts). */
+  getCommand(sourceId: string): Promise<unknown>;
+  commandResult(sourceId: string, name: string, result: 'success' | 'fail', detail: Record<string, unknown>): Promise<void>;
+  changeState(sourceId: string, copystate?: CopyState, migrationcycle?: MigrationCycle): Promise<void>;
+  getTask(taskId: string): Promise<TaskInfo>;
+  /** Undefined when the control plane keeps no receiver details for the task. */
+  getCertKey(taskId: string): Promise<CertKey | undefined>;
+  updateTaskState(taskId: string, state: TaskRunState, errorJson?: string): Promise<void>;
+  reportProgress(taskId: string, report: ProgressReport): Promise<void>;
+  uploadLog(taskId: string, archive: Buffer): Promise<void>;
+}
+
+export interface InventoryPort {
+  /** The registration body (POST /v3/sources) describing this machine now. */
+  discover(): Promise<SourceBody>;
+}
+
+/** One volume of a task: what to read and which receiver target it becomes. */
+export interface VolumePlan {
+  kind: 'block' | 'file';
+  /** Block device path, or the root directory of a file tree. */
+  source: string;
+  /** Receiver-side target name. */
+  target: string;
+  excludes?: string[];
+}
+
+export interface ReplicationPort {
+  runPass(volume: VolumePlan, options: PassOptions): Promise<PassSummary>;
+}
+
+/** Errors from the control plane that mean "this source id is gone". */
+export function isSourceGone(err: unknown): boolean {
+  const e = err as { code?: string; status?: number; statusCode?: number } | null;
+  return e?.code === 'SMS.0507' || e?.status === 404 || e?.statusCode === 404;
+}

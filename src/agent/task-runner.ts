@@ -1,0 +1,444 @@
+// Runs the one task this agent works on: resolves the receiver, plans the
+// volumes, runs passes (the first is the full copy, later ones deltas; the
+// engines resume from what the receiver acknowledged), reports progress and
+// state to the control plane, persists what it is doing, and for continuous
+// sync (`syncing: true`) schedules further delta passes until stopped.
+// Stopping goes through an AbortSignal: the engines commit what is in flight
+// and return, and the reason decides what is recorded (STOP → stopped,
+// shutdown → still running so a restart resumes, DELETE → forgotten,
+// layout change → failed with SMS.0515).
+
+import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
+import type { AgentConfig } from '../config/agent-config.js';
+import { FerryError, errorMessage } from '../errors.js';
+import type { Logger } from '../platform/log.js';
+import { normalizeFingerprint } from '../platform/tls-identity.js';
+import type { PassSummary, ReceiverAddress, VolumeProgress } from '../replication/types.js';
+import type { AgentLogging } from './logging.js';
+import type { ControlPlanePort, InventoryPort, ReplicationPort, TaskInfo, VolumePlan } from './ports.js';
+import { isSourceGone } from './ports.js';
+import type { StateStore, TaskState } from './state-store.js';
+import { layoutDigest, planVolumes } from './volume-plan.js';
+
+export type StopReason = 'stop' | 'shutdown' | 'delete' | 'layout';
+
+interface Running {
+  taskId: string;
+  abort: AbortController;
+  reason?: StopReason;
+  done: Promise<void>;
+}
+
+export interface TaskRunnerDeps {
+  config: AgentConfig;
+  cp: ControlPlanePort;
+  inventory: InventoryPort;
+  replication: ReplicationPort;
+  store: StateStore;
+  logging: AgentLogging;
+  log: Logger;
+  /** Seconds between progress reports. */
+  progressInterval?: number;
+  /** Called whenever the control plane says the source is gone. */
+  onSourceGone?: () => void;
+}
+
+const STOP_WAIT_MS = 9_000;
+
+export class TaskRunner {
+  private running?: Running;
+  private timer?: ScheduledTask | NodeJS.Timeout;
+  private syncQueued = false;
+  private closed = false;
+
+  constructor(private readonly d: TaskRunnerDeps) {}
+
+  get busyWith(): string | undefined {
+    return this.running?.taskId;
+  }
+
+  private sourceId(): string | undefined {
+    return this.d.store.get().sourceId;
+  }
+
+  /** START: accepts the task and runs its first (or resumed) pass in the background. */
+  async start(taskId: string): Promise<string> {
+    if (this.running) {
+      if (this.running.taskId === taskId) return `task ${taskId} is already running`;
+      throw new FerryError('FERRY_BUSY', `task ${this.running.taskId} is running; stop it before starting task ${taskId}`);
+    }
+    const prev = this.d.store.get().task;
+    const fresh = !prev || prev.id !== taskId;
+    const { task, receiver, plans, digest } = await this.prepare(taskId);
+    await this.d.store.update((s) => {
+      s.task = {
+        id: task.id,
+        ...(task.name && { name: task.name }),
+        type: task.type,
+        status: 'running',
+        syncing: task.syncing,
+        passesDone: fresh ? 0 : (prev?.passesDone ?? 0),
+        receiver: { host: receiver.host, port: receiver.port, fingerprint: receiver.fingerprint },
+        layoutDigest: fresh ? digest : (prev?.layoutDigest ?? digest),
+        volumes: fresh ? {} : (prev?.volumes ?? {}),
+        startedAt: fresh ? new Date().toISOString() : (prev?.startedAt ?? new Date().toISOString()),
+      };
+    });
+    this.launch(task, receiver, plans);
+    return `task ${task.id} (${task.type}) started: ${plans.length} volume(s) to receiver ${receiver.host}:${receiver.port}`;
+  }
+
+  /** After a restart: picks up a task that was running (or waiting between sync passes). */
+  async resume(): Promise<void> {
+    const t = this.d.store.get().task;
+    if (!t) return;
+    if (t.status === 'stopping') {
+      await this.d.store.update((s) => void (s.task!.status = 'stopped'));
+      return;
+    }
+    if (t.status === 'running') {
+      this.d.log.info({ taskId: t.id, pass: t.pass }, 'resuming the task that was running before the agent stopped');
+      try {
+        const { task, receiver, plans } = await this.prepare(t.id);
+        this.launch(task, receiver, plans);
+      } catch (e) {
+        this.d.log.warn({ taskId: t.id, err: errorMessage(e) }, 'cannot resume the task yet; will retry on the next START or SYNC');
+      }
+    } else if (t.status === 'waiting' && t.syncing) {
+      this.scheduleNext(t.id);
+    }
+  }
+
+  /** SYNC: a delta pass now (queued behind a running pass). */
+  async sync(taskId: string): Promise<string> {
+    if (this.running) {
+      if (this.running.taskId !== taskId) throw new FerryError('FERRY_BUSY', `task ${this.running.taskId} is running, not ${taskId}`);
+      this.syncQueued = true;
+      return `a pass of task ${taskId} is running; a delta pass follows it`;
+    }
+    const t = this.d.store.get().task;
+    if (!t || t.id !== taskId || t.passesDone === 0) {
+      // No completed pass here: SYNC means "make the target current", which starts the task.
+      return this.start(taskId);
+    }
+    const { task, receiver, plans } = await this.prepare(taskId);
+    await this.d.store.update((s) => {
+      s.task!.status = 'running';
+      delete s.task!.error;
+    });
+    this.launch(task, receiver, plans);
+    return `delta pass ${t.passesDone + 1} of task ${taskId} started`;
+  }
+
+  /** STOP: aborts the running pass (in-flight data committed) and waits for it, within seconds. */
+  async stop(): Promise<string> {
+    this.cancelSchedule();
+    const r = this.running;
+    const t = this.d.store.get().task;
+    if (!r) {
+      if (t && (t.status === 'waiting' || t.status === 'running')) {
+        await this.d.store.update((s) => void (s.task!.status = 'stopped'));
+        await this.reportState(t.id, 'STOPPED');
+        return `task ${t.id} stopped (no pass was running)`;
+      }
+      return 'nothing to stop: no task is running';
+    }
+    await this.d.store.update((s) => void (s.task!.status = 'stopping'));
+    const stopped = await this.halt('stop');
+    return stopped ? `task ${r.taskId} stopped; acknowledged data is kept and a new START resumes from it` : `task ${r.taskId} is still stopping`;
+  }
+
+  /** Graceful exit: abort the pass but keep the task marked running, so a restart resumes it. */
+  async shutdown(): Promise<void> {
+    this.closed = true;
+    this.cancelSchedule();
+    await this.halt('shutdown');
+    await this.d.store.flush();
+  }
+
+  /** DELETE: stop everything; the caller forgets the source afterwards. */
+  async deleteAll(): Promise<void> {
+    this.cancelSchedule();
+    await this.halt('delete');
+  }
+
+  /** Periodic re-discovery found a new layout: a block pass on the old one must fail (SMS.0515). */
+  async layoutChanged(newDigest: string): Promise<boolean> {
+    const t = this.d.store.get().task;
+    if (!t || t.type !== 'MIGRATE_BLOCK' || !t.layoutDigest || t.layoutDigest === newDigest) return false;
+    if (t.status !== 'running' && t.status !== 'waiting') return false;
+    this.cancelSchedule();
+    if (this.running) await this.halt('layout');
+    await this.fail(t.id, new FerryError('SMS.0515', 'Migration failed. Source disk information has changed. Delete target server configuration and restart the Agent.'));
+    return true;
+  }
+
+  private async halt(reason: StopReason): Promise<boolean> {
+    const r = this.running;
+    if (!r) return true;
+    r.reason = reason;
+    r.abort.abort(new FerryError('FERRY_ABORTED', `pass aborted: ${reason}`));
+    let timer: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      r.done.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), STOP_WAIT_MS))),
+    ]);
+    clearTimeout(timer);
+    return finished;
+  }
+
+  private async prepare(taskId: string): Promise<{ task: TaskInfo; receiver: ReceiverAddress; plans: VolumePlan[]; digest: string }> {
+    const task = await this.d.cp.getTask(taskId);
+    const sid = this.sourceId();
+    if (task.sourceId && sid && task.sourceId !== sid) {
+      throw new FerryError('SMS.0202', `task ${taskId} belongs to source ${task.sourceId}, not to this agent's source ${sid}`);
+    }
+    const receiver = await this.resolveReceiver(task);
+    const body = await this.d.inventory.discover();
+    const plans = planVolumes(this.d.config, task, body);
+    return { task, receiver, plans, digest: layoutDigest(body) };
+  }
+
+  private async resolveReceiver(task: TaskInfo): Promise<ReceiverAddress> {
+    let ck;
+    try {
+      ck = await this.d.cp.getCertKey(task.id);
+    } catch (e) {
+      if (!isSourceGone(e)) throw e;
+    }
+    const host = ck?.host || task.migrationIp;
+    if (!host) throw new FerryError('SMS.0202', `task ${task.id} has no migration_ip, and the control plane names no receiver host`);
+    const fingerprint = ck?.fingerprint ?? this.d.config.receiver.fingerprint;
+    const token = ck?.token ?? this.d.config.receiver.token;
+    if (!fingerprint) throw new FerryError('SMS.0304', `no certificate fingerprint for the receiver of task ${task.id}: the control plane has none and the config sets no receiver.fingerprint`);
+    if (!token) throw new FerryError('SMS.0304', `no join token for the receiver of task ${task.id}: the control plane has none and the config sets no receiver.token`);
+    this.d.logging.addSecret(token);
+    return { host, port: ck?.port ?? this.d.config.receiver.port, fingerprint: normalizeFingerprint(fingerprint), token };
+  }
+
+  private launch(task: TaskInfo, receiver: ReceiverAddress, plans: VolumePlan[]): void {
+    const abort = new AbortController();
+    const running: Running = { taskId: task.id, abort, done: Promise.resolve() };
+    this.running = running;
+    running.done = this.runPass(task, receiver, plans, running)
+      .catch((e) => this.d.log.error({ taskId: task.id, err: errorMessage(e) }, 'task bookkeeping failed'))
+      .finally(() => {
+        if (this.running === running) this.running = undefined;
+        if (this.syncQueued && !running.reason && !this.closed) {
+          this.syncQueued = false;
+          void this.sync(task.id).catch((e) => this.d.log.warn({ taskId: task.id, err: errorMessage(e) }, 'queued delta pass could not start'));
+        }
+      });
+  }
+
+  private async runPass(task: TaskInfo, receiver: ReceiverAddress, plans: VolumePlan[], running: Running): Promise<void> {
+    const log = this.d.log.child({ taskId: task.id });
+    const before = this.d.store.get().task!;
+    const number = before.passesDone + 1;
+    const kind = before.passesDone === 0 ? 'full' : 'delta';
+    const resumed = before.pass?.number === number;
+    await this.d.store.update((s) => {
+      s.task!.status = 'running';
+      s.task!.pass = resumed ? s.task!.pass : { number, kind, startedAt: new Date().toISOString() };
+      delete s.task!.error;
+    });
+    log.info({ pass: number, kind, volumes: plans.map((p) => p.target), receiver: `${receiver.host}:${receiver.port}` }, resumed ? 'resuming pass' : 'starting pass');
+    await this.reportState(task.id, kind === 'full' ? 'REPLICATE' : 'SYNCING', kind === 'full' ? 'replicating' : 'syncing');
+    await this.call(() => this.d.cp.updateTaskState(task.id, kind === 'full' ? 'RUNNING' : 'SYNCING'), log);
+
+    const progress = new Map<string, VolumeProgress>();
+    const startedAt = Date.now();
+    let lastWire = 0;
+    let lastAt = startedAt;
+    const subtask = `${kind === 'full' ? 'MIGRATE' : 'SYNC'}_${process.platform === 'win32' ? 'WINDOWS' : 'LINUX'}_${task.type === 'MIGRATE_BLOCK' ? 'BLOCK' : 'FILE'}`;
+    const report = async (final = false) => {
+      let total = 0;
+      let done = 0;
+      let wire = 0;
+      for (const p of progress.values()) {
+        total += p.totalBytes;
+        done += p.doneBytes;
+        wire += p.wireBytes;
+      }
+      const now = Date.now();
+      const mbit = ((wire - lastWire) * 8) / 1e6 / Math.max(0.001, (now - lastAt) / 1000);
+      lastWire = wire;
+      lastAt = now;
+      const current = [...progress.values()].find((p) => p.phase !== 'done');
+      const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
+      await this.call(
+        () =>
+          this.d.cp.reportProgress(task.id, {
+            subtask_name: subtask,
+            progress: final ? 100 : Math.min(99, pct),
+            replicatesize: done,
+            totalsize: total,
+            process_trace: `pass ${number} (${kind})${current ? `: ${current.volume} ${current.phase}` : ''}`,
+            migrate_speed: Math.round(mbit * 100) / 100,
+            agent_time: new Date().toISOString(),
+          }),
+        log,
+        'debug',
+      );
+    };
+    const interval = setInterval(() => void report(), (this.d.progressInterval ?? Math.max(1, this.d.config.poll_interval)) * 1000);
+
+    try {
+      const summaries: PassSummary[] = [];
+      for (const plan of plans) {
+        if (running.abort.signal.aborted) break;
+        const summary = await this.d.replication.runPass(plan, {
+          receiver,
+          log: log.child({ volume: plan.target }),
+          signal: running.abort.signal,
+          verify: task.consistencyCheck,
+          onProgress: (p) => {
+            progress.set(p.volume, p);
+            this.d.store.updateLazily((s) => {
+              if (s.task?.id !== task.id) return;
+              s.task.volumes[plan.target] = {
+                ...s.task.volumes[plan.target],
+                kind: p.kind,
+                totalBytes: p.totalBytes,
+                doneBytes: p.doneBytes,
+                wireBytes: p.wireBytes,
+                phase: p.phase,
+              };
+            });
+          },
+        });
+        summaries.push(summary);
+        await this.d.store.update((s) => {
+          s.task!.volumes[plan.target] = {
+            kind: summary.kind,
+            totalBytes: summary.totalBytes,
+            doneBytes: summary.totalBytes,
+            wireBytes: summary.bytesOnWire,
+            phase: 'done',
+            digest: summary.digest,
+            completedAt: new Date().toISOString(),
+          };
+        });
+        log.info({ volume: plan.target, pass: summary.pass, bytesOnWire: summary.bytesOnWire, durationMs: summary.durationMs, digest: summary.digest }, 'volume replicated');
+      }
+      if (running.abort.signal.aborted) throw running.abort.signal.reason;
+      clearInterval(interval);
+      await report(true);
+      await this.passDone(task, number, log);
+    } catch (e) {
+      clearInterval(interval);
+      await this.passEnded(task, running, e, log);
+    } finally {
+      clearInterval(interval);
+    }
+  }
+
+  private async passDone(task: TaskInfo, number: number, log: Logger): Promise<void> {
+    await this.d.store.update((s) => {
+      s.task!.passesDone = number;
+      s.task!.lastPassAt = new Date().toISOString();
+      delete s.task!.pass;
+      s.task!.status = task.syncing ? 'waiting' : 'finished';
+    });
+    log.info({ pass: number }, task.syncing ? 'pass complete; waiting for the next scheduled sync' : 'pass complete; task finished');
+    if (task.syncing) {
+      await this.reportState(task.id, 'SYNCING', 'syncing');
+      await this.call(() => this.d.cp.updateTaskState(task.id, 'SYNCING'), log);
+      if (!this.closed) this.scheduleNext(task.id);
+    } else {
+      await this.call(() => this.d.cp.updateTaskState(task.id, 'MIGRATE_SUCCESS'), log);
+      await this.reportState(task.id, 'FINISHED');
+    }
+  }
+
+  private async passEnded(task: TaskInfo, running: Running, err: unknown, log: Logger): Promise<void> {
+    switch (running.reason) {
+      case 'shutdown':
+        log.info('pass interrupted by shutdown; it resumes when the agent starts again');
+        return;
+      case 'delete':
+        log.info('pass aborted: the source is being deleted');
+        return;
+      case 'layout':
+        return; // layoutChanged() records SMS.0515
+      case 'stop':
+        await this.d.store.update((s) => void (s.task!.status = 'stopped'));
+        log.info('pass stopped on request');
+        await this.reportState(task.id, 'STOPPED');
+        return;
+      default:
+        await this.fail(task.id, err);
+    }
+  }
+
+  private async fail(taskId: string, err: unknown): Promise<void> {
+    const code = err instanceof FerryError ? err.code : 'FERRY_PASS_FAILED';
+    const message = this.d.logging.scrub(errorMessage(err)).slice(0, 900);
+    await this.d.store.update((s) => {
+      if (s.task?.id !== taskId) return;
+      s.task.status = 'failed';
+      s.task.error = { code, message };
+    });
+    this.d.log.error({ taskId, code, err: message }, 'task failed');
+    await this.call(() => this.d.cp.updateTaskState(taskId, 'MIGRATE_FAIL', JSON.stringify({ error_code: code, error_msg: message })), this.d.log);
+    await this.reportState(taskId, 'ERROR');
+  }
+
+  private scheduleNext(taskId: string): void {
+    this.cancelSchedule();
+    const run = () => {
+      if (this.running || this.closed) return;
+      this.d.log.info({ taskId }, 'scheduled delta pass');
+      void this.sync(taskId).catch((e) => this.d.log.warn({ taskId, err: errorMessage(e) }, 'scheduled delta pass could not start'));
+    };
+    const { schedule, every_hours } = this.d.config.sync;
+    let next: Date | undefined;
+    if (schedule) {
+      const t = cronSchedule(schedule, run, { noOverlap: true, name: `ferry-sync-${taskId}` });
+      this.timer = t;
+      next = t.getNextRun() ?? undefined;
+    } else {
+      const ms = (every_hours ?? 24) * 3600_000;
+      this.timer = setInterval(run, ms);
+      this.timer.unref();
+      next = new Date(Date.now() + ms);
+    }
+    this.d.store.updateLazily((s) => {
+      if (s.task?.id === taskId && next) s.task.nextPassAt = next.toISOString();
+    }, 0);
+  }
+
+  private cancelSchedule(): void {
+    const t = this.timer;
+    this.timer = undefined;
+    if (!t) return;
+    if ('destroy' in t) void t.destroy();
+    else clearInterval(t);
+  }
+
+  /** changestate, remembered locally; failures are logged, never fatal. */
+  private async reportState(taskId: string, copystate: Parameters<ControlPlanePort['changeState']>[1], cycle?: Parameters<ControlPlanePort['changeState']>[2]): Promise<void> {
+    await this.d.store.update((s) => {
+      if (copystate) s.sourceState = copystate;
+      if (cycle) s.migrationCycle = cycle;
+    });
+    const sid = this.sourceId();
+    if (!sid) return;
+    await this.call(() => this.d.cp.changeState(sid, copystate, cycle), this.d.log.child({ taskId }));
+  }
+
+  /** A control-plane call whose failure must not stop replication. */
+  private async call(fn: () => Promise<unknown>, log: Logger, level: 'warn' | 'debug' = 'warn'): Promise<void> {
+    try {
+      await fn();
+    } catch (e) {
+      if (isSourceGone(e)) this.d.onSourceGone?.();
+      log[level]({ err: errorMessage(e), code: (e as { code?: string }).code }, 'control-plane update failed (replication continues)');
+    }
+  }
+
+  /** The persisted view of the task, for status and command details. */
+  describe(): TaskState | undefined {
+    return this.d.store.get().task;
+  }
+}

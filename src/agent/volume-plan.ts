@@ -1,0 +1,51 @@
+// Which volumes a task replicates and what the receiver calls them. The
+// config may list them; otherwise block tasks take every discovered disk
+// (target = the task's target disk name at the same index, else `disk<i>`)
+// and file tasks every mounted partition (target `<disk>_<partition>`, the
+// device-id style SMC uses). Also the layout digest used to notice that the
+// disks changed under a running block task (SMS.0515).
+
+import { createHash } from 'node:crypto';
+import type { SourceBody } from '../controlplane/schemas/source.js';
+import type { AgentConfig } from '../config/agent-config.js';
+import { FerryError } from '../errors.js';
+import type { TaskInfo, VolumePlan } from './ports.js';
+
+function devPath(name: string): string {
+  return name.startsWith('/') || /^[A-Za-z]:/.test(name) || name.startsWith('\\\\') ? name : `/dev/${name}`;
+}
+
+export function planVolumes(config: AgentConfig, task: TaskInfo, body: SourceBody): VolumePlan[] {
+  const kind = task.type === 'MIGRATE_BLOCK' ? 'block' : 'file';
+  if (config.volumes?.length) {
+    const chosen = config.volumes.filter((v) => (v.kind ?? kind) === kind);
+    if (chosen.length === 0) throw new FerryError('FERRY_CONFIG', `the config lists volumes, but none of kind ${kind} for a ${task.type} task`);
+    return chosen.map((v) => ({ kind, source: v.source, target: v.target, ...(kind === 'file' && { excludes: config.excludes }) }));
+  }
+  const disks = body.disks ?? [];
+  if (kind === 'block') {
+    const plans = disks.map((d, i) => ({ kind, source: devPath(d.name), target: task.targetDisks[i] ?? `disk${i}` }) as VolumePlan);
+    if (plans.length === 0) throw new FerryError('SMS.0202', 'discovery found no disks to replicate');
+    return plans;
+  }
+  const plans: VolumePlan[] = [];
+  disks.forEach((d, di) =>
+    (d.physical_volumes ?? []).forEach((pv, pi) => {
+      if (pv.mount_point && pv.file_system && !/swap/i.test(pv.file_system)) {
+        plans.push({ kind, source: pv.mount_point, target: `${di}_${pv.index ?? pi}`, excludes: config.excludes });
+      }
+    }),
+  );
+  if (plans.length === 0) throw new FerryError('SMS.0202', 'discovery found no mounted file systems to replicate');
+  return plans;
+}
+
+/** A digest of what the disk layout is: disks, their sizes and partitions. */
+export function layoutDigest(body: SourceBody): string {
+  const shape = (body.disks ?? []).map((d) => ({
+    n: d.name,
+    s: d.size,
+    p: (d.physical_volumes ?? []).map((pv) => [pv.name, pv.size, pv.index, pv.file_system ?? '']),
+  }));
+  return createHash('sha256').update(JSON.stringify(shape)).digest('hex');
+}

@@ -1,0 +1,33 @@
+// `ferry discover`: print what discovery sees, as the SMS registration body
+// (POST /v3/sources). Wiring only; the work is in src/discovery.
+
+import type { Command } from 'commander';
+import { collectLinuxSnapshot, discover } from '../discovery/index.js';
+
+export function register(program: Command): void {
+  program
+    .command('discover')
+    .description('Describe this machine as the SMS v3 registration body (POST /v3/sources) and print it as JSON')
+    .option('--pretty', 'indent the JSON for people')
+    .option('--json', 'print {"body": …, "warnings": […]} instead of the bare body')
+    .option('--include-loop', 'report attached loop devices as disks (labs and tests)')
+    .option('--snapshot', 'print the raw facts read from the machine instead (Linux; to record test fixtures)')
+    .option('--timeout <ms>', 'timeout for each external command, in ms', (v) => Number(v), 15_000)
+    .addHelpText(
+      'after',
+      '\nWarnings (a tool missing, a device unreadable) go to stderr; the matching part of the body stays empty.\nExit codes: 0 ok (even with warnings), 1 failure, 2 usage error.',
+    )
+    .action(async (opts: { pretty?: boolean; json?: boolean; includeLoop?: boolean; snapshot?: boolean; timeout: number }) => {
+      const indent = opts.pretty ? 2 : undefined;
+      const timeoutMs = Number.isFinite(opts.timeout) && opts.timeout > 0 ? opts.timeout : 15_000;
+      if (opts.snapshot) {
+        const snap = await collectLinuxSnapshot({ includeLoop: opts.includeLoop, timeoutMs });
+        process.stdout.write(`${JSON.stringify(snap, null, indent)}\n`);
+        return;
+      }
+      const result = await discover({ includeLoop: opts.includeLoop, timeoutMs });
+      for (const w of result.warnings) process.stderr.write(`ferry discover: warning: ${w}\n`);
+      const out = opts.json ? { body: result.body, warnings: result.warnings } : result.body;
+      process.stdout.write(`${JSON.stringify(out, null, indent)}\n`);
+    });
+}

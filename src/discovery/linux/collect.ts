@@ -1,0 +1,342 @@
+// Reads the raw facts of a Linux host into a LinuxSnapshot: /sys/block,
+// the first two logical blocks of every disk, blkid (low-level probe, works
+// without udev), /proc/self/mountinfo, statfs, ext/xfs superblocks, LVM's
+// JSON reports, btrfs-progs, /sys/class/net, /proc/net, DMI. Every command
+// runs through platform/exec with a timeout; anything unreadable is recorded
+// as a failed ToolOutput or a warning, never thrown.
+
+import { existsSync } from 'node:fs';
+import { open, readFile, readdir, statfs } from 'node:fs/promises';
+import os from 'node:os';
+import { exec, hasTool } from '../../platform/exec.js';
+import { errorMessage } from '../../errors.js';
+import { parseBlkidExport } from './blkid.js';
+import { BOOT_LOADER_FILES } from './host.js';
+import { parseMountinfo } from './mountinfo.js';
+import type { BtrfsProbe, LinuxSnapshot, NicProbe, StatfsInfo, SysBlockDevice, SysPartition, ToolOutput } from './snapshot.js';
+
+export interface CollectOptions {
+  includeLoop?: boolean;
+  /** Root of sysfs (tests may point elsewhere). Default /sys. */
+  sys?: string;
+  /** Per-command timeout in ms. Default 15 s. */
+  timeoutMs?: number;
+}
+
+const DISK_NAME = /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+)$/;
+const LOOP_NAME = /^loop\d+$/;
+const MD_NAME = /^md\d+$/;
+
+const readText = async (p: string): Promise<string | undefined> => {
+  try {
+    return (await readFile(p, 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+};
+const readNum = async (p: string): Promise<number> => Number(await readText(p)) || 0;
+const list = async (p: string): Promise<string[]> => {
+  try {
+    return (await readdir(p)).sort();
+  } catch {
+    return [];
+  }
+};
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+async function readHead(device: string, bytes: number, timeoutMs: number): Promise<Buffer> {
+  return withTimeout(
+    (async () => {
+      const fh = await open(device, 'r');
+      try {
+        const buf = Buffer.alloc(bytes);
+        const { bytesRead } = await fh.read(buf, 0, bytes, 0);
+        return buf.subarray(0, bytesRead);
+      } finally {
+        await fh.close();
+      }
+    })(),
+    timeoutMs,
+    `reading ${device}`,
+  );
+}
+
+async function tool(file: string, args: string[], timeoutMs: number, okCodes = [0]): Promise<ToolOutput> {
+  try {
+    const r = await exec(file, args, {
+      timeoutMs,
+      okCodes,
+      env: { ...process.env, LC_ALL: 'C', LANG: 'C', LVM_SUPPRESS_FD_WARNINGS: '1' },
+    });
+    // blkid exits 2 both for "nothing found" (silent) and for "cannot open" (says why on stderr).
+    if (r.exitCode !== 0 && r.stdout === '' && /error/i.test(r.stderr)) return { ok: false, error: r.stderr.trim().split('\n')[0]! };
+    return { ok: true, stdout: r.stdout };
+  } catch (err) {
+    return { ok: false, error: errorMessage(err) };
+  }
+}
+
+/** Runs `fn` over items, at most `limit` at a time. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+async function sysBlockDevice(sys: string, name: string, timeoutMs: number, warnings: string[]): Promise<SysBlockDevice | undefined> {
+  const dir = `${sys}/block/${name}`;
+  const sizeSectors = await readNum(`${dir}/size`);
+  if (sizeSectors === 0) return undefined; // empty card reader, detached loop
+  const logicalBlockSize = (await readNum(`${dir}/queue/logical_block_size`)) || 512;
+  const partitions: SysPartition[] = [];
+  for (const entry of await list(dir)) {
+    if (!entry.startsWith(name)) continue;
+    const number = await readNum(`${dir}/${entry}/partition`);
+    if (number === 0) continue;
+    partitions.push({
+      name: entry,
+      dev: (await readText(`${dir}/${entry}/dev`)) ?? '',
+      number,
+      startSectors: await readNum(`${dir}/${entry}/start`),
+      sizeSectors: await readNum(`${dir}/${entry}/size`),
+    });
+  }
+  let head: string | null = null;
+  try {
+    head = (await readHead(`/dev/${name}`, logicalBlockSize * 2, timeoutMs)).toString('hex');
+  } catch (err) {
+    warnings.push(`/dev/${name}: cannot read its first sectors (partition style unknown): ${errorMessage(err)}`);
+  }
+  const dev: SysBlockDevice = {
+    name,
+    dev: (await readText(`${dir}/dev`)) ?? '',
+    sizeSectors,
+    logicalBlockSize,
+    removable: (await readNum(`${dir}/removable`)) === 1,
+    readOnly: (await readNum(`${dir}/ro`)) === 1,
+    partitions,
+    holders: await list(`${dir}/holders`),
+    head,
+  };
+  if (LOOP_NAME.test(name)) dev.loopBackingFile = (await readText(`${dir}/loop/backing_file`)) ?? '';
+  return dev;
+}
+
+/** On-disk inode size from an ext2/3/4 or XFS superblock; 0 when neither. */
+export function inodeSizeFromSuperblock(head: Buffer): number {
+  if (head.length >= 1024 + 90 && head.readUInt16LE(1024 + 56) === 0xef53) {
+    return head.readUInt32LE(1024 + 76) === 0 ? 128 : head.readUInt16LE(1024 + 88);
+  }
+  if (head.length >= 106 && head.toString('latin1', 0, 4) === 'XFSB') return head.readUInt16BE(104);
+  return 0;
+}
+
+export async function collectLinuxSnapshot(options: CollectOptions = {}): Promise<LinuxSnapshot> {
+  const sys = options.sys ?? '/sys';
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const warnings: string[] = [];
+
+  // ---- block devices
+  const names = (await list(`${sys}/block`)).filter((n) => DISK_NAME.test(n) || (options.includeLoop === true && LOOP_NAME.test(n)));
+  const blockDevices = (await mapLimit(names, 4, (n) => sysBlockDevice(sys, n, timeoutMs, warnings))).filter(
+    (d): d is SysBlockDevice => d !== undefined && (d.loopBackingFile === undefined || d.loopBackingFile !== ''),
+  );
+  const mdArrays: LinuxSnapshot['mdArrays'] = [];
+  for (const n of (await list(`${sys}/block`)).filter((x) => MD_NAME.test(x))) {
+    mdArrays.push({
+      name: n,
+      dev: (await readText(`${sys}/block/${n}/dev`)) ?? '',
+      level: (await readText(`${sys}/block/${n}/md/level`)) ?? '',
+      members: await list(`${sys}/block/${n}/slaves`),
+    });
+  }
+
+  // ---- blkid on every disk, partition and md array
+  const probePaths = [
+    ...blockDevices.flatMap((d) => [`/dev/${d.name}`, ...d.partitions.map((p) => `/dev/${p.name}`)]),
+    ...mdArrays.map((m) => `/dev/${m.name}`),
+  ];
+  const blkid: Record<string, ToolOutput> = {};
+  if (!(await hasTool('blkid'))) {
+    warnings.push('blkid not installed (util-linux): file system types and UUIDs left empty');
+  } else {
+    // exit code 2: nothing recognised on the device
+    const outs = await mapLimit(probePaths, 4, (p) => tool('blkid', ['-p', '-o', 'export', p], timeoutMs, [0, 2]));
+    probePaths.forEach((p, i) => {
+      blkid[p] = outs[i]!;
+      if (!outs[i]!.ok) warnings.push(`blkid ${p}: ${(outs[i] as { error: string }).error}`);
+    });
+  }
+  const fsTypeOf = (p: string) => {
+    const o = blkid[p];
+    return o?.ok ? (parseBlkidExport(o.stdout).TYPE ?? '') : '';
+  };
+
+  // ---- mounts and usage
+  const mountinfo = (await readText('/proc/self/mountinfo')) ?? '';
+  if (mountinfo === '') warnings.push('/proc/self/mountinfo unreadable: mount points and usage left empty');
+  const mounts = parseMountinfo(mountinfo);
+  const statfsOut: Record<string, StatfsInfo> = {};
+  for (const m of mounts) {
+    if (!m.source.startsWith('/dev/') || statfsOut[m.mountPoint]) continue;
+    try {
+      const s = await withTimeout(statfs(m.mountPoint), timeoutMs, `statfs ${m.mountPoint}`);
+      statfsOut[m.mountPoint] = { bsize: s.bsize, blocks: s.blocks, bfree: s.bfree, bavail: s.bavail, files: s.files, ffree: s.ffree };
+    } catch (err) {
+      warnings.push(`statfs ${m.mountPoint}: ${errorMessage(err)}`);
+    }
+  }
+
+  // ---- inode sizes from superblocks
+  const inodeSizes: Record<string, number> = {};
+  for (const p of probePaths) {
+    const t = fsTypeOf(p);
+    if (!/^(ext[234]|xfs)$/.test(t)) continue;
+    try {
+      const n = inodeSizeFromSuperblock(await readHead(p, 2048, timeoutMs));
+      if (n > 0) inodeSizes[p] = n;
+    } catch {
+      /* the inode size is a nicety; usage comes from statfs */
+    }
+  }
+
+  // ---- LVM
+  const lvmTool = async (cmd: string, fields: string): Promise<ToolOutput> =>
+    tool(cmd, ['--reportformat', 'json', '--units', 'b', '-o', fields], timeoutMs);
+  let lvm: LinuxSnapshot['lvm'];
+  if (!(await hasTool('pvs'))) {
+    const missing: ToolOutput = { ok: false, error: 'pvs: not installed (lvm2)' };
+    lvm = { pvs: missing, vgs: missing, lvs: missing };
+  } else {
+    lvm = {
+      pvs: await lvmTool('pvs', 'pv_name,vg_name,pv_size,pv_free'),
+      vgs: await lvmTool('vgs', 'vg_name,vg_size,vg_free'),
+      lvs: await lvmTool('lvs', 'lv_name,vg_name,lv_size,lv_path,lv_dm_path,lv_active'),
+    };
+    // Active LVs: probe their file systems too.
+    try {
+      const rows = JSON.parse(lvm.lvs.ok ? lvm.lvs.stdout : '{}') as { report?: { lv?: { lv_dm_path?: string; lv_active?: string }[] }[] };
+      for (const lv of rows.report?.flatMap((r) => r.lv ?? []) ?? []) {
+        if (lv.lv_active === 'active' && lv.lv_dm_path && existsSync(lv.lv_dm_path)) {
+          blkid[lv.lv_dm_path] = await tool('blkid', ['-p', '-o', 'export', lv.lv_dm_path], timeoutMs, [0, 2]);
+          const t = fsTypeOf(lv.lv_dm_path);
+          if (/^(ext[234]|xfs)$/.test(t)) {
+            try {
+              inodeSizes[lv.lv_dm_path] = inodeSizeFromSuperblock(await readHead(lv.lv_dm_path, 2048, timeoutMs));
+            } catch {
+              /* nicety */
+            }
+          }
+        }
+      }
+    } catch {
+      /* inventory.ts reports unparsable reports */
+    }
+  }
+
+  // ---- Btrfs: one probe per file system (grouped by UUID)
+  const btrfs: BtrfsProbe[] = [];
+  const btrfsDevices = new Map<string, string[]>();
+  for (const p of probePaths) {
+    const o = blkid[p];
+    if (!o?.ok) continue;
+    const id = parseBlkidExport(o.stdout);
+    if (id.TYPE !== 'btrfs') continue;
+    const uuid = id.UUID ?? p;
+    btrfsDevices.set(uuid, [...(btrfsDevices.get(uuid) ?? []), p]);
+  }
+  const haveBtrfs = await hasTool('btrfs');
+  if (!haveBtrfs) warnings.push('btrfs not installed (btrfs-progs): btrfs_list left empty');
+  if (haveBtrfs) {
+    for (const devices of btrfsDevices.values()) {
+      const device = devices[0]!;
+      const probe: BtrfsProbe = {
+        device,
+        show: await tool('btrfs', ['filesystem', 'show', '--raw', device], timeoutMs),
+        dumpSuper: await tool('btrfs', ['inspect-internal', 'dump-super', device], timeoutMs),
+      };
+      const fsMounts = mounts.filter((m) => m.fsType === 'btrfs' && devices.includes(m.source)).sort((a, b) => a.mountPoint.length - b.mountPoint.length);
+      const mnt = fsMounts[0]?.mountPoint;
+      if (mnt !== undefined) {
+        probe.mountPoint = mnt;
+        probe.df = await tool('btrfs', ['filesystem', 'df', '-b', mnt], timeoutMs);
+        probe.subvolumeList = await tool('btrfs', ['subvolume', 'list', '-p', '-u', '-q', mnt], timeoutMs);
+        probe.getDefault = await tool('btrfs', ['subvolume', 'get-default', mnt], timeoutMs);
+      }
+      btrfs.push(probe);
+    }
+  }
+
+  // ---- NICs
+  const ifaddrs = os.networkInterfaces();
+  const nics: NicProbe[] = [];
+  for (const name of await list(`${sys}/class/net`)) {
+    const dir = `${sys}/class/net/${name}`;
+    nics.push({
+      name,
+      mtu: await readNum(`${dir}/mtu`),
+      mac: (await readText(`${dir}/address`)) ?? '',
+      type: await readNum(`${dir}/type`),
+      addresses: (ifaddrs[name] ?? []).map((a) => ({ family: a.family, address: a.address, netmask: a.netmask, internal: a.internal })),
+    });
+  }
+
+  // ---- host
+  const dmi: Record<string, string> = {};
+  for (const k of ['sys_vendor', 'product_name', 'product_version', 'bios_vendor', 'bios_version', 'board_vendor', 'chassis_vendor', 'chassis_asset_tag']) {
+    const v = await readText(`${sys}/class/dmi/id/${k}`);
+    if (v !== undefined && v !== '') dmi[k] = v;
+  }
+  const cpuinfo = (await readText('/proc/cpuinfo')) ?? '';
+  const paravirtBuses: string[] = [];
+  for (const bus of ['virtio', 'xen', 'vmbus']) if ((await list(`${sys}/bus/${bus}/devices`)).length > 0) paravirtBuses.push(bus);
+  const rawDevices = (await list('/dev/raw')).filter((n) => n !== 'rawctl');
+  const kernelRelease = (await readText('/proc/sys/kernel/osrelease')) ?? os.release();
+
+  return {
+    blockDevices,
+    mdArrays,
+    blkid,
+    mountinfo,
+    statfs: statfsOut,
+    inodeSizes,
+    lvm,
+    btrfs,
+    nics,
+    route: (await readText('/proc/net/route')) ?? '',
+    ipv6Route: (await readText('/proc/net/ipv6_route')) ?? '',
+    host: {
+      hostname: os.hostname(),
+      osRelease: (await readText('/etc/os-release')) ?? (await readText('/usr/lib/os-release')) ?? '',
+      kernelRelease,
+      arch: os.machine(),
+      efi: existsSync(`${sys}/firmware/efi`),
+      dmi,
+      hypervisorType: (await readText(`${sys}/hypervisor/type`)) ?? '',
+      cpuHypervisorFlag: /^flags\s*:.*\bhypervisor\b/m.test(cpuinfo),
+      paravirtBuses,
+      cpuCount: os.cpus().length,
+      memoryBytes: os.totalmem(),
+      bootFiles: BOOT_LOADER_FILES.filter((f) => existsSync(f)),
+      hasRsync: await hasTool('rsync'),
+      hasTc: await hasTool('tc'),
+      rawDevices,
+      diskstats: (await readText('/proc/diskstats')) ?? '',
+    },
+    warnings,
+  };
+}

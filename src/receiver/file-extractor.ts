@@ -1,0 +1,390 @@
+// The receiver's file extractor: applies a ferry pax tar stream to one
+// target root and never writes outside it. Every path is checked before use:
+// absolute paths, '..' and '.' components, empty components and NUL bytes
+// are refused, and every parent on the way must be a real directory, never
+// a symlink (so a symlink planted by an earlier entry cannot redirect a
+// later one). Files are written under a temporary name in their directory
+// and renamed into place, so a cut never leaves a half-written file under a
+// real name. Owner and group are applied as numbers, then xattrs/ACLs, then
+// mode, then mtimes; directory mtimes are set when the stream leaves the
+// directory. Owns only the target tree; knows nothing of sockets.
+
+import {
+  closeSync, constants, copyFileSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync,
+  lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync, chmodSync,
+  type Stats,
+} from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { FerryError } from '../errors.js';
+import { exec } from '../platform/exec.js';
+import type { Logger } from '../platform/log.js';
+import { absPath, isUnder, parentRel, showPath } from '../replication/file/paths.js';
+import { parseRanges, type Range } from '../replication/file/pieces.js';
+import { parseTar, TarFormatError, type ParseLimits, type TarHeader } from '../replication/file/tar-format.js';
+import { writeXattrs } from '../replication/file/xattrs-linux.js';
+
+export interface ExtractOptions {
+  /** The target root; must exist and be a directory. */
+  root: string;
+  log?: Logger;
+  limits?: ParseLimits;
+  /** Apply owners (default: when running as root). */
+  owners?: boolean;
+  /** Called after each entry is in place, in stream order. */
+  onEntry?: (index: number, path: Buffer) => void | Promise<void>;
+}
+
+export interface ExtractStats {
+  entries: number;
+  files: number;
+  bytesWritten: number;
+  deleted: number;
+}
+
+interface OpenDir {
+  path: Buffer;
+  mtimeNs: bigint;
+  atimeNs: bigint;
+}
+
+const TMP_PREFIX = '.ferry-tmp-';
+
+export function unsafe(path: Buffer, why: string): FerryError {
+  return new FerryError('FERRY_UNSAFE_ENTRY', `refused tar entry ${JSON.stringify(showPath(path))}: ${why}`);
+}
+
+/** Validates a relative path from the stream; returns it without a trailing '/' ('' for the root). */
+export function checkRelPath(p: Buffer): Buffer {
+  let q = p;
+  while (q.length > 1 && q[q.length - 1] === 0x2f) q = q.subarray(0, q.length - 1);
+  if (q.length === 1 && q[0] === 0x2e) return Buffer.alloc(0);
+  if (q.length >= 2 && q[0] === 0x2e && q[1] === 0x2f) q = q.subarray(2); // "./x" as tar writes it
+  if (q.length === 0) throw unsafe(p, 'empty path');
+  if (q[0] === 0x2f) throw unsafe(p, 'absolute path');
+  if (q.includes(0)) throw unsafe(p, 'NUL byte in path');
+  let start = 0;
+  for (let i = 0; i <= q.length; i++) {
+    if (i === q.length || q[i] === 0x2f) {
+      const len = i - start;
+      if (len === 0) throw unsafe(p, 'empty path component');
+      if (len === 1 && q[start] === 0x2e) throw unsafe(p, "'.' component");
+      if (len === 2 && q[start] === 0x2e && q[start + 1] === 0x2e) throw unsafe(p, "'..' component");
+      if (len > 255) throw unsafe(p, 'path component longer than 255 bytes');
+      start = i + 1;
+    }
+  }
+  return q;
+}
+
+const S = (ns: bigint): number => Number(ns) / 1e9;
+
+export class FileExtractor {
+  readonly stats: ExtractStats = { entries: 0, files: 0, bytesWritten: 0, deleted: 0 };
+  private readonly rootBuf: Buffer;
+  private readonly owners: boolean;
+  private readonly dirs: OpenDir[] = [];
+  /** Relative directories known to be real directories (not symlinks) since the last change under them. */
+  private verified: Buffer | null = null;
+  private tmp: Buffer | null = null;
+
+  constructor(private readonly o: ExtractOptions) {
+    this.rootBuf = Buffer.from(o.root);
+    this.owners = o.owners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
+    const st = lstatSync(this.rootBuf);
+    if (!st.isDirectory()) throw new FerryError('FERRY_BAD_TARGET', `target root ${o.root} is not a directory`);
+  }
+
+  /** Extracts a whole stream. On error, removes its temporary file and finishes directory times. */
+  async extract(source: AsyncIterable<Buffer>): Promise<ExtractStats> {
+    let fd: number | null = null;
+    let header: TarHeader | null = null;
+    let rel: Buffer = Buffer.alloc(0);
+    let ranges: Range[] | null = null;
+    let rangeIdx = 0;
+    let rangePos = 0;
+    let sequential = 0;
+    try {
+      for await (const ev of parseTar(source, this.o.limits)) {
+        if (ev.kind === 'entry') {
+          header = ev.entry.header;
+          rel = checkRelPath(header.path);
+          fd = await this.begin(rel, header);
+          ranges = null;
+          if (fd !== null && header.ferry?.map !== undefined) {
+            ranges = parseRanges(header.ferry.map, Number(header.ferry.size), `entry ${JSON.stringify(showPath(rel))}`);
+            let total = 0;
+            for (const r of ranges) total += r.len;
+            if (total !== header.size) throw unsafe(rel, 'range map does not add up to the entry size');
+          }
+          rangeIdx = 0;
+          rangePos = 0;
+          sequential = 0;
+        } else if (ev.kind === 'data') {
+          if (fd === null) continue;
+          let chunk = ev.chunk;
+          if (!ranges) {
+            writeAll(fd, chunk, sequential);
+            sequential += chunk.length;
+          } else {
+            while (chunk.length > 0) {
+              const r = ranges[rangeIdx]!;
+              const k = Math.min(chunk.length, r.len - rangePos);
+              writeAll(fd, chunk.subarray(0, k), r.off + rangePos);
+              rangePos += k;
+              chunk = chunk.subarray(k);
+              if (rangePos === r.len) {
+                rangeIdx++;
+                rangePos = 0;
+              }
+            }
+          }
+          this.stats.bytesWritten += ev.chunk.length;
+        } else {
+          if (fd !== null && header) this.finishFile(fd, rel, header);
+          fd = null;
+          this.stats.entries++;
+          if (this.o.onEntry) await this.o.onEntry(this.stats.entries - 1, rel);
+        }
+      }
+      this.closeDirs(Buffer.alloc(0), true);
+      return this.stats;
+    } catch (e) {
+      if (fd !== null) closeSync(fd);
+      this.dropTmp();
+      try {
+        this.closeDirs(Buffer.alloc(0), true);
+      } catch {
+        /* best effort */
+      }
+      if (e instanceof TarFormatError) throw new FerryError('FERRY_BAD_TAR', e.message, { cause: e });
+      throw e;
+    }
+  }
+
+  private abs(rel: Buffer): Buffer {
+    return absPath(this.rootBuf, rel);
+  }
+
+  /** Every parent of rel must be a real directory under the root (no symlinks). */
+  private checkParents(rel: Buffer, shown: Buffer): void {
+    const parent = parentRel(rel);
+    if (parent.length === 0) return;
+    if (this.verified && isUnder(parent, this.verified) && parent.length === this.verified.length) return;
+    let i = 0;
+    for (;;) {
+      const j = parent.indexOf(0x2f, i);
+      const prefix = j < 0 ? parent : parent.subarray(0, j);
+      let st: Stats;
+      try {
+        st = lstatSync(this.abs(prefix));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw unsafe(shown, `parent directory ${JSON.stringify(showPath(prefix))} does not exist`);
+        throw e;
+      }
+      if (st.isSymbolicLink()) throw unsafe(shown, `path passes through the symlink ${JSON.stringify(showPath(prefix))}`);
+      if (!st.isDirectory()) throw unsafe(shown, `parent ${JSON.stringify(showPath(prefix))} is not a directory`);
+      if (j < 0) break;
+      i = j + 1;
+    }
+    this.verified = parent;
+  }
+
+  /** Something at rel is being replaced or removed: forget verifications that went through it. */
+  private touched(rel: Buffer): void {
+    if (this.verified && isUnder(this.verified, rel)) this.verified = null;
+  }
+
+  /** Directory bookkeeping: leave directories the stream has passed, remember times of those it enters. */
+  private enterParent(rel: Buffer): void {
+    const parent = parentRel(rel);
+    this.closeDirs(parent, false);
+    // Push the missing chain from the top of the stack down to parent, remembering their current times.
+    const top = this.dirs[this.dirs.length - 1];
+    if (rel.length === 0) return;
+    if (top && top.path.equals(parent)) return;
+    const chain: Buffer[] = [];
+    for (let p = parent; ; p = parentRel(p)) {
+      if (top && p.equals(top.path)) break;
+      chain.unshift(p);
+      if (p.length === 0) break;
+    }
+    for (const p of chain) {
+      const st = lstatSync(this.abs(p), { bigint: true });
+      this.dirs.push({ path: p, mtimeNs: st.mtimeNs, atimeNs: st.atimeNs });
+    }
+  }
+
+  /** Pops (and sets the times of) every open directory that is not `keep` or one of its ancestors. */
+  private closeDirs(keep: Buffer, all: boolean): void {
+    while (this.dirs.length > 0) {
+      const top = this.dirs[this.dirs.length - 1]!;
+      if (!all && isUnder(keep, top.path)) return;
+      this.dirs.pop();
+      try {
+        lutimesSync(this.abs(top.path), S(top.atimeNs), S(top.mtimeNs));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+  }
+
+  private tmpName(rel: Buffer): Buffer {
+    const parent = parentRel(rel);
+    const name = Buffer.from(`${TMP_PREFIX}${randomBytes(6).toString('hex')}`);
+    return this.abs(parent.length === 0 ? name : Buffer.concat([parent, Buffer.from('/'), name]));
+  }
+
+  private dropTmp(): void {
+    if (this.tmp) {
+      try {
+        rmSync(this.tmp, { force: true, recursive: false });
+      } catch {
+        /* gone */
+      }
+      this.tmp = null;
+    }
+  }
+
+  private existing(abs: Buffer): Stats | null {
+    try {
+      return lstatSync(abs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  /** Replaces whatever is at abs with tmp (a directory in the way is removed first). */
+  private place(rel: Buffer, tmp: Buffer): void {
+    const abs = this.abs(rel);
+    const st = this.existing(abs);
+    if (st?.isDirectory()) rmSync(abs, { recursive: true, force: true });
+    this.touched(rel);
+    renameSync(tmp, abs);
+    this.tmp = null;
+  }
+
+  /** Starts an entry. Returns an fd when body bytes should be written to it. */
+  private async begin(rel: Buffer, h: TarHeader): Promise<number | null> {
+    const op = h.ferry?.op;
+    if (rel.length === 0 && (op !== undefined || h.type !== 'dir')) throw unsafe(h.path, 'the root can only be a directory');
+    this.checkParents(rel, h.path);
+    this.enterParent(rel);
+    const abs = this.abs(rel);
+    if (op === 'delete') {
+      this.touched(rel);
+      const st = this.existing(abs);
+      if (st) {
+        rmSync(abs, { recursive: st.isDirectory(), force: true });
+        this.stats.deleted++;
+      }
+      return null;
+    }
+    if (op !== undefined && op !== 'patch') throw unsafe(h.path, `unknown FERRY.op '${op}'`);
+    switch (h.type) {
+      case 'dir': {
+        let st = this.existing(abs);
+        if (st && !st.isDirectory()) {
+          this.touched(rel);
+          unlinkSync(abs);
+          st = null;
+        }
+        if (!st) mkdirSync(abs, { mode: 0o700 });
+        this.meta(abs, h);
+        chmodSync(abs, h.mode & 0o7777);
+        this.dirs.push({ path: rel, mtimeNs: h.mtimeNs, atimeNs: h.mtimeNs });
+        return null;
+      }
+      case 'file': {
+        const tmp = this.tmpName(rel);
+        if (op === 'patch') {
+          const st = this.existing(abs);
+          if (!st?.isFile()) throw new FerryError('FERRY_PATCH_BASE', `cannot patch ${JSON.stringify(showPath(rel))}: the receiver has no regular file there`);
+          copyFileSync(abs, tmp, constants.COPYFILE_FICLONE);
+          this.tmp = tmp;
+          return openSync(tmp, constants.O_WRONLY | constants.O_NOFOLLOW);
+        }
+        const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+        this.tmp = tmp;
+        this.stats.files++;
+        return fd;
+      }
+      case 'symlink': {
+        if (!h.linkpath) throw unsafe(h.path, 'symlink without a target');
+        const tmp = this.tmpName(rel);
+        symlinkSync(h.linkpath, tmp);
+        this.tmp = tmp;
+        if (this.owners) lchownSync(tmp, h.uid, h.gid);
+        this.xattrs(tmp, h);
+        lutimesSync(tmp, S(h.mtimeNs), S(h.mtimeNs));
+        this.place(rel, tmp);
+        return null;
+      }
+      case 'link': {
+        if (!h.linkpath) throw unsafe(h.path, 'hard link without a target');
+        const target = checkRelPath(h.linkpath);
+        this.checkParents(target, h.path);
+        this.verified = null;
+        const tabs = this.abs(target);
+        const tst = this.existing(tabs);
+        if (!tst || tst.isDirectory()) throw unsafe(h.path, `hard link target ${JSON.stringify(showPath(target))} is missing or a directory`);
+        const cur = this.existing(abs);
+        if (cur && cur.ino === tst.ino && cur.dev === tst.dev) return null;
+        const tmp = this.tmpName(rel);
+        linkSync(tabs, tmp);
+        this.tmp = tmp;
+        this.place(rel, tmp);
+        return null;
+      }
+      case 'fifo':
+      case 'char':
+      case 'block': {
+        // mknod(1) takes text paths: make the node at an ASCII name in the root, then rename it into place.
+        const tmp = this.abs(Buffer.from(`${TMP_PREFIX}${randomBytes(6).toString('hex')}`));
+        const kind = h.type === 'fifo' ? ['p'] : [h.type === 'char' ? 'c' : 'b', String(h.devmajor ?? 0), String(h.devminor ?? 0)];
+        await exec('mknod', ['-m', '600', tmp.toString('utf8'), ...kind]);
+        this.tmp = tmp;
+        this.meta(tmp, h);
+        chmodSync(tmp, h.mode & 0o7777);
+        lutimesSync(tmp, S(h.mtimeNs), S(h.mtimeNs));
+        this.place(rel, tmp);
+        return null;
+      }
+    }
+  }
+
+  private xattrs(abs: Buffer, h: TarHeader): void {
+    try {
+      writeXattrs(abs, h.xattrs);
+    } catch (e) {
+      if (h.xattrs && h.xattrs.size > 0) {
+        this.o.log?.warn({ path: showPath(h.path), err: (e as Error).message }, 'extended attributes not applied');
+      }
+    }
+  }
+
+  /** Owner (numeric) and xattrs/ACLs; the caller applies mode afterwards (chown clears setuid bits). */
+  private meta(abs: Buffer, h: TarHeader): void {
+    if (this.owners) lchownSync(abs, h.uid, h.gid);
+    this.xattrs(abs, h);
+  }
+
+  private finishFile(fd: number, rel: Buffer, h: TarHeader): void {
+    const tmp = this.tmp!;
+    try {
+      if (h.ferry?.size !== undefined) ftruncateSync(fd, Number(h.ferry.size));
+      if (this.owners) fchownSync(fd, h.uid, h.gid);
+      this.xattrs(tmp, h);
+      fchmodSync(fd, h.mode & 0o7777);
+      futimesSync(fd, S(h.mtimeNs), S(h.mtimeNs));
+    } finally {
+      closeSync(fd);
+    }
+    this.place(rel, tmp);
+  }
+}
+
+function writeAll(fd: number, b: Buffer, pos: number): void {
+  let off = 0;
+  while (off < b.length) off += writeSync(fd, b, off, b.length - off, pos + off);
+}

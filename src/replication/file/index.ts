@@ -1,0 +1,16 @@
+// File-level replication (MIGRATE_FILE): copies a mounted file system as
+// files. The parts, each in its own file:
+//   walker.ts       sorted depth-first walk of one root, one file system, excludes applied
+//   excludes.ts     default excludes a migration needs + configured globs
+//   manifest.ts     the streamed local manifest of the last pass, and the sorted-merge diff
+//   tar-producer.ts the pax tar stream of a pass (sparse ranges, hard links, patches)
+//   tar-format.ts   the pax tar dialect both sides speak
+//   pieces.ts       fixed-offset piece hashes for large files; sparse data ranges
+//   xattrs-linux.ts extended attributes and POSIX ACLs
+// The receiver's side is src/receiver/file-extractor.ts. This folder never
+// opens sockets and never writes to the source tree; it writes only its
+// own manifest.
+
+export { walk, type WalkOptions } from './walker.js';
+export { TarProducer, type ProduceOptions, type ProduceStats, type RemoteHashes } from './tar-producer.js';
+export { DEFAULT_EXCLUDED_CONTENTS, defaultExcludedPaths } from './excludes.js';

@@ -1,0 +1,287 @@
+// The tar producer: turns a walk (diffed against the last pass's manifest)
+// into the pax tar byte stream the receiver extracts, and writes the new
+// manifest beside it. Full pass: every entry. Delta pass: new and changed
+// entries, deletions, and for large changed files only the pieces that
+// differ from the receiver's copy. Sparse files travel as data ranges, hard
+// links as links to the first path seen, files that change while read are
+// marked so the next pass sends them again, vanished files are skipped
+// with a warning (and deleted on the receiver). Knows nothing of sockets.
+
+import { closeSync, constants, fstatSync, openSync, type BigIntStats } from 'node:fs';
+import type { Logger } from '../../platform/log.js';
+import type { Entry } from './entry.js';
+import { major, minor } from './entry.js';
+import { diffEntries, ManifestWriter, readManifest } from './manifest.js';
+import { changedRanges, dataRanges, formatRanges, LARGE_FILE, pieceHashes, readFull, type Range } from './pieces.js';
+import { absPath, isUnder, showPath } from './paths.js';
+import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from './tar-format.js';
+import { walk, type WalkOptions } from './walker.js';
+import { readXattrs, XattrPathError } from './xattrs-linux.js';
+
+/** Asks the receiver for the piece hashes of its copy of a file (null: it has none). */
+export type RemoteHashes = (path: Buffer) => Promise<Buffer | null>;
+
+export interface ProduceOptions {
+  root: string;
+  /** The manifest of the last committed pass; the new one is written to `<manifest>.tmp`. */
+  manifest: string;
+  walk?: WalkOptions;
+  log?: Logger;
+  /** Ignore the old manifest and send everything. */
+  full?: boolean;
+  remoteHashes?: RemoteHashes;
+  largeFileThreshold?: number;
+  /** Copy xattrs/ACLs (default true). */
+  xattrs?: boolean;
+  /** Size of the chunks yielded (default 1 MiB). */
+  chunkBytes?: number;
+}
+
+export interface ProduceStats {
+  entries: number;
+  sent: number;
+  unchanged: number;
+  deleted: number;
+  totalBytes: number;
+  bytesRead: number;
+  bytesSkippedUnchanged: number;
+  bytesSkippedZero: number;
+  changedWhileRead: number;
+  vanished: number;
+  streamBytes: number;
+}
+
+const O_NOFOLLOW = constants.O_NOFOLLOW;
+const TAR_TYPE: Record<Entry['type'], TarType> = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', c: 'char', b: 'block' };
+
+export class TarProducer {
+  readonly stats: ProduceStats = {
+    entries: 0, sent: 0, unchanged: 0, deleted: 0, totalBytes: 0, bytesRead: 0,
+    bytesSkippedUnchanged: 0, bytesSkippedZero: 0, changedWhileRead: 0, vanished: 0, streamBytes: 0,
+  };
+  private readonly out: ManifestWriter;
+  private readonly rootBuf: Buffer;
+  private readonly chunk: number;
+  private buf: Buffer;
+  private used = 0;
+  private readonly links = new Map<string, Buffer>();
+  private readonly ioBuf = Buffer.allocUnsafe(1 << 20);
+
+  constructor(private readonly o: ProduceOptions) {
+    this.rootBuf = Buffer.from(o.root);
+    this.chunk = o.chunkBytes ?? 1 << 20;
+    this.buf = Buffer.allocUnsafe(this.chunk);
+    this.out = new ManifestWriter(o.manifest);
+  }
+
+  /** Renames the new manifest into place: call once the receiver has committed the pass. */
+  commitManifest(): void {
+    this.out.commit();
+  }
+
+  abandonManifest(): void {
+    this.out.abandon();
+  }
+
+  private *emit(b: Buffer): Generator<Buffer> {
+    this.stats.streamBytes += b.length;
+    if (b.length >= this.chunk) {
+      yield* this.flush();
+      yield b;
+      return;
+    }
+    if (this.used + b.length > this.chunk) yield* this.flush();
+    b.copy(this.buf, this.used);
+    this.used += b.length;
+  }
+
+  private *flush(): Generator<Buffer> {
+    if (this.used === 0) return;
+    const b = this.buf.subarray(0, this.used);
+    this.buf = Buffer.allocUnsafe(this.chunk);
+    this.used = 0;
+    yield b;
+  }
+
+  /** The tar stream, in chunks of about `chunkBytes`. */
+  async *stream(): AsyncGenerator<Buffer> {
+    const log = this.o.log;
+    const walkOpts: WalkOptions = { ...this.o.walk, ...(log ? { log } : {}) };
+    const old = this.o.full ? [][Symbol.iterator]() : readManifest(this.o.manifest);
+    let deletedDir: Buffer | null = null;
+    for (const item of diffEntries(old, walk(this.o.root, walkOpts))) {
+      if (item.kind === 'deleted') {
+        if (deletedDir && isUnder(item.old.path, deletedDir)) continue;
+        if (item.old.type === 'd') deletedDir = item.old.path;
+        this.stats.deleted++;
+        yield* this.emit(deleteHeader(item.old.path));
+        continue;
+      }
+      const e = item.cur;
+      this.stats.entries++;
+      this.stats.totalBytes += e.size;
+      if (item.kind === 'changed' && item.old.type === 'd' && e.type !== 'd') deletedDir = e.path;
+      if (item.kind === 'same') {
+        this.stats.unchanged++;
+        this.stats.bytesSkippedUnchanged += e.size;
+        this.noteLink(e);
+        this.out.add(e);
+        continue;
+      }
+      const linkTo = this.linkTarget(e);
+      if (linkTo) {
+        yield* this.emit(encodeHeader({ ...base(e), type: 'link', size: 0, linkpath: linkTo }));
+        this.stats.sent++;
+        this.out.add(e);
+        continue;
+      }
+      if (e.type === 'f') {
+        const old = item.kind === 'changed' && item.old.type === 'f' ? item.old : null;
+        const r = yield* this.file(e, old !== null);
+        if (r === 'vanished') {
+          this.stats.vanished++;
+          log?.warn({ path: showPath(e.path) }, 'file vanished before it could be read; skipped');
+          if (item.kind === 'changed') yield* this.emit(deleteHeader(e.path));
+          continue;
+        }
+        this.noteLink(e);
+        this.out.add(r === 'changed' ? { ...e, mtimeNs: -1n } : e);
+        this.stats.sent++;
+        continue;
+      }
+      const h: TarHeader = { ...base(e), type: TAR_TYPE[e.type], size: 0 };
+      if (e.type === 'l') h.linkpath = e.target!;
+      if (e.type === 'c' || e.type === 'b') {
+        h.devmajor = major(e.rdev);
+        h.devminor = minor(e.rdev);
+      }
+      const x = this.xattrs(e);
+      if (x) h.xattrs = x;
+      yield* this.emit(encodeHeader(h));
+      this.noteLink(e);
+      this.out.add(e);
+      this.stats.sent++;
+    }
+    yield* this.emit(ZERO_BLOCKS);
+    yield* this.flush();
+  }
+
+  private noteLink(e: Entry): void {
+    if (e.type !== 'd' && e.nlink > 1) {
+      const k = `${e.dev}:${e.ino}`;
+      if (!this.links.has(k)) this.links.set(k, e.path);
+    }
+  }
+
+  private linkTarget(e: Entry): Buffer | undefined {
+    if (e.type === 'd' || e.nlink < 2) return undefined;
+    return this.links.get(`${e.dev}:${e.ino}`);
+  }
+
+  private xattrs(e: Entry): Map<string, Buffer> | undefined {
+    if (this.o.xattrs === false || e.type === 'l') return undefined;
+    try {
+      const x = readXattrs(absPath(this.rootBuf, e.path));
+      return x.size > 0 ? x : undefined;
+    } catch (err) {
+      const why = err instanceof XattrPathError ? err.message : (err as Error).message;
+      this.o.log?.warn({ path: showPath(e.path) }, `xattrs not copied: ${why}`);
+      return undefined;
+    }
+  }
+
+  /** Sends one regular file: whole, as data ranges (sparse), or as a patch (large, changed). */
+  private async *file(e: Entry, receiverHasIt: boolean): AsyncGenerator<Buffer, 'ok' | 'changed' | 'vanished'> {
+    const abs = absPath(this.rootBuf, e.path);
+    let fd: number;
+    try {
+      fd = openSync(abs, constants.O_RDONLY | O_NOFOLLOW);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ELOOP') return 'vanished';
+      throw err;
+    }
+    try {
+      const before = fstatSync(fd, { bigint: true });
+      if (before.ino !== e.ino || !before.isFile()) return 'vanished';
+      const size = Number(before.size);
+      const h: TarHeader = { ...base(e), type: 'file', size };
+      const x = this.xattrs(e);
+      if (x) h.xattrs = x;
+      let ranges: Range[] | null = null;
+      const threshold = this.o.largeFileThreshold ?? LARGE_FILE;
+      if (receiverHasIt && size > threshold && this.o.remoteHashes) {
+        const remote = await this.o.remoteHashes(e.path);
+        if (remote) {
+          const local = await pieceHashes(fd, size);
+          ranges = changedRanges(local, remote, size);
+          this.stats.bytesRead += size;
+          h.ferry = { op: 'patch', map: formatRanges(ranges), size: String(size) };
+          this.stats.bytesSkippedUnchanged += size - sum(ranges);
+        }
+      }
+      if (!ranges && size > 0 && e.allocated < size) {
+        ranges = dataRanges(fd, size);
+        if (ranges) {
+          this.stats.bytesRead += size;
+          h.ferry = { map: formatRanges(ranges), size: String(size) };
+          this.stats.bytesSkippedZero += size - sum(ranges);
+        }
+      }
+      if (ranges) h.size = sum(ranges);
+      yield* this.emit(encodeHeader(h));
+      // Body: exactly h.size bytes, whatever happens to the file meanwhile.
+      let sent = 0;
+      const parts = ranges ?? [{ off: 0, len: size }];
+      for (const r of parts) {
+        for (let pos = r.off; pos < r.off + r.len; ) {
+          const want = Math.min(this.ioBuf.length, r.off + r.len - pos);
+          const dst = this.used + want <= this.chunk ? this.buf : null;
+          let got: number;
+          if (dst) {
+            got = readFull(fd, dst.subarray(this.used), want, pos);
+            if (got < want) dst.fill(0, this.used + got, this.used + want); // shrank while read: pad, resend next pass
+            this.used += want;
+            this.stats.streamBytes += want;
+            if (this.used === this.chunk) yield* this.flush();
+          } else {
+            const b = Buffer.allocUnsafe(want);
+            got = readFull(fd, b, want, pos);
+            if (got < want) b.fill(0, got);
+            yield* this.emit(b);
+          }
+          this.stats.bytesRead += got;
+          pos += want;
+          sent += want;
+        }
+      }
+      yield* this.emit(bodyPadding(sent));
+      const after = fstatSync(fd, { bigint: true });
+      if (changedWhileRead(before, after) || before.mtimeNs !== e.mtimeNs || Number(before.size) !== e.size) {
+        this.stats.changedWhileRead++;
+        this.o.log?.warn({ path: showPath(e.path) }, 'file changed while being read; it will be sent again on the next pass');
+        return 'changed';
+      }
+      return 'ok';
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+function changedWhileRead(a: BigIntStats, b: BigIntStats): boolean {
+  return a.size !== b.size || a.mtimeNs !== b.mtimeNs || a.ctimeNs !== b.ctimeNs;
+}
+
+function sum(r: Range[]): number {
+  let n = 0;
+  for (const x of r) n += x.len;
+  return n;
+}
+
+function base(e: Entry): Omit<TarHeader, 'type' | 'size'> {
+  return { path: e.path, mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs };
+}
+
+function deleteHeader(path: Buffer): Buffer {
+  return encodeHeader({ path, type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtimeNs: 0n, ferry: { op: 'delete' } });
+}

@@ -1,0 +1,90 @@
+// The walker: a deterministic depth-first walk of one selected root, names
+// sorted bytewise, never crossing into another file system (st_dev), with
+// excludes applied before descending. It yields entries lazily and holds
+// only the sorted names of the directories on the current path, so memory
+// stays bounded by depth × directory size, not by the tree.
+
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import type { Logger } from '../../platform/log.js';
+import { buildExcluder, type ExcludeMatcher, type ExcludeOptions } from './excludes.js';
+import { entryType, fromStats, type Entry } from './entry.js';
+import { absPath, joinRel, showPath } from './paths.js';
+
+export interface WalkOptions extends ExcludeOptions {
+  log?: Logger;
+  /** Called for entries that cannot be read (vanished, permission): default logs a warning. */
+  onSkip?: (path: Buffer, reason: string) => void;
+}
+
+interface Frame {
+  dir: Buffer;
+  names: Buffer[];
+  next: number;
+}
+
+const byBytes = (a: Buffer, b: Buffer): number => Buffer.compare(a, b);
+
+export function* walk(root: string, options: WalkOptions = {}): Generator<Entry> {
+  const rootBuf = Buffer.from(root);
+  const exclude: ExcludeMatcher = buildExcluder(root, options);
+  const skip =
+    options.onSkip ?? ((p: Buffer, reason: string) => options.log?.warn({ path: showPath(p) }, `skipped: ${reason}`));
+  const rootSt = lstatSync(rootBuf, { bigint: true });
+  if (!rootSt.isDirectory()) throw new Error(`${root} is not a directory`);
+  const dev = rootSt.dev;
+  yield fromStats(Buffer.alloc(0), 'd', rootSt);
+  const stack: Frame[] = [];
+  const open = (dir: Buffer): void => {
+    let names: Buffer[];
+    try {
+      names = readdirSync(absPath(rootBuf, dir), { encoding: 'buffer' });
+    } catch (e) {
+      skip(dir, `cannot list directory: ${(e as Error).message}`);
+      return;
+    }
+    names.sort(byBytes);
+    stack.push({ dir, names, next: 0 });
+  };
+  open(Buffer.alloc(0));
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.next >= top.names.length) {
+      stack.pop();
+      continue;
+    }
+    const name = top.names[top.next++]!;
+    const rel = joinRel(top.dir, name);
+    const abs = absPath(rootBuf, rel);
+    let st: BigIntStats;
+    try {
+      st = lstatSync(abs, { bigint: true });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      skip(rel, err.code === 'ENOENT' ? 'vanished during the walk' : err.message);
+      continue;
+    }
+    const type = entryType(st);
+    if (type === null) {
+      skip(rel, 'sockets are not copied');
+      continue;
+    }
+    if (exclude(rel.toString('utf8'), type === 'd')) continue;
+    if (type === 'd' && st.dev !== dev) {
+      // A mount point: copy the directory itself (the mount point), not the other file system.
+      const e = fromStats(rel, 'd', st);
+      yield e;
+      continue;
+    }
+    let target: Buffer | undefined;
+    if (type === 'l') {
+      try {
+        target = readlinkSync(abs, { encoding: 'buffer' });
+      } catch (e) {
+        skip(rel, `vanished during the walk (${(e as Error).message})`);
+        continue;
+      }
+    }
+    yield fromStats(rel, type, st, target);
+    if (type === 'd') open(rel);
+  }
+}

@@ -1,0 +1,153 @@
+// The file engine's pure parts: path order, manifest round trip and diff,
+// exclude globs, and the pax tar codec (including against tar-stream and GNU tar).
+
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { comparePaths, escapeField, unescapeField } from '../../src/replication/file/paths.js';
+import { diffEntries, ManifestWriter, readManifest } from '../../src/replication/file/manifest.js';
+import { buildExcluder, compileGlob } from '../../src/replication/file/excludes.js';
+import type { Entry } from '../../src/replication/file/entry.js';
+import { encodeHeader, parseTar, ZERO_BLOCKS, bodyPadding, type TarEvent } from '../../src/replication/file/tar-format.js';
+import { changedRanges, PIECE } from '../../src/replication/file/pieces.js';
+
+const B = (s: string) => Buffer.from(s);
+const entry = (p: string | Buffer, extra: Partial<Entry> = {}): Entry => ({
+  path: Buffer.isBuffer(p) ? p : B(p), type: 'f', size: 1, mtimeNs: 1_700_000_000_123_456_789n, ctimeNs: 5n, mode: 0o644,
+  uid: 0, gid: 0, dev: 1n, ino: 2n, nlink: 1, rdev: 0, allocated: 4096, ...extra,
+});
+
+async function* once(b: Buffer): AsyncGenerator<Buffer> {
+  // deliver in awkward pieces to exercise reassembly
+  for (let i = 0; i < b.length; i += 97) yield b.subarray(i, i + 97);
+}
+async function collect(b: Buffer): Promise<TarEvent[]> {
+  const out: TarEvent[] = [];
+  for await (const ev of parseTar(once(b))) out.push(ev);
+  return out;
+}
+
+describe('walk order', () => {
+  it('puts a directory subtree right after the directory, before siblings that sort after "/"', () => {
+    const names = ['a.txt', 'a/b', 'a', 'a/b/c', 'a-z', 'b'].map(B);
+    names.sort(comparePaths);
+    expect(names.map(String)).toEqual(['a', 'a/b', 'a/b/c', 'a-z', 'a.txt', 'b']);
+  });
+  it('escapes arbitrary bytes for the manifest and back', () => {
+    const raw = Buffer.from([0x61, 0x09, 0x0a, 0x25, 0xff, 0x20, 0x62]);
+    const s = escapeField(raw);
+    expect(s).not.toMatch(/[\t\n ]/);
+    expect(unescapeField(s).equals(raw)).toBe(true);
+  });
+});
+
+describe('manifest', () => {
+  it('streams entries to a file and diffs old against new in one merge', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-manifest-'));
+    try {
+      const w = new ManifestWriter(join(dir, 'm'));
+      for (const e of [entry('', { type: 'd' }), entry('a', { type: 'd' }), entry('a/gone'), entry('a/same'), entry('b', { type: 'l', target: Buffer.from([0xff, 0x0a]) })]) w.add(e);
+      w.commit();
+      const back = [...readManifest(join(dir, 'm'))];
+      expect(back.map((e) => e.path.toString())).toEqual(['', 'a', 'a/gone', 'a/same', 'b']);
+      expect(back[4]!.target!.equals(Buffer.from([0xff, 0x0a]))).toBe(true);
+      expect(back[2]!.mtimeNs).toBe(1_700_000_000_123_456_789n);
+      const now = [entry('', { type: 'd' }), entry('a', { type: 'd' }), entry('a/new'), entry('a/same'), entry('b', { type: 'l', target: B('x') })];
+      const d = [...diffEntries(readManifest(join(dir, 'm')), now[Symbol.iterator]())];
+      expect(d.map((x) => `${x.kind}:${(x.kind === 'deleted' ? x.old : x.cur).path}`)).toEqual([
+        'same:', 'same:a', 'deleted:a/gone', 'new:a/new', 'same:a/same', 'changed:b',
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('refuses entries out of walk order', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-manifest-'));
+    const w = new ManifestWriter(join(dir, 'm'));
+    w.add(entry('b'));
+    expect(() => w.add(entry('a'))).toThrow(/walk order/);
+    w.abandon();
+    rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('excludes', () => {
+  it('matches globs like rsync: names anywhere, anchored paths, ** across directories', () => {
+    expect(compileGlob('*.log')('var/log/syslog.log', false)).toBe(true);
+    expect(compileGlob('/cache')('cache', true)).toBe(true);
+    expect(compileGlob('/cache')('x/cache', true)).toBe(false);
+    expect(compileGlob('var/**/tmp')('var/a/b/tmp', true)).toBe(true);
+    expect(compileGlob('build/')('src/build', false)).toBe(false);
+    expect(compileGlob('build/')('src/build', true)).toBe(true);
+  });
+  it('drops the contents of /proc, /tmp … when walking /, but not a root the user selected inside /tmp', () => {
+    const fromRoot = buildExcluder('/', { paths: ['/var/lib/ferry'] });
+    expect(fromRoot('proc', true)).toBe(false);
+    expect(fromRoot('proc/1', true)).toBe(true);
+    expect(fromRoot('tmp/x', false)).toBe(true);
+    expect(fromRoot('var/lib/ferry', true)).toBe(true);
+    expect(fromRoot('lost+found', true)).toBe(true);
+    expect(fromRoot('etc/passwd', false)).toBe(false);
+    const inTmp = buildExcluder('/tmp/selected', {});
+    expect(inTmp('file', false)).toBe(false);
+  });
+});
+
+describe('pax tar codec', () => {
+  it('round-trips raw-byte paths, ns mtimes, big ids, binary xattrs and FERRY records', async () => {
+    const path = Buffer.concat([B('dir/'), Buffer.from([0xff, 0xfe]), B('x'.repeat(300))]);
+    const xattrs = new Map([['user.bin', Buffer.from([0, 1, 0x0a, 0xff])]]);
+    const h = encodeHeader({ path, type: 'file', size: 3, mode: 0o4755, uid: 4_000_000_000, gid: 7, mtimeNs: 1_700_000_000_000_000_007n, xattrs, ferry: { map: '0+3', size: '10' } });
+    const tar = Buffer.concat([h, B('abc'), bodyPadding(3), ZERO_BLOCKS]);
+    const evs = await collect(tar);
+    const e = evs[0]!;
+    if (e.kind !== 'entry') throw new Error('no entry');
+    expect(e.entry.header.path.equals(path)).toBe(true);
+    expect(e.entry.header.uid).toBe(4_000_000_000);
+    expect(e.entry.header.mode).toBe(0o4755);
+    expect(e.entry.header.mtimeNs).toBe(1_700_000_000_000_000_007n);
+    expect(e.entry.header.xattrs!.get('user.bin')!.equals(xattrs.get('user.bin')!)).toBe(true);
+    expect(e.entry.header.ferry).toEqual({ map: '0+3', size: '10' });
+    expect(Buffer.concat(evs.filter((x) => x.kind === 'data').map((x) => (x as { chunk: Buffer }).chunk)).toString()).toBe('abc');
+  });
+  it('writes tar that GNU tar lists', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-tar-'));
+    try {
+      const body = B('hello\n');
+      const tar = Buffer.concat([
+        encodeHeader({ path: B('a/long-' + 'n'.repeat(150)), type: 'file', size: body.length, mode: 0o640, uid: 1, gid: 2, mtimeNs: 1_600_000_000_500_000_000n }),
+        body, bodyPadding(body.length),
+        encodeHeader({ path: B('a/link'), type: 'symlink', size: 0, mode: 0o777, uid: 0, gid: 0, mtimeNs: 0n, linkpath: B('target') }),
+        ZERO_BLOCKS,
+      ]);
+      writeFileSync(join(dir, 't.tar'), tar);
+      const out = execFileSync('tar', ['--numeric-owner', '-tvf', join(dir, 't.tar')], { encoding: 'utf8' });
+      expect(out).toContain('a/long-' + 'n'.repeat(150));
+      expect(out).toContain('a/link -> target');
+      expect(out).toContain('1/2');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('refuses oversized pax headers and bad checksums, naming the entry', async () => {
+    const big = encodeHeader({ path: B('victim'), type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtimeNs: 0n, ferry: { pad: 'x'.repeat(2 << 20) } });
+    await expect(collect(big)).rejects.toThrow(/entry #0 .*pax header of \d+ bytes exceeds/);
+    const h = encodeHeader({ path: B('ok'), type: 'file', size: 0, mode: 0, uid: 0, gid: 0, mtimeNs: 0n });
+    h[h.length - 512 + 10] ^= 1;
+    await expect(collect(h)).rejects.toThrow(/checksum mismatch/);
+  });
+});
+
+describe('large-file pieces', () => {
+  it('merges adjacent changed pieces and treats pieces past the receiver copy as changed', () => {
+    const local = Buffer.alloc(8 * 5, 1);
+    const remote = Buffer.alloc(8 * 3, 1);
+    remote[8] = 9; // piece 1 differs
+    expect(changedRanges(local, remote, 4 * PIECE + 10)).toEqual([
+      { off: PIECE, len: PIECE },
+      { off: 3 * PIECE, len: PIECE + 10 },
+    ]);
+  });
+});
