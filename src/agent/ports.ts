@@ -21,6 +21,8 @@ export interface TaskInfo {
   syncing: boolean;
   /** Mbit/s, 0 = none. */
   speedLimit?: number;
+  /** Percent over the limit that trips over-speed protection. */
+  overSpeedThreshold?: number;
   consistencyCheck: boolean;
   /** Target disk names in order, when the task names them. */
   targetDisks: string[];
@@ -57,6 +59,8 @@ export interface ControlPlanePort {
   /** Undefined when the control plane keeps no receiver details for the task. */
   getCertKey(taskId: string): Promise<CertKey | undefined>;
   updateTaskState(taskId: string, state: TaskRunState, errorJson?: string): Promise<void>;
+  /** GET /v3/tasks/{id}/speed-limit: the raw body (validated by throttle/). */
+  getSpeedLimit(taskId: string): Promise<unknown>;
   reportProgress(taskId: string, report: ProgressReport): Promise<void>;
   uploadLog(taskId: string, archive: Buffer): Promise<void>;
 }

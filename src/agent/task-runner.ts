@@ -19,13 +19,15 @@ import type { ControlPlanePort, InventoryPort, ReplicationPort, TaskInfo, Volume
 import { isSourceGone } from './ports.js';
 import type { StateStore, TaskState } from './state-store.js';
 import { layoutDigest, planVolumes } from './volume-plan.js';
+import { TaskThrottle, systemClock } from '../replication/throttle/index.js';
 
-export type StopReason = 'stop' | 'shutdown' | 'delete' | 'layout';
+export type StopReason = 'stop' | 'shutdown' | 'delete' | 'layout' | 'overspeed';
 
 interface Running {
   taskId: string;
   abort: AbortController;
   reason?: StopReason;
+  error?: unknown;
   done: Promise<void>;
 }
 
@@ -282,8 +284,22 @@ export class TaskRunner {
       );
     };
     const interval = setInterval(() => void report(), (this.d.progressInterval ?? Math.max(1, this.d.config.poll_interval)) * 1000);
+    const wireTotal = () => [...progress.values()].reduce((n, p) => n + p.wireBytes, 0);
+    const throttle = new TaskThrottle({
+      clock: systemClock(),
+      log,
+      fetchRules: () => this.d.cp.getSpeedLimit(task.id),
+      defaults: () => ({ speedLimitMbps: task.speedLimit ?? null, overSpeedThresholdPct: task.overSpeedThreshold ?? null }),
+      wireBytes: wireTotal,
+      onOverSpeed: (err) => {
+        running.reason = 'overspeed';
+        running.error = err;
+        running.abort.abort(err);
+      },
+    });
 
     try {
+      await throttle.start().catch((e) => log.warn({ err: errorMessage(e) }, 'speed-limit rules unavailable; using the task limit'));
       const summaries: PassSummary[] = [];
       for (const plan of plans) {
         if (running.abort.signal.aborted) break;
@@ -291,6 +307,7 @@ export class TaskRunner {
           receiver,
           log: log.child({ volume: plan.target }),
           signal: running.abort.signal,
+          gate: throttle.gate,
           verify: task.consistencyCheck,
           onProgress: (p) => {
             progress.set(p.volume, p);
@@ -330,6 +347,7 @@ export class TaskRunner {
       await this.passEnded(task, running, e, log);
     } finally {
       clearInterval(interval);
+      throttle.stop();
     }
   }
 
@@ -361,6 +379,9 @@ export class TaskRunner {
         return;
       case 'layout':
         return; // layoutChanged() records SMS.0515
+      case 'overspeed':
+        await this.fail(task.id, running.error);
+        return;
       case 'stop':
         await this.d.store.update((s) => void (s.task!.status = 'stopped'));
         log.info('pass stopped on request');

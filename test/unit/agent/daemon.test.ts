@@ -67,6 +67,9 @@ class ScriptedCp implements ControlPlanePort {
   async updateTaskState(_t: string, s: string) {
     this.taskStates.push(s);
   }
+  async getSpeedLimit() {
+    return { speed_limit: [] };
+  }
   async reportProgress(_t: string, r: { progress: number }) {
     this.progress.push(r.progress);
   }
