@@ -5,6 +5,7 @@
 
 import type { PassOptions, PassSummary } from '../replication/types.js';
 import type { SourceBody } from '../controlplane/schemas/source.js';
+import type { ProgressReport } from '../controlplane/schemas/progress.js';
 
 export type CopyState = 'UNAVAILABLE' | 'WAITING' | 'INIT' | 'REPLICATE' | 'SYNCING' | 'STOPPING' | 'STOPPED' | 'DELETING' | 'ERROR' | 'CLONING' | 'CUTOVERING' | 'FINISHED';
 export type MigrationCycle = 'cutovering' | 'cutovered' | 'checking' | 'setting' | 'replicating' | 'syncing';
@@ -36,16 +37,7 @@ export interface CertKey {
   token: string;
 }
 
-export interface ProgressReport {
-  subtask_name: string;
-  progress: number;
-  replicatesize: number;
-  totalsize: number;
-  process_trace: string;
-  migrate_speed?: number;
-  remain_time?: number;
-  agent_time?: string;
-}
+export type { ProgressReport };
 
 export interface ControlPlanePort {
   registerSource(body: SourceBody): Promise<string>;

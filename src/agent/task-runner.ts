@@ -20,6 +20,7 @@ import { isSourceGone } from './ports.js';
 import type { StateStore, TaskState } from './state-store.js';
 import { layoutDigest, planVolumes } from './volume-plan.js';
 import { TaskThrottle, systemClock } from '../replication/throttle/index.js';
+import { ProgressAggregator, ProgressReporter, SystemSampler } from '../replication/progress/index.js';
 
 export type StopReason = 'stop' | 'shutdown' | 'delete' | 'layout' | 'overspeed';
 
@@ -249,41 +250,18 @@ export class TaskRunner {
     await this.call(() => this.d.cp.updateTaskState(task.id, kind === 'full' ? 'RUNNING' : 'SYNCING'), log);
 
     const progress = new Map<string, VolumeProgress>();
-    const startedAt = Date.now();
-    let lastWire = 0;
-    let lastAt = startedAt;
-    const subtask = `${kind === 'full' ? 'MIGRATE' : 'SYNC'}_${process.platform === 'win32' ? 'WINDOWS' : 'LINUX'}_${task.type === 'MIGRATE_BLOCK' ? 'BLOCK' : 'FILE'}`;
-    const report = async (final = false) => {
-      let total = 0;
-      let done = 0;
-      let wire = 0;
-      for (const p of progress.values()) {
-        total += p.totalBytes;
-        done += p.doneBytes;
-        wire += p.wireBytes;
-      }
-      const now = Date.now();
-      const mbit = ((wire - lastWire) * 8) / 1e6 / Math.max(0.001, (now - lastAt) / 1000);
-      lastWire = wire;
-      lastAt = now;
-      const current = [...progress.values()].find((p) => p.phase !== 'done');
-      const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
-      await this.call(
-        () =>
-          this.d.cp.reportProgress(task.id, {
-            subtask_name: subtask,
-            progress: final ? 100 : Math.min(99, pct),
-            replicatesize: done,
-            totalsize: total,
-            process_trace: `pass ${number} (${kind})${current ? `: ${current.volume} ${current.phase}` : ''}`,
-            migrate_speed: Math.round(mbit * 100) / 100,
-            agent_time: new Date().toISOString(),
-          }),
-        log,
-        'debug',
-      );
-    };
-    const interval = setInterval(() => void report(), (this.d.progressInterval ?? Math.max(1, this.d.config.poll_interval)) * 1000);
+    const aggregator = new ProgressAggregator({ os: process.platform === 'win32' ? 'WINDOWS' : 'LINUX', now: Date.now });
+    const sampler = new SystemSampler();
+    const reporter = new ProgressReporter({
+      clock: systemClock(),
+      build: () => aggregator.report(sampler.latest),
+      send: (body) => this.d.cp.reportProgress(task.id, body),
+      intervalMs: (this.d.progressInterval ?? Math.min(5, Math.max(1, this.d.config.poll_interval))) * 1000,
+      sampler,
+      log,
+    });
+    aggregator.onSubtaskChange = () => reporter.kick();
+    reporter.start();
     const wireTotal = () => [...progress.values()].reduce((n, p) => n + p.wireBytes, 0);
     const throttle = new TaskThrottle({
       clock: systemClock(),
@@ -311,6 +289,7 @@ export class TaskRunner {
           verify: task.consistencyCheck,
           onProgress: (p) => {
             progress.set(p.volume, p);
+            aggregator.update(p);
             this.d.store.updateLazily((s) => {
               if (s.task?.id !== task.id) return;
               s.task.volumes[plan.target] = {
@@ -339,14 +318,12 @@ export class TaskRunner {
         log.info({ volume: plan.target, pass: summary.pass, bytesOnWire: summary.bytesOnWire, durationMs: summary.durationMs, digest: summary.digest }, 'volume replicated');
       }
       if (running.abort.signal.aborted) throw running.abort.signal.reason;
-      clearInterval(interval);
-      await report(true);
+      await reporter.stop({ final: true, timeoutMs: 5000 });
       await this.passDone(task, number, log);
     } catch (e) {
-      clearInterval(interval);
+      await reporter.stop({ final: true, timeoutMs: 2000 });
       await this.passEnded(task, running, e, log);
     } finally {
-      clearInterval(interval);
       throttle.stop();
     }
   }

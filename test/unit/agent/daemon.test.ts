@@ -92,6 +92,7 @@ class SlowReplication implements ReplicationPort {
       o.onProgress?.({ volume: v.target, kind: 'block', pass: start ? 'delta' : 'full', totalBytes: 10, doneBytes: i + 1, payloadBytes: i + 1, wireBytes: i + 1, phase: 'sending' });
     }
     this.acked.set(v.target, 0);
+    o.onProgress?.({ volume: v.target, kind: 'block', pass: start ? 'delta' : 'full', totalBytes: 10, doneBytes: 10, payloadBytes: 10, wireBytes: 10, phase: 'done' });
     return { volume: v.target, kind: 'block', pass: 'full', totalBytes: 10, bytesRead: 10, bytesOnWire: 10, bytesSkippedZero: 0, bytesSkippedUnchanged: 0, durationMs: 1, digest: 'd', verified: false };
   }
 }
