@@ -2,34 +2,21 @@
 // parsing, validation and segment selection by local time.
 //
 // start/end are `H:MM` or `HH:MM`; start is inclusive and end exclusive; an
-// end of `23:59` (or `24:00`) means the end of the day; a segment whose end
+// end of `23:59` means the end of the day; a segment whose end
 // is before its start crosses midnight. speed is in Mbit/s, 0 = unlimited.
 // Times no segment covers fall back to the task's speed_limit (0/absent =
 // unlimited). Bad times, overlapping segments and out-of-range speeds are
 // rejected as a whole with a FerryError (SMS.6405 for times, SMS.9001 for the
 // rest); the caller keeps its previous schedule in force.
 
-import { z } from 'zod';
+import { speedLimitResponseSchema, type SpeedLimitResponse } from '../../controlplane/schemas/speed-limit.js';
 import { FerryError } from '../../errors.js';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 const MINUTE_MS = 60_000;
 
-/** One SpeedLimitJson object as it arrives (the semantic checks come after). */
-export const speedLimitRuleSchema = z.looseObject({
-  start: z.string().max(255),
-  end: z.string().max(255),
-  speed: z.number(),
-  over_speed_threshold: z.number().nullish(),
-});
-
 /** The body of GET/POST /v3/tasks/{id}/speed-limit (and of `ferry migrate --schedule FILE`). */
-export const speedLimitBodySchema = z.looseObject({
-  speed_limit: z.array(speedLimitRuleSchema).max(65_535),
-});
-
-export type SpeedLimitRule = z.infer<typeof speedLimitRuleSchema>;
-export type SpeedLimitBody = z.infer<typeof speedLimitBodySchema>;
+export type SpeedLimitBody = SpeedLimitResponse;
 
 /** The task-level settings a schedule falls back to (SMS task fields). */
 export interface TaskSpeedDefaults {
@@ -75,7 +62,6 @@ function parseTime(s: string, which: 'start' | 'end', index: number): number {
   if (!m) throw bad();
   const h = Number(m[1]);
   const min = Number(m[2]);
-  if (which === 'end' && h === 24 && min === 0) return DAY_MS;
   if (h > 23 || min > 59) throw bad();
   if (which === 'end' && h === 23 && min === 59) return DAY_MS;
   return (h * 60 + min) * MINUTE_MS;
@@ -126,9 +112,20 @@ export class SpeedSchedule {
    * naming the first bad rule; nothing is half-applied.
    */
   static parse(body: unknown, defaults: TaskSpeedDefaults = {}): SpeedSchedule {
-    const parsed = speedLimitBodySchema.safeParse(body);
+    const parsed = speedLimitResponseSchema.safeParse(body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
+      const [, index, field] = issue.path;
+      if (typeof index === 'number' && (field === 'start' || field === 'end')) {
+        const value: unknown = (body as { speed_limit: Record<string, unknown>[] }).speed_limit[index]?.[field];
+        if (typeof value === 'string') parseTime(value, field, index); // throws the SMS.6405 message
+      }
+      if (typeof index === 'number' && field === 'speed') {
+        const value: unknown = (body as { speed_limit: Record<string, unknown>[] }).speed_limit[index]?.speed;
+        if (typeof value === 'number') {
+          throw new FerryError('SMS.9001', `speed_limit[${index}].speed ${value} is invalid: use a whole number of Mbit/s from 0 (unlimited) to 10000`);
+        }
+      }
       throw new FerryError('SMS.9001', `invalid speed-limit rules: ${issue.path.join('.') || '(body)'}: ${issue.message}`);
     }
     const segments = parsed.data.speed_limit.map((r, index): Segment => {

@@ -27,6 +27,7 @@ export class TokenBucket implements ByteGate {
   private last: number;
   private readonly queue: Waiter[] = [];
   private timer: TimerHandle | null = null;
+  private closedWith: Error | null = null;
   /** Bytes admitted so far (all connections). */
   admittedBytes = 0;
   /** Called after each admission (for meters; must be cheap). */
@@ -70,6 +71,7 @@ export class TokenBucket implements ByteGate {
   }
 
   acquire(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (this.closedWith) return Promise.reject(this.closedWith);
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (bytes <= 0) return Promise.resolve();
     if (this.queue.length === 0) {
@@ -125,8 +127,9 @@ export class TokenBucket implements ByteGate {
     }
   }
 
-  /** Rejects every waiting request (the task is stopping). */
+  /** Rejects every waiting and every later request (the task is stopping). */
   close(reason: Error): void {
+    this.closedWith ??= reason;
     this.timer?.cancel();
     this.timer = null;
     for (const w of this.queue.splice(0)) {

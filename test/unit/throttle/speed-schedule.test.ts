@@ -98,6 +98,7 @@ describe('speed schedule: rejected rules', () => {
     rejects({ speed_limit: [{ start: '8:00', end: '25:00', speed: 1 }] }, 'SMS.6405', /end "25:00"/);
     rejects({ speed_limit: [{ start: '8:60', end: '9:00', speed: 1 }] }, 'SMS.6405', /8:60/);
     rejects({ speed_limit: [{ start: '24:00', end: '9:00', speed: 1 }] }, 'SMS.6405', /24:00/);
+    rejects({ speed_limit: [{ start: '8:00', end: '24:00', speed: 1 }] }, 'SMS.6405', /24:00/);
     rejects({ speed_limit: [{ start: '9:00', end: '9:00', speed: 1 }] }, 'SMS.6405', /must cover some time/);
   });
 

@@ -1,0 +1,43 @@
+// Errors the local control plane answers with: an HTTP status plus the SMS
+// error body of section 3.3 / 5.1 (`error_code`, `error_msg`, and for 4xx
+// the `error_param` and `details` the tables document). Handlers throw them;
+// the HTTP layer turns them into responses.
+
+import { FerryError } from '../errors.js';
+
+export interface SmsErrorBody {
+  error_code: string;
+  error_msg: string;
+  encoded_authorization_message?: string;
+  error_param?: string[];
+  details?: { error_code: string; error_msg: string }[];
+}
+
+export class ApiError extends FerryError {
+  readonly status: number;
+  readonly params: string[];
+
+  constructor(status: number, code: string, message: string, params: string[] = []) {
+    super(code, message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.params = params.slice(0, 20).map((p) => p.slice(0, 1024));
+  }
+
+  body(): SmsErrorBody {
+    const msg = this.message.slice(0, 1024);
+    if (this.status === 401) return { error_code: this.code, error_msg: msg };
+    return {
+      error_code: this.code,
+      error_msg: msg,
+      ...(this.status === 403 ? { encoded_authorization_message: '' } : {}),
+      error_param: this.params.length ? this.params : [msg],
+      details: [{ error_code: this.code, error_msg: msg }],
+    };
+  }
+}
+
+export const badRequest = (code: string, message: string, params?: string[]) => new ApiError(400, code, message, params);
+export const notFound = (code: string, message: string, params?: string[]) => new ApiError(404, code, message, params);
+export const unauthorized = (code: string, message: string) => new ApiError(401, code, message);
+export const forbidden = (message: string, params?: string[]) => new ApiError(403, 'SMS.9004', message, params);

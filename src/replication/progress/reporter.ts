@@ -1,0 +1,122 @@
+// Sends progress bodies (PUT /v3/tasks/{id}/progress through the `send`
+// function the caller passes) every few seconds and at once on `kick()`
+// (a subtask change). One request at a time: while one is in flight, further
+// reports collapse into a single pending one, and the body is built when it
+// is sent, so only the latest figures ever go out. A failed send is retried
+// with backoff, again with the latest body. Nothing here blocks or throws
+// into the copy: the copy only calls the aggregator's synchronous update().
+
+import { errorMessage } from '../../errors.js';
+import type { ProgressReport } from '../../controlplane/schemas/progress.js';
+import type { Logger } from '../../platform/log.js';
+import type { Clock, TimerHandle } from '../throttle/clock.js';
+import type { SystemSampler } from './system-stats.js';
+
+export const REPORT_INTERVAL_MS = 5_000;
+const RETRY_MS = [1_000, 2_000, 5_000];
+
+export interface ReporterOptions {
+  clock: Clock;
+  /** Builds the body to send now (null = nothing to report yet). */
+  build: () => ProgressReport | null;
+  send: (body: ProgressReport) => Promise<unknown>;
+  intervalMs?: number;
+  /** Sampled on the reporter's timer; build() reads its latest figures. */
+  sampler?: SystemSampler;
+  log?: Logger;
+}
+
+export class ProgressReporter {
+  private timer: TimerHandle | null = null;
+  private retryTimer: TimerHandle | null = null;
+  private inFlight: Promise<void> | null = null;
+  private pending = false;
+  private failures = 0;
+  private stopped = false;
+  /** Reports sent successfully (for tests and diagnostics). */
+  sent = 0;
+  lastError: string | null = null;
+
+  constructor(private readonly o: ReporterOptions) {}
+
+  start(): void {
+    this.stopped = false;
+    void this.o.sampler?.sample().catch(() => undefined);
+    this.schedule();
+    this.kick();
+  }
+
+  private schedule(): void {
+    this.timer?.cancel();
+    this.timer = this.o.clock.setTimer(() => {
+      void this.o.sampler?.sample().catch(() => undefined);
+      this.kick();
+      if (!this.stopped) this.schedule();
+    }, this.o.intervalMs ?? REPORT_INTERVAL_MS);
+  }
+
+  /** Report as soon as possible (a subtask changed, or the timer is due). */
+  kick(): void {
+    if (this.inFlight) {
+      this.pending = true;
+      return;
+    }
+    if (this.retryTimer) return; // a retry is already scheduled; it sends the latest body
+    this.inFlight = this.sendOnce().finally(() => {
+      this.inFlight = null;
+      if (this.pending && !this.retryTimer) {
+        this.pending = false;
+        this.kick();
+      }
+    });
+  }
+
+  private async sendOnce(): Promise<void> {
+    const body = this.o.build();
+    if (!body) return;
+    try {
+      await this.o.send(body);
+      this.sent++;
+      if (this.failures > 0) this.o.log?.info({ after: this.failures }, 'progress reports go through again');
+      this.failures = 0;
+      this.lastError = null;
+    } catch (err) {
+      this.failures++;
+      this.lastError = errorMessage(err);
+      if (this.failures === 1 || this.failures % 20 === 0) {
+        this.o.log?.warn({ failures: this.failures }, `progress report failed (will retry with the latest figures): ${this.lastError}`);
+      }
+      if (!this.stopped) {
+        const ms = RETRY_MS[Math.min(this.failures - 1, RETRY_MS.length - 1)]!;
+        this.retryTimer = this.o.clock.setTimer(() => {
+          this.retryTimer = null;
+          this.kick();
+        }, Math.min(ms, this.o.intervalMs ?? REPORT_INTERVAL_MS));
+      }
+    }
+  }
+
+  /**
+   * Stops the timers and sends one last report (e.g. progress 100), waiting
+   * for it at most `timeoutMs` (on the real event loop). Never throws.
+   */
+  async stop(options: { final?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    this.stopped = true;
+    this.timer?.cancel();
+    this.timer = null;
+    this.retryTimer?.cancel();
+    this.retryTimer = null;
+    this.pending = false;
+    const work = (async () => {
+      if (this.inFlight) await this.inFlight;
+      if (options.final !== false) {
+        this.inFlight = this.sendOnce();
+        await this.inFlight;
+        this.inFlight = null;
+      }
+    })();
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([work, new Promise<void>((r) => (t = setTimeout(r, options.timeoutMs ?? 10_000)))]);
+    clearTimeout(t);
+  }
+}
