@@ -4,9 +4,11 @@
 import type { Command } from 'commander';
 import { register as controlPlane } from './control-plane.js';
 import { register as discover } from './discover.js';
+import { register as migrate } from './migrate.js';
+import { register as receive } from './receive.js';
 import { register as service } from './service.js';
 import { register as status } from './status.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [discover, service, status, controlPlane];
+export const commands: Register[] = [discover, service, status, controlPlane, receive, migrate];

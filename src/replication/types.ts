@@ -63,7 +63,7 @@ export interface PassSummary {
   pass: 'full' | 'delta';
   totalBytes: number;
   bytesRead: number;
-  /** Bytes written to the socket, frames included. */
+  /** Bytes on the socket in both directions (frames included, TLS records not), over every attempt. */
   bytesOnWire: number;
   bytesSkippedZero: number;
   bytesSkippedUnchanged: number;

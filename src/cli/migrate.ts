@@ -1,0 +1,74 @@
+// `ferry migrate`: one pass straight to a receiver, no control plane.
+// Wiring only: parsing, then runBlockPass per volume, then the summary.
+
+import type { Command } from 'commander';
+import pino from 'pino';
+import { FerryError, UsageError } from '../errors.js';
+import { createLogger } from '../platform/log.js';
+import { normalizeFingerprint } from '../platform/tls-identity.js';
+import { runBlockPass } from '../replication/block/pass.js';
+import { parseHostPort } from '../receiver/start.js';
+import type { PassSummary, VolumeProgress } from '../replication/types.js';
+
+function parseBlock(spec: string): { source: string; name: string } {
+  const i = spec.lastIndexOf('=');
+  if (i <= 0 || i === spec.length - 1) throw new UsageError(`--block wants SRC=NAME, got '${spec}'`);
+  return { source: spec.slice(0, i), name: spec.slice(i + 1) };
+}
+
+function fmt(n: number): string {
+  return n >= 1 << 30 ? `${(n / (1 << 30)).toFixed(2)} GiB` : `${(n / (1 << 20)).toFixed(1)} MiB`;
+}
+
+export function register(program: Command): void {
+  program
+    .command('migrate')
+    .description('Replicate volumes straight to a receiver (one pass: full, or delta when the receiver holds data).')
+    .requiredOption('--to <host:port>', 'the receiver')
+    .requiredOption('--token <token>', 'the receiver join token')
+    .requiredOption('--fingerprint <sha256>', "the receiver certificate's SHA-256 fingerprint (pinned)")
+    .option('--block <src=name>', 'a block device or image file and its receiver target name (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--verify', 'ask the receiver to re-read its target and compare (consistency check)', false)
+    .option('--json', 'print the pass summaries as JSON on stdout', false)
+    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; verify: boolean; json: boolean }) => {
+      const { host, port } = parseHostPort(opts.to, '--to');
+      let fingerprint: string;
+      try {
+        fingerprint = normalizeFingerprint(opts.fingerprint);
+      } catch (e) {
+        throw new UsageError((e as FerryError).message);
+      }
+      const volumes = opts.block.map(parseBlock);
+      if (volumes.length === 0) throw new UsageError('nothing to migrate: give at least one --block SRC=NAME');
+      const log = createLogger({ name: 'ferry-migrate', level: process.env.FERRY_LOG_LEVEL ?? 'warn', destination: pino.destination({ dest: 2, sync: false }) });
+      const tty = process.stderr.isTTY && !opts.json;
+      const onProgress = tty
+        ? (p: VolumeProgress) => {
+            const pct = p.totalBytes ? ((100 * p.doneBytes) / p.totalBytes).toFixed(1) : '100';
+            process.stderr.write(`\r${p.volume}: ${p.phase} ${pct}%  ${fmt(p.doneBytes)} / ${fmt(p.totalBytes)}  wire ${fmt(p.wireBytes)}   `);
+          }
+        : undefined;
+      const summaries: PassSummary[] = [];
+      const ac = new AbortController();
+      const onSignal = () => ac.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        for (const v of volumes) {
+          const s = await runBlockPass(v.source, v.name, { receiver: { host, port, token: opts.token, fingerprint }, log, verify: opts.verify, onProgress, signal: ac.signal });
+          if (tty) process.stderr.write('\n');
+          summaries.push(s);
+          if (!opts.json) {
+            process.stdout.write(
+              `${s.volume}: ${s.pass} pass of ${fmt(s.totalBytes)} in ${(s.durationMs / 1000).toFixed(2)} s, ${fmt(s.bytesOnWire)} on the wire, ` +
+                `${fmt(s.bytesSkippedZero)} zero, ${fmt(s.bytesSkippedUnchanged)} unchanged, digest ${s.digest}${s.verified ? ', verified' : ''}\n`,
+            );
+          }
+        }
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+      if (opts.json) process.stdout.write(`${JSON.stringify(summaries)}\n`);
+    });
+}

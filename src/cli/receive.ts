@@ -1,0 +1,28 @@
+// `ferry receive`: the receiver on the intermediate instance. Wiring only.
+
+import type { Command } from 'commander';
+import pino from 'pino';
+import { createLogger } from '../platform/log.js';
+import { parseTarget, startReceiver } from '../receiver/start.js';
+
+export function register(program: Command): void {
+  program
+    .command('receive')
+    .description('Run the receiver: accept replication sessions over TLS and write them to the given targets.')
+    .requiredOption('--listen <host:port>', 'address to listen on (port 0 picks a free port)')
+    .requiredOption('--data <dir>', 'state directory: TLS identity, manifests, receiver.json')
+    .option('--target <name=path>', 'a target: block device or image file (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--token <token>', 'join token agents must present (default: kept from receiver.json or generated)')
+    .action(async (opts: { listen: string; data: string; target: string[]; token?: string }) => {
+      const log = createLogger({ name: 'ferry-receive', destination: pino.destination({ dest: 2, sync: false }) });
+      const targets = opts.target.map(parseTarget);
+      const { receiver, info } = await startReceiver({ listen: opts.listen, dataDir: opts.data, targets, token: opts.token, log });
+      process.stdout.write(`ferry receiver listening on ${info.host}:${info.port} fingerprint=${info.fingerprint} token=${info.token}\n`);
+      await new Promise<void>((resolve) => {
+        const stop = () => resolve();
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      await receiver.close();
+    });
+}

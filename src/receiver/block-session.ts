@@ -1,0 +1,433 @@
+// The receiver half of block replication: one session writes one target
+// (block device or image file). Every DATA frame is decompressed and each
+// chunk's hash checked before anything is written; a bad frame is refused
+// with a NACK and never written. Writes are positioned; at each COMMIT the
+// target is fsynced, then the manifest entries, then the header — and only
+// then the ACK goes out. Writes not yet covered by a commit always lie in
+// the manifest's persisted dirty range, so a crash loses nothing silently.
+
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { uncompressSync } from 'lz4-napi';
+import { FerryError, errorMessage } from '../errors.js';
+import { sizeOfPath } from '../platform/device-size-linux.js';
+import {
+  Codec,
+  CommitSchema,
+  EndSchema,
+  FrameType,
+  ManifestRequestSchema,
+  decodeDataFrame,
+  decodeJson,
+  decodeZeroFrame,
+  encodeJsonFrame,
+  encodeManifestFrame,
+  frameTypeName,
+  type RawFrame,
+} from '../replication/wire/frames.js';
+import { loadPieceHasher, type PieceHasher } from '../replication/wire/piece-hash.js';
+import { BlockManifest } from './block-manifest.js';
+import type { KindSession, SessionContext, SessionKindHandler } from './session-kind.js';
+
+export const DEFAULT_CHUNK_SIZE = 32 * 1024;
+/** How far past a write the dirty range is reserved, so that sequential writes rarely need a header fsync. */
+const DIRTY_RESERVE = 256 * 1024 * 1024;
+const PAUSE_ABOVE = 64 * 1024 * 1024;
+const RESUME_BELOW = 16 * 1024 * 1024;
+const ZEROS = Buffer.alloc(1024 * 1024);
+
+interface Range {
+  lo: number;
+  hi: number;
+}
+
+interface Batch {
+  writes: Promise<void>[];
+  entries: Map<number, bigint>;
+  ranges: Range[];
+}
+
+function newBatch(): Batch {
+  return { writes: [], entries: new Map(), ranges: [] };
+}
+
+export function validChunkSize(n: number | undefined): number {
+  if (n === undefined) return DEFAULT_CHUNK_SIZE;
+  if (n < 4096 || n > 1024 * 1024 || (n & (n - 1)) !== 0) {
+    throw new FerryError('FERRY_FRAME_MALFORMED', `chunk size ${n} must be a power of two between 4 KiB and 1 MiB`);
+  }
+  return n;
+}
+
+export const blockKind: SessionKindHandler = {
+  async open(ctx: SessionContext): Promise<KindSession> {
+    const s = new BlockSession(ctx);
+    await s.start();
+    return s;
+  },
+};
+
+class BlockSession implements KindSession {
+  welcome: KindSession['welcome'] = { pass: 'full', resumeFrom: 0 };
+  private readonly ctx: SessionContext;
+  private hasher!: PieceHasher;
+  private target!: FileHandle;
+  private manifest!: BlockManifest;
+  private sourceBytes = 0;
+  private chunkSize = DEFAULT_CHUNK_SIZE;
+
+  /** Frame work in arrival order (writes are started here, not awaited). */
+  private queue: Promise<void> = Promise.resolve();
+  /** Commits, one after another, overlapping with new writes. */
+  private commits: Promise<void> = Promise.resolve();
+  /** Header writes, one after another. */
+  private headerLock: Promise<void> = Promise.resolve();
+  private batch = newBatch();
+  /** Ranges written but not yet covered by a completed commit. */
+  private uncommitted: Range[] = [];
+  /** Chunk offsets of refused frames not yet rewritten: the frontier stays below them. */
+  private readonly refused = new Set<number>();
+  private pendingBytes = 0;
+  private paused = false;
+  private failed = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(ctx: SessionContext) {
+    this.ctx = ctx;
+  }
+
+  async start(): Promise<void> {
+    const { hello, target, dataDir } = this.ctx;
+    if (hello.sizeBytes === undefined) throw new FerryError('FERRY_FRAME_MALFORMED', 'block HELLO needs sizeBytes');
+    this.sourceBytes = hello.sizeBytes;
+    this.hasher = await loadPieceHasher();
+
+    let knownZero = false;
+    let targetBytes: number;
+    try {
+      const st = await stat(target.path);
+      targetBytes = await sizeOfPath(target.path, st);
+      knownZero = st.isFile() && st.blocks === 0;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const fh = await open(target.path, 'wx', 0o600);
+      await fh.truncate(this.sourceBytes);
+      await fh.close();
+      targetBytes = this.sourceBytes;
+      knownZero = true;
+    }
+    if (targetBytes < this.sourceBytes) {
+      throw new FerryError(
+        'SMS.1315',
+        `Insufficient free space on target partition ${target.name}: the target holds ${targetBytes} bytes, the source has ${this.sourceBytes}`,
+      );
+    }
+
+    const manifestPath = join(dataDir, 'targets', target.name, 'block.manifest');
+    let m = await BlockManifest.openExisting(manifestPath);
+    if (m) {
+      if (await m.recoverDirty()) this.ctx.log.warn({ target: target.name }, 'recovered from an unclean stop: uncommitted range marked unknown');
+      if (m.header.sourceBytes !== this.sourceBytes) {
+        this.ctx.log.warn({ target: target.name, was: m.header.sourceBytes, now: this.sourceBytes }, 'source size changed: manifest reset');
+        await m.close();
+        m = await BlockManifest.create(manifestPath, { chunkSize: m.header.chunkSize, sourceBytes: this.sourceBytes, knownZero: false });
+      }
+    } else {
+      m = await BlockManifest.create(manifestPath, { chunkSize: validChunkSize(hello.chunkSize), sourceBytes: this.sourceBytes, knownZero });
+    }
+    this.manifest = m;
+    this.chunkSize = m.chunkSize;
+    this.target = await open(target.path, 'r+');
+
+    const samePass = m.header.passId === hello.passId;
+    if (!samePass) {
+      m.header.passId = hello.passId;
+      m.header.frontier = 0;
+    }
+    this.welcome = {
+      pass: m.header.completedPasses > 0 ? 'delta' : 'full',
+      resumeFrom: samePass ? m.header.frontier : 0,
+      chunkSize: this.chunkSize,
+      targetBytes,
+    };
+  }
+
+  onFrame(frame: RawFrame): void {
+    if (this.failed) return;
+    try {
+      switch (frame.type) {
+        case FrameType.MANIFEST_REQUEST: {
+          const req = decodeJson(ManifestRequestSchema, frame.type, frame.body);
+          this.enqueue(async () => {
+            const entries = await this.manifest.readEntries(req.first, req.count);
+            await this.ctx.channel.send(encodeManifestFrame(req.first, entries));
+          });
+          return;
+        }
+        case FrameType.DATA:
+          this.onData(frame.body);
+          return;
+        case FrameType.ZERO: {
+          const z = decodeZeroFrame(frame.body);
+          this.checkRange(z.offset, z.length);
+          this.enqueue(() => this.startWrite({ lo: z.offset, hi: z.offset + z.length }, undefined, new Map(), z.seq));
+          return;
+        }
+        case FrameType.COMMIT: {
+          const c = decodeJson(CommitSchema, frame.type, frame.body);
+          this.enqueue(async () => {
+            this.startCommit(c.frontier, c.id);
+          });
+          return;
+        }
+        case FrameType.END: {
+          const end = decodeJson(EndSchema, frame.type, frame.body);
+          this.enqueue(() => this.finish(end.digest, end.sizeBytes, end.verify));
+          return;
+        }
+        default:
+          throw new FerryError('FERRY_FRAME_UNKNOWN', `unexpected frame type ${frameTypeName(frame.type)} in a block session`);
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private fail(e: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.ctx.fail(e);
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.queue = this.queue.then(task).catch((e: unknown) => this.fail(e));
+  }
+
+  private checkRange(offset: number, length: number): void {
+    const cs = this.chunkSize;
+    if (offset % cs !== 0) throw new FerryError('FERRY_FRAME_MALFORMED', `offset ${offset} is not a multiple of the chunk size ${cs}`);
+    if (offset + length > this.sourceBytes) {
+      throw new FerryError('FERRY_WRITE_OUT_OF_RANGE', `a write of ${length} bytes at ${offset} ends past the volume (${this.sourceBytes} bytes)`);
+    }
+    if (length % cs !== 0 && offset + length !== this.sourceBytes) {
+      throw new FerryError('FERRY_FRAME_MALFORMED', `length ${length} is not a multiple of the chunk size and does not end the volume`);
+    }
+  }
+
+  private onData(body: Buffer): void {
+    const f = decodeDataFrame(body);
+    this.checkRange(f.offset, f.rawLength);
+    const cs = this.chunkSize;
+    const pieces = Math.ceil(f.rawLength / cs);
+    if (f.hashes.length !== pieces) throw new FerryError('FERRY_FRAME_MALFORMED', `DATA frame carries ${f.hashes.length} hashes for ${pieces} chunks`);
+    let raw: Buffer;
+    try {
+      if (f.codec === Codec.RAW) raw = f.payload;
+      else {
+        if (f.payload.length < 4 || f.payload.readUInt32LE(0) !== f.rawLength) throw new Error('lz4 block size prefix does not match the raw length');
+        raw = uncompressSync(f.payload);
+      }
+      if (raw.length !== f.rawLength) throw new Error(`decoded ${raw.length} bytes, expected ${f.rawLength}`);
+    } catch (e) {
+      this.refuse(f.seq, f.offset, 'FERRY_CHUNK_CORRUPT', `DATA frame at ${f.offset} does not decode: ${errorMessage(e)}`);
+      return;
+    }
+    const entries = new Map<number, bigint>();
+    const first = f.offset / cs;
+    for (let i = 0; i < pieces; i++) {
+      const h = this.hasher.hash(raw.subarray(i * cs, Math.min((i + 1) * cs, raw.length)));
+      if (h !== f.hashes[i]) {
+        this.refuse(f.seq, f.offset, 'FERRY_CHUNK_HASH', `chunk at ${f.offset + i * cs} does not match its hash; the frame was not written`);
+        return;
+      }
+      entries.set(first + i, h);
+    }
+    this.pendingBytes += raw.length;
+    this.maybePause();
+    this.enqueue(() => this.startWrite({ lo: f.offset, hi: f.offset + f.rawLength }, raw, entries, f.seq));
+  }
+
+  private refuse(seq: number, offset: number, code: string, message: string): void {
+    this.ctx.log.warn({ target: this.ctx.target.name, seq, offset, code }, message);
+    this.enqueue(async () => {
+      this.refused.add(offset);
+      await this.ctx.channel.send(encodeJsonFrame(FrameType.NACK, { seq, code, message }));
+    });
+  }
+
+  private maybePause(): void {
+    if (!this.paused && this.pendingBytes > PAUSE_ABOVE) {
+      this.paused = true;
+      this.ctx.channel.socket.pause();
+    }
+  }
+
+  private onWritten(bytes: number): void {
+    this.pendingBytes -= bytes;
+    if (this.paused && this.pendingBytes < RESUME_BELOW) {
+      this.paused = false;
+      this.ctx.channel.socket.resume();
+    }
+  }
+
+  /** Reserves the dirty range (durably) if needed, then starts the write without waiting for it. */
+  private async startWrite(range: Range, data: Buffer | undefined, entries: Map<number, bigint>, _seq: number): Promise<void> {
+    this.uncommitted.push(range);
+    const h = this.manifest.header;
+    if (!(h.dirtyLo <= range.lo && range.hi <= h.dirtyHi && h.dirtyHi > h.dirtyLo)) {
+      await this.withHeader(() => {
+        let lo = range.lo;
+        let hi = Math.min(range.hi + DIRTY_RESERVE, Math.max(range.hi, this.sourceBytes));
+        for (const r of this.uncommitted) {
+          lo = Math.min(lo, r.lo);
+          hi = Math.max(hi, r.hi);
+        }
+        h.dirtyLo = lo;
+        h.dirtyHi = hi;
+      });
+    }
+    const cs = this.chunkSize;
+    if (data) {
+      const bytes = data.length;
+      this.batch.writes.push(
+        this.target.write(data, 0, data.length, range.lo).then(
+          () => this.onWritten(bytes),
+          (e: unknown) => {
+            this.onWritten(bytes);
+            throw e;
+          },
+        ),
+      );
+    } else {
+      this.batch.writes.push(this.writeZeros(range.lo, range.hi));
+      for (let k = range.lo / cs; k * cs < range.hi; k++) entries.set(k, 0n);
+    }
+    for (const [k, v] of entries) this.batch.entries.set(k, v);
+    this.batch.ranges.push(range);
+    for (const o of this.refused) if (o >= range.lo && o < range.hi) this.refused.delete(o);
+    if (this.batch.entries.size >= 64 * 1024) this.startCommit(undefined, undefined);
+  }
+
+  private async writeZeros(lo: number, hi: number): Promise<void> {
+    for (let p = lo; p < hi; p += ZEROS.length) await this.target.write(ZEROS, 0, Math.min(ZEROS.length, hi - p), p);
+  }
+
+  private withHeader(mutate: () => void): Promise<void> {
+    const run = this.headerLock.then(async () => {
+      mutate();
+      await this.manifest.writeHeader();
+    });
+    this.headerLock = run.catch(() => {});
+    return run;
+  }
+
+  /** Commits everything written so far; sends ACK `id` when given. */
+  private startCommit(frontier: number | undefined, ackId: number | undefined): Promise<void> {
+    const b = this.batch;
+    this.batch = newBatch();
+    const run = this.commits.then(async () => {
+      await Promise.all(b.writes);
+      if (b.writes.length > 0) await this.target.datasync();
+      if (b.entries.size > 0) {
+        await this.manifest.writeEntries(b.entries);
+        // Entries durable before the header says the range is clean.
+        await this.manifest.sync();
+      }
+      let committedEnd = 0;
+      for (const r of b.ranges) {
+        committedEnd = Math.max(committedEnd, r.hi);
+        const i = this.uncommitted.indexOf(r);
+        if (i >= 0) this.uncommitted.splice(i, 1);
+      }
+      let persisted = 0;
+      await this.withHeader(() => {
+        const h = this.manifest.header;
+        if (frontier !== undefined) {
+          let f = frontier;
+          for (const o of this.refused) f = Math.min(f, o);
+          h.frontier = Math.max(h.frontier, Math.min(f, this.sourceBytes));
+        }
+        persisted = h.frontier;
+        if (this.uncommitted.length === 0) {
+          // Nothing outstanding: keep the reservation ahead of the last write.
+          h.dirtyLo = Math.min(Math.max(h.dirtyLo, committedEnd), h.dirtyHi);
+        } else {
+          let lo = Infinity;
+          for (const r of this.uncommitted) lo = Math.min(lo, r.lo);
+          h.dirtyLo = Math.min(lo, Math.max(h.dirtyLo, committedEnd));
+        }
+      });
+      if (ackId !== undefined) await this.ctx.channel.send(encodeJsonFrame(FrameType.ACK, { id: ackId, frontier: persisted }));
+    });
+    this.commits = run.catch((e: unknown) => this.fail(e));
+    return run;
+  }
+
+  private async finish(agentDigest: string, sizeBytes: number, verify: boolean): Promise<void> {
+    if (sizeBytes !== this.sourceBytes) throw new FerryError('FERRY_FRAME_MALFORMED', `END for ${sizeBytes} bytes, the session is for ${this.sourceBytes}`);
+    await this.startCommit(undefined, undefined);
+    await this.commits;
+    let mismatched = 0;
+    if (verify) mismatched = await this.verifyTarget();
+    const digest = await this.manifest.digest();
+    const agreed = digest === agentDigest && mismatched === 0;
+    await this.withHeader(() => {
+      const h = this.manifest.header;
+      if (agreed) {
+        h.completedPasses += 1;
+        h.lastDigest = digest;
+        h.frontier = this.sourceBytes;
+      }
+      h.dirtyLo = h.dirtyHi = 0;
+    });
+    this.ctx.log.info({ target: this.ctx.target.name, agreed, verified: verify, mismatched }, 'pass finished');
+    await this.ctx.channel.send(encodeJsonFrame(FrameType.DONE, { digest, verified: verify && mismatched === 0, mismatchedChunks: mismatched }));
+  }
+
+  /** Re-reads the target and compares every chunk with the manifest; mismatches become unknown. */
+  private async verifyTarget(): Promise<number> {
+    const cs = this.chunkSize;
+    const per = Math.max(1, Math.floor((4 * 1024 * 1024) / cs));
+    const buf = Buffer.allocUnsafe(per * cs);
+    const bad = new Map<number, bigint>();
+    const n = this.manifest.chunkCount;
+    for (let k = 0; k < n; k += per) {
+      const count = Math.min(per, n - k);
+      const bytes = Math.min(count * cs, this.sourceBytes - k * cs);
+      const { bytesRead } = await this.target.read(buf, 0, bytes, k * cs);
+      if (bytesRead !== bytes) throw new FerryError('SMS.0805', `short read from target ${this.ctx.target.name} at ${k * cs}`);
+      const entries = await this.manifest.readEntries(k, count);
+      for (let i = 0; i < count; i++) {
+        const h = this.hasher.hash(buf.subarray(i * cs, Math.min((i + 1) * cs, bytes)));
+        if (h !== entries.readBigUInt64BE(i * 8)) bad.set(k + i, 1n);
+      }
+    }
+    if (bad.size > 0) {
+      this.ctx.log.error({ target: this.ctx.target.name, chunks: bad.size }, 'consistency check: target differs from manifest');
+      await this.manifest.writeEntries(bad);
+      await this.manifest.sync();
+    }
+    return bad.size;
+  }
+
+  close(reason: Error): Promise<void> {
+    this.closing ??= (async () => {
+      this.failed = true;
+      this.ctx.log.debug({ target: this.ctx.target.name, reason: reason.message }, 'block session closing');
+      await this.queue.catch(() => {});
+      // Everything written was verified: make it durable so nothing is sent twice.
+      await this.startCommit(undefined, undefined).catch((e: unknown) => {
+        this.ctx.log.error({ target: this.ctx.target.name, err: errorMessage(e) }, 'final commit failed; the dirty range stays marked');
+      });
+      await this.commits.catch(() => {});
+      if (this.uncommitted.length === 0) {
+        await this.withHeader(() => {
+          this.manifest.header.dirtyLo = this.manifest.header.dirtyHi = 0;
+        }).catch(() => {});
+      }
+      await this.target.close().catch(() => {});
+      await this.manifest.close().catch(() => {});
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,73 @@
+// Starting a receiver from its command-line shape: TLS identity and join
+// token kept in the data directory, targets parsed, DIR/receiver.json
+// (0600: it holds the token) written once the port is known.
+
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+import { UsageError } from '../errors.js';
+import { writeFileAtomic } from '../platform/atomic-file.js';
+import type { Logger } from '../platform/log.js';
+import { loadOrCreateTlsIdentity } from '../platform/tls-identity.js';
+import { Receiver, newJoinToken } from './server.js';
+import type { SessionKindHandler, TargetSpec } from './session-kind.js';
+import type { SessionKind } from '../replication/wire/frames.js';
+
+export const ReceiverInfoSchema = z.object({
+  host: z.string(),
+  port: z.number().int(),
+  fingerprint: z.string(),
+  token: z.string(),
+  pid: z.number().int(),
+  targets: z.array(z.string()),
+});
+export type ReceiverInfo = z.infer<typeof ReceiverInfoSchema>;
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export function parseTarget(spec: string): TargetSpec {
+  const i = spec.indexOf('=');
+  if (i <= 0 || i === spec.length - 1) throw new UsageError(`--target wants NAME=PATH, got '${spec}'`);
+  const name = spec.slice(0, i);
+  if (!NAME.test(name)) throw new UsageError(`target name '${name}' may hold letters, digits, '_', '.', '-' only`);
+  return { name, path: resolve(spec.slice(i + 1)) };
+}
+
+export function parseHostPort(s: string, flag: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(s);
+  if (!m || Number(m[2]) > 65535) throw new UsageError(`${flag} wants HOST:PORT, got '${s}'`);
+  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
+}
+
+export interface StartOptions {
+  listen: string;
+  dataDir: string;
+  targets: TargetSpec[];
+  token?: string;
+  log: Logger;
+  kinds?: Partial<Record<SessionKind, SessionKindHandler>>;
+}
+
+export async function startReceiver(o: StartOptions): Promise<{ receiver: Receiver; info: ReceiverInfo }> {
+  const { host, port } = parseHostPort(o.listen, '--listen');
+  const names = new Set<string>();
+  for (const t of o.targets) {
+    if (names.has(t.name)) throw new UsageError(`target ${t.name} given twice`);
+    names.add(t.name);
+  }
+  const identity = await loadOrCreateTlsIdentity(o.dataDir, { commonName: 'ferry-receiver' });
+  const infoPath = join(o.dataDir, 'receiver.json');
+  let token = o.token;
+  if (!token) {
+    try {
+      token = ReceiverInfoSchema.parse(JSON.parse(await readFile(infoPath, 'utf8'))).token;
+    } catch {
+      token = newJoinToken();
+    }
+  }
+  const receiver = new Receiver({ host, port, dataDir: o.dataDir, identity, token, targets: o.targets, log: o.log, kinds: o.kinds });
+  const bound = await receiver.listen();
+  const info: ReceiverInfo = { host, port: bound, fingerprint: identity.fingerprint, token, pid: process.pid, targets: o.targets.map((t) => t.name) };
+  await writeFileAtomic(infoPath, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  return { receiver, info };
+}

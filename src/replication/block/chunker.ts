@@ -1,0 +1,63 @@
+// Splits one large read into chunks of the receiver's chunk size, hashes
+// each (canonical hash: 0 for all-zero chunks, xxh64 otherwise), compares it
+// with what the receiver holds, and groups consecutive chunks into runs:
+// 'data' (changed, to send; at most maxDataBytes each), 'zero' (changed to
+// all zeros: a range marker) and 'same' (nothing to send).
+
+import { isAllZero, type PieceHasher } from '../wire/piece-hash.js';
+
+export type Run =
+  | { kind: 'data'; offset: number; length: number; hashes: bigint[] }
+  | { kind: 'zero'; offset: number; length: number }
+  | { kind: 'same'; offset: number; length: number; zeroBytes: number };
+
+export interface ChunkedBlock {
+  runs: Run[];
+  /** The canonical hash of every chunk of the block, u64 BE each (for the pass digest). */
+  hashes: Buffer;
+  zeroBytes: number;
+}
+
+/**
+ * `have(i)` is the receiver's entry for the block's i-th chunk. `offset` is
+ * the block's position in the volume (a multiple of `chunkSize`).
+ */
+export function chunkBlock(
+  data: Buffer,
+  offset: number,
+  chunkSize: number,
+  have: (i: number) => bigint,
+  hasher: PieceHasher,
+  maxDataBytes: number,
+): ChunkedBlock {
+  const pieces = Math.ceil(data.length / chunkSize);
+  const hashes = Buffer.allocUnsafe(pieces * 8);
+  const runs: Run[] = [];
+  let zeroBytes = 0;
+  let cur: Run | undefined;
+  for (let i = 0; i < pieces; i++) {
+    const lo = i * chunkSize;
+    const piece = data.subarray(lo, Math.min(lo + chunkSize, data.length));
+    const zero = isAllZero(piece);
+    const h = zero ? 0n : hasher.xxh64(piece);
+    hashes.writeBigUInt64BE(h, i * 8);
+    if (zero) zeroBytes += piece.length;
+    const kind: Run['kind'] = h === have(i) ? 'same' : zero ? 'zero' : 'data';
+    if (cur && cur.kind === kind && !(kind === 'data' && cur.length + piece.length > maxDataBytes)) {
+      cur.length += piece.length;
+      if (cur.kind === 'data') cur.hashes.push(h);
+      if (cur.kind === 'same' && zero) cur.zeroBytes += piece.length;
+      continue;
+    }
+    if (cur) runs.push(cur);
+    const at = offset + lo;
+    cur =
+      kind === 'data'
+        ? { kind, offset: at, length: piece.length, hashes: [h] }
+        : kind === 'zero'
+          ? { kind, offset: at, length: piece.length }
+          : { kind, offset: at, length: piece.length, zeroBytes: zero ? piece.length : 0 };
+  }
+  if (cur) runs.push(cur);
+  return { runs, hashes, zeroBytes };
+}

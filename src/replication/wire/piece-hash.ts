@@ -1,0 +1,45 @@
+// The canonical hash of one chunk of a volume, shared by agent and receiver:
+// 0 for an all-zero chunk (so a sparse manifest file reads as "all zeros"),
+// otherwise xxh64 (seed 0) with the values 0 and 1 moved to 2 and 3, since 1
+// marks a chunk whose content the receiver does not know.
+
+import xxhash from 'xxhash-wasm';
+
+export const ZERO_HASH = 0n;
+export const UNKNOWN_HASH = 1n;
+
+export interface PieceHasher {
+  /** Canonical hash of a chunk's bytes. */
+  hash(piece: Uint8Array): bigint;
+  /** xxh64 of bytes, without zero detection (for callers that already know). */
+  xxh64(piece: Uint8Array): bigint;
+}
+
+let loaded: Promise<PieceHasher> | undefined;
+
+const ZEROS = Buffer.alloc(256 * 1024);
+
+/** True when every byte is 0 (memcmp against a shared zero page, fast). */
+export function isAllZero(b: Uint8Array): boolean {
+  for (let off = 0; off < b.length; off += ZEROS.length) {
+    const n = Math.min(ZEROS.length, b.length - off);
+    if (Buffer.compare(b.subarray(off, off + n), ZEROS.subarray(0, n)) !== 0) return false;
+  }
+  return true;
+}
+
+export function loadPieceHasher(): Promise<PieceHasher> {
+  loaded ??= xxhash().then(({ h64Raw }) => {
+    const xxh64 = (piece: Uint8Array): bigint => {
+      const h = h64Raw(piece);
+      return h < 2n ? h + 2n : h;
+    };
+    return {
+      xxh64,
+      hash(piece: Uint8Array): bigint {
+        return isAllZero(piece) ? ZERO_HASH : xxh64(piece);
+      },
+    };
+  });
+  return loaded;
+}

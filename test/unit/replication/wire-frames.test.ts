@@ -1,0 +1,73 @@
+// The frame layer of the wire: what goes in comes out, whatever the TCP
+// segmentation, and frames over the cap are refused before they are buffered.
+import { describe, expect, it } from 'vitest';
+import {
+  Codec,
+  FrameDecoder,
+  FrameType,
+  HelloSchema,
+  MAX_FRAME_BYTES,
+  decodeDataFrame,
+  decodeJson,
+  decodeManifestFrame,
+  decodeZeroFrame,
+  encodeDataFrame,
+  encodeFrame,
+  encodeJsonFrame,
+  encodeManifestFrame,
+  encodeZeroFrame,
+} from '../../../src/replication/wire/frames.js';
+
+describe('wire frames', () => {
+  it('round-trips a DATA frame with its hashes and payload', () => {
+    const payload = Buffer.from('hello world, hello world');
+    const buf = encodeDataFrame({ seq: 7, offset: 3 * 32768, rawLength: 65536, codec: Codec.LZ4, hashes: [5n, 2n ** 64n - 1n], payload });
+    const [f] = new FrameDecoder().push(buf);
+    expect(f!.type).toBe(FrameType.DATA);
+    const d = decodeDataFrame(f!.body);
+    expect(d).toMatchObject({ seq: 7, offset: 98304, rawLength: 65536, codec: Codec.LZ4, hashes: [5n, 2n ** 64n - 1n] });
+    expect(d.payload.equals(payload)).toBe(true);
+  });
+
+  it('round-trips ZERO and MANIFEST frames with offsets past 4 GiB', () => {
+    const z = new FrameDecoder().push(encodeZeroFrame({ seq: 1, offset: 5 * 2 ** 32, length: 2 ** 33 }))[0]!;
+    expect(decodeZeroFrame(z.body)).toEqual({ seq: 1, offset: 5 * 2 ** 32, length: 2 ** 33 });
+    const entries = Buffer.alloc(24, 0xab);
+    const m = new FrameDecoder().push(encodeManifestFrame(2 ** 33, entries))[0]!;
+    const dm = decodeManifestFrame(m.body);
+    expect(dm.first).toBe(2 ** 33);
+    expect(dm.hashes.equals(entries)).toBe(true);
+  });
+
+  it('reassembles frames split at every byte boundary and several frames in one segment', () => {
+    const a = encodeJsonFrame(FrameType.COMMIT, { id: 1, frontier: 0 });
+    const b = encodeZeroFrame({ seq: 2, offset: 0, length: 32768 });
+    const all = Buffer.concat([a, b, a]);
+    const dec = new FrameDecoder();
+    const got = [];
+    for (let i = 0; i < all.length; i++) got.push(...dec.push(all.subarray(i, i + 1)));
+    expect(got.map((f) => f.type)).toEqual([FrameType.COMMIT, FrameType.ZERO, FrameType.COMMIT]);
+    expect(new FrameDecoder().push(all)).toHaveLength(3);
+  });
+
+  it('refuses a length field over the cap before the body arrives', () => {
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(MAX_FRAME_BYTES + 1, 0);
+    expect(() => new FrameDecoder().push(head)).toThrow(expect.objectContaining({ code: 'FERRY_FRAME_TOO_LARGE' }));
+    expect(() => encodeFrame(FrameType.DATA, Buffer.alloc(MAX_FRAME_BYTES))).toThrow(/exceeds the cap/);
+  });
+
+  it('validates control frames against their schema', () => {
+    const bad = Buffer.from(JSON.stringify({ protocol: 'ferry', version: 1, kind: 'block' }));
+    expect(() => decodeJson(HelloSchema, FrameType.HELLO, bad)).toThrow(expect.objectContaining({ code: 'FERRY_FRAME_MALFORMED' }));
+    expect(() => decodeJson(HelloSchema, FrameType.HELLO, Buffer.from('{nope'))).toThrow(/not JSON/);
+  });
+
+  it('refuses malformed DATA and ZERO bodies', () => {
+    expect(() => decodeDataFrame(Buffer.alloc(5))).toThrow(/shorter than its header/);
+    const f = encodeDataFrame({ seq: 1, offset: 0, rawLength: 10, codec: Codec.RAW, hashes: [1n], payload: Buffer.alloc(10) });
+    f[5 + 16] = 9; // codec byte
+    expect(() => decodeDataFrame(f.subarray(5))).toThrow(/unknown codec/);
+    expect(() => decodeZeroFrame(Buffer.alloc(19))).toThrow(/20 bytes/);
+  });
+});
