@@ -25,6 +25,8 @@ export interface ProduceOptions {
   root: string;
   /** The manifest of the last committed pass; the new one is written to `<manifest>.tmp`. */
   manifest: string;
+  /** What the receiver holds, in walk order (default: the manifest at `manifest`; nothing when `full`). */
+  basis?: Iterator<Entry>;
   walk?: WalkOptions;
   log?: Logger;
   /** Ignore the old manifest and send everything. */
@@ -83,6 +85,11 @@ export class TarProducer {
     this.out.abandon();
   }
 
+  /** Keeps what was written so far as `partialPath` (for resuming after a cut). */
+  keepPartialManifest(partialPath: string): void {
+    this.out.keepAs(partialPath);
+  }
+
   private *emit(b: Buffer): Generator<Buffer> {
     this.stats.streamBytes += b.length;
     if (b.length >= this.chunk) {
@@ -107,7 +114,7 @@ export class TarProducer {
   async *stream(): AsyncGenerator<Buffer> {
     const log = this.o.log;
     const walkOpts: WalkOptions = { ...this.o.walk, ...(log ? { log } : {}) };
-    const old = this.o.full ? [][Symbol.iterator]() : readManifest(this.o.manifest);
+    const old = this.o.full ? ([] as Entry[])[Symbol.iterator]() : (this.o.basis ?? readManifest(this.o.manifest));
     let deletedDir: Buffer | null = null;
     for (const item of diffEntries(old, walk(this.o.root, walkOpts))) {
       if (item.kind === 'deleted') {
