@@ -69,6 +69,9 @@ export interface CallResult<T> {
   data: T;
 }
 
+/** Errors raised while obtaining credentials (the token request): never retried by the outer call. */
+const credentialFailures = new WeakSet<SmsApiError>();
+
 export class Transport {
   authenticator?: Authenticator;
   /** Local clock minus the server's Date header, from the last response (ms). */
@@ -107,7 +110,7 @@ export class Transport {
         return await this.once(spec, useAuth, signal, attempt);
       } catch (err) {
         if (!(err instanceof SmsApiError)) throw err;
-        if (err.code === 'FERRY_ABORTED') throw err;
+        if (err.code === 'FERRY_ABORTED' || credentialFailures.has(err)) throw err;
         failure = err;
         retryAfterMs = err.retryAfterMs;
       }
@@ -175,7 +178,13 @@ export class Transport {
 
     if (useAuth) {
       if (!this.authenticator) throw new SmsApiError('FERRY_NO_AUTH', `${where}: no credentials configured`);
-      headers = await this.authenticator.authorize({ method: spec.method, url, headers, body }, signal);
+      try {
+        headers = await this.authenticator.authorize({ method: spec.method, url, headers, body }, signal);
+      } catch (err) {
+        // The token request already ran its own retries: its failure is final here.
+        if (err instanceof SmsApiError) credentialFailures.add(err);
+        throw err;
+      }
     }
     const { host: _host, ...sendHeaders } = headers;
 

@@ -22,7 +22,7 @@ import {
   type FileAck, type FileDone, type FileWelcomeState,
 } from '../replication/wire/file-frames.js';
 import { ByteQueue } from './byte-queue.js';
-import { checkRelPath, FileExtractor } from './file-extractor.js';
+import { assertRealParents, checkRelPath, FileExtractor } from './file-extractor.js';
 import type { KindSession, SessionContext, SessionKindHandler } from './session-kind.js';
 
 const FileStateSchema = z.object({
@@ -205,6 +205,7 @@ class FileSession {
     let p: Buffer;
     try {
       p = checkRelPath(rel);
+      assertRealParents(Buffer.from(this.root), p);
     } catch {
       return null;
     }

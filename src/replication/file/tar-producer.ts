@@ -37,6 +37,8 @@ export interface ProduceOptions {
   xattrs?: boolean;
   /** Size of the chunks yielded (default 1 MiB). */
   chunkBytes?: number;
+  /** Test-only fault injection; never set in production. */
+  internals?: { beforeRead?: (path: Buffer) => void };
 }
 
 export interface ProduceStats {
@@ -200,6 +202,7 @@ export class TarProducer {
   /** Sends one regular file: whole, as data ranges (sparse), or as a patch (large, changed). */
   private async *file(e: Entry, receiverHasIt: boolean): AsyncGenerator<Buffer, 'ok' | 'changed' | 'vanished'> {
     const abs = absPath(this.rootBuf, e.path);
+    this.o.internals?.beforeRead?.(e.path);
     let fd: number;
     try {
       fd = openSync(abs, constants.O_RDONLY | O_NOFOLLOW);
