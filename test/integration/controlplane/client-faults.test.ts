@@ -234,6 +234,13 @@ describe('bad responses', () => {
     await expect(client().getCommand('s1')).resolves.toEqual({});
   });
 
+  it('a malformed command still reaches the agent; a non-object command body does not', async () => {
+    http.handler = (_q, res) => json(res, 200, { command_name: 42, command_param: 'x' });
+    await expect(client().getCommand('s1')).resolves.toEqual({ command_name: 42, command_param: 'x' });
+    http.handler = (_q, res) => json(res, 200, ['START']);
+    expect((await failure(client().getCommand('s1'))).code).toBe('FERRY_BAD_RESPONSE');
+  });
+
   it('a response over the size cap is SMS.0426', async () => {
     http.handler = (_q, res) => json(res, 200, { id: 't1', pad: 'x'.repeat(4096) });
     const err = await failure(client({ max_response_bytes: 1024 }).getTask('t1'));
