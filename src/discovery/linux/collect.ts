@@ -27,6 +27,11 @@ const DISK_NAME = /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+)
 const LOOP_NAME = /^loop\d+$/;
 const MD_NAME = /^md\d+$/;
 
+/** Whether a /sys/block name is a whole disk discovery reports (not a partition, mmcblk0boot0, zram, dm, md, sr). */
+export function isWholeDiskName(name: string, includeLoop = false): boolean {
+  return DISK_NAME.test(name) || (includeLoop && LOOP_NAME.test(name));
+}
+
 const readText = async (p: string): Promise<string | undefined> => {
   try {
     return (await readFile(p, 'utf8')).trim();
@@ -151,7 +156,7 @@ export async function collectLinuxSnapshot(options: CollectOptions = {}): Promis
   const warnings: string[] = [];
 
   // ---- block devices
-  const names = (await list(`${sys}/block`)).filter((n) => DISK_NAME.test(n) || (options.includeLoop === true && LOOP_NAME.test(n)));
+  const names = (await list(`${sys}/block`)).filter((n) => isWholeDiskName(n, options.includeLoop === true));
   const blockDevices = (await mapLimit(names, 4, (n) => sysBlockDevice(sys, n, timeoutMs, warnings))).filter(
     (d): d is SysBlockDevice => d !== undefined && (d.loopBackingFile === undefined || d.loopBackingFile !== ''),
   );
