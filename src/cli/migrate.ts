@@ -9,6 +9,7 @@ import { normalizeFingerprint } from '../platform/tls-identity.js';
 import { runBlockPass } from '../replication/block/pass.js';
 import { parseHostPort } from '../receiver/start.js';
 import type { PassSummary, VolumeProgress } from '../replication/types.js';
+import { clockFromEnv, loadScheduleFile, parseBitRate, ScheduledGate, scheduleFromLimit } from '../replication/throttle/index.js';
 
 function parseBlock(spec: string): { source: string; name: string } {
   const i = spec.lastIndexOf('=');
@@ -30,7 +31,9 @@ export function register(program: Command): void {
     .option('--block <src=name>', 'a block device or image file and its receiver target name (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--verify', 'ask the receiver to re-read its target and compare (consistency check)', false)
     .option('--json', 'print the pass summaries as JSON on stdout', false)
-    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; verify: boolean; json: boolean }) => {
+    .option('--limit <rate>', 'limit the wire rate: bits per second with K/M/G suffix, e.g. 50M (0 = unlimited); with --schedule, the rate between segments')
+    .option('--schedule <file>', 'time-of-day limits: a JSON file with the body of POST /v3/tasks/{id}/speed-limit, applied by local time')
+    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; verify: boolean; json: boolean; limit?: string; schedule?: string }) => {
       const { host, port } = parseHostPort(opts.to, '--to');
       let fingerprint: string;
       try {
@@ -40,7 +43,25 @@ export function register(program: Command): void {
       }
       const volumes = opts.block.map(parseBlock);
       if (volumes.length === 0) throw new UsageError('nothing to migrate: give at least one --block SRC=NAME');
+      let clock;
+      try {
+        clock = clockFromEnv();
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const bps = opts.limit === undefined ? null : parseBitRate(opts.limit);
+      const schedule = opts.schedule
+        ? await loadScheduleFile(opts.schedule, bps === null ? null : bps / 1e6)
+        : opts.limit !== undefined
+          ? scheduleFromLimit(opts.limit)
+          : null;
       const log = createLogger({ name: 'ferry-migrate', level: process.env.FERRY_LOG_LEVEL ?? 'warn', destination: pino.destination({ dest: 2, sync: false }) });
+      // One gate for every volume of the run: the limit is for the whole migration.
+      const gate = schedule ? new ScheduledGate(clock, schedule) : undefined;
+      if (gate) {
+        log.info({ limit: gate.active.describe }, `speed limit ${gate.active.describe}`);
+        gate.onChange((a) => log.info({ limit: a.describe }, `speed limit now ${a.describe}`));
+      }
       const tty = process.stderr.isTTY && !opts.json;
       const onProgress = tty
         ? (p: VolumeProgress) => {
@@ -55,7 +76,7 @@ export function register(program: Command): void {
       process.once('SIGTERM', onSignal);
       try {
         for (const v of volumes) {
-          const s = await runBlockPass(v.source, v.name, { receiver: { host, port, token: opts.token, fingerprint }, log, verify: opts.verify, onProgress, signal: ac.signal });
+          const s = await runBlockPass(v.source, v.name, { receiver: { host, port, token: opts.token, fingerprint }, log, verify: opts.verify, onProgress, signal: ac.signal, gate });
           if (tty) process.stderr.write('\n');
           summaries.push(s);
           if (!opts.json) {
@@ -66,6 +87,7 @@ export function register(program: Command): void {
           }
         }
       } finally {
+        gate?.close();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }
