@@ -11,7 +11,7 @@
 
 import type { z } from 'zod';
 import type { Logger } from '../platform/log.js';
-import { encodePathSegment } from './auth/aksk-signer.js';
+import { encodePathSegment, sha256Hex } from './auth/aksk-signer.js';
 import { AkSkAuth } from './auth/aksk-auth.js';
 import { PasswordTokenAuth, StaticTokenAuth } from './auth/token-auth.js';
 import { controlPlaneOptionsSchema, type ControlPlaneOptions, type ControlPlaneOptionsInput } from './client-options.js';
@@ -240,9 +240,36 @@ export class ControlPlaneClient {
     return this.none({ method: 'POST', path: `/v3/tasks/${p(taskId)}/speed-limit`, body: this.check('speed limit', speedLimitSetSchema, body), ...o });
   }
 
-  /** GET /v3/tasks/{id}/certkey (ferry): the task's receiver address, fingerprint and join token. */
-  async getCertKey(taskId: string, o?: CallOptions): Promise<CertKeyResponse> {
-    return this.json({ method: 'GET', path: `/v3/tasks/${p(taskId)}/certkey`, response: certKeyResponseSchema, ...o });
+  /**
+   * GET /v3/tasks/{id}/certkey (ferry): the task's receiver address,
+   * fingerprint and join token. Only the task's own source may read them: its
+   * id goes in X-Ferry-Source-Id. The join token is a secret.
+   */
+  async getCertKey(taskId: string, sourceId: string, o?: CallOptions): Promise<CertKeyResponse> {
+    return this.json({
+      method: 'GET',
+      path: `/v3/tasks/${p(taskId)}/certkey`,
+      headers: { 'X-Ferry-Source-Id': sourceId },
+      response: certKeyResponseSchema,
+      ...o,
+    });
+  }
+
+  /**
+   * POST /v3/tasks/{id}/log (ferry): uploads a log archive (the agent's
+   * UPLOAD_LOG). The body's SHA-256 is declared in X-Sdk-Content-Sha256, so
+   * an AK/SK signature covers it.
+   */
+  async uploadLog(taskId: string, archive: Uint8Array, o: CallOptions & { contentType?: string } = {}): Promise<void> {
+    const { contentType, ...rest } = o;
+    return this.none({
+      method: 'POST',
+      path: `/v3/tasks/${p(taskId)}/log`,
+      rawBody: archive,
+      contentType: contentType ?? 'application/octet-stream',
+      headers: { 'X-Sdk-Content-Sha256': sha256Hex(archive) },
+      ...rest,
+    });
   }
 
   // ---- plumbing ---------------------------------------------------------------

@@ -24,7 +24,7 @@ export interface OutgoingRequest {
   method: HttpMethod;
   url: URL;
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Uint8Array;
 }
 
 /** Adds credentials to a request; renews them when the server says 401. */
@@ -46,6 +46,11 @@ export interface CallSpec<T> {
   query?: Record<string, QueryValue>;
   /** A JSON-serialisable body, already validated by the caller. */
   body?: unknown;
+  /** Raw bytes instead of a JSON body (uploads), sent with `contentType`. */
+  rawBody?: Uint8Array;
+  contentType?: string;
+  /** Extra request headers (signed too, under AK/SK). */
+  headers?: Record<string, string>;
   /** 'json': parse and validate with `response`; 'none': read and ignore the body. */
   expect: 'json' | 'none';
   response?: z.ZodType<T>;
@@ -63,6 +68,9 @@ export interface CallResult<T> {
   headers: IncomingHttpHeaders;
   data: T;
 }
+
+/** Errors raised while obtaining credentials (the token request): never retried by the outer call. */
+const credentialFailures = new WeakSet<SmsApiError>();
 
 export class Transport {
   authenticator?: Authenticator;
@@ -102,7 +110,7 @@ export class Transport {
         return await this.once(spec, useAuth, signal, attempt);
       } catch (err) {
         if (!(err instanceof SmsApiError)) throw err;
-        if (err.code === 'FERRY_ABORTED') throw err;
+        if (err.code === 'FERRY_ABORTED' || credentialFailures.has(err)) throw err;
         failure = err;
         retryAfterMs = err.retryAfterMs;
       }
@@ -160,13 +168,23 @@ export class Transport {
     }
     const query = spec.query ? encodeQuery(spec.query) : '';
     if (query) url.search = '?' + query;
-    const body = spec.body === undefined ? undefined : JSON.stringify(spec.body);
-    let headers: Record<string, string> = { 'Content-Type': 'application/json;charset=utf8', Accept: 'application/json' };
+    const body = spec.rawBody ?? (spec.body === undefined ? undefined : JSON.stringify(spec.body));
+    let headers: Record<string, string> = {
+      'Content-Type': spec.contentType ?? 'application/json;charset=utf8',
+      Accept: 'application/json',
+      ...spec.headers,
+    };
     const where = `${spec.method} ${spec.path}`;
 
     if (useAuth) {
       if (!this.authenticator) throw new SmsApiError('FERRY_NO_AUTH', `${where}: no credentials configured`);
-      headers = await this.authenticator.authorize({ method: spec.method, url, headers, body }, signal);
+      try {
+        headers = await this.authenticator.authorize({ method: spec.method, url, headers, body }, signal);
+      } catch (err) {
+        // The token request already ran its own retries: its failure is final here.
+        if (err instanceof SmsApiError) credentialFailures.add(err);
+        throw err;
+      }
     }
     const { host: _host, ...sendHeaders } = headers;
 

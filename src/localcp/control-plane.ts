@@ -67,7 +67,8 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   await acquireLock(lock);
   let store: Store | undefined;
   try {
-    store = await Store.open(join(opts.dataDir, 'store'));
+    const compactBytes = Number(process.env.FERRY_CP_COMPACT_BYTES) || undefined;
+    store = await Store.open(join(opts.dataDir, 'store'), { compactBytes });
     if (store.loadReport.droppedBytes > 0) {
       opts.log.warn({ droppedBytes: store.loadReport.droppedBytes }, 'dropped a torn record at the end of the journal (a write interrupted by a crash)');
     }

@@ -30,6 +30,17 @@ describe('ferry discover on this machine', () => {
     for (const w of out.warnings) expect(r.stderr).toContain(w);
   });
 
+  it('on a PATH without blkid, LVM or btrfs-progs: empty parts and warnings, no crash', async () => {
+    const r = await runFerry(['discover', '--json'], { env: { PATH: '/nonexistent' } });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { body: { volume_groups: unknown[]; btrfs_list: unknown[] }; warnings: string[] };
+    expect(out.body.volume_groups).toEqual([]);
+    expect(out.body.btrfs_list).toEqual([]);
+    expect(out.warnings.some((w) => /pvs: not installed/.test(w))).toBe(true);
+    expect(out.warnings.some((w) => /btrfs-progs/.test(w))).toBe(true);
+    expect(r.stderr).toMatch(/warning: .*volume_groups left empty/);
+  });
+
   it('rejects an unknown flag with exit code 2', async () => {
     const r = await runFerry(['discover', '--no-such-flag']);
     expect(r.code).toBe(2);

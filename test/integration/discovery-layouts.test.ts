@@ -252,4 +252,23 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
       d.destroy();
     }
   });
+
+  it('reports an unmounted whole-disk Btrfs from its superblock, and says what it could not list', async () => {
+    const d = LoopDisk.create(160 * MiB, 'ferry-disc-e-');
+    try {
+      sh('mkfs.btrfs', ['-q', '-f', '-L', 'cold', d.device]);
+      const r = await runFerry(['discover', '--include-loop', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { body: SourceBody; warnings: string[] };
+      const whole = out.body.disks!.find((x) => x.name === d.device)!;
+      expect(whole.device_use).toBe('BTRFS');
+      const uuid = blkid(d.device).UUID!;
+      const fs = out.body.btrfs_list!.find((x) => x.uuid === uuid)!;
+      expect(fs).toMatchObject({ label: 'cold', device: d.device, size: 160 * MiB, subvolumn: [], data_profile: '' });
+      expect(fs.nodesize).toBeGreaterThan(0);
+      expect(out.warnings.some((w) => w.includes(uuid) && /not mounted/.test(w))).toBe(true);
+    } finally {
+      d.destroy();
+    }
+  });
 });

@@ -325,6 +325,15 @@ describe('authentication', () => {
     assertNoSecrets(err);
   });
 
+  it('a failing token endpoint is retried once, not once per outer attempt', async () => {
+    http.handler = (_q, res) => json(res, 500, { error_code: 'IAM.0001', error_msg: 'iam down' });
+    const err = await failure(client({ auth: { type: 'password', user: 'ops', password: PASSWORD, domain: 'dom' } }).getTask('t1'));
+    expect(err).toMatchObject({ code: 'IAM.0001', status: 500, path: '/v3/auth/tokens', attempts: 3 });
+    expect(http.seen.every((s) => s.url === '/v3/auth/tokens')).toBe(true);
+    expect(http.seen).toHaveLength(3);
+    assertNoSecrets(err);
+  });
+
   it('renews a token at 90 % of its lifetime', async () => {
     http.handler = (req, res) => {
       res.setHeader('X-Subject-Token', `tok-${http.seen.length}`);
