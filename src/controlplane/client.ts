@@ -9,7 +9,7 @@
 //   const cmd = await cp.getCommand(sourceId);
 //   await cp.close();
 
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Logger } from '../platform/log.js';
 import { encodePathSegment, sha256Hex } from './auth/aksk-signer.js';
 import { AkSkAuth } from './auth/aksk-auth.js';
@@ -150,9 +150,19 @@ export class ControlPlaneClient {
     return this.none({ method: 'PUT', path: `/v3/sources/${p(sourceId)}/changestate`, body: this.check('change state', changeStateSchema, body), ...o });
   }
 
-  /** GET /v3/sources/{id}/command (4.3.1). An empty body is "no command" ({}). Parse it with agent/commands.ts. */
-  async getCommand(sourceId: string, o?: CallOptions): Promise<CommandResponse> {
-    const res = await this.json({ method: 'GET', path: `/v3/sources/${p(sourceId)}/command`, response: commandResponseSchema.nullish(), ...o });
+  /**
+   * GET /v3/sources/{id}/command (4.3.1). An empty body is "no command" ({}).
+   * Any JSON object comes back (a malformed command too), so that the agent's
+   * parseCommand (agent/commands.ts) can answer it with `fail`; only a body
+   * that is not an object is a FERRY_BAD_RESPONSE.
+   */
+  async getCommand(sourceId: string, o?: CallOptions): Promise<CommandResponse | Record<string, unknown>> {
+    const res = await this.json({
+      method: 'GET',
+      path: `/v3/sources/${p(sourceId)}/command`,
+      response: z.union([commandResponseSchema, z.record(z.string(), z.unknown())]).nullish(),
+      ...o,
+    });
     return res ?? {};
   }
 
