@@ -78,6 +78,25 @@ describe('control-plane state rules', () => {
     expect(cmds).toEqual(['START', 'SYNC']);
   });
 
+  it('takes the agent\'s copystate alone, moving the stage with it, and ignores a RUNNING report racing a stop', async () => {
+    const { source, task } = await sourceWithTask('vm-agent');
+    await cp.call('POST', `/v3/tasks/${task}/action`, { operation: 'start' });
+    expect((await cp.call('GET', `/v3/sources/${source}/command`)).body.command_name).toBe('START');
+    expect((await cp.call('PUT', `/v3/sources/${source}/changestate`, { copystate: 'REPLICATE' })).status).toBe(200);
+    expect((await cp.call('GET', `/v3/sources/${source}`)).body).toMatchObject({ state: 'replicate', migration_cycle: 'replicating' });
+    expect((await cp.call('PUT', `/v3/tasks/${task}`, { state: 'RUNNING' })).status).toBe(200);
+    await cp.call('POST', `/v3/tasks/${task}/action`, { operation: 'stop' });
+    expect((await cp.call('PUT', `/v3/tasks/${task}`, { state: 'RUNNING' })).status).toBe(200);
+    expect((await cp.call('GET', `/v3/tasks/${task}`)).body.state).toBe('ABORTING');
+    expect((await cp.call('PUT', `/v3/sources/${source}/changestate`, { copystate: 'STOPPED' })).status).toBe(200);
+    expect((await cp.call('GET', `/v3/tasks/${task}`)).body.state).toBe('ABORT');
+    await cp.call('POST', `/v3/tasks/${task}/action`, { operation: 'start' });
+    expect((await cp.call('PUT', `/v3/sources/${source}/changestate`, { copystate: 'FINISHED' })).status).toBe(200);
+    expect((await cp.call('GET', `/v3/sources/${source}`)).body).toMatchObject({ state: 'finished', migration_cycle: 'cutovered' });
+    expect((await cp.call('GET', `/v3/tasks/${task}`)).body.state).toBe('MIGRATE_SUCCESS');
+    expect((await cp.call('PUT', `/v3/sources/${source}/changestate`, { migrationcycle: 'replicating' })).body.error_code).toBe('SMS.7728');
+  });
+
   it('keeps an uploaded log archive under the data directory', async () => {
     const { task } = await sourceWithTask('vm-log');
     const archive = Buffer.from('not really a tarball, but bytes all the same');
