@@ -76,6 +76,7 @@ export class Transport {
   authenticator?: Authenticator;
   /** Local clock minus the server's Date header, from the last response (ms). */
   lastClockSkewMs?: number;
+  private skewWarned = false;
   private readonly policy: BackoffPolicy;
 
   constructor(
@@ -240,7 +241,16 @@ export class Transport {
     const value = Array.isArray(date) ? date[0] : date;
     if (!value) return;
     const server = Date.parse(value);
-    if (!Number.isNaN(server)) this.lastClockSkewMs = Date.now() - server;
+    if (Number.isNaN(server)) return;
+    this.lastClockSkewMs = Date.now() - server;
+    const skewed = Math.abs(this.lastClockSkewMs) > this.options.max_clock_skew_ms;
+    if (skewed && !this.skewWarned) {
+      this.logger?.warn(
+        { clockSkewMs: this.lastClockSkewMs },
+        'the local clock differs from the control plane\'s by more than max_clock_skew_ms: signed requests will be refused (SMS.0205); correct the time or time zone',
+      );
+    }
+    this.skewWarned = skewed;
   }
 
   private httpError(spec: CallSpec<unknown>, status: number, headers: IncomingHttpHeaders, text: string, attempt: number): SmsApiError {

@@ -20,6 +20,7 @@ import { ControlPlaneClient, SmsApiError, type ControlPlaneOptionsInput } from '
 import { controlPlaneOptionsSchema } from '../../../src/controlplane/client-options.js';
 import { createDispatcher } from '../../../src/controlplane/dispatcher.js';
 import { Transport } from '../../../src/controlplane/transport.js';
+import { createLogger } from '../../../src/platform/log.js';
 import { loadOrCreateTlsIdentity, type TlsIdentity } from '../../../src/platform/tls-identity.js';
 
 interface Seen {
@@ -219,6 +220,12 @@ describe('bad responses', () => {
     expect((await failure(client().listTasks())).message).toContain('tasks');
   });
 
+  it('keeps a path prefix of the endpoint and encodes ids', async () => {
+    http.handler = (_q, res) => json(res, 200, { id: 'x' });
+    await client({}, `${httpUrl}/sms/`).getTask('a b/c');
+    expect(http.seen[0]!.url).toBe('/sms/v3/tasks/a%20b%2Fc');
+  });
+
   it('unknown fields are tolerated and kept', async () => {
     http.handler = (_q, res) => json(res, 200, { id: 't1', state: 'RUNNING', brand_new: { x: 1 } });
     const task = await client().getTask('t1');
@@ -316,6 +323,29 @@ describe('authentication', () => {
     // the renewed token is cached
     await c.getTask('t1');
     expect(issued).toBe(2);
+  });
+
+  it('logs retries and renewals without secrets', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ name: 'cp-test', level: 'debug', destination: { write: (s: string) => lines.push(s) } as never });
+    http.handler = (req, res, _b, n) => {
+      if (req.url === '/v3/auth/tokens') {
+        res.setHeader('X-Subject-Token', `${SECRET_TOKEN}-${n}`);
+        return json(res, 201, { token: {} });
+      }
+      if (n === 2) return json(res, 401, {});
+      if (n === 4) return json(res, 500, { error_msg: `echo ${req.headers['x-auth-token']}` });
+      return json(res, 200, { id: 't1' });
+    };
+    const c = new ControlPlaneClient(
+      { endpoint: httpUrl, auth: { type: 'password', user: 'ops', password: PASSWORD, domain: 'dom' }, retry: FAST },
+      { logger },
+    );
+    clients.push(c);
+    await c.getTask('t1');
+    expect(lines.join('')).toContain('retrying');
+    expect(lines.join('')).toContain('credentials renewed');
+    for (const s of [SECRET_TOKEN, PASSWORD]) expect(lines.join('')).not.toContain(s);
   });
 
   it('a 401 that persists after renewal is an error without secrets', async () => {
