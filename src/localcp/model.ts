@@ -75,7 +75,7 @@ export const taskRecordSchema = z.object({
 });
 export type TaskRecord = z.infer<typeof taskRecordSchema>;
 
-export const COMMAND_NAMES = ['START', 'STOP', 'SYNC', 'DELETE'] as const;
+export const COMMAND_NAMES = ['START', 'STOP', 'SYNC', 'DELETE', 'UPLOAD_LOG'] as const;
 export type QueuedCommandName = (typeof COMMAND_NAMES)[number];
 
 export const commandRecordSchema = z.object({

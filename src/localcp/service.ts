@@ -703,11 +703,29 @@ export class ControlPlaneService {
     });
   }
 
+  /**
+   * POST /v3/tasks/{id}/collect-log (ferry extension): asks the task's agent
+   * for its logs by queueing UPLOAD_LOG; the agent answers with POST
+   * /v3/tasks/{id}/log. SMS.7717 before the task ever started, SMS.7716
+   * while a collection is still outstanding.
+   */
+  async collectLog(id: string): Promise<void> {
+    await this.store.transact(() => {
+      const t = this.task(id);
+      if (t.start_date === null) throw badRequest('SMS.7717', `Logs can be collected after the migration task is started; task ${id} never started.`, [id]);
+      const outstanding = this.commandsOf(t.source_id).find((c) => c.task_id === id && c.command_name === 'UPLOAD_LOG' && c.state !== 'done');
+      if (outstanding) throw badRequest('SMS.7716', 'Logs can be collected only after the current log collection is completed.', [outstanding.id]);
+      const c = this.counters();
+      return { ops: [this.queueCommand(c, t.source_id, 'UPLOAD_LOG', id), put('meta', 'counters', c)], result: undefined };
+    });
+  }
+
   /** PUT /v3/tasks/{id}/progress: validated against table 4-172, folded into the subtask, kept as history. */
   async reportProgress(id: string, body: unknown): Promise<void> {
     const p = parseBody(progressReportSchema, body, 'PUT /v3/tasks/{task_id}/progress');
     await this.store.transact(() => {
       const t = this.task(id);
+      this.visit(t.source_id);
       const now = this.now();
       const c = this.counters();
       const subs = [...t.sub_tasks];

@@ -388,7 +388,6 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
     return id;
   };
   const sendFrame = async (frame: Buffer, raw: number, isData: boolean) => {
-    if (options.gate) await options.gate.acquire(frame.length, signal);
     if (bytesSinceCommit > 0 && unackedBytes + frame.length > WINDOW_BYTES) await sendCommit();
     await waitFor(() => unackedBytes === 0 || unackedBytes + frame.length <= WINDOW_BYTES, 'window space');
     const seq = nextSeq++;
@@ -404,7 +403,8 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
         wire[wire.length - 1]! ^= 0xff;
       }
     }
-    await channel.send(wire);
+    // The gate paces the frame's bytes as they go onto the socket (after the window wait).
+    await channel.send(wire, options.gate && { gate: options.gate, signal });
     countWire();
     progress();
   };

@@ -97,8 +97,14 @@ describe('control-plane state rules', () => {
     expect((await cp.call('PUT', `/v3/sources/${source}/changestate`, { migrationcycle: 'replicating' })).body.error_code).toBe('SMS.7728');
   });
 
-  it('keeps an uploaded log archive under the data directory', async () => {
-    const { task } = await sourceWithTask('vm-log');
+  it('queues UPLOAD_LOG on request and keeps the uploaded archive under the data directory', async () => {
+    const { source, task } = await sourceWithTask('vm-log');
+    expect((await cp.call('POST', `/v3/tasks/${task}/collect-log`)).body.error_code).toBe('SMS.7717');
+    await cp.call('POST', `/v3/tasks/${task}/action`, { operation: 'start' });
+    expect((await cp.call('POST', `/v3/tasks/${task}/collect-log`)).status).toBe(200);
+    expect((await cp.call('POST', `/v3/tasks/${task}/collect-log`)).body.error_code).toBe('SMS.7716');
+    const cmds = (await cp.call('GET', `/v3/sources/${source}/commands`)).body.commands;
+    expect(cmds.map((c: { command_name: string }) => c.command_name)).toEqual(['START', 'UPLOAD_LOG']);
     const archive = Buffer.from('not really a tarball, but bytes all the same');
     const r = await cp.call('POST', `/v3/tasks/${task}/log`, undefined, { raw: archive, headers: { 'Content-Type': 'application/gzip' } });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
