@@ -8,8 +8,7 @@
 //   a VG spanning A's PV partition and disk C, holding two (inactive) LVs.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
@@ -62,7 +61,6 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
   let xfsMnt = '';
   let body: SourceBody;
   let warnings: string[] = [];
-  const scratch = mkdtempSync(join(tmpdir(), 'ferry-disc-'));
 
   beforeAll(() => {
     a = LoopDisk.create(420 * MiB, 'ferry-disc-a-');
@@ -95,27 +93,17 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
   }, 120_000);
 
   afterAll(() => {
-    for (const d of [b, a]) {
+    const quietly = (f: () => void) => {
       try {
-        d?.destroy();
+        f();
       } catch {
-        /* best effort */
+        /* best effort: the resource may not exist */
       }
-    }
-    try {
-      sh('vgremove', ['-q', '-f', ...NOACT, vg]);
-    } catch {
-      /* not created */
-    }
-    for (const pv of [a?.part(4), c?.device]) {
-      try {
-        if (pv) sh('pvremove', ['-q', '-ff', '-y', ...NOACT, pv]);
-      } catch {
-        /* not a PV */
-      }
-    }
-    c?.destroy();
-    rmSync(scratch, { recursive: true, force: true });
+    };
+    // LVM metadata first, while both PVs are still attached; then unmount and detach.
+    quietly(() => sh('vgremove', ['-q', '-f', ...NOACT, vg]));
+    for (const pv of [a?.part(4), c?.device]) if (pv) quietly(() => sh('pvremove', ['-q', '-ff', '-y', ...NOACT, pv]));
+    for (const d of [b, a, c]) if (d) quietly(() => d.destroy());
   });
 
   const disk = (dev: string): ServerDisk => {
@@ -237,7 +225,7 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
   });
 
   it('reports a file system without partition table as a single index-0 volume', async () => {
-    // Reuse the scratch space: a whole-disk ext4 is how this VM's own root looks.
+    // A whole-disk ext4 is how this VM's own root looks.
     const d = LoopDisk.create(48 * MiB, 'ferry-disc-d-');
     try {
       sh('mkfs.ext4', ['-q', d.device]);
