@@ -65,11 +65,23 @@ export class FrameChannel {
     for (const w of this.closeWaiters.splice(0)) w(e);
   }
 
-  /** Writes one encoded frame; resolves once the socket can take more. */
-  async send(frame: Buffer): Promise<void> {
+  /** Writes one encoded frame (or its parts, back to back); resolves once the socket can take more. */
+  async send(frame: Buffer | Buffer[]): Promise<void> {
     if (this.closedError) throw this.closedError;
-    this.bytesWritten += frame.length;
-    if (this.socket.write(frame)) return;
+    let ok: boolean;
+    if (Array.isArray(frame)) {
+      this.socket.cork();
+      ok = true;
+      for (const part of frame) {
+        this.bytesWritten += part.length;
+        ok = this.socket.write(part);
+      }
+      this.socket.uncork();
+    } else {
+      this.bytesWritten += frame.length;
+      ok = this.socket.write(frame);
+    }
+    if (ok) return;
     await new Promise<void>((resolve, reject) => {
       const onDrain = () => {
         cleanup();
