@@ -214,7 +214,7 @@ export class AgentDaemon {
       const msg = this.d.logging.scrub(errorMessage(e)).slice(0, 900);
       log.warn({ code, err: msg }, 'command failed');
       await this.answer(cmd.name, 'fail', { msg, error_code: code, ...(cmd.taskId && { task_id: cmd.taskId }) });
-      if (isSourceGone(e)) this.needsRegistration = true;
+      if ((e as { code?: string }).code === 'SMS.0507') this.needsRegistration = true;
     }
   }
 

@@ -5,6 +5,7 @@
 
 import type { PassOptions, PassSummary } from '../replication/types.js';
 import type { SourceBody } from '../controlplane/schemas/source.js';
+import type { ProgressReport } from '../controlplane/schemas/progress.js';
 
 export type CopyState = 'UNAVAILABLE' | 'WAITING' | 'INIT' | 'REPLICATE' | 'SYNCING' | 'STOPPING' | 'STOPPED' | 'DELETING' | 'ERROR' | 'CLONING' | 'CUTOVERING' | 'FINISHED';
 export type MigrationCycle = 'cutovering' | 'cutovered' | 'checking' | 'setting' | 'replicating' | 'syncing';
@@ -21,6 +22,8 @@ export interface TaskInfo {
   syncing: boolean;
   /** Mbit/s, 0 = none. */
   speedLimit?: number;
+  /** Percent over the limit that trips over-speed protection. */
+  overSpeedThreshold?: number;
   consistencyCheck: boolean;
   /** Target disk names in order, when the task names them. */
   targetDisks: string[];
@@ -34,16 +37,7 @@ export interface CertKey {
   token: string;
 }
 
-export interface ProgressReport {
-  subtask_name: string;
-  progress: number;
-  replicatesize: number;
-  totalsize: number;
-  process_trace: string;
-  migrate_speed?: number;
-  remain_time?: number;
-  agent_time?: string;
-}
+export type { ProgressReport };
 
 export interface ControlPlanePort {
   registerSource(body: SourceBody): Promise<string>;
@@ -57,6 +51,8 @@ export interface ControlPlanePort {
   /** Undefined when the control plane keeps no receiver details for the task. */
   getCertKey(taskId: string): Promise<CertKey | undefined>;
   updateTaskState(taskId: string, state: TaskRunState, errorJson?: string): Promise<void>;
+  /** GET /v3/tasks/{id}/speed-limit: the raw body (validated by throttle/). */
+  getSpeedLimit(taskId: string): Promise<unknown>;
   reportProgress(taskId: string, report: ProgressReport): Promise<void>;
   uploadLog(taskId: string, archive: Buffer): Promise<void>;
 }

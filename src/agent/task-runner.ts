@@ -19,13 +19,16 @@ import type { ControlPlanePort, InventoryPort, ReplicationPort, TaskInfo, Volume
 import { isSourceGone } from './ports.js';
 import type { StateStore, TaskState } from './state-store.js';
 import { layoutDigest, planVolumes } from './volume-plan.js';
+import { TaskThrottle, systemClock } from '../replication/throttle/index.js';
+import { ProgressAggregator, ProgressReporter, SystemSampler } from '../replication/progress/index.js';
 
-export type StopReason = 'stop' | 'shutdown' | 'delete' | 'layout';
+export type StopReason = 'stop' | 'shutdown' | 'delete' | 'layout' | 'overspeed';
 
 interface Running {
   taskId: string;
   abort: AbortController;
   reason?: StopReason;
+  error?: unknown;
   done: Promise<void>;
 }
 
@@ -247,43 +250,35 @@ export class TaskRunner {
     await this.call(() => this.d.cp.updateTaskState(task.id, kind === 'full' ? 'RUNNING' : 'SYNCING'), log);
 
     const progress = new Map<string, VolumeProgress>();
-    const startedAt = Date.now();
-    let lastWire = 0;
-    let lastAt = startedAt;
-    const subtask = `${kind === 'full' ? 'MIGRATE' : 'SYNC'}_${process.platform === 'win32' ? 'WINDOWS' : 'LINUX'}_${task.type === 'MIGRATE_BLOCK' ? 'BLOCK' : 'FILE'}`;
-    const report = async (final = false) => {
-      let total = 0;
-      let done = 0;
-      let wire = 0;
-      for (const p of progress.values()) {
-        total += p.totalBytes;
-        done += p.doneBytes;
-        wire += p.wireBytes;
-      }
-      const now = Date.now();
-      const mbit = ((wire - lastWire) * 8) / 1e6 / Math.max(0.001, (now - lastAt) / 1000);
-      lastWire = wire;
-      lastAt = now;
-      const current = [...progress.values()].find((p) => p.phase !== 'done');
-      const pct = total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 0;
-      await this.call(
-        () =>
-          this.d.cp.reportProgress(task.id, {
-            subtask_name: subtask,
-            progress: final ? 100 : Math.min(99, pct),
-            replicatesize: done,
-            totalsize: total,
-            process_trace: `pass ${number} (${kind})${current ? `: ${current.volume} ${current.phase}` : ''}`,
-            migrate_speed: Math.round(mbit * 100) / 100,
-            agent_time: new Date().toISOString(),
-          }),
-        log,
-        'debug',
-      );
-    };
-    const interval = setInterval(() => void report(), (this.d.progressInterval ?? Math.max(1, this.d.config.poll_interval)) * 1000);
+    // Every volume of the pass is planned, so progress reaches 100 only when the last one is done.
+    const aggregator = new ProgressAggregator({ os: process.platform === 'win32' ? 'WINDOWS' : 'LINUX', now: Date.now, plan: plans.map((p) => ({ volume: p.target })) });
+    const sampler = new SystemSampler();
+    const reporter = new ProgressReporter({
+      clock: systemClock(),
+      build: () => aggregator.report(sampler.latest),
+      send: (body) => this.d.cp.reportProgress(task.id, body),
+      intervalMs: (this.d.progressInterval ?? Math.min(5, Math.max(1, this.d.config.poll_interval))) * 1000,
+      sampler,
+      log,
+    });
+    aggregator.onSubtaskChange = () => reporter.kick();
+    reporter.start();
+    const wireTotal = () => [...progress.values()].reduce((n, p) => n + p.wireBytes, 0);
+    const throttle = new TaskThrottle({
+      clock: systemClock(),
+      log,
+      fetchRules: () => this.d.cp.getSpeedLimit(task.id),
+      defaults: () => ({ speedLimitMbps: task.speedLimit ?? null, overSpeedThresholdPct: task.overSpeedThreshold ?? null }),
+      wireBytes: wireTotal,
+      onOverSpeed: (err) => {
+        running.reason = 'overspeed';
+        running.error = err;
+        running.abort.abort(err);
+      },
+    });
 
     try {
+      await throttle.start().catch((e) => log.warn({ err: errorMessage(e) }, 'speed-limit rules unavailable; using the task limit'));
       const summaries: PassSummary[] = [];
       for (const plan of plans) {
         if (running.abort.signal.aborted) break;
@@ -291,9 +286,11 @@ export class TaskRunner {
           receiver,
           log: log.child({ volume: plan.target }),
           signal: running.abort.signal,
+          gate: throttle.gate,
           verify: task.consistencyCheck,
           onProgress: (p) => {
             progress.set(p.volume, p);
+            aggregator.update(p);
             this.d.store.updateLazily((s) => {
               if (s.task?.id !== task.id) return;
               s.task.volumes[plan.target] = {
@@ -322,14 +319,13 @@ export class TaskRunner {
         log.info({ volume: plan.target, pass: summary.pass, bytesOnWire: summary.bytesOnWire, durationMs: summary.durationMs, digest: summary.digest }, 'volume replicated');
       }
       if (running.abort.signal.aborted) throw running.abort.signal.reason;
-      clearInterval(interval);
-      await report(true);
+      await reporter.stop({ final: true, timeoutMs: 5000 });
       await this.passDone(task, number, log);
     } catch (e) {
-      clearInterval(interval);
+      await reporter.stop({ final: true, timeoutMs: 2000 });
       await this.passEnded(task, running, e, log);
     } finally {
-      clearInterval(interval);
+      throttle.stop();
     }
   }
 
@@ -361,6 +357,9 @@ export class TaskRunner {
         return;
       case 'layout':
         return; // layoutChanged() records SMS.0515
+      case 'overspeed':
+        await this.fail(task.id, running.error);
+        return;
       case 'stop':
         await this.d.store.update((s) => void (s.task!.status = 'stopped'));
         log.info('pass stopped on request');

@@ -64,6 +64,8 @@ const controlPlaneSchema = z.strictObject({
   auth: authSchema,
   /** PEM bundle of CAs to trust besides the system's (a private control plane). */
   ca_file: z.string().min(1).optional(),
+  /** Pin the control plane's certificate by SHA-256 fingerprint (`ferry control-plane` prints it). */
+  fingerprint: z.string().regex(/^(sha256:)?([0-9a-fA-F]{2}:?){31}[0-9a-fA-F]{2}$/, 'must be a SHA-256 fingerprint: 64 hex digits').optional(),
   /** HTTP(S) proxy for control-plane traffic, e.g. http://proxy:3128 */
   proxy: z.url({ protocol: /^https?$/, error: 'proxy must be an http(s) URL' }).optional(),
   /** Seconds for one request before it counts as failed. */
@@ -118,6 +120,8 @@ export const agentConfigSchema = z.strictObject({
   data_dir: z.string().min(1).default(defaultDataDir()),
   /** Seconds between command polls (a random ±20% jitter is added). */
   poll_interval: z.number().min(0.2).max(600).default(5),
+  /** Report loop devices as disks in discovery (labs and tests). */
+  include_loop_devices: z.boolean().default(false),
   /** Seconds between re-discoveries of the disk layout. */
   rediscover_interval: z.number().min(1).max(86_400).default(300),
   log: logSchema,

@@ -42,6 +42,8 @@ export interface CallOptions {
   token?: string;
   /** Raw body bytes instead of JSON. */
   raw?: Buffer;
+  /** Sign `body` but send this one instead (a tampered request). */
+  sendInstead?: unknown;
 }
 
 export interface Reply {
@@ -50,9 +52,10 @@ export interface Reply {
   body: any;
 }
 
-export async function startLocalCp(options: { dataDir?: string; http?: boolean; extraArgs?: string[] } = {}): Promise<LocalCp> {
+export async function startLocalCp(options: { dataDir?: string; http?: boolean; credentials?: string } = {}): Promise<LocalCp> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-cp-'));
-  const args = ['control-plane', '--listen', '127.0.0.1:0', '--data', dataDir, '--ak', TEST_AK, '--sk', TEST_SK, ...(options.http ? ['--http'] : []), ...(options.extraArgs ?? [])];
+  const auth = options.credentials ? ['--credentials', options.credentials] : ['--ak', TEST_AK, '--sk', TEST_SK];
+  const args = ['control-plane', '--listen', '127.0.0.1:0', '--data', dataDir, ...auth, ...(options.http ? ['--http'] : [])];
   const child = spawn(process.execPath, [FERRY_BIN, ...args], { env: { ...process.env, FERRY_LOG_LEVEL: 'warn' } });
   const m = await waitForLine(child, /listening url=(\S+) fingerprint=(\S+)/);
   const url = m[1]!;
@@ -116,6 +119,7 @@ async function call(cp: LocalCp, method: string, path: string, body: unknown, op
     ) as Record<string, string>;
     headers = signed;
   }
+  if (opts.sendInstead !== undefined) payload = JSON.stringify(opts.sendInstead);
   const res = await request(endpoint + (qs ? `?${qs}` : ''), {
     method: method as 'GET',
     headers,

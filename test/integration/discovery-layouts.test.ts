@@ -8,8 +8,7 @@
 //   a VG spanning A's PV partition and disk C, holding two (inactive) LVs.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
@@ -62,7 +61,6 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
   let xfsMnt = '';
   let body: SourceBody;
   let warnings: string[] = [];
-  const scratch = mkdtempSync(join(tmpdir(), 'ferry-disc-'));
 
   beforeAll(() => {
     a = LoopDisk.create(420 * MiB, 'ferry-disc-a-');
@@ -95,27 +93,17 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
   }, 120_000);
 
   afterAll(() => {
-    for (const d of [b, a]) {
+    const quietly = (f: () => void) => {
       try {
-        d?.destroy();
+        f();
       } catch {
-        /* best effort */
+        /* best effort: the resource may not exist */
       }
-    }
-    try {
-      sh('vgremove', ['-q', '-f', ...NOACT, vg]);
-    } catch {
-      /* not created */
-    }
-    for (const pv of [a?.part(4), c?.device]) {
-      try {
-        if (pv) sh('pvremove', ['-q', '-ff', '-y', ...NOACT, pv]);
-      } catch {
-        /* not a PV */
-      }
-    }
-    c?.destroy();
-    rmSync(scratch, { recursive: true, force: true });
+    };
+    // LVM metadata first, while both PVs are still attached; then unmount and detach.
+    quietly(() => sh('vgremove', ['-q', '-f', ...NOACT, vg]));
+    for (const pv of [a?.part(4), c?.device]) if (pv) quietly(() => sh('pvremove', ['-q', '-ff', '-y', ...NOACT, pv]));
+    for (const d of [b, a, c]) if (d) quietly(() => d.destroy());
   });
 
   const disk = (dev: string): ServerDisk => {
@@ -237,7 +225,7 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
   });
 
   it('reports a file system without partition table as a single index-0 volume', async () => {
-    // Reuse the scratch space: a whole-disk ext4 is how this VM's own root looks.
+    // A whole-disk ext4 is how this VM's own root looks.
     const d = LoopDisk.create(48 * MiB, 'ferry-disc-d-');
     try {
       sh('mkfs.ext4', ['-q', d.device]);
@@ -248,6 +236,25 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
       expect(whole.partition_style).toBe('MBR');
       expect(whole.physical_volumes).toHaveLength(1);
       expect(whole.physical_volumes[0]).toMatchObject({ name: d.device, index: 0, file_system: 'ext4', mount_point: mnt, uuid: blkid(d.device).UUID });
+    } finally {
+      d.destroy();
+    }
+  });
+
+  it('reports an unmounted whole-disk Btrfs from its superblock, and says what it could not list', async () => {
+    const d = LoopDisk.create(160 * MiB, 'ferry-disc-e-');
+    try {
+      sh('mkfs.btrfs', ['-q', '-f', '-L', 'cold', d.device]);
+      const r = await runFerry(['discover', '--include-loop', '--json']);
+      expect(r.code, r.stderr).toBe(0);
+      const out = JSON.parse(r.stdout) as { body: SourceBody; warnings: string[] };
+      const whole = out.body.disks!.find((x) => x.name === d.device)!;
+      expect(whole.device_use).toBe('BTRFS');
+      const uuid = blkid(d.device).UUID!;
+      const fs = out.body.btrfs_list!.find((x) => x.uuid === uuid)!;
+      expect(fs).toMatchObject({ label: 'cold', device: d.device, size: 160 * MiB, subvolumn: [], data_profile: '' });
+      expect(fs.nodesize).toBeGreaterThan(0);
+      expect(out.warnings.some((w) => w.includes(uuid) && /not mounted/.test(w))).toBe(true);
     } finally {
       d.destroy();
     }

@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { open, readFile, readdir, statfs } from 'node:fs/promises';
 import os from 'node:os';
+import { delimiter } from 'node:path';
 import { exec, hasTool } from '../../platform/exec.js';
 import { errorMessage } from '../../errors.js';
 import { parseBlkidExport } from './blkid.js';
@@ -26,6 +27,11 @@ export interface CollectOptions {
 const DISK_NAME = /^(sd[a-z]+|vd[a-z]+|xvd[a-z]+|hd[a-z]+|nvme\d+n\d+|mmcblk\d+)$/;
 const LOOP_NAME = /^loop\d+$/;
 const MD_NAME = /^md\d+$/;
+
+/** Whether a /sys/block name is a whole disk discovery reports (not a partition, mmcblk0boot0, zram, dm, md, sr). */
+export function isWholeDiskName(name: string, includeLoop = false): boolean {
+  return DISK_NAME.test(name) || (includeLoop && LOOP_NAME.test(name));
+}
 
 const readText = async (p: string): Promise<string | undefined> => {
   try {
@@ -68,12 +74,19 @@ async function readHead(device: string, bytes: number, timeoutMs: number): Promi
   );
 }
 
+function toolPath(): string {
+  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  for (const d of ['/usr/sbin', '/sbin']) if (!dirs.includes(d)) dirs.push(d);
+  return dirs.join(delimiter);
+}
+
 async function tool(file: string, args: string[], timeoutMs: number, okCodes = [0]): Promise<ToolOutput> {
   try {
     const r = await exec(file, args, {
       timeoutMs,
       okCodes,
-      env: { ...process.env, LC_ALL: 'C', LANG: 'C', LVM_SUPPRESS_FD_WARNINGS: '1' },
+      // hasTool() also looks in the sbin directories, which a non-root PATH often lacks.
+      env: { ...process.env, PATH: toolPath(), LC_ALL: 'C', LANG: 'C', LVM_SUPPRESS_FD_WARNINGS: '1' },
     });
     // blkid exits 2 both for "nothing found" (silent) and for "cannot open" (says why on stderr).
     if (r.exitCode !== 0 && r.stdout === '' && /error/i.test(r.stderr)) return { ok: false, error: r.stderr.trim().split('\n')[0]! };
@@ -149,9 +162,11 @@ export async function collectLinuxSnapshot(options: CollectOptions = {}): Promis
   const sys = options.sys ?? '/sys';
   const timeoutMs = options.timeoutMs ?? 15_000;
   const warnings: string[] = [];
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  if (uid !== 0) warnings.push(`running as uid ${uid}, not root: disks, blkid and LVM may be unreadable; run as root for a complete inventory`);
 
   // ---- block devices
-  const names = (await list(`${sys}/block`)).filter((n) => DISK_NAME.test(n) || (options.includeLoop === true && LOOP_NAME.test(n)));
+  const names = (await list(`${sys}/block`)).filter((n) => isWholeDiskName(n, options.includeLoop === true));
   const blockDevices = (await mapLimit(names, 4, (n) => sysBlockDevice(sys, n, timeoutMs, warnings))).filter(
     (d): d is SysBlockDevice => d !== undefined && (d.loopBackingFile === undefined || d.loopBackingFile !== ''),
   );

@@ -149,7 +149,12 @@ export function inventoryFromSnapshot(snap: LinuxSnapshot): { inventory: Invento
       const pvs = parsePvs((snap.lvm.pvs as { stdout: string }).stdout);
       const vgs = parseVgs((snap.lvm.vgs as { stdout: string }).stdout);
       const lvs = parseLvs((snap.lvm.lvs as { stdout: string }).stdout);
+      // A VG living only on loop devices that are not reported (no --include-loop) is a lab's, not this server's.
+      const reported = new Set(disks.flatMap((d) => [d.name, ...snap.blockDevices.filter((b) => `/dev/${b.name}` === d.name).flatMap((b) => b.partitions.map((p) => `/dev/${p.name}`))]));
+      const hidden = (pv: string) => /^\/dev\/loop\d+(p\d+)?$/.test(pv) && !reported.has(pv);
       for (const vg of vgs) {
+        const vgPvs = pvs.filter((p) => p.vg_name === vg.vg_name).map((p) => p.pv_name);
+        if (vgPvs.length > 0 && vgPvs.every(hidden)) continue;
         const lvInfos: LogicalVolumeInfo[] = lvs
           .filter((lv) => lv.vg_name === vg.vg_name)
           .map((lv) => {
@@ -180,11 +185,11 @@ export function inventoryFromSnapshot(snap: LinuxSnapshot): { inventory: Invento
           name: vg.vg_name,
           sizeBytes: vg.vg_size,
           freeBytes: vg.vg_free,
-          pvs: pvs.filter((p) => p.vg_name === vg.vg_name).map((p) => p.pv_name),
+          pvs: vgPvs,
           lvs: lvInfos,
         });
       }
-      const inactive = lvs.filter((lv) => lv.lv_active !== 'active').length;
+      const inactive = volumeGroups.flatMap((vg) => vg.lvs).filter((lv) => !lv.active).length;
       if (inactive > 0) warnings.push(`LVM: ${inactive} logical volume(s) inactive: their file system and usage are unknown`);
     } catch (err) {
       warnings.push(`LVM: could not parse the JSON reports: ${(err as Error).message.slice(0, 300)}`);

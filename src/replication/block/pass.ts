@@ -399,7 +399,6 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   };
   const sendFrame = async (parts: Buffer[], raw: number, isData: boolean) => {
     const bytes = parts.reduce((n, p) => n + p.length, 0);
-    if (options.gate) await options.gate.acquire(bytes, signal);
     if (bytesSinceCommit > 0 && unackedBytes + bytes > WINDOW_BYTES) await sendCommit();
     await waitFor(() => unackedBytes === 0 || unackedBytes + bytes <= WINDOW_BYTES, 'window space');
     const seq = nextSeq++;
@@ -416,7 +415,8 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
         wire = [...parts.slice(0, -1), last];
       }
     }
-    await channel.send(wire);
+    // The gate paces the frame's bytes as they go onto the socket (after the window wait).
+    await channel.send(wire, options.gate && { gate: options.gate, signal });
     countWire();
     progress();
   };

@@ -33,7 +33,7 @@ export const FrameType = {
   NACK: 0x32,
   END: 0x40,
   DONE: 0x41,
-  // 0x50–0x6f: file-level replication (kind 'file'); 0x70–0x7f: reserved.
+  // 0x50–0x6f: file-level replication (kind 'file', see file-frames.ts); 0x70–0x7f: reserved.
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -80,6 +80,8 @@ export const WelcomeSchema = z.object({
   /** Offset below which this pass (same passId) is already committed: resume there. */
   resumeFrom: z.number().int().nonnegative(),
   maxFrameBytes: z.number().int().positive(),
+  /** Kind-specific resume state (file kind: see file-frames.ts FileWelcomeStateSchema). */
+  kindState: z.record(z.string(), z.string().max(16384)).optional(),
 });
 export type Welcome = z.infer<typeof WelcomeSchema>;
 

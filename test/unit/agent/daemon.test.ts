@@ -67,6 +67,9 @@ class ScriptedCp implements ControlPlanePort {
   async updateTaskState(_t: string, s: string) {
     this.taskStates.push(s);
   }
+  async getSpeedLimit() {
+    return { speed_limit: [] };
+  }
   async reportProgress(_t: string, r: { progress: number }) {
     this.progress.push(r.progress);
   }
@@ -89,6 +92,7 @@ class SlowReplication implements ReplicationPort {
       o.onProgress?.({ volume: v.target, kind: 'block', pass: start ? 'delta' : 'full', totalBytes: 10, doneBytes: i + 1, payloadBytes: i + 1, wireBytes: i + 1, phase: 'sending' });
     }
     this.acked.set(v.target, 0);
+    o.onProgress?.({ volume: v.target, kind: 'block', pass: start ? 'delta' : 'full', totalBytes: 10, doneBytes: 10, payloadBytes: 10, wireBytes: 10, phase: 'done' });
     return { volume: v.target, kind: 'block', pass: 'full', totalBytes: 10, bytesRead: 10, bytesOnWire: 10, bytesSkippedZero: 0, bytesSkippedUnchanged: 0, durationMs: 1, digest: 'd', verified: false };
   }
 }
