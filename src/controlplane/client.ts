@@ -252,16 +252,17 @@ export class ControlPlaneClient {
 
   /**
    * GET /v3/tasks/{id}/certkey (ferry): the task's receiver address,
-   * fingerprint and join token. Only the task's own source may read them: its
-   * id goes in X-Ferry-Source-Id. The join token is a secret.
+   * fingerprint and join token. Only the task's own source may read them: give
+   * its id as `sourceId` (sent as X-Ferry-Source-Id). The join token is a secret.
    */
-  async getCertKey(taskId: string, sourceId: string, o?: CallOptions): Promise<CertKeyResponse> {
+  async getCertKey(taskId: string, o: CallOptions & { sourceId?: string } = {}): Promise<CertKeyResponse> {
+    const { sourceId, ...rest } = o;
     return this.json({
       method: 'GET',
       path: `/v3/tasks/${p(taskId)}/certkey`,
-      headers: { 'X-Ferry-Source-Id': sourceId },
+      ...(sourceId !== undefined && { headers: { 'X-Ferry-Source-Id': sourceId } }),
       response: certKeyResponseSchema,
-      ...o,
+      ...rest,
     });
   }
 
