@@ -17,6 +17,7 @@
 #                   otherwise tsc compiles a clean copy into the staging area
 #   --with-node     also put this machine's node binary in the tarball as
 #                   node/bin/node (for servers without Node.js 20.19+)
+#   --fast          light compression (tests); the default compresses hard
 #   --no-deb        skip the .deb        --no-windows   skip the Windows zip
 set -euo pipefail
 umask 022
@@ -28,15 +29,19 @@ build=1
 with_node=0
 deb=1
 windows=1
+gz_level=-9
+deb_compress=(-Zxz)
+zip_level=-9
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --out=*) out=${1#--out=}; shift ;;
     --skip-build) build=0; shift ;;
     --with-node) with_node=1; shift ;;
+    --fast) gz_level=-1; deb_compress=(-Zgzip -z1); zip_level=-1; shift ;;
     --no-deb) deb=0; shift ;;
     --no-windows) windows=0; shift ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -120,7 +125,7 @@ if [ "$with_node" = 1 ]; then
   name=$name-with-node
 fi
 tar_opts=(--sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --format=gnu)
-tar -C "$work" "${tar_opts[@]}" -cf - "$(basename "$tree")" | gzip -n -9 >"$out/$name.tar.gz"
+tar -C "$work" "${tar_opts[@]}" -cf - "$(basename "$tree")" | gzip -n "$gz_level" >"$out/$name.tar.gz"
 log "wrote $out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1))"
 
 # ---------------------------------------------------------------- .deb
@@ -147,7 +152,7 @@ if [ "$deb" = 1 ]; then
   sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" packaging/deb/control >"$droot/DEBIAN/control"
   find "$droot" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
   deb_file=$out/ferry_${version}_amd64.deb
-  dpkg-deb --root-owner-group -Zxz --build "$droot" "$deb_file" >/dev/null
+  dpkg-deb --root-owner-group "${deb_compress[@]}" --build "$droot" "$deb_file" >/dev/null
   log "wrote $deb_file ($(du -h "$deb_file" | cut -f1))"
 fi
 
@@ -170,7 +175,7 @@ if [ "$windows" = 1 ]; then
     FERRY_DIST=$wtree/dist node packaging/windows/render-winsw-xml.mjs 'C:\Program Files\ferry' >"$wtree/ferry-agent-service.xml.sample"
     find "$wtree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
     rm -f "$out/$wname.zip"
-    (cd "$work/win" && find ferry -print | LC_ALL=C sort | zip -X -q -@ "$out/$wname.zip")
+    (cd "$work/win" && find ferry -print | LC_ALL=C sort | zip -X -q "$zip_level" -@ "$out/$wname.zip")
     log "wrote $out/$wname.zip ($(du -h "$out/$wname.zip" | cut -f1))"
   fi
 fi
