@@ -241,8 +241,16 @@ export class ControlPlaneClient {
   }
 
   /** GET /v3/tasks/{id}/certkey (ferry): the task's receiver address, fingerprint and join token. */
-  async getCertKey(taskId: string, o?: CallOptions): Promise<CertKeyResponse> {
-    return this.json({ method: 'GET', path: `/v3/tasks/${p(taskId)}/certkey`, response: certKeyResponseSchema, ...o });
+  async getCertKey(taskId: string, o?: CallOptions & { sourceId?: string }): Promise<CertKeyResponse> {
+    const { sourceId, ...rest } = o ?? {};
+    const headers = sourceId ? { 'X-Ferry-Source-Id': sourceId } : undefined;
+    return this.json({ method: 'GET', path: `/v3/tasks/${p(taskId)}/certkey`, response: certKeyResponseSchema, headers, ...rest });
+  }
+
+  /** POST /v3/tasks/{id}/log (ferry): uploads a log archive (tar + lz4) for the task. */
+  async uploadLog(taskId: string, archive: Uint8Array, o?: CallOptions): Promise<void> {
+    this.assertOpen({ method: 'POST', path: `/v3/tasks/${p(taskId)}/log` });
+    await this.transport.call({ method: 'POST', path: `/v3/tasks/${p(taskId)}/log`, rawBody: archive, contentType: 'application/x-lz4', expect: 'none', idempotent: false, ...o });
   }
 
   // ---- plumbing ---------------------------------------------------------------

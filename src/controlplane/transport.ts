@@ -24,7 +24,7 @@ export interface OutgoingRequest {
   method: HttpMethod;
   url: URL;
   headers: Record<string, string>;
-  body?: string;
+  body?: string | Uint8Array;
 }
 
 /** Adds credentials to a request; renews them when the server says 401. */
@@ -46,6 +46,12 @@ export interface CallSpec<T> {
   query?: Record<string, QueryValue>;
   /** A JSON-serialisable body, already validated by the caller. */
   body?: unknown;
+  /** A binary body sent as is (uploads), instead of `body`. */
+  rawBody?: Uint8Array;
+  /** Content-Type of `rawBody`. Default application/octet-stream. */
+  contentType?: string;
+  /** Extra request headers (never credentials: the authenticator adds those). */
+  headers?: Record<string, string>;
   /** 'json': parse and validate with `response`; 'none': read and ignore the body. */
   expect: 'json' | 'none';
   response?: z.ZodType<T>;
@@ -160,8 +166,12 @@ export class Transport {
     }
     const query = spec.query ? encodeQuery(spec.query) : '';
     if (query) url.search = '?' + query;
-    const body = spec.body === undefined ? undefined : JSON.stringify(spec.body);
-    let headers: Record<string, string> = { 'Content-Type': 'application/json;charset=utf8', Accept: 'application/json' };
+    const body = spec.rawBody ?? (spec.body === undefined ? undefined : JSON.stringify(spec.body));
+    let headers: Record<string, string> = {
+      'Content-Type': spec.rawBody ? (spec.contentType ?? 'application/octet-stream') : 'application/json;charset=utf8',
+      Accept: 'application/json',
+      ...spec.headers,
+    };
     const where = `${spec.method} ${spec.path}`;
 
     if (useAuth) {
