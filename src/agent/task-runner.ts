@@ -252,7 +252,8 @@ export class TaskRunner {
     await this.call(() => this.d.cp.updateTaskState(task.id, kind === 'full' ? 'RUNNING' : 'SYNCING'), log, 'warn', 'taskstate');
 
     const progress = new Map<string, VolumeProgress>();
-    const aggregator = new ProgressAggregator({ os: process.platform === 'win32' ? 'WINDOWS' : 'LINUX', now: Date.now });
+    // Every volume of the pass is planned, so progress reaches 100 only when the last one is done.
+    const aggregator = new ProgressAggregator({ os: process.platform === 'win32' ? 'WINDOWS' : 'LINUX', now: Date.now, plan: plans.map((p) => ({ volume: p.target })) });
     const sampler = new SystemSampler();
     const reporter = new ProgressReporter({
       clock: clockFromEnv(),

@@ -1,7 +1,7 @@
 // `ferry discover`: print what discovery sees, as the SMS registration body
 // (POST /v3/sources). Wiring only; the work is in src/discovery.
 
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { collectLinuxSnapshot, discover } from '../discovery/index.js';
 
 export function register(program: Command): void {
@@ -12,14 +12,14 @@ export function register(program: Command): void {
     .option('--json', 'print {"body": …, "warnings": […]} instead of the bare body')
     .option('--include-loop', 'report attached loop devices as disks (labs and tests)')
     .option('--snapshot', 'print the raw facts read from the machine instead (Linux; to record test fixtures)')
-    .option('--timeout <ms>', 'timeout for each external command, in ms', (v) => Number(v), 15_000)
+    .option('--timeout <ms>', 'timeout for each external command, in ms', parseTimeout, 15_000)
     .addHelpText(
       'after',
       '\nWarnings (a tool missing, a device unreadable) go to stderr; the matching part of the body stays empty.\nExit codes: 0 ok (even with warnings), 1 failure, 2 usage error.',
     )
     .action(async (opts: { pretty?: boolean; json?: boolean; includeLoop?: boolean; snapshot?: boolean; timeout: number }) => {
       const indent = opts.pretty ? 2 : undefined;
-      const timeoutMs = Number.isFinite(opts.timeout) && opts.timeout > 0 ? opts.timeout : 15_000;
+      const timeoutMs = opts.timeout;
       if (opts.snapshot) {
         const snap = await collectLinuxSnapshot({ includeLoop: opts.includeLoop, timeoutMs });
         process.stdout.write(`${JSON.stringify(snap, null, indent)}\n`);
@@ -30,4 +30,10 @@ export function register(program: Command): void {
       const out = opts.json ? { body: result.body, warnings: result.warnings } : result.body;
       process.stdout.write(`${JSON.stringify(out, null, indent)}\n`);
     });
+}
+
+function parseTimeout(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 100 || n > 600_000) throw new InvalidArgumentError('a whole number of milliseconds between 100 and 600000');
+  return n;
 }

@@ -2,18 +2,28 @@
 // Wiring only: parsing, then runBlockPass per volume, then the summary.
 
 import type { Command } from 'commander';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import pino from 'pino';
 import { FerryError, UsageError } from '../errors.js';
 import { createLogger } from '../platform/log.js';
 import { normalizeFingerprint } from '../platform/tls-identity.js';
 import { runBlockPass } from '../replication/block/pass.js';
+import { runFilePass } from '../replication/file/pass.js';
 import { parseHostPort } from '../receiver/start.js';
 import type { PassSummary, VolumeProgress } from '../replication/types.js';
+import { clockFromEnv, loadScheduleFile, parseBitRate, ScheduledGate, scheduleFromLimit } from '../replication/throttle/index.js';
 
-function parseBlock(spec: string): { source: string; name: string } {
+function parseBlock(spec: string, flag = '--block'): { source: string; name: string } {
   const i = spec.lastIndexOf('=');
-  if (i <= 0 || i === spec.length - 1) throw new UsageError(`--block wants SRC=NAME, got '${spec}'`);
+  if (i <= 0 || i === spec.length - 1) throw new UsageError(`${flag} wants SRC=NAME, got '${spec}'`);
   return { source: spec.slice(0, i), name: spec.slice(i + 1) };
+}
+
+function defaultStateDir(): string {
+  if (process.env.FERRY_STATE_DIR) return process.env.FERRY_STATE_DIR;
+  const home = process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
+  return join(home, 'ferry', 'migrate');
 }
 
 function fmt(n: number): string {
@@ -28,9 +38,15 @@ export function register(program: Command): void {
     .requiredOption('--token <token>', 'the receiver join token')
     .requiredOption('--fingerprint <sha256>', "the receiver certificate's SHA-256 fingerprint (pinned)")
     .option('--block <src=name>', 'a block device or image file and its receiver target name (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--files <srcdir=name>', 'a directory tree (one file system) and its receiver target name (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--exclude <glob>', 'leave out paths matching this glob in --files trees (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--state <dir>', 'where file-level manifests are kept between passes', defaultStateDir())
+    .option('--full', 'file level: send everything, ignoring the manifest of the last pass', false)
     .option('--verify', 'ask the receiver to re-read its target and compare (consistency check)', false)
     .option('--json', 'print the pass summaries as JSON on stdout', false)
-    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; verify: boolean; json: boolean }) => {
+    .option('--limit <rate>', 'limit the wire rate: bits per second with K/M/G suffix, e.g. 50M (0 = unlimited); with --schedule, the rate between segments')
+    .option('--schedule <file>', 'time-of-day limits: a JSON file with the body of POST /v3/tasks/{id}/speed-limit, applied by local time')
+    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; files: string[]; exclude: string[]; state: string; full: boolean; verify: boolean; json: boolean; limit?: string; schedule?: string }) => {
       const { host, port } = parseHostPort(opts.to, '--to');
       let fingerprint: string;
       try {
@@ -38,9 +54,30 @@ export function register(program: Command): void {
       } catch (e) {
         throw new UsageError((e as FerryError).message);
       }
-      const volumes = opts.block.map(parseBlock);
-      if (volumes.length === 0) throw new UsageError('nothing to migrate: give at least one --block SRC=NAME');
+      const volumes = [
+        ...opts.block.map((b) => ({ ...parseBlock(b, '--block'), kind: 'block' as const })),
+        ...opts.files.map((f) => ({ ...parseBlock(f, '--files'), kind: 'file' as const })),
+      ];
+      if (volumes.length === 0) throw new UsageError('nothing to migrate: give at least one --block SRC=NAME or --files SRCDIR=NAME');
+      let clock;
+      try {
+        clock = clockFromEnv();
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const bps = opts.limit === undefined ? null : parseBitRate(opts.limit);
+      const schedule = opts.schedule
+        ? await loadScheduleFile(opts.schedule, bps === null ? null : bps / 1e6)
+        : opts.limit !== undefined
+          ? scheduleFromLimit(opts.limit)
+          : null;
       const log = createLogger({ name: 'ferry-migrate', level: process.env.FERRY_LOG_LEVEL ?? 'warn', destination: pino.destination({ dest: 2, sync: false }) });
+      // One gate for every volume of the run: the limit is for the whole migration.
+      const gate = schedule ? new ScheduledGate(clock, schedule) : undefined;
+      if (gate) {
+        log.info({ limit: gate.active.describe }, `speed limit ${gate.active.describe}`);
+        gate.onChange((a) => log.info({ limit: a.describe }, `speed limit now ${a.describe}`));
+      }
       const tty = process.stderr.isTTY && !opts.json;
       const onProgress = tty
         ? (p: VolumeProgress) => {
@@ -55,7 +92,11 @@ export function register(program: Command): void {
       process.once('SIGTERM', onSignal);
       try {
         for (const v of volumes) {
-          const s = await runBlockPass(v.source, v.name, { receiver: { host, port, token: opts.token, fingerprint }, log, verify: opts.verify, onProgress, signal: ac.signal });
+          const common = { receiver: { host, port, token: opts.token, fingerprint }, log, verify: opts.verify, onProgress, signal: ac.signal, gate };
+          const s =
+            v.kind === 'block'
+              ? await runBlockPass(v.source, v.name, common)
+              : await runFilePass(v.source, v.name, { ...common, stateDir: opts.state, excludes: opts.exclude, full: opts.full });
           if (tty) process.stderr.write('\n');
           summaries.push(s);
           if (!opts.json) {
@@ -66,6 +107,7 @@ export function register(program: Command): void {
           }
         }
       } finally {
+        gate?.close();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }

@@ -33,7 +33,8 @@ export function createDispatcher(options: ControlPlaneOptions): Dispatcher {
 
   if (options.fingerprint) {
     const pin = normalizeFingerprint(options.fingerprint);
-    const base = buildConnector({ rejectUnauthorized: false, timeout: options.connect_timeout_ms });
+    // No TLS session resumption: a resumed session shows no peer certificate to check.
+    const base = buildConnector({ rejectUnauthorized: false, timeout: options.connect_timeout_ms, maxCachedSessions: 0 });
     const connect: buildConnector.connector = (opts, callback) =>
       base(opts, (err, socket) => {
         if (err || !socket) {

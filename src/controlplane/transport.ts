@@ -46,11 +46,10 @@ export interface CallSpec<T> {
   query?: Record<string, QueryValue>;
   /** A JSON-serialisable body, already validated by the caller. */
   body?: unknown;
-  /** A binary body sent as is (uploads), instead of `body`. */
+  /** Raw bytes instead of a JSON body (uploads), sent with `contentType`. */
   rawBody?: Uint8Array;
-  /** Content-Type of `rawBody`. Default application/octet-stream. */
   contentType?: string;
-  /** Extra request headers (never credentials: the authenticator adds those). */
+  /** Extra request headers (signed too, under AK/SK). */
   headers?: Record<string, string>;
   /** 'json': parse and validate with `response`; 'none': read and ignore the body. */
   expect: 'json' | 'none';
@@ -70,10 +69,14 @@ export interface CallResult<T> {
   data: T;
 }
 
+/** Errors raised while obtaining credentials (the token request): never retried by the outer call. */
+const credentialFailures = new WeakSet<SmsApiError>();
+
 export class Transport {
   authenticator?: Authenticator;
   /** Local clock minus the server's Date header, from the last response (ms). */
   lastClockSkewMs?: number;
+  private skewWarned = false;
   private readonly policy: BackoffPolicy;
 
   constructor(
@@ -108,7 +111,7 @@ export class Transport {
         return await this.once(spec, useAuth, signal, attempt);
       } catch (err) {
         if (!(err instanceof SmsApiError)) throw err;
-        if (err.code === 'FERRY_ABORTED') throw err;
+        if (err.code === 'FERRY_ABORTED' || credentialFailures.has(err)) throw err;
         failure = err;
         retryAfterMs = err.retryAfterMs;
       }
@@ -168,7 +171,7 @@ export class Transport {
     if (query) url.search = '?' + query;
     const body = spec.rawBody ?? (spec.body === undefined ? undefined : JSON.stringify(spec.body));
     let headers: Record<string, string> = {
-      'Content-Type': spec.rawBody ? (spec.contentType ?? 'application/octet-stream') : 'application/json;charset=utf8',
+      'Content-Type': spec.contentType ?? 'application/json;charset=utf8',
       Accept: 'application/json',
       ...spec.headers,
     };
@@ -176,7 +179,13 @@ export class Transport {
 
     if (useAuth) {
       if (!this.authenticator) throw new SmsApiError('FERRY_NO_AUTH', `${where}: no credentials configured`);
-      headers = await this.authenticator.authorize({ method: spec.method, url, headers, body }, signal);
+      try {
+        headers = await this.authenticator.authorize({ method: spec.method, url, headers, body }, signal);
+      } catch (err) {
+        // The token request already ran its own retries: its failure is final here.
+        if (err instanceof SmsApiError) credentialFailures.add(err);
+        throw err;
+      }
     }
     const { host: _host, ...sendHeaders } = headers;
 
@@ -232,7 +241,16 @@ export class Transport {
     const value = Array.isArray(date) ? date[0] : date;
     if (!value) return;
     const server = Date.parse(value);
-    if (!Number.isNaN(server)) this.lastClockSkewMs = Date.now() - server;
+    if (Number.isNaN(server)) return;
+    this.lastClockSkewMs = Date.now() - server;
+    const skewed = Math.abs(this.lastClockSkewMs) > this.options.max_clock_skew_ms;
+    if (skewed && !this.skewWarned) {
+      this.logger?.warn(
+        { clockSkewMs: this.lastClockSkewMs },
+        'the local clock differs from the control plane\'s by more than max_clock_skew_ms: signed requests will be refused (SMS.0205); correct the time or time zone',
+      );
+    }
+    this.skewWarned = skewed;
   }
 
   private httpError(spec: CallSpec<unknown>, status: number, headers: IncomingHttpHeaders, text: string, attempt: number): SmsApiError {

@@ -78,6 +78,28 @@ export function checkRelPath(p: Buffer): Buffer {
 
 const S = (ns: bigint): number => Number(ns) / 1e9;
 
+/** Throws unless every parent directory of rel (relative to root) exists and is a real directory, not a symlink. */
+export function assertRealParents(root: Buffer, rel: Buffer, shown: Buffer = rel): void {
+  const parent = parentRel(rel);
+  if (parent.length === 0) return;
+  let i = 0;
+  for (;;) {
+    const j = parent.indexOf(0x2f, i);
+    const prefix = j < 0 ? parent : parent.subarray(0, j);
+    let st: Stats;
+    try {
+      st = lstatSync(absPath(root, prefix));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw unsafe(shown, `parent directory ${JSON.stringify(showPath(prefix))} does not exist`);
+      throw e;
+    }
+    if (st.isSymbolicLink()) throw unsafe(shown, `path passes through the symlink ${JSON.stringify(showPath(prefix))}`);
+    if (!st.isDirectory()) throw unsafe(shown, `parent ${JSON.stringify(showPath(prefix))} is not a directory`);
+    if (j < 0) return;
+    i = j + 1;
+  }
+}
+
 export class FileExtractor {
   readonly stats: ExtractStats = { entries: 0, files: 0, bytesWritten: 0, deleted: 0 };
   private readonly rootBuf: Buffer;
@@ -169,23 +191,8 @@ export class FileExtractor {
   private checkParents(rel: Buffer, shown: Buffer): void {
     const parent = parentRel(rel);
     if (parent.length === 0) return;
-    if (this.verified && isUnder(parent, this.verified) && parent.length === this.verified.length) return;
-    let i = 0;
-    for (;;) {
-      const j = parent.indexOf(0x2f, i);
-      const prefix = j < 0 ? parent : parent.subarray(0, j);
-      let st: Stats;
-      try {
-        st = lstatSync(this.abs(prefix));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw unsafe(shown, `parent directory ${JSON.stringify(showPath(prefix))} does not exist`);
-        throw e;
-      }
-      if (st.isSymbolicLink()) throw unsafe(shown, `path passes through the symlink ${JSON.stringify(showPath(prefix))}`);
-      if (!st.isDirectory()) throw unsafe(shown, `parent ${JSON.stringify(showPath(prefix))} is not a directory`);
-      if (j < 0) break;
-      i = j + 1;
-    }
+    if (this.verified && this.verified.equals(parent)) return;
+    assertRealParents(this.rootBuf, rel, shown);
     this.verified = parent;
   }
 

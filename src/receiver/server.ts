@@ -26,6 +26,7 @@ import {
   type Welcome,
 } from '../replication/wire/frames.js';
 import { blockKind } from './block-session.js';
+import { fileKind } from './file-session.js';
 import type { KindSession, SessionKindHandler, TargetSpec } from './session-kind.js';
 
 const HELLO_TIMEOUT_MS = 15_000;
@@ -61,7 +62,7 @@ export class Receiver {
 
   constructor(options: ReceiverOptions) {
     this.options = options;
-    this.kinds = { block: blockKind, ...options.kinds };
+    this.kinds = { block: blockKind, file: fileKind, ...options.kinds };
     for (const t of options.targets) this.targets.set(t.name, t);
     this.tokenDigest = createHash('sha256').update(options.token).digest();
     this.server = createServer({

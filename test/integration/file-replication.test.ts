@@ -4,7 +4,8 @@
 // device nodes) is copied in a full pass and then a delta pass (creates,
 // modifies, renames, deletes, permission and owner changes); after each,
 // `rsync -aHAX --numeric-ids --dry-run --itemize-changes --delete` from
-// source to target reports nothing.
+// source to target reports nothing. Runs the real CLI: `ferry receive`
+// as a child process and `ferry migrate --files` against it over TLS.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lstatSync, mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -13,7 +14,8 @@ import { join } from 'node:path';
 import { needs } from '../helpers/requirements.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { buildTree, changeTree, rsyncDiff } from '../helpers/file-tree.js';
-import { replicateTree } from '../helpers/file-pass.js';
+import { migrateFiles } from '../helpers/file-pass.js';
+import { startReceiver, type RunningReceiver } from '../helpers/block.js';
 
 const env = needs({ root: true, tools: ['mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'rsync', 'setfattr', 'setfacl', 'mknod'] });
 
@@ -29,8 +31,9 @@ describe.runIf(env.ok).each(['ext4', 'xfs', 'btrfs'])('file replication on %s', 
   let src: string;
   let dst: string;
   let state: string;
+  let recv: RunningReceiver;
 
-  beforeAll(() => {
+  beforeAll(async () => {
     srcDisk = LoopDisk.create(512 * 1024 * 1024, `ferry-files-${fs}-src-`);
     dstDisk = LoopDisk.create(512 * 1024 * 1024, `ferry-files-${fs}-dst-`);
     const [cmd, ...args] = MKFS[fs]!;
@@ -40,8 +43,10 @@ describe.runIf(env.ok).each(['ext4', 'xfs', 'btrfs'])('file replication on %s', 
     dst = dstDisk.mount(dstDisk.device);
     state = mkdtempSync(join(tmpdir(), `ferry-files-state-${fs}-`));
     buildTree(src);
+    recv = await startReceiver(join(state, 'receiver'), [`tree=${dst}`]);
   });
-  afterAll(() => {
+  afterAll(async () => {
+    await recv?.stop();
     srcDisk?.destroy();
     dstDisk?.destroy();
     if (state) rmSync(state, { recursive: true, force: true });
@@ -49,7 +54,7 @@ describe.runIf(env.ok).each(['ext4', 'xfs', 'btrfs'])('file replication on %s', 
 
   it('full pass: rsync -aHAX finds nothing to change, sparse files stay sparse', async () => {
     expect(rsyncDiff(src, dst)).not.toBe(''); // the check itself sees differences
-    const r = await replicateTree(src, dst, state);
+    const r = await migrateFiles(recv.info, src, 'tree', join(state, 'agent'));
     expect(r.pass).toBe('full');
     expect(rsyncDiff(src, dst)).toBe('');
     const sparse = statSync(join(dst, 'var/lib/db/sparse.img'));
@@ -61,7 +66,7 @@ describe.runIf(env.ok).each(['ext4', 'xfs', 'btrfs'])('file replication on %s', 
 
   it('delta pass: creates, modifies, renames, deletes, chmod/chown all arrive; the large file travels as pieces', async () => {
     changeTree(src);
-    const r = await replicateTree(src, dst, state);
+    const r = await migrateFiles(recv.info, src, 'tree', join(state, 'agent'));
     expect(r.pass).toBe('delta');
     expect(rsyncDiff(src, dst)).toBe('');
     // 12 MiB file with 64 KiB changed in place: far less than the file travels
@@ -70,7 +75,7 @@ describe.runIf(env.ok).each(['ext4', 'xfs', 'btrfs'])('file replication on %s', 
   });
 
   it('a pass with nothing changed sends (almost) nothing', async () => {
-    const r = await replicateTree(src, dst, state);
+    const r = await migrateFiles(recv.info, src, 'tree', join(state, 'agent'));
     expect(rsyncDiff(src, dst)).toBe('');
     expect(r.bytesOnWire).toBeLessThan(64 * 1024);
   });

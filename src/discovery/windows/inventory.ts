@@ -91,7 +91,7 @@ export function inventoryFromWindowsProbes(out: WindowsProbeOutputs): { inventor
     return {
       name: a.Name,
       ipv4: v4?.Address ?? '',
-      ipv6: v6?.Address ?? '',
+      ipv6: (v6?.Address ?? '').replace(/%.*$/, ''),
       netmask: v4 ? prefixToNetmask(v4.PrefixLength) : '',
       gateway: a.IPv4Gateway[0] ?? a.IPv6Gateway[0] ?? '',
       mtu: a.Mtu ?? 0,

@@ -94,6 +94,13 @@ export class ManifestWriter {
     renameSync(`${this.path}.tmp`, this.path);
   }
 
+  /** Flushes what was written so far and keeps it under another name. */
+  keepAs(path: string): void {
+    this.flush();
+    closeSync(this.fd);
+    renameSync(`${this.path}.tmp`, path);
+  }
+
   abandon(): void {
     try {
       closeSync(this.fd);
@@ -170,5 +177,32 @@ export function* diffEntries(old: Iterator<Entry>, cur: Iterator<Entry>): Genera
         c = cur.next();
       }
     }
+  }
+}
+
+/**
+ * What the receiver holds after a cut pass: the interrupted pass's partial
+ * manifest up to the receiver's last committed path, the previous manifest
+ * beyond it.
+ */
+export function* resumeBasis(partial: Iterator<Entry>, old: Iterator<Entry>, after: Buffer): Generator<Entry> {
+  for (let p = partial.next(); !p.done; p = partial.next()) {
+    if (comparePaths(p.value.path, after) > 0) {
+      partial.return?.(undefined);
+      break;
+    }
+    yield p.value;
+  }
+  for (let o = old.next(); !o.done; o = old.next()) {
+    if (comparePaths(o.value.path, after) > 0) yield o.value;
+  }
+}
+
+/** Reads a manifest that may end in a torn line (a partial one): stops at the last whole line. */
+export function* readPartialManifest(path: string): Generator<Entry> {
+  try {
+    yield* readManifest(path);
+  } catch (e) {
+    if (!/partial line/.test((e as Error).message)) throw e;
   }
 }

@@ -25,6 +25,8 @@ export interface ProduceOptions {
   root: string;
   /** The manifest of the last committed pass; the new one is written to `<manifest>.tmp`. */
   manifest: string;
+  /** What the receiver holds, in walk order (default: the manifest at `manifest`; nothing when `full`). */
+  basis?: Iterator<Entry>;
   walk?: WalkOptions;
   log?: Logger;
   /** Ignore the old manifest and send everything. */
@@ -35,6 +37,8 @@ export interface ProduceOptions {
   xattrs?: boolean;
   /** Size of the chunks yielded (default 1 MiB). */
   chunkBytes?: number;
+  /** Test-only fault injection; never set in production. */
+  internals?: { beforeRead?: (path: Buffer) => void };
 }
 
 export interface ProduceStats {
@@ -83,6 +87,11 @@ export class TarProducer {
     this.out.abandon();
   }
 
+  /** Keeps what was written so far as `partialPath` (for resuming after a cut). */
+  keepPartialManifest(partialPath: string): void {
+    this.out.keepAs(partialPath);
+  }
+
   private *emit(b: Buffer): Generator<Buffer> {
     this.stats.streamBytes += b.length;
     if (b.length >= this.chunk) {
@@ -107,7 +116,7 @@ export class TarProducer {
   async *stream(): AsyncGenerator<Buffer> {
     const log = this.o.log;
     const walkOpts: WalkOptions = { ...this.o.walk, ...(log ? { log } : {}) };
-    const old = this.o.full ? [][Symbol.iterator]() : readManifest(this.o.manifest);
+    const old = this.o.full ? ([] as Entry[])[Symbol.iterator]() : (this.o.basis ?? readManifest(this.o.manifest));
     let deletedDir: Buffer | null = null;
     for (const item of diffEntries(old, walk(this.o.root, walkOpts))) {
       if (item.kind === 'deleted') {
@@ -193,6 +202,7 @@ export class TarProducer {
   /** Sends one regular file: whole, as data ranges (sparse), or as a patch (large, changed). */
   private async *file(e: Entry, receiverHasIt: boolean): AsyncGenerator<Buffer, 'ok' | 'changed' | 'vanished'> {
     const abs = absPath(this.rootBuf, e.path);
+    this.o.internals?.beforeRead?.(e.path);
     let fd: number;
     try {
       fd = openSync(abs, constants.O_RDONLY | O_NOFOLLOW);

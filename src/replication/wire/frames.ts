@@ -33,7 +33,7 @@ export const FrameType = {
   NACK: 0x32,
   END: 0x40,
   DONE: 0x41,
-  // 0x50–0x6f: file-level replication (kind 'file'); 0x70–0x7f: reserved.
+  // 0x50–0x6f: file-level replication (kind 'file', see file-frames.ts); 0x70–0x7f: reserved.
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -80,6 +80,8 @@ export const WelcomeSchema = z.object({
   /** Offset below which this pass (same passId) is already committed: resume there. */
   resumeFrom: z.number().int().nonnegative(),
   maxFrameBytes: z.number().int().positive(),
+  /** Kind-specific resume state (file kind: see file-frames.ts FileWelcomeStateSchema). */
+  kindState: z.record(z.string(), z.string().max(16384)).optional(),
 });
 export type Welcome = z.infer<typeof WelcomeSchema>;
 
@@ -178,9 +180,15 @@ export interface DataFrame {
   payload: Buffer;
 }
 
-export function encodeDataFrame(f: DataFrame): Buffer {
-  const bodyLen = DATA_HEADER_BYTES + 8 * f.hashes.length + f.payload.length;
-  const out = Buffer.allocUnsafe(5 + bodyLen);
+/**
+ * A DATA frame as [header with hashes, payload]: written back to back they
+ * are one frame; keeping them apart spares copying the payload.
+ */
+export function encodeDataFrameParts(f: DataFrame): [Buffer, Buffer] {
+  const headLen = DATA_HEADER_BYTES + 8 * f.hashes.length;
+  const bodyLen = headLen + f.payload.length;
+  if (1 + bodyLen > MAX_FRAME_BYTES) throw new FerryError('FERRY_FRAME_TOO_LARGE', `DATA frame of ${1 + bodyLen} bytes exceeds the cap`);
+  const out = Buffer.allocUnsafe(5 + headLen);
   out.writeUInt32BE(1 + bodyLen, 0);
   out[4] = FrameType.DATA;
   let p = 5;
@@ -198,9 +206,11 @@ export function encodeDataFrame(f: DataFrame): Buffer {
     out.writeBigUInt64BE(h, p);
     p += 8;
   }
-  out.set(f.payload, p);
-  if (1 + bodyLen > MAX_FRAME_BYTES) throw new FerryError('FERRY_FRAME_TOO_LARGE', `DATA frame of ${1 + bodyLen} bytes exceeds the cap`);
-  return out;
+  return [out, f.payload];
+}
+
+export function encodeDataFrame(f: DataFrame): Buffer {
+  return Buffer.concat(encodeDataFrameParts(f));
 }
 
 export function decodeDataFrame(body: Buffer): DataFrame {

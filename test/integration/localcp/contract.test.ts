@@ -103,7 +103,8 @@ describe('SMS v3 request examples against ferry control-plane', () => {
 
   it('4.1.6 enforces the copystate/migrationcycle pairs of SMS.7728 (the example itself pairs WAITING with cutovered)', async () => {
     expectSmsError(await replay(EXAMPLES.changeState), 400, 'SMS.7728');
-    expectSmsError(await replay(EXAMPLES.changeState, ids, { copystate: 'WAITING' }), 400, 'SMS.7726');
+    expectSmsError(await replay(EXAMPLES.changeState, ids, {}), 400, 'SMS.7726');
+    expectSmsError(await replay(EXAMPLES.changeState, ids, { migrationcycle: 'syncing' }), 400, 'SMS.7728');
     expectSmsError(await replay(EXAMPLES.changeState, ids, { copystate: '', migrationcycle: 'checking' }), 400, 'SMS.7727');
     expectSmsError(await replay(EXAMPLES.changeState, ids, { copystate: 'NOPE', migrationcycle: 'checking' }), 400, 'SMS.6011');
     const ok = await replay(EXAMPLES.changeState, ids, { copystate: 'WAITING', migrationcycle: 'checking' });

@@ -1,0 +1,231 @@
+// The receiver's file-level session kind: takes a pass's FILE_* frames
+// (replication/wire/file-frames.ts), checks each frame's hash, decompresses
+// it and feeds the tar stream to the file extractor for the target
+// directory. At each FILE_COMMIT it syncs the target file system and records
+// the last entry that is in place (the resume point of this pass); at
+// FILE_END it checks the stream digest and records the pass as complete.
+// It answers FILE_HASH_REQUEST with the piece hashes of its copy of a file.
+// Owns DIR/targets/NAME/file-state.json and the target tree; nothing else.
+
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { uncompressSync } from 'lz4-napi';
+import { z } from 'zod';
+import { FerryError, errorMessage } from '../errors.js';
+import { writeFileAtomic } from '../platform/atomic-file.js';
+import { exec } from '../platform/exec.js';
+import { hasher, pieceHashes, PIECE } from '../replication/file/pieces.js';
+import { absPath } from '../replication/file/paths.js';
+import { Codec, MAX_FRAME_BYTES, decodeJson, encodeJsonFrame, frameTypeName, type RawFrame } from '../replication/wire/frames.js';
+import {
+  FileCommitSchema, FileEndSchema, FileFrameType, FileHashRequestSchema, decodeFileData, encodeFileHashes,
+  type FileAck, type FileDone, type FileWelcomeState,
+} from '../replication/wire/file-frames.js';
+import { ByteQueue } from './byte-queue.js';
+import { assertRealParents, checkRelPath, FileExtractor } from './file-extractor.js';
+import type { KindSession, SessionContext, SessionKindHandler } from './session-kind.js';
+
+const FileStateSchema = z.object({
+  lastPassId: z.string().optional(),
+  current: z.object({ passId: z.string(), resumeAfter: z.string().optional() }).optional(),
+});
+type FileState = z.infer<typeof FileStateSchema>;
+
+const HIGH_WATER = 32 * 1024 * 1024;
+const LOW_WATER = 8 * 1024 * 1024;
+/** Largest file whose piece hashes fit one frame; bigger ones are sent whole. */
+const MAX_HASHED_BYTES = Math.floor((MAX_FRAME_BYTES - 16) / 8) * PIECE;
+
+function loadState(path: string): FileState {
+  try {
+    return FileStateSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new FerryError('FERRY_STATE_CORRUPT', `${path}: ${errorMessage(e)}`);
+  }
+}
+
+export const fileKind: SessionKindHandler = {
+  async open(ctx: SessionContext): Promise<KindSession> {
+    const root = ctx.target.path;
+    mkdirSync(root, { recursive: true });
+    if (!statSync(root).isDirectory()) throw new FerryError('FERRY_BAD_TARGET', `target ${ctx.target.name} (${root}) is not a directory`);
+    const stateDir = join(ctx.dataDir, 'targets', ctx.target.name);
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const statePath = join(stateDir, 'file-state.json');
+    const state = loadState(statePath);
+    const passId = ctx.hello.passId;
+    const kindState: FileWelcomeState = {};
+    if (state.lastPassId) kindState.lastPassId = state.lastPassId;
+    if (state.current?.passId === passId && state.current.resumeAfter !== undefined) kindState.resumeAfter = state.current.resumeAfter;
+    state.current = { passId, ...(kindState.resumeAfter !== undefined ? { resumeAfter: kindState.resumeAfter } : {}) };
+    await writeFileAtomic(statePath, JSON.stringify(state), { mode: 0o600 });
+    const session = new FileSession(ctx, root, statePath, state);
+    return {
+      welcome: { pass: state.lastPassId ? 'delta' : 'full', resumeFrom: 0, kindState },
+      onFrame: (f) => session.onFrame(f),
+      close: (reason) => session.close(reason),
+    };
+  },
+};
+
+class FileSession {
+  private readonly queue: ByteQueue;
+  private readonly extractor: FileExtractor;
+  private readonly extracting: Promise<unknown>;
+  private expectedOffset = 0;
+  private lastPath: Buffer | null = null;
+  private entries = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private digest: { update(b: Uint8Array): unknown; digest(): bigint } | null = null;
+  private h64Raw: ((b: Uint8Array) => bigint) | null = null;
+  private failed = false;
+
+  constructor(
+    private readonly ctx: SessionContext,
+    private readonly root: string,
+    private readonly statePath: string,
+    private readonly state: FileState,
+  ) {
+    const socket = ctx.channel.socket;
+    this.queue = new ByteQueue(HIGH_WATER, LOW_WATER, (paused) => (paused ? socket.pause() : socket.resume()));
+    this.extractor = new FileExtractor({
+      root,
+      log: ctx.log,
+      onEntry: (i, p) => {
+        this.entries = i + 1;
+        this.lastPath = p;
+      },
+    });
+    this.extracting = this.extractor.extract(this.queue).catch((e: unknown) => {
+      this.fail(e);
+      throw e;
+    });
+    this.extracting.catch(() => {});
+    // Frames are handled in order; the hasher is loaded before the first one is decoded.
+    this.chain = hasher().then((api) => {
+      this.h64Raw = api.h64Raw;
+      this.digest = api.create64();
+    });
+  }
+
+  private fail(e: unknown): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.queue.fail(e instanceof Error ? e : new Error(String(e)));
+    this.ctx.fail(e);
+  }
+
+  onFrame(frame: RawFrame): void {
+    if (this.failed) return;
+    if (frame.type === FileFrameType.FILE_DATA) {
+      // Data is decoded synchronously once the hasher is there, so the queue sees frames in order.
+      if (this.h64Raw) this.data(frame.body);
+      else this.chain = this.chain.then(() => this.data(frame.body));
+      return;
+    }
+    this.chain = this.chain.then(() => this.control(frame)).catch((e: unknown) => this.fail(e));
+  }
+
+  private data(body: Buffer): void {
+    try {
+      const f = decodeFileData(body);
+      if (f.offset !== this.expectedOffset) throw new FerryError('FERRY_FRAME_UNEXPECTED', `FILE_DATA at offset ${f.offset}, expected ${this.expectedOffset}`);
+      let raw = f.payload;
+      if (f.codec === Codec.LZ4) {
+        if (f.payload.length < 4 || f.payload.readUInt32LE(0) !== f.rawLength) throw new FerryError('FERRY_FRAME_MALFORMED', 'lz4 size prefix does not match the raw length');
+        raw = uncompressSync(f.payload);
+      }
+      if (raw.length !== f.rawLength || this.h64Raw!(raw) !== f.hash) {
+        throw new FerryError('SMS.0807', `FILE_DATA at offset ${f.offset} failed its hash check (corrupted in transit)`);
+      }
+      this.digest!.update(raw);
+      this.expectedOffset += raw.length;
+      this.queue.push(raw);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private async control(frame: RawFrame): Promise<void> {
+    const send = (type: number, v: unknown) => this.ctx.channel.send(encodeJsonFrame(type, v));
+    switch (frame.type) {
+      case FileFrameType.FILE_COMMIT: {
+        const c = decodeJson(FileCommitSchema, frame.type, frame.body);
+        await this.handedOver(c.offset);
+        const last = this.lastPath;
+        const entries = this.entries;
+        await this.syncTarget();
+        if (last !== null) {
+          this.state.current = { passId: this.ctx.hello.passId, resumeAfter: last.toString('base64') };
+          await writeFileAtomic(this.statePath, JSON.stringify(this.state), { mode: 0o600 });
+        }
+        const ack: FileAck = { id: c.id, offset: c.offset, entries };
+        await send(FileFrameType.FILE_ACK, ack);
+        return;
+      }
+      case FileFrameType.FILE_HASH_REQUEST: {
+        const r = decodeJson(FileHashRequestSchema, frame.type, frame.body);
+        await this.ctx.channel.send(encodeFileHashes(r.id, await this.hashesOf(Buffer.from(r.path, 'base64'))));
+        return;
+      }
+      case FileFrameType.FILE_END: {
+        const end = decodeJson(FileEndSchema, frame.type, frame.body);
+        if (end.offset !== this.expectedOffset) throw new FerryError('SMS.0805', `FILE_END at offset ${end.offset} but ${this.expectedOffset} bytes arrived`);
+        this.queue.end();
+        await this.extracting;
+        const digest = this.digest!.digest().toString(16).padStart(16, '0');
+        if (digest !== end.digest) throw new FerryError('SMS.0805', `stream digest mismatch: agent ${end.digest}, receiver ${digest}`);
+        await this.syncTarget();
+        this.state.lastPassId = this.ctx.hello.passId;
+        delete this.state.current;
+        await writeFileAtomic(this.statePath, JSON.stringify(this.state), { mode: 0o600 });
+        const s = this.extractor.stats;
+        const done: FileDone = { digest, entries: s.entries, deleted: s.deleted, bytesWritten: s.bytesWritten };
+        await send(FileFrameType.FILE_DONE, done);
+        this.ctx.log.info({ entries: s.entries, deleted: s.deleted }, 'file pass complete');
+        return;
+      }
+      default:
+        throw new FerryError('FERRY_FRAME_UNEXPECTED', `${frameTypeName(frame.type)} frame in a file session`);
+    }
+  }
+
+  private async handedOver(offset: number): Promise<void> {
+    if (offset > this.expectedOffset) throw new FerryError('FERRY_FRAME_UNEXPECTED', `FILE_COMMIT at ${offset} beyond the ${this.expectedOffset} bytes received`);
+    await Promise.race([this.queue.handedOver(offset), this.extracting.then(() => {})]);
+  }
+
+  private async syncTarget(): Promise<void> {
+    await exec('sync', ['-f', this.root], { timeoutMs: 600_000 });
+  }
+
+  /** Piece hashes of the receiver's copy of a regular file; null when it has none (or it is too large to list). */
+  private async hashesOf(rel: Buffer): Promise<Buffer | null> {
+    let p: Buffer;
+    try {
+      p = checkRelPath(rel);
+      assertRealParents(Buffer.from(this.root), p);
+    } catch {
+      return null;
+    }
+    let fd: number;
+    try {
+      fd = openSync(absPath(Buffer.from(this.root), p), constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return null;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile() || st.size > MAX_HASHED_BYTES) return null;
+      return await pieceHashes(fd, st.size);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async close(reason: Error): Promise<void> {
+    this.queue.fail(reason);
+    await this.extracting.catch(() => {});
+  }
+}

@@ -1,0 +1,179 @@
+// File sessions end to end on real sockets and child processes: a pass cut
+// in the middle resumes after what the receiver committed instead of
+// starting over; a hostile stream sent over the wire is refused by the
+// receiver with an error naming the entry; files that vanish or change
+// while being read are skipped or resent; CLI exit statuses.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { needs } from '../helpers/requirements.js';
+import { runFerry } from '../helpers/cli.js';
+import { startReceiver, parseSummaries, type RunningReceiver } from '../helpers/block.js';
+import { rsyncDiff } from '../helpers/file-tree.js';
+import { openClientSession } from '../../src/replication/wire/client.js';
+import { encodeFileData, FileFrameType } from '../../src/replication/wire/file-frames.js';
+import { Codec, FrameType, encodeJsonFrame } from '../../src/replication/wire/frames.js';
+import { encodeHeader, ZERO_BLOCKS, bodyPadding } from '../../src/replication/file/tar-format.js';
+import { hasher } from '../../src/replication/file/pieces.js';
+import { TarProducer } from '../../src/replication/file/tar-producer.js';
+import { FileExtractor } from '../../src/receiver/file-extractor.js';
+
+const env = needs({ tools: ['rsync'] });
+
+let base: string;
+beforeAll(() => {
+  base = mkdtempSync(join(tmpdir(), 'ferry-file-session-'));
+});
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+/** A TCP relay that cuts the first connection once `cutAfter` bytes went from agent to receiver. */
+function cuttingProxy(targetPort: number, cutAfter: number): Promise<{ server: Server; port: number; cuts: () => number }> {
+  let cuts = 0;
+  let first = true;
+  const server = createServer((client: Socket) => {
+    const upstream = connect(targetPort, '127.0.0.1');
+    const cutThis = first;
+    first = false;
+    let n = 0;
+    client.on('data', (b: Buffer) => {
+      n += b.length;
+      if (cutThis && n > cutAfter) {
+        cuts++;
+        client.destroy();
+        upstream.destroy();
+        return;
+      }
+      upstream.write(b);
+    });
+    upstream.on('data', (b: Buffer) => client.write(b));
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port, cuts: () => cuts })));
+}
+
+describe.runIf(env.ok)('file sessions over the wire', () => {
+  let recv: RunningReceiver;
+  let dst: string;
+  let evilDst: string;
+  beforeAll(async () => {
+    dst = join(base, 'dst');
+    evilDst = join(base, 'evil-dst');
+    recv = await startReceiver(join(base, 'receiver'), [`tree=${dst}`, `evil=${evilDst}`]);
+  });
+  afterAll(async () => {
+    await recv?.stop();
+  });
+
+  it('resumes a cut pass after the last committed path instead of starting over', async () => {
+    const src = join(base, 'src');
+    for (let d = 0; d < 8; d++) {
+      mkdirSync(join(src, `d${d}`), { recursive: true });
+      for (let f = 0; f < 6; f++) writeFileSync(join(src, `d${d}`, `f${f}.bin`), randomBytes(2 * 1024 * 1024));
+    }
+    const proxy = await cuttingProxy(recv.info.port, 70 * 1024 * 1024);
+    try {
+      const r = await runFerry(
+        ['migrate', '--to', `127.0.0.1:${proxy.port}`, '--token', recv.info.token, '--fingerprint', recv.info.fingerprint, '--files', `${src}=tree`, '--state', join(base, 'agent'), '--json'],
+        { env: { FERRY_LOG_LEVEL: 'info' } },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(proxy.cuts()).toBe(1);
+      expect(r.stderr).toContain('resuming the interrupted pass');
+      const s = parseSummaries(r.stdout)[0]!;
+      expect(s.pass).toBe('full');
+      // 96 MiB of random data: resuming sends well under twice that.
+      expect(s.bytesOnWire).toBeLessThan(150 * 1024 * 1024);
+      expect(rsyncDiff(src, dst)).toBe('');
+    } finally {
+      proxy.server.close();
+    }
+  });
+
+  it('refuses a hostile stream sent over the wire, naming the entry, writing nothing outside', async () => {
+    const { h64Raw } = await hasher();
+    const { channel, welcome } = await openClientSession(
+      { host: '127.0.0.1', port: recv.info.port, token: recv.info.token, fingerprint: recv.info.fingerprint },
+      { kind: 'file', target: 'evil', passId: 'hostile-pass-1' },
+    );
+    expect(welcome.kind).toBe('file');
+    const body = Buffer.from('owned');
+    const tar = Buffer.concat([
+      encodeHeader({ path: Buffer.from('../escaped'), type: 'file', size: body.length, mode: 0o644, uid: 0, gid: 0, mtimeNs: 0n }),
+      body, bodyPadding(body.length), ZERO_BLOCKS,
+    ]);
+    const error = new Promise<string>((resolve) => channel.onFrame((f) => f.type === FrameType.ERROR && resolve(f.body.toString())));
+    await channel.send(encodeFileData({ offset: 0, rawLength: tar.length, codec: Codec.RAW, hash: h64Raw(tar), payload: tar }));
+    await channel.send(encodeJsonFrame(FileFrameType.FILE_COMMIT, { id: 0, offset: tar.length }));
+    const e = JSON.parse(await error) as { code: string; message: string };
+    expect(e.code).toBe('FERRY_UNSAFE_ENTRY');
+    expect(e.message).toContain('"../escaped"');
+    expect(existsSync(join(base, 'escaped'))).toBe(false);
+    expect(readdirSync(evilDst)).toEqual([]);
+    channel.destroy();
+  });
+
+  it('refuses FILE_DATA whose bytes do not match their hash', async () => {
+    const { channel } = await openClientSession(
+      { host: '127.0.0.1', port: recv.info.port, token: recv.info.token, fingerprint: recv.info.fingerprint },
+      { kind: 'file', target: 'evil', passId: 'hostile-pass-2' },
+    );
+    const tar = Buffer.concat([ZERO_BLOCKS]);
+    const error = new Promise<string>((resolve) => channel.onFrame((f) => f.type === FrameType.ERROR && resolve(f.body.toString())));
+    await channel.send(encodeFileData({ offset: 0, rawLength: tar.length, codec: Codec.RAW, hash: 12345n, payload: tar }));
+    expect(JSON.parse(await error).message).toMatch(/failed its hash check/);
+    channel.destroy();
+  });
+
+  it('exits 2 on a malformed --files and 1 when the receiver has no such target', async () => {
+    const args = ['migrate', '--to', `127.0.0.1:${recv.info.port}`, '--token', recv.info.token, '--fingerprint', recv.info.fingerprint, '--state', join(base, 'agent2')];
+    expect((await runFerry([...args, '--files', 'no-equals-sign'])).code).toBe(2);
+    const r = await runFerry([...args, '--files', `${base}=nosuchtarget`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/nosuchtarget/);
+  });
+});
+
+describe('files that vanish or change while the pass reads them', () => {
+  it('skips a vanished file with a warning and resends a changed one on the next pass', async () => {
+    const src = join(base, 'vsrc');
+    const dst = join(base, 'vdst');
+    mkdirSync(src);
+    mkdirSync(dst);
+    writeFileSync(join(src, 'changes'), 'v1');
+    writeFileSync(join(src, 'stays'), 'same');
+    writeFileSync(join(src, 'vanishes'), 'soon gone');
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
+    const manifest = join(base, 'vmanifest');
+    const p1 = new TarProducer({
+      root: src, manifest, log,
+      internals: {
+        beforeRead: (p) => {
+          if (p.toString() === 'changes') appendFileSync(join(src, 'changes'), ' and v2');
+          if (p.toString() === 'vanishes') unlinkSync(join(src, 'vanishes'));
+        },
+      },
+    });
+    await new FileExtractor({ root: dst }).extract(p1.stream());
+    p1.commitManifest();
+    expect(p1.stats.vanished).toBe(1);
+    expect(p1.stats.changedWhileRead).toBe(1);
+    expect(warnings.some((w) => /vanished/.test(w))).toBe(true);
+    expect(warnings.some((w) => /changed while being read/.test(w))).toBe(true);
+    // the next pass sends the changed file again, and the root directory (whose
+    // mtime moved when the file vanished) — not the unchanged file
+    const p2 = new TarProducer({ root: src, manifest, log });
+    await new FileExtractor({ root: dst }).extract(p2.stream());
+    p2.commitManifest();
+    expect(p2.stats.sent).toBe(2);
+    expect(p2.stats.unchanged).toBe(1);
+    expect(rsyncDiff(src, dst)).toBe('');
+  });
+});
