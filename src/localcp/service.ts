@@ -202,7 +202,8 @@ export class ControlPlaneService {
         const next: SourceRecord = {
           ...src,
           body: { ...src.body, ...stripUndefined(rest) },
-          name: parsed.name ?? src.name,
+          // The name belongs to the operator once registered (PUT /v3/sources/{id}).
+          name: src.name,
           state: state ?? src.state,
           migration_cycle: migration_cycle ?? src.migration_cycle,
           state_action_time: state || migration_cycle ? this.now() : src.state_action_time,
