@@ -152,4 +152,48 @@ describe('ferry agent: file-level task with continuous sync', () => {
     agent.kill('SIGTERM');
     expect(await exited).toBe(0);
   });
+
+  it('refuses a receiver that presents another certificate (SMS.0304) and fails the task', async () => {
+    // A second agent (own data directory, so a new source) whose task pins a wrong fingerprint.
+    const data2 = join(dir, 'agent2-data');
+    const config2 = join(dir, 'agent2.yaml');
+    writeFileSync(
+      config2,
+      readFileSync(join(dir, 'agent.yaml'), 'utf8').replace(`data_dir: ${dataDir}`, `data_dir: ${data2}`),
+      { mode: 0o600 },
+    );
+    const a2 = spawnFerry(['agent', '--config', config2]);
+    let out2 = '';
+    a2.stdout.on('data', (b: Buffer) => (out2 += b.toString()));
+    const exited2 = new Promise((r) => a2.once('exit', (c) => r(c)));
+    try {
+      const sourceId = await until('registration', async () => (await readState(data2))?.sourceId);
+      const t = await cp.call('POST', '/v3/tasks', {
+        name: 'wrong-cert',
+        type: 'MIGRATE_FILE',
+        os_type: 'LINUX',
+        migration_ip: '127.0.0.1',
+        region_name: 'r',
+        region_id: 'r',
+        project_name: 'p',
+        project_id: 'p',
+        source_server: { id: sourceId },
+        target_server: { vm_id: 'vm-wrong', name: 'target', disks: [] },
+        receiver: { port: recv.info.port, fingerprint: 'ab'.repeat(32), join_token: recv.info.token },
+      });
+      expect(t.status, JSON.stringify(t.body)).toBe(200);
+      expect((await cp.call('POST', `/v3/tasks/${t.body.id}/action`, { operation: 'start' })).status).toBe(200);
+      await until('task failed', async () => (await readState(data2))?.task?.status === 'failed');
+      expect((await readState(data2))!.task!.error!.code).toBe('SMS.0304');
+      const shown = await until('MIGRATE_FAIL', async () => {
+        const b = (await cp.call('GET', `/v3/tasks/${t.body.id}`)).body;
+        return b.state === 'MIGRATE_FAIL' && b;
+      });
+      expect(shown.error_json).toMatch(/SMS\.0304/);
+      expect(out2).not.toContain(recv.info.token);
+    } finally {
+      a2.kill('SIGTERM');
+      await exited2;
+    }
+  });
 });
