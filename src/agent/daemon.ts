@@ -84,7 +84,7 @@ export class AgentDaemon {
     this.log.info({ sourceId: prev.sourceId, identity: identity.fingerprint.slice(0, 16), version: agentVersion() }, 'ferry agent starting');
 
     await this.register(signal);
-    if (!signal.aborted) await this.runner.resume();
+    let resumePending = true;
 
     while (!signal.aborted) {
       if (this.deleted) {
@@ -94,6 +94,10 @@ export class AgentDaemon {
       let delay = jittered(this.d.config.poll_interval);
       try {
         if (this.needsRegistration) await this.register(signal);
+        if (resumePending) {
+          await this.runner.resume();
+          resumePending = false;
+        }
         await this.flushOutbox();
         await this.runner.retryPending();
         const sid = this.d.store.get().sourceId!;

@@ -93,7 +93,10 @@ export class TaskRunner {
     return `task ${task.id} (${task.type}) started: ${plans.length} volume(s) to receiver ${receiver.host}:${receiver.port}`;
   }
 
-  /** After a restart: picks up a task that was running (or waiting between sync passes). */
+  /**
+   * After a restart: picks up a task that was running (or waiting between
+   * sync passes). Throws when it should be tried again (control plane down).
+   */
   async resume(): Promise<void> {
     const t = this.d.store.get().task;
     if (!t) return;
@@ -107,7 +110,14 @@ export class TaskRunner {
         const { task, receiver, plans } = await this.prepare(t.id);
         this.launch(task, receiver, plans);
       } catch (e) {
-        this.d.log.warn({ taskId: t.id, err: errorMessage(e) }, 'cannot resume the task yet; will retry on the next START or SYNC');
+        const status = (e as { status?: number }).status;
+        if (status !== undefined && status >= 400 && status < 500 && status !== 401 && status !== 429) {
+          // The control plane refuses the task for good (deleted, not ours): record why.
+          await this.fail(t.id, e);
+          return;
+        }
+        this.d.log.warn({ taskId: t.id, err: this.d.logging.scrub(errorMessage(e)) }, 'cannot resume the task yet; retrying');
+        throw e;
       }
     } else if (t.status === 'waiting' && t.syncing) {
       this.scheduleNext(t.id);
