@@ -18,7 +18,7 @@ import type { AgentLogging } from './logging.js';
 import type { ControlPlanePort, InventoryPort, ReplicationPort, TaskInfo, VolumePlan } from './ports.js';
 import { isSourceGone } from './ports.js';
 import type { StateStore, TaskState } from './state-store.js';
-import { layoutDigest, planVolumes } from './volume-plan.js';
+import { configuredBlockSizes, layoutDigest, planVolumes } from './volume-plan.js';
 import { TaskThrottle, clockFromEnv } from '../replication/throttle/index.js';
 import { ProgressAggregator, ProgressReporter, SystemSampler } from '../replication/progress/index.js';
 
@@ -201,7 +201,7 @@ export class TaskRunner {
     const receiver = await this.resolveReceiver(task);
     const body = await this.d.inventory.discover();
     const plans = planVolumes(this.d.config, task, body);
-    return { task, receiver, plans, digest: layoutDigest(body) };
+    return { task, receiver, plans, digest: layoutDigest(body, await configuredBlockSizes(this.d.config)) };
   }
 
   private async resolveReceiver(task: TaskInfo): Promise<ReceiverAddress> {
