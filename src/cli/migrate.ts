@@ -12,6 +12,7 @@ import { runBlockPass } from '../replication/block/pass.js';
 import { runFilePass } from '../replication/file/pass.js';
 import { parseHostPort } from '../receiver/start.js';
 import type { PassSummary, VolumeProgress } from '../replication/types.js';
+import { clockFromEnv, loadScheduleFile, parseBitRate, ScheduledGate, scheduleFromLimit } from '../replication/throttle/index.js';
 
 function parseBlock(spec: string, flag = '--block'): { source: string; name: string } {
   const i = spec.lastIndexOf('=');
@@ -43,7 +44,9 @@ export function register(program: Command): void {
     .option('--full', 'file level: send everything, ignoring the manifest of the last pass', false)
     .option('--verify', 'ask the receiver to re-read its target and compare (consistency check)', false)
     .option('--json', 'print the pass summaries as JSON on stdout', false)
-    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; files: string[]; exclude: string[]; state: string; full: boolean; verify: boolean; json: boolean }) => {
+    .option('--limit <rate>', 'limit the wire rate: bits per second with K/M/G suffix, e.g. 50M (0 = unlimited); with --schedule, the rate between segments')
+    .option('--schedule <file>', 'time-of-day limits: a JSON file with the body of POST /v3/tasks/{id}/speed-limit, applied by local time')
+    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; files: string[]; exclude: string[]; state: string; full: boolean; verify: boolean; json: boolean; limit?: string; schedule?: string }) => {
       const { host, port } = parseHostPort(opts.to, '--to');
       let fingerprint: string;
       try {
@@ -56,7 +59,25 @@ export function register(program: Command): void {
         ...opts.files.map((f) => ({ ...parseBlock(f, '--files'), kind: 'file' as const })),
       ];
       if (volumes.length === 0) throw new UsageError('nothing to migrate: give at least one --block SRC=NAME or --files SRCDIR=NAME');
+      let clock;
+      try {
+        clock = clockFromEnv();
+      } catch (e) {
+        throw new UsageError((e as Error).message);
+      }
+      const bps = opts.limit === undefined ? null : parseBitRate(opts.limit);
+      const schedule = opts.schedule
+        ? await loadScheduleFile(opts.schedule, bps === null ? null : bps / 1e6)
+        : opts.limit !== undefined
+          ? scheduleFromLimit(opts.limit)
+          : null;
       const log = createLogger({ name: 'ferry-migrate', level: process.env.FERRY_LOG_LEVEL ?? 'warn', destination: pino.destination({ dest: 2, sync: false }) });
+      // One gate for every volume of the run: the limit is for the whole migration.
+      const gate = schedule ? new ScheduledGate(clock, schedule) : undefined;
+      if (gate) {
+        log.info({ limit: gate.active.describe }, `speed limit ${gate.active.describe}`);
+        gate.onChange((a) => log.info({ limit: a.describe }, `speed limit now ${a.describe}`));
+      }
       const tty = process.stderr.isTTY && !opts.json;
       const onProgress = tty
         ? (p: VolumeProgress) => {
@@ -71,7 +92,7 @@ export function register(program: Command): void {
       process.once('SIGTERM', onSignal);
       try {
         for (const v of volumes) {
-          const common = { receiver: { host, port, token: opts.token, fingerprint }, log, verify: opts.verify, onProgress, signal: ac.signal };
+          const common = { receiver: { host, port, token: opts.token, fingerprint }, log, verify: opts.verify, onProgress, signal: ac.signal, gate };
           const s =
             v.kind === 'block'
               ? await runBlockPass(v.source, v.name, common)
@@ -86,6 +107,7 @@ export function register(program: Command): void {
           }
         }
       } finally {
+        gate?.close();
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
       }

@@ -9,7 +9,7 @@
 //   const cmd = await cp.getCommand(sourceId);
 //   await cp.close();
 
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Logger } from '../platform/log.js';
 import { encodePathSegment, sha256Hex } from './auth/aksk-signer.js';
 import { AkSkAuth } from './auth/aksk-auth.js';
@@ -86,6 +86,8 @@ export class ControlPlaneClient {
   private readonly dispatcher: Dispatcher;
   private readonly transport: Transport;
   private closed = false;
+  /** Aborts the calls still in flight when close() runs out of patience. */
+  private readonly closer = new AbortController();
 
   constructor(input: ControlPlaneOptionsInput, context: ClientContext = {}) {
     const parsed = controlPlaneOptionsSchema.safeParse(input);
@@ -94,7 +96,8 @@ export class ControlPlaneClient {
     }
     this.options = parsed.data;
     this.dispatcher = createDispatcher(this.options);
-    this.transport = new Transport(this.options, this.dispatcher, context.logger, context.signal);
+    const signal = context.signal ? AbortSignal.any([context.signal, this.closer.signal]) : this.closer.signal;
+    this.transport = new Transport(this.options, this.dispatcher, context.logger, signal);
     const auth = this.options.auth;
     switch (auth.type) {
       case 'token':
@@ -120,11 +123,27 @@ export class ControlPlaneClient {
     return this.transport.lastClockSkewMs;
   }
 
-  /** Closes the pooled connections. Calls after close fail. */
-  async close(): Promise<void> {
+  /**
+   * Closes the pooled connections: waits up to `graceMs` for calls in flight,
+   * then tears the sockets down (their calls fail). Calls after close fail.
+   */
+  async close(graceMs = 2_000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.dispatcher.close();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), graceMs);
+    });
+    try {
+      const closing = this.dispatcher.close();
+      const outcome = await Promise.race([closing.then(() => 'closed' as const), late]);
+      if (outcome === 'late') {
+        this.closer.abort(new Error('control-plane client closed'));
+        await closing;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   // ---- sources (agent) -------------------------------------------------------
@@ -150,9 +169,19 @@ export class ControlPlaneClient {
     return this.none({ method: 'PUT', path: `/v3/sources/${p(sourceId)}/changestate`, body: this.check('change state', changeStateSchema, body), ...o });
   }
 
-  /** GET /v3/sources/{id}/command (4.3.1). An empty body is "no command" ({}). Parse it with agent/commands.ts. */
-  async getCommand(sourceId: string, o?: CallOptions): Promise<CommandResponse> {
-    const res = await this.json({ method: 'GET', path: `/v3/sources/${p(sourceId)}/command`, response: commandResponseSchema.nullish(), ...o });
+  /**
+   * GET /v3/sources/{id}/command (4.3.1). An empty body is "no command" ({}).
+   * Any JSON object comes back (a malformed command too), so that the agent's
+   * parseCommand (agent/commands.ts) can answer it with `fail`; only a body
+   * that is not an object is a FERRY_BAD_RESPONSE.
+   */
+  async getCommand(sourceId: string, o?: CallOptions): Promise<CommandResponse | Record<string, unknown>> {
+    const res = await this.json({
+      method: 'GET',
+      path: `/v3/sources/${p(sourceId)}/command`,
+      response: z.union([commandResponseSchema, z.record(z.string(), z.unknown())]).nullish(),
+      ...o,
+    });
     return res ?? {};
   }
 
@@ -242,16 +271,17 @@ export class ControlPlaneClient {
 
   /**
    * GET /v3/tasks/{id}/certkey (ferry): the task's receiver address,
-   * fingerprint and join token. Only the task's own source may read them: its
-   * id goes in X-Ferry-Source-Id. The join token is a secret.
+   * fingerprint and join token. Only the task's own source may read them: give
+   * its id as `sourceId` (sent as X-Ferry-Source-Id). The join token is a secret.
    */
-  async getCertKey(taskId: string, sourceId: string, o?: CallOptions): Promise<CertKeyResponse> {
+  async getCertKey(taskId: string, o: CallOptions & { sourceId?: string } = {}): Promise<CertKeyResponse> {
+    const { sourceId, ...rest } = o;
     return this.json({
       method: 'GET',
       path: `/v3/tasks/${p(taskId)}/certkey`,
-      headers: { 'X-Ferry-Source-Id': sourceId },
+      ...(sourceId !== undefined && { headers: { 'X-Ferry-Source-Id': sourceId } }),
       response: certKeyResponseSchema,
-      ...o,
+      ...rest,
     });
   }
 

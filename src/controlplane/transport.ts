@@ -69,10 +69,14 @@ export interface CallResult<T> {
   data: T;
 }
 
+/** Errors raised while obtaining credentials (the token request): never retried by the outer call. */
+const credentialFailures = new WeakSet<SmsApiError>();
+
 export class Transport {
   authenticator?: Authenticator;
   /** Local clock minus the server's Date header, from the last response (ms). */
   lastClockSkewMs?: number;
+  private skewWarned = false;
   private readonly policy: BackoffPolicy;
 
   constructor(
@@ -107,7 +111,7 @@ export class Transport {
         return await this.once(spec, useAuth, signal, attempt);
       } catch (err) {
         if (!(err instanceof SmsApiError)) throw err;
-        if (err.code === 'FERRY_ABORTED') throw err;
+        if (err.code === 'FERRY_ABORTED' || credentialFailures.has(err)) throw err;
         failure = err;
         retryAfterMs = err.retryAfterMs;
       }
@@ -175,7 +179,13 @@ export class Transport {
 
     if (useAuth) {
       if (!this.authenticator) throw new SmsApiError('FERRY_NO_AUTH', `${where}: no credentials configured`);
-      headers = await this.authenticator.authorize({ method: spec.method, url, headers, body }, signal);
+      try {
+        headers = await this.authenticator.authorize({ method: spec.method, url, headers, body }, signal);
+      } catch (err) {
+        // The token request already ran its own retries: its failure is final here.
+        if (err instanceof SmsApiError) credentialFailures.add(err);
+        throw err;
+      }
     }
     const { host: _host, ...sendHeaders } = headers;
 
@@ -231,7 +241,16 @@ export class Transport {
     const value = Array.isArray(date) ? date[0] : date;
     if (!value) return;
     const server = Date.parse(value);
-    if (!Number.isNaN(server)) this.lastClockSkewMs = Date.now() - server;
+    if (Number.isNaN(server)) return;
+    this.lastClockSkewMs = Date.now() - server;
+    const skewed = Math.abs(this.lastClockSkewMs) > this.options.max_clock_skew_ms;
+    if (skewed && !this.skewWarned) {
+      this.logger?.warn(
+        { clockSkewMs: this.lastClockSkewMs },
+        'the local clock differs from the control plane\'s by more than max_clock_skew_ms: signed requests will be refused (SMS.0205); correct the time or time zone',
+      );
+    }
+    this.skewWarned = skewed;
   }
 
   private httpError(spec: CallSpec<unknown>, status: number, headers: IncomingHttpHeaders, text: string, attempt: number): SmsApiError {
@@ -247,7 +266,7 @@ export class Transport {
     const errorMsg = body?.error_msg ?? undefined;
     const said = errorCode || errorMsg ? `${errorCode ?? ''}${errorCode && errorMsg ? ': ' : ''}${errorMsg ?? ''}` : snippet(text);
     const skew = this.lastClockSkewMs;
-    const retryable = status === 429 || status === 408 || status >= 500;
+    const retryable = status === 429 || status >= 500;
     const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers['retry-after']) : undefined;
     const init = {
       status,

@@ -75,7 +75,7 @@ export const taskRecordSchema = z.object({
 });
 export type TaskRecord = z.infer<typeof taskRecordSchema>;
 
-export const COMMAND_NAMES = ['START', 'STOP', 'SYNC', 'DELETE'] as const;
+export const COMMAND_NAMES = ['START', 'STOP', 'SYNC', 'DELETE', 'UPLOAD_LOG'] as const;
 export type QueuedCommandName = (typeof COMMAND_NAMES)[number];
 
 export const commandRecordSchema = z.object({
@@ -274,6 +274,7 @@ export function taskSummaryView(t: TaskRecord, src: SourceRecord | undefined): R
     create_date: t.create_date,
     priority: t.priority,
     speed_limit: t.speed_limit,
+    over_speed_threshold: r.over_speed_threshold ?? null,
     migrate_speed: t.metrics.migrate_speed ?? 0,
     compress_rate: t.metrics.compress_rate ?? 0,
     start_target_server: r.start_target_server ?? true,

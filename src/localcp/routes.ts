@@ -65,6 +65,7 @@ export function buildRoutes(svc: ControlPlaneService, auth: Authenticator): Rout
         return { body: svc.certKey(ctx.params.task_id!, Array.isArray(h) ? h[0] : h) };
       },
     },
+    { method: 'POST', pattern: '/v3/tasks/{task_id}/collect-log', handler: async (ctx) => (await svc.collectLog(ctx.params.task_id!), ok()) },
     {
       method: 'POST',
       pattern: '/v3/tasks/{task_id}/log',

@@ -59,6 +59,22 @@ import type { Op, Store } from './store.js';
 
 /** A source that has not called us for this long shows `connected: false`. */
 export const AGENT_TIMEOUT_MS = 90_000;
+/** The stage a copystate given alone moves a source to, when its current stage does not allow that state. */
+const HOME_CYCLE: Partial<Record<SourceState, MigrationCycle>> = {
+  unavailable: 'checking',
+  waiting: 'checking',
+  initialize: 'replicating',
+  replicate: 'replicating',
+  syncing: 'syncing',
+  cloning: 'syncing',
+  cutovering: 'cutovering',
+  finished: 'cutovered',
+  stopping: 'replicating',
+  stopped: 'replicating',
+  error: 'replicating',
+  deleting: 'replicating',
+};
+
 /** Progress reports kept per task (oldest dropped first). */
 export const PROGRESS_HISTORY_CAP = 20_000;
 /** Finished commands kept per source for inspection. */
@@ -180,12 +196,14 @@ export class ControlPlaneService {
     if (typeof id === 'string' && id !== '') {
       const parsed = parseBody(sourceBodySchema, body, 'POST /v3/sources');
       return this.store.transact(() => {
-        const src = this.source(id);
+        const src = this.store.get<SourceRecord>('sources', id);
+        if (!src) throw notFound('SMS.0507', `Source server details deleted (${id}). Register it with SMS again (POST /v3/sources without an id).`, [id]);
         const { id: _omit, state, migration_cycle, ...rest } = parsed;
         const next: SourceRecord = {
           ...src,
           body: { ...src.body, ...stripUndefined(rest) },
-          name: parsed.name ?? src.name,
+          // The name belongs to the operator once registered (PUT /v3/sources/{id}).
+          name: src.name,
           state: state ?? src.state,
           migration_cycle: migration_cycle ?? src.migration_cycle,
           state_action_time: state || migration_cycle ? this.now() : src.state_action_time,
@@ -316,22 +334,32 @@ export class ControlPlaneService {
     this.visit(id);
   }
 
+  /**
+   * PUT /v3/sources/{id}/changestate (4.1.6). Both fields are optional in
+   * table 4-52, but at least one must be there (SMS.7726) and none may be
+   * empty (SMS.7727). Given both, they must be a pair SMS.7728 allows. Given
+   * only copystate, the stage stays if it allows the new state, else becomes
+   * the stage that state belongs to; given only migrationcycle, the state
+   * must fit the new stage.
+   */
   async changeState(id: string, body: unknown): Promise<void> {
     const raw = (body ?? {}) as Record<string, unknown>;
-    if (raw.copystate === undefined || raw.migrationcycle === undefined || raw.copystate === null || raw.migrationcycle === null) {
+    const given = (v: unknown) => v !== undefined && v !== null;
+    if (!given(raw.copystate) && !given(raw.migrationcycle)) {
       throw badRequest('SMS.7726', 'Failed to update the migration status or stage for the source server. Field copystate or migrationcycle is missing in the request body.');
     }
     if (raw.copystate === '' || raw.migrationcycle === '') {
       throw badRequest('SMS.7727', 'Failed to update the migration status or stage for the source server. Field copystate or migrationcycle in the request body is empty.');
     }
     const c = parseBody(changeStateSchema, body, 'PUT /v3/sources/{source_id}/changestate');
-    const state = COPY_STATE_TO_SOURCE_STATE[c.copystate!];
-    const cycle = c.migrationcycle!;
+    const current = this.source(id);
+    const state: SourceState = c.copystate ? COPY_STATE_TO_SOURCE_STATE[c.copystate] : current.state;
+    const cycle: MigrationCycle = c.migrationcycle ?? (CYCLE_ALLOWS[current.migration_cycle].includes(state) ? current.migration_cycle : HOME_CYCLE[state] ?? current.migration_cycle);
     if (!CYCLE_ALLOWS[cycle].includes(state)) {
       throw badRequest(
         'SMS.7728',
-        `Change server replication state or migration cycle failed. Values of copystate and migrationcycle do not match: migrationcycle ${cycle} allows copystate ${CYCLE_ALLOWS[cycle].map((s) => s.toUpperCase()).join(', ')}.`,
-        [String(c.copystate), cycle],
+        `Change server replication state or migration cycle failed. Values of copystate and migrationcycle do not match: migrationcycle ${cycle} allows copystate ${CYCLE_ALLOWS[cycle].map((s) => s.toUpperCase()).join(', ')}, not ${state.toUpperCase()}.`,
+        [state.toUpperCase(), cycle],
       );
     }
     await this.store.transact(() => {
@@ -560,7 +588,9 @@ export class ControlPlaneService {
         },
         metrics: { ...t.metrics, ...(u.migrate_speed !== undefined ? { migrate_speed: u.migrate_speed } : {}) },
       };
-      if (u.state !== undefined && u.state !== t.state) {
+      // A RUNNING/SYNCING report racing an operator's stop is stale: the stop wins.
+      const stale = (t.state === 'ABORTING' || t.state === 'ABORT') && (u.state === 'RUNNING' || u.state === 'SYNCING');
+      if (u.state !== undefined && u.state !== t.state && !stale) {
         next = withTaskState(next, u.state as TaskState, this.now());
         if (next.start_date === null && (u.state === 'RUNNING' || u.state === 'SYNCING')) next.start_date = this.now();
       }
@@ -675,11 +705,29 @@ export class ControlPlaneService {
     });
   }
 
+  /**
+   * POST /v3/tasks/{id}/collect-log (ferry extension): asks the task's agent
+   * for its logs by queueing UPLOAD_LOG; the agent answers with POST
+   * /v3/tasks/{id}/log. SMS.7717 before the task ever started, SMS.7716
+   * while a collection is still outstanding.
+   */
+  async collectLog(id: string): Promise<void> {
+    await this.store.transact(() => {
+      const t = this.task(id);
+      if (t.start_date === null) throw badRequest('SMS.7717', `Logs can be collected after the migration task is started; task ${id} never started.`, [id]);
+      const outstanding = this.commandsOf(t.source_id).find((c) => c.task_id === id && c.command_name === 'UPLOAD_LOG' && c.state !== 'done');
+      if (outstanding) throw badRequest('SMS.7716', 'Logs can be collected only after the current log collection is completed.', [outstanding.id]);
+      const c = this.counters();
+      return { ops: [this.queueCommand(c, t.source_id, 'UPLOAD_LOG', id), put('meta', 'counters', c)], result: undefined };
+    });
+  }
+
   /** PUT /v3/tasks/{id}/progress: validated against table 4-172, folded into the subtask, kept as history. */
   async reportProgress(id: string, body: unknown): Promise<void> {
     const p = parseBody(progressReportSchema, body, 'PUT /v3/tasks/{task_id}/progress');
     await this.store.transact(() => {
       const t = this.task(id);
+      this.visit(t.source_id);
       const now = this.now();
       const c = this.counters();
       const subs = [...t.sub_tasks];

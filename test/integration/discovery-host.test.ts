@@ -30,15 +30,15 @@ describe('ferry discover on this machine', () => {
     for (const w of out.warnings) expect(r.stderr).toContain(w);
   });
 
-  it('on a PATH without blkid, LVM or btrfs-progs: empty parts and warnings, no crash', async () => {
+  it('on a PATH without btrfs-progs or rsync: empty parts and warnings, no crash', async () => {
+    // ferry also looks in /usr/sbin and /sbin (blkid, lvm, tc live there); btrfs and rsync live in /usr/bin.
     const r = await runFerry(['discover', '--json'], { env: { PATH: '/nonexistent' } });
     expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout) as { body: { volume_groups: unknown[]; btrfs_list: unknown[] }; warnings: string[] };
-    expect(out.body.volume_groups).toEqual([]);
+    const out = JSON.parse(r.stdout) as { body: { btrfs_list: unknown[]; has_rsync: boolean }; warnings: string[] };
     expect(out.body.btrfs_list).toEqual([]);
-    expect(out.warnings.some((w) => /pvs: not installed/.test(w))).toBe(true);
+    expect(out.body.has_rsync).toBe(false);
     expect(out.warnings.some((w) => /btrfs-progs/.test(w))).toBe(true);
-    expect(r.stderr).toMatch(/warning: .*volume_groups left empty/);
+    expect(r.stderr).toMatch(/warning: btrfs not installed/);
   });
 
   it('rejects an unknown flag with exit code 2', async () => {

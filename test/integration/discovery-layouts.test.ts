@@ -8,8 +8,7 @@
 //   a VG spanning A's PV partition and disk C, holding two (inactive) LVs.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
@@ -62,7 +61,6 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
   let xfsMnt = '';
   let body: SourceBody;
   let warnings: string[] = [];
-  const scratch = mkdtempSync(join(tmpdir(), 'ferry-disc-'));
 
   beforeAll(() => {
     a = LoopDisk.create(420 * MiB, 'ferry-disc-a-');
@@ -84,6 +82,13 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
     sh('lvcreate', ['-q', ...NOACT, '-an', '-Zn', '-L', '48M', '-n', 'data', vg]);
     sh('lvcreate', ['-q', ...NOACT, '-an', '-Zn', '-L', '40M', '-n', 'logs-1', vg]);
 
+    // An ext4 inside the inactive LV "data", written at its first extent on the PV (as lvs places it).
+    const seg = JSON.parse(sh('lvs', ['--segments', '--reportformat', 'json', '--units', 'b', '--nosuffix', '-o', 'seg_start_pe,seg_pe_ranges', `${vg}/data`])).report[0].seg[0];
+    const [, pv, firstPe] = /^(.+):(\d+)-\d+$/.exec(seg.seg_pe_ranges as string)!;
+    const peStart = Number(JSON.parse(sh('pvs', ['--reportformat', 'json', '--units', 'b', '--nosuffix', '-o', 'pe_start', pv!])).report[0].pv[0].pe_start);
+    const extent = Number(JSON.parse(sh('vgs', ['--reportformat', 'json', '--units', 'b', '--nosuffix', '-o', 'vg_extent_size', vg])).report[0].vg[0].vg_extent_size);
+    sh('mkfs.ext4', ['-q', '-F', '-E', `offset=${peStart + Number(firstPe) * extent}`, pv!, '48M']);
+
     ext4Mnt = a.mount(a.part(1));
     writeFileSync(join(ext4Mnt, 'payload'), Buffer.alloc(3 * MiB, 7));
     btrfsMnt = a.mount(a.part(3));
@@ -95,27 +100,17 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
   }, 120_000);
 
   afterAll(() => {
-    for (const d of [b, a]) {
+    const quietly = (f: () => void) => {
       try {
-        d?.destroy();
+        f();
       } catch {
-        /* best effort */
+        /* best effort: the resource may not exist */
       }
-    }
-    try {
-      sh('vgremove', ['-q', '-f', ...NOACT, vg]);
-    } catch {
-      /* not created */
-    }
-    for (const pv of [a?.part(4), c?.device]) {
-      try {
-        if (pv) sh('pvremove', ['-q', '-ff', '-y', ...NOACT, pv]);
-      } catch {
-        /* not a PV */
-      }
-    }
-    c?.destroy();
-    rmSync(scratch, { recursive: true, force: true });
+    };
+    // LVM metadata first, while both PVs are still attached; then unmount and detach.
+    quietly(() => sh('vgremove', ['-q', '-f', ...NOACT, vg]));
+    for (const pv of [a?.part(4), c?.device]) if (pv) quietly(() => sh('pvremove', ['-q', '-ff', '-y', ...NOACT, pv]));
+    for (const d of [b, a, c]) if (d) quietly(() => d.destroy());
   });
 
   const disk = (dev: string): ServerDisk => {
@@ -199,8 +194,12 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
     expect(g.logical_volumes!.map((l) => l.name).sort()).toEqual(lvsTruth.map((l) => l.lv_dm_path).sort());
     expect(g.logical_volumes!.map((l) => l.name)).toContain(`/dev/mapper/${vg}-logs--1`);
     for (const l of g.logical_volumes!) expect(l.size).toBe(Number(lvsTruth.find((t) => t.lv_dm_path === l.name)!.lv_size));
-    // inactive (no device-mapper here): no file system or mount to report, and discovery says so
+    // inactive (no device-mapper here): no mount or usage, and discovery says so; the file system is read on the PV
     expect(g.logical_volumes!.every((l) => l.mount_point === '')).toBe(true);
+    const data = g.logical_volumes!.find((l) => l.name === `/dev/mapper/${vg}-data`)!;
+    expect(data.file_system).toBe('ext4');
+    expect([128, 256]).toContain(data.inode_size);
+    expect(g.logical_volumes!.find((l) => l.name.endsWith('logs--1'))!.file_system).toBe('');
     expect(warnings.some((w) => /inactive/.test(w))).toBe(true);
   });
 
@@ -237,7 +236,7 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
   });
 
   it('reports a file system without partition table as a single index-0 volume', async () => {
-    // Reuse the scratch space: a whole-disk ext4 is how this VM's own root looks.
+    // A whole-disk ext4 is how this VM's own root looks.
     const d = LoopDisk.create(48 * MiB, 'ferry-disc-d-');
     try {
       sh('mkfs.ext4', ['-q', d.device]);

@@ -149,14 +149,19 @@ export function inventoryFromSnapshot(snap: LinuxSnapshot): { inventory: Invento
       const pvs = parsePvs((snap.lvm.pvs as { stdout: string }).stdout);
       const vgs = parseVgs((snap.lvm.vgs as { stdout: string }).stdout);
       const lvs = parseLvs((snap.lvm.lvs as { stdout: string }).stdout);
+      // A VG living only on loop devices that are not reported (no --include-loop) is a lab's, not this server's.
+      const reported = new Set(disks.flatMap((d) => [d.name, ...snap.blockDevices.filter((b) => `/dev/${b.name}` === d.name).flatMap((b) => b.partitions.map((p) => `/dev/${p.name}`))]));
+      const hidden = (pv: string) => /^\/dev\/loop\d+(p\d+)?$/.test(pv) && !reported.has(pv);
       for (const vg of vgs) {
+        const vgPvs = pvs.filter((p) => p.vg_name === vg.vg_name).map((p) => p.pv_name);
+        if (vgPvs.length > 0 && vgPvs.every(hidden)) continue;
         const lvInfos: LogicalVolumeInfo[] = lvs
           .filter((lv) => lv.vg_name === vg.vg_name)
           .map((lv) => {
             const name = lv.lv_dm_path || mapperName(lv.vg_name, lv.lv_name);
             const lvPath = lv.lv_path || `/dev/${lv.vg_name}/${lv.lv_name}`;
             const active = lv.lv_active === 'active';
-            const id = active ? blkid(name) : {};
+            const id = blkid(name);
             const m = pickMount([...mountsOf(name), ...mountsOf(lvPath)]);
             const u = m ? usage(snap.statfs[m.mountPoint]) : undefined;
             const mountPoint = m?.mountPoint ?? '';
@@ -180,12 +185,12 @@ export function inventoryFromSnapshot(snap: LinuxSnapshot): { inventory: Invento
           name: vg.vg_name,
           sizeBytes: vg.vg_size,
           freeBytes: vg.vg_free,
-          pvs: pvs.filter((p) => p.vg_name === vg.vg_name).map((p) => p.pv_name),
+          pvs: vgPvs,
           lvs: lvInfos,
         });
       }
-      const inactive = lvs.filter((lv) => lv.lv_active !== 'active').length;
-      if (inactive > 0) warnings.push(`LVM: ${inactive} logical volume(s) inactive: their file system and usage are unknown`);
+      const inactive = volumeGroups.flatMap((vg) => vg.lvs).filter((lv) => !lv.active).length;
+      if (inactive > 0) warnings.push(`LVM: ${inactive} logical volume(s) inactive: no mount or usage; file system read at the first extent on the PV`);
     } catch (err) {
       warnings.push(`LVM: could not parse the JSON reports: ${(err as Error).message.slice(0, 300)}`);
     }

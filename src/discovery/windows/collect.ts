@@ -7,7 +7,7 @@ import { exec } from '../../platform/exec.js';
 import { errorMessage } from '../../errors.js';
 import type { WindowsProbeOutputs } from './probe-schema.js';
 
-const PROBES = ['disks', 'network', 'system', 'rights'] as const;
+export const PROBES = ['disks', 'network', 'system', 'rights'] as const;
 
 export function probeScriptPath(name: string): string {
   // dist/discovery/windows/collect.js → <package>/native-probes/windows/<name>.ps1

@@ -193,9 +193,9 @@ async function attempt(
 
   const send = async (frame: Buffer) => {
     if (failure) throw failure;
-    await o.gate?.acquire(frame.length, o.signal);
     totals.bytesOnWire += frame.length;
-    await channel.send(frame);
+    // The gate paces the frame onto the socket in slices (see FrameChannel.send).
+    await channel.send(frame, o.gate && { gate: o.gate, signal: o.signal });
   };
   function requestHashes(path: Buffer): Promise<Buffer | null> {
     if (failure) return Promise.reject(failure);

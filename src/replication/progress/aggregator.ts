@@ -29,10 +29,19 @@ export interface AggregatorOptions {
   os: SourceOs;
   /** Epoch ms now (the throttle's Clock.now fits). */
   now: () => number;
-  /** Volumes the subtask will copy, with their sizes, before their passes start. */
-  plan?: { volume: string; totalBytes: number }[];
+  /**
+   * Volumes the subtask will copy, before their passes start: with a size,
+   * they count in totalsize at once; with or without one, the subtask is not
+   * 100 % until each of them is done.
+   */
+  plan?: PlannedVolume[];
   /** Overrides the name derived from the volumes (e.g. a caller-chosen subtask). */
   subtask?: SubtaskName;
+}
+
+export interface PlannedVolume {
+  volume: string;
+  totalBytes?: number;
 }
 
 interface VolumeState {
@@ -42,7 +51,7 @@ interface VolumeState {
 
 export class ProgressAggregator {
   private volumes = new Map<string, VolumeState>();
-  private planned = new Map<string, number>();
+  private planned = new Map<string, number | undefined>();
   private name: SubtaskName | null;
   private pass: 'full' | 'delta' | null = null;
   private lastProgress = 0;
@@ -76,7 +85,7 @@ export class ProgressAggregator {
   };
 
   /** Starts a new subtask explicitly (e.g. a SYNC after a full copy). */
-  startSubtask(name: SubtaskName, plan?: { volume: string; totalBytes: number }[]): void {
+  startSubtask(name: SubtaskName, plan?: PlannedVolume[]): void {
     const first = this.name === null;
     this.name = name;
     this.pass = null;
@@ -105,7 +114,7 @@ export class ProgressAggregator {
 
     let total = 0;
     let done = 0;
-    for (const [vol, size] of this.planned) if (!this.volumes.has(vol)) total += size;
+    for (const [vol, size] of this.planned) if (!this.volumes.has(vol)) total += size ?? 0;
     for (const v of this.volumes.values()) {
       total += v.p.totalBytes;
       done += v.done;

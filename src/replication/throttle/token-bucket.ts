@@ -64,9 +64,12 @@ export class TokenBucket implements ByteGate {
     const next = normalise(bytesPerSec);
     if (next === this.rate) return;
     this.refill(this.clock.now());
+    const wasUnlimited = this.rate === null;
     this.rate = next;
-    // Keep any debt (it is owed at the new rate), but no more credit than the new burst.
-    this.tokens = Math.min(this.tokens, this.burst());
+    // Keep any debt (it is owed at the new rate), but no more credit than the
+    // new burst. Coming from unlimited, start empty: what went out unlimited
+    // owed nothing, and the new limit starts without a burst.
+    this.tokens = wasUnlimited ? 0 : Math.min(this.tokens, this.burst());
     this.pump();
   }
 

@@ -20,6 +20,7 @@ import { ControlPlaneClient, SmsApiError, type ControlPlaneOptionsInput } from '
 import { controlPlaneOptionsSchema } from '../../../src/controlplane/client-options.js';
 import { createDispatcher } from '../../../src/controlplane/dispatcher.js';
 import { Transport } from '../../../src/controlplane/transport.js';
+import { createLogger } from '../../../src/platform/log.js';
 import { loadOrCreateTlsIdentity, type TlsIdentity } from '../../../src/platform/tls-identity.js';
 
 interface Seen {
@@ -219,6 +220,12 @@ describe('bad responses', () => {
     expect((await failure(client().listTasks())).message).toContain('tasks');
   });
 
+  it('keeps a path prefix of the endpoint and encodes ids', async () => {
+    http.handler = (_q, res) => json(res, 200, { id: 'x' });
+    await client({}, `${httpUrl}/sms/`).getTask('a b/c');
+    expect(http.seen[0]!.url).toBe('/sms/v3/tasks/a%20b%2Fc');
+  });
+
   it('unknown fields are tolerated and kept', async () => {
     http.handler = (_q, res) => json(res, 200, { id: 't1', state: 'RUNNING', brand_new: { x: 1 } });
     const task = await client().getTask('t1');
@@ -232,6 +239,13 @@ describe('bad responses', () => {
       res.end();
     };
     await expect(client().getCommand('s1')).resolves.toEqual({});
+  });
+
+  it('a malformed command still reaches the agent; a non-object command body does not', async () => {
+    http.handler = (_q, res) => json(res, 200, { command_name: 42, command_param: 'x' });
+    await expect(client().getCommand('s1')).resolves.toEqual({ command_name: 42, command_param: 'x' });
+    http.handler = (_q, res) => json(res, 200, ['START']);
+    expect((await failure(client().getCommand('s1'))).code).toBe('FERRY_BAD_RESPONSE');
   });
 
   it('a response over the size cap is SMS.0426', async () => {
@@ -248,6 +262,25 @@ describe('network faults', () => {
     expect(err.code).toBe('SMS.0203');
     expect(err.attempts).toBe(3);
     expect(http.seen).toHaveLength(3);
+  });
+
+  it('a body that stalls half way times out (SMS.0203)', async () => {
+    http.handler = (_q, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '100' });
+      res.write('{"id": "t1", ');
+    };
+    const err = await failure(client().getTask('t1'));
+    expect(err.code).toBe('SMS.0203');
+    expect(http.seen).toHaveLength(3);
+  });
+
+  it('close() does not wait for a hanging call beyond its grace period', async () => {
+    http.handler = () => undefined;
+    const c = new ControlPlaneClient({ endpoint: httpUrl, auth: { type: 'token', token: 'x' }, headers_timeout_ms: 60_000 });
+    const pending = failure(c.getTask('t1'));
+    await new Promise((r) => setTimeout(r, 50));
+    await c.close(100);
+    expect((await pending).code).toBe('FERRY_ABORTED');
   });
 
   it('a reset connection is SMS.0301 after bounded attempts', async () => {
@@ -311,6 +344,29 @@ describe('authentication', () => {
     expect(issued).toBe(2);
   });
 
+  it('logs retries and renewals without secrets', async () => {
+    const lines: string[] = [];
+    const logger = createLogger({ name: 'cp-test', level: 'debug', destination: { write: (s: string) => lines.push(s) } as never });
+    http.handler = (req, res, _b, n) => {
+      if (req.url === '/v3/auth/tokens') {
+        res.setHeader('X-Subject-Token', `${SECRET_TOKEN}-${n}`);
+        return json(res, 201, { token: {} });
+      }
+      if (n === 2) return json(res, 401, {});
+      if (n === 4) return json(res, 500, { error_msg: `echo ${req.headers['x-auth-token']}` });
+      return json(res, 200, { id: 't1' });
+    };
+    const c = new ControlPlaneClient(
+      { endpoint: httpUrl, auth: { type: 'password', user: 'ops', password: PASSWORD, domain: 'dom' }, retry: FAST },
+      { logger },
+    );
+    clients.push(c);
+    await c.getTask('t1');
+    expect(lines.join('')).toContain('retrying');
+    expect(lines.join('')).toContain('credentials renewed');
+    for (const s of [SECRET_TOKEN, PASSWORD]) expect(lines.join('')).not.toContain(s);
+  });
+
   it('a 401 that persists after renewal is an error without secrets', async () => {
     http.handler = (req, res) => {
       if (req.url === '/v3/auth/tokens') {
@@ -322,6 +378,15 @@ describe('authentication', () => {
     const err = await failure(client({ auth: { type: 'password', user: 'ops', password: PASSWORD, domain: 'dom' } }).getTask('t1'));
     expect(err.status).toBe(401);
     expect(http.seen.filter((s) => s.url === '/v3/auth/tokens')).toHaveLength(2);
+    assertNoSecrets(err);
+  });
+
+  it('a failing token endpoint is retried once, not once per outer attempt', async () => {
+    http.handler = (_q, res) => json(res, 500, { error_code: 'IAM.0001', error_msg: 'iam down' });
+    const err = await failure(client({ auth: { type: 'password', user: 'ops', password: PASSWORD, domain: 'dom' } }).getTask('t1'));
+    expect(err).toMatchObject({ code: 'IAM.0001', status: 500, path: '/v3/auth/tokens', attempts: 3 });
+    expect(http.seen.every((s) => s.url === '/v3/auth/tokens')).toBe(true);
+    expect(http.seen).toHaveLength(3);
     assertNoSecrets(err);
   });
 
@@ -429,15 +494,16 @@ describe('TLS and proxy', () => {
     expect(err.code).toBe('SMS.0304');
   });
 
-  it('tunnels through an HTTP CONNECT proxy; a refusing proxy is an SMS.0301 error', async () => {
-    const connects: string[] = [];
-    let refuse = false;
-    const proxy = createHttpServer();
+  /** A CONNECT proxy on 127.0.0.1 (plain or TLS) that records tunnels and Proxy-Authorization. */
+  async function startProxy(tlsIdentity?: TlsIdentity) {
+    const seen: { target: string; auth?: string }[] = [];
+    const state = { refuse: false };
+    const server = tlsIdentity ? createHttpsServer({ key: tlsIdentity.key, cert: tlsIdentity.cert }) : createHttpServer();
     const tunnels = new Set<Socket>();
-    proxy.on('connect', (req: IncomingMessage, socket: Socket) => {
-      connects.push(req.url!);
+    server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      seen.push({ target: req.url!, auth: req.headers['proxy-authorization'] });
       tunnels.add(socket);
-      if (refuse) {
+      if (state.refuse) {
         socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
         return;
       }
@@ -451,18 +517,42 @@ describe('TLS and proxy', () => {
       socket.on('error', () => upstream.destroy());
       socket.on('close', () => upstream.destroy());
     });
-    proxy.listen(0, '127.0.0.1');
-    await once(proxy, 'listening');
-    const proxyUrl = `http://user:${PASSWORD}@127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    return {
+      seen,
+      state,
+      url: `${tlsIdentity ? 'https' : 'http'}://user:${PASSWORD}@127.0.0.1:${port}`,
+      close: () => {
+        for (const s of tunnels) s.destroy();
+        server.close();
+      },
+    };
+  }
+
+  it('tunnels through an HTTP CONNECT proxy with credentials; a refusing proxy is a typed error without secrets', async () => {
+    const proxy = await startProxy();
     try {
-      await expect(client({ ca: identity.cert, proxy: proxyUrl }, httpsUrl).getTask('t1')).resolves.toMatchObject({ id: 't1' });
-      expect(connects).toEqual([new URL(httpsUrl).host]);
-      refuse = true;
-      const err = await failure(client({ ca: identity.cert, proxy: proxyUrl }, httpsUrl).getTask('t1'));
+      await expect(client({ ca: identity.cert, proxy: proxy.url }, httpsUrl).getTask('t1')).resolves.toMatchObject({ id: 't1' });
+      expect(proxy.seen).toEqual([{ target: new URL(httpsUrl).host, auth: 'Basic ' + Buffer.from(`user:${PASSWORD}`).toString('base64') }]);
+      proxy.state.refuse = true;
+      const err = await failure(client({ ca: identity.cert, proxy: proxy.url }, httpsUrl).getTask('t1'));
       expect(err.code).toMatch(/^SMS\.030[14]$/);
       assertNoSecrets(err);
     } finally {
-      for (const s of tunnels) s.destroy();
+      proxy.close();
+    }
+  });
+
+  it('tunnels through an HTTPS proxy trusted by proxy_ca', async () => {
+    const proxy = await startProxy(identity);
+    try {
+      await expect(client({ ca: identity.cert, proxy: proxy.url, proxy_ca: identity.cert }, httpsUrl).getTask('t1')).resolves.toMatchObject({ id: 't1' });
+      expect(proxy.seen).toHaveLength(1);
+      const err = await failure(client({ ca: identity.cert, proxy: proxy.url }, httpsUrl).getTask('t1'));
+      expect(err.code).toBe('SMS.0304');
+    } finally {
       proxy.close();
     }
   });

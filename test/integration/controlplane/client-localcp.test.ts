@@ -3,15 +3,14 @@
 // agent's whole conversation and the operator's, signed with AK/SK, and token
 // authentication with a user's password.
 
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ControlPlaneClient, SmsApiError } from '../../../src/controlplane/client.js';
 import type { DiskInfo, SourceBody, TaskCreate } from '../../../src/controlplane/schemas/index.js';
 import { EXAMPLES } from '../../fixtures/sms-request-examples.js';
 import { removeDir, startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../../helpers/control-plane.js';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 
 let cp: LocalCp;
 let credDir: string;
@@ -26,9 +25,9 @@ function client(auth: ConstructorParameters<typeof ControlPlaneClient>[0]['auth'
 beforeAll(async () => {
   credDir = mkdtempSync(join(tmpdir(), 'ferry-cpclient-cred-'));
   const credFile = join(credDir, 'credentials.json');
-  writeFileSync(credFile, JSON.stringify({ access_keys: [], users: [{ name: 'ops', password: 'ops-password-1', domain: 'lab' }] }));
+  writeFileSync(credFile, JSON.stringify({ access_keys: [{ ak: TEST_AK, sk: TEST_SK }], users: [{ name: 'ops', password: 'ops-password-1', domain: 'lab' }] }));
   chmodSync(credFile, 0o600);
-  cp = await startLocalCp({ extraArgs: ['--credentials', credFile] });
+  cp = await startLocalCp({ credentials: credFile });
 });
 
 afterAll(async () => {
@@ -70,9 +69,9 @@ describe('client against ferry control-plane', () => {
     const limits = await c.getSpeedLimit(taskId);
     expect(limits.speed_limit[0]).toMatchObject({ speed: 20 });
 
-    const ck = await c.getCertKey(taskId, sourceId);
+    const ck = await c.getCertKey(taskId, { sourceId });
     expect(ck.receiver).toMatchObject({ host: '192.168.0.1', port: 8900, join_token: 'join-SECRET-token-1' });
-    const stranger = await c.getCertKey(taskId, 'someone-else').catch((e: unknown) => e);
+    const stranger = await c.getCertKey(taskId, { sourceId: 'someone-else' }).catch((e: unknown) => e);
     expect(stranger).toBeInstanceOf(SmsApiError);
     expect((stranger as SmsApiError).status).toBe(403);
 

@@ -1,7 +1,7 @@
 // State rules of the local control plane beyond the document's examples:
 // force delete (compare SMC DeleteSourceServer), the command queue's
 // delivered-once order, changestate moving the current task, and log upload.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES } from '../../fixtures/sms-request-examples.js';
@@ -46,6 +46,12 @@ describe('control-plane state rules', () => {
     expect((await cp.call('GET', `/v3/sources/${source}/command`)).status).toBe(404);
   });
 
+  it('answers a re-registration of a deleted source with SMS.0507 so the agent registers again', async () => {
+    const r = await cp.call('POST', '/v3/sources', { ...EXAMPLES.register.body, id: 'deleted-source-id' });
+    expect(r.status).toBe(404);
+    expect(r.body.error_code).toBe('SMS.0507');
+  });
+
   it('delivers each command once, oldest first, and matches results to delivered commands', async () => {
     const { source, task } = await sourceWithTask('vm-queue');
     await cp.call('POST', `/v3/tasks/${task}/action`, { operation: 'start' });
@@ -78,8 +84,33 @@ describe('control-plane state rules', () => {
     expect(cmds).toEqual(['START', 'SYNC']);
   });
 
-  it('keeps an uploaded log archive under the data directory', async () => {
-    const { task } = await sourceWithTask('vm-log');
+  it('takes the agent\'s copystate alone, moving the stage with it, and ignores a RUNNING report racing a stop', async () => {
+    const { source, task } = await sourceWithTask('vm-agent');
+    await cp.call('POST', `/v3/tasks/${task}/action`, { operation: 'start' });
+    expect((await cp.call('GET', `/v3/sources/${source}/command`)).body.command_name).toBe('START');
+    expect((await cp.call('PUT', `/v3/sources/${source}/changestate`, { copystate: 'REPLICATE' })).status).toBe(200);
+    expect((await cp.call('GET', `/v3/sources/${source}`)).body).toMatchObject({ state: 'replicate', migration_cycle: 'replicating' });
+    expect((await cp.call('PUT', `/v3/tasks/${task}`, { state: 'RUNNING' })).status).toBe(200);
+    await cp.call('POST', `/v3/tasks/${task}/action`, { operation: 'stop' });
+    expect((await cp.call('PUT', `/v3/tasks/${task}`, { state: 'RUNNING' })).status).toBe(200);
+    expect((await cp.call('GET', `/v3/tasks/${task}`)).body.state).toBe('ABORTING');
+    expect((await cp.call('PUT', `/v3/sources/${source}/changestate`, { copystate: 'STOPPED' })).status).toBe(200);
+    expect((await cp.call('GET', `/v3/tasks/${task}`)).body.state).toBe('ABORT');
+    await cp.call('POST', `/v3/tasks/${task}/action`, { operation: 'start' });
+    expect((await cp.call('PUT', `/v3/sources/${source}/changestate`, { copystate: 'FINISHED' })).status).toBe(200);
+    expect((await cp.call('GET', `/v3/sources/${source}`)).body).toMatchObject({ state: 'finished', migration_cycle: 'cutovered' });
+    expect((await cp.call('GET', `/v3/tasks/${task}`)).body.state).toBe('MIGRATE_SUCCESS');
+    expect((await cp.call('PUT', `/v3/sources/${source}/changestate`, { migrationcycle: 'replicating' })).body.error_code).toBe('SMS.7728');
+  });
+
+  it('queues UPLOAD_LOG on request and keeps the uploaded archive under the data directory', async () => {
+    const { source, task } = await sourceWithTask('vm-log');
+    expect((await cp.call('POST', `/v3/tasks/${task}/collect-log`)).body.error_code).toBe('SMS.7717');
+    await cp.call('POST', `/v3/tasks/${task}/action`, { operation: 'start' });
+    expect((await cp.call('POST', `/v3/tasks/${task}/collect-log`)).status).toBe(200);
+    expect((await cp.call('POST', `/v3/tasks/${task}/collect-log`)).body.error_code).toBe('SMS.7716');
+    const cmds = (await cp.call('GET', `/v3/sources/${source}/commands`)).body.commands;
+    expect(cmds.map((c: { command_name: string }) => c.command_name)).toEqual(['START', 'UPLOAD_LOG']);
     const archive = Buffer.from('not really a tarball, but bytes all the same');
     const r = await cp.call('POST', `/v3/tasks/${task}/log`, undefined, { raw: archive, headers: { 'Content-Type': 'application/gzip' } });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
@@ -87,5 +118,13 @@ describe('control-plane state rules', () => {
     const stored = join(cp.dataDir, r.body.file);
     expect(existsSync(stored)).toBe(true);
     expect(readFileSync(stored)).toEqual(archive);
+    // A body other than the one signed, or no credentials at all: 401, and nothing kept.
+    const swapped = await cp.call('POST', `/v3/tasks/${task}/log`, undefined, { raw: archive, sendInstead: Buffer.from('something else entirely'), headers: { 'Content-Type': 'application/gzip' } });
+    expect(swapped.status).toBe(401);
+    expect(swapped.body.error_code).toBe('SMS.0202');
+    const anonymous = await cp.call('POST', `/v3/tasks/${task}/log`, undefined, { raw: archive, unsigned: true, headers: { 'Content-Type': 'application/gzip' } });
+    expect(anonymous.body.error_code).toBe('SMS.6522');
+    expect(readdirSync(join(cp.dataDir, 'logs', task))).toHaveLength(1);
+    expect(readdirSync(join(cp.dataDir, 'tmp'))).toEqual([]);
   });
 });

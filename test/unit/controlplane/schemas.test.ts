@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   changeStateSchema,
+  clampProgressReport,
   commandResponseSchema,
   commandResultSchema,
   describeIssues,
@@ -144,6 +145,23 @@ describe('SMS v3 response schemas', () => {
     expect(describeIssues(wrong.error!)).toContain('sub_tasks.0.progress');
     const noId = taskDetailsSchema.safeParse({ name: 'x' });
     expect(describeIssues(noId.error!)).toContain('id');
+  });
+
+  it('clamps measured progress into the documented ranges', () => {
+    const r = clampProgressReport({
+      subtask_name: 'MIGRATE_LINUX_BLOCK',
+      progress: 100.4,
+      replicatesize: 10.6,
+      totalsize: 11,
+      process_trace: 'x'.repeat(5000),
+      migrate_speed: 16_000,
+      agent_cpu_usage: 103,
+      remain_time: Number.NaN,
+    });
+    expect(progressReportSchema.safeParse(r).success).toBe(true);
+    expect(r).toMatchObject({ progress: 100, replicatesize: 11, migrate_speed: 10_000, agent_cpu_usage: 100 });
+    expect(r.process_trace).toHaveLength(2048);
+    expect('remain_time' in r).toBe(false);
   });
 
   it('fills SMS messages from the error-code table', () => {

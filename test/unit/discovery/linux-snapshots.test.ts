@@ -59,6 +59,21 @@ describe('NVMe host (EC2, UEFI, / on an active LV, whole-disk xfs data disk)', (
     ]);
   });
 
+  it('leaves out a VG that lives only on unreported loop devices', () => {
+    const snap = fixture('nvme-ec2-lvm-root');
+    const add = (out: { ok: boolean; stdout?: string }, key: string, row: object) => {
+      const j = JSON.parse(out.stdout!) as { report: Record<string, object[]>[] };
+      j.report[0]![key]!.push(row);
+      out.stdout = JSON.stringify(j);
+    };
+    add(snap.lvm.pvs, 'pv', { pv_name: '/dev/loop7', vg_name: 'labvg', pv_size: '8388608B', pv_free: '0B' });
+    add(snap.lvm.vgs, 'vg', { vg_name: 'labvg', vg_size: '8388608B', vg_free: '0B' });
+    add(snap.lvm.lvs, 'lv', { lv_name: 'x', vg_name: 'labvg', lv_size: '8388608B', lv_path: '/dev/labvg/x', lv_dm_path: '/dev/mapper/labvg-x', lv_active: '' });
+    const r = discoverFromLinuxSnapshot(snap);
+    expect(r.body.volume_groups!.map((v) => v.name)).toEqual(['system']);
+    expect(r.warnings).toEqual([]);
+  });
+
   it('knows the host: UEFI, AWS, Ubuntu, NIC with gateway', () => {
     expect(body).toMatchObject({
       firmware: 'UEFI',

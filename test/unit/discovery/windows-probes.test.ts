@@ -127,3 +127,22 @@ describe('robustness of the Windows parsers', () => {
     expect(prefixToNetmask(32)).toBe('255.255.255.255');
   });
 });
+
+describe('the probe scripts and the fixtures agree', () => {
+  it('every probe has a script printing JSON, and every fixture field is one the script writes', async () => {
+    const { PROBES, probeScriptPath } = await import('../../../src/discovery/windows/collect.js');
+    const keys = (v: unknown, out = new Set<string>()): Set<string> => {
+      if (Array.isArray(v)) v.forEach((x) => keys(x, out));
+      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) (out.add(k), keys(x, out));
+      return out;
+    };
+    for (const name of PROBES) {
+      const script = readFileSync(probeScriptPath(name), 'utf8');
+      expect(script).toMatch(/ConvertTo-Json/);
+      for (const dir of ['bios-mbr-single-disk', 'uefi-gpt-two-data-disks']) {
+        const text = readFileSync(new URL(`../../fixtures/windows/${dir}/${name}.json`, import.meta.url), 'utf8').replace(/^\uFEFF/, '');
+        for (const k of keys(JSON.parse(text))) expect(script, `${name}.ps1 writes ${k}`).toMatch(new RegExp(`\\b${k}\\s*=`));
+      }
+    }
+  });
+});

@@ -45,6 +45,17 @@ describe('ProgressAggregator', () => {
     expect(r).toMatchObject({ progress: 100, replicatesize: 400 * MiB, totalsize: 400 * MiB, remain_time: 0, process_trace: 'a done; b done' });
   });
 
+  it('a planned volume of unknown size holds progress below 100 until it is done', () => {
+    const clock = new FakeClock(0);
+    const agg = new ProgressAggregator({ os: 'LINUX', now: () => clock.now(), plan: [{ volume: 'a' }, { volume: 'b' }] });
+    agg.update(vp('a', { doneBytes: 100 * MiB, phase: 'done' }));
+    expect(agg.report()).toMatchObject({ progress: 99, totalsize: 100 * MiB, process_trace: 'a done; b waiting' });
+    agg.update(vp('b', { totalBytes: 100 * MiB, doneBytes: 60 * MiB }));
+    expect(agg.report()).toMatchObject({ progress: 99, replicatesize: 160 * MiB, totalsize: 200 * MiB });
+    agg.update(vp('b', { totalBytes: 100 * MiB, doneBytes: 100 * MiB, phase: 'done' }));
+    expect(agg.report()!.progress).toBe(100);
+  });
+
   it('zero and unchanged pieces count as done: a sparse volume moves fast with few wire bytes', () => {
     const clock = new FakeClock(0);
     const agg = new ProgressAggregator({ os: 'LINUX', now: () => clock.now() });

@@ -102,6 +102,23 @@ describe('TokenBucket', () => {
     bucket.close(new Error('done'));
   });
 
+  it('from unlimited back to a limit: no old debt, no burst, then the exact rate', async () => {
+    const clock = new FakeClock(0);
+    const bucket = new TokenBucket(clock, 8 * MBPS); // 1 MB/s
+    await bucket.acquire(5_000_000); // 5 s of debt at 1 MB/s
+    bucket.setRate(null);
+    await bucket.acquire(50_000_000);
+    clock.advance(1_000);
+    bucket.setRate(8 * MBPS);
+    const s = senders(clock, bucket, 1, 10_000);
+    await clock.advanceAsync(10_000, 5);
+    expect(s.log[0]!.t).toBe(1_010); // 10 kB at 1 MB/s, from an empty bucket
+    expect(s.bytesBetween(1_000, 11_000)).toBeGreaterThanOrEqual(9_990_000);
+    expect(s.bytesBetween(1_000, 11_000)).toBeLessThanOrEqual(10_010_000);
+    void s.stop();
+    bucket.close(new Error('done'));
+  });
+
   it('rejects a waiting request when its signal aborts, and close() rejects the rest', async () => {
     const clock = new FakeClock(0);
     const bucket = new TokenBucket(clock, 1 * MBPS);
