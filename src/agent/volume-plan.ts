@@ -24,7 +24,11 @@ export function planVolumes(config: AgentConfig, task: TaskInfo, body: SourceBod
   }
   const disks = body.disks ?? [];
   if (kind === 'block') {
-    const plans = disks.map((d, i) => ({ kind, source: devPath(d.name), target: task.targetDisks[i] ?? `disk${i}` }) as VolumePlan);
+    const targetName = (i: number) => {
+      const n = (task.targetDisks[i] ?? '').replace(/^.*[\\/]/, '');
+      return /^[A-Za-z0-9_.-]{1,128}$/.test(n) ? n : `disk${i}`;
+    };
+    const plans = disks.map((d, i) => ({ kind, source: devPath(d.name), target: targetName(i) }) as VolumePlan);
     if (plans.length === 0) throw new FerryError('SMS.0202', 'discovery found no disks to replicate');
     return plans;
   }

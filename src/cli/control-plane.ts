@@ -36,7 +36,18 @@ export function register(program: Command): void {
         file.access_keys.push({ ak: opts.ak, sk });
       }
       const log = createLogger({ name: 'control-plane' });
-      const cp = await startControlPlane({ listen: opts.listen, dataDir: opts.data, http: opts.http, credentials: new Credentials(file), log });
+      let fatal: (() => void) | undefined;
+      const cp = await startControlPlane({
+        listen: opts.listen,
+        dataDir: opts.data,
+        http: opts.http,
+        credentials: new Credentials(file),
+        log,
+        onFatal: () => {
+          process.exitCode = 1;
+          fatal?.();
+        },
+      });
       process.stdout.write(
         `ferry control-plane listening url=${cp.info.url} fingerprint=${cp.info.fingerprint ?? 'none'} data=${opts.data}\n`,
       );
@@ -48,6 +59,7 @@ export function register(program: Command): void {
         };
         process.on('SIGINT', stop);
         process.on('SIGTERM', stop);
+        fatal = stop;
       });
       log.flush();
     });

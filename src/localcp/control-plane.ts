@@ -30,6 +30,8 @@ export interface ControlPlaneOptions {
   http?: boolean;
   credentials: Credentials;
   log: Logger;
+  /** Called when the store can no longer write (disk full, I/O error): the process should exit and be restarted. */
+  onFatal?: (err: Error) => void;
 }
 
 /** What DIR/control-plane.json says about a running control plane. */
@@ -68,7 +70,13 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   let store: Store | undefined;
   try {
     const compactBytes = Number(process.env.FERRY_CP_COMPACT_BYTES) || undefined;
-    store = await Store.open(join(opts.dataDir, 'store'), { compactBytes });
+    store = await Store.open(join(opts.dataDir, 'store'), {
+      compactBytes,
+      onFailure: (err) => {
+        opts.log.fatal({ err: { message: err.message, code: (err as NodeJS.ErrnoException).code } }, 'the store cannot write; stopping');
+        opts.onFatal?.(err);
+      },
+    });
     if (store.loadReport.droppedBytes > 0) {
       opts.log.warn({ droppedBytes: store.loadReport.droppedBytes }, 'dropped a torn record at the end of the journal (a write interrupted by a crash)');
     }

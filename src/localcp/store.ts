@@ -48,6 +48,8 @@ const HEADER = 8;
 export interface StoreOptions {
   /** Compact (snapshot + truncate) once the journal is this big. Default 8 MiB. */
   compactBytes?: number;
+  /** Called once when a journal write fails; the store refuses writes from then on. */
+  onFailure?: (err: Error) => void;
 }
 
 export interface LoadReport {
@@ -64,19 +66,21 @@ export class Store {
   private chain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private failed: Error | undefined;
+  private compactAt: number;
   readonly loadReport: LoadReport;
 
   private constructor(
     private readonly dir: string,
-    private readonly options: Required<StoreOptions>,
+    private readonly options: StoreOptions & { compactBytes: number },
     report: LoadReport,
   ) {
     this.loadReport = report;
+    this.compactAt = options.compactBytes;
   }
 
   static async open(dir: string, options: StoreOptions = {}): Promise<Store> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const store = new Store(dir, { compactBytes: options.compactBytes ?? 8 * 1024 * 1024 }, { records: 0, droppedBytes: 0, snapshotSeq: 0 });
+    const store = new Store(dir, { ...options, compactBytes: options.compactBytes ?? 8 * 1024 * 1024 }, { records: 0, droppedBytes: 0, snapshotSeq: 0 });
     for (const c of COLLECTIONS) store.colls.set(c, new Map());
     store.load();
     store.fh = await open(join(dir, 'journal.log'), 'a', 0o600);
@@ -194,12 +198,20 @@ export class Store {
         // The journal may now hold a partial record; refuse further writes
         // rather than append after it. A restart truncates the torn tail.
         this.failed = e as Error;
+        this.options.onFailure?.(this.failed);
         throw e;
       }
       this.seq = seq;
       this.journalBytes += HEADER + payload.length;
       this.apply(ops);
-      if (this.journalBytes >= this.options.compactBytes) await this.compact();
+      if (this.journalBytes >= this.compactAt) {
+        // The transaction is durable already; a failed snapshot (disk full)
+        // only means a longer journal: try again after another threshold.
+        await this.compact().then(
+          () => (this.compactAt = this.options.compactBytes),
+          () => (this.compactAt = this.journalBytes + this.options.compactBytes),
+        );
+      }
       return result;
     };
     const p = this.chain.then(run, run);

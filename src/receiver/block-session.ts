@@ -8,7 +8,7 @@
 
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { uncompressSync } from 'lz4-napi';
+import { uncompress } from 'lz4-napi';
 import { FerryError, errorMessage } from '../errors.js';
 import { sizeOfPath } from '../platform/device-size-linux.js';
 import {
@@ -220,39 +220,49 @@ class BlockSession implements KindSession {
     const cs = this.chunkSize;
     const pieces = Math.ceil(f.rawLength / cs);
     if (f.hashes.length !== pieces) throw new FerryError('FERRY_FRAME_MALFORMED', `DATA frame carries ${f.hashes.length} hashes for ${pieces} chunks`);
-    let raw: Buffer;
-    try {
-      if (f.codec === Codec.RAW) raw = f.payload;
-      else {
-        if (f.payload.length < 4 || f.payload.readUInt32LE(0) !== f.rawLength) throw new Error('lz4 block size prefix does not match the raw length');
-        raw = uncompressSync(f.payload);
-      }
-      if (raw.length !== f.rawLength) throw new Error(`decoded ${raw.length} bytes, expected ${f.rawLength}`);
-    } catch (e) {
-      this.refuse(f.seq, f.offset, 'FERRY_CHUNK_CORRUPT', `DATA frame at ${f.offset} does not decode: ${errorMessage(e)}`);
-      return;
-    }
-    const entries = new Map<number, bigint>();
-    const first = f.offset / cs;
-    for (let i = 0; i < pieces; i++) {
-      const h = this.hasher.hash(raw.subarray(i * cs, Math.min((i + 1) * cs, raw.length)));
-      if (h !== f.hashes[i]) {
-        this.refuse(f.seq, f.offset, 'FERRY_CHUNK_HASH', `chunk at ${f.offset + i * cs} does not match its hash; the frame was not written`);
+    this.pendingBytes += f.rawLength;
+    this.maybePause();
+    // Decompression runs on the thread pool, frames in parallel; they are applied in order.
+    const decoded = this.decode(f.codec, f.payload, f.rawLength).then(
+      (raw) => ({ raw, error: undefined }),
+      (e: unknown) => ({ raw: undefined, error: errorMessage(e) }),
+    );
+    this.enqueue(async () => {
+      const { raw, error } = await decoded;
+      if (!raw) {
+        this.onWritten(f.rawLength);
+        await this.refuse(f.seq, f.offset, 'FERRY_CHUNK_CORRUPT', `DATA frame at ${f.offset} does not decode: ${error}`);
         return;
       }
-      entries.set(first + i, h);
-    }
-    this.pendingBytes += raw.length;
-    this.maybePause();
-    this.enqueue(() => this.startWrite({ lo: f.offset, hi: f.offset + f.rawLength }, raw, entries, f.seq));
+      const entries = new Map<number, bigint>();
+      const first = f.offset / cs;
+      for (let i = 0; i < pieces; i++) {
+        const h = this.hasher.hash(raw.subarray(i * cs, Math.min((i + 1) * cs, raw.length)));
+        if (h !== f.hashes[i]) {
+          this.onWritten(f.rawLength);
+          await this.refuse(f.seq, f.offset, 'FERRY_CHUNK_HASH', `chunk at ${f.offset + i * cs} does not match its hash; the frame was not written`);
+          return;
+        }
+        entries.set(first + i, h);
+      }
+      await this.startWrite({ lo: f.offset, hi: f.offset + f.rawLength }, raw, entries, f.seq);
+    });
   }
 
-  private refuse(seq: number, offset: number, code: string, message: string): void {
+  private async decode(codec: number, payload: Buffer, rawLength: number): Promise<Buffer> {
+    let raw = payload;
+    if (codec === Codec.LZ4) {
+      if (payload.length < 4 || payload.readUInt32LE(0) !== rawLength) throw new Error('lz4 block size prefix does not match the raw length');
+      raw = await uncompress(payload);
+    }
+    if (raw.length !== rawLength) throw new Error(`decoded ${raw.length} bytes, expected ${rawLength}`);
+    return raw;
+  }
+
+  private async refuse(seq: number, offset: number, code: string, message: string): Promise<void> {
     this.ctx.log.warn({ target: this.ctx.target.name, seq, offset, code }, message);
-    this.enqueue(async () => {
-      this.refused.add(offset);
-      await this.ctx.channel.send(encodeJsonFrame(FrameType.NACK, { seq, code, message }));
-    });
+    this.refused.add(offset);
+    await this.ctx.channel.send(encodeJsonFrame(FrameType.NACK, { seq, code, message }));
   }
 
   private maybePause(): void {
@@ -289,6 +299,7 @@ class BlockSession implements KindSession {
     const cs = this.chunkSize;
     if (data) {
       const bytes = data.length;
+      // (pendingBytes was counted when the frame arrived.)
       this.batch.writes.push(
         this.target.write(data, 0, data.length, range.lo).then(
           () => this.onWritten(bytes),

@@ -77,7 +77,7 @@ async function ferryPass(src, recv) {
   const r = await timed(
     `node ${FERRY} migrate --to 127.0.0.1:${recv.port} --token ${recv.info.token} --fingerprint ${recv.info.fingerprint} --block ${src}=disk0 --json`,
   );
-  const summary = JSON.parse(r.stdout.trim().split('\n').pop());
+  const summary = JSON.parse(r.stdout.trim().split('\n').pop())[0];
   return { ...r, summary };
 }
 

@@ -82,6 +82,13 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
     sh('lvcreate', ['-q', ...NOACT, '-an', '-Zn', '-L', '48M', '-n', 'data', vg]);
     sh('lvcreate', ['-q', ...NOACT, '-an', '-Zn', '-L', '40M', '-n', 'logs-1', vg]);
 
+    // An ext4 inside the inactive LV "data", written at its first extent on the PV (as lvs places it).
+    const seg = JSON.parse(sh('lvs', ['--segments', '--reportformat', 'json', '--units', 'b', '--nosuffix', '-o', 'seg_start_pe,seg_pe_ranges', `${vg}/data`])).report[0].seg[0];
+    const [, pv, firstPe] = /^(.+):(\d+)-\d+$/.exec(seg.seg_pe_ranges as string)!;
+    const peStart = Number(JSON.parse(sh('pvs', ['--reportformat', 'json', '--units', 'b', '--nosuffix', '-o', 'pe_start', pv!])).report[0].pv[0].pe_start);
+    const extent = Number(JSON.parse(sh('vgs', ['--reportformat', 'json', '--units', 'b', '--nosuffix', '-o', 'vg_extent_size', vg])).report[0].vg[0].vg_extent_size);
+    sh('mkfs.ext4', ['-q', '-F', '-E', `offset=${peStart + Number(firstPe) * extent}`, pv!, '48M']);
+
     ext4Mnt = a.mount(a.part(1));
     writeFileSync(join(ext4Mnt, 'payload'), Buffer.alloc(3 * MiB, 7));
     btrfsMnt = a.mount(a.part(3));
@@ -187,8 +194,12 @@ describe.runIf(env.ok)('ferry discover on loop-device layouts', () => {
     expect(g.logical_volumes!.map((l) => l.name).sort()).toEqual(lvsTruth.map((l) => l.lv_dm_path).sort());
     expect(g.logical_volumes!.map((l) => l.name)).toContain(`/dev/mapper/${vg}-logs--1`);
     for (const l of g.logical_volumes!) expect(l.size).toBe(Number(lvsTruth.find((t) => t.lv_dm_path === l.name)!.lv_size));
-    // inactive (no device-mapper here): no file system or mount to report, and discovery says so
+    // inactive (no device-mapper here): no mount or usage, and discovery says so; the file system is read on the PV
     expect(g.logical_volumes!.every((l) => l.mount_point === '')).toBe(true);
+    const data = g.logical_volumes!.find((l) => l.name === `/dev/mapper/${vg}-data`)!;
+    expect(data.file_system).toBe('ext4');
+    expect([128, 256]).toContain(data.inode_size);
+    expect(g.logical_volumes!.find((l) => l.name.endsWith('logs--1'))!.file_system).toBe('');
     expect(warnings.some((w) => /inactive/.test(w))).toBe(true);
   });
 

@@ -252,6 +252,10 @@ const taskCommon = {
   total_disk_io: n(),
   agent_disk_io: n(),
   is_need_consistency_check: b(),
+  /** Creation-time over-speed threshold (table 4-97), echoed by servers that keep it. */
+  over_speed_threshold: n(),
+  /** ferry extension: whether the control plane holds receiver details for GET …/certkey. */
+  has_receiver: b(),
 };
 
 /** Table 4-112: one entry of GET /v3/tasks. */

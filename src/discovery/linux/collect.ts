@@ -14,6 +14,7 @@ import { errorMessage } from '../../errors.js';
 import { parseBlkidExport } from './blkid.js';
 import { BOOT_LOADER_FILES } from './host.js';
 import { parseMountinfo } from './mountinfo.js';
+import { lvFirstExtents, mapperName, parseLvs, type LvLocation } from './lvm.js';
 import type { BtrfsProbe, LinuxSnapshot, NicProbe, StatfsInfo, SysBlockDevice, SysPartition, ToolOutput } from './snapshot.js';
 
 export interface CollectOptions {
@@ -57,13 +58,13 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-async function readHead(device: string, bytes: number, timeoutMs: number): Promise<Buffer> {
+async function readHead(device: string, bytes: number, timeoutMs: number, position = 0): Promise<Buffer> {
   return withTimeout(
     (async () => {
       const fh = await open(device, 'r');
       try {
         const buf = Buffer.alloc(bytes);
-        const { bytesRead } = await fh.read(buf, 0, bytes, 0);
+        const { bytesRead } = await fh.read(buf, 0, bytes, position);
         return buf.subarray(0, bytesRead);
       } finally {
         await fh.close();
@@ -218,48 +219,54 @@ export async function collectLinuxSnapshot(options: CollectOptions = {}): Promis
 
   // ---- inode sizes from superblocks
   const inodeSizes: Record<string, number> = {};
-  for (const p of probePaths) {
-    const t = fsTypeOf(p);
-    if (!/^(ext[234]|xfs)$/.test(t)) continue;
+  const readInodeSize = async (key: string, device: string, offset: number): Promise<void> => {
+    if (!/^(ext[234]|xfs)$/.test(fsTypeOf(key))) return;
     try {
-      const n = inodeSizeFromSuperblock(await readHead(p, 2048, timeoutMs));
-      if (n > 0) inodeSizes[p] = n;
+      const n = inodeSizeFromSuperblock(await readHead(device, 2048, timeoutMs, offset));
+      if (n > 0) inodeSizes[key] = n;
     } catch {
       /* the inode size is a nicety; usage comes from statfs */
     }
-  }
+  };
+  for (const p of probePaths) await readInodeSize(p, p, 0);
 
   // ---- LVM
-  const lvmTool = async (cmd: string, fields: string): Promise<ToolOutput> =>
-    tool(cmd, ['--reportformat', 'json', '--units', 'b', '-o', fields], timeoutMs);
+  const lvmTool = async (cmd: string, fields: string, extra: string[] = []): Promise<ToolOutput> =>
+    tool(cmd, [...extra, '--reportformat', 'json', '--units', 'b', '-o', fields], timeoutMs);
   let lvm: LinuxSnapshot['lvm'];
   if (!(await hasTool('pvs'))) {
     const missing: ToolOutput = { ok: false, error: 'pvs: not installed (lvm2)' };
     lvm = { pvs: missing, vgs: missing, lvs: missing };
   } else {
     lvm = {
-      pvs: await lvmTool('pvs', 'pv_name,vg_name,pv_size,pv_free'),
-      vgs: await lvmTool('vgs', 'vg_name,vg_size,vg_free'),
+      pvs: await lvmTool('pvs', 'pv_name,vg_name,pv_size,pv_free,pe_start'),
+      vgs: await lvmTool('vgs', 'vg_name,vg_size,vg_free,vg_extent_size'),
       lvs: await lvmTool('lvs', 'lv_name,vg_name,lv_size,lv_path,lv_dm_path,lv_active'),
     };
-    // Active LVs: probe their file systems too.
+    // Probe the file system of every LV: through its device node when active,
+    // else at its first extent on the PV (no device-mapper node to open).
     try {
-      const rows = JSON.parse(lvm.lvs.ok ? lvm.lvs.stdout : '{}') as { report?: { lv?: { lv_dm_path?: string; lv_active?: string }[] }[] };
-      for (const lv of rows.report?.flatMap((r) => r.lv ?? []) ?? []) {
-        if (lv.lv_active === 'active' && lv.lv_dm_path && existsSync(lv.lv_dm_path)) {
-          blkid[lv.lv_dm_path] = await tool('blkid', ['-p', '-o', 'export', lv.lv_dm_path], timeoutMs, [0, 2]);
-          const t = fsTypeOf(lv.lv_dm_path);
-          if (/^(ext[234]|xfs)$/.test(t)) {
-            try {
-              inodeSizes[lv.lv_dm_path] = inodeSizeFromSuperblock(await readHead(lv.lv_dm_path, 2048, timeoutMs));
-            } catch {
-              /* nicety */
-            }
-          }
-        }
+      const lvRows = lvm.lvs.ok ? parseLvs(lvm.lvs.stdout) : [];
+      const inactive = lvRows.filter((lv) => lv.lv_active !== 'active');
+      let located = new Map<string, LvLocation>();
+      if (inactive.length > 0 && lvm.pvs.ok && lvm.vgs.ok) {
+        lvm.segments = await lvmTool('lvs', 'lv_name,vg_name,lv_dm_path,seg_start_pe,seg_pe_ranges,segtype,seg_size', ['--segments']);
+        if (lvm.segments.ok) located = lvFirstExtents(lvm.segments.stdout, lvm.pvs.stdout, lvm.vgs.stdout);
       }
-    } catch {
-      /* inventory.ts reports unparsable reports */
+      for (const lv of lvRows) {
+        const name = lv.lv_dm_path || mapperName(lv.vg_name, lv.lv_name);
+        if (lv.lv_active === 'active' && existsSync(name)) {
+          blkid[name] = await tool('blkid', ['-p', '-o', 'export', name], timeoutMs, [0, 2]);
+          await readInodeSize(name, name, 0);
+          continue;
+        }
+        const at = located.get(name);
+        if (!at) continue;
+        blkid[name] = await tool('blkid', ['-p', '-O', String(at.offset), '-S', String(at.size), '-o', 'export', at.pv], timeoutMs, [0, 2]);
+        await readInodeSize(name, at.pv, at.offset);
+      }
+    } catch (err) {
+      warnings.push(`LVM: could not probe logical volumes: ${errorMessage(err).slice(0, 200)}`);
     }
   }
 

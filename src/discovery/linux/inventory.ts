@@ -161,7 +161,7 @@ export function inventoryFromSnapshot(snap: LinuxSnapshot): { inventory: Invento
             const name = lv.lv_dm_path || mapperName(lv.vg_name, lv.lv_name);
             const lvPath = lv.lv_path || `/dev/${lv.vg_name}/${lv.lv_name}`;
             const active = lv.lv_active === 'active';
-            const id = active ? blkid(name) : {};
+            const id = blkid(name);
             const m = pickMount([...mountsOf(name), ...mountsOf(lvPath)]);
             const u = m ? usage(snap.statfs[m.mountPoint]) : undefined;
             const mountPoint = m?.mountPoint ?? '';
@@ -190,7 +190,7 @@ export function inventoryFromSnapshot(snap: LinuxSnapshot): { inventory: Invento
         });
       }
       const inactive = volumeGroups.flatMap((vg) => vg.lvs).filter((lv) => !lv.active).length;
-      if (inactive > 0) warnings.push(`LVM: ${inactive} logical volume(s) inactive: their file system and usage are unknown`);
+      if (inactive > 0) warnings.push(`LVM: ${inactive} logical volume(s) inactive: no mount or usage; file system read at the first extent on the PV`);
     } catch (err) {
       warnings.push(`LVM: could not parse the JSON reports: ${(err as Error).message.slice(0, 300)}`);
     }

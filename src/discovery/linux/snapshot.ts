@@ -73,7 +73,11 @@ export interface LinuxSnapshot {
   blockDevices: SysBlockDevice[];
   /** md arrays (/sys/block/md*) with their member partitions (slaves). */
   mdArrays: { name: string; dev: string; level: string; members: string[] }[];
-  /** `blkid -p -o export <dev>` per device path ('' when blkid found nothing). */
+  /**
+   * `blkid -p -o export <dev>` per device path ('' when blkid found nothing);
+   * for an inactive LV (keyed by its /dev/mapper name) the probe at its first
+   * extent on the PV (`blkid -p -O <offset> -S <size>`).
+   */
   blkid: Record<string, ToolOutput>;
   /** /proc/self/mountinfo */
   mountinfo: string;
@@ -81,7 +85,8 @@ export interface LinuxSnapshot {
   statfs: Record<string, StatfsInfo>;
   /** On-disk inode size read from ext2/3/4 and xfs superblocks, per device. */
   inodeSizes: Record<string, number>;
-  lvm: { pvs: ToolOutput; vgs: ToolOutput; lvs: ToolOutput };
+  /** segments: `lvs --segments`, run only when some LV is inactive. */
+  lvm: { pvs: ToolOutput; vgs: ToolOutput; lvs: ToolOutput; segments?: ToolOutput };
   btrfs: BtrfsProbe[];
   nics: NicProbe[];
   /** /proc/net/route and /proc/net/ipv6_route */

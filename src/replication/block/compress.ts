@@ -1,26 +1,68 @@
 // Chooses how a run of changed chunks travels: lz4 (block API, async so the
-// work spreads over the libuv thread pool, i.e. over every core) when it
-// shrinks, raw when it does not. A small sample is tried first so random or
-// already-compressed data costs almost nothing to reject.
+// work runs on the libuv thread pool, i.e. on every core) when it shrinks,
+// raw when it does not. A byte-entropy estimate on a small sample rejects
+// random or already-compressed data before any compression is tried.
+//
+// Only the async lz4-napi calls are used: in lz4-napi 2.10 `compressSync`
+// leaks its output buffers (RSS grows by the compressed size per call).
 
-import { compress, compressSync } from 'lz4-napi';
+import { compress } from 'lz4-napi';
 import { Codec, type CodecValue } from '../wire/frames.js';
 
-const SAMPLE_BYTES = 8 * 1024;
 /** Keep lz4 only when it saves at least this fraction. */
 const MIN_SAVING = 0.05;
+/** Above this many bits per byte, lz4 will not win: send raw. */
+const RAW_ABOVE_BITS = 7.2;
+const SAMPLE_SPOTS = 4;
+const SAMPLE_BYTES = 1024;
 
 export interface Encoded {
   codec: CodecValue;
   payload: Buffer;
 }
 
-export async function encodeRun(raw: Buffer): Promise<Encoded> {
-  if (raw.length > SAMPLE_BYTES * 2) {
-    const sample = compressSync(raw.subarray(0, SAMPLE_BYTES));
-    if (sample.length - 4 > SAMPLE_BYTES * (1 - MIN_SAVING)) return { codec: Codec.RAW, payload: raw };
+const counts = new Uint32Array(256);
+const LOG2 = new Float64Array(SAMPLE_SPOTS * SAMPLE_BYTES + 1);
+for (let i = 1; i < LOG2.length; i++) LOG2[i] = Math.log2(i);
+
+/** Shannon entropy (bits per byte) of a few spread-out samples of `b`. */
+export function sampleEntropy(b: Buffer): number {
+  counts.fill(0);
+  let n = 0;
+  const step = Math.max(SAMPLE_BYTES, Math.floor(b.length / SAMPLE_SPOTS));
+  for (let spot = 0; spot < b.length && n < SAMPLE_SPOTS * SAMPLE_BYTES; spot += step) {
+    const end = Math.min(b.length, spot + SAMPLE_BYTES);
+    for (let i = spot; i < end; i++) counts[b[i]!]!++;
+    n += end - spot;
   }
-  const out = await compress(raw);
+  if (n === 0) return 0;
+  let sum = 0;
+  for (let v = 0; v < 256; v++) {
+    const c = counts[v]!;
+    if (c) sum += c * LOG2[c]!;
+  }
+  return LOG2[n]! - sum / n;
+}
+
+/** Compressions running at once on the thread pool: one per core is enough. */
+const MAX_CONCURRENT = 2;
+let running = 0;
+const waiting: Array<() => void> = [];
+
+async function compressLimited(raw: Buffer): Promise<Buffer> {
+  while (running >= MAX_CONCURRENT) await new Promise<void>((r) => waiting.push(r));
+  running += 1;
+  try {
+    return await compress(raw);
+  } finally {
+    running -= 1;
+    waiting.shift()?.();
+  }
+}
+
+export async function encodeRun(raw: Buffer): Promise<Encoded> {
+  if (sampleEntropy(raw) > RAW_ABOVE_BITS) return { codec: Codec.RAW, payload: raw };
+  const out = await compressLimited(raw);
   if (out.length > raw.length * (1 - MIN_SAVING)) return { codec: Codec.RAW, payload: raw };
   return { codec: Codec.LZ4, payload: out };
 }

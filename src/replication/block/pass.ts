@@ -16,13 +16,14 @@ import type { PassOptions, PassSummary, VolumeProgress } from '../types.js';
 import { openClientSession, errorFromFrame } from '../wire/client.js';
 import {
   AckSchema,
+  Codec,
   DoneSchema,
   FrameType,
   MAX_DATA_RAW_BYTES,
   NackSchema,
   decodeJson,
   decodeManifestFrame,
-  encodeDataFrame,
+  encodeDataFrameParts,
   encodeJsonFrame,
   encodeZeroFrame,
   frameTypeName,
@@ -33,18 +34,18 @@ import { loadPieceHasher } from '../wire/piece-hash.js';
 import { chunkBlock } from './chunker.js';
 import { encodeRun } from './compress.js';
 import { ManifestCursor } from './manifest-cursor.js';
-import { READ_BLOCK_BYTES, readBlocks } from './source-reader.js';
+import { BufferPool, READ_BLOCK_BYTES, readBlocks, type SourceBlock } from './source-reader.js';
 
 export const DEFAULT_CHUNK_SIZE = 32 * 1024;
 /** Unacknowledged bytes on the wire, at most. */
-const WINDOW_BYTES = 32 * 1024 * 1024;
+const WINDOW_BYTES = 12 * 1024 * 1024;
 /** A COMMIT after this many frame bytes … */
-const COMMIT_EVERY_BYTES = 8 * 1024 * 1024;
+const COMMIT_EVERY_BYTES = 3 * 1024 * 1024;
 /** … or after this much volume scanned (zero runs, unchanged regions). */
 const COMMIT_EVERY_SCANNED = 256 * 1024 * 1024;
 const MAX_ZERO_RUN = 256 * 1024 * 1024;
 /** Frames being compressed or waiting to be sent, at most. */
-const QUEUE_ITEMS = 8;
+const QUEUE_ITEMS = 4;
 const IDLE_TIMEOUT_MS = 120_000;
 const MAX_NACKS_PER_FRAME = 3;
 const PROGRESS_EVERY_MS = 500;
@@ -70,13 +71,15 @@ interface Stats {
 }
 
 type Item =
-  | { kind: 'data'; offset: number; rawLength: number; hashes: bigint[]; frontier: number; encoded: Promise<{ codec: CodecValue; payload: Buffer }> }
+  | { kind: 'data'; offset: number; rawLength: number; hashes: bigint[]; frontier: number; block: SourceBlock; encoded: Promise<{ codec: CodecValue; payload: Buffer }> }
   | { kind: 'zero'; offset: number; length: number; frontier: number }
   | { kind: 'mark'; frontier: number; final: boolean };
 
 interface Sent {
   seq: number;
-  frame: Buffer;
+  /** The frame's parts: a header (holding the seq at byte 5) and, for DATA, the payload. */
+  parts: Buffer[];
+  bytes: number;
   raw: number;
   nacks: number;
 }
@@ -263,7 +266,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
           for (const [seq, s] of unacked) {
             if (seq > mark) break;
             unacked.delete(seq);
-            unackedBytes -= s.frame.length;
+            unackedBytes -= s.bytes;
             stats.doneBytes += s.raw;
           }
           lastAckedCommit = Math.max(lastAckedCommit, ack.id);
@@ -276,7 +279,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
           const s = unacked.get(nack.seq);
           if (!s) break;
           unacked.delete(nack.seq);
-          unackedBytes -= s.frame.length;
+          unackedBytes -= s.bytes;
           s.nacks += 1;
           a.log.warn({ seq: nack.seq, code: nack.code, attempt: s.nacks }, `receiver refused a frame: ${nack.message}`);
           if (s.nacks > MAX_NACKS_PER_FRAME) {
@@ -306,6 +309,8 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
 
   // ---- the scanner: read, hash, compare, emit items into a bounded queue
   const queue: Item[] = [];
+  // Read buffers: one being scanned, one read ahead, the rest held by frames waiting to be encoded.
+  const pool = new BufferPool(QUEUE_ITEMS + 2, READ_BLOCK_BYTES);
   let scanDone = false;
   const digest = createHash('sha256');
   const resumeFrom = Math.min(size, Math.floor(welcome.resumeFrom / READ_BLOCK_BYTES) * READ_BLOCK_BYTES);
@@ -333,8 +338,11 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
       zeroRun = undefined;
       await push({ kind: 'zero', offset: z.offset, length: z.length, frontier });
     };
-    for await (const block of readBlocks(a.source, resumeFrom, size)) {
-      if (signal?.aborted || sessionError) break;
+    for await (const block of readBlocks(a.source, resumeFrom, size, pool)) {
+      if (signal?.aborted || sessionError) {
+        block.release();
+        break;
+      }
       stats.bytesRead += block.data.length;
       const { entries, index } = await cursor.locate(block.offset / cs);
       const chunked = chunkBlock(block.data, block.offset, cs, (i) => entries.readBigUInt64BE((index + i) * 8), hasher, MAX_DATA_RAW_BYTES / 2);
@@ -356,9 +364,11 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
           await flushZero(run.offset);
           const raw = block.data.subarray(run.offset - block.offset, end - block.offset);
           stats.payloadBytes += raw.length;
-          await push({ kind: 'data', offset: run.offset, rawLength: raw.length, hashes: run.hashes, frontier: end, encoded: encodeRun(raw) });
+          block.retain();
+          await push({ kind: 'data', offset: run.offset, rawLength: raw.length, hashes: run.hashes, frontier: end, block, encoded: encodeRun(raw) });
         }
       }
+      block.release();
       const end = block.offset + block.data.length;
       if (end - lastMark >= COMMIT_EVERY_SCANNED / 4) {
         await flushZero(end);
@@ -387,20 +397,22 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
     countWire();
     return id;
   };
-  const sendFrame = async (frame: Buffer, raw: number, isData: boolean) => {
-    if (bytesSinceCommit > 0 && unackedBytes + frame.length > WINDOW_BYTES) await sendCommit();
-    await waitFor(() => unackedBytes === 0 || unackedBytes + frame.length <= WINDOW_BYTES, 'window space');
+  const sendFrame = async (parts: Buffer[], raw: number, isData: boolean) => {
+    const bytes = parts.reduce((n, p) => n + p.length, 0);
+    if (bytesSinceCommit > 0 && unackedBytes + bytes > WINDOW_BYTES) await sendCommit();
+    await waitFor(() => unackedBytes === 0 || unackedBytes + bytes <= WINDOW_BYTES, 'window space');
     const seq = nextSeq++;
-    frame.writeUInt32BE(seq, 5);
-    unacked.set(seq, { seq, frame, raw, nacks: 0 });
-    unackedBytes += frame.length;
-    bytesSinceCommit += frame.length;
-    let wire = frame;
+    parts[0]!.writeUInt32BE(seq, 5);
+    unacked.set(seq, { seq, parts, bytes, raw, nacks: 0 });
+    unackedBytes += bytes;
+    bytesSinceCommit += bytes;
+    let wire = parts;
     if (isData) {
       dataFrameCount += 1;
       if (internals.corruptDataFrames?.delete(dataFrameCount)) {
-        wire = Buffer.from(frame);
-        wire[wire.length - 1]! ^= 0xff;
+        const last = Buffer.from(parts[parts.length - 1]!);
+        last[last.length - 1]! ^= 0xff;
+        wire = [...parts.slice(0, -1), last];
       }
     }
     // The gate paces the frame's bytes as they go onto the socket (after the window wait).
@@ -411,7 +423,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   const drainResends = async () => {
     while (resend.length > 0) {
       const s = resend.shift()!;
-      await sendFrame(s.frame, s.raw, false);
+      await sendFrame(s.parts, s.raw, false);
       unacked.get(nextSeq - 1)!.nacks = s.nacks;
     }
   };
@@ -426,13 +438,20 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
       const item = queue.shift()!;
       wake();
       if (item.kind === 'data') {
-        const enc = await item.encoded;
-        const frame = encodeDataFrame({ seq: 0, offset: item.offset, rawLength: item.rawLength, codec: enc.codec, hashes: item.hashes, payload: enc.payload });
-        await sendFrame(frame, item.rawLength, true);
+        let parts: Buffer[];
+        try {
+          const enc = await item.encoded;
+          // A raw payload still points into a pooled read buffer: copy it out before the buffer goes back.
+          const payload = enc.codec === Codec.RAW ? Buffer.from(enc.payload) : enc.payload;
+          parts = encodeDataFrameParts({ seq: 0, offset: item.offset, rawLength: item.rawLength, codec: enc.codec, hashes: item.hashes, payload });
+        } finally {
+          item.block.release();
+        }
+        await sendFrame(parts, item.rawLength, true);
         stats.dataFrames += 1;
         frontierSent = item.frontier;
       } else if (item.kind === 'zero') {
-        await sendFrame(encodeZeroFrame({ seq: 0, offset: item.offset, length: item.length }), item.length, false);
+        await sendFrame([encodeZeroFrame({ seq: 0, offset: item.offset, length: item.length })], item.length, false);
         frontierSent = item.frontier;
         if (item.length >= COMMIT_EVERY_SCANNED / 2) await sendCommit();
       } else {

@@ -1,30 +1,75 @@
 // Reads a source volume (block device or image file) front to back in large
-// sequential I/O, one read ahead of the consumer. Each block is a fresh
-// buffer the consumer may keep (frames reference it until encoded).
+// sequential I/O, one read ahead of the consumer, into a small pool of
+// reusable buffers: memory stays bounded and the garbage collector never
+// sees gigabytes of short-lived reads. A block goes back to the pool when
+// every holder (the scanner, frames still to be encoded) has released it.
 
 import { open } from 'node:fs/promises';
 import { FerryError } from '../../errors.js';
 
 export const READ_BLOCK_BYTES = 4 * 1024 * 1024;
 
-export interface SourceBlock {
-  offset: number;
-  data: Buffer;
+export class SourceBlock {
+  readonly offset: number;
+  readonly data: Buffer;
+  private refs = 1;
+  private readonly onFree: () => void;
+
+  constructor(offset: number, data: Buffer, onFree: () => void) {
+    this.offset = offset;
+    this.data = data;
+    this.onFree = onFree;
+  }
+
+  retain(): void {
+    this.refs += 1;
+  }
+
+  release(): void {
+    this.refs -= 1;
+    if (this.refs === 0) this.onFree();
+  }
 }
 
-export async function* readBlocks(path: string, from: number, size: number, blockBytes = READ_BLOCK_BYTES): AsyncGenerator<SourceBlock> {
+/** A fixed set of equal buffers; `take` waits while all are in use. */
+export class BufferPool {
+  private readonly free: Buffer[] = [];
+  private readonly waiting: Array<(b: Buffer) => void> = [];
+
+  constructor(count: number, bytes: number) {
+    for (let i = 0; i < count; i++) this.free.push(Buffer.allocUnsafeSlow(bytes));
+  }
+
+  take(): Promise<Buffer> {
+    const b = this.free.pop();
+    if (b) return Promise.resolve(b);
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  give(b: Buffer): void {
+    const w = this.waiting.shift();
+    if (w) w(b);
+    else this.free.push(b);
+  }
+}
+
+export async function* readBlocks(path: string, from: number, size: number, pool: BufferPool, blockBytes = READ_BLOCK_BYTES): AsyncGenerator<SourceBlock> {
   const fh = await open(path, 'r');
   try {
     const readAt = async (offset: number): Promise<SourceBlock> => {
       const n = Math.min(blockBytes, size - offset);
-      const data = Buffer.allocUnsafeSlow(n);
+      const buf = await pool.take();
+      const data = buf.subarray(0, n);
       let got = 0;
       while (got < n) {
         const { bytesRead } = await fh.read(data, got, n - got, offset + got);
-        if (bytesRead === 0) throw new FerryError('SMS.0805', `source ${path} ended at ${offset + got}, expected ${size} bytes`);
+        if (bytesRead === 0) {
+          pool.give(buf);
+          throw new FerryError('SMS.0805', `source ${path} ended at ${offset + got}, expected ${size} bytes`);
+        }
         got += bytesRead;
       }
-      return { offset, data };
+      return new SourceBlock(offset, data, () => pool.give(buf));
     };
     let next: Promise<SourceBlock> | undefined = from < size ? readAt(from) : undefined;
     while (next) {

@@ -82,24 +82,27 @@ export class FrameChannel {
    * that the stream stays well-formed and a frame the caller counts as sent
    * is on the wire; then the gate's error is thrown.
    */
-  async send(frame: Buffer, pace?: { gate: ByteGate; signal?: AbortSignal }): Promise<void> {
+  async send(frame: Buffer | Buffer[], pace?: { gate: ByteGate; signal?: AbortSignal }): Promise<void> {
+    const parts = Array.isArray(frame) ? frame : [frame];
     const prev = this.writeTail;
     let release!: () => void;
     this.writeTail = new Promise<void>((r) => (release = r));
     try {
       await prev;
-      if (!pace) return await this.write(frame);
+      if (!pace) return await this.write(parts);
       let paceError: unknown;
-      for (let off = 0; off < frame.length; off += PACE_SLICE_BYTES) {
-        const slice = frame.subarray(off, Math.min(frame.length, off + PACE_SLICE_BYTES));
-        if (paceError === undefined) {
-          try {
-            await pace.gate.acquire(slice.length, pace.signal);
-          } catch (e) {
-            paceError = e;
+      for (const part of parts) {
+        for (let off = 0; off < part.length; off += PACE_SLICE_BYTES) {
+          const slice = part.subarray(off, Math.min(part.length, off + PACE_SLICE_BYTES));
+          if (paceError === undefined) {
+            try {
+              await pace.gate.acquire(slice.length, pace.signal);
+            } catch (e) {
+              paceError = e;
+            }
           }
+          await this.write([slice]);
         }
-        await this.write(slice);
       }
       if (paceError !== undefined) throw paceError;
     } finally {
@@ -109,10 +112,22 @@ export class FrameChannel {
 
   private writeTail: Promise<void> = Promise.resolve();
 
-  private async write(frame: Buffer): Promise<void> {
+  /** Writes buffers back to back (corked: one TLS record run); waits for 'drain' when the socket is full. */
+  private async write(parts: Buffer[]): Promise<void> {
     if (this.closedError) throw this.closedError;
-    this.bytesWritten += frame.length;
-    if (this.socket.write(frame)) return;
+    let ok = true;
+    if (parts.length === 1) {
+      this.bytesWritten += parts[0]!.length;
+      ok = this.socket.write(parts[0]!);
+    } else {
+      this.socket.cork();
+      for (const p of parts) {
+        this.bytesWritten += p.length;
+        ok = this.socket.write(p);
+      }
+      this.socket.uncork();
+    }
+    if (ok) return;
     await new Promise<void>((resolve, reject) => {
       const onDrain = () => {
         cleanup();

@@ -180,9 +180,15 @@ export interface DataFrame {
   payload: Buffer;
 }
 
-export function encodeDataFrame(f: DataFrame): Buffer {
-  const bodyLen = DATA_HEADER_BYTES + 8 * f.hashes.length + f.payload.length;
-  const out = Buffer.allocUnsafe(5 + bodyLen);
+/**
+ * A DATA frame as [header with hashes, payload]: written back to back they
+ * are one frame; keeping them apart spares copying the payload.
+ */
+export function encodeDataFrameParts(f: DataFrame): [Buffer, Buffer] {
+  const headLen = DATA_HEADER_BYTES + 8 * f.hashes.length;
+  const bodyLen = headLen + f.payload.length;
+  if (1 + bodyLen > MAX_FRAME_BYTES) throw new FerryError('FERRY_FRAME_TOO_LARGE', `DATA frame of ${1 + bodyLen} bytes exceeds the cap`);
+  const out = Buffer.allocUnsafe(5 + headLen);
   out.writeUInt32BE(1 + bodyLen, 0);
   out[4] = FrameType.DATA;
   let p = 5;
@@ -200,9 +206,11 @@ export function encodeDataFrame(f: DataFrame): Buffer {
     out.writeBigUInt64BE(h, p);
     p += 8;
   }
-  out.set(f.payload, p);
-  if (1 + bodyLen > MAX_FRAME_BYTES) throw new FerryError('FERRY_FRAME_TOO_LARGE', `DATA frame of ${1 + bodyLen} bytes exceeds the cap`);
-  return out;
+  return [out, f.payload];
+}
+
+export function encodeDataFrame(f: DataFrame): Buffer {
+  return Buffer.concat(encodeDataFrameParts(f));
 }
 
 export function decodeDataFrame(body: Buffer): DataFrame {

@@ -264,6 +264,25 @@ describe('network faults', () => {
     expect(http.seen).toHaveLength(3);
   });
 
+  it('a body that stalls half way times out (SMS.0203)', async () => {
+    http.handler = (_q, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '100' });
+      res.write('{"id": "t1", ');
+    };
+    const err = await failure(client().getTask('t1'));
+    expect(err.code).toBe('SMS.0203');
+    expect(http.seen).toHaveLength(3);
+  });
+
+  it('close() does not wait for a hanging call beyond its grace period', async () => {
+    http.handler = () => undefined;
+    const c = new ControlPlaneClient({ endpoint: httpUrl, auth: { type: 'token', token: 'x' }, headers_timeout_ms: 60_000 });
+    const pending = failure(c.getTask('t1'));
+    await new Promise((r) => setTimeout(r, 50));
+    await c.close(100);
+    expect((await pending).code).toBe('FERRY_ABORTED');
+  });
+
   it('a reset connection is SMS.0301 after bounded attempts', async () => {
     http.handler = (req) => req.socket.destroy();
     const err = await failure(client().getCommand('s1'));
@@ -475,15 +494,16 @@ describe('TLS and proxy', () => {
     expect(err.code).toBe('SMS.0304');
   });
 
-  it('tunnels through an HTTP CONNECT proxy; a refusing proxy is an SMS.0301 error', async () => {
-    const connects: string[] = [];
-    let refuse = false;
-    const proxy = createHttpServer();
+  /** A CONNECT proxy on 127.0.0.1 (plain or TLS) that records tunnels and Proxy-Authorization. */
+  async function startProxy(tlsIdentity?: TlsIdentity) {
+    const seen: { target: string; auth?: string }[] = [];
+    const state = { refuse: false };
+    const server = tlsIdentity ? createHttpsServer({ key: tlsIdentity.key, cert: tlsIdentity.cert }) : createHttpServer();
     const tunnels = new Set<Socket>();
-    proxy.on('connect', (req: IncomingMessage, socket: Socket) => {
-      connects.push(req.url!);
+    server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      seen.push({ target: req.url!, auth: req.headers['proxy-authorization'] });
       tunnels.add(socket);
-      if (refuse) {
+      if (state.refuse) {
         socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
         return;
       }
@@ -497,18 +517,42 @@ describe('TLS and proxy', () => {
       socket.on('error', () => upstream.destroy());
       socket.on('close', () => upstream.destroy());
     });
-    proxy.listen(0, '127.0.0.1');
-    await once(proxy, 'listening');
-    const proxyUrl = `http://user:${PASSWORD}@127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as AddressInfo).port;
+    return {
+      seen,
+      state,
+      url: `${tlsIdentity ? 'https' : 'http'}://user:${PASSWORD}@127.0.0.1:${port}`,
+      close: () => {
+        for (const s of tunnels) s.destroy();
+        server.close();
+      },
+    };
+  }
+
+  it('tunnels through an HTTP CONNECT proxy with credentials; a refusing proxy is a typed error without secrets', async () => {
+    const proxy = await startProxy();
     try {
-      await expect(client({ ca: identity.cert, proxy: proxyUrl }, httpsUrl).getTask('t1')).resolves.toMatchObject({ id: 't1' });
-      expect(connects).toEqual([new URL(httpsUrl).host]);
-      refuse = true;
-      const err = await failure(client({ ca: identity.cert, proxy: proxyUrl }, httpsUrl).getTask('t1'));
+      await expect(client({ ca: identity.cert, proxy: proxy.url }, httpsUrl).getTask('t1')).resolves.toMatchObject({ id: 't1' });
+      expect(proxy.seen).toEqual([{ target: new URL(httpsUrl).host, auth: 'Basic ' + Buffer.from(`user:${PASSWORD}`).toString('base64') }]);
+      proxy.state.refuse = true;
+      const err = await failure(client({ ca: identity.cert, proxy: proxy.url }, httpsUrl).getTask('t1'));
       expect(err.code).toMatch(/^SMS\.030[14]$/);
       assertNoSecrets(err);
     } finally {
-      for (const s of tunnels) s.destroy();
+      proxy.close();
+    }
+  });
+
+  it('tunnels through an HTTPS proxy trusted by proxy_ca', async () => {
+    const proxy = await startProxy(identity);
+    try {
+      await expect(client({ ca: identity.cert, proxy: proxy.url, proxy_ca: identity.cert }, httpsUrl).getTask('t1')).resolves.toMatchObject({ id: 't1' });
+      expect(proxy.seen).toHaveLength(1);
+      const err = await failure(client({ ca: identity.cert, proxy: proxy.url }, httpsUrl).getTask('t1'));
+      expect(err.code).toBe('SMS.0304');
+    } finally {
       proxy.close();
     }
   });

@@ -46,6 +46,12 @@ describe('control-plane state rules', () => {
     expect((await cp.call('GET', `/v3/sources/${source}/command`)).status).toBe(404);
   });
 
+  it('answers a re-registration of a deleted source with SMS.0507 so the agent registers again', async () => {
+    const r = await cp.call('POST', '/v3/sources', { ...EXAMPLES.register.body, id: 'deleted-source-id' });
+    expect(r.status).toBe(404);
+    expect(r.body.error_code).toBe('SMS.0507');
+  });
+
   it('delivers each command once, oldest first, and matches results to delivered commands', async () => {
     const { source, task } = await sourceWithTask('vm-queue');
     await cp.call('POST', `/v3/tasks/${task}/action`, { operation: 'start' });

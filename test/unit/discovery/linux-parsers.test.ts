@@ -238,3 +238,27 @@ describe('superblocks', () => {
     expect(inodeSizeFromSuperblock(Buffer.alloc(2048))).toBe(0);
   });
 });
+
+describe('where an inactive LV starts on its PV', () => {
+  it('combines lvs --segments, pvs pe_start and vgs extent size (recorded outputs)', async () => {
+    const { lvFirstExtents } = await import('../../../src/discovery/linux/lvm.js');
+    const segs = `  {
+      "report": [
+          {
+              "seg": [
+                  {"lv_name":"a", "vg_name":"ytestvg", "lv_dm_path":"/dev/mapper/ytestvg-a", "seg_start_pe":"0", "seg_pe_ranges":"/dev/loop2:0-1", "segtype":"linear", "seg_size":"8388608B"},
+                  {"lv_name":"b", "vg_name":"ytestvg", "lv_dm_path":"/dev/mapper/ytestvg-b", "seg_start_pe":"0", "seg_pe_ranges":"/dev/loop2:2-4", "segtype":"linear", "seg_size":"12582912B"},
+                  {"lv_name":"b", "vg_name":"ytestvg", "lv_dm_path":"/dev/mapper/ytestvg-b", "seg_start_pe":"3", "seg_pe_ranges":"/dev/loop3:0-6", "segtype":"linear", "seg_size":"29360128B"},
+                  {"lv_name":"s", "vg_name":"ytestvg", "lv_dm_path":"/dev/mapper/ytestvg-s", "seg_start_pe":"0", "seg_pe_ranges":"/dev/loop2:5-6 /dev/loop3:7-8", "segtype":"striped", "seg_size":"16777216B"}
+              ]
+          }
+      ]
+  }`;
+    const pvs = '{"report":[{"pv":[{"pv_name":"/dev/loop2", "vg_name":"ytestvg", "pv_size":"100663296B", "pv_free":"0B", "pe_start":"1048576B"},{"pv_name":"/dev/loop3", "vg_name":"ytestvg", "pv_size":"100663296B", "pv_free":"0B", "pe_start":"1048576B"}]}]}';
+    const vgs = '{"report":[{"vg":[{"vg_name":"ytestvg", "vg_size":"201326592B", "vg_free":"0B", "vg_extent_size":"4194304B"}]}]}';
+    const m = lvFirstExtents(segs, pvs, vgs);
+    expect(m.get('/dev/mapper/ytestvg-a')).toEqual({ pv: '/dev/loop2', offset: 1048576, size: 8388608 });
+    expect(m.get('/dev/mapper/ytestvg-b')).toEqual({ pv: '/dev/loop2', offset: 1048576 + 2 * 4194304, size: 12582912 });
+    expect(m.has('/dev/mapper/ytestvg-s')).toBe(false); // striped over two PVs: not probed
+  });
+});

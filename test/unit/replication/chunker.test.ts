@@ -60,3 +60,18 @@ describe('chunker', async () => {
     expect(r.runs.map((x) => x.kind)).toEqual(['same', 'zero', 'same']);
   });
 });
+
+describe('compressibility estimate', async () => {
+  const { sampleEntropy, encodeRun } = await import('../../../src/replication/block/compress.js');
+
+  it('sends random data raw without compressing it, and compresses text', async () => {
+    const random = randomBytes(1 << 20);
+    expect(sampleEntropy(random)).toBeGreaterThan(7.8);
+    expect((await encodeRun(random)).codec).toBe(0);
+    const text = Buffer.alloc(1 << 20, 'the quick brown fox jumps over the lazy dog\n');
+    expect(sampleEntropy(text)).toBeLessThan(5);
+    const enc = await encodeRun(text);
+    expect(enc.codec).toBe(1);
+    expect(enc.payload.length).toBeLessThan(text.length / 10);
+  });
+});
