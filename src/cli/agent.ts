@@ -54,7 +54,7 @@ export function register(program: Command): void {
         config,
         cp: port,
         inventory: discoveryInventory({ includeLoop: config.include_loop_devices, log }),
-        replication: engineReplication(),
+        replication: engineReplication({ manifestDir: opened.store.manifestDir, dataDir: config.data_dir }),
         store: opened.store,
         logging,
       });

@@ -5,7 +5,7 @@
 // agent commands the control plane would never queue. The source is a 48 MiB
 // image of random data; the task's speed limit (40 Mbit/s) makes a full pass
 // last ~10 s so STOP and SIGKILL land mid-pass.
-import { truncateSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { readdirSync, truncateSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, fsyncSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { startLocalCp, type LocalCp } from '../helpers/control-plane.js';
 import { startReceiver, sha256Of, type RunningReceiver } from '../helpers/block.js';
 import { CpProxy } from '../helpers/cp-proxy.js';
 import { readState } from '../../src/agent/state-store.js';
+import { decompressFrame } from 'lz4-napi';
 
 const MiB = 1024 * 1024;
 const SIZE = 48 * MiB;
@@ -196,6 +197,27 @@ describe('ferry agent end to end', () => {
     await until('MIGRATE_SUCCESS', async () => (await task()).state === 'MIGRATE_SUCCESS');
     const progress = await cp.call('GET', `/v3/tasks/${taskId}/progress-history`);
     expect(JSON.stringify(progress.body)).toMatch(/"progress":100/);
+
+    const status = await runFerry(['status', '--data-dir', dataDir]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`task: +${taskId} \\(e2e\\) +MIGRATE_BLOCK +finished`));
+    expect(status.stdout).toMatch(/disk0 +block +100%/);
+    expect(status.stdout).toMatch(/agent: +pid \d+ running/);
+  });
+
+  it('UPLOAD_LOG sends the logs as tar + lz4', async () => {
+    const r = await cp.call('POST', `/v3/tasks/${taskId}/collect-log`, {});
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const done = await until('UPLOAD_LOG result', async () => (await commands()).find((c) => c.command_name === 'UPLOAD_LOG' && c.result));
+    expect(done.result).toBe('success');
+    const stored = readdirSync(join(dir, 'cp', 'logs', taskId));
+    expect(stored.length).toBe(1);
+    const archive = readFileSync(join(dir, 'cp', 'logs', taskId, stored[0]!));
+    expect(archive.subarray(0, 4).toString('hex')).toBe('04224d18');
+    const tarBytes = await decompressFrame(archive);
+    expect(tarBytes.toString('latin1')).toMatch(/agent\.log/);
+    expect(tarBytes.toString('latin1')).toMatch(/"msg":"volume replicated"/);
+    expect(tarBytes.toString('latin1')).not.toContain(PASSWORD);
   });
 
   it('answers a malformed and an unknown command with fail and keeps running', async () => {
