@@ -62,7 +62,7 @@ export class FerryChild {
 
   /** The last `n` lines it printed, with every secret replaced by ***. */
   tail(n: number, secrets: readonly string[]): string[] {
-    return this.lines.slice(-n).map((l) => scrub(l, secrets));
+    return this.lines.slice(-n).map((l) => scrub(readable(l), secrets));
   }
 
   /** Resolves with the first line (already printed or to come) that matches `re`. */
@@ -129,4 +129,22 @@ export function scrub(text: string, secrets: readonly string[]): string {
   let out = text;
   for (const s of secrets) if (s) out = out.split(s).join('***');
   return out;
+}
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** A pino JSON line as `HH:MM:SS LEVEL message key=value …`; anything else as it is. */
+export function readable(line: string): string {
+  if (!line.startsWith('{')) return line;
+  try {
+    const j = JSON.parse(line) as Record<string, unknown>;
+    const { level, time, msg, pid: _pid, hostname: _h, name: _n, ...rest } = j;
+    const when = typeof time === 'string' ? time.slice(11, 19) : typeof time === 'number' ? new Date(time).toISOString().slice(11, 19) : '';
+    const fields = Object.entries(rest)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    return `${when} ${LEVELS[Number(level)] ?? String(level)} ${String(msg ?? '')}${fields ? `  ${fields}` : ''}`.trim();
+  } catch {
+    return line;
+  }
 }

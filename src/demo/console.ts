@@ -21,7 +21,7 @@ export function consoleIO(out: NodeJS.WriteStream, input: NodeJS.ReadStream = pr
     },
     progress(line) {
       if (tty) {
-        const width = Math.max(20, (out.columns ?? 100) - 1);
+        const width = Math.max(20, (out.columns || 120) - 1);
         out.write(`\r${line.slice(0, width).padEnd(width)}`);
         live = true;
         return;

@@ -22,7 +22,7 @@ import type { TaskCreate, TaskDetails } from '../controlplane/schemas/index.js';
 import { FerryError, UsageError, errorMessage } from '../errors.js';
 import { sizeOfPath } from '../platform/device-size-linux.js';
 import { FerryChild, describeExit, scrub, type ChildExit } from './child.js';
-import { formatBytes, formatDuration, formatProgress, snapshot } from './progress-line.js';
+import { byteCounts, formatBytes, formatDuration, formatProgress, snapshot, type ByteCounts } from './progress-line.js';
 import { verifyBlock, verifyFiles, type Verification } from './verify.js';
 
 export interface DemoOptions {
@@ -117,10 +117,11 @@ export async function runDemo(opts: DemoOptions, io: DemoIO, signal: AbortSignal
   const agentLog = join(dir, 'logs', 'agent.log');
 
   const watchChildren = () => {
+    // First: Ctrl-C on a terminal reaches the children too, and they exit by themselves.
+    if (signal.aborted) throw new DemoFailure('FERRY_DEMO_INTERRUPTED', 'interrupted: stopping the children');
     for (const c of children) {
       if (!c.running) throw new DemoFailure('FERRY_DEMO_CHILD', `ferry ${c.role} (pid ${c.pid}) exited unexpectedly (${describeExit(c.exitStatus!)})`);
     }
-    if (signal.aborted) throw new DemoFailure('FERRY_DEMO_INTERRUPTED', 'interrupted');
   };
 
   try {
@@ -189,9 +190,12 @@ export async function runDemo(opts: DemoOptions, io: DemoIO, signal: AbortSignal
     io.say(`task           ${taskId} (${body.type}) started`);
 
     // 6. Follow it, verify, and optionally sync.
+    let bytesBefore: ByteCounts = { done: 0, total: 0 };
     const runPass = async (number: number) => {
       const passStart = Date.now();
-      const final = await follow(c, taskId, String(sourceId), io, watchChildren, opts.pollSeconds ?? 1);
+      const followed = await follow(c, taskId, String(sourceId), io, watchChildren, opts.pollSeconds ?? 1, bytesBefore);
+      bytesBefore = followed.bytes;
+      const final = followed.task;
       summary.task_state = final.state ?? null;
       if (final.state !== 'MIGRATE_SUCCESS') {
         throw new DemoFailure('FERRY_DEMO_TASK', `the task ended ${final.state}${final.error_json ? `: ${final.error_json}` : ''}`);
@@ -314,15 +318,17 @@ async function until<T>(ms: number, what: string, check: () => void, fn: () => P
 const FINAL = new Set(['MIGRATE_SUCCESS', 'MIGRATE_FAIL', 'ABORT']);
 
 /** Polls the task view until the pass ends; prints the live line on the way. */
-async function follow(c: ControlPlaneClient, taskId: string, sourceId: string, io: DemoIO, check: () => void, pollSeconds: number): Promise<TaskDetails> {
+async function follow(c: ControlPlaneClient, taskId: string, sourceId: string, io: DemoIO, check: () => void, pollSeconds: number, base: ByteCounts): Promise<{ task: TaskDetails; bytes: ByteCounts }> {
+  let bytes = base;
   for (;;) {
     check();
     const task = await c.getTask(taskId);
     const src = (await c.listSources({ id: sourceId, limit: 1 }).catch(() => undefined))?.source_servers[0];
-    io.progress(formatProgress(snapshot(task, src)));
+    bytes = byteCounts(src) ?? bytes;
+    io.progress(formatProgress(snapshot(task, src, base)));
     if (task.state && FINAL.has(task.state)) {
       io.progressDone();
-      return task;
+      return { task, bytes };
     }
     await sleep(pollSeconds * 1000);
   }
@@ -356,7 +362,7 @@ function describePass(p: PassReport): string {
   const v = p.verification;
   const check = v.ok
     ? v.method === 'sha256'
-      ? `verified: sha256 ${v.sourceSha256!.slice(0, 16)}… matches`
+      ? `verified: sha256 ${v.source_sha256!.slice(0, 16)}… matches`
       : `verified: ${v.method === 'rsync' ? 'rsync -aHAX --dry-run lists no differences' : 'trees identical (node digest walk)'}`
     : `NOT verified (${v.method}): ${v.differences.length} difference(s)`;
   return `pass ${p.pass} (${p.kind}): ${wire}${took}; ${check}`;

@@ -16,11 +16,18 @@ export interface ProgressSnapshot {
   subtask: string | null;
 }
 
-export function snapshot(task: TaskDetails, source: SourceSummary | undefined): ProgressSnapshot {
+/**
+ * The source summary adds up the bytes of all the task's subtasks (one per
+ * pass kind); `base` is what earlier passes contributed, subtracted so the
+ * line shows the current pass alone.
+ */
+export function snapshot(task: TaskDetails, source: SourceSummary | undefined, base: ByteCounts = { done: 0, total: 0 }): ProgressSnapshot {
   const subs = task.sub_tasks ?? [];
   const current = subs.filter((s) => s.start_date != null && s.end_date == null).at(-1) ?? subs.at(-1);
-  const done = typeof source?.replicatesize === 'number' ? source.replicatesize : null;
-  const total = typeof source?.totalsize === 'number' && source.totalsize > 0 ? source.totalsize : null;
+  const raw = byteCounts(source);
+  const own = raw && raw.total > base.total ? { done: Math.max(0, raw.done - base.done), total: raw.total - base.total } : null;
+  const done = own?.done ?? null;
+  const total = own && own.total > 0 ? own.total : null;
   let percent = typeof current?.progress === 'number' ? current.progress : 0;
   if (done !== null && total !== null) percent = Math.max(percent, Math.min(100, (done / total) * 100));
   const speed = typeof task.migrate_speed === 'number' && task.migrate_speed > 0 ? task.migrate_speed : null;
@@ -33,6 +40,16 @@ export function snapshot(task: TaskDetails, source: SourceSummary | undefined): 
     totalBytes: total,
     subtask: current?.name ?? null,
   };
+}
+
+export interface ByteCounts {
+  done: number;
+  total: number;
+}
+
+export function byteCounts(source: SourceSummary | undefined): ByteCounts | null {
+  if (typeof source?.replicatesize !== 'number' || typeof source.totalsize !== 'number') return null;
+  return { done: source.replicatesize, total: source.totalsize };
 }
 
 export function formatProgress(p: ProgressSnapshot): string {

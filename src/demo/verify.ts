@@ -18,8 +18,8 @@ export interface Verification {
   method: 'rsync' | 'node-digest' | 'sha256';
   /** What differs (at most 20 lines), empty when ok. */
   differences: string[];
-  sourceSha256?: string;
-  targetSha256?: string;
+  source_sha256?: string;
+  target_sha256?: string;
 }
 
 /** rsync patterns for what the file engine leaves out by design below `root`. */
@@ -50,7 +50,7 @@ export async function verifyFiles(source: string, target: string): Promise<Verif
 export async function verifyBlock(source: string, target: string): Promise<Verification> {
   const [s, t] = await Promise.all([sha256File(source), sha256File(target)]);
   const differences = s.hash === t.hash ? [] : [`sha256 differs: source ${s.hash} (${s.bytes} bytes), target ${t.hash} (${t.bytes} bytes)`];
-  return { ok: differences.length === 0, method: 'sha256', differences, sourceSha256: s.hash, targetSha256: t.hash };
+  return { ok: differences.length === 0, method: 'sha256', differences, source_sha256: s.hash, target_sha256: t.hash };
 }
 
 export async function sha256File(path: string): Promise<{ hash: string; bytes: number }> {
