@@ -26,7 +26,7 @@ import type { AgentLogging } from './logging.js';
 import { isSourceGone, type ControlPlanePort, type InventoryPort, type ReplicationPort } from './ports.js';
 import type { StateStore } from './state-store.js';
 import { TaskRunner } from './task-runner.js';
-import { layoutDigest } from './volume-plan.js';
+import { configuredBlockSizes, layoutDigest } from './volume-plan.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -84,7 +84,7 @@ export class AgentDaemon {
     this.log.info({ sourceId: prev.sourceId, identity: identity.fingerprint.slice(0, 16), version: agentVersion() }, 'ferry agent starting');
 
     await this.register(signal);
-    if (!signal.aborted) await this.runner.resume();
+    let resumePending = true;
 
     while (!signal.aborted) {
       if (this.deleted) {
@@ -94,6 +94,10 @@ export class AgentDaemon {
       let delay = jittered(this.d.config.poll_interval);
       try {
         if (this.needsRegistration) await this.register(signal);
+        if (resumePending) {
+          await this.runner.resume();
+          resumePending = false;
+        }
         await this.flushOutbox();
         await this.runner.retryPending();
         const sid = this.d.store.get().sourceId!;
@@ -149,7 +153,7 @@ export class AgentDaemon {
     while (!signal.aborted) {
       try {
         const body = await this.d.inventory.discover();
-        const digest = layoutDigest(body);
+        const digest = layoutDigest(body, await configuredBlockSizes(this.d.config));
         let sid = this.d.store.get().sourceId;
         if (sid && !this.needsRegistration) {
           try {
@@ -284,7 +288,7 @@ export class AgentDaemon {
     if (Date.now() < this.nextRediscovery) return;
     this.nextRediscovery = Date.now() + this.d.config.rediscover_interval * 1000;
     const body = await this.d.inventory.discover();
-    const digest = layoutDigest(body);
+    const digest = layoutDigest(body, await configuredBlockSizes(this.d.config));
     if (digest === this.d.store.get().layoutDigest) return;
     const sid = this.d.store.get().sourceId!;
     this.log.warn('disk layout changed; sending the new disk information');

@@ -18,7 +18,7 @@ import type { AgentLogging } from './logging.js';
 import type { ControlPlanePort, InventoryPort, ReplicationPort, TaskInfo, VolumePlan } from './ports.js';
 import { isSourceGone } from './ports.js';
 import type { StateStore, TaskState } from './state-store.js';
-import { layoutDigest, planVolumes } from './volume-plan.js';
+import { configuredBlockSizes, layoutDigest, planVolumes } from './volume-plan.js';
 import { TaskThrottle, clockFromEnv } from '../replication/throttle/index.js';
 import { ProgressAggregator, ProgressReporter, SystemSampler } from '../replication/progress/index.js';
 
@@ -93,7 +93,10 @@ export class TaskRunner {
     return `task ${task.id} (${task.type}) started: ${plans.length} volume(s) to receiver ${receiver.host}:${receiver.port}`;
   }
 
-  /** After a restart: picks up a task that was running (or waiting between sync passes). */
+  /**
+   * After a restart: picks up a task that was running (or waiting between
+   * sync passes). Throws when it should be tried again (control plane down).
+   */
   async resume(): Promise<void> {
     const t = this.d.store.get().task;
     if (!t) return;
@@ -107,7 +110,14 @@ export class TaskRunner {
         const { task, receiver, plans } = await this.prepare(t.id);
         this.launch(task, receiver, plans);
       } catch (e) {
-        this.d.log.warn({ taskId: t.id, err: errorMessage(e) }, 'cannot resume the task yet; will retry on the next START or SYNC');
+        const status = (e as { status?: number }).status;
+        if (status !== undefined && status >= 400 && status < 500 && status !== 401 && status !== 429) {
+          // The control plane refuses the task for good (deleted, not ours): record why.
+          await this.fail(t.id, e);
+          return;
+        }
+        this.d.log.warn({ taskId: t.id, err: this.d.logging.scrub(errorMessage(e)) }, 'cannot resume the task yet; retrying');
+        throw e;
       }
     } else if (t.status === 'waiting' && t.syncing) {
       this.scheduleNext(t.id);
@@ -201,7 +211,7 @@ export class TaskRunner {
     const receiver = await this.resolveReceiver(task);
     const body = await this.d.inventory.discover();
     const plans = planVolumes(this.d.config, task, body);
-    return { task, receiver, plans, digest: layoutDigest(body) };
+    return { task, receiver, plans, digest: layoutDigest(body, await configuredBlockSizes(this.d.config)) };
   }
 
   private async resolveReceiver(task: TaskInfo): Promise<ReceiverAddress> {

@@ -126,7 +126,7 @@ async function call(cp: LocalCp, method: string, path: string, body: unknown, op
     ) as Record<string, string>;
     headers = signed;
   }
-  if (opts.sendInstead !== undefined) payload = JSON.stringify(opts.sendInstead);
+  if (opts.sendInstead !== undefined) payload = Buffer.isBuffer(opts.sendInstead) ? opts.sendInstead : JSON.stringify(opts.sendInstead);
   const res = await request(endpoint + (qs ? `?${qs}` : ''), {
     method: method as 'GET',
     headers,
