@@ -93,6 +93,9 @@ export async function runDemo(opts: DemoOptions, io: DemoIO, signal: AbortSignal
   const sourceBytes = await checkSource(mode, source);
   const { dir, created } = await prepareDataDir(opts.data, source, mode);
 
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    io.say(`note: not running as root: the agent can read only what uid ${process.getuid()} may read${opts.files || opts.block ? '' : ' (/etc holds root-only files: run with sudo, or pick --files DIR)'}`);
+  }
   const ak = `DEMO${randomBytes(8).toString('hex').toUpperCase()}`;
   const sk = randomBytes(24).toString('base64url');
   const secrets: string[] = [sk];

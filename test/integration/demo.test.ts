@@ -4,17 +4,34 @@
 // verified, that none of the three children outlives the demo (by pid), and
 // that neither the generated SK nor the receiver's join token appears in
 // anything the demo printed.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, chownSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { runFerry, spawnFerry, waitForLine } from '../helpers/cli.js';
+import { FERRY_BIN, runFerry, spawnFerry, waitForLine } from '../helpers/cli.js';
 import { needs } from '../helpers/requirements.js';
 
-const env = needs({ root: true, tools: ['rsync', 'mknod', 'setfattr'] });
+const env = needs({ root: true, tools: ['rsync', 'mknod', 'setfattr', 'setpriv'] });
+
+/** `ferry ARGS` as uid/gid 65534, through setpriv(1). */
+function runAsNobody(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, FERRY_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
 
 function alive(pid: number): boolean {
   try {
@@ -115,6 +132,25 @@ describe.runIf(env.ok)('ferry demo', () => {
     expect(pids).toHaveLength(3);
     for (const pid of pids) expect(alive(pid), `pid ${pid} still running`).toBe(false);
     expect(out).toMatch(/data directory removed/);
+  });
+
+  it('fails with exit 1, the task\'s reason and the children\'s last log lines when the agent cannot read the source', async () => {
+    // Run as nobody: a root-only file in the tree makes the file pass fail.
+    const base = join(dir, 'as-nobody');
+    mkdirSync(join(base, 'tree'), { recursive: true });
+    chmodSync(dir, 0o755);
+    chmodSync(base, 0o777);
+    writeFileSync(join(base, 'tree', 'readable'), 'ok');
+    writeFileSync(join(base, 'tree', 'secret'), 'root only', { mode: 0o600 });
+    const r = await runAsNobody(['demo', '--files', join(base, 'tree'), '--data', join(base, 'data'), '--json']);
+    const out = r.stdout + r.stderr;
+    expect(r.code, out).toBe(1);
+    expect(r.stderr).toMatch(/ferry demo FAILED: the task ended MIGRATE_FAIL: .*EACCES.*secret/);
+    expect(r.stderr).toMatch(/--- last lines of ferry agent ---\n(.*\n)*.*ERROR task failed/);
+    const summary = JSON.parse(r.stdout) as { ok: boolean; verified: boolean; error: { code: string }; children: Record<string, { pid: number }> };
+    expect(summary).toMatchObject({ ok: false, verified: false, error: { code: 'FERRY_DEMO_TASK' } });
+    for (const c of Object.values(summary.children)) expect(alive(c.pid), `pid ${c.pid} still running`).toBe(false);
+    for (const s of secretsOf(join(base, 'data'))) expect(out.includes(s), 'a secret appears in the output').toBe(false);
   });
 
   it('refuses a source that is not there (exit 2) and starts nothing', async () => {
