@@ -26,7 +26,7 @@ import type { AgentLogging } from './logging.js';
 import { isSourceGone, type ControlPlanePort, type InventoryPort, type ReplicationPort } from './ports.js';
 import type { StateStore } from './state-store.js';
 import { TaskRunner } from './task-runner.js';
-import { layoutDigest } from './volume-plan.js';
+import { configuredBlockSizes, layoutDigest } from './volume-plan.js';
 
 export interface AgentDeps {
   config: AgentConfig;
@@ -84,7 +84,7 @@ export class AgentDaemon {
     this.log.info({ sourceId: prev.sourceId, identity: identity.fingerprint.slice(0, 16), version: agentVersion() }, 'ferry agent starting');
 
     await this.register(signal);
-    if (!signal.aborted) await this.runner.resume();
+    let resumePending = true;
 
     while (!signal.aborted) {
       if (this.deleted) {
@@ -94,9 +94,23 @@ export class AgentDaemon {
       let delay = jittered(this.d.config.poll_interval);
       try {
         if (this.needsRegistration) await this.register(signal);
+        if (resumePending) {
+          await this.runner.resume();
+          resumePending = false;
+        }
         await this.flushOutbox();
+        await this.runner.retryPending();
         const sid = this.d.store.get().sourceId!;
-        const body = await this.d.cp.getCommand(sid);
+        let body: unknown;
+        try {
+          body = await this.d.cp.getCommand(sid);
+        } catch (e) {
+          // The control plane answered, but with a command body the client cannot even read: answer it with fail.
+          if ((e as { code?: string }).code !== 'FERRY_BAD_RESPONSE') throw e;
+          this.upAgain();
+          await this.handle({ kind: 'invalid', name: 'UNKNOWN', detail: `malformed command: ${this.d.logging.scrub(errorMessage(e))}` }, undefined);
+          body = undefined;
+        }
         this.upAgain();
         await this.handle(parseCommand(body), body);
         await this.maybeRediscover();
@@ -139,7 +153,7 @@ export class AgentDaemon {
     while (!signal.aborted) {
       try {
         const body = await this.d.inventory.discover();
-        const digest = layoutDigest(body);
+        const digest = layoutDigest(body, await configuredBlockSizes(this.d.config));
         let sid = this.d.store.get().sourceId;
         if (sid && !this.needsRegistration) {
           try {
@@ -168,7 +182,7 @@ export class AgentDaemon {
         this.upAgain();
         const t = this.d.store.get().task;
         if (!t || t.status === 'finished' || t.status === 'failed') {
-          await this.d.cp.changeState(sid, t ? undefined : 'WAITING').catch(() => {});
+          if (!t) await this.d.cp.changeState(sid, 'WAITING', 'checking').catch((e) => this.log.debug({ err: errorMessage(e) }, 'changestate WAITING failed'));
         }
         return;
       } catch (e) {
@@ -255,7 +269,17 @@ export class AgentDaemon {
     if (!sid) return;
     while (this.outbox.length > 0) {
       const r = this.outbox[0]!;
-      await this.d.cp.commandResult(sid, r.name, r.result, r.detail);
+      try {
+        await this.d.cp.commandResult(sid, r.name, r.result, r.detail);
+      } catch (e) {
+        const err = e as { status?: number; retryable?: boolean; code?: string };
+        // The control plane refused this result for good (e.g. SMS.6021: no such command awaiting a result): drop it.
+        if (err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 429 && err.retryable !== true) {
+          this.log.warn({ command: r.name, code: err.code }, `the control plane refused the ${r.name} result; dropping it: ${this.d.logging.scrub(errorMessage(e))}`);
+        } else {
+          throw e;
+        }
+      }
       this.outbox.shift();
     }
   }
@@ -264,7 +288,7 @@ export class AgentDaemon {
     if (Date.now() < this.nextRediscovery) return;
     this.nextRediscovery = Date.now() + this.d.config.rediscover_interval * 1000;
     const body = await this.d.inventory.discover();
-    const digest = layoutDigest(body);
+    const digest = layoutDigest(body, await configuredBlockSizes(this.d.config));
     if (digest === this.d.store.get().layoutDigest) return;
     const sid = this.d.store.get().sourceId!;
     this.log.warn('disk layout changed; sending the new disk information');

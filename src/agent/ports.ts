@@ -49,7 +49,7 @@ export interface ControlPlanePort {
   changeState(sourceId: string, copystate?: CopyState, migrationcycle?: MigrationCycle): Promise<void>;
   getTask(taskId: string): Promise<TaskInfo>;
   /** Undefined when the control plane keeps no receiver details for the task. */
-  getCertKey(taskId: string): Promise<CertKey | undefined>;
+  getCertKey(taskId: string, sourceId?: string): Promise<CertKey | undefined>;
   updateTaskState(taskId: string, state: TaskRunState, errorJson?: string): Promise<void>;
   /** GET /v3/tasks/{id}/speed-limit: the raw body (validated by throttle/). */
   getSpeedLimit(taskId: string): Promise<unknown>;

@@ -18,8 +18,8 @@ import type { AgentLogging } from './logging.js';
 import type { ControlPlanePort, InventoryPort, ReplicationPort, TaskInfo, VolumePlan } from './ports.js';
 import { isSourceGone } from './ports.js';
 import type { StateStore, TaskState } from './state-store.js';
-import { layoutDigest, planVolumes } from './volume-plan.js';
-import { TaskThrottle, systemClock } from '../replication/throttle/index.js';
+import { configuredBlockSizes, layoutDigest, planVolumes } from './volume-plan.js';
+import { TaskThrottle, clockFromEnv } from '../replication/throttle/index.js';
 import { ProgressAggregator, ProgressReporter, SystemSampler } from '../replication/progress/index.js';
 
 export type StopReason = 'stop' | 'shutdown' | 'delete' | 'layout' | 'overspeed';
@@ -53,6 +53,8 @@ export class TaskRunner {
   private timer?: ScheduledTask | NodeJS.Timeout;
   private syncQueued = false;
   private closed = false;
+  /** State updates the control plane missed (it was down), latest per kind; re-sent by retryPending(). */
+  private readonly pending = new Map<string, () => Promise<unknown>>();
 
   constructor(private readonly d: TaskRunnerDeps) {}
 
@@ -91,7 +93,10 @@ export class TaskRunner {
     return `task ${task.id} (${task.type}) started: ${plans.length} volume(s) to receiver ${receiver.host}:${receiver.port}`;
   }
 
-  /** After a restart: picks up a task that was running (or waiting between sync passes). */
+  /**
+   * After a restart: picks up a task that was running (or waiting between
+   * sync passes). Throws when it should be tried again (control plane down).
+   */
   async resume(): Promise<void> {
     const t = this.d.store.get().task;
     if (!t) return;
@@ -105,7 +110,14 @@ export class TaskRunner {
         const { task, receiver, plans } = await this.prepare(t.id);
         this.launch(task, receiver, plans);
       } catch (e) {
-        this.d.log.warn({ taskId: t.id, err: errorMessage(e) }, 'cannot resume the task yet; will retry on the next START or SYNC');
+        const status = (e as { status?: number }).status;
+        if (status !== undefined && status >= 400 && status < 500 && status !== 401 && status !== 429) {
+          // The control plane refuses the task for good (deleted, not ours): record why.
+          await this.fail(t.id, e);
+          return;
+        }
+        this.d.log.warn({ taskId: t.id, err: this.d.logging.scrub(errorMessage(e)) }, 'cannot resume the task yet; retrying');
+        throw e;
       }
     } else if (t.status === 'waiting' && t.syncing) {
       this.scheduleNext(t.id);
@@ -199,13 +211,13 @@ export class TaskRunner {
     const receiver = await this.resolveReceiver(task);
     const body = await this.d.inventory.discover();
     const plans = planVolumes(this.d.config, task, body);
-    return { task, receiver, plans, digest: layoutDigest(body) };
+    return { task, receiver, plans, digest: layoutDigest(body, await configuredBlockSizes(this.d.config)) };
   }
 
   private async resolveReceiver(task: TaskInfo): Promise<ReceiverAddress> {
     let ck;
     try {
-      ck = await this.d.cp.getCertKey(task.id);
+      ck = await this.d.cp.getCertKey(task.id, this.sourceId());
     } catch (e) {
       if (!isSourceGone(e)) throw e;
     }
@@ -247,14 +259,14 @@ export class TaskRunner {
     });
     log.info({ pass: number, kind, volumes: plans.map((p) => p.target), receiver: `${receiver.host}:${receiver.port}` }, resumed ? 'resuming pass' : 'starting pass');
     await this.reportState(task.id, kind === 'full' ? 'REPLICATE' : 'SYNCING', kind === 'full' ? 'replicating' : 'syncing');
-    await this.call(() => this.d.cp.updateTaskState(task.id, kind === 'full' ? 'RUNNING' : 'SYNCING'), log);
+    await this.call(() => this.d.cp.updateTaskState(task.id, kind === 'full' ? 'RUNNING' : 'SYNCING'), log, 'warn', 'taskstate');
 
     const progress = new Map<string, VolumeProgress>();
     // Every volume of the pass is planned, so progress reaches 100 only when the last one is done.
     const aggregator = new ProgressAggregator({ os: process.platform === 'win32' ? 'WINDOWS' : 'LINUX', now: Date.now, plan: plans.map((p) => ({ volume: p.target })) });
     const sampler = new SystemSampler();
     const reporter = new ProgressReporter({
-      clock: systemClock(),
+      clock: clockFromEnv(),
       build: () => aggregator.report(sampler.latest),
       send: (body) => this.d.cp.reportProgress(task.id, body),
       intervalMs: (this.d.progressInterval ?? Math.min(5, Math.max(1, this.d.config.poll_interval))) * 1000,
@@ -265,7 +277,7 @@ export class TaskRunner {
     reporter.start();
     const wireTotal = () => [...progress.values()].reduce((n, p) => n + p.wireBytes, 0);
     const throttle = new TaskThrottle({
-      clock: systemClock(),
+      clock: clockFromEnv(),
       log,
       fetchRules: () => this.d.cp.getSpeedLimit(task.id),
       defaults: () => ({ speedLimitMbps: task.speedLimit ?? null, overSpeedThresholdPct: task.overSpeedThreshold ?? null }),
@@ -339,10 +351,10 @@ export class TaskRunner {
     log.info({ pass: number }, task.syncing ? 'pass complete; waiting for the next scheduled sync' : 'pass complete; task finished');
     if (task.syncing) {
       await this.reportState(task.id, 'SYNCING', 'syncing');
-      await this.call(() => this.d.cp.updateTaskState(task.id, 'SYNCING'), log);
+      await this.call(() => this.d.cp.updateTaskState(task.id, 'SYNCING'), log, 'warn', 'taskstate');
       if (!this.closed) this.scheduleNext(task.id);
     } else {
-      await this.call(() => this.d.cp.updateTaskState(task.id, 'MIGRATE_SUCCESS'), log);
+      await this.call(() => this.d.cp.updateTaskState(task.id, 'MIGRATE_SUCCESS'), log, 'warn', 'taskstate');
       await this.reportState(task.id, 'FINISHED');
     }
   }
@@ -379,7 +391,7 @@ export class TaskRunner {
       s.task.error = { code, message };
     });
     this.d.log.error({ taskId, code, err: message }, 'task failed');
-    await this.call(() => this.d.cp.updateTaskState(taskId, 'MIGRATE_FAIL', JSON.stringify({ error_code: code, error_msg: message })), this.d.log);
+    await this.call(() => this.d.cp.updateTaskState(taskId, 'MIGRATE_FAIL', JSON.stringify({ error_code: code, error_msg: message })), this.d.log, 'warn', 'taskstate');
     await this.reportState(taskId, 'ERROR');
   }
 
@@ -415,22 +427,36 @@ export class TaskRunner {
     else clearInterval(t);
   }
 
+  /** Re-sends the state updates the control plane missed; called before each poll. */
+  async retryPending(): Promise<void> {
+    for (const [key, fn] of [...this.pending]) {
+      await fn();
+      if (this.pending.get(key) === fn) this.pending.delete(key);
+    }
+  }
+
   /** changestate, remembered locally; failures are logged, never fatal. */
   private async reportState(taskId: string, copystate: Parameters<ControlPlanePort['changeState']>[1], cycle?: Parameters<ControlPlanePort['changeState']>[2]): Promise<void> {
+    // changestate needs both fields: keep the current stage unless told otherwise.
+    const stage = cycle ?? (copystate === 'FINISHED' ? 'cutovered' : ((this.d.store.get().migrationCycle as typeof cycle) ?? 'replicating'));
     await this.d.store.update((s) => {
       if (copystate) s.sourceState = copystate;
-      if (cycle) s.migrationCycle = cycle;
+      s.migrationCycle = stage;
     });
     const sid = this.sourceId();
     if (!sid) return;
-    await this.call(() => this.d.cp.changeState(sid, copystate, cycle), this.d.log.child({ taskId }));
+    await this.call(() => this.d.cp.changeState(sid, copystate, stage), this.d.log.child({ taskId }), 'warn', 'changestate');
   }
 
   /** A control-plane call whose failure must not stop replication. */
-  private async call(fn: () => Promise<unknown>, log: Logger, level: 'warn' | 'debug' = 'warn'): Promise<void> {
+  private async call(fn: () => Promise<unknown>, log: Logger, level: 'warn' | 'debug' = 'warn', retryKey?: string): Promise<void> {
+    if (retryKey) this.pending.delete(retryKey);
     try {
       await fn();
     } catch (e) {
+      const status = (e as { status?: number }).status;
+      // Retry later only what failed for want of a control plane (network, 5xx, 429), not what it refused.
+      if (retryKey && (status === undefined || status >= 500 || status === 429)) this.pending.set(retryKey, fn);
       if (isSourceGone(e)) this.d.onSourceGone?.();
       log[level]({ err: errorMessage(e), code: (e as { code?: string }).code }, 'control-plane update failed (replication continues)');
     }

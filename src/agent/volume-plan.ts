@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import type { SourceBody } from '../controlplane/schemas/source.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { FerryError } from '../errors.js';
+import { sizeOfPath } from '../platform/device-size-linux.js';
 import type { TaskInfo, VolumePlan } from './ports.js';
 
 function devPath(name: string): string {
@@ -24,7 +25,11 @@ export function planVolumes(config: AgentConfig, task: TaskInfo, body: SourceBod
   }
   const disks = body.disks ?? [];
   if (kind === 'block') {
-    const plans = disks.map((d, i) => ({ kind, source: devPath(d.name), target: task.targetDisks[i] ?? `disk${i}` }) as VolumePlan);
+    const targetName = (i: number) => {
+      const n = (task.targetDisks[i] ?? '').replace(/^.*[\\/]/, '');
+      return /^[A-Za-z0-9_.-]{1,128}$/.test(n) ? n : `disk${i}`;
+    };
+    const plans = disks.map((d, i) => ({ kind, source: devPath(d.name), target: targetName(i) }) as VolumePlan);
     if (plans.length === 0) throw new FerryError('SMS.0202', 'discovery found no disks to replicate');
     return plans;
   }
@@ -40,12 +45,26 @@ export function planVolumes(config: AgentConfig, task: TaskInfo, body: SourceBod
   return plans;
 }
 
-/** A digest of what the disk layout is: disks, their sizes and partitions. */
-export function layoutDigest(body: SourceBody): string {
+/**
+ * A digest of what the disk layout is: disks, their sizes and partitions,
+ * plus the sizes of the block volumes the config names (which discovery may
+ * not list, e.g. loop devices or image files).
+ */
+export function layoutDigest(body: SourceBody, configured: Array<{ source: string; size: number }> = []): string {
   const shape = (body.disks ?? []).map((d) => ({
     n: d.name,
     s: d.size,
     p: (d.physical_volumes ?? []).map((pv) => [pv.name, pv.size, pv.index, pv.file_system ?? '']),
   }));
-  return createHash('sha256').update(JSON.stringify(shape)).digest('hex');
+  return createHash('sha256').update(JSON.stringify({ shape, configured })).digest('hex');
+}
+
+/** Sizes of the block volumes the config names (-1 when one cannot be read). */
+export async function configuredBlockSizes(config: AgentConfig): Promise<Array<{ source: string; size: number }>> {
+  const out: Array<{ source: string; size: number }> = [];
+  for (const v of config.volumes ?? []) {
+    if (v.kind === 'file') continue;
+    out.push({ source: v.source, size: await sizeOfPath(v.source).catch(() => -1) });
+  }
+  return out;
 }

@@ -86,6 +86,8 @@ export class ControlPlaneClient {
   private readonly dispatcher: Dispatcher;
   private readonly transport: Transport;
   private closed = false;
+  /** Aborts the calls still in flight when close() runs out of patience. */
+  private readonly closer = new AbortController();
 
   constructor(input: ControlPlaneOptionsInput, context: ClientContext = {}) {
     const parsed = controlPlaneOptionsSchema.safeParse(input);
@@ -94,7 +96,8 @@ export class ControlPlaneClient {
     }
     this.options = parsed.data;
     this.dispatcher = createDispatcher(this.options);
-    this.transport = new Transport(this.options, this.dispatcher, context.logger, context.signal);
+    const signal = context.signal ? AbortSignal.any([context.signal, this.closer.signal]) : this.closer.signal;
+    this.transport = new Transport(this.options, this.dispatcher, context.logger, signal);
     const auth = this.options.auth;
     switch (auth.type) {
       case 'token':
@@ -120,11 +123,27 @@ export class ControlPlaneClient {
     return this.transport.lastClockSkewMs;
   }
 
-  /** Closes the pooled connections. Calls after close fail. */
-  async close(): Promise<void> {
+  /**
+   * Closes the pooled connections: waits up to `graceMs` for calls in flight,
+   * then tears the sockets down (their calls fail). Calls after close fail.
+   */
+  async close(graceMs = 2_000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.dispatcher.close();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), graceMs);
+    });
+    try {
+      const closing = this.dispatcher.close();
+      const outcome = await Promise.race([closing.then(() => 'closed' as const), late]);
+      if (outcome === 'late') {
+        this.closer.abort(new Error('control-plane client closed'));
+        await closing;
+      }
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   // ---- sources (agent) -------------------------------------------------------

@@ -266,7 +266,7 @@ export class Transport {
     const errorMsg = body?.error_msg ?? undefined;
     const said = errorCode || errorMsg ? `${errorCode ?? ''}${errorCode && errorMsg ? ': ' : ''}${errorMsg ?? ''}` : snippet(text);
     const skew = this.lastClockSkewMs;
-    const retryable = status === 429 || status === 408 || status >= 500;
+    const retryable = status === 429 || status >= 500;
     const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers['retry-after']) : undefined;
     const init = {
       status,

@@ -88,12 +88,13 @@ export class Authenticator {
   }
 
   /**
-   * Authenticates one request. `body` is the body as received (JSON routes);
-   * upload routes pass no body and must declare X-Sdk-Content-Sha256, which
-   * is checked against `payloadSha256`, the hash of what arrived. Throws a
-   * 401 ApiError with the documented code.
+   * Authenticates one request. `body` is the body as received (JSON routes)
+   * and `payloadSha256` its hash. Upload routes authenticate before the body
+   * arrives (`payloadSha256` undefined) and must declare X-Sdk-Content-Sha256,
+   * which the caller compares with the body afterwards. Throws a 401
+   * ApiError with the documented code.
    */
-  authenticate(req: IncomingSignedRequest, payloadSha256: string, options: { upload?: boolean } = {}): Principal {
+  authenticate(req: IncomingSignedRequest, payloadSha256: string | undefined, options: { upload?: boolean } = {}): Principal {
     const token = header(req.headers, 'x-auth-token');
     const authorization = header(req.headers, 'authorization');
     if (token !== undefined) {
@@ -107,7 +108,7 @@ export class Authenticator {
       if (options.upload && declared === undefined) {
         throw unauthorized('SMS.0202', 'AK/SK authentication failed: an upload must declare X-Sdk-Content-Sha256 (the hex SHA-256 of the body, or UNSIGNED-PAYLOAD).');
       }
-      if (declared !== undefined && declared !== 'UNSIGNED-PAYLOAD' && declared.toLowerCase() !== payloadSha256) {
+      if (payloadSha256 !== undefined && declared !== undefined && declared !== 'UNSIGNED-PAYLOAD' && declared.toLowerCase() !== payloadSha256) {
         throw unauthorized('SMS.0202', 'AK/SK authentication failed: X-Sdk-Content-Sha256 does not match the body.');
       }
       const r = verifyRequest(req, (ak) => this.credentials.secretFor(ak)?.sk, { now: new Date(this.now()), maxSkewMs: MAX_CLOCK_SKEW_MS, allowUnsignedPayload: options.upload });

@@ -107,16 +107,8 @@ async function handle(req: IncomingMessage, requestId: string, routes: CompiledR
 
   let bodyBuf: Buffer | undefined;
   let upload: RequestContext['upload'];
-  let sha256: string;
+  const signed = { method: req.method!, rawUrl: req.url ?? '/', headers: req.headers };
   try {
-    if (route.upload) {
-      upload = await receiveToFile(req, options.tmpDir, route.upload.maxBytes);
-      sha256 = upload.sha256;
-    } else {
-      bodyBuf = await readBody(req, MAX_JSON_BODY);
-      sha256 = createHash('sha256').update(bodyBuf).digest('hex');
-    }
-
     const ctx: RequestContext = {
       method: req.method!,
       path: url.pathname,
@@ -124,13 +116,31 @@ async function handle(req: IncomingMessage, requestId: string, routes: CompiledR
       query: url.searchParams,
       headers: req.headers,
       body: undefined,
-      upload,
       requestId,
     };
-    if (route.auth !== false) {
-      ctx.principal = options.authenticator.authenticate({ method: req.method!, rawUrl: req.url ?? '/', headers: req.headers, body: bodyBuf }, sha256, {
-        upload: route.upload !== undefined,
-      });
+    if (route.upload) {
+      // Authenticate from the headers before taking the body: an upload's
+      // AK/SK signature covers its declared X-Sdk-Content-Sha256, checked
+      // against what actually arrives below. Strangers never reach the disk.
+      if (route.auth !== false) {
+        try {
+          ctx.principal = options.authenticator.authenticate(signed, undefined, { upload: true });
+        } catch (e) {
+          req.resume();
+          throw e;
+        }
+      }
+      upload = await receiveToFile(req, options.tmpDir, route.upload.maxBytes);
+      ctx.upload = upload;
+      const declared = req.headers['x-sdk-content-sha256'];
+      if (ctx.principal?.kind === 'aksk' && typeof declared === 'string' && declared !== 'UNSIGNED-PAYLOAD' && declared.toLowerCase() !== upload.sha256) {
+        throw new ApiError(401, 'SMS.0202', 'AK/SK authentication failed: X-Sdk-Content-Sha256 does not match the body.');
+      }
+    } else {
+      bodyBuf = await readBody(req, MAX_JSON_BODY);
+      if (route.auth !== false) {
+        ctx.principal = options.authenticator.authenticate({ ...signed, body: bodyBuf }, createHash('sha256').update(bodyBuf).digest('hex'));
+      }
     }
     if (bodyBuf && bodyBuf.length > 0) {
       const ct = String(req.headers['content-type'] ?? '');

@@ -196,12 +196,14 @@ export class ControlPlaneService {
     if (typeof id === 'string' && id !== '') {
       const parsed = parseBody(sourceBodySchema, body, 'POST /v3/sources');
       return this.store.transact(() => {
-        const src = this.source(id);
+        const src = this.store.get<SourceRecord>('sources', id);
+        if (!src) throw notFound('SMS.0507', `Source server details deleted (${id}). Register it with SMS again (POST /v3/sources without an id).`, [id]);
         const { id: _omit, state, migration_cycle, ...rest } = parsed;
         const next: SourceRecord = {
           ...src,
           body: { ...src.body, ...stripUndefined(rest) },
-          name: parsed.name ?? src.name,
+          // The name belongs to the operator once registered (PUT /v3/sources/{id}).
+          name: src.name,
           state: state ?? src.state,
           migration_cycle: migration_cycle ?? src.migration_cycle,
           state_action_time: state || migration_cycle ? this.now() : src.state_action_time,

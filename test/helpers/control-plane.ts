@@ -57,7 +57,14 @@ export async function startLocalCp(options: { dataDir?: string; http?: boolean; 
   const auth = options.credentials ? ['--credentials', options.credentials] : ['--ak', TEST_AK, '--sk', TEST_SK];
   const args = ['control-plane', '--listen', '127.0.0.1:0', '--data', dataDir, ...auth, ...(options.http ? ['--http'] : [])];
   const child = spawn(process.execPath, [FERRY_BIN, ...args], { env: { ...process.env, FERRY_LOG_LEVEL: 'warn' } });
-  const m = await waitForLine(child, /listening url=(\S+) fingerprint=(\S+)/);
+  let m: RegExpMatchArray;
+  try {
+    m = await waitForLine(child, /listening url=(\S+) fingerprint=(\S+)/);
+  } catch (e) {
+    child.kill('SIGKILL');
+    if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    throw e;
+  }
   const url = m[1]!;
   const fingerprint = m[2] === 'none' ? null : m[2]!;
   const dispatcher = new Agent(
@@ -119,7 +126,7 @@ async function call(cp: LocalCp, method: string, path: string, body: unknown, op
     ) as Record<string, string>;
     headers = signed;
   }
-  if (opts.sendInstead !== undefined) payload = JSON.stringify(opts.sendInstead);
+  if (opts.sendInstead !== undefined) payload = Buffer.isBuffer(opts.sendInstead) ? opts.sendInstead : JSON.stringify(opts.sendInstead);
   const res = await request(endpoint + (qs ? `?${qs}` : ''), {
     method: method as 'GET',
     headers,

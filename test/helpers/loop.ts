@@ -42,18 +42,28 @@ export class LoopDisk {
     return `${this.device}p${n}`;
   }
 
-  /** Ask the kernel to re-read the partition table (no udev here). */
+  /**
+   * Ask the kernel to re-read the partition table (no udev here). On this
+   * kernel `blockdev --rereadpt` succeeds without creating the partition
+   * nodes, so `partx -u` always follows it; then wait for devtmpfs.
+   */
   rescan(): void {
     sh('losetup', ['-c', this.device]);
     try {
       sh('blockdev', ['--rereadpt', this.device]);
     } catch {
+      /* busy or unsupported: partx below does the work */
+    }
+    try {
       sh('partx', ['-u', this.device]);
+    } catch {
+      sh('partx', ['-a', this.device]);
     }
     for (let i = 0; i < 50; i++) {
       if (existsSync(`${this.device}p1`)) return;
       execFileSync('sleep', ['0.05']);
     }
+    throw new Error(`${this.device}: no partition nodes appeared after a rescan`);
   }
 
   mount(dev: string, options: string[] = []): string {

@@ -13,7 +13,10 @@
 // Both ends work on the request as it travels: the raw (already
 // percent-encoded) path and query string. Header names are compared in lower
 // case and sorted by code unit; values are trimmed (Node's HTTP parser trims
-// them on arrival anyway). The SK never leaves this module: it is not in any
+// them on arrival anyway). One known divergence: the Node SDK orders the
+// canonical header lines with localeCompare, which differs from code-unit
+// order only for names with '_' or '.' (e.g. `x_a` and `x-b`); such headers
+// are not signed by ferry and rarely survive proxies anyway. The SK never leaves this module: it is not in any
 // error, and nothing here logs.
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';

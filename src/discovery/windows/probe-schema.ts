@@ -7,7 +7,8 @@ import { z } from 'zod';
 /** PowerShell's ConvertTo-Json turns a one-element array into the element, and an empty one into null. */
 const arrayOf = <T extends z.ZodType>(item: T) =>
   z.preprocess((v) => (v === null || v === undefined ? [] : Array.isArray(v) ? v : [v]), z.array(item));
-const num = z.preprocess((v) => (v === null || v === undefined || v === '' ? 0 : typeof v === 'string' ? Number(v) : v), z.number().min(0));
+/** A non-negative number; PowerShell may send it as a string or null. Truncated to an integer (sizes, counts). */
+const num = z.preprocess((v) => (v === null || v === undefined || v === '' ? 0 : typeof v === 'string' ? Number(v) : v), z.number().min(0).transform(Math.trunc));
 const text = z.preprocess((v) => (v === null || v === undefined ? '' : String(v)), z.string());
 
 export const windowsVolumeSchema = z.looseObject({

@@ -231,9 +231,8 @@ async function attempt(
         offset += raw.length;
         totals.payloadBytes += raw.length;
         sinceCommit += raw.length;
-        // lz4 runs on the thread pool; frames leave in order.
-        const copy = Buffer.from(raw);
-        pending.push(encodeRun(copy).then((enc) => encodeFileData({ offset: at, rawLength: copy.length, codec: enc.codec, hash, payload: enc.payload })));
+        // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a chunk it yielded.)
+        pending.push(encodeRun(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload })));
         if (pending.length >= ENCODE_AHEAD) await flushOne();
         if (sinceCommit >= COMMIT_EVERY_BYTES || Date.now() - lastCommit > COMMIT_EVERY_MS) {
           while (pending.length) await flushOne();

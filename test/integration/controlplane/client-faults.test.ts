@@ -264,6 +264,25 @@ describe('network faults', () => {
     expect(http.seen).toHaveLength(3);
   });
 
+  it('a body that stalls half way times out (SMS.0203)', async () => {
+    http.handler = (_q, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': '100' });
+      res.write('{"id": "t1", ');
+    };
+    const err = await failure(client().getTask('t1'));
+    expect(err.code).toBe('SMS.0203');
+    expect(http.seen).toHaveLength(3);
+  });
+
+  it('close() does not wait for a hanging call beyond its grace period', async () => {
+    http.handler = () => undefined;
+    const c = new ControlPlaneClient({ endpoint: httpUrl, auth: { type: 'token', token: 'x' }, headers_timeout_ms: 60_000 });
+    const pending = failure(c.getTask('t1'));
+    await new Promise((r) => setTimeout(r, 50));
+    await c.close(100);
+    expect((await pending).code).toBe('FERRY_ABORTED');
+  });
+
   it('a reset connection is SMS.0301 after bounded attempts', async () => {
     http.handler = (req) => req.socket.destroy();
     const err = await failure(client().getCommand('s1'));

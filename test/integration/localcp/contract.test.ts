@@ -90,6 +90,10 @@ describe('SMS v3 request examples against ferry control-plane', () => {
     const r = await replay(EXAMPLES.renameSource);
     expect(r.status).toBe(200);
     expect((await replay(EXAMPLES.showSource)).body.name).toBe('abcd');
+    // The agent re-registering (POST with its id) updates the inventory, not the operator's name.
+    const again = await replay(EXAMPLES.register, ids, { ...EXAMPLES.register.body, id: ids.source, cpu_quantity: 2 });
+    expect(again.body).toEqual({ id: ids.source });
+    expect((await replay(EXAMPLES.showSource)).body).toMatchObject({ name: 'abcd', cpu_quantity: 2 });
     expectSmsError(await replay(EXAMPLES.renameSource, ids, { name: 'bad name!' }), 400, 'SMS.6003');
     expectSmsError(await replay(EXAMPLES.renameSource, ids, { disks: [{ id: '7', adjust_size: 1 }] }), 400, 'SMS.0411');
   });

@@ -1,7 +1,7 @@
 // State rules of the local control plane beyond the document's examples:
 // force delete (compare SMC DeleteSourceServer), the command queue's
 // delivered-once order, changestate moving the current task, and log upload.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES } from '../../fixtures/sms-request-examples.js';
@@ -44,6 +44,12 @@ describe('control-plane state rules', () => {
     expect((await cp.call('DELETE', `/v3/sources/${source}`, undefined, { query: { force: true } })).status).toBe(200);
     expect((await cp.call('GET', `/v3/tasks/${task}`)).status).toBe(404);
     expect((await cp.call('GET', `/v3/sources/${source}/command`)).status).toBe(404);
+  });
+
+  it('answers a re-registration of a deleted source with SMS.0507 so the agent registers again', async () => {
+    const r = await cp.call('POST', '/v3/sources', { ...EXAMPLES.register.body, id: 'deleted-source-id' });
+    expect(r.status).toBe(404);
+    expect(r.body.error_code).toBe('SMS.0507');
   });
 
   it('delivers each command once, oldest first, and matches results to delivered commands', async () => {
@@ -112,5 +118,13 @@ describe('control-plane state rules', () => {
     const stored = join(cp.dataDir, r.body.file);
     expect(existsSync(stored)).toBe(true);
     expect(readFileSync(stored)).toEqual(archive);
+    // A body other than the one signed, or no credentials at all: 401, and nothing kept.
+    const swapped = await cp.call('POST', `/v3/tasks/${task}/log`, undefined, { raw: archive, sendInstead: Buffer.from('something else entirely'), headers: { 'Content-Type': 'application/gzip' } });
+    expect(swapped.status).toBe(401);
+    expect(swapped.body.error_code).toBe('SMS.0202');
+    const anonymous = await cp.call('POST', `/v3/tasks/${task}/log`, undefined, { raw: archive, unsigned: true, headers: { 'Content-Type': 'application/gzip' } });
+    expect(anonymous.body.error_code).toBe('SMS.6522');
+    expect(readdirSync(join(cp.dataDir, 'logs', task))).toHaveLength(1);
+    expect(readdirSync(join(cp.dataDir, 'tmp'))).toEqual([]);
   });
 });

@@ -43,7 +43,10 @@ class ScriptedCp implements ControlPlanePort {
     this.check();
     if (!this.known.has(id)) throw new FerryError('SMS.0507', 'Source server details deleted. Register it with SMS again.');
   }
-  async putDiskInfo() {}
+  diskInfos = 0;
+  async putDiskInfo() {
+    this.diskInfos++;
+  }
   async getCommand(id: string) {
     this.check();
     if (!this.known.has(id)) throw Object.assign(new FerryError('SMS.0507', 'gone'), { status: 404 });
@@ -64,8 +67,10 @@ class ScriptedCp implements ControlPlanePort {
   async getCertKey(): Promise<CertKey> {
     return { port: 9, fingerprint: 'ab'.repeat(32), token: JOIN_TOKEN };
   }
-  async updateTaskState(_t: string, s: string) {
+  errors: string[] = [];
+  async updateTaskState(_t: string, s: string, e?: string) {
     this.taskStates.push(s);
+    if (e) this.errors.push(e);
   }
   async getSpeedLimit() {
     return { speed_limit: [] };
@@ -97,7 +102,8 @@ class SlowReplication implements ReplicationPort {
   }
 }
 
-const inventory = { discover: async (): Promise<SourceBody> => ({ hostname: 'h', disks: [{ name: '/dev/vdz', size: 10, used_size: 1, device_use: 'OS', physical_volumes: [] }] as never }) };
+let diskSize = 10;
+const inventory = { discover: async (): Promise<SourceBody> => ({ hostname: 'h', disks: [{ name: '/dev/vdz', size: diskSize, used_size: 1, device_use: 'OS', physical_volumes: [] }] as never }) };
 
 async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
@@ -128,12 +134,12 @@ describe('agent daemon (in process)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function startAgent(cp: ScriptedCp, repl: ReplicationPort) {
+  async function startAgent(cp: ScriptedCp, repl: ReplicationPort, cfg: AgentConfig = config) {
     const { store } = await StateStore.open(dir);
     const logging = new AgentLogging({ level: 'debug', secrets: [SECRET_TOKEN] });
     logging.log.info({ headers: { 'X-Auth-Token': SECRET_TOKEN } }, `request failed for token ${SECRET_TOKEN}`);
     const ac = new AbortController();
-    const daemon = new AgentDaemon({ config, cp, inventory, replication: repl, store, logging });
+    const daemon = new AgentDaemon({ config: cfg, cp, inventory, replication: repl, store, logging });
     const done = daemon.run(ac.signal);
     return { store, stop: async () => (ac.abort(), await done) };
   }
@@ -217,6 +223,31 @@ describe('agent daemon (in process)', () => {
     cp.commands.push({ command_name: 'START', command_param: { task_id: 'x' } });
     await new Promise((r) => setTimeout(r, 600));
     expect(cp.commands.length).toBe(polled + 1); // no longer polling
+    await a.stop();
+  });
+
+  it('fails a running block task with SMS.0515 when re-discovery finds another disk layout', async () => {
+    const cp = new ScriptedCp();
+    const slow: ReplicationPort = {
+      runPass: (_v, o) =>
+        new Promise((_resolve, reject) => {
+          o.signal?.addEventListener('abort', () => reject(o.signal!.reason), { once: true });
+        }),
+    };
+    const a = await startAgent(cp, slow, { ...config, rediscover_interval: 1 });
+    await until(() => a.store.get().sourceId !== undefined);
+    cp.commands.push({ command_name: 'START', command_param: { task_id: 't-layout' } });
+    await until(() => a.store.get().task?.status === 'running');
+    diskSize = 20; // the disk grew
+    try {
+      await until(() => a.store.get().task?.status === 'failed', 10_000);
+    } finally {
+      diskSize = 10;
+    }
+    expect(a.store.get().task?.error?.code).toBe('SMS.0515');
+    await until(() => cp.taskStates.includes('MIGRATE_FAIL'));
+    expect(cp.errors.at(-1)).toMatch(/SMS\.0515/);
+    expect(cp.diskInfos).toBeGreaterThan(0);
     await a.stop();
   });
 });

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Builds ferry's release artefacts (run through `npm run package`):
+#   <out>/ferry-<version>-linux-x64.tar.gz   dist/, production node_modules
+#                                            (linux-x64-gnu native addons),
+#                                            native-probes/, systemd/, bin/ferry,
+#                                            install.sh, agent.sample.yaml, doc/
+#   <out>/ferry_<version>_amd64.deb           the same tree under /usr/lib/ferry
+#   <out>/ferry-<version>-win-x64.zip         the Windows layout (win32-x64-msvc
+#                                            addons, WinSW XML sample; node.exe
+#                                            and WinSW are added by the operator)
+# The tree is what `npm ci --omit=dev` installs from package-lock.json into a
+# staging directory: nothing from the developer's node_modules leaks in.
+#
+# Options:
+#   --out DIR       output directory (default packaging/out)
+#   --skip-build    use the existing dist/ as it is (tests build once, up front);
+#                   otherwise tsc compiles a clean copy into the staging area
+#   --with-node     also put this machine's node binary in the tarball as
+#                   node/bin/node (for servers without Node.js 20.19+)
+#   --fast          light compression (tests); the default compresses hard
+#   --no-deb        skip the .deb        --no-windows   skip the Windows zip
+set -euo pipefail
+umask 022
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(dirname "$here")
+out=$here/out
+build=1
+with_node=0
+deb=1
+windows=1
+gz_level=-9
+deb_compress=(-Zxz)
+zip_level=-9
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out=$2; shift 2 ;;
+    --out=*) out=${1#--out=}; shift ;;
+    --skip-build) build=0; shift ;;
+    --with-node) with_node=1; shift ;;
+    --fast) gz_level=-1; deb_compress=(-Zgzip -z1); zip_level=-1; shift ;;
+    --no-deb) deb=0; shift ;;
+    --no-windows) windows=0; shift ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf 'package: %s\n' "$*" >&2; }
+die() { printf 'package: %s\n' "$*" >&2; exit 1; }
+
+cd "$repo"
+version=$(node -p 'require("./package.json").version')
+[ -n "$version" ] || die "no version in package.json"
+# Reproducible archives: every file gets the time of the last commit.
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
+
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-package.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# A clean compile into the staging area (the repository's dist/ may hold
+# outputs of deleted sources); --skip-build takes dist/ as it is.
+dist=$repo/dist
+if [ "$build" = 1 ]; then
+  log "compiling (tsc) into the staging area"
+  mkdir -p "$work/build"
+  node_modules/.bin/tsc -p tsconfig.json --outDir "$work/build/dist" --sourceMap false || die "tsc failed"
+  chmod +x "$work/build/dist/cli/bin.js"
+  dist=$work/build/dist
+fi
+[ -f "$dist/cli/bin.js" ] || die "$dist/cli/bin.js is missing: run npm run build (or drop --skip-build)"
+
+# Production dependencies for one platform, installed from the lock file.
+#   $1 staging dir; remaining args: npm's platform selectors (--os= --cpu= --libc=)
+install_deps() {
+  local dir=$1
+  shift
+  mkdir -p "$dir"
+  cp package.json package-lock.json "$dir/"
+  (cd "$dir" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline "$@" >/dev/null) ||
+    die "npm ci --omit=dev $* failed"
+  rm -f "$dir/node_modules/.package-lock.json"
+}
+
+# Files common to every layout: package.json (the CLI reads its version
+# there), dist/ without source maps, native-probes/.
+copy_app() {
+  local dir=$1
+  mkdir -p "$dir"
+  cp package.json "$dir/"
+  tar -C "$(dirname "$dist")" --exclude='*.map' --exclude='*.d.ts' -cf - dist | tar -C "$dir" -xf -
+  cp -R native-probes "$dir/"
+}
+
+# ---------------------------------------------------------------- tarball
+name=ferry-$version-linux-x64
+tree=$work/$name
+log "staging $name"
+install_deps "$tree" --os=linux --cpu=x64 --libc=glibc
+for addon in '@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node' '@napi-rs/xattr-linux-x64-gnu/xattr.linux-x64-gnu.node'; do
+  [ -f "$tree/node_modules/$addon" ] || die "native addon $addon is missing from the staged node_modules"
+done
+# Node 20 itself needs glibc 2.28 (RHEL 8, Debian 10, Ubuntu 20.04): the
+# addons must not ask for more.
+if command -v objdump >/dev/null; then
+  while IFS= read -r -d '' so; do
+    need=$(objdump -T "$so" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+    if [ -n "$need" ] && [ "$(printf '%s\n2.28\n' "$need" | sort -V | tail -1)" != "2.28" ]; then
+      die "$so needs glibc $need (> 2.28)"
+    fi
+  done < <(find "$tree/node_modules" -name '*.node' -print0)
+fi
+copy_app "$tree"
+cp -R systemd "$tree/"
+mkdir -p "$tree/bin" "$tree/doc"
+install -m 0755 packaging/ferry-launcher.sh "$tree/bin/ferry"
+install -m 0755 packaging/install.sh "$tree/install.sh"
+[ -f packaging/agent.sample.yaml ] && install -m 0644 packaging/agent.sample.yaml "$tree/agent.sample.yaml"
+cp docs/*.md "$tree/doc/" 2>/dev/null || true
+if [ "$with_node" = 1 ]; then
+  mkdir -p "$tree/node/bin"
+  install -m 0755 "$(command -v node)" "$tree/node/bin/node"
+  name=$name-with-node
+fi
+tar_opts=(--sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --format=gnu)
+tar -C "$work" "${tar_opts[@]}" -cf - "$(basename "$tree")" | gzip -n "$gz_level" >"$out/$name.tar.gz"
+log "wrote $out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1))"
+
+# ---------------------------------------------------------------- .deb
+if [ "$deb" = 1 ]; then
+  command -v dpkg-deb >/dev/null || die "dpkg-deb not found (use --no-deb)"
+  droot=$work/deb
+  lib=$droot/usr/lib/ferry
+  mkdir -p "$lib/bin" "$droot/usr/bin" "$droot/lib/systemd/system" "$droot/etc/ferry" "$droot/usr/share/doc/ferry" "$droot/DEBIAN"
+  cp -R "$tree/node_modules" "$lib/"
+  copy_app "$lib"
+  install -m 0755 packaging/ferry-launcher.sh "$lib/bin/ferry"
+  ln -s ../lib/ferry/bin/ferry "$droot/usr/bin/ferry"
+  # The shipped units already run /usr/bin/ferry.
+  install -m 0644 systemd/ferry-agent.service systemd/ferry-receiver.service "$droot/lib/systemd/system/"
+  chmod 0700 "$droot/etc/ferry"
+  install -m 0600 packaging/agent.sample.yaml "$droot/etc/ferry/agent.yaml"
+  cp docs/*.md "$droot/usr/share/doc/ferry/" 2>/dev/null || true
+  install -m 0644 packaging/deb/copyright "$droot/usr/share/doc/ferry/copyright"
+  printf 'ferry (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- ferry maintainers <ferry@localhost>  %s\n' \
+    "$version" "$version" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -n -9 >"$droot/usr/share/doc/ferry/changelog.Debian.gz"
+  for s in postinst prerm postrm; do install -m 0755 "packaging/deb/$s" "$droot/DEBIAN/$s"; done
+  echo /etc/ferry/agent.yaml >"$droot/DEBIAN/conffiles"
+  size=$(du -sk --exclude=DEBIAN "$droot" | cut -f1)
+  sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" packaging/deb/control >"$droot/DEBIAN/control"
+  find "$droot" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  deb_file=$out/ferry_${version}_amd64.deb
+  dpkg-deb --root-owner-group "${deb_compress[@]}" --build "$droot" "$deb_file" >/dev/null
+  log "wrote $deb_file ($(du -h "$deb_file" | cut -f1))"
+fi
+
+# ---------------------------------------------------------------- Windows zip
+if [ "$windows" = 1 ]; then
+  if ! command -v zip >/dev/null; then
+    log "zip not found: skipping the Windows zip"
+  else
+    wname=ferry-$version-win-x64
+    wtree=$work/win/ferry
+    install_deps "$wtree" --os=win32 --cpu=x64
+    [ -f "$wtree/node_modules/@antoniomuso/lz4-napi-win32-x64-msvc/lz4-napi.win32-x64-msvc.node" ] ||
+      die "lz4-napi's win32-x64-msvc addon is missing from the Windows node_modules"
+    copy_app "$wtree"
+    install -m 0644 packaging/windows/ferry.cmd "$wtree/ferry.cmd"
+    install -m 0644 packaging/windows/README.md "$wtree/README.md"
+    [ -f packaging/agent.sample.yaml ] && install -m 0644 packaging/agent.sample.yaml "$wtree/agent.sample.yaml"
+    # What `ferry service install` writes when ferry lives in C:\Program Files\ferry
+    # (rendered by the same code, from dist/).
+    FERRY_DIST=$wtree/dist node packaging/windows/render-winsw-xml.mjs 'C:\Program Files\ferry' >"$wtree/ferry-agent-service.xml.sample"
+    find "$wtree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+    rm -f "$out/$wname.zip"
+    (cd "$work/win" && find ferry -print | LC_ALL=C sort | zip -X -q "$zip_level" -@ "$out/$wname.zip")
+    log "wrote $out/$wname.zip ($(du -h "$out/$wname.zip" | cut -f1))"
+  fi
+fi

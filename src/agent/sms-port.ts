@@ -1,0 +1,105 @@
+// The control-plane port over the SMS v3 client (src/controlplane): maps the
+// agent config to client options and the client's shapes to what the daemon
+// needs. Token renewal, AK/SK signing, retries of single requests and
+// secret-free errors are the client's; outage backoff is the daemon's.
+
+import { readFile } from 'node:fs/promises';
+import type { AgentConfig } from '../config/agent-config.js';
+import { createControlPlaneClient, type ControlPlaneClient, type ControlPlaneOptionsInput } from '../controlplane/client.js';
+import { FerryError } from '../errors.js';
+import type { Logger } from '../platform/log.js';
+import type { ControlPlanePort, TaskInfo } from './ports.js';
+
+export async function clientOptions(config: AgentConfig): Promise<ControlPlaneOptionsInput> {
+  const cp = config.control_plane;
+  const a = cp.auth;
+  const auth: ControlPlaneOptionsInput['auth'] =
+    'token' in a
+      ? { type: 'token', token: a.token }
+      : 'password' in a
+        ? { type: 'password', user: a.user, password: a.password, domain: a.domain, ...(a.project && { project: { name: a.project } }), ...(a.iam_endpoint && { iam_endpoint: a.iam_endpoint }) }
+        : { type: 'aksk', ak: a.ak, sk: a.sk, ...(a.security_token && { security_token: a.security_token }), ...(a.project_id && { project_id: a.project_id }) };
+  let ca: string | undefined;
+  if (cp.ca_file) {
+    try {
+      ca = await readFile(cp.ca_file, 'utf8');
+    } catch (e) {
+      throw new FerryError('FERRY_CONFIG', `control_plane.ca_file: cannot read ${cp.ca_file}: ${(e as NodeJS.ErrnoException).code}`);
+    }
+  }
+  const ms = Math.round(cp.request_timeout * 1000);
+  return {
+    endpoint: cp.endpoint,
+    auth,
+    ...(ca && { ca }),
+    ...(cp.fingerprint && { fingerprint: cp.fingerprint }),
+    ...(cp.proxy && { proxy: cp.proxy }),
+    connect_timeout_ms: Math.min(ms, 10_000),
+    headers_timeout_ms: ms,
+    body_timeout_ms: ms,
+    // The daemon has its own outage backoff: a single call gives up quickly.
+    retry: { max_attempts: 3, max_elapsed_ms: Math.min(ms, 15_000) },
+  };
+}
+
+export function smsPort(client: ControlPlaneClient): ControlPlanePort {
+  return {
+    async registerSource(body) {
+      const { id: _drop, ...rest } = body;
+      return (await client.registerSource(rest)).id;
+    },
+    async updateSource(sourceId, body) {
+      // SMS re-registration: POST /v3/sources with the id refreshes the inventory (404/SMS.0507 when gone).
+      await client.registerSource({ ...body, id: sourceId });
+    },
+    async putDiskInfo(sourceId, body) {
+      await client.updateDiskInfo(sourceId, { disks: body.disks ?? [], volumegroups: body.volume_groups ?? [], btrfs_list: body.btrfs_list ?? [] });
+    },
+    getCommand: (sourceId) => client.getCommand(sourceId),
+    async commandResult(sourceId, name, result, detail) {
+      await client.reportCommandResult(sourceId, { command_name: name, result, result_detail: detail });
+    },
+    async changeState(sourceId, copystate, migrationcycle) {
+      if (!copystate && !migrationcycle) return;
+      await client.changeState(sourceId, { ...(copystate && { copystate }), ...(migrationcycle && { migrationcycle }) });
+    },
+    async getTask(taskId): Promise<TaskInfo> {
+      const t = await client.getTask(taskId);
+      const type = t.type === 'MIGRATE_FILE' ? 'MIGRATE_FILE' : t.type === 'MIGRATE_BLOCK' ? 'MIGRATE_BLOCK' : undefined;
+      if (!type) throw new FerryError('SMS.9001', `task ${taskId} has type ${JSON.stringify(t.type)}; this agent runs MIGRATE_BLOCK and MIGRATE_FILE tasks`);
+      const raw = t as Record<string, unknown>;
+      return {
+        id: String(t.id ?? taskId),
+        ...(t.name && { name: t.name }),
+        type,
+        ...(t.state && { state: t.state }),
+        ...(t.source_server?.id && { sourceId: String(t.source_server.id) }),
+        ...(t.migration_ip && { migrationIp: t.migration_ip }),
+        syncing: t.syncing === true,
+        ...(typeof t.speed_limit === 'number' && { speedLimit: t.speed_limit }),
+        ...(typeof raw.over_speed_threshold === 'number' && { overSpeedThreshold: raw.over_speed_threshold }),
+        consistencyCheck: t.is_need_consistency_check === true,
+        targetDisks: (t.target_server?.disks ?? []).map((d, i) => (d as { name?: string | null }).name || `disk${i}`),
+      };
+    },
+    async getCertKey(taskId, sourceId) {
+      const r = await client.getCertKey(taskId, { sourceId });
+      return { ...(r.receiver.host && { host: r.receiver.host }), port: r.receiver.port, fingerprint: r.receiver.fingerprint, token: r.receiver.join_token };
+    },
+    async updateTaskState(taskId, state, errorJson) {
+      await client.updateTask(taskId, { state, ...(errorJson && { error_json: errorJson.slice(0, 1024) }) });
+    },
+    getSpeedLimit: (taskId) => client.getSpeedLimit(taskId),
+    async reportProgress(taskId, report) {
+      await client.reportProgress(taskId, report);
+    },
+    async uploadLog(taskId, archive) {
+      await client.uploadLog(taskId, archive);
+    },
+  };
+}
+
+export async function createSmsPort(config: AgentConfig, log: Logger, signal: AbortSignal): Promise<{ port: ControlPlanePort; client: ControlPlaneClient }> {
+  const client = createControlPlaneClient(await clientOptions(config), { logger: log, signal });
+  return { port: smsPort(client), client };
+}

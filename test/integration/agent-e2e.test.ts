@@ -1,0 +1,280 @@
+// The agent end to end: `ferry agent`, `ferry control-plane` and `ferry
+// receive` as real child processes on 127.0.0.1, with a forwarding proxy in
+// front of the control plane (test/helpers/cp-proxy.ts) so the control plane
+// can be restarted behind a stable endpoint and so the test can hand the
+// agent commands the control plane would never queue. The source is a 48 MiB
+// image of random data; the task's speed limit (40 Mbit/s) makes a full pass
+// last ~10 s so STOP and SIGKILL land mid-pass.
+import { readdirSync, truncateSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnFerry, runFerry } from '../helpers/cli.js';
+import { startLocalCp, type LocalCp } from '../helpers/control-plane.js';
+import { startReceiver, sha256Of, type RunningReceiver } from '../helpers/block.js';
+import { CpProxy } from '../helpers/cp-proxy.js';
+import { readState } from '../../src/agent/state-store.js';
+import { decompressFrame } from 'lz4-napi';
+
+const MiB = 1024 * 1024;
+const SIZE = 48 * MiB;
+const PASSWORD = 'op-password-SECRET-7f3a';
+const TEST_AK = 'FERRYTESTAK0001';
+const TEST_SK = 'ferry-test-secret-key-0001';
+
+interface Agent {
+  child: ChildProcessWithoutNullStreams;
+  out: () => string;
+  exited: Promise<number | null>;
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('ferry agent end to end', () => {
+  let dir: string;
+  let cp: LocalCp;
+  let proxy: CpProxy;
+  let recv: RunningReceiver;
+  let agent: Agent;
+  let configPath: string;
+  let dataDir: string;
+  let src: string;
+  let tgt: string;
+  let sourceId: string;
+  let taskId: string;
+  const allOutput: string[] = [];
+
+  function startAgent(): Agent {
+    const child = spawnFerry(['agent', '--config', configPath]);
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const a = { child, out: () => out, exited };
+    allOutput.push('');
+    const idx = allOutput.length - 1;
+    child.stdout.on('data', () => (allOutput[idx] = out));
+    child.stderr.on('data', () => (allOutput[idx] = out));
+    return a;
+  }
+
+  const state = () => readState(dataDir);
+  const task = async () => (await cp.call('GET', `/v3/tasks/${taskId}`)).body;
+  const action = async (operation: string) => {
+    const r = await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation });
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+  };
+  const commands = async () => (await cp.call('GET', `/v3/sources/${sourceId}/commands`)).body.commands as Array<{ command_name: string; state: string; result?: string; result_detail?: Record<string, unknown> }>;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-agent-e2e-'));
+    src = join(dir, 'source.img');
+    tgt = join(dir, 'target.img');
+    writeFileSync(src, randomBytes(SIZE));
+    writeFileSync(tgt, Buffer.alloc(0));
+    truncateSync(tgt, SIZE);
+    const creds = join(dir, 'cp-credentials.json');
+    writeFileSync(creds, JSON.stringify({ access_keys: [{ ak: TEST_AK, sk: TEST_SK }], users: [{ name: 'operator', password: PASSWORD, domain: 'ferry' }] }), { mode: 0o600 });
+    cp = await startLocalCp({ http: true, credentials: creds, dataDir: join(dir, 'cp') });
+    proxy = new CpProxy(cp.url);
+    await proxy.start();
+    recv = await startReceiver(join(dir, 'recv'), [`disk0=${tgt}`]);
+    dataDir = join(dir, 'agent-data');
+    configPath = join(dir, 'agent.yaml');
+    writeFileSync(
+      configPath,
+      [
+        'control_plane:',
+        `  endpoint: ${proxy.url}`,
+        '  auth: {user: operator, password: "' + PASSWORD + '", domain: ferry}',
+        '  request_timeout: 5',
+        `data_dir: ${dataDir}`,
+        'poll_interval: 0.5',
+        'log:',
+        '  level: debug',
+        `  file: ${join(dir, 'logs', 'agent.log')}`,
+        'niceness: {cpu: 0}',
+        'sync: {every_hours: 168}',
+        'volumes:',
+        `  - {source: ${src}, target: disk0, kind: block}`,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(configPath, 0o600);
+  });
+
+  afterAll(async () => {
+    if (process.env.FERRY_E2E_DUMP) writeFileSync(process.env.FERRY_E2E_DUMP, allOutput.join('\n=== restart ===\n'));
+    if (agent && agent.child.exitCode === null && agent.child.signalCode === null) {
+      agent.child.kill('SIGKILL');
+      await agent.exited;
+    }
+    await recv?.stop();
+    await cp?.stop();
+    await proxy?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a config that others can read', async () => {
+    chmodSync(configPath, 0o644);
+    const r = await runFerry(['agent', '--config', configPath]);
+    chmodSync(configPath, 0o600);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/agent\.yaml: holds secrets but has mode 644/);
+  });
+
+  it('registers with the control plane', async () => {
+    agent = startAgent();
+    sourceId = await until('registration', async () => (await state())?.sourceId);
+    const s = await cp.call('GET', `/v3/sources/${sourceId}`);
+    expect(s.status).toBe(200);
+    const t = await cp.call('POST', '/v3/tasks', {
+      name: 'e2e',
+      type: 'MIGRATE_BLOCK',
+      os_type: 'LINUX',
+      migration_ip: '127.0.0.1',
+      region_name: 'r',
+      region_id: 'r',
+      project_name: 'p',
+      project_id: 'p',
+      speed_limit: 40,
+      source_server: { id: sourceId },
+      target_server: { vm_id: 'vm-e2e', name: 'target', disks: [{ name: 'disk0', size: SIZE, used_size: SIZE, device_use: 'BOOT', physical_volumes: [] }] },
+      receiver: { port: recv.info.port, fingerprint: recv.info.fingerprint, join_token: recv.info.token },
+    });
+    expect(t.status, JSON.stringify(t.body)).toBe(200);
+    taskId = t.body.id;
+  });
+
+  it('START runs the task with progress; STOP mid-pass stops within seconds; START resumes', async () => {
+    await action('start');
+    await until('progress on disk0', async () => ((await state())?.task?.volumes.disk0?.doneBytes ?? 0) > 4 * MiB);
+    expect((await commands()).find((c) => c.command_name === 'START')).toMatchObject({ result: 'success' });
+
+    // An expired token mid-task: the agent fetches a new one and carries on.
+    const before = proxy.tokens().length;
+    const expired = proxy.expireCurrentToken();
+    expect(expired).toBeTruthy();
+    await until('a renewed token', () => proxy.tokens().length > before);
+    expect(proxy.seen.some((r) => r.method === 'POST' && r.path === '/v3/auth/tokens' && r.status === 201)).toBe(true);
+
+    await action('stop');
+    const stoppedAt = Date.now();
+    await until('STOP result', async () => (await commands()).find((c) => c.command_name === 'STOP' && c.result));
+    expect(Date.now() - stoppedAt).toBeLessThan(15_000);
+    const st = await state();
+    expect(st?.task?.status).toBe('stopped');
+    const doneAtStop = st!.task!.volumes.disk0!.doneBytes;
+    expect(doneAtStop).toBeLessThan(SIZE);
+    await until('task aborted', async () => ['ABORT', 'ABORTING'].includes((await task()).state) && (await task()).state);
+
+    await action('start');
+    await until('pass running again', async () => ((await state())?.task?.volumes.disk0?.doneBytes ?? 0) > doneAtStop + 2 * MiB);
+  });
+
+  it('resumes after SIGKILL without resending what the receiver acknowledged', async () => {
+    agent.child.kill('SIGKILL');
+    await agent.exited;
+    const acked = (await state())!.task!.volumes.disk0!.doneBytes;
+    expect((await state())!.task!.status).toBe('running');
+    agent = startAgent();
+    await until('task finished', async () => (await state())?.task?.status === 'finished', 90_000);
+    expect(await sha256Of(tgt)).toBe(await sha256Of(src));
+    const m = agent.out().match(/"volume":"disk0","pass":"\w+","bytesOnWire":(\d+)/);
+    expect(m).toBeTruthy();
+    // The resumed pass sent at most the rest of the volume, plus one commit window of re-sent data.
+    expect(Number(m![1])).toBeLessThan(SIZE - acked + 10 * MiB);
+    await until('MIGRATE_SUCCESS', async () => (await task()).state === 'MIGRATE_SUCCESS');
+    const progress = await cp.call('GET', `/v3/tasks/${taskId}/progress-history`);
+    expect(JSON.stringify(progress.body)).toMatch(/"progress":100/);
+
+    const status = await runFerry(['status', '--data-dir', dataDir]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`task: +${taskId} \\(e2e\\) +MIGRATE_BLOCK +finished`));
+    expect(status.stdout).toMatch(/disk0 +block +100%/);
+    expect(status.stdout).toMatch(/agent: +pid \d+ running/);
+  });
+
+  it('UPLOAD_LOG sends the logs as tar + lz4', async () => {
+    const r = await cp.call('POST', `/v3/tasks/${taskId}/collect-log`, {});
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    const done = await until('UPLOAD_LOG result', async () => (await commands()).find((c) => c.command_name === 'UPLOAD_LOG' && c.result));
+    expect(done.result).toBe('success');
+    const stored = readdirSync(join(dir, 'cp', 'logs', taskId));
+    expect(stored.length).toBe(1);
+    const archive = readFileSync(join(dir, 'cp', 'logs', taskId, stored[0]!));
+    expect(archive.subarray(0, 4).toString('hex')).toBe('04224d18');
+    const tarBytes = await decompressFrame(archive);
+    expect(tarBytes.toString('latin1')).toMatch(/agent\.log/);
+    expect(tarBytes.toString('latin1')).toMatch(/"msg":"volume replicated"/);
+    expect(tarBytes.toString('latin1')).not.toContain(PASSWORD);
+  });
+
+  it('answers a malformed and an unknown command with fail and keeps running', async () => {
+    proxy.inject.push(
+      { command_name: 'REBOOT', command_param: { task_id: taskId } },
+      { command_name: 'SYNC', command_param: {} },
+      { command_name: 'START', command_param: 'not-an-object' },
+    );
+    await until('three injected results', () => proxy.injectedResults.length >= 3);
+    expect(proxy.injectedResults[0]).toMatchObject({ command_name: 'REBOOT', result: 'fail' });
+    expect(proxy.injectedResults[0]!.result_detail!.msg).toMatch(/unknown command "REBOOT"/);
+    expect(proxy.injectedResults[1]).toMatchObject({ command_name: 'SYNC', result: 'fail' });
+    expect(proxy.injectedResults[1]!.result_detail!.msg).toMatch(/SYNC needs command_param\.task_id/);
+    expect(proxy.injectedResults[2]).toMatchObject({ result: 'fail' });
+    expect(proxy.injectedResults[2]!.result_detail!.msg).toMatch(/malformed command: .*command_param/);
+    const polls = proxy.seen.length;
+    await until('polling goes on', () => proxy.seen.length > polls + 2);
+    expect(agent.child.exitCode).toBeNull();
+  });
+
+  it('survives the control plane being down for 30 s, then SYNC sends a delta', async () => {
+    const fd = openSync(src, 'r+');
+    for (let i = 0; i < 8; i++) writeSync(fd, randomBytes(64 * 1024), 0, 64 * 1024, i * 5 * MiB);
+    fsyncSync(fd);
+    closeSync(fd);
+
+    await cp.stop();
+    await new Promise((r) => setTimeout(r, 30_000));
+    expect(agent.child.exitCode).toBeNull();
+    cp = await startLocalCp({ http: true, credentials: join(dir, 'cp-credentials.json'), dataDir: join(dir, 'cp') });
+    proxy.upstream = cp.url;
+    await until('agent reconnects', () => /control plane reachable again/.test(agent.out()), 90_000);
+    expect(agent.out()).toMatch(/control plane unreachable; retrying/);
+
+    await action('sync');
+    await until('second pass done', async () => (await state())?.task?.passesDone === 2, 60_000);
+    expect(await sha256Of(tgt)).toBe(await sha256Of(src));
+    const deltas = [...agent.out().matchAll(/"volume":"disk0","pass":"delta","bytesOnWire":(\d+)/g)];
+    expect(Number(deltas.at(-1)![1])).toBeLessThan(4 * MiB);
+  });
+
+  it('DELETE stops reporting and forgets the source; SIGTERM exits cleanly within 10 s', async () => {
+    const del = await cp.call('DELETE', `/v3/tasks/${taskId}`);
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    await until('source forgotten', async () => (await state()) && !(await state())!.sourceId);
+    expect((await state())!.task).toBeUndefined();
+    const t0 = Date.now();
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+  });
+
+  it('never logs a secret', async () => {
+    const logs = allOutput.join('\n') + readFileSync(join(dir, 'logs', 'agent.log'), 'utf8');
+    expect(logs.length).toBeGreaterThan(1000);
+    for (const secret of [PASSWORD, recv.info.token, TEST_SK, ...proxy.tokens()]) {
+      expect(logs.includes(secret), `a secret (${secret.slice(0, 4)}…) appears in the logs`).toBe(false);
+    }
+  });
+});

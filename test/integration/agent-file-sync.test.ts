@@ -1,0 +1,199 @@
+// The agent running a file-level task with continuous sync (`syncing: true`):
+// agent, control plane and receiver as real child processes. The first pass
+// copies the tree; the sync schedule (every 2 s here) brings later changes
+// over without any command; STOP ends the schedule.
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnFerry } from '../helpers/cli.js';
+import { startLocalCp, type LocalCp } from '../helpers/control-plane.js';
+import { startReceiver, type RunningReceiver } from '../helpers/block.js';
+import { readState } from '../../src/agent/state-store.js';
+
+const TEST_AK = 'FERRYTESTAK0001';
+const TEST_SK = 'ferry-test-secret-key-0001';
+
+async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** path → sha256 of content (files) or 'dir', for every entry below root. */
+function treeOf(root: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = statSync(p);
+      if (st.isDirectory()) {
+        out[relative(root, p)] = 'dir';
+        walk(p);
+      } else {
+        out[relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+      }
+    }
+  };
+  walk(root);
+  return out;
+}
+
+describe('ferry agent: file-level task with continuous sync', () => {
+  let dir: string;
+  let cp: LocalCp;
+  let recv: RunningReceiver;
+  let agent: ChildProcessWithoutNullStreams;
+  let exited: Promise<number | null>;
+  let srcDir: string;
+  let dstDir: string;
+  let dataDir: string;
+  let taskId: string;
+  let out = '';
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-agent-file-'));
+    srcDir = join(dir, 'src');
+    dstDir = join(dir, 'dst');
+    mkdirSync(join(srcDir, 'etc', 'app'), { recursive: true });
+    mkdirSync(dstDir);
+    writeFileSync(join(srcDir, 'etc', 'app', 'app.conf'), 'listen 8080\n');
+    writeFileSync(join(srcDir, 'data.bin'), randomBytes(3 * 1024 * 1024));
+    for (let i = 0; i < 50; i++) writeFileSync(join(srcDir, `note-${i}.txt`), `note ${i}\n`.repeat(i + 1));
+    cp = await startLocalCp({ http: true, dataDir: join(dir, 'cp') });
+    recv = await startReceiver(join(dir, 'recv'), [`tree=${dstDir}`]);
+    dataDir = join(dir, 'agent-data');
+    const config = join(dir, 'agent.yaml');
+    writeFileSync(
+      config,
+      [
+        'control_plane:',
+        `  endpoint: ${cp.url}`,
+        `  auth: {ak: ${TEST_AK}, sk: ${TEST_SK}}`,
+        `data_dir: ${dataDir}`,
+        'poll_interval: 0.5',
+        'niceness: {cpu: 0}',
+        'sync: {schedule: "*/2 * * * * *"}',
+        'volumes:',
+        `  - {source: ${srcDir}, target: tree, kind: file}`,
+        '',
+      ].join('\n'),
+      { mode: 0o600 },
+    );
+    chmodSync(config, 0o600);
+    agent = spawnFerry(['agent', '--config', config]);
+    agent.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    agent.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    exited = new Promise((r) => agent.once('exit', (c) => r(c)));
+  });
+
+  afterAll(async () => {
+    if (process.env.FERRY_E2E_DUMP) writeFileSync(`${process.env.FERRY_E2E_DUMP}.file`, out);
+    if (agent && agent.exitCode === null && agent.signalCode === null) {
+      agent.kill('SIGKILL');
+      await exited;
+    }
+    await recv?.stop();
+    await cp?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('copies the tree, then keeps it in sync on the schedule until STOP', async () => {
+    const sourceId = await until('registration', async () => (await readState(dataDir))?.sourceId);
+    const t = await cp.call('POST', '/v3/tasks', {
+      name: 'files',
+      type: 'MIGRATE_FILE',
+      os_type: 'LINUX',
+      migration_ip: '127.0.0.1',
+      region_name: 'r',
+      region_id: 'r',
+      project_name: 'p',
+      project_id: 'p',
+      syncing: true,
+      source_server: { id: sourceId },
+      target_server: { vm_id: 'vm-files', name: 'target', disks: [] },
+      receiver: { port: recv.info.port, fingerprint: recv.info.fingerprint, join_token: recv.info.token },
+    });
+    expect(t.status, JSON.stringify(t.body)).toBe(200);
+    taskId = t.body.id;
+    expect((await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation: 'start' })).status).toBe(200);
+
+    await until('first pass', async () => (await readState(dataDir))?.task?.passesDone === 1);
+    expect((await readState(dataDir))!.task!.status).toMatch(/waiting|running/);
+    expect(treeOf(dstDir)).toEqual(treeOf(srcDir));
+
+    writeFileSync(join(srcDir, 'etc', 'app', 'app.conf'), 'listen 9090\n');
+    writeFileSync(join(srcDir, 'new-file.txt'), 'arrived later\n');
+    await until('a scheduled delta pass brings the change', () => {
+      try {
+        return readFileSync(join(dstDir, 'new-file.txt'), 'utf8') === 'arrived later\n' && readFileSync(join(dstDir, 'etc', 'app', 'app.conf'), 'utf8') === 'listen 9090\n';
+      } catch {
+        return false;
+      }
+    });
+    await until('that pass completes', async () => ((await readState(dataDir))?.task?.passesDone ?? 0) >= 2);
+    expect(out).toMatch(/"msg":"scheduled delta pass"/);
+    expect(treeOf(dstDir)).toEqual(treeOf(srcDir));
+    const src = await cp.call('GET', `/v3/sources/${sourceId}`);
+    expect(src.body.migration_cycle).toBe('syncing');
+
+    expect((await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation: 'stop' })).status).toBe(200);
+    await until('stopped', async () => (await readState(dataDir))?.task?.status === 'stopped');
+    const passes = (await readState(dataDir))!.task!.passesDone;
+    await new Promise((r) => setTimeout(r, 4500));
+    expect((await readState(dataDir))!.task!.passesDone).toBe(passes);
+
+    agent.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses a receiver that presents another certificate (SMS.0304) and fails the task', async () => {
+    // A second agent (own data directory, so a new source) whose task pins a wrong fingerprint.
+    const data2 = join(dir, 'agent2-data');
+    const config2 = join(dir, 'agent2.yaml');
+    writeFileSync(
+      config2,
+      readFileSync(join(dir, 'agent.yaml'), 'utf8').replace(`data_dir: ${dataDir}`, `data_dir: ${data2}`),
+      { mode: 0o600 },
+    );
+    const a2 = spawnFerry(['agent', '--config', config2]);
+    let out2 = '';
+    a2.stdout.on('data', (b: Buffer) => (out2 += b.toString()));
+    const exited2 = new Promise((r) => a2.once('exit', (c) => r(c)));
+    try {
+      const sourceId = await until('registration', async () => (await readState(data2))?.sourceId);
+      const t = await cp.call('POST', '/v3/tasks', {
+        name: 'wrong-cert',
+        type: 'MIGRATE_FILE',
+        os_type: 'LINUX',
+        migration_ip: '127.0.0.1',
+        region_name: 'r',
+        region_id: 'r',
+        project_name: 'p',
+        project_id: 'p',
+        source_server: { id: sourceId },
+        target_server: { vm_id: 'vm-wrong', name: 'target', disks: [] },
+        receiver: { port: recv.info.port, fingerprint: 'ab'.repeat(32), join_token: recv.info.token },
+      });
+      expect(t.status, JSON.stringify(t.body)).toBe(200);
+      expect((await cp.call('POST', `/v3/tasks/${t.body.id}/action`, { operation: 'start' })).status).toBe(200);
+      await until('task failed', async () => (await readState(data2))?.task?.status === 'failed');
+      expect((await readState(data2))!.task!.error!.code).toBe('SMS.0304');
+      const shown = await until('MIGRATE_FAIL', async () => {
+        const b = (await cp.call('GET', `/v3/tasks/${t.body.id}`)).body;
+        return b.state === 'MIGRATE_FAIL' && b;
+      });
+      expect(shown.error_json).toMatch(/SMS\.0304/);
+      expect(out2).not.toContain(recv.info.token);
+    } finally {
+      a2.kill('SIGTERM');
+      await exited2;
+    }
+  });
+});
