@@ -104,14 +104,15 @@ for addon in '@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node' '
 done
 # Node 20 itself needs glibc 2.28 (RHEL 8, Debian 10, Ubuntu 20.04): the
 # addons must not ask for more.
-if command -v objdump >/dev/null; then
-  while IFS= read -r -d '' so; do
-    need=$(objdump -T "$so" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
-    if [ -n "$need" ] && [ "$(printf '%s\n2.28\n' "$need" | sort -V | tail -1)" != "2.28" ]; then
-      die "$so needs glibc $need (> 2.28)"
-    fi
-  done < <(find "$tree/node_modules" -name '*.node' -print0)
-fi
+check_glibc() {
+  command -v objdump >/dev/null || return 0
+  local need
+  need=$(objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+  if [ -n "$need" ] && [ "$(printf '%s\n2.28\n' "$need" | sort -V | tail -1)" != "2.28" ]; then
+    die "$1 needs glibc $need (> 2.28)"
+  fi
+}
+while IFS= read -r -d '' so; do check_glibc "$so"; done < <(find "$tree/node_modules" -name '*.node' -print0)
 copy_app "$tree"
 cp -R systemd "$tree/"
 mkdir -p "$tree/bin" "$tree/doc"
@@ -120,8 +121,17 @@ install -m 0755 packaging/install.sh "$tree/install.sh"
 [ -f packaging/agent.sample.yaml ] && install -m 0644 packaging/agent.sample.yaml "$tree/agent.sample.yaml"
 cp docs/*.md "$tree/doc/" 2>/dev/null || true
 if [ "$with_node" = 1 ]; then
+  node_bin=$(readlink -f "$(command -v node)")
+  # A distribution's node may be a small binary linked to libnode.so: only a
+  # self-contained one (nodejs.org, NodeSource) can be carried elsewhere.
+  if command -v objdump >/dev/null && objdump -p "$node_bin" | grep -q 'NEEDED.*libnode'; then
+    die "$node_bin is linked to libnode (a distribution build): use the official Node.js binary for --with-node"
+  fi
+  check_glibc "$node_bin"
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
+    die "--with-node: this node is $(node --version), older than 20.19"
   mkdir -p "$tree/node/bin"
-  install -m 0755 "$(command -v node)" "$tree/node/bin/node"
+  install -m 0755 "$node_bin" "$tree/node/bin/node"
   name=$name-with-node
 fi
 tar_opts=(--sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --format=gnu)
