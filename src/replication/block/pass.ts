@@ -45,7 +45,7 @@ const COMMIT_EVERY_BYTES = 3 * 1024 * 1024;
 const COMMIT_EVERY_SCANNED = 256 * 1024 * 1024;
 const MAX_ZERO_RUN = 256 * 1024 * 1024;
 /** Frames being compressed or waiting to be sent, at most. */
-const QUEUE_ITEMS = 4;
+const QUEUE_ITEMS = 3;
 const IDLE_TIMEOUT_MS = 120_000;
 const MAX_NACKS_PER_FRAME = 3;
 const PROGRESS_EVERY_MS = 500;
