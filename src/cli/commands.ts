@@ -12,7 +12,8 @@ import { register as receive } from './receive.js';
 import { register as service } from './service.js';
 import { register as status } from './status.js';
 import { register as agent } from './agent.js';
+import { register as demo } from './demo.js';
 
 export type Register = (program: Command) => void;
 
-export const commands: Register[] = [agent, discover, service, status, controlPlane, receive, migrate, sources, tasks, speedLimit];
+export const commands: Register[] = [agent, discover, service, status, controlPlane, receive, migrate, sources, tasks, speedLimit, demo];

@@ -8,7 +8,6 @@
 
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { uncompress } from 'lz4-napi';
 import { FerryError, errorMessage } from '../errors.js';
 import { sizeOfPath } from '../platform/device-size-linux.js';
 import {
@@ -26,6 +25,7 @@ import {
   type RawFrame,
 } from '../replication/wire/frames.js';
 import { loadPieceHasher, type PieceHasher } from '../replication/wire/piece-hash.js';
+import { lz4Decompress } from '../replication/wire/lz4-block.js';
 import { BlockManifest } from './block-manifest.js';
 import type { KindSession, SessionContext, SessionKindHandler } from './session-kind.js';
 
@@ -251,10 +251,7 @@ class BlockSession implements KindSession {
 
   private async decode(codec: number, payload: Buffer, rawLength: number): Promise<Buffer> {
     let raw = payload;
-    if (codec === Codec.LZ4) {
-      if (payload.length < 4 || payload.readUInt32LE(0) !== rawLength) throw new Error('lz4 block size prefix does not match the raw length');
-      raw = await uncompress(payload);
-    }
+    if (codec === Codec.LZ4) raw = lz4Decompress(payload, rawLength);
     if (raw.length !== rawLength) throw new Error(`decoded ${raw.length} bytes, expected ${rawLength}`);
     return raw;
   }

@@ -108,6 +108,8 @@ export class FileExtractor {
   /** Relative directories known to be real directories (not symlinks) since the last change under them. */
   private verified: Buffer | null = null;
   private tmp: Buffer | null = null;
+  private readonly tmpTag = `${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
+  private tmpSeq = 0;
 
   constructor(private readonly o: ExtractOptions) {
     this.rootBuf = Buffer.from(o.root);
@@ -237,7 +239,7 @@ export class FileExtractor {
 
   private tmpName(rel: Buffer): Buffer {
     const parent = parentRel(rel);
-    const name = Buffer.from(`${TMP_PREFIX}${randomBytes(6).toString('hex')}`);
+    const name = Buffer.from(`${TMP_PREFIX}${this.tmpTag}-${(this.tmpSeq++).toString(36)}`);
     return this.abs(parent.length === 0 ? name : Buffer.concat([parent, Buffer.from('/'), name]));
   }
 
@@ -347,7 +349,7 @@ export class FileExtractor {
       case 'char':
       case 'block': {
         // mknod(1) takes text paths: make the node at an ASCII name in the root, then rename it into place.
-        const tmp = this.abs(Buffer.from(`${TMP_PREFIX}${randomBytes(6).toString('hex')}`));
+        const tmp = this.abs(Buffer.from(`${TMP_PREFIX}${this.tmpTag}-${(this.tmpSeq++).toString(36)}`));
         const kind = h.type === 'fifo' ? ['p'] : [h.type === 'char' ? 'c' : 'b', String(h.devmajor ?? 0), String(h.devminor ?? 0)];
         await exec('mknod', ['-m', '600', tmp.toString('utf8'), ...kind]);
         this.tmp = tmp;

@@ -1,9 +1,10 @@
 // The receiver's file-level session kind: takes a pass's FILE_* frames
 // (replication/wire/file-frames.ts), checks each frame's hash, decompresses
 // it and feeds the tar stream to the file extractor for the target
-// directory. At each FILE_COMMIT it syncs the target file system and records
-// the last entry that is in place (the resume point of this pass); at
-// FILE_END it checks the stream digest and records the pass as complete.
+// directory. FILE_COMMITs are acknowledged once their bytes reach the
+// extractor (flow control); every few seconds, in the background, it syncs
+// the target file system and then records the last entry that was in place
+// before the sync (the durable resume point of this pass); at FILE_END it checks the stream digest and records the pass as complete.
 // It answers FILE_HASH_REQUEST with the piece hashes of its copy of a file.
 // Owns DIR/targets/NAME/file-state.json and the target tree; nothing else.
 
@@ -31,6 +32,8 @@ const FileStateSchema = z.object({
 });
 type FileState = z.infer<typeof FileStateSchema>;
 
+/** How often the receiver makes its resume point durable (sync + state file). */
+const CHECKPOINT_EVERY_MS = 5_000;
 const HIGH_WATER = 32 * 1024 * 1024;
 const LOW_WATER = 8 * 1024 * 1024;
 /** Largest file whose piece hashes fit one frame; bigger ones are sent whole. */
@@ -80,6 +83,9 @@ class FileSession {
   private digest: { update(b: Uint8Array): unknown; digest(): bigint } | null = null;
   private h64Raw: ((b: Uint8Array) => bigint) | null = null;
   private failed = false;
+  private finished = false;
+  private lastCheckpoint = Date.now();
+  private checkpointing: Promise<void> | null = null;
 
   constructor(
     private readonly ctx: SessionContext,
@@ -151,17 +157,13 @@ class FileSession {
     const send = (type: number, v: unknown) => this.ctx.channel.send(encodeJsonFrame(type, v));
     switch (frame.type) {
       case FileFrameType.FILE_COMMIT: {
+        // Flow control: acknowledge once everything before the offset is in the extractor's hands.
+        // Durability of the resume point is a separate, slower checkpoint (see checkpoint()).
         const c = decodeJson(FileCommitSchema, frame.type, frame.body);
         await this.handedOver(c.offset);
-        const last = this.lastPath;
-        const entries = this.entries;
-        await this.syncTarget();
-        if (last !== null) {
-          this.state.current = { passId: this.ctx.hello.passId, resumeAfter: last.toString('base64') };
-          await writeFileAtomic(this.statePath, JSON.stringify(this.state), { mode: 0o600 });
-        }
-        const ack: FileAck = { id: c.id, offset: c.offset, entries };
+        const ack: FileAck = { id: c.id, offset: c.offset, entries: this.entries };
         await send(FileFrameType.FILE_ACK, ack);
+        if (Date.now() - this.lastCheckpoint >= CHECKPOINT_EVERY_MS) void this.checkpoint();
         return;
       }
       case FileFrameType.FILE_HASH_REQUEST: {
@@ -174,6 +176,8 @@ class FileSession {
         if (end.offset !== this.expectedOffset) throw new FerryError('SMS.0805', `FILE_END at offset ${end.offset} but ${this.expectedOffset} bytes arrived`);
         this.queue.end();
         await this.extracting;
+        await this.checkpointing;
+        this.finished = true;
         const digest = this.digest!.digest().toString(16).padStart(16, '0');
         if (digest !== end.digest) throw new FerryError('SMS.0805', `stream digest mismatch: agent ${end.digest}, receiver ${digest}`);
         await this.syncTarget();
@@ -189,6 +193,31 @@ class FileSession {
       default:
         throw new FerryError('FERRY_FRAME_UNEXPECTED', `${frameTypeName(frame.type)} frame in a file session`);
     }
+  }
+
+  /**
+   * Makes the resume point durable: notes the last entry in place, syncs the
+   * target file system, then records that entry as the point after which a
+   * reconnecting agent resumes. Runs in the background, one at a time.
+   */
+  private checkpoint(): Promise<void> {
+    if (this.checkpointing) return this.checkpointing;
+    this.lastCheckpoint = Date.now();
+    const last = this.lastPath;
+    this.checkpointing = (async () => {
+      try {
+        await this.syncTarget();
+        if (last !== null && !this.finished) {
+          this.state.current = { passId: this.ctx.hello.passId, resumeAfter: last.toString('base64') };
+          await writeFileAtomic(this.statePath, JSON.stringify(this.state), { mode: 0o600 });
+        }
+      } catch (e) {
+        this.ctx.log.warn({ err: errorMessage(e) }, 'checkpoint failed; the resume point stays where it was');
+      } finally {
+        this.checkpointing = null;
+      }
+    })();
+    return this.checkpointing;
   }
 
   private async handedOver(offset: number): Promise<void> {
@@ -227,5 +256,6 @@ class FileSession {
   async close(reason: Error): Promise<void> {
     this.queue.fail(reason);
     await this.extracting.catch(() => {});
+    await this.checkpointing;
   }
 }

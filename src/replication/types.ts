@@ -35,6 +35,12 @@ export interface VolumeProgress {
   totalBytes: number;
   /** Bytes accounted for: sent and acknowledged, skipped as zero, or unchanged. */
   doneBytes: number;
+  /**
+   * Optional: doneBytes plus the bytes of the volume sent and not yet
+   * acknowledged — where the sender is. Progress reports count doneBytes;
+   * the ETA uses this, since acknowledgements arrive in steps.
+   */
+  sentBytes?: number;
   /** Payload bytes (before compression) sent so far. */
   payloadBytes: number;
   /** Bytes written to the socket so far (frames, after compression). */

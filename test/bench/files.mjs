@@ -58,15 +58,16 @@ async function startReceiver(dataDir, target) {
     /fingerprint/i,
   );
   const info = JSON.parse(readFileSync(join(dataDir, 'receiver.json'), 'utf8'));
-  return { child, port, info };
+  // The agent's manifests (what `ferry migrate --state` keeps between passes).
+  return { child, port, info, stateDir: `${dataDir}-agent-state` };
 }
 
 async function ferryPass(src, recv) {
   dropCaches();
   const r = await timed(
-    `node ${FERRY} migrate --to 127.0.0.1:${recv.port} --token ${recv.info.token} --fingerprint ${recv.info.fingerprint} --files ${src}=tree --json`,
+    `node ${FERRY} migrate --to 127.0.0.1:${recv.port} --token ${recv.info.token} --fingerprint ${recv.info.fingerprint} --files ${src}=tree --state ${recv.stateDir} --json`,
   );
-  return { ...r, summary: JSON.parse(r.stdout.trim().split('\n').pop()) };
+  return { ...r, summary: JSON.parse(r.stdout.trim().split("\n").pop())[0] };
 }
 
 const wire = (s) => s.bytesOnWire ?? s.wireBytes ?? s.bytes_sent;

@@ -145,6 +145,31 @@ describe.runIf(env.ok)('block pass resume', () => {
     }
   });
 
+  it('stops cleanly on abort: what was sent is committed, the next pass does not send it again', async () => {
+    const target = join(dir, 'abort.img');
+    const recv = await startReceiver(join(dir, 'recv-abort'), [`disk0=${target}`]);
+    receivers.push(recv);
+    const receiver = { host: '127.0.0.1', port: recv.info.port, token: recv.info.token, fingerprint: recv.info.fingerprint };
+    const ac = new AbortController();
+    let sent = 0;
+    const gate: ByteGate = {
+      acquire: async (n) => {
+        sent += n;
+        if (sent > SIZE / 4) ac.abort();
+      },
+    };
+    let acked = 0;
+    await expect(runBlockPass(src.device, 'disk0', { receiver, log, gate, signal: ac.signal, onProgress: (p) => (acked = p.doneBytes) })).rejects.toMatchObject({
+      name: 'AbortError',
+    });
+    expect(acked).toBeGreaterThan(0);
+    const rest = await runBlockPass(src.device, 'disk0', { receiver, log });
+    expect(rest.pass).toBe('full');
+    expect(rest.bytesSkippedUnchanged).toBeGreaterThan(0);
+    expect(rest.bytesOnWire + sent).toBeLessThan(SIZE * 0.7 + SLACK);
+    expect(await sha256Of(target)).toBe(await sha256Of(src.device));
+  });
+
   it('resends frames the receiver refused as corrupt; they are never written', async () => {
     const target = join(dir, 'corrupt.img');
     const recv = await startReceiver(join(dir, 'recv-corrupt'), [`disk0=${target}`]);

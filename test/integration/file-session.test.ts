@@ -5,7 +5,7 @@
 // while being read are skipped or resent; CLI exit statuses.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -30,29 +30,45 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(base, { recursive: true, force: true }));
 
-/** A TCP relay that cuts the first connection once `cutAfter` bytes went from agent to receiver. */
-function cuttingProxy(targetPort: number, cutAfter: number): Promise<{ server: Server; port: number; cuts: () => number }> {
+/**
+ * A TCP relay that forwards agent → receiver at about `rate` bytes/s and
+ * cuts the first connection as soon as `cutWhen()` says so.
+ */
+function cuttingProxy(targetPort: number, rate: number, cutWhen: () => boolean): Promise<{ server: Server; port: number; cuts: () => number }> {
   let cuts = 0;
   let first = true;
   const server = createServer((client: Socket) => {
     const upstream = connect(targetPort, '127.0.0.1');
     const cutThis = first;
     first = false;
+    const t0 = Date.now();
     let n = 0;
+    const timer = cutThis
+      ? setInterval(() => {
+          if (cutWhen()) {
+            cuts++;
+            clearInterval(timer);
+            client.destroy();
+            upstream.destroy();
+          }
+        }, 50)
+      : undefined;
     client.on('data', (b: Buffer) => {
       n += b.length;
-      if (cutThis && n > cutAfter) {
-        cuts++;
-        client.destroy();
-        upstream.destroy();
-        return;
-      }
       upstream.write(b);
+      const ahead = n / rate - (Date.now() - t0) / 1000;
+      if (cutThis && ahead > 0) {
+        client.pause();
+        setTimeout(() => client.resume(), ahead * 1000);
+      }
     });
     upstream.on('data', (b: Buffer) => client.write(b));
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
+    client.on('close', () => {
+      clearInterval(timer);
+      upstream.destroy();
+    });
     upstream.on('close', () => client.destroy());
   });
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as { port: number }).port, cuts: () => cuts })));
@@ -73,11 +89,14 @@ describe.runIf(env.ok)('file sessions over the wire', () => {
 
   it('resumes a cut pass after the last committed path instead of starting over', async () => {
     const src = join(base, 'src');
-    for (let d = 0; d < 8; d++) {
+    for (let d = 0; d < 10; d++) {
       mkdirSync(join(src, `d${d}`), { recursive: true });
       for (let f = 0; f < 6; f++) writeFileSync(join(src, `d${d}`, `f${f}.bin`), randomBytes(2 * 1024 * 1024));
     }
-    const proxy = await cuttingProxy(recv.info.port, 70 * 1024 * 1024);
+    // Slow the first connection down and cut it once the receiver has made a resume point durable.
+    const statePath = join(base, 'receiver', 'targets', 'tree', 'file-state.json');
+    const committed = () => existsSync(statePath) && /resumeAfter/.test(readFileSync(statePath, 'utf8'));
+    const proxy = await cuttingProxy(recv.info.port, 12 * 1024 * 1024, committed);
     try {
       const r = await runFerry(
         ['migrate', '--to', `127.0.0.1:${proxy.port}`, '--token', recv.info.token, '--fingerprint', recv.info.fingerprint, '--files', `${src}=tree`, '--state', join(base, 'agent'), '--json'],
@@ -88,8 +107,8 @@ describe.runIf(env.ok)('file sessions over the wire', () => {
       expect(r.stderr).toContain('resuming the interrupted pass');
       const s = parseSummaries(r.stdout)[0]!;
       expect(s.pass).toBe('full');
-      // 96 MiB of random data: resuming sends well under twice that.
-      expect(s.bytesOnWire).toBeLessThan(150 * 1024 * 1024);
+      // 120 MiB of random data: resuming sends well under twice that.
+      expect(s.bytesOnWire).toBeLessThan(200 * 1024 * 1024);
       expect(rsyncDiff(src, dst)).toBe('');
     } finally {
       proxy.server.close();

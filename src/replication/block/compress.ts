@@ -1,13 +1,10 @@
-// Chooses how a run of changed chunks travels: lz4 (block API, async so the
-// work runs on the libuv thread pool, i.e. on every core) when it shrinks,
-// raw when it does not. A byte-entropy estimate on a small sample rejects
-// random or already-compressed data before any compression is tried.
-//
-// Only the async lz4-napi calls are used: in lz4-napi 2.10 `compressSync`
-// leaks its output buffers (RSS grows by the compressed size per call).
+// Chooses how a run of changed chunks travels: lz4 (our block codec, on a
+// pool of worker threads, i.e. on both cores) when it shrinks, raw when it
+// does not. A byte-entropy estimate on a small sample rejects random or
+// already-compressed data before any compression is tried.
 
-import { compress } from 'lz4-napi';
 import { Codec, type CodecValue } from '../wire/frames.js';
+import { Lz4Pool } from './lz4-pool.js';
 
 /** Keep lz4 only when it saves at least this fraction. */
 const MIN_SAVING = 0.05;
@@ -26,7 +23,7 @@ const LOG2 = new Float64Array(SAMPLE_SPOTS * SAMPLE_BYTES + 1);
 for (let i = 1; i < LOG2.length; i++) LOG2[i] = Math.log2(i);
 
 /** Shannon entropy (bits per byte) of a few spread-out samples of `b`. */
-export function sampleEntropy(b: Buffer): number {
+export function sampleEntropy(b: Uint8Array): number {
   counts.fill(0);
   let n = 0;
   const step = Math.max(SAMPLE_BYTES, Math.floor(b.length / SAMPLE_SPOTS));
@@ -44,25 +41,17 @@ export function sampleEntropy(b: Buffer): number {
   return LOG2[n]! - sum / n;
 }
 
-/** Compressions running at once on the thread pool: one per core is enough. */
-const MAX_CONCURRENT = 2;
-let running = 0;
-const waiting: Array<() => void> = [];
+let shared: Lz4Pool | undefined;
 
-async function compressLimited(raw: Buffer): Promise<Buffer> {
-  while (running >= MAX_CONCURRENT) await new Promise<void>((r) => waiting.push(r));
-  running += 1;
-  try {
-    return await compress(raw);
-  } finally {
-    running -= 1;
-    waiting.shift()?.();
-  }
+/** The process-wide compression pool (workers are unref'd: they never keep the process alive). */
+export function compressionPool(): Lz4Pool {
+  shared ??= new Lz4Pool();
+  return shared;
 }
 
-export async function encodeRun(raw: Buffer): Promise<Encoded> {
+export async function encodeRun(raw: Buffer, pool: Lz4Pool = compressionPool()): Promise<Encoded> {
   if (sampleEntropy(raw) > RAW_ABOVE_BITS) return { codec: Codec.RAW, payload: raw };
-  const out = await compressLimited(raw);
+  const out = await pool.compress(raw);
   if (out.length > raw.length * (1 - MIN_SAVING)) return { codec: Codec.RAW, payload: raw };
   return { codec: Codec.LZ4, payload: out };
 }

@@ -45,7 +45,7 @@ const COMMIT_EVERY_BYTES = 3 * 1024 * 1024;
 const COMMIT_EVERY_SCANNED = 256 * 1024 * 1024;
 const MAX_ZERO_RUN = 256 * 1024 * 1024;
 /** Frames being compressed or waiting to be sent, at most. */
-const QUEUE_ITEMS = 4;
+const QUEUE_ITEMS = 3;
 const IDLE_TIMEOUT_MS = 120_000;
 const MAX_NACKS_PER_FRAME = 3;
 const PROGRESS_EVERY_MS = 500;
@@ -166,6 +166,8 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   const signal = options.signal;
   let phase: VolumeProgress['phase'] = 'connecting';
   let lastProgress = 0;
+  // Raw bytes sent and not yet acknowledged (set once the window exists below).
+  let inFlightRaw = (): number => 0;
   const progress = (force = false) => {
     if (!options.onProgress) return;
     const now = Date.now();
@@ -177,6 +179,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
       pass: passKind,
       totalBytes: size,
       doneBytes: Math.min(size, stats.doneBytes),
+      sentBytes: Math.min(size, stats.doneBytes + inFlightRaw()),
       payloadBytes: stats.payloadBytes,
       wireBytes: stats.bytesOnWire,
       phase,
@@ -245,6 +248,11 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   let nextCommit = 1;
   const unacked = new Map<number, Sent>();
   let unackedBytes = 0;
+  inFlightRaw = () => {
+    let n = 0;
+    for (const x of unacked.values()) n += x.raw;
+    return n;
+  };
   const commitMarks = new Map<number, number>();
   let lastAckedCommit = 0;
   const resend: Sent[] = [];

@@ -55,7 +55,7 @@ interface PassFiles {
 }
 
 function filesFor(stateDir: string, root: string, name: string, o: PassOptions): PassFiles {
-  const key = createHash('sha256').update(`${o.receiver.host}:${o.receiver.port}|${o.receiver.fingerprint}|${name}|${root}`).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(`${o.receiver.fingerprint}|${name}|${root}`).digest('hex').slice(0, 16);
   const base = join(stateDir, `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${key}`);
   return { manifest: `${base}.manifest`, partial: `${base}.partial`, meta: `${base}.json`, current: `${base}.current.json` };
 }
@@ -231,9 +231,8 @@ async function attempt(
         offset += raw.length;
         totals.payloadBytes += raw.length;
         sinceCommit += raw.length;
-        // lz4 runs on the thread pool; frames leave in order.
-        const copy = Buffer.from(raw);
-        pending.push(encodeRun(copy).then((enc) => encodeFileData({ offset: at, rawLength: copy.length, codec: enc.codec, hash, payload: enc.payload })));
+        // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a chunk it yielded.)
+        pending.push(encodeRun(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload })));
         if (pending.length >= ENCODE_AHEAD) await flushOne();
         if (sinceCommit >= COMMIT_EVERY_BYTES || Date.now() - lastCommit > COMMIT_EVERY_MS) {
           while (pending.length) await flushOne();

@@ -8,10 +8,11 @@
 // with a warning (and deleted on the receiver). Knows nothing of sockets.
 
 import { closeSync, constants, fstatSync, openSync, type BigIntStats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Logger } from '../../platform/log.js';
 import type { Entry } from './entry.js';
 import { major, minor } from './entry.js';
-import { diffEntries, ManifestWriter, readManifest } from './manifest.js';
+import { diffEntries, ManifestWriter, readManifest, type DiffItem } from './manifest.js';
 import { changedRanges, dataRanges, formatRanges, LARGE_FILE, pieceHashes, readFull, type Range } from './pieces.js';
 import { absPath, isUnder, showPath } from './paths.js';
 import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from './tar-format.js';
@@ -56,6 +57,12 @@ export interface ProduceStats {
 }
 
 const O_NOFOLLOW = constants.O_NOFOLLOW;
+/** Files up to this size are read ahead, whole. */
+const SMALL_FILE = 256 * 1024;
+const READ_AHEAD_ITEMS = 256;
+const READ_AHEAD_BYTES = 8 * 1024 * 1024;
+
+type SmallRead = 'vanished' | { before: BigIntStats; data: Buffer | null; after: BigIntStats };
 const TAR_TYPE: Record<Entry['type'], TarType> = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', c: 'char', b: 'block' };
 
 export class TarProducer {
@@ -118,7 +125,7 @@ export class TarProducer {
     const walkOpts: WalkOptions = { ...this.o.walk, ...(log ? { log } : {}) };
     const old = this.o.full ? ([] as Entry[])[Symbol.iterator]() : (this.o.basis ?? readManifest(this.o.manifest));
     let deletedDir: Buffer | null = null;
-    for (const item of diffEntries(old, walk(this.o.root, walkOpts))) {
+    for await (const item of this.readAhead(diffEntries(old, walk(this.o.root, walkOpts)))) {
       if (item.kind === 'deleted') {
         if (deletedDir && isUnder(item.old.path, deletedDir)) continue;
         if (item.old.type === 'd') deletedDir = item.old.path;
@@ -146,7 +153,7 @@ export class TarProducer {
       }
       if (e.type === 'f') {
         const old = item.kind === 'changed' && item.old.type === 'f' ? item.old : null;
-        const r = yield* this.file(e, old !== null);
+        const r = item.pre ? yield* this.smallFile(e, await item.pre) : yield* this.file(e, old !== null);
         if (r === 'vanished') {
           this.stats.vanished++;
           log?.warn({ path: showPath(e.path) }, 'file vanished before it could be read; skipped');
@@ -173,6 +180,87 @@ export class TarProducer {
     }
     yield* this.emit(ZERO_BLOCKS);
     yield* this.flush();
+  }
+
+  /**
+   * Runs the diff a little ahead of the stream and starts reading the small
+   * files it will need (asynchronously, several at once), so cold reads of
+   * many small files overlap instead of waiting on the disk one by one.
+   * Bounded by READ_AHEAD_ITEMS entries and READ_AHEAD_BYTES of data.
+   */
+  private async *readAhead(items: Iterator<DiffItem>): AsyncGenerator<DiffItem & { pre?: Promise<SmallRead> }> {
+    const queue: (DiffItem & { pre?: Promise<SmallRead>; bytes: number })[] = [];
+    let bytes = 0;
+    let done = false;
+    for (;;) {
+      while (!done && queue.length < READ_AHEAD_ITEMS && bytes < READ_AHEAD_BYTES) {
+        const n = items.next();
+        if (n.done) {
+          done = true;
+          break;
+        }
+        const it = n.value;
+        if (it.kind !== 'deleted' && it.kind !== 'same' && it.cur.type === 'f' && it.cur.size <= SMALL_FILE && it.cur.allocated >= it.cur.size && !this.linkTarget(it.cur)) {
+          const pre = this.readSmall(it.cur);
+          pre.catch(() => {}); // awaited when its turn comes; a skipped one must not go unhandled
+          queue.push({ ...it, pre, bytes: it.cur.size });
+          bytes += it.cur.size;
+        } else queue.push({ ...it, bytes: 0 });
+      }
+      const head = queue.shift();
+      if (!head) return;
+      bytes -= head.bytes;
+      yield head;
+    }
+  }
+
+  private async readSmall(e: Entry): Promise<SmallRead> {
+    this.o.internals?.beforeRead?.(e.path);
+    let fh: FileHandle;
+    try {
+      fh = await open(absPath(this.rootBuf, e.path), constants.O_RDONLY | O_NOFOLLOW);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ELOOP') return 'vanished';
+      throw err;
+    }
+    try {
+      const before = await fh.stat({ bigint: true });
+      if (before.ino !== e.ino || !before.isFile()) return 'vanished';
+      const size = Number(before.size);
+      if (size > SMALL_FILE) return { before, data: null, after: before };
+      const data = Buffer.allocUnsafe(size);
+      let got = 0;
+      while (got < size) {
+        const { bytesRead } = await fh.read(data, got, size - got, got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got < size) data.fill(0, got);
+      const after = await fh.stat({ bigint: true });
+      this.stats.bytesRead += got;
+      return { before, data, after };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Sends a small file whose bytes were read ahead. */
+  private async *smallFile(e: Entry, r: SmallRead): AsyncGenerator<Buffer, 'ok' | 'changed' | 'vanished'> {
+    if (r === 'vanished') return 'vanished';
+    if (r.data === null) return yield* this.file(e, false); // grew past the small-file size meanwhile
+    const h: TarHeader = { ...base(e), type: 'file', size: r.data.length };
+    const x = this.xattrs(e);
+    if (x) h.xattrs = x;
+    yield* this.emit(encodeHeader(h));
+    yield* this.emit(r.data);
+    yield* this.emit(bodyPadding(r.data.length));
+    if (changedWhileRead(r.before, r.after) || r.before.mtimeNs !== e.mtimeNs || Number(r.before.size) !== e.size) {
+      this.stats.changedWhileRead++;
+      this.o.log?.warn({ path: showPath(e.path) }, 'file changed while being read; it will be sent again on the next pass');
+      return 'changed';
+    }
+    return 'ok';
   }
 
   private noteLink(e: Entry): void {

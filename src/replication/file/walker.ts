@@ -4,7 +4,7 @@
 // only the sorted names of the directories on the current path, so memory
 // stays bounded by depth × directory size, not by the tree.
 
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstat, lstatSync, readdir, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import type { Logger } from '../../platform/log.js';
 import { buildExcluder, type ExcludeMatcher, type ExcludeOptions } from './excludes.js';
 import { entryType, fromStats, type Entry } from './entry.js';
@@ -14,13 +14,23 @@ export interface WalkOptions extends ExcludeOptions {
   log?: Logger;
   /** Called for entries that cannot be read (vanished, permission): default logs a warning. */
   onSkip?: (path: Buffer, reason: string) => void;
+  /** Warm inodes ahead of the walk with asynchronous lstat calls (default true). */
+  readAhead?: boolean;
 }
 
 interface Frame {
   dir: Buffer;
   names: Buffer[];
+  /** Which names the directory listing says are directories (d_type). */
+  dirs: Set<Buffer>;
   next: number;
+  /** Names up to here have an asynchronous lstat in flight or done (inode read-ahead). */
+  warmed: number;
 }
+
+/** How many names ahead of the walk the inode read-ahead runs. */
+const WARM_AHEAD = 128;
+const ignore = (): void => {};
 
 const byBytes = (a: Buffer, b: Buffer): number => Buffer.compare(a, b);
 
@@ -36,14 +46,20 @@ export function* walk(root: string, options: WalkOptions = {}): Generator<Entry>
   const stack: Frame[] = [];
   const open = (dir: Buffer): void => {
     let names: Buffer[];
+    const dirs = new Set<Buffer>();
     try {
-      names = readdirSync(absPath(rootBuf, dir), { encoding: 'buffer' });
+      const ents = readdirSync(absPath(rootBuf, dir), { encoding: 'buffer', withFileTypes: true });
+      names = ents.map((d) => {
+        const n = d.name as unknown as Buffer;
+        if (d.isDirectory()) dirs.add(n);
+        return n;
+      });
     } catch (e) {
       skip(dir, `cannot list directory: ${(e as Error).message}`);
       return;
     }
     names.sort(byBytes);
-    stack.push({ dir, names, next: 0 });
+    stack.push({ dir, names, dirs, next: 0, warmed: 0 });
   };
   open(Buffer.alloc(0));
   while (stack.length > 0) {
@@ -51,6 +67,18 @@ export function* walk(root: string, options: WalkOptions = {}): Generator<Entry>
     if (top.next >= top.names.length) {
       stack.pop();
       continue;
+    }
+    // Cold caches: an lstat waits on the disk for the inode. Asking the thread
+    // pool for the next names' inodes keeps several reads in flight, so the
+    // synchronous lstat below mostly finds the inode already cached.
+    if (options.readAhead !== false) {
+      const until = Math.min(top.names.length, top.next + WARM_AHEAD);
+      for (; top.warmed < until; top.warmed++) {
+        const n = top.names[top.warmed]!;
+        const p = absPath(rootBuf, joinRel(top.dir, n));
+        lstat(p, ignore);
+        if (top.dirs.has(n)) readdir(p, ignore); // and the directory's own listing
+      }
     }
     const name = top.names[top.next++]!;
     const rel = joinRel(top.dir, name);

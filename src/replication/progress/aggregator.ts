@@ -47,6 +47,8 @@ export interface PlannedVolume {
 interface VolumeState {
   p: VolumeProgress;
   done: number;
+  /** Where the sender is (>= done): the ETA counts from here. */
+  sent: number;
 }
 
 export class ProgressAggregator {
@@ -57,6 +59,8 @@ export class ProgressAggregator {
   private lastProgress = 0;
   private readonly wire = new RateMeter(SPEED_WINDOW_MS);
   private readonly doneRate = new RateMeter(ETA_WINDOW_MS);
+  /** The ETA's rate starts with the first byte done, not with connecting and the manifest exchange. */
+  private doneStarted = false;
   /** Called when the subtask name changes (the reporter sends at once). */
   onSubtaskChange?: (name: SubtaskName) => void;
 
@@ -78,11 +82,18 @@ export class ProgressAggregator {
       this.pass = p.pass;
     }
     const prev = this.volumes.get(p.volume);
-    this.volumes.set(p.volume, { p, done: Math.min(p.totalBytes, Math.max(prev?.done ?? 0, p.doneBytes)) });
-    const t = this.o.now();
-    this.wire.add(t, this.sum((v) => v.p.wireBytes));
-    this.doneRate.add(t, this.sum((v) => v.done));
+    const done = Math.min(p.totalBytes, Math.max(prev?.done ?? 0, p.doneBytes));
+    const sent = Math.min(p.totalBytes, Math.max(done, prev?.sent ?? 0, p.sentBytes ?? 0));
+    this.volumes.set(p.volume, { p, done, sent });
+    this.sample(this.o.now());
   };
+
+  private sample(t: number): void {
+    this.wire.add(t, this.sum((v) => v.p.wireBytes));
+    const sent = this.sum((v) => v.sent);
+    if (sent > 0) this.doneStarted = true;
+    if (this.doneStarted) this.doneRate.add(t, sent);
+  }
 
   /** Starts a new subtask explicitly (e.g. a SYNC after a full copy). */
   startSubtask(name: SubtaskName, plan?: PlannedVolume[]): void {
@@ -95,6 +106,7 @@ export class ProgressAggregator {
     else if (!first) this.planned.clear();
     this.wire.reset();
     this.doneRate.reset();
+    this.doneStarted = false;
     if (!first) this.onSubtaskChange?.(name);
   }
 
@@ -109,15 +121,16 @@ export class ProgressAggregator {
     if (!this.name) return null;
     const t = this.o.now();
     // Sample "now" so a stalled copy shows its rate falling.
-    this.wire.add(t, this.sum((v) => v.p.wireBytes));
-    this.doneRate.add(t, this.sum((v) => v.done));
+    this.sample(t);
 
     let total = 0;
     let done = 0;
+    let sent = 0;
     for (const [vol, size] of this.planned) if (!this.volumes.has(vol)) total += size ?? 0;
     for (const v of this.volumes.values()) {
       total += v.p.totalBytes;
       done += v.done;
+      sent += v.sent;
     }
     const allDone = this.volumes.size > 0 && [...this.volumes.values()].every((v) => v.p.phase === 'done') && [...this.planned.keys()].every((k) => this.volumes.has(k));
     let progress = allDone ? 100 : total > 0 ? Math.min(99, Math.floor((done * 100) / total)) : 0;
@@ -127,7 +140,7 @@ export class ProgressAggregator {
     const payload = this.sum((v) => v.p.payloadBytes);
     const wireBytes = this.sum((v) => v.p.wireBytes);
     const wireRate = this.wire.rate();
-    const doneRate = this.doneRate.rate();
+    const doneRate = this.doneRate.slope();
     const body: ProgressReport = {
       subtask_name: this.name,
       progress,
@@ -140,7 +153,7 @@ export class ProgressAggregator {
     if (wireBytes > 0) body.compress_rate = clamp(round2(payload / wireBytes), 10_000);
     if (allDone) body.remain_time = 0;
     else if (doneRate !== null && doneRate > 0 && this.doneRate.span() >= 2_000) {
-      body.remain_time = Math.min(2_147_483_647, Math.ceil((total - done) / doneRate));
+      body.remain_time = Math.min(2_147_483_647, Math.round((total - sent) / doneRate));
     }
     if (stats) Object.assign(body, statsFields(stats));
     return body;

@@ -32,6 +32,34 @@ export class RateMeter {
     return ((last.v - first.v) * 1000) / (last.t - first.t);
   }
 
+  /**
+   * Units per second as the least-squares slope over the window: unbiased
+   * for counters that grow in steps (bytes done move when the receiver
+   * acknowledges a commit), where rate() depends on where in a step the
+   * window ends. Null until two samples span time.
+   */
+  slope(): number | null {
+    const n = this.samples.length;
+    if (n < 2 || this.span() <= 0) return null;
+    const t0 = this.samples[0]!.t;
+    let st = 0;
+    let sv = 0;
+    for (const x of this.samples) {
+      st += x.t - t0;
+      sv += x.v;
+    }
+    const mt = st / n;
+    const mv = sv / n;
+    let num = 0;
+    let den = 0;
+    for (const x of this.samples) {
+      const dt = x.t - t0 - mt;
+      num += dt * (x.v - mv);
+      den += dt * dt;
+    }
+    return den > 0 ? (num / den) * 1000 : null;
+  }
+
   /** How long the samples span (ms). */
   span(): number {
     const first = this.samples[0];

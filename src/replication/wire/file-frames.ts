@@ -21,7 +21,7 @@
 
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
-import { Codec, encodeFrame, MAX_DATA_RAW_BYTES, type CodecValue } from './frames.js';
+import { Codec, encodeFrame, MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES, type CodecValue } from './frames.js';
 
 export const FileFrameType = {
   FILE_DATA: 0x50,
@@ -75,14 +75,19 @@ export interface FileDataFrame {
 }
 
 export function encodeFileData(f: FileDataFrame): Buffer {
-  const head = Buffer.allocUnsafe(FILE_DATA_HEADER_BYTES);
-  head.writeBigUInt64BE(BigInt(f.offset), 0);
-  head.writeUInt32BE(f.rawLength, 8);
-  head[12] = f.codec;
-  head[13] = 0;
-  head.writeUInt16BE(0, 14);
-  head.writeBigUInt64BE(f.hash, 16);
-  return encodeFrame(FileFrameType.FILE_DATA, Buffer.concat([head, f.payload]));
+  const bodyLen = FILE_DATA_HEADER_BYTES + f.payload.length;
+  if (1 + bodyLen > MAX_FRAME_BYTES) throw new FerryError('FERRY_FRAME_TOO_LARGE', `FILE_DATA frame of ${1 + bodyLen} bytes exceeds the cap`);
+  const out = Buffer.allocUnsafe(5 + bodyLen);
+  out.writeUInt32BE(1 + bodyLen, 0);
+  out[4] = FileFrameType.FILE_DATA;
+  out.writeBigUInt64BE(BigInt(f.offset), 5);
+  out.writeUInt32BE(f.rawLength, 13);
+  out[17] = f.codec;
+  out[18] = 0;
+  out.writeUInt16BE(0, 19);
+  out.writeBigUInt64BE(f.hash, 21);
+  out.set(f.payload, 5 + FILE_DATA_HEADER_BYTES);
+  return out;
 }
 
 export function decodeFileData(body: Buffer): FileDataFrame {

@@ -106,17 +106,61 @@ describe('ProgressAggregator', () => {
     run(60, 4);
     let r = agg.report()!;
     expect(r.migrate_speed).toBeCloseTo((2 * MiB * 8) / 1e6, 1);
-    expect(r.remain_time).toBe(Math.ceil((total - done) / (4 * MiB)));
+    expect(r.remain_time).toBe(Math.round((total - done) / (4 * MiB)));
     expect(r.compress_rate).toBe(2);
     run(60, 10);
     r = agg.report()!;
     expect(r.migrate_speed).toBeCloseTo((5 * MiB * 8) / 1e6, 1);
-    expect(r.remain_time).toBe(Math.ceil((total - done) / (10 * MiB)));
+    expect(r.remain_time).toBe(Math.round((total - done) / (10 * MiB)));
     // A stall: the speed falls to zero and no ETA is invented.
     clock.advance(31_000);
     r = agg.report()!;
     expect(r.migrate_speed).toBe(0);
     expect(r.remain_time).toBeUndefined();
+  });
+
+  it('the ETA ignores the time before the first byte was done', () => {
+    const clock = new FakeClock(0);
+    const agg = new ProgressAggregator({ os: 'LINUX', now: () => clock.now() });
+    agg.update(vp('d', { phase: 'connecting' }));
+    clock.advance(5_000); // connecting, manifest exchange
+    agg.update(vp('d', { phase: 'sending' }));
+    for (let s = 1; s <= 10; s++) {
+      clock.advance(1_000);
+      agg.update(vp('d', { doneBytes: s * 2 * MiB }));
+    }
+    // 20 of 100 MiB done at 2 MiB/s since the first byte: 40 s left.
+    expect(agg.report()!.remain_time).toBe(40);
+  });
+
+  it('the ETA rate is not fooled by bytes done that move in steps (commit acknowledgements)', () => {
+    const clock = new FakeClock(0);
+    const agg = new ProgressAggregator({ os: 'LINUX', now: () => clock.now() });
+    // True rate 2 MiB/s; acknowledgements land every 1.5 s, 3 MiB at a time; samples every 250 ms.
+    const etas: number[] = [];
+    for (let ms = 250; ms <= 40_000; ms += 250) {
+      clock.advance(250);
+      const done = Math.floor(ms / 1500) * 3 * MiB;
+      agg.update(vp('d', { totalBytes: 200 * MiB, doneBytes: done }));
+      if (ms >= 20_000 && ms % 1000 === 0) etas.push(agg.report()!.remain_time! / ((200 * MiB - done) / (2 * MiB)));
+    }
+    for (const r of etas) {
+      expect(r).toBeGreaterThan(0.93);
+      expect(r).toBeLessThan(1.07);
+    }
+  });
+
+  it('counts the ETA from where the sender is when the engine says (sentBytes), the sizes from what is acknowledged', () => {
+    const clock = new FakeClock(0);
+    const agg = new ProgressAggregator({ os: 'LINUX', now: () => clock.now() });
+    for (let s = 1; s <= 10; s++) {
+      clock.advance(1_000);
+      // 2 MiB/s sent; acknowledgements trail by 3 MiB.
+      agg.update(vp('d', { doneBytes: Math.max(0, s * 2 - 3) * MiB, sentBytes: s * 2 * MiB }));
+    }
+    const r = agg.report()!;
+    expect(r).toMatchObject({ replicatesize: 17 * MiB, progress: 17 });
+    expect(r.remain_time).toBe(40); // (100 - 20) MiB at 2 MiB/s
   });
 
   it('reports Windows passes under the Windows names and keeps the trace under 2048 characters', () => {

@@ -111,3 +111,11 @@ describe('SystemSampler', () => {
     if (process.platform === 'linux') expect(x.agentDiskIoMBps).toBeGreaterThanOrEqual(0);
   });
 });
+
+describe('parseProcIo', () => {
+  it('adds read_bytes and write_bytes of /proc/self/io', async () => {
+    const { parseProcIo } = await import('../../../src/replication/progress/process-io-linux.js');
+    expect(parseProcIo('rchar: 6976\nwchar: 0\nsyscr: 10\nsyscw: 0\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n')).toBe(12_288);
+    expect(parseProcIo('rchar: 1\n')).toBeNull();
+  });
+});

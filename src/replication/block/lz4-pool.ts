@@ -1,0 +1,107 @@
+// Compression off the main thread: a small pool of worker threads (one per
+// core, at most 2 by default) running our LZ4 block compressor. Inputs are
+// copied into a transferable buffer, results transferred back, so no
+// memory is shared and none is held natively. If workers cannot start,
+// compression runs on the calling thread.
+
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { lz4Bound, lz4Compress, makeCompressor } from '../wire/lz4-block.js';
+
+/** Input buffers are allocated at this size (a DATA frame's raw run is at most 1 MiB). */
+const INPUT_BYTES = 1024 * 1024;
+
+interface Job {
+  id: number;
+  resolve: (b: Buffer) => void;
+  reject: (e: Error) => void;
+}
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const makeCompressor = ${makeCompressor.toString()};
+const compress = makeCompressor();
+const lz4Bound = ${lz4Bound.toString()};
+let scratch = new Uint8Array(0);
+parentPort.on('message', (m) => {
+  const src = new Uint8Array(m.input, 0, m.length);
+  if (scratch.length < 4 + lz4Bound(src.length)) scratch = new Uint8Array(4 + lz4Bound(src.length));
+  const n = compress(src, scratch);
+  const out = scratch.buffer.slice(0, n);
+  // The input buffer goes back too, for the next job: no garbage piles up in this isolate.
+  parentPort.postMessage({ id: m.id, out, input: m.input }, [out, m.input]);
+});
+`;
+
+export class Lz4Pool {
+  private readonly workers: Worker[] = [];
+  private readonly idle: Worker[] = [];
+  private readonly queue: Array<{ input: ArrayBuffer; length: number; job: Job }> = [];
+  /** Input buffers back from the workers, reused for the next jobs. */
+  private readonly spare: ArrayBuffer[] = [];
+  private readonly jobs = new Map<number, Job>();
+  private nextId = 1;
+  private broken = false;
+
+  constructor(size = Math.max(1, Math.min(2, availableParallelism()))) {
+    try {
+      for (let i = 0; i < size; i++) {
+        const w = new Worker(WORKER_SOURCE, { eval: true });
+        w.on('message', (m: { id: number; out: ArrayBuffer; input: ArrayBuffer }) => {
+          const job = this.jobs.get(m.id);
+          this.jobs.delete(m.id);
+          if (this.spare.length < this.workers.length * 2) this.spare.push(m.input);
+          this.release(w);
+          job?.resolve(Buffer.from(m.out));
+        });
+        w.on('error', (e) => this.fail(e));
+        // Idle workers never keep the process alive (listeners first: adding one refs the worker again).
+        w.unref();
+        this.workers.push(w);
+        this.idle.push(w);
+      }
+    } catch {
+      this.broken = true;
+    }
+  }
+
+  /** `u32 LE size | lz4 block` of `src` (the caller may reuse `src` as soon as this returns). */
+  compress(src: Uint8Array): Promise<Buffer> {
+    if (this.broken || this.workers.length === 0) return Promise.resolve(lz4Compress(src));
+    let input = this.spare.pop();
+    if (!input || input.byteLength < src.length) input = new ArrayBuffer(Math.max(src.length, INPUT_BYTES));
+    new Uint8Array(input).set(src);
+    const length = src.length;
+    return new Promise<Buffer>((resolve, reject) => {
+      const job: Job = { id: this.nextId++, resolve, reject };
+      const w = this.idle.pop();
+      if (w) this.dispatch(w, input, length, job);
+      else this.queue.push({ input, length, job });
+    });
+  }
+
+  private dispatch(w: Worker, input: ArrayBuffer, length: number, job: Job): void {
+    this.jobs.set(job.id, job);
+    w.ref();
+    w.postMessage({ id: job.id, input, length }, [input]);
+  }
+
+  private release(w: Worker): void {
+    w.unref();
+    const next = this.queue.shift();
+    if (next) this.dispatch(w, next.input, next.length, next.job);
+    else this.idle.push(w);
+  }
+
+  private fail(e: Error): void {
+    this.broken = true;
+    for (const j of this.jobs.values()) j.reject(e);
+    this.jobs.clear();
+    for (const q of this.queue.splice(0)) q.job.reject(e);
+  }
+
+  async close(): Promise<void> {
+    this.broken = true;
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

@@ -1,0 +1,169 @@
+// Honest progress, end to end: `ferry agent`, `ferry control-plane` and
+// `ferry receive` as real child processes on 127.0.0.1. A throttled block
+// task (the rules say 16 Mbit/s all day; the task's own speed_limit of 200
+// only fills gaps) copies a 40 MiB image of random data in ~21 s; then the
+// control plane's progress history must show monotonic progress ending at
+// 100, sizes that add up, a speed near the limit and an ETA that was within
+// 25% of the truth at the halfway point.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readState } from '../../src/agent/state-store.js';
+import { progressReportSchema } from '../../src/controlplane/schemas/progress.js';
+import { sha256Of, startReceiver, type RunningReceiver } from '../helpers/block.js';
+import { spawnFerry } from '../helpers/cli.js';
+import { startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
+
+const MiB = 1024 * 1024;
+const SIZE = 40 * MiB;
+const LIMIT_MBPS = 16;
+const PASSWORD = 'progress-test-password-5c1e';
+
+async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 90_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface Entry {
+  seq: number;
+  /** Epoch ms (or an ISO string) when the control plane accepted the report. */
+  received_at: number | string;
+  subtask_name: string;
+  progress: number;
+  replicatesize: number;
+  totalsize: number;
+  process_trace: string;
+  migrate_speed?: number;
+  remain_time?: number;
+  agent_time?: string;
+}
+
+describe('progress history of a throttled pass', () => {
+  let dir: string;
+  let cp: LocalCp;
+  let recv: RunningReceiver;
+  let agent: ChildProcessWithoutNullStreams | undefined;
+  let agentOut = '';
+  let src: string;
+  let tgt: string;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-progress-'));
+    src = join(dir, 'source.img');
+    tgt = join(dir, 'target.img');
+    writeFileSync(src, randomBytes(SIZE));
+    writeFileSync(tgt, Buffer.alloc(0));
+    truncateSync(tgt, SIZE);
+    const creds = join(dir, 'cp-credentials.json');
+    writeFileSync(creds, JSON.stringify({ access_keys: [{ ak: TEST_AK, sk: TEST_SK }], users: [{ name: 'operator', password: PASSWORD, domain: 'ferry' }] }), { mode: 0o600 });
+    cp = await startLocalCp({ http: true, credentials: creds, dataDir: join(dir, 'cp') });
+    recv = await startReceiver(join(dir, 'recv'), [`disk0=${tgt}`]);
+    dataDir = join(dir, 'agent-data');
+    const config = join(dir, 'agent.yaml');
+    writeFileSync(
+      config,
+      [
+        'control_plane:',
+        `  endpoint: ${cp.url}`,
+        `  auth: {user: operator, password: "${PASSWORD}", domain: ferry}`,
+        `data_dir: ${dataDir}`,
+        'poll_interval: 0.5',
+        'niceness: {cpu: 0}',
+        'volumes:',
+        `  - {source: ${src}, target: disk0, kind: block}`,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(config, 0o600);
+    agent = spawnFerry(['agent', '--config', config]);
+    agent.stdout.on('data', (b: Buffer) => (agentOut += b.toString()));
+    agent.stderr.on('data', (b: Buffer) => (agentOut += b.toString()));
+  });
+
+  afterAll(async () => {
+    if (agent && agent.exitCode === null && agent.signalCode === null) {
+      const exited = new Promise((r) => agent!.once('exit', r));
+      agent.kill('SIGTERM');
+      setTimeout(() => agent?.kill('SIGKILL'), 10_000).unref();
+      await exited;
+    }
+    await recv?.stop();
+    await cp?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is monotonic, ends at 100 with sizes that add up, and its ETA at halfway was within 25%', async () => {
+    const sourceId = await until('registration', async () => (await readState(dataDir))?.sourceId);
+    const t = await cp.call('POST', '/v3/tasks', {
+      name: 'progress',
+      type: 'MIGRATE_BLOCK',
+      os_type: 'LINUX',
+      migration_ip: '127.0.0.1',
+      region_name: 'r',
+      region_id: 'r',
+      project_name: 'p',
+      project_id: 'p',
+      speed_limit: 200,
+      source_server: { id: sourceId },
+      target_server: { vm_id: 'vm-progress', name: 'target', disks: [{ name: 'disk0', size: SIZE, used_size: SIZE, device_use: 'BOOT', physical_volumes: [] }] },
+      receiver: { port: recv.info.port, fingerprint: recv.info.fingerprint, join_token: recv.info.token },
+    });
+    expect(t.status, JSON.stringify(t.body)).toBe(200);
+    const taskId = t.body.id as string;
+    const rules = await cp.call('POST', `/v3/tasks/${taskId}/speed-limit`, { speed_limit: [{ start: '00:00', end: '23:59', speed: LIMIT_MBPS }] });
+    expect(rules.status, JSON.stringify(rules.body)).toBe(200);
+    const start = await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation: 'start' });
+    expect(start.status, JSON.stringify(start.body)).toBe(200);
+
+    await until('MIGRATE_SUCCESS', async () => (await cp.call('GET', `/v3/tasks/${taskId}`)).body.state === 'MIGRATE_SUCCESS', 100_000).catch((e) => {
+      throw new Error(`${(e as Error).message}\n${agentOut.slice(-3000)}`);
+    });
+    expect(await sha256Of(tgt)).toBe(await sha256Of(src));
+
+    const h = await cp.call('GET', `/v3/tasks/${taskId}/progress-history`);
+    expect(h.status).toBe(200);
+    const entries = (h.body.progress as Entry[]).filter((e) => e.subtask_name === 'MIGRATE_LINUX_BLOCK');
+    expect(entries.length).toBeGreaterThan(10);
+    for (const e of entries) {
+      const { seq: _seq, received_at: _at, ...report } = e;
+      expect(progressReportSchema.safeParse(report).success, JSON.stringify(e)).toBe(true);
+      expect(e.replicatesize).toBeLessThanOrEqual(e.totalsize);
+      expect(e.agent_time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d$/);
+    }
+    // Monotonic, and 100 only at the end.
+    for (let i = 1; i < entries.length; i++) expect(entries[i]!.progress).toBeGreaterThanOrEqual(entries[i - 1]!.progress);
+    const last = entries.at(-1)!;
+    expect(last).toMatchObject({ progress: 100, replicatesize: SIZE, totalsize: SIZE, remain_time: 0 });
+    expect(entries.filter((e) => e.progress === 100).every((e) => e.replicatesize === SIZE)).toBe(true);
+    // Once the volume reported, the total is the volume's size.
+    expect(entries.filter((e) => e.totalsize > 0).every((e) => e.totalsize === SIZE)).toBe(true);
+
+    // The speed in the middle of the pass is the limit (wire rate, Mbit/s).
+    const mid = entries.filter((e) => e.progress >= 30 && e.progress <= 70 && e.migrate_speed !== undefined);
+    expect(mid.length).toBeGreaterThan(3);
+    for (const e of mid) expect(Math.abs(e.migrate_speed! - LIMIT_MBPS) / LIMIT_MBPS).toBeLessThan(0.15);
+
+    // ETA at halfway against the truth: when the report saying 100 arrived.
+    const at = (e: Entry) => (typeof e.received_at === 'number' ? e.received_at : Date.parse(e.received_at));
+    const done = at(entries.find((e) => e.progress === 100)!);
+    const half = entries.filter((e) => e.remain_time !== undefined && e.progress < 100).reduce((a, b) => (Math.abs(b.progress - 50) < Math.abs(a.progress - 50) ? b : a));
+    const truth = (done - at(half)) / 1000;
+    if (process.env.FERRY_PROGRESS_DUMP) for (const e of entries) console.log(at(e) - at(entries[0]!), e.progress, e.replicatesize, e.remain_time, e.migrate_speed, e.process_trace);
+    console.log(
+      `${entries.length} reports; at ${half.progress}%: remain_time ${half.remain_time} s, truth ${truth.toFixed(1)} s; ` +
+        `speeds mid-pass ${mid.map((e) => e.migrate_speed).join(', ')} Mbit/s; last trace ${JSON.stringify(last.process_trace)}`,
+    );
+    expect(half.progress).toBeGreaterThanOrEqual(40);
+    expect(half.progress).toBeLessThanOrEqual(60);
+    expect(Math.abs(half.remain_time! - truth) / truth).toBeLessThan(0.25);
+  });
+});
