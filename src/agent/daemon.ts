@@ -113,7 +113,10 @@ export class AgentDaemon {
         }
         this.upAgain();
         await this.handle(parseCommand(body), body);
-        await this.maybeRediscover();
+        await this.maybeRediscover().catch((e) => {
+          if (isSourceGone(e) || (e as { status?: number }).status === undefined) throw e;
+          this.log.warn({ err: this.d.logging.scrub(errorMessage(e)) }, 'sending the new disk information failed');
+        });
       } catch (e) {
         delay = this.down(e);
       }
@@ -287,14 +290,20 @@ export class AgentDaemon {
   private async maybeRediscover(): Promise<void> {
     if (Date.now() < this.nextRediscovery) return;
     this.nextRediscovery = Date.now() + this.d.config.rediscover_interval * 1000;
-    const body = await this.d.inventory.discover();
+    let body;
+    try {
+      body = await this.d.inventory.discover();
+    } catch (e) {
+      this.log.warn({ err: errorMessage(e) }, 're-discovery failed; the next one is due in rediscover_interval');
+      return;
+    }
     const digest = layoutDigest(body, await configuredBlockSizes(this.d.config));
     if (digest === this.d.store.get().layoutDigest) return;
     const sid = this.d.store.get().sourceId!;
     this.log.warn('disk layout changed; sending the new disk information');
+    if (await this.runner.layoutChanged(digest)) this.log.error('the disk layout changed under a running block task: failed it with SMS.0515');
     await this.d.cp.putDiskInfo(sid, body);
     await this.d.store.update((s) => void (s.layoutDigest = digest));
-    if (await this.runner.layoutChanged(digest)) this.log.error('the disk layout changed under a running block task: failed it with SMS.0515');
   }
 
   private async applyNiceness(): Promise<void> {

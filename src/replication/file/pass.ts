@@ -55,7 +55,7 @@ interface PassFiles {
 }
 
 function filesFor(stateDir: string, root: string, name: string, o: PassOptions): PassFiles {
-  const key = createHash('sha256').update(`${o.receiver.host}:${o.receiver.port}|${o.receiver.fingerprint}|${name}|${root}`).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(`${o.receiver.fingerprint}|${name}|${root}`).digest('hex').slice(0, 16);
   const base = join(stateDir, `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}-${key}`);
   return { manifest: `${base}.manifest`, partial: `${base}.partial`, meta: `${base}.json`, current: `${base}.current.json` };
 }

@@ -4,7 +4,7 @@
 // only the sorted names of the directories on the current path, so memory
 // stays bounded by depth × directory size, not by the tree.
 
-import { lstat, lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstat, lstatSync, readdir, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import type { Logger } from '../../platform/log.js';
 import { buildExcluder, type ExcludeMatcher, type ExcludeOptions } from './excludes.js';
 import { entryType, fromStats, type Entry } from './entry.js';
@@ -21,6 +21,8 @@ export interface WalkOptions extends ExcludeOptions {
 interface Frame {
   dir: Buffer;
   names: Buffer[];
+  /** Which names the directory listing says are directories (d_type). */
+  dirs: Set<Buffer>;
   next: number;
   /** Names up to here have an asynchronous lstat in flight or done (inode read-ahead). */
   warmed: number;
@@ -44,14 +46,20 @@ export function* walk(root: string, options: WalkOptions = {}): Generator<Entry>
   const stack: Frame[] = [];
   const open = (dir: Buffer): void => {
     let names: Buffer[];
+    const dirs = new Set<Buffer>();
     try {
-      names = readdirSync(absPath(rootBuf, dir), { encoding: 'buffer' });
+      const ents = readdirSync(absPath(rootBuf, dir), { encoding: 'buffer', withFileTypes: true });
+      names = ents.map((d) => {
+        const n = d.name as unknown as Buffer;
+        if (d.isDirectory()) dirs.add(n);
+        return n;
+      });
     } catch (e) {
       skip(dir, `cannot list directory: ${(e as Error).message}`);
       return;
     }
     names.sort(byBytes);
-    stack.push({ dir, names, next: 0, warmed: 0 });
+    stack.push({ dir, names, dirs, next: 0, warmed: 0 });
   };
   open(Buffer.alloc(0));
   while (stack.length > 0) {
@@ -65,7 +73,12 @@ export function* walk(root: string, options: WalkOptions = {}): Generator<Entry>
     // synchronous lstat below mostly finds the inode already cached.
     if (options.readAhead !== false) {
       const until = Math.min(top.names.length, top.next + WARM_AHEAD);
-      for (; top.warmed < until; top.warmed++) lstat(absPath(rootBuf, joinRel(top.dir, top.names[top.warmed]!)), ignore);
+      for (; top.warmed < until; top.warmed++) {
+        const n = top.names[top.warmed]!;
+        const p = absPath(rootBuf, joinRel(top.dir, n));
+        lstat(p, ignore);
+        if (top.dirs.has(n)) readdir(p, ignore); // and the directory's own listing
+      }
     }
     const name = top.names[top.next++]!;
     const rel = joinRel(top.dir, name);
