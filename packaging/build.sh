@@ -8,6 +8,8 @@
 #   <out>/ferry-<version>-win-x64.zip         the Windows layout (win32-x64-msvc
 #                                            addons, WinSW XML sample; node.exe
 #                                            and WinSW are added by the operator)
+#   <out>/ferry-<version>-linux-x64           single executable (Node SEA: this
+#                                            machine's node + the bundled app)
 # The tree is what `npm ci --omit=dev` installs from package-lock.json into a
 # staging directory: nothing from the developer's node_modules leaks in.
 #
@@ -19,6 +21,7 @@
 #                   node/bin/node (for servers without Node.js 20.19+)
 #   --fast          light compression (tests); the default compresses hard
 #   --no-deb        skip the .deb        --no-windows   skip the Windows zip
+#   --no-sea        skip the single executable
 set -euo pipefail
 umask 022
 
@@ -29,6 +32,7 @@ build=1
 with_node=0
 deb=1
 windows=1
+sea=1
 gz_level=-9
 deb_compress=(-Zxz)
 zip_level=-9
@@ -41,7 +45,8 @@ while [ $# -gt 0 ]; do
     --fast) gz_level=-1; deb_compress=(-Zgzip -z1); zip_level=-1; shift ;;
     --no-deb) deb=0; shift ;;
     --no-windows) windows=0; shift ;;
-    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-sea) sea=0; shift ;;
+    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -104,14 +109,15 @@ for addon in '@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node' '
 done
 # Node 20 itself needs glibc 2.28 (RHEL 8, Debian 10, Ubuntu 20.04): the
 # addons must not ask for more.
-if command -v objdump >/dev/null; then
-  while IFS= read -r -d '' so; do
-    need=$(objdump -T "$so" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
-    if [ -n "$need" ] && [ "$(printf '%s\n2.28\n' "$need" | sort -V | tail -1)" != "2.28" ]; then
-      die "$so needs glibc $need (> 2.28)"
-    fi
-  done < <(find "$tree/node_modules" -name '*.node' -print0)
-fi
+check_glibc() {
+  command -v objdump >/dev/null || return 0
+  local need
+  need=$(objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+  if [ -n "$need" ] && [ "$(printf '%s\n2.28\n' "$need" | sort -V | tail -1)" != "2.28" ]; then
+    die "$1 needs glibc $need (> 2.28)"
+  fi
+}
+while IFS= read -r -d '' so; do check_glibc "$so"; done < <(find "$tree/node_modules" -name '*.node' -print0)
 copy_app "$tree"
 cp -R systemd "$tree/"
 mkdir -p "$tree/bin" "$tree/doc"
@@ -119,9 +125,28 @@ install -m 0755 packaging/ferry-launcher.sh "$tree/bin/ferry"
 install -m 0755 packaging/install.sh "$tree/install.sh"
 [ -f packaging/agent.sample.yaml ] && install -m 0644 packaging/agent.sample.yaml "$tree/agent.sample.yaml"
 cp docs/*.md "$tree/doc/" 2>/dev/null || true
+# The node carried by --with-node and the single executable: this machine's.
+# A distribution's node may be a small binary linked to libnode.so: only a
+# self-contained one (nodejs.org, NodeSource) can be carried elsewhere.
+portable_node() {
+  node_bin=$(readlink -f "$(command -v node)")
+  if command -v objdump >/dev/null && objdump -p "$node_bin" | grep -q 'NEEDED.*libnode'; then
+    die "$node_bin is linked to libnode (a distribution build): use the official Node.js binary"
+  fi
+  check_glibc "$node_bin"
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
+    die "this node is $(node --version), older than 20.19"
+}
+if [ "$sea" = 1 ]; then
+  portable_node
+  sea_file=$out/ferry-$version-linux-x64
+  node packaging/sea/build-sea.mjs "$tree" "$node_bin" "$sea_file" || die "single executable build failed"
+  log "wrote $sea_file ($(du -h "$sea_file" | cut -f1))"
+fi
 if [ "$with_node" = 1 ]; then
+  portable_node
   mkdir -p "$tree/node/bin"
-  install -m 0755 "$(command -v node)" "$tree/node/bin/node"
+  install -m 0755 "$node_bin" "$tree/node/bin/node"
   name=$name-with-node
 fi
 tar_opts=(--sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --format=gnu)
