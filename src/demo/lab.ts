@@ -309,11 +309,18 @@ function agentConfig(o: { dir: string; cpUrl: string; cpFingerprint: string; ak:
 
 async function until<T>(ms: number, what: string, check: () => void, fn: () => Promise<T | undefined>): Promise<T> {
   const end = Date.now() + ms;
+  let lastError: unknown;
   for (;;) {
     check();
-    const v = await fn().catch(() => undefined);
+    const v = await fn().catch((e: unknown) => {
+      lastError = e;
+      return undefined;
+    });
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new DemoFailure('FERRY_DEMO_TIMEOUT', `timed out after ${Math.round(ms / 1000)} s waiting for ${what}`);
+    if (Date.now() > end) {
+      const why = lastError === undefined ? '' : ` (last error: ${errorMessage(lastError)})`;
+      throw new DemoFailure('FERRY_DEMO_TIMEOUT', `timed out after ${Math.round(ms / 1000)} s waiting for ${what}${why}`);
+    }
     await sleep(250);
   }
 }

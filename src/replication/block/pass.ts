@@ -32,9 +32,9 @@ import {
 } from '../wire/frames.js';
 import { loadPieceHasher } from '../wire/piece-hash.js';
 import { chunkBlock } from './chunker.js';
-import { encodeRun } from './compress.js';
+import { CompressionGovernor, encodeRunGoverned } from './compress.js';
 import { ManifestCursor } from './manifest-cursor.js';
-import { BufferPool, READ_BLOCK_BYTES, readBlocks, type SourceBlock } from './source-reader.js';
+import { BufferPool, READ_AHEAD, READ_BLOCK_BYTES, readBlocks, type SourceBlock } from './source-reader.js';
 
 export const DEFAULT_CHUNK_SIZE = 32 * 1024;
 /** Unacknowledged bytes on the wire, at most. */
@@ -71,7 +71,16 @@ interface Stats {
 }
 
 type Item =
-  | { kind: 'data'; offset: number; rawLength: number; hashes: bigint[]; frontier: number; block: SourceBlock; encoded: Promise<{ codec: CodecValue; payload: Buffer }> }
+  | {
+      kind: 'data';
+      offset: number;
+      rawLength: number;
+      hashes: bigint[];
+      frontier: number;
+      block: SourceBlock;
+      encoded: Promise<{ codec: CodecValue; payload: Buffer }>;
+      ready: boolean;
+    }
   | { kind: 'zero'; offset: number; length: number; frontier: number }
   | { kind: 'mark'; frontier: number; final: boolean };
 
@@ -317,8 +326,9 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
 
   // ---- the scanner: read, hash, compare, emit items into a bounded queue
   const queue: Item[] = [];
-  // Read buffers: one being scanned, one read ahead, the rest held by frames waiting to be encoded.
-  const pool = new BufferPool(QUEUE_ITEMS + 2, READ_BLOCK_BYTES);
+  const governor = new CompressionGovernor();
+  // Read buffers: one being scanned, the reads ahead, the rest held by frames waiting to be encoded.
+  const pool = new BufferPool(QUEUE_ITEMS + READ_AHEAD + 1, READ_BLOCK_BYTES);
   let scanDone = false;
   const digest = createHash('sha256');
   const resumeFrom = Math.min(size, Math.floor(welcome.resumeFrom / READ_BLOCK_BYTES) * READ_BLOCK_BYTES);
@@ -373,7 +383,21 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
           const raw = block.data.subarray(run.offset - block.offset, end - block.offset);
           stats.payloadBytes += raw.length;
           block.retain();
-          await push({ kind: 'data', offset: run.offset, rawLength: raw.length, hashes: run.hashes, frontier: end, block, encoded: encodeRun(raw) });
+          const item: Item = {
+            kind: 'data',
+            offset: run.offset,
+            rawLength: raw.length,
+            hashes: run.hashes,
+            frontier: end,
+            block,
+            encoded: encodeRunGoverned(raw, governor),
+            ready: false,
+          };
+          void item.encoded.then(
+            () => (item.ready = true),
+            () => {},
+          );
+          await push(item);
         }
       }
       block.release();
@@ -408,6 +432,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   const sendFrame = async (parts: Buffer[], raw: number, isData: boolean) => {
     const bytes = parts.reduce((n, p) => n + p.length, 0);
     if (bytesSinceCommit > 0 && unackedBytes + bytes > WINDOW_BYTES) await sendCommit();
+    if (!(unackedBytes === 0 || unackedBytes + bytes <= WINDOW_BYTES)) governor.wireBound();
     await waitFor(() => unackedBytes === 0 || unackedBytes + bytes <= WINDOW_BYTES, 'window space');
     const seq = nextSeq++;
     parts[0]!.writeUInt32BE(seq, 5);
@@ -448,6 +473,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
       if (item.kind === 'data') {
         let parts: Buffer[];
         try {
+          if (!item.ready) governor.compressionBound();
           const enc = await item.encoded;
           // A raw payload still points into a pooled read buffer: copy it out before the buffer goes back.
           const payload = enc.codec === Codec.RAW ? Buffer.from(enc.payload) : enc.payload;
