@@ -171,11 +171,19 @@ export class AgentDaemon {
           sid = undefined;
         }
         if (!sid) {
+          const old = this.d.store.get().sourceId;
           sid = await this.d.cp.registerSource(body);
-          this.log.info({ sourceId: sid }, 'source registered');
+          this.log.info({ sourceId: sid, previous: old }, 'source registered');
+          const orphan = old && old !== sid ? this.d.store.get().task : undefined;
+          if (orphan) {
+            // The control plane dropped the old source and its tasks with it: stop working for them.
+            await this.runner.deleteAll();
+            this.log.warn({ taskId: orphan.id }, 'the task belonged to the forgotten source; dropped it');
+          }
           await this.d.store.update((s) => {
             s.sourceId = sid;
             s.registeredAt = new Date().toISOString();
+            if (orphan) delete s.task;
           });
         }
         await this.d.store.update((s) => void (s.layoutDigest = digest));
