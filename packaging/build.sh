@@ -79,14 +79,23 @@ fi
 
 # Production dependencies for one platform, installed from the lock file.
 #   $1 staging dir; remaining args: npm's platform selectors (--os= --cpu= --libc=)
+#   $1 staging dir, $2 the prebuilds/ directory to keep (linux-x64, win32-x64);
+#   remaining args: npm's platform selectors (--os= --cpu= --libc=)
 install_deps() {
-  local dir=$1
-  shift
+  local dir=$1 keep=$2
+  shift 2
   mkdir -p "$dir"
   cp package.json package-lock.json "$dir/"
   (cd "$dir" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline "$@" >/dev/null) ||
     die "npm ci --omit=dev $* failed"
   rm -f "$dir/node_modules/.package-lock.json"
+  # Packages that carry prebuilt binaries for every platform (tar-stream's
+  # optional bare-* modules for the Bare runtime): keep only this platform's.
+  find "$dir/node_modules" -type d -name prebuilds -prune -print0 |
+    while IFS= read -r -d '' pb; do
+      find "$pb" -mindepth 1 -maxdepth 1 -type d ! -name "$keep" -exec rm -rf {} +
+    done
+  find "$dir/node_modules" \( -name .gitattributes -o -name .gitignore -o -name .npmignore -o -name .travis.yml \) -type f -delete
 }
 
 # Files common to every layout: package.json (the CLI reads its version
@@ -103,7 +112,7 @@ copy_app() {
 name=ferry-$version-linux-x64
 tree=$work/$name
 log "staging $name"
-install_deps "$tree" --os=linux --cpu=x64 --libc=glibc
+install_deps "$tree" linux-x64 --os=linux --cpu=x64 --libc=glibc
 for addon in '@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node' '@napi-rs/xattr-linux-x64-gnu/xattr.linux-x64-gnu.node'; do
   [ -f "$tree/node_modules/$addon" ] || die "native addon $addon is missing from the staged node_modules"
 done
@@ -157,6 +166,8 @@ log "wrote $out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1))"
 if [ "$deb" = 1 ]; then
   command -v dpkg-deb >/dev/null || die "dpkg-deb not found (use --no-deb)"
   droot=$work/deb
+  # Set DEB_MAINTAINER="Name <address>" for a published package.
+  maintainer=${DEB_MAINTAINER:-ferry maintainers <ferry@example.com>}
   lib=$droot/usr/lib/ferry
   mkdir -p "$lib/bin" "$droot/usr/bin" "$droot/lib/systemd/system" "$droot/etc/ferry" "$droot/usr/share/doc/ferry" "$droot/DEBIAN"
   cp -R "$tree/node_modules" "$lib/"
@@ -168,13 +179,18 @@ if [ "$deb" = 1 ]; then
   chmod 0700 "$droot/etc/ferry"
   install -m 0600 packaging/agent.sample.yaml "$droot/etc/ferry/agent.yaml"
   cp docs/*.md "$droot/usr/share/doc/ferry/" 2>/dev/null || true
-  install -m 0644 packaging/deb/copyright "$droot/usr/share/doc/ferry/copyright"
-  printf 'ferry (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- ferry maintainers <ferry@localhost>  %s\n' \
-    "$version" "$version" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -n -9 >"$droot/usr/share/doc/ferry/changelog.Debian.gz"
+  year=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y)
+  sed "s/@YEAR@/$year/" packaging/deb/copyright >"$droot/usr/share/doc/ferry/copyright"
+  chmod 0644 "$droot/usr/share/doc/ferry/copyright"
+  # A native package (no Debian revision): its changelog is changelog.gz.
+  printf 'ferry (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- %s  %s\n' \
+    "$version" "$version" "$maintainer" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -n -9 >"$droot/usr/share/doc/ferry/changelog.gz"
+  mkdir -p "$droot/usr/share/lintian/overrides"
+  install -m 0644 packaging/deb/lintian-overrides "$droot/usr/share/lintian/overrides/ferry"
   for s in postinst prerm postrm; do install -m 0755 "packaging/deb/$s" "$droot/DEBIAN/$s"; done
   echo /etc/ferry/agent.yaml >"$droot/DEBIAN/conffiles"
   size=$(du -sk --exclude=DEBIAN "$droot" | cut -f1)
-  sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" packaging/deb/control >"$droot/DEBIAN/control"
+  sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" -e "s|@MAINTAINER@|$maintainer|" packaging/deb/control >"$droot/DEBIAN/control"
   find "$droot" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
   deb_file=$out/ferry_${version}_amd64.deb
   dpkg-deb --root-owner-group "${deb_compress[@]}" --build "$droot" "$deb_file" >/dev/null
@@ -188,7 +204,7 @@ if [ "$windows" = 1 ]; then
   else
     wname=ferry-$version-win-x64
     wtree=$work/win/ferry
-    install_deps "$wtree" --os=win32 --cpu=x64
+    install_deps "$wtree" win32-x64 --os=win32 --cpu=x64
     [ -f "$wtree/node_modules/@antoniomuso/lz4-napi-win32-x64-msvc/lz4-napi.win32-x64-msvc.node" ] ||
       die "lz4-napi's win32-x64-msvc addon is missing from the Windows node_modules"
     copy_app "$wtree"

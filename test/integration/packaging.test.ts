@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { needs } from '../helpers/requirements.js';
+import { needs, toolOnPath } from '../helpers/requirements.js';
 
 const run = promisify(execFile);
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -157,7 +157,7 @@ describe.runIf(env.ok)('release packaging', () => {
     expect(info).toMatch(/^ Package: ferry$/m);
     expect(info).toMatch(new RegExp(`^ Version: ${VERSION.replace(/\./g, '\\.')}$`, 'm'));
     expect(info).toMatch(/^ Architecture: amd64$/m);
-    expect(info).toMatch(/^ Depends: nodejs \(>= 20\.19\)$/m);
+    expect(info).toMatch(/^ Depends: libc6 \(>= 2\.28\), nodejs \(>= 20\.19\)$/m);
     expect((await run('dpkg-deb', ['--field', deb, 'Installed-Size'])).stdout.trim()).toMatch(/^\d+$/);
     const ctl = join(dir, 'control');
     await run('dpkg-deb', ['--control', deb, ctl]);
@@ -196,6 +196,14 @@ describe.runIf(env.ok)('release packaging', () => {
     await dpkg(['--purge', 'ferry']);
     expect(leftovers(inst)).toEqual([]);
     expect(lstatSync(inst).isDirectory()).toBe(true);
+  });
+
+  // lintian is optional here (not a Debian build machine): run when installed.
+  it.runIf(toolOnPath('lintian'))('lintian finds no errors or warnings beyond the documented overrides', async () => {
+    const r = await run('lintian', ['--tag-display-limit', '0', join(out, DEB)], { maxBuffer: 16 * 1024 * 1024, timeout: 100_000 }).catch(
+      (e: { stdout: string; stderr: string }) => e,
+    );
+    expect(r.stdout.split('\n').filter((l) => /^[EW]: /.test(l))).toEqual([]);
   });
 
   it('the Windows zip holds the win32-x64 addon, the launcher and the WinSW XML the CLI renders', async () => {

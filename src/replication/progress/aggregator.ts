@@ -139,7 +139,7 @@ export class ProgressAggregator {
 
     const payload = this.sum((v) => v.p.payloadBytes);
     const wireBytes = this.sum((v) => v.p.wireBytes);
-    const wireRate = this.wire.rate();
+    const wireRate = this.wire.slope();
     const doneRate = this.doneRate.slope();
     const body: ProgressReport = {
       subtask_name: this.name,
