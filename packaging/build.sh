@@ -8,6 +8,8 @@
 #   <out>/ferry-<version>-win-x64.zip         the Windows layout (win32-x64-msvc
 #                                            addons, WinSW XML sample; node.exe
 #                                            and WinSW are added by the operator)
+#   <out>/ferry-<version>-linux-x64           single executable (Node SEA: this
+#                                            machine's node + the bundled app)
 # The tree is what `npm ci --omit=dev` installs from package-lock.json into a
 # staging directory: nothing from the developer's node_modules leaks in.
 #
@@ -19,6 +21,7 @@
 #                   node/bin/node (for servers without Node.js 20.19+)
 #   --fast          light compression (tests); the default compresses hard
 #   --no-deb        skip the .deb        --no-windows   skip the Windows zip
+#   --no-sea        skip the single executable
 set -euo pipefail
 umask 022
 
@@ -29,6 +32,7 @@ build=1
 with_node=0
 deb=1
 windows=1
+sea=1
 gz_level=-9
 deb_compress=(-Zxz)
 zip_level=-9
@@ -41,7 +45,8 @@ while [ $# -gt 0 ]; do
     --fast) gz_level=-1; deb_compress=(-Zgzip -z1); zip_level=-1; shift ;;
     --no-deb) deb=0; shift ;;
     --no-windows) windows=0; shift ;;
-    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-sea) sea=0; shift ;;
+    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -59,6 +64,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-package.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+written=()
 
 # A clean compile into the staging area (the repository's dist/ may hold
 # outputs of deleted sources); --skip-build takes dist/ as it is.
@@ -74,14 +80,23 @@ fi
 
 # Production dependencies for one platform, installed from the lock file.
 #   $1 staging dir; remaining args: npm's platform selectors (--os= --cpu= --libc=)
+#   $1 staging dir, $2 the prebuilds/ directory to keep (linux-x64, win32-x64);
+#   remaining args: npm's platform selectors (--os= --cpu= --libc=)
 install_deps() {
-  local dir=$1
-  shift
+  local dir=$1 keep=$2
+  shift 2
   mkdir -p "$dir"
   cp package.json package-lock.json "$dir/"
   (cd "$dir" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline "$@" >/dev/null) ||
     die "npm ci --omit=dev $* failed"
   rm -f "$dir/node_modules/.package-lock.json"
+  # Packages that carry prebuilt binaries for every platform (tar-stream's
+  # optional bare-* modules for the Bare runtime): keep only this platform's.
+  find "$dir/node_modules" -type d -name prebuilds -prune -print0 |
+    while IFS= read -r -d '' pb; do
+      find "$pb" -mindepth 1 -maxdepth 1 -type d ! -name "$keep" -exec rm -rf {} +
+    done
+  find "$dir/node_modules" \( -name .gitattributes -o -name .gitignore -o -name .npmignore -o -name .travis.yml \) -type f -delete
 }
 
 # Files common to every layout: package.json (the CLI reads its version
@@ -98,20 +113,21 @@ copy_app() {
 name=ferry-$version-linux-x64
 tree=$work/$name
 log "staging $name"
-install_deps "$tree" --os=linux --cpu=x64 --libc=glibc
+install_deps "$tree" linux-x64 --os=linux --cpu=x64 --libc=glibc
 for addon in '@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node' '@napi-rs/xattr-linux-x64-gnu/xattr.linux-x64-gnu.node'; do
   [ -f "$tree/node_modules/$addon" ] || die "native addon $addon is missing from the staged node_modules"
 done
 # Node 20 itself needs glibc 2.28 (RHEL 8, Debian 10, Ubuntu 20.04): the
 # addons must not ask for more.
-if command -v objdump >/dev/null; then
-  while IFS= read -r -d '' so; do
-    need=$(objdump -T "$so" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
-    if [ -n "$need" ] && [ "$(printf '%s\n2.28\n' "$need" | sort -V | tail -1)" != "2.28" ]; then
-      die "$so needs glibc $need (> 2.28)"
-    fi
-  done < <(find "$tree/node_modules" -name '*.node' -print0)
-fi
+check_glibc() {
+  command -v objdump >/dev/null || return 0
+  local need
+  need=$(objdump -T "$1" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+  if [ -n "$need" ] && [ "$(printf '%s\n2.28\n' "$need" | sort -V | tail -1)" != "2.28" ]; then
+    die "$1 needs glibc $need (> 2.28)"
+  fi
+}
+while IFS= read -r -d '' so; do check_glibc "$so"; done < <(find "$tree/node_modules" -name '*.node' -print0)
 copy_app "$tree"
 cp -R systemd "$tree/"
 mkdir -p "$tree/bin" "$tree/doc"
@@ -119,19 +135,42 @@ install -m 0755 packaging/ferry-launcher.sh "$tree/bin/ferry"
 install -m 0755 packaging/install.sh "$tree/install.sh"
 [ -f packaging/agent.sample.yaml ] && install -m 0644 packaging/agent.sample.yaml "$tree/agent.sample.yaml"
 cp docs/*.md "$tree/doc/" 2>/dev/null || true
+# The node carried by --with-node and the single executable: this machine's.
+# A distribution's node may be a small binary linked to libnode.so: only a
+# self-contained one (nodejs.org, NodeSource) can be carried elsewhere.
+portable_node() {
+  node_bin=$(readlink -f "$(command -v node)")
+  if command -v objdump >/dev/null && objdump -p "$node_bin" | grep -q 'NEEDED.*libnode'; then
+    die "$node_bin is linked to libnode (a distribution build): use the official Node.js binary"
+  fi
+  check_glibc "$node_bin"
+  node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
+    die "this node is $(node --version), older than 20.19"
+}
+if [ "$sea" = 1 ]; then
+  portable_node
+  sea_file=$out/ferry-$version-linux-x64
+  node packaging/sea/build-sea.mjs "$tree" "$node_bin" "$sea_file" || die "single executable build failed"
+  written+=("$(basename "$sea_file")")
+  log "wrote $sea_file ($(du -h "$sea_file" | cut -f1))"
+fi
 if [ "$with_node" = 1 ]; then
+  portable_node
   mkdir -p "$tree/node/bin"
-  install -m 0755 "$(command -v node)" "$tree/node/bin/node"
+  install -m 0755 "$node_bin" "$tree/node/bin/node"
   name=$name-with-node
 fi
 tar_opts=(--sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --format=gnu)
 tar -C "$work" "${tar_opts[@]}" -cf - "$(basename "$tree")" | gzip -n "$gz_level" >"$out/$name.tar.gz"
+written+=("$name.tar.gz")
 log "wrote $out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1))"
 
 # ---------------------------------------------------------------- .deb
 if [ "$deb" = 1 ]; then
   command -v dpkg-deb >/dev/null || die "dpkg-deb not found (use --no-deb)"
   droot=$work/deb
+  # Set DEB_MAINTAINER="Name <address>" for a published package.
+  maintainer=${DEB_MAINTAINER:-ferry maintainers <ferry@example.com>}
   lib=$droot/usr/lib/ferry
   mkdir -p "$lib/bin" "$droot/usr/bin" "$droot/lib/systemd/system" "$droot/etc/ferry" "$droot/usr/share/doc/ferry" "$droot/DEBIAN"
   cp -R "$tree/node_modules" "$lib/"
@@ -143,16 +182,22 @@ if [ "$deb" = 1 ]; then
   chmod 0700 "$droot/etc/ferry"
   install -m 0600 packaging/agent.sample.yaml "$droot/etc/ferry/agent.yaml"
   cp docs/*.md "$droot/usr/share/doc/ferry/" 2>/dev/null || true
-  install -m 0644 packaging/deb/copyright "$droot/usr/share/doc/ferry/copyright"
-  printf 'ferry (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- ferry maintainers <ferry@localhost>  %s\n' \
-    "$version" "$version" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -n -9 >"$droot/usr/share/doc/ferry/changelog.Debian.gz"
+  year=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y)
+  sed "s/@YEAR@/$year/" packaging/deb/copyright >"$droot/usr/share/doc/ferry/copyright"
+  chmod 0644 "$droot/usr/share/doc/ferry/copyright"
+  # A native package (no Debian revision): its changelog is changelog.gz.
+  printf 'ferry (%s) unstable; urgency=medium\n\n  * Release %s.\n\n -- %s  %s\n' \
+    "$version" "$version" "$maintainer" "$(date -u -R -d "@$SOURCE_DATE_EPOCH")" | gzip -n -9 >"$droot/usr/share/doc/ferry/changelog.gz"
+  mkdir -p "$droot/usr/share/lintian/overrides"
+  install -m 0644 packaging/deb/lintian-overrides "$droot/usr/share/lintian/overrides/ferry"
   for s in postinst prerm postrm; do install -m 0755 "packaging/deb/$s" "$droot/DEBIAN/$s"; done
   echo /etc/ferry/agent.yaml >"$droot/DEBIAN/conffiles"
   size=$(du -sk --exclude=DEBIAN "$droot" | cut -f1)
-  sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" packaging/deb/control >"$droot/DEBIAN/control"
+  sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" -e "s|@MAINTAINER@|$maintainer|" packaging/deb/control >"$droot/DEBIAN/control"
   find "$droot" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
   deb_file=$out/ferry_${version}_amd64.deb
   dpkg-deb --root-owner-group "${deb_compress[@]}" --build "$droot" "$deb_file" >/dev/null
+  written+=("$(basename "$deb_file")")
   log "wrote $deb_file ($(du -h "$deb_file" | cut -f1))"
 fi
 
@@ -163,7 +208,7 @@ if [ "$windows" = 1 ]; then
   else
     wname=ferry-$version-win-x64
     wtree=$work/win/ferry
-    install_deps "$wtree" --os=win32 --cpu=x64
+    install_deps "$wtree" win32-x64 --os=win32 --cpu=x64
     [ -f "$wtree/node_modules/@antoniomuso/lz4-napi-win32-x64-msvc/lz4-napi.win32-x64-msvc.node" ] ||
       die "lz4-napi's win32-x64-msvc addon is missing from the Windows node_modules"
     copy_app "$wtree"
@@ -176,6 +221,11 @@ if [ "$windows" = 1 ]; then
     find "$wtree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
     rm -f "$out/$wname.zip"
     (cd "$work/win" && find ferry -print | LC_ALL=C sort | zip -X -q "$zip_level" -@ "$out/$wname.zip")
+    written+=("$wname.zip")
     log "wrote $out/$wname.zip ($(du -h "$out/$wname.zip" | cut -f1))"
   fi
 fi
+
+# Checksums of what this run wrote, for the release page.
+(cd "$out" && sha256sum "${written[@]}") >"$out/SHA256SUMS"
+log "wrote $out/SHA256SUMS"

@@ -47,7 +47,7 @@ export class AgentDaemon {
   private readonly log: Logger;
   private readonly runner: TaskRunner;
   private readonly outbox: PendingResult[] = [];
-  private readonly backoff = new Backoff(1000, 60_000);
+  private readonly backoff = new Backoff(1000, 30_000);
   private needsRegistration = false;
   private deleted = false;
   private nextRediscovery = 0;
@@ -71,7 +71,6 @@ export class AgentDaemon {
   async run(signal: AbortSignal): Promise<void> {
     await this.applyNiceness();
     const identity = await readMachineIdentity();
-    const prev = this.d.store.get();
     await this.d.store.update((s) => {
       if (s.identity && s.identity.fingerprint !== identity.fingerprint && s.sourceId) {
         this.log.warn({ sourceId: s.sourceId }, 'machine identity changed (cloned or moved disk?): registering as a new source');
@@ -81,7 +80,8 @@ export class AgentDaemon {
       s.identity = identity;
       s.agent = { pid: process.pid, startedAt: new Date().toISOString(), version: agentVersion() };
     });
-    this.log.info({ sourceId: prev.sourceId, identity: identity.fingerprint.slice(0, 16), version: agentVersion() }, 'ferry agent starting');
+    this.d.logging.sourceId = this.d.store.get().sourceId;
+    this.log.info({ identity: identity.fingerprint.slice(0, 16), version: agentVersion() }, 'ferry agent starting');
 
     await this.register(signal);
     let resumePending = true;
@@ -171,17 +171,25 @@ export class AgentDaemon {
           sid = undefined;
         }
         if (!sid) {
+          const old = this.d.store.get().sourceId;
           sid = await this.d.cp.registerSource(body);
-          this.log.info({ sourceId: sid }, 'source registered');
+          this.log.info({ sourceId: sid, previous: old }, 'source registered');
+          const orphan = old && old !== sid ? this.d.store.get().task : undefined;
+          if (orphan) {
+            // The control plane dropped the old source and its tasks with it: stop working for them.
+            await this.runner.deleteAll();
+            this.log.warn({ taskId: orphan.id }, 'the task belonged to the forgotten source; dropped it');
+          }
           await this.d.store.update((s) => {
             s.sourceId = sid;
             s.registeredAt = new Date().toISOString();
+            if (orphan) delete s.task;
           });
         }
         await this.d.store.update((s) => void (s.layoutDigest = digest));
         this.nextRediscovery = Date.now() + this.d.config.rediscover_interval * 1000;
         this.needsRegistration = false;
-        this.log.setBindings({ sourceId: sid });
+        this.d.logging.sourceId = sid;
         this.upAgain();
         const t = this.d.store.get().task;
         if (!t || t.status === 'finished' || t.status === 'failed') {
@@ -244,7 +252,7 @@ export class AgentDaemon {
     this.outbox.length = 0;
     this.deleted = true;
     this.log.info({ sourceId: sid }, 'source deleted: the agent stays idle until it is restarted');
-    this.log.setBindings({ sourceId: null });
+    this.d.logging.sourceId = undefined;
   }
 
   private async uploadLog(taskId: string): Promise<string> {

@@ -34,8 +34,16 @@ export class AgentLogging {
         maxFiles: options.maxFiles ?? 5,
       });
     }
-    this.log = createLogger({ name: 'ferry-agent', level: options.level, destination: { write: (line: string) => this.write(line) } });
+    this.log = createLogger({
+      name: 'ferry-agent',
+      level: options.level,
+      destination: { write: (line: string) => this.write(line) },
+      mixin: () => (this.sourceId ? { sourceId: this.sourceId } : {}),
+    });
   }
+
+  /** The source id every line carries (undefined: none yet, or forgotten). */
+  sourceId: string | undefined;
 
   /** Registers a value that must never appear in a log line (at least 4 characters). */
   addSecret(value: string | undefined): void {

@@ -82,7 +82,8 @@ export function register(program: Command): void {
       const onProgress = tty
         ? (p: VolumeProgress) => {
             const pct = p.totalBytes ? ((100 * p.doneBytes) / p.totalBytes).toFixed(1) : '100';
-            process.stderr.write(`\r${p.volume}: ${p.phase} ${pct}%  ${fmt(p.doneBytes)} / ${fmt(p.totalBytes)}  wire ${fmt(p.wireBytes)}   `);
+            const limit = gate ? `  limit ${gate.active.describe}` : '';
+            process.stderr.write(`\r${p.volume}: ${p.phase} ${pct}%  ${fmt(p.doneBytes)} / ${fmt(p.totalBytes)}  wire ${fmt(p.wireBytes)}${limit}   `);
           }
         : undefined;
       const summaries: PassSummary[] = [];

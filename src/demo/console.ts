@@ -37,17 +37,20 @@ export function consoleIO(out: NodeJS.WriteStream, input: NodeJS.ReadStream = pr
       endLive();
       lastAt = 0;
     },
-    waitForUser(prompt) {
+    waitForUser(prompt, signal) {
       endLive();
       out.write(`${prompt}\n`);
-      if (!input.isTTY) return Promise.resolve();
+      if (!input.isTTY || signal.aborted) return Promise.resolve();
       return new Promise((resolve) => {
         const rl = createInterface({ input, terminal: false });
-        rl.once('line', () => {
+        const done = () => {
+          signal.removeEventListener('abort', done);
           rl.close();
           resolve();
-        });
-        rl.once('close', () => resolve());
+        };
+        rl.once('line', done);
+        rl.once('close', done);
+        signal.addEventListener('abort', done);
       });
     },
   };

@@ -48,8 +48,8 @@ export interface DemoIO {
   progress(line: string): void;
   /** Ends a progress line. */
   progressDone(): void;
-  /** Waits until the user says go (Enter); resolves at once without a terminal. */
-  waitForUser(prompt: string): Promise<void>;
+  /** Waits until the user says go (Enter) or `signal` aborts; resolves at once without a terminal. */
+  waitForUser(prompt: string, signal: AbortSignal): Promise<void>;
 }
 
 export interface PassReport {
@@ -220,7 +220,7 @@ export async function runDemo(opts: DemoOptions, io: DemoIO, signal: AbortSignal
     };
     await runPass(1);
     if (opts.sync || opts.waitBeforeSync) {
-      if (opts.waitBeforeSync) await io.waitForUser(`change something in ${source} now if you like, then press Enter for the delta pass`);
+      if (opts.waitBeforeSync) await io.waitForUser(`change something in ${source} now if you like, then press Enter for the delta pass`, signal);
       watchChildren();
       await c.taskAction(taskId, { operation: 'sync' });
       io.say(`task           ${taskId} sync requested`);
@@ -309,11 +309,18 @@ function agentConfig(o: { dir: string; cpUrl: string; cpFingerprint: string; ak:
 
 async function until<T>(ms: number, what: string, check: () => void, fn: () => Promise<T | undefined>): Promise<T> {
   const end = Date.now() + ms;
+  let lastError: unknown;
   for (;;) {
     check();
-    const v = await fn().catch(() => undefined);
+    const v = await fn().catch((e: unknown) => {
+      lastError = e;
+      return undefined;
+    });
     if (v !== undefined) return v;
-    if (Date.now() > end) throw new DemoFailure('FERRY_DEMO_TIMEOUT', `timed out after ${Math.round(ms / 1000)} s waiting for ${what}`);
+    if (Date.now() > end) {
+      const why = lastError === undefined ? '' : ` (last error: ${errorMessage(lastError)})`;
+      throw new DemoFailure('FERRY_DEMO_TIMEOUT', `timed out after ${Math.round(ms / 1000)} s waiting for ${what}${why}`);
+    }
     await sleep(250);
   }
 }

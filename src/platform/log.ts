@@ -42,6 +42,8 @@ export interface LoggerOptions {
   /** A pino destination (file, stream). Default: stdout. */
   destination?: DestinationStream;
   base?: Record<string, unknown>;
+  /** Fields computed for every line (e.g. ids that change while the process runs). */
+  mixin?: () => Record<string, unknown>;
 }
 
 export function createLogger(options: LoggerOptions): Logger {
@@ -52,6 +54,7 @@ export function createLogger(options: LoggerOptions): Logger {
       base: { pid: process.pid, ...options.base },
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
+      ...(options.mixin && { mixin: options.mixin }),
     },
     options.destination ?? pino.destination({ dest: 1, sync: false }),
   );

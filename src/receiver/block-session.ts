@@ -124,9 +124,17 @@ class BlockSession implements KindSession {
     }
 
     const manifestPath = join(dataDir, 'targets', target.name, 'block.manifest');
+    this.target = await open(target.path, 'r+');
     let m = await BlockManifest.openExisting(manifestPath);
     if (m) {
-      if (await m.recoverDirty()) this.ctx.log.warn({ target: target.name }, 'recovered from an unclean stop: uncommitted range marked unknown');
+      if (m.header.sourceBytes === this.sourceBytes && m.header.dirtyHi > m.header.dirtyLo) {
+        const { dirtyLo, dirtyHi } = m.header;
+        const changed = await this.recover(m);
+        this.ctx.log.warn(
+          { target: target.name, dirtyLo, dirtyHi, changed },
+          'recovered from an unclean stop: the range written since the last commits was re-read and its manifest entries re-hashed',
+        );
+      }
       if (m.header.sourceBytes !== this.sourceBytes) {
         this.ctx.log.warn({ target: target.name, was: m.header.sourceBytes, now: this.sourceBytes }, 'source size changed: manifest reset');
         await m.close();
@@ -137,7 +145,6 @@ class BlockSession implements KindSession {
     }
     this.manifest = m;
     this.chunkSize = m.chunkSize;
-    this.target = await open(target.path, 'r+');
 
     const samePass = m.header.passId === hello.passId;
     if (!samePass) {
@@ -335,19 +342,12 @@ class BlockSession implements KindSession {
     this.batch = newBatch();
     const run = this.commits.then(async () => {
       await Promise.all(b.writes);
+      // Data first, then what the manifest says about it.
       if (b.writes.length > 0) await this.target.datasync();
-      if (b.entries.size > 0) {
-        await this.manifest.writeEntries(b.entries);
-        // Entries durable before the header says the range is clean.
-        await this.manifest.sync();
-      }
-      let committedEnd = 0;
-      for (const r of b.ranges) {
-        committedEnd = Math.max(committedEnd, r.hi);
-        const i = this.uncommitted.indexOf(r);
-        if (i >= 0) this.uncommitted.splice(i, 1);
-      }
+      if (b.entries.size > 0) await this.manifest.writeEntries(b.entries);
       let persisted = 0;
+      // One fsync of the manifest file makes the entries and the frontier durable. The dirty
+      // range is not shrunk here: after a crash, recovery re-hashes it (see recover()).
       await this.withHeader(() => {
         const h = this.manifest.header;
         if (frontier !== undefined) {
@@ -356,15 +356,11 @@ class BlockSession implements KindSession {
           h.frontier = Math.max(h.frontier, Math.min(f, this.sourceBytes));
         }
         persisted = h.frontier;
-        if (this.uncommitted.length === 0) {
-          // Nothing outstanding: keep the reservation ahead of the last write.
-          h.dirtyLo = Math.min(Math.max(h.dirtyLo, committedEnd), h.dirtyHi);
-        } else {
-          let lo = Infinity;
-          for (const r of this.uncommitted) lo = Math.min(lo, r.lo);
-          h.dirtyLo = Math.min(lo, Math.max(h.dirtyLo, committedEnd));
-        }
       });
+      for (const r of b.ranges) {
+        const i = this.uncommitted.indexOf(r);
+        if (i >= 0) this.uncommitted.splice(i, 1);
+      }
       if (ackId !== undefined) await this.ctx.channel.send(encodeJsonFrame(FrameType.ACK, { id: ackId, frontier: persisted }));
     });
     this.commits = run.catch((e: unknown) => this.fail(e));
@@ -390,6 +386,41 @@ class BlockSession implements KindSession {
     });
     this.ctx.log.info({ target: this.ctx.target.name, agreed, verified: verify, mismatched }, 'pass finished');
     await this.ctx.channel.send(encodeJsonFrame(FrameType.DONE, { digest, verified: verify && mismatched === 0, mismatchedChunks: mismatched }));
+  }
+
+  /**
+   * After a crash: the dirty range may hold writes no commit recorded (or
+   * commits whose manifest fsync did not finish). Re-hash what the target
+   * really holds there, so the manifest is exact again: acknowledged data is
+   * kept, anything else is what it is. Returns the number of entries changed.
+   */
+  private async recover(m: BlockManifest): Promise<number> {
+    const cs = m.chunkSize;
+    const n = m.chunkCount;
+    const per = Math.max(1, Math.floor((4 * 1024 * 1024) / cs));
+    const buf = Buffer.allocUnsafe(per * cs);
+    const first = Math.floor(m.header.dirtyLo / cs);
+    const end = Math.min(n, Math.ceil(m.header.dirtyHi / cs));
+    let changed = 0;
+    for (let k = first; k < end; k += per) {
+      const count = Math.min(per, end - k);
+      const bytes = Math.min(count * cs, m.header.sourceBytes - k * cs);
+      const { bytesRead } = await this.target.read(buf, 0, bytes, k * cs);
+      const have = await m.readEntries(k, count);
+      const fix = new Map<number, bigint>();
+      for (let i = 0; i < count; i++) {
+        const lo = i * cs;
+        const hi = Math.min(lo + cs, bytes);
+        const h = hi <= bytesRead ? this.hasher.hash(buf.subarray(lo, hi)) : 1n;
+        if (h !== have.readBigUInt64BE(i * 8)) fix.set(k + i, h);
+      }
+      changed += fix.size;
+      await m.writeEntries(fix);
+    }
+    await m.sync();
+    m.header.dirtyLo = m.header.dirtyHi = 0;
+    await m.writeHeader();
+    return changed;
   }
 
   /** Re-reads the target and compares every chunk with the manifest; mismatches become unknown. */

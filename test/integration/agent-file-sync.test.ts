@@ -149,6 +149,17 @@ describe('ferry agent: file-level task with continuous sync', () => {
     await new Promise((r) => setTimeout(r, 4500));
     expect((await readState(dataDir))!.task!.passesDone).toBe(passes);
 
+    // The operator deletes the source: the agent notices (404 / SMS.0507) and registers again.
+    const del = await cp.call('DELETE', `/v3/sources/${sourceId}`, undefined, { query: { force: true } });
+    expect(del.status, JSON.stringify(del.body)).toBe(200);
+    const newId = await until('re-registration', async () => {
+      const id = (await readState(dataDir))?.sourceId;
+      return id && id !== sourceId && id;
+    });
+    expect((await cp.call('GET', `/v3/sources/${newId}`)).status).toBe(200);
+    expect(out).toMatch(/no longer knows this source; registering again/);
+    await until('the old task dropped', async () => (await readState(dataDir))?.task === undefined);
+
     agent.kill('SIGTERM');
     expect(await exited).toBe(0);
   });

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { needs } from '../helpers/requirements.js';
+import { needs, toolOnPath } from '../helpers/requirements.js';
 
 const run = promisify(execFile);
 const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -49,11 +49,17 @@ describe.runIf(env.ok)('release packaging', () => {
     if (!existsSync(join(REPO, 'dist/cli/bin.js'))) throw new Error('dist/ is missing: run npm run build first');
     dir = mkdtempSync(join(tmpdir(), 'ferry-packaging-'));
     out = join(dir, 'out');
-    await run('bash', [join(REPO, 'packaging/build.sh'), '--skip-build', '--fast', '--out', out], { cwd: REPO, timeout: 110_000 });
+    await run('bash', [join(REPO, 'packaging/build.sh'), '--skip-build', '--fast', '--no-sea', '--out', out], { cwd: REPO, timeout: 110_000 });
   });
 
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('SHA256SUMS lists every artefact written and matches them', async () => {
+    const sums = readFileSync(join(out, 'SHA256SUMS'), 'utf8');
+    expect(sums.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[1]).sort()).toEqual([TARBALL, ZIP, DEB].sort());
+    await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out });
   });
 
   it('the tarball holds the app, production dependencies with the linux-x64-gnu addons, units and installer, and no dev tools', async () => {
@@ -157,7 +163,7 @@ describe.runIf(env.ok)('release packaging', () => {
     expect(info).toMatch(/^ Package: ferry$/m);
     expect(info).toMatch(new RegExp(`^ Version: ${VERSION.replace(/\./g, '\\.')}$`, 'm'));
     expect(info).toMatch(/^ Architecture: amd64$/m);
-    expect(info).toMatch(/^ Depends: nodejs \(>= 20\.19\)$/m);
+    expect(info).toMatch(/^ Depends: libc6 \(>= 2\.28\), nodejs \(>= 20\.19\)$/m);
     expect((await run('dpkg-deb', ['--field', deb, 'Installed-Size'])).stdout.trim()).toMatch(/^\d+$/);
     const ctl = join(dir, 'control');
     await run('dpkg-deb', ['--control', deb, ctl]);
@@ -196,6 +202,14 @@ describe.runIf(env.ok)('release packaging', () => {
     await dpkg(['--purge', 'ferry']);
     expect(leftovers(inst)).toEqual([]);
     expect(lstatSync(inst).isDirectory()).toBe(true);
+  });
+
+  // lintian is optional here (not a Debian build machine): run when installed.
+  it.runIf(toolOnPath('lintian'))('lintian finds no errors or warnings beyond the documented overrides', async () => {
+    const r = await run('lintian', ['--tag-display-limit', '0', join(out, DEB)], { maxBuffer: 16 * 1024 * 1024, timeout: 100_000 }).catch(
+      (e: { stdout: string; stderr: string }) => e,
+    );
+    expect(r.stdout.split('\n').filter((l) => /^[EW]: /.test(l))).toEqual([]);
   });
 
   it('the Windows zip holds the win32-x64 addon, the launcher and the WinSW XML the CLI renders', async () => {

@@ -55,3 +55,43 @@ export async function encodeRun(raw: Buffer, pool: Lz4Pool = compressionPool()):
   if (out.length > raw.length * (1 - MIN_SAVING)) return { codec: Codec.RAW, payload: raw };
   return { codec: Codec.LZ4, payload: out };
 }
+
+/**
+ * How much of the compressible data to compress, adapted to what limits the
+ * pass. Compression only pays when the link (or the rate limit, or the
+ * receiver) is slower than the compressor: when the sender has to wait for
+ * compressed frames, the share goes down; when it waits for the window or
+ * the socket, it goes up. On a slow or rate-limited link everything
+ * compressible is compressed; on a fast one the CPU is spared.
+ */
+export class CompressionGovernor {
+  /** Share of compressible runs to compress, 0..1. */
+  share = 1;
+  private credit = 0;
+
+  /** Decide for one run (deterministic: spreads the share evenly). */
+  shouldCompress(): boolean {
+    this.credit += this.share;
+    if (this.credit >= 1) {
+      this.credit -= 1;
+      return true;
+    }
+    return false;
+  }
+
+  /** The sender waited for a frame still being compressed. */
+  compressionBound(): void {
+    this.share = Math.max(0, this.share - 0.05);
+  }
+
+  /** The sender waited for the window or the socket. */
+  wireBound(): void {
+    this.share = Math.min(1, this.share + 0.05);
+  }
+}
+
+export async function encodeRunGoverned(raw: Buffer, governor: CompressionGovernor, pool: Lz4Pool = compressionPool()): Promise<Encoded> {
+  if (sampleEntropy(raw) > RAW_ABOVE_BITS) return { codec: Codec.RAW, payload: raw };
+  if (!governor.shouldCompress()) return { codec: Codec.RAW, payload: raw };
+  return encodeRun(raw, pool);
+}

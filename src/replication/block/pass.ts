@@ -10,6 +10,7 @@
 // Must not touch: the CLI, the agent's state, the control plane.
 
 import { createHash, randomUUID } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { FerryError, errorMessage } from '../../errors.js';
 import { sizeOfPath } from '../../platform/device-size-linux.js';
 import type { PassOptions, PassSummary, VolumeProgress } from '../types.js';
@@ -32,15 +33,15 @@ import {
 } from '../wire/frames.js';
 import { loadPieceHasher } from '../wire/piece-hash.js';
 import { chunkBlock } from './chunker.js';
-import { encodeRun } from './compress.js';
+import { CompressionGovernor, encodeRunGoverned } from './compress.js';
 import { ManifestCursor } from './manifest-cursor.js';
-import { BufferPool, READ_BLOCK_BYTES, readBlocks, type SourceBlock } from './source-reader.js';
+import { BufferPool, READ_AHEAD, READ_BLOCK_BYTES, readBlocks, type SourceBlock } from './source-reader.js';
 
 export const DEFAULT_CHUNK_SIZE = 32 * 1024;
 /** Unacknowledged bytes on the wire, at most. */
-const WINDOW_BYTES = 12 * 1024 * 1024;
+const WINDOW_BYTES = 64 * 1024 * 1024;
 /** A COMMIT after this many frame bytes … */
-const COMMIT_EVERY_BYTES = 3 * 1024 * 1024;
+const COMMIT_EVERY_BYTES = 16 * 1024 * 1024;
 /** … or after this much volume scanned (zero runs, unchanged regions). */
 const COMMIT_EVERY_SCANNED = 256 * 1024 * 1024;
 const MAX_ZERO_RUN = 256 * 1024 * 1024;
@@ -71,17 +72,32 @@ interface Stats {
 }
 
 type Item =
-  | { kind: 'data'; offset: number; rawLength: number; hashes: bigint[]; frontier: number; block: SourceBlock; encoded: Promise<{ codec: CodecValue; payload: Buffer }> }
+  | {
+      kind: 'data';
+      offset: number;
+      rawLength: number;
+      hashes: bigint[];
+      frontier: number;
+      block: SourceBlock;
+      encoded: Promise<{ codec: CodecValue; payload: Buffer }>;
+      ready: boolean;
+    }
   | { kind: 'zero'; offset: number; length: number; frontier: number }
   | { kind: 'mark'; frontier: number; final: boolean };
 
+/**
+ * A frame on the wire, not yet acknowledged. Payloads are not kept (the
+ * window costs no memory): a DATA frame the receiver refuses is rebuilt
+ * from the source, and must hash as before.
+ */
 interface Sent {
   seq: number;
-  /** The frame's parts: a header (holding the seq at byte 5) and, for DATA, the payload. */
-  parts: Buffer[];
   bytes: number;
   raw: number;
   nacks: number;
+  offset: number;
+  /** DATA: the chunk hashes it carried; ZERO: undefined. */
+  hashes?: bigint[];
 }
 
 function abortError(): FerryError {
@@ -91,7 +107,7 @@ function abortError(): FerryError {
 }
 
 function retryable(e: unknown): boolean {
-  return e instanceof FerryError && (e.code === 'SMS.0807' || e.code === 'FERRY_IDLE_TIMEOUT');
+  return e instanceof FerryError && (e.code === 'SMS.0807' || e.code === 'FERRY_IDLE_TIMEOUT' || e.code === 'FERRY_SOURCE_CHANGED');
 }
 
 /**
@@ -294,6 +310,10 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
             fail(new FerryError(nack.code, `receiver refused the same frame ${s.nacks} times: ${nack.message}`));
             break;
           }
+          if (!s.hashes) {
+            fail(new FerryError(nack.code, `receiver refused a ZERO frame: ${nack.message}`));
+            break;
+          }
           resend.push(s);
           break;
         }
@@ -317,8 +337,9 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
 
   // ---- the scanner: read, hash, compare, emit items into a bounded queue
   const queue: Item[] = [];
-  // Read buffers: one being scanned, one read ahead, the rest held by frames waiting to be encoded.
-  const pool = new BufferPool(QUEUE_ITEMS + 2, READ_BLOCK_BYTES);
+  const governor = new CompressionGovernor();
+  // Read buffers: one being scanned, the reads ahead, the rest held by frames waiting to be encoded.
+  const pool = new BufferPool(QUEUE_ITEMS + READ_AHEAD + 1, READ_BLOCK_BYTES);
   let scanDone = false;
   const digest = createHash('sha256');
   const resumeFrom = Math.min(size, Math.floor(welcome.resumeFrom / READ_BLOCK_BYTES) * READ_BLOCK_BYTES);
@@ -373,7 +394,21 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
           const raw = block.data.subarray(run.offset - block.offset, end - block.offset);
           stats.payloadBytes += raw.length;
           block.retain();
-          await push({ kind: 'data', offset: run.offset, rawLength: raw.length, hashes: run.hashes, frontier: end, block, encoded: encodeRun(raw) });
+          const item: Item = {
+            kind: 'data',
+            offset: run.offset,
+            rawLength: raw.length,
+            hashes: run.hashes,
+            frontier: end,
+            block,
+            encoded: encodeRunGoverned(raw, governor),
+            ready: false,
+          };
+          void item.encoded.then(
+            () => (item.ready = true),
+            () => {},
+          );
+          await push(item);
         }
       }
       block.release();
@@ -405,13 +440,15 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
     countWire();
     return id;
   };
-  const sendFrame = async (parts: Buffer[], raw: number, isData: boolean) => {
+  const sendFrame = async (parts: Buffer[], raw: number, offset: number, hashes: bigint[] | undefined, nacks = 0) => {
+    const isData = hashes !== undefined && nacks === 0;
     const bytes = parts.reduce((n, p) => n + p.length, 0);
     if (bytesSinceCommit > 0 && unackedBytes + bytes > WINDOW_BYTES) await sendCommit();
+    if (!(unackedBytes === 0 || unackedBytes + bytes <= WINDOW_BYTES)) governor.wireBound();
     await waitFor(() => unackedBytes === 0 || unackedBytes + bytes <= WINDOW_BYTES, 'window space');
     const seq = nextSeq++;
     parts[0]!.writeUInt32BE(seq, 5);
-    unacked.set(seq, { seq, parts, bytes, raw, nacks: 0 });
+    unacked.set(seq, { seq, bytes, raw, nacks, offset, hashes });
     unackedBytes += bytes;
     bytesSinceCommit += bytes;
     let wire = parts;
@@ -428,11 +465,28 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
     countWire();
     progress();
   };
+  /** Rebuilds a refused DATA frame from the source; the chunks must still hash as they did. */
+  const rebuild = async (s: Sent): Promise<Buffer[]> => {
+    const raw = Buffer.allocUnsafe(s.raw);
+    const fh = await open(a.source, 'r');
+    try {
+      const { bytesRead } = await fh.read(raw, 0, s.raw, s.offset);
+      if (bytesRead !== s.raw) throw new FerryError('SMS.0805', `short read from ${a.source} at ${s.offset}`);
+    } finally {
+      await fh.close();
+    }
+    s.hashes!.forEach((h, i) => {
+      if (hasher.hash(raw.subarray(i * cs, Math.min((i + 1) * cs, raw.length))) !== h) {
+        throw new FerryError('FERRY_SOURCE_CHANGED', `the source changed at ${s.offset + i * cs} before a refused frame could be resent; resuming`);
+      }
+    });
+    const enc = await encodeRunGoverned(raw, governor);
+    return encodeDataFrameParts({ seq: 0, offset: s.offset, rawLength: s.raw, codec: enc.codec, hashes: s.hashes!, payload: enc.payload });
+  };
   const drainResends = async () => {
     while (resend.length > 0) {
       const s = resend.shift()!;
-      await sendFrame(s.parts, s.raw, false);
-      unacked.get(nextSeq - 1)!.nacks = s.nacks;
+      await sendFrame(await rebuild(s), s.raw, s.offset, s.hashes, s.nacks);
     }
   };
 
@@ -448,6 +502,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
       if (item.kind === 'data') {
         let parts: Buffer[];
         try {
+          if (!item.ready) governor.compressionBound();
           const enc = await item.encoded;
           // A raw payload still points into a pooled read buffer: copy it out before the buffer goes back.
           const payload = enc.codec === Codec.RAW ? Buffer.from(enc.payload) : enc.payload;
@@ -455,11 +510,11 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
         } finally {
           item.block.release();
         }
-        await sendFrame(parts, item.rawLength, true);
+        await sendFrame(parts, item.rawLength, item.offset, item.hashes);
         stats.dataFrames += 1;
         frontierSent = item.frontier;
       } else if (item.kind === 'zero') {
-        await sendFrame([encodeZeroFrame({ seq: 0, offset: item.offset, length: item.length })], item.length, false);
+        await sendFrame([encodeZeroFrame({ seq: 0, offset: item.offset, length: item.length })], item.length, item.offset, undefined);
         frontierSent = item.frontier;
         if (item.length >= COMMIT_EVERY_SCANNED / 2) await sendCommit();
       } else {

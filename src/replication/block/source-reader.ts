@@ -8,6 +8,8 @@ import { open } from 'node:fs/promises';
 import { FerryError } from '../../errors.js';
 
 export const READ_BLOCK_BYTES = 4 * 1024 * 1024;
+/** Reads in flight ahead of the consumer. */
+export const READ_AHEAD = 2;
 
 export class SourceBlock {
   readonly offset: number;
@@ -71,12 +73,21 @@ export async function* readBlocks(path: string, from: number, size: number, pool
       }
       return new SourceBlock(offset, data, () => pool.give(buf));
     };
-    let next: Promise<SourceBlock> | undefined = from < size ? readAt(from) : undefined;
-    while (next) {
-      const cur = await next;
-      const after = cur.offset + cur.data.length;
-      next = after < size ? readAt(after) : undefined;
-      next?.catch(() => {});
+    // Keep `READ_AHEAD` reads in flight: virtual disks reach their speed only with a queue.
+    const inflight: Promise<SourceBlock>[] = [];
+    let nextOffset = from;
+    const fill = () => {
+      while (inflight.length < READ_AHEAD && nextOffset < size) {
+        const p = readAt(nextOffset);
+        p.catch(() => {});
+        inflight.push(p);
+        nextOffset += Math.min(blockBytes, size - nextOffset);
+      }
+    };
+    fill();
+    while (inflight.length > 0) {
+      const cur = await inflight.shift()!;
+      fill();
       yield cur;
     }
   } finally {

@@ -29,7 +29,7 @@ export interface ReporterOptions {
 export class ProgressReporter {
   private timer: TimerHandle | null = null;
   private retryTimer: TimerHandle | null = null;
-  private inFlight: Promise<void> | null = null;
+  private inFlight: Promise<unknown> | null = null;
   private pending = false;
   private failures = 0;
   private stopped = false;
@@ -71,15 +71,17 @@ export class ProgressReporter {
     });
   }
 
-  private async sendOnce(): Promise<void> {
+  /** One attempt; true when the report went through (or there was nothing to report). */
+  private async sendOnce(): Promise<boolean> {
     const body = this.o.build();
-    if (!body) return;
+    if (!body) return true;
     try {
       await this.o.send(body);
       this.sent++;
       if (this.failures > 0) this.o.log?.info({ after: this.failures }, 'progress reports go through again');
       this.failures = 0;
       this.lastError = null;
+      return true;
     } catch (err) {
       this.failures++;
       this.lastError = errorMessage(err);
@@ -93,12 +95,14 @@ export class ProgressReporter {
           this.kick();
         }, Math.min(ms, this.o.intervalMs ?? REPORT_INTERVAL_MS));
       }
+      return false;
     }
   }
 
   /**
-   * Stops the timers and sends one last report (e.g. progress 100), waiting
-   * for it at most `timeoutMs` (on the real event loop). Never throws.
+   * Stops the timers and sends one last report (e.g. progress 100), retrying
+   * it until `timeoutMs` has passed (real time, not the injected clock).
+   * Never throws.
    */
   async stop(options: { final?: boolean; timeoutMs?: number } = {}): Promise<void> {
     this.stopped = true;
@@ -107,16 +111,26 @@ export class ProgressReporter {
     this.retryTimer?.cancel();
     this.retryTimer = null;
     this.pending = false;
+    const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+    let gaveUp = false;
     const work = (async () => {
       if (this.inFlight) await this.inFlight;
-      if (options.final !== false) {
-        this.inFlight = this.sendOnce();
-        await this.inFlight;
+      if (options.final === false) return;
+      // The last report (often progress 100) matters most: retry it until the deadline.
+      for (let attempt = 0; !gaveUp; attempt++) {
+        const attemptDone = this.sendOnce();
+        this.inFlight = attemptDone;
+        const ok = await attemptDone;
         this.inFlight = null;
+        if (ok) return;
+        const wait = Math.min(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]!, deadline - Date.now());
+        if (wait <= 0) return;
+        await new Promise((r) => setTimeout(r, wait));
       }
     })();
     let t: NodeJS.Timeout | undefined;
-    await Promise.race([work, new Promise<void>((r) => (t = setTimeout(r, options.timeoutMs ?? 10_000)))]);
+    await Promise.race([work, new Promise<void>((r) => (t = setTimeout(r, Math.max(0, deadline - Date.now()))))]);
+    gaveUp = true;
     clearTimeout(t);
   }
 }

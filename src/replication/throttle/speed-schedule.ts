@@ -49,7 +49,7 @@ export interface ActiveLimit {
   segment: Segment | null;
   /** Milliseconds until what applies may change (next segment boundary), at most a day. */
   msUntilChange: number;
-  /** A short description for logs and progress traces. */
+  /** A short description for logs and progress lines: `20 Mbit/s (08:00-18:00)`, `unlimited`. */
   describe: string;
 }
 
@@ -189,7 +189,7 @@ export class SpeedSchedule {
         overSpeedThresholdPct: segment.overSpeedThresholdPct ?? this.defaults.overSpeedThresholdPct,
         segment,
         msUntilChange,
-        describe: `${segment.label} ${segment.speedMbps === 0 ? 'unlimited' : `${segment.speedMbps} Mbit/s`}`,
+        describe: `${segment.speedMbps === 0 ? 'unlimited' : `${segment.speedMbps} Mbit/s`} (${segment.label})`,
       };
     }
     const d = this.defaults.speedLimitMbps;
@@ -198,7 +198,7 @@ export class SpeedSchedule {
       overSpeedThresholdPct: this.defaults.overSpeedThresholdPct,
       segment: null,
       msUntilChange,
-      describe: d ? `task limit ${d} Mbit/s` : 'unlimited',
+      describe: `${d ? `${d} Mbit/s` : 'unlimited'}${this.segments.length > 0 ? ' (outside the segments)' : ''}`,
     };
   }
 }

@@ -247,7 +247,7 @@ describe('agent daemon (in process)', () => {
     expect(a.store.get().task?.error?.code).toBe('SMS.0515');
     await until(() => cp.taskStates.includes('MIGRATE_FAIL'));
     expect(cp.errors.at(-1)).toMatch(/SMS\.0515/);
-    expect(cp.diskInfos).toBeGreaterThan(0);
+    await until(() => cp.diskInfos > 0);
     await a.stop();
   });
 });

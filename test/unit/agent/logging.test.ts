@@ -58,4 +58,24 @@ describe('agent logging', () => {
     expect(tar).toContain('agent-recent.log');
     expect(tar).toContain('only in memory');
   });
+
+  it('carries the current source id once per line, and drops it when forgotten', async () => {
+    const logging = new AgentLogging({ level: 'info' });
+    logging.log.info('before registration');
+    logging.sourceId = 'src-1';
+    const child = logging.log.child({ taskId: 't-1' });
+    child.info('in a task');
+    logging.sourceId = 'src-2';
+    child.info('after re-registration');
+    logging.sourceId = undefined;
+    logging.log.info('after DELETE');
+    const lines = logging.recentLines().map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.map((l) => [l.sourceId, l.taskId])).toEqual([
+      [undefined, undefined],
+      ['src-1', 't-1'],
+      ['src-2', 't-1'],
+      [undefined, undefined],
+    ]);
+    for (const l of logging.recentLines()) expect(l.match(/"sourceId"/g)?.length ?? 0).toBeLessThanOrEqual(1);
+  });
 });

@@ -12,6 +12,7 @@ import { renderAgentUnit, renderReceiverUnit, renderUnit } from '../../../src/pl
 import { installLinuxService, linuxServiceStatus, uninstallLinuxService } from '../../../src/platform/service-linux.js';
 import { renderWinswXml, winQuote } from '../../../src/platform/service-windows.js';
 import { needs } from '../../helpers/requirements.js';
+import { runFerry } from '../../helpers/cli.js';
 
 const shipped = (name: string) => readFileSync(new URL(`../../../systemd/${name}`, import.meta.url), 'utf8');
 
@@ -92,6 +93,22 @@ describe('systemd units', () => {
       expect(await linuxServiceStatus({ name: 'agent', exec: [], root })).toMatchObject({ installed: false });
     });
 
+    it('works from the command line: install, status, uninstall', async () => {
+      const r = await mkdtemp(join(tmpdir(), 'ferry-root-cli-'));
+      try {
+        const inst = await runFerry(['service', 'install', '--root', r, '--exec', '/opt/ferry/ferry', '--config', '/etc/ferry/agent.yaml']);
+        expect(inst.code, inst.stderr).toBe(0);
+        expect(inst.stdout).toMatch(/^write .*ferry-agent\.service\nrun systemctl --root=.* enable ferry-agent\.service\n$/);
+        const st = await runFerry(['service', 'status', '--root', r, '--json']);
+        expect(JSON.parse(st.stdout)).toMatchObject({ installed: true, enabled: 'enabled' });
+        expect((await runFerry(['service', 'uninstall', '--root', r])).code).toBe(0);
+        expect((await runFerry(['service', 'status', '--root', r])).code).toBe(3);
+        expect((await runFerry(['service', 'install', '--name', 'nope', '--root', r])).code).toBe(2);
+      } finally {
+        await rm(r, { recursive: true, force: true });
+      }
+    });
+
     it('--dry-run touches nothing and lists daemon-reload and enable --now', async () => {
       const steps = await installLinuxService({ name: 'receiver', exec: ['/usr/bin/ferry'], dryRun: true });
       expect(steps.map((s) => s.detail)).toEqual(['/etc/systemd/system/ferry-receiver.service', 'systemctl daemon-reload', 'systemctl enable --now ferry-receiver.service']);
@@ -126,6 +143,13 @@ describe('WinSW configuration', () => {
     }
     expect(stack).toEqual([]);
     expect(body).not.toMatch(/&(?!amp;|lt;|gt;|quot;|apos;)/);
+  });
+
+  it('is printed by `ferry service install --platform windows --print`', async () => {
+    const r = await runFerry(['service', 'install', '--platform', 'windows', '--print', '--exec', 'C:\\ferry\\ferry.exe', '--config', 'C:\\ProgramData\\ferry\\agent.yaml']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain('<executable>C:\\ferry\\ferry.exe</executable>');
+    expect(r.stdout).toContain('<arguments>agent --config C:\\ProgramData\\ferry\\agent.yaml</arguments>');
   });
 
   it('quotes Windows arguments like CommandLineToArgvW expects', () => {

@@ -87,6 +87,23 @@ describe('ProgressReporter', () => {
     await r.stop({ final: false });
   });
 
+  it('stop() retries the final report until it goes through', async () => {
+    const clock = new FakeClock(0);
+    let calls = 0;
+    const got: number[] = [];
+    const r = new ProgressReporter({
+      clock,
+      build: () => body(100),
+      send: async (b) => {
+        if (++calls <= 2) throw new Error('connect ECONNREFUSED');
+        got.push(b.progress);
+      },
+    });
+    await r.stop({ timeoutMs: 10_000 });
+    expect(got).toEqual([100]);
+    expect(calls).toBe(3);
+  });
+
   it('stop() gives up on a control plane that never answers', async () => {
     const clock = new FakeClock(0);
     const r = new ProgressReporter({ clock, build: () => body(1), send: () => new Promise(() => undefined) });

@@ -79,6 +79,15 @@ describe('speed schedule: segment selection', () => {
     expect(t.at(at(9, 0)).overSpeedThresholdPct).toBe(5);
   });
 
+  it('describes what applies for logs and progress lines', () => {
+    const s = SpeedSchedule.parse({ speed_limit: [{ start: '8:00', end: '18:00', speed: 20 }, { start: '18:00', end: '20:00', speed: 0 }] }, { speedLimitMbps: 5 });
+    expect(s.at(at(9, 0)).describe).toBe('20 Mbit/s (8:00-18:00)');
+    expect(s.at(at(19, 0)).describe).toBe('unlimited (18:00-20:00)');
+    expect(s.at(at(21, 0)).describe).toBe('5 Mbit/s (outside the segments)');
+    expect(SpeedSchedule.flat({ speedLimitMbps: 16 }).at(0).describe).toBe('16 Mbit/s');
+    expect(SpeedSchedule.flat().at(0).describe).toBe('unlimited');
+  });
+
   it('an empty rule list is the task default all day', () => {
     const e = SpeedSchedule.parse({ speed_limit: [] }, { speedLimitMbps: 10 });
     expect(e.at(at(3, 0)).limitMbps).toBe(10);

@@ -1,0 +1,80 @@
+// Builds the Linux single executable (Node SEA): esbuild bundles the staged
+// app (dist/ + production node_modules) into one CommonJS script, the two
+// native addons (lz4-napi, @napi-rs/xattr) become SEA assets loaded through
+// native-addon.cjs, and postject injects the blob into a copy of node.
+// Usage: node packaging/sea/build-sea.mjs <staged-app-dir> <node-binary> <output-file>
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+
+const [app, nodeBin, output] = process.argv.slice(2);
+if (!app || !nodeBin || !output) {
+  process.stderr.write('usage: build-sea.mjs <staged-app-dir> <node-binary> <output-file>\n');
+  process.exit(2);
+}
+const here = fileURLToPath(new URL('.', import.meta.url));
+const version = JSON.parse(readFileSync(join(app, 'package.json'), 'utf8')).version;
+const addons = {
+  'lz4-napi': { asset: 'lz4-napi.node', file: 'node_modules/@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node' },
+  '@napi-rs/xattr': { asset: 'xattr.node', file: 'node_modules/@napi-rs/xattr-linux-x64-gnu/xattr.linux-x64-gnu.node' },
+};
+const work = mkdtempSync(join(tmpdir(), 'ferry-sea-'));
+try {
+  const script = join(work, 'ferry.cjs');
+  await esbuild.build({
+    entryPoints: [join(app, 'dist/cli/bin.js')],
+    absWorkingDir: app,
+    outfile: script,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    logLevel: 'error',
+    // CommonJS has no import.meta: files found next to a module (node-cron's
+    // background daemon, Windows probes) are not used by the Linux binary.
+    define: { 'import.meta.url': '__ferry_sea_url' },
+    banner: { js: "var __ferry_sea_url = require('node:url').pathToFileURL(process.execPath).href;" },
+    plugins: [
+      {
+        name: 'ferry-sea',
+        setup(b) {
+          b.onResolve({ filter: /^(lz4-napi|@napi-rs\/xattr)$/ }, (a) => ({ path: a.path, namespace: 'sea-addon' }));
+          b.onLoad({ filter: /.*/, namespace: 'sea-addon' }, (a) => ({
+            loader: 'js',
+            resolveDir: here,
+            contents: `module.exports = require('./native-addon.cjs').loadAddon(${JSON.stringify(addons[a.path].asset)});`,
+          }));
+          // version.ts reads ../package.json beside dist/: there is none in the binary.
+          b.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => ({
+            loader: 'js',
+            contents: `export function agentVersion() { return ${JSON.stringify(version)}; }`,
+          }));
+        },
+      },
+    ],
+  });
+  const config = join(work, 'sea-config.json');
+  const blob = join(work, 'sea.blob');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      main: script,
+      output: blob,
+      disableExperimentalSEAWarning: true,
+      assets: Object.fromEntries(Object.values(addons).map((a) => [a.asset, join(app, a.file)])),
+    }),
+  );
+  execFileSync(nodeBin, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
+  rmSync(output, { force: true });
+  copyFileSync(nodeBin, output);
+  chmodSync(output, 0o755);
+  const postject = fileURLToPath(new URL('../../node_modules/postject/dist/cli.js', import.meta.url));
+  execFileSync(process.execPath, [postject, output, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}

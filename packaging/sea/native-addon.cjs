@@ -1,0 +1,50 @@
+// Runtime side of the single executable: loads a native addon stored as a
+// SEA asset. Node can only dlopen a file, so the bytes are written once to a
+// private directory ($FERRY_NATIVE_DIR, else /var/lib/ferry/native as root,
+// else <tmpdir>/ferry-native-<uid>), named by their sha256, and checked
+// again before every load: a file planted by someone else is never loaded.
+'use strict';
+const { createHash } = require('node:crypto');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const sea = require('node:sea');
+
+function baseDir() {
+  if (process.env.FERRY_NATIVE_DIR) return process.env.FERRY_NATIVE_DIR;
+  if (typeof process.getuid === 'function' && process.getuid() === 0 && fs.existsSync('/var/lib')) return '/var/lib/ferry/native';
+  return path.join(os.tmpdir(), `ferry-native-${typeof process.getuid === 'function' ? process.getuid() : 'user'}`);
+}
+
+function privateDir(dir) {
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const st = fs.lstatSync(dir);
+  const uid = typeof process.getuid === 'function' ? process.getuid() : st.uid;
+  if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) {
+    throw new Error(`ferry: ${dir} must be a directory owned by uid ${uid} and writable only by it (set FERRY_NATIVE_DIR)`);
+  }
+}
+
+function loadAddon(asset) {
+  const bytes = Buffer.from(sea.getAsset(asset));
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  const dir = baseDir();
+  privateDir(dir);
+  const file = path.join(dir, `${digest.slice(0, 32)}-${asset}`);
+  let ok = false;
+  try {
+    ok = createHash('sha256').update(fs.readFileSync(file)).digest('hex') === digest && (fs.lstatSync(file).mode & 0o022) === 0;
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    const tmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, bytes, { mode: 0o500 });
+    fs.renameSync(tmp, file);
+  }
+  const m = { exports: {} };
+  process.dlopen(m, file);
+  return m.exports;
+}
+
+module.exports = { loadAddon };

@@ -1,0 +1,99 @@
+// The single executable (Node SEA) built by packaging/build.sh: one file
+// that runs without node_modules or a system Node. It replicates an image
+// block by block to a receiver that is the same executable, with lz4 (the
+// native addon, loaded from a SEA asset) and xxhash-wasm, byte for byte; the
+// addon files it writes are checked before loading, so a planted file is
+// replaced, and an unsafe directory is refused.
+import { spawn, execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitForLine } from '../helpers/cli.js';
+import { needs } from '../helpers/requirements.js';
+
+const run = promisify(execFile);
+const REPO = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
+const MiB = 1024 * 1024;
+
+const env = needs({ tools: ['bash', 'tar', 'npm'] });
+
+function sha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+describe.runIf(env.ok)('single executable (Node SEA)', () => {
+  let dir: string;
+  let ferry: string;
+  let nativeDir: string;
+
+  beforeAll(async () => {
+    if (!existsSync(join(REPO, 'dist/cli/bin.js'))) throw new Error('dist/ is missing: run npm run build first');
+    dir = mkdtempSync(join(tmpdir(), 'ferry-sea-test-'));
+    await run('bash', [join(REPO, 'packaging/build.sh'), '--skip-build', '--fast', '--no-deb', '--no-windows', '--out', join(dir, 'out')], {
+      cwd: REPO,
+      timeout: 110_000,
+    });
+    // Copied away from the staging tree: it needs nothing beside it.
+    ferry = join(dir, 'ferry');
+    await run('cp', [join(dir, 'out', `ferry-${VERSION}-linux-x64`), ferry]);
+    rmSync(join(dir, 'out'), { recursive: true });
+    nativeDir = join(dir, 'native');
+  });
+
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('replicates an image with lz4 to a receiver that is the same executable, byte for byte', async () => {
+    const source = join(dir, 'source.img');
+    const target = join(dir, 'target.img');
+    const text = Buffer.alloc(4 * MiB, 'a single executable carries its own addons\n');
+    writeFileSync(source, Buffer.concat([randomBytes(2 * MiB), text, Buffer.alloc(2 * MiB)]));
+    writeFileSync(target, Buffer.alloc(0));
+    truncateSync(target, 8 * MiB);
+    const childEnv = { ...process.env, FERRY_NATIVE_DIR: nativeDir, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+
+    expect((await run(ferry, ['--version'], { env: childEnv })).stdout.trim()).toBe(VERSION);
+
+    const receiver = spawn(ferry, ['receive', '--listen', '127.0.0.1:0', '--data', join(dir, 'recv'), '--target', `disk0=${target}`], { env: childEnv });
+    try {
+      const line = await waitForLine(receiver, /listening on 127\.0\.0\.1:(\d+) fingerprint=(\S+) token=(\S+)/);
+      const [, port, fingerprint, token] = line;
+      const { stdout } = await run(ferry, ['migrate', '--to', `127.0.0.1:${port}`, '--token', token!, '--fingerprint', fingerprint!, '--block', `${source}=disk0`, '--json'], {
+        env: childEnv,
+        timeout: 60_000,
+      });
+      const [summary] = JSON.parse(stdout) as { totalBytes: number; bytesOnWire: number; bytesSkippedZero: number }[];
+      expect(summary!.totalBytes).toBe(8 * MiB);
+      expect(summary!.bytesSkippedZero).toBe(2 * MiB);
+      // The compressible 4 MiB went through lz4: far less than 6 MiB of data crossed.
+      expect(summary!.bytesOnWire).toBeLessThan(3 * MiB);
+    } finally {
+      receiver.kill('SIGTERM');
+      await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));
+    }
+    expect(sha256(target)).toBe(sha256(source));
+    // Both addons came out of the executable's assets (named by their sha256).
+    expect(readdirSync(nativeDir).map((n) => n.replace(/^[0-9a-f]{32}-/, '')).sort()).toEqual(['lz4-napi.node', 'xattr.node']);
+  });
+
+  it('replaces a planted addon file and refuses a directory others can write', async () => {
+    const planted = readdirSync(nativeDir).find((n) => n.endsWith('-lz4-napi.node'))!;
+    rmSync(join(nativeDir, planted));
+    writeFileSync(join(nativeDir, planted), 'not an ELF file', { mode: 0o755 });
+    expect((await run(ferry, ['--version'], { env: { ...process.env, FERRY_NATIVE_DIR: nativeDir } })).stdout.trim()).toBe(VERSION);
+    expect(readFileSync(join(nativeDir, planted)).length).toBeGreaterThan(100_000);
+
+    const open = join(dir, 'open');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const refused = await run(ferry, ['--version'], { env: { ...process.env, FERRY_NATIVE_DIR: open } }).catch((e: { code: number; stderr: string }) => e);
+    expect(refused).toMatchObject({ code: 1 });
+    expect((refused as { stderr: string }).stderr).toContain(`${open} must be a directory owned by uid`);
+  });
+});
