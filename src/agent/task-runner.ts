@@ -75,6 +75,7 @@ export class TaskRunner {
     const prev = this.d.store.get().task;
     const fresh = !prev || prev.id !== taskId;
     const { task, receiver, plans, digest } = await this.prepare(taskId);
+    this.cancelSchedule(); // one task at a time: a waiting continuous sync ends here
     await this.d.store.update((s) => {
       s.task = {
         id: task.id,

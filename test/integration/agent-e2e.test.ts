@@ -182,6 +182,20 @@ describe('ferry agent end to end', () => {
     await until('pass running again', async () => ((await state())?.task?.volumes.disk0?.doneBytes ?? 0) > doneAtStop + 2 * MiB);
   });
 
+  it('stops gracefully on SIGTERM mid-pass within 10 s, and the next start resumes', async () => {
+    const t0 = Date.now();
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(agent.out()).toMatch(/pass interrupted by shutdown; it resumes when the agent starts again/);
+    const st = await state();
+    expect(st!.task!.status).toBe('running');
+    const acked = st!.task!.volumes.disk0!.doneBytes;
+    expect(acked).toBeLessThan(SIZE);
+    agent = startAgent();
+    await until('the pass goes on', async () => ((await state())?.task?.volumes.disk0?.doneBytes ?? 0) > acked + 2 * MiB);
+  });
+
   it('resumes after SIGKILL without resending what the receiver acknowledged', async () => {
     agent.child.kill('SIGKILL');
     await agent.exited;

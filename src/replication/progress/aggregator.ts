@@ -9,9 +9,16 @@
 // - replicatesize / totalsize are bytes of the volumes in this subtask;
 //   zero and unchanged pieces count as done (the engines report them in
 //   doneBytes). Volumes announced in `plan` count before they start.
-// - migrate_speed is the wire rate over the last 10 s in Mbit/s;
-//   remain_time is the bytes left over the rate of bytes done in the last
-//   30 s; compress_rate is payload bytes per wire byte (2.0 = halved).
+// - migrate_speed is the wire rate over the last 10 s in Mbit/s, as a
+//   least-squares slope (a progress event a moment old does not read as a
+//   dip).
+// - remain_time is the bytes the sender still has to deal with (from
+//   sentBytes when the engine reports it, else doneBytes) over their rate in
+//   the last 30 s: again a slope, because bytes done move in steps (commit
+//   acknowledgements), and counted from the first byte so that connecting
+//   and the manifest exchange do not drag the rate down. Left out while
+//   nothing moves.
+// - compress_rate is payload bytes per wire byte (2.0 = halved).
 
 import type { ProgressReport, SubtaskName } from '../../controlplane/schemas/progress.js';
 import type { VolumeProgress } from '../types.js';
