@@ -158,11 +158,8 @@ describe.runIf(env.ok)('block pass resume', () => {
         if (sent > SIZE / 4) ac.abort();
       },
     };
-    let acked = 0;
-    await expect(runBlockPass(src.device, 'disk0', { receiver, log, gate, signal: ac.signal, onProgress: (p) => (acked = p.doneBytes) })).rejects.toMatchObject({
-      name: 'AbortError',
-    });
-    expect(acked).toBeGreaterThan(0);
+    await expect(runBlockPass(src.device, 'disk0', { receiver, log, gate, signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    // What went out before the abort was committed: the next pass finds it on the receiver.
     const rest = await runBlockPass(src.device, 'disk0', { receiver, log });
     expect(rest.pass).toBe('full');
     expect(rest.bytesSkippedUnchanged).toBeGreaterThan(0);

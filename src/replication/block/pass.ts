@@ -347,7 +347,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   const queue: Item[] = [];
   const governor = new CompressionGovernor();
   // Read buffers: one being scanned, the reads ahead, the rest held by frames waiting to be encoded.
-  const pool = new BufferPool(QUEUE_ITEMS + READ_AHEAD + 1, READ_BLOCK_BYTES);
+  const pool = new BufferPool(QUEUE_ITEMS + READ_AHEAD + 3, READ_BLOCK_BYTES);
   let scanDone = false;
   const digest = createHash('sha256');
   const resumeFrom = Math.min(size, Math.floor(welcome.resumeFrom / READ_BLOCK_BYTES) * READ_BLOCK_BYTES);
@@ -451,7 +451,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
     countWire();
     return id;
   };
-  const sendFrame = async (parts: Buffer[], raw: number, offset: number, hashes: bigint[] | undefined, nacks = 0) => {
+  const sendFrame = async (parts: Buffer[], raw: number, offset: number, hashes: bigint[] | undefined, nacks = 0, onFlushed?: () => void) => {
     const isData = hashes !== undefined && nacks === 0;
     const bytes = parts.reduce((n, p) => n + p.length, 0);
     if (bytesSinceCommit > 0 && unackedBytes + bytes > WINDOW_BYTES) await sendCommit();
@@ -472,7 +472,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
       }
     }
     // The gate paces the frame's bytes as they go onto the socket (after the window wait).
-    await channel.send(wire, options.gate && { gate: options.gate, signal });
+    await channel.send(wire, options.gate && { gate: options.gate, signal }, onFlushed);
     countWire();
     progress();
   };
@@ -515,13 +515,13 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
         try {
           if (!item.ready) governor.compressionBound();
           const enc = await item.encoded;
-          // A raw payload still points into a pooled read buffer: copy it out before the buffer goes back.
-          const payload = enc.codec === Codec.RAW ? Buffer.from(enc.payload) : enc.payload;
-          parts = encodeDataFrameParts({ seq: 0, offset: item.offset, rawLength: item.rawLength, codec: enc.codec, hashes: item.hashes, payload });
-        } finally {
+          // A raw payload points into a pooled read buffer: it goes back to the pool once the socket is done with it.
+          parts = encodeDataFrameParts({ seq: 0, offset: item.offset, rawLength: item.rawLength, codec: enc.codec, hashes: item.hashes, payload: enc.payload });
+        } catch (e) {
           item.block.release();
+          throw e;
         }
-        await sendFrame(parts, item.rawLength, item.offset, item.hashes);
+        await sendFrame(parts, item.rawLength, item.offset, item.hashes, 0, () => item.block.release());
         stats.dataFrames += 1;
         frontierSent = item.frontier;
       } else if (item.kind === 'zero') {
