@@ -105,7 +105,7 @@ class SlowReplication implements ReplicationPort {
 let diskSize = 10;
 const inventory = { discover: async (): Promise<SourceBody> => ({ hostname: 'h', disks: [{ name: '/dev/vdz', size: diskSize, used_size: 1, device_use: 'OS', physical_volumes: [] }] as never }) };
 
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+async function until(cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error('condition not met in time');
