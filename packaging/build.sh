@@ -64,6 +64,7 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferry-package.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+written=()
 
 # A clean compile into the staging area (the repository's dist/ may hold
 # outputs of deleted sources); --skip-build takes dist/ as it is.
@@ -150,6 +151,7 @@ if [ "$sea" = 1 ]; then
   portable_node
   sea_file=$out/ferry-$version-linux-x64
   node packaging/sea/build-sea.mjs "$tree" "$node_bin" "$sea_file" || die "single executable build failed"
+  written+=("$(basename "$sea_file")")
   log "wrote $sea_file ($(du -h "$sea_file" | cut -f1))"
 fi
 if [ "$with_node" = 1 ]; then
@@ -160,6 +162,7 @@ if [ "$with_node" = 1 ]; then
 fi
 tar_opts=(--sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --format=gnu)
 tar -C "$work" "${tar_opts[@]}" -cf - "$(basename "$tree")" | gzip -n "$gz_level" >"$out/$name.tar.gz"
+written+=("$name.tar.gz")
 log "wrote $out/$name.tar.gz ($(du -h "$out/$name.tar.gz" | cut -f1))"
 
 # ---------------------------------------------------------------- .deb
@@ -194,6 +197,7 @@ if [ "$deb" = 1 ]; then
   find "$droot" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
   deb_file=$out/ferry_${version}_amd64.deb
   dpkg-deb --root-owner-group "${deb_compress[@]}" --build "$droot" "$deb_file" >/dev/null
+  written+=("$(basename "$deb_file")")
   log "wrote $deb_file ($(du -h "$deb_file" | cut -f1))"
 fi
 
@@ -217,6 +221,11 @@ if [ "$windows" = 1 ]; then
     find "$wtree" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
     rm -f "$out/$wname.zip"
     (cd "$work/win" && find ferry -print | LC_ALL=C sort | zip -X -q "$zip_level" -@ "$out/$wname.zip")
+    written+=("$wname.zip")
     log "wrote $out/$wname.zip ($(du -h "$out/$wname.zip" | cut -f1))"
   fi
 fi
+
+# Checksums of what this run wrote, for the release page.
+(cd "$out" && sha256sum "${written[@]}") >"$out/SHA256SUMS"
+log "wrote $out/SHA256SUMS"

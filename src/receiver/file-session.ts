@@ -4,8 +4,10 @@
 // directory. FILE_COMMITs are acknowledged once their bytes reach the
 // extractor (flow control); every few seconds, in the background, it syncs
 // the target file system and then records the last entry that was in place
-// before the sync (the durable resume point of this pass); at FILE_END it checks the stream digest and records the pass as complete.
-// It answers FILE_HASH_REQUEST with the piece hashes of its copy of a file.
+// before the sync (the durable resume point of this pass). At FILE_END it
+// checks the stream digest, answers FILE_DONE, then syncs and records the
+// pass as complete (a new session for the target waits for that). It
+// answers FILE_HASH_REQUEST with the piece hashes of its copy of a file.
 // Owns DIR/targets/NAME/file-state.json and the target tree; nothing else.
 
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
@@ -86,6 +88,7 @@ class FileSession {
   private finished = false;
   private lastCheckpoint = Date.now();
   private checkpointing: Promise<void> | null = null;
+  private finalizing: Promise<void> | null = null;
 
   constructor(
     private readonly ctx: SessionContext,
@@ -180,14 +183,21 @@ class FileSession {
         this.finished = true;
         const digest = this.digest!.digest().toString(16).padStart(16, '0');
         if (digest !== end.digest) throw new FerryError('SMS.0805', `stream digest mismatch: agent ${end.digest}, receiver ${digest}`);
-        await this.syncTarget();
-        this.state.lastPassId = this.ctx.hello.passId;
-        delete this.state.current;
-        await writeFileAtomic(this.statePath, JSON.stringify(this.state), { mode: 0o600 });
         const s = this.extractor.stats;
         const done: FileDone = { digest, entries: s.entries, deleted: s.deleted, bytesWritten: s.bytesWritten };
+        // The pass counts as complete (lastPassId, which lets the agent send a
+        // delta next time) only once the target is synced. DONE goes out first:
+        // if this receiver dies before the sync, the next pass is a full one.
+        const passId = this.ctx.hello.passId;
+        this.finalizing = (async () => {
+          await this.syncTarget();
+          this.state.lastPassId = passId;
+          delete this.state.current;
+          await writeFileAtomic(this.statePath, JSON.stringify(this.state), { mode: 0o600 });
+          this.ctx.log.info({ entries: s.entries, deleted: s.deleted }, 'file pass complete');
+        })();
+        this.finalizing.catch((e: unknown) => this.ctx.log.error({ err: errorMessage(e) }, 'could not make the completed pass durable; the next pass will be full'));
         await send(FileFrameType.FILE_DONE, done);
-        this.ctx.log.info({ entries: s.entries, deleted: s.deleted }, 'file pass complete');
         return;
       }
       default:
@@ -257,5 +267,6 @@ class FileSession {
     this.queue.fail(reason);
     await this.extracting.catch(() => {});
     await this.checkpointing;
+    await this.finalizing?.catch(() => {});
   }
 }

@@ -56,6 +56,12 @@ describe.runIf(env.ok)('release packaging', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
+  it('SHA256SUMS lists every artefact written and matches them', async () => {
+    const sums = readFileSync(join(out, 'SHA256SUMS'), 'utf8');
+    expect(sums.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[1]).sort()).toEqual([TARBALL, ZIP, DEB].sort());
+    await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out });
+  });
+
   it('the tarball holds the app, production dependencies with the linux-x64-gnu addons, units and installer, and no dev tools', async () => {
     const { stdout } = await run('tar', ['-tzvf', join(out, TARBALL)], { maxBuffer: 64 * 1024 * 1024 });
     const top = `ferry-${VERSION}-linux-x64/`;

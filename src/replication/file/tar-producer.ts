@@ -8,7 +8,7 @@
 // with a warning (and deleted on the receiver). Knows nothing of sockets.
 
 import { closeSync, constants, fstatSync, openSync, type BigIntStats } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { close as fsClose, fstat as fsFstat, open as fsOpen, read as fsRead } from 'node:fs';
 import type { Logger } from '../../platform/log.js';
 import type { Entry } from './entry.js';
 import { major, minor } from './entry.js';
@@ -62,7 +62,7 @@ const SMALL_FILE = 256 * 1024;
 const READ_AHEAD_ITEMS = 256;
 const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
-type SmallRead = 'vanished' | { before: BigIntStats; data: Buffer | null; after: BigIntStats };
+type SmallRead = 'vanished' | { after: BigIntStats; data: Buffer; grew: boolean };
 const TAR_TYPE: Record<Entry['type'], TarType> = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', c: 'char', b: 'block' };
 
 export class TarProducer {
@@ -214,48 +214,54 @@ export class TarProducer {
     }
   }
 
-  private async readSmall(e: Entry): Promise<SmallRead> {
+  /**
+   * Reads a small file whole on the thread pool: open, read (one byte more
+   * than the walk saw, to notice growth), fstat, close — plain callbacks, one
+   * promise per file, since per-operation overhead is what a tree of small
+   * files costs. The fstat after the read is compared with the walk's lstat.
+   */
+  private readSmall(e: Entry): Promise<SmallRead> {
     this.o.internals?.beforeRead?.(e.path);
-    let fh: FileHandle;
-    try {
-      fh = await open(absPath(this.rootBuf, e.path), constants.O_RDONLY | O_NOFOLLOW);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ELOOP') return 'vanished';
-      throw err;
-    }
-    try {
-      const before = await fh.stat({ bigint: true });
-      if (before.ino !== e.ino || !before.isFile()) return 'vanished';
-      const size = Number(before.size);
-      if (size > SMALL_FILE) return { before, data: null, after: before };
-      const data = Buffer.allocUnsafe(size);
-      let got = 0;
-      while (got < size) {
-        const { bytesRead } = await fh.read(data, got, size - got, got);
-        if (bytesRead === 0) break;
-        got += bytesRead;
-      }
-      if (got < size) data.fill(0, got);
-      const after = await fh.stat({ bigint: true });
-      this.stats.bytesRead += got;
-      return { before, data, after };
-    } finally {
-      await fh.close();
-    }
+    return new Promise((resolve, reject) => {
+      fsOpen(absPath(this.rootBuf, e.path), constants.O_RDONLY | O_NOFOLLOW, (err, fd) => {
+        if (err) {
+          if (err.code === 'ENOENT' || err.code === 'ELOOP') resolve('vanished');
+          else reject(err);
+          return;
+        }
+        const data = Buffer.allocUnsafe(e.size + 1);
+        const finish = (error: NodeJS.ErrnoException | null, r?: SmallRead) => fsClose(fd, () => (error ? reject(error) : resolve(r!)));
+        const readMore = (got: number) => {
+          fsRead(fd, data, got, data.length - got, got, (rerr, n) => {
+            if (rerr) return finish(rerr);
+            if (n > 0 && got + n < data.length) return readMore(got + n);
+            const total = got + n;
+            fsFstat(fd, { bigint: true }, (serr, after) => {
+              if (serr) return finish(serr);
+              if (after.ino !== e.ino || !after.isFile()) return finish(null, 'vanished');
+              this.stats.bytesRead += total;
+              // Grew past what the walk saw: send what the walk saw, resend next pass.
+              finish(null, { after, data: data.subarray(0, Math.min(total, e.size)), grew: total > e.size });
+            });
+          });
+        };
+        readMore(0);
+      });
+    });
   }
 
   /** Sends a small file whose bytes were read ahead. */
   private async *smallFile(e: Entry, r: SmallRead): AsyncGenerator<Buffer, 'ok' | 'changed' | 'vanished'> {
     if (r === 'vanished') return 'vanished';
-    if (r.data === null) return yield* this.file(e, false); // grew past the small-file size meanwhile
-    const h: TarHeader = { ...base(e), type: 'file', size: r.data.length };
+    const h: TarHeader = { ...base(e), type: 'file', size: e.size };
     const x = this.xattrs(e);
     if (x) h.xattrs = x;
     yield* this.emit(encodeHeader(h));
     yield* this.emit(r.data);
-    yield* this.emit(bodyPadding(r.data.length));
-    if (changedWhileRead(r.before, r.after) || r.before.mtimeNs !== e.mtimeNs || Number(r.before.size) !== e.size) {
+    if (r.data.length < e.size) yield* this.emit(Buffer.alloc(e.size - r.data.length)); // shrank: pad, resend next pass
+    yield* this.emit(bodyPadding(e.size));
+    const a = r.after;
+    if (r.grew || a.mtimeNs !== e.mtimeNs || a.ctimeNs !== e.ctimeNs || Number(a.size) !== e.size) {
       this.stats.changedWhileRead++;
       this.o.log?.warn({ path: showPath(e.path) }, 'file changed while being read; it will be sent again on the next pass');
       return 'changed';

@@ -4,7 +4,7 @@
 // hands `gate` to every pass of the task.
 
 import type { Logger } from '../../platform/log.js';
-import type { Clock } from './clock.js';
+import type { Clock, TimerHandle } from './clock.js';
 import { OverSpeedDetector, overSpeedError } from './over-speed.js';
 import { RuleRefresher } from './rule-refresher.js';
 import { ScheduledGate } from './scheduled-gate.js';
@@ -30,8 +30,10 @@ export class TaskThrottle {
   readonly gate: ScheduledGate;
   readonly refresher: RuleRefresher | null;
   readonly detector: OverSpeedDetector | null;
+  private readonly clock: Clock;
 
   constructor(o: TaskThrottleOptions) {
+    this.clock = o.clock;
     this.gate = new ScheduledGate(o.clock, o.initial ?? SpeedSchedule.flat(o.defaults?.() ?? {}));
     this.gate.onChange((a) => o.log?.info({ limit: a.describe }, `speed limit now ${a.describe}`));
     this.refresher = o.fetchRules
@@ -59,10 +61,18 @@ export class TaskThrottle {
         : null;
   }
 
-  /** Fetches the rules once (if any) and starts the minute refresh and the guard. */
-  async start(): Promise<void> {
-    await this.refresher?.start();
+  /**
+   * Starts the minute refresh and the guard. Waits for the first fetch of
+   * the rules at most `firstFetchWaitMs` (default 5 s): a slow control plane
+   * delays the copy that long at most, under the task's own limit, and the
+   * rules apply whenever they arrive.
+   */
+  async start(firstFetchWaitMs = 5_000): Promise<void> {
     this.detector?.start();
+    if (!this.refresher) return;
+    let timer: TimerHandle | undefined;
+    await Promise.race([this.refresher.start(), new Promise<void>((r) => (timer = this.clock.setTimer(r, firstFetchWaitMs)))]);
+    timer?.cancel();
   }
 
   stop(): void {

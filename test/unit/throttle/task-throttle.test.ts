@@ -28,4 +28,25 @@ describe('TaskThrottle', () => {
     await expect(t.gate.acquire(1_000_000)).rejects.toThrow(/over-speed/);
     t.stop();
   });
+
+  it('does not hold the copy back for long when the control plane is slow to give the rules', async () => {
+    const clock = new FakeClock(new Date(2026, 5, 15, 12, 0));
+    let answer: (v: unknown) => void = () => undefined;
+    const t = new TaskThrottle({
+      clock,
+      defaults: () => ({ speedLimitMbps: 50 }),
+      fetchRules: () => new Promise((r) => (answer = r)),
+    });
+    let started = false;
+    void t.start(5_000).then(() => (started = true));
+    await clock.advanceAsync(4_900, 100);
+    expect(started).toBe(false);
+    await clock.advanceAsync(200, 100);
+    expect(started).toBe(true);
+    expect(t.gate.active.limitMbps).toBe(50); // the task's own limit meanwhile
+    answer({ speed_limit: [{ start: '0:00', end: '23:59', speed: 8 }] });
+    await clock.advanceAsync(0);
+    expect(t.gate.active.limitMbps).toBe(8);
+    t.stop();
+  });
 });
