@@ -39,9 +39,16 @@ import { BufferPool, READ_AHEAD, READ_BLOCK_BYTES, readBlocks, type SourceBlock 
 
 export const DEFAULT_CHUNK_SIZE = 32 * 1024;
 /** Unacknowledged bytes on the wire, at most. */
-const WINDOW_BYTES = 64 * 1024 * 1024;
-/** A COMMIT after this many frame bytes … */
-const COMMIT_EVERY_BYTES = 16 * 1024 * 1024;
+export const WINDOW_BYTES = 256 * 1024 * 1024;
+/**
+ * A COMMIT after this many frame bytes (each session starts at the first
+ * value and doubles it with every ACK up to the second: a flaky link still
+ * gets commits through, a good one pays few fsyncs) …
+ */
+const COMMIT_FIRST_BYTES = 4 * 1024 * 1024;
+const COMMIT_EVERY_BYTES = 64 * 1024 * 1024;
+/** … or after this long with frames uncommitted (slow or rate-limited links lose little on a cut). */
+const COMMIT_EVERY_MS = 1000;
 /** … or after this much volume scanned (zero runs, unchanged regions). */
 const COMMIT_EVERY_SCANNED = 256 * 1024 * 1024;
 const MAX_ZERO_RUN = 256 * 1024 * 1024;
@@ -294,6 +301,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
             stats.doneBytes += s.raw;
           }
           lastAckedCommit = Math.max(lastAckedCommit, ack.id);
+          commitEvery = Math.min(COMMIT_EVERY_BYTES, commitEvery * 2);
           a.onAck();
           progress();
           break;
@@ -431,7 +439,10 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   let frontierCommitted = resumeFrom;
   let bytesSinceCommit = 0;
   let dataFrameCount = 0;
+  let lastCommitAt = Date.now();
+  let commitEvery = COMMIT_FIRST_BYTES;
   const sendCommit = async () => {
+    lastCommitAt = Date.now();
     const id = nextCommit++;
     commitMarks.set(id, nextSeq - 1);
     bytesSinceCommit = 0;
@@ -522,7 +533,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
         if (item.final) return;
         if (bytesSinceCommit > 0 || frontierSent - frontierCommitted >= COMMIT_EVERY_SCANNED) await sendCommit();
       }
-      if (bytesSinceCommit >= COMMIT_EVERY_BYTES) await sendCommit();
+      if (bytesSinceCommit >= commitEvery || (bytesSinceCommit > 0 && Date.now() - lastCommitAt >= COMMIT_EVERY_MS)) await sendCommit();
     }
   };
 
