@@ -53,6 +53,8 @@ export class TaskRunner {
   private timer?: ScheduledTask | NodeJS.Timeout;
   private syncQueued = false;
   private closed = false;
+  /** A start/sync/resume is between its checks and launch(): others must wait their turn. */
+  private preparing = false;
   /** State updates the control plane missed (it was down), latest per kind; re-sent by retryPending(). */
   private readonly pending = new Map<string, () => Promise<unknown>>();
 
@@ -68,6 +70,21 @@ export class TaskRunner {
 
   /** START: accepts the task and runs its first (or resumed) pass in the background. */
   async start(taskId: string): Promise<string> {
+    return this.exclusive(() => this.startNow(taskId));
+  }
+
+  /** Runs `fn` unless another start/sync is being prepared (then FERRY_BUSY). */
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.preparing) throw new FerryError('FERRY_BUSY', 'another pass is being prepared; try again in a moment');
+    this.preparing = true;
+    try {
+      return await fn();
+    } finally {
+      this.preparing = false;
+    }
+  }
+
+  private async startNow(taskId: string): Promise<string> {
     if (this.running) {
       if (this.running.taskId === taskId) return `task ${taskId} is already running`;
       throw new FerryError('FERRY_BUSY', `task ${this.running.taskId} is running; stop it before starting task ${taskId}`);
@@ -106,7 +123,9 @@ export class TaskRunner {
       return;
     }
     if (t.status === 'running') {
+      if (this.running || this.preparing) return;
       this.d.log.info({ taskId: t.id, pass: t.pass }, 'resuming the task that was running before the agent stopped');
+      this.preparing = true;
       try {
         const { task, receiver, plans } = await this.prepare(t.id);
         this.launch(task, receiver, plans);
@@ -119,6 +138,8 @@ export class TaskRunner {
         }
         this.d.log.warn({ taskId: t.id, err: this.d.logging.scrub(errorMessage(e)) }, 'cannot resume the task yet; retrying');
         throw e;
+      } finally {
+        this.preparing = false;
       }
     } else if (t.status === 'waiting' && t.syncing) {
       this.scheduleNext(t.id);
@@ -127,6 +148,10 @@ export class TaskRunner {
 
   /** SYNC: a delta pass now (queued behind a running pass). */
   async sync(taskId: string): Promise<string> {
+    return this.exclusive(() => this.syncNow(taskId));
+  }
+
+  private async syncNow(taskId: string): Promise<string> {
     if (this.running) {
       if (this.running.taskId !== taskId) throw new FerryError('FERRY_BUSY', `task ${this.running.taskId} is running, not ${taskId}`);
       this.syncQueued = true;
@@ -135,7 +160,7 @@ export class TaskRunner {
     const t = this.d.store.get().task;
     if (!t || t.id !== taskId || t.passesDone === 0) {
       // No completed pass here: SYNC means "make the target current", which starts the task.
-      return this.start(taskId);
+      return this.startNow(taskId);
     }
     const { task, receiver, plans } = await this.prepare(taskId);
     await this.d.store.update((s) => {
@@ -399,7 +424,7 @@ export class TaskRunner {
   private scheduleNext(taskId: string): void {
     this.cancelSchedule();
     const run = () => {
-      if (this.running || this.closed) return;
+      if (this.running || this.preparing || this.closed) return;
       this.d.log.info({ taskId }, 'scheduled delta pass');
       void this.sync(taskId).catch((e) => this.d.log.warn({ taskId, err: errorMessage(e) }, 'scheduled delta pass could not start'));
     };

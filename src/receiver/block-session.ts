@@ -32,8 +32,8 @@ import type { KindSession, SessionContext, SessionKindHandler } from './session-
 export const DEFAULT_CHUNK_SIZE = 32 * 1024;
 /** How far past a write the dirty range is reserved, so that sequential writes rarely need a header fsync. */
 const DIRTY_RESERVE = 256 * 1024 * 1024;
-const PAUSE_ABOVE = 64 * 1024 * 1024;
-const RESUME_BELOW = 16 * 1024 * 1024;
+const PAUSE_ABOVE = 24 * 1024 * 1024;
+const RESUME_BELOW = 8 * 1024 * 1024;
 const ZEROS = Buffer.alloc(1024 * 1024);
 
 interface Range {

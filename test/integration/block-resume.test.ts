@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runBlockPass } from '../../src/replication/block/pass.js';
+import { WINDOW_BYTES, runBlockPass } from '../../src/replication/block/pass.js';
 import type { ByteGate, ReceiverAddress } from '../../src/replication/types.js';
 import { LoopDisk } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
@@ -18,8 +18,8 @@ import { fillVolume, scatterWrites, sha256Of, startReceiver, type RunningReceive
 const env = needs({ root: true, tools: ['losetup'] });
 const MiB = 1024 * 1024;
 const SIZE = 160 * MiB;
-/** The agent's window of unacknowledged bytes (pass.ts) plus one read block of rescan. */
-const SLACK = 32 * MiB + 4 * MiB + 2 * MiB;
+/** At most what a cut can cost: the agent's window of unacknowledged bytes, one read block of rescan, the manifest. */
+const SLACK = Math.min(WINDOW_BYTES, SIZE) + 4 * MiB + 2 * MiB;
 const log = pino({ level: 'silent' });
 
 /** A TCP proxy that forwards to `port` and cuts every connection after `cutEvery` bytes upstream. */
@@ -158,11 +158,8 @@ describe.runIf(env.ok)('block pass resume', () => {
         if (sent > SIZE / 4) ac.abort();
       },
     };
-    let acked = 0;
-    await expect(runBlockPass(src.device, 'disk0', { receiver, log, gate, signal: ac.signal, onProgress: (p) => (acked = p.doneBytes) })).rejects.toMatchObject({
-      name: 'AbortError',
-    });
-    expect(acked).toBeGreaterThan(0);
+    await expect(runBlockPass(src.device, 'disk0', { receiver, log, gate, signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+    // What went out before the abort was committed: the next pass finds it on the receiver.
     const rest = await runBlockPass(src.device, 'disk0', { receiver, log });
     expect(rest.pass).toBe('full');
     expect(rest.bytesSkippedUnchanged).toBeGreaterThan(0);

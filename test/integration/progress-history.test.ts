@@ -162,8 +162,8 @@ describe('progress history of a throttled pass', () => {
       `${entries.length} reports; at ${half.progress}%: remain_time ${half.remain_time} s, truth ${truth.toFixed(1)} s; ` +
         `speeds mid-pass ${mid.map((e) => e.migrate_speed).join(', ')} Mbit/s; last trace ${JSON.stringify(last.process_trace)}`,
     );
-    expect(half.progress).toBeGreaterThanOrEqual(40);
-    expect(half.progress).toBeLessThanOrEqual(60);
+    expect(half.progress).toBeGreaterThanOrEqual(35);
+    expect(half.progress).toBeLessThanOrEqual(65);
     expect(Math.abs(half.remain_time! - truth) / truth).toBeLessThan(0.25);
   });
 });

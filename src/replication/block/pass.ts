@@ -39,9 +39,16 @@ import { BufferPool, READ_AHEAD, READ_BLOCK_BYTES, readBlocks, type SourceBlock 
 
 export const DEFAULT_CHUNK_SIZE = 32 * 1024;
 /** Unacknowledged bytes on the wire, at most. */
-const WINDOW_BYTES = 64 * 1024 * 1024;
-/** A COMMIT after this many frame bytes … */
-const COMMIT_EVERY_BYTES = 16 * 1024 * 1024;
+export const WINDOW_BYTES = 256 * 1024 * 1024;
+/**
+ * A COMMIT after this many frame bytes (each session starts at the first
+ * value and doubles it with every ACK up to the second: a flaky link still
+ * gets commits through, a good one pays few fsyncs) …
+ */
+const COMMIT_FIRST_BYTES = 4 * 1024 * 1024;
+const COMMIT_EVERY_BYTES = 64 * 1024 * 1024;
+/** … or after this long with frames uncommitted (slow or rate-limited links lose little on a cut). */
+const COMMIT_EVERY_MS = 1000;
 /** … or after this much volume scanned (zero runs, unchanged regions). */
 const COMMIT_EVERY_SCANNED = 256 * 1024 * 1024;
 const MAX_ZERO_RUN = 256 * 1024 * 1024;
@@ -294,6 +301,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
             stats.doneBytes += s.raw;
           }
           lastAckedCommit = Math.max(lastAckedCommit, ack.id);
+          commitEvery = Math.min(COMMIT_EVERY_BYTES, commitEvery * 2);
           a.onAck();
           progress();
           break;
@@ -339,7 +347,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   const queue: Item[] = [];
   const governor = new CompressionGovernor();
   // Read buffers: one being scanned, the reads ahead, the rest held by frames waiting to be encoded.
-  const pool = new BufferPool(QUEUE_ITEMS + READ_AHEAD + 1, READ_BLOCK_BYTES);
+  const pool = new BufferPool(QUEUE_ITEMS + READ_AHEAD + 3, READ_BLOCK_BYTES);
   let scanDone = false;
   const digest = createHash('sha256');
   const resumeFrom = Math.min(size, Math.floor(welcome.resumeFrom / READ_BLOCK_BYTES) * READ_BLOCK_BYTES);
@@ -431,7 +439,10 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   let frontierCommitted = resumeFrom;
   let bytesSinceCommit = 0;
   let dataFrameCount = 0;
+  let lastCommitAt = Date.now();
+  let commitEvery = COMMIT_FIRST_BYTES;
   const sendCommit = async () => {
+    lastCommitAt = Date.now();
     const id = nextCommit++;
     commitMarks.set(id, nextSeq - 1);
     bytesSinceCommit = 0;
@@ -440,7 +451,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
     countWire();
     return id;
   };
-  const sendFrame = async (parts: Buffer[], raw: number, offset: number, hashes: bigint[] | undefined, nacks = 0) => {
+  const sendFrame = async (parts: Buffer[], raw: number, offset: number, hashes: bigint[] | undefined, nacks = 0, onFlushed?: () => void) => {
     const isData = hashes !== undefined && nacks === 0;
     const bytes = parts.reduce((n, p) => n + p.length, 0);
     if (bytesSinceCommit > 0 && unackedBytes + bytes > WINDOW_BYTES) await sendCommit();
@@ -461,7 +472,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
       }
     }
     // The gate paces the frame's bytes as they go onto the socket (after the window wait).
-    await channel.send(wire, options.gate && { gate: options.gate, signal });
+    await channel.send(wire, options.gate && { gate: options.gate, signal }, onFlushed);
     countWire();
     progress();
   };
@@ -504,13 +515,13 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
         try {
           if (!item.ready) governor.compressionBound();
           const enc = await item.encoded;
-          // A raw payload still points into a pooled read buffer: copy it out before the buffer goes back.
-          const payload = enc.codec === Codec.RAW ? Buffer.from(enc.payload) : enc.payload;
-          parts = encodeDataFrameParts({ seq: 0, offset: item.offset, rawLength: item.rawLength, codec: enc.codec, hashes: item.hashes, payload });
-        } finally {
+          // A raw payload points into a pooled read buffer: it goes back to the pool once the socket is done with it.
+          parts = encodeDataFrameParts({ seq: 0, offset: item.offset, rawLength: item.rawLength, codec: enc.codec, hashes: item.hashes, payload: enc.payload });
+        } catch (e) {
           item.block.release();
+          throw e;
         }
-        await sendFrame(parts, item.rawLength, item.offset, item.hashes);
+        await sendFrame(parts, item.rawLength, item.offset, item.hashes, 0, () => item.block.release());
         stats.dataFrames += 1;
         frontierSent = item.frontier;
       } else if (item.kind === 'zero') {
@@ -522,7 +533,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
         if (item.final) return;
         if (bytesSinceCommit > 0 || frontierSent - frontierCommitted >= COMMIT_EVERY_SCANNED) await sendCommit();
       }
-      if (bytesSinceCommit >= COMMIT_EVERY_BYTES) await sendCommit();
+      if (bytesSinceCommit >= commitEvery || (bytesSinceCommit > 0 && Date.now() - lastCommitAt >= COMMIT_EVERY_MS)) await sendCommit();
     }
   };
 

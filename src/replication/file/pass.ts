@@ -10,6 +10,7 @@
 // Must not touch: the CLI, the agent's state, the control plane.
 
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import { FerryError, errorMessage } from '../../errors.js';
@@ -123,11 +124,20 @@ async function attempt(
   onProgress: () => void,
 ): Promise<{ pass: 'full' | 'delta'; stats: ProduceStats; done: FileDone }> {
   const { h64Raw, create64 } = await hasher();
-  const report = (phase: VolumeProgress['phase'], pass: 'full' | 'delta', s?: ProduceStats) =>
+  // The walk learns the tree's size as it goes: until it ends, the total is
+  // the file system's used space (an estimate), so that progress means
+  // something instead of reading "all done so far" from the start.
+  const estimate = await statfs(root)
+    .then((f) => Math.max(0, (Number(f.blocks) - Number(f.bfree)) * Number(f.bsize)))
+    .catch(() => 0);
+  const report = (phase: VolumeProgress['phase'], pass: 'full' | 'delta', s?: ProduceStats) => {
+    const walked = s?.totalBytes ?? 0;
+    const walkDone = phase === 'verifying' || phase === 'done';
     o.onProgress?.({
-      volume: name, kind: 'file', pass, totalBytes: s?.totalBytes ?? 0, doneBytes: s?.totalBytes ?? 0,
+      volume: name, kind: 'file', pass, totalBytes: walkDone ? walked : Math.max(walked, estimate), doneBytes: walked,
       payloadBytes: totals.payloadBytes, wireBytes: totals.bytesOnWire, phase,
     });
+  };
   report('connecting', 'full');
   const { channel, welcome } = await openClientSession(o.receiver, { kind: 'file', target: name, passId, agent: 'ferry' }, o.signal ? { signal: o.signal } : {});
   const ks = FileWelcomeStateSchema.parse(welcome.kindState ?? {});

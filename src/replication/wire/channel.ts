@@ -82,17 +82,28 @@ export class FrameChannel {
    * that the stream stays well-formed and a frame the caller counts as sent
    * is on the wire; then the gate's error is thrown.
    */
-  async send(frame: Buffer | Buffer[], pace?: { gate: ByteGate; signal?: AbortSignal }): Promise<void> {
+  async send(frame: Buffer | Buffer[], pace?: { gate: ByteGate; signal?: AbortSignal }, onFlushed?: () => void): Promise<void> {
     const parts = Array.isArray(frame) ? frame : [frame];
+    // `onFlushed` runs once the socket is done with the bytes (the caller may then reuse them).
+    let flushed = false;
+    const done = onFlushed
+      ? () => {
+          if (!flushed) {
+            flushed = true;
+            onFlushed();
+          }
+        }
+      : undefined;
     const prev = this.writeTail;
     let release!: () => void;
     this.writeTail = new Promise<void>((r) => (release = r));
     try {
       await prev;
-      if (!pace) return await this.write(parts);
+      if (!pace) return await this.write(parts, done);
       let paceError: unknown;
-      for (const part of parts) {
+      for (const [pi, part] of parts.entries()) {
         for (let off = 0; off < part.length; off += PACE_SLICE_BYTES) {
+          const last = pi === parts.length - 1 && off + PACE_SLICE_BYTES >= part.length;
           const slice = part.subarray(off, Math.min(part.length, off + PACE_SLICE_BYTES));
           if (paceError === undefined) {
             try {
@@ -101,10 +112,13 @@ export class FrameChannel {
               paceError = e;
             }
           }
-          await this.write([slice]);
+          await this.write([slice], last ? done : undefined);
         }
       }
       if (paceError !== undefined) throw paceError;
+    } catch (e) {
+      done?.();
+      throw e;
     } finally {
       release();
     }
@@ -113,18 +127,19 @@ export class FrameChannel {
   private writeTail: Promise<void> = Promise.resolve();
 
   /** Writes buffers back to back (corked: one TLS record run); waits for 'drain' when the socket is full. */
-  private async write(parts: Buffer[]): Promise<void> {
+  private async write(parts: Buffer[], onFlushed?: () => void): Promise<void> {
     if (this.closedError) throw this.closedError;
     let ok = true;
+    const cb = onFlushed && (() => onFlushed());
     if (parts.length === 1) {
       this.bytesWritten += parts[0]!.length;
-      ok = this.socket.write(parts[0]!);
+      ok = this.socket.write(parts[0]!, cb);
     } else {
       this.socket.cork();
-      for (const p of parts) {
+      parts.forEach((p, i) => {
         this.bytesWritten += p.length;
-        ok = this.socket.write(p);
-      }
+        ok = this.socket.write(p, i === parts.length - 1 ? cb : undefined);
+      });
       this.socket.uncork();
     }
     if (ok) return;

@@ -19,8 +19,19 @@ let loaded: Promise<PieceHasher> | undefined;
 
 const ZEROS = Buffer.alloc(256 * 1024);
 
+const zeroViews = new Map<number, Buffer>();
+function zerosOf(n: number): Buffer {
+  let z = zeroViews.get(n);
+  if (!z) {
+    z = ZEROS.subarray(0, n);
+    if (zeroViews.size < 64) zeroViews.set(n, z);
+  }
+  return z;
+}
+
 /** True when every byte is 0 (memcmp against a shared zero page, fast). */
 export function isAllZero(b: Uint8Array): boolean {
+  if (b.length <= ZEROS.length) return Buffer.compare(b, zerosOf(b.length)) === 0;
   for (let off = 0; off < b.length; off += ZEROS.length) {
     const n = Math.min(ZEROS.length, b.length - off);
     if (Buffer.compare(b.subarray(off, off + n), ZEROS.subarray(0, n)) !== 0) return false;

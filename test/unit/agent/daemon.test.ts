@@ -12,6 +12,7 @@ import { parseAgentConfig, type AgentConfig } from '../../../src/config/agent-co
 import { AgentDaemon } from '../../../src/agent/daemon.js';
 import { AgentLogging } from '../../../src/agent/logging.js';
 import { StateStore } from '../../../src/agent/state-store.js';
+import { identityFromParts } from '../../../src/agent/identity.js';
 import type { CertKey, ControlPlanePort, ReplicationPort, TaskInfo, VolumePlan } from '../../../src/agent/ports.js';
 import type { PassOptions, PassSummary } from '../../../src/replication/types.js';
 import type { SourceBody } from '../../../src/controlplane/schemas/source.js';
@@ -105,7 +106,7 @@ class SlowReplication implements ReplicationPort {
 let diskSize = 10;
 const inventory = { discover: async (): Promise<SourceBody> => ({ hostname: 'h', disks: [{ name: '/dev/vdz', size: diskSize, used_size: 1, device_use: 'OS', physical_volumes: [] }] as never }) };
 
-async function until(cond: () => boolean, ms = 10_000): Promise<void> {
+async function until(cond: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error('condition not met in time');
@@ -248,6 +249,23 @@ describe('agent daemon (in process)', () => {
     await until(() => cp.taskStates.includes('MIGRATE_FAIL'));
     expect(cp.errors.at(-1)).toMatch(/SMS\.0515/);
     await until(() => cp.diskInfos > 0);
+    await a.stop();
+  });
+
+  it('registers as a new source when the machine identity changed (a cloned disk)', async () => {
+    const { store } = await StateStore.open(dir);
+    await store.update((s) => {
+      s.identity = identityFromParts({ machineId: 'some-other-machine', hostname: 'elsewhere' });
+      s.sourceId = 'src-of-the-original';
+      s.task = { id: 't-orig', type: 'MIGRATE_BLOCK', status: 'running', syncing: false, passesDone: 0, volumes: {} };
+    });
+    const cp = new ScriptedCp();
+    cp.known.add('src-of-the-original');
+    const a = await startAgent(cp, new SlowReplication());
+    await until(() => a.store.get().sourceId === 'src-1');
+    expect(a.store.get().task).toBeUndefined();
+    expect(a.store.get().identity?.fingerprint).not.toBe(identityFromParts({ machineId: 'some-other-machine', hostname: 'elsewhere' }).fingerprint);
+    expect(lines.join('')).toMatch(/machine identity changed/);
     await a.stop();
   });
 });
