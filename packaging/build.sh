@@ -134,6 +134,7 @@ mkdir -p "$tree/bin" "$tree/doc"
 install -m 0755 packaging/ferry-launcher.sh "$tree/bin/ferry"
 install -m 0755 packaging/install.sh "$tree/install.sh"
 [ -f packaging/agent.sample.yaml ] && install -m 0644 packaging/agent.sample.yaml "$tree/agent.sample.yaml"
+install -m 0644 packaging/receiver.sample.env "$tree/receiver.sample.env"
 cp docs/*.md "$tree/doc/" 2>/dev/null || true
 # The node carried by --with-node and the single executable: this machine's.
 # A distribution's node may be a small binary linked to libnode.so: only a

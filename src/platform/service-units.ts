@@ -114,10 +114,12 @@ WantedBy=multi-user.target
 
 export function renderReceiverUnit(options: UnitOptions = { exec: DEFAULT_EXEC }): string {
   const dataDir = options.dataDir ?? '/var/lib/ferry-receiver';
-  const execStart = [...options.exec, 'receive', '--data-dir', dataDir].map(quoteArg).join(' ');
+  const execStart = [...options.exec, 'receive', '--data', dataDir].map(quoteArg).join(' ');
   return `# ferry receiver: runs on the intermediate instance in the target cloud and
-# writes what agents send to its target disks or file trees. Extra flags
-# (listen address, targets) go in /etc/ferry/receiver.env as FERRY_RECEIVER_ARGS.
+# writes what agents send to its target disks or file trees. Its settings go
+# in /etc/ferry/receiver.env (see receiver.sample.env): FERRY_RECEIVER_LISTEN
+# (HOST:PORT, default 0.0.0.0:7443) and FERRY_RECEIVER_ARGS (the targets and
+# other flags of \`ferry receive\`, e.g. "--target disk0=/dev/vdb").
 [Unit]
 Description=ferry migration receiver (intermediate instance)
 Documentation=file:///usr/share/doc/ferry/agent.md
@@ -128,8 +130,9 @@ StartLimitBurst=10
 
 [Service]
 Type=exec
+Environment=FERRY_RECEIVER_LISTEN=0.0.0.0:7443
 EnvironmentFile=-/etc/ferry/receiver.env
-ExecStart=${execStart} $FERRY_RECEIVER_ARGS
+ExecStart=${execStart} --listen \${FERRY_RECEIVER_LISTEN} $FERRY_RECEIVER_ARGS
 Restart=on-failure
 RestartSec=5s
 # The receiver fsyncs its manifest at commit points; SIGTERM lets it finish
