@@ -8,7 +8,6 @@
 // with a warning (and deleted on the receiver). Knows nothing of sockets.
 
 import { closeSync, constants, fstatSync, openSync, type BigIntStats } from 'node:fs';
-import { close as fsClose, fstat as fsFstat, open as fsOpen, read as fsRead } from 'node:fs';
 import type { Logger } from '../../platform/log.js';
 import type { Entry } from './entry.js';
 import { major, minor } from './entry.js';
@@ -17,6 +16,7 @@ import { changedRanges, dataRanges, formatRanges, LARGE_FILE, pieceHashes, readF
 import { absPath, isUnder, showPath } from './paths.js';
 import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from './tar-format.js';
 import { walk, type WalkOptions } from './walker.js';
+import { SmallFileReader, type SmallRead } from './small-file-reader.js';
 import { readXattrs, XattrPathError } from './xattrs-linux.js';
 
 /** Asks the receiver for the piece hashes of its copy of a file (null: it has none). */
@@ -62,7 +62,6 @@ const SMALL_FILE = 256 * 1024;
 const READ_AHEAD_ITEMS = 256;
 const READ_AHEAD_BYTES = 8 * 1024 * 1024;
 
-type SmallRead = 'vanished' | { after: BigIntStats; data: Buffer; grew: boolean };
 const TAR_TYPE: Record<Entry['type'], TarType> = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', c: 'char', b: 'block' };
 
 export class TarProducer {
@@ -77,6 +76,7 @@ export class TarProducer {
   private used = 0;
   private readonly links = new Map<string, Buffer>();
   private readonly ioBuf = Buffer.allocUnsafe(1 << 20);
+  private reader: SmallFileReader | null = null;
 
   constructor(private readonly o: ProduceOptions) {
     this.rootBuf = Buffer.from(o.root);
@@ -92,11 +92,13 @@ export class TarProducer {
 
   abandonManifest(): void {
     this.out.abandon();
+    void this.closeReader();
   }
 
   /** Keeps what was written so far as `partialPath` (for resuming after a cut). */
   keepPartialManifest(partialPath: string): void {
     this.out.keepAs(partialPath);
+    void this.closeReader();
   }
 
   private *emit(b: Buffer): Generator<Buffer> {
@@ -180,6 +182,15 @@ export class TarProducer {
     }
     yield* this.emit(ZERO_BLOCKS);
     yield* this.flush();
+    await this.closeReader();
+  }
+
+  private async closeReader(): Promise<void> {
+    if (!this.reader) return;
+    this.stats.bytesRead += this.reader.bytesRead;
+    const r = this.reader;
+    this.reader = null;
+    await r.close();
   }
 
   /**
@@ -214,40 +225,10 @@ export class TarProducer {
     }
   }
 
-  /**
-   * Reads a small file whole on the thread pool: open, read (one byte more
-   * than the walk saw, to notice growth), fstat, close — plain callbacks, one
-   * promise per file, since per-operation overhead is what a tree of small
-   * files costs. The fstat after the read is compared with the walk's lstat.
-   */
   private readSmall(e: Entry): Promise<SmallRead> {
     this.o.internals?.beforeRead?.(e.path);
-    return new Promise((resolve, reject) => {
-      fsOpen(absPath(this.rootBuf, e.path), constants.O_RDONLY | O_NOFOLLOW, (err, fd) => {
-        if (err) {
-          if (err.code === 'ENOENT' || err.code === 'ELOOP') resolve('vanished');
-          else reject(err);
-          return;
-        }
-        const data = Buffer.allocUnsafe(e.size + 1);
-        const finish = (error: NodeJS.ErrnoException | null, r?: SmallRead) => fsClose(fd, () => (error ? reject(error) : resolve(r!)));
-        const readMore = (got: number) => {
-          fsRead(fd, data, got, data.length - got, got, (rerr, n) => {
-            if (rerr) return finish(rerr);
-            if (n > 0 && got + n < data.length) return readMore(got + n);
-            const total = got + n;
-            fsFstat(fd, { bigint: true }, (serr, after) => {
-              if (serr) return finish(serr);
-              if (after.ino !== e.ino || !after.isFile()) return finish(null, 'vanished');
-              this.stats.bytesRead += total;
-              // Grew past what the walk saw: send what the walk saw, resend next pass.
-              finish(null, { after, data: data.subarray(0, Math.min(total, e.size)), grew: total > e.size });
-            });
-          });
-        };
-        readMore(0);
-      });
-    });
+    this.reader ??= new SmallFileReader();
+    return this.reader.read(absPath(this.rootBuf, e.path), e.size).then((r) => (r !== 'vanished' && (r.after.ino !== e.ino || !r.after.isFile) ? 'vanished' : r));
   }
 
   /** Sends a small file whose bytes were read ahead. */
