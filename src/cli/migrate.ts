@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { FerryError, UsageError } from '../errors.js';
 import { createLogger } from '../platform/log.js';
+import { applyProcessPriority, parseIonice, parseNice } from '../platform/process-priority.js';
 import { normalizeFingerprint } from '../platform/tls-identity.js';
 import { runBlockPass } from '../replication/block/pass.js';
 import { runFilePass } from '../replication/file/pass.js';
@@ -46,8 +47,11 @@ export function register(program: Command): void {
     .option('--json', 'print the pass summaries as JSON on stdout', false)
     .option('--limit <rate>', 'limit the wire rate: bits per second with K/M/G suffix, e.g. 50M (0 = unlimited); with --schedule, the rate between segments')
     .option('--schedule <file>', 'time-of-day limits: a JSON file with the body of POST /v3/tasks/{id}/speed-limit, applied by local time')
-    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; files: string[]; exclude: string[]; state: string; full: boolean; verify: boolean; json: boolean; limit?: string; schedule?: string }) => {
+    .option('--nice <n>', 'run at this CPU nice value (0-19; Windows: below-normal priority when > 0)')
+    .option('--ionice <class[:level]>', 'Linux I/O priority: best-effort[:0-7] or idle')
+    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; files: string[]; exclude: string[]; state: string; full: boolean; verify: boolean; json: boolean; limit?: string; schedule?: string; nice?: string; ionice?: string }) => {
       const { host, port } = parseHostPort(opts.to, '--to');
+      const priority = { ...(opts.nice === undefined ? {} : { cpu: parseNice(opts.nice) }), ...(opts.ionice === undefined ? {} : parseIonice(opts.ionice)) };
       let fingerprint: string;
       try {
         fingerprint = normalizeFingerprint(opts.fingerprint);
@@ -72,6 +76,7 @@ export function register(program: Command): void {
           ? scheduleFromLimit(opts.limit)
           : null;
       const log = createLogger({ name: 'ferry-migrate', level: process.env.FERRY_LOG_LEVEL ?? 'warn', destination: pino.destination({ dest: 2, sync: false }) });
+      for (const problem of await applyProcessPriority(priority)) log.warn({ err: problem }, 'could not lower the process priority');
       // One gate for every volume of the run: the limit is for the whole migration.
       const gate = schedule ? new ScheduledGate(clock, schedule) : undefined;
       if (gate) {

@@ -1,8 +1,8 @@
 // `ferry service install|uninstall|status`: wiring only; the work is in
 // src/platform/service-linux.ts and service-windows.ts.
 
-import { realpathSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
 import { defaultConfigPath } from '../config/agent-config.js';
@@ -21,9 +21,15 @@ interface ServiceFlags {
   serviceDir?: string;
 }
 
-/** How to start this very ferry: the single executable, or node + bin.js. */
+/**
+ * How to start this very ferry: the packaged launcher it was started through
+ * (bin/ferry exports FERRY_LAUNCHER: /usr/bin/ferry, /usr/local/bin/ferry),
+ * the single executable, or node + bin.js.
+ */
 function selfExec(override?: string): string[] {
   if (override) return [override];
+  const launcher = process.env.FERRY_LAUNCHER;
+  if (launcher && isAbsolute(launcher) && existsSync(launcher)) return [launcher];
   const script = process.argv[1];
   if (script && /\.(c|m)?js$/.test(script)) return [process.execPath, realpathSync(script)];
   return [process.execPath];
