@@ -113,13 +113,17 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
     const planted = readdirSync(nativeDir).find((n) => n.endsWith('-lz4-napi.node'))!;
     rmSync(join(nativeDir, planted));
     writeFileSync(join(nativeDir, planted), 'not an ELF file', { mode: 0o755 });
-    expect((await run(ferry, ['--version'], { env: { ...process.env, FERRY_NATIVE_DIR: nativeDir } })).stdout.trim()).toBe(VERSION);
+    // `receive` loads the receiver, which loads lz4 (--version loads no engine),
+    // then stops at the malformed --target (exit 2).
+    const loadLz4 = ['receive', '--listen', '127.0.0.1:0', '--data', join(dir, 'recv-planted'), '--target', 'no-equals-sign'];
+    const replaced = await run(ferry, loadLz4, { env: { ...process.env, FERRY_NATIVE_DIR: nativeDir } }).catch((e: { code: number; stderr: string }) => e);
+    expect(replaced).toMatchObject({ code: 2 });
     expect(readFileSync(join(nativeDir, planted)).length).toBeGreaterThan(100_000);
 
     const open = join(dir, 'open');
     mkdirSync(open);
     chmodSync(open, 0o777);
-    const refused = await run(ferry, ['--version'], { env: { ...process.env, FERRY_NATIVE_DIR: open } }).catch((e: { code: number; stderr: string }) => e);
+    const refused = await run(ferry, loadLz4, { env: { ...process.env, FERRY_NATIVE_DIR: open } }).catch((e: { code: number; stderr: string }) => e);
     expect(refused).toMatchObject({ code: 1 });
     expect((refused as { stderr: string }).stderr).toContain(`${open} must be a directory owned by uid`);
   });

@@ -1,8 +1,10 @@
 // The Linux xattr addon (@napi-rs/xattr) has no Windows build: if any module
 // the CLI imports statically imports it, every ferry command crashes at
 // start-up on Windows. This follows the static import graph of the built CLI
-// (dist/, what actually runs; `npm run build` first) and checks that the
-// addon is reached only through xattrs.ts's dynamic, per-platform import.
+// (dist/, what actually runs; `npm run build` first) — plus the dynamic
+// imports through which the CLI loads a subcommand's implementation when it
+// runs — and checks that the addon is reached only through xattrs.ts's
+// dynamic, per-platform import.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,15 +14,22 @@ import * as win from '../../../src/replication/file/xattrs-windows.js';
 
 const DIST = fileURLToPath(new URL('../../../dist/', import.meta.url));
 const STATIC = /(?:^|[\n;])\s*(?:import|export)\s+(?:[^;'"]*?\sfrom\s*)?['"]([^'"]+)['"]/g;
+const DYNAMIC = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+/** The one module allowed to reach the addon, through its platform choice. */
+const XATTRS = resolve(DIST, 'replication/file/xattrs.js');
 
-/** Every module reachable from `entry` through static import/export-from, with the chain that reached it. */
+/**
+ * Every module reachable from `entry` through static import/export-from and
+ * literal dynamic import() (except xattrs.js's), with the chain that reached it.
+ */
 function staticGraph(entry: string): Map<string, string[]> {
   const seen = new Map<string, string[]>([[entry, [entry]]]);
   const todo = [entry];
   while (todo.length) {
     const file = todo.pop()!;
     const text = readFileSync(file, 'utf8');
-    for (const m of text.matchAll(STATIC)) {
+    const edges = [...text.matchAll(STATIC), ...(file === XATTRS ? [] : text.matchAll(DYNAMIC))];
+    for (const m of edges) {
       const spec = m[1]!;
       const key = spec.startsWith('.') ? resolve(dirname(file), spec) : spec;
       if (seen.has(key)) continue;
