@@ -51,7 +51,7 @@ export function register(program: Command): void {
           fatal?.();
         },
       });
-      // Handlers first, then the line: whoever waits for the line may signal at once.
+      // Handlers go in before the readiness line (see receive.ts).
       const stopped = new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGINT', stop);

@@ -19,7 +19,8 @@ export function register(program: Command): void {
       const log = createLogger({ name: 'ferry-receive', destination: pino.destination({ dest: 2, sync: false }) });
       const targets = opts.target.map(parseTarget);
       const { receiver, info } = await startReceiver({ listen: opts.listen, dataDir: opts.data, targets, token: opts.token, log });
-      // Handlers first, then the line: whoever waits for the line may signal at once.
+      // Handlers go in before the readiness line: whoever reads that line may
+      // signal at once, and a signal with no handler yet would kill us uncleanly.
       const stopped = new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);
