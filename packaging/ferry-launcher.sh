@@ -29,4 +29,11 @@ if [ "$major" -lt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -lt 19 ]; }; then
   echo "ferry: Node.js >= 20.19 is required; $node is v$v (set FERRY_NODE=/path/to/node)" >&2
   exit 1
 fi
+# `ferry service install` writes units that run this launcher (the path it
+# was started as, e.g. /usr/bin/ferry, when absolute) rather than node + bin.js.
+case "$0" in
+  /*) FERRY_LAUNCHER=$0 ;;
+  *) FERRY_LAUNCHER=$self ;;
+esac
+export FERRY_LAUNCHER
 exec "$node" "$base/dist/cli/bin.js" "$@"

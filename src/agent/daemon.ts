@@ -12,10 +12,9 @@
 // flight committed, state saved) and exit. A control plane that is down is
 // retried with capped exponential backoff; nothing it does crashes the loop.
 
-import { setPriority } from 'node:os';
 import type { AgentConfig } from '../config/agent-config.js';
 import { FerryError, errorMessage } from '../errors.js';
-import { exec } from '../platform/exec.js';
+import { applyProcessPriority } from '../platform/process-priority.js';
 import type { Logger } from '../platform/log.js';
 import { agentVersion } from '../version.js';
 import { Backoff, jittered, sleep } from './backoff.js';
@@ -316,13 +315,7 @@ export class AgentDaemon {
 
   private async applyNiceness(): Promise<void> {
     const n = this.d.config.niceness;
-    try {
-      setPriority(0, n.cpu);
-    } catch (e) {
-      this.log.debug({ err: errorMessage(e) }, 'could not lower CPU priority');
-    }
-    if (process.platform !== 'linux') return;
-    const args = n.io_class === 'idle' ? ['-c', '3', '-p', String(process.pid)] : ['-c', '2', '-n', String(n.io_priority), '-p', String(process.pid)];
-    await exec('ionice', args, { timeoutMs: 5000 }).catch((e) => this.log.debug({ err: errorMessage(e) }, 'could not set I/O priority'));
+    const problems = await applyProcessPriority({ cpu: n.cpu, ioClass: n.io_class, ioLevel: n.io_priority });
+    for (const p of problems) this.log.warn({ err: p }, 'could not lower the process priority');
   }
 }

@@ -2,13 +2,7 @@
 // the ports; the behaviour lives in src/agent/daemon.ts.
 
 import type { Command } from 'commander';
-import { defaultConfigPath, loadAgentConfig, configSecrets } from '../config/agent-config.js';
-import { AgentDaemon } from '../agent/daemon.js';
-import { AgentLogging } from '../agent/logging.js';
-import { StateStore } from '../agent/state-store.js';
-import { discoveryInventory } from '../agent/inventory-port.js';
-import { engineReplication } from '../agent/replication-port.js';
-import { createSmsPort } from '../agent/sms-port.js';
+import { defaultConfigPath } from '../config/default-paths.js';
 
 /** Seconds a graceful stop may take before the process exits anyway. */
 const STOP_DEADLINE_MS = 10_000;
@@ -19,6 +13,17 @@ export function register(program: Command): void {
     .description('run the migration agent daemon: register with the control plane, take its commands, replicate')
     .option('--config <path>', 'agent config file (YAML or JSON)', defaultConfigPath())
     .action(async (flags: { config: string }) => {
+      // Loaded here, not at the top: every `ferry` run would pay for them.
+      const [{ loadAgentConfig, configSecrets }, { AgentDaemon }, { AgentLogging }, { StateStore }, { discoveryInventory }, { engineReplication }, { createSmsPort }] =
+        await Promise.all([
+          import('../config/agent-config.js'),
+          import('../agent/daemon.js'),
+          import('../agent/logging.js'),
+          import('../agent/state-store.js'),
+          import('../agent/inventory-port.js'),
+          import('../agent/replication-port.js'),
+          import('../agent/sms-port.js'),
+        ]);
       const config = await loadAgentConfig(flags.config);
       const logging = new AgentLogging({
         level: config.log.level,

@@ -3,9 +3,7 @@
 
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { Credentials, loadCredentialsFile, type CredentialsFile } from '../localcp/credentials.js';
-import { startControlPlane } from '../localcp/control-plane.js';
-import { createLogger } from '../platform/log.js';
+import type { CredentialsFile } from '../localcp/credentials.js';
 
 interface Opts {
   listen: string;
@@ -28,6 +26,11 @@ export function register(program: Command): void {
     .option('--credentials <file>', 'JSON or YAML file of access_keys [{ak, sk}] and users [{name, password, domain}], mode 0600')
     .action(async (opts: Opts) => {
       if (!opts.data) throw new UsageError('--data DIR is required');
+      const [{ Credentials, loadCredentialsFile }, { startControlPlane }, { createLogger }] = await Promise.all([
+        import('../localcp/credentials.js'),
+        import('../localcp/control-plane.js'),
+        import('../platform/log.js'),
+      ]);
       const sk = opts.sk ?? process.env.FERRY_CP_SK;
       if ((opts.ak === undefined) !== (sk === undefined)) throw new UsageError('--ak and --sk go together');
       const file: CredentialsFile = opts.credentials ? await loadCredentialsFile(opts.credentials) : { access_keys: [], users: [] };
@@ -48,10 +51,8 @@ export function register(program: Command): void {
           fatal?.();
         },
       });
-      process.stdout.write(
-        `ferry control-plane listening url=${cp.info.url} fingerprint=${cp.info.fingerprint ?? 'none'} data=${opts.data}\n`,
-      );
-      await new Promise<void>((resolve) => {
+      // Handlers go in before the readiness line (see receive.ts).
+      const stopped = new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
@@ -61,6 +62,10 @@ export function register(program: Command): void {
         process.on('SIGTERM', stop);
         fatal = stop;
       });
+      process.stdout.write(
+        `ferry control-plane listening url=${cp.info.url} fingerprint=${cp.info.fingerprint ?? 'none'} data=${opts.data}\n`,
+      );
+      await stopped;
       log.flush();
     });
 }

@@ -2,8 +2,7 @@
 // only: options, where output goes, signals, the summary and the exit code.
 
 import type { Command } from 'commander';
-import { consoleIO } from '../demo/console.js';
-import { runDemo, type DemoSummary } from '../demo/lab.js';
+import type { DemoSummary } from '../demo/lab.js';
 import { formatBytes, formatDuration } from '../demo/progress-line.js';
 
 interface Opts {
@@ -28,6 +27,7 @@ export function register(program: Command): void {
     .option('--then-sync', 'like --sync, but wait for Enter first so you can change the source')
     .option('--json', 'print a machine-readable summary on stdout (progress goes to stderr)')
     .action(async (opts: Opts) => {
+      const [{ consoleIO }, { runDemo }] = await Promise.all([import('../demo/console.js'), import('../demo/lab.js')]);
       const io = consoleIO(opts.json ? process.stderr : process.stdout);
       const ac = new AbortController();
       const onSignal = () => ac.abort();

@@ -2,7 +2,6 @@
 // (POST /v3/sources). Wiring only; the work is in src/discovery.
 
 import { InvalidArgumentError, type Command } from 'commander';
-import { collectLinuxSnapshot, discover } from '../discovery/index.js';
 
 export function register(program: Command): void {
   program
@@ -18,6 +17,7 @@ export function register(program: Command): void {
       '\nWarnings (a tool missing, a device unreadable) go to stderr; the matching part of the body stays empty.\nExit codes: 0 ok (even with warnings), 1 failure, 2 usage error.',
     )
     .action(async (opts: { pretty?: boolean; json?: boolean; includeLoop?: boolean; snapshot?: boolean; timeout: number }) => {
+      const { collectLinuxSnapshot, discover } = await import('../discovery/index.js');
       const indent = opts.pretty ? 2 : undefined;
       const timeoutMs = opts.timeout;
       if (opts.snapshot) {

@@ -4,15 +4,8 @@
 import type { Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { FerryError, UsageError } from '../errors.js';
-import { createLogger } from '../platform/log.js';
-import { normalizeFingerprint } from '../platform/tls-identity.js';
-import { runBlockPass } from '../replication/block/pass.js';
-import { runFilePass } from '../replication/file/pass.js';
-import { parseHostPort } from '../receiver/start.js';
 import type { PassSummary, VolumeProgress } from '../replication/types.js';
-import { clockFromEnv, loadScheduleFile, parseBitRate, ScheduledGate, scheduleFromLimit } from '../replication/throttle/index.js';
 
 function parseBlock(spec: string, flag = '--block'): { source: string; name: string } {
   const i = spec.lastIndexOf('=');
@@ -46,8 +39,28 @@ export function register(program: Command): void {
     .option('--json', 'print the pass summaries as JSON on stdout', false)
     .option('--limit <rate>', 'limit the wire rate: bits per second with K/M/G suffix, e.g. 50M (0 = unlimited); with --schedule, the rate between segments')
     .option('--schedule <file>', 'time-of-day limits: a JSON file with the body of POST /v3/tasks/{id}/speed-limit, applied by local time')
-    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; files: string[]; exclude: string[]; state: string; full: boolean; verify: boolean; json: boolean; limit?: string; schedule?: string }) => {
+    .option('--nice <n>', 'run at this CPU nice value (0-19; Windows: below-normal priority when > 0)')
+    .option('--ionice <class[:level]>', 'Linux I/O priority: best-effort[:0-7] or idle')
+    .action(async (opts: { to: string; token: string; fingerprint: string; block: string[]; files: string[]; exclude: string[]; state: string; full: boolean; verify: boolean; json: boolean; limit?: string; schedule?: string; nice?: string; ionice?: string }) => {
+      // Loaded here, not at the top: every `ferry` run would pay for them.
+      // A pass loads only its own engine.
+      const [
+        { default: pino },
+        { createLogger },
+        { applyProcessPriority, parseIonice, parseNice },
+        { normalizeFingerprint },
+        { parseHostPort },
+        { clockFromEnv, loadScheduleFile, parseBitRate, ScheduledGate, scheduleFromLimit },
+      ] = await Promise.all([
+        import('pino'),
+        import('../platform/log.js'),
+        import('../platform/process-priority.js'),
+        import('../platform/tls-identity.js'),
+        import('../receiver/start.js'),
+        import('../replication/throttle/index.js'),
+      ]);
       const { host, port } = parseHostPort(opts.to, '--to');
+      const priority = { ...(opts.nice === undefined ? {} : { cpu: parseNice(opts.nice) }), ...(opts.ionice === undefined ? {} : parseIonice(opts.ionice)) };
       let fingerprint: string;
       try {
         fingerprint = normalizeFingerprint(opts.fingerprint);
@@ -72,6 +85,7 @@ export function register(program: Command): void {
           ? scheduleFromLimit(opts.limit)
           : null;
       const log = createLogger({ name: 'ferry-migrate', level: process.env.FERRY_LOG_LEVEL ?? 'warn', destination: pino.destination({ dest: 2, sync: false }) });
+      for (const problem of await applyProcessPriority(priority)) log.warn({ err: problem }, 'could not lower the process priority');
       // One gate for every volume of the run: the limit is for the whole migration.
       const gate = schedule ? new ScheduledGate(clock, schedule) : undefined;
       if (gate) {
@@ -96,8 +110,8 @@ export function register(program: Command): void {
           const common = { receiver: { host, port, token: opts.token, fingerprint }, log, verify: opts.verify, onProgress, signal: ac.signal, gate };
           const s =
             v.kind === 'block'
-              ? await runBlockPass(v.source, v.name, common)
-              : await runFilePass(v.source, v.name, { ...common, stateDir: opts.state, excludes: opts.exclude, full: opts.full });
+              ? await (await import('../replication/block/pass.js')).runBlockPass(v.source, v.name, common)
+              : await (await import('../replication/file/pass.js')).runFilePass(v.source, v.name, { ...common, stateDir: opts.state, excludes: opts.exclude, full: opts.full });
           if (tty) process.stderr.write('\n');
           summaries.push(s);
           if (!opts.json) {

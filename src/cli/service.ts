@@ -1,14 +1,17 @@
 // `ferry service install|uninstall|status`: wiring only; the work is in
 // src/platform/service-linux.ts and service-windows.ts.
 
-import { realpathSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, isAbsolute } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import { defaultConfigPath } from '../config/agent-config.js';
-import { installLinuxService, linuxServiceStatus, uninstallLinuxService, type ServiceStep } from '../platform/service-linux.js';
-import { installWindowsService, renderWinswXml, uninstallWindowsService, windowsServiceStatus, type WindowsInstallOptions } from '../platform/service-windows.js';
-import { renderUnit, type ServiceName } from '../platform/service-units.js';
+import { defaultConfigPath } from '../config/default-paths.js';
+import type { ServiceStep } from '../platform/service-linux.js';
+import type { WindowsInstallOptions } from '../platform/service-windows.js';
+import type { ServiceName } from '../platform/service-units.js';
+
+const linux = () => import('../platform/service-linux.js');
+const windows = () => import('../platform/service-windows.js');
 
 interface ServiceFlags {
   name: string;
@@ -21,9 +24,15 @@ interface ServiceFlags {
   serviceDir?: string;
 }
 
-/** How to start this very ferry: the single executable, or node + bin.js. */
+/**
+ * How to start this very ferry: the packaged launcher it was started through
+ * (bin/ferry exports FERRY_LAUNCHER: /usr/bin/ferry, /usr/local/bin/ferry),
+ * the single executable, or node + bin.js.
+ */
 function selfExec(override?: string): string[] {
   if (override) return [override];
+  const launcher = process.env.FERRY_LAUNCHER;
+  if (launcher && isAbsolute(launcher) && existsSync(launcher)) return [launcher];
   const script = process.argv[1];
   if (script && /\.(c|m)?js$/.test(script)) return [process.execPath, realpathSync(script)];
   return [process.execPath];
@@ -69,19 +78,20 @@ export function register(program: Command): void {
       const { name, platform } = parse(flags);
       if (platform === 'windows') {
         const o = windowsOptions(name, flags);
+        const { installWindowsService, renderWinswXml } = await windows();
         if (flags.print) return void process.stdout.write(renderWinswXml(o));
         printSteps(await installWindowsService(o), flags.dryRun);
         return;
       }
       const opts = { name, exec: selfExec(flags.exec), configPath: flags.config, root: flags.root, dryRun: flags.dryRun };
-      if (flags.print) return void process.stdout.write(renderUnit(name, opts));
-      printSteps(await installLinuxService(opts), flags.dryRun);
+      if (flags.print) return void process.stdout.write((await import('../platform/service-units.js')).renderUnit(name, opts));
+      printSteps(await (await linux()).installLinuxService(opts), flags.dryRun);
     });
 
   common(service.command('uninstall').description('stop, disable and remove the service')).action(async (flags: ServiceFlags) => {
     const { name, platform } = parse(flags);
-    if (platform === 'windows') return void printSteps(await uninstallWindowsService(windowsOptions(name, flags)), flags.dryRun);
-    printSteps(await uninstallLinuxService({ name, exec: [], root: flags.root, dryRun: flags.dryRun }), flags.dryRun);
+    if (platform === 'windows') return void printSteps(await (await windows()).uninstallWindowsService(windowsOptions(name, flags)), flags.dryRun);
+    printSteps(await (await linux()).uninstallLinuxService({ name, exec: [], root: flags.root, dryRun: flags.dryRun }), flags.dryRun);
   });
 
   common(service.command('status').description('is the service installed, enabled, running'))
@@ -89,10 +99,10 @@ export function register(program: Command): void {
     .action(async (flags: ServiceFlags & { json?: boolean }) => {
       const { name, platform } = parse(flags);
       if (platform === 'windows') {
-        process.stdout.write(`${await windowsServiceStatus(windowsOptions(name, flags))}\n`);
+        process.stdout.write(`${await (await windows()).windowsServiceStatus(windowsOptions(name, flags))}\n`);
         return;
       }
-      const st = await linuxServiceStatus({ name, exec: [], root: flags.root });
+      const st = await (await linux()).linuxServiceStatus({ name, exec: [], root: flags.root });
       if (!st.installed) process.exitCode = 3;
       if (flags.json) return void process.stdout.write(`${JSON.stringify(st)}\n`);
       process.stdout.write(

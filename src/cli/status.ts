@@ -1,9 +1,7 @@
 // `ferry status`: prints the agent's state from its data directory.
 
 import type { Command } from 'commander';
-import { defaultConfigPath, defaultDataDir, loadAgentConfig } from '../config/agent-config.js';
-import { readState } from '../agent/state-store.js';
-import { formatStatus } from '../agent/status.js';
+import { defaultConfigPath, defaultDataDir } from '../config/default-paths.js';
 
 export function register(program: Command): void {
   program
@@ -13,6 +11,11 @@ export function register(program: Command): void {
     .option('--config <path>', 'agent config file to take data_dir from', defaultConfigPath())
     .option('--json', 'print the raw state as JSON')
     .action(async (flags: { dataDir?: string; config: string; json?: boolean }) => {
+      const [{ loadAgentConfig }, { readState }, { formatStatus }] = await Promise.all([
+        import('../config/agent-config.js'),
+        import('../agent/state-store.js'),
+        import('../agent/status.js'),
+      ]);
       let dir = flags.dataDir;
       if (!dir) dir = await loadAgentConfig(flags.config).then((c) => c.data_dir, () => defaultDataDir());
       const state = await readState(dir);

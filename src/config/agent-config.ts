@@ -8,24 +8,16 @@
 // others: the agent refuses to start rather than run with leaked secrets.
 
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
 import { FerryError } from '../errors.js';
+import { defaultConfigPath, defaultDataDir } from './default-paths.js';
 
 export const CONFIG_ERROR = 'FERRY_CONFIG';
 
 /** Where `ferry agent` looks for its config when `--config` is not given. */
-export function defaultConfigPath(platform: NodeJS.Platform = process.platform): string {
-  if (platform === 'win32') return join(process.env.ProgramData ?? 'C:\\ProgramData', 'ferry', 'agent.yaml');
-  return '/etc/ferry/agent.yaml';
-}
-
-export function defaultDataDir(platform: NodeJS.Platform = process.platform): string {
-  if (platform === 'win32') return join(process.env.ProgramData ?? 'C:\\ProgramData', 'ferry', 'data');
-  return '/var/lib/ferry';
-}
+export { defaultConfigPath, defaultDataDir };
 
 const secret = z.string().min(1).max(16_384);
 

@@ -57,7 +57,7 @@ StateDirectoryMode=0700
 LogsDirectory=ferry
 LogsDirectoryMode=0750
 ConfigurationDirectory=ferry
-ConfigurationDirectoryMode=0750
+ConfigurationDirectoryMode=0700
 UMask=0077
 # Low priority: the production workload comes first (the config can lower it further).
 Nice=10

@@ -21,7 +21,7 @@ import type { Logger } from '../platform/log.js';
 import { absPath, isUnder, parentRel, showPath } from '../replication/file/paths.js';
 import { parseRanges, type Range } from '../replication/file/pieces.js';
 import { parseTar, TarFormatError, type ParseLimits, type TarHeader } from '../replication/file/tar-format.js';
-import { writeXattrs } from '../replication/file/xattrs-linux.js';
+import { loadXattrs, type XattrOps } from '../replication/file/xattrs.js';
 
 export interface ExtractOptions {
   /** The target root; must exist and be a directory. */
@@ -120,6 +120,7 @@ export class FileExtractor {
 
   /** Extracts a whole stream. On error, removes its temporary file and finishes directory times. */
   async extract(source: AsyncIterable<Buffer>): Promise<ExtractStats> {
+    this.xops = await loadXattrs();
     let fd: number | null = null;
     let header: TarHeader | null = null;
     let rel: Buffer = Buffer.alloc(0);
@@ -362,9 +363,12 @@ export class FileExtractor {
     }
   }
 
+  private xops: XattrOps | null = null;
+
   private xattrs(abs: Buffer, h: TarHeader): void {
     try {
-      writeXattrs(abs, h.xattrs);
+      if (!this.xops) throw new Error('extended attributes not loaded');
+      this.xops.writeXattrs(abs, h.xattrs);
     } catch (e) {
       if (h.xattrs && h.xattrs.size > 0) {
         this.o.log?.warn({ path: showPath(h.path), err: (e as Error).message }, 'extended attributes not applied');

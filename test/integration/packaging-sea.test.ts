@@ -1,9 +1,10 @@
 // The single executable (Node SEA) built by packaging/build.sh: one file
 // that runs without node_modules or a system Node. It replicates an image
 // block by block to a receiver that is the same executable, with lz4 (the
-// native addon, loaded from a SEA asset) and xxhash-wasm, byte for byte; the
-// addon files it writes are checked before loading, so a planted file is
-// replaced, and an unsafe directory is refused.
+// native addon, loaded from a SEA asset) and xxhash-wasm, byte for byte, and
+// a file tree with its xattrs (the xattr addon, loaded only when the file
+// engine runs); the addon files it writes are checked before loading, so a
+// planted file is replaced, and an unsafe directory is refused.
 import { spawn, execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { waitForLine } from '../helpers/cli.js';
 import { needs } from '../helpers/requirements.js';
 
@@ -78,7 +80,32 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
       await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));
     }
     expect(sha256(target)).toBe(sha256(source));
-    // Both addons came out of the executable's assets (named by their sha256).
+    // lz4 came out of the executable's assets (named by their sha256); the
+    // xattr addon is loaded only when the file engine runs (next test).
+    expect(readdirSync(nativeDir).map((n) => n.replace(/^[0-9a-f]{32}-/, '')).sort()).toEqual(['lz4-napi.node']);
+  });
+
+  it('replicates a file tree with its xattrs (the xattr addon, loaded lazily from its asset)', async () => {
+    const src = join(dir, 'tree');
+    const dst = join(dir, 'tree-target');
+    mkdirSync(src);
+    mkdirSync(dst);
+    writeFileSync(join(src, 'a.txt'), 'hello from a single executable\n');
+    setAttributeSync(join(src, 'a.txt'), 'user.ferry', Buffer.from('kept'));
+    const childEnv = { ...process.env, FERRY_NATIVE_DIR: nativeDir, PATH: '/usr/sbin:/usr/bin:/sbin:/bin' };
+    const receiver = spawn(ferry, ['receive', '--listen', '127.0.0.1:0', '--data', join(dir, 'recv-files'), '--target', `files0=${dst}`], { env: childEnv });
+    try {
+      const [, port, fingerprint, token] = await waitForLine(receiver, /listening on 127\.0\.0\.1:(\d+) fingerprint=(\S+) token=(\S+)/);
+      await run(ferry, ['migrate', '--to', `127.0.0.1:${port}`, '--token', token!, '--fingerprint', fingerprint!, '--files', `${src}=files0`, '--state', join(dir, 'state'), '--json'], {
+        env: childEnv,
+        timeout: 60_000,
+      });
+    } finally {
+      receiver.kill('SIGTERM');
+      await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));
+    }
+    expect(readFileSync(join(dst, 'a.txt'), 'utf8')).toBe('hello from a single executable\n');
+    expect(Buffer.from(getAttributeSync(join(dst, 'a.txt'), 'user.ferry')!).toString()).toBe('kept');
     expect(readdirSync(nativeDir).map((n) => n.replace(/^[0-9a-f]{32}-/, '')).sort()).toEqual(['lz4-napi.node', 'xattr.node']);
   });
 
@@ -86,13 +113,17 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
     const planted = readdirSync(nativeDir).find((n) => n.endsWith('-lz4-napi.node'))!;
     rmSync(join(nativeDir, planted));
     writeFileSync(join(nativeDir, planted), 'not an ELF file', { mode: 0o755 });
-    expect((await run(ferry, ['--version'], { env: { ...process.env, FERRY_NATIVE_DIR: nativeDir } })).stdout.trim()).toBe(VERSION);
+    // `receive` loads the receiver, which loads lz4 (--version loads no engine),
+    // then stops at the malformed --target (exit 2).
+    const loadLz4 = ['receive', '--listen', '127.0.0.1:0', '--data', join(dir, 'recv-planted'), '--target', 'no-equals-sign'];
+    const replaced = await run(ferry, loadLz4, { env: { ...process.env, FERRY_NATIVE_DIR: nativeDir } }).catch((e: { code: number; stderr: string }) => e);
+    expect(replaced).toMatchObject({ code: 2 });
     expect(readFileSync(join(nativeDir, planted)).length).toBeGreaterThan(100_000);
 
     const open = join(dir, 'open');
     mkdirSync(open);
     chmodSync(open, 0o777);
-    const refused = await run(ferry, ['--version'], { env: { ...process.env, FERRY_NATIVE_DIR: open } }).catch((e: { code: number; stderr: string }) => e);
+    const refused = await run(ferry, loadLz4, { env: { ...process.env, FERRY_NATIVE_DIR: open } }).catch((e: { code: number; stderr: string }) => e);
     expect(refused).toMatchObject({ code: 1 });
     expect((refused as { stderr: string }).stderr).toContain(`${open} must be a directory owned by uid`);
   });

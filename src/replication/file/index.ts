@@ -6,7 +6,8 @@
 //   tar-producer.ts the pax tar stream of a pass (sparse ranges, hard links, patches)
 //   tar-format.ts   the pax tar dialect both sides speak
 //   pieces.ts       fixed-offset piece hashes for large files; sparse data ranges
-//   xattrs-linux.ts extended attributes and POSIX ACLs
+//   xattrs.ts       extended attributes and POSIX ACLs (xattrs-linux.ts;
+//                   xattrs-windows.ts: none), loaded lazily per platform
 // The receiver's side is src/receiver/file-extractor.ts. This folder never
 // opens sockets and never writes to the source tree; it writes only its
 // own manifest.

@@ -94,7 +94,7 @@ export class SmallFileReader {
         const w = new Worker(WORKER_SOURCE, { eval: true });
         const slot = { w, inFlight: 0 };
         w.on('message', (m: { id: number; out: WorkerResult[] }) => {
-          slot.inFlight--;
+          if (--slot.inFlight === 0) w.unref(); // idle workers never keep the process alive
           const reqs = this.batches.get(m.id) ?? [];
           this.batches.delete(m.id);
           m.out.forEach((r, j) => this.settle(reqs[j]!, r));
@@ -131,7 +131,7 @@ export class SmallFileReader {
     const slot = this.workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
     const id = this.nextId++;
     this.batches.set(id, reqs);
-    slot.inFlight++;
+    if (slot.inFlight++ === 0) slot.w.ref(); // a pending batch keeps the process alive
     // Paths travel as latin1 text: byte-exact, and cheaper to clone than Buffer views of shared slabs.
     slot.w.postMessage({ id, paths: reqs.map((r) => r.path.toString('latin1')), sizes: reqs.map((r) => r.size) });
   }

@@ -17,7 +17,7 @@ import { absPath, isUnder, showPath } from './paths.js';
 import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from './tar-format.js';
 import { walk, type WalkOptions } from './walker.js';
 import { SmallFileReader, type SmallRead } from './small-file-reader.js';
-import { readXattrs, XattrPathError } from './xattrs-linux.js';
+import { loadXattrs, XattrPathError, type XattrOps } from './xattrs.js';
 
 /** Asks the receiver for the piece hashes of its copy of a file (null: it has none). */
 export type RemoteHashes = (path: Buffer) => Promise<Buffer | null>;
@@ -124,6 +124,7 @@ export class TarProducer {
   /** The tar stream, in chunks of about `chunkBytes`. */
   async *stream(): AsyncGenerator<Buffer> {
     const log = this.o.log;
+    if (this.o.xattrs !== false) this.xops = await loadXattrs();
     const walkOpts: WalkOptions = { ...this.o.walk, ...(log ? { log } : {}) };
     const old = this.o.full ? ([] as Entry[])[Symbol.iterator]() : (this.o.basis ?? readManifest(this.o.manifest));
     let deletedDir: Buffer | null = null;
@@ -262,10 +263,12 @@ export class TarProducer {
     return this.links.get(`${e.dev}:${e.ino}`);
   }
 
+  private xops: XattrOps | null = null;
+
   private xattrs(e: Entry): Map<string, Buffer> | undefined {
-    if (this.o.xattrs === false || e.type === 'l') return undefined;
+    if (!this.xops || e.type === 'l') return undefined;
     try {
-      const x = readXattrs(absPath(this.rootBuf, e.path));
+      const x = this.xops.readXattrs(absPath(this.rootBuf, e.path));
       return x.size > 0 ? x : undefined;
     } catch (err) {
       const why = err instanceof XattrPathError ? err.message : (err as Error).message;

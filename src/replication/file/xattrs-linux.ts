@@ -4,16 +4,15 @@
 // last component is not UTF-8 is reached through /proc/self/fd/<parent>/…
 // (a directory with a non-UTF-8 name as /proc/self/fd/<fd>/.); files whose
 // own name is not UTF-8 go without xattrs (with a warning) — a limit of the
-// library, not of Linux.
+// library, not of Linux. Loaded only through xattrs.ts (never on Windows).
 
 import { closeSync, openSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { isUtf8 } from './paths.js';
+import { XattrPathError } from './xattrs.js';
 
 const O_PATH = 0o10000000;
 const O_DIRECTORY = 0o200000;
-
-export class XattrPathError extends Error {}
 
 /** Runs fn with a text path that reaches `abs` (bytes), closing any fd it opened. */
 function withTextPath<T>(abs: Buffer, fn: (p: string) => T): T {

@@ -2,7 +2,8 @@
 // writes, pass `systemd-analyze verify`, score below 5 in
 // `systemd-analyze security --offline=true`; install/uninstall work offline
 // with --root; the WinSW XML is well-formed and quotes paths.
-import { chmod, lstat, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,11 @@ describe('systemd units', () => {
       expect(u).toMatch(new RegExp(`^# - ${left}.*\\n(#  .*\\n)+`, 'm'));
       expect(u).not.toMatch(new RegExp(`^${left}`, 'm'));
     }
+  });
+
+  it('keeps /etc/ferry at 0700, as packaging/install.sh and the .deb create it', () => {
+    expect(renderAgentUnit()).toContain('\nConfigurationDirectoryMode=0700\n');
+    expect(readFileSync(new URL('../../../packaging/install.sh', import.meta.url), 'utf8')).toContain('chmod 0700 "$etc"');
   });
 
   it('quotes an ExecStart path with spaces', () => {
@@ -113,6 +119,38 @@ describe('systemd units', () => {
       const steps = await installLinuxService({ name: 'receiver', exec: ['/usr/bin/ferry'], dryRun: true });
       expect(steps.map((s) => s.detail)).toEqual(['/etc/systemd/system/ferry-receiver.service', 'systemctl daemon-reload', 'systemctl enable --now ferry-receiver.service']);
     });
+  });
+});
+
+// A packaged install runs ferry through bin/ferry (the launcher picks the
+// node); `ferry service install` started through it must write a unit that
+// runs the launcher, by the path it was started as, not node + bin.js.
+describe('service install through the packaged launcher', () => {
+  let tree: string;
+  beforeAll(async () => {
+    tree = await mkdtemp(join(tmpdir(), 'ferry-launcher-'));
+    await mkdir(join(tree, 'opt/ferry/bin'), { recursive: true });
+    await mkdir(join(tree, 'usr/bin'), { recursive: true });
+    await copyFile(new URL('../../../packaging/ferry-launcher.sh', import.meta.url), join(tree, 'opt/ferry/bin/ferry'));
+    await chmod(join(tree, 'opt/ferry/bin/ferry'), 0o755);
+    await symlink(fileURLToPath(new URL('../../../dist', import.meta.url)), join(tree, 'opt/ferry/dist'));
+    await symlink('../../opt/ferry/bin/ferry', join(tree, 'usr/bin/ferry'));
+  });
+  afterAll(async () => {
+    await rm(tree, { recursive: true, force: true });
+  });
+
+  const run = (launcher: string, args: string[]) =>
+    exec(launcher, args, { timeoutMs: 60_000, env: { ...process.env, FERRY_NODE: process.execPath, FERRY_LAUNCHER: '' } });
+
+  it('--print and --dry-run name the launcher it was started as', async () => {
+    const viaLink = join(tree, 'usr/bin/ferry');
+    const unit = (await run(viaLink, ['service', 'install', '--print', '--config', '/etc/ferry/agent.yaml'])).stdout;
+    expect(unit).toMatch(new RegExp(`^ExecStart=${viaLink} agent --config /etc/ferry/agent.yaml$`, 'm'));
+    const recv = (await run(join(tree, 'opt/ferry/bin/ferry'), ['service', 'install', '--name', 'receiver', '--print'])).stdout;
+    expect(recv).toMatch(new RegExp(`^ExecStart=${join(tree, 'opt/ferry/bin/ferry')} receive --data `, 'm'));
+    const dry = await run(viaLink, ['service', 'install', '--dry-run', '--root', tree]);
+    expect(dry.stdout).toContain(`would write ${join(tree, 'etc/systemd/system/ferry-agent.service')}`);
   });
 });
 
