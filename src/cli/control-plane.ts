@@ -51,10 +51,8 @@ export function register(program: Command): void {
           fatal?.();
         },
       });
-      process.stdout.write(
-        `ferry control-plane listening url=${cp.info.url} fingerprint=${cp.info.fingerprint ?? 'none'} data=${opts.data}\n`,
-      );
-      await new Promise<void>((resolve) => {
+      // Handlers go in before the readiness line (see receive.ts).
+      const stopped = new Promise<void>((resolve) => {
         const stop = () => {
           process.off('SIGINT', stop);
           process.off('SIGTERM', stop);
@@ -64,6 +62,10 @@ export function register(program: Command): void {
         process.on('SIGTERM', stop);
         fatal = stop;
       });
+      process.stdout.write(
+        `ferry control-plane listening url=${cp.info.url} fingerprint=${cp.info.fingerprint ?? 'none'} data=${opts.data}\n`,
+      );
+      await stopped;
       log.flush();
     });
 }

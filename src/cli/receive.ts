@@ -19,12 +19,15 @@ export function register(program: Command): void {
       const log = createLogger({ name: 'ferry-receive', destination: pino.destination({ dest: 2, sync: false }) });
       const targets = opts.target.map(parseTarget);
       const { receiver, info } = await startReceiver({ listen: opts.listen, dataDir: opts.data, targets, token: opts.token, log });
-      process.stdout.write(`ferry receiver listening on ${info.host}:${info.port} fingerprint=${info.fingerprint} token=${info.token}\n`);
-      await new Promise<void>((resolve) => {
+      // Handlers go in before the readiness line: whoever reads that line may
+      // signal at once, and a signal with no handler yet would kill us uncleanly.
+      const stopped = new Promise<void>((resolve) => {
         const stop = () => resolve();
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
       });
+      process.stdout.write(`ferry receiver listening on ${info.host}:${info.port} fingerprint=${info.fingerprint} token=${info.token}\n`);
+      await stopped;
       await receiver.close();
     });
 }

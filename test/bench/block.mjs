@@ -8,18 +8,25 @@
 //   no change:   ferry pass with nothing changed (wire bytes vs image size)
 //   20 GiB sparse image: peak agent RSS.
 // Page caches are dropped before each contender (when root).
+// FERRY_BENCH_BLOCK_FULL_ONLY=1 stops after the full copy, and
+// FERRY_BENCH_KEEP_IMAGE=1 keeps (and reuses) the source image: for
+// iterating on the full-copy path. FERRY_BENCH_NODE_OPTIONS is passed to
+// ferry's processes (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
 
-import { openSync, writeSync, closeSync, createReadStream, createWriteStream, rmSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { openSync, writeSync, closeSync, createReadStream, createWriteStream, rmSync, mkdirSync, readFileSync, statSync, existsSync, readdirSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import {
   FERRY, WORK, MiB, GiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
-  ensureWork, fmtBytes, table, ratio, dropCaches,
+  ensureWork, fmtBytes, table, ratio, dropCaches, cpuSeconds,
 } from './lib.mjs';
 
 const IMAGE_BYTES = Number(process.env.FERRY_BENCH_IMAGE_MIB ?? 2048) * MiB;
 const STRIPE = 32 * MiB;
+const FULL_ONLY = process.env.FERRY_BENCH_BLOCK_FULL_ONLY === '1';
+const KEEP_IMAGE = process.env.FERRY_BENCH_KEEP_IMAGE === '1';
+const NODE_OPTS = process.env.FERRY_BENCH_NODE_OPTIONS ? process.env.FERRY_BENCH_NODE_OPTIONS.split(' ') : [];
 
 async function buildImage(path) {
   const third = Math.ceil(IMAGE_BYTES / 3 / MiB) * MiB;
@@ -65,7 +72,7 @@ async function startReceiver(dataDir, target) {
   const port = await freePort();
   const child = await startProcess(
     process.execPath,
-    [FERRY, 'receive', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--target', `disk0=${target}`],
+    [...NODE_OPTS, FERRY, 'receive', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--target', `disk0=${target}`],
     /fingerprint/i,
   );
   const info = JSON.parse(readFileSync(join(dataDir, 'receiver.json'), 'utf8'));
@@ -75,7 +82,7 @@ async function startReceiver(dataDir, target) {
 async function ferryPass(src, recv) {
   dropCaches();
   const r = await timed(
-    `node ${FERRY} migrate --to 127.0.0.1:${recv.port} --token ${recv.info.token} --fingerprint ${recv.info.fingerprint} --block ${src}=disk0 --json`,
+    `node ${NODE_OPTS.join(' ')} ${FERRY} migrate --to 127.0.0.1:${recv.port} --token ${recv.info.token} --fingerprint ${recv.info.fingerprint} --block ${src}=disk0 --json`,
   );
   const summary = JSON.parse(r.stdout.trim().split('\n').pop())[0];
   return { ...r, summary };
@@ -88,11 +95,18 @@ function sha(path) {
 export async function run() {
   ensureWork();
   const dir = join(WORK, 'block');
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true });
   const src = join(dir, 'source.img');
-  console.log(`# block benchmark: building a ${fmtBytes(IMAGE_BYTES)} image (usr tar / zeros / random stripes) …`);
-  await buildImage(src);
+  const reuse = KEEP_IMAGE && existsSync(src) && statSync(src).size === IMAGE_BYTES;
+  if (reuse) {
+    for (const f of readdirSync(dir)) if (f !== 'source.img') rmSync(join(dir, f), { recursive: true, force: true });
+    console.log(`# block benchmark: reusing the ${fmtBytes(IMAGE_BYTES)} image ${src}`);
+  } else {
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    console.log(`# block benchmark: building a ${fmtBytes(IMAGE_BYTES)} image (usr tar / zeros / random stripes) …`);
+    await buildImage(src);
+  }
+  console.log(`load: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 
   // --- full copy: baseline pipeline
   const out = join(dir, 'pipeline-out.img');
@@ -115,14 +129,23 @@ export async function run() {
   sh(`truncate -s ${IMAGE_BYTES} ${target}`);
   const recvDir = join(dir, 'receiver');
   const recv = await startReceiver(recvDir, target);
+  const recvCpu0 = cpuSeconds(recv.child.pid);
   const full = await ferryPass(src, recv);
+  const recvCpu = cpuSeconds(recv.child.pid) - recvCpu0;
   const fullOk = sha(target) === srcSha;
 
   table('full copy of the image (wall time includes fsync on the receiving side)', [
-    { contender: 'lz4 -1 | socat → socat | lz4 -d', wall_s: pipeWall.toFixed(2), sender_cpu_s_per_GiB: (pipeSend.cpu / (IMAGE_BYTES / GiB)).toFixed(2), wire: fmtBytes(pipeBytes), sender_peak_rss_MB: pipeSend.rssMb.toFixed(0), identical: true },
-    { contender: 'ferry migrate → ferry receive (TLS)', wall_s: full.wall.toFixed(2), sender_cpu_s_per_GiB: (full.cpu / (IMAGE_BYTES / GiB)).toFixed(2), wire: fmtBytes(full.summary.bytesOnWire ?? full.summary.wireBytes ?? full.summary.bytes_sent), sender_peak_rss_MB: full.rssMb.toFixed(0), identical: fullOk },
+    { contender: 'lz4 -1 | socat → socat | lz4 -d', wall_s: pipeWall.toFixed(2), sender_cpu_s_per_GiB: (pipeSend.cpu / (IMAGE_BYTES / GiB)).toFixed(2), wire: fmtBytes(pipeBytes), sender_peak_rss_MB: pipeSend.rssMb.toFixed(0), receiver_cpu_s_per_GiB: (pr.cpu / (IMAGE_BYTES / GiB)).toFixed(2), identical: true },
+    { contender: 'ferry migrate → ferry receive (TLS)', wall_s: full.wall.toFixed(2), sender_cpu_s_per_GiB: (full.cpu / (IMAGE_BYTES / GiB)).toFixed(2), wire: fmtBytes(full.summary.bytesOnWire ?? full.summary.wireBytes ?? full.summary.bytes_sent), sender_peak_rss_MB: full.rssMb.toFixed(0), receiver_cpu_s_per_GiB: (recvCpu / (IMAGE_BYTES / GiB)).toFixed(2), identical: fullOk },
   ]);
   console.log(`ferry / pipeline wall-time ratio: ${ratio(full.wall, pipeWall)}  (target ≤ 0.80)`);
+  console.log(`load: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
+  if (FULL_ONLY) {
+    await stop(recv.child);
+    rmSync(target, { force: true });
+    if (!KEEP_IMAGE) rmSync(dir, { recursive: true, force: true });
+    return;
+  }
 
   // --- delta: rsync baseline target is a copy of the pre-change image
   const rsyncDir = join(dir, 'rsync');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const FERRY = join(ROOT, 'dist/cli/bin.js');
+export const FERRY = process.env.FERRY_BENCH_BIN ?? join(ROOT, 'dist/cli/bin.js');
 export const WORK = process.env.FERRY_BENCH_DIR ?? join(ROOT, '.bench-work');
 
 export function sh(cmd, opts = {}) {
@@ -93,6 +93,16 @@ export function peakRssMb(pid) {
   try {
     const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmHWM:\s+(\d+) kB/);
     return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU seconds (user + system, all threads) a running process has used so far. */
+export function cpuSeconds(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
   } catch {
     return NaN;
   }

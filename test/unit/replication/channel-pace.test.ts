@@ -27,7 +27,14 @@ async function pair(): Promise<{ a: net.Socket; received: () => Buffer; close: (
   };
 }
 
-const settle = (ms = 50) => new Promise((r) => setTimeout(r, ms));
+/** Waits until the peer has received `n` bytes (a fixed pause is too short on a loaded machine); 30 s only bounds a hang. */
+async function arrived(received: () => Buffer, n: number): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (received().length < n) {
+    if (Date.now() > end) throw new Error(`only ${received().length} of ${n} bytes arrived`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 let cleanup: (() => void) | undefined;
 afterEach(() => cleanup?.());
 
@@ -41,7 +48,7 @@ describe('FrameChannel paced send', () => {
     const big = Buffer.alloc(3 * PACE_SLICE_BYTES + 100, 0xaa);
     const small = Buffer.alloc(10, 0xbb);
     await Promise.all([ch.send(big, { gate }), ch.send(small)]);
-    await settle();
+    await arrived(p.received, big.length + small.length);
     expect(asked).toEqual([PACE_SLICE_BYTES, PACE_SLICE_BYTES, PACE_SLICE_BYTES, 100]);
     expect(p.received().equals(Buffer.concat([big, small]))).toBe(true);
     expect(ch.bytesWritten).toBe(big.length + small.length);
@@ -60,7 +67,7 @@ describe('FrameChannel paced send', () => {
     const frame = Buffer.alloc(4 * PACE_SLICE_BYTES, 0xcc);
     await expect(ch.send(frame, { gate })).rejects.toThrow('aborted');
     expect(calls).toBe(2); // no further waiting once rejected
-    await settle();
+    await arrived(p.received, frame.length);
     expect(p.received().equals(frame)).toBe(true);
   });
 });
