@@ -46,39 +46,58 @@ export interface TarHeader {
   ferry?: Record<string, string>;
 }
 
-function record(key: string, value: Buffer): Buffer {
-  // "<len> <key>=<value>\n" where len counts itself.
-  const body = 3 + Buffer.byteLength(key) + value.length; // ' ' + '=' + '\n'
+/** Bytes of the pax record "<len> <key>=<value>\n", where len counts itself. */
+function recordLength(keyBytes: number, valueBytes: number): number {
+  const body = 3 + keyBytes + valueBytes; // ' ' + '=' + '\n'
   let len = body + String(body).length;
   if (String(len).length !== String(body).length) len = body + String(len).length;
-  return Buffer.concat([Buffer.from(`${len} ${key}=`), value, Buffer.from('\n')]);
+  return len;
 }
 
+/** Writes one pax record at `off` (its length from recordLength); returns the offset after it. */
+function writeRecord(out: Buffer, off: number, len: number, key: string, value: Buffer | string): number {
+  off += out.write(`${len} ${key}=`, off, 'utf8');
+  off += typeof value === 'string' ? out.write(value, off, 'latin1') : value.copy(out, off);
+  out[off] = 0x0a;
+  return off + 1;
+}
+
+/** Writes `value` as a NUL-terminated octal field (0 when it does not fit). */
 function octal(buf: Buffer, off: number, width: number, value: number): void {
-  const max = 8 ** (width - 1) - 1;
-  const s = (value >= 0 && value <= max ? value : 0).toString(8).padStart(width - 1, '0');
-  buf.write(s, off, 'latin1');
+  let v = value >= 0 && value <= 8 ** (width - 1) - 1 ? value : 0;
+  for (let i = off + width - 2; i >= off; i--) {
+    buf[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
   buf[off + width - 1] = 0;
 }
 
-function ustar(name: string, type: number, size: number, h: Pick<TarHeader, 'mode' | 'uid' | 'gid' | 'mtimeNs' | 'devmajor' | 'devminor'>, linkname = ''): Buffer {
-  const b = Buffer.alloc(BLOCK);
-  b.write(name.slice(0, 99), 0, 'latin1');
-  octal(b, 100, 8, h.mode & 0o7777);
-  octal(b, 108, 8, h.uid);
-  octal(b, 116, 8, h.gid);
-  octal(b, 124, 12, size);
-  octal(b, 136, 12, Number(h.mtimeNs / 1_000_000_000n));
-  b.fill(0x20, 148, 156);
-  b[156] = type;
-  b.write(linkname.slice(0, 99), 157, 'latin1');
-  b.write('ustar\u000000', 257, 'latin1');
-  octal(b, 329, 8, h.devmajor ?? 0);
-  octal(b, 337, 8, h.devminor ?? 0);
+const USTAR_MAGIC = 'ustar\u000000';
+
+/** Writes a ustar header block at `off` of `b`, which must hold zeros there. */
+function ustar(b: Buffer, off: number, name: string, type: number, size: number, mtimeSec: number, h: Pick<TarHeader, 'mode' | 'uid' | 'gid' | 'devmajor' | 'devminor'>, linkname = ''): void {
+  b.write(name.length > 99 ? name.slice(0, 99) : name, off, 'latin1');
+  octal(b, off + 100, 8, h.mode & 0o7777);
+  octal(b, off + 108, 8, h.uid);
+  octal(b, off + 116, 8, h.gid);
+  octal(b, off + 124, 12, size);
+  octal(b, off + 136, 12, mtimeSec);
+  b.fill(0x20, off + 148, off + 156);
+  b[off + 156] = type;
+  if (linkname.length > 0) b.write(linkname.length > 99 ? linkname.slice(0, 99) : linkname, off + 157, 'latin1');
+  b.write(USTAR_MAGIC, off + 257, 'latin1');
+  octal(b, off + 329, 8, h.devmajor ?? 0);
+  octal(b, off + 337, 8, h.devminor ?? 0);
+  // The checksum: the sum of the header's bytes. Only these ranges can be non-zero.
   let sum = 0;
-  for (let i = 0; i < BLOCK; i++) sum += b[i]!;
-  b.write(sum.toString(8).padStart(6, '0') + '\u0000 ', 148, 'latin1');
-  return b;
+  for (let i = off, e = off + 265; i < e; i++) sum += b[i]!;
+  for (let i = off + 329, e = off + 345; i < e; i++) sum += b[i]!;
+  const cs = sum.toString(8);
+  const at = off + 148 + Math.max(0, 6 - cs.length);
+  b.fill(0x30, off + 148, at);
+  b.write(cs, at, 'latin1');
+  b[off + 148 + Math.max(6, cs.length)] = 0;
+  b[off + 148 + Math.max(6, cs.length) + 1] = 0x20;
 }
 
 function padding(n: number): number {
@@ -87,24 +106,65 @@ function padding(n: number): number {
 
 export const ZERO_BLOCKS = Buffer.alloc(BLOCK * 2);
 
-/** Encodes the pax extended header and the ustar header for one entry (body and padding follow separately). */
+/** Printable ASCII stand-in for a raw path in the ustar name fields. */
+function asciiName(p: Buffer): string {
+  const s = p.toString('latin1');
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e) return s.replace(/[^\x20-\x7e]/g, '_');
+  }
+  return s;
+}
+
+const DOT = Buffer.from('.');
+
+/**
+ * Encodes the pax extended header and the ustar header for one entry (body
+ * and padding follow separately), into one buffer: this runs once per entry
+ * of the tree, so it allocates once and writes in place.
+ */
 export function encodeHeader(h: TarHeader): Buffer {
-  const recs: Buffer[] = [];
-  recs.push(record('path', h.path.length === 0 ? Buffer.from('.') : h.path));
-  if (h.linkpath) recs.push(record('linkpath', h.linkpath));
+  const path = h.path.length === 0 ? DOT : h.path;
   const sec = h.mtimeNs / 1_000_000_000n;
   const ns = h.mtimeNs % 1_000_000_000n;
-  recs.push(record('mtime', Buffer.from(`${sec}.${ns.toString().padStart(9, '0')}`)));
-  if (h.uid > 0o7777777) recs.push(record('uid', Buffer.from(String(h.uid))));
-  if (h.gid > 0o7777777) recs.push(record('gid', Buffer.from(String(h.gid))));
-  if (h.size > 0o77777777777) recs.push(record('size', Buffer.from(String(h.size))));
-  if (h.xattrs) for (const [k, v] of h.xattrs) recs.push(record(`SCHILY.xattr.${k}`, v));
-  if (h.ferry) for (const [k, v] of Object.entries(h.ferry)) recs.push(record(`FERRY.${k}`, Buffer.from(v)));
-  const pax = Buffer.concat(recs);
-  const ascii = h.path.toString('latin1').replace(/[^\x20-\x7e]/g, '_');
-  const xh = ustar(`PaxHeaders/${ascii}`.slice(0, 99), 0x78, pax.length, h);
-  const main = ustar(ascii || '.', TYPEFLAG[h.type], h.size, h, h.linkpath ? h.linkpath.toString('latin1').replace(/[^\x20-\x7e]/g, '_') : '');
-  return Buffer.concat([xh, pax, Buffer.alloc(padding(pax.length)), main]);
+  const mtime = `${sec}.${ns.toString().padStart(9, '0')}`;
+  const uid = h.uid > 0o7777777 ? String(h.uid) : null;
+  const gid = h.gid > 0o7777777 ? String(h.gid) : null;
+  const size = h.size > 0o77777777777 ? String(h.size) : null;
+  const ferry = h.ferry ? Object.entries(h.ferry) : null;
+  // Record lengths first (same order as written below), then one allocation.
+  const lens: number[] = [];
+  let paxLen = 0;
+  const add = (keyBytes: number, valueBytes: number) => {
+    const l = recordLength(keyBytes, valueBytes);
+    lens.push(l);
+    paxLen += l;
+  };
+  add(4, path.length);
+  if (h.linkpath) add(8, h.linkpath.length);
+  add(5, mtime.length);
+  if (uid) add(3, uid.length);
+  if (gid) add(3, gid.length);
+  if (size) add(4, size.length);
+  if (h.xattrs) for (const [k, v] of h.xattrs) add(Buffer.byteLength(`SCHILY.xattr.${k}`), v.length);
+  if (ferry) for (const [k, v] of ferry) add(Buffer.byteLength(`FERRY.${k}`), Buffer.byteLength(v));
+  const mainAt = BLOCK + paxLen + padding(paxLen);
+  const out = Buffer.alloc(mainAt + BLOCK);
+  let off = BLOCK;
+  let r = 0;
+  off = writeRecord(out, off, lens[r++]!, 'path', path);
+  if (h.linkpath) off = writeRecord(out, off, lens[r++]!, 'linkpath', h.linkpath);
+  off = writeRecord(out, off, lens[r++]!, 'mtime', mtime);
+  if (uid) off = writeRecord(out, off, lens[r++]!, 'uid', uid);
+  if (gid) off = writeRecord(out, off, lens[r++]!, 'gid', gid);
+  if (size) off = writeRecord(out, off, lens[r++]!, 'size', size);
+  if (h.xattrs) for (const [k, v] of h.xattrs) off = writeRecord(out, off, lens[r++]!, `SCHILY.xattr.${k}`, v);
+  if (ferry) for (const [k, v] of ferry) off = writeRecord(out, off, lens[r++]!, `FERRY.${k}`, Buffer.from(v));
+  const ascii = asciiName(h.path);
+  const mtimeSec = Number(sec);
+  ustar(out, 0, `PaxHeaders/${ascii}`, 0x78, paxLen, mtimeSec, h);
+  ustar(out, mainAt, ascii || '.', TYPEFLAG[h.type], h.size, mtimeSec, h, h.linkpath ? asciiName(h.linkpath) : '');
+  return out;
 }
 
 export function bodyPadding(size: number): Buffer {
