@@ -10,9 +10,10 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnFerry, runFerry } from '../helpers/cli.js';
-import { startLocalCp, type LocalCp } from '../helpers/control-plane.js';
+import { startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
 import { startReceiver, sha256Of, type RunningReceiver } from '../helpers/block.js';
 import { CpProxy } from '../helpers/cp-proxy.js';
 import { readState } from '../../src/agent/state-store.js';
@@ -21,23 +22,11 @@ import { decompressFrame } from 'lz4-napi';
 const MiB = 1024 * 1024;
 const SIZE = 48 * MiB;
 const PASSWORD = 'op-password-SECRET-7f3a';
-const TEST_AK = 'FERRYTESTAK0001';
-const TEST_SK = 'ferry-test-secret-key-0001';
 
 interface Agent {
   child: ChildProcessWithoutNullStreams;
   out: () => string;
   exited: Promise<number | null>;
-}
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('ferry agent end to end', () => {

@@ -7,24 +7,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnFerry } from '../helpers/cli.js';
-import { startLocalCp, type LocalCp } from '../helpers/control-plane.js';
+import { startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
 import { startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { readState } from '../../src/agent/state-store.js';
 
-const TEST_AK = 'FERRYTESTAK0001';
-const TEST_SK = 'ferry-test-secret-key-0001';
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** path → sha256 of content (files) or 'dir', for every entry below root. */
 function treeOf(root: string): Record<string, string> {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnFerry } from '../helpers/cli.js';
 import { startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
@@ -20,16 +21,6 @@ import { readState } from '../../src/agent/state-store.js';
 const MiB = 1024 * 1024;
 const SIZE = 48 * MiB;
 const PASSWORD = 'op-password-layout-5c1e';
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 60_000, out?: () => string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${out ? `\n${out().slice(-3000)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const env = needs({ root: true, tools: ['losetup', 'truncate'] });
 describe.runIf(env.ok)('disk layout change under a running block task', () => {

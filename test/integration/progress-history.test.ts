@@ -10,6 +10,7 @@ import { chmodSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../src/agent/state-store.js';
 import { progressReportSchema } from '../../src/controlplane/schemas/progress.js';
@@ -21,16 +22,6 @@ const MiB = 1024 * 1024;
 const SIZE = 40 * MiB;
 const LIMIT_MBPS = 16;
 const PASSWORD = 'progress-test-password-5c1e';
-
-async function until<T>(what: string, fn: () => T | undefined | false | Promise<T | undefined | false>, ms = 90_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 interface Entry {
   seq: number;
@@ -102,7 +93,7 @@ describe('progress history of a throttled pass', () => {
   });
 
   it('is monotonic, ends at 100 with sizes that add up, and its ETA at halfway was within 25%', async () => {
-    const sourceId = await until('registration', async () => (await readState(dataDir))?.sourceId);
+    const sourceId = await until('registration', async () => (await readState(dataDir))?.sourceId, 90_000);
     const t = await cp.call('POST', '/v3/tasks', {
       name: 'progress',
       type: 'MIGRATE_BLOCK',
