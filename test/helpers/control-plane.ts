@@ -142,3 +142,33 @@ async function call(cp: LocalCp, method: string, path: string, body: unknown, op
   }
   return { status: res.statusCode, headers: res.headers, body: parsed };
 }
+
+/**
+ * The `POST /v3/tasks` body an operator sends for a task whose receiver runs
+ * on loopback: the fields every agent test shares, plus the ones it varies
+ * (`extra`: speed_limit, syncing …).
+ */
+export function loopbackTaskBody(task: {
+  name: string;
+  type: 'MIGRATE_BLOCK' | 'MIGRATE_FILE';
+  sourceId: string;
+  vmId: string;
+  disks: unknown[];
+  receiver: { port: number; fingerprint: string; token: string };
+  extra?: Record<string, unknown>;
+}): Record<string, unknown> {
+  return {
+    name: task.name,
+    type: task.type,
+    os_type: 'LINUX',
+    migration_ip: '127.0.0.1',
+    region_name: 'r',
+    region_id: 'r',
+    project_name: 'p',
+    project_id: 'p',
+    ...task.extra,
+    source_server: { id: task.sourceId },
+    target_server: { vm_id: task.vmId, name: 'target', disks: task.disks },
+    receiver: { port: task.receiver.port, fingerprint: task.receiver.fingerprint, join_token: task.receiver.token },
+  };
+}

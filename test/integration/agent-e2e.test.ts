@@ -13,7 +13,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnFerry, runFerry } from '../helpers/cli.js';
-import { startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
+import { loopbackTaskBody, startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
 import { startReceiver, sha256Of, type RunningReceiver } from '../helpers/block.js';
 import { CpProxy } from '../helpers/cp-proxy.js';
 import { readState } from '../../src/agent/state-store.js';
@@ -127,20 +127,19 @@ describe('ferry agent end to end', () => {
     sourceId = await until('registration', async () => (await state())?.sourceId);
     const s = await cp.call('GET', `/v3/sources/${sourceId}`);
     expect(s.status).toBe(200);
-    const t = await cp.call('POST', '/v3/tasks', {
-      name: 'e2e',
-      type: 'MIGRATE_BLOCK',
-      os_type: 'LINUX',
-      migration_ip: '127.0.0.1',
-      region_name: 'r',
-      region_id: 'r',
-      project_name: 'p',
-      project_id: 'p',
-      speed_limit: 40,
-      source_server: { id: sourceId },
-      target_server: { vm_id: 'vm-e2e', name: 'target', disks: [{ name: 'disk0', size: SIZE, used_size: SIZE, device_use: 'BOOT', physical_volumes: [] }] },
-      receiver: { port: recv.info.port, fingerprint: recv.info.fingerprint, join_token: recv.info.token },
-    });
+    const t = await cp.call(
+      'POST',
+      '/v3/tasks',
+      loopbackTaskBody({
+        name: 'e2e',
+        type: 'MIGRATE_BLOCK',
+        sourceId,
+        vmId: 'vm-e2e',
+        disks: [{ name: 'disk0', size: SIZE, used_size: SIZE, device_use: 'BOOT', physical_volumes: [] }],
+        receiver: recv.info,
+        extra: { speed_limit: 40 },
+      }),
+    );
     expect(t.status, JSON.stringify(t.body)).toBe(200);
     taskId = t.body.id;
   });

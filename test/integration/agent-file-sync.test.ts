@@ -10,7 +10,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnFerry } from '../helpers/cli.js';
-import { startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
+import { loopbackTaskBody, startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
 import { startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { readState } from '../../src/agent/state-store.js';
 
@@ -95,20 +95,19 @@ describe('ferry agent: file-level task with continuous sync', () => {
 
   it('copies the tree, then keeps it in sync on the schedule until STOP', async () => {
     const sourceId = await until('registration', async () => (await readState(dataDir))?.sourceId);
-    const t = await cp.call('POST', '/v3/tasks', {
-      name: 'files',
-      type: 'MIGRATE_FILE',
-      os_type: 'LINUX',
-      migration_ip: '127.0.0.1',
-      region_name: 'r',
-      region_id: 'r',
-      project_name: 'p',
-      project_id: 'p',
-      syncing: true,
-      source_server: { id: sourceId },
-      target_server: { vm_id: 'vm-files', name: 'target', disks: [] },
-      receiver: { port: recv.info.port, fingerprint: recv.info.fingerprint, join_token: recv.info.token },
-    });
+    const t = await cp.call(
+      'POST',
+      '/v3/tasks',
+      loopbackTaskBody({
+        name: 'files',
+        type: 'MIGRATE_FILE',
+        sourceId,
+        vmId: 'vm-files',
+        disks: [],
+        receiver: recv.info,
+        extra: { syncing: true },
+      }),
+    );
     expect(t.status, JSON.stringify(t.body)).toBe(200);
     taskId = t.body.id;
     expect((await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation: 'start' })).status).toBe(200);
@@ -168,19 +167,18 @@ describe('ferry agent: file-level task with continuous sync', () => {
     const exited2 = new Promise((r) => a2.once('exit', (c) => r(c)));
     try {
       const sourceId = await until('registration', async () => (await readState(data2))?.sourceId);
-      const t = await cp.call('POST', '/v3/tasks', {
-        name: 'wrong-cert',
-        type: 'MIGRATE_FILE',
-        os_type: 'LINUX',
-        migration_ip: '127.0.0.1',
-        region_name: 'r',
-        region_id: 'r',
-        project_name: 'p',
-        project_id: 'p',
-        source_server: { id: sourceId },
-        target_server: { vm_id: 'vm-wrong', name: 'target', disks: [] },
-        receiver: { port: recv.info.port, fingerprint: 'ab'.repeat(32), join_token: recv.info.token },
-      });
+      const t = await cp.call(
+        'POST',
+        '/v3/tasks',
+        loopbackTaskBody({
+          name: 'wrong-cert',
+          type: 'MIGRATE_FILE',
+          sourceId,
+          vmId: 'vm-wrong',
+          disks: [],
+          receiver: { ...recv.info, fingerprint: 'ab'.repeat(32) },
+        }),
+      );
       expect(t.status, JSON.stringify(t.body)).toBe(200);
       expect((await cp.call('POST', `/v3/tasks/${t.body.id}/action`, { operation: 'start' })).status).toBe(200);
       await until('task failed', async () => (await readState(data2))?.task?.status === 'failed');

@@ -12,7 +12,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnFerry } from '../helpers/cli.js';
-import { startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
+import { loopbackTaskBody, startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
 import { startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
@@ -86,21 +86,20 @@ describe.runIf(env.ok)('disk layout change under a running block task', () => {
     const state = () => readState(dataDir);
 
     const sourceId = await until('registration', async () => (await state())?.sourceId, 60_000, log);
-    const t = await cp.call('POST', '/v3/tasks', {
-      name: 'layout',
-      type: 'MIGRATE_BLOCK',
-      os_type: 'LINUX',
-      migration_ip: '127.0.0.1',
-      region_name: 'r',
-      region_id: 'r',
-      project_name: 'p',
-      project_id: 'p',
-      // 40 Mbit/s: the 48 MiB pass takes ~10 s, long enough to grow the disk under it.
-      speed_limit: 40,
-      source_server: { id: sourceId },
-      target_server: { vm_id: 'vm-layout', name: 'target', disks: [{ name: 'disk0', size: SIZE, used_size: SIZE, device_use: 'BOOT', physical_volumes: [] }] },
-      receiver: { port: recv.info.port, fingerprint: recv.info.fingerprint, join_token: recv.info.token },
-    });
+    const t = await cp.call(
+      'POST',
+      '/v3/tasks',
+      loopbackTaskBody({
+        name: 'layout',
+        type: 'MIGRATE_BLOCK',
+        sourceId,
+        vmId: 'vm-layout',
+        disks: [{ name: 'disk0', size: SIZE, used_size: SIZE, device_use: 'BOOT', physical_volumes: [] }],
+        receiver: recv.info,
+        // 40 Mbit/s: the 48 MiB pass takes ~10 s, long enough to grow the disk under it.
+        extra: { speed_limit: 40 },
+      }),
+    );
     expect(t.status, JSON.stringify(t.body)).toBe(200);
     const taskId = t.body.id as string;
     const start = await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation: 'start' });

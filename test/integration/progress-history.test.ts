@@ -16,7 +16,7 @@ import { readState } from '../../src/agent/state-store.js';
 import { progressReportSchema } from '../../src/controlplane/schemas/progress.js';
 import { sha256Of, startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { spawnFerry } from '../helpers/cli.js';
-import { startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
+import { loopbackTaskBody, startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 40 * MiB;
@@ -94,20 +94,19 @@ describe('progress history of a throttled pass', () => {
 
   it('is monotonic, ends at 100 with sizes that add up, and its ETA at halfway was within 25%', async () => {
     const sourceId = await until('registration', async () => (await readState(dataDir))?.sourceId, 90_000);
-    const t = await cp.call('POST', '/v3/tasks', {
-      name: 'progress',
-      type: 'MIGRATE_BLOCK',
-      os_type: 'LINUX',
-      migration_ip: '127.0.0.1',
-      region_name: 'r',
-      region_id: 'r',
-      project_name: 'p',
-      project_id: 'p',
-      speed_limit: 200,
-      source_server: { id: sourceId },
-      target_server: { vm_id: 'vm-progress', name: 'target', disks: [{ name: 'disk0', size: SIZE, used_size: SIZE, device_use: 'BOOT', physical_volumes: [] }] },
-      receiver: { port: recv.info.port, fingerprint: recv.info.fingerprint, join_token: recv.info.token },
-    });
+    const t = await cp.call(
+      'POST',
+      '/v3/tasks',
+      loopbackTaskBody({
+        name: 'progress',
+        type: 'MIGRATE_BLOCK',
+        sourceId,
+        vmId: 'vm-progress',
+        disks: [{ name: 'disk0', size: SIZE, used_size: SIZE, device_use: 'BOOT', physical_volumes: [] }],
+        receiver: recv.info,
+        extra: { speed_limit: 200 },
+      }),
+    );
     expect(t.status, JSON.stringify(t.body)).toBe(200);
     const taskId = t.body.id as string;
     const rules = await cp.call('POST', `/v3/tasks/${taskId}/speed-limit`, { speed_limit: [{ start: '00:00', end: '23:59', speed: LIMIT_MBPS }] });
