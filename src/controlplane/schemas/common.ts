@@ -20,18 +20,8 @@ import { MIGRATION_CYCLES, OS_TYPES, SOURCE_STATES } from './source.js';
 
 export { MIGRATION_CYCLES, OS_TYPES, SOURCE_STATES };
 
-export const INT32_MAX = 2_147_483_647;
+export { INT32_MAX, double, int, list, long, str } from './scalars.js';
 
-/** String with the documented 0..max length. */
-export const str = (max = 255) => z.string().max(max);
-/** API "Long": a non-negative integer (safe-integer range). */
-export const long = () => z.int().min(0);
-/** API "Integer": a non-negative int32 (or a smaller documented maximum). */
-export const int = (max = INT32_MAX) => z.int().min(0).max(max);
-/** API "Double" with a documented range. */
-export const double = (max = 10_000) => z.number().min(0).max(max);
-/** API "Array … Array length: 0 to N". */
-export const list = <T extends z.ZodType>(item: T, max = 65_535) => z.array(item).max(max);
 /**
  * An identifier in a response. The documents' own examples sometimes send a
  * number where the table says String (e.g. enterprise_project_id: 0): accept

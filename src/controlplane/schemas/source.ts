@@ -32,16 +32,7 @@
 
 import { z } from 'zod';
 
-const INT32_MAX = 2_147_483_647;
-
-/** String with the documented 0..max length. */
-const str = (max = 255) => z.string().max(max);
-/** API "Long": a non-negative integer (safe-integer range, see header). */
-const long = () => z.int().min(0);
-/** API "Integer": a non-negative int32. */
-const int = (max = INT32_MAX) => z.int().min(0).max(max);
-/** API "Array … Array length: 0 to N". */
-const list = <T extends z.ZodType>(item: T, max = 65_535) => z.array(item).max(max);
+import { int, list, long, str } from './scalars.js';
 
 export const OS_TYPES = ['WINDOWS', 'LINUX'] as const;
 export const FIRMWARE_TYPES = ['BIOS', 'UEFI'] as const;

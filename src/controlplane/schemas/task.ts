@@ -11,6 +11,7 @@
 import { z } from 'zod';
 import { double, idLike, int, list, long, OS_TYPES, str, TASK_STATES, TASK_TYPES } from './common.js';
 import { cloneServerSchema, logicalVolumeViewSchema, physicalVolumeViewSchema } from './source-read.js';
+import { logicalVolumeSchema, volumeGroupSchema } from './source.js';
 
 const n = () => z.number().nullish();
 const s = () => z.string().nullish();
@@ -42,29 +43,9 @@ export const targetDiskSchema = z.object({
   used_size: long(),
 });
 
-/** Table 4-105. */
-export const taskLogicalVolumeSchema = z.object({
-  block_count: int().optional(),
-  block_size: z.int().min(0).max(1_048_576).optional(),
-  file_system: str(),
-  inode_size: int(),
-  inode_nums: long().optional(),
-  device_use: str().optional(),
-  mount_point: str(256),
-  name: str(1024),
-  size: long(),
-  used_size: long(),
-  free_size: long(),
-});
-
-/** Table 4-104. */
-export const taskVolumeGroupSchema = z.object({
-  components: str().optional(),
-  free_size: long().optional(),
-  logical_volumes: list(taskLogicalVolumeSchema, 255).optional(),
-  name: str().optional(),
-  size: long().optional(),
-});
+/** Tables 4-105 and 4-104: the same fields as the source's tables 4-15 and 4-14. */
+export const taskLogicalVolumeSchema = logicalVolumeSchema;
+export const taskVolumeGroupSchema = volumeGroupSchema;
 
 /**
  * Table 4-99. The table names the volume-group list `volume_group_s` (a PDF
