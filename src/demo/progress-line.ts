@@ -4,6 +4,9 @@
 
 import type { TaskDetails } from '../controlplane/schemas/task.js';
 import type { SourceSummary } from '../controlplane/schemas/source-read.js';
+import { formatBytes } from '../platform/human-units.js';
+
+export { formatBytes };
 
 export interface ProgressSnapshot {
   state: string;
@@ -59,17 +62,6 @@ export function formatProgress(p: ProgressSnapshot): string {
   parts.push(`ETA ${p.etaSeconds !== null ? formatDuration(p.etaSeconds) : '-'}`);
   if (p.subtask) parts.push(p.subtask);
   return parts.join('  ');
-}
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
 }
 
 export function formatDuration(seconds: number): string {

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { FerryError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import type { Logger } from '../platform/log.js';
+import { pidAlive } from '../platform/pid-alive.js';
 import { loadOrCreateTlsIdentity } from '../platform/tls-identity.js';
 import { Authenticator } from './auth.js';
 import type { Credentials } from './credentials.js';
@@ -161,21 +162,12 @@ async function acquireLock(path: string): Promise<void> {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (pid > 0 && pid !== process.pid && isAlive(pid)) {
+    if (pid > 0 && pid !== process.pid && pidAlive(pid)) {
       throw new FerryError('FERRY_LOCKED', `another control plane (pid ${pid}) is using this data directory; stop it first`);
     }
     await unlink(path).catch(() => {});
   }
   throw new FerryError('FERRY_LOCKED', `cannot take the lock ${path}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Reads DIR/control-plane.json (written at startup). */
