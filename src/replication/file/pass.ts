@@ -23,7 +23,8 @@ import {
   type FileDone,
 } from '../wire/file-frames.js';
 import { defaultExcludedPaths } from './excludes.js';
-import { readManifest, readPartialManifest, resumeBasis } from './manifest.js';
+import { readManifestLines, readPartialManifestLines, resumeBasis } from './manifest.js';
+import { escapeField } from './paths.js';
 import { hasher } from './pieces.js';
 import { TarProducer, type ProduceStats } from './tar-producer.js';
 
@@ -143,9 +144,10 @@ async function attempt(
   const ks = FileWelcomeStateSchema.parse(welcome.kindState ?? {});
   const haveBasis = !o.full && ks.lastPassId !== undefined && ks.lastPassId === readPassId(files.meta) && existsSync(files.manifest);
   const pass: 'full' | 'delta' = haveBasis ? 'delta' : 'full';
-  let basis = haveBasis ? readManifest(files.manifest) : ([] as never[])[Symbol.iterator]();
+  let basis: Iterator<string> = haveBasis ? readManifestLines(files.manifest) : ([] as string[])[Symbol.iterator]();
   if (ks.resumeAfter !== undefined && existsSync(files.partial)) {
-    basis = resumeBasis(readPartialManifest(files.partial), basis, Buffer.from(ks.resumeAfter, 'base64'));
+    const after = Buffer.from(ks.resumeAfter, 'base64');
+    basis = resumeBasis(readPartialManifestLines(files.partial), basis, after.length === 0 ? '.' : escapeField(after));
     o.log.info({ target: name }, 'resuming the interrupted pass after the last path the receiver committed');
   }
   // The partial is read lazily by the basis: move it aside so the new partial can take its name later.
