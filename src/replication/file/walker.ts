@@ -28,7 +28,7 @@ export interface WalkOptions extends ExcludeOptions {
   log?: Logger;
   /** Called for entries that cannot be read (vanished, permission): default logs a warning. */
   onSkip?: (path: Buffer, reason: string) => void;
-  /** Worker threads listing directories (default: 4 on two or more cores; 0 lists on the calling thread). */
+  /** Worker threads listing directories (default: one per core, at most 4; 0 lists on the calling thread). */
   threads?: number;
 }
 
@@ -90,8 +90,16 @@ export function listDirectory(
   const ascii = /^[\x00-\x7f]*$/;
   // Bytes escapeField rewrites: most names have none, and are their own escaped form.
   const special = /[\x00-\x20\x7f-\xff%]/;
+  // One buffer for every entry's absolute path (the directory's, then the name).
+  let scratch = Buffer.allocUnsafe(absDir.length + 256);
+  absDir.copy(scratch);
   for (const name of names) {
-    const abs = Buffer.concat([absDir, name]);
+    if (absDir.length + name.length > scratch.length) {
+      scratch = Buffer.allocUnsafe(absDir.length + name.length);
+      absDir.copy(scratch);
+    }
+    name.copy(scratch, absDir.length);
+    const abs = scratch.subarray(0, absDir.length + name.length);
     const nameL = name.toString('latin1');
     const rel = relPrefix + nameL;
     let st: fs.BigIntStats;
@@ -156,12 +164,34 @@ parentPort.on('message', (m) => {
   } catch (e) {
     listing = { dir: m.dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [], error: String(e && e.message || e) };
   }
-  parentPort.postMessage({ id: m.id, listing });
+  // Lines travel as one text (they never hold a newline), numbers as transferred arrays: one copy, not one clone per line.
+  const sizes = Float64Array.from(listing.sizes);
+  const flags = Uint8Array.from(listing.flags);
+  const packed = { dir: listing.dir, text: listing.lines.join('\\n'), n: listing.lines.length, sizes, flags, subdirs: listing.subdirs, skips: listing.skips, error: listing.error };
+  parentPort.postMessage({ id: m.id, packed }, [sizes.buffer, flags.buffer]);
 });
 `;
 
 /** Directories listed (or being listed) ahead of the walk, at most. */
 const AHEAD = 256;
+
+/** A listing as it crosses from a worker. */
+interface PackedListing {
+  dir: string;
+  text: string;
+  n: number;
+  sizes: Float64Array;
+  flags: Uint8Array;
+  subdirs: string[];
+  skips: DirListing['skips'];
+  error?: string;
+}
+
+function unpack(p: PackedListing): DirListing {
+  const l: DirListing = { dir: p.dir, lines: p.n === 0 ? [] : p.text.split('\n'), sizes: p.sizes as unknown as number[], flags: p.flags as unknown as number[], subdirs: p.subdirs, skips: p.skips };
+  if (p.error !== undefined) l.error = p.error;
+  return l;
+}
 
 /** A binary min-heap of relative directory paths in walk order. */
 class DirHeap {
@@ -235,7 +265,9 @@ export class Walker {
     this.rootDev = st.dev;
     this.rootLine = formatEntry(fromStats(Buffer.alloc(0), 'd', st));
     this.spec = excludeSpec(root, options);
-    const threads = options.threads ?? Number(process.env.FERRY_WALK_THREADS ?? (availableParallelism() > 1 ? 4 : 1));
+    // One per core (at most 4): on a cold cache several listings wait on the disk at once; on a warm
+    // one each worker costs its start-up and message passing, so no more than the cores can run.
+    const threads = options.threads ?? Math.min(4, availableParallelism());
     try {
       for (let i = 0; i < threads; i++) {
         const w = new Worker(WORKER_SOURCE, {
@@ -243,11 +275,11 @@ export class Walker {
           workerData: { root: this.rootBuf.toString('latin1'), dev: String(this.rootDev), spec: this.spec },
         });
         const slot = { w, inFlight: 0 };
-        w.on('message', (m: { id: number; listing: DirListing }) => {
+        w.on('message', (m: { id: number; packed: PackedListing }) => {
           if (--slot.inFlight === 0) w.unref();
           const done = this.waiting.get(m.id);
           this.waiting.delete(m.id);
-          done?.(m.listing);
+          done?.(unpack(m.packed));
         });
         w.on('error', () => this.fallBack());
         w.unref();
