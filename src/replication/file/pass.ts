@@ -27,6 +27,8 @@ import { readManifestLines, readPartialManifestLines, resumeBasis } from './mani
 import { escapeField } from './paths.js';
 import { hasher } from './pieces.js';
 import { TarProducer, type ProduceStats } from './tar-producer.js';
+import { Walker } from './walker.js';
+import type { z } from 'zod';
 
 export interface FilePassOptions extends PassOptions {
   /** Where this agent keeps its manifests (one per root and receiver target). */
@@ -140,8 +142,20 @@ async function attempt(
     });
   };
   report('connecting', 'full');
-  const { channel, welcome } = await openClientSession(o.receiver, { kind: 'file', target: name, passId, agent: 'ferry' }, o.signal ? { signal: o.signal } : {});
-  const ks = FileWelcomeStateSchema.parse(welcome.kindState ?? {});
+  // The walk does not depend on the receiver's answer: it starts listing while the session connects.
+  const walkOptions = { patterns: o.excludes ?? [], paths: defaultExcludedPaths(o.agentDataDir ?? o.stateDir), log: o.log };
+  const walker = new Walker(root, walkOptions);
+  walker.prefetch();
+  let session: Awaited<ReturnType<typeof openClientSession>>;
+  let ks: z.infer<typeof FileWelcomeStateSchema>;
+  try {
+    session = await openClientSession(o.receiver, { kind: 'file', target: name, passId, agent: 'ferry' }, o.signal ? { signal: o.signal } : {});
+    ks = FileWelcomeStateSchema.parse(session.welcome.kindState ?? {});
+  } catch (e) {
+    await walker.close();
+    throw e;
+  }
+  const { channel } = session;
   const haveBasis = !o.full && ks.lastPassId !== undefined && ks.lastPassId === readPassId(files.meta) && existsSync(files.manifest);
   const pass: 'full' | 'delta' = haveBasis ? 'delta' : 'full';
   let basis: Iterator<string> = haveBasis ? readManifestLines(files.manifest) : ([] as string[])[Symbol.iterator]();
@@ -157,7 +171,8 @@ async function attempt(
     basis,
     full: false,
     log: o.log,
-    walk: { patterns: o.excludes ?? [], paths: defaultExcludedPaths(o.agentDataDir ?? o.stateDir) },
+    walk: walkOptions,
+    walker,
     remoteHashes: (path) => requestHashes(path),
   });
 

@@ -30,6 +30,8 @@ export interface ProduceOptions {
   /** What the receiver holds, as manifest lines in walk order (default: the manifest at `manifest`; nothing when `full`). */
   basis?: Iterator<string>;
   walk?: WalkOptions;
+  /** A walk of `root` already started (with `walk`'s options); default: one is started here. */
+  walker?: Walker;
   log?: Logger;
   /** Ignore the old manifest and send everything. */
   full?: boolean;
@@ -78,12 +80,15 @@ export class TarProducer {
   private readonly links = new Map<string, Buffer>();
   private readonly ioBuf = Buffer.allocUnsafe(1 << 20);
   private reader: SmallFileReader | null = null;
+  /** The walk (closed with the reader: its workers stop with the stream). */
+  private walker: Walker | null;
 
   constructor(private readonly o: ProduceOptions) {
     this.rootBuf = Buffer.from(o.root);
     this.chunk = o.chunkBytes ?? 1 << 20;
     this.buf = Buffer.allocUnsafe(this.chunk);
     this.out = new ManifestWriter(o.manifest);
+    this.walker = o.walker ?? null;
   }
 
   /** Renames the new manifest into place: call once the receiver has committed the pass. */
@@ -128,7 +133,7 @@ export class TarProducer {
     if (this.o.xattrs !== false) this.xops = await loadXattrs();
     const walkOpts: WalkOptions = { ...this.o.walk, ...(log ? { log } : {}) };
     const old = this.o.full ? ([] as string[])[Symbol.iterator]() : (this.o.basis ?? readManifestLines(this.o.manifest));
-    this.walker = new Walker(this.o.root, walkOpts);
+    this.walker ??= new Walker(this.o.root, walkOpts);
     let deletedDir: Buffer | null = null;
     for await (const item of this.readAhead(new Delta(old).items(this.walker))) {
       if (item.kind === 'same') {
@@ -192,7 +197,6 @@ export class TarProducer {
     await this.closeReader();
   }
 
-  private walker: Walker | null = null;
 
   private async closeReader(): Promise<void> {
     const w = this.walker;

@@ -345,6 +345,11 @@ export class Walker {
     }
   }
 
+  /** Starts listing ahead now (e.g. while the session connects); next() would otherwise start it. */
+  prefetch(): void {
+    void this.request('');
+  }
+
   /** The root directory's own manifest line (the first of the walk). */
   get root(): string {
     return this.rootLine;
