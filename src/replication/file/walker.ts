@@ -79,28 +79,29 @@ export function listDirectory(
   const absDir = dir.length === 0 ? base : Buffer.concat([base, Buffer.from(dir, 'latin1'), slash]);
   const relPrefix = dir.length === 0 ? '' : `${dir}/`;
   const escPrefix = dir.length === 0 ? '' : `${escape(Buffer.from(dir, 'latin1'))}/`;
-  let names: Buffer[];
+  let names: string[];
   try {
-    names = nodeFs.readdirSync(absDir, { encoding: 'buffer' });
+    // latin1: one char per byte, so names stay byte-exact without a Buffer each.
+    names = nodeFs.readdirSync(absDir, { encoding: 'latin1' });
   } catch (e) {
     out.error = (e as Error).message;
     return out;
   }
-  names.sort(Buffer.compare);
+  // Char codes are the bytes: the default sort is bytewise.
+  names.sort();
   const ascii = /^[\x00-\x7f]*$/;
   // Bytes escapeField rewrites: most names have none, and are their own escaped form.
   const special = /[\x00-\x20\x7f-\xff%]/;
   // One buffer for every entry's absolute path (the directory's, then the name).
   let scratch = Buffer.allocUnsafe(absDir.length + 256);
   absDir.copy(scratch);
-  for (const name of names) {
-    if (absDir.length + name.length > scratch.length) {
-      scratch = Buffer.allocUnsafe(absDir.length + name.length);
+  for (const nameL of names) {
+    if (absDir.length + nameL.length > scratch.length) {
+      scratch = Buffer.allocUnsafe(absDir.length + nameL.length);
       absDir.copy(scratch);
     }
-    name.copy(scratch, absDir.length);
-    const abs = scratch.subarray(0, absDir.length + name.length);
-    const nameL = name.toString('latin1');
+    scratch.write(nameL, absDir.length, 'latin1');
+    const abs = scratch.subarray(0, absDir.length + nameL.length);
     const rel = relPrefix + nameL;
     let st: fs.BigIntStats;
     try {
@@ -134,7 +135,7 @@ export function listDirectory(
     }
     const size = type === 'f' ? Number(st.size) : 0;
     out.lines.push(
-      `${escPrefix}${special.test(nameL) ? escape(name) : nameL}\t${type}\t${size}\t${st.mtimeNs}\t${st.ctimeNs}\t${Number(st.mode & 0o7777n).toString(8)}\t${st.uid}\t${st.gid}\t${st.dev}\t${st.ino}\t${st.nlink}\t${st.rdev}\t${Number(st.blocks) * 512}\t${target}`,
+      `${escPrefix}${special.test(nameL) ? escape(Buffer.from(nameL, 'latin1')) : nameL}\t${type}\t${size}\t${st.mtimeNs}\t${st.ctimeNs}\t${Number(st.mode & 0o7777n).toString(8)}\t${st.uid}\t${st.gid}\t${st.dev}\t${st.ino}\t${st.nlink}\t${st.rdev}\t${Number(st.blocks) * 512}\t${target}`,
     );
     out.sizes.push(size);
     if (type === 'd') {
@@ -172,8 +173,10 @@ parentPort.on('message', (m) => {
 });
 `;
 
-/** Directories listed (or being listed) ahead of the walk, at most. */
+/** Directories listed (or being listed) ahead of the walk, at most … */
 const AHEAD = 256;
+/** … and entries held in listings that arrived but are not yet walked. */
+const AHEAD_ENTRIES = 16_384;
 
 /** A listing as it crosses from a worker. */
 interface PackedListing {
@@ -251,6 +254,10 @@ export class Walker {
   private readonly ahead = new Map<string, Promise<DirListing>>();
   /** Directories known (their parent was listed) and not yet requested. */
   private readonly known = new DirHeap();
+  /** Entries in listings that arrived and were not entered yet. */
+  private aheadEntries = 0;
+  /** Listings requested from the workers and not arrived yet. */
+  private inFlight = 0;
   /** The last directory whose listing the walk took: everything before it in walk order is done. */
   private consumed: string | null = null;
   private readonly stack: { listing: DirListing; next: number; sub: number }[] = [];
@@ -316,7 +323,9 @@ export class Walker {
       const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
       const id = this.nextId++;
       p = new Promise<DirListing>((resolve) => {
+        this.inFlight++;
         this.waiting.set(id, (listing) => {
+          this.inFlight--;
           // undefined: the workers failed; list here instead.
           const l = listing ?? this.local!(dir);
           this.learn(l);
@@ -332,13 +341,15 @@ export class Walker {
 
   /** A listing arrived: its subdirectories become known, and more are requested ahead. */
   private learn(l: DirListing): void {
+    this.aheadEntries += l.lines.length;
     for (const d of l.subdirs) this.known.push(d);
     this.pump();
   }
 
   private pump(): void {
     if (this.closed || this.slots.length === 0) return;
-    while (this.ahead.size < AHEAD && this.known.size > 0) {
+    // Listings in flight are bounded too (their size is unknown until they arrive).
+    while (this.ahead.size < AHEAD && this.aheadEntries < AHEAD_ENTRIES && this.inFlight < 4 * this.slots.length && this.known.size > 0) {
       const d = this.known.pop()!;
       if (this.ahead.has(d) || (this.consumed !== null && compareText(d, this.consumed) <= 0)) continue;
       void this.request(d);
@@ -392,6 +403,7 @@ export class Walker {
   private async enter(dir: string): Promise<void> {
     const listing = await this.request(dir);
     this.ahead.delete(dir);
+    this.aheadEntries -= listing.lines.length;
     this.consumed = dir;
     if (listing.error !== undefined) this.skip(Buffer.from(dir, 'latin1'), `cannot list directory: ${listing.error}`);
     for (const s of listing.skips) this.skip(Buffer.from(s.path, 'latin1'), s.reason);
