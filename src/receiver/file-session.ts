@@ -12,13 +12,13 @@
 
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { uncompressSync } from 'lz4-napi';
 import { z } from 'zod';
 import { FerryError, errorMessage } from '../errors.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import { exec } from '../platform/exec.js';
 import { hasher, pieceHashes, PIECE } from '../replication/file/pieces.js';
 import { absPath } from '../replication/file/paths.js';
+import { lz4Decompress } from '../replication/wire/lz4-block.js';
 import { Codec, MAX_FRAME_BYTES, decodeJson, encodeJsonFrame, frameTypeName, type RawFrame } from '../replication/wire/frames.js';
 import {
   FileCommitSchema, FileEndSchema, FileFrameType, FileHashRequestSchema, decodeFileData, encodeFileHashes,
@@ -142,8 +142,8 @@ class FileSession {
       if (f.offset !== this.expectedOffset) throw new FerryError('FERRY_FRAME_UNEXPECTED', `FILE_DATA at offset ${f.offset}, expected ${this.expectedOffset}`);
       let raw = f.payload;
       if (f.codec === Codec.LZ4) {
-        if (f.payload.length < 4 || f.payload.readUInt32LE(0) !== f.rawLength) throw new FerryError('FERRY_FRAME_MALFORMED', 'lz4 size prefix does not match the raw length');
-        raw = uncompressSync(f.payload);
+        // Our bounds-checked decoder (lz4-napi leaks native memory per call; see wire/lz4-block.ts); it checks the size prefix too.
+        raw = lz4Decompress(f.payload, f.rawLength);
       }
       if (raw.length !== f.rawLength || this.h64Raw!(raw) !== f.hash) {
         throw new FerryError('SMS.0807', `FILE_DATA at offset ${f.offset} failed its hash check (corrupted in transit)`);

@@ -62,8 +62,8 @@ async function startReceiver(dataDir, target) {
   return { child, port, info, stateDir: `${dataDir}-agent-state` };
 }
 
-async function ferryPass(src, recv) {
-  dropCaches();
+async function ferryPass(src, recv, { cold = true } = {}) {
+  if (cold) dropCaches();
   const r = await timed(
     `node ${FERRY} migrate --to 127.0.0.1:${recv.port} --token ${recv.info.token} --fingerprint ${recv.info.fingerprint} --files ${src}=tree --state ${recv.stateDir} --json`,
   );
@@ -124,16 +124,22 @@ export async function run() {
   changeOnePercent(src, FILES);
   dropCaches();
   const rsDelta = await timed(`rsync -a --stats ${src}/ ${daemon.url}/`);
-  await stop(daemon.child);
   const delta = await ferryPass(src, recv);
+  // The same again with the page cache as a running server keeps it (metadata cached): the delta's CPU, not the disk, decides.
+  changeOnePercent(src, FILES);
+  const rsWarm = await timed(`rsync -a --stats ${src}/ ${daemon.url}/`);
+  const warm = await ferryPass(src, recv, { cold: false });
+  await stop(daemon.child);
   table('delta after changing 1% of the files', [
-    { contender: 'rsync -a (daemon)', wall_s: rsDelta.wall.toFixed(2), sender_cpu_s: rsDelta.cpu.toFixed(2), wire: fmtBytes(rsyncWireBytes(rsDelta.stdout)), identical: !differs(src, rsDst) },
-    { contender: 'ferry migrate --files (delta)', wall_s: delta.wall.toFixed(2), sender_cpu_s: delta.cpu.toFixed(2), wire: fmtBytes(wire(delta.summary)), identical: !differs(src, fDst) },
+    { contender: 'rsync -a (daemon), cold cache', wall_s: rsDelta.wall.toFixed(2), sender_cpu_s: rsDelta.cpu.toFixed(2), wire: fmtBytes(rsyncWireBytes(rsDelta.stdout)), identical: 'below' },
+    { contender: 'ferry migrate --files, cold cache', wall_s: delta.wall.toFixed(2), sender_cpu_s: delta.cpu.toFixed(2), wire: fmtBytes(wire(delta.summary)), identical: 'below' },
+    { contender: 'rsync -a (daemon), warm cache', wall_s: rsWarm.wall.toFixed(2), sender_cpu_s: rsWarm.cpu.toFixed(2), wire: fmtBytes(rsyncWireBytes(rsWarm.stdout)), identical: !differs(src, rsDst) },
+    { contender: 'ferry migrate --files, warm cache', wall_s: warm.wall.toFixed(2), sender_cpu_s: warm.cpu.toFixed(2), wire: fmtBytes(wire(warm.summary)), identical: !differs(src, fDst) },
   ]);
-  console.log(`ferry / rsync delta wall-time ratio: ${ratio(delta.wall, rsDelta.wall)}  (target ≤ 0.50)`);
+  console.log(`ferry / rsync delta wall-time ratio: cold ${ratio(delta.wall, rsDelta.wall)}, warm ${ratio(warm.wall, rsWarm.wall)}  (target ≤ 0.50)`);
   const recvRss = peakRssMb(recv.child.pid);
   await stop(recv.child);
-  console.log(`peak RSS: agent ${Math.max(full.rssMb, delta.rssMb).toFixed(0)} MB, receiver ${recvRss.toFixed(0)} MB`);
+  console.log(`peak RSS: agent ${Math.max(full.rssMb, delta.rssMb, warm.rssMb).toFixed(0)} MB, receiver ${recvRss.toFixed(0)} MB`);
 
   if (process.env.FERRY_BENCH_MILLION !== '0') {
     rmSync(dir, { recursive: true, force: true });

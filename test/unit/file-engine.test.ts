@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { comparePaths, escapeField, unescapeField } from '../../src/replication/file/paths.js';
-import { diffEntries, ManifestWriter, readManifest } from '../../src/replication/file/manifest.js';
+import { formatEntry, ManifestWriter, readManifest, readManifestLines } from '../../src/replication/file/manifest.js';
+import { Delta, type DeltaItem } from '../../src/replication/file/delta.js';
+import { DESCEND, MULTI_LINK } from '../../src/replication/file/walker.js';
 import { buildExcluder, compileGlob } from '../../src/replication/file/excludes.js';
 import type { Entry } from '../../src/replication/file/entry.js';
 import { encodeHeader, parseTar, ZERO_BLOCKS, bodyPadding, type TarEvent } from '../../src/replication/file/tar-format.js';
@@ -44,7 +46,7 @@ describe('walk order', () => {
 });
 
 describe('manifest', () => {
-  it('streams entries to a file and diffs old against new in one merge', () => {
+  it('streams entries to a file and diffs old against new in one merge', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-manifest-'));
     try {
       const w = new ManifestWriter(join(dir, 'm'));
@@ -54,11 +56,18 @@ describe('manifest', () => {
       expect(back.map((e) => e.path.toString())).toEqual(['', 'a', 'a/gone', 'a/same', 'b']);
       expect(back[4]!.target!.equals(Buffer.from([0xff, 0x0a]))).toBe(true);
       expect(back[2]!.mtimeNs).toBe(1_700_000_000_123_456_789n);
-      const now = [entry('', { type: 'd' }), entry('a', { type: 'd' }), entry('a/new'), entry('a/same'), entry('b', { type: 'l', target: B('x') })];
-      const d = [...diffEntries(readManifest(join(dir, 'm')), now[Symbol.iterator]())];
-      expect(d.map((x) => `${x.kind}:${(x.kind === 'deleted' ? x.old : x.cur).path}`)).toEqual([
-        'same:', 'same:a', 'deleted:a/gone', 'new:a/new', 'same:a/same', 'changed:b',
-      ]);
+      // The walk now: a/gone deleted, a/new created, a/same untouched, b retargeted, a/c unchanged again only in its inode.
+      const [root, ...rest] = [entry('', { type: 'd' }), entry('a', { type: 'd' }), entry('a/new'), entry('a/same'), entry('b', { type: 'l', target: B('x') })];
+      const lines = rest.map(formatEntry);
+      const listing = { dir: '', lines, sizes: rest.map((e) => e.size), flags: rest.map((e) => (e.type === 'd' ? DESCEND : e.nlink > 1 ? MULTI_LINK : 0)), subdirs: ['a'], skips: [] };
+      const runs = [{ listing, from: 0, to: 1 }, { listing, from: 1, to: 3 }, { listing, from: 3, to: 4 }];
+      const walk = { root: formatEntry(root!), next: async () => runs.shift() ?? null };
+      const items: DeltaItem[] = [];
+      for await (const it of new Delta(readManifestLines(join(dir, 'm'))).items(walk as never)) items.push(it);
+      const show = (x: DeltaItem) => (x.kind === 'same' ? `same:${x.lines.map((l) => l.split('\t')[0]).join(',')}` : `${x.kind}:${(x.kind === 'deleted' ? x.old : x.cur).path}`);
+      expect(items.map(show)).toEqual(['same:.', 'same:a', 'deleted:a/gone', 'new:a/new', 'same:a/same', 'changed:b']);
+      const changed = items[5]!;
+      expect(changed.kind === 'changed' && changed.old.target!.equals(Buffer.from([0xff, 0x0a]))).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

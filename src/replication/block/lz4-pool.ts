@@ -43,39 +43,42 @@ export class Lz4Pool {
   private nextId = 1;
   private broken = false;
 
-  constructor(size = Math.max(1, Math.min(2, availableParallelism()))) {
+  /** Workers start on demand, one more whenever a job finds none idle, up to `size`. */
+  constructor(private readonly size = Math.max(1, Math.min(2, availableParallelism()))) {}
+
+  private spawn(): Worker | undefined {
     try {
-      for (let i = 0; i < size; i++) {
-        const w = new Worker(WORKER_SOURCE, { eval: true });
-        w.on('message', (m: { id: number; out: ArrayBuffer; input: ArrayBuffer }) => {
-          const job = this.jobs.get(m.id);
-          this.jobs.delete(m.id);
-          if (this.spare.length < this.workers.length * 2) this.spare.push(m.input);
-          this.release(w);
-          job?.resolve(Buffer.from(m.out));
-        });
-        w.on('error', (e) => this.fail(e));
-        // Idle workers never keep the process alive (listeners first: adding one refs the worker again).
-        w.unref();
-        this.workers.push(w);
-        this.idle.push(w);
-      }
+      const w = new Worker(WORKER_SOURCE, { eval: true });
+      w.on('message', (m: { id: number; out: ArrayBuffer; input: ArrayBuffer }) => {
+        const job = this.jobs.get(m.id);
+        this.jobs.delete(m.id);
+        if (this.spare.length < this.size * 2) this.spare.push(m.input);
+        this.release(w);
+        job?.resolve(Buffer.from(m.out));
+      });
+      w.on('error', (e) => this.fail(e));
+      // Idle workers never keep the process alive (listeners first: adding one refs the worker again).
+      w.unref();
+      this.workers.push(w);
+      return w;
     } catch {
-      this.broken = true;
+      if (this.workers.length === 0) this.broken = true;
+      return undefined;
     }
   }
 
   /** `u32 LE size | lz4 block` of `src` (the caller may reuse `src` as soon as this returns). */
   compress(src: Uint8Array): Promise<Buffer> {
-    if (this.broken || this.workers.length === 0) return Promise.resolve(lz4Compress(src));
+    if (this.broken || this.size === 0) return Promise.resolve(lz4Compress(src));
     let input = this.spare.pop();
     if (!input || input.byteLength < src.length) input = new ArrayBuffer(Math.max(src.length, INPUT_BYTES));
     new Uint8Array(input).set(src);
     const length = src.length;
     return new Promise<Buffer>((resolve, reject) => {
       const job: Job = { id: this.nextId++, resolve, reject };
-      const w = this.idle.pop();
+      const w = this.idle.pop() ?? (this.workers.length < this.size ? this.spawn() : undefined);
       if (w) this.dispatch(w, input, length, job);
+      else if (this.broken) resolve(lz4Compress(new Uint8Array(input, 0, length)));
       else this.queue.push({ input, length, job });
     });
   }

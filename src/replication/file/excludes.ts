@@ -43,11 +43,29 @@ export interface ExcludeOptions {
 export type ExcludeMatcher = (rel: string, isDir: boolean) => boolean;
 
 /**
- * Builds the matcher for a walk of `root`. Absolute default excludes apply
+ * What a matcher needs, as plain data: it travels to the walk's worker
+ * threads, which rebuild the matcher with `matcherFromSpec`.
+ */
+export interface ExcludeSpec {
+  /** Relative paths excluded entirely. */
+  exact: string[];
+  /** Relative directories whose contents are excluded ('' is the root). */
+  contentsOf: string[];
+  globs: GlobSpec[];
+}
+
+export interface GlobSpec {
+  /** RegExp source, tested against the relative path. */
+  re: string;
+  dirOnly: boolean;
+}
+
+/**
+ * The exclude rules of one walk of `root`. Absolute default excludes apply
  * only to what lies strictly below the root: selecting /tmp/x explicitly
  * copies it even though /tmp's contents are excluded by default.
  */
-export function buildExcluder(root: string, options: ExcludeOptions = {}): ExcludeMatcher {
+export function excludeSpec(root: string, options: ExcludeOptions = {}): ExcludeSpec {
   const exact = new Set<string>();
   const contentsOf = new Set<string>();
   const under = (abs: string): string | null => {
@@ -65,19 +83,41 @@ export function buildExcluder(root: string, options: ExcludeOptions = {}): Exclu
   }
   // lost+found at the top of the walked file system.
   exact.add('lost+found');
-  const globs = (options.patterns ?? []).map(compileGlob);
+  return { exact: [...exact], contentsOf: [...contentsOf], globs: (options.patterns ?? []).map(globSpec) };
+}
+
+/**
+ * The matcher of a spec. Self-contained on purpose (no imports, no
+ * module-level helpers): its source text is shipped to worker threads.
+ */
+export function matcherFromSpec(spec: ExcludeSpec): ExcludeMatcher {
+  const exact = new Set(spec.exact);
+  const contentsOf = new Set(spec.contentsOf);
+  const rootContents = contentsOf.has('');
+  const globs = spec.globs.map((g) => ({ rx: new RegExp(g.re), dirOnly: g.dirOnly }));
   return (rel, isDir) => {
     if (exact.has(rel)) return true;
     const slash = rel.lastIndexOf('/');
-    if (slash >= 0 && contentsOf.has(rel.slice(0, slash))) return true;
-    if (slash < 0 && contentsOf.has('')) return true;
-    for (const g of globs) if (g(rel, isDir)) return true;
+    if (slash >= 0 ? contentsOf.has(rel.slice(0, slash)) : rootContents) return true;
+    for (const g of globs) if ((!g.dirOnly || isDir) && g.rx.test(rel)) return true;
     return false;
   };
 }
 
+/** Builds the matcher for a walk of `root` (see excludeSpec). */
+export function buildExcluder(root: string, options: ExcludeOptions = {}): ExcludeMatcher {
+  return matcherFromSpec(excludeSpec(root, options));
+}
+
 /** Compiles one glob into a predicate over relative paths. A trailing '/' matches directories only. */
 export function compileGlob(pattern: string): (rel: string, isDir: boolean) => boolean {
+  const g = globSpec(pattern);
+  const rx = new RegExp(g.re);
+  return (rel, isDir) => (!g.dirOnly || isDir) && rx.test(rel);
+}
+
+/** One glob as a RegExp source over relative paths. */
+export function globSpec(pattern: string): GlobSpec {
   let p = pattern;
   const dirOnly = p.endsWith('/') && p.length > 1;
   if (dirOnly) p = p.slice(0, -1);
@@ -108,6 +148,5 @@ export function compileGlob(pattern: string): (rel: string, isDir: boolean) => b
       }
     } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
-  const rx = anchored || hasSlash ? new RegExp(`^${re}$`) : new RegExp(`(?:^|/)${re}$`);
-  return (rel, isDir) => (!dirOnly || isDir) && rx.test(rel);
+  return { re: anchored || hasSlash ? `^${re}$` : `(?:^|/)${re}$`, dirOnly };
 }

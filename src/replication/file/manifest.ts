@@ -3,14 +3,27 @@
 // into place only when the receiver has committed the pass. It is streamed
 // both ways — never loaded whole — and a sorted merge of the old manifest
 // against the new walk yields new, changed and deleted entries in bounded
-// memory.
+// memory (delta.ts).
 
 import { closeSync, fsyncSync, openSync, readSync, renameSync, writeSync, existsSync, unlinkSync } from 'node:fs';
 import type { Entry, EntryType } from './entry.js';
-import { sameEntry } from './entry.js';
-import { comparePaths, escapeField, unescapeField } from './paths.js';
+import { comparePaths, compareText, escapeField, unescapeField } from './paths.js';
 
 const HEADER = '# ferry file manifest v1';
+
+/** The path field of a manifest line (escaped; '.' for the root). */
+export function linePath(line: string): string {
+  return line.slice(0, line.indexOf('\t'));
+}
+
+/** Walk order of two path fields of manifest lines (the order comparePaths gives their bytes). */
+export function compareFields(a: string, b: string): number {
+  if (a === b) return 0;
+  if (a === '.') return -1;
+  if (b === '.') return 1;
+  if (a.includes('%') || b.includes('%')) return comparePaths(unescapeField(a), unescapeField(b));
+  return compareText(a, b);
+}
 const TYPES = new Set(['f', 'd', 'l', 'p', 'c', 'b']);
 
 export function formatEntry(e: Entry): string {
@@ -60,7 +73,7 @@ export class ManifestWriter {
   private readonly fd: number;
   private buf: string[] = [];
   private bufLen = 0;
-  private last: Buffer | null = null;
+  private last: string | null = null;
   count = 0;
 
   constructor(readonly path: string) {
@@ -69,13 +82,18 @@ export class ManifestWriter {
   }
 
   add(e: Entry): void {
-    if (this.last !== null && comparePaths(this.last, e.path) >= 0) {
+    this.addLine(formatEntry(e));
+  }
+
+  /** Adds one manifest line (formatEntry's format), in walk order. */
+  addLine(line: string): void {
+    const path = linePath(line);
+    if (this.last !== null && compareFields(this.last, path) >= 0) {
       throw new Error('manifest entries must arrive in walk order');
     }
-    this.last = e.path;
-    const line = formatEntry(e) + '\n';
-    this.buf.push(line);
-    this.bufLen += line.length;
+    this.last = path;
+    this.buf.push(line, '\n');
+    this.bufLen += line.length + 1;
     this.count++;
     if (this.bufLen > 256 * 1024) this.flush();
   }
@@ -115,28 +133,30 @@ export class ManifestWriter {
   }
 }
 
-/** Reads a manifest lazily, one 1 MiB block at a time. A missing file reads as empty. */
-export function* readManifest(path: string): Generator<Entry> {
+/** Reads a manifest's lines lazily (header checked), one 1 MiB block at a time. A missing file reads as empty. */
+export function* readManifestLines(path: string): Generator<string> {
   if (!existsSync(path)) return;
   const fd = openSync(path, 'r');
   try {
     const block = Buffer.allocUnsafe(1 << 20);
     let rest = '';
-    let lineNo = 0;
+    let first = true;
     for (;;) {
       const n = readSync(fd, block, 0, block.length, null);
       if (n === 0) break;
       const text = rest + block.toString('latin1', 0, n);
-      const lines = text.split('\n');
-      rest = lines.pop()!;
-      for (const line of lines) {
-        lineNo++;
-        if (lineNo === 1) {
+      let start = 0;
+      for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+        const line = text.slice(start, nl);
+        start = nl + 1;
+        if (first) {
+          first = false;
           if (line !== HEADER) throw new Error(`${path} is not a ferry file manifest`);
           continue;
         }
-        yield parseEntry(line, `${path}:${lineNo}`);
+        yield line;
       }
+      rest = text.slice(start);
     }
     if (rest.length > 0) throw new Error(`${path} ends in a partial line (torn write?)`);
   } finally {
@@ -144,64 +164,34 @@ export function* readManifest(path: string): Generator<Entry> {
   }
 }
 
-export type DiffItem =
-  | { kind: 'new'; cur: Entry }
-  | { kind: 'changed'; cur: Entry; old: Entry }
-  | { kind: 'same'; cur: Entry; old: Entry }
-  | { kind: 'deleted'; old: Entry };
-
-/** Sorted merge of the old manifest against the current walk (both in walk order). */
-export function* diffEntries(old: Iterator<Entry>, cur: Iterator<Entry>): Generator<DiffItem> {
-  let o = old.next();
-  let c = cur.next();
-  while (!o.done || !c.done) {
-    if (c.done) {
-      yield { kind: 'deleted', old: o.value as Entry };
-      o = old.next();
-    } else if (o.done) {
-      yield { kind: 'new', cur: c.value };
-      c = cur.next();
-    } else {
-      const cmp = comparePaths(o.value.path, c.value.path);
-      if (cmp < 0) {
-        yield { kind: 'deleted', old: o.value };
-        o = old.next();
-      } else if (cmp > 0) {
-        yield { kind: 'new', cur: c.value };
-        c = cur.next();
-      } else {
-        yield sameEntry(o.value, c.value)
-          ? { kind: 'same', cur: c.value, old: o.value }
-          : { kind: 'changed', cur: c.value, old: o.value };
-        o = old.next();
-        c = cur.next();
-      }
-    }
-  }
+/** Reads a manifest lazily as entries. A missing file reads as empty. */
+export function* readManifest(path: string): Generator<Entry> {
+  let n = 1;
+  for (const line of readManifestLines(path)) yield parseEntry(line, `${path}:${++n}`);
 }
 
 /**
  * What the receiver holds after a cut pass: the interrupted pass's partial
  * manifest up to the receiver's last committed path, the previous manifest
- * beyond it.
+ * beyond it (lines; `after` is a path field).
  */
-export function* resumeBasis(partial: Iterator<Entry>, old: Iterator<Entry>, after: Buffer): Generator<Entry> {
+export function* resumeBasis(partial: Iterator<string>, old: Iterator<string>, after: string): Generator<string> {
   for (let p = partial.next(); !p.done; p = partial.next()) {
-    if (comparePaths(p.value.path, after) > 0) {
+    if (compareFields(linePath(p.value), after) > 0) {
       partial.return?.(undefined);
       break;
     }
     yield p.value;
   }
   for (let o = old.next(); !o.done; o = old.next()) {
-    if (comparePaths(o.value.path, after) > 0) yield o.value;
+    if (compareFields(linePath(o.value), after) > 0) yield o.value;
   }
 }
 
 /** Reads a manifest that may end in a torn line (a partial one): stops at the last whole line. */
-export function* readPartialManifest(path: string): Generator<Entry> {
+export function* readPartialManifestLines(path: string): Generator<string> {
   try {
-    yield* readManifest(path);
+    yield* readManifestLines(path);
   } catch (e) {
     if (!/partial line/.test((e as Error).message)) throw e;
   }

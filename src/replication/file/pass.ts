@@ -23,9 +23,12 @@ import {
   type FileDone,
 } from '../wire/file-frames.js';
 import { defaultExcludedPaths } from './excludes.js';
-import { readManifest, readPartialManifest, resumeBasis } from './manifest.js';
+import { readManifestLines, readPartialManifestLines, resumeBasis } from './manifest.js';
+import { escapeField } from './paths.js';
 import { hasher } from './pieces.js';
 import { TarProducer, type ProduceStats } from './tar-producer.js';
+import { Walker } from './walker.js';
+import type { z } from 'zod';
 
 export interface FilePassOptions extends PassOptions {
   /** Where this agent keeps its manifests (one per root and receiver target). */
@@ -139,13 +142,26 @@ async function attempt(
     });
   };
   report('connecting', 'full');
-  const { channel, welcome } = await openClientSession(o.receiver, { kind: 'file', target: name, passId, agent: 'ferry' }, o.signal ? { signal: o.signal } : {});
-  const ks = FileWelcomeStateSchema.parse(welcome.kindState ?? {});
+  // The walk does not depend on the receiver's answer: it starts listing while the session connects.
+  const walkOptions = { patterns: o.excludes ?? [], paths: defaultExcludedPaths(o.agentDataDir ?? o.stateDir), log: o.log };
+  const walker = new Walker(root, walkOptions);
+  walker.prefetch();
+  let session: Awaited<ReturnType<typeof openClientSession>>;
+  let ks: z.infer<typeof FileWelcomeStateSchema>;
+  try {
+    session = await openClientSession(o.receiver, { kind: 'file', target: name, passId, agent: 'ferry' }, o.signal ? { signal: o.signal } : {});
+    ks = FileWelcomeStateSchema.parse(session.welcome.kindState ?? {});
+  } catch (e) {
+    await walker.close();
+    throw e;
+  }
+  const { channel } = session;
   const haveBasis = !o.full && ks.lastPassId !== undefined && ks.lastPassId === readPassId(files.meta) && existsSync(files.manifest);
   const pass: 'full' | 'delta' = haveBasis ? 'delta' : 'full';
-  let basis = haveBasis ? readManifest(files.manifest) : ([] as never[])[Symbol.iterator]();
+  let basis: Iterator<string> = haveBasis ? readManifestLines(files.manifest) : ([] as string[])[Symbol.iterator]();
   if (ks.resumeAfter !== undefined && existsSync(files.partial)) {
-    basis = resumeBasis(readPartialManifest(files.partial), basis, Buffer.from(ks.resumeAfter, 'base64'));
+    const after = Buffer.from(ks.resumeAfter, 'base64');
+    basis = resumeBasis(readPartialManifestLines(files.partial), basis, after.length === 0 ? '.' : escapeField(after));
     o.log.info({ target: name }, 'resuming the interrupted pass after the last path the receiver committed');
   }
   // The partial is read lazily by the basis: move it aside so the new partial can take its name later.
@@ -155,7 +171,8 @@ async function attempt(
     basis,
     full: false,
     log: o.log,
-    walk: { patterns: o.excludes ?? [], paths: defaultExcludedPaths(o.agentDataDir ?? o.stateDir) },
+    walk: walkOptions,
+    walker,
     remoteHashes: (path) => requestHashes(path),
   });
 

@@ -36,6 +36,24 @@ export function comparePaths(a: Buffer, b: Buffer): number {
   return a.length - b.length;
 }
 
+/**
+ * comparePaths for paths held as text, one char per byte (latin1, or
+ * escaped manifest fields without '%'): char codes compare as the bytes do.
+ */
+export function compareText(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x === SLASH) return -1;
+    if (y === SLASH) return 1;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
 /** True when `p` is `dir` itself or lies below it. */
 export function isUnder(p: Buffer, dir: Buffer): boolean {
   if (dir.length === 0) return true;

@@ -88,24 +88,31 @@ export class SmallFileReader {
   /** Bytes read so far. */
   bytesRead = 0;
 
-  constructor(threads = 4) {
+  private broken = false;
+
+  /**
+   * Workers start on demand, one more each time every running one already has
+   * a batch in flight, up to `threads`: a delta pass that reads a few files
+   * does not pay for four thread start-ups, a full pass gets them all.
+   */
+  constructor(private readonly threads = 4) {}
+
+  private spawn(): boolean {
     try {
-      for (let i = 0; i < threads; i++) {
-        const w = new Worker(WORKER_SOURCE, { eval: true });
-        const slot = { w, inFlight: 0 };
-        w.on('message', (m: { id: number; out: WorkerResult[] }) => {
-          if (--slot.inFlight === 0) w.unref(); // idle workers never keep the process alive
-          const reqs = this.batches.get(m.id) ?? [];
-          this.batches.delete(m.id);
-          m.out.forEach((r, j) => this.settle(reqs[j]!, r));
-        });
-        w.on('error', (e) => this.failAll(e));
-        w.unref();
-        this.workers.push(slot);
-      }
+      const w = new Worker(WORKER_SOURCE, { eval: true });
+      const slot = { w, inFlight: 0 };
+      w.on('message', (m: { id: number; out: WorkerResult[] }) => {
+        if (--slot.inFlight === 0) w.unref(); // idle workers never keep the process alive
+        const reqs = this.batches.get(m.id) ?? [];
+        this.batches.delete(m.id);
+        m.out.forEach((r, j) => this.settle(reqs[j]!, r));
+      });
+      w.on('error', (e) => this.failAll(e));
+      w.unref();
+      this.workers.push(slot);
+      return true;
     } catch {
-      for (const s of this.workers) void s.w.terminate();
-      this.workers.length = 0;
+      return false;
     }
   }
 
@@ -113,7 +120,10 @@ export class SmallFileReader {
   read(path: Buffer, size: number): Promise<SmallRead> {
     return new Promise((resolve, reject) => {
       const req = { path, size, resolve, reject };
-      if (this.workers.length === 0) return this.readOnPool(req);
+      if (this.workers.length === 0 && (this.broken || this.threads === 0 || !this.spawn())) {
+        this.broken = true;
+        return this.readOnPool(req);
+      }
       this.pending.push(req);
       if (this.pending.length >= BATCH) this.flush();
       else if (!this.scheduled) {
@@ -128,7 +138,8 @@ export class SmallFileReader {
     if (this.pending.length === 0) return;
     const reqs = this.pending;
     this.pending = [];
-    const slot = this.workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    let slot = this.workers.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+    if (slot.inFlight > 0 && this.workers.length < this.threads && this.spawn()) slot = this.workers[this.workers.length - 1]!;
     const id = this.nextId++;
     this.batches.set(id, reqs);
     if (slot.inFlight++ === 0) slot.w.ref(); // a pending batch keeps the process alive

@@ -11,11 +11,12 @@ import { closeSync, constants, fstatSync, openSync, type BigIntStats } from 'nod
 import type { Logger } from '../../platform/log.js';
 import type { Entry } from './entry.js';
 import { major, minor } from './entry.js';
-import { diffEntries, ManifestWriter, readManifest, type DiffItem } from './manifest.js';
+import { ManifestWriter, readManifestLines } from './manifest.js';
+import { Delta, type DeltaItem } from './delta.js';
 import { changedRanges, dataRanges, formatRanges, LARGE_FILE, pieceHashes, readFull, type Range } from './pieces.js';
 import { absPath, isUnder, showPath } from './paths.js';
 import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from './tar-format.js';
-import { walk, type WalkOptions } from './walker.js';
+import { Walker, type WalkOptions } from './walker.js';
 import { SmallFileReader, type SmallRead } from './small-file-reader.js';
 import { loadXattrs, XattrPathError, type XattrOps } from './xattrs.js';
 
@@ -26,9 +27,11 @@ export interface ProduceOptions {
   root: string;
   /** The manifest of the last committed pass; the new one is written to `<manifest>.tmp`. */
   manifest: string;
-  /** What the receiver holds, in walk order (default: the manifest at `manifest`; nothing when `full`). */
-  basis?: Iterator<Entry>;
+  /** What the receiver holds, as manifest lines in walk order (default: the manifest at `manifest`; nothing when `full`). */
+  basis?: Iterator<string>;
   walk?: WalkOptions;
+  /** A walk of `root` already started (with `walk`'s options); default: one is started here. */
+  walker?: Walker;
   log?: Logger;
   /** Ignore the old manifest and send everything. */
   full?: boolean;
@@ -77,12 +80,15 @@ export class TarProducer {
   private readonly links = new Map<string, Buffer>();
   private readonly ioBuf = Buffer.allocUnsafe(1 << 20);
   private reader: SmallFileReader | null = null;
+  /** The walk (closed with the reader: its workers stop with the stream). */
+  private walker: Walker | null;
 
   constructor(private readonly o: ProduceOptions) {
     this.rootBuf = Buffer.from(o.root);
     this.chunk = o.chunkBytes ?? 1 << 20;
     this.buf = Buffer.allocUnsafe(this.chunk);
     this.out = new ManifestWriter(o.manifest);
+    this.walker = o.walker ?? null;
   }
 
   /** Renames the new manifest into place: call once the receiver has committed the pass. */
@@ -126,9 +132,20 @@ export class TarProducer {
     const log = this.o.log;
     if (this.o.xattrs !== false) this.xops = await loadXattrs();
     const walkOpts: WalkOptions = { ...this.o.walk, ...(log ? { log } : {}) };
-    const old = this.o.full ? ([] as Entry[])[Symbol.iterator]() : (this.o.basis ?? readManifest(this.o.manifest));
+    const old = this.o.full ? ([] as string[])[Symbol.iterator]() : (this.o.basis ?? readManifestLines(this.o.manifest));
+    this.walker ??= new Walker(this.o.root, walkOpts);
     let deletedDir: Buffer | null = null;
-    for await (const item of this.readAhead(diffEntries(old, walk(this.o.root, walkOpts)))) {
+    for await (const item of this.readAhead(new Delta(old).items(this.walker))) {
+      if (item.kind === 'same') {
+        // Unchanged: into the new manifest as they were.
+        for (const line of item.lines) this.out.addLine(line);
+        for (const e of item.links) this.noteLink(e);
+        this.stats.entries += item.lines.length;
+        this.stats.unchanged += item.lines.length;
+        this.stats.totalBytes += item.bytes;
+        this.stats.bytesSkippedUnchanged += item.bytes;
+        continue;
+      }
       if (item.kind === 'deleted') {
         if (deletedDir && isUnder(item.old.path, deletedDir)) continue;
         if (item.old.type === 'd') deletedDir = item.old.path;
@@ -140,18 +157,11 @@ export class TarProducer {
       this.stats.entries++;
       this.stats.totalBytes += e.size;
       if (item.kind === 'changed' && item.old.type === 'd' && e.type !== 'd') deletedDir = e.path;
-      if (item.kind === 'same') {
-        this.stats.unchanged++;
-        this.stats.bytesSkippedUnchanged += e.size;
-        this.noteLink(e);
-        this.out.add(e);
-        continue;
-      }
       const linkTo = this.linkTarget(e);
       if (linkTo) {
         yield* this.emit(encodeHeader({ ...base(e), type: 'link', size: 0, linkpath: linkTo }));
         this.stats.sent++;
-        this.out.add(e);
+        this.out.addLine(item.line);
         continue;
       }
       if (e.type === 'f') {
@@ -164,7 +174,8 @@ export class TarProducer {
           continue;
         }
         this.noteLink(e);
-        this.out.add(r === 'changed' ? { ...e, mtimeNs: -1n } : e);
+        if (r === 'changed') this.out.add({ ...e, mtimeNs: -1n });
+        else this.out.addLine(item.line);
         this.stats.sent++;
         continue;
       }
@@ -178,7 +189,7 @@ export class TarProducer {
       if (x) h.xattrs = x;
       yield* this.emit(encodeHeader(h));
       this.noteLink(e);
-      this.out.add(e);
+      this.out.addLine(item.line);
       this.stats.sent++;
     }
     yield* this.emit(ZERO_BLOCKS);
@@ -186,7 +197,11 @@ export class TarProducer {
     await this.closeReader();
   }
 
+
   private async closeReader(): Promise<void> {
+    const w = this.walker;
+    this.walker = null;
+    await w?.close();
     if (!this.reader) return;
     this.stats.bytesRead += this.reader.bytesRead;
     const r = this.reader;
@@ -200,29 +215,29 @@ export class TarProducer {
    * many small files overlap instead of waiting on the disk one by one.
    * Bounded by READ_AHEAD_ITEMS entries and READ_AHEAD_BYTES of data.
    */
-  private async *readAhead(items: Iterator<DiffItem>): AsyncGenerator<DiffItem & { pre?: Promise<SmallRead> }> {
-    const queue: (DiffItem & { pre?: Promise<SmallRead>; bytes: number })[] = [];
+  private async *readAhead(items: AsyncIterator<DeltaItem>): AsyncGenerator<DeltaItem & { pre?: Promise<SmallRead> }> {
+    const queue: { item: DeltaItem & { pre?: Promise<SmallRead> }; bytes: number }[] = [];
     let bytes = 0;
     let done = false;
     for (;;) {
       while (!done && queue.length < READ_AHEAD_ITEMS && bytes < READ_AHEAD_BYTES) {
-        const n = items.next();
+        const n = await items.next();
         if (n.done) {
           done = true;
           break;
         }
         const it = n.value;
-        if (it.kind !== 'deleted' && it.kind !== 'same' && it.cur.type === 'f' && it.cur.size <= SMALL_FILE && it.cur.allocated >= it.cur.size && !this.linkTarget(it.cur)) {
+        if ((it.kind === 'new' || it.kind === 'changed') && it.cur.type === 'f' && it.cur.size <= SMALL_FILE && it.cur.allocated >= it.cur.size && !this.linkTarget(it.cur)) {
           const pre = this.readSmall(it.cur);
           pre.catch(() => {}); // awaited when its turn comes; a skipped one must not go unhandled
-          queue.push({ ...it, pre, bytes: it.cur.size });
+          queue.push({ item: { ...it, pre }, bytes: it.cur.size });
           bytes += it.cur.size;
-        } else queue.push({ ...it, bytes: 0 });
+        } else queue.push({ item: it, bytes: 0 });
       }
       const head = queue.shift();
       if (!head) return;
       bytes -= head.bytes;
-      yield head;
+      yield head.item;
     }
   }
 

@@ -1,123 +1,407 @@
 // The walker: a deterministic depth-first walk of one selected root, names
 // sorted bytewise, never crossing into another file system (st_dev), with
-// excludes applied before descending. It yields entries lazily and holds
-// only the sorted names of the directories on the current path, so memory
-// stays bounded by depth × directory size, not by the tree.
+// excludes applied before descending. It produces the walk as manifest
+// lines (manifest.ts's format), a directory at a time, because that is what
+// a pass needs: a delta pass compares each line with the last pass's line
+// for the same path and touches nothing else.
+//
+// Directories are listed and their entries lstat'ed on worker threads
+// (several at once: cold inode reads overlap, and the main thread keeps
+// only the merge), ahead of the walk in walk order, within a bound of
+// directories listed but not yet consumed. The main thread reassembles the
+// depth-first order: a directory's entries, each subdirectory's subtree
+// right after the subdirectory. If workers cannot start, the same listing
+// runs on the main thread. Memory: the listings ahead (bounded), each one
+// whole — the largest directory bounds it, as with any sorted walk.
 
-import { access, lstatSync, readdir, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import * as fs from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../platform/log.js';
-import { buildExcluder, type ExcludeMatcher, type ExcludeOptions } from './excludes.js';
-import { entryType, fromStats, type Entry } from './entry.js';
-import { absPath, joinRel, showPath } from './paths.js';
+import { excludeSpec, matcherFromSpec, type ExcludeMatcher, type ExcludeOptions, type ExcludeSpec } from './excludes.js';
+import { fromStats } from './entry.js';
+import { formatEntry } from './manifest.js';
+import { compareText, escapeField, showPath } from './paths.js';
 
 export interface WalkOptions extends ExcludeOptions {
   log?: Logger;
   /** Called for entries that cannot be read (vanished, permission): default logs a warning. */
   onSkip?: (path: Buffer, reason: string) => void;
-  /**
-   * Warm directory listings and inodes ahead of the walk on the thread pool
-   * (default false: measured on ext4 it did not beat the kernel's own inode
-   * read-ahead and cost CPU).
-   */
-  readAhead?: boolean;
+  /** Worker threads listing directories (default: one per core, at most 4; 0 lists on the calling thread). */
+  threads?: number;
 }
 
-interface Frame {
-  dir: Buffer;
-  names: Buffer[];
-  /** Which names the directory listing says are directories (d_type). */
-  dirs: Set<Buffer>;
-  next: number;
-  /** Names up to here have an asynchronous lstat in flight or done (inode read-ahead). */
-  warmed: number;
+/** One directory's listing: its kept entries as manifest lines, in name order. */
+export interface DirListing {
+  /** The directory, relative to the root, as latin1 text (byte-exact). */
+  dir: string;
+  lines: string[];
+  /** Regular files' sizes (0 for other types), per line. */
+  sizes: number[];
+  /** Per line: DESCEND (a directory on the walked file system) | MULTI_LINK (not a directory, nlink > 1). */
+  flags: number[];
+  /** The directories to descend into, in order (latin1 relative paths), one per DESCEND flag. */
+  subdirs: string[];
+  skips: { path: string; reason: string }[];
+  /** Set when the directory itself could not be listed. */
+  error?: string;
 }
 
-/** How many names ahead of the walk the inode read-ahead runs. */
-const WARM_AHEAD = 128;
-const ignore = (): void => {};
+export const DESCEND = 1;
+export const MULTI_LINK = 2;
 
-const byBytes = (a: Buffer, b: Buffer): number => Buffer.compare(a, b);
+/** A stretch of one listing, walked in order: lines [from, to). When the last one descends, the next run is its subtree. */
+export interface WalkRun {
+  listing: DirListing;
+  from: number;
+  to: number;
+}
 
-export function* walk(root: string, options: WalkOptions = {}): Generator<Entry> {
-  const rootBuf = Buffer.from(root);
-  const exclude: ExcludeMatcher = buildExcluder(root, options);
-  const skip =
-    options.onSkip ?? ((p: Buffer, reason: string) => options.log?.warn({ path: showPath(p) }, `skipped: ${reason}`));
-  const rootSt = lstatSync(rootBuf, { bigint: true });
-  if (!rootSt.isDirectory()) throw new Error(`${root} is not a directory`);
-  const dev = rootSt.dev;
-  yield fromStats(Buffer.alloc(0), 'd', rootSt);
-  const stack: Frame[] = [];
-  const open = (dir: Buffer): void => {
-    let names: Buffer[];
-    const dirs = new Set<Buffer>();
+type Lister = (dir: string) => DirListing;
+
+/**
+ * Lists one directory: sorted names, lstat each, excludes, symlink targets,
+ * manifest lines. Self-contained on purpose (everything it uses comes in as
+ * arguments): its source text runs on the worker threads.
+ */
+export function listDirectory(
+  nodeFs: typeof fs,
+  root: Buffer,
+  rootDev: bigint,
+  exclude: ExcludeMatcher,
+  escape: (p: Buffer) => string,
+  dir: string,
+): DirListing {
+  const out: DirListing = { dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [] };
+  const slash = Buffer.from('/');
+  const base = root.length > 0 && root[root.length - 1] === 0x2f ? root : Buffer.concat([root, slash]);
+  const absDir = dir.length === 0 ? base : Buffer.concat([base, Buffer.from(dir, 'latin1'), slash]);
+  const relPrefix = dir.length === 0 ? '' : `${dir}/`;
+  const escPrefix = dir.length === 0 ? '' : `${escape(Buffer.from(dir, 'latin1'))}/`;
+  let names: Buffer[];
+  try {
+    names = nodeFs.readdirSync(absDir, { encoding: 'buffer' });
+  } catch (e) {
+    out.error = (e as Error).message;
+    return out;
+  }
+  names.sort(Buffer.compare);
+  const ascii = /^[\x00-\x7f]*$/;
+  // Bytes escapeField rewrites: most names have none, and are their own escaped form.
+  const special = /[\x00-\x20\x7f-\xff%]/;
+  // One buffer for every entry's absolute path (the directory's, then the name).
+  let scratch = Buffer.allocUnsafe(absDir.length + 256);
+  absDir.copy(scratch);
+  for (const name of names) {
+    if (absDir.length + name.length > scratch.length) {
+      scratch = Buffer.allocUnsafe(absDir.length + name.length);
+      absDir.copy(scratch);
+    }
+    name.copy(scratch, absDir.length);
+    const abs = scratch.subarray(0, absDir.length + name.length);
+    const nameL = name.toString('latin1');
+    const rel = relPrefix + nameL;
+    let st: fs.BigIntStats;
     try {
-      const ents = readdirSync(absPath(rootBuf, dir), { encoding: 'buffer', withFileTypes: true });
-      names = ents.map((d) => {
-        const n = d.name as unknown as Buffer;
-        if (d.isDirectory()) dirs.add(n);
-        return n;
-      });
-    } catch (e) {
-      skip(dir, `cannot list directory: ${(e as Error).message}`);
-      return;
-    }
-    names.sort(byBytes);
-    stack.push({ dir, names, dirs, next: 0, warmed: 0 });
-  };
-  open(Buffer.alloc(0));
-  while (stack.length > 0) {
-    const top = stack[stack.length - 1]!;
-    if (top.next >= top.names.length) {
-      stack.pop();
-      continue;
-    }
-    // Cold caches: an lstat waits on the disk for the inode. Asking the thread
-    // pool for the next names' inodes keeps several reads in flight, so the
-    // synchronous lstat below mostly finds the inode already cached.
-    if (options.readAhead === true) {
-      const until = Math.min(top.names.length, top.next + WARM_AHEAD);
-      for (; top.warmed < until; top.warmed++) {
-        const n = top.names[top.warmed]!;
-        const p = absPath(rootBuf, joinRel(top.dir, n));
-        // access(2) looks the name up (reading its inode) without building a Stats object.
-        if (top.dirs.has(n)) readdir(p, ignore); // a directory: its listing warms it too
-        else access(p, ignore);
-      }
-    }
-    const name = top.names[top.next++]!;
-    const rel = joinRel(top.dir, name);
-    const abs = absPath(rootBuf, rel);
-    let st: BigIntStats;
-    try {
-      st = lstatSync(abs, { bigint: true });
+      st = nodeFs.lstatSync(abs, { bigint: true });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      skip(rel, err.code === 'ENOENT' ? 'vanished during the walk' : err.message);
+      out.skips.push({ path: rel, reason: err.code === 'ENOENT' ? 'vanished during the walk' : err.message });
       continue;
     }
-    const type = entryType(st);
-    if (type === null) {
-      skip(rel, 'sockets are not copied');
+    let type: string;
+    if (st.isFile()) type = 'f';
+    else if (st.isDirectory()) type = 'd';
+    else if (st.isSymbolicLink()) type = 'l';
+    else if (st.isFIFO()) type = 'p';
+    else if (st.isCharacterDevice()) type = 'c';
+    else if (st.isBlockDevice()) type = 'b';
+    else {
+      out.skips.push({ path: rel, reason: 'sockets are not copied' });
       continue;
     }
-    if (exclude(rel.toString('utf8'), type === 'd')) continue;
-    if (type === 'd' && st.dev !== dev) {
-      // A mount point: copy the directory itself (the mount point), not the other file system.
-      const e = fromStats(rel, 'd', st);
-      yield e;
-      continue;
-    }
-    let target: Buffer | undefined;
+    const relText = ascii.test(rel) ? rel : Buffer.from(rel, 'latin1').toString('utf8');
+    if (exclude(relText, type === 'd')) continue;
+    let target = '-';
     if (type === 'l') {
       try {
-        target = readlinkSync(abs, { encoding: 'buffer' });
+        target = escape(nodeFs.readlinkSync(abs, { encoding: 'buffer' }));
       } catch (e) {
-        skip(rel, `vanished during the walk (${(e as Error).message})`);
+        out.skips.push({ path: rel, reason: `vanished during the walk (${(e as Error).message})` });
         continue;
       }
     }
-    yield fromStats(rel, type, st, target);
-    if (type === 'd') open(rel);
+    const size = type === 'f' ? Number(st.size) : 0;
+    out.lines.push(
+      `${escPrefix}${special.test(nameL) ? escape(name) : nameL}\t${type}\t${size}\t${st.mtimeNs}\t${st.ctimeNs}\t${Number(st.mode & 0o7777n).toString(8)}\t${st.uid}\t${st.gid}\t${st.dev}\t${st.ino}\t${st.nlink}\t${st.rdev}\t${Number(st.blocks) * 512}\t${target}`,
+    );
+    out.sizes.push(size);
+    if (type === 'd') {
+      // A mount point is copied as a directory; the other file system is not walked.
+      if (st.dev === rootDev) {
+        out.flags.push(1);
+        out.subdirs.push(rel);
+      } else out.flags.push(0);
+    } else out.flags.push(st.nlink > 1n ? 2 : 0);
+  }
+  return out;
+}
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const fs = require('node:fs');
+const escapeField = ${escapeField.toString()};
+const matcherFromSpec = ${matcherFromSpec.toString()};
+const listDirectory = ${listDirectory.toString()};
+const root = Buffer.from(workerData.root, 'latin1');
+const dev = BigInt(workerData.dev);
+const exclude = matcherFromSpec(workerData.spec);
+parentPort.on('message', (m) => {
+  let listing;
+  try {
+    listing = listDirectory(fs, root, dev, exclude, escapeField, m.dir);
+  } catch (e) {
+    listing = { dir: m.dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [], error: String(e && e.message || e) };
+  }
+  // Lines travel as one text (they never hold a newline), numbers as transferred arrays: one copy, not one clone per line.
+  const sizes = Float64Array.from(listing.sizes);
+  const flags = Uint8Array.from(listing.flags);
+  const packed = { dir: listing.dir, text: listing.lines.join('\\n'), n: listing.lines.length, sizes, flags, subdirs: listing.subdirs, skips: listing.skips, error: listing.error };
+  parentPort.postMessage({ id: m.id, packed }, [sizes.buffer, flags.buffer]);
+});
+`;
+
+/** Directories listed (or being listed) ahead of the walk, at most. */
+const AHEAD = 256;
+
+/** A listing as it crosses from a worker. */
+interface PackedListing {
+  dir: string;
+  text: string;
+  n: number;
+  sizes: Float64Array;
+  flags: Uint8Array;
+  subdirs: string[];
+  skips: DirListing['skips'];
+  error?: string;
+}
+
+function unpack(p: PackedListing): DirListing {
+  const l: DirListing = { dir: p.dir, lines: p.n === 0 ? [] : p.text.split('\n'), sizes: p.sizes as unknown as number[], flags: p.flags as unknown as number[], subdirs: p.subdirs, skips: p.skips };
+  if (p.error !== undefined) l.error = p.error;
+  return l;
+}
+
+/** A binary min-heap of relative directory paths in walk order. */
+class DirHeap {
+  private readonly a: string[] = [];
+  get size(): number {
+    return this.a.length;
+  }
+  push(v: string): void {
+    const a = this.a;
+    a.push(v);
+    let i = a.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (compareText(a[p]!, a[i]!) <= 0) break;
+      [a[p], a[i]] = [a[i]!, a[p]!];
+      i = p;
+    }
+  }
+  pop(): string | undefined {
+    const a = this.a;
+    const top = a[0];
+    const last = a.pop();
+    if (a.length > 0 && last !== undefined) {
+      a[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < a.length && compareText(a[l]!, a[m]!) < 0) m = l;
+        if (r < a.length && compareText(a[r]!, a[m]!) < 0) m = r;
+        if (m === i) break;
+        [a[m], a[i]] = [a[i]!, a[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+interface Slot {
+  w: Worker;
+  inFlight: number;
+}
+
+export class Walker {
+  private readonly rootBuf: Buffer;
+  private readonly rootLine: string;
+  private readonly rootDev: bigint;
+  private readonly spec: ExcludeSpec;
+  private readonly skip: (path: Buffer, reason: string) => void;
+  private readonly slots: Slot[] = [];
+  private local: Lister | undefined;
+  private readonly waiting = new Map<number, (l: DirListing) => void>();
+  private nextId = 1;
+  /** Listings requested and not yet consumed. */
+  private readonly ahead = new Map<string, Promise<DirListing>>();
+  /** Directories known (their parent was listed) and not yet requested. */
+  private readonly known = new DirHeap();
+  /** The last directory whose listing the walk took: everything before it in walk order is done. */
+  private consumed: string | null = null;
+  private readonly stack: { listing: DirListing; next: number; sub: number }[] = [];
+  private started = false;
+  private closed = false;
+
+  constructor(root: string, private readonly options: WalkOptions = {}) {
+    this.rootBuf = Buffer.from(root);
+    this.skip = options.onSkip ?? ((p, reason) => options.log?.warn({ path: showPath(p) }, `skipped: ${reason}`));
+    const st = lstatSync(this.rootBuf, { bigint: true });
+    if (!st.isDirectory()) throw new Error(`${root} is not a directory`);
+    this.rootDev = st.dev;
+    this.rootLine = formatEntry(fromStats(Buffer.alloc(0), 'd', st));
+    this.spec = excludeSpec(root, options);
+    // One per core (at most 4): on a cold cache several listings wait on the disk at once; on a warm
+    // one each worker costs its start-up and message passing, so no more than the cores can run.
+    const threads = options.threads ?? Math.min(4, availableParallelism());
+    try {
+      for (let i = 0; i < threads; i++) {
+        const w = new Worker(WORKER_SOURCE, {
+          eval: true,
+          workerData: { root: this.rootBuf.toString('latin1'), dev: String(this.rootDev), spec: this.spec },
+        });
+        const slot = { w, inFlight: 0 };
+        w.on('message', (m: { id: number; packed: PackedListing }) => {
+          if (--slot.inFlight === 0) w.unref();
+          const done = this.waiting.get(m.id);
+          this.waiting.delete(m.id);
+          done?.(unpack(m.packed));
+        });
+        w.on('error', () => this.fallBack());
+        w.unref();
+        this.slots.push(slot);
+      }
+    } catch {
+      this.fallBack();
+    }
+    if (this.slots.length === 0) this.fallBack();
+  }
+
+  /** Lists on this thread from now on (workers unavailable or failed); requests in flight are redone here. */
+  private fallBack(): void {
+    if (!this.local) {
+      const exclude = matcherFromSpec(this.spec);
+      this.local = (dir) => listDirectory(fs, this.rootBuf, this.rootDev, exclude, escapeField, dir);
+    }
+    for (const s of this.slots) void s.w.terminate();
+    this.slots.length = 0;
+    const redo = [...this.waiting.values()];
+    this.waiting.clear();
+    // Each waiter is bound to its directory through request(); rerun them through their closures.
+    for (const r of redo) r(undefined as unknown as DirListing);
+  }
+
+  private request(dir: string): Promise<DirListing> {
+    let p = this.ahead.get(dir);
+    if (p) return p;
+    if (this.slots.length === 0) {
+      const listing = this.local!(dir);
+      p = Promise.resolve(listing);
+      this.learn(listing);
+    } else {
+      const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
+      const id = this.nextId++;
+      p = new Promise<DirListing>((resolve) => {
+        this.waiting.set(id, (listing) => {
+          // undefined: the workers failed; list here instead.
+          const l = listing ?? this.local!(dir);
+          this.learn(l);
+          resolve(l);
+        });
+      });
+      if (slot.inFlight++ === 0) slot.w.ref();
+      slot.w.postMessage({ id, dir });
+    }
+    this.ahead.set(dir, p);
+    return p;
+  }
+
+  /** A listing arrived: its subdirectories become known, and more are requested ahead. */
+  private learn(l: DirListing): void {
+    for (const d of l.subdirs) this.known.push(d);
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.closed || this.slots.length === 0) return;
+    while (this.ahead.size < AHEAD && this.known.size > 0) {
+      const d = this.known.pop()!;
+      if (this.ahead.has(d) || (this.consumed !== null && compareText(d, this.consumed) <= 0)) continue;
+      void this.request(d);
+    }
+  }
+
+  /** Starts listing ahead now (e.g. while the session connects); next() would otherwise start it. */
+  prefetch(): void {
+    void this.request('');
+  }
+
+  /** The root directory's own manifest line (the first of the walk). */
+  get root(): string {
+    return this.rootLine;
+  }
+
+  /** The next run of the walk, or null at its end. */
+  async next(): Promise<WalkRun | null> {
+    if (!this.started) {
+      this.started = true;
+      await this.enter('');
+    }
+    if (this.pendingEnter !== null) {
+      // The last run ended with a directory: its subtree comes next.
+      const sub = this.pendingEnter;
+      this.pendingEnter = null;
+      await this.enter(sub);
+    }
+    for (;;) {
+      const top = this.stack[this.stack.length - 1];
+      if (!top) return null;
+      const { listing } = top;
+      if (top.next >= listing.lines.length) {
+        this.stack.pop();
+        continue;
+      }
+      const from = top.next;
+      let to = from;
+      while (to < listing.lines.length && (listing.flags[to]! & DESCEND) === 0) to++;
+      if (to < listing.lines.length) {
+        this.pendingEnter = listing.subdirs[top.sub++]!;
+        to++;
+      }
+      top.next = to;
+      return { listing, from, to };
+    }
+  }
+
+  private pendingEnter: string | null = null;
+
+  private async enter(dir: string): Promise<void> {
+    const listing = await this.request(dir);
+    this.ahead.delete(dir);
+    this.consumed = dir;
+    if (listing.error !== undefined) this.skip(Buffer.from(dir, 'latin1'), `cannot list directory: ${listing.error}`);
+    for (const s of listing.skips) this.skip(Buffer.from(s.path, 'latin1'), s.reason);
+    this.stack.push({ listing, next: 0, sub: 0 });
+    this.pump();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.w.terminate()));
+    this.slots.length = 0;
   }
 }

@@ -1,0 +1,113 @@
+// The file walker on a real tree: its manifest lines, listed on worker
+// threads and reassembled in depth-first order, must be exactly what a plain
+// recursive walk (sorted names, lstat, entry.ts + manifest.ts formatting)
+// gives — for odd names, every entry type, excludes, a mount point it must
+// not cross, and with the workers off (the fallback) as well as on.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { entryType, fromStats } from '../../src/replication/file/entry.js';
+import { buildExcluder } from '../../src/replication/file/excludes.js';
+import { formatEntry } from '../../src/replication/file/manifest.js';
+import { Walker, type WalkOptions } from '../../src/replication/file/walker.js';
+import { needs } from '../helpers/requirements.js';
+
+const env = needs({ root: true, tools: ['mkfifo', 'mount', 'umount'] });
+
+/** The reference: a straightforward synchronous walk. */
+function reference(root: string, options: WalkOptions): string[] {
+  const rootBuf = Buffer.from(root);
+  const excluded = buildExcluder(root, options);
+  const rootSt = lstatSync(rootBuf, { bigint: true });
+  const out = [formatEntry(fromStats(Buffer.alloc(0), 'd', rootSt))];
+  const visit = (rel: Buffer) => {
+    const abs = rel.length === 0 ? rootBuf : Buffer.concat([rootBuf, Buffer.from('/'), rel]);
+    const names = readdirSync(abs, { encoding: 'buffer' }).sort(Buffer.compare);
+    for (const name of names) {
+      const r = rel.length === 0 ? name : Buffer.concat([rel, Buffer.from('/'), name]);
+      const a = Buffer.concat([rootBuf, Buffer.from('/'), r]);
+      const st = lstatSync(a, { bigint: true });
+      const type = entryType(st);
+      if (type === null || excluded(r.toString('utf8'), type === 'd')) continue;
+      out.push(formatEntry(fromStats(r, type, st, type === 'l' ? readlinkSync(a, { encoding: 'buffer' }) : undefined)));
+      if (type === 'd' && st.dev === rootSt.dev) visit(r);
+    }
+  };
+  visit(Buffer.alloc(0));
+  return out;
+}
+
+async function walked(root: string, options: WalkOptions): Promise<{ lines: string[]; skipped: string[] }> {
+  const skipped: string[] = [];
+  const w = new Walker(root, { ...options, onSkip: (p, reason) => skipped.push(`${p.toString('latin1')}: ${reason}`) });
+  const lines = [w.root];
+  try {
+    for (let run = await w.next(); run; run = await w.next()) lines.push(...run.listing.lines.slice(run.from, run.to));
+  } finally {
+    await w.close();
+  }
+  return { lines, skipped };
+}
+
+describe.runIf(env.ok)('file walker', () => {
+  let root: string;
+  let mounted = '';
+  let sock: ReturnType<typeof createServer> | undefined;
+
+  beforeAll(async () => {
+    root = mkdtempSync(join(tmpdir(), 'ferry-walker-'));
+    const p = (...s: string[]) => join(root, ...s);
+    // Many directories (so that listings run ahead on several workers) with names that sort around '/'.
+    for (let i = 0; i < 60; i++) {
+      for (const sub of ['a', 'a-b', 'a.b', 'a b', 'z']) {
+        mkdirSync(p(`d${i}`, sub), { recursive: true });
+        for (let j = 0; j < 5; j++) writeFileSync(p(`d${i}`, sub, `f${j}`), `${i}/${sub}/${j}`);
+      }
+    }
+    mkdirSync(p('d1', 'a', 'deep', 'er', 'still'), { recursive: true });
+    writeFileSync(p('d1', 'a', 'deep', 'er', 'still', 'leaf'), 'x');
+    // Raw-byte names: not UTF-8, with a '%', a tab and a newline.
+    const odd = Buffer.concat([Buffer.from(root + '/odd-'), Buffer.from([0xff, 0xfe, 0x25, 0x09, 0x0a])]);
+    mkdirSync(odd);
+    writeFileSync(Buffer.concat([odd, Buffer.from('/inner')]), 'y');
+    symlinkSync('d0/a/f0', p('link-to-file'));
+    symlinkSync(Buffer.from([0xff, 0x2f, 0x78]) as unknown as string, p('link-raw'));
+    linkSync(p('d0', 'a', 'f1'), p('hard-1'));
+    execFileSync('mkfifo', [p('fifo')]);
+    mkdirSync(p('excluded-dir', 'x'), { recursive: true });
+    writeFileSync(p('keep.log'), 'l');
+    mkdirSync(p('mnt'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'ferry-walker-test', p('mnt')]);
+    mounted = p('mnt');
+    writeFileSync(p('mnt', 'other-fs-file'), 'must not be walked');
+    sock = createServer();
+    await new Promise<void>((r) => sock!.listen(p('sock'), r));
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((r) => (sock ? sock.close(() => r()) : r()));
+    if (mounted) execFileSync('umount', [mounted]);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  for (const threads of [4, 0]) {
+    it(`gives exactly the plain walk's lines (${threads ? `${threads} workers` : 'no workers'})`, async () => {
+      const options: WalkOptions = { threads, patterns: ['/excluded-dir', '*.log'] };
+      const { lines, skipped } = await walked(root, options);
+      expect(lines).toEqual(reference(root, options));
+      expect(lines.length).toBeGreaterThan(1500);
+      const paths = lines.map((l) => l.split('\t')[0]);
+      expect(paths).toContain('odd-%ff%fe%25%09%0a/inner');
+      expect(paths).toContain('mnt'); // the mount point itself …
+      expect(paths).not.toContain('mnt/other-fs-file'); // … not the other file system
+      expect(paths).not.toContain('excluded-dir');
+      expect(paths).not.toContain('keep.log');
+      expect(paths.indexOf('d1/a/deep/er/still/leaf')).toBeLessThan(paths.indexOf('d1/a-b'));
+      expect(skipped).toEqual(['sock: sockets are not copied']);
+    });
+  }
+});
