@@ -26,6 +26,7 @@ import {
   type Welcome,
 } from '../replication/wire/frames.js';
 import { blockKind } from './block-session.js';
+import { receiveBuffers } from './receive-buffers.js';
 import { fileKind } from './file-session.js';
 import type { KindSession, SessionKindHandler, TargetSpec } from './session-kind.js';
 
@@ -115,7 +116,7 @@ export class Receiver {
       else void channel.send(frame).catch(() => {});
     };
 
-    const channel = new FrameChannel(socket, { maxFrameBytes: MAX_FRAME_BYTES, onDecodeError: (e) => sendError(e) });
+    const channel = new FrameChannel(socket, { maxFrameBytes: MAX_FRAME_BYTES, onDecodeError: (e) => sendError(e), pool: receiveBuffers });
     const helloTimer = setTimeout(() => {
       if (state === 'hello') sendError(new FerryError('FERRY_HANDSHAKE_TIMEOUT', 'no HELLO within the handshake timeout'));
     }, HELLO_TIMEOUT_MS);

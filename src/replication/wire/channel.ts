@@ -6,6 +6,7 @@
 import type { Socket } from 'node:net';
 import { FerryError } from '../../errors.js';
 import type { ByteGate } from '../types.js';
+import type { BufferPool } from './buffer-pool.js';
 import { FrameDecoder, MAX_FRAME_BYTES, type RawFrame } from './frames.js';
 
 /**
@@ -29,9 +30,10 @@ export class FrameChannel {
   /** Bytes read from the socket, frames included. */
   bytesRead = 0;
 
-  constructor(socket: Socket, options: { maxFrameBytes?: number; onDecodeError: (e: Error) => void }) {
+  /** With `pool`, large incoming frames are gathered into its buffers (see RawFrame.release). */
+  constructor(socket: Socket, options: { maxFrameBytes?: number; onDecodeError: (e: Error) => void; pool?: BufferPool }) {
     this.socket = socket;
-    this.decoder = new FrameDecoder(options.maxFrameBytes ?? MAX_FRAME_BYTES);
+    this.decoder = new FrameDecoder(options.maxFrameBytes ?? MAX_FRAME_BYTES, options.pool);
     socket.on('data', (data: Buffer) => {
       if (this.closedError) return;
       this.bytesRead += data.length;

@@ -10,6 +10,7 @@
 
 import { z } from 'zod';
 import { FerryError } from '../../errors.js';
+import type { BufferPool } from './buffer-pool.js';
 
 export const PROTOCOL_NAME = 'ferry';
 export const PROTOCOL_VERSION = 1;
@@ -273,25 +274,49 @@ export function decodeManifestFrame(body: Buffer): { first: number; hashes: Buff
 export interface RawFrame {
   type: number;
   body: Buffer;
+  /**
+   * Set when the body lives in a pooled buffer: call it once nothing refers
+   * to the body any more, so that the buffer is reused. Not calling it is
+   * safe (the buffer is left to the garbage collector); calling it while
+   * the body is still in use is not.
+   */
+  release?: () => void;
 }
 
 /**
  * Splits a byte stream into frames. Refuses (throws FERRY_FRAME_TOO_LARGE)
  * as soon as a length field exceeds the cap, before buffering the body.
+ * With a pool, a frame that spans several reads and fits a pool buffer is
+ * gathered into one as its bytes arrive (see RawFrame.release).
  */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private readonly maxFrameBytes: number;
+  private readonly pool: BufferPool | undefined;
+  /** The frame being gathered into a pool buffer. */
+  private gathering: { slot: Buffer; need: number; have: number } | undefined;
 
-  constructor(maxFrameBytes = MAX_FRAME_BYTES) {
+  constructor(maxFrameBytes = MAX_FRAME_BYTES, pool?: BufferPool) {
     this.maxFrameBytes = maxFrameBytes;
+    this.pool = pool;
   }
 
   push(data: Buffer): RawFrame[] {
+    const out: RawFrame[] = [];
+    const g = this.gathering;
+    if (g) {
+      const n = Math.min(data.length, g.need - g.have);
+      g.slot.set(n === data.length ? data : data.subarray(0, n), g.have);
+      g.have += n;
+      if (g.have < g.need) return out;
+      this.gathering = undefined;
+      out.push(this.pooledFrame(g.slot, g.need));
+      if (n === data.length) return out;
+      data = data.subarray(n);
+    }
     this.chunks.push(data);
     this.buffered += data.length;
-    const out: RawFrame[] = [];
     for (;;) {
       if (this.buffered < 4) break;
       const head = this.peek(4);
@@ -300,21 +325,62 @@ export class FrameDecoder {
       if (len > this.maxFrameBytes) {
         throw new FerryError('FERRY_FRAME_TOO_LARGE', `frame of ${len} bytes exceeds the cap of ${this.maxFrameBytes}`);
       }
-      if (this.buffered < 4 + len) break;
-      const whole = this.take(4 + len);
-      out.push({ type: whole[4]!, body: whole.subarray(5) });
+      const whole = 4 + len;
+      const pool = this.pool;
+      const pooled = pool !== undefined && whole <= pool.slotBytes && this.chunks[0]!.length < whole;
+      if (this.buffered < whole) {
+        if (pooled) {
+          // Start gathering: the reads still to come are copied straight in.
+          const slot = pool.take();
+          const have = this.buffered;
+          this.takeInto(slot, have);
+          this.gathering = { slot, need: whole, have };
+        }
+        break;
+      }
+      if (pooled) {
+        const slot = pool.take();
+        this.takeInto(slot, whole);
+        out.push(this.pooledFrame(slot, whole));
+        continue;
+      }
+      const frame = this.take(whole);
+      out.push({ type: frame[4]!, body: frame.subarray(5) });
     }
     return out;
   }
 
   get pendingBytes(): number {
-    return this.buffered;
+    return this.buffered + (this.gathering?.have ?? 0);
+  }
+
+  private pooledFrame(slot: Buffer, n: number): RawFrame {
+    return { type: slot[4]!, body: slot.subarray(5, n), release: this.pool!.releaser(slot) };
   }
 
   private peek(n: number): Buffer {
     if (this.chunks[0]!.length >= n) return this.chunks[0]!;
     this.chunks = [Buffer.concat(this.chunks)];
     return this.chunks[0]!;
+  }
+
+  /** Moves the next n buffered bytes (n ≤ buffered) into dst. */
+  private takeInto(dst: Buffer, n: number): void {
+    let have = 0;
+    while (have < n) {
+      const c = this.chunks[0]!;
+      const want = n - have;
+      if (c.length <= want) {
+        dst.set(c, have);
+        have += c.length;
+        this.chunks.shift();
+      } else {
+        dst.set(c.subarray(0, want), have);
+        have += want;
+        this.chunks[0] = c.subarray(want);
+      }
+    }
+    this.buffered -= n;
   }
 
   private take(n: number): Buffer {

@@ -141,17 +141,18 @@ function corrupt(why: string): never {
 }
 
 /**
- * Decodes `u32 LE size | block` into exactly `expected` bytes. Every length
+ * Decodes `u32 LE size | block` into exactly `expected` bytes, in a fresh
+ * buffer or at the start of `into` (when it is large enough). Every length
  * and offset is bounds-checked: corrupt input throws, it never reads or
  * writes outside the buffers.
  */
-export function lz4Decompress(data: Uint8Array, expected: number): Buffer {
+export function lz4Decompress(data: Uint8Array, expected: number, into?: Buffer): Buffer {
   // Plain Uint8Array views: V8 optimises element access on them far better than on Buffer subclasses.
   const input = new Uint8Array(data.buffer, data.byteOffset, data.length);
   if (input.length < 5) corrupt('too short');
   const size = input[0]! | (input[1]! << 8) | (input[2]! << 16) | (input[3]! * 0x1000000);
   if (size !== expected) corrupt(`size prefix ${size}, expected ${expected}`);
-  const out = Buffer.allocUnsafe(size);
+  const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   const dst = new Uint8Array(out.buffer, out.byteOffset, size);
   let ip = 4;
   let op = 0;

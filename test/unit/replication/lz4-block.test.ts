@@ -52,4 +52,17 @@ describe('lz4 block codec', () => {
     }
     expect(refused).toBeGreaterThan(0);
   });
+
+  it('decodes into a buffer it is given when that is large enough', () => {
+    const data = samples.mixed!;
+    const into = Buffer.alloc(data.length + 100, 0xee);
+    const out = lz4Decompress(lz4Compress(data), data.length, into);
+    expect(out.buffer).toBe(into.buffer);
+    expect(out.byteOffset).toBe(into.byteOffset);
+    expect(out.equals(data)).toBe(true);
+    const small = Buffer.alloc(10);
+    const fresh = lz4Decompress(lz4Compress(data), data.length, small);
+    expect(fresh.buffer).not.toBe(small.buffer);
+    expect(fresh.equals(data)).toBe(true);
+  });
 });

@@ -17,6 +17,7 @@ import {
   encodeManifestFrame,
   encodeZeroFrame,
 } from '../../../src/replication/wire/frames.js';
+import { BufferPool } from '../../../src/replication/wire/buffer-pool.js';
 
 describe('wire frames', () => {
   it('round-trips a DATA frame with its hashes and payload', () => {
@@ -69,5 +70,42 @@ describe('wire frames', () => {
     f[5 + 16] = 9; // codec byte
     expect(() => decodeDataFrame(f.subarray(5))).toThrow(/unknown codec/);
     expect(() => decodeZeroFrame(Buffer.alloc(19))).toThrow(/20 bytes/);
+  });
+
+  it('gathers frames that span reads into pooled buffers as the reads arrive, and reuses a buffer once released', () => {
+    const pool = new BufferPool(64 * 1024, 4);
+    const bodies = [0, 1, 2].map((k) => Buffer.alloc(40_000 + k, k + 1));
+    const small = encodeJsonFrame(FrameType.COMMIT, { id: 1, frontier: 0 });
+    const stream = Buffer.concat([
+      small,
+      ...bodies.map((b) => encodeFrame(FrameType.DATA, b)),
+      small,
+      encodeFrame(FrameType.DATA, Buffer.alloc(100_000, 9)),
+      small,
+    ]);
+    for (const step of [7, 3_001, 7_000, 16_384, 40_006, stream.length]) {
+      const dec = new FrameDecoder(MAX_FRAME_BYTES, pool);
+      const got: { type: number; body: Buffer; release?: () => void }[] = [];
+      for (let off = 0; off < stream.length; off += step) got.push(...dec.push(stream.subarray(off, off + step)));
+      expect(dec.pendingBytes).toBe(0);
+      expect(got.map((f) => f.type)).toEqual([FrameType.COMMIT, FrameType.DATA, FrameType.DATA, FrameType.DATA, FrameType.COMMIT, FrameType.DATA, FrameType.COMMIT]);
+      for (const [k, b] of bodies.entries()) expect(got[k + 1]!.body.equals(b)).toBe(true);
+      // Larger than a pool buffer: an ordinary buffer, nothing to release.
+      expect(got[5]!.body.equals(Buffer.alloc(100_000, 9))).toBe(true);
+      expect(got[5]!.release).toBeUndefined();
+      expect(JSON.parse(got[6]!.body.toString())).toEqual({ id: 1, frontier: 0 });
+      for (const f of got) f.release?.();
+    }
+    // A released buffer is reused (once, however often release is called).
+    const dec = new FrameDecoder(MAX_FRAME_BYTES, pool);
+    const frame = encodeFrame(FrameType.DATA, bodies[1]!);
+    const [a] = [...dec.push(frame.subarray(0, 10)), ...dec.push(frame.subarray(10))];
+    a!.release!();
+    a!.release!();
+    const [b] = [...dec.push(frame.subarray(0, 10)), ...dec.push(frame.subarray(10))];
+    const [c] = [...dec.push(frame.subarray(0, 10)), ...dec.push(frame.subarray(10))];
+    expect(b!.body.buffer).toBe(a!.body.buffer);
+    expect(c!.body.buffer).not.toBe(a!.body.buffer);
+    expect(c!.body.equals(bodies[1]!)).toBe(true);
   });
 });
