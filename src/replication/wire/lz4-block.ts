@@ -154,6 +154,10 @@ export function lz4Decompress(data: Uint8Array, expected: number, into?: Buffer)
   if (size !== expected) corrupt(`size prefix ${size}, expected ${expected}`);
   const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   const dst = new Uint8Array(out.buffer, out.byteOffset, size);
+  // Short copies go four bytes at a time through DataViews (unaligned access is fine there); they may
+  // write up to 3 bytes past their end, only where the output has room, and later sequences overwrite them.
+  const dv = new DataView(out.buffer, out.byteOffset, size);
+  const iv = new DataView(input.buffer, input.byteOffset, input.length);
   let ip = 4;
   let op = 0;
   const end = input.length;
@@ -170,7 +174,8 @@ export function lz4Decompress(data: Uint8Array, expected: number, into?: Buffer)
       } while (b === 255);
     }
     if (ip + lit > end || op + lit > size) corrupt('literals overrun');
-    if (lit > 32) dst.set(input.subarray(ip, ip + lit), op);
+    if (lit > 16) dst.set(input.subarray(ip, ip + lit), op);
+    else if (ip + 16 <= end && op + 16 <= size) for (let i = 0; i < lit; i += 4) dv.setUint32(op + i, iv.getUint32(ip + i, true), true);
     else for (let i = 0; i < lit; i++) dst[op + i] = input[ip + i]!;
     ip += lit;
     op += lit;
@@ -191,9 +196,12 @@ export function lz4Decompress(data: Uint8Array, expected: number, into?: Buffer)
     ml += 4;
     if (op + ml > size) corrupt('match overruns the output');
     let from = op - off;
-    if (off >= ml) {
-      if (ml > 32) dst.copyWithin(op, from, from + ml);
-      else for (let i = 0; i < ml; i++) dst[op + i] = dst[from + i]!;
+    if (ml > 32 && off >= ml) {
+      dst.copyWithin(op, from, from + ml);
+      op += ml;
+    } else if (off >= 4 && op + ml + 4 <= size) {
+      // Each 4-byte read lies wholly before its write (off ≥ 4): right for overlapping matches too.
+      for (let i = 0; i < ml; i += 4) dv.setUint32(op + i, dv.getUint32(from + i, true), true);
       op += ml;
     } else {
       for (let i = 0; i < ml; i++) dst[op++] = dst[from++]!;
