@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { comparePaths, escapeField, unescapeField } from '../../src/replication/file/paths.js';
-import { formatEntry, ManifestWriter, readManifest, readManifestLines } from '../../src/replication/file/manifest.js';
+import { formatEntry, ManifestWriter, parseEntry, readManifestLines } from '../../src/replication/file/manifest.js';
 import { Delta, type DeltaItem } from '../../src/replication/file/delta.js';
 import { DESCEND, MULTI_LINK } from '../../src/replication/file/walker.js';
 import { buildExcluder, compileGlob } from '../../src/replication/file/excludes.js';
@@ -52,7 +52,7 @@ describe('manifest', () => {
       const w = new ManifestWriter(join(dir, 'm'));
       for (const e of [entry('', { type: 'd' }), entry('a', { type: 'd' }), entry('a/gone'), entry('a/same'), entry('b', { type: 'l', target: Buffer.from([0xff, 0x0a]) })]) w.add(e);
       w.commit();
-      const back = [...readManifest(join(dir, 'm'))];
+      const back = [...readManifestLines(join(dir, 'm'))].map((l, i) => parseEntry(l, `line ${i + 2}`));
       expect(back.map((e) => e.path.toString())).toEqual(['', 'a', 'a/gone', 'a/same', 'b']);
       expect(back[4]!.target!.equals(Buffer.from([0xff, 0x0a]))).toBe(true);
       expect(back[2]!.mtimeNs).toBe(1_700_000_000_123_456_789n);

@@ -164,12 +164,6 @@ export function* readManifestLines(path: string): Generator<string> {
   }
 }
 
-/** Reads a manifest lazily as entries. A missing file reads as empty. */
-export function* readManifest(path: string): Generator<Entry> {
-  let n = 1;
-  for (const line of readManifestLines(path)) yield parseEntry(line, `${path}:${++n}`);
-}
-
 /**
  * What the receiver holds after a cut pass: the interrupted pass's partial
  * manifest up to the receiver's last committed path, the previous manifest

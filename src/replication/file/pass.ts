@@ -171,7 +171,6 @@ async function attempt(
     basis,
     full: false,
     log: o.log,
-    walk: walkOptions,
     walker,
     remoteHashes: (path) => requestHashes(path),
   });

@@ -30,7 +30,7 @@ export interface ProduceOptions {
   /** What the receiver holds, as manifest lines in walk order (default: the manifest at `manifest`; nothing when `full`). */
   basis?: Iterator<string>;
   walk?: WalkOptions;
-  /** A walk of `root` already started (with `walk`'s options); default: one is started here. */
+  /** A walk of `root` already started (then `walk` is not used); default: one is started here with `walk`. */
   walker?: Walker;
   log?: Logger;
   /** Ignore the old manifest and send everything. */

@@ -165,11 +165,7 @@ parentPort.on('message', (m) => {
   } catch (e) {
     listing = { dir: m.dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [], error: String(e && e.message || e) };
   }
-  // Lines travel as one text (they never hold a newline), numbers as transferred arrays: one copy, not one clone per line.
-  const sizes = Float64Array.from(listing.sizes);
-  const flags = Uint8Array.from(listing.flags);
-  const packed = { dir: listing.dir, text: listing.lines.join('\\n'), n: listing.lines.length, sizes, flags, subdirs: listing.subdirs, skips: listing.skips, error: listing.error };
-  parentPort.postMessage({ id: m.id, packed }, [sizes.buffer, flags.buffer]);
+  parentPort.postMessage({ id: m.id, listing });
 });
 `;
 
@@ -177,24 +173,6 @@ parentPort.on('message', (m) => {
 const AHEAD = 256;
 /** … and entries held in listings that arrived but are not yet walked. */
 const AHEAD_ENTRIES = 16_384;
-
-/** A listing as it crosses from a worker. */
-interface PackedListing {
-  dir: string;
-  text: string;
-  n: number;
-  sizes: Float64Array;
-  flags: Uint8Array;
-  subdirs: string[];
-  skips: DirListing['skips'];
-  error?: string;
-}
-
-function unpack(p: PackedListing): DirListing {
-  const l: DirListing = { dir: p.dir, lines: p.n === 0 ? [] : p.text.split('\n'), sizes: p.sizes as unknown as number[], flags: p.flags as unknown as number[], subdirs: p.subdirs, skips: p.skips };
-  if (p.error !== undefined) l.error = p.error;
-  return l;
-}
 
 /** A binary min-heap of relative directory paths in walk order. */
 class DirHeap {
@@ -248,7 +226,8 @@ export class Walker {
   private readonly skip: (path: Buffer, reason: string) => void;
   private readonly slots: Slot[] = [];
   private local: Lister | undefined;
-  private readonly waiting = new Map<number, (l: DirListing) => void>();
+  /** Requests sent to workers, by id; called with undefined when the workers failed (the listing is redone here). */
+  private readonly waiting = new Map<number, (l: DirListing | undefined) => void>();
   private nextId = 1;
   /** Listings requested and not yet consumed. */
   private readonly ahead = new Map<string, Promise<DirListing>>();
@@ -282,11 +261,11 @@ export class Walker {
           workerData: { root: this.rootBuf.toString('latin1'), dev: String(this.rootDev), spec: this.spec },
         });
         const slot = { w, inFlight: 0 };
-        w.on('message', (m: { id: number; packed: PackedListing }) => {
+        w.on('message', (m: { id: number; listing: DirListing }) => {
           if (--slot.inFlight === 0) w.unref();
           const done = this.waiting.get(m.id);
           this.waiting.delete(m.id);
-          done?.(unpack(m.packed));
+          done?.(m.listing);
         });
         w.on('error', () => this.fallBack());
         w.unref();
@@ -308,8 +287,8 @@ export class Walker {
     this.slots.length = 0;
     const redo = [...this.waiting.values()];
     this.waiting.clear();
-    // Each waiter is bound to its directory through request(); rerun them through their closures.
-    for (const r of redo) r(undefined as unknown as DirListing);
+    // Each waiter is bound to its directory through request(): it lists it here.
+    for (const r of redo) r(undefined);
   }
 
   private request(dir: string): Promise<DirListing> {
@@ -326,7 +305,6 @@ export class Walker {
         this.inFlight++;
         this.waiting.set(id, (listing) => {
           this.inFlight--;
-          // undefined: the workers failed; list here instead.
           const l = listing ?? this.local!(dir);
           this.learn(l);
           resolve(l);
