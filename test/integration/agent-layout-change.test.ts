@@ -114,7 +114,8 @@ describe.runIf(env.ok)('disk layout change under a running block task', () => {
     const failed = await until('task failed', async () => ((await state())?.task?.status === 'failed' ? (await state())!.task! : undefined), 60_000, log);
     expect(failed.error?.code).toBe('SMS.0515');
     expect(failed.volumes.disk0!.doneBytes).toBeLessThan(SIZE);
-    expect(out).toMatch(/the disk layout changed under a running block task: failed it with SMS\.0515/);
+    // The daemon logs this after it has saved the failed task: the state file can show the failure first.
+    await until('the layout-change log line', () => /the disk layout changed under a running block task: failed it with SMS\.0515/.test(out), 10_000, log);
     const cpTask = await until(
       'MIGRATE_FAIL at the control plane',
       async () => {
