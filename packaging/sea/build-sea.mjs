@@ -1,7 +1,8 @@
 // Builds the Linux single executable (Node SEA): esbuild bundles the staged
 // app (dist/ + production node_modules) into one CommonJS script, the two
 // native addons (lz4-napi, @napi-rs/xattr) become SEA assets loaded through
-// native-addon.cjs, and postject injects the blob into a copy of node.
+// native-addon.cjs, the LZ4 WebAssembly module an asset read at start-up,
+// and postject injects the blob into a copy of node.
 // Usage: node packaging/sea/build-sea.mjs <staged-app-dir> <node-binary> <output-file>
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ const addons = {
   'lz4-napi': { asset: 'lz4-napi.node', file: 'node_modules/@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node' },
   '@napi-rs/xattr': { asset: 'xattr.node', file: 'node_modules/@napi-rs/xattr-linux-x64-gnu/xattr.linux-x64-gnu.node' },
 };
+const lz4Wasm = { asset: 'lz4.wasm', file: 'node_modules/lz4-wasm-nodejs/lz4_wasm_nodejs_bg.wasm' };
 const work = mkdtempSync(join(tmpdir(), 'ferry-sea-'));
 try {
   const script = join(work, 'ferry.cjs');
@@ -47,6 +49,11 @@ try {
             resolveDir: here,
             contents: `module.exports = require('./native-addon.cjs').loadAddon(${JSON.stringify(addons[a.path].asset)});`,
           }));
+          // The wasm file beside lz4-wasm-nodejs is not in the binary: its bytes are an asset.
+          b.onLoad({ filter: /[\\/]dist[\\/]replication[\\/]wire[\\/]lz4-wasm-bytes\.js$/ }, () => ({
+            loader: 'js',
+            contents: `export function lz4WasmBytes() { return new Uint8Array(require('node:sea').getAsset(${JSON.stringify(lz4Wasm.asset)})); }`,
+          }));
           // version.ts reads ../package.json beside dist/: there is none in the binary.
           b.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => ({
             loader: 'js',
@@ -64,7 +71,7 @@ try {
       main: script,
       output: blob,
       disableExperimentalSEAWarning: true,
-      assets: Object.fromEntries(Object.values(addons).map((a) => [a.asset, join(app, a.file)])),
+      assets: Object.fromEntries([...Object.values(addons), lz4Wasm].map((a) => [a.asset, join(app, a.file)])),
     }),
   );
   execFileSync(nodeBin, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });

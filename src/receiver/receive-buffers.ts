@@ -13,9 +13,6 @@ export const receiveBuffers = new BufferPool(RECEIVE_SLOT_BYTES, 64);
 /** Direct I/O wants buffer addresses, file offsets and lengths aligned to the logical block size. */
 export const DIRECT_ALIGN = 4096;
 
-/** (Node's WebAssembly global; this project's TypeScript libs do not declare it.) */
-const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer } } }).WebAssembly;
-
 export interface AlignedBuffer {
   buf: Buffer;
   release(): void;
@@ -45,7 +42,7 @@ export class AlignedPool {
     if (!this.memory) {
       try {
         const pages = Math.ceil((this.slotBytes * this.slots) / 65536);
-        this.memory = new wasm.Memory({ initial: pages, maximum: pages }).buffer;
+        this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer;
       } catch {
         this.broken = true;
         return undefined;

@@ -63,10 +63,12 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
     expect((await run(ferry, ['--version'], { env: childEnv })).stdout.trim()).toBe(VERSION);
 
     const receiver = spawn(ferry, ['receive', '--listen', '127.0.0.1:0', '--data', join(dir, 'recv'), '--target', `disk0=${target}`], { env: childEnv });
+    let receiverErr = '';
+    receiver.stderr.on('data', (b: Buffer) => (receiverErr += b.toString()));
     try {
       const line = await waitForLine(receiver, /listening on 127\.0\.0\.1:(\d+) fingerprint=(\S+) token=(\S+)/);
       const [, port, fingerprint, token] = line;
-      const { stdout } = await run(ferry, ['migrate', '--to', `127.0.0.1:${port}`, '--token', token!, '--fingerprint', fingerprint!, '--block', `${source}=disk0`, '--json'], {
+      const { stdout, stderr } = await run(ferry, ['migrate', '--to', `127.0.0.1:${port}`, '--token', token!, '--fingerprint', fingerprint!, '--block', `${source}=disk0`, '--json'], {
         env: childEnv,
         timeout: 60_000,
       });
@@ -75,12 +77,15 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
       expect(summary!.bytesSkippedZero).toBe(2 * MiB);
       // The compressible 4 MiB went through lz4: far less than 6 MiB of data crossed.
       expect(summary!.bytesOnWire).toBeLessThan(3 * MiB);
+      // … on the wasm codec, whose module came from the executable's asset (no fallback warning).
+      expect(stderr).not.toMatch(/FERRY_LZ4_WASM/);
     } finally {
       receiver.kill('SIGTERM');
       await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));
     }
+    expect(receiverErr).not.toMatch(/FERRY_LZ4_WASM/);
     expect(sha256(target)).toBe(sha256(source));
-    // Block replication uses ferry's own LZ4 codec: no native addon came out of
+    // Block replication uses ferry's LZ4 codec (WebAssembly): no native addon came out of
     // the executable's assets; the xattr addon is loaded only when the file
     // engine runs (next test).
     expect(existsSync(nativeDir) ? readdirSync(nativeDir) : []).toEqual([]);

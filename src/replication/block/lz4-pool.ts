@@ -1,5 +1,7 @@
 // Compression off the main thread: a small pool of worker threads (one per
-// core, at most 2 by default) running our LZ4 block compressor. Inputs are
+// core, at most 2 by default) running the LZ4 block compressor (the wasm
+// one, wire/lz4-wasm.ts, whose compiled module each worker instantiates;
+// the TypeScript one if the module is unavailable). Inputs are
 // copied into a transferable buffer, results transferred back, so no
 // memory is shared and none is held natively. If workers cannot start,
 // compression runs on the calling thread.
@@ -7,6 +9,7 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { lz4Bound, lz4Compress, makeCompressor } from '../wire/lz4-block.js';
+import { lz4WasmModule, makeWasmCodec } from '../wire/lz4-wasm.js';
 
 /** Input buffers are allocated at this size (a DATA frame's raw run is at most 1 MiB). */
 const INPUT_BYTES = 1024 * 1024;
@@ -18,9 +21,10 @@ interface Job {
 }
 
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const makeCompressor = ${makeCompressor.toString()};
-const compress = makeCompressor();
+const makeWasmCodec = ${makeWasmCodec.toString()};
+const compress = workerData.module ? makeWasmCodec(workerData.module).compress : makeCompressor();
 const lz4Bound = ${lz4Bound.toString()};
 let scratch = new Uint8Array(0);
 parentPort.on('message', (m) => {
@@ -48,7 +52,7 @@ export class Lz4Pool {
 
   private spawn(): Worker | undefined {
     try {
-      const w = new Worker(WORKER_SOURCE, { eval: true });
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { module: lz4WasmModule() } });
       w.on('message', (m: { id: number; out: ArrayBuffer; input: ArrayBuffer }) => {
         const job = this.jobs.get(m.id);
         this.jobs.delete(m.id);

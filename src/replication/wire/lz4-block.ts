@@ -1,15 +1,17 @@
 // LZ4 block format (the format of `lz4 -B`'s blocks and of lz4-napi's
-// `compress`), written in plain TypeScript: lz4-napi 2.10 leaks native
-// memory on every call (compress, compressSync, uncompress — RSS grows by
-// about a third of the data compressed), which breaks the agent's memory
-// bound within one 2 GiB pass. On the wire a DATA payload with codec 1 is
-// `raw size: u32 LE | lz4 block`, exactly what lz4-napi produces, so either
-// side may use either implementation.
+// `compress`). On the wire a DATA payload with codec 1 is
+// `raw size: u32 LE | lz4 block`. Both directions run through WebAssembly
+// (wire/lz4-wasm.ts: lz4_flex, two to three times faster) when its module
+// loads, else through the plain TypeScript codec below — the same format,
+// so either side may use either. (lz4-napi 2.10 is not used here: it leaks
+// native memory on every call — RSS grows by about a third of the data
+// compressed — which breaks the agent's memory bound within one pass.)
 //
 // `makeCompressor` is self-contained on purpose: its source text is shipped
 // to worker threads (see block/lz4-pool.ts).
 
 import { FerryError } from '../../errors.js';
+import { wasmCodec } from './lz4-wasm.js';
 
 /** Worst-case compressed size of n bytes (LZ4_compressBound). */
 export function lz4Bound(n: number): number {
@@ -130,8 +132,10 @@ let mainCompressor: ((src: Uint8Array, dst: Uint8Array) => number) | undefined;
 
 /** Compresses on the calling thread: `u32 LE size | block`. */
 export function lz4Compress(src: Uint8Array): Buffer {
-  mainCompressor ??= makeCompressor();
   const out = Buffer.allocUnsafe(4 + lz4Bound(src.length));
+  const wasm = wasmCodec();
+  if (wasm) return out.subarray(0, wasm.compress(src, out));
+  mainCompressor ??= makeCompressor();
   const n = mainCompressor(new Uint8Array(src.buffer, src.byteOffset, src.length), new Uint8Array(out.buffer, out.byteOffset, out.length));
   return out.subarray(0, n);
 }
@@ -142,11 +146,33 @@ function corrupt(why: string): never {
 
 /**
  * Decodes `u32 LE size | block` into exactly `expected` bytes, in a fresh
- * buffer or at the start of `into` (when it is large enough). Every length
- * and offset is bounds-checked: corrupt input throws, it never reads or
- * writes outside the buffers.
+ * buffer or at the start of `into` (when it is large enough). The size
+ * prefix must be `expected` (the caller bounds it), so a frame cannot make
+ * the decoder allocate more; corrupt input throws FERRY_CHUNK_CORRUPT.
  */
 export function lz4Decompress(data: Uint8Array, expected: number, into?: Buffer): Buffer {
+  const wasm = wasmCodec();
+  if (!wasm) return lz4DecompressJs(data, expected, into);
+  if (data.length < 5) corrupt('too short');
+  const size = data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! * 0x1000000);
+  if (size !== expected) corrupt(`size prefix ${size}, expected ${expected}`);
+  const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+  let n: number;
+  try {
+    n = wasm.decompress(data, out);
+  } catch (e) {
+    corrupt((e as Error).message);
+  }
+  if (n !== size) corrupt(`decoded ${n} bytes, expected ${size}`);
+  return out;
+}
+
+/**
+ * The TypeScript decoder (used when the wasm module is unavailable). Every
+ * length and offset is bounds-checked: corrupt input throws, it never reads
+ * or writes outside the buffers.
+ */
+export function lz4DecompressJs(data: Uint8Array, expected: number, into?: Buffer): Buffer {
   // Plain Uint8Array views: V8 optimises element access on them far better than on Buffer subclasses.
   const input = new Uint8Array(data.buffer, data.byteOffset, data.length);
   if (input.length < 5) corrupt('too short');
