@@ -256,12 +256,8 @@ export class FileExtractor {
   }
 
   private existing(abs: Buffer): Stats | null {
-    try {
-      return lstatSync(abs);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
+    // No exception for the common "nothing there yet" (a full pass asks for every entry): building one costs more than the lstat.
+    return lstatSync(abs, { throwIfNoEntry: false }) ?? null;
   }
 
   /** Replaces whatever is at abs with tmp (a directory in the way is removed first). */
