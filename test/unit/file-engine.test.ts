@@ -147,6 +147,27 @@ describe('pax tar codec', () => {
     h[h.length - 512 + 10] ^= 1;
     await expect(collect(h)).rejects.toThrow(/checksum mismatch/);
   });
+  it("reads GNU tar's own headers (ustar, gnu and pax formats) and refuses a non-octal field", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-tar-'));
+    try {
+      writeFileSync(join(dir, 'a.txt'), 'twelve bytes');
+      execFileSync('chmod', ['0640', join(dir, 'a.txt')]);
+      for (const format of ['ustar', 'gnu', 'pax']) {
+        const tar = execFileSync('tar', [`--format=${format}`, '--owner=1234', '--group=56', '-C', dir, '-cf', '-', 'a.txt']);
+        const entries = (await collect(tar)).filter((e) => e.kind === 'entry').map((e) => (e as { entry: { header: { path: Buffer; size: number; mode: number; uid: number; gid: number } } }).entry.header);
+        expect(entries.map((h) => [h.path.toString(), h.size, h.mode, h.uid, h.gid])).toEqual([['a.txt', 12, 0o640, 1234, 56]]);
+      }
+      // A mode field of "0x12": the checksum is made right, the field is still refused.
+      const tar = execFileSync('tar', ['--format=ustar', '-C', dir, '-cf', '-', 'a.txt']);
+      tar.write('0x12\0\0\0\0', 100, 'latin1');
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : tar[i]!;
+      tar.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+      await expect(collect(tar)).rejects.toThrow(/bad octal field "0x12"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('large-file pieces', () => {

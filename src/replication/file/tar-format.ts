@@ -200,10 +200,25 @@ function readOctal(b: Buffer, off: number, width: number): number {
     for (let i = off + 1; i < off + width; i++) v = v * 256 + b[i]!;
     return v;
   }
-  const s = b.toString('latin1', off, off + width).replace(/[\0 ]+$/g, '').trim();
-  if (s === '') return 0;
-  if (!/^[0-7]+$/.test(s)) throw new TarFormatError(`bad octal field ${JSON.stringify(s)}`);
-  return parseInt(s, 8);
+  // Octal digits, optionally surrounded by spaces, ended by NUL or space (or the field's end).
+  const end = off + width;
+  let i = off;
+  while (i < end && b[i] === 0x20) i++;
+  let v = 0;
+  let digits = 0;
+  for (; i < end; i++, digits++) {
+    const c = b[i]!;
+    if (c < 0x30 || c > 0x37) break;
+    v = v * 8 + (c - 0x30);
+  }
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c !== 0 && c !== 0x20) {
+      const s = b.toString('latin1', off, end).replace(/[\0 ]+$/g, '').trim();
+      throw new TarFormatError(`bad octal field ${JSON.stringify(s)}`);
+    }
+  }
+  return digits === 0 ? 0 : v;
 }
 
 function cstr(b: Buffer, off: number, width: number): Buffer {
@@ -211,18 +226,18 @@ function cstr(b: Buffer, off: number, width: number): Buffer {
   return b.subarray(off, end < 0 || end > off + width ? off + width : end);
 }
 
-function parsePax(buf: Buffer, where: string): Map<string, Buffer> {
+function parsePax(buf: Buffer, whereOf: () => string): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   let i = 0;
   while (i < buf.length) {
     const sp = buf.indexOf(0x20, i);
-    if (sp < 0) throw new TarFormatError(`${where}: malformed pax record`);
+    if (sp < 0) throw new TarFormatError(`${whereOf()}: malformed pax record`);
     const len = Number(buf.toString('latin1', i, sp));
     if (!Number.isInteger(len) || len <= sp - i || i + len > buf.length || buf[i + len - 1] !== 0x0a) {
-      throw new TarFormatError(`${where}: malformed pax record length`);
+      throw new TarFormatError(`${whereOf()}: malformed pax record length`);
     }
     const eq = buf.indexOf(0x3d, sp + 1);
-    if (eq < 0 || eq >= i + len) throw new TarFormatError(`${where}: pax record without '='`);
+    if (eq < 0 || eq >= i + len) throw new TarFormatError(`${whereOf()}: pax record without '='`);
     out.set(buf.toString('utf8', sp + 1, eq), buf.subarray(eq + 1, i + len - 1));
     i += len;
   }
@@ -269,10 +284,10 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
     return out;
   };
   /** Yields up to n body bytes as they arrive. */
-  async function* body(n: number, where: string): AsyncGenerator<TarEvent> {
+  async function* body(n: number, whereOf: () => string): AsyncGenerator<TarEvent> {
     let left = n;
     while (left > 0) {
-      if (pendingLen === 0 && !(await fill(1))) throw new TarFormatError(`${where}: stream ends inside its body`);
+      if (pendingLen === 0 && !(await fill(1))) throw new TarFormatError(`${whereOf()}: stream ends inside its body`);
       const first = pending[0]!;
       const k = Math.min(left, first.length);
       const chunk = take(k);
@@ -293,27 +308,31 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
       throw new TarFormatError(`entry #${index}: stream ends inside a header`);
     }
     const h = take(BLOCK);
-    if (h.every((b) => b === 0)) {
+    // The header checksum counts its own field as spaces; the plain byte sum tells an all-zero block.
+    let raw = 0;
+    for (let i = 0; i < BLOCK; i++) raw += h[i]!;
+    if (raw === 0) {
       if (pax) throw new TarFormatError(`entry #${index}: pax header not followed by an entry`);
       continue; // end-of-archive blocks; a stream may carry several archives
     }
-    let sum = 0;
-    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : h[i]!;
+    let sum = raw + 8 * 0x20;
+    for (let i = 148; i < 156; i++) sum -= h[i]!;
     const ustarName = cstr(h, 0, 100);
-    const shown = JSON.stringify(ustarName.toString('utf8'));
-    if (sum !== readOctal(h, 148, 8)) throw new TarFormatError(`entry #${index} (${shown}): header checksum mismatch`);
+    // Names for error messages only: built when one is thrown.
+    const shown = (): string => JSON.stringify(ustarName.toString('utf8'));
+    if (sum !== readOctal(h, 148, 8)) throw new TarFormatError(`entry #${index} (${shown()}): header checksum mismatch`);
     const flag = h[156]!;
     const size = readOctal(h, 124, 12);
     if (flag === 0x78 || flag === 0x67) {
-      if (size > maxPax) throw new TarFormatError(`entry #${index} (${shown}): pax header of ${size} bytes exceeds the ${maxPax}-byte limit`);
-      if (!(await fill(size))) throw new TarFormatError(`entry #${index} (${shown}): stream ends inside its pax header`);
-      const recs = parsePax(Buffer.from(take(size)), `entry #${index} (${shown})`);
+      if (size > maxPax) throw new TarFormatError(`entry #${index} (${shown()}): pax header of ${size} bytes exceeds the ${maxPax}-byte limit`);
+      if (!(await fill(size))) throw new TarFormatError(`entry #${index} (${shown()}): stream ends inside its pax header`);
+      const recs = parsePax(Buffer.from(take(size)), () => `entry #${index} (${shown()})`);
       await skip(padding(size));
       if (flag === 0x78) pax = pax ? new Map([...pax, ...recs]) : recs;
       continue; // global headers are parsed for validity and otherwise ignored
     }
     if (flag === 0x4c || flag === 0x4b) {
-      throw new TarFormatError(`entry #${index} (${shown}): GNU long-name headers are not accepted; use pax`);
+      throw new TarFormatError(`entry #${index} (${shown()}): GNU long-name headers are not accepted; use pax`);
     }
     let path = ustarName;
     if (h.toString('latin1', 257, 262) === 'ustar' && h[345] !== 0) path = Buffer.concat([cstr(h, 345, 155), Buffer.from('/'), ustarName]);
@@ -350,16 +369,18 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
     }
     header.path = path;
     if (linkpath) header.linkpath = linkpath;
-    const where = `entry #${index} (${JSON.stringify(path.toString('utf8'))})`;
-    if (!Number.isSafeInteger(header.size) || header.size < 0) throw new TarFormatError(`${where}: bad size`);
-    if (path.length > maxPath) throw new TarFormatError(`${where}: path of ${path.length} bytes exceeds the ${maxPath}-byte limit`);
-    if (linkpath && linkpath.length > maxPath) throw new TarFormatError(`${where}: link target exceeds the ${maxPath}-byte limit`);
+    const at = index;
+    const named = path;
+    const where = (): string => `entry #${at} (${JSON.stringify(named.toString('utf8'))})`;
+    if (!Number.isSafeInteger(header.size) || header.size < 0) throw new TarFormatError(`${where()}: bad size`);
+    if (path.length > maxPath) throw new TarFormatError(`${where()}: path of ${path.length} bytes exceeds the ${maxPath}-byte limit`);
+    if (linkpath && linkpath.length > maxPath) throw new TarFormatError(`${where()}: link target exceeds the ${maxPath}-byte limit`);
     const type = flag === 0 ? 'file' : TYPES_BY_FLAG.get(flag);
-    if (!type) throw new TarFormatError(`${where}: unsupported entry type '${String.fromCharCode(flag)}'`);
+    if (!type) throw new TarFormatError(`${where()}: unsupported entry type '${String.fromCharCode(flag)}'`);
     header.type = type;
     const hasBody = type === 'file';
     if (!hasBody && header.size !== 0) {
-      throw new TarFormatError(`${where}: a ${type} entry cannot carry ${header.size} bytes of data`);
+      throw new TarFormatError(`${where()}: a ${type} entry cannot carry ${header.size} bytes of data`);
     }
     yield { kind: 'entry', entry: { header, typeflag: String.fromCharCode(flag) } };
     const n = hasBody ? header.size : 0;
