@@ -5,129 +5,69 @@
 // agent commands the control plane would never queue. The source is a 48 MiB
 // image of random data; the task's speed limit (40 Mbit/s) makes a full pass
 // last ~10 s so STOP and SIGKILL land mid-pass.
-import { readdirSync, truncateSync, chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, writeSync, closeSync, fsyncSync } from 'node:fs';
+import { readdirSync, chmodSync, readFileSync, writeFileSync, openSync, writeSync, closeSync, fsyncSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnFerry, runFerry } from '../helpers/cli.js';
-import { loopbackTaskBody, startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
-import { startReceiver, sha256Of, type RunningReceiver } from '../helpers/block.js';
-import { CpProxy } from '../helpers/cp-proxy.js';
-import { readState } from '../../src/agent/state-store.js';
+import { runFerry } from '../helpers/cli.js';
+import { loopbackTaskBody, TEST_SK } from '../helpers/control-plane.js';
+import { sha256Of } from '../helpers/block.js';
+import type { CpProxy } from '../helpers/cp-proxy.js';
+import { startAgentLab, type AgentLab, type LabAgent } from '../helpers/agent-lab.js';
 import { decompressFrame } from 'lz4-napi';
 
 const MiB = 1024 * 1024;
 const SIZE = 48 * MiB;
 const PASSWORD = 'op-password-SECRET-7f3a';
 
-interface Agent {
-  child: ChildProcessWithoutNullStreams;
-  out: () => string;
-  exited: Promise<number | null>;
-}
-
 describe('ferry agent end to end', () => {
-  let dir: string;
-  let cp: LocalCp;
+  let lab: AgentLab;
   let proxy: CpProxy;
-  let recv: RunningReceiver;
-  let agent: Agent;
-  let configPath: string;
-  let dataDir: string;
-  let src: string;
-  let tgt: string;
+  let agent: LabAgent;
   let sourceId: string;
   let taskId: string;
-  const allOutput: string[] = [];
 
-  function startAgent(): Agent {
-    const child = spawnFerry(['agent', '--config', configPath]);
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    const a = { child, out: () => out, exited };
-    allOutput.push('');
-    const idx = allOutput.length - 1;
-    child.stdout.on('data', () => (allOutput[idx] = out));
-    child.stderr.on('data', () => (allOutput[idx] = out));
-    return a;
-  }
-
-  const state = () => readState(dataDir);
-  const task = async () => (await cp.call('GET', `/v3/tasks/${taskId}`)).body;
+  const state = () => lab.state();
+  const task = async () => (await lab.cp.call('GET', `/v3/tasks/${taskId}`)).body;
   const action = async (operation: string) => {
-    const r = await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation });
+    const r = await lab.cp.call('POST', `/v3/tasks/${taskId}/action`, { operation });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
   };
-  const commands = async () => (await cp.call('GET', `/v3/sources/${sourceId}/commands`)).body.commands as Array<{ command_name: string; state: string; result?: string; result_detail?: Record<string, unknown> }>;
+  const commands = async () => (await lab.cp.call('GET', `/v3/sources/${sourceId}/commands`)).body.commands as Array<{ command_name: string; state: string; result?: string; result_detail?: Record<string, unknown> }>;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ferry-agent-e2e-'));
-    src = join(dir, 'source.img');
-    tgt = join(dir, 'target.img');
-    writeFileSync(src, randomBytes(SIZE));
-    writeFileSync(tgt, Buffer.alloc(0));
-    truncateSync(tgt, SIZE);
-    const creds = join(dir, 'cp-credentials.json');
-    writeFileSync(creds, JSON.stringify({ access_keys: [{ ak: TEST_AK, sk: TEST_SK }], users: [{ name: 'operator', password: PASSWORD, domain: 'ferry' }] }), { mode: 0o600 });
-    cp = await startLocalCp({ http: true, credentials: creds, dataDir: join(dir, 'cp') });
-    proxy = new CpProxy(cp.url);
-    await proxy.start();
-    recv = await startReceiver(join(dir, 'recv'), [`disk0=${tgt}`]);
-    dataDir = join(dir, 'agent-data');
-    configPath = join(dir, 'agent.yaml');
-    writeFileSync(
-      configPath,
-      [
-        'control_plane:',
-        `  endpoint: ${proxy.url}`,
-        '  auth: {user: operator, password: "' + PASSWORD + '", domain: ferry}',
-        '  request_timeout: 5',
-        `data_dir: ${dataDir}`,
-        'poll_interval: 0.5',
-        'log:',
-        '  level: debug',
-        `  file: ${join(dir, 'logs', 'agent.log')}`,
-        'niceness: {cpu: 0}',
-        'sync: {every_hours: 168}',
-        'volumes:',
-        `  - {source: ${src}, target: disk0, kind: block}`,
-        '',
-      ].join('\n'),
-    );
-    chmodSync(configPath, 0o600);
+    lab = await startAgentLab({
+      prefix: 'ferry-agent-e2e-',
+      password: PASSWORD,
+      volume: { kind: 'block', size: SIZE },
+      proxy: true,
+      controlPlane: ['request_timeout: 5'],
+      logFile: true,
+      config: ['sync: {every_hours: 168}'],
+    });
+    proxy = lab.proxy!;
   });
 
   afterAll(async () => {
-    if (process.env.FERRY_E2E_DUMP) writeFileSync(process.env.FERRY_E2E_DUMP, allOutput.join('\n=== restart ===\n'));
-    if (agent && agent.child.exitCode === null && agent.child.signalCode === null) {
-      agent.child.kill('SIGKILL');
-      await agent.exited;
-    }
-    await recv?.stop();
-    await cp?.stop();
-    await proxy?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (process.env.FERRY_E2E_DUMP && lab) writeFileSync(process.env.FERRY_E2E_DUMP, lab.agents.map((a) => a.out()).join('\n=== restart ===\n'));
+    await lab?.stop();
   });
 
   it('refuses a config that others can read', async () => {
-    chmodSync(configPath, 0o644);
-    const r = await runFerry(['agent', '--config', configPath]);
-    chmodSync(configPath, 0o600);
+    chmodSync(lab.configPath, 0o644);
+    const r = await runFerry(['agent', '--config', lab.configPath]);
+    chmodSync(lab.configPath, 0o600);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/agent\.yaml: holds secrets but has mode 644/);
   });
 
   it('registers with the control plane', async () => {
-    agent = startAgent();
+    agent = lab.startAgent();
     sourceId = await until('registration', async () => (await state())?.sourceId);
-    const s = await cp.call('GET', `/v3/sources/${sourceId}`);
+    const s = await lab.cp.call('GET', `/v3/sources/${sourceId}`);
     expect(s.status).toBe(200);
-    const t = await cp.call(
+    const t = await lab.cp.call(
       'POST',
       '/v3/tasks',
       loopbackTaskBody({
@@ -136,7 +76,7 @@ describe('ferry agent end to end', () => {
         sourceId,
         vmId: 'vm-e2e',
         disks: [{ name: 'disk0', size: SIZE, used_size: SIZE, device_use: 'BOOT', physical_volumes: [] }],
-        receiver: recv.info,
+        receiver: lab.recv.info,
         extra: { speed_limit: 40 },
       }),
     );
@@ -180,7 +120,7 @@ describe('ferry agent end to end', () => {
     expect(st!.task!.status).toBe('running');
     const acked = st!.task!.volumes.disk0!.doneBytes;
     expect(acked).toBeLessThan(SIZE);
-    agent = startAgent();
+    agent = lab.startAgent();
     await until('the pass goes on', async () => ((await state())?.task?.volumes.disk0?.doneBytes ?? 0) > acked + 2 * MiB);
   });
 
@@ -189,18 +129,18 @@ describe('ferry agent end to end', () => {
     await agent.exited;
     const acked = (await state())!.task!.volumes.disk0!.doneBytes;
     expect((await state())!.task!.status).toBe('running');
-    agent = startAgent();
+    agent = lab.startAgent();
     await until('task finished', async () => (await state())?.task?.status === 'finished', 90_000);
-    expect(await sha256Of(tgt)).toBe(await sha256Of(src));
+    expect(await sha256Of(lab.target)).toBe(await sha256Of(lab.source));
     const m = agent.out().match(/"volume":"disk0","pass":"\w+","bytesOnWire":(\d+)/);
     expect(m).toBeTruthy();
     // The resumed pass sent at most the rest of the volume, plus one commit window of re-sent data.
     expect(Number(m![1])).toBeLessThan(SIZE - acked + 10 * MiB);
     await until('MIGRATE_SUCCESS', async () => (await task()).state === 'MIGRATE_SUCCESS');
-    const progress = await cp.call('GET', `/v3/tasks/${taskId}/progress-history`);
+    const progress = await lab.cp.call('GET', `/v3/tasks/${taskId}/progress-history`);
     expect(JSON.stringify(progress.body)).toMatch(/"progress":100/);
 
-    const status = await runFerry(['status', '--data-dir', dataDir]);
+    const status = await runFerry(['status', '--data-dir', lab.dataDir]);
     expect(status.code).toBe(0);
     expect(status.stdout).toMatch(new RegExp(`task: +${taskId} \\(e2e\\) +MIGRATE_BLOCK +finished`));
     expect(status.stdout).toMatch(/disk0 +block +100%/);
@@ -208,13 +148,13 @@ describe('ferry agent end to end', () => {
   });
 
   it('UPLOAD_LOG sends the logs as tar + lz4', async () => {
-    const r = await cp.call('POST', `/v3/tasks/${taskId}/collect-log`, {});
+    const r = await lab.cp.call('POST', `/v3/tasks/${taskId}/collect-log`, {});
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     const done = await until('UPLOAD_LOG result', async () => (await commands()).find((c) => c.command_name === 'UPLOAD_LOG' && c.result));
     expect(done.result).toBe('success');
-    const stored = readdirSync(join(dir, 'cp', 'logs', taskId));
+    const stored = readdirSync(join(lab.dir, 'cp', 'logs', taskId));
     expect(stored.length).toBe(1);
-    const archive = readFileSync(join(dir, 'cp', 'logs', taskId, stored[0]!));
+    const archive = readFileSync(join(lab.dir, 'cp', 'logs', taskId, stored[0]!));
     expect(archive.subarray(0, 4).toString('hex')).toBe('04224d18');
     const tarBytes = await decompressFrame(archive);
     expect(tarBytes.toString('latin1')).toMatch(/agent\.log/);
@@ -241,28 +181,27 @@ describe('ferry agent end to end', () => {
   });
 
   it('survives the control plane being down for 30 s, then SYNC sends a delta', async () => {
-    const fd = openSync(src, 'r+');
+    const fd = openSync(lab.source, 'r+');
     for (let i = 0; i < 8; i++) writeSync(fd, randomBytes(64 * 1024), 0, 64 * 1024, i * 5 * MiB);
     fsyncSync(fd);
     closeSync(fd);
 
-    await cp.stop();
+    await lab.cp.stop();
     await new Promise((r) => setTimeout(r, 30_000));
     expect(agent.child.exitCode).toBeNull();
-    cp = await startLocalCp({ http: true, credentials: join(dir, 'cp-credentials.json'), dataDir: join(dir, 'cp') });
-    proxy.upstream = cp.url;
+    await lab.startCp();
     await until('agent reconnects', () => /control plane reachable again/.test(agent.out()), 90_000);
     expect(agent.out()).toMatch(/control plane unreachable; retrying/);
 
     await action('sync');
     await until('second pass done', async () => (await state())?.task?.passesDone === 2, 60_000);
-    expect(await sha256Of(tgt)).toBe(await sha256Of(src));
+    expect(await sha256Of(lab.target)).toBe(await sha256Of(lab.source));
     const deltas = [...agent.out().matchAll(/"volume":"disk0","pass":"delta","bytesOnWire":(\d+)/g)];
     expect(Number(deltas.at(-1)![1])).toBeLessThan(4 * MiB);
   });
 
   it('DELETE stops reporting and forgets the source; SIGTERM exits cleanly within 10 s', async () => {
-    const del = await cp.call('DELETE', `/v3/tasks/${taskId}`);
+    const del = await lab.cp.call('DELETE', `/v3/tasks/${taskId}`);
     expect(del.status, JSON.stringify(del.body)).toBe(200);
     await until('source forgotten', async () => (await state()) && !(await state())!.sourceId);
     expect((await state())!.task).toBeUndefined();
@@ -273,9 +212,9 @@ describe('ferry agent end to end', () => {
   });
 
   it('never logs a secret', async () => {
-    const logs = allOutput.join('\n') + readFileSync(join(dir, 'logs', 'agent.log'), 'utf8');
+    const logs = lab.agents.map((a) => a.out()).join('\n') + readFileSync(lab.logFile, 'utf8');
     expect(logs.length).toBeGreaterThan(1000);
-    for (const secret of [PASSWORD, recv.info.token, TEST_SK, ...proxy.tokens()]) {
+    for (const secret of [PASSWORD, lab.recv.info.token, TEST_SK, ...proxy.tokens()]) {
       expect(logs.includes(secret), `a secret (${secret.slice(0, 4)}…) appears in the logs`).toBe(false);
     }
   });

@@ -2,16 +2,15 @@
 // agent, control plane and receiver as real child processes. The first pass
 // copies the tree; the sync schedule (every 2 s here) brings later changes
 // over without any command; STOP ends the schedule.
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnFerry } from '../helpers/cli.js';
-import { loopbackTaskBody, startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
-import { startReceiver, type RunningReceiver } from '../helpers/block.js';
+import { loopbackTaskBody, type LocalCp } from '../helpers/control-plane.js';
+import type { RunningReceiver } from '../helpers/block.js';
+import { startAgentLab, type AgentLab, type LabAgent } from '../helpers/agent-lab.js';
 import { readState } from '../../src/agent/state-store.js';
 
 
@@ -35,62 +34,29 @@ function treeOf(root: string): Record<string, string> {
 }
 
 describe('ferry agent: file-level task with continuous sync', () => {
+  let lab: AgentLab | undefined;
   let dir: string;
   let cp: LocalCp;
   let recv: RunningReceiver;
-  let agent: ChildProcessWithoutNullStreams;
-  let exited: Promise<number | null>;
+  let agent: LabAgent;
   let srcDir: string;
   let dstDir: string;
   let dataDir: string;
   let taskId: string;
-  let out = '';
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ferry-agent-file-'));
-    srcDir = join(dir, 'src');
-    dstDir = join(dir, 'dst');
+    lab = await startAgentLab({ prefix: 'ferry-agent-file-', volume: { kind: 'file' }, config: ['sync: {schedule: "*/2 * * * * *"}'] });
+    ({ dir, cp, recv, dataDir, source: srcDir, target: dstDir } = lab);
     mkdirSync(join(srcDir, 'etc', 'app'), { recursive: true });
-    mkdirSync(dstDir);
     writeFileSync(join(srcDir, 'etc', 'app', 'app.conf'), 'listen 8080\n');
     writeFileSync(join(srcDir, 'data.bin'), randomBytes(3 * 1024 * 1024));
     for (let i = 0; i < 50; i++) writeFileSync(join(srcDir, `note-${i}.txt`), `note ${i}\n`.repeat(i + 1));
-    cp = await startLocalCp({ http: true, dataDir: join(dir, 'cp') });
-    recv = await startReceiver(join(dir, 'recv'), [`tree=${dstDir}`]);
-    dataDir = join(dir, 'agent-data');
-    const config = join(dir, 'agent.yaml');
-    writeFileSync(
-      config,
-      [
-        'control_plane:',
-        `  endpoint: ${cp.url}`,
-        `  auth: {ak: ${TEST_AK}, sk: ${TEST_SK}}`,
-        `data_dir: ${dataDir}`,
-        'poll_interval: 0.5',
-        'niceness: {cpu: 0}',
-        'sync: {schedule: "*/2 * * * * *"}',
-        'volumes:',
-        `  - {source: ${srcDir}, target: tree, kind: file}`,
-        '',
-      ].join('\n'),
-      { mode: 0o600 },
-    );
-    chmodSync(config, 0o600);
-    agent = spawnFerry(['agent', '--config', config]);
-    agent.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    agent.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    exited = new Promise((r) => agent.once('exit', (c) => r(c)));
+    agent = lab.startAgent();
   });
 
   afterAll(async () => {
-    if (process.env.FERRY_E2E_DUMP) writeFileSync(`${process.env.FERRY_E2E_DUMP}.file`, out);
-    if (agent && agent.exitCode === null && agent.signalCode === null) {
-      agent.kill('SIGKILL');
-      await exited;
-    }
-    await recv?.stop();
-    await cp?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (process.env.FERRY_E2E_DUMP && agent) writeFileSync(`${process.env.FERRY_E2E_DUMP}.file`, agent.out());
+    await lab?.stop();
   });
 
   it('copies the tree, then keeps it in sync on the schedule until STOP', async () => {
@@ -126,7 +92,7 @@ describe('ferry agent: file-level task with continuous sync', () => {
       }
     });
     await until('that pass completes', async () => ((await readState(dataDir))?.task?.passesDone ?? 0) >= 2);
-    expect(out).toMatch(/"msg":"scheduled delta pass"/);
+    expect(agent.out()).toMatch(/"msg":"scheduled delta pass"/);
     expect(treeOf(dstDir)).toEqual(treeOf(srcDir));
     const src = await cp.call('GET', `/v3/sources/${sourceId}`);
     expect(src.body.migration_cycle).toBe('syncing');
@@ -145,11 +111,11 @@ describe('ferry agent: file-level task with continuous sync', () => {
       return id && id !== sourceId && id;
     });
     expect((await cp.call('GET', `/v3/sources/${newId}`)).status).toBe(200);
-    expect(out).toMatch(/no longer knows this source; registering again/);
+    expect(agent.out()).toMatch(/no longer knows this source; registering again/);
     await until('the old task dropped', async () => (await readState(dataDir))?.task === undefined);
 
-    agent.kill('SIGTERM');
-    expect(await exited).toBe(0);
+    agent.child.kill('SIGTERM');
+    expect(await agent.exited).toBe(0);
   });
 
   it('refuses a receiver that presents another certificate (SMS.0304) and fails the task', async () => {

@@ -4,19 +4,14 @@
 // `losetup -c`). The agent re-discovers every second, sees the new size,
 // stops the pass and fails the task with SMS.0515 (in its state and at the
 // control plane, which shows MIGRATE_FAIL with that code).
-import { chmodSync, closeSync, fsyncSync, mkdtempSync, openSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnFerry } from '../helpers/cli.js';
-import { loopbackTaskBody, startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
-import { startReceiver, type RunningReceiver } from '../helpers/block.js';
+import { loopbackTaskBody } from '../helpers/control-plane.js';
+import { startAgentLab, type AgentLab } from '../helpers/agent-lab.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
-import { readState } from '../../src/agent/state-store.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 48 * MiB;
@@ -24,66 +19,33 @@ const PASSWORD = 'op-password-layout-5c1e';
 
 const env = needs({ root: true, tools: ['losetup', 'truncate'] });
 describe.runIf(env.ok)('disk layout change under a running block task', () => {
-  let dir: string;
   let disk: LoopDisk | undefined;
-  let cp: LocalCp;
-  let recv: RunningReceiver;
-  let agent: ChildProcessWithoutNullStreams | undefined;
-  let out = '';
+  let lab: AgentLab | undefined;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ferry-layout-e2e-'));
     disk = LoopDisk.create(SIZE, 'ferry-layout-loop-');
     const fd = openSync(disk.device, 'r+');
     for (let off = 0; off < SIZE; off += 4 * MiB) writeSync(fd, randomBytes(4 * MiB), 0, 4 * MiB, off);
     fsyncSync(fd);
     closeSync(fd);
-    const tgt = join(dir, 'target.img');
-    writeFileSync(tgt, Buffer.alloc(0));
-    truncateSync(tgt, SIZE);
-    const creds = join(dir, 'cp-credentials.json');
-    writeFileSync(creds, JSON.stringify({ access_keys: [{ ak: TEST_AK, sk: TEST_SK }], users: [{ name: 'operator', password: PASSWORD, domain: 'ferry' }] }), { mode: 0o600 });
-    cp = await startLocalCp({ http: true, credentials: creds, dataDir: join(dir, 'cp') });
-    recv = await startReceiver(join(dir, 'recv'), [`disk0=${tgt}`]);
+    lab = await startAgentLab({
+      prefix: 'ferry-layout-e2e-',
+      password: PASSWORD,
+      volume: { kind: 'block', size: SIZE, source: disk.device },
+      config: ['rediscover_interval: 1', 'sync: {every_hours: 168}'],
+    });
   });
 
   afterAll(async () => {
-    if (agent && agent.exitCode === null && agent.signalCode === null) {
-      const exited = new Promise((r) => agent!.once('exit', r));
-      agent.kill('SIGKILL');
-      await exited;
-    }
-    await recv?.stop();
-    await cp?.stop();
+    await lab?.stop();
     disk?.destroy();
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('fails the task with SMS.0515 when the source disk grows mid-pass', async () => {
-    const dataDir = join(dir, 'agent-data');
-    const configPath = join(dir, 'agent.yaml');
-    writeFileSync(
-      configPath,
-      [
-        'control_plane:',
-        `  endpoint: ${cp.url}`,
-        `  auth: {user: operator, password: "${PASSWORD}", domain: ferry}`,
-        `data_dir: ${dataDir}`,
-        'poll_interval: 0.5',
-        'rediscover_interval: 1',
-        'niceness: {cpu: 0}',
-        'sync: {every_hours: 168}',
-        'volumes:',
-        `  - {source: ${disk!.device}, target: disk0, kind: block}`,
-        '',
-      ].join('\n'),
-    );
-    chmodSync(configPath, 0o600);
-    agent = spawnFerry(['agent', '--config', configPath]);
-    agent.stdout.on('data', (b: Buffer) => (out += b.toString()));
-    agent.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    const log = () => out;
-    const state = () => readState(dataDir);
+    const { cp, recv } = lab!;
+    const agent = lab!.startAgent();
+    const log = agent.out;
+    const state = () => lab!.state();
 
     const sourceId = await until('registration', async () => (await state())?.sourceId, 60_000, log);
     const t = await cp.call(
@@ -115,7 +77,7 @@ describe.runIf(env.ok)('disk layout change under a running block task', () => {
     expect(failed.error?.code).toBe('SMS.0515');
     expect(failed.volumes.disk0!.doneBytes).toBeLessThan(SIZE);
     // The daemon logs this after it has saved the failed task: the state file can show the failure first.
-    await until('the layout-change log line', () => /the disk layout changed under a running block task: failed it with SMS\.0515/.test(out), 10_000, log);
+    await until('the layout-change log line', () => /the disk layout changed under a running block task: failed it with SMS\.0515/.test(agent.out()), 10_000, log);
     const cpTask = await until(
       'MIGRATE_FAIL at the control plane',
       async () => {
@@ -127,6 +89,6 @@ describe.runIf(env.ok)('disk layout change under a running block task', () => {
     );
     expect(String(cpTask.error_json)).toContain('SMS.0515');
     // The agent itself keeps running.
-    expect(agent.exitCode).toBeNull();
+    expect(agent.child.exitCode).toBeNull();
   });
 });

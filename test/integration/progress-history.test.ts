@@ -5,18 +5,12 @@
 // control plane's progress history must show monotonic progress ending at
 // 100, sizes that add up, a speed near the limit and an ETA that was within
 // 25% of the truth at the halfway point.
-import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readState } from '../../src/agent/state-store.js';
 import { progressReportSchema } from '../../src/controlplane/schemas/progress.js';
-import { sha256Of, startReceiver, type RunningReceiver } from '../helpers/block.js';
-import { spawnFerry } from '../helpers/cli.js';
-import { loopbackTaskBody, startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../helpers/control-plane.js';
+import { startAgentLab, type AgentLab, type LabAgent } from '../helpers/agent-lab.js';
+import { sha256Of } from '../helpers/block.js';
+import { loopbackTaskBody } from '../helpers/control-plane.js';
+import { until } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 40 * MiB;
@@ -38,62 +32,21 @@ interface Entry {
 }
 
 describe('progress history of a throttled pass', () => {
-  let dir: string;
-  let cp: LocalCp;
-  let recv: RunningReceiver;
-  let agent: ChildProcessWithoutNullStreams | undefined;
-  let agentOut = '';
-  let src: string;
-  let tgt: string;
-  let dataDir: string;
+  let lab: AgentLab | undefined;
+  let agent: LabAgent;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'ferry-progress-'));
-    src = join(dir, 'source.img');
-    tgt = join(dir, 'target.img');
-    writeFileSync(src, randomBytes(SIZE));
-    writeFileSync(tgt, Buffer.alloc(0));
-    truncateSync(tgt, SIZE);
-    const creds = join(dir, 'cp-credentials.json');
-    writeFileSync(creds, JSON.stringify({ access_keys: [{ ak: TEST_AK, sk: TEST_SK }], users: [{ name: 'operator', password: PASSWORD, domain: 'ferry' }] }), { mode: 0o600 });
-    cp = await startLocalCp({ http: true, credentials: creds, dataDir: join(dir, 'cp') });
-    recv = await startReceiver(join(dir, 'recv'), [`disk0=${tgt}`]);
-    dataDir = join(dir, 'agent-data');
-    const config = join(dir, 'agent.yaml');
-    writeFileSync(
-      config,
-      [
-        'control_plane:',
-        `  endpoint: ${cp.url}`,
-        `  auth: {user: operator, password: "${PASSWORD}", domain: ferry}`,
-        `data_dir: ${dataDir}`,
-        'poll_interval: 0.5',
-        'niceness: {cpu: 0}',
-        'volumes:',
-        `  - {source: ${src}, target: disk0, kind: block}`,
-        '',
-      ].join('\n'),
-    );
-    chmodSync(config, 0o600);
-    agent = spawnFerry(['agent', '--config', config]);
-    agent.stdout.on('data', (b: Buffer) => (agentOut += b.toString()));
-    agent.stderr.on('data', (b: Buffer) => (agentOut += b.toString()));
+    lab = await startAgentLab({ prefix: 'ferry-progress-', password: PASSWORD, volume: { kind: 'block', size: SIZE } });
+    agent = lab.startAgent();
   });
 
   afterAll(async () => {
-    if (agent && agent.exitCode === null && agent.signalCode === null) {
-      const exited = new Promise((r) => agent!.once('exit', r));
-      agent.kill('SIGTERM');
-      setTimeout(() => agent?.kill('SIGKILL'), 10_000).unref();
-      await exited;
-    }
-    await recv?.stop();
-    await cp?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    await lab?.stop({ agentSignal: 'SIGTERM' });
   });
 
   it('is monotonic, ends at 100 with sizes that add up, and its ETA at halfway was within 25%', async () => {
-    const sourceId = await until('registration', async () => (await readState(dataDir))?.sourceId, 90_000);
+    const { cp, recv } = lab!;
+    const sourceId = await until('registration', async () => (await lab!.state())?.sourceId, 90_000);
     const t = await cp.call(
       'POST',
       '/v3/tasks',
@@ -115,9 +68,9 @@ describe('progress history of a throttled pass', () => {
     expect(start.status, JSON.stringify(start.body)).toBe(200);
 
     await until('MIGRATE_SUCCESS', async () => (await cp.call('GET', `/v3/tasks/${taskId}`)).body.state === 'MIGRATE_SUCCESS', 100_000).catch((e) => {
-      throw new Error(`${(e as Error).message}\n${agentOut.slice(-3000)}`);
+      throw new Error(`${(e as Error).message}\n${agent.out().slice(-3000)}`);
     });
-    expect(await sha256Of(tgt)).toBe(await sha256Of(src));
+    expect(await sha256Of(lab!.target)).toBe(await sha256Of(lab!.source));
 
     const h = await cp.call('GET', `/v3/tasks/${taskId}/progress-history`);
     expect(h.status).toBe(200);
