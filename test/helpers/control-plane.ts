@@ -7,7 +7,6 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-// @ts-expect-error the SDK ships CommonJS without an exports map for this path
 import { AKSKSigner } from '@huaweicloud/huaweicloud-sdk-core/auth/AKSKSigner.js';
 import { Agent, request } from 'undici';
 import { FERRY_BIN, waitForLine } from './cli.js';
@@ -122,7 +121,8 @@ async function call(cp: LocalCp, method: string, path: string, body: unknown, op
         queryParams: query,
         data: opts.raw ? undefined : body,
       },
-      { getAk: () => opts.ak ?? TEST_AK, getSk: () => opts.sk ?? TEST_SK },
+      // The signer reads only the key pair of a credential.
+      { getAk: () => opts.ak ?? TEST_AK, getSk: () => opts.sk ?? TEST_SK } as unknown as Parameters<typeof AKSKSigner.sign>[1],
     ) as Record<string, string>;
     headers = signed;
   }

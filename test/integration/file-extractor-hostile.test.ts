@@ -44,8 +44,10 @@ async function* chunks(b: Buffer): AsyncGenerator<Buffer> {
 async function viaTarStream(build: (p: tarStream.Pack) => void): Promise<Buffer> {
   const pack = tarStream.pack();
   const out: Buffer[] = [];
-  pack.on('data', (d: Buffer) => out.push(d));
-  const done = new Promise((r) => pack.on('end', r));
+  pack.on('data', (d: unknown) => {
+    out.push(d as Buffer);
+  });
+  const done = new Promise<void>((r) => pack.on('end', () => r()));
   build(pack);
   pack.finalize();
   await done;
