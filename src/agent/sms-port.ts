@@ -6,11 +6,17 @@
 import { readFile } from 'node:fs/promises';
 import type { AgentConfig } from '../config/agent-config.js';
 import { createControlPlaneClient, type ControlPlaneClient, type ControlPlaneOptionsInput } from '../controlplane/client.js';
+import { proxyFromEnv } from '../controlplane/proxy-env.js';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../platform/log.js';
 import type { ControlPlanePort, TaskInfo } from './ports.js';
 
-export async function clientOptions(config: AgentConfig): Promise<ControlPlaneOptionsInput> {
+/**
+ * Client options from the agent config. With no `control_plane.proxy`, the
+ * environment's proxy (HTTPS_PROXY / NO_PROXY, see controlplane/proxy-env.ts)
+ * is used — except with a pinned fingerprint, which needs a direct connection.
+ */
+export async function clientOptions(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): Promise<ControlPlaneOptionsInput> {
   const cp = config.control_plane;
   const a = cp.auth;
   const auth: ControlPlaneOptionsInput['auth'] =
@@ -27,13 +33,14 @@ export async function clientOptions(config: AgentConfig): Promise<ControlPlaneOp
       throw new FerryError('FERRY_CONFIG', `control_plane.ca_file: cannot read ${cp.ca_file}: ${(e as NodeJS.ErrnoException).code}`);
     }
   }
+  const proxy = cp.proxy ?? (cp.fingerprint ? undefined : proxyFromEnv(cp.endpoint, env));
   const ms = Math.round(cp.request_timeout * 1000);
   return {
     endpoint: cp.endpoint,
     auth,
     ...(ca && { ca }),
     ...(cp.fingerprint && { fingerprint: cp.fingerprint }),
-    ...(cp.proxy && { proxy: cp.proxy }),
+    ...(proxy && { proxy }),
     connect_timeout_ms: Math.min(ms, 10_000),
     headers_timeout_ms: ms,
     body_timeout_ms: ms,
