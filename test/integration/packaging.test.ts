@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { needs, toolOnPath } from '../helpers/requirements.js';
@@ -78,6 +78,8 @@ describe.runIf(env.ok)('release packaging', () => {
       'node_modules/@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node',
       'node_modules/@napi-rs/xattr-linux-x64-gnu/xattr.linux-x64-gnu.node',
       'node_modules/xxhash-wasm/package.json',
+      // The LZ4 codec's WebAssembly module, read by dist/replication/wire/lz4-wasm-bytes.js.
+      'node_modules/lz4-wasm-nodejs/lz4_wasm_nodejs_bg.wasm',
     ]) {
       expect(names, want).toContain(top + want);
     }
@@ -120,6 +122,11 @@ describe.runIf(env.ok)('release packaging', () => {
     const addon = JSON.parse((await run(process.execPath, ['-e', probe], { cwd: join(root, 'opt/ferry') })).stdout) as { same: boolean; h: string };
     expect(addon.same).toBe(true);
     expect(addon.h).toMatch(/^[0-9a-f]+$/);
+    // ferry's LZ4 codec finds its WebAssembly module in the installed tree (else it would fall back and warn).
+    const wasmProbe = `import(${JSON.stringify(pathToFileURL(join(root, 'opt/ferry/dist/replication/wire/lz4-wasm.js')).href)}).then((m) => process.stdout.write(String(m.wasmCodec() !== null)))`;
+    const wasm = await run(process.execPath, ['-e', wasmProbe]);
+    expect(wasm.stdout).toBe('true');
+    expect(wasm.stderr).not.toMatch(/FERRY_LZ4_WASM/);
 
     // The launcher refuses a Node older than 20.19 with a message that says so.
     const oldNode = join(dir, 'node18');
@@ -221,6 +228,7 @@ describe.runIf(env.ok)('release packaging', () => {
       'ferry/dist/cli/bin.js',
       'ferry/native-probes/windows/disks.ps1',
       'ferry/node_modules/@antoniomuso/lz4-napi-win32-x64-msvc/lz4-napi.win32-x64-msvc.node',
+      'ferry/node_modules/lz4-wasm-nodejs/lz4_wasm_nodejs_bg.wasm',
       'ferry/ferry-agent-service.xml.sample',
     ]) {
       expect(list, want).toContain(want);
