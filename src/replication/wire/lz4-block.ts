@@ -144,6 +144,14 @@ function corrupt(why: string): never {
   throw new FerryError('FERRY_CHUNK_CORRUPT', `lz4 block is corrupt: ${why}`);
 }
 
+/** Checks the block's size prefix against `expected` and returns where to decode it: `into` when large enough, else a fresh buffer. */
+function outputFor(data: Uint8Array, expected: number, into: Buffer | undefined): Buffer {
+  if (data.length < 5) corrupt('too short');
+  const size = data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! * 0x1000000);
+  if (size !== expected) corrupt(`size prefix ${size}, expected ${expected}`);
+  return into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+}
+
 /**
  * Decodes `u32 LE size | block` into exactly `expected` bytes, in a fresh
  * buffer or at the start of `into` (when it is large enough). The size
@@ -153,10 +161,8 @@ function corrupt(why: string): never {
 export function lz4Decompress(data: Uint8Array, expected: number, into?: Buffer): Buffer {
   const wasm = wasmCodec();
   if (!wasm) return lz4DecompressJs(data, expected, into);
-  if (data.length < 5) corrupt('too short');
-  const size = data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! * 0x1000000);
-  if (size !== expected) corrupt(`size prefix ${size}, expected ${expected}`);
-  const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
+  const out = outputFor(data, expected, into);
+  const size = out.length;
   let n: number;
   try {
     n = wasm.decompress(data, out);
@@ -173,12 +179,10 @@ export function lz4Decompress(data: Uint8Array, expected: number, into?: Buffer)
  * or writes outside the buffers.
  */
 export function lz4DecompressJs(data: Uint8Array, expected: number, into?: Buffer): Buffer {
+  const out = outputFor(data, expected, into);
+  const size = out.length;
   // Plain Uint8Array views: V8 optimises element access on them far better than on Buffer subclasses.
   const input = new Uint8Array(data.buffer, data.byteOffset, data.length);
-  if (input.length < 5) corrupt('too short');
-  const size = input[0]! | (input[1]! << 8) | (input[2]! << 16) | (input[3]! * 0x1000000);
-  if (size !== expected) corrupt(`size prefix ${size}, expected ${expected}`);
-  const out = into && into.length >= size ? into.subarray(0, size) : Buffer.allocUnsafe(size);
   const dst = new Uint8Array(out.buffer, out.byteOffset, size);
   // Short copies go four bytes at a time through DataViews (unaligned access is fine there); they may
   // write up to 3 bytes past their end, only where the output has room, and later sequences overwrite them.
