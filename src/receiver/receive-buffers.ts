@@ -3,7 +3,7 @@
 // for why), and DATA payloads are decompressed (or copied) into page-aligned
 // ones, which the target is written from with direct I/O, then given back.
 
-import { BufferPool } from '../replication/wire/buffer-pool.js';
+import { BufferPool, once } from '../replication/wire/buffer-pool.js';
 
 /** A whole DATA frame carrying 1 MiB of data (hashes, LZ4 worst case included) fits one. */
 export const RECEIVE_SLOT_BYTES = 1024 * 1024 + 64 * 1024;
@@ -52,15 +52,7 @@ export class AlignedPool {
     const memory = this.memory;
     const at = this.free.pop();
     if (!memory || at === undefined) return undefined;
-    let given = false;
-    return {
-      buf: Buffer.from(memory, at, bytes),
-      release: () => {
-        if (given) return;
-        given = true;
-        this.free.push(at);
-      },
-    };
+    return { buf: Buffer.from(memory, at, bytes), release: once(() => this.free.push(at)) };
   }
 
   /** True when `b` starts at an aligned address of this pool's memory. */

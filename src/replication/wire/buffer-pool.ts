@@ -27,11 +27,16 @@ export class BufferPool {
 
   /** A release function for `b` that gives it back at most once. */
   releaser(b: Buffer): () => void {
-    let given = false;
-    return () => {
-      if (given) return;
-      given = true;
-      this.give(b);
-    };
+    return once(() => this.give(b));
   }
+}
+
+/** `fn`, run on the first call only: a buffer given back twice would be handed out twice. */
+export function once(fn: () => void): () => void {
+  let done = false;
+  return () => {
+    if (done) return;
+    done = true;
+    fn();
+  };
 }
