@@ -10,7 +10,7 @@ import { comparePaths, escapeField, unescapeField } from '../../src/replication/
 import { formatEntry, ManifestWriter, parseEntry, readManifestLines } from '../../src/replication/file/manifest.js';
 import { Delta, type DeltaItem } from '../../src/replication/file/delta.js';
 import { DESCEND, MULTI_LINK } from '../../src/replication/file/walker.js';
-import { buildExcluder, compileGlob } from '../../src/replication/file/excludes.js';
+import { buildExcluder, globSpec, matcherFromSpec } from '../../src/replication/file/excludes.js';
 import type { Entry } from '../../src/replication/file/entry.js';
 import { encodeHeader, parseTar, ZERO_BLOCKS, bodyPadding, type TarEvent } from '../../src/replication/file/tar-format.js';
 import { changedRanges, PIECE } from '../../src/replication/file/pieces.js';
@@ -83,6 +83,7 @@ describe('manifest', () => {
 });
 
 describe('excludes', () => {
+  const compileGlob = (pattern: string) => matcherFromSpec({ exact: [], contentsOf: [], globs: [globSpec(pattern)] });
   it('matches globs like rsync: names anywhere, anchored paths, ** across directories', () => {
     expect(compileGlob('*.log')('var/log/syslog.log', false)).toBe(true);
     expect(compileGlob('/cache')('cache', true)).toBe(true);

@@ -109,14 +109,7 @@ export function buildExcluder(root: string, options: ExcludeOptions = {}): Exclu
   return matcherFromSpec(excludeSpec(root, options));
 }
 
-/** Compiles one glob into a predicate over relative paths. A trailing '/' matches directories only. */
-export function compileGlob(pattern: string): (rel: string, isDir: boolean) => boolean {
-  const g = globSpec(pattern);
-  const rx = new RegExp(g.re);
-  return (rel, isDir) => (!g.dirOnly || isDir) && rx.test(rel);
-}
-
-/** One glob as a RegExp source over relative paths. */
+/** One glob as a RegExp source over relative paths. A trailing '/' matches directories only. */
 export function globSpec(pattern: string): GlobSpec {
   let p = pattern;
   const dirOnly = p.endsWith('/') && p.length > 1;

@@ -369,9 +369,7 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
     }
     header.path = path;
     if (linkpath) header.linkpath = linkpath;
-    const at = index;
-    const named = path;
-    const where = (): string => `entry #${at} (${JSON.stringify(named.toString('utf8'))})`;
+    const where = (): string => `entry #${index} (${JSON.stringify(path.toString('utf8'))})`;
     if (!Number.isSafeInteger(header.size) || header.size < 0) throw new TarFormatError(`${where()}: bad size`);
     if (path.length > maxPath) throw new TarFormatError(`${where()}: path of ${path.length} bytes exceeds the ${maxPath}-byte limit`);
     if (linkpath && linkpath.length > maxPath) throw new TarFormatError(`${where()}: link target exceeds the ${maxPath}-byte limit`);

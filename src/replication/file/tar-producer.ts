@@ -98,13 +98,13 @@ export class TarProducer {
 
   abandonManifest(): void {
     this.out.abandon();
-    void this.closeReader();
+    void this.closeWorkers();
   }
 
   /** Keeps what was written so far as `partialPath` (for resuming after a cut). */
   keepPartialManifest(partialPath: string): void {
     this.out.keepAs(partialPath);
-    void this.closeReader();
+    void this.closeWorkers();
   }
 
   private *emit(b: Buffer): Generator<Buffer> {
@@ -131,9 +131,8 @@ export class TarProducer {
   async *stream(): AsyncGenerator<Buffer> {
     const log = this.o.log;
     if (this.o.xattrs !== false) this.xops = await loadXattrs();
-    const walkOpts: WalkOptions = { ...this.o.walk, ...(log ? { log } : {}) };
     const old = this.o.full ? ([] as string[])[Symbol.iterator]() : (this.o.basis ?? readManifestLines(this.o.manifest));
-    this.walker ??= new Walker(this.o.root, walkOpts);
+    this.walker ??= new Walker(this.o.root, { ...this.o.walk, ...(log ? { log } : {}) });
     let deletedDir: Buffer | null = null;
     for await (const item of this.readAhead(new Delta(old).items(this.walker))) {
       if (item.kind === 'same') {
@@ -194,11 +193,11 @@ export class TarProducer {
     }
     yield* this.emit(ZERO_BLOCKS);
     yield* this.flush();
-    await this.closeReader();
+    await this.closeWorkers();
   }
 
-
-  private async closeReader(): Promise<void> {
+  /** Stops the walk's and the small-file reader's worker threads (the stream is over or abandoned). */
+  private async closeWorkers(): Promise<void> {
     const w = this.walker;
     this.walker = null;
     await w?.close();

@@ -14,7 +14,6 @@
 // runs on the main thread. Memory: the listings ahead (bounded), each one
 // whole — the largest directory bounds it, as with any sorted walk.
 
-import { lstatSync } from 'node:fs';
 import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -246,7 +245,7 @@ export class Walker {
   constructor(root: string, private readonly options: WalkOptions = {}) {
     this.rootBuf = Buffer.from(root);
     this.skip = options.onSkip ?? ((p, reason) => options.log?.warn({ path: showPath(p) }, `skipped: ${reason}`));
-    const st = lstatSync(this.rootBuf, { bigint: true });
+    const st = fs.lstatSync(this.rootBuf, { bigint: true });
     if (!st.isDirectory()) throw new Error(`${root} is not a directory`);
     this.rootDev = st.dev;
     this.rootLine = formatEntry(fromStats(Buffer.alloc(0), 'd', st));
