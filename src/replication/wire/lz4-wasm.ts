@@ -89,7 +89,7 @@ let compiled: WebAssembly.Module | null | undefined;
 /**
  * The compiled module (once per process), or null when its bytes cannot be
  * loaded: callers fall back to the TypeScript codec, and a process warning
- * (code FERRY_LZ4_WASM, on stderr and in the agent's log) says so once.
+ * (code FERRY_LZ4_WASM, on stderr: the journal under systemd) says so once.
  */
 export function lz4WasmModule(): WebAssembly.Module | null {
   if (compiled === undefined) {
