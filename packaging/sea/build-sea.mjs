@@ -50,7 +50,7 @@ try {
             contents: `module.exports = require('./native-addon.cjs').loadAddon(${JSON.stringify(addons[a.path].asset)});`,
           }));
           // The wasm file beside lz4-wasm-nodejs is not in the binary: its bytes are an asset.
-          b.onLoad({ filter: /[\\/]dist[\\/]replication[\\/]wire[\\/]lz4-wasm-bytes\.js$/ }, () => ({
+          b.onLoad({ filter: /[\\/]dist[\\/]protocol[\\/]lz4-wasm-bytes\.js$/ }, () => ({
             loader: 'js',
             contents: `export function lz4WasmBytes() { return new Uint8Array(require('node:sea').getAsset(${JSON.stringify(lz4Wasm.asset)})); }`,
           }));

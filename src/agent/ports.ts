@@ -4,8 +4,8 @@
 // The daemon depends only on these, so each side can change without the other.
 
 import type { PassOptions, PassSummary } from '../replication/types.js';
-import type { SourceBody } from '../controlplane/schemas/source.js';
-import type { ProgressReport } from '../controlplane/schemas/progress.js';
+import type { SourceBody } from '../sms/schemas/source.js';
+import type { ProgressReport } from '../sms/schemas/progress.js';
 
 export type CopyState = 'UNAVAILABLE' | 'WAITING' | 'INIT' | 'REPLICATE' | 'SYNCING' | 'STOPPING' | 'STOPPED' | 'DELETING' | 'ERROR' | 'CLONING' | 'CUTOVERING' | 'FINISHED';
 export type MigrationCycle = 'cutovering' | 'cutovered' | 'checking' | 'setting' | 'replicating' | 'syncing';

@@ -5,15 +5,15 @@
 
 import { readFile } from 'node:fs/promises';
 import type { AgentConfig } from '../config/agent-config.js';
-import { createControlPlaneClient, type ControlPlaneClient, type ControlPlaneOptionsInput } from '../controlplane/client.js';
-import { proxyFromEnv } from '../controlplane/proxy-env.js';
+import { createControlPlaneClient, type ControlPlaneClient, type ControlPlaneOptionsInput } from '../sms-client/client.js';
+import { proxyFromEnv } from '../sms-client/proxy-env.js';
 import { FerryError } from '../errors.js';
 import type { Logger } from '../platform/log.js';
 import type { ControlPlanePort, TaskInfo } from './ports.js';
 
 /**
  * Client options from the agent config. With no `control_plane.proxy`, the
- * environment's proxy (HTTPS_PROXY / NO_PROXY, see controlplane/proxy-env.ts)
+ * environment's proxy (HTTPS_PROXY / NO_PROXY, see sms-client/proxy-env.ts)
  * is used — except with a pinned fingerprint, which needs a direct connection.
  */
 export async function clientOptions(config: AgentConfig, env: NodeJS.ProcessEnv = process.env): Promise<ControlPlaneOptionsInput> {

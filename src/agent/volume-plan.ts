@@ -6,7 +6,7 @@
 // disks changed under a running block task (SMS.0515).
 
 import { createHash } from 'node:crypto';
-import type { SourceBody } from '../controlplane/schemas/source.js';
+import type { SourceBody } from '../sms/schemas/source.js';
 import type { AgentConfig } from '../config/agent-config.js';
 import { FerryError } from '../errors.js';
 import { sizeOfPath } from '../platform/device-size-linux.js';

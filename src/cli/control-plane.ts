@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';
-import type { CredentialsFile } from '../localcp/credentials.js';
+import type { CredentialsFile } from '../sms-server/credentials.js';
 
 interface Opts {
   listen: string;
@@ -27,8 +27,8 @@ export function register(program: Command): void {
     .action(async (opts: Opts) => {
       if (!opts.data) throw new UsageError('--data DIR is required');
       const [{ Credentials, loadCredentialsFile }, { startControlPlane }, { createLogger }] = await Promise.all([
-        import('../localcp/credentials.js'),
-        import('../localcp/control-plane.js'),
+        import('../sms-server/credentials.js'),
+        import('../sms-server/control-plane.js'),
         import('../platform/log.js'),
       ]);
       const sk = opts.sk ?? process.env.FERRY_CP_SK;

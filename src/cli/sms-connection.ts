@@ -5,8 +5,8 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { ControlPlaneClient } from '../controlplane/client.js';
-import type { AuthOptions } from '../controlplane/client-options.js';
+import type { ControlPlaneClient } from '../sms-client/client.js';
+import type { AuthOptions } from '../sms-client/client-options.js';
 import { UsageError } from '../errors.js';
 
 export interface ConnectionOpts {
@@ -47,7 +47,7 @@ export async function connect(opts: ConnectionOpts): Promise<ControlPlaneClient>
   if (!endpoint) {
     if (!data) throw new UsageError('say which control plane: --data DIR of a local one, or --endpoint URL');
     // Loaded here, not at the top: every `ferry` run would pay for them.
-    const { readControlPlaneInfo } = await import('../localcp/control-plane.js');
+    const { readControlPlaneInfo } = await import('../sms-server/control-plane.js');
     const info = await readControlPlaneInfo(data);
     endpoint = info.url;
     fingerprint ??= info.fingerprint ?? undefined;
@@ -69,7 +69,7 @@ export async function connect(opts: ConnectionOpts): Promise<ControlPlaneClient>
     throw new UsageError('give credentials: --ak/--sk (or FERRY_SMS_AK/FERRY_SMS_SK), --token, or --user/--domain with a password');
   }
   const ca = opts.ca ? await readFile(opts.ca, 'utf8') : undefined;
-  const { ControlPlaneClient } = await import('../controlplane/client.js');
+  const { ControlPlaneClient } = await import('../sms-client/client.js');
   return new ControlPlaneClient({
     endpoint,
     auth,

@@ -2,7 +2,7 @@
 // 4.2.10). Segments are written START-END=MBITS, e.g. 00:00-08:00=20.
 
 import type { Command } from 'commander';
-import type { SpeedLimitSegment } from '../controlplane/schemas/index.js';
+import type { SpeedLimitSegment } from '../sms/schemas/index.js';
 import { UsageError } from '../errors.js';
 import { printJson, printTable, withClient, withConnection, type ConnectionOpts } from './sms-connection.js';
 

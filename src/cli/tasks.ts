@@ -5,8 +5,8 @@
 
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import type { ControlPlaneClient } from '../controlplane/client.js';
-import type { SourceDetails, TaskCreate } from '../controlplane/schemas/index.js';
+import type { ControlPlaneClient } from '../sms-client/client.js';
+import type { SourceDetails, TaskCreate } from '../sms/schemas/index.js';
 import { UsageError } from '../errors.js';
 import { normalizeFingerprint } from '../platform/tls-identity.js';
 import { formatDate, printJson, printTable, withClient, withConnection, type ConnectionOpts } from './sms-connection.js';

@@ -17,8 +17,8 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { stringify } from 'yaml';
-import { ControlPlaneClient } from '../controlplane/client.js';
-import type { TaskCreate, TaskDetails } from '../controlplane/schemas/index.js';
+import { ControlPlaneClient } from '../sms-client/client.js';
+import type { TaskCreate, TaskDetails } from '../sms/schemas/index.js';
 import { FerryError, UsageError, errorMessage } from '../errors.js';
 import { sizeOfPath } from '../platform/device-size-linux.js';
 import { FerryChild, describeExit, scrub, type ChildExit } from './child.js';

@@ -2,8 +2,8 @@
 // shows an operator: the task view (state, subtask progress, migrate_speed,
 // remain_seconds) and the source summary (replicatesize / totalsize).
 
-import type { TaskDetails } from '../controlplane/schemas/task.js';
-import type { SourceSummary } from '../controlplane/schemas/source-read.js';
+import type { TaskDetails } from '../sms/schemas/task.js';
+import type { SourceSummary } from '../sms/schemas/source-read.js';
 import { formatBytes } from '../platform/human-units.js';
 
 export { formatBytes };

@@ -3,11 +3,11 @@
 // (model.ts), the platform collectors (linux/, windows/) and the mapping to
 // the API body (source-body.ts). It only reads the machine — it never
 // mounts, activates or writes anything — and it never talks to the network.
-// The body's shape belongs to controlplane/schemas/source.ts; this module
+// The body's shape belongs to sms/schemas/source.ts; this module
 // must not redefine it.
 
 import { FerryError } from '../errors.js';
-import { sourceBodySchema, sourceRegistrationSchema, type SourceBody } from '../controlplane/schemas/source.js';
+import { sourceBodySchema, sourceRegistrationSchema, type SourceBody } from '../sms/schemas/source.js';
 import type { Inventory } from './model.js';
 import { toSourceBody } from './source-body.js';
 import { collectLinuxSnapshot } from './linux/collect.js';

@@ -4,7 +4,7 @@
 // Sizes are bytes. Strings are '' when unknown, never undefined, so the
 // mapping to the API never has to guess.
 
-import type { DiskDeviceUse, Platform } from '../controlplane/schemas/source.js';
+import type { DiskDeviceUse, Platform } from '../sms/schemas/source.js';
 
 export type PartitionTable = 'gpt' | 'mbr' | 'none' | 'unknown';
 

@@ -1,7 +1,7 @@
 // The cloud or hypervisor a machine runs on, from its SMBIOS/DMI strings
 // (Linux: /sys/class/dmi/id; Windows: Win32_ComputerSystem / Win32_BIOS).
 
-import type { Platform } from '../controlplane/schemas/source.js';
+import type { Platform } from '../sms/schemas/source.js';
 
 /** The cloud or hypervisor from DMI strings; 'other' when none is recognised. */
 export function detectPlatform(dmi: Record<string, string>, hypervisorType = ''): Platform {

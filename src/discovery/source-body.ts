@@ -3,7 +3,7 @@
 // lengths so a long mount path never makes a whole registration fail.
 
 import { agentVersion } from '../version.js';
-import type { SourceBody } from '../controlplane/schemas/source.js';
+import type { SourceBody } from '../sms/schemas/source.js';
 import type { Inventory } from './model.js';
 
 const cut = (s: string, max = 255) => (s.length > max ? s.slice(0, max) : s);

@@ -6,7 +6,7 @@
 // commit covers yet; after a crash that range is marked unknown.
 //
 // Layout: [slot A 4 KiB][slot B 4 KiB][entries: u64 BE per chunk]
-// Entry values: 0 = all-zero chunk, 1 = unknown, else xxh64 (piece-hash.ts).
+// Entry values: 0 = all-zero chunk, 1 = unknown, else xxh64 (protocol/chunk-hash.ts).
 
 import { open, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';

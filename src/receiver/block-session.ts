@@ -27,9 +27,9 @@ import {
   frameTypeName,
   type DataFrame,
   type RawFrame,
-} from '../replication/wire/frames.js';
-import { loadPieceHasher, type PieceHasher } from '../replication/wire/piece-hash.js';
-import { lz4Decompress } from '../replication/wire/lz4-block.js';
+} from '../protocol/frames.js';
+import { loadPieceHasher, type PieceHasher } from '../protocol/chunk-hash.js';
+import { lz4Decompress } from '../protocol/lz4-block.js';
 import { BlockManifest } from './block-manifest.js';
 import { alignedBuffers } from './receive-buffers.js';
 import { TargetWriter } from './target-writer.js';

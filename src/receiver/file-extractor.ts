@@ -18,10 +18,10 @@ import { randomBytes } from 'node:crypto';
 import { FerryError } from '../errors.js';
 import { exec } from '../platform/exec.js';
 import type { Logger } from '../platform/log.js';
-import { absPath, isUnder, parentRel, showPath } from '../replication/file/paths.js';
-import { parseRanges, type Range } from '../replication/file/pieces.js';
-import { parseTar, TarFormatError, type ParseLimits, type TarHeader } from '../replication/file/tar-format.js';
-import { loadXattrs, type XattrOps } from '../replication/file/xattrs.js';
+import { absPath, isUnder, parentRel, showPath } from '../protocol/paths.js';
+import { parseRanges, type Range } from '../protocol/file-pieces.js';
+import { parseTar, TarFormatError, type ParseLimits, type TarHeader } from '../protocol/tar-format.js';
+import { loadXattrs, type XattrOps } from '../platform/xattrs.js';
 
 export interface ExtractOptions {
   /** The target root; must exist and be a directory. */

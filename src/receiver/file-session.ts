@@ -1,5 +1,5 @@
 // The receiver's file-level session kind: takes a pass's FILE_* frames
-// (replication/wire/file-frames.ts), checks each frame's hash, decompresses
+// (protocol/file-frames.ts), checks each frame's hash, decompresses
 // it and feeds the tar stream to the file extractor for the target
 // directory. FILE_COMMITs are acknowledged once their bytes reach the
 // extractor (flow control); every few seconds, in the background, it syncs
@@ -16,14 +16,14 @@ import { z } from 'zod';
 import { FerryError, errorMessage } from '../errors.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import { exec } from '../platform/exec.js';
-import { hasher, pieceHashes, PIECE } from '../replication/file/pieces.js';
-import { absPath } from '../replication/file/paths.js';
-import { lz4Decompress } from '../replication/wire/lz4-block.js';
-import { Codec, MAX_FRAME_BYTES, decodeJson, encodeJsonFrame, frameTypeName, type RawFrame } from '../replication/wire/frames.js';
+import { hasher, pieceHashes, PIECE } from '../protocol/file-pieces.js';
+import { absPath } from '../protocol/paths.js';
+import { lz4Decompress } from '../protocol/lz4-block.js';
+import { Codec, MAX_FRAME_BYTES, decodeJson, encodeJsonFrame, frameTypeName, type RawFrame } from '../protocol/frames.js';
 import {
   FileCommitSchema, FileEndSchema, FileFrameType, FileHashRequestSchema, decodeFileData, encodeFileHashes,
   type FileAck, type FileDone, type FileWelcomeState,
-} from '../replication/wire/file-frames.js';
+} from '../protocol/file-frames.js';
 import { ByteQueue } from './byte-queue.js';
 import { assertRealParents, checkRelPath, FileExtractor } from './file-extractor.js';
 import type { KindSession, SessionContext, SessionKindHandler } from './session-kind.js';

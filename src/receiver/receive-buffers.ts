@@ -1,9 +1,9 @@
 // The buffers every session of one receiver process shares: incoming
-// frames are gathered into pooled buffers (see replication/wire/buffer-pool.ts
+// frames are gathered into pooled buffers (see protocol/buffer-pool.ts
 // for why), and DATA payloads are decompressed (or copied) into page-aligned
 // ones, which the target is written from with direct I/O, then given back.
 
-import { BufferPool, once } from '../replication/wire/buffer-pool.js';
+import { BufferPool, once } from '../protocol/buffer-pool.js';
 
 /** A whole DATA frame carrying 1 MiB of data (hashes, LZ4 worst case included) fits one. */
 export const RECEIVE_SLOT_BYTES = 1024 * 1024 + 64 * 1024;

@@ -10,7 +10,7 @@ import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypt
 import { FerryError, errorMessage } from '../errors.js';
 import type { Logger } from '../platform/log.js';
 import type { TlsIdentity } from '../platform/tls-identity.js';
-import { FrameChannel } from '../replication/wire/channel.js';
+import { FrameChannel } from '../protocol/channel.js';
 import {
   FrameType,
   HelloSchema,
@@ -24,7 +24,7 @@ import {
   type RawFrame,
   type SessionKind,
   type Welcome,
-} from '../replication/wire/frames.js';
+} from '../protocol/frames.js';
 import { blockKind } from './block-session.js';
 import { receiveBuffers } from './receive-buffers.js';
 import { fileKind } from './file-session.js';

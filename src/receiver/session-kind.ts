@@ -5,8 +5,8 @@
 // owns everything it writes.
 
 import type { Logger } from '../platform/log.js';
-import type { FrameChannel } from '../replication/wire/channel.js';
-import type { Hello, RawFrame, Welcome } from '../replication/wire/frames.js';
+import type { FrameChannel } from '../protocol/channel.js';
+import type { Hello, RawFrame, Welcome } from '../protocol/frames.js';
 
 export interface TargetSpec {
   name: string;

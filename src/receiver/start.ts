@@ -11,7 +11,7 @@ import type { Logger } from '../platform/log.js';
 import { loadOrCreateTlsIdentity } from '../platform/tls-identity.js';
 import { Receiver, newJoinToken } from './server.js';
 import type { SessionKindHandler, TargetSpec } from './session-kind.js';
-import type { SessionKind } from '../replication/wire/frames.js';
+import type { SessionKind } from '../protocol/frames.js';
 
 export const ReceiverInfoSchema = z.object({
   host: z.string(),

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openClientSession, errorFromFrame, type ClientSession } from '../../src/replication/wire/client.js';
+import { openClientSession, errorFromFrame, type ClientSession } from '../../src/replication/session/connect.js';
 import {
   Codec,
   FrameType,
@@ -21,8 +21,8 @@ import {
   encodeFrame,
   encodeJsonFrame,
   type RawFrame,
-} from '../../src/replication/wire/frames.js';
-import { loadPieceHasher } from '../../src/replication/wire/piece-hash.js';
+} from '../../src/protocol/frames.js';
+import { loadPieceHasher } from '../../src/protocol/chunk-hash.js';
 import { runFerry } from '../helpers/cli.js';
 import { migrateArgs, startReceiver, type RunningReceiver } from '../helpers/block.js';
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { hostname } from 'node:os';
 import { runFerry } from '../helpers/cli.js';
-import { sourceRegistrationSchema } from '../../src/controlplane/schemas/source.js';
+import { sourceRegistrationSchema } from '../../src/sms/schemas/source.js';
 
 describe('ferry discover on this machine', () => {
   it('prints a body the registration schema accepts', async () => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
 import { runFerry } from '../helpers/cli.js';
-import { sourceBodySchema, type SourceBody, type ServerDisk } from '../../src/controlplane/schemas/source.js';
+import { sourceBodySchema, type SourceBody, type ServerDisk } from '../../src/sms/schemas/source.js';
 
 const env = needs({
   root: true,

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tarStream from 'tar-stream';
 import { FileExtractor } from '../../src/receiver/file-extractor.js';
-import { encodeHeader, ZERO_BLOCKS, bodyPadding, type TarHeader } from '../../src/replication/file/tar-format.js';
+import { encodeHeader, ZERO_BLOCKS, bodyPadding, type TarHeader } from '../../src/protocol/tar-format.js';
 
 let base: string;
 let root: string;

@@ -14,11 +14,11 @@ import { needs } from '../helpers/requirements.js';
 import { runFerry } from '../helpers/cli.js';
 import { startReceiver, parseSummaries, type RunningReceiver } from '../helpers/block.js';
 import { rsyncDiff } from '../helpers/file-tree.js';
-import { openClientSession } from '../../src/replication/wire/client.js';
-import { encodeFileData, FileFrameType } from '../../src/replication/wire/file-frames.js';
-import { Codec, FrameType, encodeJsonFrame } from '../../src/replication/wire/frames.js';
-import { encodeHeader, ZERO_BLOCKS, bodyPadding } from '../../src/replication/file/tar-format.js';
-import { hasher } from '../../src/replication/file/pieces.js';
+import { openClientSession } from '../../src/replication/session/connect.js';
+import { encodeFileData, FileFrameType } from '../../src/protocol/file-frames.js';
+import { Codec, FrameType, encodeJsonFrame } from '../../src/protocol/frames.js';
+import { encodeHeader, ZERO_BLOCKS, bodyPadding } from '../../src/protocol/tar-format.js';
+import { hasher } from '../../src/protocol/file-pieces.js';
 import { TarProducer } from '../../src/replication/file/tar-producer.js';
 import { FileExtractor } from '../../src/receiver/file-extractor.js';
 

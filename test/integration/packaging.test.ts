@@ -78,7 +78,7 @@ describe.runIf(env.ok)('release packaging', () => {
       'node_modules/@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node',
       'node_modules/@napi-rs/xattr-linux-x64-gnu/xattr.linux-x64-gnu.node',
       'node_modules/xxhash-wasm/package.json',
-      // The LZ4 codec's WebAssembly module, read by dist/replication/wire/lz4-wasm-bytes.js.
+      // The LZ4 codec's WebAssembly module, read by dist/protocol/lz4-wasm-bytes.js.
       'node_modules/lz4-wasm-nodejs/lz4_wasm_nodejs_bg.wasm',
     ]) {
       expect(names, want).toContain(top + want);
@@ -123,7 +123,7 @@ describe.runIf(env.ok)('release packaging', () => {
     expect(addon.same).toBe(true);
     expect(addon.h).toMatch(/^[0-9a-f]+$/);
     // ferry's LZ4 codec finds its WebAssembly module in the installed tree (else it would fall back and warn).
-    const wasmProbe = `import(${JSON.stringify(pathToFileURL(join(root, 'opt/ferry/dist/replication/wire/lz4-wasm.js')).href)}).then((m) => process.stdout.write(String(m.wasmCodec() !== null)))`;
+    const wasmProbe = `import(${JSON.stringify(pathToFileURL(join(root, 'opt/ferry/dist/protocol/lz4-wasm.js')).href)}).then((m) => process.stdout.write(String(m.wasmCodec() !== null)))`;
     const wasm = await run(process.execPath, ['-e', wasmProbe]);
     expect(wasm.stdout).toBe('true');
     expect(wasm.stderr).not.toMatch(/FERRY_LZ4_WASM/);

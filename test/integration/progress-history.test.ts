@@ -6,7 +6,7 @@
 // 100, sizes that add up, a speed near the limit and an ETA that was within
 // 25% of the truth at the halfway point.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { progressReportSchema } from '../../src/controlplane/schemas/progress.js';
+import { progressReportSchema } from '../../src/sms/schemas/progress.js';
 import { startAgentLab, type AgentLab, type LabAgent } from '../helpers/agent-lab.js';
 import { sha256Of } from '../helpers/block.js';
 import { loopbackTaskBody } from '../helpers/control-plane.js';

@@ -6,14 +6,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { comparePaths, escapeField, unescapeField } from '../../src/replication/file/paths.js';
+import { comparePaths, escapeField, unescapeField } from '../../src/protocol/paths.js';
 import { formatEntry, ManifestWriter, parseEntry, readManifestLines } from '../../src/replication/file/manifest.js';
 import { Delta, type DeltaItem } from '../../src/replication/file/delta.js';
 import { DESCEND, MULTI_LINK } from '../../src/replication/file/walker.js';
 import { buildExcluder, globSpec, matcherFromSpec } from '../../src/replication/file/excludes.js';
 import type { Entry } from '../../src/replication/file/entry.js';
-import { encodeHeader, parseTar, ZERO_BLOCKS, bodyPadding, type TarEvent } from '../../src/replication/file/tar-format.js';
-import { changedRanges, PIECE } from '../../src/replication/file/pieces.js';
+import { encodeHeader, parseTar, ZERO_BLOCKS, bodyPadding, type TarEvent } from '../../src/protocol/tar-format.js';
+import { changedRanges, PIECE } from '../../src/protocol/file-pieces.js';
 
 const B = (s: string) => Buffer.from(s);
 const entry = (p: string | Buffer, extra: Partial<Entry> = {}): Entry => ({

@@ -2,7 +2,7 @@
 // the machine. Each part that the snapshot lacks (a tool missing, a device
 // unreadable) stays empty and adds a warning.
 
-import type { DiskDeviceUse } from '../../controlplane/schemas/source.js';
+import type { DiskDeviceUse } from '../../sms/schemas/source.js';
 import type {
   BtrfsInfo,
   DiskInfo,

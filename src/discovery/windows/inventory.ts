@@ -2,7 +2,7 @@
 // partition names, \\.\PhysicalDriveN as disk names, system_dir and the
 // driver-files / services / account-rights checks. Pure: no I/O.
 
-import type { DiskDeviceUse } from '../../controlplane/schemas/source.js';
+import type { DiskDeviceUse } from '../../sms/schemas/source.js';
 import { errorMessage } from '../../errors.js';
 import type { DiskInfo, HostInfo, Inventory, NicInfo, PartitionInfo } from '../model.js';
 import { detectPlatform } from '../platform-detect.js';

@@ -4,7 +4,7 @@
 // 'data' (changed, to send; at most maxDataBytes each), 'zero' (changed to
 // all zeros: a range marker) and 'same' (nothing to send).
 
-import { isAllZero, type PieceHasher } from '../wire/piece-hash.js';
+import { isAllZero, type PieceHasher } from '../../protocol/chunk-hash.js';
 
 export type Run =
   | { kind: 'data'; offset: number; length: number; hashes: bigint[] }

@@ -3,7 +3,7 @@
 // does not. A byte-entropy estimate on a small sample rejects random or
 // already-compressed data before any compression is tried.
 
-import { Codec, type CodecValue } from '../wire/frames.js';
+import { Codec, type CodecValue } from '../../protocol/frames.js';
 import { Lz4Pool } from './lz4-pool.js';
 
 /** Keep lz4 only when it saves at least this fraction. */

@@ -8,8 +8,8 @@
 
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { lz4Bound, lz4Compress, makeCompressor } from '../wire/lz4-block.js';
-import { lz4WasmModule, makeWasmCodec } from '../wire/lz4-wasm.js';
+import { lz4Bound, lz4Compress, makeCompressor } from '../../protocol/lz4-block.js';
+import { lz4WasmModule, makeWasmCodec } from '../../protocol/lz4-wasm.js';
 
 /** Input buffers are allocated at this size (a DATA frame's raw run is at most 1 MiB). */
 const INPUT_BYTES = 1024 * 1024;

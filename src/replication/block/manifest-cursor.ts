@@ -3,8 +3,8 @@
 // volume size. Entries are canonical chunk hashes (0 zero, 1 unknown).
 
 import { FerryError } from '../../errors.js';
-import { FrameType, encodeJsonFrame } from '../wire/frames.js';
-import type { FrameChannel } from '../wire/channel.js';
+import { FrameType, encodeJsonFrame } from '../../protocol/frames.js';
+import type { FrameChannel } from '../../protocol/channel.js';
 
 export const MANIFEST_RANGE_CHUNKS = 64 * 1024;
 

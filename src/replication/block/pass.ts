@@ -14,7 +14,7 @@ import { open } from 'node:fs/promises';
 import { FerryError, errorMessage } from '../../errors.js';
 import { sizeOfPath } from '../../platform/device-size-linux.js';
 import type { PassOptions, PassSummary, VolumeProgress } from '../types.js';
-import { openClientSession, errorFromFrame } from '../wire/client.js';
+import { openClientSession, errorFromFrame } from '../session/connect.js';
 import {
   AckSchema,
   Codec,
@@ -30,8 +30,8 @@ import {
   frameTypeName,
   type CodecValue,
   type Done,
-} from '../wire/frames.js';
-import { loadPieceHasher } from '../wire/piece-hash.js';
+} from '../../protocol/frames.js';
+import { loadPieceHasher } from '../../protocol/chunk-hash.js';
 import { chunkBlock } from './chunker.js';
 import { CompressionGovernor, encodeRunGoverned } from './compress.js';
 import { ManifestCursor } from './manifest-cursor.js';

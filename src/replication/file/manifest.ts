@@ -7,7 +7,7 @@
 
 import { closeSync, fsyncSync, openSync, readSync, renameSync, writeSync, existsSync, unlinkSync } from 'node:fs';
 import type { Entry, EntryType } from './entry.js';
-import { comparePaths, compareText, escapeField, unescapeField } from './paths.js';
+import { comparePaths, compareText, escapeField, unescapeField } from '../../protocol/paths.js';
 
 const HEADER = '# ferry file manifest v1';
 

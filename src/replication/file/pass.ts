@@ -16,16 +16,16 @@ import { createHash, randomUUID } from 'node:crypto';
 import { FerryError, errorMessage } from '../../errors.js';
 import type { PassOptions, PassSummary, VolumeProgress } from '../types.js';
 import { encodeRun } from '../block/compress.js';
-import { openClientSession, errorFromFrame } from '../wire/client.js';
-import { FrameType, MAX_DATA_RAW_BYTES, decodeJson, encodeJsonFrame, type RawFrame } from '../wire/frames.js';
+import { openClientSession, errorFromFrame } from '../session/connect.js';
+import { FrameType, MAX_DATA_RAW_BYTES, decodeJson, encodeJsonFrame, type RawFrame } from '../../protocol/frames.js';
 import {
   FileAckSchema, FileDoneSchema, FileFrameType, FileWelcomeStateSchema, decodeFileHashes, encodeFileData,
   type FileDone,
-} from '../wire/file-frames.js';
+} from '../../protocol/file-frames.js';
 import { defaultExcludedPaths } from './excludes.js';
 import { readManifestLines, readPartialManifestLines, resumeBasis } from './manifest.js';
-import { escapeField } from './paths.js';
-import { hasher } from './pieces.js';
+import { escapeField } from '../../protocol/paths.js';
+import { hasher } from '../../protocol/file-pieces.js';
 import { TarProducer, type ProduceStats } from './tar-producer.js';
 import { Walker } from './walker.js';
 import type { z } from 'zod';

@@ -13,12 +13,12 @@ import type { Entry } from './entry.js';
 import { major, minor } from './entry.js';
 import { ManifestWriter, readManifestLines } from './manifest.js';
 import { Delta, type DeltaItem } from './delta.js';
-import { changedRanges, dataRanges, formatRanges, LARGE_FILE, pieceHashes, readFull, type Range } from './pieces.js';
-import { absPath, isUnder, showPath } from './paths.js';
-import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from './tar-format.js';
+import { changedRanges, dataRanges, formatRanges, LARGE_FILE, pieceHashes, readFull, type Range } from '../../protocol/file-pieces.js';
+import { absPath, isUnder, showPath } from '../../protocol/paths.js';
+import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from '../../protocol/tar-format.js';
 import { Walker, type WalkOptions } from './walker.js';
 import { SmallFileReader, type SmallRead } from './small-file-reader.js';
-import { loadXattrs, XattrPathError, type XattrOps } from './xattrs.js';
+import { loadXattrs, XattrPathError, type XattrOps } from '../../platform/xattrs.js';
 
 /** Asks the receiver for the piece hashes of its copy of a file (null: it has none). */
 export type RemoteHashes = (path: Buffer) => Promise<Buffer | null>;

@@ -21,7 +21,7 @@ import type { Logger } from '../../platform/log.js';
 import { excludeSpec, matcherFromSpec, type ExcludeMatcher, type ExcludeOptions, type ExcludeSpec } from './excludes.js';
 import { fromStats } from './entry.js';
 import { formatEntry } from './manifest.js';
-import { compareText, escapeField, showPath } from './paths.js';
+import { compareText, escapeField, showPath } from '../../protocol/paths.js';
 
 export interface WalkOptions extends ExcludeOptions {
   log?: Logger;

@@ -20,7 +20,7 @@
 //   nothing moves.
 // - compress_rate is payload bytes per wire byte (2.0 = halved).
 
-import type { ProgressReport, SubtaskName } from '../../controlplane/schemas/progress.js';
+import type { ProgressReport, SubtaskName } from '../../sms/schemas/progress.js';
 import type { VolumeProgress } from '../types.js';
 import { localIsoTime } from '../throttle/clock.js';
 import { RateMeter } from './rate-meter.js';

@@ -7,7 +7,7 @@
 // into the copy: the copy only calls the aggregator's synchronous update().
 
 import { errorMessage } from '../../errors.js';
-import type { ProgressReport } from '../../controlplane/schemas/progress.js';
+import type { ProgressReport } from '../../sms/schemas/progress.js';
 import type { Logger } from '../../platform/log.js';
 import type { Clock, TimerHandle } from '../throttle/clock.js';
 import type { SystemSampler } from './system-stats.js';

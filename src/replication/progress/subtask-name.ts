@@ -1,7 +1,7 @@
 // The table 4-172 subtask name of a replication pass, by source OS, level
 // (block or file) and pass (full copy = MIGRATE_*, delta = SYNC_*).
 
-import type { SubtaskName } from '../../controlplane/schemas/progress.js';
+import type { SubtaskName } from '../../sms/schemas/progress.js';
 
 export type SourceOs = 'LINUX' | 'WINDOWS';
 

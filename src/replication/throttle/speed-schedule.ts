@@ -9,7 +9,7 @@
 // rejected as a whole with a FerryError (SMS.6405 for times, SMS.9001 for the
 // rest); the caller keeps its previous schedule in force.
 
-import { speedLimitResponseSchema, type SpeedLimitResponse } from '../../controlplane/schemas/speed-limit.js';
+import { speedLimitResponseSchema, type SpeedLimitResponse } from '../../sms/schemas/speed-limit.js';
 import { FerryError } from '../../errors.js';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;

@@ -15,7 +15,7 @@ import { StateStore } from '../../../src/agent/state-store.js';
 import { identityFromParts } from '../../../src/agent/identity.js';
 import type { CertKey, ControlPlanePort, ReplicationPort, TaskInfo, VolumePlan } from '../../../src/agent/ports.js';
 import type { PassOptions, PassSummary } from '../../../src/replication/types.js';
-import type { SourceBody } from '../../../src/controlplane/schemas/source.js';
+import type { SourceBody } from '../../../src/sms/schemas/source.js';
 import { FerryError } from '../../../src/errors.js';
 
 const SECRET_TOKEN = 'cp-token-VERY-SECRET-123';

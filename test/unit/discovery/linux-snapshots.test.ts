@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { discoverFromLinuxSnapshot } from '../../../src/discovery/index.js';
 import type { LinuxSnapshot } from '../../../src/discovery/linux/snapshot.js';
-import { sourceRegistrationSchema } from '../../../src/controlplane/schemas/source.js';
+import { sourceRegistrationSchema } from '../../../src/sms/schemas/source.js';
 
 const fixture = (name: string): LinuxSnapshot =>
   JSON.parse(readFileSync(new URL(`../../fixtures/linux/${name}.json`, import.meta.url), 'utf8')) as LinuxSnapshot;

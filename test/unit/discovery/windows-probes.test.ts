@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { inventoryFromWindowsProbes, prefixToNetmask, windowsVersionName } from '../../../src/discovery/windows/inventory.js';
 import type { WindowsProbeOutputs } from '../../../src/discovery/windows/probe-schema.js';
 import { finishDiscovery } from '../../../src/discovery/index.js';
-import { sourceRegistrationSchema } from '../../../src/controlplane/schemas/source.js';
+import { sourceRegistrationSchema } from '../../../src/sms/schemas/source.js';
 
 function probes(dir: string): WindowsProbeOutputs {
   const read = (n: string) => readFileSync(new URL(`../../fixtures/windows/${dir}/${n}.json`, import.meta.url), 'utf8');

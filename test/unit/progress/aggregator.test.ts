@@ -1,7 +1,7 @@
 // Progress aggregation into the table 4-172 body: names, monotonic
 // progress, sizes that add up, speed and ETA from recent rates.
 import { describe, expect, it } from 'vitest';
-import { progressReportSchema } from '../../../src/controlplane/schemas/progress.js';
+import { progressReportSchema } from '../../../src/sms/schemas/progress.js';
 import { ProgressAggregator } from '../../../src/replication/progress/aggregator.js';
 import { subtaskName } from '../../../src/replication/progress/subtask-name.js';
 import { FakeClock } from '../../../src/replication/throttle/clock.js';

@@ -1,7 +1,7 @@
 // The progress reporter: periodic and immediate reports, one request at a
 // time with only the latest body pending, retries, and a final report.
 import { describe, expect, it } from 'vitest';
-import type { ProgressReport } from '../../../src/controlplane/schemas/progress.js';
+import type { ProgressReport } from '../../../src/sms/schemas/progress.js';
 import { ProgressReporter } from '../../../src/replication/progress/reporter.js';
 import { SystemSampler } from '../../../src/replication/progress/system-stats.js';
 import { FakeClock } from '../../../src/replication/throttle/clock.js';

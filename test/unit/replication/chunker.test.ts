@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { chunkBlock } from '../../../src/replication/block/chunker.js';
-import { UNKNOWN_HASH, ZERO_HASH, isAllZero, loadPieceHasher } from '../../../src/replication/wire/piece-hash.js';
+import { UNKNOWN_HASH, ZERO_HASH, isAllZero, loadPieceHasher } from '../../../src/protocol/chunk-hash.js';
 
 const CS = 32 * 1024;
 

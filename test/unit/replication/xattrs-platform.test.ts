@@ -9,14 +9,14 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadXattrs } from '../../../src/replication/file/xattrs.js';
-import * as win from '../../../src/replication/file/xattrs-windows.js';
+import { loadXattrs } from '../../../src/platform/xattrs.js';
+import * as win from '../../../src/platform/xattrs-windows.js';
 
 const DIST = fileURLToPath(new URL('../../../dist/', import.meta.url));
 const STATIC = /(?:^|[\n;])\s*(?:import|export)\s+(?:[^;'"]*?\sfrom\s*)?['"]([^'"]+)['"]/g;
 const DYNAMIC = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 /** The one module allowed to reach the addon, through its platform choice. */
-const XATTRS = resolve(DIST, 'replication/file/xattrs.js');
+const XATTRS = resolve(DIST, 'platform/xattrs.js');
 
 /**
  * Every module reachable from `entry` through static import/export-from and

@@ -1,0 +1,27 @@
+// AK/SK authentication: every attempt is signed afresh (new X-Sdk-Date), with
+// X-Security-Token and X-Project-Id when configured. There is nothing to renew
+// on a 401: a wrong key or a wrong clock needs a person (SMS.0202 / SMS.0205).
+
+import type { Authenticator, OutgoingRequest } from '../transport.js';
+import { signRequest, type AkSkCredentials } from '../../sms/aksk-signer.js';
+
+export class AkSkAuth implements Authenticator {
+  readonly unauthorizedCode = 'SMS.0202';
+
+  constructor(
+    private readonly creds: AkSkCredentials,
+    private readonly now: () => Date = () => new Date(),
+  ) {}
+
+  async authorize(req: OutgoingRequest): Promise<Record<string, string>> {
+    return signRequest({ method: req.method, url: req.url, headers: req.headers, body: req.body }, this.creds, this.now());
+  }
+
+  async renew(): Promise<boolean> {
+    return false;
+  }
+
+  secrets(): string[] {
+    return [this.creds.sk, ...(this.creds.securityToken ? [this.creds.securityToken] : [])];
+  }
+}

@@ -1,0 +1,73 @@
+// FrameChannel pacing: a paced frame goes out in gate-admitted slices,
+// frames never interleave, and a gate that rejects mid-frame still leaves a
+// well-formed stream.
+import net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { FrameChannel, PACE_SLICE_BYTES } from '../../../src/protocol/channel.js';
+import type { ByteGate } from '../../../src/replication/types.js';
+
+async function pair(): Promise<{ a: net.Socket; received: () => Buffer; close: () => void }> {
+  const chunks: Buffer[] = [];
+  let peer: net.Socket | undefined;
+  const server = net.createServer((s) => {
+    peer = s;
+    s.on('data', (b: Buffer) => chunks.push(b));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const a = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  await new Promise<void>((r) => a.once('connect', () => r()));
+  return {
+    a,
+    received: () => Buffer.concat(chunks),
+    close: () => {
+      a.destroy();
+      peer?.destroy();
+      server.close();
+    },
+  };
+}
+
+/** Waits until the peer has received `n` bytes (a fixed pause is too short on a loaded machine); 30 s only bounds a hang. */
+async function arrived(received: () => Buffer, n: number): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (received().length < n) {
+    if (Date.now() > end) throw new Error(`only ${received().length} of ${n} bytes arrived`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+let cleanup: (() => void) | undefined;
+afterEach(() => cleanup?.());
+
+describe('FrameChannel paced send', () => {
+  it('admits each slice through the gate and keeps frames whole and in order', async () => {
+    const p = await pair();
+    cleanup = p.close;
+    const ch = new FrameChannel(p.a, { onDecodeError: () => undefined });
+    const asked: number[] = [];
+    const gate: ByteGate = { acquire: async (n) => void asked.push(n) };
+    const big = Buffer.alloc(3 * PACE_SLICE_BYTES + 100, 0xaa);
+    const small = Buffer.alloc(10, 0xbb);
+    await Promise.all([ch.send(big, { gate }), ch.send(small)]);
+    await arrived(p.received, big.length + small.length);
+    expect(asked).toEqual([PACE_SLICE_BYTES, PACE_SLICE_BYTES, PACE_SLICE_BYTES, 100]);
+    expect(p.received().equals(Buffer.concat([big, small]))).toBe(true);
+    expect(ch.bytesWritten).toBe(big.length + small.length);
+  });
+
+  it('a gate that rejects mid-frame: the frame is still completed, then the error is thrown', async () => {
+    const p = await pair();
+    cleanup = p.close;
+    const ch = new FrameChannel(p.a, { onDecodeError: () => undefined });
+    let calls = 0;
+    const gate: ByteGate = {
+      acquire: async () => {
+        if (++calls === 2) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+      },
+    };
+    const frame = Buffer.alloc(4 * PACE_SLICE_BYTES, 0xcc);
+    await expect(ch.send(frame, { gate })).rejects.toThrow('aborted');
+    expect(calls).toBe(2); // no further waiting once rejected
+    await arrived(p.received, frame.length);
+    expect(p.received().equals(frame)).toBe(true);
+  });
+});
