@@ -8,7 +8,7 @@
 import { readdir } from 'node:fs/promises';
 import { setPriority } from 'node:os';
 import { exec } from './exec.js';
-import type { ProcessPriority } from './process-priority.js';
+import type { ProcessPriority } from './process-priority-settings.js';
 
 async function threadIds(): Promise<number[]> {
   try {

@@ -7,14 +7,9 @@
 
 import { setPriority } from 'node:os';
 import { UsageError } from '../errors.js';
+import type { ProcessPriority } from './process-priority-settings.js';
 
-export interface ProcessPriority {
-  /** nice value 0 (normal) – 19 (lowest). */
-  cpu?: number;
-  ioClass?: 'best-effort' | 'idle';
-  /** 0 (highest) – 7 (lowest) within best-effort. */
-  ioLevel?: number;
-}
+export type { ProcessPriority } from './process-priority-settings.js';
 
 /** Applies `p` to this process; returns what could not be applied. */
 export async function applyProcessPriority(p: ProcessPriority): Promise<string[]> {

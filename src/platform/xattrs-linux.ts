@@ -8,11 +8,21 @@
 
 import { closeSync, openSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
-import { isUtf8 } from '../protocol/paths.js';
-import { XattrPathError } from './xattrs.js';
+import { XattrPathError } from './xattr-ops.js';
 
 const O_PATH = 0o10000000;
 const O_DIRECTORY = 0o200000;
+
+/**
+ * True when the bytes are valid UTF-8 (and so survive a round trip through a
+ * JS string): only then can the library be given the path as text.
+ */
+function isUtf8(p: Buffer): boolean {
+  for (let i = 0; i < p.length; i++) {
+    if (p[i]! >= 0x80) return Buffer.from(p.toString('utf8'), 'utf8').equals(p);
+  }
+  return true; // plain ASCII, the common case
+}
 
 /** Runs fn with a text path that reaches `abs` (bytes), closing any fd it opened. */
 function withTextPath<T>(abs: Buffer, fn: (p: string) => T): T {

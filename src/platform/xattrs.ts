@@ -4,15 +4,9 @@
 // that nothing imports the Linux addon on Windows: a static import of it
 // anywhere in the CLI's import graph makes every command crash at start-up.
 
-export interface XattrOps {
-  /** All xattrs of an entry, sorted by name; empty when there are none. */
-  readXattrs(abs: Buffer): Map<string, Buffer>;
-  /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest. */
-  writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void;
-}
+import type { XattrOps } from './xattr-ops.js';
 
-/** A path the xattr library cannot reach (readXattrs skips the entry with a warning). */
-export class XattrPathError extends Error {}
+export { XattrPathError, type XattrOps } from './xattr-ops.js';
 
 let loaded: Promise<XattrOps> | undefined;
 

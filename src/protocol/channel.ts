@@ -5,7 +5,6 @@
 
 import type { Socket } from 'node:net';
 import { FerryError } from '../errors.js';
-import type { ByteGate } from '../replication/types.js';
 import type { BufferPool } from './buffer-pool.js';
 import { FrameDecoder, MAX_FRAME_BYTES, type RawFrame } from './frames.js';
 
@@ -16,6 +15,16 @@ import { FrameDecoder, MAX_FRAME_BYTES, type RawFrame } from './frames.js';
  * 20 Mbit/s).
  */
 export const PACE_SLICE_BYTES = 64 * 1024;
+
+/**
+ * Admits bytes onto the wire. The engines call `acquire(n)` before writing
+ * n bytes (after compression) to the socket; a rate limiter shared by all of
+ * a task's connections implements it (replication/throttle). Rejects when
+ * `signal` aborts.
+ */
+export interface ByteGate {
+  acquire(bytes: number, signal?: AbortSignal): Promise<void>;
+}
 
 export type FrameHandler = (frame: RawFrame) => void;
 

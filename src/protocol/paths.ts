@@ -78,14 +78,6 @@ export function showPath(p: Buffer): string {
   return out;
 }
 
-/** True when the bytes are valid UTF-8 (and so survive a round trip through a JS string). */
-export function isUtf8(p: Buffer): boolean {
-  for (let i = 0; i < p.length; i++) {
-    if (p[i]! >= 0x80) return Buffer.from(p.toString('utf8'), 'utf8').equals(p);
-  }
-  return true; // plain ASCII, the common case
-}
-
 /** Escapes bytes for one manifest field: %XX for '%', controls, space-likes and non-ASCII. */
 export function escapeField(p: Buffer): string {
   let out = '';

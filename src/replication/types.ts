@@ -4,6 +4,7 @@
 // depend on these shapes, never on the CLI, the agent or the control plane.
 
 import type { Logger } from '../platform/log.js';
+import type { ByteGate } from '../protocol/channel.js';
 
 /** Where a receiver listens and how to prove who we are to it. */
 export interface ReceiverAddress {
@@ -15,14 +16,8 @@ export interface ReceiverAddress {
   token: string;
 }
 
-/**
- * Admits bytes onto the wire. The engines call `acquire(n)` before writing
- * n bytes (after compression) to the socket; a rate limiter shared by all of
- * a task's connections implements it. Rejects when `signal` aborts.
- */
-export interface ByteGate {
-  acquire(bytes: number, signal?: AbortSignal): Promise<void>;
-}
+/** The rate limiter a pass writes through; defined beside the channel that paces with it. */
+export type { ByteGate } from '../protocol/channel.js';
 
 /** A snapshot of one volume's pass, emitted often (at least every second of work). */
 export interface VolumeProgress {

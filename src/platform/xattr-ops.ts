@@ -1,0 +1,14 @@
+// What both extended-attribute implementations (xattrs-linux.ts,
+// xattrs-windows.ts) provide, and the error they raise for a path they
+// cannot reach. Kept apart from the chooser (xattrs.ts) so that an
+// implementation imports this file, not the module that loads it: no cycle.
+
+export interface XattrOps {
+  /** All xattrs of an entry, sorted by name; empty when there are none. */
+  readXattrs(abs: Buffer): Map<string, Buffer>;
+  /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest. */
+  writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void;
+}
+
+/** A path the xattr library cannot reach (readXattrs skips the entry with a warning). */
+export class XattrPathError extends Error {}
