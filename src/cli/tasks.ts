@@ -6,7 +6,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { ControlPlaneClient } from '../sms-client/client.js';
-import type { SourceDetails, TaskCreate } from '../sms/schemas/index.js';
+import type { TaskCreate } from '../sms/schemas/index.js';
+import { targetServerFromSource } from '../sms/target-server.js';
 import { UsageError } from '../errors.js';
 import { normalizeFingerprint } from '../platform/tls-identity.js';
 import { formatDate, printJson, printTable, withClient, withConnection, type ConnectionOpts } from './sms-connection.js';
@@ -24,46 +25,6 @@ interface CreateOpts extends ConnectionOpts {
   project: string;
   start?: boolean;
   body?: string;
-}
-
-type Rec = Record<string, unknown>;
-const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
-const text = (v: unknown) => (typeof v === 'string' ? v : '');
-
-/** The target layout of a task: the source's disks and volume groups, as table 4-99 wants them. */
-export function targetFromSource(src: SourceDetails): TaskCreate['target_server'] {
-  const disks = ((src.disks ?? []) as Rec[]).map((d) => ({
-    name: text(d.name),
-    size: num(d.size),
-    used_size: num(d.used_size),
-    device_use: (['BOOT', 'OS'].includes(text(d.device_use)) ? text(d.device_use) : 'NORMAL') as 'BOOT' | 'OS' | 'NORMAL',
-    physical_volumes: ((d.physical_volumes ?? []) as Rec[]).map((p, i) => ({
-      name: text(p.name),
-      size: num(p.size),
-      used_size: num(p.used_size),
-      index: typeof p.index === 'number' ? p.index : i,
-      ...(p.file_system ? { file_system: text(p.file_system) } : {}),
-      ...(p.mount_point ? { mount_point: text(p.mount_point) } : {}),
-      ...(p.device_use ? { device_use: text(p.device_use) } : {}),
-      ...(p.uuid ? { uuid: text(p.uuid) } : {}),
-    })),
-  }));
-  const volume_groups = ((src.volume_groups ?? []) as Rec[]).map((vg) => ({
-    name: text(vg.name),
-    size: num(vg.size),
-    free_size: num(vg.free_size),
-    ...(vg.components ? { components: text(vg.components) } : {}),
-    logical_volumes: ((vg.logical_volumes ?? []) as Rec[]).map((lv) => ({
-      name: text(lv.name),
-      size: num(lv.size),
-      used_size: num(lv.used_size),
-      free_size: num(lv.free_size),
-      file_system: text(lv.file_system),
-      mount_point: text(lv.mount_point),
-      inode_size: num(lv.inode_size),
-    })),
-  }));
-  return { vm_id: `ferry-target-${src.id}`, name: `${src.name ?? src.id}-target`, disks, volume_groups };
 }
 
 async function createTask(c: ControlPlaneClient, opts: CreateOpts): Promise<string> {
@@ -96,7 +57,7 @@ async function createTask(c: ControlPlaneClient, opts: CreateOpts): Promise<stri
     type,
     os_type: src.os_type,
     source_server: { id: opts.source },
-    target_server: targetFromSource(src),
+    target_server: targetServerFromSource(src),
     region_name: opts.region,
     region_id: opts.region,
     project_name: opts.project,
