@@ -3,7 +3,7 @@
 // inventory (discovery) and the replication engines (replication-port.ts).
 // The daemon depends only on these, so each side can change without the other.
 
-import type { PassOptions, PassSummary } from '../replication/types.js';
+import type { PassOptions, PassSummary, VolumePlan } from '../replication/types.js';
 import type { SourceBody } from '../sms/schemas/source.js';
 import type { ProgressReport } from '../sms/schemas/progress.js';
 
@@ -63,14 +63,7 @@ export interface InventoryPort {
 }
 
 /** One volume of a task: what to read and which receiver target it becomes. */
-export interface VolumePlan {
-  kind: 'block' | 'file';
-  /** Block device path, or the root directory of a file tree. */
-  source: string;
-  /** Receiver-side target name. */
-  target: string;
-  excludes?: string[];
-}
+export type { VolumePlan };
 
 export interface ReplicationPort {
   runPass(volume: VolumePlan, options: PassOptions): Promise<PassSummary>;

@@ -1,22 +1,13 @@
-// The replication port over the engines: block volumes go to runBlockPass
-// (block/), file trees to runFilePass (file/), whose manifests live in the
-// agent's manifest directory (forgotten on DELETE) and which never copies the
+// The replication port over the engines (replication/run-pass.ts picks
+// block/ or file/ for each volume). File manifests live in the agent's
+// manifest directory (forgotten on DELETE), and a file pass never copies the
 // agent's own data directory.
 
-import { runBlockPass } from '../replication/block/pass.js';
-import { runFilePass } from '../replication/file/pass.js';
+import { runPass } from '../replication/run-pass.js';
 import type { ReplicationPort } from './ports.js';
 
 export function engineReplication(dirs: { manifestDir: string; dataDir: string }): ReplicationPort {
   return {
-    async runPass(volume, options) {
-      if (volume.kind === 'block') return runBlockPass(volume.source, volume.target, options);
-      return runFilePass(volume.source, volume.target, {
-        ...options,
-        stateDir: dirs.manifestDir,
-        excludes: volume.excludes,
-        agentDataDir: dirs.dataDir,
-      });
-    },
+    runPass: (volume, options) => runPass(volume, options, { stateDir: dirs.manifestDir, agentDataDir: dirs.dataDir }),
   };
 }

@@ -1,16 +1,17 @@
-// `ferry migrate`: one pass straight to a receiver, no control plane.
-// Wiring only: parsing, then runBlockPass per volume, then the summary.
+// `ferry migrate`: one pass per volume straight to a receiver, no control
+// plane. Wiring only: parsing, then replication/run-pass.ts per volume
+// (block devices and file trees alike), then the summary.
 
 import type { Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { FerryError, UsageError } from '../errors.js';
-import type { PassSummary, VolumeProgress } from '../replication/types.js';
+import type { PassSummary, VolumePlan, VolumeProgress } from '../replication/types.js';
 
-function parseBlock(spec: string, flag = '--block'): { source: string; name: string } {
+function parseVolumeSpec(spec: string, flag = '--block'): { source: string; target: string } {
   const i = spec.lastIndexOf('=');
   if (i <= 0 || i === spec.length - 1) throw new UsageError(`${flag} wants SRC=NAME, got '${spec}'`);
-  return { source: spec.slice(0, i), name: spec.slice(i + 1) };
+  return { source: spec.slice(0, i), target: spec.slice(i + 1) };
 }
 
 function defaultStateDir(): string {
@@ -51,13 +52,15 @@ export function register(program: Command): void {
         { normalizeFingerprint },
         { parseHostPort },
         { clockFromEnv, loadScheduleFile, parseBitRate, ScheduledGate, scheduleFromLimit },
+        { runPass },
       ] = await Promise.all([
         import('pino'),
         import('../platform/log.js'),
         import('../platform/process-priority.js'),
         import('../platform/tls-identity.js'),
-        import('../receiver/start.js'),
+        import('../platform/host-port.js'),
         import('../replication/throttle/index.js'),
+        import('../replication/run-pass.js'),
       ]);
       const { host, port } = parseHostPort(opts.to, '--to');
       const priority = { ...(opts.nice === undefined ? {} : { cpu: parseNice(opts.nice) }), ...(opts.ionice === undefined ? {} : parseIonice(opts.ionice)) };
@@ -67,9 +70,9 @@ export function register(program: Command): void {
       } catch (e) {
         throw new UsageError((e as FerryError).message);
       }
-      const volumes = [
-        ...opts.block.map((b) => ({ ...parseBlock(b, '--block'), kind: 'block' as const })),
-        ...opts.files.map((f) => ({ ...parseBlock(f, '--files'), kind: 'file' as const })),
+      const volumes: VolumePlan[] = [
+        ...opts.block.map((b) => ({ ...parseVolumeSpec(b, '--block'), kind: 'block' as const })),
+        ...opts.files.map((f) => ({ ...parseVolumeSpec(f, '--files'), kind: 'file' as const, excludes: opts.exclude })),
       ];
       if (volumes.length === 0) throw new UsageError('nothing to migrate: give at least one --block SRC=NAME or --files SRCDIR=NAME');
       let clock;
@@ -108,10 +111,7 @@ export function register(program: Command): void {
       try {
         for (const v of volumes) {
           const common = { receiver: { host, port, token: opts.token, fingerprint }, log, verify: opts.verify, onProgress, signal: ac.signal, gate };
-          const s =
-            v.kind === 'block'
-              ? await (await import('../replication/block/pass.js')).runBlockPass(v.source, v.name, common)
-              : await (await import('../replication/file/pass.js')).runFilePass(v.source, v.name, { ...common, stateDir: opts.state, excludes: opts.exclude, full: opts.full });
+          const s = await runPass(v, common, { stateDir: opts.state, full: opts.full });
           if (tty) process.stderr.write('\n');
           summaries.push(s);
           if (!opts.json) {

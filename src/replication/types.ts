@@ -19,6 +19,17 @@ export interface ReceiverAddress {
 /** The rate limiter a pass writes through; defined beside the channel that paces with it. */
 export type { ByteGate } from '../protocol/channel.js';
 
+/** One volume to replicate: what to read and which receiver target it becomes. */
+export interface VolumePlan {
+  kind: 'block' | 'file';
+  /** Block device path (or image file), or the root directory of a file tree. */
+  source: string;
+  /** Receiver-side target name. */
+  target: string;
+  /** File trees: glob excludes (config's, then the task's). */
+  excludes?: string[];
+}
+
 /** A snapshot of one volume's pass, emitted often (at least every second of work). */
 export interface VolumeProgress {
   /** The receiver-side target name (e.g. `0_1`, `disk0`, `root`). */
