@@ -1,4 +1,4 @@
-// The control-plane port over the SMS v3 client (src/controlplane): maps the
+// The control-plane port over the SMS v3 client (src/sms-client): maps the
 // agent config to client options and the client's shapes to what the daemon
 // needs. Token renewal, AK/SK signing, retries of single requests and
 // secret-free errors are the client's; outage backoff is the daemon's.

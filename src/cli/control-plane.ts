@@ -1,5 +1,5 @@
 // `ferry control-plane`: runs the local SMS v3-compatible control plane
-// (src/localcp) until SIGINT/SIGTERM.
+// (src/sms-server) until SIGINT/SIGTERM.
 
 import type { Command } from 'commander';
 import { UsageError } from '../errors.js';

@@ -38,8 +38,6 @@ export const FrameType = {
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
-export const KNOWN_FRAME_TYPES = new Set<number>(Object.values(FrameType));
-
 export function frameTypeName(t: number): string {
   for (const [k, v] of Object.entries(FrameType)) if (v === t) return k;
   return `0x${t.toString(16).padStart(2, '0')}`;

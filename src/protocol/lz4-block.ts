@@ -1,14 +1,14 @@
 // LZ4 block format (the format of `lz4 -B`'s blocks and of lz4-napi's
 // `compress`). On the wire a DATA payload with codec 1 is
 // `raw size: u32 LE | lz4 block`. Both directions run through WebAssembly
-// (wire/lz4-wasm.ts: lz4_flex, two to three times faster) when its module
+// (lz4-wasm.ts: lz4_flex, two to three times faster) when its module
 // loads, else through the plain TypeScript codec below — the same format,
 // so either side may use either. (lz4-napi 2.10 is not used here: it leaks
 // native memory on every call — RSS grows by about a third of the data
 // compressed — which breaks the agent's memory bound within one pass.)
 //
 // `makeCompressor` is self-contained on purpose: its source text is shipped
-// to worker threads (see block/lz4-pool.ts).
+// to worker threads (see src/replication/block/lz4-pool.ts).
 
 import { FerryError } from '../errors.js';
 import { wasmCodec } from './lz4-wasm.js';

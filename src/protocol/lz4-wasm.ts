@@ -1,6 +1,6 @@
 // LZ4 through WebAssembly: lz4-wasm-nodejs (lz4_flex compiled to wasm, by
 // its author) compresses about twice and decodes about three times as fast
-// as our TypeScript codec (wire/lz4-block.ts) on the text-like data of a
+// as our TypeScript codec (lz4-block.ts) on the text-like data of a
 // file tree, with output in the same `u32 LE size | block` form. Its own
 // JavaScript glue instantiates at load time from a path beside the package
 // and copies every result into a fresh array; this glue calls the same

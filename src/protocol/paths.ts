@@ -5,12 +5,6 @@
 
 const SLASH = 0x2f;
 
-/** Joins a relative directory path and one name. */
-export function joinRel(dir: Buffer, name: Buffer): Buffer {
-  if (dir.length === 0) return name;
-  return Buffer.concat([dir, Buffer.from([SLASH]), name]);
-}
-
 /** Joins the root (an absolute path) and a relative path, as bytes. */
 export function absPath(root: Buffer, rel: Buffer): Buffer {
   if (rel.length === 0) return root;

@@ -142,7 +142,7 @@ class FileSession {
       if (f.offset !== this.expectedOffset) throw new FerryError('FERRY_FRAME_UNEXPECTED', `FILE_DATA at offset ${f.offset}, expected ${this.expectedOffset}`);
       let raw = f.payload;
       if (f.codec === Codec.LZ4) {
-        // wire/lz4-block.ts (not lz4-napi, which leaks native memory per call); it checks the size prefix too.
+        // protocol/lz4-block.ts (not lz4-napi, which leaks native memory per call); it checks the size prefix too.
         raw = lz4Decompress(f.payload, f.rawLength);
       }
       if (raw.length !== f.rawLength || this.h64Raw!(raw) !== f.hash) {

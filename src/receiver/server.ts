@@ -1,9 +1,9 @@
 // The receiver (`ferry receive`) that runs on the intermediate instance.
 // This file owns the TLS listener, the handshake (protocol version, join
 // token, target lookup), the one-session-per-target lock and error frames;
-// what a session writes belongs to its kind (block-session.ts; file level
-// plugs in the same way). A bad frame or a failing session ends that
-// connection only: the server keeps serving every other one.
+// what a session writes belongs to its kind (session-kind.ts: block-session.ts
+// for disks, file-session.ts for file trees). A bad frame or a failing
+// session ends that connection only: the server keeps serving every other one.
 
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';

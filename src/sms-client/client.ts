@@ -1,6 +1,6 @@
-// The SMS v3 control-plane client (src/controlplane): every endpoint the agent
-// and the operator CLI use, with requests validated before they leave and
-// responses validated when they arrive (schemas/), on one pooled undici
+// The SMS v3 control-plane client: every endpoint the agent and the
+// operator CLI use, with requests validated before they leave and
+// responses validated when they arrive (src/sms/schemas), on one pooled undici
 // dispatcher, authenticated by token or AK/SK (auth/), retried with backoff
 // (transport.ts). It owns the HTTP conversation only: it does not decide what
 // the agent does with a command, and it never logs or throws a secret.

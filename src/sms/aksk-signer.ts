@@ -1,7 +1,7 @@
 // AK/SK request signing, SDK-HMAC-SHA256 (SMS v3 reference section 3.2), as
 // the Huawei Cloud SDK core's AKSKSigner computes it, and the verification a
 // server needs: the pieces (canonical URI, query, headers, payload hash,
-// string to sign) are exported so that src/localcp verifies with the very
+// string to sign) are exported so that src/sms-server verifies with the very
 // functions the client signs with.
 //
 //   CanonicalRequest = METHOD \n CanonicalURI \n CanonicalQuery \n

@@ -33,7 +33,7 @@ describe('CLI start-up', () => {
     expect(existsSync(entry), 'run npm run build first').toBe(true);
     const graph = [...staticGraph(entry)].map((k) => (k.startsWith(DIST) ? k.slice(DIST.length) : k));
     expect(graph).toContain('cli/migrate.js');
-    const heavy = graph.filter((k) => /^(replication|receiver|agent|localcp|discovery|demo\/lab|controlplane\/client)\b/.test(k) || /^(zod|yaml|pino|undici|node-cron|systeminformation|lz4-napi|tar-stream|selfsigned|xxhash-wasm)$/.test(k));
+    const heavy = graph.filter((k) => /^(replication|receiver|agent|sms-server|discovery|demo\/lab|sms-client\/client)\b/.test(k) || /^(zod|yaml|pino|undici|node-cron|systeminformation|lz4-napi|tar-stream|selfsigned|xxhash-wasm)$/.test(k));
     expect(heavy).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 // Compression off the main thread: a small pool of worker threads (one per
 // core, at most 2 by default) running the LZ4 block compressor (the wasm
-// one, wire/lz4-wasm.ts, whose compiled module each worker instantiates;
+// one, protocol/lz4-wasm.ts, whose compiled module each worker instantiates;
 // the TypeScript one if the module is unavailable). Inputs are
 // copied into a transferable buffer, results transferred back, so no
 // memory is shared and none is held natively. If workers cannot start,

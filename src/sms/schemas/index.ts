@@ -1,6 +1,6 @@
 // The SMS v3 API shapes ferry speaks, as zod schemas with inferred types: the
-// single definition used by the control-plane client (src/controlplane), the
-// local control plane (src/localcp) and the operator CLI. See common.ts for
+// single definition used by the control-plane client (src/sms-client), the
+// local control plane (src/sms-server) and the operator CLI. See common.ts for
 // the conventions (loose responses, strict requests, errors naming fields).
 // This folder only describes shapes; it performs no I/O.
 

@@ -1,4 +1,4 @@
-// Our LZ4 block codecs — the wasm one (lz4_flex through wire/lz4-wasm.ts,
+// Our LZ4 block codecs — the wasm one (lz4_flex through protocol/lz4-wasm.ts,
 // what runs when its module loads) and the TypeScript fallback: lossless,
 // compatible with each other and with lz4-napi (the reference
 // implementation) in both directions, and safe on corrupt input.
