@@ -7,6 +7,13 @@
 //
 // Control frames carry a UTF-8 JSON body validated by the zod schemas below.
 // Data frames (DATA, ZERO, MANIFEST) carry a fixed binary header, big endian.
+//
+// Words, one meaning each (the glossary is in docs/wire-protocol.md, "Words"):
+// a *chunk* is the block-level hash grain (chunkSize bytes, one manifest
+// entry); a *run* is consecutive chunks with one verdict (a data run is one
+// DATA frame); a *piece* is a 64 KiB piece of a large file (file level only);
+// a *slice* is a stretch of the file-level tar stream (one FILE_DATA frame);
+// *block* means block level only, never the agent's 4 MiB read.
 
 import { z } from 'zod';
 import { FerryError } from '../errors.js';
@@ -166,7 +173,7 @@ export function decodeJson<T>(schema: z.ZodType<T>, type: number, body: Buffer):
   return r.data;
 }
 
-// DATA: u32 seq | u64 offset | u32 rawLength | u8 codec | u8 0 | u16 pieces | pieces × u64 hash | payload
+// DATA: u32 seq | u64 offset | u32 rawLength | u8 codec | u8 0 | u16 chunks | chunks × u64 hash | payload
 export const DATA_HEADER_BYTES = 4 + 8 + 4 + 1 + 1 + 2;
 
 export interface DataFrame {
@@ -174,7 +181,7 @@ export interface DataFrame {
   offset: number;
   rawLength: number;
   codec: CodecValue;
-  /** Canonical piece hashes, one per chunk covered (see protocol/chunk-hash.ts). */
+  /** Canonical chunk hashes, one per chunk covered (see protocol/chunk-hash.ts). */
   hashes: bigint[];
   payload: Buffer;
 }
@@ -218,13 +225,13 @@ export function decodeDataFrame(body: Buffer): DataFrame {
   const offset = Number(body.readBigUInt64BE(4));
   const rawLength = body.readUInt32BE(12);
   const codec = body[16]!;
-  const pieces = body.readUInt16BE(18);
+  const chunks = body.readUInt16BE(18);
   if (codec !== Codec.RAW && codec !== Codec.LZ4) throw new FerryError('FERRY_FRAME_MALFORMED', `DATA frame with unknown codec ${codec}`);
   if (rawLength === 0 || rawLength > MAX_DATA_RAW_BYTES) throw new FerryError('FERRY_FRAME_MALFORMED', `DATA frame raw length ${rawLength} out of range`);
-  const hashEnd = DATA_HEADER_BYTES + 8 * pieces;
+  const hashEnd = DATA_HEADER_BYTES + 8 * chunks;
   if (body.length < hashEnd) throw new FerryError('FERRY_FRAME_MALFORMED', 'DATA frame shorter than its hash list');
-  const hashes: bigint[] = new Array(pieces);
-  for (let i = 0; i < pieces; i++) hashes[i] = body.readBigUInt64BE(DATA_HEADER_BYTES + 8 * i);
+  const hashes: bigint[] = new Array(chunks);
+  for (let i = 0; i < chunks; i++) hashes[i] = body.readBigUInt64BE(DATA_HEADER_BYTES + 8 * i);
   return { seq, offset, rawLength, codec: codec as CodecValue, hashes, payload: body.subarray(hashEnd) };
 }
 

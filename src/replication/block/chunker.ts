@@ -30,33 +30,33 @@ export function chunkBlock(
   hasher: PieceHasher,
   maxDataBytes: number,
 ): ChunkedBlock {
-  const pieces = Math.ceil(data.length / chunkSize);
-  const hashes = Buffer.allocUnsafe(pieces * 8);
+  const count = Math.ceil(data.length / chunkSize);
+  const hashes = Buffer.allocUnsafe(count * 8);
   const runs: Run[] = [];
   let zeroBytes = 0;
   let cur: Run | undefined;
-  for (let i = 0; i < pieces; i++) {
+  for (let i = 0; i < count; i++) {
     const lo = i * chunkSize;
-    const piece = data.subarray(lo, Math.min(lo + chunkSize, data.length));
-    const zero = isAllZero(piece);
-    const h = zero ? 0n : hasher.xxh64(piece);
+    const chunk = data.subarray(lo, Math.min(lo + chunkSize, data.length));
+    const zero = isAllZero(chunk);
+    const h = zero ? 0n : hasher.xxh64(chunk);
     hashes.writeBigUInt64BE(h, i * 8);
-    if (zero) zeroBytes += piece.length;
+    if (zero) zeroBytes += chunk.length;
     const kind: Run['kind'] = h === have(i) ? 'same' : zero ? 'zero' : 'data';
-    if (cur && cur.kind === kind && !(kind === 'data' && cur.length + piece.length > maxDataBytes)) {
-      cur.length += piece.length;
+    if (cur && cur.kind === kind && !(kind === 'data' && cur.length + chunk.length > maxDataBytes)) {
+      cur.length += chunk.length;
       if (cur.kind === 'data') cur.hashes.push(h);
-      if (cur.kind === 'same' && zero) cur.zeroBytes += piece.length;
+      if (cur.kind === 'same' && zero) cur.zeroBytes += chunk.length;
       continue;
     }
     if (cur) runs.push(cur);
     const at = offset + lo;
     cur =
       kind === 'data'
-        ? { kind, offset: at, length: piece.length, hashes: [h] }
+        ? { kind, offset: at, length: chunk.length, hashes: [h] }
         : kind === 'zero'
-          ? { kind, offset: at, length: piece.length }
-          : { kind, offset: at, length: piece.length, zeroBytes: zero ? piece.length : 0 };
+          ? { kind, offset: at, length: chunk.length }
+          : { kind, offset: at, length: chunk.length, zeroBytes: zero ? chunk.length : 0 };
   }
   if (cur) runs.push(cur);
   return { runs, hashes, zeroBytes };

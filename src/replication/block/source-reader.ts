@@ -33,8 +33,13 @@ export class SourceBlock {
   }
 }
 
-/** A fixed set of equal buffers; `take` waits while all are in use. */
-export class BufferPool {
+/**
+ * A fixed set of equal buffers, all allocated up front; `take` waits while
+ * all are in use, which is what bounds the reader's memory. (Not the
+ * receiver's protocol/buffer-pool.ts, which allocates on demand and never
+ * waits.)
+ */
+export class FixedBufferSet {
   private readonly free: Buffer[] = [];
   private readonly waiting: Array<(b: Buffer) => void> = [];
 
@@ -55,7 +60,13 @@ export class BufferPool {
   }
 }
 
-export async function* readBlocks(path: string, from: number, size: number, pool: BufferPool, blockBytes = READ_BLOCK_BYTES): AsyncGenerator<SourceBlock> {
+/**
+ * The old name, kept only until block/pass.ts (being rewritten on another
+ * branch) imports FixedBufferSet; then delete this line.
+ */
+export { FixedBufferSet as BufferPool };
+
+export async function* readBlocks(path: string, from: number, size: number, pool: FixedBufferSet, blockBytes = READ_BLOCK_BYTES): AsyncGenerator<SourceBlock> {
   const fh = await open(path, 'r');
   try {
     const readAt = async (offset: number): Promise<SourceBlock> => {

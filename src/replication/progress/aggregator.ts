@@ -7,7 +7,7 @@
 // - progress (0–100, whole %) never goes backwards within a subtask, and is
 //   100 only when every volume is done.
 // - replicatesize / totalsize are bytes of the volumes in this subtask;
-//   zero and unchanged pieces count as done (the engines report them in
+//   all-zero and unchanged bytes count as done (the engines report them in
 //   doneBytes). Volumes announced in `plan` count before they start.
 // - migrate_speed is the wire rate over the last 10 s in Mbit/s, as a
 //   least-squares slope (a progress event a moment old does not read as a
