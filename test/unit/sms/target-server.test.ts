@@ -6,6 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { sourceDetailsSchema, targetServerByTaskSchema } from '../../../src/sms/schemas/index.js';
 import { targetServerFromSource } from '../../../src/sms/target-server.js';
 
+const vg0 = {
+  name: 'vg0',
+  size: 20_400_000_000,
+  free_size: 400_000_000,
+  components: '/dev/vda2',
+  logical_volumes: [{ name: 'root', size: 20_000_000_000, used_size: 5_000_000_000, free_size: 15_000_000_000, file_system: 'ext4', mount_point: '/', inode_size: 256 }],
+};
+
 describe('targetServerFromSource', () => {
   it("copies the source's disks, partitions and volume groups into table 4-99's shape", () => {
     const source = sourceDetailsSchema.parse({
@@ -28,15 +36,7 @@ describe('targetServerFromSource', () => {
         // A data disk: device_use other than BOOT/OS becomes NORMAL; a missing size becomes 0.
         { name: '/dev/vdb', device_use: 'DATA', used_size: -1 },
       ],
-      volume_groups: [
-        {
-          name: 'vg0',
-          size: 20_400_000_000,
-          free_size: 400_000_000,
-          components: '/dev/vda2',
-          logical_volumes: [{ name: 'root', size: 20_000_000_000, used_size: 5_000_000_000, free_size: 15_000_000_000, file_system: 'ext4', mount_point: '/', inode_size: 256 }],
-        },
-      ],
+      volume_groups: [vg0],
     });
 
     const target = targetServerFromSource(source);
@@ -57,15 +57,8 @@ describe('targetServerFromSource', () => {
         },
         { name: '/dev/vdb', size: 0, used_size: 0, device_use: 'NORMAL', physical_volumes: [] },
       ],
-      volume_groups: [
-        {
-          name: 'vg0',
-          size: 20_400_000_000,
-          free_size: 400_000_000,
-          components: '/dev/vda2',
-          logical_volumes: [{ name: 'root', size: 20_000_000_000, used_size: 5_000_000_000, free_size: 15_000_000_000, file_system: 'ext4', mount_point: '/', inode_size: 256 }],
-        },
-      ],
+      // Volume groups and their logical volumes carry over as they are.
+      volume_groups: [vg0],
     });
     expect(targetServerByTaskSchema.safeParse(target).success).toBe(true);
   });
