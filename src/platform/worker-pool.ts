@@ -58,7 +58,7 @@ export interface WorkerBody<Init, Task, Result, Lib extends object = object, M e
   /** Self-contained functions the body uses, by the name under which `lib` carries them. */
   readonly helpers: Omit<Lib, M>;
   /** Runs once per thread with the pool's init data; returns the task handler. */
-  readonly setup: (init: Init, lib: Lib) => TaskHandler<Task, Result>;
+  setup(init: Init, lib: Lib): TaskHandler<Task, Result>;
 }
 
 /** Declares a body (only for type inference: the value is returned as is). */
@@ -68,17 +68,17 @@ export function workerBody<Init, Task, Result, Lib extends object, M extends key
   return body;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-type AnyBody = WorkerBody<any, any, any, any, any>;
+/** A body as the pool sees it: what its lib holds is the body's own business. */
+export type PoolBody<Init, Task, Result> = WorkerBody<Init, Task, Result, object, never>;
 
-const sources = new WeakMap<AnyBody, string>();
+const sources = new WeakMap<object, string>();
 
 /**
  * The text a worker of `body` runs. Each function is checked to be an
  * expression on its own (a method's text is not), so a body written the
  * wrong way fails here, at its first use, with its name.
  */
-export function workerSource(body: AnyBody): string {
+export function workerSource<Init, Task, Result>(body: PoolBody<Init, Task, Result>): string {
   let text = sources.get(body);
   if (text !== undefined) return text;
   const fnText = (what: string, fn: unknown): string => {
@@ -120,7 +120,7 @@ export function workerSource(body: AnyBody): string {
 }
 
 /** The body's lib on the calling thread: the same helpers and modules, from this process's imports. */
-function localLib(body: AnyBody): object {
+function localLib<Init, Task, Result>(body: PoolBody<Init, Task, Result>): object {
   const lib: Record<string, unknown> = { ...body.helpers };
   const req = createRequire(import.meta.url);
   for (const [name, spec] of Object.entries(body.modules ?? {})) lib[name] = req(String(spec));
@@ -173,8 +173,7 @@ export class WorkerPool<Init, Task, Result> {
   private local: ((task: Task) => Result | Promise<Result>) | undefined;
 
   constructor(
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    private readonly body: WorkerBody<Init, Task, Result, any, any>,
+    private readonly body: PoolBody<Init, Task, Result>,
     private readonly init: Init,
     private readonly options: WorkerPoolOptions<Task, Result>,
   ) {
@@ -303,8 +302,7 @@ export class WorkerPool<Init, Task, Result> {
  * For the test that every body is self-contained.
  */
 export function runInWorker<Init, Task, Result>(
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  body: WorkerBody<Init, Task, Result, any, any>,
+  body: PoolBody<Init, Task, Result>,
   init: Init,
   task: Task,
   transfer: ArrayBuffer[] = [],
