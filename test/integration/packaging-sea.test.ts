@@ -4,7 +4,9 @@
 // native addon, loaded from a SEA asset) and xxhash-wasm, byte for byte, and
 // a file tree with its xattrs (the xattr addon, loaded only when the file
 // engine runs); the addon files it writes are checked before loading, so a
-// planted file is replaced, and an unsafe directory is refused.
+// planted file is replaced, and an unsafe directory is refused. Its worker
+// threads (compression, directory listing, small-file reads) start from
+// source text inside the executable: no FERRY_WORKER fallback warning.
 import { spawn, execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -79,6 +81,8 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
       expect(summary!.bytesOnWire).toBeLessThan(3 * MiB);
       // … on the wasm codec, whose module came from the executable's asset (no fallback warning).
       expect(stderr).not.toMatch(/FERRY_LZ4_WASM/);
+      // … on worker threads: their bodies loaded from source text inside the executable (no fallback warning).
+      expect(stderr).not.toMatch(/FERRY_WORKER/);
     } finally {
       receiver.kill('SIGTERM');
       await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));
@@ -102,10 +106,12 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
     const receiver = spawn(ferry, ['receive', '--listen', '127.0.0.1:0', '--data', join(dir, 'recv-files'), '--target', `files0=${dst}`], { env: childEnv });
     try {
       const [, port, fingerprint, token] = await waitForLine(receiver, /listening on 127\.0\.0\.1:(\d+) fingerprint=(\S+) token=(\S+)/);
-      await run(ferry, ['migrate', '--to', `127.0.0.1:${port}`, '--token', token!, '--fingerprint', fingerprint!, '--files', `${src}=files0`, '--state', join(dir, 'state'), '--json'], {
+      const { stderr } = await run(ferry, ['migrate', '--to', `127.0.0.1:${port}`, '--token', token!, '--fingerprint', fingerprint!, '--files', `${src}=files0`, '--state', join(dir, 'state'), '--json'], {
         env: childEnv,
         timeout: 60_000,
       });
+      // The walk's listers and the small-file reader ran on worker threads (no fallback warning).
+      expect(stderr).not.toMatch(/FERRY_WORKER/);
     } finally {
       receiver.kill('SIGTERM');
       await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));

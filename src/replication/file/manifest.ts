@@ -26,14 +26,40 @@ export function compareFields(a: string, b: string): number {
 }
 const TYPES = new Set(['f', 'd', 'l', 'p', 'c', 'b']);
 
+/**
+ * The one definition of a manifest line: 14 tab-separated fields, the path
+ * and symlink target already escaped (escapeField; '.' for the root, '-' for
+ * no target), the mode in octal. Self-contained (no imports, no module-level
+ * names): the walker's worker threads run its source text, and it takes the
+ * stat's bigints as they come (a template prints them as the numbers would).
+ */
+export function manifestLine(
+  path: string,
+  type: string,
+  size: number,
+  mtimeNs: bigint,
+  ctimeNs: bigint,
+  mode: number,
+  uid: number | bigint,
+  gid: number | bigint,
+  dev: bigint,
+  ino: bigint,
+  nlink: number | bigint,
+  rdev: number | bigint,
+  allocated: number,
+  target: string,
+): string {
+  return `${path}\t${type}\t${size}\t${mtimeNs}\t${ctimeNs}\t${mode.toString(8)}\t${uid}\t${gid}\t${dev}\t${ino}\t${nlink}\t${rdev}\t${allocated}\t${target}`;
+}
+
 export function formatEntry(e: Entry): string {
-  return [
+  return manifestLine(
     e.path.length === 0 ? '.' : escapeField(e.path),
     e.type,
     e.size,
     e.mtimeNs,
     e.ctimeNs,
-    e.mode.toString(8),
+    e.mode,
     e.uid,
     e.gid,
     e.dev,
@@ -42,7 +68,7 @@ export function formatEntry(e: Entry): string {
     e.rdev,
     e.allocated,
     e.target ? escapeField(e.target) : '-',
-  ].join('\t');
+  );
 }
 
 export function parseEntry(line: string, where: string): Entry {
@@ -85,7 +111,7 @@ export class ManifestWriter {
     this.addLine(formatEntry(e));
   }
 
-  /** Adds one manifest line (formatEntry's format), in walk order. */
+  /** Adds one manifest line (manifestLine's format), in walk order. */
   addLine(line: string): void {
     const path = linePath(line);
     if (this.last !== null && compareFields(this.last, path) >= 0) {

@@ -10,17 +10,17 @@
 // only the merge), ahead of the walk in walk order, within a bound of
 // directories listed but not yet consumed. The main thread reassembles the
 // depth-first order: a directory's entries, each subdirectory's subtree
-// right after the subdirectory. If workers cannot start, the same listing
-// runs on the main thread. Memory: the listings ahead (bounded), each one
+// right after the subdirectory. The threads are a platform/worker-pool.ts
+// pool: if workers cannot start, the same listing runs on the main thread. Memory: the listings ahead (bounded), each one
 // whole — the largest directory bounds it, as with any sorted walk.
 
 import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../platform/log.js';
+import { WorkerPool, workerBody } from '../../platform/worker-pool.js';
 import { excludeSpec, matcherFromSpec, type ExcludeMatcher, type ExcludeOptions, type ExcludeSpec } from './excludes.js';
 import { fromStats } from './entry.js';
-import { formatEntry } from './manifest.js';
+import { formatEntry, manifestLine } from './manifest.js';
 import { compareText, escapeField, showPath } from '../../protocol/paths.js';
 
 export interface WalkOptions extends ExcludeOptions {
@@ -57,7 +57,14 @@ export interface WalkRun {
   to: number;
 }
 
-type Lister = (dir: string) => DirListing;
+/** What listDirectory uses, handed in (on a worker thread, rebuilt there from source text). */
+export interface ListerLib {
+  fs: typeof fs;
+  escapeField: typeof escapeField;
+  manifestLine: typeof manifestLine;
+  matcherFromSpec: typeof matcherFromSpec;
+  listDirectory: typeof listDirectory;
+}
 
 /**
  * Lists one directory: sorted names, lstat each, excludes, symlink targets,
@@ -65,13 +72,15 @@ type Lister = (dir: string) => DirListing;
  * arguments): its source text runs on the worker threads.
  */
 export function listDirectory(
-  nodeFs: typeof fs,
+  lib: Pick<ListerLib, 'fs' | 'escapeField' | 'manifestLine'>,
   root: Buffer,
   rootDev: bigint,
   exclude: ExcludeMatcher,
-  escape: (p: Buffer) => string,
   dir: string,
 ): DirListing {
+  const nodeFs = lib.fs;
+  const escape = lib.escapeField;
+  const line = lib.manifestLine;
   const out: DirListing = { dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [] };
   const slash = Buffer.from('/');
   const base = root.length > 0 && root[root.length - 1] === 0x2f ? root : Buffer.concat([root, slash]);
@@ -134,7 +143,22 @@ export function listDirectory(
     }
     const size = type === 'f' ? Number(st.size) : 0;
     out.lines.push(
-      `${escPrefix}${special.test(nameL) ? escape(Buffer.from(nameL, 'latin1')) : nameL}\t${type}\t${size}\t${st.mtimeNs}\t${st.ctimeNs}\t${Number(st.mode & 0o7777n).toString(8)}\t${st.uid}\t${st.gid}\t${st.dev}\t${st.ino}\t${st.nlink}\t${st.rdev}\t${Number(st.blocks) * 512}\t${target}`,
+      line(
+        escPrefix + (special.test(nameL) ? escape(Buffer.from(nameL, 'latin1')) : nameL),
+        type,
+        size,
+        st.mtimeNs,
+        st.ctimeNs,
+        Number(st.mode & 0o7777n),
+        st.uid,
+        st.gid,
+        st.dev,
+        st.ino,
+        st.nlink,
+        st.rdev,
+        Number(st.blocks) * 512,
+        target,
+      ),
     );
     out.sizes.push(size);
     if (type === 'd') {
@@ -148,25 +172,34 @@ export function listDirectory(
   return out;
 }
 
-const WORKER_SOURCE = `
-const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
-const escapeField = ${escapeField.toString()};
-const matcherFromSpec = ${matcherFromSpec.toString()};
-const listDirectory = ${listDirectory.toString()};
-const root = Buffer.from(workerData.root, 'latin1');
-const dev = BigInt(workerData.dev);
-const exclude = matcherFromSpec(workerData.spec);
-parentPort.on('message', (m) => {
-  let listing;
-  try {
-    listing = listDirectory(fs, root, dev, exclude, escapeField, m.dir);
-  } catch (e) {
-    listing = { dir: m.dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [], error: String(e && e.message || e) };
-  }
-  parentPort.postMessage({ id: m.id, listing });
+interface ListerInit {
+  /** The root, latin1 (byte-exact). */
+  root: string;
+  /** The root's st_dev, as text (bigints travel as text in init data). */
+  dev: string;
+  spec: ExcludeSpec;
+}
+
+/** One thread's lister. Self-contained: its source text runs on the worker threads. */
+function setupLister(init: ListerInit, lib: ListerLib): (dir: string) => DirListing {
+  const root = Buffer.from(init.root, 'latin1');
+  const dev = BigInt(init.dev);
+  const exclude = lib.matcherFromSpec(init.spec);
+  return (dir) => {
+    try {
+      return lib.listDirectory(lib, root, dev, exclude, dir);
+    } catch (e) {
+      return { dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [], error: String((e as Error)?.message ?? e) };
+    }
+  };
+}
+
+export const listerBody = workerBody({
+  name: 'directory listing',
+  modules: { fs: 'node:fs' },
+  helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory },
+  setup: setupLister,
 });
-`;
 
 /** Directories listed (or being listed) ahead of the walk, at most … */
 const AHEAD = 256;
@@ -212,22 +245,13 @@ class DirHeap {
   }
 }
 
-interface Slot {
-  w: Worker;
-  inFlight: number;
-}
-
 export class Walker {
   private readonly rootBuf: Buffer;
   private readonly rootLine: string;
   private readonly rootDev: bigint;
   private readonly spec: ExcludeSpec;
   private readonly skip: (path: Buffer, reason: string) => void;
-  private readonly slots: Slot[] = [];
-  private local: Lister | undefined;
-  /** Requests sent to workers, by id; called with undefined when the workers failed (the listing is redone here). */
-  private readonly waiting = new Map<number, (l: DirListing | undefined) => void>();
-  private nextId = 1;
+  private readonly pool: WorkerPool<ListerInit, string, DirListing>;
   /** Listings requested and not yet consumed. */
   private readonly ahead = new Map<string, Promise<DirListing>>();
   /** Directories known (their parent was listed) and not yet requested. */
@@ -253,65 +277,21 @@ export class Walker {
     // One per core (at most 4): on a cold cache several listings wait on the disk at once; on a warm
     // one each worker costs its start-up and message passing, so no more than the cores can run.
     const threads = options.threads ?? Math.min(4, availableParallelism());
-    try {
-      for (let i = 0; i < threads; i++) {
-        const w = new Worker(WORKER_SOURCE, {
-          eval: true,
-          workerData: { root: this.rootBuf.toString('latin1'), dev: String(this.rootDev), spec: this.spec },
-        });
-        const slot = { w, inFlight: 0 };
-        w.on('message', (m: { id: number; listing: DirListing }) => {
-          if (--slot.inFlight === 0) w.unref();
-          const done = this.waiting.get(m.id);
-          this.waiting.delete(m.id);
-          done?.(m.listing);
-        });
-        w.on('error', () => this.fallBack());
-        w.unref();
-        this.slots.push(slot);
-      }
-    } catch {
-      this.fallBack();
-    }
-    if (this.slots.length === 0) this.fallBack();
-  }
-
-  /** Lists on this thread from now on (workers unavailable or failed); requests in flight are redone here. */
-  private fallBack(): void {
-    if (!this.local) {
-      const exclude = matcherFromSpec(this.spec);
-      this.local = (dir) => listDirectory(fs, this.rootBuf, this.rootDev, exclude, escapeField, dir);
-    }
-    for (const s of this.slots) void s.w.terminate();
-    this.slots.length = 0;
-    const redo = [...this.waiting.values()];
-    this.waiting.clear();
-    // Each waiter is bound to its directory through request(): it lists it here.
-    for (const r of redo) r(undefined);
+    this.pool = new WorkerPool(listerBody, { root: this.rootBuf.toString('latin1'), dev: String(this.rootDev), spec: this.spec }, { size: threads });
+    this.pool.start();
   }
 
   private request(dir: string): Promise<DirListing> {
     let p = this.ahead.get(dir);
     if (p) return p;
-    if (this.slots.length === 0) {
-      const listing = this.local!(dir);
-      p = Promise.resolve(listing);
-      this.learn(listing);
-    } else {
-      const slot = this.slots.reduce((a, b) => (b.inFlight < a.inFlight ? b : a));
-      const id = this.nextId++;
-      p = new Promise<DirListing>((resolve) => {
-        this.inFlight++;
-        this.waiting.set(id, (listing) => {
-          this.inFlight--;
-          const l = listing ?? this.local!(dir);
-          this.learn(l);
-          resolve(l);
-        });
-      });
-      if (slot.inFlight++ === 0) slot.w.ref();
-      slot.w.postMessage({ id, dir });
-    }
+    // Without workers the listing runs here, now; either way it is learnt before the walk awaits it.
+    const onWorkers = this.pool.threads > 0;
+    if (onWorkers) this.inFlight++;
+    p = this.pool.run(dir).then((l) => {
+      if (onWorkers) this.inFlight--;
+      this.learn(l);
+      return l;
+    });
     this.ahead.set(dir, p);
     return p;
   }
@@ -324,9 +304,9 @@ export class Walker {
   }
 
   private pump(): void {
-    if (this.closed || this.slots.length === 0) return;
+    if (this.closed || this.pool.threads === 0) return;
     // Listings in flight are bounded too (their size is unknown until they arrive).
-    while (this.ahead.size < AHEAD && this.aheadEntries < AHEAD_ENTRIES && this.inFlight < 4 * this.slots.length && this.known.size > 0) {
+    while (this.ahead.size < AHEAD && this.aheadEntries < AHEAD_ENTRIES && this.inFlight < 4 * this.pool.threads && this.known.size > 0) {
       const d = this.known.pop()!;
       if (this.ahead.has(d) || (this.consumed !== null && compareText(d, this.consumed) <= 0)) continue;
       void this.request(d);
@@ -390,7 +370,6 @@ export class Walker {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.slots.map((s) => s.w.terminate()));
-    this.slots.length = 0;
+    await this.pool.close();
   }
 }
