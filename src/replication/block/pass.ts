@@ -20,7 +20,6 @@ import {
   Codec,
   DoneSchema,
   FrameType,
-  MAX_DATA_RAW_BYTES,
   NackSchema,
   decodeJson,
   decodeManifestFrame,
@@ -28,16 +27,17 @@ import {
   encodeJsonFrame,
   encodeZeroFrame,
   frameTypeName,
+  setFrameSeq,
   type CodecValue,
   type Done,
 } from '../../protocol/frames.js';
 import { loadPieceHasher } from '../../protocol/chunk-hash.js';
+import { DATA_RUN_BYTES, DEFAULT_CHUNK_SIZE } from '../../protocol/sizes.js';
 import { chunkBlock } from './chunker.js';
 import { CompressionGovernor, encodeRunGoverned } from './compress.js';
 import { ManifestCursor } from './manifest-cursor.js';
 import { BufferPool, READ_AHEAD, READ_BLOCK_BYTES, readBlocks, type SourceBlock } from './source-reader.js';
 
-export const DEFAULT_CHUNK_SIZE = 32 * 1024;
 /** Unacknowledged bytes on the wire, at most. */
 export const WINDOW_BYTES = 256 * 1024 * 1024;
 /**
@@ -382,7 +382,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
       }
       stats.bytesRead += block.data.length;
       const { entries, index } = await cursor.locate(block.offset / cs);
-      const chunked = chunkBlock(block.data, block.offset, cs, (i) => entries.readBigUInt64BE((index + i) * 8), hasher, MAX_DATA_RAW_BYTES / 2);
+      const chunked = chunkBlock(block.data, block.offset, cs, (i) => entries.readBigUInt64BE((index + i) * 8), hasher, DATA_RUN_BYTES);
       digest.update(chunked.hashes);
       stats.bytesSkippedZero += chunked.zeroBytes;
       for (const run of chunked.runs) {
@@ -458,7 +458,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
     if (!(unackedBytes === 0 || unackedBytes + bytes <= WINDOW_BYTES)) governor.wireBound();
     await waitFor(() => unackedBytes === 0 || unackedBytes + bytes <= WINDOW_BYTES, 'window space');
     const seq = nextSeq++;
-    parts[0]!.writeUInt32BE(seq, 5);
+    setFrameSeq(parts[0]!, seq);
     unacked.set(seq, { seq, bytes, raw, nacks, offset, hashes });
     unackedBytes += bytes;
     bytesSinceCommit += bytes;
