@@ -36,15 +36,16 @@ const DATA_FRAME_OVERHEAD = 5 + 20;
 /**
  * A receive slot holds one whole incoming frame carrying DATA_RUN_BYTES:
  * header, one hash per chunk of the smallest size, and the LZ4 worst case
- * (n + n/255 + 16) all fit in the 64 KiB of headroom.
+ * (a 4-byte size prefix, then n + n/255 + 16) all fit in the 64 KiB of headroom.
  */
 export const RECEIVE_SLOT_BYTES = DATA_RUN_BYTES + 64 * KiB;
 
 /** An aligned slot holds one decoded DATA payload, written from with direct I/O. */
 export const ALIGNED_SLOT_BYTES = DATA_RUN_BYTES;
 
+/** An LZ4 payload of n raw bytes at worst (size prefix and LZ4_compressBound, as lz4-block.ts writes it). */
 function lz4WorstCase(n: number): number {
-  return n + Math.floor(n / 255) + 16;
+  return 4 + n + Math.floor(n / 255) + 16;
 }
 
 // Checked once at load: a violation is a programming error in this file, not bad input.
