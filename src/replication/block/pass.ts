@@ -57,10 +57,12 @@ const DONE_TIMEOUT_MS = 24 * 3600_000;
 /** After a stop, how long the last commit may take before the pass leaves anyway. */
 const STOP_COMMIT_TIMEOUT_MS = 30_000;
 /**
- * Sessions lost in a row before the pass fails, and the waits between them:
- * short and without jitter (one agent, one receiver, and a session resumes
- * from what is committed, so a quick retry loses nothing); many attempts,
- * because a block pass of a large disk outlives brief network outages.
+ * Sessions lost in a row before the pass fails, and the waits between them
+ * (0.2 s doubling to 5 s; 12 attempts unless the test internals say
+ * otherwise): short, since a new block session resumes at once from what
+ * the receiver committed and costs little; many, so that a pass of a large
+ * disk rides out a network outage of half a minute or more. No jitter: one agent,
+ * one receiver.
  */
 const RECONNECT: ReconnectPolicy = { maxAttempts: 12, schedule: { baseMs: 100, maxMs: 5000, jitter: 'none' } };
 

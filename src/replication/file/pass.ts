@@ -54,18 +54,23 @@ export interface FilePassOptions extends PassOptions {
   maxAttempts?: number;
 }
 
-/** Unacknowledged stream bytes, at most. */
+/**
+ * Unacknowledged stream bytes, at most: two commits' worth (the receiver
+ * acknowledges at commits, once the bytes are extracted), so one commit can
+ * be on its way while the next fills. Counted in stream bytes, where the
+ * block engine counts frame bytes in a larger window of its own.
+ */
 const WINDOW_BYTES = 64 * 1024 * 1024;
 /** A FILE_COMMIT after this many stream bytes (fixed: every commit costs the receiver an fsync of what it extracted) … */
 const COMMIT_EVERY_BYTES = 32 * 1024 * 1024;
 /** … or after this long. */
 const COMMIT_EVERY_MS = 5_000;
 /**
- * Sessions lost in a row before the pass fails, and the waits between them:
- * fewer and longer than the block engine's (default 5 attempts, 1 s
- * doubling to 10 s): each new session walks the tree again up to the resume
- * point, so quick retries would cost the source much; no jitter (one agent,
- * one receiver). `maxAttempts` in the options overrides the count.
+ * Sessions lost in a row before the pass fails, and the waits between them
+ * (1 s doubling to 10 s; 5 attempts unless the options say otherwise):
+ * fewer and longer than the block engine's, as this engine always had them —
+ * each new session walks the tree again up to the resume point, which makes
+ * a retry dearer than a block session's. No jitter: one agent, one receiver.
  */
 const RECONNECT: ReconnectPolicy = { maxAttempts: 5, schedule: { baseMs: 500, maxMs: 10_000, jitter: 'none' } };
 
