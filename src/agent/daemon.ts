@@ -17,7 +17,7 @@ import { FerryError, errorMessage } from '../errors.js';
 import { applyProcessPriority } from '../platform/process-priority.js';
 import type { Logger } from '../platform/log.js';
 import { agentVersion } from '../version.js';
-import { Backoff, jittered, sleep } from './backoff.js';
+import { Backoff, jittered, pause } from '../platform/backoff.js';
 import { parseCommand, type ParsedCommand } from './commands.js';
 import { readMachineIdentity } from './identity.js';
 import { buildLogBundle } from './log-bundle.js';
@@ -46,7 +46,11 @@ export class AgentDaemon {
   private readonly log: Logger;
   private readonly runner: TaskRunner;
   private readonly outbox: PendingResult[] = [];
-  private readonly backoff = new Backoff(1000, 30_000);
+  /**
+   * The control plane may be down for minutes and serves many agents:
+   * equal jitter spreads them out without ever retrying at once.
+   */
+  private readonly backoff = new Backoff({ baseMs: 1000, maxMs: 30_000, jitter: 'equal' });
   private needsRegistration = false;
   private deleted = false;
   private nextRediscovery = 0;
@@ -87,7 +91,7 @@ export class AgentDaemon {
 
     while (!signal.aborted) {
       if (this.deleted) {
-        await sleep(3600_000, signal);
+        await pause(3600_000, signal);
         continue;
       }
       let delay = jittered(this.d.config.poll_interval);
@@ -119,7 +123,7 @@ export class AgentDaemon {
       } catch (e) {
         delay = this.down(e);
       }
-      await sleep(delay, signal);
+      await pause(delay, signal);
     }
     this.log.info('stopping: committing in-flight data and saving state');
     await this.runner.shutdown();
@@ -196,7 +200,7 @@ export class AgentDaemon {
         }
         return;
       } catch (e) {
-        await sleep(this.down(e), signal);
+        await pause(this.down(e), signal);
       }
     }
   }

@@ -18,15 +18,14 @@
 import { z } from 'zod';
 import { FerryError } from '../errors.js';
 import type { BufferPool } from './buffer-pool.js';
+import { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES } from './sizes.js';
 
 export const PROTOCOL_NAME = 'ferry';
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [1];
 
-/** Hard cap on a frame's length field (type + body). Larger frames are refused unread. */
-export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
-/** The most raw (uncompressed) bytes one DATA frame may carry. */
-export const MAX_DATA_RAW_BYTES = 2 * 1024 * 1024;
+// The frame cap and the largest raw payload are defined with the other shared sizes.
+export { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES };
 
 export const FrameType = {
   HELLO: 0x01,
@@ -213,6 +212,17 @@ export function encodeDataFrameParts(f: DataFrame): [Buffer, Buffer] {
     p += 8;
   }
   return [out, f.payload];
+}
+
+/** Where a DATA or ZERO frame's seq sits in its encoded bytes: after the length prefix and type. */
+const SEQ_AT = 5;
+
+/**
+ * Sets the seq of an encoded DATA frame (its header part) or ZERO frame in
+ * place: a sender numbers frames as they go onto the wire, after encoding.
+ */
+export function setFrameSeq(head: Buffer, seq: number): void {
+  head.writeUInt32BE(seq, SEQ_AT);
 }
 
 export function encodeDataFrame(f: DataFrame): Buffer {

@@ -29,13 +29,13 @@ import {
   type RawFrame,
 } from '../protocol/frames.js';
 import { loadPieceHasher, type PieceHasher } from '../protocol/chunk-hash.js';
+import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../protocol/sizes.js';
 import { lz4Decompress } from '../protocol/lz4-block.js';
 import { BlockManifest } from './block-manifest.js';
 import { alignedBuffers } from './receive-buffers.js';
 import { TargetWriter } from './target-writer.js';
 import type { KindSession, SessionContext, SessionKindHandler } from './session-kind.js';
 
-export const DEFAULT_CHUNK_SIZE = 32 * 1024;
 /** How far past a write the dirty range is reserved, so that sequential writes rarely need a header fsync. */
 const DIRTY_RESERVE = 256 * 1024 * 1024;
 const PAUSE_ABOVE = 24 * 1024 * 1024;
@@ -58,8 +58,8 @@ function newBatch(): Batch {
 
 export function validChunkSize(n: number | undefined): number {
   if (n === undefined) return DEFAULT_CHUNK_SIZE;
-  if (n < 4096 || n > 1024 * 1024 || (n & (n - 1)) !== 0) {
-    throw new FerryError('FERRY_FRAME_MALFORMED', `chunk size ${n} must be a power of two between 4 KiB and 1 MiB`);
+  if (n < MIN_CHUNK_SIZE || n > MAX_CHUNK_SIZE || (n & (n - 1)) !== 0) {
+    throw new FerryError('FERRY_FRAME_MALFORMED', `chunk size ${n} must be a power of two between ${MIN_CHUNK_SIZE / 1024} KiB and ${MAX_CHUNK_SIZE / (1024 * 1024)} MiB`);
   }
   return n;
 }

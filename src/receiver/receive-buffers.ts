@@ -4,9 +4,10 @@
 // ones, which the target is written from with direct I/O, then given back.
 
 import { BufferPool, once } from '../protocol/buffer-pool.js';
+import { ALIGNED_SLOT_BYTES, RECEIVE_SLOT_BYTES } from '../protocol/sizes.js';
 
-/** A whole DATA frame carrying 1 MiB of data (hashes, LZ4 worst case included) fits one. */
-export const RECEIVE_SLOT_BYTES = 1024 * 1024 + 64 * 1024;
+/** A whole frame carrying a sender's largest run (hashes, LZ4 worst case included) fits one (see protocol/sizes.ts). */
+export { RECEIVE_SLOT_BYTES };
 
 export const receiveBuffers = new BufferPool(RECEIVE_SLOT_BYTES, 64);
 
@@ -62,4 +63,4 @@ export class AlignedPool {
 }
 
 /** Enough aligned slots for the bytes one session keeps in flight (its pause threshold), and then some. */
-export const alignedBuffers = new AlignedPool(1024 * 1024, 48);
+export const alignedBuffers = new AlignedPool(ALIGNED_SLOT_BYTES, 48);

@@ -1,7 +1,12 @@
-// Retry timing for the control-plane client: exponential backoff with full
-// jitter (a uniformly random wait between 0 and min(cap, base * 2^attempt)),
-// Retry-After parsing, and an abortable sleep that never keeps the process
-// alive past an abort.
+// Retry timing for the control-plane client: its budget (attempts, elapsed
+// time, delays) and Retry-After parsing. The delay schedule and the
+// abortable sleep are the shared ones of platform/backoff.ts, with full
+// jitter: many agents call one control plane, and full jitter spreads their
+// retries the most.
+
+import { backoffDelay, sleep } from '../platform/backoff.js';
+
+export { sleep };
 
 export interface BackoffPolicy {
   /** Attempts in all, the first included. */
@@ -21,8 +26,7 @@ export const DEFAULT_BACKOFF: BackoffPolicy = {
 
 /** Full-jitter delay before retry number `retry` (0 for the first retry). */
 export function fullJitterDelay(policy: BackoffPolicy, retry: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** Math.min(retry, 30));
-  return Math.floor(random() * ceiling);
+  return backoffDelay({ baseMs: policy.baseDelayMs, maxMs: policy.maxDelayMs, jitter: 'full' }, retry, random);
 }
 
 /** Retry-After as milliseconds: delta-seconds or an HTTP date; undefined when absent or unparsable. */
@@ -33,23 +37,4 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   const at = Date.parse(v);
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
-}
-
-/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }

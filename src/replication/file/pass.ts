@@ -7,6 +7,13 @@
 // resumes after the last path the receiver made durable. The new manifest
 // replaces the old one only after the receiver's FILE_DONE.
 //
+// This file runs the pass (sessions on the shared reconnect policy) and one
+// session: connect, choose the basis and resume point, then the parts at
+// work together — the walker and tar-producer.ts (what to send),
+// stream-sender.ts (frames, window, commits), replies.ts (the receiver's
+// frames) — and the end handshake. The window, commit pacing, waits and the
+// digest agreement are the shared ones of ../session/.
+//
 // Must not touch: the CLI, the agent's state, the control plane.
 
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,17 +22,21 @@ import { join } from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
 import { FerryError, errorMessage } from '../../errors.js';
 import type { PassOptions, PassSummary, VolumeProgress } from '../types.js';
-import { encodeRun } from '../block/compress.js';
-import { openClientSession, errorFromFrame } from '../session/connect.js';
-import { FrameType, MAX_DATA_RAW_BYTES, decodeJson, encodeJsonFrame, type RawFrame } from '../../protocol/frames.js';
-import {
-  FileAckSchema, FileDoneSchema, FileFrameType, FileWelcomeStateSchema, decodeFileHashes, encodeFileData,
-  type FileDone,
-} from '../../protocol/file-frames.js';
+import { openClientSession } from '../session/connect.js';
+import { CommitPacer } from '../session/commit-pacer.js';
+import { agreeOnDigest } from '../session/finish.js';
+import { ProgressTicker } from '../session/progress-ticker.js';
+import { withReconnects, type ReconnectPolicy } from '../session/reconnect.js';
+import { SessionWaits } from '../session/waits.js';
+import { UnackedWindow } from '../session/window.js';
+import { encodeJsonFrame } from '../../protocol/frames.js';
+import { FileFrameType, FileWelcomeStateSchema, type FileDone } from '../../protocol/file-frames.js';
 import { defaultExcludedPaths } from './excludes.js';
 import { readManifestLines, readPartialManifestLines, resumeBasis } from './manifest.js';
 import { escapeField } from '../../protocol/paths.js';
 import { hasher } from '../../protocol/file-pieces.js';
+import { FileReplies } from './replies.js';
+import { StreamSender } from './stream-sender.js';
 import { TarProducer, type ProduceStats } from './tar-producer.js';
 import { Walker } from './walker.js';
 import type { z } from 'zod';
@@ -43,11 +54,25 @@ export interface FilePassOptions extends PassOptions {
   maxAttempts?: number;
 }
 
+/**
+ * Unacknowledged stream bytes, at most: two commits' worth (the receiver
+ * acknowledges at commits, once the bytes are extracted), so one commit can
+ * be on its way while the next fills. Counted in stream bytes, where the
+ * block engine counts frame bytes in a larger window of its own.
+ */
 const WINDOW_BYTES = 64 * 1024 * 1024;
+/** A FILE_COMMIT after this many stream bytes (fixed: every commit costs the receiver an fsync of what it extracted) … */
 const COMMIT_EVERY_BYTES = 32 * 1024 * 1024;
+/** … or after this long. */
 const COMMIT_EVERY_MS = 5_000;
-const ENCODE_AHEAD = 4;
-const PROGRESS_EVERY_MS = 500;
+/**
+ * Sessions lost in a row before the pass fails, and the waits between them
+ * (1 s doubling to 10 s; 5 attempts unless the options say otherwise):
+ * fewer and longer than the block engine's, as this engine always had them —
+ * each new session walks the tree again up to the resume point, which makes
+ * a retry dearer than a block session's. No jitter: one agent, one receiver.
+ */
+const RECONNECT: ReconnectPolicy = { maxAttempts: 5, schedule: { baseMs: 500, maxMs: 10_000, jitter: 'none' } };
 
 interface PassFiles {
   manifest: string;
@@ -72,12 +97,6 @@ function readPassId(path: string): string | undefined {
   }
 }
 
-function retryable(e: unknown): boolean {
-  if (!(e instanceof FerryError)) return false;
-  if (e.details && (e.details as { fatal?: boolean }).fatal === true && e.code !== 'SMS.0807') return false;
-  return e.code === 'SMS.0807';
-}
-
 export async function runFilePass(root: string, name: string, o: FilePassOptions): Promise<PassSummary> {
   const t0 = Date.now();
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
@@ -85,38 +104,30 @@ export async function runFilePass(root: string, name: string, o: FilePassOptions
   const passId = readPassId(files.current) ?? randomUUID();
   writeFileSync(files.current, JSON.stringify({ passId }), { mode: 0o600 });
   const totals = { bytesOnWire: 0, payloadBytes: 0 };
-  let attempts = 0;
-  const maxAttempts = o.maxAttempts ?? 5;
-  for (;;) {
-    if (o.signal?.aborted) throw new FerryError('FERRY_ABORTED', 'file pass aborted');
-    let progressed = false;
-    try {
-      const r = await attempt(root, name, o, files, passId, totals, () => (progressed = true));
-      rmSync(files.current, { force: true });
-      rmSync(files.partial, { force: true });
-      return {
-        volume: name,
-        kind: 'file',
-        pass: r.pass,
-        totalBytes: r.stats.totalBytes,
-        bytesRead: r.stats.bytesRead,
-        bytesOnWire: totals.bytesOnWire,
-        bytesSkippedZero: r.stats.bytesSkippedZero,
-        bytesSkippedUnchanged: r.stats.bytesSkippedUnchanged,
-        durationMs: Date.now() - t0,
-        digest: r.done.digest,
-        verified: false,
-      };
-    } catch (e) {
-      if (progressed) attempts = 0;
-      attempts++;
-      if (!retryable(e) || attempts >= maxAttempts || o.signal?.aborted) throw e;
-      o.log.warn({ target: name, attempt: attempts, err: errorMessage(e) }, 'file pass interrupted; reconnecting to resume');
-      await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempts, 10_000)));
-    }
-  }
+  const r = await withReconnects((progress) => attempt(root, name, o, files, passId, totals, () => progress.made()), {
+    policy: { ...RECONNECT, maxAttempts: o.maxAttempts ?? RECONNECT.maxAttempts },
+    signal: o.signal,
+    abortError: () => new FerryError('FERRY_ABORTED', 'file pass aborted'),
+    onRetry: (e, attempt) => o.log.warn({ target: name, attempt, err: errorMessage(e) }, 'file pass interrupted; reconnecting to resume'),
+  });
+  rmSync(files.current, { force: true });
+  rmSync(files.partial, { force: true });
+  return {
+    volume: name,
+    kind: 'file',
+    pass: r.pass,
+    totalBytes: r.stats.totalBytes,
+    bytesRead: r.stats.bytesRead,
+    bytesOnWire: totals.bytesOnWire,
+    bytesSkippedZero: r.stats.bytesSkippedZero,
+    bytesSkippedUnchanged: r.stats.bytesSkippedUnchanged,
+    durationMs: Date.now() - t0,
+    digest: r.done.digest,
+    verified: false,
+  };
 }
 
+/** One session: connect, choose the basis and resume point, stream, then agree on the digest and keep the new manifest. */
 async function attempt(
   root: string,
   name: string,
@@ -164,6 +175,22 @@ async function attempt(
     basis = resumeBasis(readPartialManifestLines(files.partial), basis, after.length === 0 ? '.' : escapeField(after));
     o.log.info({ target: name }, 'resuming the interrupted pass after the last path the receiver committed');
   }
+
+  // Any error ends every wait and every pending hash request (the connection is dropped below).
+  const waits = new SessionWaits();
+  const window = new UnackedWindow(WINDOW_BYTES);
+  const replies = new FileReplies(channel, waits, window, totals, onProgress);
+  const sender = new StreamSender({
+    channel,
+    waits,
+    window,
+    pacer: new CommitPacer({ firstBytes: COMMIT_EVERY_BYTES, maxBytes: COMMIT_EVERY_BYTES, everyMs: COMMIT_EVERY_MS }),
+    totals,
+    gate: o.gate,
+    signal: o.signal,
+    h64Raw,
+    digest: create64(),
+  });
   // The partial is read lazily by the basis: move it aside so the new partial can take its name later.
   const producer = new TarProducer({
     root,
@@ -172,113 +199,30 @@ async function attempt(
     full: false,
     log: o.log,
     walker,
-    remoteHashes: (path) => requestHashes(path),
+    remoteHashes: (path) => replies.requestHashes(path, sender.send),
   });
-
-  // ---- frames from the receiver
-  let acked = 0;
-  let ackWaiter: (() => void) | null = null;
-  let failure: Error | null = null;
-  let doneResolve!: (d: FileDone) => void;
-  const donePromise = new Promise<FileDone>((r) => (doneResolve = r));
-  const hashWaiters = new Map<number, (h: Buffer | null) => void>();
-  let nextHashId = 0;
-  const failAll = (e: Error) => {
-    if (failure) return;
-    failure = e;
-    ackWaiter?.();
-    for (const w of hashWaiters.values()) w(null);
-    doneResolve({ digest: '', entries: 0, deleted: 0, bytesWritten: 0 });
-  };
-  channel.onFrame((f: RawFrame) => {
-    totals.bytesOnWire += f.body.length + 5;
-    try {
-      if (f.type === FileFrameType.FILE_ACK) {
-        const a = decodeJson(FileAckSchema, f.type, f.body);
-        acked = Math.max(acked, a.offset);
-        onProgress();
-        ackWaiter?.();
-      } else if (f.type === FileFrameType.FILE_HASHES) {
-        const h = decodeFileHashes(f.body);
-        hashWaiters.get(h.id)?.(h.hashes);
-        hashWaiters.delete(h.id);
-      } else if (f.type === FileFrameType.FILE_DONE) {
-        doneResolve(decodeJson(FileDoneSchema, f.type, f.body));
-      } else if (f.type === FrameType.ERROR) {
-        failAll(errorFromFrame(f));
-      } else {
-        failAll(new FerryError('FERRY_FRAME_UNEXPECTED', `unexpected frame 0x${f.type.toString(16)} from the receiver`));
-      }
-    } catch (e) {
-      failAll(e as Error);
-    }
-  });
-  void channel.whenClosed().then((e) => failAll(e instanceof FerryError ? e : new FerryError('SMS.0807', errorMessage(e))));
-  const onAbort = () => failAll(new FerryError('FERRY_ABORTED', 'file pass aborted'));
+  const onAbort = () => waits.fail(new FerryError('FERRY_ABORTED', 'file pass aborted'));
   o.signal?.addEventListener('abort', onAbort, { once: true });
 
-  const send = async (frame: Buffer) => {
-    if (failure) throw failure;
-    totals.bytesOnWire += frame.length;
-    // The gate paces the frame onto the socket in slices (see FrameChannel.send).
-    await channel.send(frame, o.gate && { gate: o.gate, signal: o.signal });
-  };
-  function requestHashes(path: Buffer): Promise<Buffer | null> {
-    if (failure) return Promise.reject(failure);
-    const id = nextHashId++;
-    return new Promise((resolve, reject) => {
-      hashWaiters.set(id, (h) => (failure ? reject(failure) : resolve(h)));
-      send(encodeJsonFrame(FileFrameType.FILE_HASH_REQUEST, { id, path: path.toString('base64') })).catch(reject);
-    });
-  }
-
-  // ---- the stream
-  const digest = create64();
-  let offset = 0;
-  let sinceCommit = 0;
-  let lastCommit = Date.now();
-  let commitId = 0;
-  let lastProgress = 0;
-  const pending: Promise<Buffer>[] = [];
-  const flushOne = async () => {
-    const frame = await pending.shift()!;
-    await send(frame);
-    while (!failure && offset - acked > WINDOW_BYTES) await new Promise<void>((r) => (ackWaiter = r));
-  };
+  const ticker = new ProgressTicker();
   try {
     report('scanning', pass, producer.stats);
     for await (const chunk of producer.stream()) {
-      for (let i = 0; i < chunk.length; i += MAX_DATA_RAW_BYTES) {
-        if (failure) throw failure;
-        const raw = chunk.subarray(i, i + MAX_DATA_RAW_BYTES);
-        digest.update(raw);
-        const at = offset;
-        const hash = h64Raw(raw);
-        offset += raw.length;
-        totals.payloadBytes += raw.length;
-        sinceCommit += raw.length;
-        // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a chunk it yielded.)
-        pending.push(encodeRun(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload })));
-        if (pending.length >= ENCODE_AHEAD) await flushOne();
-        if (sinceCommit >= COMMIT_EVERY_BYTES || Date.now() - lastCommit > COMMIT_EVERY_MS) {
-          while (pending.length) await flushOne();
-          await send(encodeJsonFrame(FileFrameType.FILE_COMMIT, { id: commitId++, offset }));
-          sinceCommit = 0;
-          lastCommit = Date.now();
-        }
-      }
-      if (Date.now() - lastProgress > PROGRESS_EVERY_MS) {
-        lastProgress = Date.now();
-        report('sending', pass, producer.stats);
-      }
+      await sender.write(chunk);
+      if (ticker.due()) report('sending', pass, producer.stats);
     }
-    while (pending.length) await flushOne();
+    await sender.flush();
     report('verifying', pass, producer.stats);
-    const mine = digest.digest().toString(16).padStart(16, '0');
-    await send(encodeJsonFrame(FileFrameType.FILE_END, { offset, digest: mine }));
-    const done = await donePromise;
-    if (failure) throw failure;
-    if (done.digest !== mine) throw new FerryError('SMS.0805', `Failed to migrate partition ${name}: stream digest mismatch (agent ${mine}, receiver ${done.digest})`);
+    const mine = sender.digestHex();
+    const done = await agreeOnDigest({
+      ours: mine,
+      sendEnd: () => sender.send(encodeJsonFrame(FileFrameType.FILE_END, { offset: sender.offset, digest: mine })),
+      awaitDone: async () => {
+        await waits.until(() => replies.done !== undefined, 'the end-of-pass digest', Infinity);
+        return replies.done!;
+      },
+      mismatch: (theirs) => `Failed to migrate partition ${name}: stream digest mismatch (agent ${mine}, receiver ${theirs})`,
+    });
     producer.commitManifest();
     writeFileSync(files.meta, JSON.stringify({ passId }), { mode: 0o600 });
     channel.end();
@@ -292,8 +236,8 @@ async function attempt(
       producer.abandonManifest();
     }
     channel.destroy();
-    await Promise.allSettled(pending);
-    throw failure ?? e;
+    await sender.settle();
+    throw waits.error ?? e;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
   }

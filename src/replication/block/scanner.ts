@@ -1,0 +1,146 @@
+// The block scanner: reads the source front to back from the resume point
+// (big reads), hashes it chunk by chunk, compares with the receiver's
+// manifest, and queues what differs for the sender — changed runs as DATA
+// (compression starts here, so it overlaps the sending), all-zero runs
+// merged into ZERO markers, and marks that let the sender commit regions
+// that needed nothing. It also keeps the pass digest over every chunk
+// hash, taking the hashes below the resume point from the receiver.
+//
+// Must not touch: the channel, the window, commits (sender.ts).
+
+import { createHash, type Hash } from 'node:crypto';
+import type { PieceHasher } from '../../protocol/chunk-hash.js';
+import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
+import type { SessionWaits } from '../session/waits.js';
+import { chunkBlock } from './chunker.js';
+import { encodeRunGoverned, type CompressionGovernor } from './compress.js';
+import type { ManifestCursor } from './manifest-cursor.js';
+import { QUEUE_ITEMS, type Item, type SendQueue } from './send-queue.js';
+import { BufferPool, READ_AHEAD, READ_BLOCK_BYTES, readBlocks } from './source-reader.js';
+import type { BlockStats } from './progress.js';
+
+/**
+ * A mark (where the sender may commit regions that needed no frames) at
+ * least every this many bytes scanned: a quarter of the sender's
+ * COMMIT_EVERY_SCANNED, so such a commit is never far behind …
+ */
+const MARK_EVERY_SCANNED = 64 * 1024 * 1024;
+/** … and one ZERO frame covers at most this much. */
+const MAX_ZERO_RUN = 256 * 1024 * 1024;
+
+export interface ScannerParts {
+  source: string;
+  size: number;
+  /** The receiver's chunk size. */
+  chunkSize: number;
+  /** Where this session starts (a multiple of the read size). */
+  resumeFrom: number;
+  cursor: ManifestCursor;
+  hasher: PieceHasher;
+  governor: CompressionGovernor;
+  queue: SendQueue;
+  waits: SessionWaits;
+  stats: BlockStats;
+  signal: AbortSignal | undefined;
+  /** Called after each read block (throttled by the caller). */
+  onProgress: () => void;
+}
+
+export class Scanner {
+  /** Set once the whole volume is queued (the final mark included). */
+  done = false;
+  /** sha256 over every chunk hash of the volume, in order: the pass digest. */
+  readonly digest: Hash = createHash('sha256');
+  private readonly p: ScannerParts;
+  // Read buffers: one being scanned, the reads ahead, the rest held by frames waiting to be encoded.
+  private readonly pool = new BufferPool(QUEUE_ITEMS + READ_AHEAD + 3, READ_BLOCK_BYTES);
+  /** All-zero chunks seen and not yet queued, merged while they continue each other. */
+  private zeroRun: { offset: number; length: number } | undefined;
+
+  constructor(parts: ScannerParts) {
+    this.p = parts;
+  }
+
+  private stopped(): boolean {
+    return !!this.p.signal?.aborted || this.p.waits.error !== undefined;
+  }
+
+  async run(): Promise<void> {
+    const { source, size, chunkSize: cs, resumeFrom, cursor, hasher, governor, queue, stats } = this.p;
+    // Chunks below the resume point were committed earlier in this pass: their hashes come from the receiver.
+    for (let k = 0; k * cs < resumeFrom; ) {
+      const { entries, index } = await cursor.locate(k);
+      const upto = Math.min(resumeFrom / cs, k - index + entries.length / 8);
+      this.digest.update(entries.subarray(index * 8, (index + (upto - k)) * 8));
+      k = upto;
+    }
+    stats.doneBytes = resumeFrom;
+    let lastMark = resumeFrom;
+    for await (const block of readBlocks(source, resumeFrom, size, this.pool)) {
+      if (this.stopped()) {
+        block.release();
+        break;
+      }
+      stats.bytesRead += block.data.length;
+      const { entries, index } = await cursor.locate(block.offset / cs);
+      const chunked = chunkBlock(block.data, block.offset, cs, (i) => entries.readBigUInt64BE((index + i) * 8), hasher, DATA_RUN_BYTES);
+      this.digest.update(chunked.hashes);
+      stats.bytesSkippedZero += chunked.zeroBytes;
+      for (const run of chunked.runs) {
+        const end = run.offset + run.length;
+        if (run.kind === 'same') {
+          await this.flushZero(run.offset);
+          stats.bytesSkippedUnchanged += run.length - run.zeroBytes;
+          stats.doneBytes += run.length;
+        } else if (run.kind === 'zero') {
+          const z = this.zeroRun;
+          if (z && z.offset + z.length === run.offset && z.length < MAX_ZERO_RUN) z.length += run.length;
+          else {
+            await this.flushZero(run.offset);
+            this.zeroRun = { offset: run.offset, length: run.length };
+          }
+        } else {
+          await this.flushZero(run.offset);
+          const raw = block.data.subarray(run.offset - block.offset, end - block.offset);
+          stats.payloadBytes += raw.length;
+          block.retain();
+          const item: Item = {
+            kind: 'data',
+            offset: run.offset,
+            rawLength: raw.length,
+            hashes: run.hashes,
+            frontier: end,
+            block,
+            encoded: encodeRunGoverned(raw, governor),
+            ready: false,
+          };
+          void item.encoded.then(
+            () => (item.ready = true),
+            () => {},
+          );
+          await queue.push(item);
+        }
+      }
+      block.release();
+      const end = block.offset + block.data.length;
+      if (end - lastMark >= MARK_EVERY_SCANNED) {
+        await this.flushZero(end);
+        await queue.push({ kind: 'mark', frontier: end, final: false });
+        lastMark = end;
+      }
+      this.p.onProgress();
+    }
+    if (this.stopped()) return;
+    await this.flushZero(size);
+    await queue.push({ kind: 'mark', frontier: size, final: true });
+    this.done = true;
+  }
+
+  /** Queues the pending zero run, if any; `frontier` is how far the volume is accounted for once it is sent. */
+  private async flushZero(frontier: number): Promise<void> {
+    const z = this.zeroRun;
+    if (!z) return;
+    this.zeroRun = undefined;
+    await this.p.queue.push({ kind: 'zero', offset: z.offset, length: z.length, frontier });
+  }
+}

@@ -1,0 +1,101 @@
+// The file sender: cuts the producer's tar stream into FILE_DATA frames
+// (lz4 or raw, compressed a few frames ahead on the thread pool, sent in
+// order), keeps the stream digest, holds the stream within the window of
+// unacknowledged bytes, and commits when the pacer says. Every frame of
+// the session goes out through `send`, which counts and paces it.
+//
+// Must not touch: what the stream holds (tar-producer.ts), the receiver's
+// frames (replies.ts), the manifest and the end of the pass (pass.ts).
+
+import type { FrameChannel } from '../../protocol/channel.js';
+import { encodeJsonFrame } from '../../protocol/frames.js';
+import { FileFrameType, encodeFileData } from '../../protocol/file-frames.js';
+import { MAX_DATA_RAW_BYTES } from '../../protocol/sizes.js';
+import type { ByteGate } from '../types.js';
+import { encodeRun } from '../block/compress.js';
+import type { CommitPacer } from '../session/commit-pacer.js';
+import type { SessionWaits } from '../session/waits.js';
+import type { UnackedWindow } from '../session/window.js';
+
+/** Frames being compressed ahead of the one being sent, at most. */
+const ENCODE_AHEAD = 4;
+
+export interface StreamSenderParts {
+  channel: FrameChannel;
+  waits: SessionWaits;
+  window: UnackedWindow;
+  pacer: CommitPacer;
+  totals: { bytesOnWire: number; payloadBytes: number };
+  gate: ByteGate | undefined;
+  signal: AbortSignal | undefined;
+  /** xxh64 of one frame's raw bytes, and a running xxh64 over the whole stream. */
+  h64Raw: (b: Uint8Array) => bigint;
+  digest: { update(b: Uint8Array): unknown; digest(): bigint };
+}
+
+export class StreamSender {
+  /** Stream bytes cut into frames so far (the next frame's offset). */
+  offset = 0;
+  private commitId = 0;
+  private readonly pending: Promise<Buffer>[] = [];
+  private readonly p: StreamSenderParts;
+  private readonly windowOpen = (): boolean => this.p.window.fits(0);
+
+  constructor(parts: StreamSenderParts) {
+    this.p = parts;
+  }
+
+  /** Writes one encoded frame (after the session's error, if any, throws it). */
+  readonly send = async (frame: Buffer): Promise<void> => {
+    if (this.p.waits.error) throw this.p.waits.error;
+    this.p.totals.bytesOnWire += frame.length;
+    // The gate paces the frame onto the socket in slices (see FrameChannel.send).
+    await this.p.channel.send(frame, this.p.gate && { gate: this.p.gate, signal: this.p.signal });
+  };
+
+  /** Sends one chunk of the stream, as frames of at most MAX_DATA_RAW_BYTES, committing when due. */
+  async write(chunk: Buffer): Promise<void> {
+    const { waits, window, pacer, totals, h64Raw, digest } = this.p;
+    for (let i = 0; i < chunk.length; i += MAX_DATA_RAW_BYTES) {
+      if (waits.error) throw waits.error;
+      const raw = chunk.subarray(i, i + MAX_DATA_RAW_BYTES);
+      digest.update(raw);
+      const at = this.offset;
+      const hash = h64Raw(raw);
+      this.offset += raw.length;
+      window.add(raw.length);
+      totals.payloadBytes += raw.length;
+      pacer.added(raw.length);
+      // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a chunk it yielded.)
+      this.pending.push(encodeRun(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload })));
+      if (this.pending.length >= ENCODE_AHEAD) await this.flushOne();
+      if (pacer.due()) {
+        await this.flush();
+        await this.send(encodeJsonFrame(FileFrameType.FILE_COMMIT, { id: this.commitId++, offset: this.offset }));
+        pacer.committed();
+      }
+    }
+  }
+
+  /** Sends every frame still being encoded. */
+  async flush(): Promise<void> {
+    while (this.pending.length) await this.flushOne();
+  }
+
+  /** Lets frames still being encoded settle (after a failure, before the session is dropped). */
+  async settle(): Promise<void> {
+    await Promise.allSettled(this.pending);
+  }
+
+  /** The stream digest, as the FILE_END frame carries it. */
+  digestHex(): string {
+    return this.p.digest.digest().toString(16).padStart(16, '0');
+  }
+
+  private async flushOne(): Promise<void> {
+    const frame = await this.pending.shift()!;
+    await this.send(frame);
+    // No idle timeout (the file engine never had one): the wait ends on an ACK or when the session fails.
+    await this.p.waits.until(this.windowOpen, 'window space', Infinity);
+  }
+}
