@@ -11,9 +11,10 @@ import { availableParallelism } from 'node:os';
 import { lz4Bound, makeCompressor } from '../../protocol/lz4-block.js';
 import { lz4WasmModule, makeWasmCodec } from '../../protocol/lz4-wasm.js';
 import { WorkerPool, workerBody, type Transfer } from '../../platform/worker-pool.js';
+import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
 
-/** Input buffers are allocated at this size (a DATA frame's raw run is at most 1 MiB). */
-const INPUT_BYTES = 1024 * 1024;
+/** Input buffers are allocated at this size: the most raw bytes a sender puts in one frame. */
+const INPUT_BYTES = DATA_RUN_BYTES;
 
 interface CompressTask {
   input: ArrayBuffer;

@@ -16,7 +16,7 @@ import { chunkBlock } from './chunker.js';
 import { encodeRunGoverned, type CompressionGovernor } from './compress.js';
 import type { ManifestCursor } from './manifest-cursor.js';
 import { QUEUE_ITEMS, type Item, type SendQueue } from './send-queue.js';
-import { BufferPool, READ_AHEAD, READ_BLOCK_BYTES, readBlocks } from './source-reader.js';
+import { FixedBufferSet, READ_AHEAD, READ_BLOCK_BYTES, readBlocks } from './source-reader.js';
 import type { BlockStats } from './progress.js';
 
 /**
@@ -53,7 +53,7 @@ export class Scanner {
   readonly digest: Hash = createHash('sha256');
   private readonly p: ScannerParts;
   // Read buffers: one being scanned, the reads ahead, the rest held by frames waiting to be encoded.
-  private readonly pool = new BufferPool(QUEUE_ITEMS + READ_AHEAD + 3, READ_BLOCK_BYTES);
+  private readonly pool = new FixedBufferSet(QUEUE_ITEMS + READ_AHEAD + 3, READ_BLOCK_BYTES);
   /** All-zero chunks seen and not yet queued, merged while they continue each other. */
   private zeroRun: { offset: number; length: number } | undefined;
 

@@ -64,7 +64,6 @@ export class FixedBufferSet {
  * The old name, kept only until block/pass.ts (being rewritten on another
  * branch) imports FixedBufferSet; then delete this line.
  */
-export { FixedBufferSet as BufferPool };
 
 export async function* readBlocks(path: string, from: number, size: number, pool: FixedBufferSet, blockBytes = READ_BLOCK_BYTES): AsyncGenerator<SourceBlock> {
   const fh = await open(path, 'r');

@@ -16,6 +16,7 @@ import { Delta, type DeltaItem } from './delta.js';
 import { changedRanges, dataRanges, formatRanges, LARGE_FILE, pieceHashes, readFull, type Range } from '../../protocol/file-pieces.js';
 import { absPath, isUnder, showPath } from '../../protocol/paths.js';
 import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from '../../protocol/tar-format.js';
+import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
 import { Walker, type WalkOptions } from './walker.js';
 import { SmallFileReader, type SmallRead } from './small-file-reader.js';
 import { loadXattrs, XattrPathError, type XattrOps } from '../../platform/xattrs.js';
@@ -85,7 +86,7 @@ export class TarProducer {
 
   constructor(private readonly o: ProduceOptions) {
     this.rootBuf = Buffer.from(o.root);
-    this.chunk = o.chunkBytes ?? 1 << 20;
+    this.chunk = o.chunkBytes ?? DATA_RUN_BYTES;
     this.buf = Buffer.allocUnsafe(this.chunk);
     this.out = new ManifestWriter(o.manifest);
     this.walker = o.walker ?? null;
