@@ -11,7 +11,7 @@
 
 import { createHash, randomUUID } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { FerryError, errorMessage } from '../../errors.js';
+import { FerryError, errorMessage, isRetryable, receivedCode } from '../../errors.js';
 import { sizeOfPath } from '../../platform/device-size-linux.js';
 import type { PassOptions, PassSummary, VolumeProgress } from '../types.js';
 import { openClientSession, errorFromFrame } from '../session/connect.js';
@@ -113,10 +113,6 @@ function abortError(): FerryError {
   return e;
 }
 
-function retryable(e: unknown): boolean {
-  return e instanceof FerryError && (e.code === 'SMS.0807' || e.code === 'FERRY_IDLE_TIMEOUT' || e.code === 'FERRY_SOURCE_CHANGED');
-}
-
 /**
  * Replicates `source` (block device or image file) to the receiver target
  * `volume`. A full pass when the receiver holds nothing, a delta otherwise.
@@ -161,7 +157,7 @@ export async function runBlockPass(source: string, volume: string, options: Pass
         verified: r.verified,
       };
     } catch (e) {
-      if (!retryable(e) || options.signal?.aborted) throw e;
+      if (!isRetryable(e) || options.signal?.aborted) throw e;
       failures = acked || stats.doneBytes > progressBefore ? 1 : failures + 1;
       if (failures >= maxAttempts) throw e;
       const delay = Math.min(5000, 100 * 2 ** Math.min(failures, 6));
@@ -315,11 +311,11 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
           s.nacks += 1;
           a.log.warn({ seq: nack.seq, code: nack.code, attempt: s.nacks }, `receiver refused a frame: ${nack.message}`);
           if (s.nacks > MAX_NACKS_PER_FRAME) {
-            fail(new FerryError(nack.code, `receiver refused the same frame ${s.nacks} times: ${nack.message}`));
+            fail(new FerryError(receivedCode(nack.code), `receiver refused the same frame ${s.nacks} times: ${nack.message}`, { recovery: 'fatal' }));
             break;
           }
           if (!s.hashes) {
-            fail(new FerryError(nack.code, `receiver refused a ZERO frame: ${nack.message}`));
+            fail(new FerryError(receivedCode(nack.code), `receiver refused a ZERO frame: ${nack.message}`, { recovery: 'fatal' }));
             break;
           }
           resend.push(s);

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
-import { FerryError, errorMessage } from '../../errors.js';
+import { FerryError, errorMessage, isRetryable } from '../../errors.js';
 import type { PassOptions, PassSummary, VolumeProgress } from '../types.js';
 import { encodeRun } from '../block/compress.js';
 import { openClientSession, errorFromFrame } from '../session/connect.js';
@@ -72,12 +72,6 @@ function readPassId(path: string): string | undefined {
   }
 }
 
-function retryable(e: unknown): boolean {
-  if (!(e instanceof FerryError)) return false;
-  if (e.details && (e.details as { fatal?: boolean }).fatal === true && e.code !== 'SMS.0807') return false;
-  return e.code === 'SMS.0807';
-}
-
 export async function runFilePass(root: string, name: string, o: FilePassOptions): Promise<PassSummary> {
   const t0 = Date.now();
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
@@ -110,7 +104,7 @@ export async function runFilePass(root: string, name: string, o: FilePassOptions
     } catch (e) {
       if (progressed) attempts = 0;
       attempts++;
-      if (!retryable(e) || attempts >= maxAttempts || o.signal?.aborted) throw e;
+      if (!isRetryable(e) || attempts >= maxAttempts || o.signal?.aborted) throw e;
       o.log.warn({ target: name, attempt: attempts, err: errorMessage(e) }, 'file pass interrupted; reconnecting to resume');
       await new Promise((r) => setTimeout(r, Math.min(500 * 2 ** attempts, 10_000)));
     }
