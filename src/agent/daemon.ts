@@ -13,7 +13,7 @@
 // retried with capped exponential backoff; nothing it does crashes the loop.
 
 import type { AgentConfig } from '../config/agent-config.js';
-import { FerryError, errorMessage } from '../errors.js';
+import { FerryError, errorMessage, recoveryOf } from '../errors.js';
 import { applyProcessPriority } from '../platform/process-priority.js';
 import type { Logger } from '../platform/log.js';
 import { agentVersion } from '../version.js';
@@ -286,10 +286,9 @@ export class AgentDaemon {
       try {
         await this.d.cp.commandResult(sid, r.name, r.result, r.detail);
       } catch (e) {
-        const err = e as { status?: number; retryable?: boolean; code?: string };
         // The control plane refused this result for good (e.g. SMS.6021: no such command awaiting a result): drop it.
-        if (err.status !== undefined && err.status >= 400 && err.status < 500 && err.status !== 401 && err.status !== 429 && err.retryable !== true) {
-          this.log.warn({ command: r.name, code: err.code }, `the control plane refused the ${r.name} result; dropping it: ${this.d.logging.scrub(errorMessage(e))}`);
+        if (recoveryOf(e) === 'permanent') {
+          this.log.warn({ command: r.name, code: (e as { code?: string }).code }, `the control plane refused the ${r.name} result; dropping it: ${this.d.logging.scrub(errorMessage(e))}`);
         } else {
           throw e;
         }

@@ -10,7 +10,8 @@
 
 import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
 import type { AgentConfig } from '../config/agent-config.js';
-import { FerryError, errorMessage } from '../errors.js';
+import { FerryError, errorMessage, recoveryOf } from '../errors.js';
+import { recoveryOfStatus } from '../error-codes.js';
 import type { Logger } from '../platform/log.js';
 import { normalizeFingerprint } from '../platform/tls-identity.js';
 import type { PassSummary, ReceiverAddress, VolumeProgress } from '../replication/types.js';
@@ -130,8 +131,7 @@ export class TaskRunner {
         const { task, receiver, plans } = await this.prepare(t.id);
         this.launch(task, receiver, plans);
       } catch (e) {
-        const status = (e as { status?: number }).status;
-        if (status !== undefined && status >= 400 && status < 500 && status !== 401 && status !== 429) {
+        if (recoveryOf(e) === 'permanent') {
           // The control plane refuses the task for good (deleted, not ours): record why.
           await this.fail(t.id, e);
           return;
@@ -481,8 +481,8 @@ export class TaskRunner {
       await fn();
     } catch (e) {
       const status = (e as { status?: number }).status;
-      // Retry later only what failed for want of a control plane (network, 5xx, 429), not what it refused.
-      if (retryKey && (status === undefined || status >= 500 || status === 429)) this.pending.set(retryKey, fn);
+      // Retry later only what failed for want of a control plane (no answer, 5xx, 429), not what it refused.
+      if (retryKey && (status === undefined || recoveryOfStatus(status) === 'retryable')) this.pending.set(retryKey, fn);
       if (isSourceGone(e)) this.d.onSourceGone?.();
       log[level]({ err: errorMessage(e), code: (e as { code?: string }).code }, 'control-plane update failed (replication continues)');
     }

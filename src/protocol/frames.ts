@@ -17,6 +17,7 @@
 
 import { z } from 'zod';
 import { FerryError } from '../errors.js';
+import { RECOVERIES } from '../error-codes.js';
 import type { BufferPool } from './buffer-pool.js';
 import { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES } from './sizes.js';
 
@@ -95,6 +96,12 @@ export const ErrorFrameSchema = z.object({
   message: z.string().max(4096),
   /** Fatal errors end the session; the receiver closes the connection after sending one. */
   fatal: z.boolean(),
+  /**
+   * Whether the agent may reconnect and try again ('retryable'), or not
+   * ('fatal', 'permanent'): see error-codes.ts. Receivers before this field
+   * did not send it; the agent then goes by the code.
+   */
+  recovery: z.enum(RECOVERIES).optional(),
 });
 export type ErrorFrame = z.infer<typeof ErrorFrameSchema>;
 

@@ -146,7 +146,7 @@ class FileSession {
         raw = lz4Decompress(f.payload, f.rawLength);
       }
       if (raw.length !== f.rawLength || this.h64Raw!(raw) !== f.hash) {
-        throw new FerryError('SMS.0807', `FILE_DATA at offset ${f.offset} failed its hash check (corrupted in transit)`);
+        throw new FerryError('FERRY_CHUNK_HASH', `FILE_DATA at offset ${f.offset} failed its hash check (corrupted in transit)`);
       }
       this.digest!.update(raw);
       this.expectedOffset += raw.length;

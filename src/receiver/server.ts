@@ -7,7 +7,7 @@
 
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { FerryError, errorMessage } from '../errors.js';
+import { FerryError, errorMessage, recoveryOf } from '../errors.js';
 import type { Logger } from '../platform/log.js';
 import type { TlsIdentity } from '../platform/tls-identity.js';
 import { FrameChannel } from '../protocol/channel.js';
@@ -20,6 +20,7 @@ import {
   decodeJson,
   encodeJsonFrame,
   frameTypeName,
+  type ErrorFrame,
   type Hello,
   type RawFrame,
   type SessionKind,
@@ -106,14 +107,14 @@ export class Receiver {
     let targetName: string | undefined;
     let me: Active | undefined;
 
-    const sendError = (err: unknown, fatal = true) => {
+    // Every error ends the session (fatal); its recovery tells the agent whether reconnecting can help.
+    const sendError = (err: unknown) => {
       const code = err instanceof FerryError ? err.code : 'SMS.0805';
       const message = errorMessage(err);
       log.warn({ code, target: targetName }, `session error: ${message}`);
       if (channel.closed) return;
-      const frame = encodeJsonFrame(FrameType.ERROR, { code, message: message.slice(0, 4000), fatal });
-      if (fatal) channel.end(frame);
-      else void channel.send(frame).catch(() => {});
+      const body: ErrorFrame = { code, message: message.slice(0, 4000), fatal: true, recovery: recoveryOf(err) };
+      channel.end(encodeJsonFrame(FrameType.ERROR, body));
     };
 
     const channel = new FrameChannel(socket, { maxFrameBytes: MAX_FRAME_BYTES, onDecodeError: (e) => sendError(e), pool: receiveBuffers });
@@ -190,7 +191,7 @@ export class Receiver {
     return hello;
   }
 
-  private async openSession(hello: Hello, channel: FrameChannel, log: Logger, sendError: (e: unknown, fatal?: boolean) => void): Promise<Active> {
+  private async openSession(hello: Hello, channel: FrameChannel, log: Logger, sendError: (e: unknown) => void): Promise<Active> {
     const target = this.targets.get(hello.target)!;
     const previous = this.active.get(target.name);
     if (previous) {
@@ -212,7 +213,7 @@ export class Receiver {
         channel,
         log: log.child({ target: target.name, kind: hello.kind }),
         dataDir: this.options.dataDir,
-        fail: (e) => sendError(e, !(e instanceof FerryError && e.code === 'FERRY_CHUNK_HASH')),
+        fail: sendError,
       });
     } catch (e) {
       release();

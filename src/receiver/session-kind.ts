@@ -20,7 +20,7 @@ export interface SessionContext {
   log: Logger;
   /** The receiver's data directory (state lives under DIR/targets/NAME/). */
   dataDir: string;
-  /** End the session with an error frame (fatal closes the connection). */
+  /** End the session with an ERROR frame and close the connection (the error's recovery tells the agent whether to reconnect). */
   fail(err: unknown): void;
 }
 

@@ -5,7 +5,7 @@
 
 import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector, ProxyAgent, type Dispatcher } from 'undici';
-import { FerryError, UsageError } from '../errors.js';
+import { FerryError, UsageError, type Recovery } from '../errors.js';
 import { assertPinnedPeer, normalizeFingerprint } from '../platform/tls-identity.js';
 import type { ControlPlaneOptions } from './client-options.js';
 
@@ -60,7 +60,7 @@ export function createDispatcher(options: ControlPlaneOptions): Dispatcher {
 
 export interface TransportFailure {
   code: 'SMS.0301' | 'SMS.0302' | 'SMS.0203' | 'SMS.0304';
-  retryable: boolean;
+  recovery: Recovery;
   cause: string;
 }
 
@@ -109,13 +109,13 @@ function isTlsCode(code: string): boolean {
 export function classifyTransportError(err: unknown): TransportFailure {
   const codes = errorCodes(err);
   const cause = describeCause(err, codes);
-  if (err instanceof FerryError && err.code === 'SMS.0304') return { code: 'SMS.0304', retryable: false, cause };
-  if (codes.some(isTlsCode)) return { code: 'SMS.0304', retryable: false, cause };
-  if (codes.includes('ENOTFOUND')) return { code: 'SMS.0302', retryable: false, cause };
-  if (codes.includes('EAI_AGAIN')) return { code: 'SMS.0302', retryable: true, cause };
-  if (codes.some((c) => TIMEOUT_CODES.has(c))) return { code: 'SMS.0203', retryable: true, cause };
-  if (codes.some((c) => TRANSIENT_CODES.has(c))) return { code: 'SMS.0301', retryable: true, cause };
-  return { code: 'SMS.0301', retryable: false, cause };
+  if (err instanceof FerryError && err.code === 'SMS.0304') return { code: 'SMS.0304', recovery: 'fatal', cause };
+  if (codes.some(isTlsCode)) return { code: 'SMS.0304', recovery: 'fatal', cause };
+  if (codes.includes('ENOTFOUND')) return { code: 'SMS.0302', recovery: 'fatal', cause };
+  if (codes.includes('EAI_AGAIN')) return { code: 'SMS.0302', recovery: 'retryable', cause };
+  if (codes.some((c) => TIMEOUT_CODES.has(c))) return { code: 'SMS.0203', recovery: 'retryable', cause };
+  if (codes.some((c) => TRANSIENT_CODES.has(c))) return { code: 'SMS.0301', recovery: 'retryable', cause };
+  return { code: 'SMS.0301', recovery: 'fatal', cause };
 }
 
 function describeCause(err: unknown, codes: string[]): string {

@@ -4,8 +4,11 @@
 // timeout, SMS.0304 TLS, SMS.0205 clock skew, SMS.0426 body too long, SMS.1702
 // malformed JSON, SMS.9001 invalid request), else FERRY_HTTP_<status> or
 // FERRY_BAD_RESPONSE / FERRY_ABORTED. Messages never contain secrets.
+// Whether to call again is its `recovery`: the HTTP status decides for an
+// answer (recoveryOfStatus), the kind of network failure for no answer.
 
-import { FerryError } from '../errors.js';
+import { FerryError, type ErrorCode, type ReceivedCode, type Recovery } from '../errors.js';
+import { recoveryOfStatus } from '../error-codes.js';
 import type { ErrorDetail } from '../sms/schemas/common.js';
 
 export interface SmsApiErrorInit {
@@ -21,8 +24,12 @@ export interface SmsApiErrorInit {
   path?: string;
   /** How many attempts were made. */
   attempts?: number;
-  /** Whether another attempt could succeed (network, 429, 5xx). */
-  retryable?: boolean;
+  /**
+   * Whether another attempt could succeed (network, 429, 5xx: 'retryable').
+   * Not given: a refusal for good (4xx but 401 and 429) is 'permanent',
+   * anything else goes by the code.
+   */
+  recovery?: Recovery;
   /** The server's Retry-After, in ms, when it sent one. */
   retryAfterMs?: number;
   cause?: unknown;
@@ -37,11 +44,12 @@ export class SmsApiError extends FerryError {
   readonly method?: string;
   readonly path?: string;
   readonly attempts?: number;
-  readonly retryable: boolean;
   readonly retryAfterMs?: number;
 
-  constructor(code: string, message: string, init: SmsApiErrorInit = {}) {
-    super(code, message, init.cause === undefined ? undefined : { cause: init.cause });
+  /** `code`: the control plane's error_code verbatim when its body names one. */
+  constructor(code: ErrorCode | ReceivedCode, message: string, init: SmsApiErrorInit = {}) {
+    const refused = init.status !== undefined && recoveryOfStatus(init.status) === 'permanent';
+    super(code, message, { cause: init.cause, recovery: init.recovery ?? (refused ? 'permanent' : undefined) });
     this.name = 'SmsApiError';
     this.status = init.status;
     this.errorCode = init.errorCode;
@@ -51,8 +59,12 @@ export class SmsApiError extends FerryError {
     this.method = init.method;
     this.path = init.path;
     this.attempts = init.attempts;
-    this.retryable = init.retryable ?? false;
     this.retryAfterMs = init.retryAfterMs;
+  }
+
+  /** Whether another attempt could succeed (network, 429, 5xx). */
+  get retryable(): boolean {
+    return this.recovery === 'retryable';
   }
 
   /** A JSON-able summary for logs and progress traces. */

@@ -16,6 +16,8 @@ import type { ControlPlaneOptions } from './client-options.js';
 import { classifyTransportError } from './dispatcher.js';
 import { describeIssues, errorBodySchema } from '../sms/schemas/common.js';
 import { SmsApiError } from './sms-api-error.js';
+import { receivedCode, type ErrorCode } from '../errors.js';
+import { recoveryOfStatus } from '../error-codes.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 export type QueryValue = string | number | boolean | undefined;
@@ -36,7 +38,7 @@ export interface Authenticator {
   /** Strings that must never appear in an error message. */
   secrets(): string[];
   /** The SMS code for a 401 whose body names none (AK/SK: SMS.0202). */
-  readonly unauthorizedCode?: string;
+  readonly unauthorizedCode?: ErrorCode;
 }
 
 export interface CallSpec<T> {
@@ -266,7 +268,6 @@ export class Transport {
     const errorMsg = body?.error_msg ?? undefined;
     const said = errorCode || errorMsg ? `${errorCode ?? ''}${errorCode && errorMsg ? ': ' : ''}${errorMsg ?? ''}` : snippet(text);
     const skew = this.lastClockSkewMs;
-    const retryable = status === 429 || status >= 500;
     const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers['retry-after']) : undefined;
     const init = {
       status,
@@ -278,7 +279,7 @@ export class Transport {
       method: spec.method,
       path: spec.path,
       attempts: attempt,
-      retryable,
+      recovery: recoveryOfStatus(status),
     };
     let err: SmsApiError;
     if ((status === 401 || status === 403) && skew !== undefined && Math.abs(skew) > this.options.max_clock_skew_ms) {
@@ -289,8 +290,8 @@ export class Transport {
         init,
       );
     } else {
-      const fallback = status === 401 && spec.auth !== false && this.authenticator?.unauthorizedCode ? this.authenticator.unauthorizedCode : `FERRY_HTTP_${status}`;
-      err = new SmsApiError(errorCode ?? fallback, `${where}: HTTP ${status}${said ? ` ${said}` : ''}`, init);
+      const fallback: ErrorCode = status === 401 && spec.auth !== false && this.authenticator?.unauthorizedCode ? this.authenticator.unauthorizedCode : `FERRY_HTTP_${status}`;
+      err = new SmsApiError(errorCode !== undefined ? receivedCode(errorCode) : fallback, `${where}: HTTP ${status}${said ? ` ${said}` : ''}`, init);
     }
     return this.redact(err);
   }
@@ -311,7 +312,7 @@ export class Transport {
         method: spec.method,
         path: spec.path,
         attempts: attempt,
-        retryable: f.retryable,
+        recovery: f.recovery,
         cause: err,
       }),
     );
@@ -355,7 +356,7 @@ function withAttempts(err: SmsApiError, attempts: number, retryAfterMs?: number)
     method: err.method,
     path: err.path,
     attempts,
-    retryable: err.retryable,
+    recovery: err.recovery,
     retryAfterMs: err.retryAfterMs,
     cause: err.cause,
   });

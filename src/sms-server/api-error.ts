@@ -4,6 +4,8 @@
 // the HTTP layer turns them into responses.
 
 import { FerryError } from '../errors.js';
+import { recoveryOfStatus } from '../error-codes.js';
+import type { SmsCode } from '../sms/error-codes.js';
 
 export interface SmsErrorBody {
   error_code: string;
@@ -17,8 +19,8 @@ export class ApiError extends FerryError {
   readonly status: number;
   readonly params: string[];
 
-  constructor(status: number, code: string, message: string, params: string[] = []) {
-    super(code, message);
+  constructor(status: number, code: SmsCode, message: string, params: string[] = []) {
+    super(code, message, { recovery: recoveryOfStatus(status) });
     this.name = 'ApiError';
     this.status = status;
     this.params = params.slice(0, 20).map((p) => p.slice(0, 1024));
@@ -37,7 +39,7 @@ export class ApiError extends FerryError {
   }
 }
 
-export const badRequest = (code: string, message: string, params?: string[]) => new ApiError(400, code, message, params);
-export const notFound = (code: string, message: string, params?: string[]) => new ApiError(404, code, message, params);
-export const unauthorized = (code: string, message: string) => new ApiError(401, code, message);
+export const badRequest = (code: SmsCode, message: string, params?: string[]) => new ApiError(400, code, message, params);
+export const notFound = (code: SmsCode, message: string, params?: string[]) => new ApiError(404, code, message, params);
+export const unauthorized = (code: SmsCode, message: string) => new ApiError(401, code, message);
 export const forbidden = (message: string, params?: string[]) => new ApiError(403, 'SMS.9004', message, params);

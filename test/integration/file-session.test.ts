@@ -1,7 +1,8 @@
 // File sessions end to end on real sockets and child processes: a pass cut
 // in the middle resumes after what the receiver committed instead of
 // starting over; a hostile stream sent over the wire is refused by the
-// receiver with an error naming the entry; files that vanish or change
+// receiver with an error naming the entry (final), bytes damaged in transit
+// with one the agent reconnects after; files that vanish or change
 // while being read are skipped or resent; CLI exit statuses.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,7 +15,9 @@ import { needs } from '../helpers/requirements.js';
 import { runFerry } from '../helpers/cli.js';
 import { startReceiver, parseSummaries, type RunningReceiver } from '../helpers/block.js';
 import { rsyncDiff } from '../helpers/file-tree.js';
-import { openClientSession } from '../../src/replication/session/connect.js';
+import { errorFromFrame, openClientSession } from '../../src/replication/session/connect.js';
+import { isRetryable, type FerryError } from '../../src/errors.js';
+import type { FrameChannel } from '../../src/protocol/channel.js';
 import { encodeFileData, FileFrameType } from '../../src/protocol/file-frames.js';
 import { Codec, FrameType, encodeJsonFrame } from '../../src/protocol/frames.js';
 import { encodeHeader, ZERO_BLOCKS, bodyPadding } from '../../src/protocol/tar-format.js';
@@ -148,6 +151,34 @@ describe.runIf(env.ok)('file sessions over the wire', () => {
     await channel.send(encodeFileData({ offset: 0, rawLength: tar.length, codec: Codec.RAW, hash: 12345n, payload: tar }));
     expect(JSON.parse(await error).message).toMatch(/failed its hash check/);
     channel.destroy();
+  });
+
+  it('says a hash mismatch is FERRY_CHUNK_HASH and that the agent may reconnect (it resends), while an unsafe entry is final', async () => {
+    const session = () =>
+      openClientSession(
+        { host: '127.0.0.1', port: recv.info.port, token: recv.info.token, fingerprint: recv.info.fingerprint },
+        { kind: 'file', target: 'evil', passId: 'hostile-pass-3' },
+      );
+    const { h64Raw } = await hasher();
+    const errorOf = (channel: FrameChannel) => new Promise<FerryError>((resolve) => channel.onFrame((f) => f.type === FrameType.ERROR && resolve(errorFromFrame(f))));
+
+    const damaged = await session();
+    const mismatch = errorOf(damaged.channel);
+    await damaged.channel.send(encodeFileData({ offset: 0, rawLength: ZERO_BLOCKS.length, codec: Codec.RAW, hash: 12345n, payload: ZERO_BLOCKS }));
+    const e = await mismatch;
+    damaged.channel.destroy();
+    expect(e.code).toBe('FERRY_CHUNK_HASH');
+    expect(isRetryable(e)).toBe(true);
+
+    const hostile = await session();
+    const refused = errorOf(hostile.channel);
+    const tar = Buffer.concat([encodeHeader({ path: Buffer.from('../escaped-3'), type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtimeNs: 0n }), ZERO_BLOCKS]);
+    await hostile.channel.send(encodeFileData({ offset: 0, rawLength: tar.length, codec: Codec.RAW, hash: h64Raw(tar), payload: tar }));
+    await hostile.channel.send(encodeJsonFrame(FileFrameType.FILE_COMMIT, { id: 0, offset: tar.length }));
+    const u = await refused;
+    hostile.channel.destroy();
+    expect(u.code).toBe('FERRY_UNSAFE_ENTRY');
+    expect(isRetryable(u)).toBe(false);
   });
 
   it('exits 2 on a malformed --files and 1 when the receiver has no such target', async () => {

@@ -7,7 +7,7 @@
 //
 // Must not touch: sending (sender.ts), what happens after DONE (pass.ts).
 
-import { FerryError } from '../../errors.js';
+import { FerryError, receivedCode } from '../../errors.js';
 import type { Logger } from '../../platform/log.js';
 import type { FrameChannel } from '../../protocol/channel.js';
 import { AckSchema, DoneSchema, FrameType, NackSchema, decodeJson, decodeManifestFrame, frameTypeName, type Done, type RawFrame } from '../../protocol/frames.js';
@@ -76,11 +76,11 @@ export class BlockReplies {
         if (!s) break;
         this.p.log.warn({ seq: nack.seq, code: nack.code, attempt: s.nacks }, `receiver refused a frame: ${nack.message}`);
         if (s.nacks > MAX_NACKS_PER_FRAME) {
-          waits.fail(new FerryError(nack.code, `receiver refused the same frame ${s.nacks} times: ${nack.message}`));
+          waits.fail(new FerryError(receivedCode(nack.code), `receiver refused the same frame ${s.nacks} times: ${nack.message}`, { recovery: 'fatal' }));
           break;
         }
         if (!s.hashes) {
-          waits.fail(new FerryError(nack.code, `receiver refused a ZERO frame: ${nack.message}`));
+          waits.fail(new FerryError(receivedCode(nack.code), `receiver refused a ZERO frame: ${nack.message}`, { recovery: 'fatal' }));
           break;
         }
         this.p.inFlight.resend.push(s);

@@ -6,6 +6,7 @@
 // memory (delta.ts).
 
 import { closeSync, fsyncSync, openSync, readSync, renameSync, writeSync, existsSync, unlinkSync } from 'node:fs';
+import { FerryError } from '../../errors.js';
 import type { Entry, EntryType } from './entry.js';
 import { comparePaths, compareText, escapeField, unescapeField } from '../../protocol/paths.js';
 
@@ -184,7 +185,7 @@ export function* readManifestLines(path: string): Generator<string> {
       }
       rest = text.slice(start);
     }
-    if (rest.length > 0) throw new Error(`${path} ends in a partial line (torn write?)`);
+    if (rest.length > 0) throw new FerryError('FERRY_MANIFEST_TORN', `${path} ends in a partial line (torn write?)`);
   } finally {
     closeSync(fd);
   }
@@ -213,6 +214,6 @@ export function* readPartialManifestLines(path: string): Generator<string> {
   try {
     yield* readManifestLines(path);
   } catch (e) {
-    if (!/partial line/.test((e as Error).message)) throw e;
+    if (!(e instanceof FerryError && e.code === 'FERRY_MANIFEST_TORN')) throw e;
   }
 }

@@ -5,7 +5,7 @@
 // with the receiver's code.
 
 import { connect, type TLSSocket } from 'node:tls';
-import { FerryError, errorMessage } from '../../errors.js';
+import { FerryError, errorMessage, receivedCode } from '../../errors.js';
 import { assertPinnedPeer } from '../../platform/tls-identity.js';
 import type { ReceiverAddress } from '../types.js';
 import { FrameChannel } from '../../protocol/channel.js';
@@ -30,11 +30,15 @@ export interface ClientSession {
 
 export type HelloFields = Omit<Hello, 'protocol' | 'version' | 'token'>;
 
-/** Turns an ERROR frame body into the error it reports. */
+/**
+ * Turns an ERROR frame body into the error it reports: the receiver's code
+ * verbatim, and its word on whether to reconnect (a receiver that does not
+ * say leaves it to the code's entry in error-codes.ts).
+ */
 export function errorFromFrame(frame: RawFrame): FerryError {
   try {
     const e = decodeJson(ErrorFrameSchema, frame.type, frame.body);
-    return new FerryError(e.code, `receiver: ${e.message}`, { details: { fatal: e.fatal } });
+    return new FerryError(receivedCode(e.code), `receiver: ${e.message}`, { details: { fatal: e.fatal }, recovery: e.recovery });
   } catch (e) {
     return new FerryError('FERRY_FRAME_MALFORMED', `receiver sent a malformed ERROR frame: ${errorMessage(e)}`);
   }

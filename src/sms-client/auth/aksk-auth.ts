@@ -6,7 +6,7 @@ import type { Authenticator, OutgoingRequest } from '../transport.js';
 import { signRequest, type AkSkCredentials } from '../../sms/aksk-signer.js';
 
 export class AkSkAuth implements Authenticator {
-  readonly unauthorizedCode = 'SMS.0202';
+  readonly unauthorizedCode = 'SMS.0202' as const;
 
   constructor(
     private readonly creds: AkSkCredentials,

@@ -16,7 +16,7 @@ import { identityFromParts } from '../../../src/agent/identity.js';
 import type { CertKey, ControlPlanePort, ReplicationPort, TaskInfo, VolumePlan } from '../../../src/agent/ports.js';
 import type { PassOptions, PassSummary } from '../../../src/replication/types.js';
 import type { SourceBody } from '../../../src/sms/schemas/source.js';
-import { FerryError } from '../../../src/errors.js';
+import { FerryError, receivedCode } from '../../../src/errors.js';
 
 const SECRET_TOKEN = 'cp-token-VERY-SECRET-123';
 const JOIN_TOKEN = 'join-token-SECRET-456';
@@ -62,7 +62,7 @@ class ScriptedCp implements ControlPlanePort {
   }
   async getTask(id: string): Promise<TaskInfo> {
     this.check();
-    if (id === 'missing') throw Object.assign(new FerryError('SMS.1205', 'task not found'), { status: 400 });
+    if (id === 'missing') throw Object.assign(new FerryError(receivedCode('SMS.1205'), 'task not found', { recovery: 'permanent' }), { status: 400 });
     return { id, type: 'MIGRATE_BLOCK', syncing: id.startsWith('sync'), consistencyCheck: false, targetDisks: [], migrationIp: '127.0.0.1' };
   }
   async getCertKey(): Promise<CertKey> {
