@@ -18,7 +18,9 @@ const layers = [
   {
     layer: 'base',
     modules: {
-      'errors.ts': 'FerryError and its subclasses: every error ferry raises carries a stable code',
+      'errors/':
+        'FerryError and its subclasses, and the typed set of every code ferry raises (the SMS codes of section 5.1 ' +
+        'and its own FERRY_* codes), each with whether it is worth retrying',
       'version.ts': "the package's version, read once from package.json",
       'types/': 'ambient declarations for the compiler (no code)',
     },
@@ -34,7 +36,7 @@ const layers = [
   {
     layer: 'models',
     modules: {
-      'sms/': 'the SMS v3 model both SMS ends share: zod schemas of the API bodies, error codes, the AK/SK signer',
+      'sms/': 'the SMS v3 model both SMS ends share: zod schemas of the API bodies, the AK/SK signer (its error codes are in errors/)',
       'protocol/':
         'the agent-receiver wire format both ends stand on: frames, file frames, the frame channel, ' +
         'LZ4 codecs, chunk hash, tar dialect, path codec, file pieces, buffer pools',
@@ -44,7 +46,7 @@ const layers = [
     layer: 'services',
     modules: {
       'config/':
-        "the agent's configuration file and its defaults (it needs only errors.ts, but only the agent " +
+        "the agent's configuration file and its defaults (it needs only errors/, but only the agent " +
         'and the CLI read it: engines and servers take options, never a config file)',
       'discovery/': 'what the machine is: an inventory snapshot and its mapping to the SMS source body',
       'sms-client/': 'the SMS v3 client: HTTPS transport, token and AK/SK auth, retries, proxies',

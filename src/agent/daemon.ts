@@ -13,7 +13,7 @@
 // retried with capped exponential backoff; nothing it does crashes the loop.
 
 import type { AgentConfig } from '../config/agent-config.js';
-import { FerryError, errorMessage, recoveryOf } from '../errors.js';
+import { FerryError, errorMessage, recoveryOf } from '../errors/ferry-error.js';
 import { applyProcessPriority } from '../platform/process-priority.js';
 import type { Logger } from '../platform/log.js';
 import { agentVersion } from '../version.js';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { AgentConfig } from '../config/agent-config.js';
 import { createControlPlaneClient, type ControlPlaneClient, type ControlPlaneOptionsInput } from '../sms-client/client.js';
 import { proxyFromEnv } from '../sms-client/proxy-env.js';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import type { Logger } from '../platform/log.js';
 import type { ControlPlanePort, TaskInfo } from './ports.js';
 

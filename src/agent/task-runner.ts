@@ -10,8 +10,8 @@
 
 import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
 import type { AgentConfig } from '../config/agent-config.js';
-import { FerryError, errorMessage, recoveryOf } from '../errors.js';
-import { recoveryOfStatus } from '../error-codes.js';
+import { FerryError, errorMessage, recoveryOf } from '../errors/ferry-error.js';
+import { recoveryOfStatus } from '../errors/codes.js';
 import type { Logger } from '../platform/log.js';
 import { normalizeFingerprint } from '../platform/tls-identity.js';
 import type { PassSummary, ReceiverAddress, VolumeProgress } from '../replication/types.js';

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { SourceBody } from '../sms/schemas/source.js';
 import type { AgentConfig } from '../config/agent-config.js';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { sizeOfPath } from '../platform/device-size-linux.js';
 import type { TaskInfo, VolumePlan } from './ports.js';
 

@@ -2,7 +2,7 @@
 // (src/sms-server) until SIGINT/SIGTERM.
 
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../errors/ferry-error.js';
 import type { CredentialsFile } from '../sms-server/credentials.js';
 
 interface Opts {

@@ -3,7 +3,7 @@
 // `register(program)`. Exit codes: 0 ok, 1 runtime failure, 2 usage error.
 
 import { Command, CommanderError } from 'commander';
-import { FerryError, UsageError, errorMessage } from '../errors.js';
+import { FerryError, UsageError, errorMessage } from '../errors/ferry-error.js';
 import { agentVersion } from '../version.js';
 import { commands } from './commands.js';
 

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { FerryError, UsageError } from '../errors.js';
+import { FerryError, UsageError } from '../errors/ferry-error.js';
 import type { PassSummary, VolumePlan, VolumeProgress } from '../replication/types.js';
 
 function parseVolumeSpec(spec: string, flag = '--block'): { source: string; target: string } {

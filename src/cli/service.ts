@@ -4,7 +4,7 @@
 import { existsSync, realpathSync } from 'node:fs';
 import { dirname, isAbsolute } from 'node:path';
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../errors/ferry-error.js';
 import { defaultConfigPath } from '../config/default-paths.js';
 import type { ServiceStep } from '../platform/service-linux.js';
 import type { WindowsInstallOptions } from '../platform/service-windows.js';

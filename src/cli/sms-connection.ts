@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { ControlPlaneClient } from '../sms-client/client.js';
 import type { AuthOptions } from '../sms-client/client-options.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../errors/ferry-error.js';
 
 export interface ConnectionOpts {
   data?: string;

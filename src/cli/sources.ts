@@ -2,7 +2,7 @@
 // plane knows (4.1.3, 4.1.8, 4.1.7).
 
 import type { Command } from 'commander';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../errors/ferry-error.js';
 import { formatDate, printJson, printTable, withClient, withConnection, type ConnectionOpts } from './sms-connection.js';
 
 export function register(program: Command): void {

@@ -3,7 +3,7 @@
 
 import type { Command } from 'commander';
 import type { SpeedLimitSegment } from '../sms/schemas/index.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../errors/ferry-error.js';
 import { printJson, printTable, withClient, withConnection, type ConnectionOpts } from './sms-connection.js';
 
 const SEGMENT = /^(\d{1,2}:\d{2})-(\d{1,2}:\d{2})=(\d+)$/;

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import type { ControlPlaneClient } from '../sms-client/client.js';
 import type { TaskCreate } from '../sms/schemas/index.js';
 import { targetServerFromSource } from '../sms/target-server.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../errors/ferry-error.js';
 import { normalizeFingerprint } from '../platform/tls-identity.js';
 import { formatDate, printJson, printTable, withClient, withConnection, type ConnectionOpts } from './sms-connection.js';
 

@@ -11,7 +11,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { validate as validateCron } from 'node-cron';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { defaultConfigPath, defaultDataDir } from './default-paths.js';
 
 export const CONFIG_ERROR = 'FERRY_CONFIG';

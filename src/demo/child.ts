@@ -6,7 +6,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 
 /** ferry's own executable script, beside this build's cli/ folder. */
 export const FERRY_BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));

@@ -19,7 +19,7 @@ import { join, relative, resolve, isAbsolute } from 'node:path';
 import { stringify } from 'yaml';
 import { ControlPlaneClient } from '../sms-client/client.js';
 import type { TaskCreate, TaskDetails } from '../sms/schemas/index.js';
-import { FerryError, UsageError, errorMessage } from '../errors.js';
+import { FerryError, UsageError, errorMessage } from '../errors/ferry-error.js';
 import { sizeOfPath } from '../platform/device-size-linux.js';
 import { FerryChild, describeExit, scrub, type ChildExit } from './child.js';
 import { byteCounts, formatBytes, formatDuration, formatProgress, snapshot, type ByteCounts } from './progress-line.js';

@@ -11,7 +11,7 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { DEFAULT_EXCLUDED_CONTENTS } from '../replication/file/excludes.js';
 import { exec } from '../platform/exec.js';
-import { ExecError } from '../errors.js';
+import { ExecError } from '../errors/ferry-error.js';
 
 export interface Verification {
   ok: boolean;

@@ -6,7 +6,7 @@
 // The body's shape belongs to sms/schemas/source.ts; this module
 // must not redefine it.
 
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { sourceBodySchema, sourceRegistrationSchema, type SourceBody } from '../sms/schemas/source.js';
 import type { Inventory } from './model.js';
 import { toSourceBody } from './source-body.js';

@@ -4,7 +4,7 @@
 // (FERRY_TOOL_TIMEOUT) or failed (FERRY_TOOL_FAILED).
 
 import { spawn } from 'node:child_process';
-import { ExecError } from '../errors.js';
+import { ExecError } from '../errors/ferry-error.js';
 
 export interface ExecOptions {
   /** Milliseconds before the child is killed. Default 15 s. */

@@ -3,7 +3,7 @@
 // there is no sensible host to guess for a receiver on another machine.
 // IPv6 literals go in brackets (`[fd00::5]:7443`).
 
-import { UsageError } from '../errors.js';
+import { UsageError } from '../errors/ferry-error.js';
 
 /**
  * Parses `HOST:PORT` given to `flag`. Without `defaultHost` the host is

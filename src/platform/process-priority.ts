@@ -6,7 +6,7 @@
 // knob reachable from Node, so ioClass is ignored there.
 
 import { setPriority } from 'node:os';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../errors/ferry-error.js';
 import type { ProcessPriority } from './process-priority-settings.js';
 
 export type { ProcessPriority } from './process-priority-settings.js';

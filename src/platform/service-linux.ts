@@ -6,7 +6,7 @@
 
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { exec } from './exec.js';
 import { renderUnit, unitFileName, type ServiceName, type UnitOptions } from './service-units.js';
 

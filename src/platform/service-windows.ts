@@ -7,7 +7,7 @@
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { exec } from './exec.js';
 import type { ServiceName } from './service-units.js';
 import type { ServiceStep } from './service-linux.js';

@@ -8,7 +8,7 @@ import { X509Certificate, timingSafeEqual } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { writeFileAtomic } from './atomic-file.js';
 
 export interface TlsIdentity {

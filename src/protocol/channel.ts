@@ -4,7 +4,7 @@
 // receiver use it; it knows frame boundaries, not frame meanings.
 
 import type { Socket } from 'node:net';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import type { BufferPool } from './buffer-pool.js';
 import { FrameDecoder, MAX_FRAME_BYTES, type RawFrame } from './frames.js';
 

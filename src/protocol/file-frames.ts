@@ -20,7 +20,7 @@
 // resumeAfter (base64 of the last path it made durable).
 
 import { z } from 'zod';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { Codec, encodeFrame, MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES, type CodecValue } from './frames.js';
 
 export const FileFrameType = {

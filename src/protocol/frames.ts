@@ -16,8 +16,8 @@
 // *block* means block level only, never the agent's 4 MiB read.
 
 import { z } from 'zod';
-import { FerryError } from '../errors.js';
-import { RECOVERIES } from '../error-codes.js';
+import { FerryError } from '../errors/ferry-error.js';
+import { RECOVERIES } from '../errors/codes.js';
 import type { BufferPool } from './buffer-pool.js';
 import { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES } from './sizes.js';
 

@@ -10,7 +10,7 @@
 // `makeCompressor` is self-contained on purpose: its source text is shipped
 // to worker threads (see src/replication/block/lz4-pool.ts).
 
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { wasmCodec } from './lz4-wasm.js';
 
 /** Worst-case compressed size of n bytes (LZ4_compressBound). */

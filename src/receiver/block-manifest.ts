@@ -12,7 +12,7 @@ import { open, mkdir, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { fsyncDir } from '../platform/atomic-file.js';
 
 const SLOT_BYTES = 4096;

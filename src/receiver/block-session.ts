@@ -11,7 +11,7 @@
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { FerryError, errorMessage } from '../errors.js';
+import { FerryError, errorMessage } from '../errors/ferry-error.js';
 import { sizeOfPath } from '../platform/device-size-linux.js';
 import {
   Codec,

@@ -15,7 +15,7 @@ import {
   type Stats,
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { exec } from '../platform/exec.js';
 import type { Logger } from '../platform/log.js';
 import { absPath, isUnder, parentRel, showPath } from '../protocol/paths.js';

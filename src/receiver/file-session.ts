@@ -13,7 +13,7 @@
 import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { FerryError, errorMessage } from '../errors.js';
+import { FerryError, errorMessage } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import { exec } from '../platform/exec.js';
 import { hasher, pieceHashes, PIECE } from '../protocol/file-pieces.js';

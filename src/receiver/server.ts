@@ -7,7 +7,7 @@
 
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { FerryError, errorMessage, recoveryOf } from '../errors.js';
+import { FerryError, errorMessage, recoveryOf } from '../errors/ferry-error.js';
 import type { Logger } from '../platform/log.js';
 import type { TlsIdentity } from '../platform/tls-identity.js';
 import { FrameChannel } from '../protocol/channel.js';

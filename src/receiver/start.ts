@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import type { Logger } from '../platform/log.js';
 import { loadOrCreateTlsIdentity } from '../platform/tls-identity.js';

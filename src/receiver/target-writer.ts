@@ -9,7 +9,7 @@
 // business (fdatasync at commit covers both kinds of write).
 
 import type { FileHandle } from 'node:fs/promises';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { DIRECT_ALIGN, alignedBuffers } from './receive-buffers.js';
 
 /** A merged write carries at most this many bytes … */

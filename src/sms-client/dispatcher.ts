@@ -5,7 +5,7 @@
 
 import type { TLSSocket } from 'node:tls';
 import { Agent, buildConnector, ProxyAgent, type Dispatcher } from 'undici';
-import { FerryError, UsageError, type Recovery } from '../errors.js';
+import { FerryError, UsageError, type Recovery } from '../errors/ferry-error.js';
 import { assertPinnedPeer, normalizeFingerprint } from '../platform/tls-identity.js';
 import type { ControlPlaneOptions } from './client-options.js';
 

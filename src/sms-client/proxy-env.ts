@@ -5,7 +5,7 @@
 // always direct. Used when the configuration names no proxy itself.
 
 import { BlockList, isIP } from 'node:net';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 
 function env(e: NodeJS.ProcessEnv, ...names: string[]): string | undefined {
   for (const n of names) {

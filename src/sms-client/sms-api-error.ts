@@ -7,8 +7,8 @@
 // Whether to call again is its `recovery`: the HTTP status decides for an
 // answer (recoveryOfStatus), the kind of network failure for no answer.
 
-import { FerryError, type ErrorCode, type ReceivedCode, type Recovery } from '../errors.js';
-import { recoveryOfStatus } from '../error-codes.js';
+import { FerryError, type ErrorCode, type ReceivedCode, type Recovery } from '../errors/ferry-error.js';
+import { recoveryOfStatus } from '../errors/codes.js';
 import type { ErrorDetail } from '../sms/schemas/common.js';
 
 export interface SmsApiErrorInit {

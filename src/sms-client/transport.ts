@@ -16,8 +16,8 @@ import type { ControlPlaneOptions } from './client-options.js';
 import { classifyTransportError } from './dispatcher.js';
 import { describeIssues, errorBodySchema } from '../sms/schemas/common.js';
 import { SmsApiError } from './sms-api-error.js';
-import { receivedCode, type ErrorCode } from '../errors.js';
-import { recoveryOfStatus } from '../error-codes.js';
+import { receivedCode, type ErrorCode } from '../errors/ferry-error.js';
+import { recoveryOfStatus } from '../errors/codes.js';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 export type QueryValue = string | number | boolean | undefined;

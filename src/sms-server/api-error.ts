@@ -3,9 +3,9 @@
 // the `error_param` and `details` the tables document). Handlers throw them;
 // the HTTP layer turns them into responses.
 
-import { FerryError } from '../errors.js';
-import { recoveryOfStatus } from '../error-codes.js';
-import type { SmsCode } from '../sms/error-codes.js';
+import { FerryError } from '../errors/ferry-error.js';
+import { recoveryOfStatus } from '../errors/codes.js';
+import type { SmsCode } from '../errors/sms-codes.js';
 
 export interface SmsErrorBody {
   error_code: string;

@@ -11,7 +11,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { FerryError, UsageError } from '../errors.js';
+import { FerryError, UsageError } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import type { Logger } from '../platform/log.js';
 import { pidAlive } from '../platform/pid-alive.js';

@@ -7,7 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 
 export const credentialsFileSchema = z.strictObject({
   access_keys: z

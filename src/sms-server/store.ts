@@ -20,7 +20,7 @@ import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync 
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { FerryError } from '../errors.js';
+import { FerryError } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 
 export const COLLECTIONS = ['sources', 'tasks', 'commands', 'tokens', 'progress', 'meta'] as const;

@@ -16,7 +16,7 @@ import { runFerry } from '../helpers/cli.js';
 import { startReceiver, parseSummaries, type RunningReceiver } from '../helpers/block.js';
 import { rsyncDiff } from '../helpers/file-tree.js';
 import { errorFromFrame, openClientSession } from '../../src/replication/session/connect.js';
-import { isRetryable, type FerryError } from '../../src/errors.js';
+import { isRetryable, type FerryError } from '../../src/errors/ferry-error.js';
 import type { FrameChannel } from '../../src/protocol/channel.js';
 import { encodeFileData, FileFrameType } from '../../src/protocol/file-frames.js';
 import { Codec, FrameType, encodeJsonFrame } from '../../src/protocol/frames.js';

@@ -1,5 +1,5 @@
 // Error codes are a typed set, and whether to try again is a property of
-// the error: the table in src/error-codes.ts gives each code's default, an
+// the error: the table in src/errors/codes.ts gives each code's default, an
 // error may say otherwise (an HTTP answer, a receiver's ERROR frame), and
 // callers ask isRetryable() / recoveryOf() instead of comparing codes.
 // This file pins that table and the boundaries where codes arrive from
@@ -11,9 +11,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ExecError, FerryError, isRetryable, receivedCode, recoveryOf } from '../../src/errors.js';
-import { FERRY_ERROR_CODES, isErrorCode, recoveryOfCode, recoveryOfStatus } from '../../src/error-codes.js';
-import { SMS_ERROR_CODES } from '../../src/sms/error-codes.js';
+import { ExecError, FerryError, isRetryable, receivedCode, recoveryOf } from '../../src/errors/ferry-error.js';
+import { FERRY_ERROR_CODES, isErrorCode, recoveryOfCode, recoveryOfStatus } from '../../src/errors/codes.js';
+import { SMS_ERROR_CODES } from '../../src/errors/sms-codes.js';
 import { SmsApiError } from '../../src/sms-client/sms-api-error.js';
 import { ApiError, badRequest } from '../../src/sms-server/api-error.js';
 import { errorFromFrame } from '../../src/replication/session/connect.js';

@@ -10,7 +10,7 @@ import { open, readFile, readdir, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { delimiter } from 'node:path';
 import { exec, hasTool } from '../../platform/exec.js';
-import { errorMessage } from '../../errors.js';
+import { errorMessage } from '../../errors/ferry-error.js';
 import { parseBlkidExport } from './blkid.js';
 import { BOOT_LOADER_FILES } from './host.js';
 import { parseMountinfo } from './mountinfo.js';

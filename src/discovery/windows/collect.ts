@@ -4,7 +4,7 @@
 
 import { fileURLToPath } from 'node:url';
 import { exec } from '../../platform/exec.js';
-import { errorMessage } from '../../errors.js';
+import { errorMessage } from '../../errors/ferry-error.js';
 import type { WindowsProbeOutputs } from './probe-schema.js';
 
 export const PROBES = ['disks', 'network', 'system', 'rights'] as const;

@@ -3,7 +3,7 @@
 // driver-files / services / account-rights checks. Pure: no I/O.
 
 import type { DiskDeviceUse } from '../../sms/schemas/source.js';
-import { errorMessage } from '../../errors.js';
+import { errorMessage } from '../../errors/ferry-error.js';
 import type { DiskInfo, HostInfo, Inventory, NicInfo, PartitionInfo } from '../model.js';
 import { detectPlatform } from '../platform-detect.js';
 import {

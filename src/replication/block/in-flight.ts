@@ -7,7 +7,7 @@
 // Must not touch: the channel, the source, the decision to fail on a NACK
 // (replies.ts), when to commit (sender.ts).
 
-import { FerryError } from '../../errors.js';
+import { FerryError } from '../../errors/ferry-error.js';
 import { UnackedWindow } from '../session/window.js';
 
 /** A frame on the wire, not yet acknowledged. */

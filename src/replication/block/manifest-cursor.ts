@@ -2,7 +2,7 @@
 // scan advances (one range ahead), so memory stays bounded whatever the
 // volume size. Entries are canonical chunk hashes (0 zero, 1 unknown).
 
-import { FerryError } from '../../errors.js';
+import { FerryError } from '../../errors/ferry-error.js';
 import { FrameType, encodeJsonFrame } from '../../protocol/frames.js';
 import type { FrameChannel } from '../../protocol/channel.js';
 

@@ -17,7 +17,7 @@
 // Must not touch: the CLI, the agent's state, the control plane.
 
 import { randomUUID } from 'node:crypto';
-import { FerryError, errorMessage } from '../../errors.js';
+import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { sizeOfPath } from '../../platform/device-size-linux.js';
 import type { PassOptions, PassSummary } from '../types.js';
 import { openClientSession } from '../session/connect.js';

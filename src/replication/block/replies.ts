@@ -7,7 +7,7 @@
 //
 // Must not touch: sending (sender.ts), what happens after DONE (pass.ts).
 
-import { FerryError, receivedCode } from '../../errors.js';
+import { FerryError, receivedCode } from '../../errors/ferry-error.js';
 import type { Logger } from '../../platform/log.js';
 import type { FrameChannel } from '../../protocol/channel.js';
 import { AckSchema, DoneSchema, FrameType, NackSchema, decodeJson, decodeManifestFrame, frameTypeName, type Done, type RawFrame } from '../../protocol/frames.js';

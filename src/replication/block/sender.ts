@@ -8,7 +8,7 @@
 // (replies.ts), the end of the pass (pass.ts).
 
 import { open } from 'node:fs/promises';
-import { FerryError } from '../../errors.js';
+import { FerryError } from '../../errors/ferry-error.js';
 import type { FrameChannel } from '../../protocol/channel.js';
 import type { PieceHasher } from '../../protocol/chunk-hash.js';
 import { FrameType, encodeDataFrameParts, encodeJsonFrame, encodeZeroFrame, setFrameSeq } from '../../protocol/frames.js';

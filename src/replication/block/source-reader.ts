@@ -5,7 +5,7 @@
 // every holder (the scanner, frames still to be encoded) has released it.
 
 import { open } from 'node:fs/promises';
-import { FerryError } from '../../errors.js';
+import { FerryError } from '../../errors/ferry-error.js';
 
 export const READ_BLOCK_BYTES = 4 * 1024 * 1024;
 /** Reads in flight ahead of the consumer. */

@@ -6,7 +6,7 @@
 // memory (delta.ts).
 
 import { closeSync, fsyncSync, openSync, readSync, renameSync, writeSync, existsSync, unlinkSync } from 'node:fs';
-import { FerryError } from '../../errors.js';
+import { FerryError } from '../../errors/ferry-error.js';
 import type { Entry, EntryType } from './entry.js';
 import { comparePaths, compareText, escapeField, unescapeField } from '../../protocol/paths.js';
 

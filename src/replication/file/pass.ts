@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createHash, randomUUID } from 'node:crypto';
-import { FerryError, errorMessage } from '../../errors.js';
+import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import type { PassOptions, PassSummary, VolumeProgress } from '../types.js';
 import { openClientSession } from '../session/connect.js';
 import { CommitPacer } from '../session/commit-pacer.js';

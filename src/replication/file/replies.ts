@@ -7,7 +7,7 @@
 // Must not touch: sending (stream-sender.ts), the manifest, what happens
 // after FILE_DONE (pass.ts).
 
-import { FerryError, errorMessage } from '../../errors.js';
+import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import type { FrameChannel } from '../../protocol/channel.js';
 import { FrameType, decodeJson, encodeJsonFrame, type RawFrame } from '../../protocol/frames.js';
 import { FileAckSchema, FileDoneSchema, FileFrameType, decodeFileHashes, type FileDone } from '../../protocol/file-frames.js';

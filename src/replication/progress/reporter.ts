@@ -6,7 +6,7 @@
 // with backoff, again with the latest body. Nothing here blocks or throws
 // into the copy: the copy only calls the aggregator's synchronous update().
 
-import { errorMessage } from '../../errors.js';
+import { errorMessage } from '../../errors/ferry-error.js';
 import type { ProgressReport } from '../../sms/schemas/progress.js';
 import type { Logger } from '../../platform/log.js';
 import type { Clock, TimerHandle } from '../throttle/clock.js';

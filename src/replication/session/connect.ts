@@ -5,7 +5,7 @@
 // with the receiver's code.
 
 import { connect, type TLSSocket } from 'node:tls';
-import { FerryError, errorMessage, receivedCode } from '../../errors.js';
+import { FerryError, errorMessage, receivedCode } from '../../errors/ferry-error.js';
 import { assertPinnedPeer } from '../../platform/tls-identity.js';
 import type { ReceiverAddress } from '../types.js';
 import { FrameChannel } from '../../protocol/channel.js';

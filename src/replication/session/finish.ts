@@ -5,7 +5,7 @@
 //
 // Must not touch: how either digest is computed, what the frames carry.
 
-import { FerryError } from '../../errors.js';
+import { FerryError } from '../../errors/ferry-error.js';
 
 export async function agreeOnDigest<D extends { digest: string }>(o: {
   ours: string;

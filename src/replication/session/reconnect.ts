@@ -2,11 +2,11 @@
 // one session (connect, resume from what the receiver acknowledged, send,
 // finish); a lost session is retried on the shared backoff policy, a fatal
 // one ends the pass. Whether a session was lost or refused is the error's
-// own property (isRetryable in errors.ts), for both engines.
+// own property (isRetryable in errors/ferry-error.ts), for both engines.
 //
 // Must not touch: what a session sends or how it resumes (block/, file/).
 
-import { isRetryable } from '../../errors.js';
+import { isRetryable } from '../../errors/ferry-error.js';
 import { retry, type AttemptProgress, type DelaySchedule } from '../../platform/backoff.js';
 
 export interface ReconnectPolicy {
@@ -33,7 +33,7 @@ export function withReconnects<T>(
     schedule: o.policy.schedule,
     maxAttempts: o.policy.maxAttempts,
     // The one decision of what a lost session is: the error's own recovery
-    // (errors.ts). A lost connection, a receiver that stopped answering, a
+    // (errors/). A lost connection, a receiver that stopped answering, a
     // hash mismatch, a refused frame whose source changed are retryable;
     // refusals, bad input and aborts end the pass.
     isRetryable,

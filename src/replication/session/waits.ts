@@ -6,7 +6,7 @@
 //
 // Must not touch: the channel or any frame (failure listeners do that).
 
-import { FerryError } from '../../errors.js';
+import { FerryError } from '../../errors/ferry-error.js';
 
 export class SessionWaits {
   /** The error the session failed with, once it has. */

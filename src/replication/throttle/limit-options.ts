@@ -3,7 +3,7 @@
 // holding the body of POST /v3/tasks/{id}/speed-limit).
 
 import { readFile } from 'node:fs/promises';
-import { errorMessage, FerryError, UsageError } from '../../errors.js';
+import { errorMessage, FerryError, UsageError } from '../../errors/ferry-error.js';
 import { SpeedSchedule } from './speed-schedule.js';
 
 const LIMIT_RE = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:bit\/s|bps|bit|b)?$/i;

@@ -12,7 +12,7 @@
 // sustain period (default 10 s) is over, and only judges a full window
 // measured under one unchanged limit.
 
-import { FerryError } from '../../errors.js';
+import { FerryError } from '../../errors/ferry-error.js';
 import type { Clock, TimerHandle } from './clock.js';
 
 export interface OverSpeedInfo {

@@ -4,7 +4,7 @@
 // returns invalid rules leaves the previous valid schedule in force and is
 // reported through onError; it never throws into the copy.
 
-import { errorMessage, FerryError } from '../../errors.js';
+import { errorMessage, FerryError } from '../../errors/ferry-error.js';
 import type { Clock, TimerHandle } from './clock.js';
 import { SpeedSchedule, type TaskSpeedDefaults } from './speed-schedule.js';
 

@@ -10,7 +10,7 @@
 // rest); the caller keeps its previous schedule in force.
 
 import { speedLimitResponseSchema, type SpeedLimitResponse } from '../../sms/schemas/speed-limit.js';
-import { FerryError } from '../../errors.js';
+import { FerryError } from '../../errors/ferry-error.js';
 
 export const DAY_MS = 24 * 60 * 60 * 1000;
 const MINUTE_MS = 60_000;

@@ -9,7 +9,7 @@ import { OverSpeedDetector, overSpeedError } from './over-speed.js';
 import { RuleRefresher } from './rule-refresher.js';
 import { ScheduledGate } from './scheduled-gate.js';
 import { SpeedSchedule, type TaskSpeedDefaults } from './speed-schedule.js';
-import type { FerryError } from '../../errors.js';
+import type { FerryError } from '../../errors/ferry-error.js';
 
 export interface TaskThrottleOptions {
   clock: Clock;

@@ -16,7 +16,7 @@ import { identityFromParts } from '../../../src/agent/identity.js';
 import type { CertKey, ControlPlanePort, ReplicationPort, TaskInfo, VolumePlan } from '../../../src/agent/ports.js';
 import type { PassOptions, PassSummary } from '../../../src/replication/types.js';
 import type { SourceBody } from '../../../src/sms/schemas/source.js';
-import { FerryError, receivedCode } from '../../../src/errors.js';
+import { FerryError, receivedCode } from '../../../src/errors/ferry-error.js';
 
 const SECRET_TOKEN = 'cp-token-VERY-SECRET-123';
 const JOIN_TOKEN = 'join-token-SECRET-456';

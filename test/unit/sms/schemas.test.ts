@@ -21,7 +21,7 @@ import {
   tokenRequestSchema,
   tokenResponseSchema,
 } from '../../../src/sms/schemas/index.js';
-import { smsMessage } from '../../../src/sms/error-codes.js';
+import { smsMessage } from '../../../src/errors/sms-codes.js';
 
 describe('SMS v3 request schemas', () => {
   it('accept the documented request examples', () => {

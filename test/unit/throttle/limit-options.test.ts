@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UsageError } from '../../../src/errors.js';
+import { UsageError } from '../../../src/errors/ferry-error.js';
 import { loadScheduleFile, parseBitRate, scheduleFromLimit } from '../../../src/replication/throttle/limit-options.js';
 
 describe('--limit', () => {

@@ -1,7 +1,7 @@
 // The rule refresher: fetch at start and every minute; failures and invalid
 // rules keep the previous schedule in force.
 import { describe, expect, it } from 'vitest';
-import { FerryError } from '../../../src/errors.js';
+import { FerryError } from '../../../src/errors/ferry-error.js';
 import { FakeClock } from '../../../src/replication/throttle/clock.js';
 import { RuleRefresher } from '../../../src/replication/throttle/rule-refresher.js';
 import { ScheduledGate } from '../../../src/replication/throttle/scheduled-gate.js';

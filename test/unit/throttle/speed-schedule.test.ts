@@ -1,7 +1,7 @@
 // Speed-limit rules: which segment applies at which local time, and which
 // rule sets are refused.
 import { describe, expect, it } from 'vitest';
-import { FerryError } from '../../../src/errors.js';
+import { FerryError } from '../../../src/errors/ferry-error.js';
 import { DAY_MS, SpeedSchedule } from '../../../src/replication/throttle/speed-schedule.js';
 
 const at = (h: number, m: number, s = 0, ms = 0) => ((h * 60 + m) * 60 + s) * 1000 + ms;

@@ -1,7 +1,7 @@
 // A task's throttle wired together: rules fetched at start, the gate
 // following them, and over-speed protection stopping the task.
 import { describe, expect, it } from 'vitest';
-import type { FerryError } from '../../../src/errors.js';
+import type { FerryError } from '../../../src/errors/ferry-error.js';
 import { FakeClock } from '../../../src/replication/throttle/clock.js';
 import { TaskThrottle } from '../../../src/replication/throttle/task-throttle.js';
 

@@ -1,8 +1,8 @@
 // Every error code ferry raises, and what a caller may do after each one.
 // The SMS codes (section 5.1 of the SMS v3 reference) are listed with the
-// document's messages in sms/error-codes.ts; the FERRY_* codes, ferry's own
+// document's messages in sms-codes.ts; the FERRY_* codes, ferry's own
 // where no SMS code fits, are listed here with a one-line meaning. The type
-// `ErrorCode` is derived from both tables, so FerryError (errors.ts) refuses
+// `ErrorCode` is derived from both tables, so FerryError (ferry-error.ts) refuses
 // a code that is not listed. Codes another program sends us (a receiver's
 // ERROR or NACK frame, a control plane's error body) are not ours to list:
 // they are carried through verbatim as a `ReceivedCode`.
@@ -10,7 +10,7 @@
 // Must not touch: anything but codes and their recovery (no I/O, no messages
 // beyond the meanings).
 
-import { SMS_ERROR_CODES, type SmsCode } from './sms/error-codes.js';
+import { SMS_ERROR_CODES, type SmsCode } from './sms-codes.js';
 
 /**
  * What a caller may do after an error:

@@ -7,10 +7,10 @@
 // codes to decide. Messages say what went wrong and what to do; they never
 // contain secrets.
 
-import { recoveryOfCode, type ErrorCode, type ReceivedCode, type Recovery } from './error-codes.js';
+import { recoveryOfCode, type ErrorCode, type ReceivedCode, type Recovery } from './codes.js';
 
-export type { ErrorCode, ReceivedCode, Recovery } from './error-codes.js';
-export { receivedCode } from './error-codes.js';
+export type { ErrorCode, ReceivedCode, Recovery } from './codes.js';
+export { receivedCode } from './codes.js';
 
 export interface FerryErrorOptions {
   cause?: unknown;
