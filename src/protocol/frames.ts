@@ -231,6 +231,9 @@ export function decodeDataFrame(body: Buffer): DataFrame {
 }
 
 // ZERO: u32 seq | u64 offset | u64 length
+/** The longest run one ZERO frame may cover: the agent never sends more, a receiver's session refuses more. */
+export const MAX_ZERO_RUN_BYTES = 256 * 1024 * 1024;
+
 export interface ZeroFrame {
   seq: number;
   offset: number;

@@ -21,6 +21,7 @@ import {
   DoneSchema,
   FrameType,
   MAX_DATA_RAW_BYTES,
+  MAX_ZERO_RUN_BYTES,
   NackSchema,
   decodeJson,
   decodeManifestFrame,
@@ -51,7 +52,7 @@ const COMMIT_EVERY_BYTES = 64 * 1024 * 1024;
 const COMMIT_EVERY_MS = 1000;
 /** … or after this much volume scanned (zero runs, unchanged regions). */
 const COMMIT_EVERY_SCANNED = 256 * 1024 * 1024;
-const MAX_ZERO_RUN = 256 * 1024 * 1024;
+const MAX_ZERO_RUN = MAX_ZERO_RUN_BYTES;
 /** Frames being compressed or waiting to be sent, at most. */
 const QUEUE_ITEMS = 3;
 const IDLE_TIMEOUT_MS = 120_000;
@@ -392,7 +393,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
           stats.bytesSkippedUnchanged += run.length - run.zeroBytes;
           stats.doneBytes += run.length;
         } else if (run.kind === 'zero') {
-          if (zeroRun && zeroRun.offset + zeroRun.length === run.offset && zeroRun.length < MAX_ZERO_RUN) zeroRun.length += run.length;
+          if (zeroRun && zeroRun.offset + zeroRun.length === run.offset && zeroRun.length + run.length <= MAX_ZERO_RUN) zeroRun.length += run.length;
           else {
             await flushZero(run.offset);
             zeroRun = { offset: run.offset, length: run.length };
