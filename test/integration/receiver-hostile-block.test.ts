@@ -5,7 +5,7 @@
 //   with SMS.1315 while another migration goes on; once space is freed a
 //   new pass completes and verifies (the manifest stayed true);
 // - one ZERO frame for a whole 64 GiB sparse target is refused (a frame
-//   covers at most 256 MiB, as the agent sends); 64 GiB of legal ZERO frames
+//   covers at most 256 MiB, as the agent sends); 16 GiB of legal ZERO frames
 //   stay holes (allocated blocks and RSS stay small);
 // - SIGTERM during a flood of ZERO frames stops the receiver.
 // After each, the receiver serves a legitimate migration (sha256 identical).
@@ -128,7 +128,7 @@ describe.runIf(env.ok)('block targets under a full disk and hostile ZERO frames'
     await servesLegitimateMigration();
   });
 
-  it('refuses a ZERO frame past 256 MiB and keeps 64 GiB of ZERO frames as holes, RSS bounded', async () => {
+  it('refuses a ZERO frame past 256 MiB and keeps 16 GiB of ZERO frames as holes, RSS bounded', async () => {
     const target = join(base, 'sparse.img');
     const one = await hostileBlock('sparse', 'zero-one-frame', 64 * GiB);
     await one.channel.send(encodeZeroFrame({ seq: 0, offset: 0, length: 64 * GiB }));
@@ -139,8 +139,9 @@ describe.runIf(env.ok)('block targets under a full disk and hostile ZERO frames'
 
     const rssBefore = rssBytes(recv.child.pid!);
     const flood = await hostileBlock('sparse', 'zero-flood-pass', 64 * GiB);
-    for (let i = 0; i < 256; i++) await flood.channel.send(encodeZeroFrame({ seq: i, offset: i * 256 * MiB, length: 256 * MiB }));
-    await flood.channel.send(encodeJsonFrame(FrameType.COMMIT, { id: 1, frontier: 64 * GiB }));
+    // 16 GiB of legal frames (64 × 256 MiB, twice the 32 the receiver queues before it pauses the connection).
+    for (let i = 0; i < 64; i++) await flood.channel.send(encodeZeroFrame({ seq: i, offset: i * 256 * MiB, length: 256 * MiB }));
+    await flood.channel.send(encodeJsonFrame(FrameType.COMMIT, { id: 1, frontier: 16 * GiB }));
     const ack = await flood.next(FrameType.ACK);
     expect(ack.type, ack.body.toString()).toBe(FrameType.ACK);
     flood.channel.destroy();
