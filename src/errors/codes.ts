@@ -73,6 +73,7 @@ export const FERRY_ERROR_CODES = {
   FERRY_PASS_FAILED: fatal('A pass failed for a reason that has no code of its own.'),
   FERRY_PATCH_BASE: fatal('The receiver has no regular file to apply a file patch to.'),
   FERRY_PROTOCOL_VERSION: fatal('The receiver does not speak the agent\'s protocol version.'),
+  FERRY_SESSION_CLOSED: fatal('A receiver session closed while it still had work under way (a long zero run stops between slices).'),
   FERRY_SERVICE: fatal('The service manager (systemd, WinSW) failed.'),
   FERRY_SOURCE_CHANGED: retryable('The source changed under a frame the receiver refused: resume from the last commit.'),
   FERRY_SPAWN: fatal('A ferry child process could not be started.'),

@@ -6,6 +6,7 @@
 // holes). Both sides use this file; it only reads.
 
 import { readSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import xxhash, { type XXHashAPI } from 'xxhash-wasm';
 
 export const PIECE = 64 * 1024;
@@ -27,14 +28,34 @@ export interface Range {
 
 /** xxh64 of each PIECE of the file at fd, up to `size` bytes. */
 export async function pieceHashes(fd: number, size: number): Promise<Buffer> {
+  return hashPieces(size, async (buf, want, pos) => readFull(fd, buf, want, pos));
+}
+
+/**
+ * The same, reading through a FileHandle: the receiver answers a peer's
+ * request with this, so the event loop never waits on the disk for it.
+ */
+export async function pieceHashesOfHandle(fh: FileHandle, size: number): Promise<Buffer> {
+  return hashPieces(size, async (buf, want, pos) => {
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await fh.read(buf, got, want - got, pos + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got;
+  });
+}
+
+async function hashPieces(size: number, read: (buf: Buffer, want: number, pos: number) => Promise<number>): Promise<Buffer> {
   const { h64Raw } = await hasher();
   const n = Math.ceil(size / PIECE);
   const out = Buffer.alloc(n * 8);
-  const buf = Buffer.allocUnsafe(IO);
+  const buf = Buffer.allocUnsafe(Math.min(IO, Math.max(size, 1)));
   let piece = 0;
   for (let pos = 0; pos < size; ) {
-    const want = Math.min(IO, size - pos);
-    const got = readFull(fd, buf, want, pos);
+    const want = Math.min(buf.length, size - pos);
+    const got = await read(buf, want, pos);
     for (let o = 0; o < got; o += PIECE) {
       out.writeBigUInt64BE(h64Raw(buf.subarray(o, Math.min(got, o + PIECE))), piece * 8);
       piece++;

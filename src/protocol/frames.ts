@@ -19,14 +19,14 @@ import { z } from 'zod';
 import { FerryError } from '../errors/ferry-error.js';
 import { RECOVERIES } from '../errors/codes.js';
 import type { BufferPool } from './buffer-pool.js';
-import { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES } from './sizes.js';
+import { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES, MAX_ZERO_RUN_BYTES } from './sizes.js';
 
 export const PROTOCOL_NAME = 'ferry';
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [1];
 
 // The frame cap and the largest raw payload are defined with the other shared sizes.
-export { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES };
+export { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES, MAX_ZERO_RUN_BYTES };
 
 export const FrameType = {
   HELLO: 0x01,
@@ -252,7 +252,8 @@ export function decodeDataFrame(body: Buffer): DataFrame {
   return { seq, offset, rawLength, codec: codec as CodecValue, hashes, payload: body.subarray(hashEnd) };
 }
 
-// ZERO: u32 seq | u64 offset | u64 length
+// ZERO: u32 seq | u64 offset | u64 length (length at most MAX_ZERO_RUN_BYTES, sizes.ts)
+
 export interface ZeroFrame {
   seq: number;
   offset: number;

@@ -24,6 +24,9 @@ export const MAX_DATA_RAW_BYTES = 2 * MiB;
  */
 export const DATA_RUN_BYTES = MAX_DATA_RAW_BYTES / 2;
 
+/** The longest run one ZERO frame may cover: the agent never sends more, a receiver's session refuses more. */
+export const MAX_ZERO_RUN_BYTES = 256 * MiB;
+
 /** Block chunk size (the grain of hashing and deltas) a receiver with no manifest yet proposes. */
 export const DEFAULT_CHUNK_SIZE = 32 * KiB;
 /** Chunk sizes are powers of two in [MIN_CHUNK_SIZE, MAX_CHUNK_SIZE]. */

@@ -187,7 +187,11 @@ export interface ParsedEntry {
 }
 
 export interface ParseLimits {
-  /** Largest pax extended header accepted (default 1 MiB). */
+  /**
+   * Largest pax extended header accepted (default 1 MiB); also the most pax
+   * bytes (extended and global headers together) that may precede one entry,
+   * so a run of headers cannot grow one record map without bound.
+   */
   maxPaxBytes?: number;
   /** Longest path accepted (default 4096 bytes). */
   maxPathBytes?: number;
@@ -242,6 +246,19 @@ function parsePax(buf: Buffer, whereOf: () => string): Map<string, Buffer> {
     i += len;
   }
   return out;
+}
+
+/** Largest uid/gid: (uid_t)-1 means "unchanged" to chown and is no owner. */
+const MAX_ID = 0xffff_fffe;
+/** mtime seconds: 12 digits reach year 33658, far past any file system's range. */
+const MTIME = /^(-?\d{1,12})(?:\.(\d{1,18}))?$/;
+
+/** A pax id (uid, gid): decimal digits within uid_t, or an error naming the entry and the field. */
+function paxId(v: Buffer, field: string, whereOf: () => string): number {
+  const s = v.toString('latin1');
+  const n = /^\d{1,10}$/.test(s) ? Number(s) : NaN;
+  if (!(n <= MAX_ID)) throw new TarFormatError(`${whereOf()}: pax ${field} ${JSON.stringify(s.slice(0, 40))} is not a number from 0 to ${MAX_ID}`);
+  return n;
 }
 
 const TYPES_BY_FLAG = new Map<number, TarType>(Object.entries(TYPEFLAG).map(([k, v]) => [v, k as TarType]));
@@ -302,6 +319,8 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
   };
 
   let pax: Map<string, Buffer> | null = null;
+  /** Pax bytes (x and g headers) read since the last entry: bounded by maxPax in total. */
+  let paxBytes = 0;
   for (;;) {
     if (!(await fill(BLOCK))) {
       if (pendingLen === 0) return; // clean end without trailer blocks
@@ -325,10 +344,18 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
     const size = readOctal(h, 124, 12);
     if (flag === 0x78 || flag === 0x67) {
       if (size > maxPax) throw new TarFormatError(`entry #${index} (${shown()}): pax header of ${size} bytes exceeds the ${maxPax}-byte limit`);
+      paxBytes += size;
+      if (paxBytes > maxPax) {
+        throw new TarFormatError(`entry #${index} (${shown()}): pax headers before one entry add up to ${paxBytes} bytes, past the ${maxPax}-byte limit`);
+      }
       if (!(await fill(size))) throw new TarFormatError(`entry #${index} (${shown()}): stream ends inside its pax header`);
       const recs = parsePax(Buffer.from(take(size)), () => `entry #${index} (${shown()})`);
       await skip(padding(size));
-      if (flag === 0x78) pax = pax ? new Map([...pax, ...recs]) : recs;
+      // Merged in place: later records win, and the work stays linear in the bytes read.
+      if (flag === 0x78) {
+        if (!pax) pax = recs;
+        else for (const [k, v] of recs) pax.set(k, v);
+      }
       continue; // global headers are parsed for validity and otherwise ignored
     }
     if (flag === 0x4c || flag === 0x4b) {
@@ -348,18 +375,28 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
       devmajor: readOctal(h, 329, 8),
       devminor: readOctal(h, 337, 8),
     };
+    paxBytes = 0;
+    const paxPath = pax?.get('path');
+    if (paxPath) path = Buffer.from(paxPath);
+    const where = (): string => `entry #${index} (${JSON.stringify(path.toString('utf8'))})`;
     if (pax) {
       const xattrs = new Map<string, Buffer>();
       const ferry: Record<string, string> = {};
+      // Every value is checked here, so a bad one is refused naming the entry and the field
+      // rather than failing later in a system call with a message about something else.
       for (const [k, v] of pax) {
-        if (k === 'path') path = Buffer.from(v);
+        if (k === 'path') continue;
         else if (k === 'linkpath') linkpath = Buffer.from(v);
-        else if (k === 'size') header.size = Number(v.toString('latin1'));
-        else if (k === 'uid') header.uid = Number(v.toString('latin1'));
-        else if (k === 'gid') header.gid = Number(v.toString('latin1'));
+        else if (k === 'size') {
+          const s = v.toString('latin1');
+          header.size = /^\d{1,16}$/.test(s) ? Number(s) : NaN;
+          if (!Number.isSafeInteger(header.size)) throw new TarFormatError(`${where()}: pax size ${JSON.stringify(s.slice(0, 40))} is not a byte count`);
+        } else if (k === 'uid') header.uid = paxId(v, 'uid', where);
+        else if (k === 'gid') header.gid = paxId(v, 'gid', where);
         else if (k === 'mtime') {
-          const m = /^(-?\d+)(?:\.(\d{1,9}))?/.exec(v.toString('latin1'));
-          if (m) header.mtimeNs = BigInt(m[1]!) * 1_000_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
+          const m = MTIME.exec(v.toString('latin1'));
+          if (!m) throw new TarFormatError(`${where()}: pax mtime ${JSON.stringify(v.toString('latin1', 0, 40))} is not seconds[.fraction] of at most 12 digits`);
+          header.mtimeNs = BigInt(m[1]!) * 1_000_000_000n + BigInt((m[2] ?? '').slice(0, 9).padEnd(9, '0'));
         } else if (k.startsWith('SCHILY.xattr.')) xattrs.set(k.slice('SCHILY.xattr.'.length), Buffer.from(v));
         else if (k.startsWith('FERRY.')) ferry[k.slice(6)] = v.toString('latin1');
       }
@@ -369,7 +406,6 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
     }
     header.path = path;
     if (linkpath) header.linkpath = linkpath;
-    const where = (): string => `entry #${index} (${JSON.stringify(path.toString('utf8'))})`;
     if (!Number.isSafeInteger(header.size) || header.size < 0) throw new TarFormatError(`${where()}: bad size`);
     if (path.length > maxPath) throw new TarFormatError(`${where()}: path of ${path.length} bytes exceeds the ${maxPath}-byte limit`);
     if (linkpath && linkpath.length > maxPath) throw new TarFormatError(`${where()}: link target exceeds the ${maxPath}-byte limit`);

@@ -6,7 +6,11 @@
 // the target allows; at each COMMIT the target is fsynced, then the manifest
 // entries, then the header — and only then the ACK goes out. Writes not yet
 // covered by a commit always lie in the manifest's persisted dirty range, so
-// a crash loses nothing silently.
+// a crash loses nothing silently. A failed write (a full file system:
+// SMS.1315) ends this session only; its range stays in the dirty range, so
+// the next session re-hashes it and the manifest stays true. ZERO frames
+// cover at most MAX_ZERO_RUN_BYTES each and at most MAX_ZERO_FRAMES wait at
+// once; on image files their runs become holes (target-writer.ts).
 
 import { constants } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
@@ -18,6 +22,7 @@ import {
   CommitSchema,
   EndSchema,
   FrameType,
+  MAX_ZERO_RUN_BYTES,
   ManifestRequestSchema,
   decodeDataFrame,
   decodeJson,
@@ -34,12 +39,15 @@ import { lz4Decompress } from '../protocol/lz4-block.js';
 import { BlockManifest } from './block-manifest.js';
 import { alignedBuffers } from './receive-buffers.js';
 import { TargetWriter } from './target-writer.js';
+import { targetWriteError } from './target-errors.js';
 import type { KindSession, SessionContext, SessionKindHandler } from './session-kind.js';
 
 /** How far past a write the dirty range is reserved, so that sequential writes rarely need a header fsync. */
 const DIRTY_RESERVE = 256 * 1024 * 1024;
 const PAUSE_ABOVE = 24 * 1024 * 1024;
 const RESUME_BELOW = 8 * 1024 * 1024;
+/** ZERO frames waiting to be applied, at most (the socket is paused above this: each one is cheap to send). */
+const MAX_ZERO_FRAMES = 32;
 
 interface Range {
   lo: number;
@@ -97,6 +105,7 @@ class BlockSession implements KindSession {
   /** Chunk offsets of refused frames not yet rewritten: the frontier stays below them. */
   private readonly refused = new Set<number>();
   private pendingBytes = 0;
+  private pendingZeroFrames = 0;
   private paused = false;
   private failed = false;
   private closing: Promise<void> | undefined;
@@ -112,11 +121,13 @@ class BlockSession implements KindSession {
     this.hasher = await loadPieceHasher();
 
     let knownZero = false;
+    let imageFile = true;
     let targetBytes: number;
     try {
       const st = await stat(target.path);
       targetBytes = await sizeOfPath(target.path, st);
       knownZero = st.isFile() && st.blocks === 0;
+      imageFile = st.isFile();
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
       const fh = await open(target.path, 'wx', 0o600);
@@ -139,10 +150,19 @@ class BlockSession implements KindSession {
     // fdatasync at each commit makes it durable just the same.
     const direct = await open(target.path, constants.O_RDWR | constants.O_DIRECT).catch(() => undefined);
     this.direct = direct !== undefined;
-    this.writer = new TargetWriter(this.target, direct, target.name, () => {
-      this.direct = false;
-      this.ctx.log.warn({ target: target.name }, 'the target refuses direct I/O: writing through the page cache');
-    });
+    this.writer = new TargetWriter(
+      this.target,
+      direct,
+      target.name,
+      () => {
+        this.direct = false;
+        this.ctx.log.warn({ target: target.name }, 'the target refuses direct I/O: writing through the page cache');
+      },
+      {
+        punchHoles: imageFile,
+        onPunchRefused: (why) => this.ctx.log.warn({ target: target.name, why }, 'the target refuses hole punching: zero runs are written as zeros'),
+      },
+    );
     let m = await BlockManifest.openExisting(manifestPath);
     if (m) {
       if (m.header.sourceBytes === this.sourceBytes && m.header.dirtyHi > m.header.dirtyLo) {
@@ -194,7 +214,12 @@ class BlockSession implements KindSession {
           return;
         case FrameType.ZERO: {
           const z = decodeZeroFrame(frame.body);
+          if (z.length > MAX_ZERO_RUN_BYTES) {
+            throw new FerryError('FERRY_FRAME_MALFORMED', `a ZERO frame of ${z.length} bytes at ${z.offset}: one frame covers at most ${MAX_ZERO_RUN_BYTES} bytes`);
+          }
           this.checkRange(z.offset, z.length);
+          this.pendingZeroFrames += 1;
+          this.maybePause();
           this.enqueue(() => this.startWrite({ lo: z.offset, hi: z.offset + z.length }, undefined, new Map(), z.seq));
           return;
         }
@@ -221,7 +246,8 @@ class BlockSession implements KindSession {
   private fail(e: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    this.ctx.fail(e);
+    const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+    this.ctx.fail(errno === 'ENOSPC' || errno === 'EDQUOT' ? targetWriteError(e, this.ctx.target.name, 'writing the target or its manifest') : e);
   }
 
   private enqueue(task: () => Promise<void>): void {
@@ -312,7 +338,7 @@ class BlockSession implements KindSession {
   }
 
   private maybePause(): void {
-    if (!this.paused && this.pendingBytes > PAUSE_ABOVE) {
+    if (!this.paused && (this.pendingBytes > PAUSE_ABOVE || this.pendingZeroFrames > MAX_ZERO_FRAMES)) {
       this.paused = true;
       this.ctx.channel.socket.pause();
     }
@@ -320,7 +346,7 @@ class BlockSession implements KindSession {
 
   private onWritten(bytes: number): void {
     this.pendingBytes -= bytes;
-    if (this.paused && this.pendingBytes < RESUME_BELOW) {
+    if (this.paused && this.pendingBytes < RESUME_BELOW && this.pendingZeroFrames <= MAX_ZERO_FRAMES / 2) {
       this.paused = false;
       this.ctx.channel.socket.resume();
     }
@@ -360,9 +386,16 @@ class BlockSession implements KindSession {
         },
       );
     } else {
-      write = this.writer.zeros(range.lo, range.hi);
+      write = this.writer.zeros(range.lo, range.hi).finally(() => {
+        this.pendingZeroFrames -= 1;
+        this.onWritten(0);
+      });
       for (let k = range.lo / cs; k * cs < range.hi; k++) entries.set(k, 0n);
     }
+    // A failed write ends the session at once (not at the next commit, and never as an
+    // unhandled rejection that would take the whole receiver down); the commit that
+    // waits for it fails too, so its range stays dirty and its entries unwritten.
+    write.catch((e: unknown) => this.fail(targetWriteError(e, this.ctx.target.name, `writing ${range.hi - range.lo} bytes at offset ${range.lo}`)));
     this.batch.writes.push(write);
     for (const [k, v] of entries) this.batch.entries.set(k, v);
     this.batch.ranges.push(range);
@@ -496,6 +529,8 @@ class BlockSession implements KindSession {
     this.closing ??= (async () => {
       this.failed = true;
       this.ctx.log.debug({ target: this.ctx.target.name, reason: reason.message }, 'block session closing');
+      // Zero runs still queued are dropped (their ranges stay dirty): a stop never waits on them.
+      this.writer?.stop();
       await this.queue.catch(() => {});
       // Everything written was verified: make it durable so nothing is sent twice.
       await this.startCommit(undefined, undefined).catch((e: unknown) => {

@@ -7,10 +7,15 @@
 // and renamed into place, so a cut never leaves a half-written file under a
 // real name. Owner and group are applied as numbers, then xattrs/ACLs, then
 // mode, then mtimes; directory mtimes are set when the stream leaves the
-// directory. Owns only the target tree; knows nothing of sockets.
+// directory. Pax values are checked before anything is created; on any
+// error the entry's descriptor is closed once and its temporary file
+// removed. With `rootFd` the root is pinned: every path is resolved through
+// that open directory (/proc/PID/fd/N), so replacing the root's path by a
+// symlink while a session runs cannot redirect it. Owns only the target
+// tree; knows nothing of sockets.
 
 import {
-  closeSync, constants, copyFileSync, fchmodSync, fchownSync, ftruncateSync, futimesSync, lchownSync, linkSync,
+  closeSync, constants, copyFileSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, futimesSync, lchownSync, linkSync,
   lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync, chmodSync,
   type Stats,
 } from 'node:fs';
@@ -22,10 +27,15 @@ import { absPath, isUnder, parentRel, showPath } from '../protocol/paths.js';
 import { parseRanges, type Range } from '../protocol/file-pieces.js';
 import { parseTar, TarFormatError, type ParseLimits, type TarHeader } from '../protocol/tar-format.js';
 import { loadXattrs, type XattrOps } from '../platform/xattrs.js';
+import { targetWriteError } from './target-errors.js';
 
 export interface ExtractOptions {
   /** The target root; must exist and be a directory. */
   root: string;
+  /** An open descriptor of the root (O_DIRECTORY): paths are resolved through it, not through `root`. The caller closes it. */
+  rootFd?: number;
+  /** The target's name, for error messages (default: the root path). */
+  name?: string;
   log?: Logger;
   limits?: ParseLimits;
   /** Apply owners (default: when running as root). */
@@ -48,6 +58,28 @@ interface OpenDir {
 }
 
 const TMP_PREFIX = '.ferry-tmp-';
+/**
+ * Largest FERRY.size accepted: 1 PiB. Beyond any file a migrated server
+ * holds, and it keeps a hostile map from making absurd apparent files.
+ */
+export const MAX_FILE_BYTES = 2 ** 50;
+
+function badValue(rel: Buffer, why: string): FerryError {
+  return new FerryError('FERRY_BAD_TAR', `tar entry ${JSON.stringify(showPath(rel))}: ${why}`);
+}
+
+/** FERRY.size (checked), when the entry has one; a FERRY.map needs it. */
+function ferrySize(h: TarHeader, rel: Buffer): number | undefined {
+  const raw = h.ferry?.size;
+  if (raw === undefined) {
+    if (h.ferry?.map !== undefined) throw badValue(rel, 'FERRY.map without FERRY.size');
+    return undefined;
+  }
+  const n = /^\d{1,16}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n <= MAX_FILE_BYTES)) throw badValue(rel, `FERRY.size ${JSON.stringify(raw.slice(0, 40))} is not a byte count up to ${MAX_FILE_BYTES} (1 PiB)`);
+  if (h.ferry?.map === undefined && h.ferry?.op !== 'patch' && n < h.size) throw badValue(rel, `FERRY.size ${n} is smaller than the ${h.size} bytes the entry carries`);
+  return n;
+}
 
 export function unsafe(path: Buffer, why: string): FerryError {
   return new FerryError('FERRY_UNSAFE_ENTRY', `refused tar entry ${JSON.stringify(showPath(path))}: ${why}`);
@@ -112,9 +144,11 @@ export class FileExtractor {
   private tmpSeq = 0;
 
   constructor(private readonly o: ExtractOptions) {
-    this.rootBuf = Buffer.from(o.root);
+    // /proc/PID/fd/N/ rather than /proc/self: external tools (mknod) resolve it too. The
+    // trailing '/' makes the root itself resolve to the directory, never to the magic link.
+    this.rootBuf = Buffer.from(o.rootFd === undefined ? o.root : `/proc/${process.pid}/fd/${o.rootFd}/`);
     this.owners = o.owners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
-    const st = lstatSync(this.rootBuf);
+    const st = o.rootFd === undefined ? lstatSync(this.rootBuf) : fstatSync(o.rootFd);
     if (!st.isDirectory()) throw new FerryError('FERRY_BAD_TARGET', `target root ${o.root} is not a directory`);
   }
 
@@ -133,10 +167,18 @@ export class FileExtractor {
         if (ev.kind === 'entry') {
           header = ev.entry.header;
           rel = checkRelPath(header.path);
-          fd = await this.begin(rel, header);
+          const size = ferrySize(header, rel);
           ranges = null;
-          if (fd !== null && header.ferry?.map !== undefined) {
-            ranges = parseRanges(header.ferry.map, Number(header.ferry.size), `entry ${JSON.stringify(showPath(rel))}`);
+          if (header.type === 'file' && header.ferry?.map !== undefined) {
+            try {
+              ranges = parseRanges(header.ferry.map, size!, 'FERRY.map');
+            } catch (e) {
+              throw badValue(rel, (e as Error).message);
+            }
+          }
+          fd = await this.begin(rel, header);
+          if (fd === null) ranges = null;
+          if (ranges) {
             let total = 0;
             for (const r of ranges) total += r.len;
             if (total !== header.size) throw unsafe(rel, 'range map does not add up to the entry size');
@@ -165,8 +207,10 @@ export class FileExtractor {
           }
           this.stats.bytesWritten += ev.chunk.length;
         } else {
-          if (fd !== null && header) this.finishFile(fd, rel, header);
+          // finishFile closes the descriptor (exactly once, whatever happens).
+          const done = fd;
           fd = null;
+          if (done !== null && header) this.finishFile(done, rel, header);
           this.stats.entries++;
           if (this.o.onEntry) await this.o.onEntry(this.stats.entries - 1, rel);
         }
@@ -174,7 +218,13 @@ export class FileExtractor {
       this.closeDirs(Buffer.alloc(0), true);
       return this.stats;
     } catch (e) {
-      if (fd !== null) closeSync(fd);
+      if (fd !== null) {
+        try {
+          closeSync(fd);
+        } catch {
+          /* the original error matters more */
+        }
+      }
       this.dropTmp();
       try {
         this.closeDirs(Buffer.alloc(0), true);
@@ -182,7 +232,7 @@ export class FileExtractor {
         /* best effort */
       }
       if (e instanceof TarFormatError) throw new FerryError('FERRY_BAD_TAR', e.message, { cause: e });
-      throw e;
+      throw header ? targetWriteError(e, this.o.name ?? this.o.root, `tar entry ${JSON.stringify(showPath(rel))}`) : e;
     }
   }
 
@@ -306,8 +356,8 @@ export class FileExtractor {
         if (op === 'patch') {
           const st = this.existing(abs);
           if (!st?.isFile()) throw new FerryError('FERRY_PATCH_BASE', `cannot patch ${JSON.stringify(showPath(rel))}: the receiver has no regular file there`);
+          this.tmp = tmp; // before the copy, which may fail half-way (a full disk)
           copyFileSync(abs, tmp, constants.COPYFILE_FICLONE);
-          this.tmp = tmp;
           return openSync(tmp, constants.O_WRONLY | constants.O_NOFOLLOW);
         }
         const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);

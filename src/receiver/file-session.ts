@@ -7,25 +7,27 @@
 // before the sync (the durable resume point of this pass). At FILE_END it
 // checks the stream digest, answers FILE_DONE, then syncs and records the
 // pass as complete (a new session for the target waits for that). It
-// answers FILE_HASH_REQUEST with the piece hashes of its copy of a file.
+// answers FILE_HASH_REQUEST with the piece hashes of its copy of a file
+// (file-hashes.ts). The target root is opened once and pinned for the whole
+// session: everything goes through that descriptor (see file-extractor.ts).
 // Owns DIR/targets/NAME/file-state.json and the target tree; nothing else.
 
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FerryError, errorMessage } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import { exec } from '../platform/exec.js';
-import { hasher, pieceHashes, PIECE } from '../protocol/file-pieces.js';
-import { absPath } from '../protocol/paths.js';
+import { hasher } from '../protocol/file-pieces.js';
 import { lz4Decompress } from '../protocol/lz4-block.js';
-import { Codec, MAX_FRAME_BYTES, decodeJson, encodeJsonFrame, frameTypeName, type RawFrame } from '../protocol/frames.js';
+import { Codec, decodeJson, encodeJsonFrame, frameTypeName, type RawFrame } from '../protocol/frames.js';
 import {
   FileCommitSchema, FileEndSchema, FileFrameType, FileHashRequestSchema, decodeFileData, encodeFileHashes,
   type FileAck, type FileDone, type FileWelcomeState,
 } from '../protocol/file-frames.js';
 import { ByteQueue } from './byte-queue.js';
-import { assertRealParents, checkRelPath, FileExtractor } from './file-extractor.js';
+import { FileExtractor } from './file-extractor.js';
+import { receiverPieceHashes } from './file-hashes.js';
 import type { KindSession, SessionContext, SessionKindHandler } from './session-kind.js';
 
 const FileStateSchema = z.object({
@@ -38,8 +40,6 @@ type FileState = z.infer<typeof FileStateSchema>;
 const CHECKPOINT_EVERY_MS = 5_000;
 const HIGH_WATER = 32 * 1024 * 1024;
 const LOW_WATER = 8 * 1024 * 1024;
-/** Largest file whose piece hashes fit one frame; bigger ones are sent whole. */
-const MAX_HASHED_BYTES = Math.floor((MAX_FRAME_BYTES - 16) / 8) * PIECE;
 
 function loadState(path: string): FileState {
   try {
@@ -65,7 +65,15 @@ export const fileKind: SessionKindHandler = {
     if (state.current?.passId === passId && state.current.resumeAfter !== undefined) kindState.resumeAfter = state.current.resumeAfter;
     state.current = { passId, ...(kindState.resumeAfter !== undefined ? { resumeAfter: kindState.resumeAfter } : {}) };
     await writeFileAtomic(statePath, JSON.stringify(state), { mode: 0o600 });
-    const session = new FileSession(ctx, root, statePath, state);
+    // Pinned from here on: whatever later happens to the path, this session works in the directory opened now.
+    const rootFd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
+    let session: FileSession;
+    try {
+      session = new FileSession(ctx, rootFd, statePath, state);
+    } catch (e) {
+      closeSync(rootFd);
+      throw e;
+    }
     return {
       welcome: { pass: state.lastPassId ? 'delta' : 'full', resumeFrom: 0, kindState },
       onFrame: (f) => session.onFrame(f),
@@ -75,6 +83,9 @@ export const fileKind: SessionKindHandler = {
 };
 
 class FileSession {
+  /** The pinned root as a path (/proc/PID/fd/N/: it resolves through the open descriptor, also for child processes). */
+  private readonly root: string;
+  private rootFd: number;
   private readonly queue: ByteQueue;
   private readonly extractor: FileExtractor;
   private readonly extracting: Promise<unknown>;
@@ -92,14 +103,18 @@ class FileSession {
 
   constructor(
     private readonly ctx: SessionContext,
-    private readonly root: string,
+    rootFd: number,
     private readonly statePath: string,
     private readonly state: FileState,
   ) {
+    this.rootFd = rootFd;
+    this.root = `/proc/${process.pid}/fd/${rootFd}/`;
     const socket = ctx.channel.socket;
     this.queue = new ByteQueue(HIGH_WATER, LOW_WATER, (paused) => (paused ? socket.pause() : socket.resume()));
     this.extractor = new FileExtractor({
-      root,
+      root: ctx.target.path,
+      rootFd,
+      name: ctx.target.name,
       log: ctx.log,
       onEntry: (i, p) => {
         this.entries = i + 1;
@@ -171,7 +186,7 @@ class FileSession {
       }
       case FileFrameType.FILE_HASH_REQUEST: {
         const r = decodeJson(FileHashRequestSchema, frame.type, frame.body);
-        await this.ctx.channel.send(encodeFileHashes(r.id, await this.hashesOf(Buffer.from(r.path, 'base64'))));
+        await this.ctx.channel.send(encodeFileHashes(r.id, await receiverPieceHashes(Buffer.from(this.root), Buffer.from(r.path, 'base64'))));
         return;
       }
       case FileFrameType.FILE_END: {
@@ -239,34 +254,12 @@ class FileSession {
     await exec('sync', ['-f', this.root], { timeoutMs: 600_000 });
   }
 
-  /** Piece hashes of the receiver's copy of a regular file; null when it has none (or it is too large to list). */
-  private async hashesOf(rel: Buffer): Promise<Buffer | null> {
-    let p: Buffer;
-    try {
-      p = checkRelPath(rel);
-      assertRealParents(Buffer.from(this.root), p);
-    } catch {
-      return null;
-    }
-    let fd: number;
-    try {
-      fd = openSync(absPath(Buffer.from(this.root), p), constants.O_RDONLY | constants.O_NOFOLLOW);
-    } catch {
-      return null;
-    }
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile() || st.size > MAX_HASHED_BYTES) return null;
-      return await pieceHashes(fd, st.size);
-    } finally {
-      closeSync(fd);
-    }
-  }
-
   async close(reason: Error): Promise<void> {
     this.queue.fail(reason);
     await this.extracting.catch(() => {});
     await this.checkpointing;
     await this.finalizing?.catch(() => {});
+    if (this.rootFd >= 0) closeSync(this.rootFd);
+    this.rootFd = -1;
   }
 }

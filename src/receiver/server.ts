@@ -92,8 +92,10 @@ export class Receiver {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Connections go first: the server's close waits for every one of them to end.
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
+    await closed;
     await Promise.all([...this.active.values()].map((a) => a.done));
   }
 

@@ -1,5 +1,6 @@
 // Starting a receiver from its command-line shape: TLS identity and join
-// token kept in the data directory, targets parsed, DIR/receiver.json
+// token kept in the data directory, targets parsed (and refused when they
+// nest as plain directories: target-nesting.ts), DIR/receiver.json
 // (0600: it holds the token) written once the port is known.
 
 import { readFile } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import type { Logger } from '../platform/log.js';
 import { loadOrCreateTlsIdentity } from '../platform/tls-identity.js';
 import { Receiver, newJoinToken } from './server.js';
 import type { SessionKindHandler, TargetSpec } from './session-kind.js';
+import { assertTargetsApart } from './target-nesting.js';
 import type { SessionKind } from '../protocol/frames.js';
 
 export const ReceiverInfoSchema = z.object({
@@ -55,6 +57,7 @@ export async function startReceiver(o: StartOptions): Promise<{ receiver: Receiv
     if (names.has(t.name)) throw new UsageError(`target ${t.name} given twice`);
     names.add(t.name);
   }
+  assertTargetsApart(o.targets);
   const identity = await loadOrCreateTlsIdentity(o.dataDir, { commonName: 'ferry-receiver' });
   const infoPath = join(o.dataDir, 'receiver.json');
   let token = o.token;

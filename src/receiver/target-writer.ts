@@ -7,9 +7,15 @@
 // copy and the writeback cost more CPU than anything else) when the target
 // allows it, else through the page cache. Durability is the caller's
 // business (fdatasync at commit covers both kinds of write).
+// Zero runs: on an image file a run of 1 MiB or more becomes a hole
+// (fallocate --punch-hole, which keeps the size), so zeros cost neither disk
+// space nor writes; elsewhere (block devices, file systems that cannot punch)
+// zeros are written 1 MiB at a time, and stop() ends that between slices,
+// so a closing session never waits on a long run.
 
 import type { FileHandle } from 'node:fs/promises';
-import { FerryError } from '../errors/ferry-error.js';
+import { FerryError, errorMessage } from '../errors/ferry-error.js';
+import { exec } from '../platform/exec.js';
 import { DIRECT_ALIGN, alignedBuffers } from './receive-buffers.js';
 
 /** A merged write carries at most this many bytes … */
@@ -17,6 +23,15 @@ export const MAX_MERGED_BYTES = 8 * 1024 * 1024;
 /** … in at most this many buffers. */
 const MAX_MERGED_BUFFERS = 64;
 const ZEROS = Buffer.alloc(1024 * 1024);
+/** Zero runs at least this long are punched as holes where the target allows it. */
+const PUNCH_FROM = ZEROS.length;
+
+export interface TargetWriterOptions {
+  /** The target is a regular file: punch zero runs as holes. */
+  punchHoles?: boolean;
+  /** Called once if punching is refused (zeros are written from then on). */
+  onPunchRefused?: (why: string) => void;
+}
 
 type Job =
   | { kind: 'data'; at: number; data: Buffer; resolve: () => void; reject: (e: unknown) => void }
@@ -30,15 +45,25 @@ export class TargetWriter {
   private readonly onDirectRefused: () => void;
   private readonly queue: Job[] = [];
   private busy = false;
+  private punch: boolean;
+  private readonly onPunchRefused: (why: string) => void;
+  private stopped = false;
   /** Writes issued to the target (a merged write counts once). */
   writes = 0;
 
   /** `direct`: the same target opened with O_DIRECT, if that worked. */
-  constructor(target: FileHandle, direct: FileHandle | undefined, name: string, onDirectRefused: () => void) {
+  constructor(target: FileHandle, direct: FileHandle | undefined, name: string, onDirectRefused: () => void, options: TargetWriterOptions = {}) {
     this.target = target;
     this.direct = direct;
     this.name = name;
     this.onDirectRefused = onDirectRefused;
+    this.punch = options.punchHoles ?? false;
+    this.onPunchRefused = options.onPunchRefused ?? (() => {});
+  }
+
+  /** Zero runs not yet done are abandoned (their promises reject): the session is closing. */
+  stop(): void {
+    this.stopped = true;
   }
 
   /** Resolves once `data` is written at `at` (the caller keeps `data` unchanged until then). */
@@ -139,9 +164,27 @@ export class TargetWriter {
   }
 
   private async writeZeros(lo: number, hi: number): Promise<void> {
+    if (this.punch && hi - lo >= PUNCH_FROM) {
+      this.checkStopped(lo, hi);
+      try {
+        // Through this process's descriptor, so the hole lands in the file this session opened.
+        const path = `/proc/${process.pid}/fd/${this.target.fd}`;
+        await exec('fallocate', ['--punch-hole', '--offset', String(lo), '--length', String(hi - lo), path], { timeoutMs: 120_000 });
+        this.writes += 1;
+        return;
+      } catch (e) {
+        this.punch = false;
+        this.onPunchRefused(errorMessage(e));
+      }
+    }
     for (let p = lo; p < hi; p += ZEROS.length) {
+      this.checkStopped(p, hi);
       this.writes += 1;
       await this.target.write(ZEROS, 0, Math.min(ZEROS.length, hi - p), p);
     }
+  }
+
+  private checkStopped(lo: number, hi: number): void {
+    if (this.stopped) throw new FerryError('FERRY_SESSION_CLOSED', `target ${this.name}: the session closed before [${lo}, ${hi}) was zeroed`);
   }
 }

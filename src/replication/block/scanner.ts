@@ -10,7 +10,7 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import type { PieceHasher } from '../../protocol/chunk-hash.js';
-import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
+import { DATA_RUN_BYTES, MAX_ZERO_RUN_BYTES } from '../../protocol/sizes.js';
 import type { SessionWaits } from '../session/waits.js';
 import { chunkBlock } from './chunker.js';
 import { encodeRunGoverned, type CompressionGovernor } from './compress.js';
@@ -26,7 +26,6 @@ import type { BlockStats } from './progress.js';
  */
 const MARK_EVERY_SCANNED = 64 * 1024 * 1024;
 /** … and one ZERO frame covers at most this much. */
-const MAX_ZERO_RUN = 256 * 1024 * 1024;
 
 export interface ScannerParts {
   source: string;
@@ -94,7 +93,7 @@ export class Scanner {
           stats.doneBytes += run.length;
         } else if (run.kind === 'zero') {
           const z = this.zeroRun;
-          if (z && z.offset + z.length === run.offset && z.length < MAX_ZERO_RUN) z.length += run.length;
+          if (z && z.offset + z.length === run.offset && z.length + run.length <= MAX_ZERO_RUN_BYTES) z.length += run.length;
           else {
             await this.flushZero(run.offset);
             this.zeroRun = { offset: run.offset, length: run.length };
