@@ -18,6 +18,12 @@ export const SUPPORTED_VERSIONS: readonly number[] = [1];
 
 /** Hard cap on a frame's length field (type + body). Larger frames are refused unread. */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+/**
+ * Cap on a frame's length field before the receiver has accepted HELLO: an
+ * unauthenticated peer may make the receiver buffer a HELLO, nothing bigger
+ * (a HELLO is well under 2 KiB: see HelloSchema's field limits).
+ */
+export const MAX_HELLO_FRAME_BYTES = 64 * 1024;
 /** The most raw (uncompressed) bytes one DATA frame may carry. */
 export const MAX_DATA_RAW_BYTES = 2 * 1024 * 1024;
 
@@ -292,12 +298,21 @@ export interface RawFrame {
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private readonly maxFrameBytes: number;
-  private readonly pool: BufferPool | undefined;
+  private maxFrameBytes: number;
+  private pool: BufferPool | undefined;
   /** The frame being gathered into a pool buffer. */
   private gathering: { slot: Buffer; need: number; have: number } | undefined;
 
   constructor(maxFrameBytes = MAX_FRAME_BYTES, pool?: BufferPool) {
+    this.maxFrameBytes = maxFrameBytes;
+    this.pool = pool;
+  }
+
+  /**
+   * Changes the cap and the pool for the frames still to come (the receiver
+   * raises a small pre-authentication cap once HELLO is accepted).
+   */
+  setLimits(maxFrameBytes: number, pool?: BufferPool): void {
     this.maxFrameBytes = maxFrameBytes;
     this.pool = pool;
   }

@@ -314,7 +314,7 @@ class BlockSession implements KindSession {
   private maybePause(): void {
     if (!this.paused && this.pendingBytes > PAUSE_ABOVE) {
       this.paused = true;
-      this.ctx.channel.socket.pause();
+      this.ctx.channel.pauseReading('pending-writes');
     }
   }
 
@@ -322,7 +322,7 @@ class BlockSession implements KindSession {
     this.pendingBytes -= bytes;
     if (this.paused && this.pendingBytes < RESUME_BELOW) {
       this.paused = false;
-      this.ctx.channel.socket.resume();
+      this.ctx.channel.resumeReading('pending-writes');
     }
   }
 

@@ -96,8 +96,8 @@ class FileSession {
     private readonly statePath: string,
     private readonly state: FileState,
   ) {
-    const socket = ctx.channel.socket;
-    this.queue = new ByteQueue(HIGH_WATER, LOW_WATER, (paused) => (paused ? socket.pause() : socket.resume()));
+    const channel = ctx.channel;
+    this.queue = new ByteQueue(HIGH_WATER, LOW_WATER, (paused) => (paused ? channel.pauseReading('tar-queue') : channel.resumeReading('tar-queue')));
     this.extractor = new FileExtractor({
       root,
       log: ctx.log,

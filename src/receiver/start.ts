@@ -11,6 +11,7 @@ import type { Logger } from '../platform/log.js';
 import { loadOrCreateTlsIdentity } from '../platform/tls-identity.js';
 import { Receiver, newJoinToken } from './server.js';
 import type { SessionKindHandler, TargetSpec } from './session-kind.js';
+import type { ConnectionLimitOptions } from './connection-limits.js';
 import type { SessionKind } from '../protocol/frames.js';
 
 export const ReceiverInfoSchema = z.object({
@@ -46,6 +47,7 @@ export interface StartOptions {
   token?: string;
   log: Logger;
   kinds?: Partial<Record<SessionKind, SessionKindHandler>>;
+  limits?: Partial<ConnectionLimitOptions>;
 }
 
 export async function startReceiver(o: StartOptions): Promise<{ receiver: Receiver; info: ReceiverInfo }> {
@@ -65,7 +67,7 @@ export async function startReceiver(o: StartOptions): Promise<{ receiver: Receiv
       token = newJoinToken();
     }
   }
-  const receiver = new Receiver({ host, port, dataDir: o.dataDir, identity, token, targets: o.targets, log: o.log, kinds: o.kinds });
+  const receiver = new Receiver({ host, port, dataDir: o.dataDir, identity, token, targets: o.targets, log: o.log, kinds: o.kinds, limits: o.limits });
   const bound = await receiver.listen();
   const info: ReceiverInfo = { host, port: bound, fingerprint: identity.fingerprint, token, pid: process.pid, targets: o.targets.map((t) => t.name) };
   await writeFileAtomic(infoPath, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
