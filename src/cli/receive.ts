@@ -1,6 +1,12 @@
 // `ferry receive`: the receiver on the intermediate instance. Wiring only.
 
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { DEFAULT_CONNECTION_LIMITS } from '../receiver/connection-limits.js';
+
+function positiveInt(v: string): number {
+  if (!/^[1-9]\d{0,8}$/.test(v)) throw new InvalidArgumentError('a positive whole number');
+  return Number(v);
+}
 
 export function register(program: Command): void {
   program
@@ -10,7 +16,25 @@ export function register(program: Command): void {
     .requiredOption('--data <dir>', 'state directory: TLS identity, manifests, receiver.json')
     .option('--target <name=path>', 'a target: block device or image file (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--token <token>', 'join token agents must present (default: kept from receiver.json or generated)')
-    .action(async (opts: { listen: string; data: string; target: string[]; token?: string }) => {
+    .option(
+      '--max-connections <n>',
+      'connections waiting to authenticate at once, from all addresses; more are refused (authenticated sessions never count)',
+      positiveInt,
+      DEFAULT_CONNECTION_LIMITS.maxPending,
+    )
+    .option(
+      '--max-connections-per-address <n>',
+      'connections waiting to authenticate at once from one source address',
+      positiveInt,
+      DEFAULT_CONNECTION_LIMITS.maxPendingPerAddress,
+    )
+    .option(
+      '--handshake-timeout <seconds>',
+      'seconds a connection may take for its TLS handshake, and again for its HELLO, before it is closed',
+      positiveInt,
+      DEFAULT_CONNECTION_LIMITS.handshakeTimeoutMs / 1000,
+    )
+    .action(async (opts: { listen: string; data: string; target: string[]; token?: string; maxConnections: number; maxConnectionsPerAddress: number; handshakeTimeout: number }) => {
       const [{ default: pino }, { createLogger }, { parseTarget, startReceiver }] = await Promise.all([
         import('pino'),
         import('../platform/log.js'),
@@ -18,7 +42,8 @@ export function register(program: Command): void {
       ]);
       const log = createLogger({ name: 'ferry-receive', destination: pino.destination({ dest: 2, sync: false }) });
       const targets = opts.target.map(parseTarget);
-      const { receiver, info } = await startReceiver({ listen: opts.listen, dataDir: opts.data, targets, token: opts.token, log });
+      const limits = { maxPending: opts.maxConnections, maxPendingPerAddress: opts.maxConnectionsPerAddress, handshakeTimeoutMs: opts.handshakeTimeout * 1000 };
+      const { receiver, info } = await startReceiver({ listen: opts.listen, dataDir: opts.data, targets, token: opts.token, log, limits });
       // Handlers go in before the readiness line: whoever reads that line may
       // signal at once, and a signal with no handler yet would kill us uncleanly.
       const stopped = new Promise<void>((resolve) => {

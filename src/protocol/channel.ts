@@ -2,6 +2,9 @@
 // waits for 'drain' once the socket buffer is full) and hands each decoded
 // incoming frame to a handler, in order. Both the agent's session and the
 // receiver use it; it knows frame boundaries, not frame meanings.
+// Reading is paused while any holder asks (pauseReading/resumeReading), so
+// that independent reasons to stop reading (a session's pending writes, the
+// handshake, a peer that does not read its replies) never undo each other.
 
 import type { Socket } from 'node:net';
 import { FerryError } from '../errors/ferry-error.js';
@@ -39,10 +42,22 @@ export class FrameChannel {
   /** Bytes read from the socket, frames included. */
   bytesRead = 0;
 
-  /** With `pool`, large incoming frames are gathered into its buffers (see RawFrame.release). */
-  constructor(socket: Socket, options: { maxFrameBytes?: number; onDecodeError: (e: Error) => void; pool?: BufferPool }) {
+  /** Why reading is paused; reading resumes once none is left. */
+  private readonly readHolds = new Set<string>();
+  private readonly holdReadsWhileWriteBlocked: boolean;
+
+  /**
+   * With `pool`, large incoming frames are gathered into its buffers (see RawFrame.release).
+   * With `holdReadsWhileWriteBlocked`, nothing more is read from a peer while
+   * the socket cannot take what is written to it (the receiver: a peer that
+   * sends requests without reading the replies makes no work and no memory
+   * pile up; it stalls instead).
+   */
+  constructor(socket: Socket, options: { maxFrameBytes?: number; onDecodeError: (e: Error) => void; pool?: BufferPool; holdReadsWhileWriteBlocked?: boolean }) {
     this.socket = socket;
     this.decoder = new FrameDecoder(options.maxFrameBytes ?? MAX_FRAME_BYTES, options.pool);
+    this.holdReadsWhileWriteBlocked = options.holdReadsWhileWriteBlocked ?? false;
+    if (this.holdReadsWhileWriteBlocked) socket.on('drain', () => this.resumeReading('peer-not-reading'));
     socket.on('data', (data: Buffer) => {
       if (this.closedError) return;
       this.bytesRead += data.length;
@@ -50,7 +65,8 @@ export class FrameChannel {
       try {
         frames = this.decoder.push(data);
       } catch (e) {
-        socket.pause();
+        // The stream is out of step from here on: it is never read again.
+        this.pauseReading('malformed');
         options.onDecodeError(e as Error);
         return;
       }
@@ -67,6 +83,22 @@ export class FrameChannel {
 
   onFrame(handler: FrameHandler): void {
     this.handler = handler;
+  }
+
+  /** Changes the cap on incoming frames (and the pool) for the frames still to come. */
+  setFrameLimits(maxFrameBytes: number, pool?: BufferPool): void {
+    this.decoder.setLimits(maxFrameBytes, pool);
+  }
+
+  /** Stops reading from the socket until every reason given here is resumed. */
+  pauseReading(reason: string): void {
+    this.readHolds.add(reason);
+    this.socket.pause();
+  }
+
+  resumeReading(reason: string): void {
+    if (!this.readHolds.delete(reason) || this.readHolds.size > 0 || this.closedError) return;
+    this.socket.resume();
   }
 
   get closed(): boolean {
@@ -154,6 +186,9 @@ export class FrameChannel {
       this.socket.uncork();
     }
     if (ok) return;
+    // The socket holds more than its high-water mark: the peer is not reading
+    // as fast as we answer. Stop reading its requests until 'drain'.
+    if (this.holdReadsWhileWriteBlocked) this.pauseReading('peer-not-reading');
     await new Promise<void>((resolve, reject) => {
       const onDrain = () => {
         cleanup();

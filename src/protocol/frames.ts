@@ -19,14 +19,14 @@ import { z } from 'zod';
 import { FerryError } from '../errors/ferry-error.js';
 import { RECOVERIES } from '../errors/codes.js';
 import type { BufferPool } from './buffer-pool.js';
-import { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES, MAX_ZERO_RUN_BYTES } from './sizes.js';
+import { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES, MAX_ZERO_RUN_BYTES } from './sizes.js';
 
 export const PROTOCOL_NAME = 'ferry';
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [1];
 
-// The frame cap and the largest raw payload are defined with the other shared sizes.
-export { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES, MAX_ZERO_RUN_BYTES };
+// The frame caps and the largest raw payload are defined with the other shared sizes.
+export { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES, MAX_ZERO_RUN_BYTES };
 
 export const FrameType = {
   HELLO: 0x01,
@@ -315,12 +315,21 @@ export interface RawFrame {
 export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
-  private readonly maxFrameBytes: number;
-  private readonly pool: BufferPool | undefined;
+  private maxFrameBytes: number;
+  private pool: BufferPool | undefined;
   /** The frame being gathered into a pool buffer. */
   private gathering: { slot: Buffer; need: number; have: number } | undefined;
 
   constructor(maxFrameBytes = MAX_FRAME_BYTES, pool?: BufferPool) {
+    this.maxFrameBytes = maxFrameBytes;
+    this.pool = pool;
+  }
+
+  /**
+   * Changes the cap and the pool for the frames still to come (the receiver
+   * raises a small pre-authentication cap once HELLO is accepted).
+   */
+  setLimits(maxFrameBytes: number, pool?: BufferPool): void {
     this.maxFrameBytes = maxFrameBytes;
     this.pool = pool;
   }

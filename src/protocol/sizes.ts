@@ -14,6 +14,13 @@ const MiB = 1024 * KiB;
 /** Hard cap on a frame's length field (type + body). Larger frames are refused unread. */
 export const MAX_FRAME_BYTES = 4 * MiB;
 
+/**
+ * Cap on a frame's length field before the receiver has accepted HELLO: an
+ * unauthenticated peer may make the receiver buffer a HELLO, nothing bigger
+ * (a HELLO is well under 2 KiB: see HelloSchema's field limits in frames.ts).
+ */
+export const MAX_HELLO_FRAME_BYTES = 64 * KiB;
+
 /** The most raw (uncompressed) bytes one DATA or FILE_DATA frame may carry: what a receiver accepts. */
 export const MAX_DATA_RAW_BYTES = 2 * MiB;
 

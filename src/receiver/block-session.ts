@@ -340,7 +340,7 @@ class BlockSession implements KindSession {
   private maybePause(): void {
     if (!this.paused && (this.pendingBytes > PAUSE_ABOVE || this.pendingZeroFrames > MAX_ZERO_FRAMES)) {
       this.paused = true;
-      this.ctx.channel.socket.pause();
+      this.ctx.channel.pauseReading('pending-writes');
     }
   }
 
@@ -348,7 +348,7 @@ class BlockSession implements KindSession {
     this.pendingBytes -= bytes;
     if (this.paused && this.pendingBytes < RESUME_BELOW && this.pendingZeroFrames <= MAX_ZERO_FRAMES / 2) {
       this.paused = false;
-      this.ctx.channel.socket.resume();
+      this.ctx.channel.resumeReading('pending-writes');
     }
   }
 

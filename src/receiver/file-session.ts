@@ -109,8 +109,8 @@ class FileSession {
   ) {
     this.rootFd = rootFd;
     this.root = `/proc/${process.pid}/fd/${rootFd}/`;
-    const socket = ctx.channel.socket;
-    this.queue = new ByteQueue(HIGH_WATER, LOW_WATER, (paused) => (paused ? socket.pause() : socket.resume()));
+    const channel = ctx.channel;
+    this.queue = new ByteQueue(HIGH_WATER, LOW_WATER, (paused) => (paused ? channel.pauseReading('tar-queue') : channel.resumeReading('tar-queue')));
     this.extractor = new FileExtractor({
       root: ctx.target.path,
       rootFd,

@@ -4,7 +4,10 @@
 // what a session writes belongs to its kind (session-kind.ts: block-session.ts
 // for disks, file-session.ts for file trees). A bad frame or a failing
 // session ends that connection only: the server keeps serving every other one.
+// Until HELLO is accepted a peer is held to a HELLO-sized frame and to the
+// handshake timeout, and counts against the caps of connection-limits.ts.
 
+import type { Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { FerryError, errorMessage, recoveryOf } from '../errors/ferry-error.js';
@@ -15,6 +18,7 @@ import {
   FrameType,
   HelloSchema,
   MAX_FRAME_BYTES,
+  MAX_HELLO_FRAME_BYTES,
   PROTOCOL_VERSION,
   SUPPORTED_VERSIONS,
   decodeJson,
@@ -27,11 +31,10 @@ import {
   type Welcome,
 } from '../protocol/frames.js';
 import { blockKind } from './block-session.js';
+import { ConnectionLimits, type ConnectionLimitOptions } from './connection-limits.js';
 import { receiveBuffers } from './receive-buffers.js';
 import { fileKind } from './file-session.js';
 import type { KindSession, SessionKindHandler, TargetSpec } from './session-kind.js';
-
-const HELLO_TIMEOUT_MS = 15_000;
 
 export interface ReceiverOptions {
   host: string;
@@ -43,6 +46,8 @@ export interface ReceiverOptions {
   log: Logger;
   /** Extra kinds (e.g. 'file'); 'block' is built in. */
   kinds?: Partial<Record<SessionKind, SessionKindHandler>>;
+  /** Caps on unauthenticated connections and the handshake timeout (defaults: DEFAULT_CONNECTION_LIMITS). */
+  limits?: Partial<ConnectionLimitOptions>;
 }
 
 interface Active {
@@ -60,6 +65,9 @@ export class Receiver {
   /** One session per target: a new one takes over (the old connection may be half-open). */
   private readonly active = new Map<string, Active>();
   private readonly sockets = new Set<TLSSocket>();
+  /** Every accepted TCP connection, TLS or not yet (closed with the receiver). */
+  private readonly rawSockets = new Set<Socket>();
+  private readonly limits: ConnectionLimits;
   private readonly tokenDigest: Buffer;
 
   constructor(options: ReceiverOptions) {
@@ -67,7 +75,9 @@ export class Receiver {
     this.kinds = { block: blockKind, file: fileKind, ...options.kinds };
     for (const t of options.targets) this.targets.set(t.name, t);
     this.tokenDigest = createHash('sha256').update(options.token).digest();
+    this.limits = new ConnectionLimits(options.limits ?? {}, options.log);
     this.server = createServer({
+      handshakeTimeout: this.limits.options.handshakeTimeoutMs,
       key: options.identity.key,
       cert: options.identity.cert,
       minVersion: 'TLSv1.2',
@@ -75,8 +85,20 @@ export class Receiver {
       honorCipherOrder: true,
       ciphers: 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384',
     });
+    // Counted (or refused) before TLS begins: a connection that never
+    // handshakes must not hold a descriptor past the handshake timeout.
+    this.server.on('connection', (raw: Socket) => {
+      if (!this.limits.admit(raw)) return;
+      this.rawSockets.add(raw);
+      raw.once('close', () => this.rawSockets.delete(raw));
+    });
     this.server.on('secureConnection', (socket) => this.onConnection(socket));
-    this.server.on('tlsClientError', (e) => options.log.warn({ err: e.message }, 'TLS handshake failed'));
+    // Node reports a failed or timed-out handshake here but keeps the socket open: close it.
+    this.server.on('tlsClientError', (e, socket) => {
+      const refused = socket.destroyed;
+      socket.destroy();
+      if (!refused) options.log.warn({ err: e.message, peer: `${socket.remoteAddress}:${socket.remotePort}` }, 'TLS handshake failed; connection closed');
+    });
   }
 
   /** Starts listening; resolves with the bound port (port 0 picks a free one). */
@@ -85,6 +107,10 @@ export class Receiver {
       this.server.once('error', reject);
       this.server.listen(this.options.port, this.options.host, () => {
         this.server.off('error', reject);
+        // Accept errors (EMFILE: out of descriptors) must not end the receiver.
+        this.server.on('error', (e) =>
+          this.options.log.error({ err: e.message }, 'cannot accept a connection: lower --max-connections or raise the descriptor limit (ulimit -n)'),
+        );
         const addr = this.server.address();
         resolve(typeof addr === 'object' && addr ? addr.port : this.options.port);
       });
@@ -95,6 +121,7 @@ export class Receiver {
     // Connections go first: the server's close waits for every one of them to end.
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sockets) s.destroy();
+    for (const s of this.rawSockets) s.destroy();
     await closed;
     await Promise.all([...this.active.values()].map((a) => a.done));
   }
@@ -119,10 +146,16 @@ export class Receiver {
       channel.end(encodeJsonFrame(FrameType.ERROR, body));
     };
 
-    const channel = new FrameChannel(socket, { maxFrameBytes: MAX_FRAME_BYTES, onDecodeError: (e) => sendError(e), pool: receiveBuffers });
+    // Before HELLO is accepted only a HELLO-sized frame is buffered, outside the pool;
+    // a peer that sends requests without reading the replies is not read from until it does.
+    const channel = new FrameChannel(socket, {
+      maxFrameBytes: MAX_HELLO_FRAME_BYTES,
+      onDecodeError: (e) => sendError(state === 'hello' && e instanceof FerryError ? new FerryError(e.code, `${e.message} before HELLO was accepted`) : e),
+      holdReadsWhileWriteBlocked: true,
+    });
     const helloTimer = setTimeout(() => {
-      if (state === 'hello') sendError(new FerryError('FERRY_HANDSHAKE_TIMEOUT', 'no HELLO within the handshake timeout'));
-    }, HELLO_TIMEOUT_MS);
+      if (state === 'hello') sendError(new FerryError('FERRY_HANDSHAKE_TIMEOUT', `no HELLO within the handshake timeout (${this.limits.options.handshakeTimeoutMs} ms)`));
+    }, this.limits.options.handshakeTimeoutMs);
 
     channel.onFrame((frame: RawFrame) => {
       if (state === 'open') {
@@ -143,14 +176,16 @@ export class Receiver {
         return;
       }
       targetName = hello.target;
-      socket.pause();
+      channel.pauseReading('opening');
       void this.openSession(hello, channel, log, sendError).then(
         (a) => {
           me = a;
           session = a.session;
           if (channel.closed) return;
           state = 'open';
-          socket.resume();
+          this.limits.authenticated(socket);
+          channel.setFrameLimits(MAX_FRAME_BYTES, receiveBuffers);
+          channel.resumeReading('opening');
         },
         (e: unknown) => {
           state = 'closed';
@@ -182,7 +217,13 @@ export class Receiver {
     } catch {
       throw new FerryError('FERRY_FRAME_MALFORMED', 'HELLO body is not JSON');
     }
-    if (typeof version !== 'number' || !SUPPORTED_VERSIONS.includes(version)) {
+    // Its type is checked by the schema's own rule, so that a string "1" is told it is not a number.
+    const shape = HelloSchema.shape.version.safeParse(version);
+    if (!shape.success) {
+      const got = version === undefined ? 'no version field' : `got ${JSON.stringify(version).slice(0, 80)}`;
+      throw new FerryError('FERRY_FRAME_MALFORMED', `HELLO frame: version: ${shape.error.issues[0]?.message ?? 'invalid'} (${got}); this receiver speaks ${SUPPORTED_VERSIONS.join(', ')}`);
+    }
+    if (!SUPPORTED_VERSIONS.includes(shape.data)) {
       throw new FerryError('FERRY_PROTOCOL_VERSION', `protocol version ${String(version)} is not supported; this receiver speaks ${SUPPORTED_VERSIONS.join(', ')}`);
     }
     const hello = decodeJson(HelloSchema, frame.type, frame.body);

@@ -10,9 +10,11 @@ import { UsageError } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import type { Logger } from '../platform/log.js';
 import { loadOrCreateTlsIdentity } from '../platform/tls-identity.js';
+import { parseHostPort } from '../platform/host-port.js';
 import { Receiver, newJoinToken } from './server.js';
 import type { SessionKindHandler, TargetSpec } from './session-kind.js';
 import { assertTargetsApart } from './target-nesting.js';
+import type { ConnectionLimitOptions } from './connection-limits.js';
 import type { SessionKind } from '../protocol/frames.js';
 
 export const ReceiverInfoSchema = z.object({
@@ -35,12 +37,6 @@ export function parseTarget(spec: string): TargetSpec {
   return { name, path: resolve(spec.slice(i + 1)) };
 }
 
-export function parseHostPort(s: string, flag: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d{1,5})$/.exec(s);
-  if (!m || Number(m[2]) > 65535) throw new UsageError(`${flag} wants HOST:PORT, got '${s}'`);
-  return { host: m[1] || '0.0.0.0', port: Number(m[2]) };
-}
-
 export interface StartOptions {
   listen: string;
   dataDir: string;
@@ -48,10 +44,11 @@ export interface StartOptions {
   token?: string;
   log: Logger;
   kinds?: Partial<Record<SessionKind, SessionKindHandler>>;
+  limits?: Partial<ConnectionLimitOptions>;
 }
 
 export async function startReceiver(o: StartOptions): Promise<{ receiver: Receiver; info: ReceiverInfo }> {
-  const { host, port } = parseHostPort(o.listen, '--listen');
+  const { host, port } = parseHostPort(o.listen, '--listen', '0.0.0.0');
   const names = new Set<string>();
   for (const t of o.targets) {
     if (names.has(t.name)) throw new UsageError(`target ${t.name} given twice`);
@@ -68,7 +65,7 @@ export async function startReceiver(o: StartOptions): Promise<{ receiver: Receiv
       token = newJoinToken();
     }
   }
-  const receiver = new Receiver({ host, port, dataDir: o.dataDir, identity, token, targets: o.targets, log: o.log, kinds: o.kinds });
+  const receiver = new Receiver({ host, port, dataDir: o.dataDir, identity, token, targets: o.targets, log: o.log, kinds: o.kinds, limits: o.limits });
   const bound = await receiver.listen();
   const info: ReceiverInfo = { host, port: bound, fingerprint: identity.fingerprint, token, pid: process.pid, targets: o.targets.map((t) => t.name) };
   await writeFileAtomic(infoPath, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });

@@ -2,7 +2,8 @@
 // by fingerprint, present HELLO (protocol version, join token, target, kind)
 // and wait for WELCOME or ERROR. After the handshake the caller owns the
 // channel's frames; an ERROR frame from the receiver becomes a FerryError
-// with the receiver's code.
+// with the receiver's code. Both the connect and the wait for WELCOME end at
+// once when the pass's signal aborts (STOP), and after `timeoutMs` each.
 
 import { connect, type TLSSocket } from 'node:tls';
 import { FerryError, errorMessage, receivedCode } from '../../errors/ferry-error.js';
@@ -50,6 +51,9 @@ export async function openClientSession(
   options: { signal?: AbortSignal; timeoutMs?: number; version?: number } = {},
 ): Promise<ClientSession> {
   const timeoutMs = options.timeoutMs ?? 20_000;
+  const signal = options.signal;
+  const aborted = (while_: string) => new FerryError('FERRY_ABORTED', `the pass was stopped while ${while_}`);
+  if (signal?.aborted) throw aborted(`connecting to the receiver at ${receiver.host}:${receiver.port}`);
   const socket = await new Promise<TLSSocket>((resolve, reject) => {
     const s = connect({
       host: receiver.host,
@@ -59,17 +63,19 @@ export async function openClientSession(
       servername: /^[\d.]+$|:/.test(receiver.host) ? undefined : receiver.host,
     });
     const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
       s.destroy();
       reject(new FerryError('SMS.0807', `timed out connecting to the receiver at ${receiver.host}:${receiver.port}`));
     }, timeoutMs);
     const onAbort = () => {
+      clearTimeout(timer);
       s.destroy();
-      reject(new FerryError('FERRY_ABORTED', 'aborted while connecting'));
+      reject(aborted(`connecting to the receiver at ${receiver.host}:${receiver.port}`));
     };
-    options.signal?.addEventListener('abort', onAbort, { once: true });
+    signal?.addEventListener('abort', onAbort, { once: true });
     s.once('secureConnect', () => {
       clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
       try {
         assertPinnedPeer(s, receiver.fingerprint);
       } catch (e) {
@@ -81,7 +87,7 @@ export async function openClientSession(
     });
     s.once('error', (e) => {
       clearTimeout(timer);
-      options.signal?.removeEventListener('abort', onAbort);
+      signal?.removeEventListener('abort', onAbort);
       reject(new FerryError('SMS.0807', `cannot reach the receiver at ${receiver.host}:${receiver.port}: ${e.message}`, { cause: e }));
     });
   });
@@ -91,15 +97,22 @@ export async function openClientSession(
   let failHandshake: (e: Error) => void = () => {};
   const channel = new FrameChannel(socket, { onDecodeError: (e) => failHandshake(e) });
   const welcome = await new Promise<Welcome>((resolve, reject) => {
-    const timer = setTimeout(() => fail(new FerryError('SMS.0807', 'the receiver did not answer HELLO in time')), timeoutMs);
-    const fail = (e: Error) => {
+    const timer = setTimeout(() => fail(new FerryError('SMS.0807', `the receiver did not answer HELLO within ${timeoutMs} ms`)), timeoutMs);
+    const onAbort = () => fail(aborted('waiting for the receiver to answer HELLO'));
+    const settle = () => {
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    const fail = (e: Error) => {
+      settle();
       channel.destroy();
       reject(e);
     };
     failHandshake = fail;
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener('abort', onAbort, { once: true });
     channel.onFrame((frame) => {
-      clearTimeout(timer);
+      settle();
       if (frame.type === FrameType.WELCOME) {
         try {
           resolve(decodeJson(WelcomeSchema, frame.type, frame.body));
