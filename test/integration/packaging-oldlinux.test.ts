@@ -10,8 +10,9 @@
 // bundle (read from its /proc/self/maps at exit, paths as seen in the root).
 // On the host, ferry from the tarball maps only its bundled libraries while
 // the tools it runs map the host's libc and see no variable of the bundle.
-// In the tarball's root, `ferry demo` starts its children through the
-// launcher (process.execPath is the bundled loader there).
+// In the tarball's root, `ferry demo` starts its children, and the unit
+// `ferry service install` writes starts ferry, through the launcher
+// (process.execPath is the bundled loader there).
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
@@ -208,6 +209,12 @@ describe.runIf(env.ok)('the Linux release on a host without a usable C library',
     const { stdout, stderr } = await inRoot(roots.tarball, ['/usr/local/bin/ferry', 'demo', '--block', '/data/demo.img', '--data', '/tmp/demo'], {}, 90_000);
     expect(stdout + stderr).toMatch(/ferry demo OK: block-level copy/);
     expect(sha256(join(roots.tarball, 'tmp/demo/target/disk0.img'))).toBe(sha256(image));
+  });
+
+  it('ferry service install in the tarball root writes a unit that runs the launcher, not the bundled loader', async () => {
+    const { stdout } = await inRoot(roots.tarball, ['/usr/local/bin/ferry', 'service', 'install', '--print', '--config', '/etc/ferry/agent.yaml']);
+    expect(stdout).toMatch(/^ExecStart=\/usr\/local\/bin\/ferry agent --config \/etc\/ferry\/agent\.yaml$/m);
+    expect(stdout).not.toContain('ld-linux');
   });
 
   it('on the host: ferry maps only its bundled libraries; a tool it runs maps the host libc and sees nothing the bundle set', async () => {
