@@ -211,6 +211,19 @@ describe.runIf(env.ok)('the Linux release on a host without a usable C library',
     expect(sha256(join(roots.tarball, 'tmp/demo/target/disk0.img'))).toBe(sha256(image));
   });
 
+  it('lz4-napi loads in the tarball root too (the agent loads it), with librt from the bundle', async () => {
+    // `agent` loads the daemon, which loads lz4-napi (log bundles), then stops at the missing config.
+    const failed = await inRoot(roots.tarball, ['/usr/local/bin/ferry', 'agent', '--config', '/no-such-config.yaml'], { NODE_OPTIONS: '--require /probe/maps-at-exit.cjs' }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect((failed as { stderr: string }).stderr).toContain('FERRY_CONFIG');
+    const dumps = readdirSync(join(roots.tarball, 'probe')).filter((n) => n.endsWith('.maps'));
+    const agent = dumps.map((d) => mappedFiles(readFileSync(join(roots.tarball, 'probe', d), 'utf8'))).find((f) => f.some((p) => p.endsWith('lz4-napi.linux-x64-gnu.node')));
+    expect(agent, 'no process mapped lz4-napi').toBeDefined();
+    expect(agent).toContain('/opt/ferry/runtime/lib/librt.so.1');
+    expect(agent!.filter((p) => !p.startsWith('/opt/ferry/'))).toEqual([]);
+  });
+
   it('ferry service install in the tarball root writes a unit that runs the launcher, not the bundled loader', async () => {
     const { stdout } = await inRoot(roots.tarball, ['/usr/local/bin/ferry', 'service', 'install', '--print', '--config', '/etc/ferry/agent.yaml']);
     expect(stdout).toMatch(/^ExecStart=\/usr\/local\/bin\/ferry agent --config \/etc\/ferry\/agent\.yaml$/m);
