@@ -2,26 +2,32 @@
 # Builds ferry's release artefacts (run through `npm run package`):
 #   <out>/ferry-<version>-linux-x64.tar.gz   dist/, production node_modules
 #                                            (linux-x64-gnu native addons),
-#                                            native-probes/, systemd/, bin/ferry,
-#                                            install.sh, agent.sample.yaml, doc/
+#                                            runtime/ (node, its C/C++ libraries
+#                                            and their loader), native-probes/,
+#                                            systemd/, bin/ferry, install.sh,
+#                                            agent.sample.yaml, doc/
 #   <out>/ferry_<version>_amd64.deb           the same tree under /usr/lib/ferry
+#   <out>/ferry-<version>-1.x86_64.rpm        the same tree under /usr/lib/ferry
+#                                            (RHEL/CentOS 7+, SLES 12+, Amazon Linux)
 #   <out>/ferry-<version>-win-x64.zip         the Windows layout (win32-x64-msvc
 #                                            addons, WinSW XML sample; node.exe
 #                                            and WinSW are added by the operator)
 #   <out>/ferry-<version>-linux-x64           single executable (Node SEA: this
-#                                            machine's node + the bundled app)
+#                                            machine's node + the bundled app;
+#                                            uses the host's glibc, so >= 2.28)
 # The tree is what `npm ci --omit=dev` installs from package-lock.json into a
 # staging directory: nothing from the developer's node_modules leaks in.
+# runtime/ is this machine's node with every library `ldd` lists for it and
+# for the native addons, and ld-linux-x86-64.so.2: bin/ferry starts node
+# through that loader, so the host's glibc version does not matter (2.17+).
 #
 # Options:
 #   --out DIR       output directory (default packaging/out)
 #   --skip-build    use the existing dist/ as it is (tests build once, up front);
 #                   otherwise tsc compiles a clean copy into the staging area
-#   --with-node     also put this machine's node binary in the tarball as
-#                   node/bin/node (for servers without Node.js 20.19+)
 #   --fast          light compression (tests); the default compresses hard
 #   --no-deb        skip the .deb        --no-windows   skip the Windows zip
-#   --no-sea        skip the single executable
+#   --no-rpm        skip the .rpm        --no-sea       skip the single executable
 set -euo pipefail
 umask 022
 
@@ -29,29 +35,30 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$here")
 out=$here/out
 build=1
-with_node=0
 deb=1
+rpm=1
 windows=1
 sea=1
 gz_level=-9
 deb_compress=(-Zxz)
+rpm_payload=w9.xzdio
 zip_level=-9
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out=$2; shift 2 ;;
     --out=*) out=${1#--out=}; shift ;;
     --skip-build) build=0; shift ;;
-    --with-node) with_node=1; shift ;;
-    --fast) gz_level=-1; deb_compress=(-Zgzip -z1); zip_level=-1; shift ;;
+    --fast) gz_level=-1; deb_compress=(-Zgzip -z1); rpm_payload=w1.gzdio; zip_level=-1; shift ;;
     --no-deb) deb=0; shift ;;
+    --no-rpm) rpm=0; shift ;;
     --no-windows) windows=0; shift ;;
     --no-sea) sea=0; shift ;;
-    -h|--help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 
-log() { printf 'package: %s\n' "$*" >&2; }
+log() { printf 'package: [%ss] %s\n' "$SECONDS" "$*" >&2; }
 die() { printf 'package: %s\n' "$*" >&2; exit 1; }
 
 cd "$repo"
@@ -136,7 +143,7 @@ install -m 0755 packaging/install.sh "$tree/install.sh"
 [ -f packaging/agent.sample.yaml ] && install -m 0644 packaging/agent.sample.yaml "$tree/agent.sample.yaml"
 install -m 0644 packaging/receiver.sample.env "$tree/receiver.sample.env"
 cp docs/*.md "$tree/doc/" 2>/dev/null || true
-# The node carried by --with-node and the single executable: this machine's.
+# The node in runtime/ and in the single executable: this machine's.
 # A distribution's node may be a small binary linked to libnode.so: only a
 # self-contained one (nodejs.org, NodeSource) can be carried elsewhere.
 portable_node() {
@@ -148,18 +155,70 @@ portable_node() {
   node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
     die "this node is $(node --version), older than 20.19"
 }
+portable_node
+
+# runtime/: node, every shared library `ldd` lists for it and for the native
+# addons (libc, libm, libdl, libpthread, librt, libstdc++, libgcc_s: all from
+# this machine, so they match each other and the loader), and the loader
+# itself. bin/ferry runs `runtime/ld-linux-x86-64.so.2 --library-path
+# runtime/lib runtime/node ...`: the loader's own search path, not an
+# environment variable, so nothing leaks into the tools ferry runs. Addons
+# dlopen'ed by that node resolve their libraries the same way.
+stage_runtime() {
+  local rt=$1 f line soname path loader=
+  mkdir -p "$rt/lib" "$rt/licenses"
+  install -m 0755 "$node_bin" "$rt/node"
+  local -A libs=()
+  for f in "$node_bin" $(find "$tree/node_modules" -name '*.node' | LC_ALL=C sort); do
+    while IFS= read -r line; do
+      case "$line" in
+        *'=> not found'*) die "ldd $f: ${line% =>*} not found" ;;
+        *' => /'*) soname=${line%% =>*}; soname=${soname//[[:space:]]/}; path=${line#*=> }; path=${path%% (*}; libs[$soname]=$path ;;
+        *ld-linux-x86-64.so.2*) path=${line%% (*}; path=${path//[[:space:]]/}; loader=$path ;;
+      esac
+    done < <(ldd "$f")
+  done
+  [ -n "$loader" ] || die "ldd $node_bin names no ld-linux-x86-64.so.2 (not an x86-64 glibc build?)"
+  install -m 0755 "$(readlink -f "$loader")" "$rt/ld-linux-x86-64.so.2"
+  for soname in "${!libs[@]}"; do
+    install -m 0644 "$(readlink -f "${libs[$soname]}")" "$rt/lib/$soname"
+  done
+  # What is in there and where it came from: the C libraries are LGPL, libstdc++
+  # and libgcc_s GPL with the runtime exception; their licences travel along.
+  {
+    echo "# file  package version (this machine's $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME"))"
+    for f in node ld-linux-x86-64.so.2 $(cd "$rt/lib" && LC_ALL=C ls); do
+      case "$f" in node) path=$node_bin ;; ld-linux*) path=$(readlink -f "$loader") ;; *) path=$(readlink -f "${libs[$f]}") ;; esac
+      local pkg
+      pkg=$(dpkg -S "$path" 2>/dev/null || dpkg -S "${path#/usr}" 2>/dev/null || true)
+      pkg=${pkg%%:*}
+      pkg=${pkg%%,*}
+      if [ -n "$pkg" ]; then
+        printf '%s  %s %s\n' "$f" "$pkg" "$(dpkg-query -W -f='${Version}' "$pkg" 2>/dev/null)"
+        [ -f "/usr/share/doc/$pkg/copyright" ] && install -m 0644 "/usr/share/doc/$pkg/copyright" "$rt/licenses/$pkg.copyright"
+      else
+        printf '%s  (not from a package: %s)\n' "$f" "$path"
+      fi
+    done
+    echo "node $(node --version)"
+  } >"$rt/SOURCES"
+  chmod 0644 "$rt/SOURCES"
+  # A node not from a Debian package (nodejs.org tarball): its LICENSE beside it.
+  if [ ! -f "$rt/licenses/nodejs.copyright" ] && [ -f "$(dirname "$node_bin")/../LICENSE" ]; then
+    install -m 0644 "$(dirname "$node_bin")/../LICENSE" "$rt/licenses/node.LICENSE"
+  fi
+  # The bundle runs: the loader starts the node with the bundled libraries.
+  [ "$("$rt/ld-linux-x86-64.so.2" --library-path "$rt/lib" "$rt/node" -p 'process.versions.node')" = "$(node -p 'process.versions.node')" ] ||
+    die "the bundled runtime does not start"
+}
+log "staging runtime/ (node $(node --version) and its libraries)"
+stage_runtime "$tree/runtime"
+
 if [ "$sea" = 1 ]; then
-  portable_node
   sea_file=$out/ferry-$version-linux-x64
   node packaging/sea/build-sea.mjs "$tree" "$node_bin" "$sea_file" || die "single executable build failed"
   written+=("$(basename "$sea_file")")
   log "wrote $sea_file ($(du -h "$sea_file" | cut -f1))"
-fi
-if [ "$with_node" = 1 ]; then
-  portable_node
-  mkdir -p "$tree/node/bin"
-  install -m 0755 "$node_bin" "$tree/node/bin/node"
-  name=$name-with-node
 fi
 tar_opts=(--sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" --format=gnu)
 tar -C "$work" "${tar_opts[@]}" -cf - "$(basename "$tree")" | gzip -n "$gz_level" >"$out/$name.tar.gz"
@@ -174,7 +233,8 @@ if [ "$deb" = 1 ]; then
   maintainer=${DEB_MAINTAINER:-ferry maintainers <ferry@example.com>}
   lib=$droot/usr/lib/ferry
   mkdir -p "$lib/bin" "$droot/usr/bin" "$droot/lib/systemd/system" "$droot/etc/ferry" "$droot/usr/share/doc/ferry" "$droot/DEBIAN"
-  cp -R "$tree/node_modules" "$lib/"
+  # Hard links, not copies: 100 MB of node is staged once.
+  cp -Rl "$tree/node_modules" "$tree/runtime" "$lib/"
   copy_app "$lib"
   install -m 0755 packaging/ferry-launcher.sh "$lib/bin/ferry"
   ln -s ../lib/ferry/bin/ferry "$droot/usr/bin/ferry"
@@ -200,6 +260,41 @@ if [ "$deb" = 1 ]; then
   dpkg-deb --root-owner-group "${deb_compress[@]}" --build "$droot" "$deb_file" >/dev/null
   written+=("$(basename "$deb_file")")
   log "wrote $deb_file ($(du -h "$deb_file" | cut -f1))"
+fi
+
+# ---------------------------------------------------------------- .rpm
+# For the RHEL family (CentOS/RHEL 7+, Amazon Linux 2, SLES 12+): the same
+# tree as the .deb under /usr/lib/ferry, the units in /usr/lib/systemd/system.
+# AutoReqProv is off: everything the binaries need is in runtime/, so the
+# package requires nothing of the host (rpm would otherwise demand the
+# bundled libraries' GLIBC_2.x versions from the system). Payload xz, which
+# CentOS 7's rpm 4.11 reads.
+if [ "$rpm" = 1 ]; then
+  command -v rpmbuild >/dev/null || die "rpmbuild not found (apt-get install rpm, or use --no-rpm)"
+  rstage=$work/rpm-stage
+  rlib=$rstage/usr/lib/ferry
+  mkdir -p "$rlib/bin" "$rstage/usr/bin" "$rstage/usr/lib/systemd/system" "$rstage/etc/ferry" "$rstage/usr/share/doc/ferry"
+  cp -Rl "$tree/node_modules" "$tree/runtime" "$rlib/"
+  copy_app "$rlib"
+  install -m 0755 packaging/ferry-launcher.sh "$rlib/bin/ferry"
+  ln -s ../lib/ferry/bin/ferry "$rstage/usr/bin/ferry"
+  install -m 0644 systemd/ferry-agent.service systemd/ferry-receiver.service "$rstage/usr/lib/systemd/system/"
+  install -m 0600 packaging/agent.sample.yaml "$rstage/etc/ferry/agent.yaml"
+  install -m 0644 packaging/receiver.sample.env "$rstage/usr/share/doc/ferry/receiver.sample.env"
+  cp docs/*.md "$rstage/usr/share/doc/ferry/" 2>/dev/null || true
+  find "$rstage" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+  rtop=$work/rpmbuild
+  mkdir -p "$rtop/SPECS" "$rtop/RPMS" "$rtop/BUILD" "$rtop/tmp"
+  sed -e "s/@VERSION@/$version/" packaging/rpm/ferry.spec >"$rtop/SPECS/ferry.spec"
+  rpmbuild -bb --target x86_64-linux --quiet \
+    --define "_topdir $rtop" --define "_tmppath $rtop/tmp" --define "ferry_stage $rstage" \
+    --define "_binary_payload $rpm_payload" --define "_buildhost ferry-build" \
+    --define "use_source_date_epoch_as_buildtime 1" --define "clamp_mtime_to_source_date_epoch 1" \
+    "$rtop/SPECS/ferry.spec" >"$rtop/build.log" 2>&1 || { cat "$rtop/build.log" >&2; die "rpmbuild failed"; }
+  rpm_file=$out/ferry-$version-1.x86_64.rpm
+  mv "$rtop/RPMS/x86_64/ferry-$version-1.x86_64.rpm" "$rpm_file"
+  written+=("$(basename "$rpm_file")")
+  log "wrote $rpm_file ($(du -h "$rpm_file" | cut -f1))"
 fi
 
 # ---------------------------------------------------------------- Windows zip

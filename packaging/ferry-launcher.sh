@@ -1,14 +1,31 @@
 #!/bin/sh
-# ferry launcher (installed as <prefix>/bin/ferry): runs the ferry CLI with a
-# Node.js >= 20.19. Which node: $FERRY_NODE, else <prefix>/node/bin/node (a
-# Node bundled with the tarball, see `build.sh --with-node`), else `node` on PATH.
+# ferry launcher (installed as <prefix>/bin/ferry): runs the ferry CLI.
+# Which node: $FERRY_NODE when set (an operator's choice, checked for >= 20.19);
+# else the bundled runtime, <prefix>/runtime: node started through the
+# bundled loader with the bundled C/C++ libraries,
+#   runtime/ld-linux-x86-64.so.2 --library-path runtime/lib runtime/node
+# so the host's glibc does not matter (2.17 and up). --library-path is the
+# loader's own search path, not LD_LIBRARY_PATH: nothing is exported, and
+# the tools ferry runs (blkid, lsblk, mkfs ...) use the host's libraries.
+# Without runtime/ (a tree run from source): `node` on PATH.
+# Uses only what busybox sh also has (readlink -f, no bash).
 set -e
 self=$(readlink -f "$0")
 base=$(dirname "$(dirname "$self")")
+# `ferry service install` and the demo start ferry again through this
+# launcher (the path it was started as, e.g. /usr/bin/ferry, when absolute),
+# never through process.execPath: under the bundled loader that is the loader.
+case "$0" in
+  /*) FERRY_LAUNCHER=$0 ;;
+  *) FERRY_LAUNCHER=$self ;;
+esac
+export FERRY_LAUNCHER
+runtime=$base/runtime
+if [ -z "${FERRY_NODE:-}" ] && [ -x "$runtime/node" ]; then
+  exec "$runtime/ld-linux-x86-64.so.2" --library-path "$runtime/lib" "$runtime/node" "$base/dist/cli/bin.js" "$@"
+fi
 if [ -n "${FERRY_NODE:-}" ]; then
   node=$FERRY_NODE
-elif [ -x "$base/node/bin/node" ]; then
-  node=$base/node/bin/node
 elif command -v node >/dev/null 2>&1; then
   node=$(command -v node)
 elif command -v nodejs >/dev/null 2>&1; then
@@ -29,11 +46,4 @@ if [ "$major" -lt 20 ] || { [ "$major" -eq 20 ] && [ "$minor" -lt 19 ]; }; then
   echo "ferry: Node.js >= 20.19 is required; $node is v$v (set FERRY_NODE=/path/to/node)" >&2
   exit 1
 fi
-# `ferry service install` writes units that run this launcher (the path it
-# was started as, e.g. /usr/bin/ferry, when absolute) rather than node + bin.js.
-case "$0" in
-  /*) FERRY_LAUNCHER=$0 ;;
-  *) FERRY_LAUNCHER=$self ;;
-esac
-export FERRY_LAUNCHER
 exec "$node" "$base/dist/cli/bin.js" "$@"

@@ -180,7 +180,7 @@ if [ "$systemd" = 1 ]; then
   fi
 fi
 
-version=$("$dest/bin/ferry" --version 2>/dev/null) || version="(does not run yet: is Node.js >= 20.19 installed?)"
+version=$("$dest/bin/ferry" --version 2>/dev/null) || version="(does not run: try $dest/bin/ferry --version)"
 say "installed $version in $prefix; $bindir/ferry -> $prefix/bin/ferry"
 if [ "$created_config" = 1 ]; then
   say "edit /etc/ferry/agent.yaml (it holds placeholder credentials), then: systemctl enable --now ferry-agent"

@@ -16,8 +16,14 @@ function parseVolumeSpec(spec: string, flag = '--block'): { source: string; targ
 
 function defaultStateDir(): string {
   if (process.env.FERRY_STATE_DIR) return process.env.FERRY_STATE_DIR;
-  const home = process.env.XDG_STATE_HOME ?? join(homedir(), '.local', 'state');
-  return join(home, 'ferry', 'migrate');
+  if (process.env.XDG_STATE_HOME) return join(process.env.XDG_STATE_HOME, 'ferry', 'migrate');
+  try {
+    return join(homedir(), '.local', 'state', 'ferry', 'migrate');
+  } catch {
+    // No HOME and no passwd entry (a minimal root, an empty chroot): this
+    // default is computed for every command, so it must not throw.
+    return '/var/lib/ferry/migrate';
+  }
 }
 
 function fmt(n: number): string {

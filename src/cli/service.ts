@@ -2,10 +2,11 @@
 // src/platform/service-linux.ts and service-windows.ts.
 
 import { existsSync, realpathSync } from 'node:fs';
-import { dirname, isAbsolute } from 'node:path';
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { UsageError } from '../errors/ferry-error.js';
 import { defaultConfigPath } from '../config/default-paths.js';
+import { selfCommand } from '../platform/self-command.js';
 import type { ServiceStep } from '../platform/service-linux.js';
 import type { WindowsInstallOptions } from '../platform/service-windows.js';
 import type { ServiceName } from '../platform/service-units.js';
@@ -31,11 +32,8 @@ interface ServiceFlags {
  */
 function selfExec(override?: string): string[] {
   if (override) return [override];
-  const launcher = process.env.FERRY_LAUNCHER;
-  if (launcher && isAbsolute(launcher) && existsSync(launcher)) return [launcher];
   const script = process.argv[1];
-  if (script && /\.(c|m)?js$/.test(script)) return [process.execPath, realpathSync(script)];
-  return [process.execPath];
+  return selfCommand(script && existsSync(script) ? realpathSync(script) : script);
 }
 
 function parse(flags: ServiceFlags): { name: ServiceName; platform: 'linux' | 'windows' } {

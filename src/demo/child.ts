@@ -1,5 +1,6 @@
-// One ferry subcommand run as a child process of the demo: the same
-// executable (process.execPath + ferry's bin.js), its output kept in a small
+// One ferry subcommand run as a child process of the demo: the same ferry
+// (its packaged launcher, else process.execPath + this build's bin.js:
+// platform/self-command.ts), its output kept in a small
 // ring buffer (never echoed; shown scrubbed of secrets when the demo fails),
 // waiting for its "listening" line, and a clean stop (SIGTERM, then SIGKILL
 // after a deadline).
@@ -7,6 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { FerryError } from '../errors/ferry-error.js';
+import { selfCommand } from '../platform/self-command.js';
 
 /** ferry's own executable script, beside this build's cli/ folder. */
 export const FERRY_BIN = fileURLToPath(new URL('../cli/bin.js', import.meta.url));
@@ -32,7 +34,8 @@ export class FerryChild {
     args: string[],
     env: NodeJS.ProcessEnv = {},
   ) {
-    this.proc = spawn(process.execPath, [FERRY_BIN, ...args], {
+    const [file, ...prefix] = selfCommand(FERRY_BIN);
+    this.proc = spawn(file!, [...prefix, ...args], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -2,6 +2,9 @@
 // with bounded captured output. Callers get stdout as text or an ExecError
 // whose code says whether the tool is missing (FERRY_TOOL_MISSING), timed out
 // (FERRY_TOOL_TIMEOUT) or failed (FERRY_TOOL_FAILED).
+// Tools are the host's (blkid, lsblk, lvs, mkfs.*, btrfs …): they run with the
+// host's libraries and never see a variable the packaged runtime set
+// (toolEnvironment), whatever environment the caller passes.
 
 import { spawn } from 'node:child_process';
 import { ExecError } from '../errors/ferry-error.js';
@@ -16,6 +19,21 @@ export interface ExecOptions {
   input?: string | Buffer;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+}
+
+/**
+ * Variables the packaged launcher (packaging/ferry-launcher.sh) or its runtime
+ * may set for ferry itself. The bundled C libraries reach node through the
+ * loader's --library-path, never LD_LIBRARY_PATH/LD_PRELOAD, so the host's own
+ * values of those are left alone.
+ */
+const BUNDLE_VARIABLE = /^(FERRY_LAUNCHER|FERRY_RUNTIME_\w*)$/;
+
+/** `env` without anything the bundle set: what a host tool gets. */
+export function toolEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [k, v] of Object.entries(env)) if (!BUNDLE_VARIABLE.test(k)) out[k] = v;
+  return out;
 }
 
 export interface ExecResult {
@@ -33,7 +51,7 @@ export function exec(file: string, args: readonly string[], options: ExecOptions
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
       stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      env: options.env ?? { ...process.env, LC_ALL: 'C', LANG: 'C' },
+      env: toolEnvironment(options.env ?? { ...process.env, LC_ALL: 'C', LANG: 'C' }),
       cwd: options.cwd,
     });
     const out: Buffer[] = [];

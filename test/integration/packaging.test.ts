@@ -1,10 +1,12 @@
 // Release artefacts, built for real by packaging/build.sh (the `npm run
 // package` script) from the current dist/ (`npm run build` first): the
-// linux-x64 tarball is installed with its install.sh below a temporary
-// --root, run from there and removed again; the .deb is inspected with
-// dpkg-deb and installed and purged with dpkg into a temporary instdir and
-// admindir (maintainer scripts run chrootless with DPKG_ROOT set); the
-// Windows zip is listed. Nothing touches the real system.
+// linux-x64 tarball (with its runtime/: node, its libraries and loader) is
+// installed with its install.sh below a temporary --root, run from there and
+// removed again; the .deb is inspected with dpkg-deb and installed and purged
+// with dpkg into a temporary instdir and admindir (maintainer scripts run
+// chrootless with DPKG_ROOT set); the .rpm is inspected with rpm -qp; the
+// Windows zip is listed. Nothing touches the real system. Running the Linux
+// artefacts without the host's C library: packaging-oldlinux.test.ts.
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,8 +22,9 @@ const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as
 const TARBALL = `ferry-${VERSION}-linux-x64.tar.gz`;
 const DEB = `ferry_${VERSION}_amd64.deb`;
 const ZIP = `ferry-${VERSION}-win-x64.zip`;
+const RPM = `ferry-${VERSION}-1.x86_64.rpm`;
 
-const env = needs({ tools: ['bash', 'tar', 'npm', 'dpkg-deb', 'dpkg', 'zip', 'unzip'] });
+const env = needs({ tools: ['bash', 'tar', 'npm', 'dpkg-deb', 'dpkg', 'rpmbuild', 'rpm', 'zip', 'unzip'] });
 
 /** Every regular file and symlink below dir (what an uninstall must not leave). */
 function leftovers(dir: string): string[] {
@@ -49,8 +52,8 @@ describe.runIf(env.ok)('release packaging', () => {
     if (!existsSync(join(REPO, 'dist/cli/bin.js'))) throw new Error('dist/ is missing: run npm run build first');
     dir = mkdtempSync(join(tmpdir(), 'ferry-packaging-'));
     out = join(dir, 'out');
-    await run('bash', [join(REPO, 'packaging/build.sh'), '--skip-build', '--fast', '--no-sea', '--out', out], { cwd: REPO, timeout: 110_000 });
-  });
+    await run('bash', [join(REPO, 'packaging/build.sh'), '--skip-build', '--fast', '--no-sea', '--out', out], { cwd: REPO, timeout: 200_000 });
+  }, 240_000);
 
   afterAll(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
@@ -58,7 +61,7 @@ describe.runIf(env.ok)('release packaging', () => {
 
   it('SHA256SUMS lists every artefact written and matches them', async () => {
     const sums = readFileSync(join(out, 'SHA256SUMS'), 'utf8');
-    expect(sums.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[1]).sort()).toEqual([TARBALL, ZIP, DEB].sort());
+    expect(sums.split('\n').filter(Boolean).map((l) => l.split(/\s+/)[1]).sort()).toEqual([TARBALL, ZIP, DEB, RPM].sort());
     await run('sha256sum', ['-c', 'SHA256SUMS'], { cwd: out });
   });
 
@@ -80,6 +83,15 @@ describe.runIf(env.ok)('release packaging', () => {
       'node_modules/xxhash-wasm/package.json',
       // The LZ4 codec's WebAssembly module, read by dist/protocol/lz4-wasm-bytes.js.
       'node_modules/lz4-wasm-nodejs/lz4_wasm_nodejs_bg.wasm',
+      // The runtime bin/ferry starts: node, its C/C++ libraries and their loader.
+      'runtime/node',
+      'runtime/ld-linux-x86-64.so.2',
+      'runtime/lib/libc.so.6',
+      'runtime/lib/libm.so.6',
+      'runtime/lib/libstdc++.so.6',
+      'runtime/lib/libgcc_s.so.1',
+      'runtime/SOURCES',
+      'runtime/licenses/libc6.copyright',
     ]) {
       expect(names, want).toContain(top + want);
     }
@@ -170,7 +182,8 @@ describe.runIf(env.ok)('release packaging', () => {
     expect(info).toMatch(/^ Package: ferry$/m);
     expect(info).toMatch(new RegExp(`^ Version: ${VERSION.replace(/\./g, '\\.')}$`, 'm'));
     expect(info).toMatch(/^ Architecture: amd64$/m);
-    expect(info).toMatch(/^ Depends: libc6 \(>= 2\.28\), nodejs \(>= 20\.19\)$/m);
+    // It carries its own runtime: no dependency on the host's libc6 or nodejs.
+    expect(info).not.toMatch(/^ (Pre-)?Depends:/m);
     expect((await run('dpkg-deb', ['--field', deb, 'Installed-Size'])).stdout.trim()).toMatch(/^\d+$/);
     const ctl = join(dir, 'control');
     await run('dpkg-deb', ['--control', deb, ctl]);
@@ -185,16 +198,18 @@ describe.runIf(env.ok)('release packaging', () => {
     expect(contents).toMatch(/ \.\/lib\/systemd\/system\/ferry-agent\.service$/m);
     expect(contents).toMatch(/ \.\/lib\/systemd\/system\/ferry-receiver\.service$/m);
     expect(contents).toMatch(/ \.\/usr\/lib\/ferry\/node_modules\/@antoniomuso\/lz4-napi-linux-x64-gnu\/lz4-napi\.linux-x64-gnu\.node$/m);
+    expect(contents).toMatch(/^-rwxr-xr-x root\/root .* \.\/usr\/lib\/ferry\/runtime\/ld-linux-x86-64\.so\.2$/m);
+    expect(contents).toMatch(/ \.\/usr\/lib\/ferry\/runtime\/lib\/libc\.so\.6$/m);
     expect(contents).toMatch(/ \.\/usr\/share\/doc\/ferry\/copyright$/m);
 
     const inst = join(dir, 'deb-root');
     const admin = join(dir, 'deb-admin');
     for (const d of [inst, join(admin, 'info'), join(admin, 'updates')]) mkdirSync(d, { recursive: true });
     writeFileSync(join(admin, 'status'), '');
-    // No nodejs package in this private database: --force-depends. Scripts run
-    // without chroot, with DPKG_ROOT=<instdir>, so they must not touch /.
+    // An empty private database: the package needs nothing installed. Scripts
+    // run without chroot, with DPKG_ROOT=<instdir>, so they must not touch /.
     const dpkg = (args: string[]) =>
-      run('dpkg', [`--instdir=${inst}`, `--admindir=${admin}`, '--force-not-root', '--force-depends', '--force-script-chrootless', ...args]);
+      run('dpkg', [`--instdir=${inst}`, `--admindir=${admin}`, '--force-not-root', '--force-script-chrootless', ...args]);
     await dpkg(['-i', deb]);
     expect((await run(join(inst, 'usr/lib/ferry/bin/ferry'), ['--version'])).stdout.trim()).toBe(VERSION);
     expect(readlinkSync(join(inst, 'usr/bin/ferry'))).toBe('../lib/ferry/bin/ferry');
@@ -209,6 +224,31 @@ describe.runIf(env.ok)('release packaging', () => {
     await dpkg(['--purge', 'ferry']);
     expect(leftovers(inst)).toEqual([]);
     expect(lstatSync(inst).isDirectory()).toBe(true);
+  });
+
+  it('the .rpm requires nothing of the host, keeps the config private and as a noreplace conffile, and carries the runtime', async () => {
+    const rpmFile = join(out, RPM);
+    const q = async (...args: string[]) => (await run('rpm', ['-qp', ...args, rpmFile], { maxBuffer: 64 * 1024 * 1024 })).stdout;
+    expect((await q('--queryformat', '%{NAME} %{VERSION} %{RELEASE} %{ARCH}')).trim()).toBe(`ferry ${VERSION} 1 x86_64`);
+    // Only the scriptlets' shell and rpm's own format features: no libc.so.6(GLIBC_2.x), no nodejs.
+    expect((await q('--requires')).trim().split('\n').filter((r) => !r.startsWith('rpmlib(') && r !== '/bin/sh')).toEqual([]);
+    expect((await q('--configfiles')).trim()).toBe('/etc/ferry/agent.yaml');
+    expect(await q('--queryformat', '[%{FILENAMES} %{FILEFLAGS:fflags}\n]')).toMatch(/^\/etc\/ferry\/agent\.yaml cn$/m);
+    const dump = await q('--dump');
+    const entry = (path: string) => dump.split('\n').find((l) => l.startsWith(`${path} `))?.split(' ');
+    expect(entry('/etc/ferry')?.[4]).toBe('040700');
+    expect(entry('/etc/ferry/agent.yaml')?.[4]).toBe('0100600');
+    expect(entry('/usr/bin/ferry')?.[10]).toBe('../lib/ferry/bin/ferry');
+    expect(entry('/usr/lib/ferry/bin/ferry')?.[4]).toBe('0100755');
+    expect(entry('/usr/lib/ferry/runtime/ld-linux-x86-64.so.2')?.[4]).toBe('0100755');
+    for (const p of ['/usr/lib/ferry/runtime/node', '/usr/lib/ferry/runtime/lib/libc.so.6', '/usr/lib/ferry/dist/cli/bin.js', '/usr/lib/systemd/system/ferry-agent.service', '/usr/lib/systemd/system/ferry-receiver.service']) {
+      expect(entry(p), p).toBeDefined();
+    }
+    for (const [, body] of (await q('--scripts')).matchAll(/scriptlet \(using \/bin\/sh\):\n([\s\S]*?)(?=\n\S+ scriptlet|$)/g)) {
+      const f = join(dir, 'scriptlet.sh');
+      writeFileSync(f, body!);
+      await run('sh', ['-n', f]);
+    }
   });
 
   // lintian is optional here (not a Debian build machine): run when installed.

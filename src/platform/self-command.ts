@@ -1,0 +1,43 @@
+// How ferry starts another ferry process of its own (the demo's children, the
+// command a service unit runs). Owns FERRY_LAUNCHER; must not spawn anything.
+//
+// A packaged ferry runs node through its bundled loader
+// (runtime/ld-linux-x86-64.so.2 --library-path runtime/lib runtime/node …,
+// see packaging/ferry-launcher.sh), so process.execPath (/proc/self/exe) is
+// that loader: `process.execPath bin.js` would fail, or run the host's libc.
+// The launcher exports FERRY_LAUNCHER (the path it was started as); ferry
+// starts itself again through it. bin.ts hands the variable over at start-up
+// and it leaves the environment, so no tool ferry runs (blkid, lsblk, … and
+// systeminformation's children) inherits anything the bundle set.
+
+import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
+
+let adopted: string | undefined;
+
+function usable(path: string | undefined): string | undefined {
+  return path && isAbsolute(path) && existsSync(path) ? path : undefined;
+}
+
+/** Takes FERRY_LAUNCHER out of the environment and remembers it (called once by bin.ts). */
+export function adoptLauncher(env: NodeJS.ProcessEnv = process.env): void {
+  adopted = usable(env.FERRY_LAUNCHER) ?? adopted;
+  delete env.FERRY_LAUNCHER;
+}
+
+/** The packaged launcher this ferry was started through, if any. */
+export function ferryLauncher(): string | undefined {
+  return adopted ?? usable(process.env.FERRY_LAUNCHER);
+}
+
+/**
+ * The command that starts this very ferry: the launcher; else, for a script
+ * run by node (a source checkout, tests), node + that script; else the
+ * single executable itself (whose bundled code has no bin.js on disk).
+ */
+export function selfCommand(script: string | undefined): string[] {
+  const launcher = ferryLauncher();
+  if (launcher) return [launcher];
+  if (script && /\.(c|m)?js$/.test(script) && existsSync(script)) return [process.execPath, script];
+  return [process.execPath];
+}
