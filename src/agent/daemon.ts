@@ -12,7 +12,6 @@
 // flight committed, state saved) and exit. A control plane that is down is
 // retried with capped exponential backoff; nothing it does crashes the loop.
 
-import type { AgentConfig } from '../config/agent-config.js';
 import { FerryError, errorMessage, recoveryOf } from '../errors/ferry-error.js';
 import { applyProcessPriority } from '../platform/process-priority.js';
 import type { Logger } from '../platform/log.js';
@@ -21,20 +20,12 @@ import { Backoff, jittered, pause } from '../platform/backoff.js';
 import { parseCommand, type ParsedCommand } from './commands.js';
 import { readMachineIdentity } from './identity.js';
 import { buildLogBundle } from './log-bundle.js';
-import type { AgentLogging } from './logging.js';
-import { isSourceGone, type ControlPlanePort, type InventoryPort, type ReplicationPort } from './ports.js';
-import type { StateStore } from './state-store.js';
-import { TaskRunner } from './task-runner.js';
+import { isSourceGone } from './ports.js';
+import { TaskRunner, type TaskRunnerDeps } from './task-runner.js';
 import { configuredBlockSizes, layoutDigest } from './volume-plan.js';
 
-export interface AgentDeps {
-  config: AgentConfig;
-  cp: ControlPlanePort;
-  inventory: InventoryPort;
-  replication: ReplicationPort;
-  store: StateStore;
-  logging: AgentLogging;
-}
+/** What the daemon is built from: the task runner's dependencies, less what the daemon makes itself. */
+export type AgentDeps = Pick<TaskRunnerDeps, 'config' | 'cp' | 'inventory' | 'replication' | 'store' | 'logging'>;
 
 interface PendingResult {
   name: string;

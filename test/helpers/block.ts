@@ -6,6 +6,7 @@ import { readFileSync, openSync, writeSync, closeSync, fsyncSync } from 'node:fs
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { PassSummary } from '../../src/replication/types.js';
 import { spawnFerry, waitForLine } from './cli.js';
 
 export interface ReceiverInfo {
@@ -48,6 +49,11 @@ export function migrateArgs(r: ReceiverInfo, blocks: string[], port = r.port): s
   return ['migrate', '--to', `127.0.0.1:${port}`, '--token', r.token, '--fingerprint', r.fingerprint, ...blocks.flatMap((b) => ['--block', b]), '--json'];
 }
 
+/** sha256 (hex) of a whole file, read at once: for small images and executables. */
+export function sha256FileSync(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
 export function sha256Of(path: string, length?: number): Promise<string> {
   return new Promise((resolve, reject) => {
     const h = createHash('sha256');
@@ -82,17 +88,8 @@ export function scatterWrites(path: string, size: number, count: number, bytes: 
   closeSync(fd);
 }
 
-export interface Summary {
-  volume: string;
-  pass: 'full' | 'delta';
-  totalBytes: number;
-  bytesRead: number;
-  bytesOnWire: number;
-  bytesSkippedZero: number;
-  bytesSkippedUnchanged: number;
-  digest: string;
-  verified: boolean;
-}
+/** What `ferry migrate --json` prints per volume (the fields the tests read). */
+export type Summary = PassSummary;
 
 export function parseSummaries(stdout: string): Summary[] {
   return JSON.parse(stdout.trim().split('\n').pop()!) as Summary[];

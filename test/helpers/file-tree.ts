@@ -4,12 +4,12 @@
 
 import { execFileSync } from 'node:child_process';
 import {
-  appendFileSync, chmodSync, chownSync, linkSync, mkdirSync, openSync, closeSync, renameSync, rmSync, symlinkSync,
-  writeFileSync, writeSync, unlinkSync,
+  appendFileSync, chmodSync, chownSync, linkSync, lstatSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync,
+  rmSync, statSync, symlinkSync, writeFileSync, writeSync, unlinkSync,
 } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setAttributeSync } from '@napi-rs/xattr';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 
 const run = (cmd: string, args: string[]): void => {
   execFileSync(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -131,4 +131,27 @@ export function rsyncDiff(src: string, dst: string, extra: string[] = []): strin
     encoding: 'latin1',
     stdio: ['ignore', 'pipe', 'pipe'],
   }).trim();
+}
+
+/**
+ * Relative path → sha256 of every regular file below root (and 'dir' for
+ * each directory with `dirs`). `follow` reads through symlinks (stat);
+ * without it symlinks and other non-files are left out (lstat).
+ */
+export function treeDigest(root: string, o: { dirs?: boolean; follow?: boolean } = {}): Record<string, string> {
+  const out: Record<string, string> = {};
+  const walk = (d: string) => {
+    for (const name of readdirSync(d).sort()) {
+      const p = join(d, name);
+      const st = o.follow ? statSync(p) : lstatSync(p);
+      if (st.isDirectory()) {
+        if (o.dirs) out[relative(root, p)] = 'dir';
+        walk(p);
+      } else if (o.follow || st.isFile()) {
+        out[relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
+      }
+    }
+  };
+  walk(root);
+  return out;
 }

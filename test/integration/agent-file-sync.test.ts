@@ -2,36 +2,21 @@
 // agent, control plane and receiver as real child processes. The first pass
 // copies the tree; the sync schedule (every 2 s here) brings later changes
 // over without any command; STOP ends the schedule.
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createHash, randomBytes } from 'node:crypto';
-import { join, relative } from 'node:path';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { until } from '../helpers/wait.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnFerry } from '../helpers/cli.js';
 import { loopbackTaskBody, type LocalCp } from '../helpers/control-plane.js';
 import type { RunningReceiver } from '../helpers/block.js';
 import { startAgentLab, type AgentLab, type LabAgent } from '../helpers/agent-lab.js';
+import { treeDigest } from '../helpers/file-tree.js';
 import { readState } from '../../src/agent/state-store.js';
 
 
 /** path → sha256 of content (files) or 'dir', for every entry below root. */
-function treeOf(root: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const name of readdirSync(d).sort()) {
-      const p = join(d, name);
-      const st = statSync(p);
-      if (st.isDirectory()) {
-        out[relative(root, p)] = 'dir';
-        walk(p);
-      } else {
-        out[relative(root, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
-      }
-    }
-  };
-  walk(root);
-  return out;
-}
+const treeOf = (root: string) => treeDigest(root, { dirs: true, follow: true });
 
 describe('ferry agent: file-level task with continuous sync', () => {
   let lab: AgentLab | undefined;

@@ -14,7 +14,6 @@
 // `ferry service install` writes starts ferry, through the launcher
 // (process.execPath is the bundled loader there).
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sourceRegistrationSchema } from '../../src/sms/schemas/source.js';
-import { fillVolume, parseSummaries, startReceiver, type RunningReceiver } from '../helpers/block.js';
+import { fillVolume, parseSummaries, sha256FileSync, startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { buildTree, rsyncDiff } from '../helpers/file-tree.js';
 import { needs } from '../helpers/requirements.js';
 
@@ -68,10 +67,6 @@ function mappedFiles(maps: string): string[] {
 }
 
 const isSharedObject = (p: string) => /\.so(\.\d+)*$|\.node$/.test(p);
-
-function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
 
 describe.runIf(env.ok)('the Linux release on a host without a usable C library', () => {
   let dir: string;
@@ -171,7 +166,7 @@ describe.runIf(env.ok)('the Linux release on a host without a usable C library',
         '--block', `/data/source.img=disk-${f.name}`, '--json',
       ]);
       expect(parseSummaries(stdout)[0]!.totalBytes).toBe(8 * MiB);
-      expect(sha256(join(dir, `target-${f.name}.img`))).toBe(sha256(image));
+      expect(sha256FileSync(join(dir, `target-${f.name}.img`))).toBe(sha256FileSync(image));
     });
 
     it('file-level migrate of a tree inside the root (xattrs: the addon loads from the bundle); the process maps only the bundle', async () => {
@@ -208,7 +203,7 @@ describe.runIf(env.ok)('the Linux release on a host without a usable C library',
     fillVolume(image, 4 * MiB, 1 * MiB);
     const { stdout, stderr } = await inRoot(roots.tarball, ['/usr/local/bin/ferry', 'demo', '--block', '/data/demo.img', '--data', '/tmp/demo'], {}, 90_000);
     expect(stdout + stderr).toMatch(/ferry demo OK: block-level copy/);
-    expect(sha256(join(roots.tarball, 'tmp/demo/target/disk0.img'))).toBe(sha256(image));
+    expect(sha256FileSync(join(roots.tarball, 'tmp/demo/target/disk0.img'))).toBe(sha256FileSync(image));
   });
 
   it('lz4-napi loads in the tarball root too (the agent loads it), with librt from the bundle', async () => {

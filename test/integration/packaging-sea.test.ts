@@ -8,7 +8,7 @@
 // threads (compression, directory listing, small-file reads) start from
 // source text inside the executable: no FERRY_WORKER fallback warning.
 import { spawn, execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -17,6 +17,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { waitForLine } from '../helpers/cli.js';
+import { sha256FileSync } from '../helpers/block.js';
 import { needs, toolOnPath } from '../helpers/requirements.js';
 
 const run = promisify(execFile);
@@ -25,10 +26,6 @@ const VERSION = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as
 const MiB = 1024 * 1024;
 
 const env = needs({ tools: ['bash', 'tar', 'npm'] });
-
-function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
 
 describe.runIf(env.ok)('single executable (Node SEA)', () => {
   let dir: string;
@@ -99,7 +96,7 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
       await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));
     }
     expect(receiverErr).not.toMatch(/FERRY_LZ4_WASM/);
-    expect(sha256(target)).toBe(sha256(source));
+    expect(sha256FileSync(target)).toBe(sha256FileSync(source));
     // Block replication uses ferry's LZ4 codec (WebAssembly): no native addon came out of
     // the executable's assets; the xattr addon is loaded only when the file
     // engine runs (next test).

@@ -12,19 +12,20 @@
 // - targets nested as plain directories (refused at start).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { needs } from '../helpers/requirements.js';
 import { runFerry } from '../helpers/cli.js';
 import { startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { migrateFiles } from '../helpers/file-pass.js';
+import { treeDigest } from '../helpers/file-tree.js';
 import { sh } from '../helpers/loop.js';
 import { openClientSession } from '../../src/replication/session/connect.js';
 import { decodeFileHashes, encodeFileData, FileFrameType } from '../../src/protocol/file-frames.js';
 import { Codec, FrameType, encodeJsonFrame, type RawFrame } from '../../src/protocol/frames.js';
-import { encodeHeader, ZERO_BLOCKS, bodyPadding, type TarHeader } from '../../src/protocol/tar-format.js';
+import { encodeHeader, bodyPadding, type TarHeader } from '../../src/protocol/tar-format.js';
 import { hasher } from '../../src/protocol/file-pieces.js';
 
 const env = needs({ root: true, tools: ['mount', 'umount'] });
@@ -75,21 +76,6 @@ function tarOf(...parts: [TarHeader, string?][]): Buffer {
     out.push(encodeHeader({ ...h, size: h.type === 'file' ? b.length : 0 }), b, bodyPadding(b.length));
   }
   return Buffer.concat(out);
-}
-
-/** sha256 of every regular file under dir, by relative path. */
-function treeDigest(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string) => {
-    for (const n of readdirSync(d).sort()) {
-      const p = join(d, n);
-      const st = lstatSync(p);
-      if (st.isDirectory()) walk(p);
-      else if (st.isFile()) out[relative(dir, p)] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(dir);
-  return out;
 }
 
 /** Names of ferry temporary files anywhere under dir. */
