@@ -59,7 +59,7 @@ interface Outcome {
 interface Attacker {
   socket: TLSSocket;
   outcome: Promise<Outcome>;
-  /** Settled once the server answered or closed. */
+  /** True once the server's answer began to arrive (or the connection closed). */
   done: boolean;
 }
 
@@ -77,7 +77,10 @@ function attack(head: string, bodyBytes: number, giveUpMs = 30_000): Attacker {
     let sent = 0;
     let closed = false;
     const giveUp = setTimeout(() => socket.destroy(), giveUpMs);
-    socket.on('data', (b: Buffer) => (received = Buffer.concat([received, b])));
+    socket.on('data', (b: Buffer) => {
+      received = Buffer.concat([received, b]);
+      a.done = true;
+    });
     socket.on('error', () => {});
     socket.on('close', () => {
       clearTimeout(giveUp);
@@ -177,8 +180,8 @@ describe('control plane under hostile requests', () => {
 
   it('holds bodies whose signature needs them to a shared budget (429) and a deadline (408)', async () => {
     const attackers = Array.from({ length: 120 }, () => attack(postHead(knownAkBogusSignature()), ANNOUNCED - 1));
-    // Wait until all but the few the budget admitted have been refused, then
-    // ask while those few are still stalled on their last byte.
+    // Wait until all but the few the budget admitted have been answered
+    // (refused), then ask while those few are still stalled on their last byte.
     while (attackers.filter((a) => !a.done).length > 10) await new Promise((r) => setTimeout(r, 20));
     const stalled = attackers.filter((a) => !a.done).length;
     await expectServing();
