@@ -57,7 +57,11 @@ async function flockLock(path: string): Promise<ProcessLock | LockHeld | 'no-flo
   let keep = false;
   try {
     const outcome = await new Promise<'locked' | 'held' | 'no-flock' | Error>((resolve) => {
+      // Not platform/exec.ts: it cannot hand a descriptor to the child.
       const child = spawn('flock', ['--nonblock', '3'], { stdio: ['ignore', 'ignore', 'pipe', fd] });
+      // --nonblock answers at once; this only guards against a wedged tool.
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('close', () => clearTimeout(timer));
       let stderr = '';
       child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()).length > 4096 && (stderr = stderr.slice(-4096)));
       child.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ENOENT' ? 'no-flock' : e));

@@ -207,7 +207,7 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
     err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
       ? new ApiError(408, 'SMS.0203', 'Connection to the control plane timed out: the request headers did not arrive in time.')
       : err.code === 'HPE_HEADER_OVERFLOW'
-        ? new ApiError(431, 'SMS.6015', 'The request headers are too large.')
+        ? new ApiError(431, 'SMS.9001', 'Invalid parameters: the request headers are too large.')
         : new ApiError(400, 'SMS.9001', 'Invalid parameters: the request is not valid HTTP/1.1.');
   const text = JSON.stringify(e.body());
   const reason = e.status === 408 ? 'Request Timeout' : e.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
