@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--config <path>', 'agent config file (YAML or JSON)', defaultConfigPath())
     .action(async (flags: { config: string }) => {
       // Loaded here, not at the top: every `ferry` run would pay for them.
-      const [{ loadAgentConfig, configSecrets }, { AgentDaemon }, { AgentLogging }, { StateStore }, { discoveryInventory }, { engineReplication }, { createSmsPort }] =
+      const [{ loadAgentConfig, configRedactions }, { AgentDaemon }, { AgentLogging }, { StateStore }, { discoveryInventory }, { engineReplication }, { createSmsPort }] =
         await Promise.all([
           import('../config/agent-config.js'),
           import('../agent/daemon.js'),
@@ -30,7 +30,7 @@ export function register(program: Command): void {
         file: config.log.file,
         maxSizeMb: config.log.max_size_mb,
         maxFiles: config.log.max_files,
-        secrets: configSecrets(config),
+        secrets: configRedactions(config),
       });
       const log = logging.log;
       const opened = await StateStore.open(config.data_dir);

@@ -156,6 +156,17 @@ export function configSecrets(config: AgentConfig): string[] {
   return values.filter((v): v is string => typeof v === 'string' && v.length > 0);
 }
 
+/**
+ * Every config value that must never reach a log: the secrets, plus the
+ * access key. An AK is an identifier, not a secret, but a control plane may
+ * echo it in an error message, and with it an onlooker knows which account
+ * to attack (issue 18): the agent redacts it wherever it redacts the SK.
+ */
+export function configRedactions(config: AgentConfig): string[] {
+  const ak = (config.control_plane.auth as Record<string, unknown>).ak;
+  return [...configSecrets(config), ...(typeof ak === 'string' && ak.length > 0 ? [ak] : [])];
+}
+
 /** Parses config text (YAML, which includes JSON) without touching the disk. */
 export function parseAgentConfig(text: string, file: string): AgentConfig {
   let raw: unknown;

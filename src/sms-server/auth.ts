@@ -9,7 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ApiError, badRequest, unauthorized } from './api-error.js';
 import type { Credentials } from './credentials.js';
-import { verifyRequest, type IncomingSignedRequest } from '../sms/aksk-signer.js';
+import { checkSignedHeaders, verifyRequest, type IncomingSignedRequest, type VerifyFailure } from '../sms/aksk-signer.js';
 import type { Store } from './store.js';
 
 export const TOKEN_LIFETIME_MS = 24 * 3600_000;
@@ -111,17 +111,43 @@ export class Authenticator {
       if (payloadSha256 !== undefined && declared !== undefined && declared !== 'UNSIGNED-PAYLOAD' && declared.toLowerCase() !== payloadSha256) {
         throw unauthorized('SMS.0202', 'AK/SK authentication failed: X-Sdk-Content-Sha256 does not match the body.');
       }
-      const r = verifyRequest(req, (ak) => this.credentials.secretFor(ak)?.sk, { now: new Date(this.now()), maxSkewMs: MAX_CLOCK_SKEW_MS, allowUnsignedPayload: options.upload });
-      if (!r.ok) {
-        if (r.reason === 'stale_date') {
-          throw unauthorized('SMS.0205', `AK/SK authentication failed. The time or time zone of the source server is incorrect: ${r.detail} (at most 15 minutes allowed).`);
-        }
-        throw unauthorized('SMS.0202', `AK/SK authentication failed. Ensure that the AK and SK are correct (${r.detail}).`);
-      }
+      const r = verifyRequest(req, (ak) => this.credentials.secretFor(ak)?.sk, this.verifyOptions(options));
+      if (!r.ok) throw akskFailure(r);
       return { kind: 'aksk', name: this.credentials.secretFor(r.access)?.name ?? r.access };
     }
     throw unauthorized('SMS.6522', 'The X-Auth-Token header field is missing (and no AK/SK Authorization header was given).');
   }
+
+  /**
+   * What can be decided before a byte of the body is read: a token request
+   * completely; an AK/SK request completely when it declares
+   * X-Sdk-Content-Sha256 (the signature covers the declared hash; the caller
+   * compares it with the body later), otherwise everything but the signature
+   * (format, date skew, a known AK). Returns the principal when the request
+   * is authenticated already, undefined when the signature needs the body.
+   * Throws the same 401 errors as authenticate(), so a request whose headers
+   * do not authenticate is refused with its body never buffered.
+   */
+  authenticateHeaders(req: Omit<IncomingSignedRequest, 'body'>, options: { upload?: boolean } = {}): Principal | undefined {
+    if (header(req.headers, 'x-auth-token') !== undefined || header(req.headers, 'authorization') === undefined) {
+      return this.authenticate(req, undefined, options);
+    }
+    if (options.upload || header(req.headers, 'x-sdk-content-sha256') !== undefined) return this.authenticate(req, undefined, options);
+    const r = checkSignedHeaders(req, (ak) => this.credentials.secretFor(ak)?.sk, this.verifyOptions(options));
+    if (!r.ok) throw akskFailure(r);
+    return undefined;
+  }
+
+  private verifyOptions(options: { upload?: boolean }) {
+    return { now: new Date(this.now()), maxSkewMs: MAX_CLOCK_SKEW_MS, allowUnsignedPayload: options.upload };
+  }
+}
+
+function akskFailure(r: { reason: VerifyFailure; detail: string }): ApiError {
+  if (r.reason === 'stale_date') {
+    return unauthorized('SMS.0205', `AK/SK authentication failed. The time or time zone of the source server is incorrect: ${r.detail} (at most 15 minutes allowed).`);
+  }
+  return unauthorized('SMS.0202', `AK/SK authentication failed. Ensure that the AK and SK are correct (${r.detail}).`);
 }
 
 function header(headers: IncomingSignedRequest['headers'], name: string): string | undefined {

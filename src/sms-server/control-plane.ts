@@ -6,19 +6,21 @@
 // service.ts, the wire plumbing in http-server.ts, authentication in
 // auth.ts. It must not import the agent, the client or the engines.
 
-import { mkdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, unlink } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FerryError, UsageError } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import type { Logger } from '../platform/log.js';
-import { pidAlive } from '../platform/pid-alive.js';
+import { acquireProcessLock, isLockHeld } from '../platform/process-lock.js';
 import { loadOrCreateTlsIdentity } from '../platform/tls-identity.js';
 import { Authenticator } from './auth.js';
 import type { Credentials } from './credentials.js';
-import { createHttpHandler } from './http-server.js';
+import { ApiError } from './api-error.js';
+import { createHttpHandler, DEFAULT_BODY_LIMITS } from './http-server.js';
 import { buildRoutes } from './routes.js';
 import { ControlPlaneService } from './service.js';
 import { Store } from './store.js';
@@ -54,6 +56,23 @@ export interface RunningControlPlane {
 
 export const INFO_FILE = 'control-plane.json';
 
+/**
+ * Connection-level bounds (the per-body ones are in http-server.ts). A
+ * request's headers must be complete HEADERS_TIMEOUT_MS after its first
+ * byte (FERRY_CP_HEADERS_TIMEOUT_MS shortens it for tests), a TLS handshake
+ * within HANDSHAKE_TIMEOUT_MS. REQUEST_TIMEOUT_MS is only a backstop for
+ * authenticated uploads: JSON bodies have a deadline of seconds and uploads
+ * an idle limit long before it.
+ */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 10 * 60_000;
+
+function envMs(name: string): number | undefined {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : undefined;
+}
+
 export function parseListen(listen: string): { host: string; port: number } {
   const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(listen.trim());
   if (!m) throw new UsageError(`--listen must be HOST:PORT (for example 127.0.0.1:8443 or [::1]:0), not ${JSON.stringify(listen)}`);
@@ -66,8 +85,14 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
   if (opts.credentials.empty) throw new UsageError('the control plane needs credentials: --credentials FILE or --ak KEY --sk SECRET');
   const { host, port } = parseListen(opts.listen);
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-  const lock = join(opts.dataDir, 'control-plane.lock');
-  await acquireLock(lock);
+  const lockPath = join(opts.dataDir, 'control-plane.lock');
+  const lock = await acquireProcessLock(lockPath);
+  if (isLockHeld(lock)) {
+    throw new FerryError('FERRY_LOCKED', `another control plane${lock.pid ? ` (pid ${lock.pid})` : ''} is using the data directory ${opts.dataDir}; stop it first`);
+  }
+  if (lock.kind === 'pidfile' && process.platform !== 'win32') {
+    opts.log.warn({ lock: lockPath }, 'flock(1) (util-linux) was not found: falling back to a PID-file lock, which a crash can leave behind');
+  }
   let store: Store | undefined;
   try {
     const compactBytes = Number(process.env.FERRY_CP_COMPACT_BYTES) || undefined;
@@ -78,6 +103,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
         opts.onFatal?.(err);
       },
     });
+    if (store.loadReport.staleTemporaries > 0) {
+      opts.log.warn({ removed: store.loadReport.staleTemporaries }, 'removed temporary snapshot files left by a crash during compaction');
+    }
     if (store.loadReport.droppedBytes > 0) {
       opts.log.warn({ droppedBytes: store.loadReport.droppedBytes }, 'dropped a torn record at the end of the journal (a write interrupted by a crash)');
     }
@@ -92,21 +120,31 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
       throw new FerryError('FERRY_STORE_CORRUPT', `the store in ${opts.dataDir} cannot be used: ${(e as Error).message}`);
     }
     const auth = new Authenticator(store, opts.credentials);
-    const handler = createHttpHandler({ routes: buildRoutes(service, auth), authenticator: auth, tmpDir, log: opts.log });
+    const handler = createHttpHandler({
+      routes: buildRoutes(service, auth),
+      authenticator: auth,
+      tmpDir,
+      log: opts.log,
+      limits: { bodyTimeoutMs: envMs('FERRY_CP_BODY_TIMEOUT_MS') ?? DEFAULT_BODY_LIMITS.bodyTimeoutMs },
+    });
 
+    const headersTimeout = envMs('FERRY_CP_HEADERS_TIMEOUT_MS') ?? HEADERS_TIMEOUT_MS;
+    // Node checks headersTimeout/requestTimeout on this period (default 30 s).
+    const serverOptions = { connectionsCheckingInterval: Math.min(1000, headersTimeout / 2) };
     let server: Server;
     let fingerprint: string | null = null;
     if (opts.http) {
-      server = createHttpServer(handler);
+      server = createHttpServer(serverOptions, handler);
     } else {
       const altNames = [...new Set(['localhost', '127.0.0.1', '::1', hostname(), ...(host === '0.0.0.0' || host === '::' ? [] : [host])])];
       const id = await loadOrCreateTlsIdentity(join(opts.dataDir, 'tls'), { commonName: 'ferry-control-plane', altNames });
       fingerprint = id.fingerprint;
-      server = createHttpsServer({ key: id.key, cert: id.cert, minVersion: 'TLSv1.2' }, handler);
+      server = createHttpsServer({ key: id.key, cert: id.cert, minVersion: 'TLSv1.2', handshakeTimeout: HANDSHAKE_TIMEOUT_MS, ...serverOptions }, handler);
     }
-    server.headersTimeout = 30_000;
-    server.requestTimeout = 15 * 60_000;
+    server.headersTimeout = headersTimeout;
+    server.requestTimeout = REQUEST_TIMEOUT_MS;
     server.keepAliveTimeout = 65_000;
+    server.on('clientError', answerClientError);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -142,32 +180,41 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
           await openStore.checkpoint().catch(() => {});
           await openStore.close();
           await unlink(join(opts.dataDir, INFO_FILE)).catch(() => {});
-          await unlink(lock).catch(() => {});
+          await lock.release();
         })()),
     };
   } catch (e) {
     await store?.close().catch(() => {});
-    await unlink(lock).catch(() => {});
+    await lock.release();
     throw e;
   }
 }
 
-/** One control plane per data directory; a lock left by a dead process is taken over. */
-async function acquireLock(path: string): Promise<void> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      await writeFile(path, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-      return;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    const pid = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (pid > 0 && pid !== process.pid && pidAlive(pid)) {
-      throw new FerryError('FERRY_LOCKED', `another control plane (pid ${pid}) is using this data directory; stop it first`);
-    }
-    await unlink(path).catch(() => {});
+/**
+ * A request Node's parser gave up on before it reached a handler: headers
+ * too slow (headersTimeout), too large or malformed. Answered with the SMS
+ * error body instead of Node's empty one, then the connection is closed. A
+ * request already being handled (the requestTimeout backstop fired under an
+ * upload) is cut without an answer: its handler owns the response.
+ */
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight) {
+    socket.destroy();
+    return;
   }
-  throw new FerryError('FERRY_LOCKED', `cannot take the lock ${path}`);
+  const e =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new ApiError(408, 'SMS.0203', 'Connection to the control plane timed out: the request headers did not arrive in time.')
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? new ApiError(431, 'SMS.9001', 'Invalid parameters: the request headers are too large.')
+        : new ApiError(400, 'SMS.9001', 'Invalid parameters: the request is not valid HTTP/1.1.');
+  const text = JSON.stringify(e.body());
+  const reason = e.status === 408 ? 'Request Timeout' : e.status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+  socket.end(
+    `HTTP/1.1 ${e.status} ${reason}\r\nContent-Type: application/json;charset=utf8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+  );
+  setTimeout(() => socket.destroy(), 1000).unref();
 }
 
 /** Reads DIR/control-plane.json (written at startup). */

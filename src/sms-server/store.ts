@@ -7,7 +7,9 @@
 // On disk (DIR/store/):
 //   journal.log    records [u32 length][u32 crc32][JSON {seq, ops}], each
 //                  one transaction, fdatasync'ed before the commit resolves
-//   snapshot.json  {version, seq, collections}, replaced atomically
+//   snapshot.json  {version, seq, collections}, replaced atomically (through
+//                  .snapshot.json.<12 hex>.tmp, which a kill -9 during
+//                  compaction can leave behind: open() removes those)
 // Loading reads the snapshot, then replays journal records with a larger
 // seq. A record that is short, fails its checksum or does not parse is a
 // torn tail left by a crash mid-append: it and everything after it are
@@ -16,7 +18,7 @@
 // holds, which the seq check skips. So a kill -9 at any moment loses at most
 // the transaction whose commit had not resolved yet.
 
-import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -56,7 +58,12 @@ export interface LoadReport {
   records: number;
   droppedBytes: number;
   snapshotSeq: number;
+  /** Temporary snapshot files of an interrupted compaction, removed at open. */
+  staleTemporaries: number;
 }
+
+/** The temporary name writeFileAtomic gives snapshot.json (`.<name>.<6 random bytes hex>.tmp`). */
+const SNAPSHOT_TMP = /^\.snapshot\.json\.[0-9a-f]{12}\.tmp$/;
 
 export class Store {
   private readonly colls = new Map<Collection, Map<string, unknown>>();
@@ -80,11 +87,30 @@ export class Store {
 
   static async open(dir: string, options: StoreOptions = {}): Promise<Store> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const store = new Store(dir, { ...options, compactBytes: options.compactBytes ?? 8 * 1024 * 1024 }, { records: 0, droppedBytes: 0, snapshotSeq: 0 });
+    const store = new Store(dir, { ...options, compactBytes: options.compactBytes ?? 8 * 1024 * 1024 }, { records: 0, droppedBytes: 0, snapshotSeq: 0, staleTemporaries: 0 });
     for (const c of COLLECTIONS) store.colls.set(c, new Map());
+    store.removeStaleTemporaries();
     store.load();
     store.fh = await open(join(dir, 'journal.log'), 'a', 0o600);
     return store;
+  }
+
+  /**
+   * A compaction killed before its rename leaves its temporary snapshot;
+   * nothing reads those, so they go. Only our own pattern, only in our
+   * directory: the caller holds the data directory's lock, so no other
+   * store is compacting here.
+   */
+  private removeStaleTemporaries(): void {
+    for (const name of readdirSync(this.dir)) {
+      if (!SNAPSHOT_TMP.test(name)) continue;
+      try {
+        unlinkSync(join(this.dir, name));
+        this.loadReport.staleTemporaries++;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
   }
 
   private load(): void {

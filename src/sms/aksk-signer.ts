@@ -275,16 +275,33 @@ export interface VerifyOptions {
   allowUnsignedPayload?: boolean;
 }
 
+/** What the headers of a signed request carry once they have passed checkSignedHeaders. */
+export interface SignedHeadersCheck {
+  ok: true;
+  access: string;
+  sk: string;
+  sdkDate: string;
+  authorization: ParsedAuthorization;
+  /** The request's headers, names in lower case. */
+  headers: Record<string, string>;
+  /** The declared X-Sdk-Content-Sha256 (lower case), when the request carries one. */
+  declaredPayloadHash?: string;
+}
+
 /**
- * Verifies an incoming signed request against the SK of its Access key.
- * `lookupSecret` returns the SK or undefined for an unknown AK. Details name
- * what failed, never a secret.
+ * Everything about a signed request that its headers alone decide: the
+ * Authorization header parses, X-Sdk-Date is well formed and within the
+ * allowed skew, host and x-sdk-date are signed and every signed header is
+ * present, a declared X-Sdk-Content-Sha256 is a hex digest (or an allowed
+ * UNSIGNED-PAYLOAD) and the AK is known. A server runs this before reading
+ * a body, so a stranger's request is refused without buffering a byte of it;
+ * verifyRequest runs it again as its first half.
  */
-export function verifyRequest(
-  req: IncomingSignedRequest,
+export function checkSignedHeaders(
+  req: Pick<IncomingSignedRequest, 'headers'>,
   lookupSecret: (ak: string) => string | undefined,
   options: VerifyOptions = {},
-): VerifyResult {
+): SignedHeadersCheck | { ok: false; reason: VerifyFailure; detail: string } {
   const headers = lowerCaseHeaders(req.headers);
   const auth = parseAuthorization(headers.authorization);
   if (!auth) return { ok: false, reason: 'malformed', detail: 'missing or malformed SDK-HMAC-SHA256 Authorization header' };
@@ -306,8 +323,27 @@ export function verifyRequest(
   if (declared === 'UNSIGNED-PAYLOAD' && !options.allowUnsignedPayload) {
     return { ok: false, reason: 'unsigned_payload', detail: 'unsigned payloads are not accepted' };
   }
+  if (declared !== undefined && declared !== 'UNSIGNED-PAYLOAD' && !/^[0-9a-f]{64}$/i.test(declared)) {
+    return { ok: false, reason: 'malformed', detail: 'X-Sdk-Content-Sha256 is neither a hex SHA-256 nor UNSIGNED-PAYLOAD' };
+  }
   const sk = lookupSecret(auth.access);
   if (sk === undefined) return { ok: false, reason: 'unknown_access_key', detail: 'unknown access key' };
+  return { ok: true, access: auth.access, sk, sdkDate, authorization: auth, headers, ...(declared !== undefined && { declaredPayloadHash: declared.toLowerCase() }) };
+}
+
+/**
+ * Verifies an incoming signed request against the SK of its Access key.
+ * `lookupSecret` returns the SK or undefined for an unknown AK. Details name
+ * what failed, never a secret.
+ */
+export function verifyRequest(
+  req: IncomingSignedRequest,
+  lookupSecret: (ak: string) => string | undefined,
+  options: VerifyOptions = {},
+): VerifyResult {
+  const checked = checkSignedHeaders(req, lookupSecret, options);
+  if (!checked.ok) return checked;
+  const { sk, sdkDate, headers, authorization: auth } = checked;
 
   const q = req.rawUrl.indexOf('?');
   const rawPath = q < 0 ? req.rawUrl : req.rawUrl.slice(0, q);

@@ -51,11 +51,11 @@ export interface Reply {
   body: any;
 }
 
-export async function startLocalCp(options: { dataDir?: string; http?: boolean; credentials?: string } = {}): Promise<LocalCp> {
+export async function startLocalCp(options: { dataDir?: string; http?: boolean; credentials?: string; env?: NodeJS.ProcessEnv } = {}): Promise<LocalCp> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ferry-cp-'));
   const auth = options.credentials ? ['--credentials', options.credentials] : ['--ak', TEST_AK, '--sk', TEST_SK];
   const args = ['control-plane', '--listen', '127.0.0.1:0', '--data', dataDir, ...auth, ...(options.http ? ['--http'] : [])];
-  const child = spawn(process.execPath, [FERRY_BIN, ...args], { env: { ...process.env, FERRY_LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [FERRY_BIN, ...args], { env: { ...process.env, FERRY_LOG_LEVEL: 'warn', ...options.env } });
   let m: RegExpMatchArray;
   try {
     m = await waitForLine(child, /listening url=(\S+) fingerprint=(\S+)/);

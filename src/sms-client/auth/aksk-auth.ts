@@ -21,7 +21,8 @@ export class AkSkAuth implements Authenticator {
     return false;
   }
 
+  /** What the transport scrubs from errors: the SK and security token, and the AK too (a server may echo it). */
   secrets(): string[] {
-    return [this.creds.sk, ...(this.creds.securityToken ? [this.creds.securityToken] : [])];
+    return [this.creds.sk, this.creds.ak, ...(this.creds.securityToken ? [this.creds.securityToken] : [])];
   }
 }

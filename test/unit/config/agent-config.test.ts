@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configSecrets, defaultConfigPath, loadAgentConfig, parseAgentConfig } from '../../../src/config/agent-config.js';
+import { configRedactions, configSecrets, defaultConfigPath, loadAgentConfig, parseAgentConfig } from '../../../src/config/agent-config.js';
 
 const minimal = `control_plane:\n  endpoint: https://sms.example.com\n  auth:\n    token: tok-SECRET-1\n`;
 
@@ -50,6 +50,11 @@ describe('agent config', () => {
     expect(configSecrets(ak)).toEqual(['SK']);
     const pw = parseAgentConfig(`control_plane:\n  endpoint: http://127.0.0.1:1\n  auth: {user: u, password: p, domain: d}\n`, 'a.yaml');
     expect(configSecrets(pw)).toEqual(['p']);
+  });
+
+  it('redacts the access key from logs with the secrets', () => {
+    const ak = parseAgentConfig(JSON.stringify({ control_plane: { endpoint: 'https://x', auth: { ak: 'AK-VALUE', sk: 'SK-VALUE' } } }), 'a.json');
+    expect(configRedactions(ak)).toEqual(['SK-VALUE', 'AK-VALUE']);
   });
 
   it('names the file and the key in every error', () => {
