@@ -1,7 +1,6 @@
 // `ferry receive`: the receiver on the intermediate instance. Wiring only.
 
 import { InvalidArgumentError, type Command } from 'commander';
-import { DEFAULT_CONNECTION_LIMITS } from '../receiver/connection-limits.js';
 
 function positiveInt(v: string): number {
   if (!/^[1-9]\d{0,8}$/.test(v)) throw new InvalidArgumentError('a positive whole number');
@@ -18,23 +17,20 @@ export function register(program: Command): void {
     .option('--token <token>', 'join token agents must present (default: kept from receiver.json or generated)')
     .option(
       '--max-connections <n>',
-      'connections waiting to authenticate at once, from all addresses; more are refused (authenticated sessions never count)',
+      'connections waiting to authenticate at once, from all addresses; more are refused (authenticated sessions never count) (default: 64)',
       positiveInt,
-      DEFAULT_CONNECTION_LIMITS.maxPending,
     )
     .option(
       '--max-connections-per-address <n>',
-      'connections waiting to authenticate at once from one source address',
+      'connections waiting to authenticate at once from one source address (default: 8)',
       positiveInt,
-      DEFAULT_CONNECTION_LIMITS.maxPendingPerAddress,
     )
     .option(
       '--handshake-timeout <seconds>',
-      'seconds a connection may take for its TLS handshake, and again for its HELLO, before it is closed',
+      'seconds a connection may take for its TLS handshake, and again for its HELLO, before it is closed (default: 10)',
       positiveInt,
-      DEFAULT_CONNECTION_LIMITS.handshakeTimeoutMs / 1000,
     )
-    .action(async (opts: { listen: string; data: string; target: string[]; token?: string; maxConnections: number; maxConnectionsPerAddress: number; handshakeTimeout: number }) => {
+    .action(async (opts: { listen: string; data: string; target: string[]; token?: string; maxConnections?: number; maxConnectionsPerAddress?: number; handshakeTimeout?: number }) => {
       const [{ default: pino }, { createLogger }, { parseTarget, startReceiver }] = await Promise.all([
         import('pino'),
         import('../platform/log.js'),
@@ -42,7 +38,14 @@ export function register(program: Command): void {
       ]);
       const log = createLogger({ name: 'ferry-receive', destination: pino.destination({ dest: 2, sync: false }) });
       const targets = opts.target.map(parseTarget);
-      const limits = { maxPending: opts.maxConnections, maxPendingPerAddress: opts.maxConnectionsPerAddress, handshakeTimeoutMs: opts.handshakeTimeout * 1000 };
+      // Defaults (the numbers in the help above) are connection-limits.ts's
+      // DEFAULT_CONNECTION_LIMITS, applied by the receiver: importing that
+      // module here would load the receiver on every `ferry` start-up.
+      const limits = {
+        ...(opts.maxConnections === undefined ? {} : { maxPending: opts.maxConnections }),
+        ...(opts.maxConnectionsPerAddress === undefined ? {} : { maxPendingPerAddress: opts.maxConnectionsPerAddress }),
+        ...(opts.handshakeTimeout === undefined ? {} : { handshakeTimeoutMs: opts.handshakeTimeout * 1000 }),
+      };
       const { receiver, info } = await startReceiver({ listen: opts.listen, dataDir: opts.data, targets, token: opts.token, log, limits });
       // Handlers go in before the readiness line: whoever reads that line may
       // signal at once, and a signal with no handler yet would kill us uncleanly.
