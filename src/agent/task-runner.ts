@@ -400,7 +400,8 @@ export class TaskRunner {
         return;
       case 'stop':
         await this.d.store.update((s) => void (s.task!.status = 'stopped'));
-        log.info('pass stopped on request');
+        // Say where the stop caught the pass (mid-stream, or which wait it ended: connecting, HELLO …).
+        log.info({ err: this.d.logging.scrub(errorMessage(err)) }, 'pass stopped on request');
         await this.reportState(task.id, 'STOPPED');
         return;
       default:
