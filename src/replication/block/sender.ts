@@ -10,7 +10,7 @@
 import { open } from 'node:fs/promises';
 import { FerryError } from '../../errors/ferry-error.js';
 import type { FrameChannel } from '../../protocol/channel.js';
-import type { PieceHasher } from '../../protocol/chunk-hash.js';
+import type { ChunkHasher } from '../../protocol/chunk-hash.js';
 import { FrameType, encodeDataFrameParts, encodeJsonFrame, encodeZeroFrame, setFrameSeq } from '../../protocol/frames.js';
 import type { ByteGate } from '../types.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
@@ -39,7 +39,7 @@ export interface SenderParts {
   pacer: CommitPacer;
   waits: SessionWaits;
   governor: CompressionGovernor;
-  hasher: PieceHasher;
+  hasher: ChunkHasher;
   stats: BlockStats;
   meter: WireMeter;
   progress: BlockProgress;
@@ -81,10 +81,10 @@ export class Sender {
           // A raw payload points into a pooled read buffer: it goes back to the pool once the socket is done with it.
           parts = encodeDataFrameParts({ seq: 0, offset: item.offset, rawLength: item.rawLength, codec: enc.codec, hashes: item.hashes, payload: enc.payload });
         } catch (e) {
-          item.block.release();
+          item.read.release();
           throw e;
         }
-        await this.sendFrame(parts, item.rawLength, item.offset, item.hashes, 0, () => item.block.release());
+        await this.sendFrame(parts, item.rawLength, item.offset, item.hashes, 0, () => item.read.release());
         stats.dataFrames += 1;
         this.frontierSent = item.frontier;
       } else if (item.kind === 'zero') {
