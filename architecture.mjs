@@ -39,7 +39,8 @@ const layers = [
       'sms/': 'the SMS v3 model both SMS ends share: zod schemas of the API bodies, the AK/SK signer (its error codes are in errors/)',
       'protocol/':
         'the agent-receiver wire format both ends stand on: frames, file frames, the frame channel, ' +
-        'LZ4 codecs, chunk hash, tar dialect, path codec, file pieces, buffer pools',
+        'LZ4 codecs, the raw-or-LZ4 choice for a frame payload (compress.ts, on the LZ4 worker pool: ' +
+        'both engines use it, so it lives below them), chunk hash, tar dialect, path codec, file pieces, buffer pools',
     },
   },
   {

@@ -28,7 +28,7 @@ import { SessionWaits } from '../session/waits.js';
 import { FrameType, encodeJsonFrame } from '../../protocol/frames.js';
 import { loadChunkHasher } from '../../protocol/chunk-hash.js';
 import { DEFAULT_CHUNK_SIZE } from '../../protocol/sizes.js';
-import { CompressionGovernor } from './compress.js';
+import { CompressionGovernor } from '../../protocol/compress.js';
 import { InFlight } from './in-flight.js';
 import { ManifestCursor } from './manifest-cursor.js';
 import { BlockProgress, newBlockStats, type BlockStats } from './progress.js';

@@ -13,7 +13,7 @@ import type { ChunkHasher } from '../../protocol/chunk-hash.js';
 import { DATA_RUN_BYTES, MAX_ZERO_RUN_BYTES } from '../../protocol/sizes.js';
 import type { SessionWaits } from '../session/waits.js';
 import { chunkRead } from './chunker.js';
-import { encodeRunGoverned, type CompressionGovernor } from './compress.js';
+import { encodePayloadGoverned, type CompressionGovernor } from '../../protocol/compress.js';
 import type { ManifestCursor } from './manifest-cursor.js';
 import { QUEUE_ITEMS, type Item, type SendQueue } from './send-queue.js';
 import { FixedBufferSet, READ_AHEAD, READ_BYTES, readVolume } from './source-reader.js';
@@ -109,7 +109,7 @@ export class Scanner {
             hashes: run.hashes,
             frontier: end,
             read,
-            encoded: encodeRunGoverned(raw, governor),
+            encoded: encodePayloadGoverned(raw, governor),
             ready: false,
           };
           void item.encoded.then(

@@ -15,7 +15,7 @@ import { FrameType, encodeDataFrameParts, encodeJsonFrame, encodeZeroFrame, setF
 import type { ByteGate } from '../types.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
 import type { SessionWaits } from '../session/waits.js';
-import { encodeRunGoverned, type CompressionGovernor } from './compress.js';
+import { encodePayloadGoverned, type CompressionGovernor } from '../../protocol/compress.js';
 import type { InFlight, Sent } from './in-flight.js';
 import type { BlockProgress, BlockStats } from './progress.js';
 import type { SendQueue } from './send-queue.js';
@@ -161,7 +161,7 @@ export class Sender {
         throw new FerryError('FERRY_SOURCE_CHANGED', `the source changed at ${s.offset + i * cs} before a refused frame could be resent; resuming`);
       }
     });
-    const enc = await encodeRunGoverned(raw, this.p.governor);
+    const enc = await encodePayloadGoverned(raw, this.p.governor);
     return encodeDataFrameParts({ seq: 0, offset: s.offset, rawLength: s.raw, codec: enc.codec, hashes: s.hashes!, payload: enc.payload });
   }
 }

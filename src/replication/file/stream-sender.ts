@@ -12,7 +12,7 @@ import { encodeJsonFrame } from '../../protocol/frames.js';
 import { FileFrameType, encodeFileData } from '../../protocol/file-frames.js';
 import { MAX_DATA_RAW_BYTES } from '../../protocol/sizes.js';
 import type { ByteGate } from '../types.js';
-import { encodeRun } from '../block/compress.js';
+import { encodePayload } from '../../protocol/compress.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
 import type { SessionWaits } from '../session/waits.js';
 import type { UnackedWindow } from '../session/window.js';
@@ -67,7 +67,7 @@ export class StreamSender {
       totals.payloadBytes += raw.length;
       pacer.added(raw.length);
       // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a chunk it yielded.)
-      this.pending.push(encodeRun(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload })));
+      this.pending.push(encodePayload(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload })));
       if (this.pending.length >= ENCODE_AHEAD) await this.flushOne();
       if (pacer.due()) {
         await this.flush();

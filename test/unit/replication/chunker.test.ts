@@ -62,15 +62,15 @@ describe('chunker', async () => {
 });
 
 describe('compressibility estimate', async () => {
-  const { sampleEntropy, encodeRun } = await import('../../../src/replication/block/compress.js');
+  const { sampleEntropy, encodePayload } = await import('../../../src/protocol/compress.js');
 
   it('sends random data raw without compressing it, and compresses text', async () => {
     const random = randomBytes(1 << 20);
     expect(sampleEntropy(random)).toBeGreaterThan(7.8);
-    expect((await encodeRun(random)).codec).toBe(0);
+    expect((await encodePayload(random)).codec).toBe(0);
     const text = Buffer.alloc(1 << 20, 'the quick brown fox jumps over the lazy dog\n');
     expect(sampleEntropy(text)).toBeLessThan(5);
-    const enc = await encodeRun(text);
+    const enc = await encodePayload(text);
     expect(enc.codec).toBe(1);
     expect(enc.payload.length).toBeLessThan(text.length / 10);
   });
