@@ -271,8 +271,8 @@ class BlockSession implements KindSession {
     try {
       f = decodeDataFrame(body);
       this.checkRange(f.offset, f.rawLength);
-      const pieces = Math.ceil(f.rawLength / this.chunkSize);
-      if (f.hashes.length !== pieces) throw new FerryError('FERRY_FRAME_MALFORMED', `DATA frame carries ${f.hashes.length} hashes for ${pieces} chunks`);
+      const chunks = Math.ceil(f.rawLength / this.chunkSize);
+      if (f.hashes.length !== chunks) throw new FerryError('FERRY_FRAME_MALFORMED', `DATA frame carries ${f.hashes.length} hashes for ${chunks} chunks`);
     } catch (e) {
       release();
       throw e;
