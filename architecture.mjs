@@ -39,7 +39,8 @@ const layers = [
       'sms/': 'the SMS v3 model both SMS ends share: zod schemas of the API bodies, the AK/SK signer (its error codes are in errors/)',
       'protocol/':
         'the agent-receiver wire format both ends stand on: frames, file frames, the frame channel, ' +
-        'LZ4 codecs, chunk hash, tar dialect, path codec, file pieces, buffer pools',
+        'LZ4 codecs, the raw-or-LZ4 choice for a frame payload (compress.ts, on the LZ4 worker pool: ' +
+        'both engines use it, so it lives below them), chunk hash, tar dialect, path codec, file pieces, buffer pools',
     },
   },
   {
@@ -76,7 +77,10 @@ const layers = [
  * Inside replication/, the engines (block/, file/ and their session/) and the
  * hooks that take part in a pass (throttle/, progress/) do not import each
  * other: the engines see a throttle as a ByteGate and progress as a listener,
- * both shapes of replication/types.ts.
+ * both shapes of replication/types.ts. The two engines, block/ and file/, do
+ * not import each other either: what both need is in session/ (connect,
+ * resume, window, commit, finish) or below, in protocol/ (frames, the
+ * raw-or-LZ4 choice).
  */
 const replicationParts = {
   engines: ['replication/block/', 'replication/file/', 'replication/session/'],
@@ -147,6 +151,20 @@ forbidden.push(
     severity: 'error',
     from: { path: under(replicationParts.engines) },
     to: { path: under(replicationParts.hooks) },
+  },
+  {
+    name: 'block-engine-not-to-file-engine',
+    comment: 'block/ and file/ share session/ and protocol/, not each other.',
+    severity: 'error',
+    from: { path: '^src/replication/block/' },
+    to: { path: '^src/replication/file/' },
+  },
+  {
+    name: 'file-engine-not-to-block-engine',
+    comment: 'file/ and block/ share session/ and protocol/, not each other.',
+    severity: 'error',
+    from: { path: '^src/replication/file/' },
+    to: { path: '^src/replication/block/' },
   },
   {
     name: 'hooks-not-to-engines',

@@ -8,14 +8,14 @@ import xxhash from 'xxhash-wasm';
 export const ZERO_HASH = 0n;
 export const UNKNOWN_HASH = 1n;
 
-export interface PieceHasher {
+export interface ChunkHasher {
   /** Canonical hash of a chunk's bytes. */
-  hash(piece: Uint8Array): bigint;
+  hash(chunk: Uint8Array): bigint;
   /** xxh64 of bytes, without zero detection (for callers that already know). */
-  xxh64(piece: Uint8Array): bigint;
+  xxh64(chunk: Uint8Array): bigint;
 }
 
-let loaded: Promise<PieceHasher> | undefined;
+let loaded: Promise<ChunkHasher> | undefined;
 
 const ZEROS = Buffer.alloc(256 * 1024);
 
@@ -39,16 +39,16 @@ export function isAllZero(b: Uint8Array): boolean {
   return true;
 }
 
-export function loadPieceHasher(): Promise<PieceHasher> {
+export function loadChunkHasher(): Promise<ChunkHasher> {
   loaded ??= xxhash().then(({ h64Raw }) => {
-    const xxh64 = (piece: Uint8Array): bigint => {
-      const h = h64Raw(piece);
+    const xxh64 = (chunk: Uint8Array): bigint => {
+      const h = h64Raw(chunk);
       return h < 2n ? h + 2n : h;
     };
     return {
       xxh64,
-      hash(piece: Uint8Array): bigint {
-        return isAllZero(piece) ? ZERO_HASH : xxh64(piece);
+      hash(chunk: Uint8Array): bigint {
+        return isAllZero(chunk) ? ZERO_HASH : xxh64(chunk);
       },
     };
   });

@@ -8,7 +8,7 @@
 // compressed — which breaks the agent's memory bound within one pass.)
 //
 // `makeCompressor` is self-contained on purpose: its source text is shipped
-// to worker threads (see src/replication/block/lz4-pool.ts).
+// to worker threads (see src/protocol/lz4-pool.ts).
 
 import { FerryError } from '../errors/ferry-error.js';
 import { wasmCodec } from './lz4-wasm.js';

@@ -40,7 +40,7 @@ export const DEFAULT_CHUNK_SIZE = 32 * KiB;
 export const MIN_CHUNK_SIZE = 4 * KiB;
 export const MAX_CHUNK_SIZE = DATA_RUN_BYTES;
 
-/** Frame length prefix, type byte and the DATA header before the piece hashes (see frames.ts). */
+/** Frame length prefix, type byte and the DATA header before the chunk hashes (see frames.ts). */
 const DATA_FRAME_OVERHEAD = 5 + 20;
 
 /**

@@ -33,7 +33,7 @@ import {
   type DataFrame,
   type RawFrame,
 } from '../protocol/frames.js';
-import { loadPieceHasher, type PieceHasher } from '../protocol/chunk-hash.js';
+import { loadChunkHasher, type ChunkHasher } from '../protocol/chunk-hash.js';
 import { DEFAULT_CHUNK_SIZE, MAX_CHUNK_SIZE, MIN_CHUNK_SIZE } from '../protocol/sizes.js';
 import { lz4Decompress } from '../protocol/lz4-block.js';
 import { BlockManifest } from './block-manifest.js';
@@ -83,7 +83,7 @@ export const blockKind: SessionKindHandler = {
 class BlockSession implements KindSession {
   welcome: KindSession['welcome'] = { pass: 'full', resumeFrom: 0 };
   private readonly ctx: SessionContext;
-  private hasher!: PieceHasher;
+  private hasher!: ChunkHasher;
   private target!: FileHandle;
   /** Writes data to the target in order (see target-writer.ts). */
   private writer!: TargetWriter;
@@ -118,7 +118,7 @@ class BlockSession implements KindSession {
     const { hello, target, dataDir } = this.ctx;
     if (hello.sizeBytes === undefined) throw new FerryError('FERRY_FRAME_MALFORMED', 'block HELLO needs sizeBytes');
     this.sourceBytes = hello.sizeBytes;
-    this.hasher = await loadPieceHasher();
+    this.hasher = await loadChunkHasher();
 
     let knownZero = false;
     let imageFile = true;
@@ -271,8 +271,8 @@ class BlockSession implements KindSession {
     try {
       f = decodeDataFrame(body);
       this.checkRange(f.offset, f.rawLength);
-      const pieces = Math.ceil(f.rawLength / this.chunkSize);
-      if (f.hashes.length !== pieces) throw new FerryError('FERRY_FRAME_MALFORMED', `DATA frame carries ${f.hashes.length} hashes for ${pieces} chunks`);
+      const chunks = Math.ceil(f.rawLength / this.chunkSize);
+      if (f.hashes.length !== chunks) throw new FerryError('FERRY_FRAME_MALFORMED', `DATA frame carries ${f.hashes.length} hashes for ${chunks} chunks`);
     } catch (e) {
       release();
       throw e;

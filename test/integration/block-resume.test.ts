@@ -18,7 +18,7 @@ import { fillVolume, scatterWrites, sha256Of, startReceiver, type RunningReceive
 const env = needs({ root: true, tools: ['losetup'] });
 const MiB = 1024 * 1024;
 const SIZE = 160 * MiB;
-/** At most what a cut can cost: the agent's window of unacknowledged bytes, one read block of rescan, the manifest. */
+/** At most what a cut can cost: the agent's window of unacknowledged bytes, one read (4 MiB) of rescan, the manifest. */
 const SLACK = Math.min(WINDOW_BYTES, SIZE) + 4 * MiB + 2 * MiB;
 const log = pino({ level: 'silent' });
 

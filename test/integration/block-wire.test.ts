@@ -22,7 +22,7 @@ import {
   encodeJsonFrame,
   type RawFrame,
 } from '../../src/protocol/frames.js';
-import { loadPieceHasher } from '../../src/protocol/chunk-hash.js';
+import { loadChunkHasher } from '../../src/protocol/chunk-hash.js';
 import { runFerry } from '../helpers/cli.js';
 import { migrateArgs, startReceiver, type RunningReceiver } from '../helpers/block.js';
 
@@ -91,7 +91,7 @@ describe('receiver wire handling', () => {
   });
 
   it('refuses a DATA frame whose chunk does not match its hash, writes nothing, and takes the good one', async () => {
-    const hasher = await loadPieceHasher();
+    const hasher = await loadChunkHasher();
     const s = await openClientSession(addr(), hello('b'));
     const data = randomBytes(2 * CS);
     const hashes = [hasher.hash(data.subarray(0, CS)), hasher.hash(data.subarray(CS))];

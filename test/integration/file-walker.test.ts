@@ -46,7 +46,7 @@ async function walked(root: string, options: WalkOptions): Promise<{ lines: stri
   const w = new Walker(root, { ...options, onSkip: (p, reason) => skipped.push(`${p.toString('latin1')}: ${reason}`) });
   const lines = [w.root];
   try {
-    for (let run = await w.next(); run; run = await w.next()) lines.push(...run.listing.lines.slice(run.from, run.to));
+    for (let stretch = await w.next(); stretch; stretch = await w.next()) lines.push(...stretch.listing.lines.slice(stretch.from, stretch.to));
   } finally {
     await w.close();
   }

@@ -4,32 +4,32 @@
 // 'data' (changed, to send; at most maxDataBytes each), 'zero' (changed to
 // all zeros: a range marker) and 'same' (nothing to send).
 
-import { isAllZero, type PieceHasher } from '../../protocol/chunk-hash.js';
+import { isAllZero, type ChunkHasher } from '../../protocol/chunk-hash.js';
 
 export type Run =
   | { kind: 'data'; offset: number; length: number; hashes: bigint[] }
   | { kind: 'zero'; offset: number; length: number }
   | { kind: 'same'; offset: number; length: number; zeroBytes: number };
 
-export interface ChunkedBlock {
+export interface ChunkedRead {
   runs: Run[];
-  /** The canonical hash of every chunk of the block, u64 BE each (for the pass digest). */
+  /** The canonical hash of every chunk of the read, u64 BE each (for the pass digest). */
   hashes: Buffer;
   zeroBytes: number;
 }
 
 /**
- * `have(i)` is the receiver's entry for the block's i-th chunk. `offset` is
- * the block's position in the volume (a multiple of `chunkSize`).
+ * `have(i)` is the receiver's entry for the read's i-th chunk. `offset` is
+ * the read's position in the volume (a multiple of `chunkSize`).
  */
-export function chunkBlock(
+export function chunkRead(
   data: Buffer,
   offset: number,
   chunkSize: number,
   have: (i: number) => bigint,
-  hasher: PieceHasher,
+  hasher: ChunkHasher,
   maxDataBytes: number,
-): ChunkedBlock {
+): ChunkedRead {
   const count = Math.ceil(data.length / chunkSize);
   const hashes = Buffer.allocUnsafe(count * 8);
   const runs: Run[] = [];

@@ -26,9 +26,9 @@ import { agreeOnDigest } from '../session/finish.js';
 import { withReconnects, type ReconnectPolicy } from '../session/reconnect.js';
 import { SessionWaits } from '../session/waits.js';
 import { FrameType, encodeJsonFrame } from '../../protocol/frames.js';
-import { loadPieceHasher } from '../../protocol/chunk-hash.js';
+import { loadChunkHasher } from '../../protocol/chunk-hash.js';
 import { DEFAULT_CHUNK_SIZE } from '../../protocol/sizes.js';
-import { CompressionGovernor } from './compress.js';
+import { CompressionGovernor } from '../../protocol/compress.js';
 import { InFlight } from './in-flight.js';
 import { ManifestCursor } from './manifest-cursor.js';
 import { BlockProgress, newBlockStats, type BlockStats } from './progress.js';
@@ -36,7 +36,7 @@ import { BlockReplies } from './replies.js';
 import { Scanner } from './scanner.js';
 import { Sender } from './sender.js';
 import { SendQueue } from './send-queue.js';
-import { READ_BLOCK_BYTES } from './source-reader.js';
+import { READ_BYTES } from './source-reader.js';
 import { WireMeter } from './wire-meter.js';
 
 /** Unacknowledged bytes on the wire, at most. */
@@ -158,7 +158,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   const progress = new BlockProgress(a.volume, size, stats, options.onProgress);
   progress.emit(true);
 
-  const hasher = await loadPieceHasher();
+  const hasher = await loadChunkHasher();
   const { channel, welcome } = await openClientSession(
     options.receiver,
     { kind: 'block', target: a.volume, passId: a.passId, sizeBytes: size, chunkSize: internals.chunkSize ?? DEFAULT_CHUNK_SIZE },
@@ -167,7 +167,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   progress.pass = welcome.pass;
   a.onWelcome(welcome.pass);
   const cs = welcome.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (READ_BLOCK_BYTES % cs !== 0) throw new FerryError('FERRY_FRAME_MALFORMED', `receiver chunk size ${cs} does not divide the read size`);
+  if (READ_BYTES % cs !== 0) throw new FerryError('FERRY_FRAME_MALFORMED', `receiver chunk size ${cs} does not divide the read size`);
   const cursor = new ManifestCursor(channel, Math.ceil(size / cs));
   const meter = new WireMeter(channel, stats);
   meter.count();
@@ -184,7 +184,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   const replies = new BlockReplies(channel, { cursor, inFlight, pacer, waits, stats, progress, log: a.log, onAck: a.onAck });
 
   // Resume at a read boundary at or below what the receiver committed.
-  const resumeFrom = Math.min(size, Math.floor(welcome.resumeFrom / READ_BLOCK_BYTES) * READ_BLOCK_BYTES);
+  const resumeFrom = Math.min(size, Math.floor(welcome.resumeFrom / READ_BYTES) * READ_BYTES);
   const queue = new SendQueue(waits, IDLE_TIMEOUT_MS);
   const governor = new CompressionGovernor();
   const scanner = new Scanner({

@@ -9,23 +9,22 @@
 // Must not touch: the channel, the window, commits (sender.ts).
 
 import { createHash, type Hash } from 'node:crypto';
-import type { PieceHasher } from '../../protocol/chunk-hash.js';
+import type { ChunkHasher } from '../../protocol/chunk-hash.js';
 import { DATA_RUN_BYTES, MAX_ZERO_RUN_BYTES } from '../../protocol/sizes.js';
 import type { SessionWaits } from '../session/waits.js';
-import { chunkBlock } from './chunker.js';
-import { encodeRunGoverned, type CompressionGovernor } from './compress.js';
+import { chunkRead } from './chunker.js';
+import { encodePayloadGoverned, type CompressionGovernor } from '../../protocol/compress.js';
 import type { ManifestCursor } from './manifest-cursor.js';
 import { QUEUE_ITEMS, type Item, type SendQueue } from './send-queue.js';
-import { FixedBufferSet, READ_AHEAD, READ_BLOCK_BYTES, readBlocks } from './source-reader.js';
+import { FixedBufferSet, READ_AHEAD, READ_BYTES, readVolume } from './source-reader.js';
 import type { BlockStats } from './progress.js';
 
 /**
  * A mark (where the sender may commit regions that needed no frames) at
  * least every this many bytes scanned: a quarter of the sender's
- * COMMIT_EVERY_SCANNED, so such a commit is never far behind …
+ * COMMIT_EVERY_SCANNED, so such a commit is never far behind.
  */
 const MARK_EVERY_SCANNED = 64 * 1024 * 1024;
-/** … and one ZERO frame covers at most this much. */
 
 export interface ScannerParts {
   source: string;
@@ -35,13 +34,13 @@ export interface ScannerParts {
   /** Where this session starts (a multiple of the read size). */
   resumeFrom: number;
   cursor: ManifestCursor;
-  hasher: PieceHasher;
+  hasher: ChunkHasher;
   governor: CompressionGovernor;
   queue: SendQueue;
   waits: SessionWaits;
   stats: BlockStats;
   signal: AbortSignal | undefined;
-  /** Called after each read block (throttled by the caller). */
+  /** Called after each read (throttled by the caller). */
   onProgress: () => void;
 }
 
@@ -52,7 +51,7 @@ export class Scanner {
   readonly digest: Hash = createHash('sha256');
   private readonly p: ScannerParts;
   // Read buffers: one being scanned, the reads ahead, the rest held by frames waiting to be encoded.
-  private readonly pool = new FixedBufferSet(QUEUE_ITEMS + READ_AHEAD + 3, READ_BLOCK_BYTES);
+  private readonly pool = new FixedBufferSet(QUEUE_ITEMS + READ_AHEAD + 3, READ_BYTES);
   /** All-zero chunks seen and not yet queued, merged while they continue each other. */
   private zeroRun: { offset: number; length: number } | undefined;
 
@@ -75,14 +74,14 @@ export class Scanner {
     }
     stats.doneBytes = resumeFrom;
     let lastMark = resumeFrom;
-    for await (const block of readBlocks(source, resumeFrom, size, this.pool)) {
+    for await (const read of readVolume(source, resumeFrom, size, this.pool)) {
       if (this.stopped()) {
-        block.release();
+        read.release();
         break;
       }
-      stats.bytesRead += block.data.length;
-      const { entries, index } = await cursor.locate(block.offset / cs);
-      const chunked = chunkBlock(block.data, block.offset, cs, (i) => entries.readBigUInt64BE((index + i) * 8), hasher, DATA_RUN_BYTES);
+      stats.bytesRead += read.data.length;
+      const { entries, index } = await cursor.locate(read.offset / cs);
+      const chunked = chunkRead(read.data, read.offset, cs, (i) => entries.readBigUInt64BE((index + i) * 8), hasher, DATA_RUN_BYTES);
       this.digest.update(chunked.hashes);
       stats.bytesSkippedZero += chunked.zeroBytes;
       for (const run of chunked.runs) {
@@ -100,17 +99,17 @@ export class Scanner {
           }
         } else {
           await this.flushZero(run.offset);
-          const raw = block.data.subarray(run.offset - block.offset, end - block.offset);
+          const raw = read.data.subarray(run.offset - read.offset, end - read.offset);
           stats.payloadBytes += raw.length;
-          block.retain();
+          read.retain();
           const item: Item = {
             kind: 'data',
             offset: run.offset,
             rawLength: raw.length,
             hashes: run.hashes,
             frontier: end,
-            block,
-            encoded: encodeRunGoverned(raw, governor),
+            read,
+            encoded: encodePayloadGoverned(raw, governor),
             ready: false,
           };
           void item.encoded.then(
@@ -120,8 +119,8 @@ export class Scanner {
           await queue.push(item);
         }
       }
-      block.release();
-      const end = block.offset + block.data.length;
+      read.release();
+      const end = read.offset + read.data.length;
       if (end - lastMark >= MARK_EVERY_SCANNED) {
         await this.flushZero(end);
         await queue.push({ kind: 'mark', frontier: end, final: false });

@@ -7,7 +7,7 @@
 
 import type { CodecValue } from '../../protocol/frames.js';
 import type { SessionWaits } from '../session/waits.js';
-import type { SourceBlock } from './source-reader.js';
+import type { SourceRead } from './source-reader.js';
 
 /** Frames being compressed or waiting to be sent, at most. */
 export const QUEUE_ITEMS = 3;
@@ -21,7 +21,7 @@ export type Item =
       /** The volume is accounted for up to here once this is sent. */
       frontier: number;
       /** The read buffer the raw run points into (retained until the frame is flushed). */
-      block: SourceBlock;
+      read: SourceRead;
       encoded: Promise<{ codec: CodecValue; payload: Buffer }>;
       /** Set once `encoded` has settled: the sender did not wait for compression. */
       ready: boolean;

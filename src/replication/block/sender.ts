@@ -10,12 +10,12 @@
 import { open } from 'node:fs/promises';
 import { FerryError } from '../../errors/ferry-error.js';
 import type { FrameChannel } from '../../protocol/channel.js';
-import type { PieceHasher } from '../../protocol/chunk-hash.js';
+import type { ChunkHasher } from '../../protocol/chunk-hash.js';
 import { FrameType, encodeDataFrameParts, encodeJsonFrame, encodeZeroFrame, setFrameSeq } from '../../protocol/frames.js';
 import type { ByteGate } from '../types.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
 import type { SessionWaits } from '../session/waits.js';
-import { encodeRunGoverned, type CompressionGovernor } from './compress.js';
+import { encodePayloadGoverned, type CompressionGovernor } from '../../protocol/compress.js';
 import type { InFlight, Sent } from './in-flight.js';
 import type { BlockProgress, BlockStats } from './progress.js';
 import type { SendQueue } from './send-queue.js';
@@ -39,7 +39,7 @@ export interface SenderParts {
   pacer: CommitPacer;
   waits: SessionWaits;
   governor: CompressionGovernor;
-  hasher: PieceHasher;
+  hasher: ChunkHasher;
   stats: BlockStats;
   meter: WireMeter;
   progress: BlockProgress;
@@ -81,10 +81,10 @@ export class Sender {
           // A raw payload points into a pooled read buffer: it goes back to the pool once the socket is done with it.
           parts = encodeDataFrameParts({ seq: 0, offset: item.offset, rawLength: item.rawLength, codec: enc.codec, hashes: item.hashes, payload: enc.payload });
         } catch (e) {
-          item.block.release();
+          item.read.release();
           throw e;
         }
-        await this.sendFrame(parts, item.rawLength, item.offset, item.hashes, 0, () => item.block.release());
+        await this.sendFrame(parts, item.rawLength, item.offset, item.hashes, 0, () => item.read.release());
         stats.dataFrames += 1;
         this.frontierSent = item.frontier;
       } else if (item.kind === 'zero') {
@@ -161,7 +161,7 @@ export class Sender {
         throw new FerryError('FERRY_SOURCE_CHANGED', `the source changed at ${s.offset + i * cs} before a refused frame could be resent; resuming`);
       }
     });
-    const enc = await encodeRunGoverned(raw, this.p.governor);
+    const enc = await encodePayloadGoverned(raw, this.p.governor);
     return encodeDataFrameParts({ seq: 0, offset: s.offset, rawLength: s.raw, codec: enc.codec, hashes: s.hashes!, payload: enc.payload });
   }
 }

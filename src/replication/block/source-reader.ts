@@ -1,17 +1,18 @@
 // Reads a source volume (block device or image file) front to back in large
 // sequential I/O, one read ahead of the consumer, into a small pool of
 // reusable buffers: memory stays bounded and the garbage collector never
-// sees gigabytes of short-lived reads. A block goes back to the pool when
+// sees gigabytes of short-lived reads. A read goes back to the pool when
 // every holder (the scanner, frames still to be encoded) has released it.
 
 import { open } from 'node:fs/promises';
 import { FerryError } from '../../errors/ferry-error.js';
 
-export const READ_BLOCK_BYTES = 4 * 1024 * 1024;
+/** One read of the source: the unit the scanner hashes and compares. */
+export const READ_BYTES = 4 * 1024 * 1024;
 /** Reads in flight ahead of the consumer. */
 export const READ_AHEAD = 2;
 
-export class SourceBlock {
+export class SourceRead {
   readonly offset: number;
   readonly data: Buffer;
   private refs = 1;
@@ -60,16 +61,11 @@ export class FixedBufferSet {
   }
 }
 
-/**
- * The old name, kept only until block/pass.ts (being rewritten on another
- * branch) imports FixedBufferSet; then delete this line.
- */
-
-export async function* readBlocks(path: string, from: number, size: number, pool: FixedBufferSet, blockBytes = READ_BLOCK_BYTES): AsyncGenerator<SourceBlock> {
+export async function* readVolume(path: string, from: number, size: number, pool: FixedBufferSet, readBytes = READ_BYTES): AsyncGenerator<SourceRead> {
   const fh = await open(path, 'r');
   try {
-    const readAt = async (offset: number): Promise<SourceBlock> => {
-      const n = Math.min(blockBytes, size - offset);
+    const readAt = async (offset: number): Promise<SourceRead> => {
+      const n = Math.min(readBytes, size - offset);
       const buf = await pool.take();
       const data = buf.subarray(0, n);
       let got = 0;
@@ -81,17 +77,17 @@ export async function* readBlocks(path: string, from: number, size: number, pool
         }
         got += bytesRead;
       }
-      return new SourceBlock(offset, data, () => pool.give(buf));
+      return new SourceRead(offset, data, () => pool.give(buf));
     };
     // Keep `READ_AHEAD` reads in flight: virtual disks reach their speed only with a queue.
-    const inflight: Promise<SourceBlock>[] = [];
+    const inflight: Promise<SourceRead>[] = [];
     let nextOffset = from;
     const fill = () => {
       while (inflight.length < READ_AHEAD && nextOffset < size) {
         const p = readAt(nextOffset);
         p.catch(() => {});
         inflight.push(p);
-        nextOffset += Math.min(blockBytes, size - nextOffset);
+        nextOffset += Math.min(readBytes, size - nextOffset);
       }
     };
     fill();

@@ -1,7 +1,7 @@
 // The delta: a sorted merge of the last pass's manifest (lines, streamed)
 // against the walk (lines, a directory at a time). A line that is byte for
 // byte the line of the last pass is an unchanged entry — nothing is parsed
-// for it; runs of them travel as one item, so a pass over a mostly
+// for it; stretches of them travel as one item, so a pass over a mostly
 // unchanged tree costs a string comparison per entry. Only new, changed and
 // deleted entries become Entry objects. Both sides are in walk order, so
 // memory stays bounded whatever the tree's size.
@@ -44,12 +44,12 @@ export class Delta {
     return parseEntry(this.oldLine!, `of the last manifest, line ${this.oldNo}`);
   }
 
-  /** The whole delta: the walk's root line, then its runs, then what is left of the old manifest (deleted). */
+  /** The whole delta: the walk's root line, then its stretches, then what is left of the old manifest (deleted). */
   async *items(walker: WalkSource): AsyncGenerator<DeltaItem> {
     yield* this.merge([walker.root], [0], [0], 0, 1);
-    for (let run = await walker.next(); run; run = await walker.next()) {
-      const l = run.listing;
-      yield* this.merge(l.lines, l.sizes, l.flags, run.from, run.to);
+    for (let stretch = await walker.next(); stretch; stretch = await walker.next()) {
+      const l = stretch.listing;
+      yield* this.merge(l.lines, l.sizes, l.flags, stretch.from, stretch.to);
     }
     while (this.oldLine !== null) {
       yield { kind: 'deleted', old: this.parseOld() };

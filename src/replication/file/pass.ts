@@ -207,8 +207,8 @@ async function attempt(
   const ticker = new ProgressTicker();
   try {
     report('scanning', pass, producer.stats);
-    for await (const chunk of producer.stream()) {
-      await sender.write(chunk);
+    for await (const slice of producer.stream()) {
+      await sender.write(slice);
       if (ticker.due()) report('sending', pass, producer.stats);
     }
     await sender.flush();

@@ -12,7 +12,7 @@ import { encodeJsonFrame } from '../../protocol/frames.js';
 import { FileFrameType, encodeFileData } from '../../protocol/file-frames.js';
 import { MAX_DATA_RAW_BYTES } from '../../protocol/sizes.js';
 import type { ByteGate } from '../types.js';
-import { encodeRun } from '../block/compress.js';
+import { encodePayload } from '../../protocol/compress.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
 import type { SessionWaits } from '../session/waits.js';
 import type { UnackedWindow } from '../session/window.js';
@@ -53,12 +53,12 @@ export class StreamSender {
     await this.p.channel.send(frame, this.p.gate && { gate: this.p.gate, signal: this.p.signal });
   };
 
-  /** Sends one chunk of the stream, as frames of at most MAX_DATA_RAW_BYTES, committing when due. */
-  async write(chunk: Buffer): Promise<void> {
+  /** Sends one slice of the stream, as frames of at most MAX_DATA_RAW_BYTES, committing when due. */
+  async write(slice: Buffer): Promise<void> {
     const { waits, window, pacer, totals, h64Raw, digest } = this.p;
-    for (let i = 0; i < chunk.length; i += MAX_DATA_RAW_BYTES) {
+    for (let i = 0; i < slice.length; i += MAX_DATA_RAW_BYTES) {
       if (waits.error) throw waits.error;
-      const raw = chunk.subarray(i, i + MAX_DATA_RAW_BYTES);
+      const raw = slice.subarray(i, i + MAX_DATA_RAW_BYTES);
       digest.update(raw);
       const at = this.offset;
       const hash = h64Raw(raw);
@@ -66,8 +66,8 @@ export class StreamSender {
       window.add(raw.length);
       totals.payloadBytes += raw.length;
       pacer.added(raw.length);
-      // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a chunk it yielded.)
-      this.pending.push(encodeRun(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload })));
+      // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a slice it yielded.)
+      this.pending.push(encodePayload(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload })));
       if (this.pending.length >= ENCODE_AHEAD) await this.flushOne();
       if (pacer.due()) {
         await this.flush();

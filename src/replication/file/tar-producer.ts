@@ -40,8 +40,8 @@ export interface ProduceOptions {
   largeFileThreshold?: number;
   /** Copy xattrs/ACLs (default true). */
   xattrs?: boolean;
-  /** Size of the chunks yielded (default 1 MiB). */
-  chunkBytes?: number;
+  /** Size of the slices yielded (default 1 MiB, one FILE_DATA frame). */
+  sliceBytes?: number;
   /** Test-only fault injection; never set in production. */
   internals?: { beforeRead?: (path: Buffer) => void };
 }
@@ -75,7 +75,7 @@ export class TarProducer {
   };
   private readonly out: ManifestWriter;
   private readonly rootBuf: Buffer;
-  private readonly chunk: number;
+  private readonly slice: number;
   private buf: Buffer;
   private used = 0;
   private readonly links = new Map<string, Buffer>();
@@ -86,8 +86,8 @@ export class TarProducer {
 
   constructor(private readonly o: ProduceOptions) {
     this.rootBuf = Buffer.from(o.root);
-    this.chunk = o.chunkBytes ?? DATA_RUN_BYTES;
-    this.buf = Buffer.allocUnsafe(this.chunk);
+    this.slice = o.sliceBytes ?? DATA_RUN_BYTES;
+    this.buf = Buffer.allocUnsafe(this.slice);
     this.out = new ManifestWriter(o.manifest);
     this.walker = o.walker ?? null;
   }
@@ -110,12 +110,12 @@ export class TarProducer {
 
   private *emit(b: Buffer): Generator<Buffer> {
     this.stats.streamBytes += b.length;
-    if (b.length >= this.chunk) {
+    if (b.length >= this.slice) {
       yield* this.flush();
       yield b;
       return;
     }
-    if (this.used + b.length > this.chunk) yield* this.flush();
+    if (this.used + b.length > this.slice) yield* this.flush();
     b.copy(this.buf, this.used);
     this.used += b.length;
   }
@@ -123,12 +123,12 @@ export class TarProducer {
   private *flush(): Generator<Buffer> {
     if (this.used === 0) return;
     const b = this.buf.subarray(0, this.used);
-    this.buf = Buffer.allocUnsafe(this.chunk);
+    this.buf = Buffer.allocUnsafe(this.slice);
     this.used = 0;
     yield b;
   }
 
-  /** The tar stream, in chunks of about `chunkBytes`. */
+  /** The tar stream, in slices of about `sliceBytes`. */
   async *stream(): AsyncGenerator<Buffer> {
     const log = this.o.log;
     if (this.o.xattrs !== false) this.xops = await loadXattrs();
@@ -338,14 +338,14 @@ export class TarProducer {
       for (const r of parts) {
         for (let pos = r.off; pos < r.off + r.len; ) {
           const want = Math.min(this.ioBuf.length, r.off + r.len - pos);
-          const dst = this.used + want <= this.chunk ? this.buf : null;
+          const dst = this.used + want <= this.slice ? this.buf : null;
           let got: number;
           if (dst) {
             got = readFull(fd, dst.subarray(this.used), want, pos);
             if (got < want) dst.fill(0, this.used + got, this.used + want); // shrank while read: pad, resend next pass
             this.used += want;
             this.stats.streamBytes += want;
-            if (this.used === this.chunk) yield* this.flush();
+            if (this.used === this.slice) yield* this.flush();
           } else {
             const b = Buffer.allocUnsafe(want);
             got = readFull(fd, b, want, pos);

@@ -50,8 +50,8 @@ export interface DirListing {
 export const DESCEND = 1;
 export const MULTI_LINK = 2;
 
-/** A stretch of one listing, walked in order: lines [from, to). When the last one descends, the next run is its subtree. */
-export interface WalkRun {
+/** A stretch of one listing, walked in order: lines [from, to). When the last one descends, the next stretch is its subtree. */
+export interface WalkStretch {
   listing: DirListing;
   from: number;
   to: number;
@@ -323,14 +323,14 @@ export class Walker {
     return this.rootLine;
   }
 
-  /** The next run of the walk, or null at its end. */
-  async next(): Promise<WalkRun | null> {
+  /** The next stretch of the walk, or null at its end. */
+  async next(): Promise<WalkStretch | null> {
     if (!this.started) {
       this.started = true;
       await this.enter('');
     }
     if (this.pendingEnter !== null) {
-      // The last run ended with a directory: its subtree comes next.
+      // The last stretch ended with a directory: its subtree comes next.
       const sub = this.pendingEnter;
       this.pendingEnter = null;
       await this.enter(sub);

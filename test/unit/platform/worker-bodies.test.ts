@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInWorker, workerSource, WorkerPool, type PoolBody } from '../../../src/platform/worker-pool.js';
-import { lz4CompressBody } from '../../../src/replication/block/lz4-pool.js';
+import { lz4CompressBody } from '../../../src/protocol/lz4-pool.js';
 import { listerBody } from '../../../src/replication/file/walker.js';
 import { smallFileBody } from '../../../src/replication/file/small-file-reader.js';
 import { excludeSpec } from '../../../src/replication/file/excludes.js';

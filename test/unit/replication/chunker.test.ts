@@ -2,13 +2,13 @@
 // the receiver holds, grouped into runs to send, zero-fill or skip.
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { chunkBlock } from '../../../src/replication/block/chunker.js';
-import { UNKNOWN_HASH, ZERO_HASH, isAllZero, loadPieceHasher } from '../../../src/protocol/chunk-hash.js';
+import { chunkRead } from '../../../src/replication/block/chunker.js';
+import { UNKNOWN_HASH, ZERO_HASH, isAllZero, loadChunkHasher } from '../../../src/protocol/chunk-hash.js';
 
 const CS = 32 * 1024;
 
 describe('chunker', async () => {
-  const hasher = await loadPieceHasher();
+  const hasher = await loadChunkHasher();
 
   it('hashes zero chunks as 0 and data with xxh64 never equal to the sentinels', () => {
     expect(hasher.hash(Buffer.alloc(CS))).toBe(ZERO_HASH);
@@ -24,7 +24,7 @@ describe('chunker', async () => {
   it('against an unknown manifest: data runs merged up to the cap, zero runs as markers', () => {
     // 8 chunks: data data zero zero data data data, then a short tail of data
     const data = Buffer.concat([randomBytes(2 * CS), Buffer.alloc(2 * CS), randomBytes(3 * CS), randomBytes(1000)]);
-    const r = chunkBlock(data, 10 * CS, CS, () => UNKNOWN_HASH, hasher, 2 * CS);
+    const r = chunkRead(data, 10 * CS, CS, () => UNKNOWN_HASH, hasher, 2 * CS);
     expect(r.runs.map((x) => [x.kind, x.offset / CS, x.length])).toEqual([
       ['data', 10, 2 * CS],
       ['zero', 12, 2 * CS],
@@ -39,38 +39,38 @@ describe('chunker', async () => {
 
   it('against the same content: one run to skip, nothing to send', () => {
     const data = Buffer.concat([randomBytes(3 * CS), Buffer.alloc(CS)]);
-    const first = chunkBlock(data, 0, CS, () => UNKNOWN_HASH, hasher, 1 << 20);
-    const again = chunkBlock(data, 0, CS, (i) => first.hashes.readBigUInt64BE(i * 8), hasher, 1 << 20);
+    const first = chunkRead(data, 0, CS, () => UNKNOWN_HASH, hasher, 1 << 20);
+    const again = chunkRead(data, 0, CS, (i) => first.hashes.readBigUInt64BE(i * 8), hasher, 1 << 20);
     expect(again.runs).toEqual([{ kind: 'same', offset: 0, length: 4 * CS, zeroBytes: CS }]);
   });
 
   it('after a small write only the touched chunks are sent', () => {
     const data = randomBytes(16 * CS);
-    const before = chunkBlock(data, 0, CS, () => UNKNOWN_HASH, hasher, 1 << 20).hashes;
+    const before = chunkRead(data, 0, CS, () => UNKNOWN_HASH, hasher, 1 << 20).hashes;
     randomBytes(5000).copy(data, 5 * CS + CS - 100); // straddles chunks 5 and 6
-    const r = chunkBlock(data, 0, CS, (i) => before.readBigUInt64BE(i * 8), hasher, 1 << 20);
+    const r = chunkRead(data, 0, CS, (i) => before.readBigUInt64BE(i * 8), hasher, 1 << 20);
     expect(r.runs.filter((x) => x.kind === 'data').map((x) => [x.offset / CS, x.length / CS])).toEqual([[5, 2]]);
   });
 
   it('a chunk that became zero travels as a zero marker', () => {
     const data = randomBytes(4 * CS);
-    const before = chunkBlock(data, 0, CS, () => UNKNOWN_HASH, hasher, 1 << 20).hashes;
+    const before = chunkRead(data, 0, CS, () => UNKNOWN_HASH, hasher, 1 << 20).hashes;
     data.fill(0, CS, 2 * CS);
-    const r = chunkBlock(data, 0, CS, (i) => before.readBigUInt64BE(i * 8), hasher, 1 << 20);
+    const r = chunkRead(data, 0, CS, (i) => before.readBigUInt64BE(i * 8), hasher, 1 << 20);
     expect(r.runs.map((x) => x.kind)).toEqual(['same', 'zero', 'same']);
   });
 });
 
 describe('compressibility estimate', async () => {
-  const { sampleEntropy, encodeRun } = await import('../../../src/replication/block/compress.js');
+  const { sampleEntropy, encodePayload } = await import('../../../src/protocol/compress.js');
 
   it('sends random data raw without compressing it, and compresses text', async () => {
     const random = randomBytes(1 << 20);
     expect(sampleEntropy(random)).toBeGreaterThan(7.8);
-    expect((await encodeRun(random)).codec).toBe(0);
+    expect((await encodePayload(random)).codec).toBe(0);
     const text = Buffer.alloc(1 << 20, 'the quick brown fox jumps over the lazy dog\n');
     expect(sampleEntropy(text)).toBeLessThan(5);
-    const enc = await encodeRun(text);
+    const enc = await encodePayload(text);
     expect(enc.codec).toBe(1);
     expect(enc.payload.length).toBeLessThan(text.length / 10);
   });

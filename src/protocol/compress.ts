@@ -1,9 +1,9 @@
-// Chooses how a run of changed chunks travels: lz4 (our block codec, on a
-// pool of worker threads, i.e. on both cores) when it shrinks, raw when it
-// does not. A byte-entropy estimate on a small sample rejects random or
+// Chooses how a frame payload travels (a block level data run, a file level
+// slice): lz4 (the LZ4 block format, on a pool of worker threads, i.e. on
+// both cores) when it shrinks, raw when it does not. A byte-entropy estimate on a small sample rejects random or
 // already-compressed data before any compression is tried.
 
-import { Codec, type CodecValue } from '../../protocol/frames.js';
+import { Codec, type CodecValue } from './frames.js';
 import { Lz4Pool } from './lz4-pool.js';
 
 /** Keep lz4 only when it saves at least this fraction. */
@@ -49,7 +49,7 @@ export function compressionPool(): Lz4Pool {
   return shared;
 }
 
-export async function encodeRun(raw: Buffer, pool: Lz4Pool = compressionPool()): Promise<Encoded> {
+export async function encodePayload(raw: Buffer, pool: Lz4Pool = compressionPool()): Promise<Encoded> {
   if (sampleEntropy(raw) > RAW_ABOVE_BITS) return { codec: Codec.RAW, payload: raw };
   const out = await pool.compress(raw);
   if (out.length > raw.length * (1 - MIN_SAVING)) return { codec: Codec.RAW, payload: raw };
@@ -65,11 +65,11 @@ export async function encodeRun(raw: Buffer, pool: Lz4Pool = compressionPool()):
  * compressible is compressed; on a fast one the CPU is spared.
  */
 export class CompressionGovernor {
-  /** Share of compressible runs to compress, 0..1. */
+  /** Share of compressible payloads to compress, 0..1. */
   share = 1;
   private credit = 0;
 
-  /** Decide for one run (deterministic: spreads the share evenly). */
+  /** Decide for one payload (deterministic: spreads the share evenly). */
   shouldCompress(): boolean {
     this.credit += this.share;
     if (this.credit >= 1) {
@@ -90,8 +90,8 @@ export class CompressionGovernor {
   }
 }
 
-export async function encodeRunGoverned(raw: Buffer, governor: CompressionGovernor, pool: Lz4Pool = compressionPool()): Promise<Encoded> {
+export async function encodePayloadGoverned(raw: Buffer, governor: CompressionGovernor, pool: Lz4Pool = compressionPool()): Promise<Encoded> {
   if (sampleEntropy(raw) > RAW_ABOVE_BITS) return { codec: Codec.RAW, payload: raw };
   if (!governor.shouldCompress()) return { codec: Codec.RAW, payload: raw };
-  return encodeRun(raw, pool);
+  return encodePayload(raw, pool);
 }

@@ -1,6 +1,6 @@
 // Compression off the main thread: a small pool of worker threads (one per
 // core, at most 2 by default) running the LZ4 block compressor (the wasm
-// one, protocol/lz4-wasm.ts, whose compiled module each worker instantiates
+// one, lz4-wasm.ts, whose compiled module each worker instantiates
 // from its init data; the TypeScript one if the module is unavailable), on
 // platform/worker-pool.ts. Inputs are copied into a transferable buffer,
 // results transferred back, so no memory is shared and none is held
@@ -8,10 +8,10 @@
 // calling thread.
 
 import { availableParallelism } from 'node:os';
-import { lz4Bound, makeCompressor } from '../../protocol/lz4-block.js';
-import { lz4WasmModule, makeWasmCodec } from '../../protocol/lz4-wasm.js';
-import { WorkerPool, workerBody, type Transfer } from '../../platform/worker-pool.js';
-import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
+import { lz4Bound, makeCompressor } from './lz4-block.js';
+import { lz4WasmModule, makeWasmCodec } from './lz4-wasm.js';
+import { WorkerPool, workerBody, type Transfer } from '../platform/worker-pool.js';
+import { DATA_RUN_BYTES } from './sizes.js';
 
 /** Input buffers are allocated at this size: the most raw bytes a sender puts in one frame. */
 const INPUT_BYTES = DATA_RUN_BYTES;
