@@ -11,9 +11,15 @@ import type { ProgressReport } from '../../sms/schemas/progress.js';
 import type { Logger } from '../../platform/log.js';
 import type { Clock, TimerHandle } from '../throttle/clock.js';
 import type { SystemSampler } from './system-stats.js';
+import { backoffDelay, type DelaySchedule } from '../../platform/backoff.js';
 
 export const REPORT_INTERVAL_MS = 5_000;
-const RETRY_MS = [1_000, 2_000, 5_000];
+/**
+ * Failed reports are retried on the shared backoff policy: 1, 2, 4, then
+ * every 5 s, and never later than the next regular report. No jitter: one
+ * reporter per task, and each retry sends the latest figures anyway.
+ */
+const RETRY: DelaySchedule = { baseMs: 1_000, maxMs: 5_000, jitter: 'none' };
 
 export interface ReporterOptions {
   clock: Clock;
@@ -89,7 +95,7 @@ export class ProgressReporter {
         this.o.log?.warn({ failures: this.failures }, `progress report failed (will retry with the latest figures): ${this.lastError}`);
       }
       if (!this.stopped) {
-        const ms = RETRY_MS[Math.min(this.failures - 1, RETRY_MS.length - 1)]!;
+        const ms = backoffDelay(RETRY, this.failures - 1);
         this.retryTimer = this.o.clock.setTimer(() => {
           this.retryTimer = null;
           this.kick();
@@ -123,7 +129,7 @@ export class ProgressReporter {
         const ok = await attemptDone;
         this.inFlight = null;
         if (ok) return;
-        const wait = Math.min(RETRY_MS[Math.min(attempt, RETRY_MS.length - 1)]!, deadline - Date.now());
+        const wait = Math.min(backoffDelay(RETRY, attempt), deadline - Date.now());
         if (wait <= 0) return;
         await new Promise((r) => setTimeout(r, wait));
       }
