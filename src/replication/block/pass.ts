@@ -167,7 +167,10 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   progress.pass = welcome.pass;
   a.onWelcome(welcome.pass);
   const cs = welcome.chunkSize ?? DEFAULT_CHUNK_SIZE;
-  if (READ_BYTES % cs !== 0) throw new FerryError('FERRY_FRAME_MALFORMED', `receiver chunk size ${cs} does not divide the read size`);
+  if (READ_BYTES % cs !== 0) {
+    channel.destroy();
+    throw new FerryError('FERRY_FRAME_MALFORMED', `receiver chunk size ${cs} does not divide the read size`);
+  }
   const cursor = new ManifestCursor(channel, Math.ceil(size / cs));
   const meter = new WireMeter(channel, stats);
   meter.count();

@@ -34,7 +34,7 @@ import { FileFrameType, FileWelcomeStateSchema, type FileDone } from '../../prot
 import { defaultExcludedPaths } from './excludes.js';
 import { readManifestLines, readPartialManifestLines, resumeBasis } from './manifest.js';
 import { escapeField } from '../../protocol/paths.js';
-import { hasher } from '../../protocol/file-pieces.js';
+import { hasher } from '../../protocol/xxhash.js';
 import { FileReplies } from './replies.js';
 import { StreamSender } from './stream-sender.js';
 import { TarProducer, type ProduceStats } from './tar-producer.js';
@@ -157,24 +157,27 @@ async function attempt(
   const walkOptions = { patterns: o.excludes ?? [], paths: defaultExcludedPaths(o.agentDataDir ?? o.stateDir), log: o.log };
   const walker = new Walker(root, walkOptions);
   walker.prefetch();
-  let session: Awaited<ReturnType<typeof openClientSession>>;
-  let ks: z.infer<typeof FileWelcomeStateSchema>;
+  let session: Awaited<ReturnType<typeof openClientSession>> | undefined;
+  let pass: 'full' | 'delta';
+  let basis: Iterator<string>;
   try {
     session = await openClientSession(o.receiver, { kind: 'file', target: name, passId, agent: 'ferry' }, o.signal ? { signal: o.signal } : {});
-    ks = FileWelcomeStateSchema.parse(session.welcome.kindState ?? {});
+    const ks: z.infer<typeof FileWelcomeStateSchema> = FileWelcomeStateSchema.parse(session.welcome.kindState ?? {});
+    const haveBasis = !o.full && ks.lastPassId !== undefined && ks.lastPassId === readPassId(files.meta) && existsSync(files.manifest);
+    pass = haveBasis ? 'delta' : 'full';
+    basis = haveBasis ? readManifestLines(files.manifest) : ([] as string[])[Symbol.iterator]();
+    if (ks.resumeAfter !== undefined && existsSync(files.partial)) {
+      const after = Buffer.from(ks.resumeAfter, 'base64');
+      basis = resumeBasis(readPartialManifestLines(files.partial), basis, after.length === 0 ? '.' : escapeField(after));
+      o.log.info({ target: name }, 'resuming the interrupted pass after the last path the receiver committed');
+    }
   } catch (e) {
+    // Nothing below owns the connection or the walk yet.
+    session?.channel.destroy();
     await walker.close();
     throw e;
   }
   const { channel } = session;
-  const haveBasis = !o.full && ks.lastPassId !== undefined && ks.lastPassId === readPassId(files.meta) && existsSync(files.manifest);
-  const pass: 'full' | 'delta' = haveBasis ? 'delta' : 'full';
-  let basis: Iterator<string> = haveBasis ? readManifestLines(files.manifest) : ([] as string[])[Symbol.iterator]();
-  if (ks.resumeAfter !== undefined && existsSync(files.partial)) {
-    const after = Buffer.from(ks.resumeAfter, 'base64');
-    basis = resumeBasis(readPartialManifestLines(files.partial), basis, after.length === 0 ? '.' : escapeField(after));
-    o.log.info({ target: name }, 'resuming the interrupted pass after the last path the receiver committed');
-  }
 
   // Any error ends every wait and every pending hash request (the connection is dropped below).
   const waits = new SessionWaits();
@@ -191,7 +194,7 @@ async function attempt(
     h64Raw,
     digest: create64(),
   });
-  // The partial is read lazily by the basis: move it aside so the new partial can take its name later.
+  // The old partial is read lazily by the basis; keepPartialManifest renames the new one over it only when an attempt is cut.
   const producer = new TarProducer({
     root,
     manifest: files.manifest,

@@ -10,7 +10,7 @@
 import type { FrameChannel } from '../../protocol/channel.js';
 import { encodeJsonFrame } from '../../protocol/frames.js';
 import { FileFrameType, encodeFileData } from '../../protocol/file-frames.js';
-import { MAX_DATA_RAW_BYTES } from '../../protocol/sizes.js';
+import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
 import type { ByteGate } from '../types.js';
 import { encodePayload } from '../../protocol/compress.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
@@ -53,12 +53,12 @@ export class StreamSender {
     await this.p.channel.send(frame, this.p.gate && { gate: this.p.gate, signal: this.p.signal });
   };
 
-  /** Sends one slice of the stream, as frames of at most MAX_DATA_RAW_BYTES, committing when due. */
+  /** Sends one slice of the stream, as frames of at most DATA_RUN_BYTES (one receive slot each), committing when due. */
   async write(slice: Buffer): Promise<void> {
     const { waits, window, pacer, totals, h64Raw, digest } = this.p;
-    for (let i = 0; i < slice.length; i += MAX_DATA_RAW_BYTES) {
+    for (let i = 0; i < slice.length; i += DATA_RUN_BYTES) {
       if (waits.error) throw waits.error;
-      const raw = slice.subarray(i, i + MAX_DATA_RAW_BYTES);
+      const raw = slice.subarray(i, i + DATA_RUN_BYTES);
       digest.update(raw);
       const at = this.offset;
       const hash = h64Raw(raw);
@@ -67,7 +67,11 @@ export class StreamSender {
       totals.payloadBytes += raw.length;
       pacer.added(raw.length);
       // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a slice it yielded.)
-      this.pending.push(encodePayload(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload })));
+      const frame = encodePayload(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload }));
+      // Marked handled now: a frame queued behind one that fails (a worker
+      // that died) may reject before anyone awaits it; flushOne/settle see it.
+      frame.catch(() => {});
+      this.pending.push(frame);
       if (this.pending.length >= ENCODE_AHEAD) await this.flushOne();
       if (pacer.due()) {
         await this.flush();
