@@ -3,7 +3,7 @@
 // otherwise xxh64 (seed 0) with the values 0 and 1 moved to 2 and 3, since 1
 // marks a chunk whose content the receiver does not know.
 
-import xxhash from 'xxhash-wasm';
+import { hasher } from './xxhash.js';
 
 export const ZERO_HASH = 0n;
 export const UNKNOWN_HASH = 1n;
@@ -40,7 +40,7 @@ export function isAllZero(b: Uint8Array): boolean {
 }
 
 export function loadChunkHasher(): Promise<ChunkHasher> {
-  loaded ??= xxhash().then(({ h64Raw }) => {
+  loaded ??= hasher().then(({ h64Raw }) => {
     const xxh64 = (chunk: Uint8Array): bigint => {
       const h = h64Raw(chunk);
       return h < 2n ? h + 2n : h;

@@ -51,6 +51,11 @@ export function compressionPool(): Lz4Pool {
 
 export async function encodePayload(raw: Buffer, pool: Lz4Pool = compressionPool()): Promise<Encoded> {
   if (sampleEntropy(raw) > RAW_ABOVE_BITS) return { codec: Codec.RAW, payload: raw };
+  return compressIfSmaller(raw, pool);
+}
+
+/** lz4 when it saves at least MIN_SAVING, else raw (the entropy check is the caller's). */
+async function compressIfSmaller(raw: Buffer, pool: Lz4Pool): Promise<Encoded> {
   const out = await pool.compress(raw);
   if (out.length > raw.length * (1 - MIN_SAVING)) return { codec: Codec.RAW, payload: raw };
   return { codec: Codec.LZ4, payload: out };
@@ -93,5 +98,5 @@ export class CompressionGovernor {
 export async function encodePayloadGoverned(raw: Buffer, governor: CompressionGovernor, pool: Lz4Pool = compressionPool()): Promise<Encoded> {
   if (sampleEntropy(raw) > RAW_ABOVE_BITS) return { codec: Codec.RAW, payload: raw };
   if (!governor.shouldCompress()) return { codec: Codec.RAW, payload: raw };
-  return encodePayload(raw, pool);
+  return compressIfSmaller(raw, pool);
 }

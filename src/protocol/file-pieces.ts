@@ -7,19 +7,13 @@
 
 import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import xxhash, { type XXHashAPI } from 'xxhash-wasm';
+import { hasher } from './xxhash.js';
 
 export const PIECE = 64 * 1024;
 export const LARGE_FILE = 8 * 1024 * 1024;
 const IO = 4 * 1024 * 1024;
 const HOLE_GRAIN = 4096;
 const MAX_RANGES = 16_384;
-
-let api: Promise<XXHashAPI> | null = null;
-export function hasher(): Promise<XXHashAPI> {
-  api ??= xxhash();
-  return api;
-}
 
 export interface Range {
   off: number;

@@ -39,7 +39,7 @@ import { lz4Decompress } from '../protocol/lz4-block.js';
 import { BlockManifest } from './block-manifest.js';
 import { alignedBuffers } from './receive-buffers.js';
 import { TargetWriter } from './target-writer.js';
-import { targetWriteError } from './target-errors.js';
+import { isTargetFull, targetWriteError } from './target-errors.js';
 import type { KindSession, SessionContext, SessionKindHandler } from './session-kind.js';
 
 /** How far past a write the dirty range is reserved, so that sequential writes rarely need a header fsync. */
@@ -246,8 +246,7 @@ class BlockSession implements KindSession {
   private fail(e: unknown): void {
     if (this.failed) return;
     this.failed = true;
-    const errno = (e as NodeJS.ErrnoException | undefined)?.code;
-    this.ctx.fail(errno === 'ENOSPC' || errno === 'EDQUOT' ? targetWriteError(e, this.ctx.target.name, 'writing the target or its manifest') : e);
+    this.ctx.fail(isTargetFull(e) ? targetWriteError(e, this.ctx.target.name, 'writing the target or its manifest') : e);
   }
 
   private enqueue(task: () => Promise<void>): void {

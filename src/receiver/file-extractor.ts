@@ -21,6 +21,7 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { FerryError } from '../errors/ferry-error.js';
+import { fdPath } from '../platform/fd-path.js';
 import { exec } from '../platform/exec.js';
 import type { Logger } from '../platform/log.js';
 import { absPath, isUnder, parentRel, showPath } from '../protocol/paths.js';
@@ -146,7 +147,7 @@ export class FileExtractor {
   constructor(private readonly o: ExtractOptions) {
     // /proc/PID/fd/N/ rather than /proc/self: external tools (mknod) resolve it too. The
     // trailing '/' makes the root itself resolve to the directory, never to the magic link.
-    this.rootBuf = Buffer.from(o.rootFd === undefined ? o.root : `/proc/${process.pid}/fd/${o.rootFd}/`);
+    this.rootBuf = Buffer.from(o.rootFd === undefined ? o.root : fdPath(o.rootFd, true));
     this.owners = o.owners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
     const st = o.rootFd === undefined ? lstatSync(this.rootBuf) : fstatSync(o.rootFd);
     if (!st.isDirectory()) throw new FerryError('FERRY_BAD_TARGET', `target root ${o.root} is not a directory`);

@@ -13,12 +13,13 @@
 // Owns DIR/targets/NAME/file-state.json and the target tree; nothing else.
 
 import { closeSync, constants, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
+import { fdPath } from '../platform/fd-path.js';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { FerryError, errorMessage } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import { exec } from '../platform/exec.js';
-import { hasher } from '../protocol/file-pieces.js';
+import { hasher } from '../protocol/xxhash.js';
 import { lz4Decompress } from '../protocol/lz4-block.js';
 import { Codec, decodeJson, encodeJsonFrame, frameTypeName, type RawFrame } from '../protocol/frames.js';
 import {
@@ -108,7 +109,7 @@ class FileSession {
     private readonly state: FileState,
   ) {
     this.rootFd = rootFd;
-    this.root = `/proc/${process.pid}/fd/${rootFd}/`;
+    this.root = fdPath(rootFd, true);
     const channel = ctx.channel;
     this.queue = new ByteQueue(HIGH_WATER, LOW_WATER, (paused) => (paused ? channel.pauseReading('tar-queue') : channel.resumeReading('tar-queue')));
     this.extractor = new FileExtractor({

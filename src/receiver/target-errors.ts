@@ -9,11 +9,16 @@ import { FerryError, errorMessage } from '../errors/ferry-error.js';
 
 const FULL = new Set(['ENOSPC', 'EDQUOT']);
 
+/** Whether `e` says the target's file system is full or over quota. */
+export function isTargetFull(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code !== undefined && FULL.has(code);
+}
+
 /** Wraps an error from writing `what` to target `target`; FerryErrors pass through unchanged. */
 export function targetWriteError(e: unknown, target: string, what: string): FerryError {
   if (e instanceof FerryError) return e;
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  if (code && FULL.has(code)) {
+  if (isTargetFull(e)) {
     return new FerryError(
       'SMS.1315',
       `Insufficient free space on target partition ${target}: ${what}: ${errorMessage(e)}. Free or grow the target's file system, then resume the pass: what was written so far is kept`,

@@ -14,6 +14,7 @@
 // so a closing session never waits on a long run.
 
 import type { FileHandle } from 'node:fs/promises';
+import { fdPath } from '../platform/fd-path.js';
 import { FerryError, errorMessage } from '../errors/ferry-error.js';
 import { exec } from '../platform/exec.js';
 import { DIRECT_ALIGN, alignedBuffers } from './receive-buffers.js';
@@ -168,7 +169,7 @@ export class TargetWriter {
       this.checkStopped(lo, hi);
       try {
         // Through this process's descriptor, so the hole lands in the file this session opened.
-        const path = `/proc/${process.pid}/fd/${this.target.fd}`;
+        const path = fdPath(this.target.fd);
         await exec('fallocate', ['--punch-hole', '--offset', String(lo), '--length', String(hi - lo), path], { timeoutMs: 120_000 });
         this.writes += 1;
         return;

@@ -21,7 +21,7 @@ import type { FrameChannel } from '../../src/protocol/channel.js';
 import { encodeFileData, FileFrameType } from '../../src/protocol/file-frames.js';
 import { Codec, FrameType, encodeJsonFrame } from '../../src/protocol/frames.js';
 import { encodeHeader, ZERO_BLOCKS, bodyPadding } from '../../src/protocol/tar-format.js';
-import { hasher } from '../../src/protocol/file-pieces.js';
+import { hasher } from '../../src/protocol/xxhash.js';
 import { TarProducer } from '../../src/replication/file/tar-producer.js';
 import { FileExtractor } from '../../src/receiver/file-extractor.js';
 

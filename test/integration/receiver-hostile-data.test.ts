@@ -26,7 +26,7 @@ import { openClientSession } from '../../src/replication/session/connect.js';
 import { decodeFileHashes, encodeFileData, FileFrameType } from '../../src/protocol/file-frames.js';
 import { Codec, FrameType, encodeJsonFrame, type RawFrame } from '../../src/protocol/frames.js';
 import { encodeHeader, bodyPadding, type TarHeader } from '../../src/protocol/tar-format.js';
-import { hasher } from '../../src/protocol/file-pieces.js';
+import { hasher } from '../../src/protocol/xxhash.js';
 
 const env = needs({ root: true, tools: ['mount', 'umount'] });
 

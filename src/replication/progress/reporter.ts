@@ -11,7 +11,7 @@ import type { ProgressReport } from '../../sms/schemas/progress.js';
 import type { Logger } from '../../platform/log.js';
 import type { Clock, TimerHandle } from '../throttle/clock.js';
 import type { SystemSampler } from './system-stats.js';
-import { backoffDelay, type DelaySchedule } from '../../platform/backoff.js';
+import { backoffDelay, pause, type DelaySchedule } from '../../platform/backoff.js';
 
 export const REPORT_INTERVAL_MS = 5_000;
 /**
@@ -131,7 +131,7 @@ export class ProgressReporter {
         if (ok) return;
         const wait = Math.min(backoffDelay(RETRY, attempt), deadline - Date.now());
         if (wait <= 0) return;
-        await new Promise((r) => setTimeout(r, wait));
+        await pause(wait);
       }
     })();
     let t: NodeJS.Timeout | undefined;
