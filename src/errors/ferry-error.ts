@@ -1,6 +1,6 @@
 // Errors that ferry raises on purpose. Every one carries a stable `code`:
 // an SMS error code (section 5.1 of the SMS v3 reference) where one fits,
-// otherwise a FERRY_* code, both listed in error-codes.ts (a code that is
+// otherwise a FERRY_* code, both listed in codes.ts (a code that is
 // not listed does not compile), or a code another program sent, carried
 // through verbatim. Every one also says whether trying again can help
 // (`recovery`): callers ask isRetryable() / recoveryOf(), never compare
@@ -15,7 +15,7 @@ export { receivedCode } from './codes.js';
 export interface FerryErrorOptions {
   cause?: unknown;
   details?: unknown;
-  /** This error's recovery when it is not its code's (see error-codes.ts). */
+  /** This error's recovery when it is not its code's (see codes.ts). */
   recovery?: Recovery;
 }
 

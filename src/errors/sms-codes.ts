@@ -4,7 +4,7 @@
 // error bodies. Messages are the document's; `%s` is a cause filled in by
 // smsMessage(). Codes not listed here are still carried through verbatim.
 // Which of them another attempt can cure is ferry's call, made in
-// ../error-codes.ts beside the FERRY_* codes.
+// codes.ts beside the FERRY_* codes.
 
 export interface SmsErrorCode {
   /** The HTTP status the document gives (every 5.1 code is 400 except SMS.6542). */

@@ -1,5 +1,7 @@
 // The one retry policy every caller uses (the agent's control-plane loop, the
-// SMS client, the block and file passes): an exponential delay schedule
+// SMS client's delays and sleep — its own loop adds 401 renewal, Retry-After
+// and an elapsed-time budget —, the progress reporter's schedule, the block
+// and file passes' retry loop): an exponential delay schedule
 // with a cap and a choice of jitter, a stateful counter of consecutive
 // failures over it, one abortable sleep, and a retry loop for work that can
 // make progress between failures. Callers keep their own numbers (base, cap,

@@ -98,7 +98,7 @@ export const ErrorFrameSchema = z.object({
   fatal: z.boolean(),
   /**
    * Whether the agent may reconnect and try again ('retryable'), or not
-   * ('fatal', 'permanent'): see error-codes.ts. Receivers before this field
+   * ('fatal', 'permanent'): see errors/codes.ts. Receivers before this field
    * did not send it; the agent then goes by the code.
    */
   recovery: z.enum(RECOVERIES).optional(),

@@ -233,6 +233,8 @@ function contentLength(req: IncomingMessage): number | undefined {
 const tooLong = (max: number) => new ApiError(413, 'SMS.6014', `The request body is too long: at most ${max} bytes.`);
 const busy = (budget: number) =>
   new ApiError(429, 'SMS.0201', `Network busy: the control plane is already receiving ${Math.round(budget / 1048576)} MiB of request bodies; retry in a moment.`);
+// The client went away: nothing to answer, and no failure of ours to log.
+const cutShort = () => new ApiError(400, 'SMS.9001', 'Invalid request: the client closed the connection before sending the whole body.');
 const slowBody = (ms: number, what: string) =>
   new ApiError(408, 'SMS.0203', `Connection to the control plane timed out: ${what} within ${Math.round(ms / 100) / 10} s.`);
 
@@ -268,7 +270,7 @@ function readBody(req: IncomingMessage, max: number, lease: BodyLease, timeoutMs
     };
     const onEnd = () => finish(undefined);
     const onClose = () => {
-      if (!req.complete) finish(new Error('the client closed the connection before sending the whole body'));
+      if (!req.complete) finish(cutShort());
     };
     const timer = setTimeout(() => finish(slowBody(timeoutMs, 'the request body did not arrive')), timeoutMs);
     req.on('data', onData);

@@ -34,7 +34,7 @@ export type HelloFields = Omit<Hello, 'protocol' | 'version' | 'token'>;
 /**
  * Turns an ERROR frame body into the error it reports: the receiver's code
  * verbatim, and its word on whether to reconnect (a receiver that does not
- * say leaves it to the code's entry in error-codes.ts).
+ * say leaves it to the code's entry in errors/codes.ts).
  */
 export function errorFromFrame(frame: RawFrame): FerryError {
   try {
