@@ -97,6 +97,9 @@ install_deps() {
   (cd "$dir" && npm ci --omit=dev --ignore-scripts --no-audit --no-fund --prefer-offline "$@" >/dev/null) ||
     die "npm ci --omit=dev $* failed"
   rm -f "$dir/node_modules/.package-lock.json"
+  # npm's command links for the packages' own CLIs (pino, yaml, …): ferry
+  # never runs them, and they are links into the tree that packages flag.
+  rm -rf "$dir/node_modules/.bin"
   # Packages that carry prebuilt binaries for every platform (tar-stream's
   # optional bare-* modules for the Bare runtime): keep only this platform's.
   find "$dir/node_modules" -type d -name prebuilds -prune -print0 |
