@@ -4,11 +4,16 @@
 
 import { readFileSync, readdirSync } from 'node:fs';
 
+/** Resident memory (VmRSS) or its peak so far (VmHWM) of a live process, in bytes. */
+export function memoryBytes(pid: number, field: 'VmRSS' | 'VmHWM' = 'VmRSS'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no ${field} for process ${pid}`);
+  return Number(m[1]) * 1024;
+}
+
 /** Resident memory of a live process (VmRSS), in MiB. */
 export function rssMiB(pid: number): number {
-  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+) kB/);
-  if (!m) throw new Error(`no VmRSS for process ${pid}`);
-  return Number(m[1]) / 1024;
+  return memoryBytes(pid) / 1048576;
 }
 
 /** Descriptors a live process holds open. */

@@ -11,13 +11,14 @@
 // After each, the receiver serves a legitimate migration (sha256 identical).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needs } from '../helpers/requirements.js';
 import { runFerry } from '../helpers/cli.js';
 import { fillVolume, migrateArgs, parseSummaries, sha256Of, startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { sh } from '../helpers/loop.js';
+import { memoryBytes } from '../helpers/proc.js';
 import { openClientSession } from '../../src/replication/session/connect.js';
 import { FrameType, encodeJsonFrame, encodeZeroFrame, type RawFrame } from '../../src/protocol/frames.js';
 
@@ -30,12 +31,6 @@ function image(path: string, size: number, fill = true): string {
   sh('truncate', ['-s', String(size), path]);
   if (fill) fillVolume(path, size);
   return path;
-}
-
-/** Resident memory of a process, from /proc. */
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) * 1024;
 }
 
 describe.runIf(env.ok)('block targets under a full disk and hostile ZERO frames', () => {
@@ -137,7 +132,7 @@ describe.runIf(env.ok)('block targets under a full disk and hostile ZERO frames'
     expect(err.message).toMatch(/ZERO frame of 68719476736 bytes at 0: one frame covers at most 268435456 bytes/);
     one.channel.destroy();
 
-    const rssBefore = rssBytes(recv.child.pid!);
+    const rssBefore = memoryBytes(recv.child.pid!);
     const flood = await hostileBlock('sparse', 'zero-flood-pass', 64 * GiB);
     // 16 GiB of legal frames (64 × 256 MiB, twice the 32 the receiver queues before it pauses the connection).
     for (let i = 0; i < 64; i++) await flood.channel.send(encodeZeroFrame({ seq: i, offset: i * 256 * MiB, length: 256 * MiB }));
@@ -147,7 +142,7 @@ describe.runIf(env.ok)('block targets under a full disk and hostile ZERO frames'
     flood.channel.destroy();
     expect(statSync(target).size).toBe(64 * GiB);
     expect(statSync(target).blocks * 512).toBeLessThan(16 * MiB);
-    expect(rssBytes(recv.child.pid!)).toBeLessThan(rssBefore + 256 * MiB);
+    expect(memoryBytes(recv.child.pid!)).toBeLessThan(rssBefore + 256 * MiB);
     await servesLegitimateMigration();
   });
 

@@ -266,7 +266,7 @@ export class Walker {
   private started = false;
   private closed = false;
 
-  constructor(root: string, private readonly options: WalkOptions = {}) {
+  constructor(root: string, options: WalkOptions = {}) {
     this.rootBuf = Buffer.from(root);
     this.skip = options.onSkip ?? ((p, reason) => options.log?.warn({ path: showPath(p) }, `skipped: ${reason}`));
     const st = fs.lstatSync(this.rootBuf, { bigint: true });

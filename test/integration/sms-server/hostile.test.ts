@@ -18,7 +18,7 @@
 // - POST and PUT refuse a name that is not valid UTF-8 alike.
 // After each attack the same process answers a legitimate signed request.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
@@ -26,6 +26,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signRequest } from '../../../src/sms/aksk-signer.js';
 import { errorBodySchema } from '../../../src/sms/schemas/index.js';
 import { runFerry } from '../../helpers/cli.js';
+import { memoryBytes } from '../../helpers/proc.js';
 import { removeDir, sdkDate, startLocalCp, TEST_AK, TEST_SK, type LocalCp } from '../../helpers/control-plane.js';
 import { EXAMPLES } from '../../fixtures/sms-request-examples.js';
 
@@ -41,12 +42,6 @@ let dir: string;
 let cp: LocalCp;
 let port: number;
 let baselineRss: number;
-
-/** VmRSS or VmHWM (the peak) of a process, in bytes. */
-function memory(pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return Number(m![1]) * 1024;
-}
 
 interface Outcome {
   status?: number;
@@ -153,7 +148,7 @@ beforeAll(async () => {
   });
   port = Number(new URL(cp.url).port);
   await expectServing();
-  baselineRss = memory(cp.child.pid!, 'VmRSS');
+  baselineRss = memoryBytes(cp.child.pid!, 'VmRSS');
 });
 
 afterAll(async () => {
@@ -171,7 +166,7 @@ describe('control plane under hostile requests', () => {
       expect(o.closedByServer).toBe(true);
       expectSmsError(o, 401, 'SMS.6522');
     }
-    const peak = memory(cp.child.pid!, 'VmHWM');
+    const peak = memoryBytes(cp.child.pid!, 'VmHWM');
     const sent = outcomes.reduce((n, o) => n + o.bodyBytesSent, 0);
     console.log(`unsigned: baseline RSS ${(baselineRss / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB; attackers got ${(sent / MiB).toFixed(0)} MiB onto the wire before being cut`);
     expect(peak - baselineRss).toBeLessThan(RSS_GROWTH_BOUND);
@@ -198,7 +193,7 @@ describe('control plane under hostile requests', () => {
     expect(timedOut.length).toBeGreaterThan(0);
     expect(refused.length).toBeGreaterThan(0);
     expect(stillStalled).toBeGreaterThan(0);
-    const peak = memory(cp.child.pid!, 'VmHWM');
+    const peak = memoryBytes(cp.child.pid!, 'VmHWM');
     console.log(`known AK: peak RSS ${(peak / MiB).toFixed(0)} MiB`);
     expect(peak - baselineRss).toBeLessThan(RSS_GROWTH_BOUND);
     await expectServing();
