@@ -6,6 +6,7 @@
 // own name is not UTF-8 go without xattrs (with a warning) — a limit of the
 // library, not of Linux. Loaded only through xattrs.ts (never on Windows).
 
+import { isUtf8 } from 'node:buffer';
 import { closeSync, openSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { XattrPathError } from './xattr-ops.js';
@@ -13,18 +14,12 @@ import { XattrPathError } from './xattr-ops.js';
 const O_PATH = 0o10000000;
 const O_DIRECTORY = 0o200000;
 
-/**
- * True when the bytes are valid UTF-8 (and so survive a round trip through a
- * JS string): only then can the library be given the path as text.
- */
-function isUtf8(p: Buffer): boolean {
-  for (let i = 0; i < p.length; i++) {
-    if (p[i]! >= 0x80) return Buffer.from(p.toString('utf8'), 'utf8').equals(p);
-  }
-  return true; // plain ASCII, the common case
-}
 
-/** Runs fn with a text path that reaches `abs` (bytes), closing any fd it opened. */
+/**
+ * Runs fn with a text path that reaches `abs` (bytes), closing any fd it
+ * opened. Only valid UTF-8 survives a round trip through a JS string, so only
+ * then can the library be given the path as text (node:buffer's isUtf8).
+ */
 function withTextPath<T>(abs: Buffer, fn: (p: string) => T): T {
   if (isUtf8(abs)) return fn(abs.toString('utf8'));
   const slash = abs.lastIndexOf(0x2f);
