@@ -44,6 +44,14 @@ const layers = [
     },
   },
   {
+    layer: 'layout',
+    modules: {
+      'layout/':
+        'the whole-server layout both ends share: target disks, partitions, file systems, subvolumes, volume groups; ' +
+        'its checks, LVM flattening, mapping from and to SMS target_server, and the system session\'s request/reply shapes (no I/O)',
+    },
+  },
+  {
     layer: 'services',
     modules: {
       'config/':
@@ -56,6 +64,14 @@ const layers = [
         "the sending side: block and file engines (passes), the agent's session to a receiver, " +
         'throttle (rate limits) and progress (reports)',
       'receiver/': 'the receiving side (`ferry receive`): TLS server, session kinds, target writers, manifests',
+    },
+  },
+  {
+    layer: 'flows',
+    modules: {
+      'migration/':
+        'whole-server migration on the agent side: plan the target layout, open the system session, copy every volume ' +
+        'with the replication engines, report steps (the CLI and the daemon both run it)',
     },
   },
   {

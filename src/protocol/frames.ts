@@ -41,7 +41,11 @@ export const FrameType = {
   NACK: 0x32,
   END: 0x40,
   DONE: 0x41,
-  // 0x50–0x6f: file-level replication (kind 'file', see file-frames.ts); 0x70–0x7f: reserved.
+  // 0x50–0x6f: file-level replication (kind 'file', see file-frames.ts).
+  // 0x70–0x71: whole-server layout (kind 'system'; JSON bodies in layout/system-session.ts).
+  SYSTEM_REQUEST: 0x70,
+  SYSTEM_REPLY: 0x71,
+  // 0x72–0x7f: reserved.
 } as const;
 export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
@@ -55,7 +59,7 @@ export type CodecValue = (typeof Codec)[keyof typeof Codec];
 
 // ---------------------------------------------------------------- control frames
 
-export const SessionKind = z.enum(['block', 'file']);
+export const SessionKind = z.enum(['block', 'file', 'system']);
 export type SessionKind = z.infer<typeof SessionKind>;
 
 export const HelloSchema = z.object({
