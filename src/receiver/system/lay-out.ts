@@ -14,7 +14,7 @@ import { exec } from '../../platform/exec.js';
 import type { Logger } from '../../platform/log.js';
 import type { CopyMode, Layout } from '../../layout/model.js';
 import type { SystemDisk } from '../../layout/system-session.js';
-import { loopsBacking, partitionDevice, partitionsOf } from './block-devices.js';
+import { loopsBacking, partitionDevice, partitionsOf, rereadPartitions } from './block-devices.js';
 import { createSubvolumes } from './btrfs-subvolumes.js';
 import { assertDisksFree } from './disk-guard.js';
 import { closeDisk, openDisk, type DiskSpec, type OpenDisk } from './disks.js';
@@ -97,6 +97,8 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
     let state: LaidOutSystem['state'] = 'created';
     let record: LayoutState;
     if (previous?.state === 'laid-out' && !req.relayout) {
+      // A loop device attached just now shows its partitions a moment later.
+      for (const d of made.disks) await rereadPartitions(deviceOf(d.name), d.partitions.map((p) => p.number));
       await assertRecognised(previous, made, deviceOf, devices);
       state = 'recognised';
       record = previous;
