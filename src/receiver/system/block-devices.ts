@@ -9,18 +9,13 @@ import { basename, join } from 'node:path';
 import { FerryError } from '../../errors/ferry-error.js';
 import { exec } from '../../platform/exec.js';
 import { pause } from '../../platform/backoff.js';
+import { majorMinor } from '../../platform/device-size-linux.js';
 
-/** MAJ:MIN of a block device node (glibc's dev_t layout). */
+/** MAJ:MIN of a block device node. */
 export async function majMinOf(path: string): Promise<string> {
   const st = await stat(path);
   if (!st.isBlockDevice()) throw new FerryError('FERRY_BAD_TARGET', `${path} is not a block device`);
-  return majMin(st.rdev);
-}
-
-export function majMin(rdev: number): string {
-  const major = (Math.floor(rdev / 2 ** 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff);
-  const minor = (rdev & 0xff) | (Math.floor(rdev / 2 ** 12) & 0xfffff00);
-  return `${major}:${minor}`;
+  return majorMinor(st.rdev);
 }
 
 /** The kernel's name of partition `n` of `disk`: sdX → sdX1; names ending in a digit (nvme0n1, loop0, mmcblk0) → p1. */

@@ -25,7 +25,7 @@ async function nodesOf(devices: string[]): Promise<Node[]> {
   return Promise.all(paths.map(async (path) => ({ path, majMin: await majMinOf(path) })));
 }
 
-/** Why `disk` (shown as `name`) cannot be written, or undefined when nothing holds it. `devices`: its block device and any loop devices over its image file. */
+/** What holds a disk (the first device of it found held, and by what), or undefined when nothing does. `devices`: its block device and any loop devices over its image file. */
 export async function diskHolder(devices: string[]): Promise<{ device: string; holder: string } | undefined> {
   const nodes = await nodesOf(devices);
   const byMajMin = new Map(nodes.map((n) => [n.majMin, n.path]));
