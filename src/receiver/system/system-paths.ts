@@ -23,7 +23,7 @@ export class SystemPaths {
 
   /** The target tree path of a mount point ('/boot' → DIR/root/boot); the layout's mount points are checked absolute, without '..'. */
   inRoot(mountPoint: string): string {
-    return join(this.root, mountPoint);
+    return join(this.root, mountPoint).replace(/(.)\/+$/, '$1');
   }
 
   btrfsTop(partitionId: string): string {
