@@ -5,7 +5,8 @@
 // partition and its ext4; a receiver killed with -9 while it holds a layout
 // mounted cleans its mounts and loop devices at the next start, and
 // recognises the layout without reformatting; only an explicit re-layout
-// makes the disks anew.
+// makes the disks anew; a receiver stopped with SIGTERM unmounts and
+// detaches by itself.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -90,8 +91,12 @@ describe.runIf(env.ok)('block-level layouts, growing, and a receiver restarted a
     if (reply instanceof Error) throw reply;
     if (reply.op !== 'layout') throw new Error('not a layout reply');
     expect(reply.volumes).toEqual([{ id: 'c', kind: 'block', target: 'm3.c', sizeBytes: 80 * MiB, fsType: '', mountPoint: '', wholeDisk: true }]);
-    // Block level mounts nothing.
+    // Block level mounts nothing; another migration is still kept off the disk while this session lives.
     expect(mountsUnder(join(data, 'systems'))).toEqual([]);
+    const other = await SystemClient.open(recv.info, 'm5');
+    const refused = await other.request({ op: 'layout', mode: 'block', layout });
+    expect(refused instanceof Error && [(refused as { code?: string }).code, refused.message]).toEqual(['FERRY_DISK_IN_USE', 'receiver: disk c is laid out for migration m3, whose system session is open; the receiver will not write to it']);
+    other.close();
 
     const copy = await runFerry(migrateArgs(recv.info, [`${source.image}=m3.c`]));
     expect(copy.code, copy.stderr).toBe(0);
@@ -150,6 +155,14 @@ describe.runIf(env.ok)('block-level layouts, growing, and a receiver restarted a
     expect(third.op === 'layout' && third.state).toBe('created');
     expect(table(image('d')).partitions[0]!.size * 512).toBe(48 * MiB);
     expect(() => readFileSync(join(data, 'systems/m4/root/copied'))).toThrow(/ENOENT/);
-    await redo.end();
+
+    // A receiver stopped with SIGTERM while a layout is mounted unmounts it and detaches its loop device.
+    await recv.stop('SIGTERM');
+    redo.close();
+    expect(recv.child.signalCode ?? recv.child.exitCode).not.toBe('SIGKILL');
+    expect(mountsUnder(join(data, 'systems'))).toEqual([]);
+    expect(loopOf(image('d'))).toBe('');
+    recv = await start();
+    expect(recv.stderr()).not.toMatch(/earlier receiver left/);
   }, 120_000);
 });

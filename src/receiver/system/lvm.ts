@@ -25,10 +25,10 @@ export async function createVolumeGroup(vg: VolumeGroup, pvs: Array<{ device: st
   for (const pv of pvs) {
     await exec('pvcreate', ['-ff', '-y', ...(pv.uuid ? ['--uuid', pv.uuid, '--norestorefile'] : []), pv.device], { env: LVM_ENV, timeoutMs: 60_000 });
   }
-  await exec('vgcreate', ['-y', '-s', `${vg.extentBytes}b`, vg.name, ...pvs.map((p) => p.device)], { env: LVM_ENV, timeoutMs: 60_000 });
+  await exec('vgcreate', ['-y', '-s', `${Math.floor(vg.extentBytes / 1024)}k`, vg.name, ...pvs.map((p) => p.device)], { env: LVM_ENV, timeoutMs: 60_000 });
   const devices = new Map<string, string>();
   for (const lv of vg.logicalVolumes) {
-    await exec('lvcreate', ['-y', '-W', 'y', '-n', lv.name, '-L', `${lv.sizeBytes}b`, vg.name], { env: LVM_ENV, timeoutMs: 60_000 });
+    await exec('lvcreate', ['-y', '-W', 'y', '-n', lv.name, '-L', `${Math.floor(lv.sizeBytes / 1024)}k`, vg.name], { env: LVM_ENV, timeoutMs: 60_000 });
     devices.set(lv.id, `/dev/${vg.name}/${lv.name}`);
   }
   return devices;

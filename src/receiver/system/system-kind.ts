@@ -22,11 +22,15 @@ import { SystemPaths } from './system-paths.js';
 
 /** The 'system' kind for a receiver given `disks` (`--disk NAME=DEVICE`). */
 export function systemKind(disks: DiskSpec[]): SessionKindHandler {
+  // Disk name → the migration whose live session laid it out: at block level
+  // nothing is mounted, so the disk guard alone would not keep a second
+  // migration off a disk another one is copying into.
+  const claims = new Map<string, string>();
   return {
     ownTarget: (name, dataDir) => ({ name, path: new SystemPaths(dataDir, name).dir }),
     async open(ctx) {
       const described = await Promise.all(disks.map(describeDisk));
-      return new SystemSession(ctx, disks, described);
+      return new SystemSession(ctx, disks, described, claims);
     },
   };
 }
@@ -65,12 +69,15 @@ class SystemSession implements KindSession {
   private readonly paths: SystemPaths;
   private system: LaidOutSystem | undefined;
   private busy = false;
+  /** The disks this session holds against other migrations (claims). */
+  private claimed: string[] = [];
   private released: Promise<void> | undefined;
 
   constructor(
     private readonly ctx: SessionContext,
     private readonly disks: DiskSpec[],
     private readonly described: SystemDisk[],
+    private readonly claims: Map<string, string>,
   ) {
     this.paths = new SystemPaths(ctx.dataDir, ctx.target.name);
     this.welcome = { pass: 'full', resumeFrom: 0, kindState: { disks: JSON.stringify(described) } };
@@ -102,6 +109,13 @@ class SystemSession implements KindSession {
       // A second layout in one session starts from nothing mounted.
       await this.release();
       this.released = undefined;
+      const id = this.paths.id;
+      for (const d of req.layout.disks) {
+        const holder = this.claims.get(d.name);
+        if (holder !== undefined && holder !== id) throw new FerryError('FERRY_DISK_IN_USE', `disk ${d.name} is laid out for migration ${holder}, whose system session is open; the receiver will not write to it`);
+      }
+      for (const d of req.layout.disks) if (!this.claims.has(d.name)) this.claims.set(d.name, id);
+      this.claimed = req.layout.disks.map((d) => d.name).filter((n) => this.claims.get(n) === id);
       this.system = await layOut(req, this.disks, this.described, this.paths, this.ctx.log);
       for (const v of this.system.volumes) this.ctx.targets.register({ name: v.volume.target, path: v.path });
       const { state, made, notes, volumes } = this.system;
@@ -125,6 +139,7 @@ class SystemSession implements KindSession {
     this.released ??= (async () => {
       const system = this.system;
       this.system = undefined;
+      for (const n of this.claimed.splice(0)) this.claims.delete(n);
       if (!system) return;
       await Promise.all(system.volumes.map((v) => this.ctx.targets.unregister(v.volume.target)));
       await system.release();
