@@ -22,7 +22,7 @@ import { assertFormatTools, makeFileSystem } from './format.js';
 import { flattenLvm, isWholeDiskCopy, layoutHash, validateLayout } from './layout-stand-ins.js';
 import { blkidUuid, readLayoutState, writeLayoutState, type LayoutState } from './layout-state.js';
 import { createVolumeGroup, deactivateVolumeGroup, hasDeviceMapper } from './lvm.js';
-import { planMounts } from './mount-plan.js';
+import { assertSafePaths, planMounts } from './mount-plan.js';
 import { MountStack } from './mounts.js';
 import { placePartitions, tableIdOf, writePartitionTable, type Placed } from './partition-table.js';
 import type { SystemPaths } from './system-paths.js';
@@ -65,6 +65,7 @@ function asLayoutFailure(e: unknown): unknown {
 export async function layOut(req: LayoutRequest, given: DiskSpec[], described: SystemDisk[], paths: SystemPaths, log: Logger): Promise<LaidOutSystem> {
   // 1. Everything that can be refused is refused before a byte is written.
   validateLayout(req.layout, described, req.mode);
+  assertSafePaths(req.layout);
   const lvm = req.mode === 'file' && req.layout.volumeGroups.length > 0;
   const dm = lvm && hasDeviceMapper();
   const flat = lvm && !dm ? flattenLvm(req.layout) : { layout: req.layout, notes: [], from: new Map<string, string>() };

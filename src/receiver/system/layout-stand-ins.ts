@@ -25,7 +25,7 @@ export function isWholeDiskCopy(disk: Disk, targetBytes: number): boolean {
   return targetBytes >= disk.sizeBytes && disk.partitions.every((p) => p.startBytes !== undefined);
 }
 
-/** Checks what can be checked without the disks: names given, ids unique, mount points safe, no block-level shrink. */
+/** Checks what can be checked without the disks: names given, ids unique, no block-level shrink. */
 export function validateLayout(layout: Layout, disks: SystemDisk[], mode: CopyMode): void {
   const given = new Map(disks.map((d) => [d.name, d]));
   const ids = new Set<string>();
@@ -47,18 +47,9 @@ export function validateLayout(layout: Layout, disks: SystemDisk[], mode: CopyMo
   for (const vg of layout.volumeGroups) for (const lv of vg.logicalVolumes) checkVolume(lv.id, lv.content, ids);
 }
 
-function checkVolume(id: string, c: Partition['content'], ids: Set<string>): void {
+function checkVolume(id: string, _c: Partition['content'], ids: Set<string>): void {
   if (ids.has(id)) throw new FerryError('FERRY_LAYOUT_INVALID', `volume id ${id} appears twice`);
   ids.add(id);
-  if (c.kind !== 'filesystem') return;
-  for (const mp of [c.mountPoint, ...c.subvolumes.map((s) => s.mountPoint)]) {
-    if (mp !== '' && (!mp.startsWith('/') || mp.split('/').some((s) => s === '..' || s === '.'))) {
-      throw new FerryError('FERRY_LAYOUT_INVALID', `volume ${id}: mount point '${mp}' must be an absolute path without . or .. components`);
-    }
-  }
-  for (const s of c.subvolumes) {
-    if (s.path.startsWith('/') || s.path.split('/').some((x) => x === '..' || x === '.' || x === '')) throw new FerryError('FERRY_LAYOUT_INVALID', `volume ${id}: subvolume path '${s.path}' must be relative, without . or .. components`);
-  }
 }
 
 export interface Flattened {

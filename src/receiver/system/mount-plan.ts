@@ -7,6 +7,7 @@
 // unmounted/ID. vfat is never mounted (the agent copies ESPs as blocks; this
 // kernel cannot mount vfat) and swap is not a file system.
 
+import { FerryError } from '../../errors/ferry-error.js';
 import type { Content, Layout } from '../../layout/model.js';
 import type { SystemPaths } from './system-paths.js';
 
@@ -16,6 +17,27 @@ export interface PlannedMount {
   options: string[];
   /** Set for a Btrfs top level: its subvolumes are created there when the layout is new. */
   btrfs?: Extract<Content, { kind: 'filesystem' }>;
+}
+
+/**
+ * Refuses (FERRY_LAYOUT_INVALID) a mount point that is not absolute or has
+ * '.'/'..' components, and a subvolume path that is not relative or has
+ * them: the receiver joins them under its own directories and must never
+ * mount or create anything outside.
+ */
+export function assertSafePaths(layout: Layout): void {
+  const bad = (p: string) => p.split('/').some((s) => s === '..' || s === '.');
+  const volumes = [...layout.disks.flatMap((d) => d.partitions), ...layout.volumeGroups.flatMap((v) => v.logicalVolumes)];
+  for (const v of volumes) {
+    const c = v.content;
+    if (c.kind !== 'filesystem') continue;
+    for (const mp of [c.mountPoint, ...c.subvolumes.map((s) => s.mountPoint)]) {
+      if (mp !== '' && (!mp.startsWith('/') || bad(mp))) throw new FerryError('FERRY_LAYOUT_INVALID', `volume ${v.id}: mount point '${mp}' must be an absolute path without . or .. components`);
+    }
+    for (const p of [...c.subvolumes.map((s) => s.path), ...(c.defaultSubvolume ? [c.defaultSubvolume] : [])]) {
+      if (p.startsWith('/') || bad(p) || p.split('/').includes('')) throw new FerryError('FERRY_LAYOUT_INVALID', `volume ${v.id}: subvolume path '${p}' must be relative, without empty, . or .. components`);
+    }
+  }
 }
 
 const depth = (mp: string) => mp.split('/').filter(Boolean).length;

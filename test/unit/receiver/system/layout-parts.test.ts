@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { ContentSchema, LayoutSchema } from '../../../../src/layout/model.js';
 import { parseDisk } from '../../../../src/receiver/system/disks.js';
 import { mkfsCommand } from '../../../../src/receiver/system/format.js';
-import { planMounts } from '../../../../src/receiver/system/mount-plan.js';
+import { assertSafePaths, planMounts } from '../../../../src/receiver/system/mount-plan.js';
 import { SystemPaths } from '../../../../src/receiver/system/system-paths.js';
 
 const made = (c: unknown) => ContentSchema.parse(c) as Parameters<typeof mkfsCommand>[0];
@@ -46,6 +46,19 @@ describe('planMounts', () => {
       ['/dev/d3', '/data/systems/m/root/home', 'subvol=@home'],
       ['/dev/d4', '/data/systems/m/unmounted/spare', 'nouuid'],
     ]);
+  });
+});
+
+describe('assertSafePaths', () => {
+  const withFs = (content: object) =>
+    LayoutSchema.parse({ version: 1, disks: [{ name: 'd', sizeBytes: 0, table: 'gpt', partitions: [{ id: 'p1', number: 1, sizeBytes: 1, type: '83', content: { kind: 'filesystem', fsType: 'btrfs', ...content } }] }] });
+
+  it('refuses mount points and subvolume paths that could reach outside the receiver\'s directories', () => {
+    expect(() => assertSafePaths(withFs({ mountPoint: '/srv/../../etc' }))).toThrow(/mount point '\/srv\/..\/..\/etc' must be an absolute path/);
+    expect(() => assertSafePaths(withFs({ mountPoint: 'srv' }))).toThrow(/must be an absolute path/);
+    expect(() => assertSafePaths(withFs({ subvolumes: [{ path: '../x' }] }))).toThrow(/subvolume path '..\/x' must be relative/);
+    expect(() => assertSafePaths(withFs({ defaultSubvolume: '/@' }))).toThrow(/subvolume path '\/@'/);
+    expect(() => assertSafePaths(withFs({ mountPoint: '/', subvolumes: [{ path: '@/var/lib', mountPoint: '/var/lib' }] }))).not.toThrow();
   });
 });
 
