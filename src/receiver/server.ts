@@ -275,6 +275,7 @@ export class Receiver {
     const target = kind.ownTarget ? kind.ownTarget(hello.target, this.options.dataDir) : this.lookup(hello.target);
     // A dynamic target may have gone while this HELLO waited.
     if (!target) throw new FerryError('SMS.0411', `Disk ${hello.target} does not exist on this receiver`);
+    if (target.kind && target.kind !== hello.kind) throw new FerryError('FERRY_KIND_UNSUPPORTED', `target ${target.name} takes ${target.kind}-level sessions, not ${hello.kind}-level ones`);
     // The lock's key: the target name, or 'KIND:NAME' for a kind that names its own targets.
     const key = kind.ownTarget ? `${hello.kind}:${target.name}` : target.name;
     const previous = this.active.get(key);

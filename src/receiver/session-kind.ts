@@ -8,11 +8,13 @@
 
 import type { Logger } from '../platform/log.js';
 import type { FrameChannel } from '../protocol/channel.js';
-import type { Hello, RawFrame, Welcome } from '../protocol/frames.js';
+import type { Hello, RawFrame, SessionKind, Welcome } from '../protocol/frames.js';
 
 export interface TargetSpec {
   name: string;
   path: string;
+  /** Only sessions of this kind may open the target (dynamic targets: a volume is copied one way). */
+  kind?: SessionKind;
 }
 
 /**

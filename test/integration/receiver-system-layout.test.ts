@@ -11,6 +11,7 @@
 // Bad requests are refused before a byte is written, with the receiver
 // serving on.
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +19,7 @@ import type { Layout } from '../../src/layout/model.js';
 import { LayoutSchema } from '../../src/layout/model.js';
 import type { SystemReply } from '../../src/layout/system-session.js';
 import { FerryError } from '../../src/errors/ferry-error.js';
+import { openClientSession } from '../../src/replication/session/connect.js';
 import { startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { migrateFiles } from '../helpers/file-pass.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
@@ -255,6 +257,10 @@ describe.runIf(env.ok)('the receiver lays out whole disks for a system session',
     await migrateFiles(recv.info, src, 'm1.ap3', join(dir, 'migrate-state'));
     expect(readFileSync(join(root, 'boot/vmlinuz'), 'utf8')).toBe('kernel\n');
     expect(blkid(`${la}p3`).UUID).toBe(UUID.boot);
+    // A volume is copied one way only: a block session into a file system volume is refused.
+    await expect(
+      openClientSession({ host: '127.0.0.1', port: recv.info.port, token: recv.info.token, fingerprint: recv.info.fingerprint }, { kind: 'block', target: 'm1.ap3', passId: randomUUID(), sizeBytes: MiB }),
+    ).rejects.toThrow(/FERRY_KIND_UNSUPPORTED|takes file-level sessions, not block-level ones/);
 
     // END: everything unmounted, the loop devices the receiver attached detached, the targets gone.
     await c.end();

@@ -117,7 +117,7 @@ class SystemSession implements KindSession {
       for (const d of req.layout.disks) if (!this.claims.has(d.name)) this.claims.set(d.name, id);
       this.claimed = req.layout.disks.map((d) => d.name).filter((n) => this.claims.get(n) === id);
       this.system = await layOut(req, this.disks, this.described, this.paths, this.ctx.log);
-      for (const v of this.system.volumes) this.ctx.targets.register({ name: v.volume.target, path: v.path });
+      for (const v of this.system.volumes) this.ctx.targets.register({ name: v.volume.target, path: v.path, kind: v.volume.kind });
       const { state, made, notes, volumes } = this.system;
       reply = { op: 'layout', state, layout: made, volumes: volumes.map((v) => v.volume), notes, stagingRoot: this.paths.root };
     } else {
@@ -128,7 +128,7 @@ class SystemSession implements KindSession {
       try {
         reply = { op: 'volume-done', id: req.id, actions: await growVolume(v, this.paths.growMount(req.id)) };
       } finally {
-        this.ctx.targets.register({ name: v.volume.target, path: v.path });
+        this.ctx.targets.register({ name: v.volume.target, path: v.path, kind: v.volume.kind });
       }
     }
     await this.ctx.channel.send(encodeJsonFrame(FrameType.SYSTEM_REPLY, reply));
