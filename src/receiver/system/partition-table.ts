@@ -14,7 +14,7 @@ import { partitionDevice, rereadPartitions } from './block-devices.js';
 const MiB = 1024 * 1024;
 /** GPT's backup table and header at the end of the disk (33 sectors of 512 bytes; more than enough for 4 KiB sectors' 5+1). */
 const GPT_TAIL_BYTES = 33 * 512;
-const EXTENDED_TYPES = new Set(['5', 'f', '85']);
+const EXTENDED_TYPES = new Set(['5', '05', 'f', '0f', '85']);
 
 export interface Placed {
   partition: Partition;
@@ -22,7 +22,7 @@ export interface Placed {
   sizeBytes: number;
 }
 
-export const isExtended = (disk: Disk, p: Partition) => disk.table === 'dos' && EXTENDED_TYPES.has(p.type);
+export const isExtended = (disk: Disk, p: Partition) => disk.table === 'dos' && EXTENDED_TYPES.has(p.type.toLowerCase());
 
 const align = (n: number) => Math.ceil(n / MiB) * MiB;
 
