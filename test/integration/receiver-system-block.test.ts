@@ -2,7 +2,8 @@
 // at block level a disk whose partitions keep the source's places is one
 // whole-disk volume that an ordinary block pass copies, and 'volume-done'
 // then moves the GPT backup header to the larger disk's end, grows the last
-// partition and its ext4; a receiver killed with -9 while it holds a layout
+// partition and its ext4 (MBR: a last logical partition with its extended
+// partition); a receiver killed with -9 while it holds a layout
 // mounted cleans its mounts and loop devices at the next start, and
 // recognises the layout without reformatting; only an explicit re-layout
 // makes the disks anew; a receiver stopped with SIGTERM unmounts and
@@ -49,13 +50,14 @@ describe.runIf(env.ok)('block-level layouts, growing, and a receiver restarted a
   let source: LoopDisk;
   let recv: RunningReceiver;
   const image = (n: string) => join(dir, `${n}.img`);
-  const start = () => startReceiver(data, [], ['--disk', `c=${image('c')}`, '--disk', `d=${image('d')}`]);
+  const start = () => startReceiver(data, [], ['--disk', `c=${image('c')}`, '--disk', `d=${image('d')}`, '--disk', `e=${image('e')}`]);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ferry-system-block-'));
     data = join(dir, 'recv');
     sh('truncate', ['-s', '80M', image('c')]);
     sh('truncate', ['-s', '64M', image('d')]);
+    sh('truncate', ['-s', '80M', image('e')]);
     // The source disk: 48 MiB, GPT, a BIOS boot partition and an ext4 holding one file.
     source = LoopDisk.create(48 * MiB, 'ferry-system-src-');
     sh('sfdisk', ['--quiet', source.device], `label: gpt\n,1M,${BIOS}\n,,${LINUX}\n`);
@@ -120,6 +122,45 @@ describe.runIf(env.ok)('block-level layouts, growing, and a receiver restarted a
       expect(sh('blkid', ['-p', '-s', 'UUID', '-o', 'value', `${dev}p2`]).trim()).toBe(FS_UUID);
       expect(sh('debugfs', ['-R', 'cat /hello', `${dev}p2`])).toContain('hello from the source');
     });
+  }, 120_000);
+
+  it('grows an MBR disk whose last partition is a logical one: the extended partition first, then the logical one and its ext4', async () => {
+    const src = LoopDisk.create(48 * MiB, 'ferry-system-src-mbr-');
+    try {
+      sh('sfdisk', ['--quiet', src.device], 'label: dos\n,8M,83\n,,5\n,,83\n');
+      src.rescan();
+      sh('partx', ['-a', '--nr', '5', src.device]);
+      sh('mkfs.ext4', ['-q', '-F', '-U', FS_UUID, src.part(5)]);
+      const t = table(src.image);
+      const layout = LayoutSchema.parse({
+        version: 1,
+        disks: [{
+          name: 'e', sizeBytes: 48 * MiB, table: 'dos',
+          partitions: t.partitions.map((p, i) => ({
+            id: `ep${[1, 2, 5][i]}`, number: [1, 2, 5][i], logical: i === 2, startBytes: p.start * 512, sizeBytes: p.size * 512, type: ['83', '5', '83'][i],
+            content: i === 2 ? { kind: 'filesystem', fsType: 'ext4', uuid: FS_UUID, mountPoint: '/' } : { kind: 'none' },
+          })),
+        }],
+      });
+      const c = await SystemClient.open(recv.info, 'm6');
+      const reply = await c.request({ op: 'layout', mode: 'block', layout });
+      if (reply instanceof Error) throw reply;
+      const copy = await runFerry(migrateArgs(recv.info, [`${src.image}=m6.e`]));
+      expect(copy.code, copy.stderr).toBe(0);
+      const done = await c.request({ op: 'volume-done', id: 'e' });
+      if (done instanceof Error) throw done;
+      expect(done.op === 'volume-done' && done.actions.map((a) => a.replace(/\/dev\/loop\d+/g, 'LOOP'))).toEqual([
+        'extended partition 2 of LOOP grown to the end of the disk',
+        'partition 5 of LOOP grown to the end of the disk',
+        'ext4 on LOOPp5 grown to its partition (e2fsck -fy, resize2fs)',
+      ]);
+      await c.end();
+      const grown = table(image('e')).partitions;
+      expect(grown[1]!.start + grown[1]!.size).toBe(80 * 2048);
+      expect(grown[2]!.start + grown[2]!.size).toBe(80 * 2048);
+    } finally {
+      src.destroy();
+    }
   }, 120_000);
 
   it('after kill -9 with a layout mounted: the next receiver unmounts and detaches first, recognises the disks, and only a re-layout makes them anew', async () => {

@@ -56,6 +56,9 @@ export function sectorBytesOf(dev: string): number {
 export async function rereadPartitions(disk: string, numbers: number[]): Promise<void> {
   await exec('blockdev', ['--rereadpt', disk]).catch(() => undefined);
   await exec('partx', ['-u', disk]).catch(() => exec('partx', ['-a', disk]));
+  // `partx -u` may miss a partition (a last logical one behind a primary
+  // numbered after the extended): those are added one by one.
+  for (const n of numbers) if (!existsSync(partitionDevice(disk, n))) await exec('partx', ['-a', '--nr', String(n), disk]).catch(() => undefined);
   for (let i = 0; i < 100; i++) {
     if (numbers.every((n) => existsSync(partitionDevice(disk, n)))) return;
     await pause(50);

@@ -1,8 +1,8 @@
 // After a block volume is copied into a larger target ('volume-done'): grow
 // what the copy brought to the target's size. A whole disk: the GPT backup
 // header moved to the disk's end (sfdisk --relocate gpt-bak-std), the last
-// partition grown to the end (sfdisk -N), the kernel told, then its file
-// system. A partition: its file system (ext*: e2fsck -fy then resize2fs; xfs:
+// partition grown to the end (sfdisk -N; an MBR logical one after its
+// extended partition), the kernel told, then its file system. A partition: its file system (ext*: e2fsck -fy then resize2fs; xfs:
 // xfs_growfs on a temporary mount; btrfs: `btrfs filesystem resize max` on a
 // temporary mount). File volumes need nothing. Returns the actions taken, one
 // line each, for the reply.
@@ -55,6 +55,14 @@ export async function growFileSystem(device: string, tmpDir: string): Promise<st
 interface SfdiskPartition {
   node: string;
   start: number;
+  type: string;
+}
+
+const numberOf = (p: SfdiskPartition) => Number(/(\d+)$/.exec(p.node)![1]);
+const EXTENDED = new Set(['5', '05', 'f', '0f', '85']);
+
+async function growToEnd(dev: string, n: number): Promise<void> {
+  await exec('sfdisk', ['--no-reread', '--no-tell-kernel', '-N', String(n), dev], { input: ', +\n' });
 }
 
 export async function growVolume(v: ServedVolume, tmpDir: string): Promise<string[]> {
@@ -68,14 +76,17 @@ export async function growVolume(v: ServedVolume, tmpDir: string): Promise<strin
     actions.push(`GPT backup header of ${dev} moved to the end of the disk`);
   }
   const json = JSON.parse((await exec('sfdisk', ['--json', dev])).stdout) as { partitiontable: { partitions?: SfdiskPartition[] } };
-  const last = [...(json.partitiontable.partitions ?? [])].sort((a, b) => b.start - a.start)[0];
+  const parts = json.partitiontable.partitions ?? [];
+  const last = [...parts].filter((p) => !(v.disk!.table === 'dos' && EXTENDED.has(p.type.toLowerCase()))).sort((a, b) => b.start - a.start)[0];
   if (!last) return actions;
-  const n = Number(/(\d+)$/.exec(last.node)![1]);
-  if (v.disk.table === 'dos' && n > 4) {
-    actions.push(`partition ${n} of ${dev} not grown: it is a logical partition (its extended partition would have to grow first)`);
-    return actions;
+  const n = numberOf(last);
+  // A last logical partition grows inside its extended one, which grows first.
+  const extended = v.disk.table === 'dos' && n > 4 ? parts.find((p) => EXTENDED.has(p.type.toLowerCase())) : undefined;
+  if (extended) {
+    await growToEnd(dev, numberOf(extended));
+    actions.push(`extended partition ${numberOf(extended)} of ${dev} grown to the end of the disk`);
   }
-  await exec('sfdisk', ['--no-reread', '--no-tell-kernel', '-N', String(n), dev], { input: ', +\n' });
+  await growToEnd(dev, n);
   await rereadPartitions(dev, [n]);
   actions.push(`partition ${n} of ${dev} grown to the end of the disk`);
   return [...actions, ...(await growFileSystem(partitionDevice(dev, n), tmpDir))];
