@@ -68,45 +68,62 @@ export interface Placement {
   problems: string[];
 }
 
-/** Places every partition of `disk` by the rule above. */
+/**
+ * Places every partition of `disk` by the rule above. Partitions with a
+ * `startBytes` may be in any physical order (numbers need not follow the
+ * disk); overlaps are found by sorting, each logical partition must leave a
+ * sector for its EBR and stay inside its extended partition.
+ */
 export function placePartitions(disk: Pick<Disk, 'name' | 'table' | 'partitions'>, sectorBytes: number): Placement {
   const out: PlacedPartition[] = [];
   const problems: string[] = [];
   const firstUsable = disk.table === 'gpt' ? 34 * sectorBytes : sectorBytes;
-  let cursor = ALIGN_BYTES;
-  let lastEnd = firstUsable;
-  const place = (p: Partition, start: number, floor: number): PlacedPartition => {
-    if (p.startBytes !== undefined && p.startBytes < floor) {
-      problems.push(`partition ${p.id} starts at byte ${p.startBytes}, before byte ${floor} where the space before it ends (overlap)`);
-    }
-    const placed = { id: p.id, number: p.number, startBytes: start, sizeBytes: p.sizeBytes, endBytes: start + p.sizeBytes, logical: p.logical };
-    out.push(placed);
-    return placed;
+  const placed = (p: Partition, start: number): PlacedPartition => {
+    const x = { id: p.id, number: p.number, startBytes: start, sizeBytes: p.sizeBytes, endBytes: start + p.sizeBytes, logical: p.logical };
+    out.push(x);
+    return x;
   };
   const primaries = disk.partitions.filter((p) => !p.logical);
   const logicals = disk.partitions.filter((p) => p.logical);
+  let cursor = ALIGN_BYTES;
   for (const p of primaries) {
-    const start = p.startBytes ?? alignUp(Math.max(cursor, lastEnd), ALIGN_BYTES);
-    const placed = place(p, start, lastEnd);
-    if (disk.table === 'dos' && isExtended(p)) {
-      let lcur = placed.startBytes;
-      for (const l of logicals) {
-        const ls = l.startBytes ?? alignUp(lcur + sectorBytes, ALIGN_BYTES);
-        const lp = place(l, ls, lcur + sectorBytes);
-        if (lp.endBytes > placed.endBytes) {
-          problems.push(
-            `logical partition ${l.id} ends at byte ${lp.endBytes}, past its extended partition ${p.id} (ends at byte ${placed.endBytes}): ` +
-              `the extended partition needs ${lp.endBytes - placed.startBytes} bytes (each logical costs a 1 MiB-aligned EBR)`,
-          );
-        }
-        lcur = lp.endBytes;
+    const ext = placed(p, p.startBytes ?? alignUp(cursor, ALIGN_BYTES));
+    cursor = Math.max(cursor, ext.endBytes);
+    if (disk.table !== 'dos' || !isExtended(p)) continue;
+    const inside: PlacedPartition[] = [];
+    let lcur = ext.startBytes;
+    for (const l of logicals) {
+      const lp = placed(l, l.startBytes ?? alignUp(lcur + sectorBytes, ALIGN_BYTES));
+      inside.push(lp);
+      lcur = Math.max(lcur, lp.endBytes);
+      if (lp.endBytes > ext.endBytes || lp.startBytes < ext.startBytes + sectorBytes) {
+        problems.push(
+          `logical partition ${l.id} (bytes ${lp.startBytes}–${lp.endBytes}) is not inside its extended partition ${p.id} (bytes ${ext.startBytes}–${ext.endBytes}): ` +
+            `the extended partition needs ${lp.endBytes - ext.startBytes} bytes (each logical costs a 1 MiB-aligned EBR)`,
+        );
       }
     }
-    lastEnd = Math.max(lastEnd, placed.endBytes);
-    cursor = placed.endBytes;
+    overlaps(inside, ext.startBytes + sectorBytes, sectorBytes, problems);
   }
+  overlaps(out.filter((x) => !x.logical), firstUsable, 0, problems);
   const end = out.reduce((m, p) => Math.max(m, p.endBytes), ALIGN_BYTES);
   return { partitions: out, neededBytes: end + (disk.table === 'gpt' ? gptTailBytes(sectorBytes) : 0), problems };
+}
+
+/** Sorted by start, each partition must begin at or after `floor`, and `gap` bytes after the previous one's end. */
+function overlaps(parts: PlacedPartition[], floor: number, gap: number, problems: string[]): void {
+  let prev: PlacedPartition | undefined;
+  for (const p of [...parts].sort((a, b) => a.startBytes - b.startBytes)) {
+    const min = prev ? prev.endBytes + gap : floor;
+    if (p.startBytes < min) {
+      problems.push(
+        prev
+          ? `partition ${p.id} starts at byte ${p.startBytes}, inside partition ${prev.id} (bytes ${prev.startBytes}–${prev.endBytes}${gap ? ' and its EBR' : ''}): they overlap`
+          : `partition ${p.id} starts at byte ${p.startBytes}, before byte ${floor}, the first the partition table leaves free`,
+      );
+    }
+    if (!prev || p.endBytes > prev.endBytes) prev = p;
+  }
 }
 
 /** The smallest extended partition that holds these logical partitions placed by the rule above. */

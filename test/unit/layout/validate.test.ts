@@ -46,6 +46,17 @@ describe('validateLayout', () => {
     expect(placePartitions(d0!, 512).neededBytes).toBe(918 * MIB + 33 * 512);
   });
 
+  it('accepts partition numbers out of physical order when starts are given (the PV before the extended partition)', () => {
+    const l = labLayout();
+    part(l, 'disk1p3').startBytes = 321 * MIB;
+    part(l, 'disk1p2').startBytes = 361 * MIB;
+    part(l, 'disk1p5').startBytes = 362 * MIB;
+    part(l, 'disk1p6').startBytes = 463 * MIB;
+    expect(() => validateLayout(l, disksOf(920, 568), 'block')).not.toThrow();
+    part(l, 'disk1p6').startBytes = 462 * MIB - 512; // no sector left for its EBR
+    expect(refusal(() => validateLayout(l, disksOf(920, 568), 'block')).message).toContain('inside partition disk1p5 (bytes 379584512–484442112 and its EBR): they overlap');
+  });
+
   it('SMS.0411: a disk the receiver was not given, naming the ones it has', () => {
     const e = refusal(() => validateLayout(labLayout(), [disksOf(920, 568)[0]!], 'file'));
     expect(e.code).toBe('SMS.0411');
@@ -103,9 +114,9 @@ describe('validateLayout', () => {
         /volume group "vg0" has no physical volume/,
       ],
       ['unaligned start', (l) => (part(l, 'disk0p4').startBytes = 266 * MIB + 100), /start 278921316 is not on a 512-byte sector boundary/],
-      ['overlap', (l) => (part(l, 'disk0p4').startBytes = 200 * MIB), /overlap/],
+      ['overlap', (l) => (part(l, 'disk0p4').startBytes = 200 * MIB), /partition disk0p4 starts at byte 209715200, inside partition disk0p3 \(bytes 69206016–278921216\): they overlap/],
       ['xfs below 300 MiB', (l) => (part(l, 'disk0p4').sizeBytes = 299 * MIB), /314572800 bytes \(300\.0 MiB\)/],
-      ['logical past its extended', (l) => (part(l, 'disk1p2').sizeBytes = 201 * MIB), /past its extended partition disk1p2/],
+      ['logical past its extended', (l) => (part(l, 'disk1p2').sizeBytes = 201 * MIB), /disk1p6 \(bytes 443547648–548405248\) is not inside its extended partition disk1p2 \(bytes 336592896–547356672\)/],
     ];
     for (const [name, f, msg] of cases) {
       const e = refusal(() => validateLayout(edit(f), disksOf(920, 568), 'file'));
