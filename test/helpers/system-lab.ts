@@ -9,9 +9,12 @@
 //   this kernel has no vfat; files put in with mtools) · p3 /boot ext4 200 MiB
 //   · p4 / xfs 320 MiB · p5 btrfs 300 MiB (@ at /srv, @home at /home,
 //   read-only snapshot @snap-1 of @home, default subvolume @) · p6 swap 32 MiB.
-// disk1 (MBR, 568 MiB): p1 /data xfs 320 MiB · p2 extended: p5 /var/log ext4
-//   100 MiB, p6 /opt ext4 100 MiB · p3 type 8e, an LVM PV of VG `vg` with two
-//   LVs (data 8 MiB, logs-1 8 MiB; metadata only, no device-mapper here).
+// disk1 (MBR, 568 MiB), in disk order: p1 /data xfs 320 MiB · p3 type 8e,
+//   an LVM PV (40 MiB) of a VG with two LVs (data 8 MiB, logs-1 8 MiB;
+//   metadata only, no device-mapper here) · p2 extended (202 MiB, last on the
+//   disk, so a block copy onto a larger disk grows it with /opt): p5 /var/log
+//   ext4 100 MiB, p6 /opt ext4 100 MiB. Numbers out of disk order, as on
+//   real disks partitioned twice.
 // UUIDs are fresh per build (two btrfs file systems with one fsid cannot be
 // mounted side by side): read them from `parts`.
 
@@ -173,8 +176,8 @@ function build(dir: string, undo: (() => void)[], teardown: () => void): SourceS
     568 * MIB,
     [
       [1, 'size=320MiB, type=83, bootable'],
-      [2, 'size=202MiB, type=5'],
       [3, 'size=40MiB, type=8e'],
+      [2, 'size=202MiB, type=5'],
       [5, 'size=100MiB, type=83'],
       [6, 'size=100MiB, type=83'],
     ],

@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { discoverSourceLayout } from '../../src/discovery/linux/source-layout.js';
 import { LayoutSchema, type Layout, type Partition } from '../../src/layout/model.js';
+import { isWholeDiskCopy, planTargetLayout } from '../../src/layout/plan.js';
+import { validateLayout } from '../../src/layout/validate.js';
 import { needs } from '../helpers/requirements.js';
 import { buildSourceServer, SYSTEM_LAB_TOOLS, type SourceServer } from '../helpers/system-lab.js';
 
@@ -116,6 +118,18 @@ describe.runIf(env.ok)('discoverSourceLayout on the two-disk test server', () =>
       server.vg.lvs.map((lv) => [`${server.vg.name}-${lv.name}`, lv.name, lv.sizeBytes, 'none']),
     );
     expect(vg.logicalVolumes[0]!.sourceDevice).toBe(`/dev/${server.vg.name}/data`);
+  });
+
+  it('plans onto larger and smaller receiver disks, and the receiver\'s check accepts the plan', () => {
+    const disks = (a: number, b: number) => [
+      { name: 'disk0', sizeBytes: a * MIB, sectorBytes: 512 },
+      { name: 'disk1', sizeBytes: b * MIB, sectorBytes: 512 },
+    ];
+    for (const [mode, a, b] of [['file', 1024, 768], ['file', 800, 500], ['block', 1024, 768]] as const) {
+      const planned = planTargetLayout(layout, disks(a, b), mode);
+      expect(() => validateLayout(planned, disks(a, b), mode), `${mode} ${a}/${b}`).not.toThrow();
+    }
+    expect(planTargetLayout(layout, disks(1024, 768), 'block').disks.map((d, i) => isWholeDiskCopy(layout.disks[i]!, d, [1024, 768][i]! * MIB))).toEqual([true, true]);
   });
 
   it('has no warning about the lab disks', () => {

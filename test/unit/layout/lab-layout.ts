@@ -1,5 +1,6 @@
 // The layout discovery reads from issue 15's two-disk test server
 // (test/helpers/system-lab.ts), written out by hand for the pure layout tests.
+// disk1's partitions are out of disk order: p1, p3 (the PV), p2 (extended: p5, p6).
 
 import { LayoutSchema, type Layout } from '../../../src/layout/model.js';
 import type { SystemDisk } from '../../../src/layout/system-session.js';
@@ -76,10 +77,10 @@ export function labLayout(): Layout {
         sourceDevice: '/dev/sdb',
         partitions: [
           p('disk1', 1, 1, 320, '83', fs('xfs', '/data', 30), { bootable: true }),
-          p('disk1', 2, 321, 202, '5', { kind: 'none' }),
-          p('disk1', 3, 523, 40, '8e', { kind: 'lvm-pv', vg: 'vg0', uuid: 'pv-uuid' }),
-          p('disk1', 5, 322, 100, '83', fs('ext4', '/var/log', 12), { logical: true }),
-          p('disk1', 6, 423, 100, '83', fs('ext4', '/opt', 5), { logical: true }),
+          p('disk1', 2, 361, 202, '5', { kind: 'none' }),
+          p('disk1', 3, 321, 40, '8e', { kind: 'lvm-pv', vg: 'vg0', uuid: 'pv-uuid' }),
+          p('disk1', 5, 362, 100, '83', fs('ext4', '/var/log', 12), { logical: true }),
+          p('disk1', 6, 463, 100, '83', fs('ext4', '/opt', 5), { logical: true }),
         ],
       },
     ],

@@ -22,11 +22,12 @@ function refusal(fn: () => void): FerryError {
 }
 
 describe('planTargetLayout', () => {
-  it('on disks of the same size keeps every size in block mode (and every start: the whole disk can be copied); file mode grows into the free tail', () => {
+  it('on disks of the same size keeps every start in block mode (the whole disk can be copied); both modes grow into the free tail', () => {
     const src = labLayout();
     const same = planTargetLayout(src, disksOf(920, 568), 'block');
-    expect(sizes(same, 0)).toEqual(sizes(src, 0));
-    expect(sizes(same, 1)).toEqual(sizes(src, 1));
+    expect(sizes(same, 0)).toEqual(sizes(src, 0)); // swap ends disk0: nothing grows
+    expect(sizes(same, 1)).toEqual({ ...sizes(src, 1), disk1p2: 207, disk1p6: 105 }); // the extended partition and /opt end disk1
+    expect(same.disks[1]!.partitions.map((p) => p.startBytes)).toEqual(src.disks[1]!.partitions.map((p) => p.startBytes));
     validateLayout(same, disksOf(920, 568), 'block');
     // the lab leaves 1 MiB (after GPT's tail) and 5 MiB unpartitioned at the ends of its disks
     const grown = planTargetLayout(src, disksOf(920, 568), 'file');
@@ -48,10 +49,11 @@ describe('planTargetLayout', () => {
     expect(placePartitions(t.disks[0]!, 512).neededBytes).toBeLessThanOrEqual(2048 * MIB);
   });
 
-  it('block level, larger disk: starts kept; only a growable partition that ends last grows (here none: swap and the PV end the disks)', () => {
+  it('block level, larger disk: starts kept; only a growable partition that ends last grows (not the swap ending disk0; /opt and its extended ending disk1)', () => {
     const src = labLayout();
     const t = planTargetLayout(src, disksOf(2048, 1024), 'block');
     expect(sizes(t, 0)).toEqual(sizes(src, 0));
+    expect(sizes(t, 1)).toEqual({ ...sizes(src, 1), disk1p2: 202 + 1024 - 563, disk1p6: 100 + 1024 - 563 });
     expect(t.disks.map((d, i) => isWholeDiskCopy(src.disks[i]!, d, [2048 * MIB, 1024 * MIB][i]))).toEqual([true, true]);
     // without the swap, / … btrfs ends disk0 and grows in place
     const noSwap = labLayout();

@@ -55,7 +55,7 @@ describe('targetServerFromLayout', () => {
   it('survives the POST /v3/tasks schema with its extension fields, and maps back to the same layout', () => {
     const src = labLayout();
     const ts = roundTrip(targetServerFromLayout(src, 'web-1'));
-    expect(ts.disks[1]!.physical_volumes[3]).toMatchObject({ logical: true, partition_type: '83', start: 322 * MIB });
+    expect(ts.disks[1]!.physical_volumes[3]).toMatchObject({ logical: true, partition_type: '83', start: 362 * MIB });
     expect(layoutFromTargetServer(ts, src)).toEqual(src);
   });
 });

@@ -116,7 +116,7 @@ describe('validateLayout', () => {
       ['unaligned start', (l) => (part(l, 'disk0p4').startBytes = 266 * MIB + 100), /start 278921316 is not on a 512-byte sector boundary/],
       ['overlap', (l) => (part(l, 'disk0p4').startBytes = 200 * MIB), /partition disk0p4 starts at byte 209715200, inside partition disk0p3 \(bytes 69206016–278921216\): they overlap/],
       ['xfs below 300 MiB', (l) => (part(l, 'disk0p4').sizeBytes = 299 * MIB), /314572800 bytes \(300\.0 MiB\)/],
-      ['logical past its extended', (l) => (part(l, 'disk1p2').sizeBytes = 201 * MIB), /disk1p6 \(bytes 443547648–548405248\) is not inside its extended partition disk1p2 \(bytes 336592896–547356672\)/],
+      ['logical past its extended', (l) => (part(l, 'disk1p2').sizeBytes = 201 * MIB), /disk1p6 \(bytes 485490688–590348288\) is not inside its extended partition disk1p2 \(bytes 378535936–589299712\)/],
     ];
     for (const [name, f, msg] of cases) {
       const e = refusal(() => validateLayout(edit(f), disksOf(920, 568), 'file'));
