@@ -252,7 +252,13 @@ function build(dir: string, undo: (() => void)[], teardown: () => void): SourceS
     const path = mountPoint === '/' ? root : join(root, mountPoint);
     mkdirSync(path, { recursive: true });
     sh('mount', ['-t', fsType, ...(options ? ['-o', options] : []), device, path]);
-    undo.push(() => sh('umount', [path]));
+    undo.push(() => {
+      try {
+        sh('umount', [path]);
+      } catch {
+        sh('umount', ['-l', path]); // still busy (a test's open file): detach it now, the kernel finishes later
+      }
+    });
     mounts.push({ mountPoint, path, device, fsType, options });
     return path;
   };
