@@ -8,6 +8,7 @@
 // recognises the layout without reformatting; only an explicit re-layout
 // makes the disks anew; a receiver stopped with SIGTERM unmounts and
 // detaches by itself.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,13 @@ interface Table {
   lastlba: number;
 }
 const table = (image: string) => (JSON.parse(sh('sfdisk', ['--json', image])) as { partitiontable: Table }).partitiontable;
+
+/** What blkid finds on `dev` ('' when nothing). */
+function fsType(dev: string): string {
+  const r = spawnSync('blkid', ['-p', '-s', 'TYPE', '-o', 'value', dev], { encoding: 'utf8' });
+  if (r.status !== 0 && r.status !== 2) throw new Error(`blkid ${dev}: exit ${r.status}: ${r.stderr}`);
+  return r.stdout.trim();
+}
 
 /** Runs `fn` with the image attached as a loop device of the test's own. */
 function withLoop<T>(image: string, fn: (dev: string) => T): T {
@@ -122,6 +130,33 @@ describe.runIf(env.ok)('block-level layouts, growing, and a receiver restarted a
       expect(sh('blkid', ['-p', '-s', 'UUID', '-o', 'value', `${dev}p2`]).trim()).toBe(FS_UUID);
       expect(sh('debugfs', ['-R', 'cat /hello', `${dev}p2`])).toContain('hello from the source');
     });
+  }, 120_000);
+
+  it('copies partition by partition when the layout moves partitions: one block volume per partition, swap made and not copied', async () => {
+    const layout = LayoutSchema.parse({
+      version: 1,
+      disks: [{
+        name: 'd', sizeBytes: 64 * MiB, table: 'gpt',
+        partitions: [
+          { id: 'dp1', number: 1, sizeBytes: 1 * MiB, type: BIOS, content: { kind: 'none' } },
+          { id: 'dp2', number: 2, sizeBytes: 16 * MiB, type: LINUX, content: { kind: 'filesystem', fsType: 'ext4', uuid: FS_UUID, mountPoint: '/' } },
+          { id: 'dp3', number: 3, sizeBytes: 8 * MiB, type: '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F', content: { kind: 'swap', uuid: FS_UUID } },
+        ],
+      }],
+    });
+    const c = await SystemClient.open(recv.info, 'm7');
+    const reply = await c.request({ op: 'layout', mode: 'block', layout });
+    if (reply instanceof Error) throw reply;
+    expect(reply.op === 'layout' && reply.volumes.map((v) => [v.id, v.kind, v.target, v.sizeBytes, v.fsType, v.wholeDisk ?? false])).toEqual([
+      ['dp1', 'block', 'm7.dp1', 1 * MiB, '', false],
+      ['dp2', 'block', 'm7.dp2', 16 * MiB, 'ext4', false],
+    ]);
+    withLoop(image('d'), (dev) => {
+      expect(fsType(`${dev}p3`)).toBe('swap');
+      // Block level copies file systems: none was made (blkid finds nothing: exit code 2).
+      expect(fsType(`${dev}p2`)).toBe('');
+    });
+    await c.end();
   }, 120_000);
 
   it('grows an MBR disk whose last partition is a logical one: the extended partition first, then the logical one and its ext4', async () => {

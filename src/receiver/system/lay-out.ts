@@ -14,12 +14,14 @@ import { exec } from '../../platform/exec.js';
 import type { Logger } from '../../platform/log.js';
 import type { CopyMode, Layout } from '../../layout/model.js';
 import type { SystemDisk } from '../../layout/system-session.js';
+import { flattenLvm } from '../../layout/flatten-lvm.js';
+import { isWholeDiskCopy, layoutHash } from '../../layout/plan.js';
+import { validateLayout } from '../../layout/validate.js';
 import { loopsBacking, partitionDevice, partitionsOf, rereadPartitions } from './block-devices.js';
 import { createSubvolumes } from './btrfs-subvolumes.js';
 import { assertDisksFree } from './disk-guard.js';
 import { closeDisk, openDisk, type DiskSpec, type OpenDisk } from './disks.js';
 import { assertFormatTools, makeFileSystem } from './format.js';
-import { flattenLvm, isWholeDiskCopy, layoutHash, validateLayout } from './layout-stand-ins.js';
 import { blkidUuid, readLayoutState, writeLayoutState, type LayoutState } from './layout-state.js';
 import { createVolumeGroup, deactivateVolumeGroup, hasDeviceMapper } from './lvm.js';
 import { assertSafePaths, planMounts } from './mount-plan.js';
@@ -68,12 +70,16 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
   assertSafePaths(req.layout);
   const lvm = req.mode === 'file' && req.layout.volumeGroups.length > 0;
   const dm = lvm && hasDeviceMapper();
-  const flat = lvm && !dm ? flattenLvm(req.layout) : { layout: req.layout, notes: [], from: new Map<string, string>() };
+  const flat = lvm && !dm ? flattenLvm(req.layout) : { layout: req.layout, notes: [] };
   const layout = flat.layout;
+  // The LV ids that became partitions, for each volume's `flattenedFrom`.
+  const flattenedFrom = new Map(layout === req.layout ? [] : req.layout.volumeGroups.flatMap((vg) => vg.logicalVolumes.map((lv) => [lv.id, `${vg.name}/${lv.name}`] as const)));
   if (req.mode === 'file') await assertFormatTools(layout);
   const size = new Map(described.map((d) => [d.name, d]));
   const placed = new Map<string, Placed[]>();
-  for (const d of layout.disks) placed.set(d.name, placePartitions(d, size.get(d.name)!.sizeBytes, size.get(d.name)!.sectorBytes));
+  for (const d of layout.disks) placed.set(d.name, placePartitions(d, size.get(d.name)!.sectorBytes));
+  // Asked of the layout as requested: the layout as made has every start filled in.
+  const wholeDisk = new Map(layout.disks.map((d) => [d.name, req.mode === 'block' && isWholeDiskCopy(d, d, size.get(d.name)!.sizeBytes)]));
   const made: Layout = {
     ...layout,
     disks: layout.disks.map((d) => ({ ...d, partitions: placed.get(d.name)!.map((x) => ({ ...x.partition, startBytes: x.startBytes, sizeBytes: x.sizeBytes })) })),
@@ -112,7 +118,7 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
         if (req.relayout || previous) await wipe(dev);
         await writePartitionTable(d, dev, placed.get(d.name)!, size.get(d.name)!.sectorBytes);
         // A whole-disk block copy brings the source's own table: nothing of ours to recognise it by.
-        if (!(req.mode === 'block' && isWholeDiskCopy(d, size.get(d.name)!.sizeBytes))) record.tableIds[d.name] = await tableIdOf(dev);
+        if (!wholeDisk.get(d.name)) record.tableIds[d.name] = await tableIdOf(dev);
       }
       if (dm) {
         for (const vg of layout.volumeGroups) {
@@ -146,8 +152,8 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
       layout: made,
       paths,
       devices,
-      flattenedFrom: flat.from,
-      disks: new Map(made.disks.map((d) => [d.name, { device: deviceOf(d.name), sizeBytes: size.get(d.name)!.sizeBytes, wholeDisk: isWholeDiskCopy(d, size.get(d.name)!.sizeBytes) }])),
+      flattenedFrom,
+      disks: new Map(made.disks.map((d) => [d.name, { device: deviceOf(d.name), sizeBytes: size.get(d.name)!.sizeBytes, wholeDisk: wholeDisk.get(d.name)! }])),
     });
     log.info({ id: paths.id, state, volumes: volumes.length, mounts: res.mounts.mounted.length }, 'system laid out');
     return { state, made, notes: record.notes, volumes, release: () => releaseAll(res, log) };
