@@ -2,7 +2,7 @@
 // volume groups and logical volumes created with the layout's names (and the
 // source's PV/VG UUIDs where the tools take them), deactivated when the
 // session ends. Without device-mapper (this machine) the layout is flattened
-// instead (layout-stand-ins.ts flattenLvm) and nothing here runs. Block mode
+// instead (layout/flatten-lvm.ts) and nothing here runs. Block mode
 // never comes here: its PV partitions are copied byte for byte.
 
 import { existsSync, readFileSync } from 'node:fs';
