@@ -3,7 +3,7 @@
 // layout needs is installed before anything is written (FERRY_FS_UNSUPPORTED
 // naming the type), and running it. Must not touch: anything but the device given.
 
-import { FerryError } from '../../errors/ferry-error.js';
+import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { exec, hasTool } from '../../platform/exec.js';
 import type { Content, Layout } from '../../layout/model.js';
 
@@ -46,7 +46,21 @@ export async function assertFormatTools(layout: Layout): Promise<void> {
   }
 }
 
-export async function makeFileSystem(c: Made, device: string): Promise<void> {
+/**
+ * Creates `c` on `device`. mkfs.btrfs refuses a UUID that another btrfs
+ * visible on this machine has, which happens only when the receiver runs
+ * beside the source (labs, tests): then the file system gets a new UUID and
+ * the caller is told (`uuidReplaced`), to say so in the reply's notes.
+ */
+export async function makeFileSystem(c: Made, device: string): Promise<{ uuidReplaced: boolean }> {
   const [tool, args] = mkfsCommand(c, device);
-  await exec(tool, args, { timeoutMs: 300_000 });
+  try {
+    await exec(tool, args, { timeoutMs: 300_000 });
+    return { uuidReplaced: false };
+  } catch (e) {
+    if (!(c.kind === 'filesystem' && c.fsType === 'btrfs' && c.uuid && /non-unique UUID/.test(errorMessage(e)))) throw e;
+    const [again, fresh] = mkfsCommand({ ...c, uuid: '' }, device);
+    await exec(again, fresh, { timeoutMs: 300_000 });
+    return { uuidReplaced: true };
+  }
 }

@@ -82,6 +82,8 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
   const wholeDisk = new Map(layout.disks.map((d) => [d.name, req.mode === 'block' && isWholeDiskCopy(d, d, size.get(d.name)!.sizeBytes)]));
   const made: Layout = {
     ...layout,
+    // Copies: formatAll may record a file system's new UUID in them.
+    volumeGroups: layout.volumeGroups.map((vg) => ({ ...vg, logicalVolumes: vg.logicalVolumes.map((lv) => ({ ...lv })) })),
     disks: layout.disks.map((d) => ({ ...d, partitions: placed.get(d.name)!.map((x) => ({ ...x.partition, startBytes: x.startBytes, sizeBytes: x.sizeBytes })) })),
   };
   const hash = layoutHash(req.layout);
@@ -156,7 +158,8 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
       disks: new Map(made.disks.map((d) => [d.name, { device: deviceOf(d.name), sizeBytes: size.get(d.name)!.sizeBytes, wholeDisk: wholeDisk.get(d.name)! }])),
     });
     log.info({ id: paths.id, state, volumes: volumes.length, mounts: res.mounts.mounted.length }, 'system laid out');
-    return { state, made, notes: record.notes, volumes, release: () => releaseAll(res, log) };
+    // Recognised: the layout as it was made then (a file system may have got a new UUID, see format.ts).
+    return { state, made: state === 'recognised' ? record.layout : made, notes: record.notes, volumes, release: () => releaseAll(res, log) };
   } catch (e) {
     await releaseAll(res, log);
     throw asLayoutFailure(e);
@@ -176,8 +179,12 @@ async function formatAll(mode: CopyMode, made: Layout, devices: Map<string, stri
     const device = devices.get(v.id);
     // Block mode copies file systems byte for byte: only swap, which is never copied, is made here.
     if (!device || !(c.kind === 'swap' || (c.kind === 'filesystem' && mode === 'file'))) continue;
-    await makeFileSystem(c, device);
+    const { uuidReplaced } = await makeFileSystem(c, device);
     record.uuids[v.id] = await blkidUuid(device);
+    if (uuidReplaced) {
+      record.notes.push(`${v.id}: btrfs UUID ${c.uuid} is in use by another file system on this machine (the receiver runs beside the source): made with ${record.uuids[v.id]}`);
+      v.content = { ...c, uuid: record.uuids[v.id]! };
+    }
   }
 }
 
