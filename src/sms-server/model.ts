@@ -154,6 +154,30 @@ export function taskStateAfterCopyState(copy: SourceState, current: TaskState): 
 
 // ---- views -----------------------------------------------------------------
 
+/** Every field of the reply table, in its order, with null where the source did not report it. */
+function withFields(fields: readonly string[], o: Record<string, unknown>): Record<string, unknown> {
+  return { ...Object.fromEntries(fields.map((f) => [f, o[f] ?? null])), ...o };
+}
+/** Table 4-71 (a partition), table 4-70 (a disk), 4-72 (a volume group), 4-73 (a logical volume), 4-76 (a NIC). */
+const PV_FIELDS = ['device_use', 'file_system', 'index', 'mount_point', 'name', 'size', 'used_size', 'inode_size', 'inode_nums', 'uuid', 'size_per_cluster'] as const;
+const DISK_FIELDS = ['name', 'partition_style', 'device_use', 'size', 'used_size', 'physical_volumes', 'os_disk', 'relation_name', 'inode_size'] as const;
+const VG_FIELDS = ['components', 'free_size', 'logical_volumes', 'name', 'size'] as const;
+const LV_FIELDS = ['block_count', 'block_size', 'file_system', 'inode_size', 'inode_nums', 'device_use', 'mount_point', 'name', 'size', 'used_size', 'free_size'] as const;
+const NIC_FIELDS = ['name', 'ip', 'ipv6', 'netmask', 'gateway', 'mtu', 'mac', 'id'] as const;
+/** Tables 4-136 (a target disk) and 4-137 (a target partition). */
+const TARGET_DISK_FIELDS = ['id', 'device_use', 'disk_id', 'name', 'physical_volumes', 'size', 'used_size', 'disk_index', 'os_disk', 'partition_style', 'relation_name'] as const;
+const TARGET_PV_FIELDS = ['id', 'device_use', 'file_system', 'index', 'mount_point', 'name', 'size', 'used_size', 'uuid', 'relation_name', 'free_size'] as const;
+
+/** A volume group as reported, with every documented field of it and of its logical volumes. */
+function volumeGroupView(vg: Record<string, unknown>): Record<string, unknown> {
+  const lvs = ((vg.logical_volumes as Record<string, unknown>[] | undefined) ?? []).map((lv) => withFields(LV_FIELDS, lv));
+  return withFields(VG_FIELDS, { ...vg, logical_volumes: lvs });
+}
+
+export function networksView(src: SourceRecord): Record<string, unknown>[] {
+  return ((src.body.networks as Record<string, unknown>[] | undefined) ?? []).map((n) => withFields(NIC_FIELDS, n));
+}
+
 /** Disks of the registration body with ids: disk `i`, partition `i_j` (as SMC numbers devices). */
 export function disksView(src: SourceRecord): Record<string, unknown>[] {
   const disks = (src.body.disks as Record<string, unknown>[] | undefined) ?? [];
@@ -163,9 +187,9 @@ export function disksView(src: SourceRecord): Record<string, unknown>[] {
     const pvAdj = new Map(((a?.physical_volumes as Record<string, unknown>[] | undefined) ?? []).map((p) => [String(p.id), p]));
     const pvs = ((d.physical_volumes as Record<string, unknown>[] | undefined) ?? []).map((p, j) => {
       const pa = pvAdj.get(`${i}_${j}`);
-      return { ...p, id: `${i}_${j}`, need_migration: pa?.need_migration ?? true, adjust_size: pa?.adjust_size ?? p.size ?? 0 };
+      return withFields(PV_FIELDS, { ...p, id: `${i}_${j}`, need_migration: pa?.need_migration ?? true, adjust_size: pa?.adjust_size ?? p.size ?? 0 });
     });
-    return { ...d, id: String(i), physical_volumes: pvs, need_migration: a?.need_migration ?? true, adjust_size: a?.adjust_size ?? d.size ?? 0 };
+    return withFields(DISK_FIELDS, { ...d, id: String(i), physical_volumes: pvs, need_migration: a?.need_migration ?? true, adjust_size: a?.adjust_size ?? d.size ?? 0 });
   });
 }
 
@@ -181,7 +205,7 @@ export function volumeGroupsView(src: SourceRecord): Record<string, unknown>[] {
       const la = lvAdj.get(lid);
       return { ...lv, id: lid, need_migration: la?.need_migration ?? true, adjust_size: la?.adjust_size ?? lv.size ?? 0 };
     });
-    return { ...vg, id, logical_volumes: lvs, need_migration: a?.need_migration ?? true, adjust_size: a?.adjust_size ?? vg.size ?? 0 };
+    return volumeGroupView({ ...vg, id, logical_volumes: lvs, need_migration: a?.need_migration ?? true, adjust_size: a?.adjust_size ?? vg.size ?? 0 });
   });
 }
 
@@ -267,7 +291,7 @@ export function initTargetServerView(src: SourceRecord): Record<string, unknown>
         uuid: p.uuid ?? null,
       })),
     })),
-    volume_groups: (src.body.volume_groups as unknown[] | undefined) ?? [],
+    volume_groups: ((src.body.volume_groups as Record<string, unknown>[] | undefined) ?? []).map(volumeGroupView),
   };
 }
 
@@ -314,7 +338,7 @@ export function sourceDetailsView(src: SourceRecord, task: TaskRecord | undefine
     disks: disksView(src),
     volume_groups: volumeGroupsView(src),
     btrfs_list: src.body.btrfs_list ?? [],
-    networks: src.body.networks ?? [],
+    networks: networksView(src),
     migprojectid: src.migprojectid ?? null,
   };
 }
@@ -332,7 +356,7 @@ function targetDisksView(t: TaskRecord, src: SourceRecord | undefined): Record<s
     const byId = d.disk_id !== undefined && /^\d+$/.test(d.disk_id) ? sourceDisks[Number(d.disk_id)] : undefined;
     const sd = byId ?? sourceDisks.find((x) => x.name === d.name) ?? sourceDisks[i];
     const sourcePvs = (sd?.physical_volumes as Record<string, unknown>[] | undefined) ?? [];
-    return {
+    return withFields(TARGET_DISK_FIELDS, {
       ...d,
       id: i + 1,
       disk_id: d.disk_id ?? String(i),
@@ -344,15 +368,15 @@ function targetDisksView(t: TaskRecord, src: SourceRecord | undefined): Record<s
         const sp = sourcePvs.find((x) => p.index !== undefined && x.index === p.index) ?? sourcePvs.find((x) => p.name !== undefined && x.name === p.name) ?? sourcePvs[j];
         const size = p.size ?? (sp?.size as number | undefined);
         const used = p.used_size ?? (sp?.used_size as number | undefined);
-        return {
+        return withFields(TARGET_PV_FIELDS, {
           ...p,
           id: (i + 1) * 1000 + j + 1,
           uuid: p.uuid ?? (sp?.uuid as string | undefined) ?? null,
           relation_name: (sp?.name as string | undefined) ?? null,
           free_size: size !== undefined && used !== undefined ? Math.max(0, size - used) : null,
-        };
+        });
       }),
-    };
+    });
   });
 }
 
@@ -412,7 +436,7 @@ export function taskSummaryView(t: TaskRecord, src: SourceRecord | undefined, fa
       os_version: src?.body.os_version ?? null,
       system_dir: (src?.body.system_dir as string | undefined) ?? null,
       disks: targetDisksView(t, src),
-      volume_groups: r.target_server.volume_groups ?? r.target_server.volume_group_s ?? [],
+      volume_groups: (r.target_server.volume_groups ?? r.target_server.volume_group_s ?? []).map((vg) => volumeGroupView(vg)),
       btrfs_list: r.target_server.btrfs_list ?? [],
       image_disk_id: null,
       cutovered_snapshot_ids: null,
