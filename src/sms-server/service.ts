@@ -312,13 +312,25 @@ export class ControlPlaneService {
     await this.store.transact(() => {
       const src = this.source(id);
       const diskCount = ((src.body.disks as unknown[] | undefined) ?? []).length;
+      // A choice for a volume that does not exist would be stored and never shown: refuse it instead.
+      const disks = (src.body.disks as { physical_volumes?: unknown[] }[] | undefined) ?? [];
       for (const d of u.disks ?? []) {
         if (!/^\d+$/.test(d.id) || Number(d.id) >= diskCount) throw badRequest('SMS.0411', `Disk ${d.id} does not exist.`, [d.id]);
+        const parts = disks[Number(d.id)]?.physical_volumes?.length ?? 0;
+        for (const pv of d.physical_volumes ?? []) {
+          const m = pv.id === undefined ? null : new RegExp(`^${d.id}_(\\d+)$`).exec(pv.id);
+          if (!m || Number(m[1]) >= parts) throw badRequest('SMS.9001', `Invalid parameters: partition ${pv.id ?? '(no id)'} does not exist on disk ${d.id} (its partitions are ${d.id}_0 … ${d.id}_${Math.max(0, parts - 1)}).`, [String(pv.id)]);
+        }
       }
-      const vgNames = new Set(((src.body.volume_groups as { name?: string }[] | undefined) ?? []).map((v) => v.name));
+      const vgByName = new Map(((src.body.volume_groups as { name?: string; logical_volumes?: { name?: string }[] }[] | undefined) ?? []).map((v) => [v.name, v]));
       const vgs = updateVolumeGroups(u);
       for (const v of vgs ?? []) {
-        if (!vgNames.has(v.id)) throw badRequest('SMS.9001', `Invalid parameters: volume group ${v.id} does not exist.`, [v.id]);
+        const vg = vgByName.get(v.id);
+        if (!vg) throw badRequest('SMS.9001', `Invalid parameters: volume group ${v.id} does not exist.`, [v.id]);
+        const lvNames = new Set((vg.logical_volumes ?? []).map((l) => l.name));
+        for (const lv of v.logical_volumes ?? []) {
+          if (!lvNames.has(lv.id)) throw badRequest('SMS.9001', `Invalid parameters: logical volume ${lv.id} does not exist in volume group ${v.id}.`, [lv.id]);
+        }
       }
       const next: SourceRecord = {
         ...src,

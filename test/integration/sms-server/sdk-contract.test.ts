@@ -114,6 +114,18 @@ describe('the official SDK\'s SMS v3 client against ferry control-plane', () => 
     expect(unknown.body.error_param.join(' ')).toMatch(/volume_groupz/);
     expect(unknown.body.error_param.join(' ')).toMatch(/disks\.0.*size/);
     expect400(await cp.call('PUT', `/v3/sources/${ids.source}`, { volume_groups: [], volume_group_s: [] }), 'SMS.6011');
+    // Choices for volumes that do not exist would be kept and never shown: refused, naming them.
+    const lv = register.volume_groups[0]!.logical_volumes![0]!.name!;
+    expect400(await cp.call('PUT', `/v3/sources/${ids.source}`, { disks: [{ id: '0', adjust_size: 0, physical_volumes: [{ id: '0_9', need_migration: false }] }] }), 'SMS.9001');
+    expect400(await cp.call('PUT', `/v3/sources/${ids.source}`, { volume_groups: [{ id: vg, logical_volumes: [{ id: 'no-such-lv' }] }] }), 'SMS.9001');
+    const pvAndLv = sdkBody('PutSourceServerBody', {
+      disks: [{ id: '0', adjust_size: 0, physical_volumes: [{ id: '0_1', need_migration: false }] }],
+      volume_groups: [{ id: vg, logical_volumes: [{ id: lv, need_migration: false }] }],
+    });
+    expect((await cp.call('PUT', `/v3/sources/${ids.source}`, pvAndLv)).status).toBe(200);
+    s = (await cp.call('GET', `/v3/sources/${ids.source}`)).body;
+    expect(s.disks[0].physical_volumes[1]).toMatchObject({ id: '0_1', need_migration: false });
+    expect(s.volume_groups.find((v: { id: string }) => v.id === vg).logical_volumes.find((l: { id: string }) => l.id === lv).need_migration).toBe(false);
     expect((await cp.call('GET', `/v3/sources/${ids.source}`)).body.name).toBe('renamed');
     expect400(await cp.call('PUT', '/v3/sources/no-such-source', sdkBody('PutSourceServerBody', { name: 'x' })), 'SMS.7602');
   });
