@@ -178,6 +178,9 @@ describe('the official SDK\'s SMS v3 client against ferry control-plane', () => 
     const r = await cp.call('GET', `/v3/tasks/${ids.task}`);
     expectReply(r, 'ShowTaskResponse');
     expect(r.body).toMatchObject({ log_collect_status: 'INIT', clone_server: null, network_check_info: null, special_config: [], target_snapshot_id: null, syncing: true });
+    // Table 4-133 spells it estimate_completion_time, the SDK estimate_complete_time: both are there.
+    expect(r.body).toMatchObject({ estimate_completion_time: null, estimate_complete_time: null });
+    expect(r.body.target_server).toMatchObject({ system_dir: null, image_disk_id: null, cutovered_snapshot_ids: null });
     const disk = r.body.target_server.disks[0];
     expect(disk).toMatchObject({ disk_index: '0', os_disk: false, partition_style: 'MBR', relation_name: '/dev/vda' });
     expect(disk.physical_volumes[0]).toMatchObject({ relation_name: '/dev/vda1', free_size: 42947575808 - 5346484224 });
