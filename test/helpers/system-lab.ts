@@ -115,7 +115,17 @@ function addSpecialFiles(dir: string, tag: string): void {
   writeFileSync(join(dir, `${tag}.empty`), '');
 }
 
-export async function buildSourceServer(dir: string): Promise<SourceServer> {
+/**
+ * `usr`: the benchmark's variant (test/bench/system.mjs): larger file systems
+ * filled with real trees copied from this machine's /usr (/ gets
+ * /usr/share/doc and /usr/share/man, @home /usr/include, /data
+ * /usr/lib/python3 and /usr/share/locale) instead of a few doc directories.
+ */
+export interface SourceServerOptions {
+  usr?: boolean;
+}
+
+export async function buildSourceServer(dir: string, options: SourceServerOptions = {}): Promise<SourceServer> {
   const undo: (() => void)[] = [];
   let tornDown = false;
   const teardown = () => {
@@ -130,14 +140,16 @@ export async function buildSourceServer(dir: string): Promise<SourceServer> {
     }
   };
   try {
-    return build(dir, undo, teardown);
+    return build(dir, undo, teardown, options.usr === true);
   } catch (err) {
     teardown();
     throw err;
   }
 }
 
-function build(dir: string, undo: (() => void)[], teardown: () => void): SourceServer {
+function build(dir: string, undo: (() => void)[], teardown: () => void, usr: boolean): SourceServer {
+  // Sizes in MiB: the tests' small server, or the benchmark's, sized for its /usr trees with room to spare.
+  const mb = usr ? { root: 700, btrfs: 600, data: 700, disk0: 1620, disk1: 948 } : { root: 320, btrfs: 300, data: 320, disk0: 920, disk1: 568 };
   mkdirSync(dir, { recursive: true });
   const root = join(dir, 'root');
   mkdirSync(root, { recursive: true });
@@ -160,22 +172,22 @@ function build(dir: string, undo: (() => void)[], teardown: () => void): SourceS
 
   const d0 = attach(
     'disk0',
-    920 * MIB,
+    mb.disk0 * MIB,
     [
       [1, `size=1MiB, type=${GPT_TYPES.biosBoot}, name="BIOS boot"`],
       [2, `size=64MiB, type=${GPT_TYPES.esp}, name="EFI System", attrs="RequiredPartition"`],
       [3, `size=200MiB, type=${GPT_TYPES.linuxFs}, name="boot", attrs="LegacyBIOSBootable"`],
-      [4, `size=320MiB, type=${GPT_TYPES.rootX86_64}, name="root"`],
-      [5, `size=300MiB, type=${GPT_TYPES.linuxFs}, name="data", attrs="GUID:60"`],
+      [4, `size=${mb.root}MiB, type=${GPT_TYPES.rootX86_64}, name="root"`],
+      [5, `size=${mb.btrfs}MiB, type=${GPT_TYPES.linuxFs}, name="data", attrs="GUID:60"`],
       [6, `size=32MiB, type=${GPT_TYPES.swap}, name="swap"`],
     ],
     'gpt',
   );
   const d1 = attach(
     'disk1',
-    568 * MIB,
+    mb.disk1 * MIB,
     [
-      [1, 'size=320MiB, type=83, bootable'],
+      [1, `size=${mb.data}MiB, type=83, bootable`],
       [3, 'size=40MiB, type=8e'],
       [2, 'size=202MiB, type=5'],
       [5, 'size=100MiB, type=83'],
@@ -283,6 +295,17 @@ function build(dir: string, undo: (() => void)[], teardown: () => void): SourceS
   addSpecialFiles(join(varlog, 'apt'), 'log');
   copyDocs(opt, 25, 3);
   addSpecialFiles(join(opt, 'app'), 'opt');
+  if (usr) {
+    const copy = (from: string, to: string) => {
+      mkdirSync(to, { recursive: true });
+      sh('cp', ['-a', from, to]);
+    };
+    copy('/usr/share/doc', join(r, 'usr', 'share', 'all-doc'));
+    copy('/usr/share/man', join(r, 'usr', 'share'));
+    copy('/usr/include', join(home, 'user'));
+    copy('/usr/lib/python3', join(data, 'lib'));
+    copy('/usr/share/locale', join(data, 'share'));
+  }
   sh('sync', []);
 
   const part = (disk: typeof d0, number: number, rest: Omit<LabPartition, 'disk' | 'number' | 'device'>): LabPartition => ({
@@ -296,10 +319,10 @@ function build(dir: string, undo: (() => void)[], teardown: () => void): SourceS
     part(d0, 1, { sizeBytes: 1 * MIB, type: GPT_TYPES.biosBoot, name: 'BIOS boot', attrs: [], logical: false, ...none }),
     part(d0, 2, { sizeBytes: 64 * MIB, type: GPT_TYPES.esp, name: 'EFI System', attrs: ['RequiredPartition'], logical: false, fsType: 'vfat', uuid: ids.esp, label: 'EFI', mountPoint: '' }),
     part(d0, 3, { sizeBytes: 200 * MIB, type: GPT_TYPES.linuxFs, name: 'boot', attrs: ['LegacyBIOSBootable'], logical: false, fsType: 'ext4', uuid: ids.boot, label: 'boot', mountPoint: '/boot' }),
-    part(d0, 4, { sizeBytes: 320 * MIB, type: GPT_TYPES.rootX86_64, name: 'root', attrs: [], logical: false, fsType: 'xfs', uuid: ids.root, label: 'root', mountPoint: '/' }),
-    part(d0, 5, { sizeBytes: 300 * MIB, type: GPT_TYPES.linuxFs, name: 'data', attrs: ['GUID:60'], logical: false, fsType: 'btrfs', uuid: ids.btrfs, label: 'pool', mountPoint: '' }),
+    part(d0, 4, { sizeBytes: mb.root * MIB, type: GPT_TYPES.rootX86_64, name: 'root', attrs: [], logical: false, fsType: 'xfs', uuid: ids.root, label: 'root', mountPoint: '/' }),
+    part(d0, 5, { sizeBytes: mb.btrfs * MIB, type: GPT_TYPES.linuxFs, name: 'data', attrs: ['GUID:60'], logical: false, fsType: 'btrfs', uuid: ids.btrfs, label: 'pool', mountPoint: '' }),
     part(d0, 6, { sizeBytes: 32 * MIB, type: GPT_TYPES.swap, name: 'swap', attrs: [], logical: false, fsType: 'swap', uuid: ids.swap, label: 'swap', mountPoint: '' }),
-    part(d1, 1, { sizeBytes: 320 * MIB, type: '83', name: '', attrs: [], logical: false, bootable: true, fsType: 'xfs', uuid: ids.data, label: 'data', mountPoint: '/data' }),
+    part(d1, 1, { sizeBytes: mb.data * MIB, type: '83', name: '', attrs: [], logical: false, bootable: true, fsType: 'xfs', uuid: ids.data, label: 'data', mountPoint: '/data' }),
     part(d1, 2, { sizeBytes: 202 * MIB, type: '5', name: '', attrs: [], logical: false, ...none }),
     part(d1, 3, { sizeBytes: 40 * MIB, type: '8e', name: '', attrs: [], logical: false, ...none, fsType: 'LVM2_member' }),
     part(d1, 5, { sizeBytes: 100 * MIB, type: '83', name: '', attrs: [], logical: true, fsType: 'ext4', uuid: ids.varlog, label: 'varlog', mountPoint: '/var/log' }),
