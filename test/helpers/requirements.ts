@@ -5,12 +5,14 @@
 //   const env = needs({ root: true, tools: ['sgdisk', 'mkfs.xfs'] });
 //   describe.runIf(env.ok)('…', () => { … });
 
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 export interface Needs {
   root?: boolean;
   tools?: string[];
+  /** Files that must exist (firmware such as /usr/share/OVMF/OVMF_CODE_4M.fd). */
+  files?: string[];
 }
 
 export interface NeedsResult {
@@ -34,6 +36,7 @@ export function needs(req: Needs): NeedsResult {
   const missing: string[] = [];
   if (req.root && (typeof process.getuid !== 'function' || process.getuid() !== 0)) missing.push('root');
   for (const t of req.tools ?? []) if (!toolOnPath(t)) missing.push(`tool ${t}`);
+  for (const f of req.files ?? []) if (!existsSync(f)) missing.push(`file ${f}`);
   if (missing.length > 0) {
     const msg = `skipped: needs ${missing.join(', ')}`;
     if (process.env.FERRY_REQUIRE_PRIVILEGED === '1') {
