@@ -1,0 +1,112 @@
+// The agent's own read-only mounts of source file systems that the source
+// root does not show: a file system that is not mounted (or not where the
+// layout says), and every Btrfs top level (subvolid=5), from which each
+// subvolume is copied by its path. Mount points are fixed paths under the
+// agent's state directory (DIR/mounts/MIGRATION/KEY), not fresh temp names:
+// the file engine keys its manifests by the source path, so the same path
+// on the next run lets that run be a delta. A mount left behind by a killed
+// run is unmounted before its place is used again. Owns those mounts only;
+// never touches the source's own mounts.
+
+import { mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { FerryError, errorMessage } from '../errors/ferry-error.js';
+import { exec } from '../platform/exec.js';
+import type { Logger } from '../platform/log.js';
+import { parseMountinfo } from '../discovery/linux/mountinfo.js';
+
+/** Mount points below `dir` in this mount namespace, deepest first. */
+function mountsBelow(dir: string): string[] {
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  return parseMountinfo(text)
+    .map((m) => m.mountPoint)
+    .filter((p) => p === dir || p.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/**
+ * Whether `path` is where `device`'s file system is mounted: the directory's
+ * st_dev is the device's number. (Btrfs mounts show an anonymous st_dev;
+ * they never pass, and are always mounted by SourceMounts.)
+ */
+export function isMountOf(path: string, device: string): boolean {
+  try {
+    const dev = statSync(device);
+    return dev.isBlockDevice() && statSync(path).dev === dev.rdev;
+  } catch {
+    return false;
+  }
+}
+
+export class SourceMounts {
+  private readonly made = new Map<string, string>();
+
+  constructor(
+    /** DIR/mounts/MIGRATION under the agent's state directory. */
+    private readonly baseDir: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Unmounts whatever a killed run left under the base directory. */
+  async clearStale(): Promise<void> {
+    for (const m of mountsBelow(this.baseDir)) {
+      this.log.warn({ mountPoint: m }, 'unmounting a source mount a previous run left behind');
+      await this.unmount(m);
+    }
+  }
+
+  /** The file system on `device` mounted read-only at the place named `key`; mounted once per run. */
+  async readOnly(device: string, fsType: string, key: string, extra: string[] = []): Promise<string> {
+    const known = this.made.get(key);
+    if (known) return known;
+    if (!device) throw new FerryError('FERRY_PASS_FAILED', `volume ${key}: the source layout names no device to read it from`);
+    const dir = join(this.baseDir, key.replace(/[^A-Za-z0-9_.-]/g, '_'));
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const m of mountsBelow(dir)) await this.unmount(m);
+    const options = ['ro', ...extra].join(',');
+    try {
+      await exec('mount', ['-t', fsType, '-o', options, device, dir], { timeoutMs: 60_000 });
+    } catch (e) {
+      throw new FerryError('FERRY_TOOL_FAILED', `cannot mount the source ${device} (${fsType}) read-only at ${dir}: ${errorMessage(e)}`, { cause: e });
+    }
+    this.made.set(key, dir);
+    this.log.info({ device, mountPoint: dir, options }, 'mounted a source file system read-only');
+    return dir;
+  }
+
+  /** A Btrfs file system's top level (subvolid=5), read-only: every subvolume is a directory below it. */
+  btrfsTopLevel(device: string, key: string): Promise<string> {
+    return this.readOnly(device, 'btrfs', key, ['subvolid=5']);
+  }
+
+  /** Unmounts everything this run mounted; returns what could not be undone (never throws). */
+  async releaseAll(): Promise<string[]> {
+    const problems: string[] = [];
+    for (const dir of [...this.made.values()].reverse()) {
+      try {
+        await this.unmount(dir);
+        rmdirSync(dir);
+      } catch (e) {
+        problems.push(`${dir}: ${errorMessage(e)}`);
+      }
+    }
+    this.made.clear();
+    return problems;
+  }
+
+  private async unmount(dir: string): Promise<void> {
+    try {
+      await exec('umount', [dir], { timeoutMs: 60_000 });
+    } catch (e) {
+      // Busy (a walker still holds a directory open as the run fails): detach
+      // it now, the kernel finishes when the last reference goes.
+      this.log.warn({ mountPoint: dir, err: errorMessage(e) }, 'umount failed; detaching lazily');
+      await exec('umount', ['-l', dir], { timeoutMs: 60_000 });
+    }
+  }
+}
