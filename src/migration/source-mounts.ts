@@ -1,7 +1,10 @@
 // The agent's own read-only mounts of source file systems that the source
 // root does not show: a file system that is not mounted (or not where the
 // layout says), and every Btrfs top level (subvolid=5), from which each
-// subvolume is copied by its path. Mount points are fixed paths under the
+// subvolume is copied by its path. A file system already mounted elsewhere
+// is bind-mounted from there and made read-only (the kernel refuses a
+// read-only mount of a device it has mounted read-write: EBUSY); Btrfs
+// takes a second, read-only mount of its top level as it is. Mount points are fixed paths under the
 // agent's state directory (DIR/mounts/MIGRATION/KEY), not fresh temp names:
 // the file engine keys its manifests by the source path, so the same path
 // on the next run lets that run be a delta. A mount left behind by a killed
@@ -27,6 +30,30 @@ function mountsBelow(dir: string): string[] {
     .map((m) => m.mountPoint)
     .filter((p) => p === dir || p.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
+}
+
+/** 'major:minor' of a block device, as /proc/self/mountinfo spells it; undefined when `device` is not one. */
+function majorMinor(device: string): string | undefined {
+  try {
+    const st = statSync(device);
+    if (!st.isBlockDevice()) return undefined;
+    const major = (st.rdev >> 8) & 0xfff;
+    const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+    return `${major}:${minor}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A place where the file system on `device` is mounted at its root, if any. */
+function mountedAt(device: string): string | undefined {
+  const mm = majorMinor(device);
+  if (!mm) return undefined;
+  try {
+    return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((m) => m.majorMinor === mm && m.root === '/')?.mountPoint;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -69,13 +96,21 @@ export class SourceMounts {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const m of mountsBelow(dir)) await this.unmount(m);
     const options = ['ro', ...extra].join(',');
+    // Btrfs mounts a subvolume (or the top level) read-only beside a read-write mount; the others do not.
+    const elsewhere = fsType === 'btrfs' ? undefined : mountedAt(device);
     try {
-      await exec('mount', ['-t', fsType, '-o', options, device, dir], { timeoutMs: 60_000 });
+      if (elsewhere) {
+        await exec('mount', ['--bind', elsewhere, dir], { timeoutMs: 60_000 });
+        this.made.set(key, dir);
+        await exec('mount', ['-o', 'remount,bind,ro', dir], { timeoutMs: 60_000 });
+      } else {
+        await exec('mount', ['-t', fsType, '-o', options, device, dir], { timeoutMs: 60_000 });
+        this.made.set(key, dir);
+      }
     } catch (e) {
       throw new FerryError('FERRY_TOOL_FAILED', `cannot mount the source ${device} (${fsType}) read-only at ${dir}: ${errorMessage(e)}`, { cause: e });
     }
-    this.made.set(key, dir);
-    this.log.info({ device, mountPoint: dir, options }, 'mounted a source file system read-only');
+    this.log.info({ device, mountPoint: dir, ...(elsewhere ? { boundFrom: elsewhere } : { options }) }, 'mounted a source file system read-only');
     return dir;
   }
 

@@ -86,6 +86,8 @@ class Session implements SystemSession {
   private busy: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | undefined;
   private goneError: Error | undefined;
+  /** The receiver answered with an ERROR frame (and closes the session itself). */
+  private refused = false;
 
   constructor(
     private readonly channel: FrameChannel,
@@ -157,7 +159,11 @@ class Session implements SystemSession {
       await this.channel.send(encodeJsonFrame(FrameType.SYSTEM_REQUEST, req));
       // Laying out runs partitioning, mkfs and mounts: no time limit but the caller's signal.
       const f = await this.nextFrame(signal, undefined, `an answer to '${req.op}'`);
-      if (f.type === FrameType.ERROR) throw errorFromFrame(f);
+      if (f.type === FrameType.ERROR) {
+        // The receiver ends the session after an ERROR: there is nothing left to END.
+        this.refused = true;
+        throw errorFromFrame(f);
+      }
       if (f.type !== FrameType.SYSTEM_REPLY) throw new FerryError('FERRY_FRAME_UNEXPECTED', `expected SYSTEM_REPLY to '${req.op}', got ${frameTypeName(f.type)}`);
       const reply = decodeJson(SystemReplySchema, f.type, f.body);
       if (reply.op !== req.op) throw new FerryError('FERRY_FRAME_UNEXPECTED', `the receiver answered '${req.op}' with a '${reply.op}' reply`);
@@ -169,7 +175,10 @@ class Session implements SystemSession {
 
   close(): Promise<void> {
     this.closing ??= this.busy.then(async () => {
-      if (this.channel.closed) return;
+      if (this.channel.closed || this.refused) {
+        this.channel.end();
+        return;
+      }
       try {
         // The system END carries no digest: an empty JSON body.
         await this.channel.send(encodeFrame(FrameType.END, Buffer.from('{}')));
