@@ -3,8 +3,10 @@
 // layout says), and every Btrfs top level (subvolid=5), from which each
 // subvolume is copied by its path. A file system already mounted elsewhere
 // is bind-mounted from there and made read-only (the kernel refuses a
-// read-only mount of a device it has mounted read-write: EBUSY); Btrfs
-// takes a second, read-only mount of its top level as it is. Mount points are fixed paths under the
+// read-only mount of a device it has mounted read-write: EBUSY); so is one
+// mounted where the layout says, since a walk through the source root would
+// see the roots of the file systems mounted on its directories instead of
+// the directories. Btrfs takes a second, read-only mount of its top level. Mount points are fixed paths under the
 // agent's state directory (DIR/mounts/MIGRATION/KEY), not fresh temp names:
 // the file engine keys its manifests by the source path, so the same path
 // on the next run lets that run be a delta. A mount left behind by a killed
@@ -87,8 +89,14 @@ export class SourceMounts {
     }
   }
 
-  /** The file system on `device` mounted read-only at the place named `key`; mounted once per run. */
-  async readOnly(device: string, fsType: string, key: string, extra: string[] = []): Promise<string> {
+  /**
+   * The file system on `device`, on its own and read-only, at the place named
+   * `key`; once per run. Where it is mounted already (`prefer` first), a
+   * non-recursive bind of that mount: the walk then sees the directories
+   * other file systems are mounted on as they are, not the roots of those
+   * file systems (whose times and modes would be copied in their place).
+   */
+  async readOnly(device: string, fsType: string, key: string, extra: string[] = [], prefer?: string): Promise<string> {
     const known = this.made.get(key);
     if (known) return known;
     if (!device) throw new FerryError('FERRY_PASS_FAILED', `volume ${key}: the source layout names no device to read it from`);
@@ -97,7 +105,7 @@ export class SourceMounts {
     for (const m of mountsBelow(dir)) await this.unmount(m);
     const options = ['ro', ...extra].join(',');
     // Btrfs mounts a subvolume (or the top level) read-only beside a read-write mount; the others do not.
-    const elsewhere = fsType === 'btrfs' ? undefined : mountedAt(device);
+    const elsewhere = fsType === 'btrfs' ? undefined : prefer && isMountOf(prefer, device) ? prefer : mountedAt(device);
     try {
       if (elsewhere) {
         await exec('mount', ['--bind', elsewhere, dir], { timeoutMs: 60_000 });

@@ -20,7 +20,8 @@ import { runPass } from '../replication/run-pass.js';
 import type { ByteGate, PassSummary, ReceiverAddress, VolumePlan, VolumeProgress } from '../replication/types.js';
 import { discoverSource, mapTargetServer, planTarget } from './layout-steps.js';
 import { attachSources } from './source-match.js';
-import { isMountOf, SourceMounts } from './source-mounts.js';
+import { sourceExcludes } from './source-excludes.js';
+import { SourceMounts } from './source-mounts.js';
 import { openSystemSession, type SystemSession } from './system-client.js';
 import { leftOut, planVolumes, type VolumeJob, type VolumeSource } from './volume-plan.js';
 
@@ -224,7 +225,13 @@ async function copyVolume(
   at: { id: string; index: number; count: number },
 ): Promise<{ summary: PassSummary; actions: string[] }> {
   const path = await sourcePath(o, mounts, job.target, job.source);
-  const plan: VolumePlan = { kind: job.target.kind, source: path, target: job.target.target };
+  const mountPoint = job.source.kind === 'filesystem' ? job.source.mountPoint : job.target.mountPoint;
+  const plan: VolumePlan = {
+    kind: job.target.kind,
+    source: path,
+    target: job.target.target,
+    ...(job.target.kind === 'file' ? { excludes: sourceExcludes(mountPoint, o) } : {}),
+  };
   // A pass ends at once when the system session goes: the receiver has
   // unmounted the tree the pass writes into, nothing more can land.
   const ac = new AbortController();
@@ -264,7 +271,7 @@ async function copyVolume(
   }
 }
 
-/** The path the engine reads: a device, a mount point under the source root, or the agent's own read-only mount. */
+/** The path the engine reads: a device, or the agent's own read-only mount (a bind of the source's, where it has one). */
 async function sourcePath(o: WholeServerOptions, mounts: SourceMounts, t: VolumeTarget, s: VolumeSource): Promise<string> {
   switch (s.kind) {
     case 'device':
@@ -273,11 +280,8 @@ async function sourcePath(o: WholeServerOptions, mounts: SourceMounts, t: Volume
       const top = await mounts.btrfsTopLevel(s.device, s.partitionId);
       return s.subvolume ? join(top, s.subvolume) : top;
     }
-    case 'filesystem': {
-      const underRoot = s.mountPoint ? join(o.sourceRoot, s.mountPoint) : '';
-      if (underRoot && isMountOf(underRoot, s.device)) return underRoot;
-      return mounts.readOnly(s.device, s.fsType, t.id);
-    }
+    case 'filesystem':
+      return mounts.readOnly(s.device, s.fsType, t.id, [], s.mountPoint ? join(o.sourceRoot, s.mountPoint) : undefined);
     case 'skip':
       throw new FerryError('FERRY_INTERNAL', `volume ${t.id} has no source`);
   }

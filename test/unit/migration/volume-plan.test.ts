@@ -7,6 +7,7 @@ import { LayoutSchema, type Layout } from '../../../src/layout/model.js';
 import type { VolumeTarget } from '../../../src/layout/system-session.js';
 import { leftOut, planVolumes } from '../../../src/migration/volume-plan.js';
 import { attachSources } from '../../../src/migration/source-match.js';
+import { sourceExcludes } from '../../../src/migration/source-excludes.js';
 
 const GPT_LINUX = '0FC63DAF-8483-4772-8E7D-3D69D8477DE4';
 
@@ -116,5 +117,21 @@ describe('attachSources', () => {
     const made = attachSources(target, source);
     expect(made.disks[0]!.sourceDevice).toBe('/dev/sda');
     expect(made.disks[0]!.partitions.map((p) => p.sourceDevice)).toEqual(['/dev/sda3', '/dev/vg0/logs', '/dev/sda4', '']);
+  });
+});
+
+describe('sourceExcludes', () => {
+  it("the engine's defaults land in the file system that holds them, relative to its mount", () => {
+    const o = { sourceRoot: '/srv/src', stateDir: '/srv/src/var/lib/ferry' };
+    expect(sourceExcludes('/', o)).toEqual(['/proc/*', '/sys/*', '/dev/*', '/run/*', '/tmp/*', '/var/run/*', '/var/lock/*', '/mnt/*', '/media/*', '/var/lib/ferry']);
+    expect(sourceExcludes('/var', o)).toEqual(['/run/*', '/lock/*', '/lib/ferry']);
+    expect(sourceExcludes('/tmp', o)).toEqual(['/*']);
+    expect(sourceExcludes('/home', o)).toEqual([]);
+    expect(sourceExcludes('', o)).toEqual([]);
+  });
+
+  it('a state directory outside the source root is not the source\'s; glob characters in it are taken literally', () => {
+    expect(sourceExcludes('/home', { sourceRoot: '/mnt/x', stateDir: '/root/.local/state/ferry' })).toEqual([]);
+    expect(sourceExcludes('/home', { sourceRoot: '/mnt/x', stateDir: '/mnt/x/home/a[1]*' })).toEqual(['/a[[]1][*]']);
   });
 });
