@@ -12,6 +12,7 @@ import type { ReceiverInfo } from './block.js';
 import { sh } from './loop.js';
 import { rsyncDiff } from './file-tree.js';
 import type { SourceServer } from './system-lab.js';
+import { DEFAULT_EXCLUDED_CONTENTS } from '../../src/replication/file/excludes.js';
 
 /** One line of `--progress-json`, or the final `--json` summary. */
 export type JsonLine = Record<string, unknown> & { type?: string };
@@ -219,27 +220,34 @@ export class AttachedImage {
   }
 }
 
+/** rsync patterns for what the file engine leaves out by design in the file system mounted at `mountPoint`: the contents of /tmp, /mnt … */
+function engineExcludes(mountPoint: string): string[] {
+  return DEFAULT_EXCLUDED_CONTENTS.filter((d) => mountPoint === '/' || d.startsWith(`${mountPoint}/`)).map((d) => `--exclude=${mountPoint === '/' ? d : d.slice(mountPoint.length)}/*`);
+}
+
 /**
  * rsync between each file system of the lab source and its copy on the
  * target images (attached read-only), keyed by mount point ('btrfs:@home'
  * for subvolumes): '' where nothing differs. The source's file systems are
  * looked at on their own (non-recursive binds; the btrfs top level mounted
- * again), so a directory a mount hides is compared too. lost+found is left
- * out: the file engine leaves it out by design and mkfs made the target's.
+ * again), so a directory a mount hides is compared too. Left out, as the
+ * file engine leaves them out by design: lost+found (mkfs made the
+ * target's) and the contents of /tmp, /mnt … (DEFAULT_EXCLUDED_CONTENTS).
  */
 export function diffLabAndTarget(lab: SourceServer, target: (disk: string, n: number) => string, m: ReadOnlyMounts, extra: string[] = []): Record<string, string> {
   const diffs: Record<string, string> = {};
   for (const p of lab.parts.filter((x) => x.fsType === 'ext4' || x.fsType === 'xfs')) {
     const src = m.bind(lab.mounts.find((x) => x.device === p.device)!.path);
     const dst = m.mount(target(p.disk, p.number), p.fsType);
-    diffs[p.mountPoint] = rsyncDiff(src, dst, ['--exclude=/lost+found', ...extra]);
+    diffs[p.mountPoint] = rsyncDiff(src, dst, ['--exclude=/lost+found', ...engineExcludes(p.mountPoint), ...extra]);
   }
   const btrfs = lab.parts.find((p) => p.fsType === 'btrfs')!;
   const dstTop = m.mount(target(btrfs.disk, btrfs.number), 'btrfs', ['subvolid=5']);
   const srcTop = m.mount(btrfs.device, 'btrfs', ['subvolid=5']);
   for (const sub of ['', ...lab.btrfs.subvolumes.map((s) => s.path)]) {
     // -x: the top level's comparison stops at the subvolumes, which are compared on their own.
-    diffs[`btrfs:${sub || '(top level)'}`] = rsyncDiff(sub ? join(srcTop, sub) : srcTop, sub ? join(dstTop, sub) : dstTop, ['-x', ...extra]);
+    const mountPoint = lab.btrfs.subvolumes.find((s) => s.path === sub)?.mountPoint ?? '';
+    diffs[`btrfs:${sub || '(top level)'}`] = rsyncDiff(sub ? join(srcTop, sub) : srcTop, sub ? join(dstTop, sub) : dstTop, ['-x', ...(mountPoint ? engineExcludes(mountPoint) : []), ...extra]);
   }
   return diffs;
 }
