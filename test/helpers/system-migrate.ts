@@ -33,9 +33,26 @@ export interface SystemSummary {
   migrationId: string;
   mode: 'file' | 'block';
   layoutState: 'created' | 'recognised';
-  layout: { disks: { name: string; table: string; partitions: { id: string; number: number; sizeBytes: number }[] }[] };
+  layout: { disks: { name: string; table: string; partitions: { id: string; number: number; sizeBytes: number; content: { kind: string; uuid?: string } }[] }[] };
   notes: string[];
   volumes: SystemVolumeSummary[];
+}
+
+/**
+ * The UUID each file system of `lab` should carry on the target: the source's,
+ * unless the receiver had to make it anew and said so in a note (mkfs.btrfs
+ * refuses a UUID another btrfs on the same machine has: the lab's source is
+ * beside the receiver). Keyed 'disk0p3'.
+ */
+export function expectedUuids(lab: SourceServer, summary: SystemSummary): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of lab.parts.filter((x) => x.uuid)) {
+    const id = `${p.disk}p${p.number}`;
+    const made = summary.layout.disks.flatMap((d) => d.partitions).find((x) => x.id === id)?.content.uuid ?? '';
+    const explained = made !== p.uuid && summary.notes.some((n) => n.startsWith(`${id}:`) && n.includes(p.uuid) && n.includes(made));
+    out[id] = explained ? made : p.uuid;
+  }
+  return out;
 }
 
 export interface RunningMigration {

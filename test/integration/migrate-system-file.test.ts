@@ -20,7 +20,7 @@ import { sh } from '../helpers/loop.js';
 import { sha256Of, startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { runFerry } from '../helpers/cli.js';
 import { SYSTEM_LAB_TOOLS, blankImage, buildSourceServer, type SourceServer } from '../helpers/system-lab.js';
-import { AttachedImage, ReadOnlyMounts, blkid, diffLabAndTarget, migrateSystem, sfdiskJson, systemArgs, type SystemSummary } from '../helpers/system-migrate.js';
+import { AttachedImage, ReadOnlyMounts, blkid, diffLabAndTarget, expectedUuids, migrateSystem, sfdiskJson, systemArgs, type SystemSummary } from '../helpers/system-migrate.js';
 
 const env = needs({ root: true, tools: [...SYSTEM_LAB_TOOLS, 'rsync', 'partx'] });
 const MIB = 1 << 20;
@@ -142,10 +142,15 @@ describe.runIf(env.ok)('ferry migrate --system --mode file', () => {
     attached.push(disk0, disk1);
     const m = (mounts = new ReadOnlyMounts(dir));
     const target = (disk: string, n: number) => (disk === 'disk0' ? disk0 : disk1).part(n);
+    // The UUIDs are the source's (a btrfs one may be new where the receiver runs beside the source: the notes say so).
+    const uuids = expectedUuids(lab, summary);
     for (const p of lab.parts.filter((x) => x.fsType && x.fsType !== 'LVM2_member')) {
+      const id = `${p.disk}p${p.number}`;
       const t = blkid(target(p.disk, p.number));
-      expect({ part: `${p.disk}p${p.number}`, type: t.TYPE, uuid: t.UUID, label: t.LABEL }).toEqual({ part: `${p.disk}p${p.number}`, type: p.fsType, uuid: p.uuid, label: p.label });
+      expect({ id, type: t.TYPE, uuid: t.UUID, label: t.LABEL }).toEqual({ id, type: p.fsType, uuid: uuids[id], label: p.label });
     }
+    const renewed = lab.parts.filter((p) => p.uuid && uuids[`${p.disk}p${p.number}`] !== p.uuid).map((p) => p.fsType);
+    expect(renewed.filter((t) => t !== 'btrfs')).toEqual([]);
 
     // The ESP is copied as bytes: the target partition starts with the source's 64 MiB.
     const esp = lab.parts.find((p) => p.fsType === 'vfat')!;

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { needs } from '../helpers/requirements.js';
 import { startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { SYSTEM_LAB_TOOLS, blankImage, buildSourceServer, type SourceServer } from '../helpers/system-lab.js';
-import { AttachedImage, ReadOnlyMounts, blkid, diffLabAndTarget, migrateSystem, startMigration, systemArgs, type JsonLine } from '../helpers/system-migrate.js';
+import { AttachedImage, ReadOnlyMounts, blkid, diffLabAndTarget, expectedUuids, migrateSystem, startMigration, systemArgs, type JsonLine } from '../helpers/system-migrate.js';
 
 const env = needs({ root: true, tools: [...SYSTEM_LAB_TOOLS, 'rsync', 'partx'] });
 const MIB = 1 << 20;
@@ -94,7 +94,11 @@ describe.runIf(env.ok)('ferry migrate --system with the receiver killed and rest
     const disk1 = new AttachedImage(images[1]!, [1, 5, 6]);
     attached.push(disk0, disk1);
     const target = (disk: string, n: number) => (disk === 'disk0' ? disk0 : disk1).part(n);
-    for (const p of lab.parts.filter((x) => x.uuid)) expect([p.disk, p.number, blkid(target(p.disk, p.number)).UUID]).toEqual([p.disk, p.number, p.uuid]);
+    const uuids = expectedUuids(lab, summary);
+    for (const [id, uuid] of Object.entries(uuids)) {
+      const [disk, n] = id.split('p') as [string, string];
+      expect([id, blkid(target(disk, Number(n))).UUID]).toEqual([id, uuid]);
+    }
     const m = (mounts = new ReadOnlyMounts(dir));
     const boot = lab.parts.find((p) => p.mountPoint === '/boot')!;
     expect(readFileSync(join(m.mount(target(boot.disk, boot.number), 'ext4'), 'ferry-marker'), 'utf8')).toBe('laid out by the first run\n');
