@@ -29,7 +29,7 @@ export interface TaskInfo {
   targetDisks: string[];
 }
 
-/** Receiver details from GET /v3/tasks/{id}/certkey. */
+/** Receiver details from GET /v3/tasks/{id}/certkey (ferry's `receiver` extension field). */
 export interface CertKey {
   host?: string;
   port: number;
@@ -48,8 +48,8 @@ export interface ControlPlanePort {
   commandResult(sourceId: string, name: string, result: 'success' | 'fail', detail: Record<string, unknown>): Promise<void>;
   changeState(sourceId: string, copystate?: CopyState, migrationcycle?: MigrationCycle): Promise<void>;
   getTask(taskId: string): Promise<TaskInfo>;
-  /** Undefined when the control plane keeps no receiver details for the task. */
-  getCertKey(taskId: string, sourceId?: string): Promise<CertKey | undefined>;
+  /** Undefined when the control plane names no receiver for the task (real SMS never does). */
+  getCertKey(taskId: string): Promise<CertKey | undefined>;
   updateTaskState(taskId: string, state: TaskRunState, errorJson?: string): Promise<void>;
   /** GET /v3/tasks/{id}/speed-limit: the raw body (validated by throttle/). */
   getSpeedLimit(taskId: string): Promise<unknown>;
@@ -69,8 +69,13 @@ export interface ReplicationPort {
   runPass(volume: VolumePlan, options: PassOptions): Promise<PassSummary>;
 }
 
-/** Errors from the control plane that mean "this source id is gone". */
+/**
+ * Errors from the control plane that mean "this source id is gone": SMS.0507
+ * (re-registration of a deleted source) and SMS.7602 (no such source), both
+ * HTTP 400 as section 5.1 lists them, or a plain 404 from a server that
+ * answers unknown resources that way.
+ */
 export function isSourceGone(err: unknown): boolean {
   const e = err as { code?: string; status?: number; statusCode?: number } | null;
-  return e?.code === 'SMS.0507' || e?.status === 404 || e?.statusCode === 404;
+  return e?.code === 'SMS.0507' || e?.code === 'SMS.7602' || e?.status === 404 || e?.statusCode === 404;
 }

@@ -243,7 +243,7 @@ export class TaskRunner {
   private async resolveReceiver(task: TaskInfo): Promise<ReceiverAddress> {
     let ck;
     try {
-      ck = await this.d.cp.getCertKey(task.id, this.sourceId());
+      ck = await this.d.cp.getCertKey(task.id);
     } catch (e) {
       if (!isSourceGone(e)) throw e;
     }
