@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { FerryError, errorMessage } from '../errors/ferry-error.js';
 import { exec } from '../platform/exec.js';
 import type { Logger } from '../platform/log.js';
-import { parseMountinfo } from '../discovery/linux/mountinfo.js';
+import { parseMountinfo } from '../platform/mountinfo.js';
 
 /** Mount points below `dir` in this mount namespace, deepest first. */
 function mountsBelow(dir: string): string[] {
