@@ -95,7 +95,7 @@ export function terminalView(stream: NodeJS.WriteStream, limit?: () => string | 
     },
     cliProgress.Presets.shades_classic,
   );
-  const bars = new Map<string, { bar: cliProgress.SingleBar; figures: BarFigures }>();
+  const bars = new Map<string, { bar: cliProgress.SingleBar; figures: BarFigures; total: number }>();
   let width = 8;
   let stopped = false;
   // Before the first bar and after the last frame, lines go straight to the
@@ -108,12 +108,14 @@ export function terminalView(stream: NodeJS.WriteStream, limit?: () => string | 
         else if (e.state === 'failed') line(`[${e.volume.index + 1}/${e.volume.count}] ${e.volume.id} failed: ${e.detail ?? ''}`);
         return;
       }
-      const mark = e.state === 'start' ? '…' : e.state === 'done' ? 'done' : 'FAILED';
-      line(`${e.step} ${mark}${e.detail ? `: ${e.detail}` : ''}`);
+      if (e.state === 'start') line(`${e.step}${e.detail ? `: ${e.detail}` : ''} …`);
+      else line(`${e.step} ${e.state === 'done' ? 'done' : 'FAILED'}${e.detail ? `: ${e.detail}` : ''}`);
     },
-    progress(p) {
-      const key = p.volumeId ?? p.volume;
-      let b = bars.get(key);
+    progress(raw) {
+      const key = raw.volumeId ?? raw.volume;
+      const b = bars.get(key);
+      // A pass's last snapshot may carry no totals (a file pass that is done): the bar keeps the last it had.
+      const p = raw.phase === 'done' && raw.totalBytes === 0 && b && b.total > 0 ? { ...raw, totalBytes: b.total, doneBytes: b.total } : raw;
       width = Math.max(width, Math.min(32, key.length));
       const figures = b?.figures ?? new BarFigures();
       const f = figures.update(p, Date.now());
@@ -121,9 +123,10 @@ export function terminalView(stream: NodeJS.WriteStream, limit?: () => string | 
       const total = Math.max(1, p.totalBytes);
       const value = p.totalBytes > 0 ? Math.min(p.doneBytes, p.totalBytes) : p.phase === 'done' ? 1 : 0;
       if (!b) {
-        bars.set(key, { bar: multi.create(total, value, payload), figures });
+        bars.set(key, { bar: multi.create(total, value, payload), figures, total: p.totalBytes });
         return;
       }
+      b.total = p.totalBytes;
       b.bar.setTotal(total);
       b.bar.update(value, payload);
     },
