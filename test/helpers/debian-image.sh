@@ -50,7 +50,9 @@ cleanup() {
     mountpoint -q "$ROOT/$m" && umount "$ROOT/$m"
   done
   [ -n "$LOOP" ] && losetup -d "$LOOP"
-  rm -rf "$WORK" "$TMP"
+  # Never remove through a mount that is still there (the chroot's /dev is the host's).
+  if grep -q " $WORK" /proc/mounts; then echo "still mounted under $WORK: left in place" >&2; else rm -rf --one-file-system "$WORK"; fi
+  rm -f "$TMP"
 }
 trap cleanup EXIT
 
@@ -109,6 +111,19 @@ cat >"$ROOT/etc/udev/rules.d/70-persistent-net.rules" <<EOF
 # The source's NIC (as udev's old persistent-net generator wrote it)
 SUBSYSTEM=="net", ACTION=="add", DRIVER=="?*", ATTR{address}=="$SOURCE_MAC", ATTR{type}=="1", NAME="eth0"
 EOF
+# As on the old Debian releases whose udev hook did this: the rule is in the
+# initramfs too, so eth0 is named there (the root's udev does not rename a
+# NIC the initramfs already named ens3). A migration must rebuild it.
+cat >"$ROOT/etc/initramfs-tools/hooks/persistent-net" <<'EOF'
+#!/bin/sh
+[ "$1" = prereqs ] && exit 0
+mkdir -p "$DESTDIR/lib/udev/rules.d"
+if [ -e /etc/udev/rules.d/70-persistent-net.rules ]; then
+  cp /etc/udev/rules.d/70-persistent-net.rules "$DESTDIR/lib/udev/rules.d/"
+fi
+exit 0
+EOF
+chmod 755 "$ROOT/etc/initramfs-tools/hooks/persistent-net"
 cat >"$ROOT/etc/network/interfaces" <<'EOF'
 source /etc/network/interfaces.d/*
 
@@ -143,6 +158,7 @@ ExecStart=/usr/local/sbin/ferry-marker
 [Install]
 WantedBy=multi-user.target
 EOF
+mkdir -p "$ROOT/etc/systemd/system/multi-user.target.wants"
 ln -sf /etc/systemd/system/ferry-marker.service "$ROOT/etc/systemd/system/multi-user.target.wants/ferry-marker.service"
 # Keep the boot short: no getty waits on ttys, root can log in on the console for diagnosis.
 chroot "$ROOT" passwd -d root >/dev/null

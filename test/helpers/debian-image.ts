@@ -4,7 +4,7 @@
 // after the sha256 of the recipe, and reused by every later run until the
 // recipe changes. Concurrent builders (two test files, two helpers) are
 // serialised by a lock file in the cache directory: the second waits and
-// then finds the image made. This file owns the cache and its lock; it never
+// then finds the image made. Images of older recipes are removed. This file owns the cache and its lock; it never
 // changes a cached image (callers boot it with qemu's -snapshot or attach it
 // read-only) and never touches anything outside the cache directory.
 //
@@ -13,8 +13,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const DEBIAN_IMAGE_RECIPE = fileURLToPath(new URL('./debian-image.sh', import.meta.url));
@@ -79,13 +79,24 @@ export function debianImage(variant: ImageVariant): DebianImage {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `debian12-${variant}-${recipeHash()}.img`);
   if (!existsSync(path) || !existsSync(`${path}.json`)) {
-    // Under the lock the recipe runs only if the image is still missing: the first builder made it otherwise.
-    const script = `[ -e "$2" ] && [ -e "$2.json" ] || bash "$1" "$3" "$2" "$4"`;
-    execFileSync('flock', [join(dir, '.lock'), 'bash', '-c', script, 'build', DEBIAN_IMAGE_RECIPE, path, variant, aptMirror()], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 15 * 60_000,
-      env: { ...process.env, LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' },
-    });
+    // bash reads a script as it runs: run a copy, so that editing the recipe cannot break a build under way.
+    const copy = join(dir, `.recipe-${process.pid}.sh`);
+    copyFileSync(DEBIAN_IMAGE_RECIPE, copy);
+    try {
+      // Under the lock the recipe runs only if the image is still missing: the first builder made it otherwise.
+      const script = `[ -e "$2" ] && [ -e "$2.json" ] || bash "$1" "$3" "$2" "$4"`;
+      execFileSync('flock', [join(dir, '.lock'), 'bash', '-c', script, 'build', copy, path, variant, aptMirror()], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 15 * 60_000,
+        env: { ...process.env, LC_ALL: 'C', DEBIAN_FRONTEND: 'noninteractive' },
+      });
+    } finally {
+      rmSync(copy, { force: true });
+    }
+    // Images of this variant made by older recipes are never used again.
+    for (const f of readdirSync(dir)) {
+      if (f.startsWith(`debian12-${variant}-`) && !f.startsWith(basename(path))) rmSync(join(dir, f), { force: true });
+    }
   }
   const facts = JSON.parse(readFileSync(`${path}.json`, 'utf8')) as Omit<DebianImage, 'path'>;
   return { ...facts, path };
