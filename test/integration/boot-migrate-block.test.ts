@@ -22,8 +22,8 @@ describe.runIf(env.ok)('a legacy BIOS server migrated at block level onto a larg
   let dir: string;
   let src: AttachedSource | undefined;
 
-  beforeAll(() => {
-    image = debianImage('bios');
+  beforeAll(async () => {
+    image = await debianImage('bios');
     dir = mkdtempSync(join(tmpdir(), 'ferry-boot-block-'));
   }, 15 * 60_000);
 

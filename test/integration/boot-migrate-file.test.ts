@@ -24,8 +24,8 @@ describe.runIf(env.ok)('a legacy BIOS server migrated at file level onto a small
   let dir: string;
   let src: AttachedSource | undefined;
 
-  beforeAll(() => {
-    image = debianImage('bios');
+  beforeAll(async () => {
+    image = await debianImage('bios');
     dir = mkdtempSync(join(tmpdir(), 'ferry-boot-file-'));
   }, 15 * 60_000);
 

@@ -17,8 +17,8 @@ const env = needs({ root: true, tools: [...DEBIAN_IMAGE_TOOLS, QEMU] });
 describe.runIf(env.ok)('the legacy BIOS source server', () => {
   let image: DebianImage;
 
-  beforeAll(() => {
-    image = debianImage('bios');
+  beforeAll(async () => {
+    image = await debianImage('bios');
   }, 15 * 60_000);
 
   it('boots on its IDE disk and comes up on its own NIC', async () => {

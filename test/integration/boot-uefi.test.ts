@@ -23,8 +23,8 @@ describe.runIf(env.ok)('a UEFI server with an ESP, migrated at file level onto a
   let dir: string;
   let src: AttachedSource | undefined;
 
-  beforeAll(() => {
-    image = debianImage('uefi');
+  beforeAll(async () => {
+    image = await debianImage('uefi');
     dir = mkdtempSync(join(tmpdir(), 'ferry-boot-uefi-'));
   }, 15 * 60_000);
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The recipe of the boot tests' small Debian 12 server (issue 16, "What must
-# be shown: it boots"). Builds ONE sparse disk image at OUT (atomically:
-# OUT.tmp, then renamed) and its facts at OUT.json. It owns nothing else: no
-# cache, no lock (test/helpers/debian-image.ts holds the lock and names OUT
-# after the hash of this file, so editing this file rebuilds the image).
+# The recipe of the small Debian 12 server that `ferry demo --system` and the
+# boot tests migrate (issue 16, "What must be shown: it boots"). Builds ONE
+# sparse disk image at OUT (atomically: OUT.tmp, then renamed) and its facts
+# at OUT.json. It owns nothing else: no cache, no lock (server-image.ts holds
+# the lock and names OUT after the hash of this file, so editing this file
+# rebuilds the image). Needs root, debootstrap, util-linux, e2fsprogs,
+# xfsprogs, dosfstools and mtools on the host; grub runs in the chroot.
 #
-#   debian-image.sh bios|uefi OUT MIRROR
+#   debian-server.sh bios|uefi OUT MIRROR
 #
 # bios: GPT, p1 BIOS boot 1 MiB, p2 /boot ext4 256 MiB, p4 swap 64 MiB, p3 /
 #       xfs (the rest, last on the disk so a block copy can grow it); grub-pc
@@ -23,8 +25,8 @@
 # network were configured for the new disk and NIC.
 #
 # Measured 2026-12-05 on this VM kind (2 shared cores, deb.debian.org mirror):
-#   bios: see BUILD_SECONDS in OUT.json; first build took about 3 min
-#   (debootstrap ~2 min 40 s of it), image ~700 MB allocated of 3 GiB.
+#   bios: 189 s (debootstrap about 2 min 40 s of it), 670 MB allocated of
+#   3 GiB; each build writes its time as buildSeconds in OUT.json.
 set -euo pipefail
 
 VARIANT=${1:?bios|uefi}
