@@ -3,6 +3,7 @@
 
 import type { Command } from 'commander';
 import type { DemoSummary } from '../demo/lab.js';
+import { UsageError } from '../errors/ferry-error.js';
 import { formatBytes, formatDuration } from '../demo/progress-line.js';
 
 interface Opts {
@@ -13,6 +14,9 @@ interface Opts {
   sync?: boolean;
   thenSync?: boolean;
   json?: boolean;
+  system?: boolean;
+  firmware?: string;
+  mode?: string;
 }
 
 export function register(program: Command): void {
@@ -26,7 +30,11 @@ export function register(program: Command): void {
     .option('--sync', 'after the first pass, run a delta pass (SYNC) and verify again')
     .option('--then-sync', 'like --sync, but wait for Enter first so you can change the source')
     .option('--json', 'print a machine-readable summary on stdout (progress goes to stderr)')
+    .option('--system', 'whole-server demo: build (or reuse) a small Debian 12 server image, migrate it with ferry migrate --system onto a blank disk, boot the copy under qemu and print what it says (needs debootstrap and qemu-system-x86)')
+    .option('--firmware <bios|uefi>', 'with --system: the source boots with BIOS (grub-pc) or UEFI (an ESP, OVMF)', 'bios')
+    .option('--mode <file|block>', 'with --system: the copy level', 'file')
     .action(async (opts: Opts) => {
+      if (opts.system) return runSystem(opts);
       const [{ consoleIO }, { runDemo }] = await Promise.all([import('../demo/console.js'), import('../demo/lab.js')]);
       const io = consoleIO(opts.json ? process.stderr : process.stdout);
       const ac = new AbortController();
@@ -47,6 +55,29 @@ export function register(program: Command): void {
       printSummary(summary, io.say, opts.json === true);
       process.exitCode = summary.ok ? 0 : 1;
     });
+}
+
+async function runSystem(opts: Opts): Promise<void> {
+  if (opts.files || opts.block || opts.sync || opts.thenSync || opts.data) throw new UsageError('--system takes --firmware, --mode, --keep and --json only');
+  if (opts.firmware !== 'bios' && opts.firmware !== 'uefi') throw new UsageError(`--firmware must be bios or uefi, not ${opts.firmware}`);
+  if (opts.mode !== 'file' && opts.mode !== 'block') throw new UsageError(`--mode must be file or block, not ${opts.mode}`);
+  const [{ consoleIO }, { runSystemDemo }] = await Promise.all([import('../demo/console.js'), import('../demo/system-demo.js')]);
+  const io = consoleIO(opts.json ? process.stderr : process.stdout);
+  const ac = new AbortController();
+  const onSignal = () => ac.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const s = await runSystemDemo({ variant: opts.firmware, mode: opts.mode, keep: opts.keep }, io, ac.signal);
+    if (s.error) io.say(`ferry demo --system FAILED: ${s.error.message} [${s.error.code}]`);
+    else io.say(`ferry demo --system OK: the migrated server booted from ${s.marker?.root} with IPv4 ${s.marker?.ipv4.join(', ')}`);
+    io.say(s.data_dir ? `data kept in ${s.data_dir}` : 'data directory removed (use --keep to keep it)');
+    if (opts.json) process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+    process.exitCode = s.ok ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
 function printSummary(s: DemoSummary, say: (l: string) => void, json: boolean): void {

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEBIAN_IMAGE_TOOLS, debianImage, type DebianImage } from '../helpers/debian-image.js';
 import { QEMU, bootAndWaitForMarker } from '../helpers/qemu.js';
-import { QEMU_DHCP_ADDRESS, TARGET_MAC, attachSource, migrateSystem, type AttachedSource } from '../helpers/boot-lab.js';
+import { QEMU_DHCP_ADDRESS, TARGET_MAC, attachSource, migrateSystem } from '../helpers/boot-lab.js';
 import { needs } from '../helpers/requirements.js';
+import type { ImageSource } from '../../src/demo/image-source.js';
 
 const GiB = 1024 ** 3;
 const env = needs({ root: true, tools: [...DEBIAN_IMAGE_TOOLS, QEMU] });
@@ -20,23 +21,23 @@ const env = needs({ root: true, tools: [...DEBIAN_IMAGE_TOOLS, QEMU] });
 describe.runIf(env.ok)('a legacy BIOS server migrated at block level onto a larger virtio disk', () => {
   let image: DebianImage;
   let dir: string;
-  let src: AttachedSource | undefined;
+  let src: ImageSource | undefined;
 
   beforeAll(async () => {
     image = await debianImage('bios');
     dir = mkdtempSync(join(tmpdir(), 'ferry-boot-block-'));
   }, 15 * 60_000);
 
-  afterAll(() => {
-    src?.teardown();
+  afterAll(async () => {
+    await src?.detach();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('boots from its grown virtio disk and comes up on its new NIC', async () => {
     const sourceBoot = await bootAndWaitForMarker({ image: image.path, disk: 'ide', mac: image.sourceMac });
-    src = attachSource(image, dir);
+    src = await attachSource(image, dir);
     const m = await migrateSystem(src, dir, 'block', 4 * GiB);
-    src.teardown();
+    await src.detach();
     expect(m.migrate.code, `${m.migrate.stderr}\n${m.receiverLog.slice(-3000)}`).toBe(0);
 
     const boot = await bootAndWaitForMarker({ image: m.target, disk: 'virtio', mac: TARGET_MAC });

@@ -13,8 +13,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEBIAN_IMAGE_TOOLS, debianImage, type DebianImage } from '../helpers/debian-image.js';
 import { QEMU, bootAndWaitForMarker } from '../helpers/qemu.js';
-import { QEMU_DHCP_ADDRESS, TARGET_MAC, attachSource, migrateSystem, type AttachedSource } from '../helpers/boot-lab.js';
+import { QEMU_DHCP_ADDRESS, TARGET_MAC, attachSource, migrateSystem } from '../helpers/boot-lab.js';
 import { needs } from '../helpers/requirements.js';
+import type { ImageSource } from '../../src/demo/image-source.js';
 
 const GiB = 1024 ** 3;
 const env = needs({ root: true, tools: [...DEBIAN_IMAGE_TOOLS, QEMU] });
@@ -22,22 +23,22 @@ const env = needs({ root: true, tools: [...DEBIAN_IMAGE_TOOLS, QEMU] });
 describe.runIf(env.ok)('a legacy BIOS server migrated at file level onto a smaller virtio disk', () => {
   let image: DebianImage;
   let dir: string;
-  let src: AttachedSource | undefined;
+  let src: ImageSource | undefined;
 
   beforeAll(async () => {
     image = await debianImage('bios');
     dir = mkdtempSync(join(tmpdir(), 'ferry-boot-file-'));
   }, 15 * 60_000);
 
-  afterAll(() => {
-    src?.teardown();
+  afterAll(async () => {
+    await src?.detach();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('boots from its virtio disk and comes up on its new NIC', async () => {
-    src = attachSource(image, dir);
+    src = await attachSource(image, dir);
     const m = await migrateSystem(src, dir, 'file', 2.5 * GiB);
-    src.teardown();
+    await src.detach();
     expect(m.migrate.code, `${m.migrate.stderr}\n${m.receiverLog.slice(-3000)}`).toBe(0);
 
     const boot = await bootAndWaitForMarker({ image: m.target, disk: 'virtio', mac: TARGET_MAC });

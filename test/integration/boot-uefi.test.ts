@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEBIAN_IMAGE_TOOLS, debianImage, type DebianImage } from '../helpers/debian-image.js';
 import { OVMF_CODE, QEMU, bootAndWaitForMarker } from '../helpers/qemu.js';
-import { QEMU_DHCP_ADDRESS, TARGET_MAC, attachSource, migrateSystem, type AttachedSource } from '../helpers/boot-lab.js';
+import { QEMU_DHCP_ADDRESS, TARGET_MAC, attachSource, migrateSystem } from '../helpers/boot-lab.js';
 import { needs } from '../helpers/requirements.js';
+import type { ImageSource } from '../../src/demo/image-source.js';
 
 const GiB = 1024 ** 3;
 const env = needs({ root: true, tools: [...DEBIAN_IMAGE_TOOLS, QEMU], files: [OVMF_CODE] });
@@ -21,15 +22,15 @@ const env = needs({ root: true, tools: [...DEBIAN_IMAGE_TOOLS, QEMU], files: [OV
 describe.runIf(env.ok)('a UEFI server with an ESP, migrated at file level onto a virtio disk', () => {
   let image: DebianImage;
   let dir: string;
-  let src: AttachedSource | undefined;
+  let src: ImageSource | undefined;
 
   beforeAll(async () => {
     image = await debianImage('uefi');
     dir = mkdtempSync(join(tmpdir(), 'ferry-boot-uefi-'));
   }, 15 * 60_000);
 
-  afterAll(() => {
-    src?.teardown();
+  afterAll(async () => {
+    await src?.detach();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
@@ -41,9 +42,9 @@ describe.runIf(env.ok)('a UEFI server with an ESP, migrated at file level onto a
   }, 6 * 60_000);
 
   it('boots with OVMF once migrated, from its virtio disk and on its new NIC', async () => {
-    src = attachSource(image, dir);
+    src = await attachSource(image, dir);
     const m = await migrateSystem(src, dir, 'file', 4 * GiB);
-    src.teardown();
+    await src.detach();
     expect(m.migrate.code, `${m.migrate.stderr}\n${m.receiverLog.slice(-3000)}`).toBe(0);
 
     const boot = await bootAndWaitForMarker({ image: m.target, disk: 'virtio', firmware: 'uefi', mac: TARGET_MAC });
