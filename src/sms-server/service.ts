@@ -56,6 +56,8 @@ import {
   type TaskRecord,
 } from './model.js';
 import type { Op, Store } from './store.js';
+import { assertTargetServer } from './target-server-check.js';
+import { checkDiskAdjustment, checkVolumeGroupAdjustment } from './adjustment-check.js';
 
 /** A source that has not called us for this long shows `connected: false`. */
 export const AGENT_TIMEOUT_MS = 90_000;
@@ -299,10 +301,13 @@ export class ControlPlaneService {
       const diskCount = ((src.body.disks as unknown[] | undefined) ?? []).length;
       for (const d of u.disks ?? []) {
         if (!/^\d+$/.test(d.id) || Number(d.id) >= diskCount) throw badRequest('SMS.0411', `Disk ${d.id} does not exist.`, [d.id]);
+        checkDiskAdjustment(d, (src.body.disks as Record<string, unknown>[])[Number(d.id)]!);
       }
-      const vgNames = new Set(((src.body.volume_groups as { name?: string }[] | undefined) ?? []).map((v) => v.name));
+      const vgs = new Map(((src.body.volume_groups as Record<string, unknown>[] | undefined) ?? []).map((v) => [v.name, v]));
       for (const v of u.volume_group_s ?? []) {
-        if (!vgNames.has(v.id)) throw badRequest('SMS.9001', `Invalid parameters: volume group ${v.id} does not exist.`, [v.id]);
+        const vg = vgs.get(v.id);
+        if (!vg) throw badRequest('SMS.9001', `Invalid parameters: volume group ${v.id} does not exist.`, [v.id]);
+        checkVolumeGroupAdjustment(v, vg);
       }
       const next: SourceRecord = {
         ...src,
@@ -472,6 +477,7 @@ export class ControlPlaneService {
   // ---- tasks (4.2) ------------------------------------------------------------------
 
   async createTask(body: unknown): Promise<{ id: string }> {
+    if (body !== undefined) assertTargetServer(body);
     const req = parseBody(taskCreateSchema, body, 'POST /v3/tasks');
     const { receiver, ...request } = req;
     const id = randomUUID();
