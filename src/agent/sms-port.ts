@@ -87,6 +87,7 @@ export function smsPort(client: ControlPlaneClient): ControlPlanePort {
         ...(typeof raw.over_speed_threshold === 'number' && { overSpeedThreshold: raw.over_speed_threshold }),
         consistencyCheck: t.is_need_consistency_check === true,
         targetDisks: (t.target_server?.disks ?? []).map((d, i) => (d as { name?: string | null }).name || `disk${i}`),
+        ...(t.target_server?.disks?.length && { targetServer: t.target_server as Record<string, unknown> }),
       };
     },
     async getCertKey(taskId, sourceId) {
