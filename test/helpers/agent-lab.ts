@@ -3,8 +3,9 @@
 // of it, a receiver (`ferry receive`) with one target (or whole disks), and
 // an agent config (mode 0600) for one volume or a whole server; the agent
 // daemon itself starts when the test says so (`startAgent()`, as often as
-// it likes). `stop()` kills what is still running and removes the dir. What differs between the tests (auth, the
-// volume, extra config lines) is an option here, never a copy there.
+// it likes). `stop()` kills what is still running and removes the dir.
+// What differs between the tests (auth, the volume, extra config lines) is
+// an option here, never a copy there.
 
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
