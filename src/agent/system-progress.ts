@@ -87,7 +87,9 @@ export class SystemPassProgress {
     if (p.phase === 'done') this.done.add(p.volumeIndex);
     else this.done.delete(p.volumeIndex);
     this.aggregator ??= new ProgressAggregator({ os: 'LINUX', now: this.o.now, subtask: this.copyName });
-    this.aggregator.update({ ...p, volume: p.volumeId });
+    // One subtask for the whole pass: a volume that starts over in full (a new file system, a block
+    // volume without a resume point) in a SYNC must not read as a new subtask to the aggregator.
+    this.aggregator.update({ ...p, volume: p.volumeId, pass: this.o.pass });
   };
 
   /** Every volume was copied: the copy subtask is complete (also when there was nothing to copy). */

@@ -255,6 +255,19 @@ describe('whole-server progress', () => {
     expect(view.report()).toMatchObject({ progress: 100, replicatesize: 9_000, totalsize: 9_000 });
   });
 
+  it('keeps one subtask over a SYNC whose volumes mix full and delta passes: bytes add up, nothing goes back', () => {
+    const view = new SystemPassProgress({ mode: 'file', pass: 'delta', format: false, estimateBytes: 0, now: () => 0 });
+    expect(view.report()).toBeNull(); // a SYNC says nothing before its copy starts
+    const vol = (i: number, pass: 'full' | 'delta', done: number, phase: string) =>
+      view.update({ volume: `m.v${i}`, kind: i === 0 ? 'block' : 'file', pass, totalBytes: 100, doneBytes: done, payloadBytes: done, wireBytes: done, phase, volumeId: `v${i}`, volumeIndex: i, volumeCount: 3 });
+    vol(0, 'full', 100, 'done');
+    vol(1, 'delta', 100, 'done');
+    vol(2, 'full', 50, 'sending');
+    expect(view.report()).toMatchObject({ subtask_name: 'SYNC_LINUX_FILE', progress: 83, replicatesize: 250, totalsize: 300, process_trace: 'v0 done; v1 done; v2 sending 50% 0/1 MiB' });
+    vol(2, 'full', 100, 'done');
+    expect(view.report()).toMatchObject({ progress: 100, replicatesize: 300, totalsize: 300 });
+  });
+
   it('names the receiver-side migration after the task, in letters a target name allows', () => {
     expect(migrationIdOf(TASK_ID)).toBe(TASK_ID);
     expect(migrationIdOf('42/alpha beta')).toBe('42_alpha_beta');
