@@ -31,14 +31,15 @@ export interface TaskInfo {
   targetDisks: string[];
   /**
    * The task's `target_server` as the control plane shows it (tables 4-135
-   * to 4-137 plus ferry's extension fields), set only when it lists at
-   * least one disk: the task then migrates the whole server onto those
-   * disks (unless the agent config names its volumes).
+   * to 4-137 plus ferry's extension fields), set only when a disk of it
+   * lists its partitions: the task then migrates the whole server onto
+   * those disks (unless the agent config names its volumes). Disks named
+   * without partitions are plain block targets, as before.
    */
   targetServer?: Record<string, unknown>;
 }
 
-/** Receiver details from GET /v3/tasks/{id}/certkey. */
+/** Receiver details from GET /v3/tasks/{id}/certkey (ferry's `receiver` extension field). */
 export interface CertKey {
   host?: string;
   port: number;
@@ -57,8 +58,8 @@ export interface ControlPlanePort {
   commandResult(sourceId: string, name: string, result: 'success' | 'fail', detail: Record<string, unknown>): Promise<void>;
   changeState(sourceId: string, copystate?: CopyState, migrationcycle?: MigrationCycle): Promise<void>;
   getTask(taskId: string): Promise<TaskInfo>;
-  /** Undefined when the control plane keeps no receiver details for the task. */
-  getCertKey(taskId: string, sourceId?: string): Promise<CertKey | undefined>;
+  /** Undefined when the control plane names no receiver for the task (real SMS never does). */
+  getCertKey(taskId: string): Promise<CertKey | undefined>;
   updateTaskState(taskId: string, state: TaskRunState, errorJson?: string): Promise<void>;
   /** GET /v3/tasks/{id}/speed-limit: the raw body (validated by throttle/). */
   getSpeedLimit(taskId: string): Promise<unknown>;
@@ -116,8 +117,13 @@ export interface WholeServerPort {
   run(options: SystemRunOptions): Promise<SystemRunSummary>;
 }
 
-/** Errors from the control plane that mean "this source id is gone". */
+/**
+ * Errors from the control plane that mean "this source id is gone": SMS.0507
+ * (re-registration of a deleted source) and SMS.7602 (no such source), both
+ * HTTP 400 as section 5.1 lists them, or a plain 404 from a server that
+ * answers unknown resources that way.
+ */
 export function isSourceGone(err: unknown): boolean {
   const e = err as { code?: string; status?: number; statusCode?: number } | null;
-  return e?.code === 'SMS.0507' || e?.status === 404 || e?.statusCode === 404;
+  return e?.code === 'SMS.0507' || e?.code === 'SMS.7602' || e?.status === 404 || e?.statusCode === 404;
 }

@@ -72,14 +72,16 @@ export function smsPort(client: ControlPlaneClient): ControlPlanePort {
     },
     async getTask(taskId): Promise<TaskInfo> {
       const t = await client.getTask(taskId);
-      const type = t.type === 'MIGRATE_FILE' ? 'MIGRATE_FILE' : t.type === 'MIGRATE_BLOCK' ? 'MIGRATE_BLOCK' : undefined;
+      // Enum values are compared in upper case, the document's spelling, whatever case the service sends.
+      const upper = t.type?.toUpperCase();
+      const type = upper === 'MIGRATE_FILE' ? 'MIGRATE_FILE' : upper === 'MIGRATE_BLOCK' ? 'MIGRATE_BLOCK' : undefined;
       if (!type) throw new FerryError('SMS.9001', `task ${taskId} has type ${JSON.stringify(t.type)}; this agent runs MIGRATE_BLOCK and MIGRATE_FILE tasks`);
       const raw = t as Record<string, unknown>;
       return {
         id: String(t.id ?? taskId),
         ...(t.name && { name: t.name }),
         type,
-        ...(t.state && { state: t.state }),
+        ...(t.state && { state: t.state.toUpperCase() }),
         ...(t.source_server?.id && { sourceId: String(t.source_server.id) }),
         ...(t.migration_ip && { migrationIp: t.migration_ip }),
         syncing: t.syncing === true,
@@ -87,12 +89,16 @@ export function smsPort(client: ControlPlaneClient): ControlPlanePort {
         ...(typeof raw.over_speed_threshold === 'number' && { overSpeedThreshold: raw.over_speed_threshold }),
         consistencyCheck: t.is_need_consistency_check === true,
         targetDisks: (t.target_server?.disks ?? []).map((d, i) => (d as { name?: string | null }).name || `disk${i}`),
-        ...(t.target_server?.disks?.length && { targetServer: t.target_server as Record<string, unknown> }),
+        // A layout to lay out: some target disk lists its partitions (a disk named alone is a plain block target, as before).
+        ...((t.target_server?.disks ?? []).some((d) => (d.physical_volumes ?? []).length > 0) && { targetServer: t.target_server as Record<string, unknown> }),
       };
     },
-    async getCertKey(taskId, sourceId) {
-      const r = await client.getCertKey(taskId, { sourceId });
-      return { ...(r.receiver.host && { host: r.receiver.host }), port: r.receiver.port, fingerprint: r.receiver.fingerprint, token: r.receiver.join_token };
+    async getCertKey(taskId) {
+      // Only ferry's control plane names the receiver (its `receiver` extension); real SMS
+      // sends certificates only, and the agent then uses its config's receiver: section.
+      const r = (await client.getCertKey(taskId)).receiver;
+      if (!r) return undefined;
+      return { ...(r.host && { host: r.host }), port: r.port, fingerprint: r.fingerprint, token: r.join_token };
     },
     async updateTaskState(taskId, state, errorJson) {
       await client.updateTask(taskId, { state, ...(errorJson && { error_json: errorJson.slice(0, 1024) }) });

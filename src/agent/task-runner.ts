@@ -7,7 +7,7 @@
 // and return, and the reason decides what is recorded (STOP → stopped,
 // shutdown → still running so a restart resumes, DELETE → forgotten,
 // layout change → failed with SMS.0515).
-// A task whose target_server lists disks (and an agent config that names no
+// A task whose target_server lists disks with partitions (and a config naming no
 // volumes) migrates the whole server instead: the WholeServerPort discovers
 // the source, has the receiver lay out its disks (FORMAT_DISK_LINUX_*), and
 // copies every volume (MIGRATE_LINUX_*, SYNC_LINUX_* on later passes; see
@@ -255,7 +255,7 @@ export class TaskRunner {
   private async resolveReceiver(task: TaskInfo): Promise<ReceiverAddress> {
     let ck;
     try {
-      ck = await this.d.cp.getCertKey(task.id, this.sourceId());
+      ck = await this.d.cp.getCertKey(task.id);
     } catch (e) {
       if (!isSourceGone(e)) throw e;
     }
@@ -269,7 +269,7 @@ export class TaskRunner {
     return { host, port: ck?.port ?? this.d.config.receiver.port, fingerprint: normalizeFingerprint(fingerprint), token };
   }
 
-  /** Whether the task migrates the whole server: its target_server lists disks, the config names no volumes, and this agent can. */
+  /** Whether the task migrates the whole server: its target_server lists disks with partitions, the config names no volumes, and this agent can. */
   private wholeServer(task: TaskInfo): boolean {
     return task.targetServer !== undefined && !this.d.config.volumes?.length && this.d.wholeServer !== undefined;
   }

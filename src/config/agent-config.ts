@@ -135,7 +135,7 @@ export const agentConfigSchema = z.strictObject({
   excludes: z.array(z.string().min(1)).max(10_000).default([]),
   niceness: nicenessSchema,
   receiver: receiverSchema.prefault({}),
-  /** Whole-server tasks (a task whose target_server lists disks): where the source system is. */
+  /** Whole-server tasks (a task whose target_server lists disks with their partitions): where the source system is. */
   system: systemSchema,
   /**
    * Replicate exactly these volumes instead of what discovery finds: block

@@ -66,6 +66,13 @@ export const PartitionSchema = z.object({
   /** Partition number on the target (MBR: 1–4 primary or extended, 5+ logical). */
   number: z.number().int().min(1).max(128),
   sizeBytes: bytes,
+  /**
+   * The source partition's size (discovery sets it; plan.ts keeps it). The
+   * receiver refuses a target smaller than it where the copy is a block copy
+   * (block mode, an ESP, a BIOS boot partition), and checks used space with a
+   * margin only where the partition shrinks (validate.ts). Absent: unknown.
+   */
+  sourceSizeBytes: bytes.optional(),
   /** Set only when the copy needs the source's exact place (whole-disk block copy). */
   startBytes: bytes.optional(),
   /** GPT: the type GUID (upper case); MBR: the type byte in hex ('83', '82', '8e', 'ef', '5', 'f'). */
@@ -104,6 +111,8 @@ export const LogicalVolumeSchema = z.object({
   id,
   name: id,
   sizeBytes: bytes,
+  /** The source LV's size, as on PartitionSchema. */
+  sourceSizeBytes: bytes.optional(),
   sourceDevice: z.string().max(4096).default(''),
   content: ContentSchema,
 });

@@ -38,7 +38,7 @@ import {
   type SourceRegistered,
 } from '../sms/schemas/source-read.js';
 import { sourceUpdateSchema, type SourceUpdate } from '../sms/schemas/source-update.js';
-import { sourceBodySchema, sourceRegistrationSchema, type SourceBody } from '../sms/schemas/source.js';
+import { sourceBodySchema, type SourceBody } from '../sms/schemas/source.js';
 import {
   speedLimitResponseSchema,
   speedLimitSetSchema,
@@ -150,8 +150,7 @@ export class ControlPlaneClient {
 
   /** POST /v3/sources (4.1.2): registers (no `id`) or re-registers the source; returns its id. */
   async registerSource(body: SourceBody, o?: CallOptions): Promise<SourceRegistered> {
-    const schema = body.id === undefined ? sourceRegistrationSchema : sourceBodySchema;
-    return this.json({ method: 'POST', path: '/v3/sources', body: this.check('source', schema, body), response: sourceRegisteredSchema, ...o });
+    return this.json({ method: 'POST', path: '/v3/sources', body: this.check('source', sourceBodySchema, body), response: sourceRegisteredSchema, ...o });
   }
 
   /** PUT /v3/sources/{id} (4.1.5). */
@@ -270,31 +269,40 @@ export class ControlPlaneClient {
   }
 
   /**
-   * GET /v3/tasks/{id}/certkey (ferry): the task's receiver address,
-   * fingerprint and join token. Only the task's own source may read them: give
-   * its id as `sourceId` (sent as X-Ferry-Source-Id). The join token is a secret.
+   * GET /v3/tasks/{id}/certkey (the SDK's showCertKey): a certificate and
+   * key issued to the task's source, with `enableCaCert` also the CA; from
+   * ferry's control plane also `receiver` (host, port, fingerprint, join
+   * token). The private key and join token are secrets.
    */
-  async getCertKey(taskId: string, o: CallOptions & { sourceId?: string } = {}): Promise<CertKeyResponse> {
-    const { sourceId, ...rest } = o;
+  async getCertKey(taskId: string, o: CallOptions & { enableCaCert?: boolean } = {}): Promise<CertKeyResponse> {
+    const { enableCaCert, ...rest } = o;
     return this.json({
       method: 'GET',
       path: `/v3/tasks/${p(taskId)}/certkey`,
-      ...(sourceId !== undefined && { headers: { 'X-Ferry-Source-Id': sourceId } }),
+      query: enableCaCert === undefined ? undefined : { enable_ca_cert: enableCaCert },
       response: certKeyResponseSchema,
       ...rest,
     });
   }
 
   /**
-   * POST /v3/tasks/{id}/log (ferry): uploads a log archive (the agent's
-   * UPLOAD_LOG). The body's SHA-256 is declared in X-Sdk-Content-Sha256, so
-   * an AK/SK signature covers it.
+   * POST /v3/tasks/{id}/log (the SDK's collectLog): asks the task's agent to
+   * upload its logs (UPLOAD_LOG), optionally to the bucket named.
+   */
+  async collectLog(taskId: string, body: { log_bucket?: string } = {}, o?: CallOptions): Promise<void> {
+    return this.none({ method: 'POST', path: `/v3/tasks/${p(taskId)}/log`, body, ...o });
+  }
+
+  /**
+   * POST /v3/tasks/{id}/log-archive (ferry extension): uploads a log
+   * archive (the agent's answer to UPLOAD_LOG). The body's SHA-256 is
+   * declared in X-Sdk-Content-Sha256, so an AK/SK signature covers it.
    */
   async uploadLog(taskId: string, archive: Uint8Array, o: CallOptions & { contentType?: string } = {}): Promise<void> {
     const { contentType, ...rest } = o;
     return this.none({
       method: 'POST',
-      path: `/v3/tasks/${p(taskId)}/log`,
+      path: `/v3/tasks/${p(taskId)}/log-archive`,
       rawBody: archive,
       contentType: contentType ?? 'application/octet-stream',
       headers: { 'X-Sdk-Content-Sha256': sha256Hex(archive) },

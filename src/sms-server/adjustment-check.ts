@@ -1,8 +1,8 @@
 // Checks of an operator's PUT /v3/sources/{id} choices (tables 4-43 to 4-46)
-// against what the source registered, before they are stored: a partition or
-// logical volume id that the source does not have (SMS.9001), a new size
+// against what the source registered, before they are stored: a new size
 // below the space it uses (SMS.6538), a disk made smaller than the
-// partitions it keeps (SMS.6539). `adjust_size` 0 (the documented default)
+// partitions it keeps (SMS.6539). (Ids the source does not have are refused
+// before, by the service.) `adjust_size` 0 (the documented default)
 // means "keep the source's size"; a volume with `need_migration: false` is
 // left out of the target, so neither its size nor its use counts. Pure: the
 // service calls these inside its transaction.
@@ -22,12 +22,6 @@ export function adjustedSize(adjust: number | undefined, registered: unknown): n
 export function checkDiskAdjustment(d: PutDisk, disk: Rec): void {
   const pvs = (disk.physical_volumes as Rec[] | undefined) ?? [];
   const byId = new Map((d.physical_volumes ?? []).map((p) => [p.id ?? '', p]));
-  for (const id of byId.keys()) {
-    const m = /^(\d+)_(\d+)$/.exec(id);
-    if (!m || m[1] !== d.id || Number(m[2]) >= pvs.length) {
-      throw badRequest('SMS.9001', `Invalid parameters: disk ${d.id} has no physical volume ${JSON.stringify(id)} (its volumes are ${pvs.map((_, j) => `${d.id}_${j}`).join(', ') || 'none'}).`, [id]);
-    }
-  }
   let kept = 0;
   pvs.forEach((p, j) => {
     const a = byId.get(`${d.id}_${j}`);
@@ -58,8 +52,7 @@ export function checkVolumeGroupAdjustment(v: { id: string; logical_volumes?: { 
   const byName = new Map(lvs.map((lv) => [String(lv.name ?? ''), lv]));
   for (const a of v.logical_volumes ?? []) {
     const lv = byName.get(a.id);
-    if (!lv) throw badRequest('SMS.9001', `Invalid parameters: volume group ${v.id} has no logical volume ${JSON.stringify(a.id)}.`, [a.id]);
-    if (a.need_migration === false || !a.adjust_size) continue;
+    if (!lv || a.need_migration === false || !a.adjust_size) continue;
     const used = num(lv.used_size);
     if (a.adjust_size < used) {
       throw badRequest(

@@ -16,6 +16,7 @@ import { FerryError, UsageError } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import type { Logger } from '../platform/log.js';
 import { acquireProcessLock, isLockHeld } from '../platform/process-lock.js';
+import { loadOrCreateCa } from '../platform/tls-ca.js';
 import { loadOrCreateTlsIdentity } from '../platform/tls-identity.js';
 import { Authenticator } from './auth.js';
 import type { Credentials } from './credentials.js';
@@ -113,7 +114,9 @@ export async function startControlPlane(opts: ControlPlaneOptions): Promise<Runn
     await rm(tmpDir, { recursive: true, force: true });
     await mkdir(tmpDir, { recursive: true, mode: 0o700 });
 
-    const service = new ControlPlaneService(store, { dataDir: opts.dataDir });
+    // The tasks' certificate authority (GET /v3/tasks/{id}/certkey), kept beside the TLS identity (also with --http).
+    const ca = await loadOrCreateCa(join(opts.dataDir, 'tls'), 'ferry control-plane task CA');
+    const service = new ControlPlaneService(store, { dataDir: opts.dataDir, ca });
     try {
       service.validateStore();
     } catch (e) {

@@ -5,6 +5,7 @@
 
 import { z } from 'zod';
 import {
+  LOG_COLLECT_STATUSES,
   MIGRATION_CYCLES,
   SOURCE_STATES,
   TASK_STATES,
@@ -77,6 +78,7 @@ export type TaskRecord = z.infer<typeof taskRecordSchema>;
 
 export const COMMAND_NAMES = ['START', 'STOP', 'SYNC', 'DELETE', 'UPLOAD_LOG'] as const;
 export type QueuedCommandName = (typeof COMMAND_NAMES)[number];
+export type LogCollectStatus = (typeof LOG_COLLECT_STATUSES)[number];
 
 export const commandRecordSchema = z.object({
   id: z.string(),
@@ -89,6 +91,8 @@ export const commandRecordSchema = z.object({
   done_at: z.number().nullable(),
   result: z.enum(['success', 'fail']).nullable(),
   result_detail: z.record(z.string(), z.unknown()).nullable(),
+  /** UPLOAD_LOG: the bucket collectLog named (`log_bucket`), handed to the agent as `command_param.bucket`. */
+  bucket: z.string().nullish(),
 });
 export type CommandRecord = z.infer<typeof commandRecordSchema>;
 
@@ -150,6 +154,30 @@ export function taskStateAfterCopyState(copy: SourceState, current: TaskState): 
 
 // ---- views -----------------------------------------------------------------
 
+/** Every field of the reply table, in its order, with null where the source did not report it. */
+function withFields(fields: readonly string[], o: Record<string, unknown>): Record<string, unknown> {
+  return { ...Object.fromEntries(fields.map((f) => [f, o[f] ?? null])), ...o };
+}
+/** Table 4-71 (a partition), table 4-70 (a disk), 4-72 (a volume group), 4-73 (a logical volume), 4-76 (a NIC). */
+const PV_FIELDS = ['device_use', 'file_system', 'index', 'mount_point', 'name', 'size', 'used_size', 'inode_size', 'inode_nums', 'uuid', 'size_per_cluster'] as const;
+const DISK_FIELDS = ['name', 'partition_style', 'device_use', 'size', 'used_size', 'physical_volumes', 'os_disk', 'relation_name', 'inode_size'] as const;
+const VG_FIELDS = ['components', 'free_size', 'logical_volumes', 'name', 'size'] as const;
+const LV_FIELDS = ['block_count', 'block_size', 'file_system', 'inode_size', 'inode_nums', 'device_use', 'mount_point', 'name', 'size', 'used_size', 'free_size'] as const;
+const NIC_FIELDS = ['name', 'ip', 'ipv6', 'netmask', 'gateway', 'mtu', 'mac', 'id'] as const;
+/** Tables 4-136 (a target disk) and 4-137 (a target partition). */
+const TARGET_DISK_FIELDS = ['id', 'device_use', 'disk_id', 'name', 'physical_volumes', 'size', 'used_size', 'disk_index', 'os_disk', 'partition_style', 'relation_name'] as const;
+const TARGET_PV_FIELDS = ['id', 'device_use', 'file_system', 'index', 'mount_point', 'name', 'size', 'used_size', 'uuid', 'relation_name', 'free_size'] as const;
+
+/** A volume group as reported, with every documented field of it and of its logical volumes. */
+function volumeGroupView(vg: Record<string, unknown>): Record<string, unknown> {
+  const lvs = ((vg.logical_volumes as Record<string, unknown>[] | undefined) ?? []).map((lv) => withFields(LV_FIELDS, lv));
+  return withFields(VG_FIELDS, { ...vg, logical_volumes: lvs });
+}
+
+export function networksView(src: SourceRecord): Record<string, unknown>[] {
+  return ((src.body.networks as Record<string, unknown>[] | undefined) ?? []).map((n) => withFields(NIC_FIELDS, n));
+}
+
 /** Disks of the registration body with ids: disk `i`, partition `i_j` (as SMC numbers devices). */
 export function disksView(src: SourceRecord): Record<string, unknown>[] {
   const disks = (src.body.disks as Record<string, unknown>[] | undefined) ?? [];
@@ -159,9 +187,9 @@ export function disksView(src: SourceRecord): Record<string, unknown>[] {
     const pvAdj = new Map(((a?.physical_volumes as Record<string, unknown>[] | undefined) ?? []).map((p) => [String(p.id), p]));
     const pvs = ((d.physical_volumes as Record<string, unknown>[] | undefined) ?? []).map((p, j) => {
       const pa = pvAdj.get(`${i}_${j}`);
-      return { ...p, id: `${i}_${j}`, need_migration: pa?.need_migration ?? true, adjust_size: pa?.adjust_size ?? p.size ?? 0 };
+      return withFields(PV_FIELDS, { ...p, id: `${i}_${j}`, need_migration: pa?.need_migration ?? true, adjust_size: pa?.adjust_size ?? p.size ?? 0 });
     });
-    return { ...d, id: String(i), physical_volumes: pvs, need_migration: a?.need_migration ?? true, adjust_size: a?.adjust_size ?? d.size ?? 0 };
+    return withFields(DISK_FIELDS, { ...d, id: String(i), physical_volumes: pvs, need_migration: a?.need_migration ?? true, adjust_size: a?.adjust_size ?? d.size ?? 0 });
   });
 }
 
@@ -177,16 +205,44 @@ export function volumeGroupsView(src: SourceRecord): Record<string, unknown>[] {
       const la = lvAdj.get(lid);
       return { ...lv, id: lid, need_migration: la?.need_migration ?? true, adjust_size: la?.adjust_size ?? lv.size ?? 0 };
     });
-    return { ...vg, id, logical_volumes: lvs, need_migration: a?.need_migration ?? true, adjust_size: a?.adjust_size ?? vg.size ?? 0 };
+    return volumeGroupView({ ...vg, id, logical_volumes: lvs, need_migration: a?.need_migration ?? true, adjust_size: a?.adjust_size ?? vg.size ?? 0 });
   });
 }
 
-export function taskBySourceView(t: TaskRecord): Record<string, unknown> {
+/**
+ * What a view needs beyond the records: facts the service derives from the
+ * command queue (log collection) and the source's connection.
+ */
+export interface TaskFacts {
+  /** Table 4-112 `log_collect_status`. */
+  logCollectStatus: LogCollectStatus;
+  /** The bucket of the last collectLog, if it named one. */
+  logBucket: string | null;
+}
+
+export const NO_TASK_FACTS: TaskFacts = { logCollectStatus: 'INIT', logBucket: null };
+
+/**
+ * `log_collect_status` (table 4-112) from the task's last UPLOAD_LOG
+ * command: INIT when logs were never asked for, TELL_AGENT_TO_COLLECT while
+ * the command waits for the agent, WAIT_AGENT_COLLECT_ACK once delivered,
+ * then AGENT_COLLECT_SUCCESS or AGENT_COLLECT_FAIL from its result.
+ */
+export function logCollectStatus(last: CommandRecord | undefined): LogCollectStatus {
+  if (!last) return 'INIT';
+  if (last.state === 'queued') return 'TELL_AGENT_TO_COLLECT';
+  if (last.state === 'delivered') return 'WAIT_AGENT_COLLECT_ACK';
+  return last.result === 'success' ? 'AGENT_COLLECT_SUCCESS' : 'AGENT_COLLECT_FAIL';
+}
+
+export function taskBySourceView(t: TaskRecord, facts: TaskFacts = NO_TASK_FACTS): Record<string, unknown> {
   return {
     id: t.id,
     name: t.name,
     type: t.type,
     state: t.state,
+    // The table spells it estimate_completion_time, the SDK estimate_complete_time: both are sent.
+    estimate_completion_time: null,
     estimate_complete_time: null,
     start_date: t.start_date,
     speed_limit: t.speed_limit,
@@ -198,13 +254,48 @@ export function taskBySourceView(t: TaskRecord): Record<string, unknown> {
     project_name: t.request.project_name,
     project_id: t.request.project_id,
     target_server: { vm_id: t.request.target_server.vm_id, name: t.request.target_server.name },
+    log_collect_status: facts.logCollectStatus,
     exist_server: t.request.exist_server ?? false,
     use_public_ip: t.request.use_public_ip ?? true,
+    // ferry never clones the target (that needs a target cloud).
+    clone_server: null,
     remain_seconds: t.metrics.remain_seconds ?? null,
+    log_bucket: facts.logBucket,
+    log_expire: null,
+    log_upload_time: t.logs.at(-1)?.received_at ?? null,
+    log_share_url: null,
   };
 }
 
-export function sourceSummaryView(src: SourceRecord, task: TaskRecord | undefined, connected: boolean, lastVisit: number | null): Record<string, unknown> {
+/**
+ * `init_target_server` (tables 4-27 / 4-64): the target ferry would build
+ * for this source, which is its own disk and volume-group layout.
+ */
+export function initTargetServerView(src: SourceRecord): Record<string, unknown> {
+  const disks = (src.body.disks as Record<string, unknown>[] | undefined) ?? [];
+  return {
+    disks: disks.map((d) => ({
+      name: d.name ?? null,
+      size: d.size ?? 0,
+      device_use: d.device_use ?? null,
+      used_size: d.used_size ?? 0,
+      physical_volumes: ((d.physical_volumes as Record<string, unknown>[] | undefined) ?? []).map((p) => ({
+        device_use: p.device_use ?? null,
+        file_system: p.file_system ?? null,
+        index: p.index ?? null,
+        mount_point: p.mount_point ?? null,
+        name: p.name ?? null,
+        size: p.size ?? 0,
+        inode_size: p.inode_size ?? null,
+        used_size: p.used_size ?? 0,
+        uuid: p.uuid ?? null,
+      })),
+    })),
+    volume_groups: ((src.body.volume_groups as Record<string, unknown>[] | undefined) ?? []).map(volumeGroupView),
+  };
+}
+
+export function sourceSummaryView(src: SourceRecord, task: TaskRecord | undefined, connected: boolean, lastVisit: number | null, facts: TaskFacts = NO_TASK_FACTS): Record<string, unknown> {
   const b = src.body;
   const sub = task?.sub_tasks ?? [];
   const replicate = sub.reduce((n, s) => n + s.replicatesize, 0);
@@ -222,7 +313,10 @@ export function sourceSummaryView(src: SourceRecord, task: TaskRecord | undefine
     connected,
     cpu_quantity: b.cpu_quantity ?? null,
     memory: b.memory ?? null,
-    current_task: task ? taskBySourceView(task) : null,
+    current_task: task ? taskBySourceView(task, facts) : null,
+    // Environment checks need the target cloud: ferry runs none (the document's empty list).
+    checks: [],
+    init_target_server: initTargetServerView(src),
     migration_cycle: src.migration_cycle,
     state_action_time: src.state_action_time,
     stage_action_time: src.state_action_time,
@@ -235,18 +329,55 @@ export function sourceSummaryView(src: SourceRecord, task: TaskRecord | undefine
   };
 }
 
-export function sourceDetailsView(src: SourceRecord, task: TaskRecord | undefined, connected: boolean, lastVisit: number | null): Record<string, unknown> {
+export function sourceDetailsView(src: SourceRecord, task: TaskRecord | undefined, connected: boolean, lastVisit: number | null, facts: TaskFacts = NO_TASK_FACTS): Record<string, unknown> {
   return {
     ...src.body,
-    ...sourceSummaryView(src, task, connected, lastVisit),
+    ...sourceSummaryView(src, task, connected, lastVisit, facts),
     hostname: src.body.hostname ?? null,
     firmware: src.body.firmware ?? null,
     disks: disksView(src),
     volume_groups: volumeGroupsView(src),
     btrfs_list: src.body.btrfs_list ?? [],
-    networks: src.body.networks ?? [],
+    networks: networksView(src),
     migprojectid: src.migprojectid ?? null,
   };
+}
+
+/**
+ * Target disks (table 4-136) with the fields the task body does not carry
+ * filled in from the source disk each one receives (matched by `disk_id`,
+ * then by name, then by position): partition style, OS disk, the paired
+ * disk's name (`relation_name`), and per partition its uuid, paired name and
+ * free space.
+ */
+function targetDisksView(t: TaskRecord, src: SourceRecord | undefined): Record<string, unknown>[] {
+  const sourceDisks = (src?.body.disks as Record<string, unknown>[] | undefined) ?? [];
+  return t.request.target_server.disks.map((d, i) => {
+    const byId = d.disk_id !== undefined && /^\d+$/.test(d.disk_id) ? sourceDisks[Number(d.disk_id)] : undefined;
+    const sd = byId ?? sourceDisks.find((x) => x.name === d.name) ?? sourceDisks[i];
+    const sourcePvs = (sd?.physical_volumes as Record<string, unknown>[] | undefined) ?? [];
+    return withFields(TARGET_DISK_FIELDS, {
+      ...d,
+      id: i + 1,
+      disk_id: d.disk_id ?? String(i),
+      disk_index: String(i),
+      os_disk: (sd?.os_disk as boolean | undefined) ?? (d.device_use === 'OS' || sd?.device_use === 'OS'),
+      partition_style: (sd?.partition_style as string | undefined) ?? null,
+      relation_name: (sd?.name as string | undefined) ?? null,
+      physical_volumes: d.physical_volumes.map((p, j) => {
+        const sp = sourcePvs.find((x) => p.index !== undefined && x.index === p.index) ?? sourcePvs.find((x) => p.name !== undefined && x.name === p.name) ?? sourcePvs[j];
+        const size = p.size ?? (sp?.size as number | undefined);
+        const used = p.used_size ?? (sp?.used_size as number | undefined);
+        return withFields(TARGET_PV_FIELDS, {
+          ...p,
+          id: (i + 1) * 1000 + j + 1,
+          uuid: p.uuid ?? (sp?.uuid as string | undefined) ?? null,
+          relation_name: (sp?.name as string | undefined) ?? null,
+          free_size: size !== undefined && used !== undefined ? Math.max(0, size - used) : null,
+        });
+      }),
+    });
+  });
 }
 
 function subTaskView(s: SubTaskRecord): Record<string, unknown> {
@@ -262,7 +393,7 @@ function subTaskView(s: SubTaskRecord): Record<string, unknown> {
   };
 }
 
-export function taskSummaryView(t: TaskRecord, src: SourceRecord | undefined): Record<string, unknown> {
+export function taskSummaryView(t: TaskRecord, src: SourceRecord | undefined, facts: TaskFacts = NO_TASK_FACTS): Record<string, unknown> {
   const r = t.request;
   return {
     id: t.id,
@@ -270,6 +401,7 @@ export function taskSummaryView(t: TaskRecord, src: SourceRecord | undefined): R
     type: t.type,
     os_type: t.os_type,
     state: t.state,
+    estimate_completion_time: null,
     estimate_complete_time: null,
     create_date: t.create_date,
     priority: t.priority,
@@ -302,15 +434,19 @@ export function taskSummaryView(t: TaskRecord, src: SourceRecord | undefined): R
       ip: t.migration_ip,
       os_type: t.os_type,
       os_version: src?.body.os_version ?? null,
-      disks: r.target_server.disks.map((d, i) => ({
-        ...d,
-        id: i + 1,
-        physical_volumes: d.physical_volumes.map((p, j) => ({ ...p, id: (i + 1) * 1000 + j + 1 })),
-      })),
-      volume_groups: r.target_server.volume_groups ?? r.target_server.volume_group_s ?? [],
+      system_dir: (src?.body.system_dir as string | undefined) ?? null,
+      disks: targetDisksView(t, src),
+      volume_groups: (r.target_server.volume_groups ?? r.target_server.volume_group_s ?? []).map((vg) => volumeGroupView(vg)),
       btrfs_list: r.target_server.btrfs_list ?? [],
+      image_disk_id: null,
+      cutovered_snapshot_ids: null,
     },
+    log_collect_status: facts.logCollectStatus,
+    clone_server: null,
     syncing: r.syncing ?? false,
+    // Network checks and special configuration need the target cloud: the document's empty values.
+    network_check_info: null,
+    special_config: [],
     total_cpu_usage: t.metrics.total_cpu_usage ?? null,
     agent_cpu_usage: t.metrics.agent_cpu_usage ?? null,
     total_mem_usage: t.metrics.total_mem_usage ?? null,
@@ -321,10 +457,10 @@ export function taskSummaryView(t: TaskRecord, src: SourceRecord | undefined): R
   };
 }
 
-export function taskDetailsView(t: TaskRecord, src: SourceRecord | undefined, connected: boolean): Record<string, unknown> {
+export function taskDetailsView(t: TaskRecord, src: SourceRecord | undefined, connected: boolean, facts: TaskFacts = NO_TASK_FACTS): Record<string, unknown> {
   const r = t.request;
   return {
-    ...taskSummaryView(t, src),
+    ...taskSummaryView(t, src, facts),
     region_id: r.region_id,
     region_name: r.region_name,
     project_name: r.project_name,
@@ -335,6 +471,7 @@ export function taskDetailsView(t: TaskRecord, src: SourceRecord | undefined, co
     finish_date: t.finish_date,
     float_ip: null,
     remain_seconds: t.metrics.remain_seconds ?? null,
+    target_snapshot_id: null,
     exist_server: r.exist_server ?? false,
     use_public_ip: r.use_public_ip ?? true,
     /** ferry extension: whether GET /v3/tasks/{id}/certkey has a receiver to hand out (never the token itself). */

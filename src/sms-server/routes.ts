@@ -6,7 +6,7 @@ import { badRequest } from './api-error.js';
 import type { Route } from './http-server.js';
 import type { ControlPlaneService } from './service.js';
 
-/** Largest log archive POST /v3/tasks/{id}/log accepts. */
+/** Largest log archive POST /v3/tasks/{id}/log-archive accepts. */
 export const MAX_LOG_UPLOAD = 512 * 1024 * 1024;
 
 export function buildRoutes(svc: ControlPlaneService, auth: Authenticator): Route[] {
@@ -57,18 +57,13 @@ export function buildRoutes(svc: ControlPlaneService, auth: Authenticator): Rout
     { method: 'GET', pattern: '/v3/tasks/{task_id}/progress-history', handler: (ctx) => ({ body: svc.progressHistory(ctx.params.task_id!, ctx.query) }) },
     { method: 'GET', pattern: '/v3/tasks/{task_id}/speed-limit', handler: (ctx) => ({ body: svc.getSpeedLimit(ctx.params.task_id!) }) },
     { method: 'POST', pattern: '/v3/tasks/{task_id}/speed-limit', handler: async (ctx) => (await svc.setSpeedLimit(ctx.params.task_id!, ctx.body), ok()) },
-    {
-      method: 'GET',
-      pattern: '/v3/tasks/{task_id}/certkey',
-      handler: (ctx) => {
-        const h = ctx.headers['x-ferry-source-id'];
-        return { body: svc.certKey(ctx.params.task_id!, Array.isArray(h) ? h[0] : h) };
-      },
-    },
-    { method: 'POST', pattern: '/v3/tasks/{task_id}/collect-log', handler: async (ctx) => (await svc.collectLog(ctx.params.task_id!), ok()) },
+    { method: 'GET', pattern: '/v3/tasks/{task_id}/certkey', handler: async (ctx) => ({ body: await svc.certKey(ctx.params.task_id!, ctx.query) }) },
+    // collectLog (the SDK's JSON body {log_bucket}); /collect-log is ferry's older spelling of the same call.
+    { method: 'POST', pattern: '/v3/tasks/{task_id}/log', handler: async (ctx) => (await svc.collectLog(ctx.params.task_id!, ctx.body), ok()) },
+    { method: 'POST', pattern: '/v3/tasks/{task_id}/collect-log', handler: async (ctx) => (await svc.collectLog(ctx.params.task_id!, ctx.body), ok()) },
     {
       method: 'POST',
-      pattern: '/v3/tasks/{task_id}/log',
+      pattern: '/v3/tasks/{task_id}/log-archive',
       upload: { maxBytes: MAX_LOG_UPLOAD },
       handler: async (ctx) => ({ body: await svc.storeLog(ctx.params.task_id!, ctx.upload) }),
     },

@@ -1,7 +1,7 @@
 // The SMS semantics of the local control plane: registration and source
 // state, tasks and their state machine, the per-source command queue,
-// progress history, speed limits, the receiver hand-out (certkey) and log
-// uploads. Every operation validates against the documented rules and
+// progress history, speed limits, the task's certificates and receiver
+// hand-out (certkey), log collection and uploads. Every operation validates against the documented rules and
 // throws ApiError with the documented code; every change goes through one
 // store transaction. Nothing here knows about HTTP.
 
@@ -17,7 +17,6 @@ import {
   progressReportSchema,
   sourceBodySchema,
   sourceListQuerySchema,
-  sourceRegistrationSchema,
   sourceUpdateSchema,
   speedLimitSetSchema,
   taskActionSchema,
@@ -25,12 +24,14 @@ import {
   taskListQuerySchema,
   taskUpdateSchema,
   TASK_STATES,
+  updateVolumeGroups,
   type MigrationCycle,
   type SourceState,
   type TaskState,
 } from '../sms/schemas/index.js';
 import { fsyncDir } from '../platform/atomic-file.js';
-import { ApiError, badRequest, forbidden, notFound } from './api-error.js';
+import type { CertificateAuthority } from '../platform/tls-ca.js';
+import { ApiError, badRequest } from './api-error.js';
 import { parseBody } from './http-server.js';
 import {
   CYCLE_ALLOWS,
@@ -41,6 +42,7 @@ import {
   STOPPABLE_TASK_STATES,
   SYNCABLE_TASK_STATES,
   commandRecordSchema,
+  logCollectStatus,
   progressEntrySchema,
   sourceDetailsView,
   sourceRecordSchema,
@@ -53,6 +55,7 @@ import {
   type ProgressEntry,
   type QueuedCommandName,
   type SourceRecord,
+  type TaskFacts,
   type TaskRecord,
 } from './model.js';
 import type { Op, Store } from './store.js';
@@ -96,7 +99,14 @@ interface HistoryIndex {
 export interface ServiceOptions {
   dataDir: string;
   now?: () => number;
+  /** Issues the certificates of GET /v3/tasks/{id}/certkey; without one, certkey answers SMS.0511. */
+  ca?: CertificateAuthority;
 }
+
+/** Body of collectLog, POST /v3/tasks/{id}/log (the SDK's UploadLogRequestBody). */
+const collectLogSchema = z.object({ log_bucket: z.string().max(255).optional() });
+/** Query of GET /v3/tasks/{id}/certkey (the SDK's ShowCertKeyRequest). */
+const certKeyQuerySchema = z.object({ enable_ca_cert: z.boolean().optional() });
 
 const put = (coll: Op['coll'], id: string, value: unknown): Op => ({ op: 'put', coll, id, value });
 const del = (coll: Op['coll'], id: string): Op => ({ op: 'del', coll, id });
@@ -131,13 +141,13 @@ export class ControlPlaneService {
 
   private source(id: string): SourceRecord {
     const s = this.store.get<SourceRecord>('sources', id);
-    if (!s) throw notFound('SMS.7602', `The specified source server does not exist: ${id}`, [id]);
+    if (!s) throw badRequest('SMS.7602', `The specified source server does not exist: ${id}`, [id]);
     return s;
   }
 
   private task(id: string): TaskRecord {
     const t = this.store.get<TaskRecord>('tasks', id);
-    if (!t) throw notFound('SMS.7703', `Task does not exist: ${id}`, [id]);
+    if (!t) throw badRequest('SMS.7703', `Task does not exist: ${id}`, [id]);
     return t;
   }
 
@@ -170,7 +180,7 @@ export class ControlPlaneService {
   }
 
   /** Ops that queue a command (and bump the command counter in `c`). */
-  private queueCommand(c: Counters, sourceId: string, name: QueuedCommandName, taskId: string | null): Op {
+  private queueCommand(c: Counters, sourceId: string, name: QueuedCommandName, taskId: string | null, bucket?: string): Op {
     c.command++;
     const rec: CommandRecord = {
       id: `c${pad(c.command)}`,
@@ -183,6 +193,7 @@ export class ControlPlaneService {
       done_at: null,
       result: null,
       result_detail: null,
+      ...(bucket && { bucket }),
     };
     return put('commands', rec.id, rec);
   }
@@ -199,7 +210,7 @@ export class ControlPlaneService {
       const parsed = parseBody(sourceBodySchema, body, 'POST /v3/sources');
       return this.store.transact(() => {
         const src = this.store.get<SourceRecord>('sources', id);
-        if (!src) throw notFound('SMS.0507', `Source server details deleted (${id}). Register it with SMS again (POST /v3/sources without an id).`, [id]);
+        if (!src) throw badRequest('SMS.0507', `Source server details deleted (${id}). Register it with SMS again (POST /v3/sources without an id).`, [id]);
         const { id: _omit, state, migration_cycle, ...rest } = parsed;
         const next: SourceRecord = {
           ...src,
@@ -214,7 +225,8 @@ export class ControlPlaneService {
         return { ops: [put('sources', id, next)], result: { id } };
       });
     }
-    const parsed = parseBody(sourceRegistrationSchema, body, 'POST /v3/sources');
+    // Table 4-8 marks every field as not mandatory: any valid body registers.
+    const parsed = parseBody(sourceBodySchema, body, 'POST /v3/sources');
     const newId = randomUUID();
     const { id: _omit, state, migration_cycle, ...rest } = parsed;
     const now = this.now();
@@ -242,18 +254,21 @@ export class ControlPlaneService {
     if (q.migration_cycle) all = all.filter((s) => s.migration_cycle === q.migration_cycle);
     if (q.connected !== undefined) all = all.filter((s) => this.connected(s.id) === q.connected);
     const offset = q.offset ?? 0;
-    const limit = q.limit ?? 50;
+    // Table 4-19: "0 indicates that the default value 200 is used".
+    const limit = q.limit || 200;
     return {
       count: all.length,
-      source_servers: all
-        .slice(offset, offset + limit)
-        .map((s) => sourceSummaryView(s, this.currentTask(s.id), this.connected(s.id), this.lastVisit.get(s.id) ?? null)),
+      source_servers: all.slice(offset, offset + limit).map((s) => {
+        const task = this.currentTask(s.id);
+        return sourceSummaryView(s, task, this.connected(s.id), this.lastVisit.get(s.id) ?? null, task && this.taskFacts(task));
+      }),
     };
   }
 
   showSource(id: string): Record<string, unknown> {
     const s = this.source(id);
-    return sourceDetailsView(s, this.currentTask(id), this.connected(id), this.lastVisit.get(id) ?? null);
+    const task = this.currentTask(id);
+    return sourceDetailsView(s, task, this.connected(id), this.lastVisit.get(id) ?? null, task && this.taskFacts(task));
   }
 
   overview(): Record<string, number> {
@@ -299,25 +314,37 @@ export class ControlPlaneService {
     await this.store.transact(() => {
       const src = this.source(id);
       const diskCount = ((src.body.disks as unknown[] | undefined) ?? []).length;
+      // A choice for a volume that does not exist would be stored and never shown: refuse it instead.
+      const disks = (src.body.disks as { physical_volumes?: unknown[] }[] | undefined) ?? [];
       for (const d of u.disks ?? []) {
         if (!/^\d+$/.test(d.id) || Number(d.id) >= diskCount) throw badRequest('SMS.0411', `Disk ${d.id} does not exist.`, [d.id]);
+        const parts = disks[Number(d.id)]?.physical_volumes?.length ?? 0;
+        for (const pv of d.physical_volumes ?? []) {
+          const m = pv.id === undefined ? null : new RegExp(`^${d.id}_(\\d+)$`).exec(pv.id);
+          if (!m || Number(m[1]) >= parts) throw badRequest('SMS.9001', `Invalid parameters: partition ${pv.id ?? '(no id)'} does not exist on disk ${d.id} (its partitions are ${d.id}_0 … ${d.id}_${Math.max(0, parts - 1)}).`, [String(pv.id)]);
+        }
         checkDiskAdjustment(d, (src.body.disks as Record<string, unknown>[])[Number(d.id)]!);
       }
-      const vgs = new Map(((src.body.volume_groups as Record<string, unknown>[] | undefined) ?? []).map((v) => [v.name, v]));
-      for (const v of u.volume_group_s ?? []) {
-        const vg = vgs.get(v.id);
+      const vgByName = new Map(((src.body.volume_groups as { name?: string; logical_volumes?: { name?: string }[] }[] | undefined) ?? []).map((v) => [v.name, v]));
+      const vgs = updateVolumeGroups(u);
+      for (const v of vgs ?? []) {
+        const vg = vgByName.get(v.id);
         if (!vg) throw badRequest('SMS.9001', `Invalid parameters: volume group ${v.id} does not exist.`, [v.id]);
-        checkVolumeGroupAdjustment(v, vg);
+        const lvNames = new Set((vg.logical_volumes ?? []).map((l) => l.name));
+        for (const lv of v.logical_volumes ?? []) {
+          if (!lvNames.has(lv.id)) throw badRequest('SMS.9001', `Invalid parameters: logical volume ${lv.id} does not exist in volume group ${v.id}.`, [lv.id]);
+        }
+        checkVolumeGroupAdjustment(v, vg as Record<string, unknown>);
       }
       const next: SourceRecord = {
         ...src,
         name: u.name ?? src.name,
         migprojectid: u.migprojectid ?? src.migprojectid,
         adjustments:
-          u.disks || u.volume_group_s
+          u.disks || vgs
             ? {
                 disks: (u.disks ?? src.adjustments?.disks ?? []) as Record<string, unknown>[],
-                volume_group_s: (u.volume_group_s ?? src.adjustments?.volume_group_s ?? []) as Record<string, unknown>[],
+                volume_group_s: (vgs ?? src.adjustments?.volume_group_s ?? []) as Record<string, unknown>[],
               }
             : src.adjustments,
       };
@@ -423,7 +450,10 @@ export class ControlPlaneService {
       const delivered: CommandRecord = { ...next, state: 'delivered', delivered_at: this.now() };
       return {
         ops: [put('commands', next.id, delivered)],
-        result: { command_name: next.command_name, command_param: next.task_id ? { task_id: next.task_id } : {} },
+        result: {
+          command_name: next.command_name,
+          command_param: { ...(next.task_id && { task_id: next.task_id }), ...(next.bucket && { bucket: next.bucket }) },
+        },
       };
     });
   }
@@ -539,13 +569,19 @@ export class ControlPlaneService {
     const limit = q.limit ?? 100;
     return {
       count: all.length,
-      tasks: all.slice(offset, offset + limit).map((t) => taskSummaryView(t, this.store.get<SourceRecord>('sources', t.source_id))),
+      tasks: all.slice(offset, offset + limit).map((t) => taskSummaryView(t, this.store.get<SourceRecord>('sources', t.source_id), this.taskFacts(t))),
     };
   }
 
   showTask(id: string): Record<string, unknown> {
     const t = this.task(id);
-    return taskDetailsView(t, this.store.get<SourceRecord>('sources', t.source_id), this.connected(t.source_id));
+    return taskDetailsView(t, this.store.get<SourceRecord>('sources', t.source_id), this.connected(t.source_id), this.taskFacts(t));
+  }
+
+  /** What the views derive from the command queue: the state of the task's last log collection. */
+  private taskFacts(t: TaskRecord): TaskFacts {
+    const last = this.commandsOf(t.source_id).filter((c) => c.task_id === t.id && c.command_name === 'UPLOAD_LOG').at(-1);
+    return { logCollectStatus: logCollectStatus(last), logBucket: last?.bucket ?? null };
   }
 
   /**
@@ -712,19 +748,22 @@ export class ControlPlaneService {
   }
 
   /**
-   * POST /v3/tasks/{id}/collect-log (ferry extension): asks the task's agent
-   * for its logs by queueing UPLOAD_LOG; the agent answers with POST
-   * /v3/tasks/{id}/log. SMS.7717 before the task ever started, SMS.7716
-   * while a collection is still outstanding.
+   * collectLog, POST /v3/tasks/{id}/log with `{log_bucket}` (the SDK's
+   * UploadLogRequestBody; also ferry's older POST …/collect-log): asks the
+   * task's agent for its logs by queueing UPLOAD_LOG (with the bucket as
+   * `command_param.bucket`); the agent answers by uploading the archive to
+   * POST /v3/tasks/{id}/log-archive. SMS.7717 before the task ever started,
+   * SMS.7716 while a collection is still outstanding.
    */
-  async collectLog(id: string): Promise<void> {
+  async collectLog(id: string, body: unknown = {}): Promise<void> {
+    const { log_bucket: bucket } = parseBody(collectLogSchema, body ?? {}, 'POST /v3/tasks/{task_id}/log');
     await this.store.transact(() => {
       const t = this.task(id);
       if (t.start_date === null) throw badRequest('SMS.7717', `Logs can be collected after the migration task is started; task ${id} never started.`, [id]);
       const outstanding = this.commandsOf(t.source_id).find((c) => c.task_id === id && c.command_name === 'UPLOAD_LOG' && c.state !== 'done');
       if (outstanding) throw badRequest('SMS.7716', 'Logs can be collected only after the current log collection is completed.', [outstanding.id]);
       const c = this.counters();
-      return { ops: [this.queueCommand(c, t.source_id, 'UPLOAD_LOG', id), put('meta', 'counters', c)], result: undefined };
+      return { ops: [this.queueCommand(c, t.source_id, 'UPLOAD_LOG', id, bucket), put('meta', 'counters', c)], result: undefined };
     });
   }
 
@@ -811,18 +850,33 @@ export class ControlPlaneService {
     });
   }
 
-  /** GET /v3/tasks/{id}/certkey (ferry extension): only for the task's own source, named in X-Ferry-Source-Id. */
-  certKey(id: string, sourceId: string | undefined): { receiver: Record<string, unknown> } {
+  /**
+   * GET /v3/tasks/{id}/certkey (the SDK's showCertKey): the control plane is
+   * the task's certificate authority. Any authenticated caller gets a fresh
+   * EC P-256 key and a certificate issued to the task's source (CN = source
+   * id, valid a year, client and server use), and with `enable_ca_cert=true`
+   * the CA certificate to trust. ferry extension: when the task was created
+   * with a receiver, `receiver` carries its host (default: migration_ip),
+   * port, fingerprint and join token.
+   */
+  async certKey(id: string, query: URLSearchParams): Promise<Record<string, unknown>> {
+    const q = parseQuery(certKeyQuerySchema, query, { booleans: ['enable_ca_cert'] });
     const t = this.task(id);
-    if (!sourceId || sourceId !== t.source_id) {
-      throw forbidden(`Only the task's own source server may read its receiver credentials; send its id in X-Ferry-Source-Id.`, ['X-Ferry-Source-Id']);
-    }
-    if (!t.receiver) throw notFound('SMS.0511', 'Failed to obtain the private key. Cause: the task was created without a receiver (port, fingerprint, join_token).');
-    this.visit(sourceId);
-    return { receiver: { host: t.receiver.host ?? t.migration_ip ?? null, port: t.receiver.port, fingerprint: t.receiver.fingerprint, join_token: t.receiver.join_token } };
+    if (!this.options.ca) throw badRequest('SMS.0511', 'Failed to obtain the private key. Cause: this control plane has no certificate authority.');
+    const src = this.store.get<SourceRecord>('sources', t.source_id);
+    const altNames = [src?.body.ip, src?.body.hostname].filter((n): n is string => typeof n === 'string' && n !== '');
+    const issued = await this.options.ca.issue(t.source_id, { altNames });
+    return {
+      cert: issued.cert,
+      private_key: issued.key,
+      ...(q.enable_ca_cert && { ca: this.options.ca.cert }),
+      ...(t.receiver && {
+        receiver: { host: t.receiver.host ?? t.migration_ip ?? null, port: t.receiver.port, fingerprint: t.receiver.fingerprint, join_token: t.receiver.join_token },
+      }),
+    };
   }
 
-  /** POST /v3/tasks/{id}/log (ferry extension): keeps an uploaded log archive under DIR/logs/<task>/. */
+  /** POST /v3/tasks/{id}/log-archive (ferry extension): keeps an uploaded log archive under DIR/logs/<task>/. */
   async storeLog(id: string, upload: { file: string; bytes: number; sha256: string } | undefined): Promise<Record<string, unknown>> {
     this.task(id);
     if (!upload || upload.bytes === 0) throw badRequest('SMS.0503', 'Log upload failed. Cause: the request carried no archive.');

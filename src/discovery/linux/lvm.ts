@@ -15,8 +15,8 @@ const bytes = z.string().transform((s, ctx) => {
   return Number(m[1]);
 });
 
-const pvRow = z.object({ pv_name: z.string(), vg_name: z.string().default(''), pv_size: bytes, pv_free: bytes.optional() });
-const vgRow = z.object({ vg_name: z.string(), vg_size: bytes, vg_free: bytes });
+const pvRow = z.object({ pv_name: z.string(), vg_name: z.string().default(''), pv_size: bytes, pv_free: bytes.optional(), pv_uuid: z.string().optional() });
+const vgRow = z.object({ vg_name: z.string(), vg_size: bytes, vg_free: bytes, vg_uuid: z.string().optional(), vg_extent_size: bytes.optional() });
 const lvRow = z.object({
   lv_name: z.string(),
   vg_name: z.string(),

@@ -25,10 +25,13 @@
 //   accepted and dropped rather than rejected. A server must tolerate newer
 //   agents that send more, and the agent's own output is typed from these
 //   schemas so TypeScript catches misspelt fields at build time.
-// - Every field of table 4-8 is optional, as documented; fields the text
-//   calls "mandatory for registration" (and "mandatory for Linux/Windows")
-//   are enforced by `sourceRegistrationSchema`, which the local control plane
-//   applies to a POST without an `id` and discovery applies to its output.
+// - Every field of table 4-8 is optional, as its Mandatory column says (No
+//   for all of them), whatever a description adds ("mandatory for Linux"):
+//   the local control plane and the client accept any registration that
+//   `sourceBodySchema` accepts (the 4.1.2 example has no `raw_devices`).
+//   The fields those descriptions ask for are what ferry's own discovery
+//   promises to send: `sourceRegistrationSchema` checks discovery's output,
+//   nothing else.
 
 import { z } from 'zod';
 
@@ -208,9 +211,11 @@ export const LINUX_REQUIRED = [
 export const WINDOWS_REQUIRED = ['driver_files', 'system_services', 'account_rights', 'system_dir'] as const;
 
 /**
- * A registration (POST without `id`): table 4-8 plus the fields the text
- * makes mandatory for registering, for Linux and for Windows, and partition
- * style for every disk ("mandatory for source server registration").
+ * What ferry's discovery sends when registering: table 4-8 plus the fields
+ * the descriptions call mandatory for registering, for Linux and for
+ * Windows, and partition style for every disk. A self-check of discovery's
+ * output only: the API's Mandatory column makes all of them optional, so
+ * neither the control plane nor the client demands them.
  */
 export const sourceRegistrationSchema = sourceBodySchema.superRefine((body, ctx) => {
   const need = (fields: readonly (keyof SourceBody)[], why: string) => {

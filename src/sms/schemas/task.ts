@@ -31,6 +31,27 @@ export const taskPhysicalVolumeSchema = z.object({
   inode_size: long().optional(),
   used_size: long().optional(),
   uuid: str().nullish(),
+  // ---- ferry extensions (layout/sms-mapping.ts, docs/local-control-plane.md): what the table lacks to lay out a partition.
+  /** ferry extension: GPT type GUID or MBR type byte in hex ('83', '5', '8e'). */
+  partition_type: str(64).optional(),
+  /** ferry extension: GPT partition name. */
+  partition_name: str(72).optional(),
+  /** ferry extension: GPT partition UUID (PARTUUID). */
+  partition_uuid: str(64).optional(),
+  /** ferry extension: GPT attributes as sfdisk names them ('RequiredPartition', 'LegacyBIOSBootable', 'GUID:60'). */
+  flags: z.array(str(32)).max(16).optional(),
+  /** ferry extension: MBR active flag. */
+  bootable: z.boolean().optional(),
+  /** ferry extension: MBR logical partition (inside the extended one). */
+  logical: z.boolean().optional(),
+  /** ferry extension: start on the source disk, bytes (kept by block-level whole-disk copies). */
+  start: long().optional(),
+  /** ferry extension: file system or swap label. */
+  label: str().optional(),
+  /** ferry extension (the field of tables 4-44/4-45): false leaves this partition out of the target. */
+  need_migration: z.boolean().optional(),
+  /** ferry extension (the field of tables 4-44/4-45): the partition's new size in bytes (0: unchanged). */
+  adjust_size: long().optional(),
 });
 
 /** Table 4-102. */
@@ -41,11 +62,27 @@ export const targetDiskSchema = z.object({
   physical_volumes: list(taskPhysicalVolumeSchema),
   size: long(),
   used_size: long(),
+  /** ferry extension (an SDK field, issue 17): the disk's partition table, 'GPT' or 'MBR'. */
+  partition_style: z.enum(['GPT', 'MBR']).optional(),
+  /** ferry extension: GPT disk GUID or MBR disk identifier ('0x1234abcd'). */
+  table_id: str(64).optional(),
 });
 
-/** Tables 4-105 and 4-104: the same fields as the source's tables 4-15 and 4-14. */
-export const taskLogicalVolumeSchema = logicalVolumeSchema;
-export const taskVolumeGroupSchema = volumeGroupSchema;
+/** Tables 4-105 and 4-104: the same fields as the source's tables 4-15 and 4-14, plus ferry extensions. */
+export const taskLogicalVolumeSchema = logicalVolumeSchema.extend({
+  /** ferry extension: file system UUID and label. */
+  uuid: str(64).optional(),
+  label: str().optional(),
+  /** ferry extension (tables 4-45/4-46): false leaves this LV out; a new size in bytes. */
+  need_migration: z.boolean().optional(),
+  adjust_size: long().optional(),
+});
+export const taskVolumeGroupSchema = volumeGroupSchema.extend({
+  logical_volumes: list(taskLogicalVolumeSchema, 255).optional(),
+  /** ferry extension: VG UUID and extent size in bytes. */
+  uuid: str(64).optional(),
+  extent_size: long().optional(),
+});
 
 /**
  * Table 4-99. The table names the volume-group list `volume_group_s` (a PDF

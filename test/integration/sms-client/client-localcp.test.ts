@@ -69,11 +69,13 @@ describe('client against ferry control-plane', () => {
     const limits = await c.getSpeedLimit(taskId);
     expect(limits.speed_limit[0]).toMatchObject({ speed: 20 });
 
-    const ck = await c.getCertKey(taskId, { sourceId });
+    // showCertKey is authorised by the caller's credentials (issue 17: no more X-Ferry-Source-Id / 403).
+    const ck = await c.getCertKey(taskId, { enableCaCert: true });
     expect(ck.receiver).toMatchObject({ host: '192.168.0.1', port: 8900, join_token: 'join-SECRET-token-1' });
-    const stranger = await c.getCertKey(taskId, { sourceId: 'someone-else' }).catch((e: unknown) => e);
-    expect(stranger).toBeInstanceOf(SmsApiError);
-    expect((stranger as SmsApiError).status).toBe(403);
+    expect(ck.cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(ck.private_key).toMatch(/PRIVATE KEY-----/);
+    expect(ck.ca).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect((await c.getCertKey(taskId)).ca).toBeUndefined();
 
     await c.uploadLog(taskId, Buffer.from('a log archive'));
 
@@ -88,7 +90,9 @@ describe('client against ferry control-plane', () => {
     await c.deleteSource(sourceId, { force: true });
     const gone = (await c.getTask(taskId).catch((e: unknown) => e)) as SmsApiError;
     expect(gone).toBeInstanceOf(SmsApiError);
-    expect(gone.status).toBe(404);
+    // Section 5.1: SMS.7703 is HTTP 400 (issue 17; it was 404).
+    expect(gone.status).toBe(400);
+    expect(gone.errorCode).toBe('SMS.7703');
     expect(gone.errorCode).toMatch(/^SMS\./);
   });
 

@@ -65,8 +65,8 @@ describe('control-plane authentication', () => {
     expect(res.statusCode, await res.body.text()).toBe(200);
     const post = signRequest({ method: 'POST', url: `${cp.url}/v3/tasks/nope/speed-limit`, headers: { 'Content-Type': 'application/json' }, body }, { ak: AK, sk: SK });
     const res2 = await request(`${cp.url}/v3/tasks/nope/speed-limit`, { method: 'POST', headers: post, body, dispatcher: cp.dispatcher });
-    // Authenticated, then the task is unknown.
-    expect(res2.statusCode).toBe(404);
+    // Authenticated, then the task is unknown (SMS.7703, HTTP 400 as section 5.1 lists it; issue 17).
+    expect(res2.statusCode).toBe(400);
     expect((await res2.body.json() as { error_code: string }).error_code).toBe('SMS.7703');
   });
 

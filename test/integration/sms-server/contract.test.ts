@@ -57,11 +57,12 @@ describe('SMS v3 request examples against ferry control-plane', () => {
     ids.source = sourceRegisteredSchema.parse(r.body).id;
   });
 
-  it('4.1.2 refuses a registration missing a mandatory field, naming it', async () => {
-    const { hostname: _h, ...body } = EXAMPLES.register.body;
-    const r = await replay(EXAMPLES.register, ids, body);
+  it('4.1.2 refuses a registration with a wrongly typed field, naming it', async () => {
+    // Issue 17: every field of table 4-8 is optional (Mandatory: No), so a missing one is no longer refused
+    // (sdk-contract.test.ts registers the example as printed); a wrong type still is.
+    const r = await replay(EXAMPLES.register, ids, { ...EXAMPLES.register.body, cpu_quantity: 'two' });
     expectSmsError(r, 400, 'SMS.6011');
-    expect(r.body.error_param.join(' ')).toMatch(/hostname/);
+    expect(r.body.error_param.join(' ')).toMatch(/cpu_quantity/);
   });
 
   it('4.1.3 lists sources', async () => {
@@ -82,8 +83,8 @@ describe('SMS v3 request examples against ferry control-plane', () => {
     expect(r.body.btrfs_list[0].subvolumn).toHaveLength(23);
   });
 
-  it('4.1.8 answers 404 SMS.7602 for an unknown source', async () => {
-    expectSmsError(await replay(EXAMPLES.showSource, {}), 404, 'SMS.7602');
+  it('4.1.8 answers 400 SMS.7602 for an unknown source (section 5.1; issue 17: was 404)', async () => {
+    expectSmsError(await replay(EXAMPLES.showSource, {}), 400, 'SMS.7602');
   });
 
   it('4.1.5 renames the source', async () => {
@@ -138,7 +139,7 @@ describe('SMS v3 request examples against ferry control-plane', () => {
     ids.task = taskCreatedSchema.parse(r.body).id;
     // One task per source; the OS must match; the source must exist.
     expectSmsError(await replay(EXAMPLES.createTask, ids, body), 400, 'SMS.6005');
-    expectSmsError(await replay(EXAMPLES.createTask, ids, { ...EXAMPLES.createTask.body }), 404, 'SMS.7602');
+    expectSmsError(await replay(EXAMPLES.createTask, ids, { ...EXAMPLES.createTask.body }), 400, 'SMS.7602');
   });
 
   it('4.2.2 lists tasks and 4.2.5 shows one', async () => {
@@ -151,7 +152,7 @@ describe('SMS v3 request examples against ferry control-plane', () => {
     const t = taskDetailsSchema.parse(show.body);
     expect(t).toMatchObject({ state: 'READY', type: 'MIGRATE_FILE', region_id: 'region_id', migration_ip: '192.168.0.1' });
     expect(JSON.stringify(show.body)).not.toContain('join-secret');
-    expectSmsError(await replay(EXAMPLES.showTask, {}), 404, 'SMS.7703');
+    expectSmsError(await replay(EXAMPLES.showTask, {}), 400, 'SMS.7703');
   });
 
   it('4.2.9/4.2.10 sets and reads time-segment speed limits', async () => {
@@ -185,13 +186,14 @@ describe('SMS v3 request examples against ferry control-plane', () => {
     expectSmsError(await replay(EXAMPLES.commandResult, ids, { result: 'success', result_detail: {} }), 400, 'SMS.6020');
   });
 
-  it('certkey (ferry extension) gives the receiver only to the task\'s own source', async () => {
+  it('certkey gives the task\'s certificates and (ferry extension) its receiver to an authenticated caller', async () => {
+    // Issue 17: the SDK's showCertKey contract, authorised by the caller's credentials (no X-Ferry-Source-Id, no 403).
     const path = `/v3/tasks/${ids.task}/certkey`;
-    expectSmsError(await cp.call('GET', path), 403, 'SMS.9004');
-    expectSmsError(await cp.call('GET', path, undefined, { headers: { 'X-Ferry-Source-Id': 'someone-else' } }), 403, 'SMS.9004');
-    const r = await cp.call('GET', path, undefined, { headers: { 'X-Ferry-Source-Id': ids.source! } });
+    const r = await cp.call('GET', path);
     expect(r.status).toBe(200);
-    expect(certKeyResponseSchema.parse(r.body).receiver).toEqual({ host: '192.168.0.1', port: 8900, fingerprint: 'ab'.repeat(32), join_token: 'join-secret-0123456789' });
+    const ck = certKeyResponseSchema.parse(r.body);
+    expect(ck.cert).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(ck.receiver).toEqual({ host: '192.168.0.1', port: 8900, fingerprint: 'ab'.repeat(32), join_token: 'join-secret-0123456789' });
   });
 
   it('4.2.8 takes the example progress report and keeps it as history', async () => {
@@ -252,17 +254,17 @@ describe('SMS v3 request examples against ferry control-plane', () => {
   });
 
   it('4.2.3 and 4.1.4 batch deletes are all-or-nothing', async () => {
-    expectSmsError(await replay(EXAMPLES.batchDeleteTasks), 404, 'SMS.7703');
-    expectSmsError(await replay(EXAMPLES.batchDeleteSources), 404, 'SMS.7602');
+    expectSmsError(await replay(EXAMPLES.batchDeleteTasks), 400, 'SMS.7703');
+    expectSmsError(await replay(EXAMPLES.batchDeleteSources), 400, 'SMS.7602');
     expect((await replay(EXAMPLES.batchDeleteTasks, ids, { ids: [ids.task] })).status).toBe(200);
   });
 
   it('a deleted task leaves a DELETE command for the agent; 4.1.7 then deletes the source', async () => {
-    expectSmsError(await replay(EXAMPLES.deleteTask), 404, 'SMS.7703');
+    expectSmsError(await replay(EXAMPLES.deleteTask), 400, 'SMS.7703');
     expect((await replay(EXAMPLES.getCommand)).body).toEqual({ command_name: 'DELETE', command_param: { task_id: ids.task } });
     const r = await replay(EXAMPLES.deleteSource);
     expect(r.status, JSON.stringify(r.body)).toBe(200);
-    expectSmsError(await replay(EXAMPLES.showSource), 404, 'SMS.7602');
+    expectSmsError(await replay(EXAMPLES.showSource), 400, 'SMS.7602');
   });
 
   it('3.2 issues a token for a configured user and accepts it', async () => {

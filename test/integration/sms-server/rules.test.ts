@@ -42,13 +42,15 @@ describe('control-plane state rules', () => {
     expect(plain.body).toMatchObject({ error_code: 'SMS.7601', error_param: [task] });
     expect((await cp.call('DELETE', `/v3/sources/${source}`, undefined, { query: { force: 'yes' } })).body.error_code).toBe('SMS.9001');
     expect((await cp.call('DELETE', `/v3/sources/${source}`, undefined, { query: { force: true } })).status).toBe(200);
-    expect((await cp.call('GET', `/v3/tasks/${task}`)).status).toBe(404);
-    expect((await cp.call('GET', `/v3/sources/${source}/command`)).status).toBe(404);
+    // Section 5.1 gives SMS.7703 and SMS.7602 HTTP 400 (issue 17; they were 404).
+    expect((await cp.call('GET', `/v3/tasks/${task}`)).body).toMatchObject({ error_code: 'SMS.7703' });
+    expect((await cp.call('GET', `/v3/tasks/${task}`)).status).toBe(400);
+    expect((await cp.call('GET', `/v3/sources/${source}/command`)).status).toBe(400);
   });
 
   it('answers a re-registration of a deleted source with SMS.0507 so the agent registers again', async () => {
     const r = await cp.call('POST', '/v3/sources', { ...EXAMPLES.register.body, id: 'deleted-source-id' });
-    expect(r.status).toBe(404);
+    expect(r.status).toBe(400);
     expect(r.body.error_code).toBe('SMS.0507');
   });
 
@@ -112,17 +114,17 @@ describe('control-plane state rules', () => {
     const cmds = (await cp.call('GET', `/v3/sources/${source}/commands`)).body.commands;
     expect(cmds.map((c: { command_name: string }) => c.command_name)).toEqual(['START', 'UPLOAD_LOG']);
     const archive = Buffer.from('not really a tarball, but bytes all the same');
-    const r = await cp.call('POST', `/v3/tasks/${task}/log`, undefined, { raw: archive, headers: { 'Content-Type': 'application/gzip' } });
+    const r = await cp.call('POST', `/v3/tasks/${task}/log-archive`, undefined, { raw: archive, headers: { 'Content-Type': 'application/gzip' } });
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.bytes).toBe(archive.length);
     const stored = join(cp.dataDir, r.body.file);
     expect(existsSync(stored)).toBe(true);
     expect(readFileSync(stored)).toEqual(archive);
     // A body other than the one signed, or no credentials at all: 401, and nothing kept.
-    const swapped = await cp.call('POST', `/v3/tasks/${task}/log`, undefined, { raw: archive, sendInstead: Buffer.from('something else entirely'), headers: { 'Content-Type': 'application/gzip' } });
+    const swapped = await cp.call('POST', `/v3/tasks/${task}/log-archive`, undefined, { raw: archive, sendInstead: Buffer.from('something else entirely'), headers: { 'Content-Type': 'application/gzip' } });
     expect(swapped.status).toBe(401);
     expect(swapped.body.error_code).toBe('SMS.0202');
-    const anonymous = await cp.call('POST', `/v3/tasks/${task}/log`, undefined, { raw: archive, unsigned: true, headers: { 'Content-Type': 'application/gzip' } });
+    const anonymous = await cp.call('POST', `/v3/tasks/${task}/log-archive`, undefined, { raw: archive, unsigned: true, headers: { 'Content-Type': 'application/gzip' } });
     expect(anonymous.body.error_code).toBe('SMS.6522');
     expect(readdirSync(join(cp.dataDir, 'logs', task))).toHaveLength(1);
     expect(readdirSync(join(cp.dataDir, 'tmp'))).toEqual([]);

@@ -258,7 +258,7 @@ describe('whole-server progress', () => {
   it('keeps one subtask over a SYNC whose volumes mix full and delta passes: bytes add up, nothing goes back', () => {
     const view = new SystemPassProgress({ mode: 'file', pass: 'delta', format: false, estimateBytes: 0, now: () => 0 });
     expect(view.report()).toBeNull(); // a SYNC says nothing before its copy starts
-    const vol = (i: number, pass: 'full' | 'delta', done: number, phase: string) =>
+    const vol = (i: number, pass: 'full' | 'delta', done: number, phase: 'sending' | 'done') =>
       view.update({ volume: `m.v${i}`, kind: i === 0 ? 'block' : 'file', pass, totalBytes: 100, doneBytes: done, payloadBytes: done, wireBytes: done, phase, volumeId: `v${i}`, volumeIndex: i, volumeCount: 3 });
     vol(0, 'full', 100, 'done');
     vol(1, 'delta', 100, 'done');

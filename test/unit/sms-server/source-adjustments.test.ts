@@ -107,7 +107,7 @@ describe('PUT /v3/sources/{id} choices and the task created from them', () => {
     await svc.updateSource(id, { disks: [{ id: '0', adjust_size: 20 * GiB, physical_volumes: [{ id: '0_2', need_migration: false }] }] });
     expect(await refusal(svc.updateSource(id, { disks: [{ id: '0', adjust_size: 0, physical_volumes: [{ id: '1_0', adjust_size: GiB }] }] }))).toMatchObject({
       code: 'SMS.9001',
-      message: 'Invalid parameters: disk 0 has no physical volume "1_0" (its volumes are 0_0, 0_1, 0_2).',
+      message: 'Invalid parameters: partition 1_0 does not exist on disk 0 (its partitions are 0_0 … 0_2).',
     });
     expect(await refusal(svc.updateSource(id, { volume_group_s: [{ id: 'vg1', logical_volumes: [{ id: '/dev/mapper/vg1-lv1', adjust_size: 1 }] }] }))).toMatchObject({ code: 'SMS.6538' });
     expect(await refusal(svc.updateSource(id, { volume_group_s: [{ id: 'vg1', logical_volumes: [{ id: 'lv9', adjust_size: GiB }] }] }))).toMatchObject({ code: 'SMS.9001' });

@@ -88,7 +88,9 @@ describe('SMS v3 request schemas', () => {
     expect(text).toContain('progress');
     expect(text).toContain('replicatesize');
     expect(text).toContain('process_trace');
-    expect(changeStateSchema.safeParse({ copystate: 'waiting' }).success).toBe(false);
+    // Issue 17: the SDK's lower-case copystate is accepted (canonical upper case); an unknown state is not.
+    expect(changeStateSchema.parse({ copystate: 'waiting', migrationcycle: 'CHECKING' })).toEqual({ copystate: 'WAITING', migrationcycle: 'checking' });
+    expect(changeStateSchema.safeParse({ copystate: 'skipping' }).success).toBe(false);
     expect(speedLimitSetSchema.safeParse({ speed_limit: [{ start: '24:00', end: '1:00', speed: 1 }] }).success).toBe(false);
     expect(taskActionSchema.safeParse({ operation: 'explode' }).success).toBe(false);
     expect(diskInfoSchema.safeParse({ disks: [{ name: '/dev/vda' }] }).success).toBe(false);
