@@ -20,6 +20,14 @@ const text = (v: unknown) => (typeof v === 'string' ? v : '');
 const adjusted = (o: Rec) => (num(o.adjust_size) > 0 ? num(o.adjust_size) : num(o.size));
 /** Left out by the operator (PUT /v3/sources, need_migration false). */
 const leftOut = (o: Rec) => o.need_migration === false;
+/**
+ * An MBR extended partition as Linux reports it: no file system and a size
+ * of one or two sectors (the kernel's block device covers only the link to
+ * the first logical partition, not the extent holding them). Its size says
+ * nothing about the target: it is left out, and the layout keeps the
+ * source's extent (layout/sms-mapping.ts takes an absent size as "as it is").
+ */
+const extendedContainer = (d: Rec, p: Rec) => text(d.partition_style) !== 'GPT' && !p.file_system && num(p.size) > 0 && num(p.size) <= 4096;
 
 /**
  * The target layout of a task: the source's disks and volume groups, as
@@ -35,8 +43,7 @@ export function targetServerFromSource(src: SourceDetails): TargetServer {
     const kept = all.map((p, i) => ({ p, i })).filter(({ p }) => !leftOut(p));
     const physical_volumes = kept.map(({ p, i }) => ({
         name: text(p.name),
-        size: adjusted(p),
-        used_size: num(p.used_size),
+        ...(extendedContainer(d, p) ? {} : { size: adjusted(p), used_size: num(p.used_size) }),
         index: typeof p.index === 'number' ? p.index : i,
         ...(p.file_system ? { file_system: text(p.file_system) } : {}),
         ...(p.mount_point ? { mount_point: text(p.mount_point) } : {}),
@@ -44,10 +51,11 @@ export function targetServerFromSource(src: SourceDetails): TargetServer {
         ...(p.uuid ? { uuid: text(p.uuid) } : {}),
       }));
     const changed = kept.length !== all.length || kept.some(({ p }) => adjusted(p) !== num(p.size));
+    const sizes = physical_volumes.reduce((n, p) => n + (p.size ?? 0), 0);
     return {
       name: text(d.name),
       size: adjusted(d),
-      used_size: changed ? physical_volumes.reduce((n, p) => n + p.size, 0) : num(d.used_size),
+      used_size: changed ? sizes : num(d.used_size),
       device_use: (['BOOT', 'OS'].includes(text(d.device_use)) ? text(d.device_use) : 'NORMAL') as 'BOOT' | 'OS' | 'NORMAL',
       physical_volumes,
     };
