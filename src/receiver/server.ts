@@ -1,7 +1,8 @@
 // The receiver (`ferry receive`) that runs on the intermediate instance.
 // This file owns the TLS listener, the handshake (protocol version, join
-// token, target lookup), the one-session-per-target lock and error frames;
-// what a session writes belongs to its kind (session-kind.ts: block-session.ts
+// token, target lookup), the one-session-per-target lock, the targets a
+// session adds while it lives (dynamic targets: the 'system' kind's volumes)
+// and error frames; what a session writes belongs to its kind (session-kind.ts: block-session.ts
 // for disks, file-session.ts for file trees). A bad frame or a failing
 // session ends that connection only: the server keeps serving every other one.
 // Until HELLO is accepted a peer is held to a HELLO-sized frame and to the
@@ -34,7 +35,7 @@ import { blockKind } from './block-session.js';
 import { ConnectionLimits, type ConnectionLimitOptions } from './connection-limits.js';
 import { receiveBuffers } from './receive-buffers.js';
 import { fileKind } from './file-session.js';
-import type { KindSession, SessionKindHandler, TargetSpec } from './session-kind.js';
+import type { DynamicTargets, KindSession, SessionKindHandler, TargetSpec } from './session-kind.js';
 
 export interface ReceiverOptions {
   host: string;
@@ -62,6 +63,8 @@ export class Receiver {
   private readonly server: Server;
   private readonly kinds: Partial<Record<SessionKind, SessionKindHandler>>;
   private readonly targets = new Map<string, TargetSpec>();
+  /** Targets added by open sessions (DynamicTargets), with the session that added each. */
+  private readonly dynamic = new Map<string, { spec: TargetSpec; owner: Active }>();
   /** One session per target: a new one takes over (the old connection may be half-open). */
   private readonly active = new Map<string, Active>();
   private readonly sockets = new Set<TLSSocket>();
@@ -229,14 +232,53 @@ export class Receiver {
     const hello = decodeJson(HelloSchema, frame.type, frame.body);
     const got = createHash('sha256').update(hello.token).digest();
     if (!timingSafeEqual(got, this.tokenDigest)) throw new FerryError('SMS.0304', 'TLS/SSL authentication failed: the join token is not valid for this receiver');
-    if (!this.targets.has(hello.target)) throw new FerryError('SMS.0411', `Disk ${hello.target} does not exist on this receiver`);
-    if (!this.kinds[hello.kind]) throw new FerryError('FERRY_KIND_UNSUPPORTED', `this receiver does not serve ${hello.kind}-level sessions`);
+    const kind = this.kinds[hello.kind];
+    if (!kind) throw new FerryError('FERRY_KIND_UNSUPPORTED', `this receiver does not serve ${hello.kind}-level sessions`);
+    if (!kind.ownTarget && !this.lookup(hello.target)) throw new FerryError('SMS.0411', `Disk ${hello.target} does not exist on this receiver`);
     return hello;
   }
 
+  private lookup(name: string): TargetSpec | undefined {
+    return this.targets.get(name) ?? this.dynamic.get(name)?.spec;
+  }
+
+  /** The DynamicTargets of one session: what it registers is removed when it is released at the latest. */
+  private dynamicTargets(owner: Active): DynamicTargets {
+    return {
+      register: (spec) => {
+        const held = this.dynamic.get(spec.name);
+        if (this.targets.has(spec.name) || (held && held.owner !== owner)) {
+          throw new FerryError('FERRY_BAD_TARGET', `target name ${spec.name} is already in use on this receiver`);
+        }
+        this.dynamic.set(spec.name, { spec, owner });
+      },
+      unregister: async (name) => {
+        if (this.dynamic.get(name)?.owner !== owner) return;
+        this.dynamic.delete(name);
+        // A block or file session still writing into the volume ends before the volume goes away.
+        const user = this.active.get(name);
+        if (user) {
+          user.channel.destroy();
+          await user.done.catch(() => {});
+        }
+      },
+    };
+  }
+
+  private async releaseDynamic(owner: Active): Promise<void> {
+    const names = [...this.dynamic].filter(([, d]) => d.owner === owner).map(([n]) => n);
+    await Promise.all(names.map((n) => this.dynamicTargets(owner).unregister(n)));
+  }
+
   private async openSession(hello: Hello, channel: FrameChannel, log: Logger, sendError: (e: unknown) => void): Promise<Active> {
-    const target = this.targets.get(hello.target)!;
-    const previous = this.active.get(target.name);
+    const kind = this.kinds[hello.kind]!;
+    const target = kind.ownTarget ? kind.ownTarget(hello.target, this.options.dataDir) : this.lookup(hello.target);
+    // A dynamic target may have gone while this HELLO waited.
+    if (!target) throw new FerryError('SMS.0411', `Disk ${hello.target} does not exist on this receiver`);
+    if (target.kind && target.kind !== hello.kind) throw new FerryError('FERRY_KIND_UNSUPPORTED', `target ${target.name} takes ${target.kind}-level sessions, not ${hello.kind}-level ones`);
+    // The lock's key: the target name, or 'KIND:NAME' for a kind that names its own targets.
+    const key = kind.ownTarget ? `${hello.kind}:${target.name}` : target.name;
+    const previous = this.active.get(key);
     if (previous) {
       log.info({ target: target.name }, 'a new session takes over the target from an older connection');
       previous.channel.destroy();
@@ -244,10 +286,14 @@ export class Receiver {
     }
     let resolveDone!: () => void;
     const me: Active = { id: randomUUID(), channel, done: new Promise<void>((r) => (resolveDone = r)) };
-    this.active.set(target.name, me);
+    this.active.set(key, me);
     const release = () => {
-      if (this.active.get(target.name) === me) this.active.delete(target.name);
-      resolveDone();
+      void this.releaseDynamic(me)
+        .catch((e: unknown) => log.error({ err: errorMessage(e) }, 'removing a session\'s targets failed'))
+        .finally(() => {
+          if (this.active.get(key) === me) this.active.delete(key);
+          resolveDone();
+        });
     };
     try {
       me.session = await this.kinds[hello.kind]!.open({
@@ -257,6 +303,7 @@ export class Receiver {
         log: log.child({ target: target.name, kind: hello.kind }),
         dataDir: this.options.dataDir,
         fail: sendError,
+        targets: this.dynamicTargets(me),
       });
     } catch (e) {
       release();

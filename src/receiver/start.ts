@@ -1,6 +1,8 @@
 // Starting a receiver from its command-line shape: TLS identity and join
 // token kept in the data directory, targets parsed (and refused when they
-// nest as plain directories: target-nesting.ts), DIR/receiver.json
+// nest as plain directories: target-nesting.ts), whole disks (--disk) given
+// to the 'system' kind after what a killed receiver left of its system
+// sessions is cleaned (system/stale-cleanup.ts), DIR/receiver.json
 // (0600: it holds the token) written once the port is known.
 
 import { readFile } from 'node:fs/promises';
@@ -16,6 +18,9 @@ import type { SessionKindHandler, TargetSpec } from './session-kind.js';
 import { assertTargetsApart } from './target-nesting.js';
 import type { ConnectionLimitOptions } from './connection-limits.js';
 import type { SessionKind } from '../protocol/frames.js';
+import type { DiskSpec } from './system/disks.js';
+import { cleanStaleSystems } from './system/stale-cleanup.js';
+import { systemKind } from './system/system-kind.js';
 
 export const ReceiverInfoSchema = z.object({
   host: z.string(),
@@ -24,6 +29,8 @@ export const ReceiverInfoSchema = z.object({
   token: z.string(),
   pid: z.number().int(),
   targets: z.array(z.string()),
+  /** The whole disks (--disk) this receiver lays out, by name. */
+  disks: z.array(z.string()).default([]),
 });
 export type ReceiverInfo = z.infer<typeof ReceiverInfoSchema>;
 
@@ -41,6 +48,8 @@ export interface StartOptions {
   listen: string;
   dataDir: string;
   targets: TargetSpec[];
+  /** Whole disks for the 'system' kind (`--disk NAME=DEVICE`, parsed by system/disks.ts parseDisk). */
+  disks?: DiskSpec[];
   token?: string;
   log: Logger;
   kinds?: Partial<Record<SessionKind, SessionKindHandler>>;
@@ -55,6 +64,14 @@ export async function startReceiver(o: StartOptions): Promise<{ receiver: Receiv
     names.add(t.name);
   }
   assertTargetsApart(o.targets);
+  const disks = o.disks ?? [];
+  const diskNames = new Set<string>();
+  for (const d of disks) {
+    if (diskNames.has(d.name)) throw new UsageError(`disk ${d.name} given twice`);
+    diskNames.add(d.name);
+    if (o.targets.some((t) => t.path === d.path)) throw new UsageError(`${d.path} is given both as a target and as disk ${d.name}`);
+  }
+  await cleanStaleSystems(o.dataDir, disks, o.log);
   const identity = await loadOrCreateTlsIdentity(o.dataDir, { commonName: 'ferry-receiver' });
   const infoPath = join(o.dataDir, 'receiver.json');
   let token = o.token;
@@ -65,9 +82,9 @@ export async function startReceiver(o: StartOptions): Promise<{ receiver: Receiv
       token = newJoinToken();
     }
   }
-  const receiver = new Receiver({ host, port, dataDir: o.dataDir, identity, token, targets: o.targets, log: o.log, kinds: o.kinds, limits: o.limits });
+  const receiver = new Receiver({ host, port, dataDir: o.dataDir, identity, token, targets: o.targets, log: o.log, kinds: { system: systemKind(disks), ...o.kinds }, limits: o.limits });
   const bound = await receiver.listen();
-  const info: ReceiverInfo = { host, port: bound, fingerprint: identity.fingerprint, token, pid: process.pid, targets: o.targets.map((t) => t.name) };
+  const info: ReceiverInfo = { host, port: bound, fingerprint: identity.fingerprint, token, pid: process.pid, targets: o.targets.map((t) => t.name), disks: disks.map((d) => d.name) };
   await writeFileAtomic(infoPath, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   return { receiver, info };
 }

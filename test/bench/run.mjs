@@ -5,6 +5,7 @@
 const all = {
   block: () => import('./block.mjs'),
   files: () => import('./files.mjs'),
+  system: () => import('./system.mjs'),
 };
 
 const picked = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);

@@ -1,0 +1,70 @@
+// The check that keeps a system session off disks something else uses: before
+// anything is written, a target disk (with every partition of it, and for an
+// image file every loop device over it) must hold no mounted file system
+// (/proc/self/mountinfo, by MAJ:MIN or device path), no active swap
+// (/proc/swaps), no LVM physical volume of a volume group in use (pvs/lvs,
+// or a device-mapper holder), and must not be the receiver's own root.
+// Refusals are FERRY_DISK_IN_USE naming the device and what holds it.
+// Reads only; must not touch the disks.
+
+import { readFile, realpath } from 'node:fs/promises';
+import { FerryError } from '../../errors/ferry-error.js';
+import { exec } from '../../platform/exec.js';
+import { parseMountinfo } from '../../platform/mountinfo.js';
+import { holdersOf, majMinOf, partitionsOf } from './block-devices.js';
+
+const LVM_ENV = { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1', LC_ALL: 'C' };
+
+interface Node {
+  path: string;
+  majMin: string;
+}
+
+async function nodesOf(devices: string[]): Promise<Node[]> {
+  const paths = devices.flatMap((d) => [d, ...partitionsOf(d)]);
+  return Promise.all(paths.map(async (path) => ({ path, majMin: await majMinOf(path) })));
+}
+
+/** What holds a disk (the first device of it found held, and by what), or undefined when nothing does. `devices`: its block device and any loop devices over its image file. */
+export async function diskHolder(devices: string[]): Promise<{ device: string; holder: string } | undefined> {
+  const nodes = await nodesOf(devices);
+  const byMajMin = new Map(nodes.map((n) => [n.majMin, n.path]));
+  const byPath = new Set(nodes.map((n) => n.path));
+  const real = async (p: string) => realpath(p).catch(() => p);
+
+  for (const m of parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8'))) {
+    // Btrfs shows an anonymous MAJ:MIN (0:NN): its source path names the device.
+    const hit = byMajMin.get(m.majorMinor) ?? (m.source.startsWith('/dev/') && byPath.has(await real(m.source)) ? await real(m.source) : undefined);
+    if (!hit) continue;
+    return { device: hit, holder: m.mountPoint === '/' ? `the receiver's own root file system (${m.fsType} mounted at /)` : `a ${m.fsType} file system mounted at ${m.mountPoint}` };
+  }
+
+  const swaps = (await readFile('/proc/swaps', 'utf8').catch(() => '')).split('\n').slice(1);
+  for (const line of swaps) {
+    const file = line.split(/\s+/)[0];
+    if (file && byPath.has(await real(file))) return { device: await real(file), holder: 'an active swap area' };
+  }
+
+  for (const n of nodes) {
+    const holders = holdersOf(n.path);
+    if (holders.length > 0) return { device: n.path, holder: `the stacked device(s) ${holders.join(', ')} (device-mapper or md)` };
+  }
+
+  const pvs = await exec('pvs', ['--noheadings', '--separator', '|', '-o', 'pv_name,vg_name'], { env: LVM_ENV }).catch(() => undefined);
+  for (const line of pvs?.stdout.split('\n') ?? []) {
+    const [pv, vg] = line.trim().split('|');
+    if (!pv || !vg || !byPath.has(await real(pv))) continue;
+    const lvs = await exec('lvs', ['--noheadings', '-o', 'lv_name,lv_attr', vg], { env: LVM_ENV }).catch(() => undefined);
+    const active = (lvs?.stdout.split('\n') ?? []).map((l) => l.trim().split(/\s+/)).filter(([, attr]) => attr?.[4] === 'a');
+    if (active.length > 0) return { device: pv, holder: `an LVM physical volume of volume group ${vg}, whose logical volume(s) ${active.map(([lv]) => lv).join(', ')} are active` };
+  }
+  return undefined;
+}
+
+/** Refuses (FERRY_DISK_IN_USE) the first disk something holds. */
+export async function assertDisksFree(disks: Array<{ name: string; devices: string[] }>): Promise<void> {
+  for (const d of disks) {
+    const held = await diskHolder(d.devices);
+    if (held) throw new FerryError('FERRY_DISK_IN_USE', `disk ${d.name}: ${held.device} holds ${held.holder}; the receiver will not write to it`);
+  }
+}

@@ -1,0 +1,66 @@
+// Creating file systems and swap with the source's UUID and label: the mkfs
+// command line per type (mkfsCommand, pure), the check that every tool a
+// layout needs is installed before anything is written (FERRY_FS_UNSUPPORTED
+// naming the type), and running it. Must not touch: anything but the device given.
+
+import { FerryError, errorMessage } from '../../errors/ferry-error.js';
+import { exec, hasTool } from '../../platform/exec.js';
+import type { Content, Layout } from '../../layout/model.js';
+
+type Made = Extract<Content, { kind: 'filesystem' | 'swap' }>;
+
+/** The program and arguments that create `c` on `device`. */
+export function mkfsCommand(c: Made, device: string): [string, string[]] {
+  const uuid = c.uuid;
+  const label = c.label;
+  if (c.kind === 'swap') return ['mkswap', [...(uuid ? ['-U', uuid] : []), ...(label ? ['-L', label] : []), device]];
+  switch (c.fsType) {
+    case 'ext2':
+    case 'ext3':
+    case 'ext4':
+      return [`mkfs.${c.fsType}`, ['-F', '-q', ...(uuid ? ['-U', uuid] : []), ...(label ? ['-L', label] : []), device]];
+    case 'xfs':
+      return ['mkfs.xfs', ['-f', '-q', ...(uuid ? ['-m', `uuid=${uuid}`] : []), ...(label ? ['-L', label] : []), device]];
+    case 'btrfs':
+      return ['mkfs.btrfs', ['-f', '-q', ...(uuid ? ['-U', uuid] : []), ...(label ? ['-L', label] : []), device]];
+    case 'vfat':
+      // A vfat "UUID" is its volume id, 'ABCD-1234'; mkfs.vfat -i wants the 8 hex digits.
+      return ['mkfs.vfat', [...(uuid ? ['-i', uuid.replace('-', '')] : []), ...(label ? ['-n', label] : []), device]];
+  }
+}
+
+function madeContents(layout: Layout): Made[] {
+  const all = [...layout.disks.flatMap((d) => d.partitions.map((p) => p.content)), ...layout.volumeGroups.flatMap((v) => v.logicalVolumes.map((l) => l.content))];
+  return all.filter((c): c is Made => c.kind === 'filesystem' || c.kind === 'swap');
+}
+
+/** Refuses (FERRY_FS_UNSUPPORTED) a layout whose file systems this machine has no tool to create. */
+export async function assertFormatTools(layout: Layout): Promise<void> {
+  for (const c of madeContents(layout)) {
+    const [tool] = mkfsCommand(c, '/dev/null');
+    const type = c.kind === 'swap' ? 'swap' : c.fsType;
+    if (!(await hasTool(tool))) throw new FerryError('FERRY_FS_UNSUPPORTED', `file system type ${type} cannot be created on this receiver: ${tool} is not installed`);
+    if (c.kind === 'filesystem' && c.fsType === 'btrfs' && c.subvolumes.length > 0 && !(await hasTool('btrfs'))) {
+      throw new FerryError('FERRY_FS_UNSUPPORTED', 'btrfs subvolumes cannot be created on this receiver: the btrfs program is not installed');
+    }
+  }
+}
+
+/**
+ * Creates `c` on `device`. mkfs.btrfs refuses a UUID that another btrfs
+ * visible on this machine has, which happens only when the receiver runs
+ * beside the source (labs, tests): then the file system gets a new UUID and
+ * the caller is told (`uuidReplaced`), to say so in the reply's notes.
+ */
+export async function makeFileSystem(c: Made, device: string): Promise<{ uuidReplaced: boolean }> {
+  const [tool, args] = mkfsCommand(c, device);
+  try {
+    await exec(tool, args, { timeoutMs: 300_000 });
+    return { uuidReplaced: false };
+  } catch (e) {
+    if (!(c.kind === 'filesystem' && c.fsType === 'btrfs' && c.uuid && /non-unique UUID/.test(errorMessage(e)))) throw e;
+    const [again, fresh] = mkfsCommand({ ...c, uuid: '' }, device);
+    await exec(again, fresh, { timeoutMs: 300_000 });
+    return { uuidReplaced: true };
+  }
+}

@@ -1,0 +1,208 @@
+// Laying out one migration's target disks, start to end: check the request
+// (validate, tools, fit, disks free) before anything is written; recognise
+// disks that already hold this layout (same hash, recorded table ids and
+// UUIDs still there: nothing is written); otherwise write the partition
+// tables, LVM (with device-mapper) or the flattened partitions (without),
+// file systems and swap, recording 'laying-out' then 'laid-out' in
+// layout.json; then mount Btrfs top levels (creating subvolumes when new) and
+// the target tree. On any failure whatever was mounted or attached is undone.
+// The result (LaidOutSystem) holds the mounts and loop devices until release().
+
+import { mkdir } from 'node:fs/promises';
+import { FerryError, errorMessage } from '../../errors/ferry-error.js';
+import { exec } from '../../platform/exec.js';
+import type { Logger } from '../../platform/log.js';
+import type { CopyMode, Layout } from '../../layout/model.js';
+import type { SystemDisk } from '../../layout/system-session.js';
+import { flattenLvm } from '../../layout/flatten-lvm.js';
+import { isWholeDiskCopy, layoutHash } from '../../layout/plan.js';
+import { validateLayout } from '../../layout/validate.js';
+import { loopsBacking, partitionDevice, partitionsOf, rereadPartitions } from './block-devices.js';
+import { createSubvolumes } from './btrfs-subvolumes.js';
+import { assertDisksFree } from './disk-guard.js';
+import { closeDisk, openDisk, type DiskSpec, type OpenDisk } from './disks.js';
+import { assertFormatTools, makeFileSystem } from './format.js';
+import { blkidUuid, readLayoutState, writeLayoutState, type LayoutState } from './layout-state.js';
+import { createVolumeGroup, deactivateVolumeGroup, hasDeviceMapper } from './lvm.js';
+import { assertSafePaths, planMounts } from './mount-plan.js';
+import { MountStack } from './mounts.js';
+import { placePartitions, tableIdOf, writePartitionTable, type Placed } from './partition-table.js';
+import type { SystemPaths } from './system-paths.js';
+import { volumesOf, type ServedVolume } from './volumes.js';
+
+export interface LayoutRequest {
+  mode: CopyMode;
+  layout: Layout;
+  relayout: boolean;
+}
+
+export interface LaidOutSystem {
+  state: 'created' | 'recognised';
+  /** The layout as made (LVs flattened where there is no device-mapper, partition starts filled in). */
+  made: Layout;
+  notes: string[];
+  volumes: ServedVolume[];
+  /** Undoes the session's mounts, volume groups and loop devices (reverse order). */
+  release(): Promise<void>;
+}
+
+interface Resources {
+  mounts: MountStack;
+  disks: OpenDisk[];
+  groups: string[];
+}
+
+async function releaseAll(r: Resources, log: Logger): Promise<void> {
+  await r.mounts.unmountAll(log);
+  for (const g of r.groups.splice(0)) await deactivateVolumeGroup(g).catch((e: unknown) => log.warn({ vg: g, err: errorMessage(e) }, 'deactivating a volume group failed'));
+  for (const d of r.disks.splice(0)) await closeDisk(d).catch((e: unknown) => log.warn({ device: d.device, err: errorMessage(e) }, 'detaching a loop device failed'));
+}
+
+/** Tool failures while writing become FERRY_LAYOUT_FAILED (refusals keep their own codes). */
+function asLayoutFailure(e: unknown): unknown {
+  if (e instanceof FerryError && e.code.startsWith('FERRY_TOOL_')) return new FerryError('FERRY_LAYOUT_FAILED', `laying out the target disks failed: ${e.message}`);
+  return e;
+}
+
+export async function layOut(req: LayoutRequest, given: DiskSpec[], described: SystemDisk[], paths: SystemPaths, log: Logger): Promise<LaidOutSystem> {
+  // 1. Everything that can be refused is refused before a byte is written.
+  validateLayout(req.layout, described, req.mode);
+  assertSafePaths(req.layout);
+  const lvm = req.mode === 'file' && req.layout.volumeGroups.length > 0;
+  const dm = lvm && hasDeviceMapper();
+  const flat = lvm && !dm ? flattenLvm(req.layout) : { layout: req.layout, notes: [] };
+  const layout = flat.layout;
+  // The LV ids that became partitions, for each volume's `flattenedFrom`.
+  const flattenedFrom = new Map(layout === req.layout ? [] : req.layout.volumeGroups.flatMap((vg) => vg.logicalVolumes.map((lv) => [lv.id, `${vg.name}/${lv.name}`] as const)));
+  if (req.mode === 'file') await assertFormatTools(layout);
+  const size = new Map(described.map((d) => [d.name, d]));
+  const placed = new Map<string, Placed[]>();
+  for (const d of layout.disks) placed.set(d.name, placePartitions(d, size.get(d.name)!.sectorBytes));
+  // Asked of the layout as requested: the layout as made has every start filled in.
+  const wholeDisk = new Map(layout.disks.map((d) => [d.name, req.mode === 'block' && isWholeDiskCopy(d, d, size.get(d.name)!.sizeBytes)]));
+  const made: Layout = {
+    ...layout,
+    // Copies: formatAll may record a file system's new UUID in them.
+    volumeGroups: layout.volumeGroups.map((vg) => ({ ...vg, logicalVolumes: vg.logicalVolumes.map((lv) => ({ ...lv })) })),
+    disks: layout.disks.map((d) => ({ ...d, partitions: placed.get(d.name)!.map((x) => ({ ...x.partition, startBytes: x.startBytes, sizeBytes: x.sizeBytes })) })),
+  };
+  const hash = layoutHash(req.layout);
+  const diskPaths = Object.fromEntries(layout.disks.map((d) => [d.name, given.find((g) => g.name === d.name)!.path]));
+  const previous = await readLayoutState(paths.dir);
+  const sameDisks = previous !== undefined && JSON.stringify(previous.disks) === JSON.stringify(diskPaths);
+  if (previous?.state === 'laid-out' && !req.relayout && (previous.hash !== hash || previous.mode !== req.mode || !sameDisks)) {
+    throw new FerryError('FERRY_LAYOUT_CHANGED', `migration ${paths.id}: the disks were laid out for another layout (recorded ${previous.hash.slice(0, 12)} in ${req.mode === previous.mode ? '' : `${previous.mode} mode, `}now ${hash.slice(0, 12)}); only an explicit re-layout wipes them`);
+  }
+
+  const res: Resources = { mounts: new MountStack(), disks: [], groups: [] };
+  try {
+    for (const d of layout.disks) res.disks.push(await openDisk(given.find((g) => g.name === d.name)!));
+    const others = await Promise.all(res.disks.map(async (d) => (d.attached ? (await loopsBacking(d.path)).filter((l) => l !== d.device) : [])));
+    await assertDisksFree(res.disks.map((d, i) => ({ name: d.name, devices: [d.device, ...others[i]!] })));
+    const deviceOf = (name: string) => res.disks.find((d) => d.name === name)!.device;
+    const devices = new Map<string, string>();
+    for (const d of made.disks) for (const p of d.partitions) devices.set(p.id, partitionDevice(deviceOf(d.name), p.number));
+
+    let state: LaidOutSystem['state'] = 'created';
+    let record: LayoutState;
+    if (previous?.state === 'laid-out' && !req.relayout) {
+      // A loop device attached just now shows its partitions a moment later.
+      for (const d of made.disks) await rereadPartitions(deviceOf(d.name), d.partitions.map((p) => p.number));
+      await assertRecognised(previous, made, deviceOf, devices);
+      state = 'recognised';
+      record = previous;
+    } else {
+      record = { state: 'laying-out', hash, mode: req.mode, layout: made, disks: diskPaths, tableIds: {}, uuids: {}, notes: flat.notes };
+      await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+      await writeLayoutState(paths.dir, record);
+      for (const d of made.disks) {
+        const dev = deviceOf(d.name);
+        if (req.relayout || previous) await wipe(dev);
+        await writePartitionTable(d, dev, placed.get(d.name)!, size.get(d.name)!.sectorBytes);
+        // A whole-disk block copy brings the source's own table: nothing of ours to recognise it by.
+        if (!wholeDisk.get(d.name)) record.tableIds[d.name] = await tableIdOf(dev);
+      }
+      if (dm) {
+        for (const vg of layout.volumeGroups) {
+          const pvs = made.disks.flatMap((d) => d.partitions).filter((p) => p.content.kind === 'lvm-pv' && p.content.vg === vg.name);
+          const lvDevices = await createVolumeGroup(vg, pvs.map((p) => ({ device: devices.get(p.id)!, uuid: p.content.kind === 'lvm-pv' ? p.content.uuid : '' })));
+          res.groups.push(vg.name);
+          for (const [id, dev] of lvDevices) devices.set(id, dev);
+        }
+      }
+      await formatAll(req.mode, made, devices, record);
+    }
+    if (state === 'recognised' && dm) {
+      for (const vg of layout.volumeGroups) {
+        await exec('vgchange', ['-ay', vg.name], { env: { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1' } });
+        res.groups.push(vg.name);
+        for (const lv of vg.logicalVolumes) devices.set(lv.id, `/dev/${vg.name}/${lv.name}`);
+      }
+    }
+    if (req.mode === 'file') {
+      for (const m of planMounts(made, devices, paths)) {
+        await res.mounts.mount(m.device, m.dir, m.options);
+        if (m.btrfs && state === 'created') await createSubvolumes(m.dir, m.btrfs.subvolumes, m.btrfs.defaultSubvolume);
+      }
+    }
+    if (state === 'created') {
+      record.state = 'laid-out';
+      await writeLayoutState(paths.dir, record);
+    }
+    const volumes = volumesOf({
+      mode: req.mode,
+      layout: made,
+      paths,
+      devices,
+      flattenedFrom,
+      disks: new Map(made.disks.map((d) => [d.name, { device: deviceOf(d.name), sizeBytes: size.get(d.name)!.sizeBytes, wholeDisk: wholeDisk.get(d.name)! }])),
+    });
+    log.info({ id: paths.id, state, volumes: volumes.length, mounts: res.mounts.mounted.length }, 'system laid out');
+    // Recognised: the layout as it was made then (a file system may have got a new UUID, see format.ts).
+    return { state, made: state === 'recognised' ? record.layout : made, notes: record.notes, volumes, release: () => releaseAll(res, log) };
+  } catch (e) {
+    await releaseAll(res, log);
+    throw asLayoutFailure(e);
+  }
+}
+
+/** Old signatures off the disk and its partitions (a re-layout, or a layout interrupted part way). */
+async function wipe(device: string): Promise<void> {
+  for (const p of partitionsOf(device)) await exec('wipefs', ['-a', '-q', p]).catch(() => undefined);
+  await exec('wipefs', ['-a', '-q', device]);
+}
+
+async function formatAll(mode: CopyMode, made: Layout, devices: Map<string, string>, record: LayoutState): Promise<void> {
+  const volumes = [...made.disks.flatMap((d) => d.partitions), ...made.volumeGroups.flatMap((v) => v.logicalVolumes)];
+  for (const v of volumes) {
+    const c = v.content;
+    const device = devices.get(v.id);
+    // Block mode copies file systems byte for byte: only swap, which is never copied, is made here.
+    if (!device || !(c.kind === 'swap' || (c.kind === 'filesystem' && mode === 'file'))) continue;
+    const { uuidReplaced } = await makeFileSystem(c, device);
+    record.uuids[v.id] = await blkidUuid(device);
+    if (uuidReplaced) {
+      record.notes.push(`${v.id}: btrfs UUID ${c.uuid} is in use by another file system on this machine (the receiver runs beside the source): made with ${record.uuids[v.id]}`);
+      v.content = { ...c, uuid: record.uuids[v.id]! };
+    }
+  }
+}
+
+/** The disks still carry what was recorded: each table's id and each file system's UUID. */
+async function assertRecognised(s: LayoutState, made: Layout, deviceOf: (name: string) => string, devices: Map<string, string>): Promise<void> {
+  const differ = (what: string, want: string, got: string) =>
+    new FerryError('FERRY_LAYOUT_CHANGED', `${what} is not what this receiver laid out (recorded ${want || 'none'}, found ${got || 'none'}): the disk was changed by someone else; only an explicit re-layout wipes it`);
+  for (const d of made.disks) {
+    if (s.tableIds[d.name] === undefined) continue;
+    const got = await tableIdOf(deviceOf(d.name)).catch(() => '');
+    const want = s.tableIds[d.name] ?? '';
+    if (got.toLowerCase() !== want.toLowerCase()) throw differ(`the partition table of disk ${d.name}`, want, got);
+  }
+  for (const [id, want] of Object.entries(s.uuids)) {
+    const dev = devices.get(id);
+    if (!dev) continue;
+    const got = await blkidUuid(dev);
+    if (got !== want) throw differ(`the file system of ${id} (${dev})`, want, got);
+  }
+}
+

@@ -1,0 +1,68 @@
+// Which file systems a laid-out system mounts, where and how (pure): each
+// Btrfs top level (subvolid=5) under btrfs/PARTID first, then the target tree
+// in mount order (fewest path components first: '/' before '/boot' before
+// '/boot/efi') under root/ (Btrfs subvolumes with subvol=PATH; xfs with
+// nouuid, since the source's file system with the same UUID may be mounted on
+// the same machine), then file systems with no mount point under
+// unmounted/ID. vfat is never mounted (the agent copies ESPs as blocks; this
+// kernel cannot mount vfat) and swap is not a file system.
+
+import { FerryError } from '../../errors/ferry-error.js';
+import type { Content, Layout } from '../../layout/model.js';
+import type { SystemPaths } from './system-paths.js';
+
+export interface PlannedMount {
+  device: string;
+  dir: string;
+  options: string[];
+  /** Set for a Btrfs top level: its subvolumes are created there when the layout is new. */
+  btrfs?: Extract<Content, { kind: 'filesystem' }>;
+}
+
+/**
+ * Refuses (FERRY_LAYOUT_INVALID) a mount point that is not absolute or has
+ * '.'/'..' components, and a subvolume path that is not relative or has
+ * them: the receiver joins them under its own directories and must never
+ * mount or create anything outside.
+ */
+export function assertSafePaths(layout: Layout): void {
+  const bad = (p: string) => p.split('/').some((s) => s === '..' || s === '.');
+  const volumes = [...layout.disks.flatMap((d) => d.partitions), ...layout.volumeGroups.flatMap((v) => v.logicalVolumes)];
+  for (const v of volumes) {
+    const c = v.content;
+    if (c.kind !== 'filesystem') continue;
+    for (const mp of [c.mountPoint, ...c.subvolumes.map((s) => s.mountPoint)]) {
+      if (mp !== '' && (!mp.startsWith('/') || bad(mp))) throw new FerryError('FERRY_LAYOUT_INVALID', `volume ${v.id}: mount point '${mp}' must be an absolute path without . or .. components`);
+    }
+    for (const p of [...c.subvolumes.map((s) => s.path), ...(c.defaultSubvolume ? [c.defaultSubvolume] : [])]) {
+      if (p.startsWith('/') || bad(p) || p.split('/').includes('')) throw new FerryError('FERRY_LAYOUT_INVALID', `volume ${v.id}: subvolume path '${p}' must be relative, without empty, . or .. components`);
+    }
+  }
+}
+
+const depth = (mp: string) => mp.split('/').filter(Boolean).length;
+
+export function planMounts(layout: Layout, devices: Map<string, string>, paths: SystemPaths): PlannedMount[] {
+  const tops: PlannedMount[] = [];
+  const tree: Array<PlannedMount & { mountPoint: string }> = [];
+  const loose: PlannedMount[] = [];
+  const volumes = [...layout.disks.flatMap((d) => d.partitions), ...layout.volumeGroups.flatMap((v) => v.logicalVolumes)];
+  for (const v of volumes) {
+    const c = v.content;
+    const device = devices.get(v.id);
+    if (c.kind !== 'filesystem' || c.fsType === 'vfat' || !device) continue;
+    const base = c.fsType === 'xfs' ? ['nouuid'] : [];
+    if (c.fsType === 'btrfs') {
+      tops.push({ device, dir: paths.btrfsTop(v.id), options: ['subvolid=5'], btrfs: c });
+      for (const s of c.subvolumes) if (s.mountPoint) tree.push({ device, dir: paths.inRoot(s.mountPoint), options: [`subvol=${s.path}`], mountPoint: s.mountPoint });
+      if (c.mountPoint && !c.subvolumes.some((s) => s.mountPoint === c.mountPoint)) {
+        tree.push({ device, dir: paths.inRoot(c.mountPoint), options: [c.defaultSubvolume ? `subvol=${c.defaultSubvolume}` : 'subvolid=5'], mountPoint: c.mountPoint });
+      }
+      continue;
+    }
+    if (c.mountPoint) tree.push({ device, dir: paths.inRoot(c.mountPoint), options: base, mountPoint: c.mountPoint });
+    else loose.push({ device, dir: paths.unmounted(v.id), options: base });
+  }
+  tree.sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint) || a.mountPoint.localeCompare(b.mountPoint));
+  return [...tops, ...tree.map(({ mountPoint: _, ...m }) => m), ...loose];
+}

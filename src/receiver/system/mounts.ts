@@ -1,0 +1,56 @@
+// The mounts a system session makes under DATA/systems/ID/ (the target tree,
+// each Btrfs top level, file systems with no mount point), kept as a stack and
+// unmounted in reverse order; and, at receiver start, the stale mounts a killed
+// receiver left there (deepest first). Must not touch: any mount outside the
+// receiver's DATA/systems/.
+
+import { mkdir, readFile, realpath } from 'node:fs/promises';
+import { sep } from 'node:path';
+import { exec } from '../../platform/exec.js';
+import { parseMountinfo } from '../../platform/mountinfo.js';
+import type { Logger } from '../../platform/log.js';
+
+export class MountStack {
+  private readonly dirs: string[] = [];
+
+  async mount(device: string, dir: string, options: string[] = []): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await exec('mount', [...(options.length > 0 ? ['-o', options.join(',')] : []), device, dir], { timeoutMs: 60_000 });
+    this.dirs.push(dir);
+  }
+
+  get mounted(): readonly string[] {
+    return this.dirs;
+  }
+
+  /** Unmounts everything, last mounted first; a busy mount is detached lazily (and logged) so that the rest still goes. */
+  async unmountAll(log: Logger): Promise<void> {
+    while (this.dirs.length > 0) {
+      const dir = this.dirs.pop()!;
+      await unmount(dir, log);
+    }
+  }
+}
+
+async function unmount(dir: string, log: Logger): Promise<void> {
+  try {
+    await exec('umount', [dir], { timeoutMs: 60_000 });
+  } catch (e) {
+    log.warn({ dir, err: (e as Error).message }, 'unmount failed: detaching lazily');
+    await exec('umount', ['-l', dir]).catch(() => undefined);
+  }
+}
+
+/** Mount points at or below `base`, from /proc/self/mountinfo, deepest first. */
+export async function mountsUnder(base: string): Promise<string[]> {
+  const root = await realpath(base).catch(() => base);
+  const all = parseMountinfo(await readFile('/proc/self/mountinfo', 'utf8')).map((m) => m.mountPoint);
+  return all.filter((m) => m === root || m.startsWith(root + sep)).sort((a, b) => b.split(sep).length - a.split(sep).length || b.length - a.length);
+}
+
+/** Unmounts what a killed receiver left under `base` (DATA/systems); returns the mount points it unmounted. */
+export async function unmountStale(base: string, log: Logger): Promise<string[]> {
+  const stale = await mountsUnder(base);
+  for (const m of stale) await unmount(m, log);
+  return stale;
+}

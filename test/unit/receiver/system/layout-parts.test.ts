@@ -1,0 +1,77 @@
+// The pure parts of laying out a system: the mkfs command lines (source UUID
+// and label kept), the mount plan (Btrfs top levels, then mount order, then
+// file systems without a mount point; vfat never), the volume target names,
+// and --disk parsing.
+import { describe, expect, it } from 'vitest';
+import { ContentSchema, LayoutSchema } from '../../../../src/layout/model.js';
+import { parseDisk } from '../../../../src/receiver/system/disks.js';
+import { mkfsCommand } from '../../../../src/receiver/system/format.js';
+import { assertSafePaths, planMounts } from '../../../../src/receiver/system/mount-plan.js';
+import { SystemPaths } from '../../../../src/receiver/system/system-paths.js';
+
+const made = (c: unknown) => ContentSchema.parse(c) as Parameters<typeof mkfsCommand>[0];
+
+describe('mkfsCommand', () => {
+  it('keeps the source UUID and label for every type', () => {
+    const u = '3f0c7b52-6a1e-4c43-9d3e-2a8f1b7e0c11';
+    expect(mkfsCommand(made({ kind: 'filesystem', fsType: 'ext4', uuid: u, label: 'boot' }), '/dev/x')).toEqual(['mkfs.ext4', ['-F', '-q', '-U', u, '-L', 'boot', '/dev/x']]);
+    expect(mkfsCommand(made({ kind: 'filesystem', fsType: 'xfs', uuid: u, label: 'root' }), '/dev/x')).toEqual(['mkfs.xfs', ['-f', '-q', '-m', `uuid=${u}`, '-L', 'root', '/dev/x']]);
+    expect(mkfsCommand(made({ kind: 'filesystem', fsType: 'btrfs', uuid: u }), '/dev/x')).toEqual(['mkfs.btrfs', ['-f', '-q', '-U', u, '/dev/x']]);
+    expect(mkfsCommand(made({ kind: 'filesystem', fsType: 'vfat', uuid: 'ABCD-1234', label: 'ESP' }), '/dev/x')).toEqual(['mkfs.vfat', ['-i', 'ABCD1234', '-n', 'ESP', '/dev/x']]);
+    expect(mkfsCommand(made({ kind: 'swap', uuid: u, label: 'swap' }), '/dev/x')).toEqual(['mkswap', ['-U', u, '-L', 'swap', '/dev/x']]);
+  });
+});
+
+describe('planMounts', () => {
+  it('mounts Btrfs top levels first, then the tree with fewer path components first, then file systems with no mount point; never vfat', () => {
+    const fs = (id: string, number: number, content: object) => ({ id, number, sizeBytes: 1, type: '83', content: { kind: 'filesystem', ...content } });
+    const layout = LayoutSchema.parse({
+      version: 1,
+      disks: [{
+        name: 'd', sizeBytes: 0, table: 'dos',
+        partitions: [
+          fs('efi', 1, { fsType: 'vfat', mountPoint: '/boot/efi' }),
+          fs('boot', 2, { fsType: 'ext4', mountPoint: '/boot' }),
+          fs('pool', 3, { fsType: 'btrfs', mountPoint: '/', defaultSubvolume: '@', subvolumes: [{ path: '@' }, { path: '@home', mountPoint: '/home' }] }),
+          fs('spare', 4, { fsType: 'xfs' }),
+        ],
+      }],
+    });
+    const paths = new SystemPaths('/data', 'm');
+    const devices = new Map([['efi', '/dev/d1'], ['boot', '/dev/d2'], ['pool', '/dev/d3'], ['spare', '/dev/d4']]);
+    expect(planMounts(layout, devices, paths).map((m) => [m.device, m.dir, m.options.join(',')])).toEqual([
+      ['/dev/d3', '/data/systems/m/btrfs/pool', 'subvolid=5'],
+      ['/dev/d3', '/data/systems/m/root', 'subvol=@'],
+      ['/dev/d2', '/data/systems/m/root/boot', ''],
+      ['/dev/d3', '/data/systems/m/root/home', 'subvol=@home'],
+      ['/dev/d4', '/data/systems/m/unmounted/spare', 'nouuid'],
+    ]);
+  });
+});
+
+describe('assertSafePaths', () => {
+  const withFs = (content: object) =>
+    LayoutSchema.parse({ version: 1, disks: [{ name: 'd', sizeBytes: 0, table: 'gpt', partitions: [{ id: 'p1', number: 1, sizeBytes: 1, type: '83', content: { kind: 'filesystem', fsType: 'btrfs', ...content } }] }] });
+
+  it('refuses mount points and subvolume paths that could reach outside the receiver\'s directories', () => {
+    expect(() => assertSafePaths(withFs({ mountPoint: '/srv/../../etc' }))).toThrow(/mount point '\/srv\/..\/..\/etc' must be an absolute path/);
+    expect(() => assertSafePaths(withFs({ mountPoint: 'srv' }))).toThrow(/must be an absolute path/);
+    expect(() => assertSafePaths(withFs({ subvolumes: [{ path: '../x' }] }))).toThrow(/subvolume path '..\/x' must be relative/);
+    expect(() => assertSafePaths(withFs({ defaultSubvolume: '/@' }))).toThrow(/subvolume path '\/@'/);
+    expect(() => assertSafePaths(withFs({ mountPoint: '/', subvolumes: [{ path: '@/var/lib', mountPoint: '/var/lib' }] }))).not.toThrow();
+  });
+});
+
+describe('names', () => {
+  it('names a volume target ID.VOLID with only the characters targets allow', () => {
+    const p = new SystemPaths('/data', 'm-web1');
+    expect(p.targetName('disk0p5:@home/.snap shots')).toBe('m-web1.disk0p5.at-home-.snap_shots');
+    expect(() => new SystemPaths('/data', '../etc')).toThrow(/system session id/);
+  });
+
+  it('parses --disk NAME=DEVICE', () => {
+    expect(parseDisk('disk0=/dev/vdb')).toEqual({ name: 'disk0', path: '/dev/vdb' });
+    expect(() => parseDisk('disk0')).toThrow(/NAME=DEVICE/);
+    expect(() => parseDisk('a b=/dev/vdb')).toThrow(/may hold letters/);
+  });
+});
