@@ -51,6 +51,9 @@ export interface BootResult {
   seconds: number;
 }
 
+/** Console lines after which the marker can never come: fail at once instead of waiting for the timeout. */
+export const DEAD_END_RE = /Dropping to a shell!|Kernel panic - not syncing[^\r\n]*|No bootable device[^\r\n]*|grub rescue>|BdsDxe: No bootable option|Shell> /;
+
 export const MARKER_RE = /FERRY-BOOT-MARKER root=(\S+) uuid=(\S*) size=(\d*) ipv4=(\S+)/;
 
 export function qemuArgs(o: BootOptions, varsCopy?: string): string[] {
@@ -105,6 +108,8 @@ export function bootAndWaitForMarker(o: BootOptions): Promise<BootResult> {
     const timer = setTimeout(() => fail('FERRY_TOOL_TIMEOUT', `no boot marker on the serial console within ${(o.timeoutMs ?? 300_000) / 1000} s`), o.timeoutMs ?? 300_000);
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
       out += s;
+      const dead = DEAD_END_RE.exec(out);
+      if (dead) return fail('FERRY_TOOL_FAILED', `the system cannot finish booting: "${dead[0]}" on the serial console`);
       const m = MARKER_RE.exec(out);
       if (m) {
         const marker: BootMarker = { root: m[1]!, uuid: m[2]!, rootBytes: Number(m[3] || 0), ipv4: m[4] === 'none' ? [] : m[4]!.split(',') };
