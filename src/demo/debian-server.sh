@@ -111,7 +111,7 @@ echo ferry-source >"$ROOT/etc/hostname"
 # The NIC: bound to its MAC, named eth0, DHCP from qemu's user network.
 cat >"$ROOT/etc/udev/rules.d/70-persistent-net.rules" <<EOF
 # The source's NIC (as udev's old persistent-net generator wrote it)
-SUBSYSTEM=="net", ACTION=="add", DRIVER=="?*", ATTR{address}=="$SOURCE_MAC", ATTR{type}=="1", NAME="eth0"
+SUBSYSTEM=="net", ACTION=="add", DRIVERS=="?*", ATTR{address}=="$SOURCE_MAC", ATTR{dev_id}=="0x0", ATTR{type}=="1", KERNEL=="eth*", NAME="eth0"
 EOF
 # As on the old Debian releases whose udev hook did this: the rule is in the
 # initramfs too, so eth0 is named there (the root's udev does not rename a
