@@ -18,6 +18,8 @@ import { FerryError } from '../errors/ferry-error.js';
 export const QEMU = 'qemu-system-x86_64';
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+/** GRUB writes to the serial console within seconds of power-on even under TCG on a busy machine; silence this long means nothing booted. */
+const SILENCE_MS = 120_000;
 
 export interface BootOptions {
   image: string;
@@ -54,7 +56,8 @@ export interface BootResult {
 /** Console lines after which the marker can never come: fail at once instead of waiting for the timeout. */
 export const DEAD_END_RE = /Dropping to a shell!|Kernel panic - not syncing[^\r\n]*|No bootable device[^\r\n]*|grub rescue>|BdsDxe: No bootable option|Shell> /;
 
-export const MARKER_RE = /FERRY-BOOT-MARKER root=(\S+) uuid=(\S*) size=(\d*) ipv4=(\S+)/;
+/** The marker line, complete: the console arrives in chunks, and a line cut short must not be read. */
+export const MARKER_RE = /FERRY-BOOT-MARKER root=(\S+) uuid=(\S*) size=(\d*) ipv4=(\S+?)\r?\n/;
 
 export function qemuArgs(o: BootOptions, varsCopy?: string): string[] {
   const args = ['-machine', 'pc', '-accel', 'tcg', '-m', '1024', '-smp', '2', '-display', 'none', '-monitor', 'none', '-serial', 'stdio', '-no-reboot'];
@@ -93,6 +96,7 @@ export function bootAndWaitForMarker(o: BootOptions): Promise<BootResult> {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      clearTimeout(silence);
       if (e) writeFileSync(logPath, out + (err ? `\n--- qemu stderr ---\n${err}` : ''));
       const done = () => {
         rmSync(work, { recursive: true, force: true });
@@ -106,6 +110,10 @@ export function bootAndWaitForMarker(o: BootOptions): Promise<BootResult> {
     const fail = (code: 'FERRY_TOOL_FAILED' | 'FERRY_TOOL_MISSING' | 'FERRY_TOOL_TIMEOUT', why: string) =>
       finish(new FerryError(code, `${why}; the console log is in ${logPath}; its end:\n${out.slice(-3000)}${err ? `\nqemu stderr: ${err.slice(-1000)}` : ''}`));
     const timer = setTimeout(() => fail('FERRY_TOOL_TIMEOUT', `no boot marker on the serial console within ${(o.timeoutMs ?? 300_000) / 1000} s`), o.timeoutMs ?? 300_000);
+    // SeaBIOS writes to the screen only: a disk without boot code leaves the serial console silent for good.
+    const silence = setTimeout(() => {
+      if (out === '') fail('FERRY_TOOL_FAILED', `nothing on the serial console within ${SILENCE_MS / 1000} s: no boot loader started (no boot code on the disk, or nothing the firmware can boot)`);
+    }, SILENCE_MS);
     child.stdout.setEncoding('utf8').on('data', (s: string) => {
       out += s;
       const dead = DEAD_END_RE.exec(out);

@@ -29,6 +29,11 @@ describe('serial console', () => {
     expect(m?.slice(1)).toEqual(['/dev/vda3', '3b4c60a0-04a1-48ee-9785-a6064be55719', '3750756352', '10.0.2.15/24']);
   });
 
+  it('reads the marker only once its line is complete', () => {
+    expect(MARKER_RE.exec('FERRY-BOOT-MARKER root=/dev/sda3 uuid=x size=1 ipv4=10.0')).toBeNull();
+    expect(MARKER_RE.exec('FERRY-BOOT-MARKER root=/dev/sda3 uuid=x size=1 ipv4=none\n')?.[4]).toBe('none');
+  });
+
   it('knows the lines after which the marker never comes', () => {
     expect(DEAD_END_RE.exec('ALERT!  /dev/sda3 does not exist.  Dropping to a shell!\r\n(initramfs) ')?.[0]).toBe('Dropping to a shell!');
     expect(DEAD_END_RE.test('No bootable device.  Retrying in 60 seconds.')).toBe(true);
