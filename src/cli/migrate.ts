@@ -60,12 +60,13 @@ interface MigrateOptions {
   layout?: string;
   migrationId?: string;
   relayout: boolean;
+  parallel?: string;
   configure: boolean;
   progressJson: boolean;
 }
 
 /** The flags that mean something only with --system (and the ones that mean nothing with it). */
-const SYSTEM_ONLY = ['mode', 'sourceRoot', 'sourceDisk', 'layout', 'migrationId', 'relayout', 'configure'] as const;
+const SYSTEM_ONLY = ['mode', 'sourceRoot', 'sourceDisk', 'layout', 'migrationId', 'relayout', 'parallel', 'configure'] as const;
 const FLAG: Record<string, string> = {
   mode: '--mode',
   sourceRoot: '--source-root',
@@ -73,6 +74,7 @@ const FLAG: Record<string, string> = {
   layout: '--layout',
   migrationId: '--migration-id',
   relayout: '--relayout',
+  parallel: '--parallel',
   configure: '--no-configure',
 };
 
@@ -100,6 +102,7 @@ export function register(program: Command): void {
     .option('--layout <file>', 'with --system: the target layout, a JSON target_server object as in POST /v3/tasks (default: the source layout fitted onto the receiver disks)')
     .option('--migration-id <id>', "with --system: this migration's name on the receiver (default: m-HOSTNAME)")
     .option('--relayout', "with --system: wipe and lay out the receiver's disks again even if they hold this migration's earlier layout", false)
+    .option('--parallel <n>', 'with --system: volumes copied at the same time (1-8, default 2)')
     .option('--no-configure', 'with --system: reserved for the next version, which configures the copied system to boot (fstab, boot loader); today nothing is configured either way')
     .option('--state <dir>', 'where file-level manifests are kept between passes', defaultStateDir())
     .option('--full', 'file level: send everything, ignoring the manifest of the last pass', false)
@@ -119,6 +122,7 @@ export function register(program: Command): void {
         if (opts.migrationId !== undefined && !MIGRATION_ID.test(opts.migrationId)) {
           throw new UsageError(`--migration-id '${opts.migrationId}' may hold letters, digits, '_', '.', '-' only (64 at most, not starting with a sign)`);
         }
+        if (opts.parallel !== undefined && !/^[1-8]$/.test(opts.parallel)) throw new UsageError(`--parallel is a whole number from 1 to 8, not '${opts.parallel}'`);
       } else {
         const stray = SYSTEM_ONLY.filter(given);
         if (stray.length) throw new UsageError(`${stray.map((k) => FLAG[k]).join(', ')} only with --system`);
@@ -204,6 +208,7 @@ export function register(program: Command): void {
               ...(opts.sourceDisk.length ? { sourceDisks: opts.sourceDisk } : {}),
               ...(targetServer !== undefined ? { targetServer } : {}),
               relayout: opts.relayout,
+              ...(opts.parallel !== undefined ? { parallel: Number(opts.parallel) } : {}),
               stateDir: opts.state,
               verify: opts.verify,
               full: opts.full,
