@@ -5,7 +5,7 @@
 // hardware. The TARGET boots under qemu on a virtio disk and a virtio NIC
 // with another MAC; its marker shows / on the virtio disk with the source's
 // UUID, larger than on the source, and an address from qemu's DHCP.
-// Measured 2026-12-05 with the configure op merged: 65 s (3 GiB disk copied,
+// Measured 2026-12-05 with the configure op merged: 65–81 s (3 GiB disk copied,
 // grown, configured, booted), image cached.
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';

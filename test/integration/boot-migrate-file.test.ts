@@ -7,7 +7,7 @@
 // marker shows / on the virtio disk with the source's UUID and an address
 // from qemu's DHCP. Without the configure step the target stops at the
 // initramfs (root=/dev/sda3 is not there) or comes up without its NIC.
-// Measured 2026-12-05 with the configure op merged: 51 s (migrate + boot),
+// Measured 2026-12-05 with the configure op merged: 51–64 s (migrate + boot),
 // image cached.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -6,7 +6,7 @@
 // the UUID the image was made with, and an address from qemu's DHCP. This is
 // what the migrated copies (boot-migrate-*.test.ts) are compared with.
 // Measured 2026-12-05 (2 shared cores): the bios image builds in 130–189 s
-// once per recipe (cached afterwards); this file takes 24 s with the image cached.
+// once per recipe (cached afterwards); this file takes 24–45 s with the image cached.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DEBIAN_IMAGE_TOOLS, debianImage, type DebianImage } from '../helpers/debian-image.js';
 import { QEMU, bootAndWaitForMarker } from '../helpers/qemu.js';

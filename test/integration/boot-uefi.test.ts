@@ -6,8 +6,9 @@
 // (grub-efi installed into the target's ESP, also at the removable path, the
 // new firmware having no boot entry), the TARGET boots with OVMF on a virtio
 // disk and a virtio NIC with another MAC, / on the virtio disk.
-// Measured 2026-12-05: the uefi image builds in 183 s once per recipe; the
-// source boots with OVMF in 37 s.
+// Measured 2026-12-05: the uefi image builds in 183 s once per recipe; with
+// it cached and the configure op merged, this file takes 117 s (source boot
+// 48 s, migrate + configure + boot 69 s).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
