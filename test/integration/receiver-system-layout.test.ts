@@ -232,6 +232,8 @@ describe.runIf(env.ok)('the receiver lays out whole disks for a system session',
       join(root, 'srv'),
       join(root, 'var/log'),
       join(data, 'systems/m1/unmounted/vg0-lv1'),
+      // '/' has file systems mounted below it: it is served at a bind of its own mount.
+      join(data, 'systems/m1/fs/ap4'),
     ]);
 
     // The volumes the agent copies, each a receiver target, in the layout's order (the LVs where their PV was).

@@ -9,6 +9,7 @@
 // The result (LaidOutSystem) holds the mounts and loop devices until release().
 
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { exec } from '../../platform/exec.js';
 import type { Logger } from '../../platform/log.js';
@@ -157,6 +158,20 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
       flattenedFrom,
       disks: new Map(made.disks.map((d) => [d.name, { device: deviceOf(d.name), sizeBytes: size.get(d.name)!.sizeBytes, wholeDisk: wholeDisk.get(d.name)! }])),
     });
+    // A file volume with other file systems mounted below it in the target tree
+    // ('/' under /boot, /home …) is served at a non-recursive bind of its own
+    // mount (DATA/systems/ID/fs/VOLID): a pass into the tree would write the
+    // times and modes of its mount-point directories onto the roots of the file
+    // systems mounted there, and never reach the directories themselves.
+    if (req.mode === 'file') {
+      const tree = [...res.mounts.mounted];
+      for (const v of volumes) {
+        if (v.volume.kind !== 'file' || v.volume.subvolume !== undefined || !tree.some((m) => m.startsWith(`${v.path}/`))) continue;
+        const own = join(paths.dir, 'fs', v.volume.id.replace(/[^A-Za-z0-9_.-]/g, '_'));
+        await res.mounts.bind(v.path, own);
+        v.path = own;
+      }
+    }
     log.info({ id: paths.id, state, volumes: volumes.length, mounts: res.mounts.mounted.length }, 'system laid out');
     // Recognised: the layout as it was made then (a file system may have got a new UUID, see format.ts).
     return { state, made: state === 'recognised' ? record.layout : made, notes: record.notes, volumes, release: () => releaseAll(res, log) };

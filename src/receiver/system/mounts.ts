@@ -19,6 +19,13 @@ export class MountStack {
     this.dirs.push(dir);
   }
 
+  /** A non-recursive bind of `src` at `dir`: the file system mounted at `src` alone, without what is mounted below it. */
+  async bind(src: string, dir: string): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await exec('mount', ['--bind', src, dir], { timeoutMs: 60_000 });
+    this.dirs.push(dir);
+  }
+
   get mounted(): readonly string[] {
     return this.dirs;
   }

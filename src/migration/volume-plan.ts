@@ -1,0 +1,126 @@
+// Which source each volume the receiver named is copied from, and which
+// parts of the layout are not copied and why. The receiver's layout reply
+// lists the volumes to copy (VolumeTarget: a partition, a logical volume, a
+// Btrfs subvolume or top level, a whole disk); the layout the agent sent
+// knows the source devices. Pure: no mounts, no devices opened (whether an
+// LV's device exists is asked through `exists`).
+
+import type { Content, Disk, Layout, LogicalVolume, Partition } from '../layout/model.js';
+import type { VolumeTarget } from '../layout/system-session.js';
+
+/** Where one volume is read from. */
+export type VolumeSource =
+  /** Bytes of a device (block volumes: a partition, a whole disk, an ESP at file level). */
+  | { kind: 'device'; device: string }
+  /** A file system other than Btrfs: its mount point under the source root when it is mounted there, else the agent mounts the device. */
+  | { kind: 'filesystem'; device: string; fsType: string; mountPoint: string }
+  /** A Btrfs file system: its top level is mounted read-only, the volume is `subvolume` below it ('' = the top level itself). */
+  | { kind: 'btrfs'; device: string; partitionId: string; subvolume: string }
+  /** Nothing to read: the reason goes into the summary. */
+  | { kind: 'skip'; reason: string };
+
+export interface VolumeJob {
+  target: VolumeTarget;
+  source: VolumeSource;
+}
+
+/** A part of the layout that no volume copies. */
+export interface LeftOut {
+  id: string;
+  reason: string;
+  fsType: string;
+  mountPoint: string;
+}
+
+interface Found {
+  volume: Partition | LogicalVolume;
+  /** 'vg/lv' for a logical volume. */
+  lv?: string;
+}
+
+function index(layout: Layout): { disks: Map<string, Disk>; volumes: Map<string, Found>; byLvName: Map<string, Found> } {
+  const disks = new Map<string, Disk>();
+  const volumes = new Map<string, Found>();
+  const byLvName = new Map<string, Found>();
+  for (const d of layout.disks) {
+    disks.set(d.name, d);
+    for (const p of d.partitions) volumes.set(p.id, { volume: p });
+  }
+  for (const g of layout.volumeGroups) {
+    for (const lv of g.logicalVolumes) {
+      const f = { volume: lv, lv: `${g.name}/${lv.name}` };
+      volumes.set(lv.id, f);
+      byLvName.set(f.lv, f);
+    }
+  }
+  return { disks, volumes, byLvName };
+}
+
+function fsTypeOf(c: Content): string {
+  return c.kind === 'filesystem' ? c.fsType : c.kind === 'swap' ? 'swap' : '';
+}
+
+/** The partition or LV id a volume target stands for ('disk0p5:@home' → 'disk0p5'). */
+export function baseId(t: VolumeTarget): string {
+  const i = t.id.indexOf(':');
+  return i < 0 ? t.id : t.id.slice(0, i);
+}
+
+/**
+ * Pairs each volume target with its source. `sent` is the layout the agent
+ * asked for (it carries sourceDevice); `exists` says whether a device node
+ * is there (an LV whose VG is not active on the source has none).
+ */
+export function planVolumes(sent: Layout, targets: VolumeTarget[], exists: (device: string) => boolean): VolumeJob[] {
+  const ix = index(sent);
+  return targets.map((target): VolumeJob => {
+    if (target.kind === 'block' && target.wholeDisk) {
+      const disk = ix.disks.get(target.id);
+      if (!disk?.sourceDevice) return { target, source: { kind: 'skip', reason: `no source disk matches target disk ${target.id}` } };
+      return { target, source: { kind: 'device', device: disk.sourceDevice } };
+    }
+    const found = ix.volumes.get(baseId(target)) ?? (target.flattenedFrom ? ix.byLvName.get(target.flattenedFrom) : undefined);
+    if (!found) return { target, source: { kind: 'skip', reason: `the layout sent has no partition or logical volume ${baseId(target)}` } };
+    const device = found.volume.sourceDevice;
+    if (!device) return { target, source: { kind: 'skip', reason: `no source device matches ${baseId(target)}` } };
+    if (found.lv && !exists(device)) {
+      return { target, source: { kind: 'skip', reason: `logical volume ${found.lv} is not active on the source (no ${device}): laid out, not copied` } };
+    }
+    if (target.kind === 'block') return { target, source: { kind: 'device', device } };
+    const c = found.volume.content;
+    const fsType = target.fsType || fsTypeOf(c);
+    if (fsType === 'btrfs') return { target, source: { kind: 'btrfs', device, partitionId: baseId(target), subvolume: target.subvolume ?? '' } };
+    if (c.kind !== 'filesystem') return { target, source: { kind: 'skip', reason: `${baseId(target)} holds no file system to copy at file level` } };
+    return { target, source: { kind: 'filesystem', device, fsType, mountPoint: c.mountPoint } };
+  });
+}
+
+function reasonFor(c: Content): string {
+  switch (c.kind) {
+    case 'swap':
+      return 'swap: recreated on the target with its UUID and label, not copied';
+    case 'none':
+      return 'no file system (a BIOS boot, extended or unformatted partition, or an LV without one): laid out, not copied';
+    case 'lvm-pv':
+      return `LVM physical volume of ${c.vg}: its logical volumes are the volumes copied`;
+    case 'filesystem':
+      return 'the receiver named no target for it';
+  }
+}
+
+/** Every partition and logical volume of `made` that no volume target copies, with the reason. */
+export function leftOut(made: Layout, targets: VolumeTarget[]): LeftOut[] {
+  const copied = new Set(targets.map(baseId));
+  for (const t of targets) if (t.flattenedFrom) copied.add(t.flattenedFrom);
+  const whole = new Set(targets.filter((t) => t.kind === 'block' && t.wholeDisk).map((t) => t.id));
+  const out: LeftOut[] = [];
+  const add = (id: string, c: Content) => out.push({ id, reason: reasonFor(c), fsType: fsTypeOf(c), mountPoint: c.kind === 'filesystem' ? c.mountPoint : '' });
+  for (const d of made.disks) {
+    if (whole.has(d.name)) continue;
+    for (const p of d.partitions) if (!copied.has(p.id)) add(p.id, p.content);
+  }
+  for (const g of made.volumeGroups) {
+    for (const lv of g.logicalVolumes) if (!copied.has(lv.id) && !copied.has(`${g.name}/${lv.name}`)) add(lv.id, lv.content);
+  }
+  return out;
+}

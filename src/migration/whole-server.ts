@@ -1,0 +1,304 @@
+// A whole-server migration, agent side: discover the source server, open
+// the receiver's 'system' session, plan the target layout (or map the one
+// given), ask the receiver to lay it out, then copy every volume it names
+// with the ordinary engines (replication/run-pass.ts) and tell it when each
+// is done; END at the close, also on failure, so the receiver unmounts.
+// The CLI (`ferry migrate --system`) and the daemon both run it; it reports
+// steps and progress through callbacks and prints nothing.
+//
+// Owns the order of the steps and the agent's own read-only source mounts
+// (source-mounts.ts). Must not touch: how a volume is sent (replication/),
+// how the receiver lays out (receiver/system/), the layout rules (layout/).
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { FerryError, errorMessage, receivedCode, type ErrorCode, type ReceivedCode } from '../errors/ferry-error.js';
+import type { Logger } from '../platform/log.js';
+import type { CopyMode, Layout } from '../layout/model.js';
+import type { SystemDisk, VolumeTarget } from '../layout/system-session.js';
+import { runPass } from '../replication/run-pass.js';
+import type { ByteGate, PassSummary, ReceiverAddress, VolumePlan, VolumeProgress } from '../replication/types.js';
+import { discoverSource, mapTargetServer, planTarget } from './layout-steps.js';
+import { attachSources } from './source-match.js';
+import { sourceExcludes } from './source-excludes.js';
+import { SourceMounts } from './source-mounts.js';
+import { openSystemSession, type SystemSession } from './system-client.js';
+import { leftOut, planVolumes, type VolumeJob, type VolumeSource } from './volume-plan.js';
+
+export type WholeServerStep = 'discover' | 'layout' | 'copy' | 'finish';
+
+export interface WholeServerStepEvent {
+  step: WholeServerStep;
+  state: 'start' | 'done' | 'failed';
+  detail?: string;
+  /** copy: the volume this event is about (absent for the copy step as a whole). */
+  volume?: { id: string; index: number; count: number };
+}
+
+export type WholeServerProgress = VolumeProgress & { volumeId: string; volumeIndex: number; volumeCount: number };
+
+export interface WholeServerOptions {
+  receiver: ReceiverAddress;
+  /** The receiver-side name of this migration (a target-style name: letters, digits, _ . -). */
+  migrationId: string;
+  mode: CopyMode;
+  /** Where the source system is mounted ('/' for the running system). */
+  sourceRoot: string;
+  /** Limit discovery to these disks (and admit loop devices). */
+  sourceDisks?: string[];
+  /** The target layout, given: its volumes find their sources on this machine by UUID, mount point or id. */
+  layout?: Layout;
+  /** A task's or a file's SMS target_server (tables 4-99 to 4-105 and ferry's extensions), laid over the discovered source layout. */
+  targetServer?: unknown;
+  /** Wipe and lay out again even when the receiver holds this migration's earlier layout. */
+  relayout?: boolean;
+  /** The agent's state directory: file manifests, and its read-only source mounts under mounts/. */
+  stateDir: string;
+  verify?: boolean;
+  /** File level: send everything, ignoring the manifests of earlier passes. */
+  full?: boolean;
+  log: Logger;
+  signal?: AbortSignal;
+  gate?: ByteGate;
+  onStep?(e: WholeServerStepEvent): void;
+  onProgress?(p: WholeServerProgress): void;
+}
+
+export interface WholeServerVolume {
+  id: string;
+  kind: CopyMode;
+  /** The receiver target it was copied to ('' when not copied). */
+  target: string;
+  mountPoint: string;
+  fsType: string;
+  summary: PassSummary | null;
+  /** Why it was not copied (swap, no file system, an inactive LV). */
+  skipped?: string;
+  /** Why its copy failed, or was not attempted after an earlier failure. */
+  error?: { code: string; message: string };
+  /** What the receiver did after the volume's pass (a file system grown). */
+  actions?: string[];
+}
+
+export interface WholeServerSummary {
+  migrationId: string;
+  mode: CopyMode;
+  layoutState: 'created' | 'recognised';
+  /** The layout as the receiver made it. */
+  layout: Layout;
+  notes: string[];
+  volumes: WholeServerVolume[];
+  durationMs: number;
+}
+
+/** A migration in which some volume failed: the summary says which. */
+export class WholeServerError extends FerryError {
+  constructor(
+    code: ErrorCode | ReceivedCode,
+    message: string,
+    readonly summary: WholeServerSummary,
+    cause?: unknown,
+  ) {
+    super(code, message, { cause });
+    this.name = 'WholeServerError';
+  }
+}
+
+export async function runWholeServer(o: WholeServerOptions): Promise<WholeServerSummary> {
+  const t0 = Date.now();
+  const step = (e: WholeServerStepEvent) => o.onStep?.(e);
+
+  step({ step: 'discover', state: 'start' });
+  const source = await discoverSource(o.sourceRoot, o.sourceDisks).catch((e: unknown) => {
+    step({ step: 'discover', state: 'failed', detail: errorMessage(e) });
+    throw e;
+  });
+  step({ step: 'discover', state: 'done', detail: describeLayout(source.layout) });
+
+  const session = await openSystemSession(o.receiver, o.migrationId, { signal: o.signal });
+  const mounts = new SourceMounts(join(o.stateDir, 'mounts', o.migrationId), o.log);
+  let closed = false;
+  try {
+    // The layout step.
+    step({ step: 'layout', state: 'start' });
+    let reply;
+    let sent: Layout;
+    const notes: string[] = [...source.notes];
+    try {
+      const planned = chooseLayout(o, source.layout, session.disks);
+      notes.push(...planned.notes);
+      sent = planned.layout;
+      reply = await session.request({ op: 'layout', mode: o.mode, layout: sent, relayout: o.relayout ?? false }, o.signal);
+    } catch (e) {
+      step({ step: 'layout', state: 'failed', detail: errorMessage(e) });
+      throw e;
+    }
+    notes.push(...reply.notes);
+    step({ step: 'layout', state: 'done', detail: `${reply.state}: ${describeLayout(reply.layout)}, ${reply.volumes.length} volumes to copy` });
+
+    // The copy step: every volume the receiver named, one after the other.
+    await mounts.clearStale();
+    const jobs = planVolumes(sent, reply.volumes, existsSync);
+    const volumes: WholeServerVolume[] = [];
+    const count = jobs.filter((j) => j.source.kind !== 'skip').length;
+    step({ step: 'copy', state: 'start', detail: `${count} volumes` });
+    let failure: FerryError | undefined;
+    let index = 0;
+    for (const job of jobs) {
+      const base = resultOf(job.target);
+      if (job.source.kind === 'skip') {
+        volumes.push({ ...base, skipped: job.source.reason });
+        continue;
+      }
+      const at = { id: job.target.id, index: index++, count };
+      if (failure) {
+        volumes.push({ ...base, error: { code: 'FERRY_ABORTED', message: `not copied: ${failure.message}` } });
+        continue;
+      }
+      step({ step: 'copy', state: 'start', volume: at, detail: describeJob(job) });
+      try {
+        const r = await copyVolume(o, session, mounts, job, at);
+        volumes.push({ ...base, summary: r.summary, ...(r.actions.length ? { actions: r.actions } : {}) });
+        step({ step: 'copy', state: 'done', volume: at, detail: `${r.summary.pass} pass of ${r.summary.totalBytes} bytes` });
+      } catch (e) {
+        const err = asFerryError(e);
+        volumes.push({ ...base, error: { code: err.code, message: err.message } });
+        step({ step: 'copy', state: 'failed', volume: at, detail: err.message });
+        // One volume's failure is kept and the others still go, unless the
+        // session is gone (the receiver unmounted the tree) or we were stopped.
+        if (session.closed || o.signal?.aborted) failure = err;
+      }
+    }
+    for (const l of leftOut(reply.layout, reply.volumes)) {
+      volumes.push({ id: l.id, kind: o.mode, target: '', mountPoint: l.mountPoint, fsType: l.fsType, summary: null, skipped: l.reason });
+    }
+    const failed = volumes.filter((v) => v.error);
+    step({ step: 'copy', state: failed.length ? 'failed' : 'done', detail: `${count - failed.length} of ${count} volumes copied` });
+
+    // The finish step: END, and the receiver unmounts the target tree.
+    step({ step: 'finish', state: 'start' });
+    closed = true;
+    let closeError: unknown;
+    await session.close().catch((e: unknown) => (closeError = e));
+    step({ step: 'finish', state: closeError ? 'failed' : 'done', ...(closeError ? { detail: errorMessage(closeError) } : {}) });
+
+    const summary: WholeServerSummary = {
+      migrationId: o.migrationId,
+      mode: o.mode,
+      layoutState: reply.state,
+      layout: reply.layout,
+      notes,
+      volumes,
+      durationMs: Date.now() - t0,
+    };
+    if (failed.length) {
+      const first = failed.find((v) => v.error!.code !== 'FERRY_ABORTED') ?? failed[0]!;
+      const list = failed.map((v) => `${v.id} (${v.error!.code})`).join(', ');
+      throw new WholeServerError(receivedCode(first.error!.code), `${failed.length} of ${count} volumes failed: ${list}; first: ${first.id}: ${first.error!.message}`, summary);
+    }
+    if (closeError) throw new WholeServerError(asFerryError(closeError).code, `every volume was copied, but the receiver did not close the layout cleanly: ${errorMessage(closeError)}`, summary, closeError);
+    return summary;
+  } finally {
+    if (!closed) await session.close().catch((e: unknown) => o.log.warn({ err: errorMessage(e) }, 'closing the system session failed'));
+    session.destroy();
+    for (const p of await mounts.releaseAll()) o.log.warn({ problem: p }, 'could not unmount a source mount');
+  }
+}
+
+function chooseLayout(o: WholeServerOptions, source: Layout, disks: SystemDisk[]): { layout: Layout; notes: string[] } {
+  if (o.layout) return { layout: attachSources(o.layout, source), notes: [] };
+  // A target_server is laid over the source's own layout: its volumes keep their source devices.
+  if (o.targetServer !== undefined) return mapTargetServer(o.targetServer, source);
+  return planTarget(source, disks, o.mode);
+}
+
+function resultOf(t: VolumeTarget): WholeServerVolume {
+  return { id: t.id, kind: t.kind, target: t.target, mountPoint: t.mountPoint, fsType: t.fsType, summary: null };
+}
+
+/** One volume: its source made readable, its pass, then volume-done (the receiver may grow its file system). */
+async function copyVolume(
+  o: WholeServerOptions,
+  session: SystemSession,
+  mounts: SourceMounts,
+  job: VolumeJob,
+  at: { id: string; index: number; count: number },
+): Promise<{ summary: PassSummary; actions: string[] }> {
+  const path = await sourcePath(o, mounts, job.target, job.source);
+  const mountPoint = job.source.kind === 'filesystem' ? job.source.mountPoint : job.target.mountPoint;
+  const plan: VolumePlan = {
+    kind: job.target.kind,
+    source: path,
+    target: job.target.target,
+    ...(job.target.kind === 'file' ? { excludes: sourceExcludes(mountPoint, o) } : {}),
+  };
+  // A pass ends at once when the system session goes: the receiver has
+  // unmounted the tree the pass writes into, nothing more can land.
+  const ac = new AbortController();
+  const onOuterAbort = () => ac.abort();
+  o.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  let sessionGone: Error | undefined;
+  void session.whenClosed().then((e) => {
+    sessionGone = e;
+    ac.abort();
+  });
+  try {
+    const summary = await runPass(
+      plan,
+      {
+        receiver: o.receiver,
+        log: o.log.child({ volume: job.target.id }),
+        verify: o.verify ?? false,
+        signal: ac.signal,
+        ...(o.gate ? { gate: o.gate } : {}),
+        ...(o.onProgress ? { onProgress: (p: VolumeProgress) => o.onProgress!({ ...p, volumeId: at.id, volumeIndex: at.index, volumeCount: at.count }) } : {}),
+      },
+      { stateDir: o.stateDir, agentDataDir: o.stateDir, ...(o.full ? { full: true } : {}) },
+    );
+    const done = await session.request({ op: 'volume-done', id: job.target.id }, o.signal);
+    return { summary, actions: done.actions };
+  } catch (e) {
+    if (sessionGone && !o.signal?.aborted) {
+      throw new FerryError(
+        'SMS.0807',
+        `the receiver's system session ended while copying ${job.target.id} (${errorMessage(sessionGone)}): the target tree is no longer mounted; run the migration again to resume`,
+        { cause: e },
+      );
+    }
+    throw e;
+  } finally {
+    o.signal?.removeEventListener('abort', onOuterAbort);
+  }
+}
+
+/** The path the engine reads: a device, or the agent's own read-only mount (a bind of the source's, where it has one). */
+async function sourcePath(o: WholeServerOptions, mounts: SourceMounts, t: VolumeTarget, s: VolumeSource): Promise<string> {
+  switch (s.kind) {
+    case 'device':
+      return s.device;
+    case 'btrfs': {
+      const top = await mounts.btrfsTopLevel(s.device, s.partitionId);
+      return s.subvolume ? join(top, s.subvolume) : top;
+    }
+    case 'filesystem':
+      return mounts.readOnly(s.device, s.fsType, t.id, [], s.mountPoint ? join(o.sourceRoot, s.mountPoint) : undefined);
+    case 'skip':
+      throw new FerryError('FERRY_INTERNAL', `volume ${t.id} has no source`);
+  }
+}
+
+function asFerryError(e: unknown): FerryError {
+  return e instanceof FerryError ? e : new FerryError('FERRY_PASS_FAILED', errorMessage(e), { cause: e });
+}
+
+function describeLayout(l: Layout): string {
+  const parts = l.disks.reduce((n, d) => n + d.partitions.length, 0);
+  const lvs = l.volumeGroups.reduce((n, g) => n + g.logicalVolumes.length, 0);
+  return `${l.disks.length} disk${l.disks.length === 1 ? '' : 's'}, ${parts} partitions${lvs ? `, ${lvs} logical volumes` : ''}`;
+}
+
+function describeJob(j: VolumeJob): string {
+  const t = j.target;
+  const what = t.wholeDisk ? 'whole disk' : t.subvolume ? `btrfs subvolume ${t.subvolume}` : t.subvolume === '' ? 'btrfs top level' : t.fsType || t.kind;
+  return `${t.id}: ${t.kind} level, ${what}${t.mountPoint ? ` (${t.mountPoint})` : ''} → ${t.target}`;
+}
