@@ -1,8 +1,7 @@
 // configure's chroot discipline and its whole run, on a small stand-in for a
-// migrated Debian system on a real loop disk: a tree whose /bin/sh is a
-// static busybox, whose update-initramfs, grub-install and grub-mkconfig are
-// shell scripts that record how they were called (grub-mkconfig writes what
-// the real one writes without udev: root=/dev/loopNpM). The step commands
+// migrated Debian system on a real loop disk (test/helpers/fake-debian.ts:
+// busybox as /bin/sh, the boot tools as scripts that record their calls;
+// grub-mkconfig writes what the real one writes without udev: root=/dev/loopNpM). The step commands
 // are real processes inside a real chroot with /dev, /proc, /sys and /run
 // mounted. Shown: the tools run inside the target (never on the receiver),
 // the files are rewritten, grub.cfg names the root by UUID, the log lists
@@ -10,7 +9,7 @@
 // nothing mounted and the file system clean (e2fsck); an unknown system is
 // refused with nothing changed. (The real Debian 12 image and its boot in
 // qemu are the boot-lab tests'.)
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -18,14 +17,13 @@ import { LayoutSchema } from '../../src/layout/model.js';
 import { withChroot } from '../../src/receiver/configure/chroot.js';
 import { CONFIGURE_LOG, configureSystem, type ConfigureInput } from '../../src/receiver/configure/configure-system.js';
 import { mountsUnder } from '../../src/receiver/system/mounts.js';
+import { plantFakeDebian } from '../helpers/fake-debian.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
 
 const MiB = 1024 * 1024;
 const env = needs({ root: true, tools: ['busybox', 'chroot', 'sfdisk', 'mkfs.ext4', 'e2fsck', 'blkid'] });
 const log = pino({ level: 'silent' });
-
-const script = (body: string) => `#!/bin/sh\n${body}\n`;
 
 describe.runIf(env.ok)('configure in the target chroot', () => {
   let disk: LoopDisk;
@@ -37,29 +35,7 @@ describe.runIf(env.ok)('configure in the target chroot', () => {
   /** Mounts below the target root other than the root file system itself. */
   const leftMounted = async () => (await mountsUnder(root)).filter((m) => m !== root);
 
-  /** A Debian-looking tree: busybox as /bin/sh, the boot tools as recording scripts, a kernel's modules.dep. */
-  function plantSystem(grubMkconfigFails = false): void {
-    for (const d of ['bin', 'etc/default', 'etc/initramfs-tools', 'usr/sbin', 'usr/lib/grub/i386-pc', 'lib/modules/6.1.0-27-cloud-amd64', 'var/log', 'var/tmp', 'boot/grub', 'tmp', 'dev', 'proc', 'sys', 'run']) mkdirSync(at(d), { recursive: true });
-    copyFileSync('/bin/busybox', at('bin/busybox'));
-    copyFileSync('/bin/busybox', at('bin/sh'));
-    chmodSync(at('bin/sh'), 0o755);
-    writeFileSync(at('etc/os-release'), 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nNAME="Debian GNU/Linux"\nVERSION_ID="12"\nID=debian\n');
-    writeFileSync(at('etc/fstab'), '# <file system> <mount point> <type> <options> <dump> <pass>\n/dev/sda1 / ext4 errors=remount-ro 0 1\nproc /proc proc defaults 0 0\n');
-    writeFileSync(at('etc/default/grub'), 'GRUB_DEFAULT=0\nGRUB_CMDLINE_LINUX_DEFAULT="quiet"\nGRUB_CMDLINE_LINUX="console=ttyS0 root=/dev/sda1"\n');
-    writeFileSync(at('etc/initramfs-tools/modules'), '# List of modules that you want to include in your initramfs.\n');
-    writeFileSync(at('lib/modules/6.1.0-27-cloud-amd64/modules.dep'), ['virtio_blk', 'virtio_net', 'virtio_scsi', 'nvme'].map((m) => `kernel/drivers/x/${m}.ko.xz: kernel/drivers/virtio/virtio_ring.ko.xz`).join('\n') + '\n');
-    writeFileSync(at('lib/modules/6.1.0-27-cloud-amd64/modules.builtin'), 'kernel/drivers/virtio/virtio_pci.ko\n');
-    // The tools record their arguments and prove where they ran: /proc is the chroot's mount, /run its tmpfs.
-    writeFileSync(at('usr/sbin/update-initramfs'), script('test -r /proc/self/status || exit 7\necho "update-initramfs $*" >> /var/tmp/calls'));
-    writeFileSync(at('usr/sbin/grub-install'), script('test -b "$2" || exit 8\necho "grub-install $*" >> /var/tmp/calls'));
-    writeFileSync(
-      at('usr/sbin/grub-mkconfig'),
-      grubMkconfigFails
-        ? script('echo "grub-mkconfig: error: failed to get canonical path of overlay" >&2\nexit 1')
-        : script(`echo "grub-mkconfig $* OS_PROBER=$GRUB_DISABLE_OS_PROBER" >> /var/tmp/calls\nprintf 'menuentry "Debian" {\\n\\tlinux /vmlinuz root=${disk.part(1)} ro console=ttyS0\\n}\\n' > "$2"`),
-    );
-    for (const t of ['update-initramfs', 'grub-install', 'grub-mkconfig']) chmodSync(at(`usr/sbin/${t}`), 0o755);
-  }
+  const plantSystem = (mkconfigFails = false) => plantFakeDebian(root, { mkconfigRoot: disk.part(1), mkconfigFails });
 
   beforeAll(() => {
     disk = LoopDisk.create(64 * MiB, 'ferry-configure-');
