@@ -7,18 +7,20 @@
 //   intermediate instance), the ESP is mounted at /boot/efi in the chroot and
 //   grub-install runs twice, --no-nvram and --removable (the new firmware has
 //   no boot entry for the system: it boots EFI/BOOT/BOOTX64.EFI). Where it
-//   cannot (this kernel has no vfat), grub-install is tried with
-//   --efi-directory at a temporary directory of the chroot and its files are
-//   written into the ESP with mtools; GRUB refuses an efi-directory that is not
-//   FAT, and then the system's own loader, already on the ESP (it was
-//   block-copied from the source), is copied with mtools to the removable path
-//   EFI/BOOT/. The RHEL family boots through shim, whose package already puts
+//   cannot (this kernel has no vfat; grub-install refuses an efi-directory
+//   that is not FAT), what grub-install does is done by hand: modules into
+//   /boot/grub/x86_64-efi, grub-mkimage in the chroot with an early config
+//   that finds /boot by UUID, the image written into the ESP with mtools
+//   (EFI/BOOT/BOOTX64.EFI and EFI/ID/grubx64.efi). Without the target's
+//   x86_64-efi modules, the system's own loader already on the ESP (it was
+//   block-copied from the source) is copied with mtools to EFI/BOOT/. The
+//   RHEL family boots through shim, whose package already puts
 //   EFI/BOOT/BOOTX64.EFI there: grub2-install is not run for UEFI.
 // - grub-mkconfig (grub2-mkconfig) with os-prober off, then grub-cfg.ts:
 //   no receiver-side device may be left in grub.cfg.
 // Must not touch: any disk but the target's boot disk and ESP.
 
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { errorMessage } from '../../errors/ferry-error.js';
@@ -100,7 +102,7 @@ async function removableFromEsp(esp: string, distro: Distro): Promise<string | u
   const tmp = await mkdtemp(join(tmpdir(), 'ferry-esp-'));
   try {
     const inDir = paths.filter((p) => dirOf(p).toLowerCase() === dir.toLowerCase() && /\.(efi|cfg|csv)$/i.test(p));
-    await mkdirp(join(tmp, 'EFI', 'BOOT'));
+    await mkdir(join(tmp, 'EFI', 'BOOT'), { recursive: true });
     for (const p of inDir) {
       const name = p.split('/').pop()!;
       const shim = loaders.some((l) => /shimx64\.efi$/i.test(l) && dirOf(l) === dir);
@@ -114,12 +116,14 @@ async function removableFromEsp(esp: string, distro: Distro): Promise<string | u
   }
 }
 
-async function mkdirp(p: string): Promise<void> {
-  const { mkdir } = await import('node:fs/promises');
-  await mkdir(p, { recursive: true });
+
+/** The file system holding /boot/grub: its UUID and the GRUB directory's path on it. */
+export interface BootFs {
+  uuid: string;
+  grubDir: string;
 }
 
-export async function installBootLoader(c: Chroot, files: TargetFiles, distro: Distro, disk: BootDisk, log: Logger): Promise<string[]> {
+export async function installBootLoader(c: Chroot, files: TargetFiles, distro: Distro, disk: BootDisk, bootFs: BootFs, log: Logger): Promise<string[]> {
   const changes: string[] = [];
   const install = `${distro.grub}-install`;
   if (distro.platforms.includes('i386-pc') && (disk.table === 'dos' || disk.biosBoot)) {
@@ -150,23 +154,47 @@ export async function installBootLoader(c: Chroot, files: TargetFiles, distro: D
     changes.push(`GRUB (x86_64-efi) installed into the ESP, also at the removable path EFI/BOOT`);
     return changes;
   }
-  const tmp = '/tmp/ferry-esp';
-  await rm(c.path(tmp), { recursive: true, force: true });
-  await mkdirp(c.path(tmp));
   try {
-    await c.run(install, efiArgs(tmp));
-    await c.run(install, [...efiArgs(tmp), '--removable']);
-    const n = await copyIntoEsp(disk.esp, c.path(tmp));
-    changes.push(`GRUB (x86_64-efi) installed, also at the removable path EFI/BOOT: ${n} files written into the ESP with mtools`);
+    await efiImageByHand(c, files, distro, disk.esp, bootFs);
+    changes.push(`GRUB (x86_64-efi) core image made with grub-mkimage (finding /boot by UUID ${bootFs.uuid}) and written with mtools to EFI/BOOT/BOOTX64.EFI and EFI/${distro.id}/grubx64.efi`);
   } catch (e) {
-    log.info({ err: errorMessage(e) }, 'grub-install into a directory that is not FAT was refused: the loader on the ESP is copied to the removable path');
+    log.info({ err: errorMessage(e) }, 'making the GRUB EFI image failed: the loader already on the ESP is copied to the removable path');
     const from = await removableFromEsp(disk.esp, distro);
     if (!from) throw e;
     changes.push(`UEFI: ${from} on the ESP copied to the removable path EFI/BOOT (BOOTX64.EFI) with mtools`);
-  } finally {
-    await rm(c.path(tmp), { recursive: true, force: true });
   }
   return changes;
+}
+
+/** GRUB's EFI modules every target needs to find and read /boot and start Linux. */
+const EFI_MODULES = ['part_gpt', 'part_msdos', 'ext2', 'xfs', 'btrfs', 'fat', 'normal', 'linux', 'boot', 'configfile', 'echo', 'search', 'search_fs_uuid', 'search_fs_file', 'search_label', 'serial', 'terminal', 'efi_gop', 'all_video', 'gzio', 'test'];
+
+/**
+ * What grub-install --target=x86_64-efi does, by hand, where the ESP cannot
+ * be mounted (grub-install wants it mounted and FAT): the modules copied to
+ * /boot/grub/x86_64-efi, a core image made in the chroot with an early
+ * config that finds /boot by its UUID (not by a disk number the new machine
+ * may not share), written into the ESP with mtools at the removable path and
+ * at EFI/ID/.
+ */
+async function efiImageByHand(c: Chroot, files: TargetFiles, distro: Distro, esp: string, bootFs: { uuid: string; grubDir: string }): Promise<void> {
+  await c.run('/bin/sh', ['-c', 'mkdir -p /boot/grub/x86_64-efi && cp /usr/lib/grub/x86_64-efi/*.mod /usr/lib/grub/x86_64-efi/*.lst /boot/grub/x86_64-efi/']);
+  const early = '/tmp/ferry-grub-early.cfg';
+  const image = '/tmp/ferry-grubx64.efi';
+  await files.create(early, `search.fs_uuid ${bootFs.uuid} root\nset prefix=($root)${bootFs.grubDir}\n`);
+  try {
+    await c.run(`${distro.grub}-mkimage`, ['-O', 'x86_64-efi', '-o', image, '-c', early, '-p', bootFs.grubDir, ...EFI_MODULES]);
+    const made = await files.resolve(image);
+    if (!made) throw new Error(`${distro.grub}-mkimage wrote no ${image}`);
+    for (const d of ['::/EFI', '::/EFI/BOOT', `::/EFI/${distro.id}`]) await mtool('mmd', ['-D', 's', '-i', esp, d]).catch(() => undefined);
+    await mtool('mcopy', ['-o', '-i', esp, made, '::/EFI/BOOT/BOOTX64.EFI']);
+    await mtool('mcopy', ['-o', '-i', esp, made, `::/EFI/${distro.id}/grubx64.efi`]);
+  } finally {
+    for (const f of [early, image]) {
+      const at = await files.resolve(f);
+      if (at) await rm(at, { force: true });
+    }
+  }
 }
 
 export interface GrubCfgInput {
