@@ -25,7 +25,7 @@ import { TaskRunner, type TaskRunnerDeps } from './task-runner.js';
 import { configuredBlockSizes, layoutDigest } from './volume-plan.js';
 
 /** What the daemon is built from: the task runner's dependencies, less what the daemon makes itself. */
-export type AgentDeps = Pick<TaskRunnerDeps, 'config' | 'cp' | 'inventory' | 'replication' | 'store' | 'logging'>;
+export type AgentDeps = Pick<TaskRunnerDeps, 'config' | 'cp' | 'inventory' | 'replication' | 'wholeServer' | 'store' | 'logging'>;
 
 interface PendingResult {
   name: string;
@@ -54,6 +54,7 @@ export class AgentDaemon {
       cp: d.cp,
       inventory: d.inventory,
       replication: d.replication,
+      ...(d.wholeServer && { wholeServer: d.wholeServer }),
       store: d.store,
       logging: d.logging,
       log: this.log,

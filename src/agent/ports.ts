@@ -1,9 +1,11 @@
 // What the daemon needs from the outside, as narrow interfaces: the control
 // plane (implemented over the SMS client in sms-port.ts), the machine
-// inventory (discovery) and the replication engines (replication-port.ts).
+// inventory (discovery), the replication engines (replication-port.ts) and
+// the whole-server flow (whole-server-port.ts, over migration/).
 // The daemon depends only on these, so each side can change without the other.
 
-import type { PassOptions, PassSummary, VolumePlan } from '../replication/types.js';
+import type { ByteGate, PassOptions, PassSummary, ReceiverAddress, VolumePlan, VolumeProgress } from '../replication/types.js';
+import type { Logger } from '../platform/log.js';
 import type { SourceBody } from '../sms/schemas/source.js';
 import type { ProgressReport } from '../sms/schemas/progress.js';
 
@@ -27,6 +29,14 @@ export interface TaskInfo {
   consistencyCheck: boolean;
   /** Target disk names in order, when the task names them. */
   targetDisks: string[];
+  /**
+   * The task's `target_server` as the control plane shows it (tables 4-135
+   * to 4-137 plus ferry's extension fields), set only when a disk of it
+   * lists its partitions: the task then migrates the whole server onto
+   * those disks (unless the agent config names its volumes). Disks named
+   * without partitions are plain block targets, as before.
+   */
+  targetServer?: Record<string, unknown>;
 }
 
 /** Receiver details from GET /v3/tasks/{id}/certkey (ferry's `receiver` extension field). */
@@ -67,6 +77,44 @@ export type { VolumePlan };
 
 export interface ReplicationPort {
   runPass(volume: VolumePlan, options: PassOptions): Promise<PassSummary>;
+}
+
+/** One step of a whole-server run (migration/whole-server.ts): discover the source, lay out the target, copy, finish. */
+export interface SystemStepEvent {
+  step: 'discover' | 'layout' | 'copy' | 'finish';
+  state: 'start' | 'done' | 'failed';
+  detail?: string;
+  /** copy: the volume this event is about (absent for the copy step as a whole). */
+  volume?: { id: string; index: number; count: number };
+}
+
+/** A volume's progress in a whole-server run, with its place among the volumes copied. */
+export type SystemProgress = VolumeProgress & { volumeId: string; volumeIndex: number; volumeCount: number };
+
+export interface SystemRunOptions {
+  receiver: ReceiverAddress;
+  /** The receiver-side name of this migration (derived from the task id; the same on every pass). */
+  migrationId: string;
+  mode: 'file' | 'block';
+  /** The task's target_server: mapped onto the receiver's disks by disk_id, else in order. */
+  targetServer: Record<string, unknown>;
+  /** Only a task restarted from scratch lays out again; every other pass sends the same layout and the receiver recognises it. */
+  relayout: boolean;
+  verify: boolean;
+  log: Logger;
+  signal: AbortSignal;
+  gate?: ByteGate;
+  onStep(e: SystemStepEvent): void;
+  onProgress(p: SystemProgress): void;
+}
+
+export interface SystemRunSummary {
+  layoutState: 'created' | 'recognised';
+  volumes: Array<{ id: string; kind: string; target: string; summary: PassSummary | null; skipped?: string }>;
+}
+
+export interface WholeServerPort {
+  run(options: SystemRunOptions): Promise<SystemRunSummary>;
 }
 
 /**

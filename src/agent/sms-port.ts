@@ -89,6 +89,8 @@ export function smsPort(client: ControlPlaneClient): ControlPlanePort {
         ...(typeof raw.over_speed_threshold === 'number' && { overSpeedThreshold: raw.over_speed_threshold }),
         consistencyCheck: t.is_need_consistency_check === true,
         targetDisks: (t.target_server?.disks ?? []).map((d, i) => (d as { name?: string | null }).name || `disk${i}`),
+        // A layout to lay out: some target disk lists its partitions (a disk named alone is a plain block target, as before).
+        ...((t.target_server?.disks ?? []).some((d) => (d.physical_volumes ?? []).length > 0) && { targetServer: withoutNulls(t.target_server) as Record<string, unknown> }),
       };
     },
     async getCertKey(taskId) {
@@ -109,6 +111,19 @@ export function smsPort(client: ControlPlaneClient): ControlPlanePort {
       await client.uploadLog(taskId, archive);
     },
   };
+}
+
+/**
+ * A reply's object without its null fields, at every depth: a task view
+ * fills the fields it does not know with null (table 4-136's disk_id,
+ * relation_name, free_size …), which says nothing about the layout to make
+ * and is not what POST /v3/tasks accepts (the whole-server flow checks a
+ * target_server against that schema).
+ */
+function withoutNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutNulls);
+  if (typeof v !== 'object' || v === null) return v;
+  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null).map(([k, x]) => [k, withoutNulls(x)]));
 }
 
 export async function createSmsPort(config: AgentConfig, log: Logger, signal: AbortSignal): Promise<{ port: ControlPlanePort; client: ControlPlaneClient }> {

@@ -61,6 +61,8 @@ export const taskStateSchema = z.object({
   lastPassAt: z.string().optional(),
   nextPassAt: z.string().optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
+  /** A whole-server task: the receiver-side migration id, and when the receiver first laid out (or recognised) its disks. */
+  system: z.object({ migrationId: z.string().max(128), laidOutAt: z.string().optional() }).optional(),
 });
 export type TaskState = z.infer<typeof taskStateSchema>;
 

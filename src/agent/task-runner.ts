@@ -7,6 +7,12 @@
 // and return, and the reason decides what is recorded (STOP → stopped,
 // shutdown → still running so a restart resumes, DELETE → forgotten,
 // layout change → failed with SMS.0515).
+// A task whose target_server lists disks with partitions (and a config naming no
+// volumes) migrates the whole server instead: the WholeServerPort discovers
+// the source, has the receiver lay out its disks (FORMAT_DISK_LINUX_*), and
+// copies every volume (MIGRATE_LINUX_*, SYNC_LINUX_* on later passes; see
+// system-progress.ts). Every pass of such a task sends the same layout under
+// the same migration id, so the receiver recognises it and never lays out again.
 
 import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
 import type { AgentConfig } from '../config/agent-config.js';
@@ -16,12 +22,13 @@ import type { Logger } from '../platform/log.js';
 import { normalizeFingerprint } from '../platform/tls-identity.js';
 import type { PassSummary, ReceiverAddress, VolumeProgress } from '../replication/types.js';
 import type { AgentLogging } from './logging.js';
-import type { ControlPlanePort, InventoryPort, ReplicationPort, TaskInfo, VolumePlan } from './ports.js';
+import type { ControlPlanePort, InventoryPort, ReplicationPort, TaskInfo, VolumePlan, WholeServerPort } from './ports.js';
 import { isSourceGone } from './ports.js';
 import type { StateStore, TaskState } from './state-store.js';
 import { configuredBlockSizes, layoutDigest, planVolumes } from './volume-plan.js';
 import { TaskThrottle, clockFromEnv } from '../replication/throttle/index.js';
 import { ProgressAggregator, ProgressReporter, SystemSampler } from '../replication/progress/index.js';
+import { SystemPassProgress, estimateCopyBytes } from './system-progress.js';
 
 export type StopReason = 'stop' | 'shutdown' | 'delete' | 'layout' | 'overspeed';
 
@@ -38,6 +45,8 @@ export interface TaskRunnerDeps {
   cp: ControlPlanePort;
   inventory: InventoryPort;
   replication: ReplicationPort;
+  /** Whole-server tasks; without it (Windows) every task copies the planned volumes. */
+  wholeServer?: WholeServerPort;
   store: StateStore;
   logging: AgentLogging;
   log: Logger;
@@ -106,10 +115,12 @@ export class TaskRunner {
         layoutDigest: fresh ? digest : (prev?.layoutDigest ?? digest),
         volumes: fresh ? {} : (prev?.volumes ?? {}),
         startedAt: fresh ? new Date().toISOString() : (prev?.startedAt ?? new Date().toISOString()),
+        ...(this.wholeServer(task) && { system: (!fresh && prev?.system) || { migrationId: migrationIdOf(task.id) } }),
       };
     });
     this.launch(task, receiver, plans);
-    return `task ${task.id} (${task.type}) started: ${plans.length} volume(s) to receiver ${receiver.host}:${receiver.port}`;
+    const what = this.wholeServer(task) ? `the whole server onto ${(task.targetServer!.disks as unknown[]).length} target disk(s)` : `${plans.length} volume(s)`;
+    return `task ${task.id} (${task.type}) started: ${what} to receiver ${receiver.host}:${receiver.port}`;
   }
 
   /**
@@ -236,7 +247,8 @@ export class TaskRunner {
     }
     const receiver = await this.resolveReceiver(task);
     const body = await this.d.inventory.discover();
-    const plans = planVolumes(this.d.config, task, body);
+    // A whole-server task's volumes are the ones its layout has: the flow finds them.
+    const plans = this.wholeServer(task) ? [] : planVolumes(this.d.config, task, body);
     return { task, receiver, plans, digest: layoutDigest(body, await configuredBlockSizes(this.d.config)) };
   }
 
@@ -257,11 +269,16 @@ export class TaskRunner {
     return { host, port: ck?.port ?? this.d.config.receiver.port, fingerprint: normalizeFingerprint(fingerprint), token };
   }
 
+  /** Whether the task migrates the whole server: its target_server lists disks with partitions, the config names no volumes, and this agent can. */
+  private wholeServer(task: TaskInfo): boolean {
+    return task.targetServer !== undefined && !this.d.config.volumes?.length && this.d.wholeServer !== undefined;
+  }
+
   private launch(task: TaskInfo, receiver: ReceiverAddress, plans: VolumePlan[]): void {
     const abort = new AbortController();
     const running: Running = { taskId: task.id, abort, done: Promise.resolve() };
     this.running = running;
-    running.done = this.runPass(task, receiver, plans, running)
+    running.done = (this.wholeServer(task) ? this.runSystemPass(task, receiver, running) : this.runPass(task, receiver, plans, running))
       .catch((e) => this.d.log.error({ taskId: task.id, err: errorMessage(e) }, 'task bookkeeping failed'))
       .finally(() => {
         if (this.running === running) this.running = undefined;
@@ -272,7 +289,8 @@ export class TaskRunner {
       });
   }
 
-  private async runPass(task: TaskInfo, receiver: ReceiverAddress, plans: VolumePlan[], running: Running): Promise<void> {
+  /** Marks the pass running (a new one, or the one a restart interrupted) and tells the control plane. */
+  private async beginPass(task: TaskInfo, receiver: ReceiverAddress, what: Record<string, unknown>): Promise<{ log: Logger; number: number; kind: 'full' | 'delta' }> {
     const log = this.d.log.child({ taskId: task.id });
     const before = this.d.store.get().task!;
     const number = before.passesDone + 1;
@@ -283,9 +301,34 @@ export class TaskRunner {
       s.task!.pass = resumed ? s.task!.pass : { number, kind, startedAt: new Date().toISOString() };
       delete s.task!.error;
     });
-    log.info({ pass: number, kind, volumes: plans.map((p) => p.target), receiver: `${receiver.host}:${receiver.port}` }, resumed ? 'resuming pass' : 'starting pass');
+    log.info({ pass: number, kind, ...what, receiver: `${receiver.host}:${receiver.port}` }, resumed ? 'resuming pass' : 'starting pass');
     await this.reportState(task.id, kind === 'full' ? 'REPLICATE' : 'SYNCING', kind === 'full' ? 'replicating' : 'syncing');
     await this.call(() => this.d.cp.updateTaskState(task.id, kind === 'full' ? 'RUNNING' : 'SYNCING'), log, 'warn', 'taskstate');
+    return { log, number, kind };
+  }
+
+  /** The task's speed limits and over-speed protection over the pass's wire bytes. */
+  private throttleFor(task: TaskInfo, running: Running, wireBytes: () => number, log: Logger): TaskThrottle {
+    return new TaskThrottle({
+      clock: clockFromEnv(),
+      log,
+      fetchRules: () => this.d.cp.getSpeedLimit(task.id),
+      defaults: () => ({ speedLimitMbps: task.speedLimit ?? null, overSpeedThresholdPct: task.overSpeedThreshold ?? null }),
+      wireBytes,
+      onOverSpeed: (err) => {
+        running.reason = 'overspeed';
+        running.error = err;
+        running.abort.abort(err);
+      },
+    });
+  }
+
+  private progressInterval(): number {
+    return (this.d.progressInterval ?? Math.min(5, Math.max(1, this.d.config.poll_interval))) * 1000;
+  }
+
+  private async runPass(task: TaskInfo, receiver: ReceiverAddress, plans: VolumePlan[], running: Running): Promise<void> {
+    const { log, number } = await this.beginPass(task, receiver, { volumes: plans.map((p) => p.target) });
 
     const progress = new Map<string, VolumeProgress>();
     // Every volume of the pass is planned, so progress reaches 100 only when the last one is done.
@@ -295,25 +338,14 @@ export class TaskRunner {
       clock: clockFromEnv(),
       build: () => aggregator.report(sampler.latest),
       send: (body) => this.d.cp.reportProgress(task.id, body),
-      intervalMs: (this.d.progressInterval ?? Math.min(5, Math.max(1, this.d.config.poll_interval))) * 1000,
+      intervalMs: this.progressInterval(),
       sampler,
       log,
     });
     aggregator.onSubtaskChange = () => reporter.kick();
     reporter.start();
     const wireTotal = () => [...progress.values()].reduce((n, p) => n + p.wireBytes, 0);
-    const throttle = new TaskThrottle({
-      clock: clockFromEnv(),
-      log,
-      fetchRules: () => this.d.cp.getSpeedLimit(task.id),
-      defaults: () => ({ speedLimitMbps: task.speedLimit ?? null, overSpeedThresholdPct: task.overSpeedThreshold ?? null }),
-      wireBytes: wireTotal,
-      onOverSpeed: (err) => {
-        running.reason = 'overspeed';
-        running.error = err;
-        running.abort.abort(err);
-      },
-    });
+    const throttle = this.throttleFor(task, running, wireTotal, log);
 
     try {
       await throttle.start().catch((e) => log.warn({ err: errorMessage(e) }, 'speed-limit rules unavailable; using the task limit'));
@@ -358,6 +390,107 @@ export class TaskRunner {
       }
       if (running.abort.signal.aborted) throw running.abort.signal.reason;
       await reporter.stop({ final: true, timeoutMs: 5000 });
+      await this.passDone(task, number, log);
+    } catch (e) {
+      await reporter.stop({ final: true, timeoutMs: 2000 });
+      await this.passEnded(task, running, e, log);
+    } finally {
+      throttle.stop();
+    }
+  }
+
+  /**
+   * One pass of a whole-server task: FORMAT_DISK_LINUX_* while the receiver
+   * lays out (first pass only, until it once has), then the copy of every
+   * volume. The layout is always the task's target_server under the same
+   * migration id and never relayout: a SYNC, a resumed pass or a restarted
+   * agent finds the receiver recognising it.
+   */
+  private async runSystemPass(task: TaskInfo, receiver: ReceiverAddress, running: Running): Promise<void> {
+    const port = this.d.wholeServer!;
+    const state = this.d.store.get().task!;
+    const migrationId = state.system?.migrationId ?? migrationIdOf(task.id);
+    const mode = task.type === 'MIGRATE_BLOCK' ? 'block' : 'file';
+    const { log, number, kind } = await this.beginPass(task, receiver, { migrationId, mode, wholeServer: true });
+    const view = new SystemPassProgress({
+      mode,
+      pass: kind,
+      format: kind === 'full' && !state.system?.laidOutAt,
+      estimateBytes: estimateCopyBytes(task.targetServer!, mode),
+      now: Date.now,
+    });
+    const sampler = new SystemSampler();
+    const reporter = new ProgressReporter({
+      clock: clockFromEnv(),
+      build: () => view.report(sampler.latest),
+      send: async (body) => {
+        await this.d.cp.reportProgress(task.id, body);
+        view.sent(body);
+      },
+      intervalMs: this.progressInterval(),
+      sampler,
+      log,
+    });
+    view.onChange = () => reporter.kick();
+    reporter.start();
+    const wire = new Map<string, number>();
+    const throttle = this.throttleFor(task, running, () => [...wire.values()].reduce((n, b) => n + b, 0), log);
+    try {
+      await throttle.start().catch((e) => log.warn({ err: errorMessage(e) }, 'speed-limit rules unavailable; using the task limit'));
+      const summary = await port.run({
+        receiver,
+        migrationId,
+        mode,
+        targetServer: task.targetServer!,
+        relayout: false,
+        verify: task.consistencyCheck,
+        log,
+        signal: running.abort.signal,
+        gate: throttle.gate,
+        onStep: (e) => {
+          view.step(e);
+          if (e.state === 'failed' || e.volume === undefined) log.info({ step: e.step, state: e.state, detail: e.detail }, `whole-server ${e.step} ${e.state}`);
+          if (e.step === 'layout' && e.state === 'done') {
+            this.d.store.updateLazily((s) => {
+              if (s.task?.id === task.id && s.task.system && !s.task.system.laidOutAt) s.task.system.laidOutAt = new Date().toISOString();
+            }, 0);
+          }
+        },
+        onProgress: (p) => {
+          wire.set(p.volumeId, p.wireBytes);
+          view.update(p);
+          this.d.store.updateLazily((s) => {
+            if (s.task?.id !== task.id) return;
+            s.task.volumes[p.volumeId] = { ...s.task.volumes[p.volumeId], kind: p.kind, totalBytes: p.totalBytes, doneBytes: p.doneBytes, wireBytes: p.wireBytes, phase: p.phase };
+          });
+        },
+      });
+      if (running.abort.signal.aborted) throw running.abort.signal.reason;
+      await this.d.store.update((s) => {
+        for (const v of summary.volumes) {
+          if (!v.summary) continue;
+          s.task!.volumes[v.id] = {
+            kind: v.summary.kind,
+            totalBytes: v.summary.totalBytes,
+            doneBytes: v.summary.totalBytes,
+            wireBytes: v.summary.bytesOnWire,
+            phase: 'done',
+            digest: v.summary.digest,
+            completedAt: new Date().toISOString(),
+          };
+        }
+        s.task!.system = { migrationId, laidOutAt: s.task!.system?.laidOutAt ?? new Date().toISOString() };
+      });
+      const copied = summary.volumes.filter((v) => v.summary);
+      log.info(
+        { layout: summary.layoutState, copied: copied.map((v) => v.id), skipped: summary.volumes.filter((v) => v.skipped).map((v) => `${v.id}: ${v.skipped}`), bytesOnWire: copied.reduce((n, v) => n + v.summary!.bytesOnWire, 0) },
+        'whole server replicated',
+      );
+      view.finish();
+      await reporter.stop({ final: true, timeoutMs: 5000 });
+      // That last report may have been FORMAT's 100 (nothing had gone out since the layout): the copy's 100 follows it.
+      const last = view.complete ? null : view.report(sampler.latest);
+      if (last) await this.call(() => this.d.cp.reportProgress(task.id, last), log);
       await this.passDone(task, number, log);
     } catch (e) {
       await reporter.stop({ final: true, timeoutMs: 2000 });
@@ -493,4 +626,10 @@ export class TaskRunner {
   describe(): TaskState | undefined {
     return this.d.store.get().task;
   }
+}
+
+/** The receiver-side name of a task's whole-server migration: the task id, in the letters a receiver target name allows. */
+export function migrationIdOf(taskId: string): string {
+  const id = taskId.replace(/[^A-Za-z0-9_.-]/g, '_').replace(/^[^A-Za-z0-9]+/, '').slice(0, 64);
+  return id || 'task';
 }

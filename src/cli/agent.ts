@@ -14,7 +14,7 @@ export function register(program: Command): void {
     .option('--config <path>', 'agent config file (YAML or JSON)', defaultConfigPath())
     .action(async (flags: { config: string }) => {
       // Loaded here, not at the top: every `ferry` run would pay for them.
-      const [{ loadAgentConfig, configRedactions }, { AgentDaemon }, { AgentLogging }, { StateStore }, { discoveryInventory }, { engineReplication }, { createSmsPort }] =
+      const [{ loadAgentConfig, configRedactions }, { AgentDaemon }, { AgentLogging }, { StateStore }, { discoveryInventory }, { engineReplication }, { createSmsPort }, { wholeServerFlow }] =
         await Promise.all([
           import('../config/agent-config.js'),
           import('../agent/daemon.js'),
@@ -23,6 +23,7 @@ export function register(program: Command): void {
           import('../agent/inventory-port.js'),
           import('../agent/replication-port.js'),
           import('../agent/sms-port.js'),
+          import('../agent/whole-server-port.js'),
         ]);
       const config = await loadAgentConfig(flags.config);
       const logging = new AgentLogging({
@@ -60,6 +61,10 @@ export function register(program: Command): void {
         cp: port,
         inventory: discoveryInventory({ includeLoop: config.include_loop_devices, log }),
         replication: engineReplication({ manifestDir: opened.store.manifestDir, dataDir: config.data_dir }),
+        // Whole-server tasks lay out and copy Linux systems only; elsewhere every task copies its volumes.
+        ...(process.platform === 'linux' && {
+          wholeServer: wholeServerFlow({ stateDir: opened.store.manifestDir, dataDir: config.data_dir, sourceRoot: config.system.source_root, sourceDisks: config.system.source_disks }),
+        }),
         store: opened.store,
         logging,
       });

@@ -107,6 +107,19 @@ const receiverSchema = z.strictObject({
   token: secret.optional(),
 });
 
+const systemSchema = z
+  .strictObject({
+    /**
+     * Where the source system is mounted for a whole-server task: '/' (the
+     * running system), or a system mounted elsewhere (a lab's test server on
+     * loop devices); mount points in the layout are relative to it.
+     */
+    source_root: z.string().min(1).max(4096).regex(/^\//, 'source_root must be an absolute path').default('/'),
+    /** The source disks of a whole-server task (block devices; loop devices admitted); default: every disk discovery finds. */
+    source_disks: z.array(z.string().min(1).max(4096).regex(/^\//, 'each source disk must be an absolute device path')).max(64).default([]),
+  })
+  .prefault({});
+
 export const agentConfigSchema = z.strictObject({
   control_plane: controlPlaneSchema,
   data_dir: z.string().min(1).default(defaultDataDir()),
@@ -122,6 +135,8 @@ export const agentConfigSchema = z.strictObject({
   excludes: z.array(z.string().min(1)).max(10_000).default([]),
   niceness: nicenessSchema,
   receiver: receiverSchema.prefault({}),
+  /** Whole-server tasks (a task whose target_server lists disks with their partitions): where the source system is. */
+  system: systemSchema,
   /**
    * Replicate exactly these volumes instead of what discovery finds: block
    * devices (block tasks) or directory trees (file tasks), each with the

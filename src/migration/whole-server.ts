@@ -54,6 +54,8 @@ export interface WholeServerOptions {
   relayout?: boolean;
   /** The agent's state directory: file manifests, and its read-only source mounts under mounts/. */
   stateDir: string;
+  /** A directory file passes never copy (the daemon's data directory); default stateDir. */
+  agentDataDir?: string;
   verify?: boolean;
   /** File level: send everything, ignoring the manifests of earlier passes. */
   full?: boolean;
@@ -279,7 +281,7 @@ async function copyVolume(
         ...(o.gate ? { gate: o.gate } : {}),
         ...(o.onProgress ? { onProgress: (p: VolumeProgress) => o.onProgress!({ ...p, volumeId: at.id, volumeIndex: at.index, volumeCount: at.count }) } : {}),
       },
-      { stateDir: o.stateDir, agentDataDir: o.stateDir, ...(o.full ? { full: true } : {}) },
+      { stateDir: o.stateDir, agentDataDir: o.agentDataDir ?? o.stateDir, ...(o.full ? { full: true } : {}) },
     );
     const done = await session.request({ op: 'volume-done', id: job.target.id }, o.signal);
     return { summary, actions: done.actions };

@@ -346,9 +346,9 @@ export function sourceDetailsView(src: SourceRecord, task: TaskRecord | undefine
 /**
  * Target disks (table 4-136) with the fields the task body does not carry
  * filled in from the source disk each one receives (matched by `disk_id`,
- * then by name, then by position): partition style, OS disk, the paired
- * disk's name (`relation_name`), and per partition its uuid, paired name and
- * free space.
+ * then by name, then by position): partition style (unless the task gives
+ * one), OS disk, the paired disk's name (`relation_name`), and per partition
+ * its uuid, paired name and free space.
  */
 function targetDisksView(t: TaskRecord, src: SourceRecord | undefined): Record<string, unknown>[] {
   const sourceDisks = (src?.body.disks as Record<string, unknown>[] | undefined) ?? [];
@@ -359,10 +359,12 @@ function targetDisksView(t: TaskRecord, src: SourceRecord | undefined): Record<s
     return withFields(TARGET_DISK_FIELDS, {
       ...d,
       id: i + 1,
-      disk_id: d.disk_id ?? String(i),
+      // disk_id is what the task says (a whole-server task maps it to the receiver's disk of that name), never made up.
+      disk_id: d.disk_id ?? null,
       disk_index: String(i),
       os_disk: (sd?.os_disk as boolean | undefined) ?? (d.device_use === 'OS' || sd?.device_use === 'OS'),
-      partition_style: (sd?.partition_style as string | undefined) ?? null,
+      // The task's own partition style (ferry's extension field) first: it is the layout to make.
+      partition_style: d.partition_style ?? (sd?.partition_style as string | undefined) ?? null,
       relation_name: (sd?.name as string | undefined) ?? null,
       physical_volumes: d.physical_volumes.map((p, j) => {
         const sp = sourcePvs.find((x) => p.index !== undefined && x.index === p.index) ?? sourcePvs.find((x) => p.name !== undefined && x.name === p.name) ?? sourcePvs[j];

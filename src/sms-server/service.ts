@@ -59,6 +59,8 @@ import {
   type TaskRecord,
 } from './model.js';
 import type { Op, Store } from './store.js';
+import { assertTargetServer } from './target-server-check.js';
+import { checkDiskAdjustment, checkVolumeGroupAdjustment } from './adjustment-check.js';
 
 /** A source that has not called us for this long shows `connected: false`. */
 export const AGENT_TIMEOUT_MS = 90_000;
@@ -321,6 +323,7 @@ export class ControlPlaneService {
           const m = pv.id === undefined ? null : new RegExp(`^${d.id}_(\\d+)$`).exec(pv.id);
           if (!m || Number(m[1]) >= parts) throw badRequest('SMS.9001', `Invalid parameters: partition ${pv.id ?? '(no id)'} does not exist on disk ${d.id} (its partitions are ${d.id}_0 … ${d.id}_${Math.max(0, parts - 1)}).`, [String(pv.id)]);
         }
+        checkDiskAdjustment(d, (src.body.disks as Record<string, unknown>[])[Number(d.id)]!);
       }
       const vgByName = new Map(((src.body.volume_groups as { name?: string; logical_volumes?: { name?: string }[] }[] | undefined) ?? []).map((v) => [v.name, v]));
       const vgs = updateVolumeGroups(u);
@@ -331,6 +334,7 @@ export class ControlPlaneService {
         for (const lv of v.logical_volumes ?? []) {
           if (!lvNames.has(lv.id)) throw badRequest('SMS.9001', `Invalid parameters: logical volume ${lv.id} does not exist in volume group ${v.id}.`, [lv.id]);
         }
+        checkVolumeGroupAdjustment(v, vg as Record<string, unknown>);
       }
       const next: SourceRecord = {
         ...src,
@@ -503,6 +507,7 @@ export class ControlPlaneService {
   // ---- tasks (4.2) ------------------------------------------------------------------
 
   async createTask(body: unknown): Promise<{ id: string }> {
+    if (body !== undefined) assertTargetServer(body);
     const req = parseBody(taskCreateSchema, body, 'POST /v3/tasks');
     const { receiver, ...request } = req;
     const id = randomUUID();

@@ -1,10 +1,11 @@
 // The set-up the agent integration tests share: in a fresh temp dir, a local
 // control plane (`ferry control-plane --http`), optionally a CpProxy in front
-// of it, a receiver (`ferry receive`) with one target, and an agent config
-// (mode 0600) for one volume; the agent daemon itself starts when the test
-// says so (`startAgent()`, as often as it likes). `stop()` kills what is still
-// running and removes the dir. What differs between the tests (auth, the
-// volume, extra config lines) is an option here, never a copy there.
+// of it, a receiver (`ferry receive`) with one target (or whole disks), and
+// an agent config (mode 0600) for one volume or a whole server; the agent
+// daemon itself starts when the test says so (`startAgent()`, as often as
+// it likes). `stop()` kills what is still running and removes the dir.
+// What differs between the tests (auth, the volume, extra config lines) is
+// an option here, never a copy there.
 
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -32,8 +33,12 @@ export interface AgentLabOptions {
    * say) or else a `source.img` of `size` random bytes in the lab dir.
    * `file`: the empty directory `src` in the lab dir (the test fills it) goes
    * to the receiver's target `tree`, the empty directory `dst`.
+   * `system`: a whole server; the receiver gets each of `disks` as a blank
+   * sparse image `NAME.img` in the lab dir (`--disk NAME=FILE`), and the
+   * agent config names no volumes but the source (`system.source_root`,
+   * `system.source_disks`): tasks whose target_server lists disks.
    */
-  volume: { kind: 'block'; size: number; source?: string } | { kind: 'file' };
+  volume: { kind: 'block'; size: number; source?: string } | { kind: 'file' } | { kind: 'system'; disks: Array<{ name: string; sizeBytes: number }>; sourceRoot: string; sourceDisks: string[] };
   /** Put a CpProxy between the agent and the control plane. */
   proxy?: boolean;
   /** More lines under `control_plane:` in agent.yaml (without the indent). */
@@ -57,9 +62,11 @@ export interface AgentLab {
   cp: LocalCp;
   proxy: CpProxy | undefined;
   recv: RunningReceiver;
-  /** The volume's source and the receiver's target (image files, or directories for `file`). */
+  /** The volume's source and the receiver's target (image files, or directories for `file`; `system`: the source root and the lab dir). */
   source: string;
   target: string;
+  /** `system`: the receiver's disks, by name, as image files. */
+  disks: Record<string, string>;
   configPath: string;
   dataDir: string;
   logFile: string;
@@ -82,6 +89,7 @@ export interface AgentLab {
 export async function startAgentLab(options: AgentLabOptions): Promise<AgentLab> {
   const dir = mkdtempSync(join(tmpdir(), options.prefix));
   const block = options.volume.kind === 'block' ? options.volume : undefined;
+  const system = options.volume.kind === 'system' ? options.volume : undefined;
   const credentials = join(dir, 'cp-credentials.json');
   const cpOptions = { http: true, dataDir: join(dir, 'cp'), ...(options.password === undefined ? {} : { credentials }) };
   const lab: AgentLab = {
@@ -89,8 +97,9 @@ export async function startAgentLab(options: AgentLabOptions): Promise<AgentLab>
     cp: undefined as unknown as LocalCp,
     proxy: undefined,
     recv: undefined as unknown as RunningReceiver,
-    source: block ? (block.source ?? join(dir, 'source.img')) : join(dir, 'src'),
-    target: block ? join(dir, 'target.img') : join(dir, 'dst'),
+    source: block ? (block.source ?? join(dir, 'source.img')) : system ? system.sourceRoot : join(dir, 'src'),
+    target: block ? join(dir, 'target.img') : system ? dir : join(dir, 'dst'),
+    disks: Object.fromEntries((system?.disks ?? []).map((d) => [d.name, join(dir, `${d.name}.img`)])),
     configPath: join(dir, 'agent.yaml'),
     dataDir: join(dir, 'agent-data'),
     logFile: join(dir, 'logs', 'agent.log'),
@@ -129,6 +138,11 @@ export async function startAgentLab(options: AgentLabOptions): Promise<AgentLab>
       if (block.source === undefined) writeFileSync(lab.source, randomBytes(block.size));
       writeFileSync(lab.target, Buffer.alloc(0));
       truncateSync(lab.target, block.size);
+    } else if (system) {
+      for (const d of system.disks) {
+        writeFileSync(lab.disks[d.name]!, Buffer.alloc(0));
+        truncateSync(lab.disks[d.name]!, d.sizeBytes);
+      }
     } else {
       mkdirSync(lab.source);
       mkdirSync(lab.target);
@@ -142,7 +156,9 @@ export async function startAgentLab(options: AgentLabOptions): Promise<AgentLab>
       lab.proxy = new CpProxy(lab.cp.url);
       await lab.proxy.start();
     }
-    lab.recv = await startReceiver(join(dir, 'recv'), [block ? `disk0=${lab.target}` : `tree=${lab.target}`]);
+    lab.recv = system
+      ? await startReceiver(join(dir, 'recv'), [], Object.entries(lab.disks).flatMap(([name, image]) => ['--disk', `${name}=${image}`]))
+      : await startReceiver(join(dir, 'recv'), [block ? `disk0=${lab.target}` : `tree=${lab.target}`]);
     const auth = options.password === undefined ? `{ak: ${TEST_AK}, sk: ${TEST_SK}}` : `{user: operator, password: "${options.password}", domain: ferry}`;
     const lines = [
       'control_plane:',
@@ -154,8 +170,9 @@ export async function startAgentLab(options: AgentLabOptions): Promise<AgentLab>
       'niceness: {cpu: 0}',
       ...(options.logFile ? ['log:', '  level: debug', `  file: ${lab.logFile}`] : []),
       ...(options.config ?? []),
-      'volumes:',
-      `  - {source: ${lab.source}, target: ${block ? 'disk0' : 'tree'}, kind: ${options.volume.kind}}`,
+      ...(system
+        ? ['system:', `  source_root: ${system.sourceRoot}`, `  source_disks: [${system.sourceDisks.join(', ')}]`]
+        : ['volumes:', `  - {source: ${lab.source}, target: ${block ? 'disk0' : 'tree'}, kind: ${options.volume.kind}}`]),
       '',
     ];
     writeFileSync(lab.configPath, lines.join('\n'), { mode: 0o600 });

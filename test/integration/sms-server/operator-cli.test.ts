@@ -1,6 +1,6 @@
 // The operator commands against a local control plane found through its
-// data directory: ferry sources, ferry tasks create|list|show|start|stop|
-// sync|delete, ferry speed-limit get|set — each a real child process.
+// data directory: ferry sources [adjust], ferry tasks create|list|show|start|
+// stop|sync|delete, ferry speed-limit get|set — each a real child process.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXAMPLES } from '../../fixtures/sms-request-examples.js';
 import { runFerry } from '../../helpers/cli.js';
@@ -76,6 +76,30 @@ describe('operator CLI against the local control plane', () => {
     expect(plain.stderr).toMatch(/SMS\.7601/);
     expect((await ferry('sources', 'delete', source, '--force')).code).toBe(0);
     expect((await ferry('tasks', 'list', '--json')).stdout).toMatch(/"count": 0/);
+  });
+
+  it('adjusts what a source migrates (sources adjust), and tasks create follows it', async () => {
+    const other = (await cp.call('POST', '/v3/sources', EXAMPLES.register.body)).body.id as string;
+    const r = await ferry('sources', 'adjust', other, '--skip', '0_0', '--size', '0_2=10G', '--size', 'vg1:/dev/mapper/vg1-lv1=5G');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/0_0\s+\/dev\/vda1\s+2153775104\s+no\s+2153775104/);
+    expect(r.stdout).toMatch(/0_2\s+\/dev\/vda3\s+23932698624\s+yes\s+10737418240/);
+    const shown = (await cp.call('GET', `/v3/sources/${other}`)).body;
+    expect(shown.disks[0].physical_volumes.map((p: { id: string; need_migration: boolean }) => [p.id, p.need_migration])).toEqual([['0_0', false], ['0_1', true], ['0_2', true]]);
+    // The control plane refuses a size below what the partition uses (SMS.6538); the CLI names a wrong id.
+    expect((await ferry('sources', 'adjust', other, '--size', '0_2=1M')).stderr).toMatch(/SMS\.6538/);
+    const bad = await ferry('sources', 'adjust', other, '--skip', '9_9');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/has no disk, partition, volume group or logical volume "9_9"/);
+
+    const created = await ferry('tasks', 'create', '--source', other, '--type', 'file');
+    expect(created.code, created.stderr).toBe(0);
+    const t = (await cp.call('GET', `/v3/tasks/${created.stdout.trim()}`)).body;
+    expect(t.target_server.disks[0].physical_volumes.map((p: { name: string; size: number }) => [p.name, p.size])).toEqual([
+      ['/dev/vda2', 16862150656],
+      ['/dev/vda3', 10737418240],
+    ]);
+    expect(t.target_server.volume_groups[0].logical_volumes[0]).toMatchObject({ name: '/dev/mapper/vg1-lv1', size: 5368709120 });
   });
 
   it('says which control plane to use when none is given', async () => {

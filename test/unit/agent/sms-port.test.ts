@@ -44,6 +44,12 @@ describe('agent SMS port', () => {
     });
   });
 
+  it("hands on a target_server whose disks list partitions (a whole-server task) without the view's null fields", async () => {
+    const disk = { id: 1, name: 'Disk 0', disk_id: null, relation_name: null, size: 100, used_size: 10, partition_style: 'GPT', physical_volumes: [{ id: 1001, index: 1, size: 50, uuid: null, free_size: null, file_system: 'ext4' }] };
+    const task = await portWith({ task: { id: 't3', type: 'MIGRATE_FILE', target_server: { vm_id: 'v', name: 'n', ip: null, disks: [disk] } } }).getTask('t3');
+    expect(task.targetServer).toEqual({ vm_id: 'v', name: 'n', disks: [{ id: 1, name: 'Disk 0', size: 100, used_size: 10, partition_style: 'GPT', physical_volumes: [{ id: 1001, index: 1, size: 50, file_system: 'ext4' }] }] });
+  });
+
   it('refuses a task type it cannot run, naming it', async () => {
     await expect(portWith({ task: { id: 't2', type: 'MIGRATE_TAPE' } }).getTask('t2')).rejects.toThrow(/MIGRATE_TAPE/);
   });

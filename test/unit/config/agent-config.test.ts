@@ -38,6 +38,14 @@ describe('agent config', () => {
     expect(configSecrets(c)).toEqual(['tok-SECRET-1']);
   });
 
+  it('takes the whole-server source from system.source_root and system.source_disks (default: / and every disk)', () => {
+    expect(parseAgentConfig(minimal, 'a.yaml').system).toEqual({ source_root: '/', source_disks: [] });
+    const lab = parseAgentConfig(`${minimal}system:\n  source_root: /mnt/source\n  source_disks: [/dev/loop3, /dev/loop4]\n`, 'a.yaml');
+    expect(lab.system).toEqual({ source_root: '/mnt/source', source_disks: ['/dev/loop3', '/dev/loop4'] });
+    expect(errorOf(() => parseAgentConfig(`${minimal}system:\n  source_root: mnt\n`, '/etc/ferry/agent.yaml'))).toMatch(/^\/etc\/ferry\/agent\.yaml: system\.source_root: source_root must be an absolute path/);
+    expect(errorOf(() => parseAgentConfig(`${minimal}system:\n  source_disks: [sda]\n`, 'a.yaml'))).toMatch(/system\.source_disks\.0: each source disk must be an absolute device path/);
+  });
+
   it('accepts the shipped sample config', () => {
     const text = readFileSync(new URL('../../../packaging/agent.sample.yaml', import.meta.url), 'utf8');
     const c = parseAgentConfig(text, 'agent.sample.yaml');

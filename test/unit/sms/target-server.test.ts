@@ -63,6 +63,26 @@ describe('targetServerFromSource', () => {
     expect(targetServerByTaskSchema.safeParse(target).success).toBe(true);
   });
 
+  it("leaves out an MBR extended partition's size: Linux reports its link sector, not its extent", () => {
+    const source = sourceDetailsSchema.parse({
+      id: 'src-3',
+      disks: [
+        {
+          name: '/dev/vdb', size: 600 * 2 ** 20, used_size: 600 * 2 ** 20, partition_style: 'MBR',
+          physical_volumes: [
+            { name: '/dev/vdb1', index: 1, size: 320 * 2 ** 20, used_size: 30 * 2 ** 20, file_system: 'xfs', mount_point: '/data' },
+            { name: '/dev/vdb2', index: 2, size: 1024, used_size: 1024, file_system: '' },
+            { name: '/dev/vdb5', index: 5, size: 100 * 2 ** 20, used_size: 12 * 2 ** 20, file_system: 'ext4', mount_point: '/var/log' },
+          ],
+        },
+      ],
+    });
+    const target = targetServerFromSource(source);
+    expect(target.disks[0]!.physical_volumes[1]).toEqual({ name: '/dev/vdb2', index: 2 });
+    expect(target.disks[0]!.physical_volumes.map((p) => p.size)).toEqual([320 * 2 ** 20, undefined, 100 * 2 ** 20]);
+    expect(targetServerByTaskSchema.safeParse(target).success).toBe(true);
+  });
+
   it('names the target after the source id when the source has no name, and has no disks when it reported none', () => {
     const target = targetServerFromSource(sourceDetailsSchema.parse({ id: 'src-2' }));
     expect(target).toEqual({ vm_id: 'ferry-target-src-2', name: 'src-2-target', disks: [], volume_groups: [] });
