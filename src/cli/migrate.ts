@@ -60,13 +60,14 @@ interface MigrateOptions {
   layout?: string;
   migrationId?: string;
   relayout: boolean;
+  parallel?: string;
   configure: boolean;
   keepStaticNetwork: boolean;
   progressJson: boolean;
 }
 
 /** The flags that mean something only with --system (and the ones that mean nothing with it). */
-const SYSTEM_ONLY = ['mode', 'sourceRoot', 'sourceDisk', 'layout', 'migrationId', 'relayout', 'configure', 'keepStaticNetwork'] as const;
+const SYSTEM_ONLY = ['mode', 'sourceRoot', 'sourceDisk', 'layout', 'migrationId', 'relayout', 'parallel', 'configure', 'keepStaticNetwork'] as const;
 const FLAG: Record<string, string> = {
   mode: '--mode',
   sourceRoot: '--source-root',
@@ -74,6 +75,7 @@ const FLAG: Record<string, string> = {
   layout: '--layout',
   migrationId: '--migration-id',
   relayout: '--relayout',
+  parallel: '--parallel',
   configure: '--no-configure',
   keepStaticNetwork: '--keep-static-network',
 };
@@ -102,6 +104,7 @@ export function register(program: Command): void {
     .option('--layout <file>', 'with --system: the target layout, a JSON target_server object as in POST /v3/tasks (default: the source layout fitted onto the receiver disks)')
     .option('--migration-id <id>', "with --system: this migration's name on the receiver (default: m-HOSTNAME)")
     .option('--relayout', "with --system: wipe and lay out the receiver's disks again even if they hold this migration's earlier layout", false)
+    .option('--parallel <n>', 'with --system: volumes copied at the same time (1-8, default 2)')
     .option('--no-configure', 'with --system: do not configure the copied system for its new hardware after the copy (fstab, boot loader, initramfs drivers, network: docs/configure.md)')
     .option('--keep-static-network', "with --system: configure keeps the primary interface's static addresses (default: it falls back to DHCP)", false)
     .option('--state <dir>', 'where file-level manifests are kept between passes', defaultStateDir())
@@ -122,6 +125,7 @@ export function register(program: Command): void {
         if (opts.migrationId !== undefined && !MIGRATION_ID.test(opts.migrationId)) {
           throw new UsageError(`--migration-id '${opts.migrationId}' may hold letters, digits, '_', '.', '-' only (64 at most, not starting with a sign)`);
         }
+        if (opts.parallel !== undefined && !/^[1-8]$/.test(opts.parallel)) throw new UsageError(`--parallel is a whole number from 1 to 8, not '${opts.parallel}'`);
       } else {
         const stray = SYSTEM_ONLY.filter(given);
         if (stray.length) throw new UsageError(`${stray.map((k) => FLAG[k]).join(', ')} only with --system`);
@@ -207,6 +211,7 @@ export function register(program: Command): void {
               ...(opts.sourceDisk.length ? { sourceDisks: opts.sourceDisk } : {}),
               ...(targetServer !== undefined ? { targetServer } : {}),
               relayout: opts.relayout,
+              ...(opts.parallel !== undefined ? { parallel: Number(opts.parallel) } : {}),
               configure: opts.configure,
               keepStaticNetwork: opts.keepStaticNetwork,
               stateDir: opts.state,

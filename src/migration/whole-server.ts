@@ -25,6 +25,13 @@ import { SourceMounts } from './source-mounts.js';
 import { openSystemSession, type SystemSession } from './system-client.js';
 import { leftOut, planVolumes, type VolumeJob, type VolumeSource } from './volume-plan.js';
 
+/**
+ * Two volumes at a time: on the whole-server benchmark (test/bench/system.mjs,
+ * 2 cores) one at a time left the CPU idle while a file system's walk and
+ * fsyncs waited on the disk; more than two only adds seeks.
+ */
+export const DEFAULT_PARALLEL = 2;
+
 export type WholeServerStep = 'discover' | 'layout' | 'copy' | 'configure' | 'finish';
 
 export interface WholeServerStepEvent {
@@ -57,6 +64,8 @@ export interface WholeServerOptions {
   /** A directory file passes never copy (the daemon's data directory); default stateDir. */
   agentDataDir?: string;
   verify?: boolean;
+  /** Volumes copied at the same time (default DEFAULT_PARALLEL). */
+  parallel?: number;
   /** File level: send everything, ignoring the manifests of earlier passes. */
   full?: boolean;
   log: Logger;
@@ -149,36 +158,47 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     // The copy step: every volume the receiver named, one after the other.
     await mounts.clearStale();
     const jobs = planVolumes(sent, reply.volumes, existsSync);
-    const volumes: WholeServerVolume[] = [];
     const count = jobs.filter((j) => j.source.kind !== 'skip').length;
     step({ step: 'copy', state: 'start', detail: `${count} volumes` });
     let failure: FerryError | undefined;
+    // Volumes are copied `parallel` at a time (results keep the layout's
+    // order): one file system's walk or fsyncs wait on the disk while
+    // another's compression uses the CPU.
+    const results: WholeServerVolume[] = new Array<WholeServerVolume>(jobs.length);
+    const todo: { job: VolumeJob; slot: number; at: { id: string; index: number; count: number } }[] = [];
     let index = 0;
-    for (const job of jobs) {
+    jobs.forEach((job, slot) => {
+      if (job.source.kind === 'skip') results[slot] = { ...resultOf(job.target), skipped: job.source.reason };
+      else todo.push({ job, slot, at: { id: job.target.id, index: index++, count } });
+    });
+    const copyOne = async ({ job, slot, at }: (typeof todo)[number]) => {
       const base = resultOf(job.target);
-      if (job.source.kind === 'skip') {
-        volumes.push({ ...base, skipped: job.source.reason });
-        continue;
-      }
-      const at = { id: job.target.id, index: index++, count };
       if (failure) {
-        volumes.push({ ...base, error: { code: 'FERRY_ABORTED', message: `not copied: ${failure.message}` } });
-        continue;
+        results[slot] = { ...base, error: { code: 'FERRY_ABORTED', message: `not copied: ${failure.message}` } };
+        return;
       }
       step({ step: 'copy', state: 'start', volume: at, detail: describeJob(job) });
       try {
         const r = await copyVolume(o, session, mounts, job, at);
-        volumes.push({ ...base, summary: r.summary, ...(r.actions.length ? { actions: r.actions } : {}) });
+        results[slot] = { ...base, summary: r.summary, ...(r.actions.length ? { actions: r.actions } : {}) };
         step({ step: 'copy', state: 'done', volume: at, detail: `${r.summary.pass} pass of ${r.summary.totalBytes} bytes` });
       } catch (e) {
         const err = asFerryError(e);
-        volumes.push({ ...base, error: { code: err.code, message: err.message } });
+        results[slot] = { ...base, error: { code: err.code, message: err.message } };
         step({ step: 'copy', state: 'failed', volume: at, detail: err.message });
         // One volume's failure is kept and the others still go, unless the
         // session is gone (the receiver unmounted the tree) or we were stopped.
         if (session.closed || o.signal?.aborted) failure = err;
       }
-    }
+    };
+    let next = 0;
+    const lanes = Math.max(1, Math.min(o.parallel ?? DEFAULT_PARALLEL, todo.length));
+    await Promise.all(
+      Array.from({ length: lanes }, async () => {
+        while (next < todo.length) await copyOne(todo[next++]!);
+      }),
+    );
+    const volumes: WholeServerVolume[] = results.filter((v) => v !== undefined);
     for (const l of leftOut(reply.layout, reply.volumes)) {
       volumes.push({ id: l.id, kind: o.mode, target: '', mountPoint: l.mountPoint, fsType: l.fsType, summary: null, skipped: l.reason });
     }

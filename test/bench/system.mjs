@@ -73,7 +73,8 @@ async function handMade(lab, dir) {
       const t = tgtOf(p);
       if (p.fsType === 'ext4') sh(`mkfs.ext4 -q -F -U ${p.uuid} -L ${p.label} ${t}`);
       else if (p.fsType === 'xfs') sh(`mkfs.xfs -q -f -m uuid=${p.uuid} -L ${p.label} ${t}`);
-      else if (p.fsType === 'btrfs') sh(`mkfs.btrfs -q -f -U ${p.uuid} -L ${p.label} ${t}`);
+      // btrfs without -U: mkfs.btrfs refuses a UUID another btrfs on this machine (the source) has; ferry's receiver does the same here (its reply notes it).
+      else if (p.fsType === 'btrfs') sh(`mkfs.btrfs -q -f -L ${p.label} ${t}`);
       else if (p.fsType === 'swap') sh(`mkswap -q -U ${p.uuid} -L ${p.label} ${t}`);
       else if (p.fsType === 'vfat' || p.type === lab.GPT_TYPES?.biosBoot || p.name === 'BIOS boot') sh(`dd if=${p.device} of=${t} bs=4M conv=fsync status=none`);
     }
@@ -94,7 +95,8 @@ async function handMade(lab, dir) {
     for (const p of lab.parts.filter((x) => ['ext4', 'xfs'].includes(x.fsType))) {
       const m = join(dir, `hand-mnt-${p.disk}p${p.number}`);
       mkdirSync(m, { recursive: true });
-      sh(`mount ${tgtOf(p)} ${m}`);
+      // nouuid: the target xfs has the source's UUID and the source is mounted on this same machine.
+      sh(`mount ${p.fsType === 'xfs' ? '-o nouuid ' : ''}${tgtOf(p)} ${m}`);
       mounted.push(m);
       const src = lab.mounts.find((x) => x.device === p.device).path;
       copies.push({ from: src, to: m });
@@ -142,7 +144,15 @@ async function ferryRun(lab, dir, i) {
   }
 }
 
-/** rsync -aHAX --dry-run between every source file system and its target: the count of differing entries (0 = identical). */
+// What the file engine leaves out by design (replication/file/excludes.ts): the contents of these, and lost+found.
+const ENGINE_EXCLUDED_CONTENTS = ['/proc', '/sys', '/dev', '/run', '/tmp', '/var/run', '/var/lock', '/mnt', '/media'];
+
+/**
+ * rsync -aHAX --dry-run between every source file system and its target: the
+ * count of differing entries (0 = identical). Each source file system is
+ * read through a non-recursive bind of its mount, so a mount point shows the
+ * directory beneath it (as the copy does), not the root of what is mounted on it.
+ */
 function compare(lab, dir, images) {
   const devs = images.map(attach);
   const mounted = [];
@@ -153,9 +163,20 @@ function compare(lab, dir, images) {
       const p = lab.parts.find((x) => x.device === m.device);
       const at = join(dir, `cmp-${mounted.length}`);
       mkdirSync(at, { recursive: true });
-      sh(`mount -o ro${m.options ? `,${m.options}` : ''} ${tgtOf(p)} ${at}`);
+      sh(`mount -o ro${m.fsType === 'xfs' ? ',nouuid' : ''}${m.options ? `,${m.options}` : ''} ${tgtOf(p)} ${at}`);
       mounted.push(at);
-      differ += Number(sh(`rsync -aHAX --numeric-ids --dry-run --itemize-changes --delete -x ${m.path}/ ${at}/ | wc -l`).trim());
+      const src = join(dir, `cmp-src-${mounted.length}`);
+      mkdirSync(src, { recursive: true });
+      sh(`mount --bind ${m.path} ${src}`);
+      mounted.push(src);
+      const excludes = ENGINE_EXCLUDED_CONTENTS.filter((d) => m.mountPoint === '/' || d.startsWith(`${m.mountPoint}/`))
+        .map((d) => `--exclude='${m.mountPoint === '/' ? d : d.slice(m.mountPoint.length)}/*'`)
+        .join(' ');
+      const out = sh(`rsync -aHAX --numeric-ids --dry-run --itemize-changes --delete --exclude=/lost+found ${excludes} ${src}/ ${at}/`).trim();
+      if (out) {
+        differ += out.split('\n').length;
+        console.log(`differences in ${m.mountPoint}:\n${out.split('\n').slice(0, 10).join('\n')}`);
+      }
     }
   } finally {
     for (const m of mounted.reverse()) sh(`umount ${m} || umount -l ${m}`);
@@ -187,6 +208,8 @@ export async function run() {
       for (const img of f.images) rmSync(img, { force: true });
       fer.push(f);
       console.log(`run ${i + 1}/${RUNS}: hand-made ${hand[i].wall.toFixed(2)} s, ferry ${f.wall.toFixed(2)} s (differences: ${f.differ})`);
+      const vols = f.summary.volumes.filter((v) => v.summary).map((v) => `${v.id} ${(v.summary.durationMs / 1000).toFixed(2)}`);
+      console.log(`  ferry per volume (s): ${vols.join(', ')}; total ${(f.summary.durationMs / 1000).toFixed(2)}`);
     }
     const last = fer[fer.length - 1].summary;
     table(`whole server, file level, median of ${RUNS} alternating runs, cold caches`, [
