@@ -22,6 +22,8 @@ export function wholeServerFlow(o: { stateDir: string; dataDir: string; sourceRo
         stateDir: o.stateDir,
         agentDataDir: o.dataDir,
         verify: r.verify,
+        // Not yet: the task's CONFIGURE_LINUX_* progress is not reported, so the daemon does not configure (docs/configure.md).
+        configure: false,
         log: r.log,
         signal: r.signal,
         ...(r.gate ? { gate: r.gate } : {}),

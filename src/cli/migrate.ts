@@ -62,11 +62,12 @@ interface MigrateOptions {
   relayout: boolean;
   parallel?: string;
   configure: boolean;
+  keepStaticNetwork: boolean;
   progressJson: boolean;
 }
 
 /** The flags that mean something only with --system (and the ones that mean nothing with it). */
-const SYSTEM_ONLY = ['mode', 'sourceRoot', 'sourceDisk', 'layout', 'migrationId', 'relayout', 'parallel', 'configure'] as const;
+const SYSTEM_ONLY = ['mode', 'sourceRoot', 'sourceDisk', 'layout', 'migrationId', 'relayout', 'parallel', 'configure', 'keepStaticNetwork'] as const;
 const FLAG: Record<string, string> = {
   mode: '--mode',
   sourceRoot: '--source-root',
@@ -76,6 +77,7 @@ const FLAG: Record<string, string> = {
   relayout: '--relayout',
   parallel: '--parallel',
   configure: '--no-configure',
+  keepStaticNetwork: '--keep-static-network',
 };
 
 function fmt(n: number): string {
@@ -103,7 +105,8 @@ export function register(program: Command): void {
     .option('--migration-id <id>', "with --system: this migration's name on the receiver (default: m-HOSTNAME)")
     .option('--relayout', "with --system: wipe and lay out the receiver's disks again even if they hold this migration's earlier layout", false)
     .option('--parallel <n>', 'with --system: volumes copied at the same time (1-8, default 2)')
-    .option('--no-configure', 'with --system: reserved for the next version, which configures the copied system to boot (fstab, boot loader); today nothing is configured either way')
+    .option('--no-configure', 'with --system: do not configure the copied system for its new hardware after the copy (fstab, boot loader, initramfs drivers, network: docs/configure.md)')
+    .option('--keep-static-network', "with --system: configure keeps the primary interface's static addresses (default: it falls back to DHCP)", false)
     .option('--state <dir>', 'where file-level manifests are kept between passes', defaultStateDir())
     .option('--full', 'file level: send everything, ignoring the manifest of the last pass', false)
     .option('--verify', 'ask the receiver to re-read its target and compare (consistency check)', false)
@@ -209,6 +212,8 @@ export function register(program: Command): void {
               ...(targetServer !== undefined ? { targetServer } : {}),
               relayout: opts.relayout,
               ...(opts.parallel !== undefined ? { parallel: Number(opts.parallel) } : {}),
+              configure: opts.configure,
+              keepStaticNetwork: opts.keepStaticNetwork,
               stateDir: opts.state,
               verify: opts.verify,
               full: opts.full,
@@ -296,8 +301,8 @@ function passLine(s: PassSummary): string {
 /** --json: one object; else a few lines a person reads. */
 function printSystemSummary(s: WholeServerSummary, json: boolean): void {
   if (json) {
-    const { layout, layoutState, notes, volumes, migrationId, mode, durationMs } = s;
-    process.stdout.write(`${JSON.stringify({ migrationId, mode, layoutState, layout, notes, volumes, durationMs })}\n`);
+    const { layout, layoutState, notes, volumes, migrationId, mode, configured, configureError, durationMs } = s;
+    process.stdout.write(`${JSON.stringify({ migrationId, mode, layoutState, layout, notes, volumes, configured, configureError, durationMs })}\n`);
     return;
   }
   const out: string[] = [`migration ${s.migrationId}: layout ${s.layoutState}, ${s.mode} level, ${(s.durationMs / 1000).toFixed(1)} s`];
@@ -309,5 +314,10 @@ function printSystemSummary(s: WholeServerSummary, json: boolean): void {
     else if (v.skipped) out.push(`${head}not copied: ${v.skipped}`);
     else if (v.error) out.push(`${head}FAILED [${v.error.code}] ${v.error.message}`);
   }
+  if (s.configured) {
+    out.push(`  configured ${s.configured.distro}: ${s.configured.changes.length} changes (listed in ${s.configured.log} on the target)`);
+    for (const c of s.configured.changes) out.push(`    ${c}`);
+  }
+  if (s.configureError) out.push(`  configure FAILED [${s.configureError.code}] ${s.configureError.message}`);
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -46,6 +46,8 @@ export const FERRY_ERROR_CODES = {
   FERRY_CHUNK_HASH: retryable('Chunk bytes do not match the hash sent with them (damaged in transit): send them again.'),
   FERRY_COMMAND_FAILED: fatal('A control-plane command failed for a reason that has no code of its own.'),
   FERRY_CONFIG: fatal('The configuration (file, option or environment) is invalid.'),
+  FERRY_CONFIGURE_FAILED: fatal('Configuring the migrated system for its new hardware failed part way (a tool in the target chroot failed, or the result still names a receiver-side device); the copied data is intact and configure may run again.'),
+  FERRY_CONFIGURE_UNSUPPORTED: fatal('The migrated system is not one the receiver can configure (the message says which distribution, boot loader or initramfs tool it found); nothing was changed.'),
   FERRY_CREDENTIALS: fatal('The local control plane\'s credentials file cannot be read or is invalid.'),
   FERRY_DEMO: fatal('The demo failed for a reason that has no code of its own.'),
   FERRY_DEMO_CHILD: fatal('A ferry process the demo started exited unexpectedly.'),

@@ -38,6 +38,16 @@ export const SystemRequestSchema = z.discriminatedUnion('op', [
   }),
   /** A volume's pass is complete: grow its file system (block), write the ESP from its staging directory (vfat, file level). */
   z.object({ op: z.literal('volume-done'), id: z.string().max(64) }),
+  /**
+   * After the last volume of a pass: configure the copied system for its new
+   * hardware (fstab, boot loader, initramfs drivers, network; docs/configure.md).
+   * Idempotent: sent again after every pass.
+   */
+  z.object({
+    op: z.literal('configure'),
+    /** Keep the primary interface's static addresses instead of falling back to DHCP. */
+    keepStaticNetwork: z.boolean().default(false),
+  }),
 ]);
 export type SystemRequest = z.input<typeof SystemRequestSchema>;
 
@@ -76,5 +86,14 @@ export const SystemReplySchema = z.discriminatedUnion('op', [
     stagingRoot: z.string(),
   }),
   z.object({ op: z.literal('volume-done'), id: z.string(), actions: z.array(z.string()) }),
+  z.object({
+    op: z.literal('configure'),
+    /** The distribution found (os-release PRETTY_NAME). */
+    distro: z.string(),
+    /** One line per change made (file:line: old → new, tools run). */
+    changes: z.array(z.string()),
+    /** Where the target keeps the list of changes (/var/log/ferry-configure.log). */
+    log: z.string(),
+  }),
 ]);
 export type SystemReply = z.infer<typeof SystemReplySchema>;

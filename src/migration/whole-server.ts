@@ -32,7 +32,7 @@ import { leftOut, planVolumes, type VolumeJob, type VolumeSource } from './volum
  */
 export const DEFAULT_PARALLEL = 2;
 
-export type WholeServerStep = 'discover' | 'layout' | 'copy' | 'finish';
+export type WholeServerStep = 'discover' | 'layout' | 'copy' | 'configure' | 'finish';
 
 export interface WholeServerStepEvent {
   step: WholeServerStep;
@@ -71,6 +71,10 @@ export interface WholeServerOptions {
   log: Logger;
   signal?: AbortSignal;
   gate?: ByteGate;
+  /** After the copy: have the receiver configure the copied system for its new hardware (default true; `--no-configure`). */
+  configure?: boolean;
+  /** configure: keep the primary interface's static addresses instead of falling back to DHCP. */
+  keepStaticNetwork?: boolean;
   onStep?(e: WholeServerStepEvent): void;
   onProgress?(p: WholeServerProgress): void;
 }
@@ -99,6 +103,10 @@ export interface WholeServerSummary {
   layout: Layout;
   notes: string[];
   volumes: WholeServerVolume[];
+  /** What the receiver's configure step found and changed (absent when it did not run). */
+  configured?: { distro: string; changes: string[]; log: string };
+  /** Why configure failed (the copied data is intact). */
+  configureError?: { code: string; message: string };
   durationMs: number;
 }
 
@@ -197,6 +205,21 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     const failed = volumes.filter((v) => v.error);
     step({ step: 'copy', state: failed.length ? 'failed' : 'done', detail: `${count - failed.length} of ${count} volumes copied` });
 
+    // The configure step: after every pass whose volumes all arrived (idempotent on the receiver).
+    let configured: WholeServerSummary['configured'];
+    let configureError: FerryError | undefined;
+    if (o.configure !== false && failed.length === 0) {
+      step({ step: 'configure', state: 'start' });
+      try {
+        const r = await session.request({ op: 'configure', keepStaticNetwork: o.keepStaticNetwork ?? false }, o.signal);
+        configured = { distro: r.distro, changes: r.changes, log: r.log };
+        step({ step: 'configure', state: 'done', detail: `${r.distro}: ${r.changes.length} changes (${r.log} on the target)` });
+      } catch (e) {
+        configureError = asFerryError(e);
+        step({ step: 'configure', state: 'failed', detail: configureError.message });
+      }
+    }
+
     // The finish step: END, and the receiver unmounts the target tree.
     step({ step: 'finish', state: 'start' });
     closed = true;
@@ -211,6 +234,8 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
       layout: reply.layout,
       notes,
       volumes,
+      ...(configured ? { configured } : {}),
+      ...(configureError ? { configureError: { code: configureError.code, message: configureError.message } } : {}),
       durationMs: Date.now() - t0,
     };
     if (failed.length) {
@@ -218,6 +243,7 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
       const list = failed.map((v) => `${v.id} (${v.error!.code})`).join(', ');
       throw new WholeServerError(receivedCode(first.error!.code), `${failed.length} of ${count} volumes failed: ${list}; first: ${first.id}: ${first.error!.message}`, summary);
     }
+    if (configureError) throw new WholeServerError(configureError.code, `every volume was copied, but configuring the system for its new hardware failed: ${configureError.message}`, summary, configureError);
     if (closeError) throw new WholeServerError(asFerryError(closeError).code, `every volume was copied, but the receiver did not close the layout cleanly: ${errorMessage(closeError)}`, summary, closeError);
     return summary;
   } finally {

@@ -65,11 +65,16 @@ export interface RunningMigration {
   summary(): SystemSummary | undefined;
 }
 
-export function systemArgs(r: ReceiverInfo, o: { sourceRoot: string; sourceDisks: string[]; stateDir: string; migrationId: string; extra?: string[] }): string[] {
+/**
+ * `ferry migrate --system` arguments. The labs of issue 15 are file systems, not
+ * bootable systems: configure (on by default in ferry) is skipped unless
+ * `configure: true` (the boot tests).
+ */
+export function systemArgs(r: ReceiverInfo, o: { sourceRoot: string; sourceDisks: string[]; stateDir: string; migrationId: string; extra?: string[]; configure?: boolean }): string[] {
   return [
     'migrate', '--system', '--to', `127.0.0.1:${r.port}`, '--token', r.token, '--fingerprint', r.fingerprint,
     '--source-root', o.sourceRoot, ...o.sourceDisks.flatMap((d) => ['--source-disk', d]),
-    '--state', o.stateDir, '--migration-id', o.migrationId, '--json', '--progress-json', ...(o.extra ?? []),
+    '--state', o.stateDir, '--migration-id', o.migrationId, '--json', '--progress-json', ...(o.configure ? [] : ['--no-configure']), ...(o.extra ?? []),
   ];
 }
 

@@ -43,6 +43,11 @@ export interface LaidOutSystem {
   made: Layout;
   notes: string[];
   volumes: ServedVolume[];
+  mode: CopyMode;
+  /** Volume id (partition or LV) → its device on the receiver. */
+  devices: Map<string, string>;
+  /** Disk name → its device on the receiver (a loop device over an image file). */
+  diskDevices: Map<string, string>;
   /** Undoes the session's mounts, volume groups and loop devices (reverse order). */
   release(): Promise<void>;
 }
@@ -174,7 +179,16 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
     }
     log.info({ id: paths.id, state, volumes: volumes.length, mounts: res.mounts.mounted.length }, 'system laid out');
     // Recognised: the layout as it was made then (a file system may have got a new UUID, see format.ts).
-    return { state, made: state === 'recognised' ? record.layout : made, notes: record.notes, volumes, release: () => releaseAll(res, log) };
+    return {
+      state,
+      made: state === 'recognised' ? record.layout : made,
+      notes: record.notes,
+      volumes,
+      mode: req.mode,
+      devices,
+      diskDevices: new Map(res.disks.map((d) => [d.name, d.device])),
+      release: () => releaseAll(res, log),
+    };
   } catch (e) {
     await releaseAll(res, log);
     throw asLayoutFailure(e);

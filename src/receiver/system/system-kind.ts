@@ -5,14 +5,16 @@
 // the disks (lay-out.ts) and registers one receiver target per volume
 // ('ID.VOLID', for the ordinary block and file sessions that copy them, for
 // as long as this session lives); 'volume-done' grows what a block copy
-// brought (grow.ts). END (or the connection going, or the receiver closing)
+// brought (grow.ts); 'configure' configures the copied system for its new
+// hardware (receiver/configure/). END (or the connection going, or the receiver closing)
 // removes the targets, unmounts everything and detaches the loop devices the
 // session attached; END is answered with DONE. Any error ends the session
 // with an ERROR frame and leaves nothing mounted; the receiver serves on.
 
 import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { FrameType, encodeJsonFrame, frameTypeName, type Done, type RawFrame } from '../../protocol/frames.js';
-import { FILE_SYSTEMS } from '../../layout/model.js';
+import { FILE_SYSTEMS, type Layout } from '../../layout/model.js';
+import { configureLaidOut } from '../configure/configure-op.js';
 import { SystemRequestSchema, type SystemDisk, type SystemReply } from '../../layout/system-session.js';
 import type { KindSession, SessionContext, SessionKindHandler } from '../session-kind.js';
 import { describeDisk, type DiskSpec } from './disks.js';
@@ -68,6 +70,8 @@ class SystemSession implements KindSession {
   readonly welcome: KindSession['welcome'];
   private readonly paths: SystemPaths;
   private system: LaidOutSystem | undefined;
+  /** The layout the agent asked for (configure reads the source's device names in it). */
+  private requested: Layout | undefined;
   private busy = false;
   /** The disks this session holds against other migrations (claims). */
   private claimed: string[] = [];
@@ -117,9 +121,21 @@ class SystemSession implements KindSession {
       for (const d of req.layout.disks) if (!this.claims.has(d.name)) this.claims.set(d.name, id);
       this.claimed = req.layout.disks.map((d) => d.name).filter((n) => this.claims.get(n) === id);
       this.system = await layOut(req, this.disks, this.described, this.paths, this.ctx.log);
+      this.requested = req.layout;
       for (const v of this.system.volumes) this.ctx.targets.register({ name: v.volume.target, path: v.path, kind: v.volume.kind });
       const { state, made, notes, volumes } = this.system;
       reply = { op: 'layout', state, layout: made, volumes: volumes.map((v) => v.volume), notes, stagingRoot: this.paths.root };
+    } else if (req.op === 'configure') {
+      const system = this.system;
+      if (!system || !this.requested) throw new FerryError('FERRY_FRAME_UNEXPECTED', 'configure before anything was laid out in this session');
+      // No other session may write a volume while the system is configured.
+      await Promise.all(system.volumes.map((v) => this.ctx.targets.unregister(v.volume.target)));
+      try {
+        const r = await configureLaidOut(system, this.requested, this.paths, req.keepStaticNetwork, this.ctx.log);
+        reply = { op: 'configure', ...r };
+      } finally {
+        for (const v of system.volumes) this.ctx.targets.register({ name: v.volume.target, path: v.path, kind: v.volume.kind });
+      }
     } else {
       const v = this.system?.volumes.find((x) => x.volume.id === req.id);
       if (!v) throw new FerryError('FERRY_FRAME_MALFORMED', `volume-done for ${req.id.slice(0, 64)}: no such volume in this session's layout${this.system ? '' : ' (nothing was laid out yet)'}`);
