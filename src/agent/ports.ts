@@ -79,9 +79,9 @@ export interface ReplicationPort {
   runPass(volume: VolumePlan, options: PassOptions): Promise<PassSummary>;
 }
 
-/** One step of a whole-server run (migration/whole-server.ts): discover the source, lay out the target, copy, finish. */
+/** One step of a whole-server run (migration/whole-server.ts): discover the source, lay out the target, copy, configure, finish. */
 export interface SystemStepEvent {
-  step: 'discover' | 'layout' | 'copy' | 'finish';
+  step: 'discover' | 'layout' | 'copy' | 'configure' | 'finish';
   state: 'start' | 'done' | 'failed';
   detail?: string;
   /** copy: the volume this event is about (absent for the copy step as a whole). */

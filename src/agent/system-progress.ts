@@ -1,6 +1,6 @@
 // The table 4-172 progress of one whole-server pass (task-runner.ts feeds it
 // the flow's step and volume events; the ProgressReporter sends what
-// report() builds). Two subtasks, one after the other:
+// report() builds). Up to three subtasks, one after the other:
 // - FORMAT_DISK_LINUX_FILE / _BLOCK while the source is discovered and the
 //   receiver lays out the target disks: 0, 50 when the source is known, 100
 //   when the layout is made or recognised. Only on a pass that may lay out
@@ -11,8 +11,14 @@
 //   and an estimate of the whole (the task's own sizes: used space at file
 //   level, partition sizes at block level), so that the first volume ending
 //   does not read as the pass nearly done. 100 only when every volume is.
-// Progress never goes backwards within a subtask. The FORMAT subtask is
-// left (and copy figures reported) only once its 100 has gone out.
+// - CONFIGURE_LINUX_FILE / _BLOCK when the flow configures the copied system
+//   after the copy (the agent's `system.configure`, after every pass): 0 at
+//   the configure step's start, 100 when it is done with what it changed in
+//   process_trace; a failure stays below 100 and says that the copied data
+//   is intact (the task fails with the receiver's code).
+// Progress never goes backwards within a subtask. A subtask is left (the
+// next one reported) only once its 100 has gone out, and CONFIGURE's 0 goes
+// out before its 100.
 
 import type { ProgressReport, SubtaskName } from '../sms/schemas/progress.js';
 import { localIsoTime } from '../replication/throttle/clock.js';
@@ -30,6 +36,7 @@ export interface SystemPassProgressOptions {
 }
 
 const TRACE_MAX = 2048;
+const CONFIGURING = 'configuring the copied system for its new hardware (fstab, boot loader, initramfs drivers, network)';
 
 export class SystemPassProgress {
   private formatProgress = 0;
@@ -46,6 +53,15 @@ export class SystemPassProgress {
   private count = 0;
   private lastCopyProgress = 0;
   private lastCopyTrace = '';
+  private configureStarted = false;
+  private configureProgress = 0;
+  private configureTrace = '';
+  private configureFailed = false;
+  /** Some CONFIGURE report went out (its 0 first). */
+  private configureSent = false;
+  /** CONFIGURE's last word (its 100, or its failure) went out. */
+  private configureSettled = false;
+  private configure100 = false;
   /** Called when a report should go out at once (a subtask reached its end or changed). */
   onChange?: () => void;
 
@@ -62,6 +78,15 @@ export class SystemPassProgress {
     return this.o.mode === 'file' ? `${verb}_LINUX_FILE` : `${verb}_LINUX_BLOCK`;
   }
 
+  get configureName(): SubtaskName {
+    return this.o.mode === 'file' ? 'CONFIGURE_LINUX_FILE' : 'CONFIGURE_LINUX_BLOCK';
+  }
+
+  /** The configure step failed (the task fails with its code; its report says the data is intact). */
+  get failedConfigure(): boolean {
+    return this.configureFailed;
+  }
+
   /** A step event of the flow. */
   readonly step = (e: SystemStepEvent): void => {
     if (e.step === 'discover' && e.state === 'done') {
@@ -76,6 +101,20 @@ export class SystemPassProgress {
     } else if (e.step === 'copy' && e.state === 'start') {
       this.copyStarted = true;
       if (e.volume) this.count = Math.max(this.count, e.volume.count);
+    } else if (e.step === 'configure') {
+      if (e.state === 'start') {
+        // The flow configures only once every volume arrived: the copy is complete.
+        this.finished = true;
+        this.configureStarted = true;
+        this.configureTrace = CONFIGURING;
+      } else if (e.state === 'done') {
+        this.configureProgress = 100;
+        this.configureTrace = e.detail ?? 'configured';
+      } else {
+        this.configureFailed = true;
+        this.configureTrace = `configure failed: ${e.detail ?? ''}; the copied data is intact (configure runs again after the next pass)`;
+      }
+      this.onChange?.();
     }
   };
 
@@ -100,12 +139,28 @@ export class SystemPassProgress {
   /** The reporter tells what went out, so FORMAT is left only after its 100 did. */
   sent(body: ProgressReport): void {
     if (body.subtask_name === this.formatName && body.progress === 100) this.formatReported = true;
-    if (body.subtask_name === this.copyName && body.progress === 100) this.copyReported = true;
+    if (body.subtask_name === this.copyName && body.progress === 100 && !this.copyReported) {
+      this.copyReported = true;
+      // The configure step may already wait behind the copy's 100: say so now, not at the next tick.
+      if (this.configureStarted) this.onChange?.();
+    }
+    if (body.subtask_name === this.configureName) {
+      const first = !this.configureSent;
+      this.configureSent = true;
+      if (body.progress === 100) this.configure100 = true;
+      if (body.progress === 100 || (this.configureFailed && body.process_trace === cut(this.configureTrace))) this.configureSettled = true;
+      else if (first && (this.configureProgress === 100 || this.configureFailed)) this.onChange?.();
+    }
   }
 
-  /** Whether the copy subtask's 100 has gone out (after finish(), one more report may be due: FORMAT's 100 went first). */
+  /** Whether the last subtask's 100 has gone out: CONFIGURE's when the flow configured, else the copy's (after finish(), more reports may be due: FORMAT's or the copy's 100 went first). */
   get complete(): boolean {
-    return this.copyReported;
+    return this.configureStarted ? this.configure100 : this.copyReported;
+  }
+
+  /** Whether everything this pass has to say went out: complete, or a failed configure's report. */
+  get settled(): boolean {
+    return this.configureStarted ? this.configureSettled : this.copyReported;
   }
 
   /** The body to PUT now (null: nothing to say yet). */
@@ -113,6 +168,11 @@ export class SystemPassProgress {
     const t = this.o.now();
     if (!this.formatReported) {
       return { subtask_name: this.formatName, progress: this.formatProgress, replicatesize: 0, totalsize: 0, process_trace: cut(this.formatTrace), agent_time: localIsoTime(t) };
+    }
+    if (this.configureStarted && this.copyReported) {
+      // Its 0 goes out first, also when the step was over before any report did.
+      const zero = !this.configureSent && this.configureProgress === 100;
+      return { subtask_name: this.configureName, progress: zero ? 0 : this.configureProgress, replicatesize: 0, totalsize: 0, process_trace: cut(zero ? CONFIGURING : this.configureTrace), agent_time: localIsoTime(t) };
     }
     if (!this.copyStarted && !this.finished) return null;
     const body = this.aggregator?.report(stats) ?? null;

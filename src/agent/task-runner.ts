@@ -10,8 +10,9 @@
 // A task whose target_server lists disks with partitions (and a config naming no
 // volumes) migrates the whole server instead: the WholeServerPort discovers
 // the source, has the receiver lay out its disks (FORMAT_DISK_LINUX_*), and
-// copies every volume (MIGRATE_LINUX_*, SYNC_LINUX_* on later passes; see
-// system-progress.ts). Every pass of such a task sends the same layout under
+// copies every volume (MIGRATE_LINUX_*, SYNC_LINUX_* on later passes), then
+// has the receiver configure the copied system (CONFIGURE_LINUX_*, when the
+// agent config's system.configure is on; see system-progress.ts). Every pass of such a task sends the same layout under
 // the same migration id, so the receiver recognises it and never lays out again.
 
 import { schedule as cronSchedule, type ScheduledTask } from 'node-cron';
@@ -488,15 +489,31 @@ export class TaskRunner {
       );
       view.finish();
       await reporter.stop({ final: true, timeoutMs: 5000 });
-      // That last report may have been FORMAT's 100 (nothing had gone out since the layout): the copy's 100 follows it.
-      const last = view.complete ? null : view.report(sampler.latest);
-      if (last) await this.call(() => this.d.cp.reportProgress(task.id, last), log);
+      // That last report may have been FORMAT's or the copy's 100 (the next subtask had not gone out yet): the rest follows, up to the last subtask's 100.
+      await this.flushSystemProgress(task, view, sampler, log);
       await this.passDone(task, number, log);
     } catch (e) {
       await reporter.stop({ final: true, timeoutMs: 2000 });
+      // A failed configure is reported on its subtask before the task fails (the copied data is intact).
+      if (view.failedConfigure) await this.flushSystemProgress(task, view, sampler, log);
       await this.passEnded(task, running, e, log);
     } finally {
       throttle.stop();
+    }
+  }
+
+  /** Sends what a whole-server pass still has to say (at most FORMAT's 100, the copy's 100, CONFIGURE's 0 and its last word). */
+  private async flushSystemProgress(task: TaskInfo, view: SystemPassProgress, sampler: SystemSampler, log: Logger): Promise<void> {
+    for (let i = 0; i < 4 && !view.settled; i++) {
+      const body = view.report(sampler.latest);
+      if (!body) return;
+      let ok = false;
+      await this.call(async () => {
+        await this.d.cp.reportProgress(task.id, body);
+        ok = true;
+      }, log);
+      if (!ok) return;
+      view.sent(body);
     }
   }
 

@@ -3,12 +3,14 @@
 // says (`system.source_root`, `system.source_disks`), the flow's file
 // manifests and read-only source mounts live under the agent's manifest
 // directory (forgotten on DELETE), and a file pass never copies the agent's
-// own data directory. Linux only.
+// own data directory. After every pass the receiver configures the copied
+// system (`system.configure`, default true; `system.keep_static_network`).
+// Linux only.
 
 import { runWholeServer } from '../migration/whole-server.js';
 import type { WholeServerPort } from './ports.js';
 
-export function wholeServerFlow(o: { stateDir: string; dataDir: string; sourceRoot: string; sourceDisks: string[] }): WholeServerPort {
+export function wholeServerFlow(o: { stateDir: string; dataDir: string; sourceRoot: string; sourceDisks: string[]; configure: boolean; keepStaticNetwork: boolean }): WholeServerPort {
   return {
     async run(r) {
       const s = await runWholeServer({
@@ -22,8 +24,8 @@ export function wholeServerFlow(o: { stateDir: string; dataDir: string; sourceRo
         stateDir: o.stateDir,
         agentDataDir: o.dataDir,
         verify: r.verify,
-        // Not yet: the task's CONFIGURE_LINUX_* progress is not reported, so the daemon does not configure (docs/configure.md).
-        configure: false,
+        configure: o.configure,
+        keepStaticNetwork: o.keepStaticNetwork,
         log: r.log,
         signal: r.signal,
         ...(r.gate ? { gate: r.gate } : {}),

@@ -63,7 +63,7 @@ export function register(program: Command): void {
         replication: engineReplication({ manifestDir: opened.store.manifestDir, dataDir: config.data_dir }),
         // Whole-server tasks lay out and copy Linux systems only; elsewhere every task copies its volumes.
         ...(process.platform === 'linux' && {
-          wholeServer: wholeServerFlow({ stateDir: opened.store.manifestDir, dataDir: config.data_dir, sourceRoot: config.system.source_root, sourceDisks: config.system.source_disks }),
+          wholeServer: wholeServerFlow({ stateDir: opened.store.manifestDir, dataDir: config.data_dir, sourceRoot: config.system.source_root, sourceDisks: config.system.source_disks, configure: config.system.configure, keepStaticNetwork: config.system.keep_static_network }),
         }),
         store: opened.store,
         logging,

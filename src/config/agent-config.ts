@@ -117,6 +117,10 @@ const systemSchema = z
     source_root: z.string().min(1).max(4096).regex(/^\//, 'source_root must be an absolute path').default('/'),
     /** The source disks of a whole-server task (block devices; loop devices admitted); default: every disk discovery finds. */
     source_disks: z.array(z.string().min(1).max(4096).regex(/^\//, 'each source disk must be an absolute device path')).max(64).default([]),
+    /** After every pass, have the receiver configure the copied system for its new hardware (CONFIGURE_LINUX_*; docs/configure.md). */
+    configure: z.boolean().default(true),
+    /** configure: keep the primary interface's static addresses instead of falling back to DHCP. */
+    keep_static_network: z.boolean().default(false),
   })
   .prefault({});
 

@@ -37,8 +37,10 @@ export interface AgentLabOptions {
    * sparse image `NAME.img` in the lab dir (`--disk NAME=FILE`), and the
    * agent config names no volumes but the source (`system.source_root`,
    * `system.source_disks`): tasks whose target_server lists disks.
+   * `configure` (default false: the system lab is not a bootable system)
+   * becomes `system.configure`.
    */
-  volume: { kind: 'block'; size: number; source?: string } | { kind: 'file' } | { kind: 'system'; disks: Array<{ name: string; sizeBytes: number }>; sourceRoot: string; sourceDisks: string[] };
+  volume: { kind: 'block'; size: number; source?: string } | { kind: 'file' } | { kind: 'system'; disks: Array<{ name: string; sizeBytes: number }>; sourceRoot: string; sourceDisks: string[]; configure?: boolean };
   /** Put a CpProxy between the agent and the control plane. */
   proxy?: boolean;
   /** More lines under `control_plane:` in agent.yaml (without the indent). */
@@ -171,7 +173,7 @@ export async function startAgentLab(options: AgentLabOptions): Promise<AgentLab>
       ...(options.logFile ? ['log:', '  level: debug', `  file: ${lab.logFile}`] : []),
       ...(options.config ?? []),
       ...(system
-        ? ['system:', `  source_root: ${system.sourceRoot}`, `  source_disks: [${system.sourceDisks.join(', ')}]`]
+        ? ['system:', `  source_root: ${system.sourceRoot}`, `  source_disks: [${system.sourceDisks.join(', ')}]`, `  configure: ${system.configure ?? false}`]
         : ['volumes:', `  - {source: ${lab.source}, target: ${block ? 'disk0' : 'tree'}, kind: ${options.volume.kind}}`]),
       '',
     ];

@@ -7,10 +7,15 @@
 // source's own layout (as `ferry migrate --layout` or SMS would send it)
 // reports FORMAT_DISK_LINUX_FILE, then MIGRATE_LINUX_FILE, each monotonic,
 // and succeeds; a SYNC then reports SYNC_LINUX_FILE only and the receiver
-// recognises the layout instead of laying out again. Root and the lab's
-// tools are needed; run under /tmp/ferry-heavy.lock.
+// recognises the layout instead of laying out again. The lab is not a
+// bootable system, so the agent runs with system.configure: false; then,
+// restarted with configure on, a SYNC copies and reports
+// CONFIGURE_LINUX_FILE, which the receiver refuses (no /etc/os-release:
+// FERRY_CONFIGURE_UNSUPPORTED): the task ends in error with that code and the
+// copied data stays as it was. Root and the lab's tools are needed; run
+// under /tmp/ferry-heavy.lock.
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -28,6 +33,7 @@ const env = needs({ root: true, tools: [...SYSTEM_LAB_TOOLS, 'rsync'] });
 interface Entry {
   seq: number;
   subtask_name: string;
+  process_trace: string;
   progress: number;
   replicatesize: number;
   totalsize: number;
@@ -132,5 +138,31 @@ describe.runIf(env.ok)('the agent daemon migrates a whole server', () => {
     expect([...new Set(later.map((e) => e.subtask_name))]).toEqual(['SYNC_LINUX_FILE']);
     expectMonotonic(later, 'SYNC_LINUX_FILE');
     expect(agent.out()).toMatch(/"layout":"recognised"[^\n]*"msg":"whole server replicated"/);
+  }, 300_000);
+
+  it('with system.configure on, a SYNC reports CONFIGURE_LINUX_FILE after the copy; the lab is no system configure knows: the task fails with FERRY_CONFIGURE_UNSUPPORTED, the data intact', async () => {
+    const { cp } = lab!;
+    agent.child.kill('SIGTERM');
+    await agent.exited;
+    const config = readFileSync(lab!.configPath, 'utf8');
+    expect(config).toContain('  configure: false\n');
+    writeFileSync(lab!.configPath, config.replace('  configure: false\n', '  configure: true\n'), { mode: 0o600 });
+    agent = lab!.startAgent();
+    const before = (await history()).length;
+    const sync = await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation: 'sync' });
+    expect(sync.status, JSON.stringify(sync.body)).toBe(200);
+    await until('MIGRATE_FAIL', async () => (await task()).state === 'MIGRATE_FAIL', 240_000, context);
+    const t = await task();
+    expect(JSON.parse(t.error_json)).toMatchObject({ error_code: 'FERRY_CONFIGURE_UNSUPPORTED' });
+    const later = (await history()).slice(before);
+    expect([...new Set(later.map((e) => e.subtask_name))]).toEqual(['SYNC_LINUX_FILE', 'CONFIGURE_LINUX_FILE']);
+    expectMonotonic(later, 'SYNC_LINUX_FILE');
+    const configure = later.filter((e) => e.subtask_name === 'CONFIGURE_LINUX_FILE');
+    expect(configure.every((e) => e.progress === 0)).toBe(true);
+    expect(configure.at(-1)!.process_trace).toMatch(/^configure failed: .*no \/etc\/os-release.*nothing was changed; the copied data is intact/);
+    const st = (await lab!.state())!.task!;
+    expect(st).toMatchObject({ status: 'failed', error: { code: 'FERRY_CONFIGURE_UNSUPPORTED' } });
+    // Every volume's copy stands: configure refused before changing anything.
+    for (const v of Object.values(st.volumes)) expect(v.phase).toBe('done');
   }, 300_000);
 });

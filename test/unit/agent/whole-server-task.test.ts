@@ -4,7 +4,10 @@
 // receiver lays out, then MIGRATE_LINUX_FILE over the copy, each with
 // progress that never goes back; a SYNC sends the same layout (same
 // migration id, relayout false) and reports SYNC_LINUX_FILE only. A task
-// whose agent config names its volumes keeps copying those. The real flow,
+// whose agent config names its volumes keeps copying those. When the flow
+// configures the copied system, CONFIGURE_LINUX_FILE follows the copy (0,
+// then 100 with what changed), after every pass; a failed configure fails
+// the task with the receiver's code after saying the data is intact. The real flow,
 // receiver and control plane run in test/integration/agent-whole-server.test.ts.
 
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -90,6 +93,8 @@ class FakeWholeServer implements WholeServerPort {
   runs: SystemRunOptions[] = [];
   laidOut = new Set<string>();
   fail?: FerryError;
+  /** After the copy, play the configure step: it succeeds, or fails with this error. */
+  configure?: 'ok' | FerryError;
   async run(o: SystemRunOptions): Promise<SystemRunSummary> {
     this.runs.push(o);
     o.onStep({ step: 'discover', state: 'start' });
@@ -116,6 +121,16 @@ class FakeWholeServer implements WholeServerPort {
       o.onStep({ step: 'copy', state: 'done', volume: { id, index, count: 2 } });
     }
     o.onStep({ step: 'copy', state: 'done', detail: '2 of 2 volumes copied' });
+    if (this.configure) {
+      o.onStep({ step: 'configure', state: 'start' });
+      await tick(120);
+      if (this.configure !== 'ok') {
+        o.onStep({ step: 'configure', state: 'failed', detail: this.configure.message });
+        o.onStep({ step: 'finish', state: 'done' });
+        throw new FerryError(this.configure.code, `every volume was copied, but configuring the system for its new hardware failed: ${this.configure.message}`);
+      }
+      o.onStep({ step: 'configure', state: 'done', detail: 'debian 12: 9 changes (/var/log/ferry-configure.log on the target)' });
+    }
     o.onStep({ step: 'finish', state: 'done' });
     return {
       layoutState,
@@ -204,6 +219,57 @@ describe('a whole-server task in the task runner', () => {
     expect(sync.at(-1)!.progress).toBe(100);
   });
 
+  it('configures after the copy: FORMAT → MIGRATE → CONFIGURE_LINUX_FILE, then after a SYNC: SYNC → CONFIGURE, each monotonic, ending on CONFIGURE 100', async () => {
+    const cp = new RecordingCp();
+    const whole = new FakeWholeServer();
+    whole.configure = 'ok';
+    const { store, runner } = await start(cp, whole);
+    await runner.start(TASK_ID);
+    await until(() => store.get().task?.status === 'finished' && runner.busyWith === undefined);
+    await until(() => cp.taskStates.includes('MIGRATE_SUCCESS'));
+    expect(cp.order()).toEqual(['FORMAT_DISK_LINUX_FILE', 'MIGRATE_LINUX_FILE', 'CONFIGURE_LINUX_FILE']);
+    const names = cp.reports.map((r) => r.subtask_name);
+    // Each subtask is left only after its 100 went out, and never comes back.
+    expect(names.lastIndexOf('FORMAT_DISK_LINUX_FILE')).toBeLessThan(names.indexOf('MIGRATE_LINUX_FILE'));
+    expect(names.lastIndexOf('MIGRATE_LINUX_FILE')).toBeLessThan(names.indexOf('CONFIGURE_LINUX_FILE'));
+    for (const name of ['FORMAT_DISK_LINUX_FILE', 'MIGRATE_LINUX_FILE', 'CONFIGURE_LINUX_FILE']) {
+      const seq = cp.of(name);
+      expect(seq, name).toEqual([...seq].sort((a, b) => a - b));
+      expect(seq.at(-1), name).toBe(100);
+    }
+    expect(cp.of('CONFIGURE_LINUX_FILE')[0]).toBe(0);
+    expect(cp.reports.at(-1)).toMatchObject({ subtask_name: 'CONFIGURE_LINUX_FILE', progress: 100, process_trace: 'debian 12: 9 changes (/var/log/ferry-configure.log on the target)' });
+
+    const before = cp.reports.length;
+    await runner.sync(TASK_ID);
+    await until(() => store.get().task?.passesDone === 2);
+    const later = cp.reports.slice(before);
+    expect([...new Set(later.map((r) => r.subtask_name))]).toEqual(['SYNC_LINUX_FILE', 'CONFIGURE_LINUX_FILE']);
+    for (const name of ['SYNC_LINUX_FILE', 'CONFIGURE_LINUX_FILE']) {
+      const seq = later.filter((r) => r.subtask_name === name).map((r) => r.progress);
+      expect(seq, name).toEqual([...seq].sort((a, b) => a - b));
+      expect(seq[0] === 0 || name === 'SYNC_LINUX_FILE', name).toBe(true);
+    }
+    expect(later.at(-1)).toMatchObject({ subtask_name: 'CONFIGURE_LINUX_FILE', progress: 100 });
+  });
+
+  it('a failed configure is reported on CONFIGURE_LINUX_FILE (the data is intact) and fails the task with the receiver\'s code', async () => {
+    const cp = new RecordingCp();
+    const whole = new FakeWholeServer();
+    whole.configure = new FerryError('FERRY_CONFIGURE_UNSUPPORTED', 'the migrated system has no /etc/os-release: configure knows the Debian family and RHEL 7 to 9 by it; nothing was changed');
+    const { store, runner } = await start(cp, whole);
+    await runner.start(TASK_ID);
+    await until(() => store.get().task?.status === 'failed');
+    await until(() => cp.taskStates.includes('MIGRATE_FAIL'));
+    expect(store.get().task!.error).toEqual({ code: 'FERRY_CONFIGURE_UNSUPPORTED', message: expect.stringMatching(/configuring the system for its new hardware failed: the migrated system has no \/etc\/os-release/) });
+    expect(JSON.parse(cp.errors[0]!)).toMatchObject({ error_code: 'FERRY_CONFIGURE_UNSUPPORTED' });
+    expect(cp.order()).toEqual(['FORMAT_DISK_LINUX_FILE', 'MIGRATE_LINUX_FILE', 'CONFIGURE_LINUX_FILE']);
+    expect(cp.of('MIGRATE_LINUX_FILE').at(-1)).toBe(100);
+    const configure = cp.reports.filter((r) => r.subtask_name === 'CONFIGURE_LINUX_FILE');
+    expect(configure.map((r) => r.progress).every((p) => p === 0)).toBe(true);
+    expect(configure.at(-1)!.process_trace).toMatch(/^configure failed: the migrated system has no \/etc\/os-release.*; the copied data is intact/);
+  });
+
   it('fails the task with the layout error, and copies the configured volumes when the config names them', async () => {
     const cp = new RecordingCp();
     const whole = new FakeWholeServer();
@@ -266,6 +332,27 @@ describe('whole-server progress', () => {
     expect(view.report()).toMatchObject({ subtask_name: 'SYNC_LINUX_FILE', progress: 83, replicatesize: 250, totalsize: 300, process_trace: 'v0 done; v1 done; v2 sending 50% 0/1 MiB' });
     vol(2, 'full', 100, 'done');
     expect(view.report()).toMatchObject({ progress: 100, replicatesize: 300, totalsize: 300 });
+  });
+
+  it('leaves the copy only after its 100 went out, and sends CONFIGURE 0 before its 100 even when the step was quicker than the reports', () => {
+    const view = new SystemPassProgress({ mode: 'block', pass: 'delta', format: false, estimateBytes: 0, now: () => 0 });
+    view.update({ volume: 'm.v0', kind: 'block', pass: 'delta', totalBytes: 100, doneBytes: 50, payloadBytes: 50, wireBytes: 50, phase: 'sending', volumeId: 'v0', volumeIndex: 0, volumeCount: 1 });
+    view.sent(view.report()!);
+    view.update({ volume: 'm.v0', kind: 'block', pass: 'delta', totalBytes: 100, doneBytes: 100, payloadBytes: 100, wireBytes: 100, phase: 'done', volumeId: 'v0', volumeIndex: 0, volumeCount: 1 });
+    view.step({ step: 'configure', state: 'start' });
+    view.step({ step: 'configure', state: 'done', detail: 'debian 12: 9 changes (/var/log/ferry-configure.log on the target)' });
+    const sent: Array<[string, number]> = [];
+    while (!view.complete) {
+      const body = view.report()!;
+      sent.push([body.subtask_name, body.progress]);
+      view.sent(body);
+    }
+    expect(sent).toEqual([
+      ['SYNC_LINUX_BLOCK', 100],
+      ['CONFIGURE_LINUX_BLOCK', 0],
+      ['CONFIGURE_LINUX_BLOCK', 100],
+    ]);
+    expect(view.settled).toBe(true);
   });
 
   it('names the receiver-side migration after the task, in letters a target name allows', () => {

@@ -39,9 +39,12 @@ describe('agent config', () => {
   });
 
   it('takes the whole-server source from system.source_root and system.source_disks (default: / and every disk)', () => {
-    expect(parseAgentConfig(minimal, 'a.yaml').system).toEqual({ source_root: '/', source_disks: [] });
+    // configure (default true) and keep_static_network (default false) come with them.
+    expect(parseAgentConfig(minimal, 'a.yaml').system).toEqual({ source_root: '/', source_disks: [], configure: true, keep_static_network: false });
     const lab = parseAgentConfig(`${minimal}system:\n  source_root: /mnt/source\n  source_disks: [/dev/loop3, /dev/loop4]\n`, 'a.yaml');
-    expect(lab.system).toEqual({ source_root: '/mnt/source', source_disks: ['/dev/loop3', '/dev/loop4'] });
+    expect(lab.system).toEqual({ source_root: '/mnt/source', source_disks: ['/dev/loop3', '/dev/loop4'], configure: true, keep_static_network: false });
+    expect(parseAgentConfig(`${minimal}system:\n  configure: false\n  keep_static_network: true\n`, 'a.yaml').system).toMatchObject({ configure: false, keep_static_network: true });
+    expect(errorOf(() => parseAgentConfig(`${minimal}system:\n  configure: maybe\n`, 'a.yaml'))).toMatch(/system\.configure/);
     expect(errorOf(() => parseAgentConfig(`${minimal}system:\n  source_root: mnt\n`, '/etc/ferry/agent.yaml'))).toMatch(/^\/etc\/ferry\/agent\.yaml: system\.source_root: source_root must be an absolute path/);
     expect(errorOf(() => parseAgentConfig(`${minimal}system:\n  source_disks: [sda]\n`, 'a.yaml'))).toMatch(/system\.source_disks\.0: each source disk must be an absolute device path/);
   });
