@@ -107,6 +107,10 @@ install_deps() {
       find "$pb" -mindepth 1 -maxdepth 1 -type d ! -name "$keep" -exec rm -rf {} +
     done
   find "$dir/node_modules" \( -name .gitattributes -o -name .gitignore -o -name .npmignore -o -name .travis.yml \) -type f -delete
+  # Some packages are published with execute bits on plain files (cli-progress
+  # 3.12: README.md, *.js at 0744). Nothing in node_modules is run as a
+  # program (node loads .js, dlopen loads .node): every file 0644.
+  find "$dir/node_modules" -type f -perm /111 -exec chmod 0644 {} +
 }
 
 # Files common to every layout: package.json (the CLI reads its version
