@@ -81,6 +81,8 @@ if [ "$build" = 1 ]; then
   mkdir -p "$work/build"
   node_modules/.bin/tsc -p tsconfig.json --outDir "$work/build/dist" --sourceMap false || die "tsc failed"
   chmod +x "$work/build/dist/cli/bin.js"
+  # Not TypeScript, so tsc does not copy it: the demo's server recipe (ferry demo --system).
+  install -m 0755 src/demo/debian-server.sh "$work/build/dist/demo/debian-server.sh"
   dist=$work/build/dist
 fi
 [ -f "$dist/cli/bin.js" ] || die "$dist/cli/bin.js is missing: run npm run build (or drop --skip-build)"
