@@ -110,9 +110,16 @@ install_deps() {
     done
   find "$dir/node_modules" \( -name .gitattributes -o -name .gitignore -o -name .npmignore -o -name .travis.yml \) -type f -delete
   # Some packages are published with execute bits on plain files (cli-progress
-  # 3.12: README.md, *.js at 0744). Nothing in node_modules is run as a
-  # program (node loads .js, dlopen loads .node): every file 0644.
-  find "$dir/node_modules" -type f -perm /111 -exec chmod 0644 {} +
+  # 3.12: README.md, *.js at 0744): a file with an execute bit keeps it (0755)
+  # only when it is a script (#!) or an ELF binary, as lintian expects.
+  find "$dir/node_modules" -type f -perm /111 -print0 |
+    while IFS= read -r -d '' f; do
+      magic=$(head -c 4 "$f" | od -An -tx1 | tr -d ' \n')
+      case $magic in
+        2321* | 7f454c46) chmod 0755 "$f" ;;
+        *) chmod 0644 "$f" ;;
+      esac
+    done
 }
 
 # Files common to every layout: package.json (the CLI reads its version
