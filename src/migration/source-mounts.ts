@@ -96,7 +96,20 @@ export class SourceMounts {
    * other file systems are mounted on as they are, not the roots of those
    * file systems (whose times and modes would be copied in their place).
    */
-  async readOnly(device: string, fsType: string, key: string, extra: string[] = [], prefer?: string): Promise<string> {
+  readOnly(device: string, fsType: string, key: string, extra: string[] = [], prefer?: string): Promise<string> {
+    // Volumes are copied two at a time: a btrfs top level and its subvolumes ask for the same mount at once.
+    let pending = this.pending.get(key);
+    if (!pending) {
+      pending = this.mountOnce(device, fsType, key, extra, prefer);
+      this.pending.set(key, pending);
+      pending.catch(() => this.pending.delete(key));
+    }
+    return pending;
+  }
+
+  private readonly pending = new Map<string, Promise<string>>();
+
+  private async mountOnce(device: string, fsType: string, key: string, extra: string[], prefer?: string): Promise<string> {
     const known = this.made.get(key);
     if (known) return known;
     if (!device) throw new FerryError('FERRY_PASS_FAILED', `volume ${key}: the source layout names no device to read it from`);
