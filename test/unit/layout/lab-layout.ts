@@ -2,6 +2,7 @@
 // (test/helpers/system-lab.ts), written out by hand for the pure layout tests.
 // disk1's partitions are out of disk order: p1, p3 (the PV), p2 (extended: p5, p6).
 
+import { FerryError } from '../../../src/errors/ferry-error.js';
 import { LayoutSchema, type Layout } from '../../../src/layout/model.js';
 import type { SystemDisk } from '../../../src/layout/system-session.js';
 
@@ -101,3 +102,14 @@ export const disksOf = (disk0MiB: number, disk1MiB: number): SystemDisk[] => [
   { name: 'disk0', sizeBytes: disk0MiB * MIB, sectorBytes: 512 },
   { name: 'disk1', sizeBytes: disk1MiB * MIB, sectorBytes: 512 },
 ];
+
+/** The FerryError `fn` throws (a test of a refusal fails when the layout is accepted). */
+export function refusal(fn: () => void): FerryError {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof FerryError) return err;
+    throw err;
+  }
+  throw new Error('expected a refusal, the layout was accepted');
+}

@@ -3,23 +3,13 @@
 // shrunk at block level — plus the whole-disk test and the layout hash.
 
 import { describe, expect, it } from 'vitest';
-import { FerryError } from '../../../src/errors/ferry-error.js';
 import { placePartitions } from '../../../src/layout/geometry.js';
 import type { Layout } from '../../../src/layout/model.js';
 import { isWholeDiskCopy, layoutHash, planTargetLayout } from '../../../src/layout/plan.js';
 import { validateLayout } from '../../../src/layout/validate.js';
-import { MIB, disksOf, labLayout } from './lab-layout.js';
+import { MIB, disksOf, labLayout, refusal } from './lab-layout.js';
 
 const sizes = (l: Layout, disk: number) => Object.fromEntries(l.disks[disk]!.partitions.map((p) => [p.id, p.sizeBytes / MIB]));
-function refusal(fn: () => void): FerryError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof FerryError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal');
-}
 
 describe('planTargetLayout', () => {
   it('on disks of the same size keeps every start in block mode (the whole disk can be copied); both modes grow into the free tail', () => {

@@ -2,21 +2,11 @@
 // refusal with its code and the figures a person needs to fix the layout.
 
 import { describe, expect, it } from 'vitest';
-import { FerryError } from '../../../src/errors/ferry-error.js';
 import { FS_MIN_BYTES, placePartitions } from '../../../src/layout/geometry.js';
 import type { Layout } from '../../../src/layout/model.js';
 import { shrinkMarginBytes, validateLayout } from '../../../src/layout/validate.js';
-import { MIB, disksOf, labLayout } from './lab-layout.js';
+import { MIB, disksOf, labLayout, refusal } from './lab-layout.js';
 
-function refusal(fn: () => void): FerryError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof FerryError) return err;
-    throw err;
-  }
-  throw new Error('expected a refusal, the layout was accepted');
-}
 const edit = (f: (l: Layout) => void): Layout => {
   const l = labLayout();
   f(l);
