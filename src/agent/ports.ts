@@ -6,6 +6,7 @@
 
 import type { ByteGate, PassOptions, PassSummary, ReceiverAddress, VolumePlan, VolumeProgress } from '../replication/types.js';
 import type { Logger } from '../platform/log.js';
+import type { WholeServerProgress, WholeServerStepEvent } from '../migration/whole-server.js';
 import type { SourceBody } from '../sms/schemas/source.js';
 import type { ProgressReport } from '../sms/schemas/progress.js';
 
@@ -80,16 +81,10 @@ export interface ReplicationPort {
 }
 
 /** One step of a whole-server run (migration/whole-server.ts): discover the source, lay out the target, copy, configure, finish. */
-export interface SystemStepEvent {
-  step: 'discover' | 'layout' | 'copy' | 'configure' | 'finish';
-  state: 'start' | 'done' | 'failed';
-  detail?: string;
-  /** copy: the volume this event is about (absent for the copy step as a whole). */
-  volume?: { id: string; index: number; count: number };
-}
+export type SystemStepEvent = WholeServerStepEvent;
 
 /** A volume's progress in a whole-server run, with its place among the volumes copied. */
-export type SystemProgress = VolumeProgress & { volumeId: string; volumeIndex: number; volumeCount: number };
+export type SystemProgress = WholeServerProgress;
 
 export interface SystemRunOptions {
   receiver: ReceiverAddress;
