@@ -52,7 +52,6 @@ export class SystemPassProgress {
   private readonly done = new Set<number>();
   private count = 0;
   private lastCopyProgress = 0;
-  private lastCopyTrace = '';
   private configureStarted = false;
   private configureProgress = 0;
   private configureTrace = '';
@@ -193,14 +192,9 @@ export class SystemPassProgress {
     if (!allStarted) {
       out.process_trace = cut(`${body.process_trace}; ${this.count - this.seen.size} more volume(s) waiting`);
     }
-    this.lastCopyTrace = out.process_trace;
     return out;
   }
 
-  /** The last copy trace (for logs). */
-  get trace(): string {
-    return this.lastCopyTrace;
-  }
 }
 
 function cut(s: string): string {

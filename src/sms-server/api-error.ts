@@ -32,7 +32,6 @@ export class ApiError extends FerryError {
     return {
       error_code: this.code,
       error_msg: msg,
-      ...(this.status === 403 ? { encoded_authorization_message: '' } : {}),
       error_param: this.params.length ? this.params : [msg],
       details: [{ error_code: this.code, error_msg: msg }],
     };
@@ -40,6 +39,4 @@ export class ApiError extends FerryError {
 }
 
 export const badRequest = (code: SmsCode, message: string, params?: string[]) => new ApiError(400, code, message, params);
-export const notFound = (code: SmsCode, message: string, params?: string[]) => new ApiError(404, code, message, params);
 export const unauthorized = (code: SmsCode, message: string) => new ApiError(401, code, message);
-export const forbidden = (message: string, params?: string[]) => new ApiError(403, 'SMS.9004', message, params);

@@ -234,7 +234,7 @@ const tooLong = (max: number) => new ApiError(413, 'SMS.6014', `The request body
 const busy = (budget: number) =>
   new ApiError(429, 'SMS.0201', `Network busy: the control plane is already receiving ${Math.round(budget / 1048576)} MiB of request bodies; retry in a moment.`);
 // The client went away: nothing to answer, and no failure of ours to log.
-const cutShort = () => new ApiError(400, 'SMS.9001', 'Invalid request: the client closed the connection before sending the whole body.');
+const cutShort = () => badRequest('SMS.9001', 'Invalid request: the client closed the connection before sending the whole body.');
 const slowBody = (ms: number, what: string) =>
   new ApiError(408, 'SMS.0203', `Connection to the control plane timed out: ${what} within ${Math.round(ms / 100) / 10} s.`);
 
