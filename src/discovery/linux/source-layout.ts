@@ -14,6 +14,7 @@ import { basename } from 'node:path';
 import { z } from 'zod';
 import { errorMessage } from '../../errors/ferry-error.js';
 import { exec, toolEnvironment } from '../../platform/exec.js';
+import { isExtended } from '../../layout/geometry.js';
 import { LAYOUT_VERSION, type Content, type Disk, type Layout, type Partition, type VolumeGroup } from '../../layout/model.js';
 import { parseBlkidExport } from './blkid.js';
 import { parseGetDefault, parseSubvolumeList } from './btrfs.js';
@@ -30,7 +31,6 @@ export interface SourceLayoutOptions {
 }
 
 const FILE_SYSTEM_TYPES = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs', 'vfat']);
-const EXTENDED = new Set(['5', 'f', '85']);
 
 const sfdiskSchema = z.object({
   partitiontable: z.object({
@@ -194,7 +194,7 @@ export async function discoverSourceLayout(options: SourceLayoutOptions = {}): P
       const id = `${name}p${number}`;
       const sizeBytes = p.size * table.sectorsize;
       const type = table.label === 'gpt' ? p.type.toUpperCase() : p.type.toLowerCase().replace(/^0(?=.)/, '');
-      const extended = table.label === 'dos' && EXTENDED.has(type);
+      const extended = table.label === 'dos' && isExtended({ type });
       const content: Content = extended ? { kind: 'none' } : await fsContent(p.node, await blkid([p.node]), sizeBytes, `${device} partition ${number}`);
       partitions.push({
         id,

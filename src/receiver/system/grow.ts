@@ -9,6 +9,7 @@
 
 import { mkdir, rmdir } from 'node:fs/promises';
 import { exec } from '../../platform/exec.js';
+import { isExtended } from '../../layout/geometry.js';
 import { partitionDevice, rereadPartitions } from './block-devices.js';
 import type { ServedVolume } from './volumes.js';
 
@@ -59,7 +60,6 @@ interface SfdiskPartition {
 }
 
 const numberOf = (p: SfdiskPartition) => Number(/(\d+)$/.exec(p.node)![1]);
-const EXTENDED = new Set(['5', '05', 'f', '0f', '85']);
 
 async function growToEnd(dev: string, n: number): Promise<void> {
   await exec('sfdisk', ['--no-reread', '--no-tell-kernel', '-N', String(n), dev], { input: ', +\n' });
@@ -77,11 +77,11 @@ export async function growVolume(v: ServedVolume, tmpDir: string): Promise<strin
   }
   const json = JSON.parse((await exec('sfdisk', ['--json', dev])).stdout) as { partitiontable: { partitions?: SfdiskPartition[] } };
   const parts = json.partitiontable.partitions ?? [];
-  const last = [...parts].filter((p) => !(v.disk!.table === 'dos' && EXTENDED.has(p.type.toLowerCase()))).sort((a, b) => b.start - a.start)[0];
+  const last = [...parts].filter((p) => !(v.disk!.table === 'dos' && isExtended(p))).sort((a, b) => b.start - a.start)[0];
   if (!last) return actions;
   const n = numberOf(last);
   // A last logical partition grows inside its extended one, which grows first.
-  const extended = v.disk.table === 'dos' && n > 4 ? parts.find((p) => EXTENDED.has(p.type.toLowerCase())) : undefined;
+  const extended = v.disk.table === 'dos' && n > 4 ? parts.find((p) => isExtended(p)) : undefined;
   if (extended) {
     await growToEnd(dev, numberOf(extended));
     actions.push(`extended partition ${numberOf(extended)} of ${dev} grown to the end of the disk`);
