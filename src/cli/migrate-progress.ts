@@ -8,7 +8,7 @@
 // events (replication/types.ts VolumeProgress).
 
 import cliProgress from 'cli-progress';
-import { formatBytes } from '../platform/human-units.js';
+import { formatBytes, formatDuration } from '../platform/human-units.js';
 import { RateMeter } from '../replication/progress/rate-meter.js';
 import type { VolumeProgress } from '../replication/types.js';
 
@@ -38,13 +38,6 @@ export function jsonLinesView(out: NodeJS.WritableStream): ProgressView {
     progress: (p) => out.write(`${JSON.stringify({ type: 'progress', time: new Date().toISOString(), ...p })}\n`),
     stop() {},
   };
-}
-
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 const MIN_SPAN_MS = 1000;

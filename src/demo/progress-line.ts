@@ -4,9 +4,9 @@
 
 import type { TaskDetails } from '../sms/schemas/task.js';
 import type { SourceSummary } from '../sms/schemas/source-read.js';
-import { formatBytes } from '../platform/human-units.js';
+import { formatBytes, formatDuration } from '../platform/human-units.js';
 
-export { formatBytes };
+export { formatBytes, formatDuration };
 
 export interface ProgressSnapshot {
   state: string;
@@ -64,9 +64,3 @@ export function formatProgress(p: ProgressSnapshot): string {
   return parts.join('  ');
 }
 
-export function formatDuration(seconds: number): string {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
-}
