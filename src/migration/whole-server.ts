@@ -16,6 +16,7 @@ import { FerryError, errorMessage, receivedCode, type ErrorCode, type ReceivedCo
 import type { Logger } from '../platform/log.js';
 import type { CopyMode, Layout } from '../layout/model.js';
 import type { SystemDisk, VolumeTarget } from '../layout/system-session.js';
+import { mapLimit } from '../platform/map-limit.js';
 import { runPass } from '../replication/run-pass.js';
 import type { ByteGate, PassSummary, ReceiverAddress, VolumePlan, VolumeProgress } from '../replication/types.js';
 import { discoverSource, mapTargetServer, planTarget } from './layout-steps.js';
@@ -155,7 +156,7 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     notes.push(...reply.notes);
     step({ step: 'layout', state: 'done', detail: `${reply.state}: ${describeLayout(reply.layout)}, ${reply.volumes.length} volumes to copy` });
 
-    // The copy step: every volume the receiver named, one after the other.
+    // The copy step: every volume the receiver named.
     await mounts.clearStale();
     const jobs = planVolumes(sent, reply.volumes, existsSync);
     const count = jobs.filter((j) => j.source.kind !== 'skip').length;
@@ -164,41 +165,27 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     // Volumes are copied `parallel` at a time (results keep the layout's
     // order): one file system's walk or fsyncs wait on the disk while
     // another's compression uses the CPU.
-    const results: WholeServerVolume[] = new Array<WholeServerVolume>(jobs.length);
-    const todo: { job: VolumeJob; slot: number; at: { id: string; index: number; count: number } }[] = [];
     let index = 0;
-    jobs.forEach((job, slot) => {
-      if (job.source.kind === 'skip') results[slot] = { ...resultOf(job.target), skipped: job.source.reason };
-      else todo.push({ job, slot, at: { id: job.target.id, index: index++, count } });
-    });
-    const copyOne = async ({ job, slot, at }: (typeof todo)[number]) => {
+    const planned = jobs.map((job) => ({ job, at: { id: job.target.id, index: job.source.kind === 'skip' ? -1 : index++, count } }));
+    const copyOne = async ({ job, at }: (typeof planned)[number]): Promise<WholeServerVolume> => {
       const base = resultOf(job.target);
-      if (failure) {
-        results[slot] = { ...base, error: { code: 'FERRY_ABORTED', message: `not copied: ${failure.message}` } };
-        return;
-      }
+      if (job.source.kind === 'skip') return { ...base, skipped: job.source.reason };
+      if (failure) return { ...base, error: { code: 'FERRY_ABORTED', message: `not copied: ${failure.message}` } };
       step({ step: 'copy', state: 'start', volume: at, detail: describeJob(job) });
       try {
         const r = await copyVolume(o, session, mounts, job, at);
-        results[slot] = { ...base, summary: r.summary, ...(r.actions.length ? { actions: r.actions } : {}) };
         step({ step: 'copy', state: 'done', volume: at, detail: `${r.summary.pass} pass of ${r.summary.totalBytes} bytes` });
+        return { ...base, summary: r.summary, ...(r.actions.length ? { actions: r.actions } : {}) };
       } catch (e) {
         const err = asFerryError(e);
-        results[slot] = { ...base, error: { code: err.code, message: err.message } };
         step({ step: 'copy', state: 'failed', volume: at, detail: err.message });
         // One volume's failure is kept and the others still go, unless the
         // session is gone (the receiver unmounted the tree) or we were stopped.
         if (session.closed || o.signal?.aborted) failure = err;
+        return { ...base, error: { code: err.code, message: err.message } };
       }
     };
-    let next = 0;
-    const lanes = Math.max(1, Math.min(o.parallel ?? DEFAULT_PARALLEL, todo.length));
-    await Promise.all(
-      Array.from({ length: lanes }, async () => {
-        while (next < todo.length) await copyOne(todo[next++]!);
-      }),
-    );
-    const volumes: WholeServerVolume[] = results.filter((v) => v !== undefined);
+    const volumes = await mapLimit(planned, Math.max(1, o.parallel ?? DEFAULT_PARALLEL), copyOne);
     for (const l of leftOut(reply.layout, reply.volumes)) {
       volumes.push({ id: l.id, kind: o.mode, target: '', mountPoint: l.mountPoint, fsType: l.fsType, summary: null, skipped: l.reason });
     }

@@ -10,6 +10,7 @@ import { open, readFile, readdir, statfs } from 'node:fs/promises';
 import os from 'node:os';
 import { delimiter } from 'node:path';
 import { exec, hasTool } from '../../platform/exec.js';
+import { mapLimit } from '../../platform/map-limit.js';
 import { errorMessage } from '../../errors/ferry-error.js';
 import { parseBlkidExport } from './blkid.js';
 import { BOOT_LOADER_FILES } from './host.js';
@@ -97,19 +98,6 @@ async function tool(file: string, args: string[], timeoutMs: number, okCodes = [
   }
 }
 
-/** Runs `fn` over items, at most `limit` at a time. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
 
 async function sysBlockDevice(sys: string, name: string, timeoutMs: number, warnings: string[]): Promise<SysBlockDevice | undefined> {
   const dir = `${sys}/block/${name}`;
