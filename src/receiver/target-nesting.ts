@@ -8,22 +8,18 @@
 
 import { readFileSync, realpathSync } from 'node:fs';
 import { UsageError } from '../errors/ferry-error.js';
+import { parseMountinfo } from '../platform/mountinfo.js';
 import type { TargetSpec } from './session-kind.js';
 
-/** Mount points of this process's mount namespace (mountinfo field 5, octal escapes undone). */
+/** Mount points of this process's mount namespace (an unreadable mountinfo gives none). */
 export function mountPoints(mountinfo = '/proc/self/mountinfo'): Set<string> {
-  const out = new Set<string>();
   let text: string;
   try {
     text = readFileSync(mountinfo, 'utf8');
   } catch {
-    return out;
+    return new Set();
   }
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    if (f.length > 4) out.add(f[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
-  }
-  return out;
+  return new Set(parseMountinfo(text).map((m) => m.mountPoint));
 }
 
 function real(p: string): string {
