@@ -134,6 +134,11 @@ export const LayoutSchema = z.object({
 });
 export type Layout = z.infer<typeof LayoutSchema>;
 
+/** Every partition and logical volume of a layout: disks in order, then volume groups. */
+export function layoutVolumes(layout: Pick<Layout, 'disks' | 'volumeGroups'>): (Partition | LogicalVolume)[] {
+  return [...layout.disks.flatMap((d) => d.partitions), ...layout.volumeGroups.flatMap((v) => v.logicalVolumes)];
+}
+
 /** How the volumes of a layout are copied: file trees into mounted file systems, or partitions (whole disks) as blocks. */
 export const CopyMode = z.enum(['file', 'block']);
 export type CopyMode = z.infer<typeof CopyMode>;

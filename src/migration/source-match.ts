@@ -6,7 +6,7 @@
 // the same id (disk N, partition M); each target disk to the source disk of
 // the same name, else of the same place. Pure: layouts in, layout out.
 
-import type { Content, Disk, Layout, LogicalVolume, Partition } from '../layout/model.js';
+import { layoutVolumes, type Content, type Disk, type Layout, type LogicalVolume, type Partition } from '../layout/model.js';
 
 type Volume = Partition | LogicalVolume;
 
@@ -16,10 +16,6 @@ function uuidOf(c: Content): string {
 
 function mountOf(c: Content): string {
   return c.kind === 'filesystem' ? c.mountPoint : '';
-}
-
-function sourceVolumes(source: Layout): Volume[] {
-  return [...source.disks.flatMap((d) => d.partitions), ...source.volumeGroups.flatMap((g) => g.logicalVolumes)];
 }
 
 function match(target: Volume, sources: Volume[]): Volume | undefined {
@@ -38,7 +34,7 @@ function match(target: Volume, sources: Volume[]): Volume | undefined {
 
 /** `target` with every empty sourceDevice filled from the matching part of `source` (left empty where nothing matches). */
 export function attachSources(target: Layout, source: Layout): Layout {
-  const volumes = sourceVolumes(source);
+  const volumes = layoutVolumes(source);
   const fill = <V extends Volume>(v: V): V => (v.sourceDevice ? v : { ...v, sourceDevice: match(v, volumes)?.sourceDevice ?? '' });
   const disk = (d: Disk, i: number): Disk => ({
     ...d,

@@ -5,7 +5,7 @@
 
 import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { exec, hasTool } from '../../platform/exec.js';
-import type { Content, Layout } from '../../layout/model.js';
+import { layoutVolumes, type Content, type Layout } from '../../layout/model.js';
 
 type Made = Extract<Content, { kind: 'filesystem' | 'swap' }>;
 
@@ -30,7 +30,7 @@ export function mkfsCommand(c: Made, device: string): [string, string[]] {
 }
 
 function madeContents(layout: Layout): Made[] {
-  const all = [...layout.disks.flatMap((d) => d.partitions.map((p) => p.content)), ...layout.volumeGroups.flatMap((v) => v.logicalVolumes.map((l) => l.content))];
+  const all = layoutVolumes(layout).map((v) => v.content);
   return all.filter((c): c is Made => c.kind === 'filesystem' || c.kind === 'swap');
 }
 

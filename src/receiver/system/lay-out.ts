@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { exec } from '../../platform/exec.js';
 import type { Logger } from '../../platform/log.js';
-import type { CopyMode, Layout } from '../../layout/model.js';
+import { layoutVolumes, type CopyMode, type Layout } from '../../layout/model.js';
 import type { SystemDisk } from '../../layout/system-session.js';
 import { flattenLvm } from '../../layout/flatten-lvm.js';
 import { isWholeDiskCopy, layoutHash } from '../../layout/plan.js';
@@ -202,7 +202,7 @@ async function wipe(device: string): Promise<void> {
 }
 
 async function formatAll(mode: CopyMode, made: Layout, devices: Map<string, string>, record: LayoutState): Promise<void> {
-  const volumes = [...made.disks.flatMap((d) => d.partitions), ...made.volumeGroups.flatMap((v) => v.logicalVolumes)];
+  const volumes = layoutVolumes(made);
   for (const v of volumes) {
     const c = v.content;
     const device = devices.get(v.id);

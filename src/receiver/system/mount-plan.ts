@@ -8,7 +8,7 @@
 // kernel cannot mount vfat) and swap is not a file system.
 
 import { FerryError } from '../../errors/ferry-error.js';
-import type { Content, Layout } from '../../layout/model.js';
+import { layoutVolumes, type Content, type Layout } from '../../layout/model.js';
 import type { SystemPaths } from './system-paths.js';
 
 export interface PlannedMount {
@@ -27,7 +27,7 @@ export interface PlannedMount {
  */
 export function assertSafePaths(layout: Layout): void {
   const bad = (p: string) => p.split('/').some((s) => s === '..' || s === '.');
-  const volumes = [...layout.disks.flatMap((d) => d.partitions), ...layout.volumeGroups.flatMap((v) => v.logicalVolumes)];
+  const volumes = layoutVolumes(layout);
   for (const v of volumes) {
     const c = v.content;
     if (c.kind !== 'filesystem') continue;
@@ -46,7 +46,7 @@ export function planMounts(layout: Layout, devices: Map<string, string>, paths: 
   const tops: PlannedMount[] = [];
   const tree: Array<PlannedMount & { mountPoint: string }> = [];
   const loose: PlannedMount[] = [];
-  const volumes = [...layout.disks.flatMap((d) => d.partitions), ...layout.volumeGroups.flatMap((v) => v.logicalVolumes)];
+  const volumes = layoutVolumes(layout);
   for (const v of volumes) {
     const c = v.content;
     const device = devices.get(v.id);
