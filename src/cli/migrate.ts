@@ -5,7 +5,7 @@
 // summary. What is shown while it runs is cli/migrate-progress.ts.
 
 import type { Command } from 'commander';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { FerryError, UsageError } from '../errors/ferry-error.js';
 import type { PassSummary, VolumePlan } from '../replication/types.js';
@@ -205,7 +205,7 @@ export function register(program: Command): void {
           try {
             summary = await runWholeServer({
               receiver,
-              migrationId: opts.migrationId ?? defaultMigrationId((await import('node:os')).hostname()),
+              migrationId: opts.migrationId ?? defaultMigrationId(hostname()),
               mode: opts.mode as 'file' | 'block',
               sourceRoot: opts.sourceRoot,
               ...(opts.sourceDisk.length ? { sourceDisks: opts.sourceDisk } : {}),
