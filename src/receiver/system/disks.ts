@@ -3,6 +3,7 @@
 // system session uses them. Owns parsing the flag, sizing the disks for
 // WELCOME, and attaching/detaching image files; nothing else.
 
+import { realpathSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FerryError, UsageError } from '../../errors/ferry-error.js';
@@ -30,7 +31,14 @@ export function parseDisk(spec: string): DiskSpec {
   if (i <= 0 || i === spec.length - 1) throw new UsageError(`--disk wants NAME=DEVICE, got '${spec}'`);
   const name = spec.slice(0, i);
   if (!NAME.test(name)) throw new UsageError(`disk name '${name}' may hold letters, digits, '_', '.', '-' only (64 at most)`);
-  return { name, path: resolve(spec.slice(i + 1)) };
+  // The device's own node (/dev/disk/by-id/… → /dev/sdb): partitions, holders
+  // and sector size are looked up in sysfs by the kernel's name.
+  const path = resolve(spec.slice(i + 1));
+  try {
+    return { name, path: realpathSync(path) };
+  } catch {
+    return { name, path }; // not there: describeDisk says so when the receiver starts
+  }
 }
 
 export async function describeDisk(d: DiskSpec): Promise<SystemDisk> {

@@ -2,6 +2,9 @@
 // and label kept), the mount plan (Btrfs top levels, then mount order, then
 // file systems without a mount point; vfat never), the volume target names,
 // and --disk parsing.
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ContentSchema, LayoutSchema } from '../../../../src/layout/model.js';
 import { parseDisk } from '../../../../src/receiver/system/disks.js';
@@ -73,5 +76,16 @@ describe('names', () => {
     expect(parseDisk('disk0=/dev/vdb')).toEqual({ name: 'disk0', path: '/dev/vdb' });
     expect(() => parseDisk('disk0')).toThrow(/NAME=DEVICE/);
     expect(() => parseDisk('a b=/dev/vdb')).toThrow(/may hold letters/);
+  });
+
+  it('names a --disk by its own node, not a link to it (sysfs knows the kernel name: /dev/disk/by-id/… → /dev/sdb)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-disk-link-'));
+    try {
+      writeFileSync(join(dir, 'disk.img'), '');
+      symlinkSync(join(dir, 'disk.img'), join(dir, 'by-id-link'));
+      expect(parseDisk(`disk0=${join(dir, 'by-id-link')}`)).toEqual({ name: 'disk0', path: join(dir, 'disk.img') });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
