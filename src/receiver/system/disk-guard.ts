@@ -12,8 +12,8 @@ import { FerryError } from '../../errors/ferry-error.js';
 import { exec } from '../../platform/exec.js';
 import { parseMountinfo } from '../../platform/mountinfo.js';
 import { holdersOf, majMinOf, partitionsOf } from './block-devices.js';
+import { LVM_ENV } from './lvm.js';
 
-const LVM_ENV = { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1', LC_ALL: 'C' };
 
 interface Node {
   path: string;

@@ -24,7 +24,7 @@ import { assertDisksFree } from './disk-guard.js';
 import { closeDisk, openDisk, type DiskSpec, type OpenDisk } from './disks.js';
 import { assertFormatTools, makeFileSystem } from './format.js';
 import { blkidUuid, readLayoutState, writeLayoutState, type LayoutState } from './layout-state.js';
-import { createVolumeGroup, deactivateVolumeGroup, hasDeviceMapper } from './lvm.js';
+import { activateVolumeGroup, createVolumeGroup, deactivateVolumeGroup, hasDeviceMapper } from './lvm.js';
 import { assertSafePaths, planMounts } from './mount-plan.js';
 import { MountStack } from './mounts.js';
 import { placePartitions, tableIdOf, writePartitionTable, type Placed } from './partition-table.js';
@@ -140,9 +140,8 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
     }
     if (state === 'recognised' && dm) {
       for (const vg of layout.volumeGroups) {
-        await exec('vgchange', ['-ay', vg.name], { env: { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1' } });
+        for (const [id, dev] of await activateVolumeGroup(vg)) devices.set(id, dev);
         res.groups.push(vg.name);
-        for (const lv of vg.logicalVolumes) devices.set(lv.id, `/dev/${vg.name}/${lv.name}`);
       }
     }
     if (req.mode === 'file') {

@@ -9,7 +9,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { exec } from '../../platform/exec.js';
 import type { VolumeGroup } from '../../layout/model.js';
 
-const LVM_ENV = { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1', LC_ALL: 'C' };
+/** The environment every LVM tool runs with here (no fd warnings, untranslated output). */
+export const LVM_ENV = { ...process.env, LVM_SUPPRESS_FD_WARNINGS: '1', LC_ALL: 'C' };
+
+const lvDevice = (vg: string, lv: string) => `/dev/${vg}/${lv}`;
 
 export function hasDeviceMapper(): boolean {
   if (existsSync('/sys/class/misc/device-mapper')) return true;
@@ -29,9 +32,15 @@ export async function createVolumeGroup(vg: VolumeGroup, pvs: Array<{ device: st
   const devices = new Map<string, string>();
   for (const lv of vg.logicalVolumes) {
     await exec('lvcreate', ['-y', '-W', 'y', '-n', lv.name, '-L', `${Math.floor(lv.sizeBytes / 1024)}k`, vg.name], { env: LVM_ENV, timeoutMs: 60_000 });
-    devices.set(lv.id, `/dev/${vg.name}/${lv.name}`);
+    devices.set(lv.id, lvDevice(vg.name, lv.name));
   }
   return devices;
+}
+
+/** Activates a volume group made earlier (a recognised layout); returns each LV's device by LV id. */
+export async function activateVolumeGroup(vg: VolumeGroup): Promise<Map<string, string>> {
+  await exec('vgchange', ['-ay', vg.name], { env: LVM_ENV, timeoutMs: 60_000 });
+  return new Map(vg.logicalVolumes.map((lv) => [lv.id, lvDevice(vg.name, lv.name)]));
 }
 
 export async function deactivateVolumeGroup(name: string): Promise<void> {
