@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { FerryError, errorMessage } from '../errors/ferry-error.js';
 import { exec } from '../platform/exec.js';
 import type { Logger } from '../platform/log.js';
+import { majorMinor } from '../platform/device-size-linux.js';
 import { parseMountinfo } from '../platform/mountinfo.js';
 
 /** Mount points below `dir` in this mount namespace, deepest first. */
@@ -35,13 +36,10 @@ function mountsBelow(dir: string): string[] {
 }
 
 /** 'major:minor' of a block device, as /proc/self/mountinfo spells it; undefined when `device` is not one. */
-function majorMinor(device: string): string | undefined {
+function deviceNumber(device: string): string | undefined {
   try {
     const st = statSync(device);
-    if (!st.isBlockDevice()) return undefined;
-    const major = (st.rdev >> 8) & 0xfff;
-    const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
-    return `${major}:${minor}`;
+    return st.isBlockDevice() ? majorMinor(st.rdev) : undefined;
   } catch {
     return undefined;
   }
@@ -49,7 +47,7 @@ function majorMinor(device: string): string | undefined {
 
 /** A place where the file system on `device` is mounted at its root, if any. */
 function mountedAt(device: string): string | undefined {
-  const mm = majorMinor(device);
+  const mm = deviceNumber(device);
   if (!mm) return undefined;
   try {
     return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).find((m) => m.majorMinor === mm && m.root === '/')?.mountPoint;
