@@ -17,6 +17,9 @@
 import type { Disk, FileSystemType, Partition } from './model.js';
 
 export const MIB = 1 << 20;
+
+/** A size in refusals and notes: `1048576 bytes (1.0 MiB)`. */
+export const fmtBytes = (n: number): string => `${n} bytes (${(n / MIB).toFixed(1)} MiB)`;
 /** Partitions start on 1 MiB boundaries (sfdisk's and parted's default). */
 export const ALIGN_BYTES = MIB;
 

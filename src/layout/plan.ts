@@ -8,13 +8,12 @@
 
 import { createHash } from 'node:crypto';
 import { FerryError } from '../errors/ferry-error.js';
-import { MIB, alignDown, alignUp, extendedBytesFor, isExtended, placePartitions } from './geometry.js';
+import { fmtBytes as fmt, MIB, alignDown, alignUp, extendedBytesFor, isExtended, placePartitions } from './geometry.js';
 import type { CopyMode, Disk, Layout, Partition } from './model.js';
 import type { SystemDisk } from './system-session.js';
 import { isBlockCopied, minimumFileLevelBytes } from './validate.js';
 
 const GROWABLE = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
-const fmt = (n: number): string => `${n} bytes (${(n / MIB).toFixed(1)} MiB)`;
 
 const isGrowable = (p: Partition): boolean => p.content.kind === 'filesystem' && GROWABLE.has(p.content.fsType);
 

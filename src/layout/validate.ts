@@ -7,7 +7,7 @@
 // figures. Device safety (mounted, swap, PV in use) is receiver/system/'s.
 
 import { FerryError } from '../errors/ferry-error.js';
-import { FS_MIN_BYTES, MIB, alignUp, isExtended, placePartitions } from './geometry.js';
+import { fmtBytes as fmt, FS_MIN_BYTES, MIB, alignUp, isExtended, placePartitions } from './geometry.js';
 import { FILE_SYSTEMS, type Content, type CopyMode, type FileSystemType, type Layout } from './model.js';
 import type { SystemDisk } from './system-session.js';
 
@@ -40,7 +40,6 @@ export interface ValidateOptions {
   fsTypes?: readonly FileSystemType[];
 }
 
-const fmt = (n: number): string => `${n} bytes (${(n / MIB).toFixed(1)} MiB)`;
 const invalid = (msg: string) => new FerryError('FERRY_LAYOUT_INVALID', `layout: ${msg}`);
 
 export function validateLayout(layout: Layout, disks: SystemDisk[], mode: CopyMode, options: ValidateOptions = {}): void {

@@ -14,7 +14,7 @@ import { blankImage } from './system-lab.js';
 import type { DebianImage } from './debian-image.js';
 
 /** The target's NIC: another MAC than the source's, as in a new cloud. */
-export const TARGET_MAC = '52:54:00:fe:00:02';
+export { TARGET_MAC } from '../../src/demo/system-demo.js';
 export const QEMU_DHCP_ADDRESS = /^10\.0\.2\.\d+\/24$/;
 
 /** The cached image attached read-only and mounted at DIR/source-root (src/demo/image-source.ts). */

@@ -34,9 +34,9 @@ import { rewriteCmdline } from './kernel-cmdline.js';
 import { addedKernelArgs } from './rewrite-files.js';
 import type { TargetFiles } from './target-files.js';
 import type { DeviceResolver } from './target-volumes.js';
+import { BIOS_BOOT_TYPE } from '../system/volumes.js';
 
 export const ESP_TYPES = new Set(['C12A7328-F81F-11D2-BA4B-00A0C93EC93B', 'ef']);
-const BIOS_BOOT = '21686148-6449-6E6F-744E-656564454649';
 
 export interface BootDisk {
   name: string;
@@ -60,7 +60,7 @@ export function bootDiskOf(made: Layout, devices: Map<string, string>, diskDevic
   const device = diskDevices.get(disk.name);
   if (!device) return undefined;
   const espDevice = esp ? devices.get(esp.id) : undefined;
-  return { name: disk.name, device, table: disk.table, biosBoot: disk.partitions.some((p) => p.type.toUpperCase() === BIOS_BOOT), ...(espDevice ? { esp: espDevice } : {}) };
+  return { name: disk.name, device, table: disk.table, biosBoot: disk.partitions.some((p) => p.type.toUpperCase() === BIOS_BOOT_TYPE), ...(espDevice ? { esp: espDevice } : {}) };
 }
 
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1', LC_ALL: 'C' };
