@@ -8,10 +8,10 @@
 // service calls these inside its transaction.
 
 import type { PutDisk } from '../sms/schemas/index.js';
+import { num } from '../sms/target-server.js';
 import { badRequest } from './api-error.js';
 
 type Rec = Record<string, unknown>;
-const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : 0);
 
 /** The size a volume will have on the target: its adjust_size when one is given (> 0), else its registered size. */
 export function adjustedSize(adjust: number | undefined, registered: unknown): number {

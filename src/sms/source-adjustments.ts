@@ -10,11 +10,11 @@
 import { UsageError } from '../errors/ferry-error.js';
 import type { SourceDetails } from './schemas/source-read.js';
 import type { SourceUpdate } from './schemas/source-update.js';
+import { num } from './target-server.js';
 
 export type AdjustChange = { id: string; skip: true } | { id: string; keep: true } | { id: string; size: number };
 
 type Rec = Record<string, unknown>;
-const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
 const list = (v: unknown) => (Array.isArray(v) ? (v as Rec[]) : []);
 
 const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };

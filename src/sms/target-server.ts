@@ -13,7 +13,7 @@ export type TargetServer = TaskCreate['target_server'];
 
 type Rec = Record<string, unknown>;
 /** A size or count the tables want as a non-negative integer; 0 when the source left it out. */
-const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
+export const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) && v >= 0 ? Math.floor(v) : 0);
 const text = (v: unknown) => (typeof v === 'string' ? v : '');
 
 /** The size a volume gets on the target: the operator's adjust_size when set (> 0; 0 is the documented default), else the source's. */
