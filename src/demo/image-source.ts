@@ -5,7 +5,9 @@
 // kernel may have no vfat, and the agent block-copies ESPs), ready for
 // `ferry migrate --system --source-root ROOT --source-disk DEVICE`. Used by
 // `ferry demo --system` and the boot tests. Owns its loop device and mounts;
-// detach() undoes them and never throws. The image is never written.
+// detach() undoes them and never throws. The image is never written, unless
+// the caller asks for a writable attachment of an image of its own (a test
+// that changes its source between passes works on a copy of the cached image).
 
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -21,9 +23,15 @@ export interface ImageSource {
   detach(): Promise<void>;
 }
 
+export interface AttachOptions {
+  /** Attach and mount read-write (default false). Never for a cached image: only for a copy the caller owns. */
+  writable?: boolean;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function attachImageSource(image: string, root: string): Promise<ImageSource> {
+export async function attachImageSource(image: string, root: string, options: AttachOptions = {}): Promise<ImageSource> {
+  const writable = options.writable === true;
   const undo: (() => Promise<unknown>)[] = [];
   const detach = async () => {
     for (const step of undo.splice(0).reverse()) {
@@ -35,7 +43,7 @@ export async function attachImageSource(image: string, root: string): Promise<Im
     }
   };
   try {
-    const device = (await exec('losetup', ['--find', '--show', '--read-only', '--partscan', image])).stdout.trim();
+    const device = (await exec('losetup', ['--find', '--show', ...(writable ? [] : ['--read-only']), '--partscan', image])).stdout.trim();
     undo.push(() => exec('losetup', ['-d', device]));
     // Without udev, --partscan may attach without creating the partition nodes: partx adds them.
     await exec('partx', ['-u', device]).catch(() => undefined);
@@ -46,7 +54,8 @@ export async function attachImageSource(image: string, root: string): Promise<Im
     const mount = async (part: number, at: string, fsType: string) => {
       await mkdir(at, { recursive: true });
       // norecovery: a read-only device cannot replay an xfs log (the image was unmounted cleanly anyway).
-      await exec('mount', ['-t', fsType, '-o', fsType === 'xfs' ? 'ro,norecovery' : 'ro', `${device}p${part}`, at]);
+      const opts = writable ? 'rw' : fsType === 'xfs' ? 'ro,norecovery' : 'ro';
+      await exec('mount', ['-t', fsType, '-o', opts, `${device}p${part}`, at]);
       undo.push(() => exec('umount', [at]).catch(() => exec('umount', ['-l', at])));
     };
     await mount(3, root, 'xfs');

@@ -4,9 +4,11 @@
 // `ferry receive --disk` + `ferry migrate --system` as real child processes
 // of dist/cli/bin.js onto a blank sparse image. Owns the receiver it starts
 // and the target image under the test's dir. The cached image is never
-// written. Run under the shared lock.
+// written: a test that changes its source between passes attaches a copy
+// (attachSourceCopy). Run under the shared lock.
 
 import { join } from 'node:path';
+import { exec } from '../../src/platform/exec.js';
 import { attachImageSource, type ImageSource } from '../../src/demo/image-source.js';
 import { runFerry, type RunResult } from './cli.js';
 import { startReceiver } from './block.js';
@@ -20,6 +22,17 @@ export const QEMU_DHCP_ADDRESS = /^10\.0\.2\.\d+\/24$/;
 /** The cached image attached read-only and mounted at DIR/source-root (src/demo/image-source.ts). */
 export function attachSource(image: DebianImage, dir: string): Promise<ImageSource> {
   return attachImageSource(image.path, join(dir, 'source-root'));
+}
+
+/**
+ * A copy of the cached image (DIR/source.img: a reflink where the file
+ * system can, else a sparse copy) attached READ-WRITE at DIR/source-root, so
+ * that the test can change the source between passes.
+ */
+export async function attachSourceCopy(image: DebianImage, dir: string): Promise<ImageSource> {
+  const copy = join(dir, 'source.img');
+  await exec('cp', ['--reflink=auto', '--sparse=always', image.path, copy], { timeoutMs: 10 * 60_000 });
+  return attachImageSource(copy, join(dir, 'source-root'), { writable: true });
 }
 
 export interface Migrated {

@@ -23,32 +23,13 @@ import { discoverSourceLayout } from '../../src/discovery/linux/source-layout.js
 import { targetServerFromLayout } from '../../src/layout/sms-mapping.js';
 import { startAgentLab, type AgentLab, type LabAgent } from '../helpers/agent-lab.js';
 import { loopbackTaskBody } from '../helpers/control-plane.js';
+import { expectMonotonic, progressHistory } from '../helpers/task-progress.js';
 import { needs } from '../helpers/requirements.js';
 import { buildSourceServer, SYSTEM_LAB_TOOLS, type SourceServer } from '../helpers/system-lab.js';
 import { until } from '../helpers/wait.js';
 
 const MiB = 1024 * 1024;
 const env = needs({ root: true, tools: [...SYSTEM_LAB_TOOLS, 'rsync'] });
-
-interface Entry {
-  seq: number;
-  subtask_name: string;
-  process_trace: string;
-  progress: number;
-  replicatesize: number;
-  totalsize: number;
-}
-
-/** Progress and bytes done never go back within one subtask's reports. */
-function expectMonotonic(entries: Entry[], name: string): void {
-  const mine = entries.filter((e) => e.subtask_name === name);
-  const p = mine.map((e) => e.progress);
-  const done = mine.map((e) => e.replicatesize);
-  expect(p, name).toEqual([...p].sort((a, b) => a - b));
-  expect(done, name).toEqual([...done].sort((a, b) => a - b));
-  expect(p.at(-1), name).toBe(100);
-  expect(mine.at(-1)!.replicatesize, name).toBe(mine.at(-1)!.totalsize);
-}
 
 describe.runIf(env.ok)('the agent daemon migrates a whole server', () => {
   let dir: string;
@@ -58,7 +39,7 @@ describe.runIf(env.ok)('the agent daemon migrates a whole server', () => {
   let taskId: string;
 
   const task = async () => (await lab!.cp.call('GET', `/v3/tasks/${taskId}`)).body;
-  const history = async () => ((await lab!.cp.call('GET', `/v3/tasks/${taskId}/progress-history`)).body.progress as Entry[]) ?? [];
+  const history = () => progressHistory(lab!.cp, taskId);
   const context = () => agent.out() + lab!.recv.stderr();
 
   beforeAll(async () => {

@@ -1,0 +1,32 @@
+// A task's progress history on the local control plane
+// (GET /v3/tasks/{id}/progress-history) and the check the whole-server tests
+// make of each subtask's reports in it. Shared by agent-whole-server and
+// boot-daemon; reads only.
+
+import { expect } from 'vitest';
+import type { LocalCp } from './control-plane.js';
+
+export interface ProgressEntry {
+  seq: number;
+  subtask_name: string;
+  process_trace: string;
+  progress: number;
+  replicatesize: number;
+  totalsize: number;
+}
+
+/** Every progress report of the task so far, oldest first. */
+export async function progressHistory(cp: LocalCp, taskId: string): Promise<ProgressEntry[]> {
+  return ((await cp.call('GET', `/v3/tasks/${taskId}/progress-history`)).body.progress as ProgressEntry[]) ?? [];
+}
+
+/** Progress and bytes done never go back within one subtask's reports, and its last report is 100 % of its total. */
+export function expectMonotonic(entries: ProgressEntry[], name: string): void {
+  const mine = entries.filter((e) => e.subtask_name === name);
+  const p = mine.map((e) => e.progress);
+  const done = mine.map((e) => e.replicatesize);
+  expect(p, name).toEqual([...p].sort((a, b) => a - b));
+  expect(done, name).toEqual([...done].sort((a, b) => a - b));
+  expect(p.at(-1), name).toBe(100);
+  expect(mine.at(-1)!.replicatesize, name).toBe(mine.at(-1)!.totalsize);
+}
