@@ -108,9 +108,8 @@ describe('ProgressReporter', () => {
     const clock = new FakeClock(0);
     const r = new ProgressReporter({ clock, build: () => body(1), send: () => new Promise(() => undefined) });
     r.start();
-    const t = Date.now();
-    await r.stop({ timeoutMs: 200 });
-    expect(Date.now() - t).toBeLessThan(60_000); // gives up instead of hanging (generous: a loaded machine stalls timers)
+    // Resolves (the test's own timeout catches a hang): stop() never waits on a send that cannot end.
+    await expect(r.stop({ timeoutMs: 200 })).resolves.toBeUndefined();
   });
 });
 
