@@ -56,7 +56,11 @@ interface OpenDir {
   path: Buffer;
   mtimeNs: bigint;
   atimeNs: bigint;
+  /** False only when this session made the directory's xattrs exactly the stream's and they hold no default ACL. */
+  mayInherit: boolean;
 }
+
+const DEFAULT_ACL = 'system.posix_acl_default';
 
 const TMP_PREFIX = '.ferry-tmp-';
 /**
@@ -271,7 +275,7 @@ export class FileExtractor {
     }
     for (const p of chain) {
       const st = lstatSync(this.abs(p), { bigint: true });
-      this.dirs.push({ path: p, mtimeNs: st.mtimeNs, atimeNs: st.atimeNs });
+      this.dirs.push({ path: p, mtimeNs: st.mtimeNs, atimeNs: st.atimeNs, mayInherit: true });
     }
   }
 
@@ -314,10 +318,19 @@ export class FileExtractor {
   /** Replaces whatever is at abs with tmp (a directory in the way is removed first). */
   private place(rel: Buffer, tmp: Buffer): void {
     const abs = this.abs(rel);
-    const st = this.existing(abs);
-    if (st?.isDirectory()) rmSync(abs, { recursive: true, force: true });
     this.touched(rel);
-    renameSync(tmp, abs);
+    try {
+      // rename(2) replaces a file, symlink or node, and refuses a directory in the way (EISDIR, or ENOTEMPTY/EEXIST):
+      // only then is it looked at. An lstat before every rename was 1.2 s of the receiver's profiled time on a
+      // 43,000-entry full pass (2026-12-05).
+      renameSync(tmp, abs);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      if (!this.existing(abs)?.isDirectory()) throw e;
+      rmSync(abs, { recursive: true, force: true });
+      renameSync(tmp, abs);
+    }
     this.tmp = null;
   }
 
@@ -347,9 +360,9 @@ export class FileExtractor {
           st = null;
         }
         if (!st) mkdirSync(abs, { mode: 0o700 });
-        this.meta(abs, h);
+        const exact = this.meta(abs, h, !st);
         chmodSync(abs, h.mode & 0o7777);
-        this.dirs.push({ path: rel, mtimeNs: h.mtimeNs, atimeNs: h.mtimeNs });
+        this.dirs.push({ path: rel, mtimeNs: h.mtimeNs, atimeNs: h.mtimeNs, mayInherit: !exact || h.xattrs?.has(DEFAULT_ACL) === true });
         return null;
       }
       case 'file': {
@@ -372,7 +385,7 @@ export class FileExtractor {
         symlinkSync(h.linkpath, tmp);
         this.tmp = tmp;
         if (this.owners) lchownSync(tmp, h.uid, h.gid);
-        this.xattrs(tmp, h);
+        this.xattrs(tmp, h, true);
         lutimesSync(tmp, S(h.mtimeNs), S(h.mtimeNs));
         this.place(rel, tmp);
         return null;
@@ -401,7 +414,7 @@ export class FileExtractor {
         const kind = h.type === 'fifo' ? ['p'] : [h.type === 'char' ? 'c' : 'b', String(h.devmajor ?? 0), String(h.devminor ?? 0)];
         await exec('mknod', ['-m', '600', tmp.toString('utf8'), ...kind]);
         this.tmp = tmp;
-        this.meta(tmp, h);
+        this.meta(tmp, h, true);
         chmodSync(tmp, h.mode & 0o7777);
         lutimesSync(tmp, S(h.mtimeNs), S(h.mtimeNs));
         this.place(rel, tmp);
@@ -412,21 +425,32 @@ export class FileExtractor {
 
   private xops: XattrOps | null = null;
 
-  private xattrs(abs: Buffer, h: TarHeader): void {
+  /**
+   * Makes the entry's xattrs exactly the stream's; true when they are (false: not applied, warned when some were wanted).
+   * `fresh`: the entry was created by this session just now. A fresh entry can hold only what the kernel gave it at
+   * creation — an ACL inherited from its directory's default ACL, or a security module's label — so when it wants no
+   * xattrs and its directory is known to pass no ACL on, there is nothing to list or remove and the call is skipped.
+   * Measured (2026-12-05, 43,000-entry tree from /usr, full pass into xfs): listing xattrs by path for every new
+   * entry was 2.2 s of the receiver's ~20 s of profiled time; a security label given at creation now stays.
+   */
+  private xattrs(abs: Buffer, h: TarHeader, fresh = false): boolean {
+    if (fresh && (!h.xattrs || h.xattrs.size === 0) && this.dirs[this.dirs.length - 1]?.mayInherit === false) return true;
     try {
       if (!this.xops) throw new Error('extended attributes not loaded');
       this.xops.writeXattrs(abs, h.xattrs);
+      return true;
     } catch (e) {
       if (h.xattrs && h.xattrs.size > 0) {
         this.o.log?.warn({ path: showPath(h.path), err: (e as Error).message }, 'extended attributes not applied');
       }
+      return false;
     }
   }
 
   /** Owner (numeric) and xattrs/ACLs; the caller applies mode afterwards (chown clears setuid bits). */
-  private meta(abs: Buffer, h: TarHeader): void {
+  private meta(abs: Buffer, h: TarHeader, fresh: boolean): boolean {
     if (this.owners) lchownSync(abs, h.uid, h.gid);
-    this.xattrs(abs, h);
+    return this.xattrs(abs, h, fresh);
   }
 
   private finishFile(fd: number, rel: Buffer, h: TarHeader): void {
@@ -434,7 +458,7 @@ export class FileExtractor {
     try {
       if (h.ferry?.size !== undefined) ftruncateSync(fd, Number(h.ferry.size));
       if (this.owners) fchownSync(fd, h.uid, h.gid);
-      this.xattrs(tmp, h);
+      this.xattrs(tmp, h, h.ferry?.op !== 'patch');
       fchmodSync(fd, h.mode & 0o7777);
       futimesSync(fd, S(h.mtimeNs), S(h.mtimeNs));
     } finally {
