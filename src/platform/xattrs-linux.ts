@@ -89,8 +89,10 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
         try {
           removeAttributeSync(p, n);
         } catch (e) {
-          // security.selinux and similar may refuse removal; leave them
-          if (!/Permission denied|Operation not permitted|os error 1|os error 13/.test((e as Error).message)) throw e;
+          // security.selinux and similar may refuse removal; leave them. Gone already is fine: on xfs an ACL is
+          // listed twice (system.posix_acl_default and trusted.SGI_ACL_DEFAULT) and removing one removes both,
+          // which ended the loop here before the rest was removed (an inherited default ACL stayed).
+          if (!/Permission denied|Operation not permitted|os error 1\b|os error 13|No data available|os error 61/.test((e as Error).message)) throw e;
         }
       }
     }

@@ -68,10 +68,12 @@ function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('nod
         const data = new Uint8Array(m.sizes[i]! + 1);
         const buf = Buffer.from(data.buffer);
         let got = 0;
+        // Stops once the walked size is in: a read to see EOF cost one more syscall per file, and a file that grew
+        // after this read shows it in the fstat below (its size), one that grew before it in the extra byte.
         for (;;) {
           const n = fs.readSync(fd, buf, got, buf.length - got, got);
           got += n;
-          if (n === 0 || got === buf.length) break;
+          if (n === 0 || got >= m.sizes[i]!) break;
         }
         const st = fs.fstatSync(fd, { bigint: true });
         out.push({ status: 'ok', data: data.buffer, got, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, size: st.size, isFile: st.isFile() });
@@ -169,7 +171,7 @@ function readOneOnPool(path: Buffer, size: number): Promise<WorkerResult> {
       const more = (got: number) =>
         fsRead(fd, data, got, data.length - got, got, (rerr, n) => {
           if (rerr) return finish(failed(rerr));
-          if (n > 0 && got + n < data.length) return more(got + n);
+          if (n > 0 && got + n < size) return more(got + n); // the walked size is in: no read for EOF (see above)
           const total = got + n;
           fsFstat(fd, { bigint: true }, (serr, st) => {
             if (serr) return finish(failed(serr));

@@ -220,7 +220,10 @@ export class TarProducer {
     let bytes = 0;
     let done = false;
     for (;;) {
-      while (!done && queue.length < READ_AHEAD_ITEMS && bytes < READ_AHEAD_BYTES) {
+      // Refilled in bursts, from half empty, so that the reads it starts go out in full batches of the
+      // small-file reader (one at a time, a batch was cut whenever the stream waited on a frame).
+      const refill = queue.length <= READ_AHEAD_ITEMS / 2 && bytes <= READ_AHEAD_BYTES / 2;
+      while (refill && !done && queue.length < READ_AHEAD_ITEMS && bytes < READ_AHEAD_BYTES) {
         const n = await items.next();
         if (n.done) {
           done = true;
