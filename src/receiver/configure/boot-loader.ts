@@ -29,11 +29,11 @@ import type { Logger } from '../../platform/log.js';
 import type { Layout, Partition } from '../../layout/model.js';
 import type { Chroot } from './chroot.js';
 import type { Distro } from './distro.js';
-import { fixGrubCfg } from './grub-cfg.js';
+import { fixGrubCfg, type GrubCfgTargets } from './grub-cfg.js';
 import { rewriteCmdline } from './kernel-cmdline.js';
 import { addedKernelArgs } from './rewrite-files.js';
 import type { TargetFiles } from './target-files.js';
-import type { DeviceResolver } from './target-volumes.js';
+import { volumeMountedAt, type DeviceResolver } from './target-volumes.js';
 import { BIOS_BOOT_TYPE } from '../system/volumes.js';
 
 export const ESP_TYPES = new Set(['C12A7328-F81F-11D2-BA4B-00A0C93EC93B', 'ef']);
@@ -49,12 +49,14 @@ export interface BootDisk {
 }
 
 const mountPointOf = (p: Partition) => (p.content.kind === 'filesystem' ? p.content.mountPoint : '');
+/** Where the source mounts the partition's file system: whole, or (btrfs) any of its subvolumes. */
+const mountsAt = (p: Partition, at: string) => mountPointOf(p) === at || (p.content.kind === 'filesystem' && p.content.subvolumes.some((s) => s.mountPoint === at));
 
 /** The disk the target boots from (pure). */
 export function bootDiskOf(made: Layout, devices: Map<string, string>, diskDevices: Map<string, string>): BootDisk | undefined {
   const isEsp = (p: Partition) => ESP_TYPES.has(p.type) || (p.content.kind === 'filesystem' && p.content.fsType === 'vfat' && mountPointOf(p) === '/boot/efi');
   const holds = (pred: (p: Partition) => boolean) => made.disks.find((d) => d.partitions.some(pred));
-  const disk = holds(isEsp) ?? holds((p) => mountPointOf(p) === '/boot') ?? holds((p) => mountPointOf(p) === '/') ?? made.disks[0];
+  const disk = holds(isEsp) ?? holds((p) => mountsAt(p, '/boot')) ?? holds((p) => mountsAt(p, '/')) ?? made.disks[0];
   if (!disk) return undefined;
   const esp = disk.partitions.find(isEsp);
   const device = diskDevices.get(disk.name);
@@ -120,7 +122,22 @@ async function removableFromEsp(esp: string, distro: Distro): Promise<string | u
 /** The file system holding /boot/grub: its UUID and the GRUB directory's path on it. */
 export interface BootFs {
   uuid: string;
+  /** As GRUB sees it on that file system: '/grub' on a /boot of its own, '/boot/grub' in /, '/@/boot/grub' in a btrfs root on subvolume '@'. */
   grubDir: string;
+}
+
+/**
+ * The file system holding the GRUB directory (pure): /boot's when the source
+ * mounts one, else /'s. GRUB reads btrfs from its top level, not from the
+ * subvolume the system mounts, so a subvolume's path comes first.
+ */
+export function bootFsOf(r: DeviceResolver, distro: Pick<Distro, 'grub'>): BootFs {
+  const dir = distro.grub === 'grub2' ? 'grub2' : 'grub';
+  const under = (subvolume: string) => (subvolume ? `/${subvolume.replace(/^\/+|\/+$/g, '')}` : '');
+  const boot = volumeMountedAt(r.volumes, '/boot');
+  if (boot) return { uuid: boot.volume.uuid, grubDir: `${under(boot.subvolume)}/${dir}` };
+  const root = volumeMountedAt(r.volumes, '/');
+  return { uuid: root?.volume.uuid ?? '', grubDir: `${under(root?.subvolume ?? '')}/boot/${dir}` };
 }
 
 export async function installBootLoader(c: Chroot, files: TargetFiles, distro: Distro, disk: BootDisk, bootFs: BootFs, log: Logger): Promise<string[]> {
@@ -169,6 +186,16 @@ export async function installBootLoader(c: Chroot, files: TargetFiles, distro: D
 /** GRUB's EFI modules every target needs to find and read /boot and start Linux. */
 const EFI_MODULES = ['part_gpt', 'part_msdos', 'ext2', 'xfs', 'btrfs', 'fat', 'normal', 'linux', 'boot', 'configfile', 'echo', 'search', 'search_fs_uuid', 'search_fs_file', 'search_label', 'serial', 'terminal', 'efi_gop', 'all_video', 'gzio', 'test'];
 
+/** The early config built into the core image: /boot's file system by UUID, the GRUB directory on it as the prefix (pure). */
+export function efiEarlyConfig(bootFs: BootFs): string {
+  return `search.fs_uuid ${bootFs.uuid} root\nset prefix=($root)${bootFs.grubDir}\n`;
+}
+
+/** grub-mkimage's arguments for the core image (pure): `-p` is the prefix used when the early config's search fails. */
+export function efiMkimageArgs(bootFs: BootFs, early: string, image: string): string[] {
+  return ['-O', 'x86_64-efi', '-o', image, '-c', early, '-p', bootFs.grubDir, ...EFI_MODULES];
+}
+
 /**
  * What grub-install --target=x86_64-efi does, by hand, where the ESP cannot
  * be mounted (grub-install wants it mounted and FAT): the modules copied to
@@ -181,9 +208,9 @@ async function efiImageByHand(c: Chroot, files: TargetFiles, distro: Distro, esp
   await c.run('/bin/sh', ['-c', 'mkdir -p /boot/grub/x86_64-efi && cp /usr/lib/grub/x86_64-efi/*.mod /usr/lib/grub/x86_64-efi/*.lst /boot/grub/x86_64-efi/']);
   const early = '/tmp/ferry-grub-early.cfg';
   const image = '/tmp/ferry-grubx64.efi';
-  await files.create(early, `search.fs_uuid ${bootFs.uuid} root\nset prefix=($root)${bootFs.grubDir}\n`);
+  await files.create(early, efiEarlyConfig(bootFs));
   try {
-    await c.run(`${distro.grub}-mkimage`, ['-O', 'x86_64-efi', '-o', image, '-c', early, '-p', bootFs.grubDir, ...EFI_MODULES]);
+    await c.run(`${distro.grub}-mkimage`, efiMkimageArgs(bootFs, early, image));
     const made = await files.resolve(image);
     if (!made) throw new Error(`${distro.grub}-mkimage wrote no ${image}`);
     for (const d of ['::/EFI', '::/EFI/BOOT', `::/EFI/${distro.id}`]) await mtool('mmd', ['-D', 's', '-i', esp, d]).catch(() => undefined);
@@ -201,6 +228,13 @@ export interface GrubCfgInput {
   resolver: DeviceResolver;
   /** Every receiver device of the target disks and partitions. */
   receiverDevices: string[];
+}
+
+/** What a generated grub.cfg's receiver-side root=/resume= become (pure): the target's / (whole or a btrfs subvolume) and its only swap. */
+export function grubCfgTargets(i: GrubCfgInput): GrubCfgTargets {
+  const root = volumeMountedAt(i.resolver.volumes, '/')?.volume;
+  const swaps = i.resolver.volumes.filter((v) => v.kind === 'swap');
+  return { rootUuid: root?.uuid ?? '', ...(swaps.length === 1 ? { swapUuid: swaps[0]!.uuid } : {}), receiverDevices: i.receiverDevices };
 }
 
 /** grub-mkconfig in the chroot, then grub.cfg checked and mended (grub-cfg.ts); RHEL 8's grubenv kernelopts rewritten too. */
@@ -222,9 +256,7 @@ export async function regenerateGrubCfg(c: Chroot, files: TargetFiles, distro: D
   changes.push(`${distro.grubCfg} regenerated (${distro.grub}-mkconfig)`);
   const text = await files.read(distro.grubCfg);
   if (text === undefined) return changes;
-  const root = i.resolver.volumes.find((v) => v.kind === 'filesystem' && v.mountPoint === '/');
-  const swaps = i.resolver.volumes.filter((v) => v.kind === 'swap');
-  const fixed = fixGrubCfg(text, { rootUuid: root?.uuid ?? '', ...(swaps.length === 1 ? { swapUuid: swaps[0]!.uuid } : {}), receiverDevices: i.receiverDevices }, distro.grubCfg);
+  const fixed = fixGrubCfg(text, grubCfgTargets(i), distro.grubCfg);
   if (fixed.text !== text) await files.write(distro.grubCfg, fixed.text);
   changes.push(...fixed.changes);
   return changes;
