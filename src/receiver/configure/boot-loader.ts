@@ -16,20 +16,26 @@
 //   block-copied from the source) is copied with mtools to EFI/BOOT/. The
 //   RHEL family boots through shim, whose package already puts
 //   EFI/BOOT/BOOTX64.EFI there: grub2-install is not run for UEFI.
-// - grub-mkconfig (grub2-mkconfig) with os-prober off, then grub-cfg.ts:
-//   no receiver-side device may be left in grub.cfg.
+// - grub-mkconfig (grub2-mkconfig) with os-prober off into the file the
+//   system boots from (the RHEL family under UEFI: the ESP's grub.cfg on
+//   RHEL 7/8, /boot/grub2/grub.cfg behind the ESP's stub on RHEL 9 and
+//   Fedora, whose UUID is pointed at the target: efi-grub-cfg.ts), then
+//   grub-cfg.ts: no receiver-side device may be left in grub.cfg nor in
+//   RHEL 8's grubenv kernelopts.
 // Must not touch: any disk but the target's boot disk and ESP.
 
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { errorMessage } from '../../errors/ferry-error.js';
+import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { exec } from '../../platform/exec.js';
 import type { Logger } from '../../platform/log.js';
 import type { Layout, Partition } from '../../layout/model.js';
 import type { Chroot } from './chroot.js';
 import type { Distro } from './distro.js';
-import { fixGrubCfg, type GrubCfgTargets } from './grub-cfg.js';
+import { assertNoReceiverDevice, fixGrubCfg, fixReceiverRootResume, type GrubCfgTargets } from './grub-cfg.js';
+import { efiConfigDir, efiGrubCfgKind, fixEfiStub, rewriteGrubenv } from './efi-grub-cfg.js';
+import { openEsp } from './esp-files.js';
 import { rewriteCmdline } from './kernel-cmdline.js';
 import { addedKernelArgs } from './rewrite-files.js';
 import type { TargetFiles } from './target-files.js';
@@ -228,6 +234,8 @@ export interface GrubCfgInput {
   resolver: DeviceResolver;
   /** Every receiver device of the target disks and partitions. */
   receiverDevices: string[];
+  /** The ESP's receiver device, for a UEFI target. */
+  esp?: string;
 }
 
 /** What a generated grub.cfg's receiver-side root=/resume= become (pure): the target's / (whole or a btrfs subvolume) and its only swap. */
@@ -237,27 +245,92 @@ export function grubCfgTargets(i: GrubCfgInput): GrubCfgTargets {
   return { rootUuid: root?.uuid ?? '', ...(swaps.length === 1 ? { swapUuid: swaps[0]!.uuid } : {}), receiverDevices: i.receiverDevices };
 }
 
-/** grub-mkconfig in the chroot, then grub.cfg checked and mended (grub-cfg.ts); RHEL 8's grubenv kernelopts rewritten too. */
-export async function regenerateGrubCfg(c: Chroot, files: TargetFiles, distro: Distro, i: GrubCfgInput): Promise<string[]> {
+/**
+ * RHEL 8's kernelopts (grubenv) as the target needs them (pure): what
+ * grub2-mkconfig wrote there names the root by the device it saw without
+ * udev (a receiver loop device), the source's kernelopts name the source's
+ * devices; both become UUID=, and configure's kernel arguments are added.
+ */
+export function targetKernelopts(kernelopts: string, i: GrubCfgInput, distro: Distro): { cmdline: string; changes: string[] } {
+  const t = grubCfgTargets(i);
+  const mended = fixReceiverRootResume(kernelopts, t);
+  const r = rewriteCmdline(mended.cmdline, i.resolver, { add: addedKernelArgs(distro) });
+  const changes = [...(mended.count > 0 ? [`${mended.count} root=/resume= device path(s) of the receiver → UUID=`] : []), ...r.changes];
+  assertNoReceiverDevice(r.cmdline, t, 'kernelopts');
+  return { cmdline: r.cmdline, changes };
+}
+
+/**
+ * grub-mkconfig (grub2-mkconfig) in the chroot into the file the system
+ * boots from, then checked and mended (grub-cfg.ts). That file is
+ * distro.grubCfg, except for the RHEL family under UEFI (efi-grub-cfg.ts):
+ * on RHEL 7/8 the ESP's EFI/<dir>/grub.cfg itself (written there, or made
+ * in the chroot and copied with mtools), on RHEL 9 / Fedora the ESP's stub
+ * is pointed at the target's /boot and /boot/grub2/grub.cfg is generated.
+ * RHEL 8's kernelopts (grubenv) are rewritten after grub2-mkconfig, which
+ * sets them.
+ */
+export async function regenerateGrubCfg(c: Chroot, files: TargetFiles, distro: Distro, i: GrubCfgInput, log: Logger): Promise<string[]> {
   const changes: string[] = [];
   const env = { GRUB_DISABLE_OS_PROBER: 'true' };
-  if (distro.family === 'rhel') {
-    const list = await c.run('grub2-editenv', ['-', 'list'], { okCodes: [0, 1] }).catch(() => ({ stdout: '' }));
-    const kernelopts = /^kernelopts=(.*)$/m.exec(list.stdout)?.[1];
-    if (kernelopts !== undefined) {
-      const r = rewriteCmdline(kernelopts, i.resolver, { add: addedKernelArgs(distro) });
-      if (r.changes.length > 0) {
-        await c.run('grub2-editenv', ['-', 'set', `kernelopts=${r.cmdline}`]);
-        changes.push(...r.changes.map((x) => `grubenv kernelopts: ${x}`));
+  const targets = grubCfgTargets(i);
+  /** grub-mkconfig -o `out` (a path in the chroot), then the file mended; returns its mended text. */
+  const mkconfig = async (out: string, shown: string): Promise<string | undefined> => {
+    await c.run(`${distro.grub}-mkconfig`, ['-o', out], { env, timeoutMs: 600_000 });
+    changes.push(`${shown} regenerated (${distro.grub}-mkconfig)`);
+    const text = await files.read(out);
+    if (text === undefined) return undefined;
+    const fixed = fixGrubCfg(text, targets, shown);
+    if (fixed.text !== text) await files.write(out, fixed.text);
+    changes.push(...fixed.changes);
+    return fixed.text;
+  };
+  const grubenv = async (read: () => Promise<string | undefined>, write: (t: string) => Promise<void>, shown: string) => {
+    const text = await read();
+    if (text === undefined) return;
+    const r = rewriteGrubenv(text, (k) => targetKernelopts(k, i, distro), shown);
+    if (r.text !== text) await write(r.text);
+    changes.push(...r.changes);
+  };
+
+  if (distro.family === 'rhel' && i.esp) {
+    const esp = await openEsp(c, files, i.esp, log);
+    const dir = efiConfigDir(distro.id, await esp.configDirs());
+    const cfg = dir ? `EFI/${dir}/grub.cfg` : undefined;
+    const text = cfg ? await esp.read(cfg) : undefined;
+    if (cfg && dir && text !== undefined && efiGrubCfgKind(text) === 'full') {
+      // RHEL 7/8: GRUB on the ESP reads this file and nothing else.
+      const shown = `/boot/efi/${cfg}`;
+      if (esp.mountedAt) {
+        await mkconfig(shown, shown);
+      } else {
+        const tmp = '/tmp/ferry-grub.cfg';
+        try {
+          const made = await mkconfig(tmp, shown);
+          if (made === undefined) throw new FerryError('FERRY_CONFIGURE_FAILED', `${distro.grub}-mkconfig wrote no ${tmp} in the migrated system`);
+          await esp.write(cfg, made);
+        } finally {
+          const at = await files.resolve(tmp);
+          if (at) await rm(at, { force: true });
+        }
       }
+      await grubenv(() => esp.read(`EFI/${dir}/grubenv`), (t) => esp.write(`EFI/${dir}/grubenv`, t), `/boot/efi/EFI/${dir}/grubenv`);
+      // A hybrid image also boots with BIOS from /boot/grub2/grub.cfg: kept current when it has one.
+      if (await files.exists(distro.grubCfg)) await mkconfig(distro.grubCfg, distro.grubCfg);
+      return changes;
+    }
+    if (cfg && text !== undefined) {
+      const fixed = fixEfiStub(text, bootFsOf(i.resolver, distro), `/boot/efi/${cfg}`);
+      if (fixed.text !== text) await esp.write(cfg, fixed.text);
+      changes.push(...fixed.changes);
+    } else {
+      changes.push(`UEFI: the ESP has no EFI/<dir>/grub.cfg of ${distro.id || 'the system'} (${dir ? 'none' : 'none or several'} found): ${distro.grubCfg} is written`);
     }
   }
-  await c.run(`${distro.grub}-mkconfig`, ['-o', distro.grubCfg], { env, timeoutMs: 600_000 });
-  changes.push(`${distro.grubCfg} regenerated (${distro.grub}-mkconfig)`);
-  const text = await files.read(distro.grubCfg);
-  if (text === undefined) return changes;
-  const fixed = fixGrubCfg(text, grubCfgTargets(i), distro.grubCfg);
-  if (fixed.text !== text) await files.write(distro.grubCfg, fixed.text);
-  changes.push(...fixed.changes);
+  await mkconfig(distro.grubCfg, distro.grubCfg);
+  if (distro.family === 'rhel') {
+    const envFile = distro.grubCfg.replace(/grub\.cfg$/, 'grubenv');
+    await grubenv(() => files.read(envFile), (t) => files.write(envFile, t), envFile);
+  }
   return changes;
 }

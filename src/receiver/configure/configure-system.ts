@@ -85,7 +85,7 @@ export async function configureSystem(i: ConfigureInput): Promise<ConfigureResul
       changes.push(...(await rebuildInitramfs(c, files, distro)));
       if (disk) changes.push(...(await installBootLoader(c, files, distro, disk, bootFsOf(resolver, distro), i.log)));
       else changes.push('no boot disk in the layout: no boot loader installed');
-      changes.push(...(await regenerateGrubCfg(c, files, distro, { resolver, receiverDevices })));
+      changes.push(...(await regenerateGrubCfg(c, files, distro, { resolver, receiverDevices, ...(disk?.esp ? { esp: disk.esp } : {}) }, i.log)));
     });
   } catch (e) {
     failure = e;

@@ -2,13 +2,13 @@
 // disks and NIC (each rewrite is a pure transform in its own file; this one
 // finds the files in the target tree, applies them and writes back only what
 // changed): fstab, crypttab, the resume device, /etc/default/grub, BLS
-// entries, udev persistent-net rules, ifupdown, ifcfg, NetworkManager and
+// entries and /etc/kernel/cmdline, udev persistent-net rules, ifupdown, ifcfg, NetworkManager and
 // netplan. Running it again on its own result changes nothing.
 // Must not touch: files outside the target tree (TargetFiles refuses them).
 
 import type { Distro } from './distro.js';
 import { rewriteCrypttab, rewriteFstab, rewriteResumeConf } from './fstab.js';
-import { rewriteBlsEntry, rewriteDefaultGrub } from './kernel-cmdline.js';
+import { rewriteBlsEntry, rewriteDefaultGrub, rewriteKernelCmdlineFile } from './kernel-cmdline.js';
 import { ifcfgDevice, rewriteIfcfg } from './network-ifcfg.js';
 import { rewriteInterfaces } from './network-ifupdown.js';
 import { rewriteNmProfile } from './network-manager.js';
@@ -45,6 +45,7 @@ export async function rewriteFiles(files: TargetFiles, distro: Distro, resolver:
   for (const f of (await files.list('/boot/loader/entries')).filter((n) => n.endsWith('.conf'))) {
     await apply(`/boot/loader/entries/${f}`, (t) => rewriteBlsEntry(t, resolver, { add }, `/boot/loader/entries/${f}`));
   }
+  await apply('/etc/kernel/cmdline', (t) => rewriteKernelCmdlineFile(t, resolver, { add }));
 
   // Network.
   for (const dir of ['/etc/udev/rules.d', '/lib/udev/rules.d']) {
