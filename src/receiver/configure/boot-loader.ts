@@ -28,14 +28,13 @@ import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { FerryError, errorMessage } from '../../errors/ferry-error.js';
-import { exec } from '../../platform/exec.js';
 import type { Logger } from '../../platform/log.js';
 import type { Layout, Partition } from '../../layout/model.js';
 import type { Chroot } from './chroot.js';
 import type { Distro } from './distro.js';
 import { assertNoReceiverDevice, fixGrubCfg, fixReceiverRootResume, type GrubCfgTargets } from './grub-cfg.js';
 import { efiConfigDir, efiGrubCfgKind, fixEfiStub, rewriteGrubenv } from './efi-grub-cfg.js';
-import { openEsp } from './esp-files.js';
+import { mtool, openEsp } from './esp-files.js';
 import { rewriteCmdline } from './kernel-cmdline.js';
 import { addedKernelArgs } from './rewrite-files.js';
 import type { TargetFiles } from './target-files.js';
@@ -71,8 +70,6 @@ export function bootDiskOf(made: Layout, devices: Map<string, string>, diskDevic
   return { name: disk.name, device, table: disk.table, biosBoot: disk.partitions.some((p) => p.type.toUpperCase() === BIOS_BOOT_TYPE), ...(espDevice ? { esp: espDevice } : {}) };
 }
 
-const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1', LC_ALL: 'C' };
-const mtool = (tool: string, args: string[]) => exec(tool, args, { env: MTOOLS_ENV, timeoutMs: 120_000 });
 
 /** Files below `dir` on the receiver, relative to it. */
 async function walk(dir: string, base = dir): Promise<string[]> {

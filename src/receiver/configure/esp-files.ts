@@ -25,7 +25,8 @@ export interface EspFiles {
 }
 
 const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1', LC_ALL: 'C' };
-const mtool = (tool: string, args: string[]) => exec(tool, args, { env: MTOOLS_ENV, timeoutMs: 120_000 });
+/** An mtools command (mdir, mtype, mcopy, mmd) on a FAT image or partition. */
+export const mtool = (tool: string, args: string[]) => exec(tool, args, { env: MTOOLS_ENV, timeoutMs: 120_000 });
 
 export async function openEsp(c: Chroot, files: TargetFiles, esp: string, log: Logger): Promise<EspFiles> {
   const at = '/boot/efi';
