@@ -16,24 +16,29 @@
 //   block-copied from the source) is copied with mtools to EFI/BOOT/. The
 //   RHEL family boots through shim, whose package already puts
 //   EFI/BOOT/BOOTX64.EFI there: grub2-install is not run for UEFI.
-// - grub-mkconfig (grub2-mkconfig) with os-prober off, then grub-cfg.ts:
-//   no receiver-side device may be left in grub.cfg.
+// - grub-mkconfig (grub2-mkconfig) with os-prober off into the file the
+//   system boots from (the RHEL family under UEFI: the ESP's grub.cfg on
+//   RHEL 7/8, /boot/grub2/grub.cfg behind the ESP's stub on RHEL 9 and
+//   Fedora, whose UUID is pointed at the target: efi-grub-cfg.ts), then
+//   grub-cfg.ts: no receiver-side device may be left in grub.cfg nor in
+//   RHEL 8's grubenv kernelopts.
 // Must not touch: any disk but the target's boot disk and ESP.
 
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { errorMessage } from '../../errors/ferry-error.js';
-import { exec } from '../../platform/exec.js';
+import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import type { Logger } from '../../platform/log.js';
 import type { Layout, Partition } from '../../layout/model.js';
 import type { Chroot } from './chroot.js';
 import type { Distro } from './distro.js';
-import { fixGrubCfg } from './grub-cfg.js';
+import { assertNoReceiverDevice, fixGrubCfg, fixReceiverRootResume, type GrubCfgTargets } from './grub-cfg.js';
+import { efiConfigDir, efiGrubCfgKind, fixEfiStub, rewriteGrubenv } from './efi-grub-cfg.js';
+import { mtool, openEsp } from './esp-files.js';
 import { rewriteCmdline } from './kernel-cmdline.js';
 import { addedKernelArgs } from './rewrite-files.js';
 import type { TargetFiles } from './target-files.js';
-import type { DeviceResolver } from './target-volumes.js';
+import { volumeMountedAt, type DeviceResolver } from './target-volumes.js';
 import { BIOS_BOOT_TYPE } from '../system/volumes.js';
 
 export const ESP_TYPES = new Set(['C12A7328-F81F-11D2-BA4B-00A0C93EC93B', 'ef']);
@@ -49,12 +54,14 @@ export interface BootDisk {
 }
 
 const mountPointOf = (p: Partition) => (p.content.kind === 'filesystem' ? p.content.mountPoint : '');
+/** Where the source mounts the partition's file system: whole, or (btrfs) any of its subvolumes. */
+const mountsAt = (p: Partition, at: string) => mountPointOf(p) === at || (p.content.kind === 'filesystem' && p.content.subvolumes.some((s) => s.mountPoint === at));
 
 /** The disk the target boots from (pure). */
 export function bootDiskOf(made: Layout, devices: Map<string, string>, diskDevices: Map<string, string>): BootDisk | undefined {
   const isEsp = (p: Partition) => ESP_TYPES.has(p.type) || (p.content.kind === 'filesystem' && p.content.fsType === 'vfat' && mountPointOf(p) === '/boot/efi');
   const holds = (pred: (p: Partition) => boolean) => made.disks.find((d) => d.partitions.some(pred));
-  const disk = holds(isEsp) ?? holds((p) => mountPointOf(p) === '/boot') ?? holds((p) => mountPointOf(p) === '/') ?? made.disks[0];
+  const disk = holds(isEsp) ?? holds((p) => mountsAt(p, '/boot')) ?? holds((p) => mountsAt(p, '/')) ?? made.disks[0];
   if (!disk) return undefined;
   const esp = disk.partitions.find(isEsp);
   const device = diskDevices.get(disk.name);
@@ -63,8 +70,6 @@ export function bootDiskOf(made: Layout, devices: Map<string, string>, diskDevic
   return { name: disk.name, device, table: disk.table, biosBoot: disk.partitions.some((p) => p.type.toUpperCase() === BIOS_BOOT_TYPE), ...(espDevice ? { esp: espDevice } : {}) };
 }
 
-const MTOOLS_ENV = { ...process.env, MTOOLS_SKIP_CHECK: '1', LC_ALL: 'C' };
-const mtool = (tool: string, args: string[]) => exec(tool, args, { env: MTOOLS_ENV, timeoutMs: 120_000 });
 
 /** Files below `dir` on the receiver, relative to it. */
 async function walk(dir: string, base = dir): Promise<string[]> {
@@ -120,7 +125,22 @@ async function removableFromEsp(esp: string, distro: Distro): Promise<string | u
 /** The file system holding /boot/grub: its UUID and the GRUB directory's path on it. */
 export interface BootFs {
   uuid: string;
+  /** As GRUB sees it on that file system: '/grub' on a /boot of its own, '/boot/grub' in /, '/@/boot/grub' in a btrfs root on subvolume '@'. */
   grubDir: string;
+}
+
+/**
+ * The file system holding the GRUB directory (pure): /boot's when the source
+ * mounts one, else /'s. GRUB reads btrfs from its top level, not from the
+ * subvolume the system mounts, so a subvolume's path comes first.
+ */
+export function bootFsOf(r: DeviceResolver, distro: Pick<Distro, 'grub'>): BootFs {
+  const dir = distro.grub === 'grub2' ? 'grub2' : 'grub';
+  const under = (subvolume: string) => (subvolume ? `/${subvolume.replace(/^\/+|\/+$/g, '')}` : '');
+  const boot = volumeMountedAt(r.volumes, '/boot');
+  if (boot) return { uuid: boot.volume.uuid, grubDir: `${under(boot.subvolume)}/${dir}` };
+  const root = volumeMountedAt(r.volumes, '/');
+  return { uuid: root?.volume.uuid ?? '', grubDir: `${under(root?.subvolume ?? '')}/boot/${dir}` };
 }
 
 export async function installBootLoader(c: Chroot, files: TargetFiles, distro: Distro, disk: BootDisk, bootFs: BootFs, log: Logger): Promise<string[]> {
@@ -169,6 +189,16 @@ export async function installBootLoader(c: Chroot, files: TargetFiles, distro: D
 /** GRUB's EFI modules every target needs to find and read /boot and start Linux. */
 const EFI_MODULES = ['part_gpt', 'part_msdos', 'ext2', 'xfs', 'btrfs', 'fat', 'normal', 'linux', 'boot', 'configfile', 'echo', 'search', 'search_fs_uuid', 'search_fs_file', 'search_label', 'serial', 'terminal', 'efi_gop', 'all_video', 'gzio', 'test'];
 
+/** The early config built into the core image: /boot's file system by UUID, the GRUB directory on it as the prefix (pure). */
+export function efiEarlyConfig(bootFs: BootFs): string {
+  return `search.fs_uuid ${bootFs.uuid} root\nset prefix=($root)${bootFs.grubDir}\n`;
+}
+
+/** grub-mkimage's arguments for the core image (pure): `-p` is the prefix used when the early config's search fails. */
+export function efiMkimageArgs(bootFs: BootFs, early: string, image: string): string[] {
+  return ['-O', 'x86_64-efi', '-o', image, '-c', early, '-p', bootFs.grubDir, ...EFI_MODULES];
+}
+
 /**
  * What grub-install --target=x86_64-efi does, by hand, where the ESP cannot
  * be mounted (grub-install wants it mounted and FAT): the modules copied to
@@ -181,9 +211,9 @@ async function efiImageByHand(c: Chroot, files: TargetFiles, distro: Distro, esp
   await c.run('/bin/sh', ['-c', 'mkdir -p /boot/grub/x86_64-efi && cp /usr/lib/grub/x86_64-efi/*.mod /usr/lib/grub/x86_64-efi/*.lst /boot/grub/x86_64-efi/']);
   const early = '/tmp/ferry-grub-early.cfg';
   const image = '/tmp/ferry-grubx64.efi';
-  await files.create(early, `search.fs_uuid ${bootFs.uuid} root\nset prefix=($root)${bootFs.grubDir}\n`);
+  await files.create(early, efiEarlyConfig(bootFs));
   try {
-    await c.run(`${distro.grub}-mkimage`, ['-O', 'x86_64-efi', '-o', image, '-c', early, '-p', bootFs.grubDir, ...EFI_MODULES]);
+    await c.run(`${distro.grub}-mkimage`, efiMkimageArgs(bootFs, early, image));
     const made = await files.resolve(image);
     if (!made) throw new Error(`${distro.grub}-mkimage wrote no ${image}`);
     for (const d of ['::/EFI', '::/EFI/BOOT', `::/EFI/${distro.id}`]) await mtool('mmd', ['-D', 's', '-i', esp, d]).catch(() => undefined);
@@ -201,31 +231,103 @@ export interface GrubCfgInput {
   resolver: DeviceResolver;
   /** Every receiver device of the target disks and partitions. */
   receiverDevices: string[];
+  /** The ESP's receiver device, for a UEFI target. */
+  esp?: string;
 }
 
-/** grub-mkconfig in the chroot, then grub.cfg checked and mended (grub-cfg.ts); RHEL 8's grubenv kernelopts rewritten too. */
-export async function regenerateGrubCfg(c: Chroot, files: TargetFiles, distro: Distro, i: GrubCfgInput): Promise<string[]> {
+/** What a generated grub.cfg's receiver-side root=/resume= become (pure): the target's / (whole or a btrfs subvolume) and its only swap. */
+export function grubCfgTargets(i: GrubCfgInput): GrubCfgTargets {
+  const root = volumeMountedAt(i.resolver.volumes, '/')?.volume;
+  const swaps = i.resolver.volumes.filter((v) => v.kind === 'swap');
+  return { rootUuid: root?.uuid ?? '', ...(swaps.length === 1 ? { swapUuid: swaps[0]!.uuid } : {}), receiverDevices: i.receiverDevices };
+}
+
+/**
+ * RHEL 8's kernelopts (grubenv) as the target needs them (pure): what
+ * grub2-mkconfig wrote there names the root by the device it saw without
+ * udev (a receiver loop device), the source's kernelopts name the source's
+ * devices; both become UUID=, and configure's kernel arguments are added.
+ */
+export function targetKernelopts(kernelopts: string, i: GrubCfgInput, distro: Distro): { cmdline: string; changes: string[] } {
+  const t = grubCfgTargets(i);
+  const mended = fixReceiverRootResume(kernelopts, t);
+  const r = rewriteCmdline(mended.cmdline, i.resolver, { add: addedKernelArgs(distro) });
+  const changes = [...(mended.count > 0 ? [`${mended.count} root=/resume= device path(s) of the receiver → UUID=`] : []), ...r.changes];
+  assertNoReceiverDevice(r.cmdline, t, 'kernelopts');
+  return { cmdline: r.cmdline, changes };
+}
+
+/**
+ * grub-mkconfig (grub2-mkconfig) in the chroot into the file the system
+ * boots from, then checked and mended (grub-cfg.ts). That file is
+ * distro.grubCfg, except for the RHEL family under UEFI (efi-grub-cfg.ts):
+ * on RHEL 7/8 the ESP's EFI/<dir>/grub.cfg itself (written there, or made
+ * in the chroot and copied with mtools), on RHEL 9 / Fedora the ESP's stub
+ * is pointed at the target's /boot and /boot/grub2/grub.cfg is generated.
+ * RHEL 8's kernelopts (grubenv) are rewritten after grub2-mkconfig, which
+ * sets them.
+ */
+export async function regenerateGrubCfg(c: Chroot, files: TargetFiles, distro: Distro, i: GrubCfgInput, log: Logger): Promise<string[]> {
   const changes: string[] = [];
   const env = { GRUB_DISABLE_OS_PROBER: 'true' };
-  if (distro.family === 'rhel') {
-    const list = await c.run('grub2-editenv', ['-', 'list'], { okCodes: [0, 1] }).catch(() => ({ stdout: '' }));
-    const kernelopts = /^kernelopts=(.*)$/m.exec(list.stdout)?.[1];
-    if (kernelopts !== undefined) {
-      const r = rewriteCmdline(kernelopts, i.resolver, { add: addedKernelArgs(distro) });
-      if (r.changes.length > 0) {
-        await c.run('grub2-editenv', ['-', 'set', `kernelopts=${r.cmdline}`]);
-        changes.push(...r.changes.map((x) => `grubenv kernelopts: ${x}`));
+  const targets = grubCfgTargets(i);
+  /** grub-mkconfig -o `out` (a path in the chroot), then the file mended; returns its mended text. */
+  const mkconfig = async (out: string, shown: string): Promise<string | undefined> => {
+    await c.run(`${distro.grub}-mkconfig`, ['-o', out], { env, timeoutMs: 600_000 });
+    changes.push(`${shown} regenerated (${distro.grub}-mkconfig)`);
+    const text = await files.read(out);
+    if (text === undefined) return undefined;
+    const fixed = fixGrubCfg(text, targets, shown);
+    if (fixed.text !== text) await files.write(out, fixed.text);
+    changes.push(...fixed.changes);
+    return fixed.text;
+  };
+  const grubenv = async (read: () => Promise<string | undefined>, write: (t: string) => Promise<void>, shown: string) => {
+    const text = await read();
+    if (text === undefined) return;
+    const r = rewriteGrubenv(text, (k) => targetKernelopts(k, i, distro), shown);
+    if (r.text !== text) await write(r.text);
+    changes.push(...r.changes);
+  };
+
+  if (distro.family === 'rhel' && i.esp) {
+    const esp = await openEsp(c, files, i.esp, log);
+    const dir = efiConfigDir(distro.id, await esp.configDirs());
+    const cfg = dir ? `EFI/${dir}/grub.cfg` : undefined;
+    const text = cfg ? await esp.read(cfg) : undefined;
+    if (cfg && dir && text !== undefined && efiGrubCfgKind(text) === 'full') {
+      // RHEL 7/8: GRUB on the ESP reads this file and nothing else.
+      const shown = `/boot/efi/${cfg}`;
+      if (esp.mountedAt) {
+        await mkconfig(shown, shown);
+      } else {
+        const tmp = '/tmp/ferry-grub.cfg';
+        try {
+          const made = await mkconfig(tmp, shown);
+          if (made === undefined) throw new FerryError('FERRY_CONFIGURE_FAILED', `${distro.grub}-mkconfig wrote no ${tmp} in the migrated system`);
+          await esp.write(cfg, made);
+        } finally {
+          const at = await files.resolve(tmp);
+          if (at) await rm(at, { force: true });
+        }
       }
+      await grubenv(() => esp.read(`EFI/${dir}/grubenv`), (t) => esp.write(`EFI/${dir}/grubenv`, t), `/boot/efi/EFI/${dir}/grubenv`);
+      // A hybrid image also boots with BIOS from /boot/grub2/grub.cfg: kept current when it has one.
+      if (await files.exists(distro.grubCfg)) await mkconfig(distro.grubCfg, distro.grubCfg);
+      return changes;
+    }
+    if (cfg && text !== undefined) {
+      const fixed = fixEfiStub(text, bootFsOf(i.resolver, distro), `/boot/efi/${cfg}`);
+      if (fixed.text !== text) await esp.write(cfg, fixed.text);
+      changes.push(...fixed.changes);
+    } else {
+      changes.push(`UEFI: the ESP has no EFI/<dir>/grub.cfg of ${distro.id || 'the system'} (${dir ? 'none' : 'none or several'} found): ${distro.grubCfg} is written`);
     }
   }
-  await c.run(`${distro.grub}-mkconfig`, ['-o', distro.grubCfg], { env, timeoutMs: 600_000 });
-  changes.push(`${distro.grubCfg} regenerated (${distro.grub}-mkconfig)`);
-  const text = await files.read(distro.grubCfg);
-  if (text === undefined) return changes;
-  const root = i.resolver.volumes.find((v) => v.kind === 'filesystem' && v.mountPoint === '/');
-  const swaps = i.resolver.volumes.filter((v) => v.kind === 'swap');
-  const fixed = fixGrubCfg(text, { rootUuid: root?.uuid ?? '', ...(swaps.length === 1 ? { swapUuid: swaps[0]!.uuid } : {}), receiverDevices: i.receiverDevices }, distro.grubCfg);
-  if (fixed.text !== text) await files.write(distro.grubCfg, fixed.text);
-  changes.push(...fixed.changes);
+  await mkconfig(distro.grubCfg, distro.grubCfg);
+  if (distro.family === 'rhel') {
+    const envFile = distro.grubCfg.replace(/grub\.cfg$/, 'grubenv');
+    await grubenv(() => files.read(envFile), (t) => files.write(envFile, t), envFile);
+  }
   return changes;
 }

@@ -16,7 +16,7 @@ import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { exec } from '../../platform/exec.js';
 import type { Logger } from '../../platform/log.js';
 import type { Layout } from '../../layout/model.js';
-import { bootDiskOf, installBootLoader, regenerateGrubCfg } from './boot-loader.js';
+import { bootDiskOf, bootFsOf, installBootLoader, regenerateGrubCfg } from './boot-loader.js';
 import { withChroot } from './chroot.js';
 import { detectDistro, type Distro } from './distro.js';
 import { rebuildInitramfs } from './initramfs.js';
@@ -70,14 +70,6 @@ export async function identify(files: TargetFiles): Promise<Distro> {
   return detectDistro(osRelease, (p) => present.has(p));
 }
 
-/** The file system holding /boot/grub: /boot's when it has its own, else /'s. */
-function bootFsOf(r: DeviceResolver): { uuid: string; grubDir: string } {
-  const boot = r.volumes.find((v) => v.kind === 'filesystem' && v.mountPoint === '/boot');
-  if (boot) return { uuid: boot.uuid, grubDir: '/grub' };
-  const root = r.volumes.find((v) => v.kind === 'filesystem' && v.mountPoint === '/');
-  return { uuid: root?.uuid ?? '', grubDir: '/boot/grub' };
-}
-
 export async function configureSystem(i: ConfigureInput): Promise<ConfigureResult> {
   const root = await realpath(i.root);
   const files = new TargetFiles(root);
@@ -91,9 +83,9 @@ export async function configureSystem(i: ConfigureInput): Promise<ConfigureResul
     changes.push(...(await rewriteFiles(files, distro, resolver, { keepStaticNetwork: i.keepStaticNetwork })));
     await withChroot(root, { efivars: disk?.esp !== undefined }, i.log, async (c) => {
       changes.push(...(await rebuildInitramfs(c, files, distro)));
-      if (disk) changes.push(...(await installBootLoader(c, files, distro, disk, bootFsOf(resolver), i.log)));
+      if (disk) changes.push(...(await installBootLoader(c, files, distro, disk, bootFsOf(resolver, distro), i.log)));
       else changes.push('no boot disk in the layout: no boot loader installed');
-      changes.push(...(await regenerateGrubCfg(c, files, distro, { resolver, receiverDevices })));
+      changes.push(...(await regenerateGrubCfg(c, files, distro, { resolver, receiverDevices, ...(disk?.esp ? { esp: disk.esp } : {}) }, i.log)));
     });
   } catch (e) {
     failure = e;

@@ -22,17 +22,25 @@ function isReceiverDevice(dev: string, t: GrubCfgTargets): boolean {
   return LOOP.test(dev) || t.receiverDevices.includes(dev);
 }
 
+/** root=/resume= words of a kernel command line that name a receiver device, as UUID= of the target's root and swap; `count` says how many. */
+export function fixReceiverRootResume(cmdline: string, t: GrubCfgTargets): { cmdline: string; count: number } {
+  let count = 0;
+  const out = cmdline.replace(/(^|\s)(root|resume)=(\/dev\/\S+)/g, (w, sp: string, key: string, dev: string) => {
+    if (!isReceiverDevice(dev, t)) return w;
+    const uuid = key === 'root' ? t.rootUuid : t.swapUuid;
+    if (!uuid) return w;
+    count++;
+    return `${sp}${key}=UUID=${uuid}`;
+  });
+  return { cmdline: out, count };
+}
+
 export function fixGrubCfg(text: string, t: GrubCfgTargets, file: string): { text: string; changes: string[] } {
   let count = 0;
   const out = text.replace(/^(\s*linux(?:efi|16)?\s+\S+)(.*)$/gm, (_line, head: string, rest: string) => {
-    const fixed = rest.replace(/(^|\s)(root|resume)=(\/dev\/\S+)/g, (w, sp: string, key: string, dev: string) => {
-      if (!isReceiverDevice(dev, t)) return w;
-      const uuid = key === 'root' ? t.rootUuid : t.swapUuid;
-      if (!uuid) return w;
-      count++;
-      return `${sp}${key}=UUID=${uuid}`;
-    });
-    return head + fixed;
+    const fixed = fixReceiverRootResume(rest, t);
+    count += fixed.count;
+    return head + fixed.cmdline;
   });
   const changes = count > 0 ? [`${file}: ${count} root=/resume= device path${count > 1 ? 's' : ''} of the receiver rewritten to UUID= (no udev in the chroot)`] : [];
   assertNoReceiverDevice(out, t, file);

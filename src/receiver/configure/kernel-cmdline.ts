@@ -1,6 +1,8 @@
 // Rewriting a kernel command line for the target (pure), wherever one is
 // kept: /etc/default/grub's GRUB_CMDLINE_LINUX(_DEFAULT), BLS entries'
-// `options` lines (RHEL 8+), grub.cfg's `linux` lines. root= and resume=
+// `options` lines (RHEL 8+), /etc/kernel/cmdline (what kernel-install gives
+// the entries of kernels installed later: RHEL 9, Fedora), grub.cfg's
+// `linux` lines. root= and resume=
 // naming a device the target will not have become UUID= of the target's
 // file system or swap; rd.lvm.lv=/rd.lvm.vg= of logical volumes that became
 // partitions are dropped (dracut would wait for them and give up);
@@ -88,11 +90,25 @@ export function rewriteBlsEntry(text: string, resolver: DeviceResolver, o: Cmdli
   const changes: string[] = [];
   const lines = text.split('\n').map((line) => {
     const m = /^(options\s+)(.*)$/.exec(line);
-    // RHEL 8 entries say `options $kernelopts`: grubenv holds them (rewritten through grub2-editenv).
+    // RHEL 8 entries say `options $kernelopts`: grubenv holds them (rewritten after grub2-mkconfig, boot-loader.ts).
     if (!m || m[2]!.trim() === '$kernelopts') return line;
     const r = rewriteCmdline(m[2]!, resolver, o);
     changes.push(...r.changes.map((c) => `${file}: ${c}`));
     return `${m[1]}${r.cmdline}`;
+  });
+  return { text: lines.join('\n'), changes };
+}
+
+/** /etc/kernel/cmdline (RHEL 9, Fedora; kernel-install copies it into new BLS entries): its one line, comments kept. */
+export function rewriteKernelCmdlineFile(text: string, resolver: DeviceResolver, o: CmdlineOptions, file = '/etc/kernel/cmdline'): { text: string; changes: string[] } {
+  const changes: string[] = [];
+  let done = false;
+  const lines = text.split('\n').map((line) => {
+    if (done || line.trim() === '' || line.trimStart().startsWith('#')) return line;
+    done = true;
+    const r = rewriteCmdline(line, resolver, o);
+    changes.push(...r.changes.map((c) => `${file}: ${c}`));
+    return r.changes.length > 0 ? r.cmdline : line;
   });
   return { text: lines.join('\n'), changes };
 }

@@ -3,12 +3,14 @@
 // profile to the source's NIC, or set its MAC); the primary interface's file
 // names the device eth0 (network-names.ts) and falls back to DHCP unless the
 // operator keeps static addresses (IPADDR, PREFIX, NETMASK, GATEWAY … are
-// commented out, not deleted). The caller renames the file itself
+// commented out, not deleted). Another NIC's file naming a device the target
+// will not have stops starting at boot (ONBOOT=no: RHEL 7's network service
+// fails when a device is missing; NetworkManager would never find it). The caller renames the file itself
 // (ifcfg-eth0). Idempotent: a file it wrote comes back unchanged.
 // Must not touch: anything but the text it is given.
 
 import type { NetworkOptions } from './network-ifupdown.js';
-import { PRIMARY_NIC } from './network-names.js';
+import { PRIMARY_NIC, willBeMissing } from './network-names.js';
 
 const MARK = '#ferry# ';
 const STATIC = /^\s*(IPADDR\d*|PREFIX\d*|NETMASK\d*|GATEWAY\d*|BROADCAST|NETWORK)=/;
@@ -26,10 +28,14 @@ export function rewriteIfcfg(text: string, o: NetworkOptions & { primary: boolea
     lines[i] = MARK + lines[i];
   };
   const isStatic = lines.some((l) => /^\s*BOOTPROTO=["']?(none|static)["']?\s*$/.test(l));
+  const missing = willBeMissing(ifcfgDevice(text));
   lines.forEach((l, i) => {
     if (l.trim().startsWith('#')) return;
     if (/^\s*(HWADDR|MACADDR)=/.test(l)) comment(i, "bound to the source's NIC");
-    else if (o.primary && /^\s*DEVICE=/.test(l) && ifcfgDevice(l) !== PRIMARY_NIC) {
+    else if (!o.primary && missing && /^\s*ONBOOT=["']?yes["']?\s*$/i.test(l)) {
+      changes.push(`${file}:${i + 1}: ONBOOT=yes → ONBOOT=no (the target has no NIC named ${ifcfgDevice(text)}: RHEL 7's network service would fail on it)`);
+      lines[i] = 'ONBOOT=no';
+    } else if (o.primary && /^\s*DEVICE=/.test(l) && ifcfgDevice(l) !== PRIMARY_NIC) {
       changes.push(`${file}:${i + 1}: DEVICE=${ifcfgDevice(l)} → DEVICE=${PRIMARY_NIC} (the target's first NIC, net.ifnames=0)`);
       lines[i] = `DEVICE=${PRIMARY_NIC}`;
     } else if (o.primary && isStatic && !o.keepStaticNetwork) {

@@ -2,16 +2,16 @@
 // disks and NIC (each rewrite is a pure transform in its own file; this one
 // finds the files in the target tree, applies them and writes back only what
 // changed): fstab, crypttab, the resume device, /etc/default/grub, BLS
-// entries, udev persistent-net rules, ifupdown, ifcfg, NetworkManager and
+// entries and /etc/kernel/cmdline, udev persistent-net rules, ifupdown, ifcfg, NetworkManager and
 // netplan. Running it again on its own result changes nothing.
 // Must not touch: files outside the target tree (TargetFiles refuses them).
 
 import type { Distro } from './distro.js';
 import { rewriteCrypttab, rewriteFstab, rewriteResumeConf } from './fstab.js';
-import { rewriteBlsEntry, rewriteDefaultGrub } from './kernel-cmdline.js';
+import { rewriteBlsEntry, rewriteDefaultGrub, rewriteKernelCmdlineFile } from './kernel-cmdline.js';
 import { ifcfgDevice, rewriteIfcfg } from './network-ifcfg.js';
 import { rewriteInterfaces } from './network-ifupdown.js';
-import { rewriteNmProfile } from './network-manager.js';
+import { nmHasGateway, rewriteNmProfile } from './network-manager.js';
 import { PRIMARY_NIC, isPhysicalNic } from './network-names.js';
 import { rewriteNetplan } from './network-netplan.js';
 import { removeMacRules } from './network-udev.js';
@@ -45,6 +45,7 @@ export async function rewriteFiles(files: TargetFiles, distro: Distro, resolver:
   for (const f of (await files.list('/boot/loader/entries')).filter((n) => n.endsWith('.conf'))) {
     await apply(`/boot/loader/entries/${f}`, (t) => rewriteBlsEntry(t, resolver, { add }, `/boot/loader/entries/${f}`));
   }
+  await apply('/etc/kernel/cmdline', (t) => rewriteKernelCmdlineFile(t, resolver, { add }));
 
   // Network.
   for (const dir of ['/etc/udev/rules.d', '/lib/udev/rules.d']) {
@@ -57,7 +58,8 @@ export async function rewriteFiles(files: TargetFiles, distro: Distro, resolver:
   const ifcfgs: Array<{ name: string; device: string; gateway: boolean }> = [];
   for (const f of (await files.list(scripts)).filter((n) => /^ifcfg-/.test(n) && n !== 'ifcfg-lo')) {
     const t = (await files.read(`${scripts}/${f}`)) ?? '';
-    ifcfgs.push({ name: f, device: ifcfgDevice(t) || f.slice('ifcfg-'.length), gateway: /^\s*GATEWAY=/m.test(t) });
+    // A GATEWAY= line configure commented out counts: a second run must pick the same primary.
+    ifcfgs.push({ name: f, device: ifcfgDevice(t) || f.slice('ifcfg-'.length), gateway: /^(#ferry# )?\s*GATEWAY=/m.test(t) });
   }
   const nics = ifcfgs.filter((x) => isPhysicalNic(x.device));
   const primary = nics.find((x) => x.gateway) ?? nics[0];
@@ -71,8 +73,13 @@ export async function rewriteFiles(files: TargetFiles, distro: Distro, resolver:
 
   const nm = '/etc/NetworkManager/system-connections';
   const profiles = await files.list(nm);
-  let nmPrimary: string | undefined;
-  for (const f of profiles) if (nmPrimary === undefined && /^\s*type\s*=\s*(ethernet|802-3-ethernet)\s*$/m.test((await files.read(`${nm}/${f}`)) ?? '')) nmPrimary = f;
+  // The primary profile: the Ethernet one with a gateway, else the first Ethernet one.
+  const ethernet: Array<{ name: string; gateway: boolean }> = [];
+  for (const f of profiles) {
+    const t = (await files.read(`${nm}/${f}`)) ?? '';
+    if (/^\s*type\s*=\s*(ethernet|802-3-ethernet)\s*$/m.test(t)) ethernet.push({ name: f, gateway: nmHasGateway(t) });
+  }
+  const nmPrimary = (ethernet.find((x) => x.gateway) ?? ethernet[0])?.name;
   for (const f of profiles) await apply(`${nm}/${f}`, (t) => rewriteNmProfile(t, { ...o, primary: f === nmPrimary }, `${nm}/${f}`));
 
   for (const f of (await files.list('/etc/netplan')).filter((n) => /\.ya?ml$/.test(n))) await apply(`/etc/netplan/${f}`, (t) => rewriteNetplan(t, o, `/etc/netplan/${f}`));

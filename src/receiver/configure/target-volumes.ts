@@ -26,6 +26,8 @@ export interface TargetVolume {
   flattenedFrom?: string;
   /** A logical volume that stays one on the target (the receiver has device-mapper). */
   keptLv?: boolean;
+  /** btrfs: the subvolumes the source mounts ('@' at '/'), when `mountPoint` is not the whole story. */
+  subvolumeMounts?: Array<{ path: string; mountPoint: string }>;
 }
 
 type Made = Extract<Content, { kind: 'filesystem' | 'swap' }>;
@@ -55,11 +57,28 @@ export function targetVolumes(requested: Layout, made: Layout): TargetVolume[] {
       sourceDevice: sourceDevice || lv?.sourceDevice || '',
       ...(lv && !stillLvm.has(lv.vg) ? { flattenedFrom: `${lv.vg}/${lv.lv}` } : {}),
       ...(keptLv ? { keptLv } : {}),
+      ...(c.kind === 'filesystem' && c.subvolumes.some((x) => x.mountPoint) ? { subvolumeMounts: c.subvolumes.filter((x) => x.mountPoint).map((x) => ({ path: x.path, mountPoint: x.mountPoint })) } : {}),
     });
   };
   for (const p of made.disks.flatMap((d) => d.partitions)) add(p.id, p.content, p.sourceDevice);
   for (const vg of made.volumeGroups) for (const lv of vg.logicalVolumes) add(lv.id, lv.content, lv.sourceDevice, true);
   return out;
+}
+
+/**
+ * The file system the source mounts at `mountPoint`: one mounted there whole,
+ * or a btrfs one of whose subvolumes is mounted there (a root on '@' is the
+ * common case), with that subvolume's path ('' when mounted whole).
+ */
+export function volumeMountedAt(volumes: readonly TargetVolume[], mountPoint: string): { volume: TargetVolume; subvolume: string } | undefined {
+  const fss = volumes.filter((v) => v.kind === 'filesystem');
+  const whole = fss.find((v) => v.mountPoint === mountPoint);
+  if (whole) return { volume: whole, subvolume: '' };
+  for (const v of fss) {
+    const sub = v.subvolumeMounts?.find((x) => x.mountPoint === mountPoint);
+    if (sub) return { volume: v, subvolume: sub.path };
+  }
+  return undefined;
 }
 
 /** device-mapper's name of vg/lv: each '-' doubled, joined by '-'. */
@@ -114,7 +133,7 @@ export class DeviceResolver {
     if (s.startsWith('/dev/mapper/') || s.startsWith('/dev/dm-')) return undefined;
     const v =
       this.volumes.find((x) => x.sourceDevice === s) ??
-      (hint.mountPoint ? this.volumes.find((x) => x.kind === 'filesystem' && x.mountPoint === hint.mountPoint) : undefined) ??
+      (hint.mountPoint ? volumeMountedAt(this.volumes, hint.mountPoint)?.volume : undefined) ??
       (hint.swap ? this.onlySwap() : undefined);
     if (!v) return undefined;
     // /dev/VG/LV of an LV the target still has as an LV.
