@@ -177,3 +177,31 @@ export function dropCaches() {
 }
 
 export { existsSync };
+
+// --- Repeated runs (issue 14): figures are medians of alternating runs.
+
+/** The median of a list of numbers (the mean of the middle two for an even count). */
+export function median(xs) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * CPU seconds (user + system) of a running process and of its children it
+ * has waited for: a daemon's forked workers count once they have exited.
+ */
+export function cpuSecondsWithChildren(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Whether dropCaches can work here (root); the benches print the cache state they got. */
+export function canDropCaches() {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
