@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import {
   FERRY, WORK, MiB, GiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
-  ensureWork, fmtBytes, table, ratio, dropCaches, cpuSeconds, median, cpuSecondsWithChildren, canDropCaches,
+  ensureWork, fmtBytes, table, ratio, dropCaches, cpuSeconds, median, cpuSecondsWithChildren, canDropCaches, childrenSettled,
 } from './lib.mjs';
 
 const IMAGE_BYTES = Number(process.env.FERRY_BENCH_IMAGE_MIB ?? 1024) * MiB;
@@ -239,6 +239,7 @@ export async function run() {
       if (cold) dropCaches();
       const dcpu0 = cpuSecondsWithChildren(daemon.child.pid);
       const r = await timed(`rsync -I --inplace --no-whole-file --stats ${rsyncSrc} ${daemon.url}/target.img`);
+      await childrenSettled(daemon.child.pid);
       const dcpu = cpuSecondsWithChildren(daemon.child.pid) - dcpu0;
       dRows.push({ f, r: { ...r, daemonCpu: dcpu, wire: rsyncWireBytes(r.stdout) } });
     }

@@ -205,3 +205,23 @@ export function cpuSecondsWithChildren(pid) {
 export function canDropCaches() {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
+
+/**
+ * Waits (up to `timeoutMs`) until `pid` has no child processes left, so that
+ * their CPU time has reached its counters (cpuSecondsWithChildren): a daemon
+ * reaps a connection's worker a moment after the client has gone.
+ */
+export async function childrenSettled(pid, timeoutMs = 3000) {
+  const { readdirSync } = await import('node:fs');
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    let kids = '';
+    try {
+      for (const t of readdirSync(`/proc/${pid}/task`)) kids += readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+    } catch {
+      return;
+    }
+    if (kids === '' || Date.now() > until) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
