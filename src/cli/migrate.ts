@@ -138,7 +138,7 @@ export function register(program: Command): void {
         { applyProcessPriority, parseIonice, parseNice },
         { normalizeFingerprint },
         { parseHostPort },
-        { clockFromEnv, loadScheduleFile, parseBitRate, ScheduledGate, scheduleFromLimit },
+        { clockFromEnv },
         views,
       ] = await Promise.all([
         import('pino'),
@@ -146,9 +146,12 @@ export function register(program: Command): void {
         import('../platform/process-priority.js'),
         import('../platform/tls-identity.js'),
         import('../platform/host-port.js'),
-        import('../replication/throttle/index.js'),
+        import('../replication/throttle/clock.js'),
         import('./migrate-progress.js'),
       ]);
+      // The rest of throttle/ (its schedule schemas build zod objects at import: about 30 ms of a
+      // delta pass's start-up, measured with --cpu-prof) only when a limit is asked for.
+      const throttle = opts.limit !== undefined || opts.schedule !== undefined ? await import('../replication/throttle/index.js') : undefined;
       const { host, port } = parseHostPort(opts.to, '--to');
       const priority = { ...(opts.nice === undefined ? {} : { cpu: parseNice(opts.nice) }), ...(opts.ionice === undefined ? {} : parseIonice(opts.ionice)) };
       let fingerprint: string;
@@ -169,16 +172,18 @@ export function register(program: Command): void {
       } catch (e) {
         throw new UsageError((e as Error).message);
       }
-      const bps = opts.limit === undefined ? null : parseBitRate(opts.limit);
-      const schedule = opts.schedule
-        ? await loadScheduleFile(opts.schedule, bps === null ? null : bps / 1e6)
-        : opts.limit !== undefined
-          ? scheduleFromLimit(opts.limit)
-          : null;
+      const bps = opts.limit === undefined || !throttle ? null : throttle.parseBitRate(opts.limit);
+      const schedule = !throttle
+        ? null
+        : opts.schedule
+          ? await throttle.loadScheduleFile(opts.schedule, bps === null ? null : bps / 1e6)
+          : opts.limit !== undefined
+            ? throttle.scheduleFromLimit(opts.limit)
+            : null;
       const log = createLogger({ name: 'ferry-migrate', level: process.env.FERRY_LOG_LEVEL ?? 'warn', destination: pino.destination({ dest: 2, sync: false }) });
       for (const problem of await applyProcessPriority(priority)) log.warn({ err: problem }, 'could not lower the process priority');
       // One gate for every volume of the run: the limit is for the whole migration.
-      const gate = schedule ? new ScheduledGate(clock, schedule) : undefined;
+      const gate = schedule && throttle ? new throttle.ScheduledGate(clock, schedule) : undefined;
       if (gate) {
         log.info({ limit: gate.active.describe }, `speed limit ${gate.active.describe}`);
         gate.onChange((a) => log.info({ limit: a.describe }, `speed limit now ${a.describe}`));

@@ -444,7 +444,10 @@ class BlockSession implements KindSession {
 
   private async finish(agentDigest: string, sizeBytes: number, verify: boolean): Promise<void> {
     if (sizeBytes !== this.sourceBytes) throw new FerryError('FERRY_FRAME_MALFORMED', `END for ${sizeBytes} bytes, the session is for ${this.sourceBytes}`);
-    await this.startCommit(undefined, undefined);
+    // Frames after the agent's last COMMIT (none, from a well-behaved agent) are committed first; an
+    // empty batch needs no commit of its own: its header write would be one more fsync before DONE.
+    const b = this.batch;
+    if (b.writes.length > 0 || b.entries.size > 0 || b.ranges.length > 0) await this.startCommit(undefined, undefined);
     await this.commits;
     let mismatched = 0;
     if (verify) mismatched = await this.verifyTarget();

@@ -177,3 +177,51 @@ export function dropCaches() {
 }
 
 export { existsSync };
+
+// --- Repeated runs (issue 14): figures are medians of alternating runs.
+
+/** The median of a list of numbers (the mean of the middle two for an even count). */
+export function median(xs) {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * CPU seconds (user + system) of a running process and of its children it
+ * has waited for: a daemon's forked workers count once they have exited.
+ */
+export function cpuSecondsWithChildren(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Whether dropCaches can work here (root); the benches print the cache state they got. */
+export function canDropCaches() {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/**
+ * Waits (up to `timeoutMs`) until `pid` has no child processes left, so that
+ * their CPU time has reached its counters (cpuSecondsWithChildren): a daemon
+ * reaps a connection's worker a moment after the client has gone.
+ */
+export async function childrenSettled(pid, timeoutMs = 3000) {
+  const { readdirSync } = await import('node:fs');
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    let kids = '';
+    try {
+      for (const t of readdirSync(`/proc/${pid}/task`)) kids += readFileSync(`/proc/${pid}/task/${t}/children`, 'utf8').trim();
+    } catch {
+      return;
+    }
+    if (kids === '' || Date.now() > until) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

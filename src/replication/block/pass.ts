@@ -26,7 +26,7 @@ import { agreeOnDigest } from '../session/finish.js';
 import { withReconnects, type ReconnectPolicy } from '../session/reconnect.js';
 import { SessionWaits } from '../session/waits.js';
 import { FrameType, encodeJsonFrame } from '../../protocol/frames.js';
-import { loadChunkHasher } from '../../protocol/chunk-hash.js';
+import { loadChunkHasher, type ChunkHasher } from '../../protocol/chunk-hash.js';
 import { DEFAULT_CHUNK_SIZE } from '../../protocol/sizes.js';
 import { CompressionGovernor } from '../../protocol/compress.js';
 import { InFlight } from './in-flight.js';
@@ -158,12 +158,24 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   const progress = new BlockProgress(a.volume, size, stats, options.onProgress);
   progress.emit(true);
 
-  const hasher = await loadChunkHasher();
+  // The hasher's WebAssembly compiles while TLS connects (both are on the way to the first read).
+  const loading = loadChunkHasher();
+  loading.catch(() => {});
   const { channel, welcome } = await openClientSession(
     options.receiver,
     { kind: 'block', target: a.volume, passId: a.passId, sizeBytes: size, chunkSize: internals.chunkSize ?? DEFAULT_CHUNK_SIZE },
     { signal },
   );
+  let hasher: ChunkHasher;
+  try {
+    hasher = await loading;
+  } catch (e) {
+    channel.destroy();
+    throw e;
+  }
+  // Where a pass's time goes, at debug level (FERRY_LOG_LEVEL=debug; the block bench prints it):
+  // milliseconds since the process started (performance.now()) at each phase.
+  a.log.debug({ sinceProcessStartMs: Math.round(performance.now()), resumeFrom: welcome.resumeFrom }, 'block session open');
   progress.pass = welcome.pass;
   a.onWelcome(welcome.pass);
   const cs = welcome.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -251,6 +263,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
       throw abortError();
     }
     await scanning;
+    a.log.debug({ sinceProcessStartMs: Math.round(performance.now()) }, 'block scan and send done');
     if (!scanner.done) throw waits.error ?? new FerryError('FERRY_INTERNAL', 'scan ended early');
     // Everything sent, including frames the receiver refused and we resend, must be acknowledged.
     progress.phase = 'verifying';
@@ -272,6 +285,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
     if (options.verify && !d.verified) {
       throw new FerryError('SMS.0805', `Failed to migrate partition ${a.volume}: consistency check found ${d.mismatchedChunks} chunk(s) on the target that differ; the next pass resends them`);
     }
+    a.log.debug({ sinceProcessStartMs: Math.round(performance.now()) }, 'block pass agreed');
     progress.phase = 'done';
     stats.doneBytes = size;
     progress.emit(true);

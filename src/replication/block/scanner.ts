@@ -13,7 +13,7 @@ import type { ChunkHasher } from '../../protocol/chunk-hash.js';
 import { DATA_RUN_BYTES, MAX_ZERO_RUN_BYTES } from '../../protocol/sizes.js';
 import type { SessionWaits } from '../session/waits.js';
 import { chunkRead } from './chunker.js';
-import { encodePayloadGoverned, type CompressionGovernor } from '../../protocol/compress.js';
+import { encodePayloadGoverned, encodePayloadGovernedInline, type CompressionGovernor } from '../../protocol/compress.js';
 import type { ManifestCursor } from './manifest-cursor.js';
 import { QUEUE_ITEMS, type Item, type SendQueue } from './send-queue.js';
 import { FixedBufferSet, READ_AHEAD, READ_BYTES, readVolume } from './source-reader.js';
@@ -25,6 +25,14 @@ import type { BlockStats } from './progress.js';
  * COMMIT_EVERY_SCANNED, so such a commit is never far behind.
  */
 const MARK_EVERY_SCANNED = 64 * 1024 * 1024;
+/**
+ * The first this many payload bytes of a session are compressed on the
+ * scanner's thread; only a pass with more to send (a full copy, a large
+ * delta) starts the compression pool's workers. A delta of a few tens of
+ * MB then does not pay for booting two worker threads (see
+ * encodePayloadGovernedInline).
+ */
+const INLINE_COMPRESS_BYTES = 64 * 1024 * 1024;
 
 export interface ScannerParts {
   source: string;
@@ -73,6 +81,7 @@ export class Scanner {
       k = upto;
     }
     stats.doneBytes = resumeFrom;
+    const payloadAtStart = stats.payloadBytes;
     let lastMark = resumeFrom;
     for await (const read of readVolume(source, resumeFrom, size, this.pool)) {
       if (this.stopped()) {
@@ -101,6 +110,7 @@ export class Scanner {
           await this.flushZero(run.offset);
           const raw = read.data.subarray(run.offset - read.offset, end - read.offset);
           stats.payloadBytes += raw.length;
+          const inline = stats.payloadBytes - payloadAtStart <= INLINE_COMPRESS_BYTES;
           read.retain();
           const item: Item = {
             kind: 'data',
@@ -109,8 +119,9 @@ export class Scanner {
             hashes: run.hashes,
             frontier: end,
             read,
-            encoded: encodePayloadGoverned(raw, governor),
-            ready: false,
+            // (async: a failure rejects, as the pool's would, and the sender releases the read.)
+            encoded: inline ? (async () => encodePayloadGovernedInline(raw, governor))() : encodePayloadGoverned(raw, governor),
+            ready: inline,
           };
           void item.encoded.then(
             () => (item.ready = true),
