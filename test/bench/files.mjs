@@ -249,9 +249,12 @@ async function rsyncRun(src, daemon, { cold }) {
   };
 }
 
+/** 'yes' when rsync -aHAX finds nothing to change from a to b, else the count and the first differences. */
 function differs(a, b) {
-  const out = sh(`rsync -aHAX --numeric-ids --dry-run --itemize-changes --delete ${a}/ ${b}/ | head -5`).trim();
-  return out === '' ? 'yes' : `NO: ${out.split('\n')[0]}`;
+  const out = sh(`rsync -aHAX --numeric-ids --dry-run --itemize-changes --delete ${a}/ ${b}/`).trim();
+  if (out === '') return 'yes';
+  const lines = out.split('\n');
+  return `NO (${lines.length}: ${lines.slice(0, 3).join('; ')})`;
 }
 
 // ---------------------------------------------------------------- reporting
