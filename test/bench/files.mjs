@@ -306,7 +306,7 @@ async function treeCase(name, src, tgt) {
       if (who === 'tar') full.push({ n: i + 1, ...(await tarRun(src, dst)) });
       else {
         if (recv) await stop(recv.child);
-        const data = join(WORK, `receiver-${name}-${i}`);
+        const data = join(WORK, 'files', `receiver-${name}-${i}`);
         rmSync(data, { recursive: true, force: true });
         rmSync(`${data}-agent-state`, { recursive: true, force: true });
         recv = await startReceiver(data, dst);
