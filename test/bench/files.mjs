@@ -1,22 +1,51 @@
-// File-level replication benchmark (issue 6). On a generated tree of
-// 100,000 files (mostly small text, some large binaries) it compares, in the
-// same run:
-//   full copy:  ferry migrate --files → ferry receive
-//               vs  tar | lz4 | socat → socat | lz4 -d | tar x
-//               vs  rsync -a through an rsync daemon
-//   delta:      after changing 1% of the files, ferry vs rsync -a
-//   memory:     peak agent RSS on a 1,000,000-file tree (FERRY_BENCH_MILLION=0 skips it)
+// File-level replication benchmark (issues 6 and 14). Sources live on an
+// ext4 loop file system, targets on an xfs loop file system (each contender
+// its own directory there), as on a real migration. Cases:
+//   usr:       a tree built from this machine's /usr (copies of
+//              /usr/share/man, /usr/include, /usr/share/doc, /usr/lib/python3
+//              — those that exist), one 300 MB sparse file, hard links,
+//              files with user.* xattrs and POSIX ACLs (about 40,000 entries)
+//   generated: 100,000 generated files (mostly small text, one in 5,000 a
+//              4–32 MiB binary; about 800 MiB)
+//   million:   1,000,000 one-line files (on the same loop file systems), full
+//              pass: agent and receiver peak RSS
+// For usr and generated, in the same run:
+//   full copy: ferry migrate --files → ferry receive (fresh receiver)
+//              vs tar --xattrs --acls --sparse | lz4 -1 | socat → socat | lz4 -d | tar x
+//   delta:     after a fresh change of a few percent of the tree before each
+//              contender (files modified, added, deleted, chmod'ed),
+//              ferry vs rsync -aHAX --delete --numeric-ids through an rsync
+//              daemon on loopback, cold (caches dropped) and warm
+// Every measurement is FERRY_BENCH_RUNS (default 3) alternating runs of
+// both contenders (who goes first alternates); the individual runs and the
+// median are printed, with the cache state, wall time, CPU seconds of each
+// side, bytes on the wire, peak RSS and the ratio of the medians.
+// Knobs: FERRY_BENCH_CASES=usr,generated,million (FERRY_BENCH_MILLION=0
+// drops the last), FERRY_BENCH_FILES (generated count), FERRY_BENCH_CHANGE
+// (fraction of files changed before each delta, default 0.02),
+// FERRY_BENCH_NODE_OPTIONS (passed to ferry's processes, e.g. `--cpu-prof
+// --cpu-prof-dir=/tmp/prof`). Needs root (loop devices, mounts, drop_caches).
 
-import { mkdirSync, writeFileSync, rmSync, readFileSync, appendFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync, rmSync, readFileSync, appendFileSync, existsSync, statSync, chmodSync, unlinkSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import {
   FERRY, WORK, MiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
-  ensureWork, fmtBytes, table, ratio, dropCaches,
+  ensureWork, fmtBytes, table, ratio, dropCaches, cpuSeconds,
 } from './lib.mjs';
 
+const RUNS = Number(process.env.FERRY_BENCH_RUNS ?? 3);
 const FILES = Number(process.env.FERRY_BENCH_FILES ?? 100_000);
+const CHANGE = Number(process.env.FERRY_BENCH_CHANGE ?? 0.02);
+const CASES = (process.env.FERRY_BENCH_CASES ?? 'usr,generated,million')
+  .split(',')
+  .filter((c) => !(c === 'million' && process.env.FERRY_BENCH_MILLION === '0'));
+const NODE_OPTS = process.env.FERRY_BENCH_NODE_OPTIONS ?? '';
 const WORDS = 'alpha beta gamma delta server disk volume block chunk replica ferry migrate cloud target source kernel'.split(' ');
+const USR_DIRS = ['/usr/share/man', '/usr/include', '/usr/share/doc', '/usr/lib/python3'];
+const TAR_META = "--xattrs --xattrs-include='*' --acls";
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function text(bytes) {
   let s = '';
@@ -24,9 +53,68 @@ function text(bytes) {
   return s.slice(0, bytes);
 }
 
+// ---------------------------------------------------------------- loop file systems
+
+/** A file system on a loop device over a sparse image file, mounted at `mnt`. */
+function loopFs(name, sizeGiB, type) {
+  const img = join(WORK, `${name}.img`);
+  const mnt = join(WORK, name);
+  rmSync(img, { force: true });
+  sh(`truncate -s ${sizeGiB}G ${img}`);
+  const dev = sh(`losetup --find --show ${img}`).trim();
+  mkdirSync(mnt, { recursive: true });
+  const mkfs = () => sh(type === 'xfs' ? `mkfs.xfs -q -f -K ${dev}` : `mkfs.ext4 -q -F -E nodiscard -N 1200000 ${dev}`);
+  mkfs();
+  sh(`mount ${dev} ${mnt}`);
+  return {
+    mnt,
+    /** A fresh, empty file system (a target for a full copy). */
+    remake() {
+      sh(`umount ${mnt}`);
+      mkfs();
+      sh(`mount ${dev} ${mnt}`);
+    },
+    destroy() {
+      sh(`umount ${mnt} || umount -l ${mnt} || true; losetup -d ${dev} || true`);
+      rmSync(img, { force: true });
+    },
+  };
+}
+
+// ---------------------------------------------------------------- trees
+
+/** The usr tree: copies of /usr parts, a 300 MB sparse file, hard links, xattrs, ACLs. */
+export function buildUsrTree(root) {
+  mkdirSync(root, { recursive: true });
+  for (const d of USR_DIRS) if (existsSync(d)) sh(`cp -a ${d} ${root}/${d.slice(1).replace(/\//g, '_')}`);
+  mkdirSync(join(root, 'var'), { recursive: true });
+  const sparse = join(root, 'var', 'sparse.img');
+  sh(`truncate -s 300M ${sparse}`);
+  for (let k = 0; k < 10; k++) sh(`dd if=/dev/urandom of=${sparse} bs=1M count=2 seek=${k * 30} conv=notrunc status=none`);
+  const files = listFiles(root);
+  // Hard links: 300 files get a second name in links/, 100 a third beside them.
+  mkdirSync(join(root, 'links'));
+  const pick = (n, seed) => Array.from({ length: n }, (_, i) => files[(seed + i * 97) % files.length]);
+  pick(300, 11).forEach((f, i) => {
+    try {
+      sh(`ln ${JSON.stringify(join(root, f))} ${join(root, 'links', `l${i}`)}`);
+      if (i < 100) sh(`ln ${JSON.stringify(join(root, f))} ${JSON.stringify(join(root, `${f}.hardlink`))}`);
+    } catch {
+      /* a name clash: one link fewer */
+    }
+  });
+  // xattrs and ACLs on 500 files each, default ACLs on 20 directories.
+  const listFile = join(WORK, 'bench-list');
+  writeFileSync(listFile, pick(500, 23).map((f) => join(root, f)).join('\0'));
+  sh(`xargs -0 setfattr -n user.ferry.note -v "bench note" < ${listFile}`);
+  writeFileSync(listFile, pick(500, 41).map((f) => join(root, f)).join('\0'));
+  sh(`xargs -0 setfacl -m u:1001:rw-,g:1002:r-- < ${listFile}`);
+  sh(`find ${root} -mindepth 2 -maxdepth 2 -type d | head -20 | xargs -d '\\n' setfacl -d -m u:1001:rwx`);
+  rmSync(listFile);
+}
+
 /** `count` files in directories of 1,000; one in 5,000 is a 4–32 MiB binary. */
-function buildTree(root, count) {
-  let bytes = 0;
+function buildGeneratedTree(root, count) {
   for (let i = 0; i < count; i++) {
     const dir = join(root, `d${Math.floor(i / 1000)}`, `s${Math.floor((i % 1000) / 100)}`);
     if (i % 100 === 0) mkdirSync(dir, { recursive: true });
@@ -38,126 +126,288 @@ function buildTree(root, count) {
       data = text(200 + randomInt(8000));
     }
     writeFileSync(join(dir, `f${i}.txt`), data);
-    bytes += data.length;
   }
-  return bytes;
 }
 
-function changeOnePercent(root, count) {
-  for (let i = 0; i < count; i += 100) {
-    const path = join(root, `d${Math.floor(i / 1000)}`, `s${Math.floor((i % 1000) / 100)}`, `f${i}.txt`);
-    appendFileSync(path, text(300));
-  }
+/** Regular files under root (relative paths), the sparse file left out. */
+export function listFiles(root) {
+  return sh(`cd ${root} && find . -type f ! -name sparse.img -printf '%P\\n'`).split('\n').filter(Boolean);
 }
+
+function treeFacts(root) {
+  const entries = Number(sh(`find ${root} | wc -l`).trim());
+  const bytes = Number(sh(`du -sb --apparent-size ${root} | cut -f1`).trim());
+  const used = Number(sh(`du -sB1 ${root} | cut -f1`).trim());
+  return `${entries} entries, ${fmtBytes(bytes)} apparent (${fmtBytes(used)} allocated)`;
+}
+
+/**
+ * A fresh change of `CHANGE` of the files: 40% get text appended, 20% a
+ * mode change, 20% are deleted, and as many new files appear in their
+ * directories. `files` (relative paths) is kept current.
+ */
+export function changeTree(root, files) {
+  const n = Math.max(10, Math.round(files.length * CHANGE));
+  for (let i = 0; i < n; i++) {
+    const k = randomInt(files.length);
+    const f = files[k];
+    const abs = join(root, f);
+    const what = i % 5;
+    try {
+      if (what <= 1) appendFileSync(abs, text(300));
+      else if (what === 2) chmodSync(abs, statSync(abs).mode ^ 0o020);
+      else if (what === 3) {
+        unlinkSync(abs);
+        files[k] = files[files.length - 1];
+        files.pop();
+      } else {
+        const rel = `${f}.new${randomInt(1e9)}`;
+        writeFileSync(join(root, rel), text(200 + randomInt(8000)));
+        files.push(rel);
+      }
+    } catch {
+      /* already gone (a second name of a hard link): one change fewer */
+    }
+  }
+  sh('sync');
+  return n;
+}
+
+// ---------------------------------------------------------------- contenders
 
 async function startReceiver(dataDir, target) {
   const port = await freePort();
-  const child = await startProcess(
-    process.execPath,
-    [FERRY, 'receive', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--target', `tree=${target}`],
-    /fingerprint/i,
-  );
+  const args = [...(NODE_OPTS ? NODE_OPTS.split(' ') : []), FERRY, 'receive', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--target', `tree=${target}`];
+  const child = await startProcess(process.execPath, args, /fingerprint/i);
   const info = JSON.parse(readFileSync(join(dataDir, 'receiver.json'), 'utf8'));
   // The agent's manifests (what `ferry migrate --state` keeps between passes).
   return { child, port, info, stateDir: `${dataDir}-agent-state` };
 }
 
-async function ferryPass(src, recv, { cold = true } = {}) {
-  if (cold) dropCaches();
-  const r = await timed(
-    `node ${FERRY} migrate --to 127.0.0.1:${recv.port} --token ${recv.info.token} --fingerprint ${recv.info.fingerprint} --files ${src}=tree --state ${recv.stateDir} --json`,
-  );
-  return { ...r, summary: JSON.parse(r.stdout.trim().split("\n").pop())[0] };
+/** Resets a process's peak RSS (VmHWM), so that the next reading is this run's. */
+function resetPeak(pid) {
+  try {
+    writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  } catch {
+    /* older kernel: the peak is the process's lifetime peak */
+  }
 }
 
-const wire = (s) => s.bytesOnWire ?? s.wireBytes ?? s.bytes_sent;
+/** CPU seconds of a process and its reaped children (an rsync daemon forks one per connection). */
+function cpuWithChildren(pid) {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return NaN;
+  }
+}
 
+async function ferryRun(src, recv, { cold, dst }) {
+  if (cold) dropCaches();
+  resetPeak(recv.child.pid);
+  const c0 = cpuSeconds(recv.child.pid);
+  const r = await timed(
+    `node ${NODE_OPTS} ${FERRY} migrate --to 127.0.0.1:${recv.port} --token ${recv.info.token} --fingerprint ${recv.info.fingerprint} --files ${src}=tree --state ${recv.stateDir} --json${dst ? ` && sync -f ${dst}` : ''}`,
+  );
+  const summary = JSON.parse(r.stdout.trim().split('\n').pop())[0];
+  return {
+    contender: 'ferry', wall: r.wall, sendCpu: r.cpu, recvCpu: cpuSeconds(recv.child.pid) - c0,
+    wire: summary.bytesOnWire, sendRss: r.rssMb, recvRss: peakRssMb(recv.child.pid), pass: summary.pass,
+  };
+}
+
+async function tarRun(src, dst) {
+  const port = await freePort();
+  const count = join(WORK, 'pipe-bytes');
+  dropCaches();
+  const t0 = process.hrtime.bigint();
+  const pr = timed(
+    `socat -u TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr - | tee >(wc -c > ${count}) | lz4 -d -c | tar ${TAR_META} --numeric-owner -xpf - -C ${dst} && sync -f ${dst}`,
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const t1 = process.hrtime.bigint();
+  const ps = await timed(`tar -C ${src} ${TAR_META} --sparse -cf - . | lz4 -1 -c | socat -u - TCP:127.0.0.1:${port}`);
+  const rr = await pr;
+  // From the sender's start to the receiver's sync (the listener's 300 ms head start excluded).
+  const wall = Number(process.hrtime.bigint() - t1) / 1e9;
+  void t0;
+  return {
+    contender: 'tar | lz4 | socat', wall, sendCpu: ps.cpu, recvCpu: rr.cpu,
+    wire: Number(readFileSync(count, 'utf8').trim()), sendRss: ps.rssMb, recvRss: rr.rssMb,
+  };
+}
+
+async function rsyncRun(src, daemon, { cold }) {
+  if (cold) dropCaches();
+  const c0 = cpuWithChildren(daemon.child.pid);
+  const r = await timed(`rsync -aHAX --delete --numeric-ids --stats ${src}/ ${daemon.url}/`);
+  // The daemon reaps its per-connection child shortly after the client ends.
+  await new Promise((res) => setTimeout(res, 100));
+  return {
+    contender: 'rsync -aHAX --delete', wall: r.wall, sendCpu: r.cpu, recvCpu: cpuWithChildren(daemon.child.pid) - c0,
+    wire: rsyncWireBytes(r.stdout), sendRss: r.rssMb, recvRss: NaN,
+  };
+}
+
+/** 'yes' when rsync -aHAX finds nothing to change from a to b, else the count and the first differences. */
 function differs(a, b) {
-  return sh(`rsync -aHAX --numeric-ids --dry-run --itemize-changes --delete ${a}/ ${b}/ | wc -l`).trim() !== '0';
+  // xfs shows root its ACLs also as trusted.SGI_ACL_* attributes, which the ext4 source has not: not a difference.
+  const out = sh(`rsync -aHAX --numeric-ids --filter='-x trusted.SGI_ACL_*' --dry-run --itemize-changes --delete ${a}/ ${b}/`).trim();
+  if (out === '') return 'yes';
+  const lines = out.split('\n');
+  return `NO (${lines.length}: ${lines.slice(0, 3).join('; ')})`;
+}
+
+// ---------------------------------------------------------------- reporting
+
+function runRows(runs, cache) {
+  return runs.map((r) => ({
+    run: r.n, contender: r.contender, cache, wall_s: r.wall.toFixed(2), agent_cpu_s: r.sendCpu.toFixed(2),
+    receiver_cpu_s: Number.isFinite(r.recvCpu) ? r.recvCpu.toFixed(2) : 'n/a', wire: fmtBytes(r.wire),
+    agent_rss_MB: r.sendRss.toFixed(0), receiver_rss_MB: Number.isFinite(r.recvRss) ? r.recvRss.toFixed(0) : 'n/a',
+  }));
+}
+
+const summaries = [];
+
+function summarize(label, runs, cache, goal) {
+  const ours = runs.filter((r) => r.contender === 'ferry');
+  const theirs = runs.filter((r) => r.contender !== 'ferry');
+  const m = (rs, k) => median(rs.map((r) => r[k]));
+  const q = ratio(m(ours, 'wall'), m(theirs, 'wall'));
+  summaries.push({
+    measurement: label, cache, runs: ours.length,
+    ferry_wall_s: `${m(ours, 'wall').toFixed(2)} (${ours.map((r) => r.wall.toFixed(2)).join('/')})`,
+    other_wall_s: `${m(theirs, 'wall').toFixed(2)} (${theirs.map((r) => r.wall.toFixed(2)).join('/')})`,
+    ratio: q, goal: `≤ ${goal.toFixed(2)} ${Number(q) <= goal ? 'met' : 'NOT met'}`,
+    cpu_agent_vs_other: `${m(ours, 'sendCpu').toFixed(2)} / ${m(theirs, 'sendCpu').toFixed(2)}`,
+    cpu_receivers: `${m(ours, 'recvCpu').toFixed(2)} / ${m(theirs, 'recvCpu').toFixed(2)}`,
+    rss_agent_receiver_MB: `${Math.max(...ours.map((r) => r.sendRss)).toFixed(0)} / ${Math.max(...ours.map((r) => r.recvRss)).toFixed(0)}`,
+  });
+  console.log(`${label}, ${cache}: ferry / ${theirs[0].contender} median wall ratio ${q} (goal ≤ ${goal.toFixed(2)})`);
+}
+
+// ---------------------------------------------------------------- one case
+
+async function treeCase(name, src, tgt) {
+  console.log(`\n# ${name}: ${treeFacts(src)}`);
+  const files = listFiles(src);
+
+  // Full copies: a fresh target file system and a fresh receiver (first pass) for each run.
+  const full = [];
+  let recv = null;
+  for (let i = 0; i < RUNS; i++) {
+    const order = i % 2 === 0 ? ['tar', 'ferry'] : ['ferry', 'tar'];
+    tgt.remake();
+    for (const who of order) {
+      const dst = join(tgt.mnt, who);
+      mkdirSync(dst);
+      if (who === 'tar') full.push({ n: i + 1, ...(await tarRun(src, dst)) });
+      else {
+        if (recv) await stop(recv.child);
+        const data = join(WORK, 'files', `receiver-${name}-${i}`);
+        rmSync(data, { recursive: true, force: true });
+        rmSync(`${data}-agent-state`, { recursive: true, force: true });
+        recv = await startReceiver(data, dst);
+        full.push({ n: i + 1, ...(await ferryRun(src, recv, { cold: true, dst })) });
+      }
+    }
+  }
+  const ferryDst = join(tgt.mnt, 'ferry');
+  table(`${name}: full copy (caches dropped before each run)`, runRows(full, 'cold'));
+  console.log(`identical (rsync -aHAX --dry-run): ferry ${differs(src, ferryDst)}, tar ${differs(src, join(tgt.mnt, 'tar'))}`);
+  summarize(`${name}: full copy vs tar|lz4|socat`, full, 'cold', 0.8);
+  rmSync(join(tgt.mnt, 'tar'), { recursive: true, force: true });
+
+  // The rsync daemon's copy, made by rsync itself.
+  const rsDst = join(tgt.mnt, 'rsync');
+  mkdirSync(rsDst);
+  const daemon = await startRsyncDaemon(rsDst);
+  const seed = await rsyncRun(src, daemon, { cold: true });
+  console.log(`rsync -aHAX full copy (seeds its delta target): ${seed.wall.toFixed(2)} s wall, ${seed.sendCpu.toFixed(2)} s sender CPU, ${fmtBytes(seed.wire)} on the wire`);
+
+  // Deltas: a fresh change before each run, so each contender sees the same kind of change.
+  for (const cache of ['cold', 'warm']) {
+    const runs = [];
+    let changed = 0;
+    for (let i = 0; i < RUNS; i++) {
+      const order = i % 2 === 0 ? ['ferry', 'rsync'] : ['rsync', 'ferry'];
+      for (const who of order) {
+        changed = changeTree(src, files);
+        const r = who === 'ferry' ? await ferryRun(src, recv, { cold: cache === 'cold' }) : await rsyncRun(src, daemon, { cold: cache === 'cold' });
+        if (r.pass && r.pass !== 'delta') throw new Error(`ferry ran a ${r.pass} pass where a delta was expected`);
+        runs.push({ n: i + 1, ...r });
+      }
+    }
+    table(`${name}: delta after changing ${changed} files (${(CHANGE * 100).toFixed(1)}%) before each run, ${cache} cache`, runRows(runs, cache));
+    summarize(`${name}: delta vs rsync`, runs, cache, 0.5);
+  }
+  // One last pass each with the final tree: both copies must equal the source.
+  await ferryRun(src, recv, { cold: false });
+  await rsyncRun(src, daemon, { cold: false });
+  console.log(`identical after the deltas: ferry ${differs(src, ferryDst)}, rsync ${differs(src, rsDst)}`);
+  await stop(daemon.child);
+  await stop(recv.child);
+}
+
+async function millionCase(srcFs, dstFs, dir) {
+  const big = join(srcFs, 'million');
+  mkdirSync(big, { recursive: true });
+  console.log('\n# million: generating 1,000,000 small files …');
+  for (let i = 0; i < 1_000_000; i++) {
+    const d = join(big, `d${Math.floor(i / 1000)}`);
+    if (i % 1000 === 0) mkdirSync(d);
+    writeFileSync(join(d, `f${i}`), `${i}\n`);
+  }
+  const dst = join(dstFs, 'million');
+  mkdirSync(dst);
+  const recv = await startReceiver(join(dir, 'receiver-m'), dst);
+  const m = await ferryRun(big, recv, { cold: true });
+  await stop(recv.child);
+  table('million: 1,000,000-file tree, full pass (cold)', [
+    { wall_s: m.wall.toFixed(2), agent_cpu_s: m.sendCpu.toFixed(2), receiver_cpu_s: m.recvCpu.toFixed(2), agent_peak_rss_MB: m.sendRss.toFixed(0), receiver_peak_rss_MB: m.recvRss.toFixed(0) },
+  ]);
+  summaries.push({
+    measurement: 'million: full pass, peak RSS', cache: 'cold', runs: 1, ferry_wall_s: m.wall.toFixed(2), other_wall_s: '—', ratio: '—',
+    goal: `< 200 MB ${m.sendRss < 200 && m.recvRss < 200 ? 'met' : 'NOT met'}`, cpu_agent_vs_other: m.sendCpu.toFixed(2), cpu_receivers: m.recvCpu.toFixed(2),
+    rss_agent_receiver_MB: `${m.sendRss.toFixed(0)} / ${m.recvRss.toFixed(0)}`,
+  });
 }
 
 export async function run() {
   ensureWork();
   const dir = join(WORK, 'files');
   rmSync(dir, { recursive: true, force: true });
-  const src = join(dir, 'src');
-  mkdirSync(src, { recursive: true });
-  console.log(`# file benchmark: generating ${FILES} files …`);
-  const total = buildTree(src, FILES);
-  console.log(`tree: ${FILES} files, ${fmtBytes(total)}`);
-
-  // tar | lz4 | socat
-  const pipeDst = join(dir, 'pipe-dst');
-  mkdirSync(pipeDst);
-  const port = await freePort();
-  dropCaches();
-  const pr = timed(`socat -u TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr - | tee >(wc -c > ${dir}/pipe-bytes) | lz4 -d -c | tar -x -C ${pipeDst} && sync -f ${pipeDst}`);
-  await new Promise((r) => setTimeout(r, 300));
-  const t0 = process.hrtime.bigint();
-  const ps = await timed(`tar -C ${src} -cf - . | lz4 -1 -c | socat -u - TCP:127.0.0.1:${port}`);
-  await pr;
-  const pipeWall = Number(process.hrtime.bigint() - t0) / 1e9;
-  const pipeBytes = Number(readFileSync(`${dir}/pipe-bytes`, 'utf8').trim());
-  rmSync(pipeDst, { recursive: true, force: true });
-
-  // rsync -a via daemon
-  const rsDst = join(dir, 'rsync-dst');
-  mkdirSync(rsDst);
-  const daemon = await startRsyncDaemon(rsDst);
-  dropCaches();
-  const rsFull = await timed(`rsync -a --stats ${src}/ ${daemon.url}/`);
-
-  // ferry
-  const fDst = join(dir, 'ferry-dst');
-  mkdirSync(fDst);
-  const recv = await startReceiver(join(dir, 'receiver'), fDst);
-  const full = await ferryPass(src, recv);
-  const fullOk = !differs(src, fDst);
-
-  table(`full copy of ${FILES} files (${fmtBytes(total)})`, [
-    { contender: 'tar | lz4 | socat → socat | lz4 -d | tar x', wall_s: pipeWall.toFixed(2), sender_cpu_s: ps.cpu.toFixed(2), wire: fmtBytes(pipeBytes), sender_rss_MB: ps.rssMb.toFixed(0), identical: 'n/a' },
-    { contender: 'rsync -a (daemon)', wall_s: rsFull.wall.toFixed(2), sender_cpu_s: rsFull.cpu.toFixed(2), wire: fmtBytes(rsyncWireBytes(rsFull.stdout)), sender_rss_MB: rsFull.rssMb.toFixed(0), identical: !differs(src, rsDst) },
-    { contender: 'ferry migrate --files', wall_s: full.wall.toFixed(2), sender_cpu_s: full.cpu.toFixed(2), wire: fmtBytes(wire(full.summary)), sender_rss_MB: full.rssMb.toFixed(0), identical: fullOk },
-  ]);
-  console.log(`ferry / tar-pipeline wall-time ratio: ${ratio(full.wall, pipeWall)}  (target ≤ 1.00)`);
-
-  changeOnePercent(src, FILES);
-  dropCaches();
-  const rsDelta = await timed(`rsync -a --stats ${src}/ ${daemon.url}/`);
-  const delta = await ferryPass(src, recv);
-  // The same again with the page cache as a running server keeps it (metadata cached): the delta's CPU, not the disk, decides.
-  changeOnePercent(src, FILES);
-  const rsWarm = await timed(`rsync -a --stats ${src}/ ${daemon.url}/`);
-  const warm = await ferryPass(src, recv, { cold: false });
-  await stop(daemon.child);
-  table('delta after changing 1% of the files', [
-    { contender: 'rsync -a (daemon), cold cache', wall_s: rsDelta.wall.toFixed(2), sender_cpu_s: rsDelta.cpu.toFixed(2), wire: fmtBytes(rsyncWireBytes(rsDelta.stdout)), identical: 'below' },
-    { contender: 'ferry migrate --files, cold cache', wall_s: delta.wall.toFixed(2), sender_cpu_s: delta.cpu.toFixed(2), wire: fmtBytes(wire(delta.summary)), identical: 'below' },
-    { contender: 'rsync -a (daemon), warm cache', wall_s: rsWarm.wall.toFixed(2), sender_cpu_s: rsWarm.cpu.toFixed(2), wire: fmtBytes(rsyncWireBytes(rsWarm.stdout)), identical: !differs(src, rsDst) },
-    { contender: 'ferry migrate --files, warm cache', wall_s: warm.wall.toFixed(2), sender_cpu_s: warm.cpu.toFixed(2), wire: fmtBytes(wire(warm.summary)), identical: !differs(src, fDst) },
-  ]);
-  console.log(`ferry / rsync delta wall-time ratio: cold ${ratio(delta.wall, rsDelta.wall)}, warm ${ratio(warm.wall, rsWarm.wall)}  (target ≤ 0.50)`);
-  const recvRss = peakRssMb(recv.child.pid);
-  await stop(recv.child);
-  console.log(`peak RSS: agent ${Math.max(full.rssMb, delta.rssMb, warm.rssMb).toFixed(0)} MB, receiver ${recvRss.toFixed(0)} MB`);
-
-  if (process.env.FERRY_BENCH_MILLION !== '0') {
-    rmSync(dir, { recursive: true, force: true });
-    const big = join(dir, 'million');
-    mkdirSync(big, { recursive: true });
-    console.log('\n# generating 1,000,000 small files …');
-    for (let i = 0; i < 1_000_000; i++) {
-      const d = join(big, `d${Math.floor(i / 1000)}`);
-      if (i % 1000 === 0) mkdirSync(d);
-      writeFileSync(join(d, `f${i}`), `${i}\n`);
+  mkdirSync(dir, { recursive: true });
+  const started = Date.now();
+  console.log(`# file benchmark: cases ${CASES.join(', ')}; ${RUNS} alternating runs each; load ${sh('cut -d" " -f1-3 /proc/loadavg').trim()}`);
+  const source = loopFs('files-src', 8, 'ext4');
+  const target = loopFs('files-tgt', 8, 'xfs');
+  try {
+    if (CASES.includes('usr')) {
+      const src = join(source.mnt, 'usr');
+      buildUsrTree(src);
+      await treeCase('usr', src, target);
+      // A fresh file system is far quicker than removing the tree.
+      source.remake();
     }
-    const dst = join(dir, 'million-dst');
-    mkdirSync(dst);
-    const r2 = await startReceiver(join(dir, 'receiver-m'), dst);
-    const m = await ferryPass(big, r2);
-    const r2Rss = peakRssMb(r2.child.pid);
-    await stop(r2.child);
-    table('1,000,000-file tree, full pass', [{ wall_s: m.wall.toFixed(2), agent_peak_rss_MB: m.rssMb.toFixed(0), receiver_peak_rss_MB: r2Rss.toFixed(0) }]);
+    if (CASES.includes('generated')) {
+      const src = join(source.mnt, 'generated');
+      console.log(`\n# generating ${FILES} files …`);
+      buildGeneratedTree(src, FILES);
+      await treeCase('generated', src, target);
+      source.remake();
+    }
+    if (CASES.includes('million')) {
+      target.remake();
+      await millionCase(source.mnt, target.mnt, dir);
+    }
+  } finally {
+    source.destroy();
+    target.destroy();
   }
   rmSync(dir, { recursive: true, force: true });
+  if (summaries.length) table('file benchmark: goals (median of the alternating runs; individual runs in brackets)', summaries);
+  console.log(`\nfile benchmark took ${((Date.now() - started) / 1000).toFixed(0)} s; load ${sh('cut -d" " -f1-3 /proc/loadavg').trim()}`);
 }

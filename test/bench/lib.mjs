@@ -114,7 +114,7 @@ export async function startRsyncDaemon(dir) {
   const conf = join(WORK, `rsyncd-${port}.conf`);
   writeFileSync(
     conf,
-    `pid file = ${join(WORK, `rsyncd-${port}.pid`)}\nuse chroot = no\n[bench]\n  path = ${dir}\n  read only = no\n  uid = root\n  gid = root\n`,
+    `pid file = ${join(WORK, `rsyncd-${port}.pid`)}\nuse chroot = no\nmunge symlinks = no\n[bench]\n  path = ${dir}\n  read only = no\n  uid = root\n  gid = root\n`,
   );
   const child = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, `--port=${port}`, '--address=127.0.0.1'], {
     stdio: 'ignore',

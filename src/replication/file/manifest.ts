@@ -32,19 +32,20 @@ const TYPES = new Set(['f', 'd', 'l', 'p', 'c', 'b']);
  * and symlink target already escaped (escapeField; '.' for the root, '-' for
  * no target), the mode in octal. Self-contained (no imports, no module-level
  * names): the walker's worker threads run its source text, and it takes the
- * stat's bigints as they come (a template prints them as the numbers would).
+ * stat's bigints as they come (a template prints them as the numbers would),
+ * or the same values as exact doubles or decimal text.
  */
 export function manifestLine(
   path: string,
   type: string,
   size: number,
-  mtimeNs: bigint,
-  ctimeNs: bigint,
+  mtimeNs: bigint | string,
+  ctimeNs: bigint | string,
   mode: number,
   uid: number | bigint,
   gid: number | bigint,
-  dev: bigint,
-  ino: bigint,
+  dev: bigint | number,
+  ino: bigint | number,
   nlink: number | bigint,
   rdev: number | bigint,
   allocated: number,

@@ -42,6 +42,8 @@ export interface ProduceOptions {
   xattrs?: boolean;
   /** Size of the slices yielded (default 1 MiB, one FILE_DATA frame). */
   sliceBytes?: number;
+  /** Worker threads reading small files ahead (default: the reader's own; 0 reads them on libuv's thread pool). */
+  smallFileThreads?: number;
   /** Test-only fault injection; never set in production. */
   internals?: { beforeRead?: (path: Buffer) => void };
 }
@@ -246,7 +248,7 @@ export class TarProducer {
 
   private readSmall(e: Entry): Promise<SmallRead> {
     this.o.internals?.beforeRead?.(e.path);
-    this.reader ??= new SmallFileReader();
+    this.reader ??= new SmallFileReader(this.o.smallFileThreads);
     return this.reader.read(absPath(this.rootBuf, e.path), e.size).then((r) => (r !== 'vanished' && (r.after.ino !== e.ino || !r.after.isFile) ? 'vanished' : r));
   }
 
