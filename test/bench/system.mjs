@@ -5,7 +5,8 @@
 // with trees copied from this machine's /usr (about 650 MB, some 40,000
 // entries). It compares, in the same run, on blank target image disks of the
 // source's sizes:
-//   ferry:     `ferry receive --disk …` + `ferry migrate --system` (file
+//   ferry:     `ferry receive --disk …` + `ferry migrate --system --no-configure`
+//              (the lab is not a bootable system, and the hand-made side configures nothing); file
 //              level: discovery, layout, every file system, ESP and BIOS boot
 //              partition as blocks, swap recreated)
 //   hand-made: what an operator scripts: the same partition tables through
@@ -135,7 +136,7 @@ async function ferryRun(lab, dir, i) {
     const srcDisks = lab.disks.map((d) => `--source-disk ${d.device}`).join(' ');
     dropCaches();
     const r = await timed(
-      `node ${FERRY} migrate --to 127.0.0.1:${port} --token ${info.token} --fingerprint ${info.fingerprint} --system --mode file --source-root ${lab.root} ${srcDisks} --migration-id bench${i} --state ${state} --json`,
+      `node ${FERRY} migrate --to 127.0.0.1:${port} --token ${info.token} --fingerprint ${info.fingerprint} --system --mode file --no-configure --source-root ${lab.root} ${srcDisks} --migration-id bench${i} --state ${state} --json`,
     );
     const summary = JSON.parse(r.stdout.trim().split('\n').pop());
     return { ...r, summary, recvRss: peakRssMb(recv.pid), images: lab.disks.map((d) => join(dir, `ferry-${i}-${d.name}.img`)) };
