@@ -57,9 +57,18 @@ export async function encodePayload(raw: Buffer, pool: Lz4Pool = compressionPool
 
 /** lz4 when it saves at least MIN_SAVING, else raw (the entropy check is the caller's). */
 async function compressIfSmaller(raw: Buffer, pool: Lz4Pool): Promise<Encoded> {
-  const out = await pool.compress(raw);
+  return smallerOf(raw, await pool.compress(raw));
+}
+
+/** The compressed form when it saves at least MIN_SAVING, else the raw bytes. */
+function smallerOf(raw: Buffer, out: Buffer): Encoded {
   if (out.length > raw.length * (1 - MIN_SAVING)) return { codec: Codec.RAW, payload: raw };
   return { codec: Codec.LZ4, payload: out };
+}
+
+/** Whether a governed payload goes raw without trying: random-looking, or the governor spares the CPU this time. */
+function governedRaw(raw: Buffer, governor: CompressionGovernor): boolean {
+  return sampleEntropy(raw) > RAW_ABOVE_BITS || !governor.shouldCompress();
 }
 
 /**
@@ -97,8 +106,7 @@ export class CompressionGovernor {
 }
 
 export async function encodePayloadGoverned(raw: Buffer, governor: CompressionGovernor, pool: Lz4Pool = compressionPool()): Promise<Encoded> {
-  if (sampleEntropy(raw) > RAW_ABOVE_BITS) return { codec: Codec.RAW, payload: raw };
-  if (!governor.shouldCompress()) return { codec: Codec.RAW, payload: raw };
+  if (governedRaw(raw, governor)) return { codec: Codec.RAW, payload: raw };
   return compressIfSmaller(raw, pool);
 }
 
@@ -112,9 +120,6 @@ export async function encodePayloadGoverned(raw: Buffer, governor: CompressionGo
  * few tens of ms to compress the whole delta here.
  */
 export function encodePayloadGovernedInline(raw: Buffer, governor: CompressionGovernor): Encoded {
-  if (sampleEntropy(raw) > RAW_ABOVE_BITS) return { codec: Codec.RAW, payload: raw };
-  if (!governor.shouldCompress()) return { codec: Codec.RAW, payload: raw };
-  const out = lz4Compress(raw);
-  if (out.length > raw.length * (1 - MIN_SAVING)) return { codec: Codec.RAW, payload: raw };
-  return { codec: Codec.LZ4, payload: out };
+  if (governedRaw(raw, governor)) return { codec: Codec.RAW, payload: raw };
+  return smallerOf(raw, lz4Compress(raw));
 }
