@@ -3,6 +3,7 @@
 
 import type { Command } from 'commander';
 import type { DemoSummary } from '../demo/lab.js';
+import type { SystemDemoOptions } from '../demo/system-demo.js';
 import { UsageError } from '../errors/ferry-error.js';
 import { formatBytes, formatDuration } from '../demo/progress-line.js';
 
@@ -37,21 +38,9 @@ export function register(program: Command): void {
       if (opts.system) return runSystem(opts);
       const [{ consoleIO }, { runDemo }] = await Promise.all([import('../demo/console.js'), import('../demo/lab.js')]);
       const io = consoleIO(opts.json ? process.stderr : process.stdout);
-      const ac = new AbortController();
-      const onSignal = () => ac.abort();
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      let summary: DemoSummary;
-      try {
-        summary = await runDemo(
-          { files: opts.files, block: opts.block, data: opts.data, keep: opts.keep, sync: opts.sync, waitBeforeSync: opts.thenSync },
-          io,
-          ac.signal,
-        );
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      const summary: DemoSummary = await abortedBySignals((signal) =>
+        runDemo({ files: opts.files, block: opts.block, data: opts.data, keep: opts.keep, sync: opts.sync, waitBeforeSync: opts.thenSync }, io, signal),
+      );
       printSummary(summary, io.say, opts.json === true);
       process.exitCode = summary.ok ? 0 : 1;
     });
@@ -63,17 +52,23 @@ async function runSystem(opts: Opts): Promise<void> {
   if (opts.mode !== 'file' && opts.mode !== 'block') throw new UsageError(`--mode must be file or block, not ${opts.mode}`);
   const [{ consoleIO }, { runSystemDemo }] = await Promise.all([import('../demo/console.js'), import('../demo/system-demo.js')]);
   const io = consoleIO(opts.json ? process.stderr : process.stdout);
+  const demo: SystemDemoOptions = { variant: opts.firmware, mode: opts.mode, keep: opts.keep };
+  const s = await abortedBySignals((signal) => runSystemDemo(demo, io, signal));
+  if (s.error) io.say(`ferry demo --system FAILED: ${s.error.message} [${s.error.code}]`);
+  else io.say(`ferry demo --system OK: the migrated server booted from ${s.marker?.root} with IPv4 ${s.marker?.ipv4.join(', ')}`);
+  io.say(s.data_dir ? `data kept in ${s.data_dir}` : 'data directory removed (use --keep to keep it)');
+  if (opts.json) process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
+  process.exitCode = s.ok ? 0 : 1;
+}
+
+/** Runs a demo with a signal that SIGINT or SIGTERM aborts (the demo then stops its children and cleans up). */
+async function abortedBySignals<T>(run: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const ac = new AbortController();
   const onSignal = () => ac.abort();
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const s = await runSystemDemo({ variant: opts.firmware, mode: opts.mode, keep: opts.keep }, io, ac.signal);
-    if (s.error) io.say(`ferry demo --system FAILED: ${s.error.message} [${s.error.code}]`);
-    else io.say(`ferry demo --system OK: the migrated server booted from ${s.marker?.root} with IPv4 ${s.marker?.ipv4.join(', ')}`);
-    io.say(s.data_dir ? `data kept in ${s.data_dir}` : 'data directory removed (use --keep to keep it)');
-    if (opts.json) process.stdout.write(`${JSON.stringify(s, null, 2)}\n`);
-    process.exitCode = s.ok ? 0 : 1;
+    return await run(ac.signal);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
