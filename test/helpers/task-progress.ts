@@ -5,6 +5,7 @@
 
 import { expect } from 'vitest';
 import type { LocalCp } from './control-plane.js';
+import { until } from './wait.js';
 
 export interface ProgressEntry {
   seq: number;
@@ -29,4 +30,23 @@ export function expectMonotonic(entries: ProgressEntry[], name: string): void {
   expect(done, name).toEqual([...done].sort((a, b) => a - b));
   expect(p.at(-1), name).toBe(100);
   expect(mine.at(-1)!.replicatesize, name).toBe(mine.at(-1)!.totalsize);
+}
+
+/** POSTs a task and starts it (both must answer 200); returns its id. */
+export async function createAndStartTask(cp: LocalCp, body: object): Promise<string> {
+  const created = await cp.call('POST', '/v3/tasks', body);
+  expect(created.status, JSON.stringify(created.body)).toBe(200);
+  const taskId = created.body.id as string;
+  const start = await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation: 'start' });
+  expect(start.status, JSON.stringify(start.body)).toBe(200);
+  return taskId;
+}
+
+/** Waits for MIGRATE_SUCCESS; a MIGRATE_FAIL ends the wait at once with the task's error and the tail of `context()`. */
+export async function untilMigrated(cp: LocalCp, taskId: string, ms: number, context: () => string): Promise<void> {
+  await until('MIGRATE_SUCCESS', async () => {
+    const t = (await cp.call('GET', `/v3/tasks/${taskId}`)).body;
+    if (t.state === 'MIGRATE_FAIL') throw new Error(`task failed: ${t.error_json}\n${context().slice(-4000)}`);
+    return t.state === 'MIGRATE_SUCCESS';
+  }, ms, context);
 }

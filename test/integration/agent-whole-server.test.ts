@@ -23,7 +23,7 @@ import { discoverSourceLayout } from '../../src/discovery/linux/source-layout.js
 import { targetServerFromLayout } from '../../src/layout/sms-mapping.js';
 import { startAgentLab, type AgentLab, type LabAgent } from '../helpers/agent-lab.js';
 import { loopbackTaskBody } from '../helpers/control-plane.js';
-import { expectMonotonic, progressHistory } from '../helpers/task-progress.js';
+import { createAndStartTask, expectMonotonic, progressHistory, untilMigrated } from '../helpers/task-progress.js';
 import { needs } from '../helpers/requirements.js';
 import { buildSourceServer, SYSTEM_LAB_TOOLS, type SourceServer } from '../helpers/system-lab.js';
 import { until } from '../helpers/wait.js';
@@ -75,18 +75,9 @@ describe.runIf(env.ok)('the agent daemon migrates a whole server', () => {
     const { layout } = await discoverSourceLayout({ sourceRoot: server.root, sourceDisks: server.disks.map((d) => d.device) });
     const targetServer = { ...targetServerFromLayout(layout, 'whole-server-target'), vm_id: 'vm-whole' };
     const body = { ...loopbackTaskBody({ name: 'whole', type: 'MIGRATE_FILE', sourceId, vmId: 'vm-whole', disks: [], receiver: recv.info }), target_server: targetServer };
-    const created = await cp.call('POST', '/v3/tasks', body);
-    expect(created.status, JSON.stringify(created.body)).toBe(200);
-    taskId = created.body.id;
+    taskId = await createAndStartTask(cp, body);
     expect((await task()).target_server.disks.map((d: { name: string }) => d.name)).toEqual(['Disk 0', 'Disk 1']);
-
-    const start = await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation: 'start' });
-    expect(start.status, JSON.stringify(start.body)).toBe(200);
-    await until('MIGRATE_SUCCESS', async () => {
-      const t = await task();
-      if (t.state === 'MIGRATE_FAIL') throw new Error(`task failed: ${t.error_json}\n${context().slice(-4000)}`);
-      return t.state === 'MIGRATE_SUCCESS';
-    }, 240_000, context);
+    await untilMigrated(cp, taskId, 240_000, context);
 
     const entries = await history();
     const names = entries.map((e) => e.subtask_name);

@@ -33,7 +33,7 @@ import { DEBIAN_IMAGE_TOOLS, debianImage, type DebianImage } from '../helpers/de
 import { QEMU, bootAndWaitForMarker } from '../helpers/qemu.js';
 import { needs } from '../helpers/requirements.js';
 import { AttachedImage, ReadOnlyMounts } from '../helpers/system-migrate.js';
-import { expectMonotonic, progressHistory } from '../helpers/task-progress.js';
+import { createAndStartTask, expectMonotonic, progressHistory, untilMigrated } from '../helpers/task-progress.js';
 import { until } from '../helpers/wait.js';
 
 const GiB = 1024 ** 3;
@@ -96,17 +96,8 @@ describe.runIf(env.ok)('the agent daemon migrates a bootable server, configures 
     const { layout } = await discoverSourceLayout({ sourceRoot: src!.root, sourceDisks: [src!.device] });
     const fitted = planTargetLayout(layout, [{ name: 'disk0', sizeBytes: TARGET_BYTES, sectorBytes: 512 }], 'file');
     const body = { ...loopbackTaskBody({ name: 'boot', type: 'MIGRATE_FILE', sourceId, vmId: 'vm-boot', disks: [], receiver: recv.info }), target_server: { ...targetServerFromLayout(fitted, 'boot-target'), vm_id: 'vm-boot' } };
-    const created = await cp.call('POST', '/v3/tasks', body);
-    expect(created.status, JSON.stringify(created.body)).toBe(200);
-    taskId = created.body.id;
-
-    const start = await cp.call('POST', `/v3/tasks/${taskId}/action`, { operation: 'start' });
-    expect(start.status, JSON.stringify(start.body)).toBe(200);
-    await until('MIGRATE_SUCCESS', async () => {
-      const t = await task();
-      if (t.state === 'MIGRATE_FAIL') throw new Error(`task failed: ${t.error_json}\n${context().slice(-4000)}`);
-      return t.state === 'MIGRATE_SUCCESS';
-    }, 10 * 60_000, context);
+    taskId = await createAndStartTask(cp, body);
+    await untilMigrated(cp, taskId, 10 * 60_000, context);
 
     const entries = await history();
     const names = entries.map((e) => e.subtask_name);
