@@ -13,6 +13,7 @@ import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { exec } from '../platform/exec.js';
+import { unmountOrDetach } from '../platform/unmount.js';
 
 export interface ImageSource {
   /** Pass as --source-root. */
@@ -56,7 +57,7 @@ export async function attachImageSource(image: string, root: string, options: At
       // norecovery: a read-only device cannot replay an xfs log (the image was unmounted cleanly anyway).
       const opts = writable ? 'rw' : fsType === 'xfs' ? 'ro,norecovery' : 'ro';
       await exec('mount', ['-t', fsType, '-o', opts, `${device}p${part}`, at]);
-      undo.push(() => exec('umount', [at]).catch(() => exec('umount', ['-l', at])));
+      undo.push(() => unmountOrDetach(at));
     };
     await mount(3, root, 'xfs');
     await mount(2, join(root, 'boot'), 'ext4');

@@ -17,6 +17,7 @@ import { mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { FerryError, errorMessage } from '../errors/ferry-error.js';
 import { exec } from '../platform/exec.js';
+import { unmountOrDetach } from '../platform/unmount.js';
 import type { Logger } from '../platform/log.js';
 import { majorMinor } from '../platform/device-size-linux.js';
 import { parseMountinfo } from '../platform/mountinfo.js';
@@ -153,14 +154,8 @@ export class SourceMounts {
     return problems;
   }
 
-  private async unmount(dir: string): Promise<void> {
-    try {
-      await exec('umount', [dir], { timeoutMs: 60_000 });
-    } catch (e) {
-      // Busy (a walker still holds a directory open as the run fails): detach
-      // it now, the kernel finishes when the last reference goes.
-      this.log.warn({ mountPoint: dir, err: errorMessage(e) }, 'umount failed; detaching lazily');
-      await exec('umount', ['-l', dir], { timeoutMs: 60_000 });
-    }
+  /** Busy (a walker still holds a directory open as the run fails): detached lazily; throws only if that fails too. */
+  private unmount(dir: string): Promise<void> {
+    return unmountOrDetach(dir, { log: this.log, what: 'umount of a source mount failed; detaching lazily' });
   }
 }

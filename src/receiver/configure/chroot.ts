@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { exec, type ExecResult } from '../../platform/exec.js';
 import type { Logger } from '../../platform/log.js';
+import { unmountOrDetach } from '../../platform/unmount.js';
 import { mountsUnder } from '../system/mounts.js';
 
 const EFIVARS = '/sys/firmware/efi/efivars';
@@ -85,12 +86,7 @@ export class Chroot {
   async exit(): Promise<void> {
     while (this.mounted.length > 0) {
       const dir = this.mounted.pop()!;
-      try {
-        await exec('umount', [dir], { timeoutMs: 60_000 });
-      } catch (e) {
-        this.log.warn({ dir, err: errorMessage(e) }, 'unmount in the target chroot failed: detaching lazily');
-        await exec('umount', ['-l', dir]).catch(() => undefined);
-      }
+      await unmountOrDetach(dir, { log: this.log, what: 'unmount in the target chroot failed: detaching lazily' }).catch(() => undefined);
     }
   }
 }

@@ -9,6 +9,7 @@
 
 import { mkdir, rmdir } from 'node:fs/promises';
 import { exec } from '../../platform/exec.js';
+import { unmountOrDetach } from '../../platform/unmount.js';
 import { isExtended } from '../../layout/geometry.js';
 import { partitionDevice, rereadPartitions } from './block-devices.js';
 import type { ServedVolume } from './volumes.js';
@@ -26,7 +27,7 @@ async function onTemporaryMount(device: string, dir: string, options: string[], 
   try {
     await run(dir);
   } finally {
-    await exec('umount', [dir], { timeoutMs: 60_000 }).catch(() => exec('umount', ['-l', dir]));
+    await unmountOrDetach(dir);
     await rmdir(dir).catch(() => undefined);
   }
 }

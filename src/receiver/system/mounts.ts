@@ -8,6 +8,7 @@ import { mkdir, readFile, realpath } from 'node:fs/promises';
 import { sep } from 'node:path';
 import { exec } from '../../platform/exec.js';
 import { parseMountinfo } from '../../platform/mountinfo.js';
+import { unmountOrDetach } from '../../platform/unmount.js';
 import type { Logger } from '../../platform/log.js';
 
 export class MountStack {
@@ -40,12 +41,7 @@ export class MountStack {
 }
 
 async function unmount(dir: string, log: Logger): Promise<void> {
-  try {
-    await exec('umount', [dir], { timeoutMs: 60_000 });
-  } catch (e) {
-    log.warn({ dir, err: (e as Error).message }, 'unmount failed: detaching lazily');
-    await exec('umount', ['-l', dir]).catch(() => undefined);
-  }
+  await unmountOrDetach(dir, { log }).catch(() => undefined);
 }
 
 /** Mount points at or below `base`, from /proc/self/mountinfo, deepest first. */
