@@ -4,17 +4,7 @@
 
 export { detectPlatform } from '../platform-detect.js';
 
-export function parseOsRelease(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (!m) continue;
-    let v = m[2]!.trim();
-    if ((v.startsWith('"') && v.endsWith('"')) || (v.startsWith("'") && v.endsWith("'"))) v = v.slice(1, -1);
-    out[m[1]!] = v.replace(/\\(.)/g, '$1');
-  }
-  return out;
-}
+export { parseOsRelease } from '../../platform/os-release.js';
 
 const BITS: Record<string, string> = { x86_64: '64BIT', aarch64: '64BIT', arm64: '64BIT', ppc64le: '64BIT', s390x: '64BIT', i386: '32BIT', i686: '32BIT', ia32: '32BIT' };
 

@@ -8,6 +8,7 @@
 // Must not touch: the target (the caller reads it).
 
 import { FerryError } from '../../errors/ferry-error.js';
+import { parseOsRelease } from '../../platform/os-release.js';
 
 export interface Distro {
   family: 'debian' | 'rhel';
@@ -24,15 +25,6 @@ export interface Distro {
   grubCfg: string;
 }
 
-export function parseOsRelease(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^\s*([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (!m) continue;
-    out[m[1]!] = m[2]!.trim().replace(/^(["'])(.*)\1$/, '$2');
-  }
-  return out;
-}
 
 /** `osRelease` is undefined when the target has no /etc/os-release (nor /usr/lib/os-release). */
 export function detectDistro(osRelease: string | undefined, exists: (path: string) => boolean): Distro {
