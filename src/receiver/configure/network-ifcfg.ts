@@ -10,9 +10,8 @@
 // Must not touch: anything but the text it is given.
 
 import type { NetworkOptions } from './network-ifupdown.js';
-import { PRIMARY_NIC, willBeMissing } from './network-names.js';
+import { PRIMARY_NIC, lineCommenter, willBeMissing } from './network-names.js';
 
-const MARK = '#ferry# ';
 const STATIC = /^\s*(IPADDR\d*|PREFIX\d*|NETMASK\d*|GATEWAY\d*|BROADCAST|NETWORK)=/;
 
 /** The DEVICE= of an ifcfg file ('' when it has none). */
@@ -23,10 +22,7 @@ export function ifcfgDevice(text: string): string {
 export function rewriteIfcfg(text: string, o: NetworkOptions & { primary: boolean }, file: string): { text: string; changes: string[] } {
   const changes: string[] = [];
   const lines = text.split('\n');
-  const comment = (i: number, why: string) => {
-    changes.push(`${file}:${i + 1}: '${lines[i]!.trim()}' commented out (${why})`);
-    lines[i] = MARK + lines[i];
-  };
+  const comment = lineCommenter(lines, changes, file);
   const isStatic = lines.some((l) => /^\s*BOOTPROTO=["']?(none|static)["']?\s*$/.test(l));
   const missing = willBeMissing(ifcfgDevice(text));
   lines.forEach((l, i) => {

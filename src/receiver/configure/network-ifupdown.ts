@@ -9,7 +9,7 @@
 // comes back unchanged.
 // Must not touch: anything but the text it is given.
 
-import { PRIMARY_NIC, isPhysicalNic, willBeMissing } from './network-names.js';
+import { PRIMARY_NIC, isPhysicalNic, lineCommenter, willBeMissing } from './network-names.js';
 
 export interface NetworkOptions {
   /** Keep the primary interface's static addresses instead of falling back to DHCP. */
@@ -18,7 +18,6 @@ export interface NetworkOptions {
 
 const STANZA = /^\s*(iface|auto|allow-[a-z-]+|mapping|source|source-directory|no-auto-down|no-scripts)\b/;
 const STATIC_OPTION = /^\s*(address|netmask|gateway|broadcast|network|pointopoint|metric|hwaddress|up|down|post-up|pre-down|dns-[a-z]+|scope)\b/;
-const MARK = '#ferry# ';
 
 interface Iface {
   name: string;
@@ -61,11 +60,7 @@ export function rewriteInterfaces(text: string, o: NetworkOptions, file = '/etc/
   const rename = primary !== undefined && primary !== PRIMARY_NIC && !nics.some((i) => i.name === PRIMARY_NIC) ? primary : undefined;
   const word = (l: string, from: string, to: string) => l.replace(new RegExp(`(\\s)${from.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?=\\s|$)`, 'g'), `$1${to}`);
 
-  const comment = (i: number, why: string) => {
-    if (lines[i]!.startsWith(MARK)) return;
-    changes.push(`${file}:${i + 1}: '${lines[i]!.trim()}' commented out (${why})`);
-    lines[i] = MARK + lines[i];
-  };
+  const comment = lineCommenter(lines, changes, file);
 
   for (const f of ifaces) {
     const isPrimary = f.name === primary;

@@ -12,9 +12,8 @@
 // Must not touch: anything but the text it is given.
 
 import type { NetworkOptions } from './network-ifupdown.js';
-import { willBeMissing } from './network-names.js';
+import { MARK, lineCommenter, willBeMissing } from './network-names.js';
 
-const MARK = '#ferry# ';
 
 /** True when the profile's IPv4 names (or named, before configure) a gateway (`gateway=`, or an address with one: `address1=10.0.0.20/24,10.0.0.1`): the primary, if any is. */
 export function nmHasGateway(text: string): boolean {
@@ -31,10 +30,7 @@ export function rewriteNmProfile(text: string, o: NetworkOptions & { primary: bo
   let unbound = false;
   let connectionEnd = -1;
   let autoconnect = -1;
-  const comment = (i: number, why: string) => {
-    changes.push(`${file}:${i + 1}: '${lines[i]!.trim()}' commented out (${why})`);
-    lines[i] = MARK + lines[i];
-  };
+  const comment = lineCommenter(lines, changes, file);
   lines.forEach((l, i) => {
     const s = /^\s*\[([^\]]+)\]/.exec(l);
     if (s) {

@@ -22,3 +22,19 @@ export function isPhysicalNic(name: string): boolean {
 export function willBeMissing(name: string): boolean {
   return isPhysicalNic(name) && !/^eth\d+$/.test(name);
 }
+
+/** The mark configure puts before a line it comments out; a second run sees it and leaves the line. */
+export const MARK = '#ferry# ';
+
+/**
+ * A function that comments out line i of `lines` (once: an already marked
+ * line is left) and records `file:line: 'text' commented out (why)` in
+ * `changes` — the one way the network rewriters disable a source-bound line.
+ */
+export function lineCommenter(lines: string[], changes: string[], file: string): (i: number, why: string) => void {
+  return (i, why) => {
+    if (lines[i]!.startsWith(MARK)) return;
+    changes.push(`${file}:${i + 1}: '${lines[i]!.trim()}' commented out (${why})`);
+    lines[i] = MARK + lines[i];
+  };
+}
