@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { open, readFile, readdir, statfs } from 'node:fs/promises';
 import os from 'node:os';
-import { delimiter } from 'node:path';
+import { discoveryToolEnv } from './tool-env.js';
 import { exec, hasTool } from '../../platform/exec.js';
 import { mapLimit } from '../../platform/map-limit.js';
 import { errorMessage } from '../../errors/ferry-error.js';
@@ -76,19 +76,12 @@ async function readHead(device: string, bytes: number, timeoutMs: number, positi
   );
 }
 
-function toolPath(): string {
-  const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  for (const d of ['/usr/sbin', '/sbin']) if (!dirs.includes(d)) dirs.push(d);
-  return dirs.join(delimiter);
-}
-
 async function tool(file: string, args: string[], timeoutMs: number, okCodes = [0]): Promise<ToolOutput> {
   try {
     const r = await exec(file, args, {
       timeoutMs,
       okCodes,
-      // hasTool() also looks in the sbin directories, which a non-root PATH often lacks.
-      env: { ...process.env, PATH: toolPath(), LC_ALL: 'C', LANG: 'C', LVM_SUPPRESS_FD_WARNINGS: '1' },
+      env: discoveryToolEnv(),
     });
     // blkid exits 2 both for "nothing found" (silent) and for "cannot open" (says why on stderr).
     if (r.exitCode !== 0 && r.stdout === '' && /error/i.test(r.stderr)) return { ok: false, error: r.stderr.trim().split('\n')[0]! };

@@ -13,7 +13,8 @@ import { readFile, readdir, statfs } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { z } from 'zod';
 import { errorMessage } from '../../errors/ferry-error.js';
-import { exec, toolEnvironment } from '../../platform/exec.js';
+import { exec } from '../../platform/exec.js';
+import { discoveryToolEnv } from './tool-env.js';
 import { isExtended } from '../../layout/geometry.js';
 import { LAYOUT_VERSION, type Content, type Disk, type Layout, type Partition, type VolumeGroup } from '../../layout/model.js';
 import { parseBlkidExport } from './blkid.js';
@@ -73,10 +74,7 @@ export async function discoverSourceLayout(options: SourceLayoutOptions = {}): P
   const warnings: string[] = [];
   const run = async (file: string, args: string[], okCodes = [0]): Promise<string | undefined> => {
     try {
-      const base: NodeJS.ProcessEnv = toolEnvironment(process.env);
-      // The sbin directories hold sfdisk, blkid and LVM's tools; a non-root PATH often lacks them.
-      const env = { ...base, PATH: `${base.PATH ?? '/usr/bin:/bin'}:/usr/sbin:/sbin`, LC_ALL: 'C', LANG: 'C', LVM_SUPPRESS_FD_WARNINGS: '1' };
-      return (await exec(file, args, { timeoutMs, okCodes, env })).stdout;
+      return (await exec(file, args, { timeoutMs, okCodes, env: discoveryToolEnv() })).stdout;
     } catch (err) {
       warnings.push(`${file} ${args.join(' ')}: ${errorMessage(err).split('\n')[0]!.slice(0, 300)}`);
       return undefined;
