@@ -10,10 +10,13 @@
 // Usage: node packaging/bundle-frame-schemas.mjs [DIST]   (default: dist)
 
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const dist = resolve(process.argv[2] ?? 'dist');
+// zod comes from this repository's node_modules, wherever DIST is (packaging/build.sh compiles into a staging directory).
+const modules = join(dirname(dirname(fileURLToPath(import.meta.url))), 'node_modules');
 const file = join(dist, 'protocol', 'frame-schemas.js');
 if (!existsSync(file)) {
   process.stderr.write(`bundle-frame-schemas: ${file} is missing: run tsc first\n`);
@@ -28,6 +31,7 @@ await build({
   platform: 'node',
   target: 'node20',
   treeShaking: true,
+  nodePaths: [modules],
   // tsc's source map of this file, chained through when there is one (npm run build; not packaging).
   sourcemap: existsSync(`${file}.map`),
   logLevel: 'warning',
