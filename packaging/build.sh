@@ -80,6 +80,8 @@ if [ "$build" = 1 ]; then
   log "compiling (tsc) into the staging area"
   mkdir -p "$work/build"
   node_modules/.bin/tsc -p tsconfig.json --outDir "$work/build/dist" --sourceMap false || die "tsc failed"
+  # The frame schemas with the parts of zod they use, in one file (start-up of every pass: bundle-frame-schemas.mjs).
+  node packaging/bundle-frame-schemas.mjs "$work/build/dist" || die "bundling the frame schemas failed"
   chmod +x "$work/build/dist/cli/bin.js"
   # Not TypeScript, so tsc does not copy it: the demo's server recipe (ferry demo --system).
   install -m 0755 src/demo/debian-server.sh "$work/build/dist/demo/debian-server.sh"

@@ -193,7 +193,7 @@ export function register(program: Command): void {
       const view: ProgressView = opts.progressJson
         ? views.jsonLinesView(process.stdout)
         : bars
-          ? views.terminalView(process.stderr, gate ? () => gate.active.describe : undefined)
+          ? (await import('./migrate-bars.js')).terminalView(process.stderr, gate ? () => gate.active.describe : undefined)
           : views.silentView;
       // Summary lines wait for the bars to stop when both are on the terminal.
       const pending: string[] = [];

@@ -5,7 +5,8 @@
 //
 //   frame  = u32 BE length (of type + body) | u8 type | body
 //
-// Control frames carry a UTF-8 JSON body validated by the zod schemas below.
+// Control frames carry a UTF-8 JSON body validated by the zod schemas of
+// frame-schemas.ts (re-exported here).
 // Data frames (DATA, ZERO, MANIFEST) carry a fixed binary header, big endian.
 //
 // Words, one meaning each (the glossary is in docs/wire-protocol.md, "Words"):
@@ -15,13 +16,11 @@
 // a *slice* is a stretch of the file-level tar stream (one FILE_DATA frame);
 // *block* means block level only, never the agent's 4 MiB read.
 
-import { z } from 'zod';
 import { FerryError } from '../errors/ferry-error.js';
-import { RECOVERIES } from '../errors/codes.js';
 import type { BufferPool } from './buffer-pool.js';
 import { MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES, MAX_HELLO_FRAME_BYTES, MAX_ZERO_RUN_BYTES } from './sizes.js';
 
-export const PROTOCOL_NAME = 'ferry';
+export { PROTOCOL_NAME } from './frame-schemas.js';
 export const PROTOCOL_VERSION = 1;
 export const SUPPORTED_VERSIONS: readonly number[] = [1];
 
@@ -59,98 +58,38 @@ export type CodecValue = (typeof Codec)[keyof typeof Codec];
 
 // ---------------------------------------------------------------- control frames
 
-export const SessionKind = z.enum(['block', 'file', 'system']);
-export type SessionKind = z.infer<typeof SessionKind>;
+// The control frames' schemas live in frame-schemas.ts (zod/mini, bundled at
+// build time so that an agent's start-up does not load all of zod).
+export {
+  AckSchema,
+  CommitSchema,
+  DoneSchema,
+  EndSchema,
+  ErrorFrameSchema,
+  HelloSchema,
+  ManifestRequestSchema,
+  NackSchema,
+  SessionKind,
+  WelcomeSchema,
+  type Ack,
+  type Commit,
+  type Done,
+  type End,
+  type ErrorFrame,
+  type Hello,
+  type ManifestRequest,
+  type Nack,
+  type Welcome,
+} from './frame-schemas.js';
 
-export const HelloSchema = z.object({
-  protocol: z.literal(PROTOCOL_NAME),
-  version: z.number().int().positive(),
-  token: z.string().min(1).max(512),
-  kind: SessionKind,
-  target: z.string().min(1).max(256),
-  /** A pass id the agent keeps across reconnects of one pass (resume). */
-  passId: z.string().min(8).max(64),
-  /** block: source volume size in bytes; chunk size the agent proposes. */
-  sizeBytes: z.number().int().nonnegative().optional(),
-  chunkSize: z.number().int().positive().optional(),
-  agent: z.string().max(128).optional(),
-});
-export type Hello = z.infer<typeof HelloSchema>;
-
-export const WelcomeSchema = z.object({
-  version: z.number().int().positive(),
-  kind: SessionKind,
-  target: z.string(),
-  sessionId: z.string(),
-  /** block: the chunk size the receiver's manifest uses (the agent must follow). */
-  chunkSize: z.number().int().positive().optional(),
-  targetBytes: z.number().int().nonnegative().optional(),
-  /** 'delta' when the receiver already holds a completed pass for this target. */
-  pass: z.enum(['full', 'delta']),
-  /** Offset below which this pass (same passId) is already committed: resume there. */
-  resumeFrom: z.number().int().nonnegative(),
-  maxFrameBytes: z.number().int().positive(),
-  /** Kind-specific resume state (file kind: see file-frames.ts FileWelcomeStateSchema). */
-  kindState: z.record(z.string(), z.string().max(16384)).optional(),
-});
-export type Welcome = z.infer<typeof WelcomeSchema>;
-
-export const ErrorFrameSchema = z.object({
-  code: z.string().max(64),
-  message: z.string().max(4096),
-  /** Fatal errors end the session; the receiver closes the connection after sending one. */
-  fatal: z.boolean(),
-  /**
-   * Whether the agent may reconnect and try again ('retryable'), or not
-   * ('fatal', 'permanent'): see errors/codes.ts. Receivers before this field
-   * did not send it; the agent then goes by the code.
-   */
-  recovery: z.enum(RECOVERIES).optional(),
-});
-export type ErrorFrame = z.infer<typeof ErrorFrameSchema>;
-
-export const ManifestRequestSchema = z.object({
-  first: z.number().int().nonnegative(),
-  count: z.number().int().positive().max(256 * 1024),
-});
-export type ManifestRequest = z.infer<typeof ManifestRequestSchema>;
-
-export const CommitSchema = z.object({
-  id: z.number().int().nonnegative(),
-  /** Every chunk below this offset was scanned and its frames sent before this COMMIT. */
-  frontier: z.number().int().nonnegative(),
-});
-export type Commit = z.infer<typeof CommitSchema>;
-
-export const AckSchema = z.object({
-  id: z.number().int().nonnegative(),
-  /** The frontier the receiver persisted (agent frontier, lowered below rejected frames). */
-  frontier: z.number().int().nonnegative(),
-});
-export type Ack = z.infer<typeof AckSchema>;
-
-export const NackSchema = z.object({
-  seq: z.number().int().nonnegative(),
-  code: z.string().max(64),
-  message: z.string().max(1024),
-});
-export type Nack = z.infer<typeof NackSchema>;
-
-export const EndSchema = z.object({
-  /** sha256 (hex) over the canonical hashes of every chunk of the volume, in order. */
-  digest: z.string().regex(/^[0-9a-f]{64}$/),
-  sizeBytes: z.number().int().nonnegative(),
-  verify: z.boolean(),
-});
-export type End = z.infer<typeof EndSchema>;
-
-export const DoneSchema = z.object({
-  digest: z.string(),
-  verified: z.boolean(),
-  /** Chunks whose target content did not match the manifest on re-read (verify only). */
-  mismatchedChunks: z.number().int().nonnegative(),
-});
-export type Done = z.infer<typeof DoneSchema>;
+/**
+ * What decodeJson needs of a schema: zod's safeParse. Both zod's classic
+ * schemas (file-frames.ts, layout/) and the zod/mini ones of frame-schemas.ts
+ * have it, whichever copy of zod's core built them.
+ */
+export interface JsonBodySchema<T> {
+  safeParse(data: unknown): { success: true; data: T } | { success: false; error: { issues: readonly { path: readonly PropertyKey[]; message: string }[] } };
+}
 
 // ---------------------------------------------------------------- encoding
 
@@ -168,7 +107,7 @@ export function encodeJsonFrame(type: number, value: unknown): Buffer {
   return encodeFrame(type, Buffer.from(JSON.stringify(value), 'utf8'));
 }
 
-export function decodeJson<T>(schema: z.ZodType<T>, type: number, body: Buffer): T {
+export function decodeJson<T>(schema: JsonBodySchema<T>, type: number, body: Buffer): T {
   let raw: unknown;
   try {
     raw = JSON.parse(body.toString('utf8'));

@@ -4,7 +4,8 @@
 
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { BarFigures, jsonLinesView, terminalView } from '../../../src/cli/migrate-progress.js';
+import { BarFigures, jsonLinesView } from '../../../src/cli/migrate-progress.js';
+import { terminalView } from '../../../src/cli/migrate-bars.js';
 import { formatDuration } from '../../../src/platform/human-units.js';
 import type { VolumeProgress } from '../../../src/replication/types.js';
 
