@@ -25,11 +25,11 @@ const FIELDS = 12;
 /** Files per batch at most: one message per this many files. */
 const BATCH_FILES = 64;
 /** Bytes of one batch buffer (paths and bodies); a file whose body is larger than SMALL_FILE_BYTES is not batched. */
-const BATCH_BYTES = 1 << 20;
+const BATCH_BYTES = 512 * 1024;
 /** Largest body sent to a writer: larger files stay on the extractor's thread, written as their bytes arrive. */
-export const SMALL_FILE_BYTES = 256 * 1024;
+export const SMALL_FILE_BYTES = 128 * 1024;
 /** Batches handed to the workers and not yet in place, at most: bounds memory (about this many × BATCH_BYTES). */
-const IN_FLIGHT = 4;
+const IN_FLIGHT = 3;
 
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
@@ -115,7 +115,7 @@ export const fileWriterBody = workerBody({
  * batches are written on the calling thread by the same body.
  */
 let shared: WorkerPool<{ flags: number }, WriteTask, WriteResult> | undefined;
-export const WRITER_THREADS = 2;
+export const WRITER_THREADS = 1;
 function sharedPool(): WorkerPool<{ flags: number }, WriteTask, WriteResult> {
   shared ??= new WorkerPool(fileWriterBody, { flags: CREATE_FLAGS }, { size: WRITER_THREADS });
   return shared;
