@@ -449,6 +449,8 @@ export class FileExtractor {
           this.stats.files++;
           return 'batched';
         }
+        // A large file is written here as it arrives: the small files before it go to the writer meanwhile.
+        this.writer.flush();
         const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, plain ? h.mode & 0o777 : 0o600);
         this.tmp = tmp;
         this.stats.files++;

@@ -218,7 +218,27 @@ export class BatchWriter {
     const b = this.cur!;
     b.complete = b.rels.length;
     if (b.rels.length >= BATCH_FILES) this.dispatch();
+    else this.flushWhenIdle();
   }
+
+  /** Hands over the complete files now (without waiting): before the extractor's own thread writes a large file. */
+  flush(): void {
+    if (this.cur && this.cur.complete === this.cur.rels.length && this.inFlight.size < IN_FLIGHT) this.dispatch();
+  }
+
+  /**
+   * A partial batch goes out once the extractor's thread has nothing else to do (it waits for the next frame):
+   * otherwise a slow stream would hold written-to-be files, and the resume point behind them, in memory.
+   */
+  private flushWhenIdle(): void {
+    if (this.idleFlush) return;
+    this.idleFlush = true;
+    setImmediate(() => {
+      this.idleFlush = false;
+      this.flush();
+    });
+  }
+  private idleFlush = false;
 
   /**
    * Runs `fn` once everything handed over so far is in place: at once when
