@@ -29,6 +29,7 @@ import { parseRanges, type Range } from '../protocol/file-pieces.js';
 import { parseTar, TarFormatError, type ParseLimits, type TarHeader } from '../protocol/tar-format.js';
 import { loadXattrs, type XattrOps } from '../platform/xattrs.js';
 import { targetWriteError } from './target-errors.js';
+import { BatchWriter } from './file-writers.js';
 
 export interface ExtractOptions {
   /** The target root; must exist and be a directory. */
@@ -41,8 +42,10 @@ export interface ExtractOptions {
   limits?: ParseLimits;
   /** Apply owners (default: when running as root). */
   owners?: boolean;
-  /** Called after each entry is in place, in stream order. */
-  onEntry?: (index: number, path: Buffer) => void | Promise<void>;
+  /** Called after each entry is in place, in stream order (with writer threads, possibly some entries later). */
+  onEntry?: (index: number, path: Buffer) => void;
+  /** Writer threads for small new files (file-writers.ts); 0 writes them on this thread; default: the process's shared pool. */
+  writers?: number;
 }
 
 export interface ExtractStats {
@@ -62,6 +65,11 @@ interface OpenDir {
    * and its create mode less the umask.
    */
   mayInherit: boolean;
+  /**
+   * Created by this session (mkdir, not found): it holds only what this stream put there since. Small new files in
+   * such a directory are written by the writer threads: nothing of an earlier pass can be in their way.
+   */
+  fresh: boolean;
 }
 
 const DEFAULT_ACL = 'system.posix_acl_default';
@@ -158,6 +166,15 @@ export class FileExtractor {
   private tmp: Buffer | null = null;
   private readonly tmpTag = `${process.pid.toString(36)}${randomBytes(3).toString('hex')}`;
   private tmpSeq = 0;
+  /**
+   * Small new files go to writer threads (file-writers.ts). Everything else stays here, and whatever could
+   * depend on a file not yet in place waits for the writers first (`writer.drain()`): removing or replacing
+   * anything that exists (a directory in the way could hold files being written, and a symlink put in its place
+   * would redirect them), a hard link (its target may be in a batch). Directory times and `onEntry` go through
+   * `writer.afterWritten`, so a directory's mtime is set after the last rename into it and the resume point
+   * never passes a file that is not in place.
+   */
+  private readonly writer: BatchWriter;
 
   constructor(private readonly o: ExtractOptions) {
     // /proc/PID/fd/N/ rather than /proc/self: external tools (mknod) resolve it too. The
@@ -166,12 +183,13 @@ export class FileExtractor {
     this.owners = o.owners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
     const st = o.rootFd === undefined ? lstatSync(this.rootBuf) : fstatSync(o.rootFd);
     if (!st.isDirectory()) throw new FerryError('FERRY_BAD_TARGET', `target root ${o.root} is not a directory`);
+    this.writer = new BatchWriter((rel, e) => targetWriteError(e, o.name ?? o.root, `tar entry ${JSON.stringify(showPath(rel))}`), o.writers);
   }
 
   /** Extracts a whole stream. On error, removes its temporary file and finishes directory times. */
   async extract(source: AsyncIterable<Buffer>): Promise<ExtractStats> {
     this.xops = await loadXattrs();
-    let fd: number | null = null;
+    let fd: number | 'batched' | null = null;
     let header: TarHeader | null = null;
     let rel: Buffer = Buffer.alloc(0);
     let ranges: Range[] | null = null;
@@ -192,7 +210,8 @@ export class FileExtractor {
               throw badValue(rel, (e as Error).message);
             }
           }
-          fd = await this.begin(rel, header);
+          this.writer.check();
+          fd = await this.begin(rel, header, ranges !== null);
           if (fd === null) ranges = null;
           if (ranges) {
             let total = 0;
@@ -205,7 +224,8 @@ export class FileExtractor {
         } else if (ev.kind === 'data') {
           if (fd === null) continue;
           let chunk = ev.chunk;
-          if (!ranges) {
+          if (fd === 'batched') this.writer.data(chunk);
+          else if (!ranges) {
             writeAll(fd, chunk, sequential);
             sequential += chunk.length;
           } else {
@@ -226,15 +246,23 @@ export class FileExtractor {
           // finishFile closes the descriptor (exactly once, whatever happens).
           const done = fd;
           fd = null;
-          if (done !== null && header) this.finishFile(done, rel, header);
+          if (done === 'batched') this.writer.end();
+          else if (done !== null && header) await this.finishFile(done, rel, header);
           this.stats.entries++;
-          if (this.o.onEntry) await this.o.onEntry(this.stats.entries - 1, rel);
+          const onEntry = this.o.onEntry;
+          if (onEntry) {
+            const i = this.stats.entries - 1;
+            const p = rel;
+            this.writer.afterWritten(() => onEntry(i, p));
+          }
         }
       }
+      await this.writer.drain();
       this.closeDirs(Buffer.alloc(0), true);
       return this.stats;
     } catch (e) {
-      if (fd !== null) {
+      await this.writer.abandon();
+      if (typeof fd === 'number') {
         try {
           closeSync(fd);
         } catch {
@@ -293,7 +321,7 @@ export class FileExtractor {
     }
     for (const p of chain) {
       const st = lstatSync(this.abs(p), { bigint: true });
-      this.dirs.push({ path: p, mtimeNs: st.mtimeNs, atimeNs: st.atimeNs, mayInherit: true });
+      this.dirs.push({ path: p, mtimeNs: st.mtimeNs, atimeNs: st.atimeNs, mayInherit: true, fresh: false });
     }
   }
 
@@ -303,11 +331,14 @@ export class FileExtractor {
       const top = this.dirs[this.dirs.length - 1]!;
       if (!all && isUnder(keep, top.path)) return;
       this.dirs.pop();
-      try {
-        lutimesSync(this.abs(top.path), S(top.atimeNs), S(top.mtimeNs));
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      }
+      // After the last file renamed into it (a rename changes the directory's mtime).
+      this.writer.afterWritten(() => {
+        try {
+          lutimesSync(this.abs(top.path), S(top.atimeNs), S(top.mtimeNs));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        }
+      });
     }
   }
 
@@ -334,7 +365,7 @@ export class FileExtractor {
   }
 
   /** Replaces whatever is at abs with tmp (a directory in the way is removed first). */
-  private place(rel: Buffer, tmp: Buffer): void {
+  private async place(rel: Buffer, tmp: Buffer): Promise<void> {
     const abs = this.abs(rel);
     this.touched(rel);
     try {
@@ -346,20 +377,23 @@ export class FileExtractor {
       const code = (e as NodeJS.ErrnoException).code;
       if (code !== 'EISDIR' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
       if (!this.existing(abs)?.isDirectory()) throw e;
+      // Files being written into that directory first (see `writer`).
+      if (this.writer.pending) await this.writer.drain();
       rmSync(abs, { recursive: true, force: true });
       renameSync(tmp, abs);
     }
     this.tmp = null;
   }
 
-  /** Starts an entry. Returns an fd when body bytes should be written to it. */
-  private async begin(rel: Buffer, h: TarHeader): Promise<number | null> {
+  /** Starts an entry. Returns an fd when body bytes should be written to it, 'batched' when they go to the writer threads. */
+  private async begin(rel: Buffer, h: TarHeader, sparse: boolean): Promise<number | 'batched' | null> {
     const op = h.ferry?.op;
     if (rel.length === 0 && (op !== undefined || h.type !== 'dir')) throw unsafe(h.path, 'the root can only be a directory');
     this.checkParents(rel, h.path);
     this.enterParent(rel);
     const abs = this.abs(rel);
     if (op === 'delete') {
+      if (this.writer.pending) await this.writer.drain();
       this.touched(rel);
       const st = this.existing(abs);
       if (st) {
@@ -372,6 +406,11 @@ export class FileExtractor {
     switch (h.type) {
       case 'dir': {
         let st = this.existing(abs);
+        if (st && this.writer.pending) {
+          // Something of this path exists: what this entry does to it waits for the files handed to the writers.
+          await this.writer.drain();
+          st = this.existing(abs);
+        }
         if (st && !st.isDirectory()) {
           this.touched(rel);
           unlinkSync(abs);
@@ -380,12 +419,13 @@ export class FileExtractor {
         if (!st) mkdirSync(abs, { mode: 0o700 });
         const exact = this.meta(abs, h, !st);
         chmodSync(abs, h.mode & 0o7777);
-        this.dirs.push({ path: rel, mtimeNs: h.mtimeNs, atimeNs: h.mtimeNs, mayInherit: !exact || h.xattrs?.has(DEFAULT_ACL) === true || (h.mode & 0o2000) !== 0 });
+        this.dirs.push({ path: rel, mtimeNs: h.mtimeNs, atimeNs: h.mtimeNs, mayInherit: !exact || h.xattrs?.has(DEFAULT_ACL) === true || (h.mode & 0o2000) !== 0, fresh: !st });
         return null;
       }
       case 'file': {
         const tmp = this.tmpName(rel);
         if (op === 'patch') {
+          if (this.writer.pending) await this.writer.drain();
           const st = this.existing(abs);
           if (!st?.isFile()) throw new FerryError('FERRY_PATCH_BASE', `cannot patch ${JSON.stringify(showPath(rel))}: the receiver has no regular file there`);
           this.tmp = tmp; // before the copy, which may fail half-way (a full disk)
@@ -393,7 +433,25 @@ export class FileExtractor {
           return openSync(tmp, constants.O_WRONLY | constants.O_NOFOLLOW);
         }
         // Created with its final permissions when the umask and the directory give exactly those (see finishFile).
-        const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, this.plainCreate(h) ? h.mode & 0o777 : 0o600);
+        const plain = this.plainCreate(h);
+        const dir = this.dirs[this.dirs.length - 1];
+        if (dir?.fresh && !dir.mayInherit && !sparse && (!h.xattrs || h.xattrs.size === 0) && this.writer.fits(h.size, tmp, abs)) {
+          // The same steps as here and in finishFile, on a writer thread: a new file in a directory this session
+          // made (nothing of an earlier pass in the way), no xattrs to set, no ACL to inherit (see file-writers.ts).
+          await this.writer.begin(rel, tmp, abs, h.size, {
+            createMode: plain ? h.mode & 0o777 : 0o600,
+            chmod: plain ? -1 : h.mode & 0o7777,
+            uid: this.owners && !plain ? h.uid : -1,
+            gid: this.owners && !plain ? h.gid : -1,
+            mtimeSec: S(h.mtimeNs),
+            truncate: h.ferry?.size !== undefined ? Number(h.ferry.size) : -1,
+          });
+          this.stats.files++;
+          return 'batched';
+        }
+        // A large file is written here as it arrives: the small files before it go to the writer meanwhile.
+        this.writer.flush();
+        const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, plain ? h.mode & 0o777 : 0o600);
         this.tmp = tmp;
         this.stats.files++;
         return fd;
@@ -406,11 +464,13 @@ export class FileExtractor {
         if (this.owners) lchownSync(tmp, h.uid, h.gid);
         this.xattrs(tmp, h, true);
         lutimesSync(tmp, S(h.mtimeNs), S(h.mtimeNs));
-        this.place(rel, tmp);
+        await this.place(rel, tmp);
         return null;
       }
       case 'link': {
         if (!h.linkpath) throw unsafe(h.path, 'hard link without a target');
+        // Its target may be in a batch not yet in place.
+        if (this.writer.pending) await this.writer.drain();
         const target = checkRelPath(h.linkpath);
         this.checkParents(target, h.path);
         this.verified = null;
@@ -422,7 +482,7 @@ export class FileExtractor {
         const tmp = this.tmpName(rel);
         linkSync(tabs, tmp);
         this.tmp = tmp;
-        this.place(rel, tmp);
+        await this.place(rel, tmp);
         return null;
       }
       case 'fifo':
@@ -436,7 +496,7 @@ export class FileExtractor {
         this.meta(tmp, h, true);
         chmodSync(tmp, h.mode & 0o7777);
         lutimesSync(tmp, S(h.mtimeNs), S(h.mtimeNs));
-        this.place(rel, tmp);
+        await this.place(rel, tmp);
         return null;
       }
     }
@@ -494,7 +554,7 @@ export class FileExtractor {
   private readonly euid = typeof process.geteuid === 'function' ? process.geteuid() : -1;
   private readonly egid = typeof process.getegid === 'function' ? process.getegid() : -1;
 
-  private finishFile(fd: number, rel: Buffer, h: TarHeader): void {
+  private async finishFile(fd: number, rel: Buffer, h: TarHeader): Promise<void> {
     const tmp = this.tmp!;
     try {
       if (h.ferry?.size !== undefined) ftruncateSync(fd, Number(h.ferry.size));
@@ -506,7 +566,7 @@ export class FileExtractor {
     } finally {
       closeSync(fd);
     }
-    this.place(rel, tmp);
+    await this.place(rel, tmp);
   }
 }
 

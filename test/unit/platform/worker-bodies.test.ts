@@ -18,6 +18,7 @@ import { runInWorker, workerSource, WorkerPool, type PoolBody } from '../../../s
 import { lz4CompressBody } from '../../../src/protocol/lz4-pool.js';
 import { listerBody } from '../../../src/replication/file/walker.js';
 import { smallFileBody } from '../../../src/replication/file/small-file-reader.js';
+import { fileWriterBody } from '../../../src/receiver/file-writers.js';
 import { excludeSpec } from '../../../src/replication/file/excludes.js';
 import { lz4Decompress } from '../../../src/protocol/lz4-block.js';
 import { lz4WasmModule } from '../../../src/protocol/lz4-wasm.js';
@@ -104,6 +105,25 @@ const cases: Case[] = [
     init: () => ({ flags: constants.O_RDONLY | constants.O_NOFOLLOW }),
     task: () => ({ task: { paths: [join(tree, 'a file'), join(tree, 'gone'), join(tree, 'link')], sizes: [5, 3, 4] } }),
     view: (r) => (r as { data?: ArrayBuffer }[]).map((x) => ({ ...x, data: x.data && Buffer.from(x.data) })),
+  },
+  {
+    body: fileWriterBody,
+    init: () => ({ flags: constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW }),
+    // One file written and renamed into place, then one whose directory is missing: the error, and no temporary left.
+    task: () => {
+      const parts = [join(tree, 'sub/.tmp-w'), join(tree, 'sub/written'), 'body\n', join(tree, 'none/.tmp-x'), join(tree, 'none/x')].map((x) => Buffer.from(x));
+      const buf = new Uint8Array(Buffer.concat(parts)).buffer;
+      const at = (i: number) => parts.slice(0, i).reduce((n, b) => n + b.length, 0);
+      const file = (i: number, data: number, dataLen: number) => [at(i), parts[i]!.length, at(i + 1), parts[i + 1]!.length, data, dataLen, 0o640, -1, -1, -1, 1_600_000_000, -1];
+      return { task: { buf, files: [...file(0, at(2), 5), ...file(3, at(5), 0)] }, transfer: [buf] };
+    },
+    view: (r) => {
+      const { buf, ...rest } = r as { buf: ArrayBuffer };
+      expect(readFileSync(join(tree, 'sub/written'), 'utf8')).toBe('body\n');
+      expect(statSync(join(tree, 'sub/written')).mtimeMs).toBe(1_600_000_000_000);
+      expect(readdirSync(join(tree, 'sub'))).toEqual(['written']);
+      return { ...rest, bytes: buf.byteLength };
+    },
   },
 ];
 

@@ -1,0 +1,85 @@
+// The extractor hands small new files to writer threads (receiver/
+// file-writers.ts) and keeps the order a stream asks for: an entry is
+// reported in place (onEntry, which the session turns into the resume
+// point) only once it and everything before it are under their real names
+// with their whole content; a hard link finds its target written; a
+// directory's mtime is set after the last file renamed into it; nothing is
+// left under a temporary name.
+
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileExtractor } from '../../src/receiver/file-extractor.js';
+import { encodeHeader, ZERO_BLOCKS, bodyPadding, type TarHeader } from '../../src/protocol/tar-format.js';
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'ferry-writers-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+const T = 1_600_000_000_000_000_000n;
+const uid = process.getuid!();
+const gid = process.getgid!();
+const h = (path: string, extra: Partial<TarHeader> = {}): TarHeader => ({ path: Buffer.from(path), type: 'file', size: 0, mode: 0o644, uid, gid, mtimeNs: T, ...extra });
+
+function stream(entries: [TarHeader, Buffer?][]): Buffer {
+  const parts: Buffer[] = [];
+  for (const [hd, body = Buffer.alloc(0)] of entries) parts.push(encodeHeader({ ...hd, size: hd.type === 'file' ? body.length : 0 }), body, bodyPadding(body.length));
+  parts.push(ZERO_BLOCKS);
+  return Buffer.concat(parts);
+}
+async function* pieces(b: Buffer): AsyncGenerator<Buffer> {
+  for (let i = 0; i < b.length; i += 64 * 1024) yield b.subarray(i, i + 64 * 1024);
+}
+const body = (i: number) => Buffer.alloc(1000 + i * 37, `file ${i} `);
+
+describe('small files written by the writer threads', () => {
+  it('reports each entry only once it is in place, links after their target, directory times after their contents', async () => {
+    const entries: [TarHeader, Buffer?][] = [[h('d', { type: 'dir', mode: 0o755, mtimeNs: T + 1_000_000n })]];
+    for (let i = 0; i < 300; i++) entries.push([h(`d/f${i}`, { mtimeNs: T + BigInt(i) * 1_000_000n }), body(i)]);
+    entries.push([h('d/hl', { type: 'link', linkpath: Buffer.from('d/f299') })]);
+    entries.push([h('d/sub', { type: 'dir', mode: 0o750, mtimeNs: T + 2_000_000n })]);
+    for (let i = 0; i < 100; i++) entries.push([h(`d/sub/g${i}`, { mode: 0o600 }), body(i)]);
+    entries.push([h('e', { type: 'dir', mode: 0o755, mtimeNs: T + 3_000_000n })]);
+    entries.push([h('e/last'), body(7)]);
+
+    const reported: string[] = [];
+    const notInPlace: string[] = [];
+    const ex = new FileExtractor({
+      root,
+      onEntry: (i, p) => {
+        // Everything up to and including entry i is under its real name, whole.
+        reported.push(p.toString());
+        const [hd, b] = entries[i]!;
+        const abs = join(root, p.toString());
+        const st = lstatSync(abs, { throwIfNoEntry: false });
+        if (!st || (hd.type === 'file' && !readFileSync(abs).equals(b!))) notInPlace.push(p.toString());
+      },
+    });
+    const stats = await ex.extract(pieces(stream(entries)));
+
+    expect(notInPlace).toEqual([]);
+    expect(reported).toEqual(entries.map(([hd]) => hd.path.toString()));
+    expect(stats).toMatchObject({ entries: entries.length, files: 401 });
+    expect(lstatSync(join(root, 'd/hl')).ino).toBe(lstatSync(join(root, 'd/f299')).ino);
+    expect(Math.round(lstatSync(join(root, 'd/f5')).mtimeMs)).toBe(Number((T + 5_000_000n) / 1_000_000n));
+    expect(lstatSync(join(root, 'd/sub/g3')).mode & 0o7777).toBe(0o600);
+    expect(Math.round(lstatSync(join(root, 'd')).mtimeMs)).toBe(Number((T + 1_000_000n) / 1_000_000n));
+    expect(Math.round(lstatSync(join(root, 'd/sub')).mtimeMs)).toBe(Number((T + 2_000_000n) / 1_000_000n));
+    expect(lstatSync(join(root, 'd/sub')).mode & 0o7777).toBe(0o750);
+    expect(readdirSync(join(root, 'd')).filter((n) => n.startsWith('.ferry-tmp-'))).toEqual([]);
+    expect(readdirSync(join(root, 'd/sub')).length).toBe(100);
+  });
+
+  it('a stream cut inside a batched file leaves the files before it in place and no temporary file', async () => {
+    const entries: [TarHeader, Buffer?][] = [[h('d', { type: 'dir', mode: 0o755 })]];
+    for (let i = 0; i < 10; i++) entries.push([h(`d/f${i}`), body(i)]);
+    const full = stream(entries);
+    const cut = full.subarray(0, full.length - 1024 - 512 - 600); // inside f9's body
+    await expect(new FileExtractor({ root }).extract(pieces(cut))).rejects.toThrow(/stream ends inside its body/);
+    expect(readdirSync(join(root, 'd')).sort()).toEqual(['f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', 'f7', 'f8']);
+    for (let i = 0; i < 9; i++) expect(readFileSync(join(root, `d/f${i}`)).equals(body(i))).toBe(true);
+  });
+});
