@@ -28,15 +28,17 @@ interface Request {
 }
 
 const BATCH = 32;
-const O_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+/** How the reader opens files (the body's init). */
+export const SMALL_FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+const O_FLAGS = SMALL_FILE_FLAGS;
 
 /** One batch: paths as latin1 text (byte-exact, and cheaper to clone than Buffer views of shared slabs). */
-interface Batch {
+export interface Batch {
   paths: string[];
   sizes: number[];
 }
 
-interface WorkerResult {
+export interface WorkerResult {
   status: 'ok' | 'vanished' | 'error';
   data?: ArrayBuffer;
   got?: number;
@@ -97,7 +99,9 @@ export const smallFileBody = workerBody({
 });
 
 export class SmallFileReader {
-  private readonly pool: WorkerPool<{ flags: number }, Batch, WorkerResult[]>;
+  private readonly run: (batch: Batch) => Promise<WorkerResult[]>;
+  /** Set when the threads are the reader's own. */
+  private readonly pool: WorkerPool<{ flags: number }, Batch, WorkerResult[]> | undefined;
   private pending: Request[] = [];
   private scheduled = false;
   /** Bytes read so far. */
@@ -109,9 +113,18 @@ export class SmallFileReader {
    * does not pay for four thread start-ups, a full pass gets them all.
    * Without workers the same reads go through the thread pool's callbacks:
    * synchronous reads would stall this thread on every cold file.
+   * `threads` may instead be threads shared with the rest of the pass
+   * (pass-workers.ts): a function running one batch, closed by its owner.
    */
-  constructor(threads = 4) {
-    this.pool = new WorkerPool(smallFileBody, { flags: O_FLAGS }, { size: threads, fallback: (batch) => readOnPool(batch) });
+  constructor(threads: number | ((batch: Batch) => Promise<WorkerResult[]>) = 4) {
+    if (typeof threads === 'function') {
+      this.run = threads;
+      this.pool = undefined;
+    } else {
+      const pool = new WorkerPool(smallFileBody, { flags: O_FLAGS }, { size: threads, fallback: (batch) => readOnPool(batch) });
+      this.run = (batch) => pool.run(batch);
+      this.pool = pool;
+    }
   }
 
   /** Reads up to size+1 bytes of the file at path (one more than expected, to notice growth). */
@@ -132,7 +145,7 @@ export class SmallFileReader {
     const reqs = this.pending;
     this.pending = [];
     const batch: Batch = { paths: reqs.map((r) => r.path.toString('latin1')), sizes: reqs.map((r) => r.size) };
-    this.pool.run(batch).then(
+    this.run(batch).then(
       (out) => out.forEach((r, j) => this.settle(reqs[j]!, r)),
       (e: Error) => reqs.forEach((r) => r.reject(e)),
     );
@@ -152,12 +165,12 @@ export class SmallFileReader {
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await this.pool?.close();
   }
 }
 
 /** A batch read with thread-pool callbacks (when workers are unavailable), files concurrently. */
-function readOnPool(batch: Batch): Promise<WorkerResult[]> {
+export function readOnPool(batch: Batch): Promise<WorkerResult[]> {
   return Promise.all(batch.paths.map((p, i) => readOneOnPool(Buffer.from(p, 'latin1'), batch.sizes[i]!)));
 }
 

@@ -13,6 +13,7 @@ import { FileFrameType, encodeFileData } from '../../protocol/file-frames.js';
 import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
 import type { ByteGate } from '../types.js';
 import { encodePayload } from '../../protocol/compress.js';
+import type { Lz4Pool } from '../../protocol/lz4-pool.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
 import type { SessionWaits } from '../session/waits.js';
 import type { UnackedWindow } from '../session/window.js';
@@ -31,6 +32,8 @@ export interface StreamSenderParts {
   /** xxh64 of one frame's raw bytes, and a running xxh64 over the whole stream. */
   h64Raw: (b: Uint8Array) => bigint;
   digest: { update(b: Uint8Array): unknown; digest(): bigint };
+  /** Where frames are compressed (default: the process-wide pool). */
+  compressor?: Lz4Pool;
 }
 
 export class StreamSender {
@@ -67,7 +70,7 @@ export class StreamSender {
       totals.payloadBytes += raw.length;
       pacer.added(raw.length);
       // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a slice it yielded.)
-      const frame = encodePayload(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload }));
+      const frame = encodePayload(raw, this.p.compressor).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload }));
       // Marked handled now: a frame queued behind one that fails (a worker
       // that died) may reject before anyone awaits it; flushOne/settle see it.
       frame.catch(() => {});

@@ -42,8 +42,11 @@ export interface ProduceOptions {
   xattrs?: boolean;
   /** Size of the slices yielded (default 1 MiB, one FILE_DATA frame). */
   sliceBytes?: number;
-  /** Worker threads reading small files ahead (default: the reader's own; 0 reads them on libuv's thread pool). */
-  smallFileThreads?: number;
+  /**
+   * Worker threads reading small files ahead (default: the reader's own; 0 reads them on libuv's thread
+   * pool), or threads shared with the rest of the pass (pass-workers.ts).
+   */
+  smallFileThreads?: ConstructorParameters<typeof SmallFileReader>[0];
   /** Test-only fault injection; never set in production. */
   internals?: { beforeRead?: (path: Buffer) => void };
 }
