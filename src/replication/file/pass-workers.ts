@@ -22,11 +22,16 @@ import { readOnPool, SMALL_FILE_FLAGS, smallFileBody, type Batch, type WorkerRes
 const body = lanesBody('file pass', { list: listerBody, read: smallFileBody, lz4: lz4CompressBody });
 
 /**
- * Threads: one per core, at least 2 (cold reads and listings wait on the
- * disk: two keep two in flight while the main thread works) and at most 4.
+ * Threads: one fewer than the cores (the main thread builds the stream),
+ * at least one, at most 3. Measured on 2 cores (issue 14, /usr full copy,
+ * test/bench/file-full-usr.sh, alternating runs of two builds, load 5):
+ * one thread against two gave agent peak RSS 194 / 218 MB against 234 / 259
+ * MB (one V8 isolate and one glibc malloc arena less), agent CPU 7.2 / 7.0 s
+ * against 7.8 / 7.5 s, wall 8.0 / 8.2 s against 8.3 / 7.9 s: on two cores a
+ * second thread bought no speed (the receiver is what the pass waits on).
  */
 export function passThreads(): number {
-  return Math.max(2, Math.min(4, availableParallelism()));
+  return Math.max(1, Math.min(3, availableParallelism() - 1));
 }
 
 export class PassWorkers {

@@ -40,7 +40,9 @@ export interface Batch {
 
 export interface WorkerResult {
   status: 'ok' | 'vanished' | 'error';
+  /** The bytes read are data[at, at + got). */
   data?: ArrayBuffer;
+  at?: number;
   got?: number;
   ino?: bigint;
   mtimeNs?: bigint;
@@ -56,7 +58,18 @@ function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('nod
   const fs = lib.fs;
   return (m, transfer) => {
     const out: WorkerResult[] = [];
+    // One buffer for the whole batch, each file at its own offset (its walked size and one byte more):
+    // one allocation and one transfer per batch instead of one per file. Measured (issue 14, /usr full
+    // copy): a buffer per file, allocated on the worker's malloc arena and freed on the main thread, left
+    // arenas of about 22 MB per worker thread at the agent's peak.
+    let total = 0;
+    for (const n of m.sizes) total += n + 1;
+    const whole = new Uint8Array(total);
+    const all = Buffer.from(whole.buffer);
+    let at = 0;
     for (let i = 0; i < m.paths.length; i++) {
+      const start = at;
+      at += m.sizes[i]! + 1;
       const p = Buffer.from(m.paths[i]!, 'latin1');
       let fd: number;
       try {
@@ -67,8 +80,7 @@ function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('nod
         continue;
       }
       try {
-        const data = new Uint8Array(m.sizes[i]! + 1);
-        const buf = Buffer.from(data.buffer);
+        const buf = all.subarray(start, start + m.sizes[i]! + 1);
         let got = 0;
         // Stops once the walked size is in: a read to see EOF cost one more syscall per file, and a file that grew
         // after this read shows it in the fstat below (its size), one that grew before it in the extra byte.
@@ -78,8 +90,7 @@ function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('nod
           if (n === 0 || got >= m.sizes[i]!) break;
         }
         const st = fs.fstatSync(fd, { bigint: true });
-        out.push({ status: 'ok', data: data.buffer, got, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, size: st.size, isFile: st.isFile() });
-        transfer(data.buffer);
+        out.push({ status: 'ok', data: whole.buffer, at: start, got, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, size: st.size, isFile: st.isFile() });
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         out.push({ status: 'error', message: err.message, code: err.code! });
@@ -87,6 +98,7 @@ function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('nod
         fs.closeSync(fd);
       }
     }
+    transfer(whole.buffer);
     return out;
   };
 }
@@ -160,7 +172,7 @@ export class SmallFileReader {
     }
     const after: SmallFileStat = { ino: r.ino!, mtimeNs: r.mtimeNs!, ctimeNs: r.ctimeNs!, size: r.size!, isFile: r.isFile! };
     this.bytesRead += r.got!;
-    const data = Buffer.from(r.data!, 0, Math.min(r.got!, req.size));
+    const data = Buffer.from(r.data!, r.at ?? 0, Math.min(r.got!, req.size));
     req.resolve({ after, data, grew: r.got! > req.size });
   }
 
