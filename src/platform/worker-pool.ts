@@ -1,5 +1,6 @@
 // Running a function on worker threads, the one way ferry does it (the LZ4
-// compression pool, the walker's directory listers, the small-file reader).
+// compression pool, the walker's directory listers, the small-file reader,
+// and a full file pass's one pool that runs those three as lanes).
 // Owns spawning, dispatch, queueing, the fallback to the calling thread and
 // shutdown; knows nothing of what the tasks do.
 //
@@ -200,8 +201,9 @@ export interface WorkerPoolOptions<Task, Result> {
  * allocates steadily (a lister's lines, a reader's results) grows its own
  * young generation to tens of MB: four such threads took 230 MB of RSS
  * against 126 MB with 4 MB (measured 2026-12-05, Node 20, one process, four
- * threads allocating short strings), and a full file pass's agent runs eight
- * (2 listers, 4 small-file readers, 2 compressors). The data the workers move
+ * threads allocating short strings), and a full file pass's agent ran eight
+ * (2 listers, 4 small-file readers, 2 compressors; one lanes pool of one
+ * thread on 2 cores since, replication/file/pass-workers.ts). The data the workers move
  * (file bytes, frames) lives in ArrayBuffers outside the heap either way.
  */
 export const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 4 } as const;

@@ -4,8 +4,9 @@
 // cheaper for the main thread than four thread-pool operations per file,
 // and several workers keep several cold reads in flight. The fstat after
 // the read lets the caller see whether the file changed since the walk.
-// The threads are a platform/worker-pool.ts pool; if workers cannot start,
-// the same reads run on the thread pool.
+// The threads are a platform/worker-pool.ts pool, the reader's own or the
+// full pass's shared one (pass-workers.ts); if workers cannot start, the
+// same reads run on the thread pool.
 
 import { close as fsClose, constants, fstat as fsFstat, open as fsOpen, read as fsRead } from 'node:fs';
 import { WorkerPool, workerBody, type Transfer } from '../../platform/worker-pool.js';

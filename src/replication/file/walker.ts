@@ -11,7 +11,8 @@
 // directories listed but not yet consumed. The main thread reassembles the
 // depth-first order: a directory's entries, each subdirectory's subtree
 // right after the subdirectory. The threads are a platform/worker-pool.ts
-// pool: if workers cannot start, the same listing runs on the main thread. Memory: the listings ahead (bounded), each one
+// pool, the walk's own or the full pass's shared one (pass-workers.ts): if
+// workers cannot start, the same listing runs on the main thread. Memory: the listings ahead (bounded), each one
 // whole — the largest directory bounds it, as with any sorted walk.
 
 import * as fs from 'node:fs';
