@@ -24,11 +24,12 @@ const body = lanesBody('file pass', { list: listerBody, read: smallFileBody, lz4
 /**
  * Threads: one fewer than the cores (the main thread builds the stream),
  * at least one, at most 3. Measured on 2 cores (issue 14, /usr full copy,
- * test/bench/file-full-usr.sh, alternating runs of two builds, load 5):
- * one thread against two gave agent peak RSS 194 / 218 MB against 234 / 259
- * MB (one V8 isolate and one glibc malloc arena less), agent CPU 7.2 / 7.0 s
- * against 7.8 / 7.5 s, wall 8.0 / 8.2 s against 8.3 / 7.9 s: on two cores a
- * second thread bought no speed (the receiver is what the pass waits on).
+ * test/bench/file-full-usr.sh, alternating runs of the builds, load 5, the
+ * same queues): one thread against two gave agent peak RSS 194 / 218 MB
+ * against 219 / 239 MB (one V8 isolate and one glibc malloc arena less),
+ * agent CPU 7.2 / 7.0 s against 8.0 / 7.9 s, wall 8.0 / 8.2 s against
+ * 8.7 / 13.0 s; with the older queues 235 / 218 against 259 / 256 MB. On two
+ * cores a second thread bought no speed (the receiver is what a pass waits on).
  */
 export function passThreads(): number {
   return Math.max(1, Math.min(3, availableParallelism() - 1));
