@@ -1,5 +1,6 @@
 // Running a function on worker threads, the one way ferry does it (the LZ4
-// compression pool, the walker's directory listers, the small-file reader).
+// compression pool, the walker's directory listers, the small-file reader,
+// and a full file pass's one pool that runs those three as lanes).
 // Owns spawning, dispatch, queueing, the fallback to the calling thread and
 // shutdown; knows nothing of what the tasks do.
 //
@@ -71,6 +72,54 @@ export function workerBody<Init, Task, Result, Lib extends object, M extends key
 /** A body as the pool sees it: what its lib holds is the body's own business. */
 export type PoolBody<Init, Task, Result> = WorkerBody<Init, Task, Result, object, never>;
 
+/** A task for a body made of lanes (lanesBody): which lane runs it, and the lane's own task. */
+export interface LaneTask {
+  lane: string;
+  task: unknown;
+}
+
+/** Runs each worker's lanes: every lane's setup once, with its own init, then each task by its lane. Self-contained. */
+function setupLanes(init: Record<string, unknown>, lib: Record<string, unknown>): TaskHandler<LaneTask, unknown> {
+  const handlers: Record<string, TaskHandler<unknown, unknown>> = {};
+  for (const lane of Object.keys(init)) {
+    const setup = lib[`setup:${lane}`] as (i: unknown, l: unknown) => TaskHandler<unknown, unknown>;
+    handlers[lane] = setup(init[lane], lib);
+  }
+  return (m, transfer) => {
+    const h = handlers[m.lane];
+    if (!h) throw new Error(`no lane ${m.lane} on this worker`);
+    return h(m.task, transfer);
+  };
+}
+
+/**
+ * One body that runs several bodies' tasks on the same threads: its init
+ * holds each lane's init (by lane name; a lane left out is not set up), its
+ * tasks are `{ lane, task }`. One pool of a few threads instead of a pool per
+ * body: each worker thread is a V8 isolate of its own (about 8.5 MB before it
+ * does anything, 20–45 MB busy, and its own glibc malloc arena), and the
+ * bodies of a full file pass (listing, reading, compressing) do not keep a
+ * thread each busy on a 2-core machine (docs/file-replication.md, issue 14).
+ * The bodies' modules and helpers are merged: a name two bodies use must
+ * mean the same module or the same function.
+ */
+export function lanesBody(name: string, lanes: Record<string, PoolBody<any, any, any>>): PoolBody<Record<string, unknown>, LaneTask, unknown> {
+  const modules: Record<string, string> = {};
+  const helpers: Record<string, unknown> = {};
+  for (const [lane, body] of Object.entries(lanes)) {
+    for (const [k, spec] of Object.entries(body.modules ?? {})) {
+      if (k in modules && modules[k] !== spec) throw new Error(`worker body ${name}: module ${k} means ${modules[k]} and ${String(spec)}`);
+      modules[k] = String(spec);
+    }
+    for (const [k, fn] of Object.entries(body.helpers)) {
+      if (k in helpers && helpers[k] !== fn) throw new Error(`worker body ${name}: helper ${k} is two different functions`);
+      helpers[k] = fn;
+    }
+    helpers[`setup:${lane}`] = body.setup;
+  }
+  return { name, modules, helpers, setup: setupLanes } as unknown as PoolBody<Record<string, unknown>, LaneTask, unknown>;
+}
+
 const sources = new WeakMap<object, string>();
 
 /**
@@ -119,6 +168,12 @@ export function workerSource<Init, Task, Result>(body: PoolBody<Init, Task, Resu
   return text;
 }
 
+/** The body's task handler on the calling thread (what the pool's default fallback runs), for a fallback that runs some tasks here. */
+export function handlerHere<Init, Task, Result>(body: PoolBody<Init, Task, Result>, init: Init): (task: Task) => Result {
+  const handle = body.setup(init, localLib(body));
+  return (t) => handle(t, noTransfer);
+}
+
 /** The body's lib on the calling thread: the same helpers and modules, from this process's imports. */
 function localLib<Init, Task, Result>(body: PoolBody<Init, Task, Result>): object {
   const lib: Record<string, unknown> = { ...body.helpers };
@@ -146,8 +201,9 @@ export interface WorkerPoolOptions<Task, Result> {
  * allocates steadily (a lister's lines, a reader's results) grows its own
  * young generation to tens of MB: four such threads took 230 MB of RSS
  * against 126 MB with 4 MB (measured 2026-12-05, Node 20, one process, four
- * threads allocating short strings), and a full file pass's agent runs eight
- * (2 listers, 4 small-file readers, 2 compressors). The data the workers move
+ * threads allocating short strings), and a full file pass's agent ran eight
+ * (2 listers, 4 small-file readers, 2 compressors; one lanes pool of one
+ * thread on 2 cores since, replication/file/pass-workers.ts). The data the workers move
  * (file bytes, frames) lives in ArrayBuffers outside the heap either way.
  */
 export const WORKER_HEAP_LIMITS = { maxYoungGenerationSizeMb: 4 } as const;

@@ -16,12 +16,12 @@ import { DATA_RUN_BYTES } from './sizes.js';
 /** Input buffers are allocated at this size: the most raw bytes a sender puts in one frame. */
 const INPUT_BYTES = DATA_RUN_BYTES;
 
-interface CompressTask {
+export interface CompressTask {
   input: ArrayBuffer;
   length: number;
 }
 
-interface Compressed {
+export interface Compressed {
   out: ArrayBuffer;
   /** The task's input buffer, handed back for the next task: no garbage piles up in the worker's isolate. */
   input: ArrayBuffer;
@@ -51,14 +51,29 @@ export const lz4CompressBody = workerBody({
   setup: setupCompressor,
 });
 
+/** Runs one compression task somewhere (threads shared with other work), moving the buffers listed. */
+export type CompressLane = (task: CompressTask, transfer: ArrayBuffer[]) => Promise<Compressed>;
+
 export class Lz4Pool {
-  private readonly pool: WorkerPool<{ module: WebAssembly.Module | null }, CompressTask, Compressed>;
+  /** Set when the threads are the pool's own. */
+  private readonly pool: WorkerPool<{ module: WebAssembly.Module | null }, CompressTask, Compressed> | undefined;
+  private readonly run: CompressLane;
   /** Input buffers back from the workers, reused for the next jobs. */
   private readonly spare: ArrayBuffer[] = [];
 
-  /** Workers start on demand, one more whenever a job finds none idle, up to `size`; one job at a time each. */
-  constructor(private readonly size = Math.max(1, Math.min(2, availableParallelism()))) {
-    this.pool = new WorkerPool(lz4CompressBody, { module: size > 0 ? lz4WasmModule() : null }, { size, perWorker: 1 });
+  /**
+   * Workers start on demand, one more whenever a job finds none idle, up to `size`; one job at a time each.
+   * With `lane`, the jobs run there instead (lz4CompressBody on threads someone else owns and closes).
+   */
+  constructor(private readonly size = Math.max(1, Math.min(2, availableParallelism())), lane?: CompressLane) {
+    if (lane) {
+      this.pool = undefined;
+      this.run = lane;
+    } else {
+      const pool = new WorkerPool(lz4CompressBody, { module: size > 0 ? lz4WasmModule() : null }, { size, perWorker: 1 });
+      this.pool = pool;
+      this.run = (task, transfer) => pool.run(task, transfer);
+    }
   }
 
   /** `u32 LE size | lz4 block` of `src` (the caller may reuse `src` as soon as this returns). */
@@ -66,12 +81,12 @@ export class Lz4Pool {
     let input = this.spare.pop();
     if (!input || input.byteLength < src.length) input = new ArrayBuffer(Math.max(src.length, INPUT_BYTES));
     new Uint8Array(input).set(src);
-    const r = await this.pool.run({ input, length: src.length }, [input]);
+    const r = await this.run({ input, length: src.length }, [input]);
     if (this.spare.length < this.size * 2 && r.input.byteLength > 0) this.spare.push(r.input);
     return Buffer.from(r.out);
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await this.pool?.close();
   }
 }

@@ -39,6 +39,7 @@ import { FileReplies } from './replies.js';
 import { StreamSender } from './stream-sender.js';
 import { TarProducer, type ProduceStats } from './tar-producer.js';
 import { Walker } from './walker.js';
+import { PassWorkers } from './pass-workers.js';
 import type { z } from 'zod';
 
 export interface FilePassOptions extends PassOptions {
@@ -160,7 +161,10 @@ async function attempt(
   // start-up and one structured clone per listing and per batch — agent CPU 2.9 s with the walk's
   // and the small-file reader's workers, 2.25 s without (peak RSS 240 → 160 MB).
   const likelyDelta = !o.full && existsSync(files.manifest);
-  const walker = new Walker(root, { ...walkOptions, ...(likelyDelta ? { threads: 0 } : {}) });
+  // A full pass lists, reads and compresses on one pool of threads (pass-workers.ts: the agent's peak
+  // RSS on a full pass of a /usr tree fell from about 320 MB with a pool per job; see there).
+  const workers = likelyDelta ? undefined : new PassWorkers();
+  const walker = new Walker(root, { ...walkOptions, ...(workers ? { lister: workers.lister } : { threads: 0 }) });
   walker.prefetch();
   let session: Awaited<ReturnType<typeof openClientSession>> | undefined;
   let pass: 'full' | 'delta';
@@ -180,6 +184,7 @@ async function attempt(
     // Nothing below owns the connection or the walk yet.
     session?.channel.destroy();
     await walker.close();
+    await workers?.close();
     throw e;
   }
   const { channel } = session;
@@ -198,6 +203,7 @@ async function attempt(
     signal: o.signal,
     h64Raw,
     digest: create64(),
+    ...(workers ? { compressor: workers.lz4() } : {}),
   });
   // The old partial is read lazily by the basis; keepPartialManifest renames the new one over it only when an attempt is cut.
   const producer = new TarProducer({
@@ -207,7 +213,7 @@ async function attempt(
     full: false,
     log: o.log,
     walker,
-    ...(likelyDelta ? { smallFileThreads: 0 } : {}),
+    smallFileThreads: workers ? workers.read : 0,
     remoteHashes: (path) => replies.requestHashes(path, sender.send),
   });
   const onAbort = () => waits.fail(new FerryError('FERRY_ABORTED', 'file pass aborted'));
@@ -249,5 +255,7 @@ async function attempt(
     throw waits.error ?? e;
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
+    // After the frames still being compressed settled (above): a closed pool never settles what it had in flight.
+    await workers?.close();
   }
 }

@@ -4,8 +4,9 @@
 // cheaper for the main thread than four thread-pool operations per file,
 // and several workers keep several cold reads in flight. The fstat after
 // the read lets the caller see whether the file changed since the walk.
-// The threads are a platform/worker-pool.ts pool; if workers cannot start,
-// the same reads run on the thread pool.
+// The threads are a platform/worker-pool.ts pool, the reader's own or the
+// full pass's shared one (pass-workers.ts); if workers cannot start, the
+// same reads run on the thread pool.
 
 import { close as fsClose, constants, fstat as fsFstat, open as fsOpen, read as fsRead } from 'node:fs';
 import { WorkerPool, workerBody, type Transfer } from '../../platform/worker-pool.js';
@@ -28,17 +29,21 @@ interface Request {
 }
 
 const BATCH = 32;
-const O_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+/** How the reader opens files (the body's init). */
+export const SMALL_FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+const O_FLAGS = SMALL_FILE_FLAGS;
 
 /** One batch: paths as latin1 text (byte-exact, and cheaper to clone than Buffer views of shared slabs). */
-interface Batch {
+export interface Batch {
   paths: string[];
   sizes: number[];
 }
 
-interface WorkerResult {
+export interface WorkerResult {
   status: 'ok' | 'vanished' | 'error';
+  /** The bytes read are data[at, at + got). */
   data?: ArrayBuffer;
+  at?: number;
   got?: number;
   ino?: bigint;
   mtimeNs?: bigint;
@@ -54,7 +59,18 @@ function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('nod
   const fs = lib.fs;
   return (m, transfer) => {
     const out: WorkerResult[] = [];
+    // One buffer for the whole batch, each file at its own offset (its walked size and one byte more):
+    // one allocation and one transfer per batch instead of one per file. Measured (issue 14, /usr full
+    // copy): a buffer per file, allocated on the worker's malloc arena and freed on the main thread, left
+    // arenas of about 22 MB per worker thread at the agent's peak.
+    let total = 0;
+    for (const n of m.sizes) total += n + 1;
+    const whole = new Uint8Array(total);
+    const all = Buffer.from(whole.buffer);
+    let at = 0;
     for (let i = 0; i < m.paths.length; i++) {
+      const start = at;
+      at += m.sizes[i]! + 1;
       const p = Buffer.from(m.paths[i]!, 'latin1');
       let fd: number;
       try {
@@ -65,8 +81,7 @@ function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('nod
         continue;
       }
       try {
-        const data = new Uint8Array(m.sizes[i]! + 1);
-        const buf = Buffer.from(data.buffer);
+        const buf = all.subarray(start, start + m.sizes[i]! + 1);
         let got = 0;
         // Stops once the walked size is in: a read to see EOF cost one more syscall per file, and a file that grew
         // after this read shows it in the fstat below (its size), one that grew before it in the extra byte.
@@ -76,8 +91,7 @@ function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('nod
           if (n === 0 || got >= m.sizes[i]!) break;
         }
         const st = fs.fstatSync(fd, { bigint: true });
-        out.push({ status: 'ok', data: data.buffer, got, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, size: st.size, isFile: st.isFile() });
-        transfer(data.buffer);
+        out.push({ status: 'ok', data: whole.buffer, at: start, got, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, size: st.size, isFile: st.isFile() });
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         out.push({ status: 'error', message: err.message, code: err.code! });
@@ -85,6 +99,7 @@ function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('nod
         fs.closeSync(fd);
       }
     }
+    transfer(whole.buffer);
     return out;
   };
 }
@@ -97,7 +112,9 @@ export const smallFileBody = workerBody({
 });
 
 export class SmallFileReader {
-  private readonly pool: WorkerPool<{ flags: number }, Batch, WorkerResult[]>;
+  private readonly run: (batch: Batch) => Promise<WorkerResult[]>;
+  /** Set when the threads are the reader's own. */
+  private readonly pool: WorkerPool<{ flags: number }, Batch, WorkerResult[]> | undefined;
   private pending: Request[] = [];
   private scheduled = false;
   /** Bytes read so far. */
@@ -109,9 +126,18 @@ export class SmallFileReader {
    * does not pay for four thread start-ups, a full pass gets them all.
    * Without workers the same reads go through the thread pool's callbacks:
    * synchronous reads would stall this thread on every cold file.
+   * `threads` may instead be threads shared with the rest of the pass
+   * (pass-workers.ts): a function running one batch, closed by its owner.
    */
-  constructor(threads = 4) {
-    this.pool = new WorkerPool(smallFileBody, { flags: O_FLAGS }, { size: threads, fallback: (batch) => readOnPool(batch) });
+  constructor(threads: number | ((batch: Batch) => Promise<WorkerResult[]>) = 4) {
+    if (typeof threads === 'function') {
+      this.run = threads;
+      this.pool = undefined;
+    } else {
+      const pool = new WorkerPool(smallFileBody, { flags: O_FLAGS }, { size: threads, fallback: (batch) => readOnPool(batch) });
+      this.run = (batch) => pool.run(batch);
+      this.pool = pool;
+    }
   }
 
   /** Reads up to size+1 bytes of the file at path (one more than expected, to notice growth). */
@@ -132,7 +158,7 @@ export class SmallFileReader {
     const reqs = this.pending;
     this.pending = [];
     const batch: Batch = { paths: reqs.map((r) => r.path.toString('latin1')), sizes: reqs.map((r) => r.size) };
-    this.pool.run(batch).then(
+    this.run(batch).then(
       (out) => out.forEach((r, j) => this.settle(reqs[j]!, r)),
       (e: Error) => reqs.forEach((r) => r.reject(e)),
     );
@@ -147,17 +173,17 @@ export class SmallFileReader {
     }
     const after: SmallFileStat = { ino: r.ino!, mtimeNs: r.mtimeNs!, ctimeNs: r.ctimeNs!, size: r.size!, isFile: r.isFile! };
     this.bytesRead += r.got!;
-    const data = Buffer.from(r.data!, 0, Math.min(r.got!, req.size));
+    const data = Buffer.from(r.data!, r.at ?? 0, Math.min(r.got!, req.size));
     req.resolve({ after, data, grew: r.got! > req.size });
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await this.pool?.close();
   }
 }
 
 /** A batch read with thread-pool callbacks (when workers are unavailable), files concurrently. */
-function readOnPool(batch: Batch): Promise<WorkerResult[]> {
+export function readOnPool(batch: Batch): Promise<WorkerResult[]> {
   return Promise.all(batch.paths.map((p, i) => readOneOnPool(Buffer.from(p, 'latin1'), batch.sizes[i]!)));
 }
 

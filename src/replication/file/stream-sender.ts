@@ -9,16 +9,22 @@
 
 import type { FrameChannel } from '../../protocol/channel.js';
 import { encodeJsonFrame } from '../../protocol/frames.js';
-import { FileFrameType, encodeFileData } from '../../protocol/file-frames.js';
+import { FileFrameType, encodeFileDataParts } from '../../protocol/file-frames.js';
 import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
 import type { ByteGate } from '../types.js';
 import { encodePayload } from '../../protocol/compress.js';
+import type { Lz4Pool } from '../../protocol/lz4-pool.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
 import type { SessionWaits } from '../session/waits.js';
 import type { UnackedWindow } from '../session/window.js';
 
-/** Frames being compressed ahead of the one being sent, at most. */
-const ENCODE_AHEAD = 4;
+/**
+ * Frames being compressed ahead of the one being sent, at most. Was 4; 2
+ * keeps one frame compressing while one is written (the full pass has one
+ * worker thread on 2 cores, pass-workers.ts), with fewer 1 MiB slices and
+ * lz4 outputs alive at once (measured with READ_AHEAD in tar-producer.ts).
+ */
+const ENCODE_AHEAD = 2;
 
 export interface StreamSenderParts {
   channel: FrameChannel;
@@ -31,13 +37,15 @@ export interface StreamSenderParts {
   /** xxh64 of one frame's raw bytes, and a running xxh64 over the whole stream. */
   h64Raw: (b: Uint8Array) => bigint;
   digest: { update(b: Uint8Array): unknown; digest(): bigint };
+  /** Where frames are compressed (default: the process-wide pool). */
+  compressor?: Lz4Pool;
 }
 
 export class StreamSender {
   /** Stream bytes cut into frames so far (the next frame's offset). */
   offset = 0;
   private commitId = 0;
-  private readonly pending: Promise<Buffer>[] = [];
+  private readonly pending: Promise<Buffer | Buffer[]>[] = [];
   private readonly p: StreamSenderParts;
   private readonly windowOpen = (): boolean => this.p.window.fits(0);
 
@@ -46,9 +54,9 @@ export class StreamSender {
   }
 
   /** Writes one encoded frame (after the session's error, if any, throws it). */
-  readonly send = async (frame: Buffer): Promise<void> => {
+  readonly send = async (frame: Buffer | Buffer[]): Promise<void> => {
     if (this.p.waits.error) throw this.p.waits.error;
-    this.p.totals.bytesOnWire += frame.length;
+    this.p.totals.bytesOnWire += Array.isArray(frame) ? frame.reduce((n, b) => n + b.length, 0) : frame.length;
     // The gate paces the frame onto the socket in slices (see FrameChannel.send).
     await this.p.channel.send(frame, this.p.gate && { gate: this.p.gate, signal: this.p.signal });
   };
@@ -67,7 +75,7 @@ export class StreamSender {
       totals.payloadBytes += raw.length;
       pacer.added(raw.length);
       // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a slice it yielded.)
-      const frame = encodePayload(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload }));
+      const frame = encodePayload(raw, this.p.compressor).then((enc) => encodeFileDataParts({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload }));
       // Marked handled now: a frame queued behind one that fails (a worker
       // that died) may reject before anyone awaits it; flushOne/settle see it.
       frame.catch(() => {});

@@ -11,7 +11,8 @@
 // directories listed but not yet consumed. The main thread reassembles the
 // depth-first order: a directory's entries, each subdirectory's subtree
 // right after the subdirectory. The threads are a platform/worker-pool.ts
-// pool: if workers cannot start, the same listing runs on the main thread. Memory: the listings ahead (bounded), each one
+// pool, the walk's own or the full pass's shared one (pass-workers.ts): if
+// workers cannot start, the same listing runs on the main thread. Memory: the listings ahead (bounded), each one
 // whole — the largest directory bounds it, as with any sorted walk.
 
 import * as fs from 'node:fs';
@@ -29,6 +30,22 @@ export interface WalkOptions extends ExcludeOptions {
   onSkip?: (path: Buffer, reason: string) => void;
   /** Worker threads listing directories (default: one per core, at most 4; 0 lists on the calling thread). */
   threads?: number;
+  /**
+   * Threads shared with the rest of the pass (pass-workers.ts) to list on
+   * instead of a pool of the walk's own; `threads` is then not used. Started
+   * by the walk, closed by whoever made them.
+   */
+  lister?: (init: ListerInit) => Lister;
+}
+
+/** Where the walk's listings run: worker threads (`threads` > 0) or, without them, the calling thread at request time. */
+export interface Lister {
+  /** Worker threads running now (0: each listing runs when requested). */
+  readonly threads: number;
+  start(): void;
+  list(dir: string): Promise<DirListing>;
+  /** Stops the threads if they are the walk's own (shared ones are closed by their owner). */
+  close(): Promise<void>;
 }
 
 /** One directory's listing: its kept entries as manifest lines, in name order. */
@@ -260,7 +277,7 @@ export function listDirectory(
   return out;
 }
 
-interface ListerInit {
+export interface ListerInit {
   /** The root, latin1 (byte-exact). */
   root: string;
   /** The root's st_dev, as text (bigints travel as text in init data). */
@@ -289,6 +306,19 @@ export const listerBody = workerBody({
   helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory, rawLstatFor },
   setup: setupLister,
 });
+
+/** The walk's own pool of listers (a walk without shared threads: tests, a pass's fallback). */
+function ownLister(init: ListerInit, threads: number): Lister {
+  const pool = new WorkerPool(listerBody, init, { size: threads });
+  return {
+    get threads() {
+      return pool.threads;
+    },
+    start: () => pool.start(),
+    list: (dir) => pool.run(dir),
+    close: () => pool.close(),
+  };
+}
 
 /** Directories listed (or being listed) ahead of the walk, at most … */
 const AHEAD = 256;
@@ -340,7 +370,7 @@ export class Walker {
   private readonly rootDev: bigint;
   private readonly spec: ExcludeSpec;
   private readonly skip: (path: Buffer, reason: string) => void;
-  private readonly pool: WorkerPool<ListerInit, string, DirListing>;
+  private readonly pool: Lister;
   /** Listings requested and not yet consumed. */
   private readonly ahead = new Map<string, Promise<DirListing>>();
   /** Directories known (their parent was listed) and not yet requested. */
@@ -366,7 +396,8 @@ export class Walker {
     // One per core (at most 4): on a cold cache several listings wait on the disk at once; on a warm
     // one each worker costs its start-up and message passing, so no more than the cores can run.
     const threads = options.threads ?? Math.min(4, availableParallelism());
-    this.pool = new WorkerPool(listerBody, { root: this.rootBuf.toString('latin1'), dev: String(this.rootDev), spec: this.spec }, { size: threads });
+    const init: ListerInit = { root: this.rootBuf.toString('latin1'), dev: String(this.rootDev), spec: this.spec };
+    this.pool = options.lister ? options.lister(init) : ownLister(init, threads);
     this.pool.start();
   }
 
@@ -376,7 +407,7 @@ export class Walker {
     // Without workers the listing runs here, now; either way it is learnt before the walk awaits it.
     const onWorkers = this.pool.threads > 0;
     if (onWorkers) this.inFlight++;
-    p = this.pool.run(dir).then((l) => {
+    p = this.pool.list(dir).then((l) => {
       if (onWorkers) this.inFlight--;
       this.learn(l);
       return l;

@@ -14,10 +14,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runInWorker, workerSource, WorkerPool, type PoolBody } from '../../../src/platform/worker-pool.js';
+import { lanesBody, runInWorker, workerSource, WorkerPool, type PoolBody } from '../../../src/platform/worker-pool.js';
 import { lz4CompressBody } from '../../../src/protocol/lz4-pool.js';
 import { listerBody } from '../../../src/replication/file/walker.js';
-import { smallFileBody } from '../../../src/replication/file/small-file-reader.js';
+import { SMALL_FILE_FLAGS, smallFileBody } from '../../../src/replication/file/small-file-reader.js';
 import { fileWriterBody } from '../../../src/receiver/file-writers.js';
 import { excludeSpec } from '../../../src/replication/file/excludes.js';
 import { lz4Decompress } from '../../../src/protocol/lz4-block.js';
@@ -124,6 +124,17 @@ const cases: Case[] = [
       expect(readdirSync(join(tree, 'sub'))).toEqual(['written']);
       return { ...rest, bytes: buf.byteLength };
     },
+  },
+  {
+    // A full file pass's threads (replication/file/pass-workers.ts): the three bodies above as lanes of one.
+    body: lanesBody('file pass lanes', { list: listerBody, read: smallFileBody, lz4: lz4CompressBody }),
+    init: () => ({
+      list: { root: Buffer.from(tree).toString('latin1'), dev: String(lstatSync(tree, { bigint: true }).dev), spec: excludeSpec(tree, { patterns: ['*.log'] }) },
+      read: { flags: SMALL_FILE_FLAGS },
+      lz4: { module: lz4WasmModule() },
+    }),
+    task: () => ({ task: { lane: 'list', task: '' } }),
+    view: (r) => r,
   },
 ];
 

@@ -6,7 +6,7 @@
 // whose memory went down with the worker; close() leaves no worker running.
 
 import { afterEach, describe, expect, it } from 'vitest';
-import { WorkerPool, workerBody, workerSource, type Transfer } from '../../../src/platform/worker-pool.js';
+import { lanesBody, WorkerPool, workerBody, workerSource, type LaneTask, type Transfer } from '../../../src/platform/worker-pool.js';
 
 interface Probe {
   /** Echoed back. */
@@ -143,5 +143,35 @@ describe('worker pool', () => {
       return () => 1;
     } };
     expect(() => workerSource({ name: 'method body', helpers: {}, setup: methods.setup })).toThrow(/^worker body method body: setup must be a self-contained function/);
+  });
+});
+
+/** A second body for the lanes test: its own init, its own helper. */
+function setupTwice(init: { by: number }, lib: { times: (a: number, b: number) => number }): (t: number) => number {
+  return (t) => lib.times(t, init.by);
+}
+const twice = workerBody({ name: 'twice', helpers: { times: (a: number, b: number) => a * b }, setup: setupTwice });
+
+describe('a body made of lanes', () => {
+  it("runs each lane's tasks with that lane's init, on the same threads", async () => {
+    const body = lanesBody('probe and twice', { probe, twice });
+    const p = new WorkerPool(body, { probe: { loadFailsOnWorkers: false }, twice: { by: 2 } }, { size: 1 });
+    try {
+      const bytes = new Uint8Array([5, 6]).buffer;
+      const [a, b] = await Promise.all([p.run({ lane: 'probe', task: { n: 7, bytes } }, [bytes]), p.run({ lane: 'twice', task: 21 })]);
+      expect(a).toMatchObject({ n: 7, sum: 11 });
+      expect(bytes.byteLength).toBe(0); // a lane's transfers move as any body's
+      expect(b).toBe(42);
+      expect((a as Reply).thread).not.toBe(0);
+      expect(p.threads).toBe(1);
+      await expect(p.run({ lane: 'nothing', task: 1 } as LaneTask)).rejects.toThrow('no lane nothing on this worker');
+    } finally {
+      await p.close();
+    }
+  });
+
+  it('refuses two bodies that give one helper name to different functions', () => {
+    const other = workerBody({ name: 'other', helpers: { times: (a: number, b: number) => a + b }, setup: setupTwice });
+    expect(() => lanesBody('clash', { twice, other })).toThrow('helper times is two different functions');
   });
 });

@@ -1,0 +1,85 @@
+// The worker threads of one full file pass: one pool whose threads list
+// directories (walker.ts's lister), read small files (small-file-reader.ts)
+// and compress the stream's frames (protocol/lz4-pool.ts), each a lane of
+// one platform/worker-pool.ts body. Owns the pool's size and its fallback;
+// knows nothing of what the lanes do. Whoever makes it closes it (pass.ts).
+//
+// Why one pool (measured, issue 14, docs/file-replication.md "One pool of
+// worker threads for a full pass"): the pass had a pool per body — two
+// listers, four readers, two compressors — eight V8 isolates, each about
+// 8.5 MB before it did anything and 20–45 MB busy, with a glibc malloc arena
+// each, and V8 compiling the same code eight times. On two cores none of
+// them keeps a thread busy: the listers and readers mostly wait on the disk,
+// the compressors used 1.7 s of CPU in a 10 s pass.
+
+import { availableParallelism } from 'node:os';
+import { handlerHere, lanesBody, WorkerPool, type LaneTask } from '../../platform/worker-pool.js';
+import { lz4CompressBody, Lz4Pool, type CompressTask, type Compressed } from '../../protocol/lz4-pool.js';
+import { lz4WasmModule } from '../../protocol/lz4-wasm.js';
+import { listerBody, type DirListing, type Lister, type ListerInit } from './walker.js';
+import { readOnPool, SMALL_FILE_FLAGS, smallFileBody, type Batch, type WorkerResult } from './small-file-reader.js';
+
+const body = lanesBody('file pass', { list: listerBody, read: smallFileBody, lz4: lz4CompressBody });
+
+/**
+ * Threads: one fewer than the cores (the main thread builds the stream),
+ * at least one, at most 3. Measured on 2 cores (issue 14, /usr full copy,
+ * test/bench/file-full-usr.sh, alternating runs of the builds, load 5, the
+ * same queues): one thread against two gave agent peak RSS 194 / 218 MB
+ * against 219 / 239 MB (one V8 isolate and one glibc malloc arena less),
+ * agent CPU 7.2 / 7.0 s against 8.0 / 7.9 s, wall 8.0 / 8.2 s against
+ * 8.7 / 13.0 s; with the older queues 235 / 218 against 259 / 256 MB. On two
+ * cores a second thread bought no speed (the receiver is what a pass waits on).
+ */
+export function passThreads(): number {
+  return Math.max(1, Math.min(3, availableParallelism() - 1));
+}
+
+export class PassWorkers {
+  private pool: WorkerPool<Record<string, unknown>, LaneTask, unknown> | undefined;
+  private compressor: Lz4Pool | undefined;
+  private closed = false;
+
+  constructor(private readonly size = passThreads()) {}
+
+  /** The walk's lister on these threads (the pool is made here: its init needs the walk's root). */
+  readonly lister = (init: ListerInit): Lister => {
+    if (this.pool) throw new Error('the pass workers already serve a walk');
+    const lanes = { list: init, read: { flags: SMALL_FILE_FLAGS }, lz4: { module: lz4WasmModule() } };
+    let here: ((m: LaneTask) => unknown) | undefined;
+    const pool = new WorkerPool(body, lanes, {
+      size: this.closed ? 0 : this.size,
+      // Without workers: listings and compression on this thread (as their own pools do), reads on libuv's pool.
+      fallback: (m) => (m.lane === 'read' ? readOnPool(m.task as Batch) : (here ??= handlerHere(body, lanes))(m)),
+    });
+    this.pool = pool;
+    return {
+      get threads() {
+        return pool.threads;
+      },
+      start: () => pool.start(),
+      list: (dir) => pool.run({ lane: 'list', task: dir }) as Promise<DirListing>,
+      // Closed by the owner of these workers, not by the walk.
+      close: async () => {},
+    };
+  };
+
+  /** Reads one batch of small files on these threads (after the walk started them). */
+  readonly read = (batch: Batch): Promise<WorkerResult[]> => this.started().run({ lane: 'read', task: batch }) as Promise<WorkerResult[]>;
+
+  /** A compressor whose jobs run on these threads. */
+  lz4(): Lz4Pool {
+    this.compressor ??= new Lz4Pool(this.size, (task: CompressTask, transfer) => this.started().run({ lane: 'lz4', task }, transfer) as Promise<Compressed>);
+    return this.compressor;
+  }
+
+  private started(): WorkerPool<Record<string, unknown>, LaneTask, unknown> {
+    if (!this.pool) throw new Error('the pass workers run a walk first');
+    return this.pool;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.pool?.close();
+  }
+}
