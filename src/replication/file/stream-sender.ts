@@ -1,6 +1,6 @@
 // The file sender: cuts the producer's tar stream into FILE_DATA frames
-// (lz4 or raw, compressed a few frames ahead on the thread pool, sent in
-// order), keeps the stream digest, holds the stream within the window of
+// (lz4 or raw; the first INLINE_COMPRESS_BYTES compressed on this thread,
+// the rest a few frames ahead on the thread pool; sent in order), keeps the stream digest, holds the stream within the window of
 // unacknowledged bytes, and commits when the pacer says. Every frame of
 // the session goes out through `send`, which counts and paces it.
 //
@@ -12,13 +12,28 @@ import { encodeJsonFrame } from '../../protocol/frames.js';
 import { FileFrameType, encodeFileData } from '../../protocol/file-frames.js';
 import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
 import type { ByteGate } from '../types.js';
-import { encodePayload } from '../../protocol/compress.js';
+import { CompressionGovernor, encodePayload, encodePayloadGovernedInline, type Encoded } from '../../protocol/compress.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
 import type { SessionWaits } from '../session/waits.js';
 import type { UnackedWindow } from '../session/window.js';
 
 /** Frames being compressed ahead of the one being sent, at most. */
 const ENCODE_AHEAD = 4;
+/**
+ * The first this many stream bytes of a session are compressed on this
+ * thread; only a session with more to send (a full copy, a large delta)
+ * starts the compression pool's two workers. Measured (issue 14, usr tree
+ * delta, 2–9 MB sent): the two workers spent 0.26 s and 0.10 s of CPU,
+ * mostly booting, for frames this thread compresses in a few tens of ms
+ * (the wasm codec, about 340 MB/s). One commit's worth.
+ */
+const INLINE_COMPRESS_BYTES = 32 * 1024 * 1024;
+/**
+ * encodePayloadGovernedInline with a governor never adjusted (its share
+ * stays 1): the same choice as encodePayload (entropy check, lz4 kept if
+ * smaller), on the calling thread.
+ */
+const UNGOVERNED = new CompressionGovernor();
 
 export interface StreamSenderParts {
   channel: FrameChannel;
@@ -66,8 +81,10 @@ export class StreamSender {
       window.add(raw.length);
       totals.payloadBytes += raw.length;
       pacer.added(raw.length);
-      // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a slice it yielded.)
-      const frame = encodePayload(raw).then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload }));
+      // lz4 runs here for the first frames, then on the thread pool; frames leave in order. (The producer never reuses a slice it yielded.)
+      const encoded: Promise<Encoded> =
+        at < INLINE_COMPRESS_BYTES ? (async () => encodePayloadGovernedInline(raw, UNGOVERNED))() : encodePayload(raw);
+      const frame = encoded.then((enc) => encodeFileData({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload }));
       // Marked handled now: a frame queued behind one that fails (a worker
       // that died) may reject before anyone awaits it; flushOne/settle see it.
       frame.catch(() => {});
