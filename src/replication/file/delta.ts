@@ -74,10 +74,12 @@ export class Delta {
   private *merge(lines: string[], sizes: number[], flags: number[], from: number, to: number): Generator<DeltaItem> {
     for (let i = from; i < to; i++) {
       const line = lines[i]!;
-      if (line === this.oldLine) {
+      const oldLine = this.oldLine;
+      if (line === oldLine) {
         // Byte for byte the last pass's line (so the same path, and nothing of the old manifest before it): unchanged.
+        // The old string goes on (to the new manifest): the walk's copy dies young instead of being kept until a write.
         this.advanceOld();
-        this.keepSame(line, sizes[i]!, (flags[i]! & MULTI_LINK) !== 0 ? parseEntry(line, 'of the walk') : null);
+        this.keepSame(oldLine, sizes[i]!, (flags[i]! & MULTI_LINK) !== 0 ? parseEntry(line, 'of the walk') : null);
         continue;
       }
       const path = linePath(line);
