@@ -24,7 +24,13 @@
 // drops the last), FERRY_BENCH_FILES (generated count), FERRY_BENCH_CHANGE
 // (fraction of files changed before each delta, default 0.02),
 // FERRY_BENCH_NODE_OPTIONS (passed to ferry's processes, e.g. `--cpu-prof
-// --cpu-prof-dir=/tmp/prof`). Needs root (loop devices, mounts, drop_caches).
+// --cpu-prof-dir=/tmp/prof`), FERRY_BENCH_PARTS=full,delta (default both;
+// `delta` alone seeds ferry's target with one untimed full pass instead of
+// the timed full copies), FERRY_BENCH_CACHES=cold,warm (the deltas' cache
+// states, default both), FERRY_BENCH_BEFORE=/path/to/other/dist/cli/bin.js
+// (deltas only: a third contender, "ferry-before", that build's agent and
+// receiver with a target of their own, alternating with the other two: a
+// before/after comparison in the same conditions). Needs root (loop devices, mounts, drop_caches).
 
 import { mkdirSync, writeFileSync, rmSync, readFileSync, appendFileSync, existsSync, statSync, chmodSync, unlinkSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -41,6 +47,9 @@ const CASES = (process.env.FERRY_BENCH_CASES ?? 'usr,generated,million')
   .split(',')
   .filter((c) => !(c === 'million' && process.env.FERRY_BENCH_MILLION === '0'));
 const NODE_OPTS = process.env.FERRY_BENCH_NODE_OPTIONS ?? '';
+const PARTS = (process.env.FERRY_BENCH_PARTS ?? 'full,delta').split(',');
+const CACHES = (process.env.FERRY_BENCH_CACHES ?? 'cold,warm').split(',');
+const BEFORE = process.env.FERRY_BENCH_BEFORE;
 const WORDS = 'alpha beta gamma delta server disk volume block chunk replica ferry migrate cloud target source kernel'.split(' ');
 const USR_DIRS = ['/usr/share/man', '/usr/include', '/usr/share/doc', '/usr/lib/python3'];
 const TAR_META = "--xattrs --xattrs-include='*' --acls";
@@ -175,13 +184,13 @@ export function changeTree(root, files) {
 
 // ---------------------------------------------------------------- contenders
 
-async function startReceiver(dataDir, target) {
+async function startReceiver(dataDir, target, bin = FERRY) {
   const port = await freePort();
-  const args = [...(NODE_OPTS ? NODE_OPTS.split(' ') : []), FERRY, 'receive', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--target', `tree=${target}`];
+  const args = [...(NODE_OPTS ? NODE_OPTS.split(' ') : []), bin, 'receive', '--listen', `127.0.0.1:${port}`, '--data', dataDir, '--target', `tree=${target}`];
   const child = await startProcess(process.execPath, args, /fingerprint/i);
   const info = JSON.parse(readFileSync(join(dataDir, 'receiver.json'), 'utf8'));
   // The agent's manifests (what `ferry migrate --state` keeps between passes).
-  return { child, port, info, stateDir: `${dataDir}-agent-state` };
+  return { child, port, info, stateDir: `${dataDir}-agent-state`, bin };
 }
 
 /** Resets a process's peak RSS (VmHWM), so that the next reading is this run's. */
@@ -203,16 +212,16 @@ function cpuWithChildren(pid) {
   }
 }
 
-async function ferryRun(src, recv, { cold, dst }) {
+async function ferryRun(src, recv, { cold, dst, contender = 'ferry' }) {
   if (cold) dropCaches();
   resetPeak(recv.child.pid);
   const c0 = cpuSeconds(recv.child.pid);
   const r = await timed(
-    `node ${NODE_OPTS} ${FERRY} migrate --to 127.0.0.1:${recv.port} --token ${recv.info.token} --fingerprint ${recv.info.fingerprint} --files ${src}=tree --state ${recv.stateDir} --json${dst ? ` && sync -f ${dst}` : ''}`,
+    `node ${NODE_OPTS} ${recv.bin} migrate --to 127.0.0.1:${recv.port} --token ${recv.info.token} --fingerprint ${recv.info.fingerprint} --files ${src}=tree --state ${recv.stateDir} --json${dst ? ` && sync -f ${dst}` : ''}`,
   );
   const summary = JSON.parse(r.stdout.trim().split('\n').pop())[0];
   return {
-    contender: 'ferry', wall: r.wall, sendCpu: r.cpu, recvCpu: cpuSeconds(recv.child.pid) - c0,
+    contender, wall: r.wall, sendCpu: r.cpu, recvCpu: cpuSeconds(recv.child.pid) - c0,
     wire: summary.bytesOnWire, sendRss: r.rssMb, recvRss: peakRssMb(recv.child.pid), pass: summary.pass,
   };
 }
@@ -271,9 +280,9 @@ function runRows(runs, cache) {
 
 const summaries = [];
 
-function summarize(label, runs, cache, goal) {
-  const ours = runs.filter((r) => r.contender === 'ferry');
-  const theirs = runs.filter((r) => r.contender !== 'ferry');
+function summarize(label, runs, cache, goal, mine = 'ferry', other = (c) => c !== 'ferry') {
+  const ours = runs.filter((r) => r.contender === mine);
+  const theirs = runs.filter((r) => other(r.contender));
   const m = (rs, k) => median(rs.map((r) => r[k]));
   const q = ratio(m(ours, 'wall'), m(theirs, 'wall'));
   summaries.push({
@@ -285,7 +294,7 @@ function summarize(label, runs, cache, goal) {
     cpu_receivers: `${m(ours, 'recvCpu').toFixed(2)} / ${m(theirs, 'recvCpu').toFixed(2)}`,
     rss_agent_receiver_MB: `${Math.max(...ours.map((r) => r.sendRss)).toFixed(0)} / ${Math.max(...ours.map((r) => r.recvRss)).toFixed(0)}`,
   });
-  console.log(`${label}, ${cache}: ferry / ${theirs[0].contender} median wall ratio ${q} (goal ≤ ${goal.toFixed(2)})`);
+  console.log(`${label}, ${cache}: ${mine} / ${theirs[0].contender} median wall ratio ${q} (goal ≤ ${goal.toFixed(2)})`);
 }
 
 // ---------------------------------------------------------------- one case
@@ -297,7 +306,19 @@ async function treeCase(name, src, tgt) {
   // Full copies: a fresh target file system and a fresh receiver (first pass) for each run.
   const full = [];
   let recv = null;
-  for (let i = 0; i < RUNS; i++) {
+  const ferryDst = join(tgt.mnt, 'ferry');
+  if (!PARTS.includes('full')) {
+    // Deltas only: one untimed full pass seeds ferry's target.
+    tgt.remake();
+    mkdirSync(ferryDst);
+    const data = join(WORK, 'files', `receiver-${name}-seed`);
+    rmSync(data, { recursive: true, force: true });
+    rmSync(`${data}-agent-state`, { recursive: true, force: true });
+    recv = await startReceiver(data, ferryDst);
+    const seeded = await ferryRun(src, recv, { cold: false, dst: ferryDst });
+    console.log(`ferry full pass (seeds its delta target, untimed part): ${seeded.wall.toFixed(2)} s wall, ${seeded.sendCpu.toFixed(2)} s agent CPU`);
+  }
+  for (let i = 0; PARTS.includes('full') && i < RUNS; i++) {
     const order = i % 2 === 0 ? ['tar', 'ferry'] : ['ferry', 'tar'];
     tgt.remake();
     for (const who of order) {
@@ -314,11 +335,16 @@ async function treeCase(name, src, tgt) {
       }
     }
   }
-  const ferryDst = join(tgt.mnt, 'ferry');
-  table(`${name}: full copy (caches dropped before each run)`, runRows(full, 'cold'));
-  console.log(`identical (rsync -aHAX --dry-run): ferry ${differs(src, ferryDst)}, tar ${differs(src, join(tgt.mnt, 'tar'))}`);
-  summarize(`${name}: full copy vs tar|lz4|socat`, full, 'cold', 0.8);
-  rmSync(join(tgt.mnt, 'tar'), { recursive: true, force: true });
+  if (PARTS.includes('full')) {
+    table(`${name}: full copy (caches dropped before each run)`, runRows(full, 'cold'));
+    console.log(`identical (rsync -aHAX --dry-run): ferry ${differs(src, ferryDst)}, tar ${differs(src, join(tgt.mnt, 'tar'))}`);
+    summarize(`${name}: full copy vs tar|lz4|socat`, full, 'cold', 0.8);
+    rmSync(join(tgt.mnt, 'tar'), { recursive: true, force: true });
+  }
+  if (!PARTS.includes('delta')) {
+    await stop(recv.child);
+    return;
+  }
 
   // The rsync daemon's copy, made by rsync itself.
   const rsDst = join(tgt.mnt, 'rsync');
@@ -326,27 +352,47 @@ async function treeCase(name, src, tgt) {
   const daemon = await startRsyncDaemon(rsDst);
   const seed = await rsyncRun(src, daemon, { cold: true });
   console.log(`rsync -aHAX full copy (seeds its delta target): ${seed.wall.toFixed(2)} s wall, ${seed.sendCpu.toFixed(2)} s sender CPU, ${fmtBytes(seed.wire)} on the wire`);
+  // The other build, if any: its own receiver and target, seeded untimed.
+  let before = null;
+  const beforeDst = join(tgt.mnt, 'before');
+  if (BEFORE) {
+    mkdirSync(beforeDst);
+    const data = join(WORK, 'files', `receiver-${name}-before`);
+    rmSync(data, { recursive: true, force: true });
+    rmSync(`${data}-agent-state`, { recursive: true, force: true });
+    before = await startReceiver(data, beforeDst, BEFORE);
+    await ferryRun(src, before, { cold: false, dst: beforeDst, contender: 'ferry-before' });
+  }
+  const contenders = before ? ['ferry', 'rsync', 'ferry-before'] : ['ferry', 'rsync'];
 
   // Deltas: a fresh change before each run, so each contender sees the same kind of change.
-  for (const cache of ['cold', 'warm']) {
+  for (const cache of CACHES) {
     const runs = [];
     let changed = 0;
     for (let i = 0; i < RUNS; i++) {
-      const order = i % 2 === 0 ? ['ferry', 'rsync'] : ['rsync', 'ferry'];
+      // Who goes first rotates.
+      const order = contenders.map((_, k) => contenders[(i + k) % contenders.length]);
       for (const who of order) {
         changed = changeTree(src, files);
-        const r = who === 'ferry' ? await ferryRun(src, recv, { cold: cache === 'cold' }) : await rsyncRun(src, daemon, { cold: cache === 'cold' });
+        const cold = cache === 'cold';
+        const r =
+          who === 'ferry' ? await ferryRun(src, recv, { cold })
+          : who === 'ferry-before' ? await ferryRun(src, before, { cold, contender: 'ferry-before' })
+          : await rsyncRun(src, daemon, { cold });
         if (r.pass && r.pass !== 'delta') throw new Error(`ferry ran a ${r.pass} pass where a delta was expected`);
         runs.push({ n: i + 1, ...r });
       }
     }
     table(`${name}: delta after changing ${changed} files (${(CHANGE * 100).toFixed(1)}%) before each run, ${cache} cache`, runRows(runs, cache));
-    summarize(`${name}: delta vs rsync`, runs, cache, 0.5);
+    summarize(`${name}: delta vs rsync`, runs, cache, 0.5, 'ferry', (c) => c.startsWith('rsync'));
+    if (before) summarize(`${name}: delta, this build vs FERRY_BENCH_BEFORE`, runs, cache, 1, 'ferry', (c) => c === 'ferry-before');
   }
   // One last pass each with the final tree: both copies must equal the source.
   await ferryRun(src, recv, { cold: false });
   await rsyncRun(src, daemon, { cold: false });
-  console.log(`identical after the deltas: ferry ${differs(src, ferryDst)}, rsync ${differs(src, rsDst)}`);
+  if (before) await ferryRun(src, before, { cold: false, contender: 'ferry-before' });
+  console.log(`identical after the deltas: ferry ${differs(src, ferryDst)}, rsync ${differs(src, rsDst)}${before ? `, ferry-before ${differs(src, beforeDst)}` : ''}`);
+  if (before) await stop(before.child);
   await stop(daemon.child);
   await stop(recv.child);
 }

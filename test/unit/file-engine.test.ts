@@ -72,6 +72,24 @@ describe('manifest', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it("writes a delta's unchanged lines in one call, still refusing a batch that starts out of walk order", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-manifest-'));
+    try {
+      const w = new ManifestWriter(join(dir, 'm'));
+      w.add(entry('', { type: 'd' }));
+      w.addOrdered([entry('a'), entry('b'), entry('c')].map(formatEntry));
+      w.addOrdered([]);
+      // The batch's last line counts as what came before.
+      expect(() => w.add(entry('b2'))).toThrow(/walk order/);
+      expect(() => w.addOrdered([entry('c'), entry('d')].map(formatEntry))).toThrow(/walk order/);
+      w.addOrdered([entry('d'), entry('e')].map(formatEntry));
+      w.add(entry('f'));
+      w.commit();
+      expect([...readManifestLines(join(dir, 'm'))].map((l) => l.split('\t')[0])).toEqual(['.', 'a', 'b', 'c', 'd', 'e', 'f']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it('refuses entries out of walk order', () => {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-manifest-'));
     const w = new ManifestWriter(join(dir, 'm'));

@@ -5,6 +5,14 @@
 // unchanged tree costs a string comparison per entry. Only new, changed and
 // deleted entries become Entry objects. Both sides are in walk order, so
 // memory stays bounded whatever the tree's size.
+//
+// The common case (a line equal to the old manifest's next line) is decided
+// by that one comparison: neither side's path is cut out or compared in
+// walk order. Measured (issue 14, usr tree, 43,000 unchanged lines: the
+// merge and the manifest writing alone, s22-merge micro-benchmark, CPU
+// per round after the first): two paths cut out (linePath) and compared
+// per entry here and once more in the manifest writer were about half of
+// the merge's CPU.
 
 import { sameEntry, type Entry } from './entry.js';
 import { compareFields, linePath, parseEntry } from './manifest.js';
@@ -22,7 +30,8 @@ export type DeltaItem =
 
 export class Delta {
   private oldLine: string | null = null;
-  private oldPath: string | null = null;
+  /** The old line's path field, cut out only when a walk line differs from it (undefined: not yet). */
+  private oldPathCut: string | null | undefined = null;
   private oldNo = 1;
   private same: string[] = [];
   private sameBytes = 0;
@@ -37,7 +46,12 @@ export class Delta {
     const o = this.old.next();
     this.oldNo++;
     this.oldLine = o.done ? null : o.value;
-    this.oldPath = o.done ? null : linePath(o.value);
+    this.oldPathCut = o.done ? null : undefined;
+  }
+
+  private get oldPath(): string | null {
+    if (this.oldPathCut === undefined) this.oldPathCut = linePath(this.oldLine!);
+    return this.oldPathCut;
   }
 
   private parseOld(): Entry {
@@ -60,6 +74,14 @@ export class Delta {
   private *merge(lines: string[], sizes: number[], flags: number[], from: number, to: number): Generator<DeltaItem> {
     for (let i = from; i < to; i++) {
       const line = lines[i]!;
+      const oldLine = this.oldLine;
+      if (line === oldLine) {
+        // Byte for byte the last pass's line (so the same path, and nothing of the old manifest before it): unchanged.
+        // The old string goes on (to the new manifest): the walk's copy dies young instead of being kept until a write.
+        this.advanceOld();
+        this.keepSame(oldLine, sizes[i]!, (flags[i]! & MULTI_LINK) !== 0 ? parseEntry(line, 'of the walk') : null);
+        continue;
+      }
       const path = linePath(line);
       while (this.oldPath !== null && compareFields(this.oldPath, path) < 0) {
         yield* this.flushSame();
@@ -67,13 +89,8 @@ export class Delta {
         this.advanceOld();
       }
       if (this.oldPath === path) {
-        const oldLine = this.oldLine!;
-        const prev = oldLine === line ? null : this.parseOld();
+        const prev = this.parseOld();
         this.advanceOld();
-        if (prev === null) {
-          this.keepSame(line, sizes[i]!, (flags[i]! & MULTI_LINK) !== 0 ? parseEntry(line, 'of the walk') : null);
-          continue;
-        }
         const cur = parseEntry(line, 'of the walk');
         // Lines differ in fields a delta ignores (device, inode, allocation): unchanged.
         if (sameEntry(prev, cur)) {

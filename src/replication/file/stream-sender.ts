@@ -1,6 +1,6 @@
 // The file sender: cuts the producer's tar stream into FILE_DATA frames
-// (lz4 or raw, compressed a few frames ahead on the thread pool, sent in
-// order), keeps the stream digest, holds the stream within the window of
+// (lz4 or raw; a delta session's first INLINE_COMPRESS_BYTES compressed on this thread,
+// the rest a few frames ahead on the thread pool; sent in order), keeps the stream digest, holds the stream within the window of
 // unacknowledged bytes, and commits when the pacer says. Every frame of
 // the session goes out through `send`, which counts and paces it.
 //
@@ -12,7 +12,7 @@ import { encodeJsonFrame } from '../../protocol/frames.js';
 import { FileFrameType, encodeFileDataParts } from '../../protocol/file-frames.js';
 import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
 import type { ByteGate } from '../types.js';
-import { encodePayload } from '../../protocol/compress.js';
+import { CompressionGovernor, encodePayload, encodePayloadGovernedInline, type Encoded } from '../../protocol/compress.js';
 import type { Lz4Pool } from '../../protocol/lz4-pool.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
 import type { SessionWaits } from '../session/waits.js';
@@ -25,6 +25,23 @@ import type { UnackedWindow } from '../session/window.js';
  * lz4 outputs alive at once (measured with READ_AHEAD in tar-producer.ts).
  */
 const ENCODE_AHEAD = 2;
+/**
+ * The first this many stream bytes of a session are compressed on this
+ * thread; only a session with more to send (a full copy, a large delta)
+ * starts the compression pool's two workers. Measured (issue 14, usr tree
+ * delta, 2–9 MB sent): the two workers spent 0.26 s and 0.10 s of CPU,
+ * mostly booting, for frames this thread compresses in a few tens of ms
+ * (the wasm codec, about 340 MB/s). One commit's worth. A full pass that
+ * was given its own pool (`compressor`, pass-workers.ts: already started
+ * for the walk and the reads) uses it from the first frame.
+ */
+const INLINE_COMPRESS_BYTES = 32 * 1024 * 1024;
+/**
+ * encodePayloadGovernedInline with a governor never adjusted (its share
+ * stays 1): the same choice as encodePayload (entropy check, lz4 kept if
+ * smaller), on the calling thread.
+ */
+const UNGOVERNED = new CompressionGovernor();
 
 export interface StreamSenderParts {
   channel: FrameChannel;
@@ -74,8 +91,10 @@ export class StreamSender {
       window.add(raw.length);
       totals.payloadBytes += raw.length;
       pacer.added(raw.length);
-      // lz4 runs on the thread pool; frames leave in order. (The producer never reuses a slice it yielded.)
-      const frame = encodePayload(raw, this.p.compressor).then((enc) => encodeFileDataParts({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload }));
+      // lz4 runs here for a delta's first frames, else on the thread pool; frames leave in order. (The producer never reuses a slice it yielded.)
+      const encoded: Promise<Encoded> =
+        at < INLINE_COMPRESS_BYTES && !this.p.compressor ? (async () => encodePayloadGovernedInline(raw, UNGOVERNED))() : encodePayload(raw, this.p.compressor);
+      const frame = encoded.then((enc) => encodeFileDataParts({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload }));
       // Marked handled now: a frame queued behind one that fails (a worker
       // that died) may reject before anyone awaits it; flushOne/settle see it.
       frame.catch(() => {});

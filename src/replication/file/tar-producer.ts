@@ -152,7 +152,7 @@ export class TarProducer {
     for await (const item of this.readAhead(new Delta(old).items(this.walker))) {
       if (item.kind === 'same') {
         // Unchanged: into the new manifest as they were.
-        for (const line of item.lines) this.out.addLine(line);
+        this.out.addOrdered(item.lines);
         for (const e of item.links) this.noteLink(e);
         this.stats.entries += item.lines.length;
         this.stats.unchanged += item.lines.length;
