@@ -55,6 +55,12 @@ export async function encodePayload(raw: Buffer, pool: Lz4Pool = compressionPool
   return compressIfSmaller(raw, pool);
 }
 
+/** encodePayload on the calling thread: the same choice (entropy check, lz4 kept if smaller), no pool. */
+export function encodePayloadInline(raw: Buffer): Encoded {
+  if (sampleEntropy(raw) > RAW_ABOVE_BITS) return { codec: Codec.RAW, payload: raw };
+  return smallerOf(raw, lz4Compress(raw));
+}
+
 /** lz4 when it saves at least MIN_SAVING, else raw (the entropy check is the caller's). */
 async function compressIfSmaller(raw: Buffer, pool: Lz4Pool): Promise<Encoded> {
   return smallerOf(raw, await pool.compress(raw));

@@ -12,7 +12,7 @@ import { encodeJsonFrame } from '../../protocol/frames.js';
 import { FileFrameType, encodeFileDataParts } from '../../protocol/file-frames.js';
 import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
 import type { ByteGate } from '../types.js';
-import { CompressionGovernor, encodePayload, encodePayloadGovernedInline, type Encoded } from '../../protocol/compress.js';
+import { encodePayload, encodePayloadInline, type Encoded } from '../../protocol/compress.js';
 import type { Lz4Pool } from '../../protocol/lz4-pool.js';
 import type { CommitPacer } from '../session/commit-pacer.js';
 import type { SessionWaits } from '../session/waits.js';
@@ -36,12 +36,6 @@ const ENCODE_AHEAD = 2;
  * for the walk and the reads) uses it from the first frame.
  */
 const INLINE_COMPRESS_BYTES = 32 * 1024 * 1024;
-/**
- * encodePayloadGovernedInline with a governor never adjusted (its share
- * stays 1): the same choice as encodePayload (entropy check, lz4 kept if
- * smaller), on the calling thread.
- */
-const UNGOVERNED = new CompressionGovernor();
 
 export interface StreamSenderParts {
   channel: FrameChannel;
@@ -93,7 +87,7 @@ export class StreamSender {
       pacer.added(raw.length);
       // lz4 runs here for a delta's first frames, else on the thread pool; frames leave in order. (The producer never reuses a slice it yielded.)
       const encoded: Promise<Encoded> =
-        at < INLINE_COMPRESS_BYTES && !this.p.compressor ? (async () => encodePayloadGovernedInline(raw, UNGOVERNED))() : encodePayload(raw, this.p.compressor);
+        at < INLINE_COMPRESS_BYTES && !this.p.compressor ? (async () => encodePayloadInline(raw))() : encodePayload(raw, this.p.compressor);
       const frame = encoded.then((enc) => encodeFileDataParts({ offset: at, rawLength: raw.length, codec: enc.codec, hash, payload: enc.payload }));
       // Marked handled now: a frame queued behind one that fails (a worker
       // that died) may reject before anyone awaits it; flushOne/settle see it.
