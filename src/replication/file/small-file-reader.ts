@@ -31,7 +31,6 @@ interface Request {
 const BATCH = 32;
 /** How the reader opens files (the body's init). */
 export const SMALL_FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
-const O_FLAGS = SMALL_FILE_FLAGS;
 
 /** One batch: paths as latin1 text (byte-exact, and cheaper to clone than Buffer views of shared slabs). */
 export interface Batch {
@@ -134,7 +133,7 @@ export class SmallFileReader {
       this.run = threads;
       this.pool = undefined;
     } else {
-      const pool = new WorkerPool(smallFileBody, { flags: O_FLAGS }, { size: threads, fallback: (batch) => readOnPool(batch) });
+      const pool = new WorkerPool(smallFileBody, { flags: SMALL_FILE_FLAGS }, { size: threads, fallback: (batch) => readOnPool(batch) });
       this.run = (batch) => pool.run(batch);
       this.pool = pool;
     }
@@ -190,7 +189,7 @@ export function readOnPool(batch: Batch): Promise<WorkerResult[]> {
 function readOneOnPool(path: Buffer, size: number): Promise<WorkerResult> {
   return new Promise((resolve) => {
     const failed = (e: NodeJS.ErrnoException): WorkerResult => ({ status: 'error', message: e.message, ...(e.code ? { code: e.code } : {}) });
-    fsOpen(path, O_FLAGS, (err, fd) => {
+    fsOpen(path, SMALL_FILE_FLAGS, (err, fd) => {
       if (err) return resolve(err.code === 'ENOENT' || err.code === 'ELOOP' ? { status: 'vanished' } : failed(err));
       const data = new Uint8Array(size + 1);
       const finish = (r: WorkerResult) => fsClose(fd, () => resolve(r));
