@@ -40,7 +40,8 @@ freshdst() {
   mkfs.xfs -q -f $M/dst.img
   mount -o loop $M/dst.img $DST
 }
-drop() { sync; echo 3 > /proc/sys/vm/drop_caches; }
+# FERRY_FFM_CACHE=warm keeps the page cache (the source was read just before), to tell I/O waits from CPU.
+drop() { sync; [ "${FERRY_FFM_CACHE:-cold}" = warm ] || echo 3 > /proc/sys/vm/drop_caches; }
 # GNU time -v fields -> "wall cpu rssMB"
 tv() { awk -F': ' '/User time/{u=$2}/System time/{s=$2}/Maximum resident/{r=$2}/Elapsed/{e=$2} END{printf "cpu=%.2f rss=%.0fMB", u+s, r/1024}' $1; }
 ferry_run() {
