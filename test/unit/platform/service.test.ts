@@ -154,6 +154,37 @@ describe('service install through the packaged launcher', () => {
   });
 });
 
+// The launcher sets glibc's MALLOC_ARENA_MAX for every ferry it starts (a
+// one-shot `ferry migrate` as much as the agent's unit), unless the operator
+// set it. Seen by a stand-in node that reports its environment.
+describe("the launcher's environment for node", () => {
+  let tree: string;
+  beforeAll(async () => {
+    tree = await mkdtemp(join(tmpdir(), 'ferry-launcher-env-'));
+    await mkdir(join(tree, 'bin'), { recursive: true });
+    await copyFile(new URL('../../../packaging/ferry-launcher.sh', import.meta.url), join(tree, 'bin/ferry'));
+    await chmod(join(tree, 'bin/ferry'), 0o755);
+    const fake = join(tree, 'fake-node');
+    await writeFile(fake, '#!/bin/sh\n[ "$1" = --version ] && { echo v20.19.0; exit 0; }\necho "arena=${MALLOC_ARENA_MAX-unset} args=$*"\n');
+    await chmod(fake, 0o755);
+  });
+  afterAll(async () => {
+    await rm(tree, { recursive: true, force: true });
+  });
+  const env = (extra: Record<string, string>) => {
+    const e: Record<string, string | undefined> = { ...process.env, FERRY_NODE: join(tree, 'fake-node'), FERRY_LAUNCHER: '', ...extra };
+    if (!('MALLOC_ARENA_MAX' in extra)) delete e.MALLOC_ARENA_MAX;
+    return e as NodeJS.ProcessEnv;
+  };
+
+  it("gives node two malloc arenas by default and keeps an operator's own value", async () => {
+    const dflt = await exec(join(tree, 'bin/ferry'), ['migrate', '--help'], { timeoutMs: 10_000, env: env({}) });
+    expect(dflt.stdout.trim()).toBe(`arena=2 args=${join(tree, 'dist/cli/bin.js')} migrate --help`);
+    const own = await exec(join(tree, 'bin/ferry'), ['receive'], { timeoutMs: 10_000, env: env({ MALLOC_ARENA_MAX: '4' }) });
+    expect(own.stdout.trim()).toBe(`arena=4 args=${join(tree, 'dist/cli/bin.js')} receive`);
+  });
+});
+
 describe('WinSW configuration', () => {
   const xml = renderWinswXml({
     name: 'agent',
