@@ -270,6 +270,13 @@ export type TarEvent = { kind: 'entry'; entry: ParsedEntry } | { kind: 'data'; c
  * then its body as 'data' events (slices of the input, no copies when
  * possible), then 'end-entry'. Throws TarFormatError naming the entry on
  * malformed or oversized headers.
+ *
+ * The source may reuse a buffer once it is asked for the next one (the
+ * receiver decodes frames into pooled buffers, receiver/byte-queue.ts): by
+ * then nothing parseTar keeps refers to it (what is left of it is copied
+ * first, at most a header's bytes; a header's fields are copies). A 'data'
+ * chunk is a view of the source's buffer, valid until the consumer asks for
+ * the next event.
  */
 export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimits = {}): AsyncGenerator<TarEvent> {
   const maxPax = limits.maxPaxBytes ?? 1 << 20;
@@ -282,6 +289,8 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
 
   const fill = async (n: number): Promise<boolean> => {
     while (pendingLen < n && !eof) {
+      // The source may reuse the buffers it handed out so far once asked for more: keep a copy of their rest.
+      if (pendingLen > 0) pending = [Buffer.concat(pending, pendingLen)];
       const r = await it.next();
       if (r.done) eof = true;
       else if (r.value.length > 0) {
@@ -321,12 +330,14 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
   let pax: Map<string, Buffer> | null = null;
   /** Pax bytes (x and g headers) read since the last entry: bounded by maxPax in total. */
   let paxBytes = 0;
+  /** The current header block, copied out of the source's buffer (which may be reused, see above); one for the whole stream. */
+  const h = Buffer.allocUnsafe(BLOCK);
   for (;;) {
     if (!(await fill(BLOCK))) {
       if (pendingLen === 0) return; // clean end without trailer blocks
       throw new TarFormatError(`entry #${index}: stream ends inside a header`);
     }
-    const h = take(BLOCK);
+    take(BLOCK).copy(h);
     // The header checksum counts its own field as spaces; the plain byte sum tells an all-zero block.
     let raw = 0;
     for (let i = 0; i < BLOCK; i++) raw += h[i]!;
@@ -361,9 +372,13 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
     if (flag === 0x4c || flag === 0x4b) {
       throw new TarFormatError(`entry #${index} (${shown()}): GNU long-name headers are not accepted; use pax`);
     }
+    // Copies: `h` is reused for the next header. (A ferry stream's path comes from the pax header instead.)
     let path = ustarName;
-    if (h.toString('latin1', 257, 262) === 'ustar' && h[345] !== 0) path = Buffer.concat([cstr(h, 345, 155), Buffer.from('/'), ustarName]);
-    let linkpath: Buffer | undefined = h[157] !== 0 ? cstr(h, 157, 100) : undefined;
+    const paxPath = pax?.get('path');
+    if (paxPath) path = paxPath; // a view of the pax header's own copy (parsePax below)
+    else if (h.toString('latin1', 257, 262) === 'ustar' && h[345] !== 0) path = Buffer.concat([cstr(h, 345, 155), Buffer.from('/'), ustarName]);
+    else path = Buffer.from(ustarName);
+    let linkpath: Buffer | undefined = h[157] !== 0 ? Buffer.from(cstr(h, 157, 100)) : undefined;
     const header: TarHeader = {
       path,
       type: 'file',
@@ -376,8 +391,6 @@ export async function* parseTar(source: AsyncIterable<Buffer>, limits: ParseLimi
       devminor: readOctal(h, 337, 8),
     };
     paxBytes = 0;
-    const paxPath = pax?.get('path');
-    if (paxPath) path = Buffer.from(paxPath);
     const where = (): string => `entry #${index} (${JSON.stringify(path.toString('utf8'))})`;
     if (pax) {
       const xattrs = new Map<string, Buffer>();

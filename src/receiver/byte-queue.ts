@@ -2,10 +2,20 @@
 // reads them as an async iterable (the file extractor). It counts bytes
 // pushed and handed over, tells the producer side when to pause and resume
 // the socket, and lets a commit wait until everything before an offset has
-// been handed to the consumer.
+// been handed to the consumer. A buffer pushed with a `release` is given back
+// (to its pool) once the consumer is done with it: when the consumer asks for
+// the next buffer (its contract: parseTar keeps nothing of a buffer past
+// that, see protocol/tar-format.ts), or, never handed over, when the queue
+// fails. A buffer that was handed over when the queue fails is not given back
+// (the consumer may still be reading it); the garbage collector takes it.
+
+interface Item {
+  b: Buffer;
+  release: (() => void) | undefined;
+}
 
 export class ByteQueue implements AsyncIterable<Buffer> {
-  private items: Buffer[] = [];
+  private items: Item[] = [];
   private queuedBytes = 0;
   private wake: (() => void) | null = null;
   private ended = false;
@@ -26,9 +36,13 @@ export class ByteQueue implements AsyncIterable<Buffer> {
     return this.queuedBytes;
   }
 
-  push(b: Buffer): void {
-    if (this.ended || this.error) return;
-    this.items.push(b);
+  /** Queues `b`; `release` is called once nothing refers to it any more (see the file's first comment). */
+  push(b: Buffer, release?: () => void): void {
+    if (this.ended || this.error) {
+      release?.();
+      return;
+    }
+    this.items.push({ b, release });
     this.queuedBytes += b.length;
     this.received += b.length;
     if (this.queuedBytes > this.highWater) this.onPressure(true);
@@ -43,6 +57,7 @@ export class ByteQueue implements AsyncIterable<Buffer> {
   fail(e: Error): void {
     if (this.error) return;
     this.error = e;
+    for (const it of this.items) it.release?.();
     this.items = [];
     for (const w of this.waiters.splice(0)) w.reject(e);
     this.notify();
@@ -62,21 +77,32 @@ export class ByteQueue implements AsyncIterable<Buffer> {
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
-    for (;;) {
-      if (this.error) throw this.error;
-      const b = this.items.shift();
-      if (b) {
+    /** The release of the buffer handed over last: due when the consumer asks for the next one. */
+    let held: (() => void) | undefined;
+    try {
+      for (;;) {
+        held?.();
+        held = undefined;
+        if (this.error) throw this.error;
+        const item = this.items.shift();
+        if (!item) {
+          if (this.ended) return;
+          await new Promise<void>((r) => (this.wake = r));
+          continue;
+        }
+        const b = item.b;
         this.queuedBytes -= b.length;
         this.consumed += b.length;
         if (this.queuedBytes <= this.lowWater) this.onPressure(false);
         for (let i = this.waiters.length - 1; i >= 0; i--) {
           if (this.waiters[i]!.offset <= this.consumed) this.waiters.splice(i, 1)[0]!.resolve();
         }
+        held = item.release;
         yield b;
-        continue;
       }
-      if (this.ended) return;
-      await new Promise<void>((r) => (this.wake = r));
+    } finally {
+      // The consumer stopped (return() after a for-await break): it is done with the last buffer too.
+      held?.();
     }
   }
 }

@@ -5,7 +5,9 @@
 // a symlink (so a symlink planted by an earlier entry cannot redirect a
 // later one). Files are written under a temporary name in their directory
 // and renamed into place, so a cut never leaves a half-written file under a
-// real name. Owner and group are applied as numbers, then xattrs/ACLs, then
+// real name; the one exception is a small new file in a directory this
+// session created, which the writer thread creates under its real name
+// (file-writers.ts says why that is sound: a resumed pass replaces it). Owner and group are applied as numbers, then xattrs/ACLs, then
 // mode, then mtimes; directory mtimes are set when the stream leaves the
 // directory. Pax values are checked before anything is created; on any
 // error the entry's descriptor is closed once and its temporary file
@@ -67,7 +69,9 @@ interface OpenDir {
   mayInherit: boolean;
   /**
    * Created by this session (mkdir, not found): it holds only what this stream put there since. Small new files in
-   * such a directory are written by the writer threads: nothing of an earlier pass can be in their way.
+   * such a directory are written by the writer threads, under their real names: nothing of an earlier pass can be
+   * in their way. Never carried over to another session: a resumed pass finds the directory and takes the careful
+   * path in it (what a cut left there is replaced).
    */
   fresh: boolean;
 }

@@ -27,6 +27,7 @@ import {
   type FileAck, type FileDone, type FileWelcomeState,
 } from '../protocol/file-frames.js';
 import { ByteQueue } from './byte-queue.js';
+import { receiveBuffers } from './receive-buffers.js';
 import { FileExtractor } from './file-extractor.js';
 import { receiverPieceHashes } from './file-hashes.js';
 import type { KindSession, SessionContext, SessionKindHandler } from './session-kind.js';
@@ -145,29 +146,50 @@ class FileSession {
     if (this.failed) return;
     if (frame.type === FileFrameType.FILE_DATA) {
       // Data is decoded synchronously once the hasher is there, so the queue sees frames in order.
-      if (this.h64Raw) this.data(frame.body);
-      else this.chain = this.chain.then(() => this.data(frame.body));
+      if (this.h64Raw) this.data(frame);
+      else this.chain = this.chain.then(() => this.data(frame));
       return;
     }
     this.chain = this.chain.then(() => this.control(frame)).catch((e: unknown) => this.fail(e));
   }
 
-  private data(body: Buffer): void {
+  /**
+   * Checks and decodes one FILE_DATA frame and queues its raw bytes for the extractor. Neither the frame nor the
+   * decoded bytes get a fresh buffer: the frame was gathered into a pooled one (receive-buffers.ts), given back
+   * as soon as it is decoded (or, sent raw, once the extractor is done with its bytes), and LZ4 decodes into
+   * another, given back by the queue once the tar parser has moved past it (byte-queue.ts). Measured
+   * (2026-12-06, /usr tree full pass): the two fresh 1 MiB buffers per frame drove V8's full garbage
+   * collections through its external-memory accounting and page faults on every fresh buffer; see
+   * docs/file-replication.md, "The receiver's CPU on a full pass".
+   */
+  private data(frame: RawFrame): void {
+    /** What to give back once the bytes in hand are no longer needed (set before anything can throw). */
+    let release = frame.release;
     try {
-      const f = decodeFileData(body);
+      const f = decodeFileData(frame.body);
       if (f.offset !== this.expectedOffset) throw new FerryError('FERRY_FRAME_UNEXPECTED', `FILE_DATA at offset ${f.offset}, expected ${this.expectedOffset}`);
       let raw = f.payload;
       if (f.codec === Codec.LZ4) {
         // protocol/lz4-block.ts (not lz4-napi, which leaks native memory per call); it checks the size prefix too.
-        raw = lz4Decompress(f.payload, f.rawLength);
+        const into = f.rawLength <= receiveBuffers.slotBytes ? receiveBuffers.take() : undefined;
+        try {
+          raw = lz4Decompress(f.payload, f.rawLength, into);
+        } catch (e) {
+          if (into) receiveBuffers.give(into);
+          throw e;
+        }
+        // The compressed bytes are done with; from here on the decoded ones are what is held.
+        frame.release?.();
+        release = into ? receiveBuffers.releaser(into) : undefined;
       }
       if (raw.length !== f.rawLength || this.h64Raw!(raw) !== f.hash) {
         throw new FerryError('FERRY_CHUNK_HASH', `FILE_DATA at offset ${f.offset} failed its hash check (corrupted in transit)`);
       }
       this.digest!.update(raw);
       this.expectedOffset += raw.length;
-      this.queue.push(raw);
+      this.queue.push(raw, release);
     } catch (e) {
+      release?.();
       this.fail(e);
     }
   }

@@ -1,14 +1,16 @@
 // Writes small regular files for the file extractor on worker threads, in
-// batches: each file is created under its temporary name (O_EXCL), written,
-// given its owner/mode/mtime through the open descriptor, closed and renamed
-// into place, by plain synchronous calls on a worker. The extractor decides
+// batches: each file is created under its final name (O_CREAT|O_EXCL|
+// O_NOFOLLOW: only a name nothing holds; when something does, under its
+// temporary name, then renamed over it), written, given its owner/mode/mtime
+// through the open descriptor and closed, by plain synchronous calls on a
+// worker. A failed write removes the file it created (under whichever name). The extractor decides
 // which files may go here (see file-extractor.ts: new files in a directory
 // this session created, without xattrs) and keeps everything else, and every
 // ordering rule, on its own thread; this module only owns the batches, the
 // worker body, the bound on bytes in flight, and telling the extractor when
 // what it handed over is in place (`afterWritten`), in stream order.
-// Never touches a directory, never removes anything but its own temporary
-// file after a failed write.
+// Never touches a directory, never removes anything but a file it created
+// itself after a failed write.
 //
 // Why (measured 2026-12-06, 43,000-entry /usr tree, full pass into xfs): the
 // receiver's one thread was what the pass waited on, and five of its calls
@@ -16,6 +18,19 @@
 // calls that block it. A worker message per batch of files costs the main
 // thread far less than those calls (the agent reads small files the same
 // way, replication/file/small-file-reader.ts).
+//
+// Why the final name directly (2026-12-06, see docs/file-replication.md "The
+// receiver's CPU on a full pass"): a rename per small file is an xfs log
+// transaction. It is sound only for what the extractor sends here: new files
+// in a directory this session created (mkdir, it did not exist), so nothing
+// of an earlier pass is in the way, and the extractor's "created" does not
+// outlive the session. A cut (kill -9) may leave a partial file under its
+// real name in such a directory; the pass's resume point never passes it
+// (`afterWritten`), so the resumed pass sends it again, and by then the
+// directory exists: the extractor takes its careful path (temporary name,
+// rename over the partial file). A name already taken (a stream naming a path
+// twice, anything planted there) makes O_EXCL refuse, and that file goes the
+// careful way here too.
 
 import { constants } from 'node:fs';
 import { WorkerPool, workerBody, type Transfer } from '../platform/worker-pool.js';
@@ -23,9 +38,13 @@ import { WorkerPool, workerBody, type Transfer } from '../platform/worker-pool.j
 /** Numbers per file in a batch's `files` (offsets and lengths into `buf`, then metadata). */
 const FIELDS = 12;
 /** Files per batch at most: one message per this many files. */
-const BATCH_FILES = 64;
-/** Bytes of one batch buffer (paths and bodies). Buffers are reused: at most IN_FLIGHT + 2 exist (2.5 MiB). */
-const BATCH_BYTES = 512 * 1024;
+const BATCH_FILES = 256;
+/**
+ * Bytes of one batch buffer (paths and bodies). Buffers are reused: at most IN_FLIGHT + 2 exist (10 MiB).
+ * Larger than first (64 files / 512 KiB, 2026-12-06) because each batch is two messages that wake a thread, and
+ * the main thread's postMessage was its largest single item in a profiled /usr pass (0.7 s, ~0.8 ms a batch).
+ */
+const BATCH_BYTES = 2 * 1024 * 1024;
 /**
  * Largest body sent to a writer: larger files stay on the extractor's thread, written as their bytes arrive (a
  * few large files are not what costs per-file calls; copying them into a batch would only add a copy).
@@ -63,11 +82,20 @@ function setupBatchWriter(init: { flags: number }, lib: { fs: typeof import('nod
     for (; i < n; i++) {
       const k = i * 12;
       const tmp = b.subarray(f[k]!, f[k]! + f[k + 1]!);
+      const dst = b.subarray(f[k + 2]!, f[k + 2]! + f[k + 3]!);
       let fd = -1;
-      let made = false;
+      /** The name the file was created under (null: none yet). */
+      let made: Buffer | null = null;
       try {
-        fd = fs.openSync(tmp, init.flags, f[k + 6]!);
-        made = true;
+        try {
+          fd = fs.openSync(dst, init.flags, f[k + 6]!);
+          made = dst;
+        } catch (e) {
+          // Something holds the name (O_EXCL never follows or replaces it): the careful way, renamed over it below.
+          if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+          fd = fs.openSync(tmp, init.flags, f[k + 6]!);
+          made = tmp;
+        }
         let off = f[k + 4]!;
         const end = off + f[k + 5]!;
         while (off < end) off += fs.writeSync(fd, b, off, end - off, off - f[k + 4]!);
@@ -78,7 +106,7 @@ function setupBatchWriter(init: { flags: number }, lib: { fs: typeof import('nod
         const c = fd;
         fd = -1;
         fs.closeSync(c);
-        fs.renameSync(tmp, b.subarray(f[k + 2]!, f[k + 2]! + f[k + 3]!));
+        if (made === tmp) fs.renameSync(tmp, dst);
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         if (fd >= 0) {
@@ -90,7 +118,8 @@ function setupBatchWriter(init: { flags: number }, lib: { fs: typeof import('nod
         }
         if (made) {
           try {
-            fs.unlinkSync(tmp);
+            // Created by this call (O_EXCL), so nothing else is removed: no partial file stays, under either name.
+            fs.unlinkSync(made);
           } catch {
             /* gone */
           }
@@ -227,15 +256,18 @@ export class BatchWriter {
   }
 
   /**
-   * A partial batch goes out once the extractor's thread has nothing else to do (it waits for the next frame):
-   * otherwise a slow stream would hold written-to-be files, and the resume point behind them, in memory.
+   * A partial batch goes out once the extractor's thread has nothing else to do (it waits for the next frame)
+   * and the writer has nothing either: otherwise a slow stream would hold written-to-be files, and the resume
+   * point behind them, in memory. While a batch is being written the next one keeps filling; it goes out when
+   * that batch is in place (`settled`), when full, or before a large file. (Measured 2026-12-06, /usr tree: handing over
+   * whatever was complete at each pause of the main thread made 969 batches of about 38 files; this way 457.)
    */
   private flushWhenIdle(): void {
     if (this.idleFlush) return;
     this.idleFlush = true;
     setImmediate(() => {
       this.idleFlush = false;
-      this.flush();
+      if (this.inFlight.size === 0) this.flush();
     });
   }
   private idleFlush = false;
@@ -320,5 +352,7 @@ export class BatchWriter {
       this.fail(e as Error);
     }
     this.after.splice(0, i);
+    // The writer has nothing left: hand over what is complete (see flushWhenIdle).
+    if (this.inFlight.size === 0) this.flush();
   }
 }

@@ -3,11 +3,13 @@
 // reported in place (onEntry, which the session turns into the resume
 // point) only once it and everything before it are under their real names
 // with their whole content; a hard link finds its target written; a
-// directory's mtime is set after the last file renamed into it; nothing is
-// left under a temporary name.
+// directory's mtime is set after the last file written into it; nothing is
+// left under a temporary name. New files go straight to their real names
+// (O_EXCL): a name already taken goes the careful way (temporary name,
+// rename over it), and a partial file a cut session left is replaced.
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileExtractor } from '../../src/receiver/file-extractor.js';
@@ -71,6 +73,39 @@ describe('small files written by the writer threads', () => {
     expect(lstatSync(join(root, 'd/sub')).mode & 0o7777).toBe(0o750);
     expect(readdirSync(join(root, 'd')).filter((n) => n.startsWith('.ferry-tmp-'))).toEqual([]);
     expect(readdirSync(join(root, 'd/sub')).length).toBe(100);
+  });
+
+  it('a name already taken in a new directory goes the careful way: a symlink there is replaced, never written through; a path named twice ends with the later content', async () => {
+    const outside = mkdtempSync(join(tmpdir(), 'ferry-writers-outside-'));
+    try {
+      writeFileSync(join(outside, 'precious'), 'keep');
+      const entries: [TarHeader, Buffer?][] = [[h('d', { type: 'dir', mode: 0o755 })]];
+      entries.push([h('d/s', { type: 'symlink', linkpath: Buffer.from(join(outside, 'precious')) })]);
+      entries.push([h('d/s'), Buffer.from('new content')]);
+      entries.push([h('d/twice'), Buffer.from('first')]);
+      entries.push([h('d/twice'), Buffer.from('second, longer')]);
+      await new FileExtractor({ root }).extract(pieces(stream(entries)));
+      expect(lstatSync(join(root, 'd/s')).isFile()).toBe(true);
+      expect(readFileSync(join(root, 'd/s'), 'utf8')).toBe('new content');
+      expect(readFileSync(join(outside, 'precious'), 'utf8')).toBe('keep');
+      expect(readFileSync(join(root, 'd/twice'), 'utf8')).toBe('second, longer');
+      expect(readdirSync(join(root, 'd')).sort()).toEqual(['s', 'twice']);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('a partial file left under its real name by a cut session is replaced when the pass sends it again', async () => {
+    // What a receiver killed while a writer wrote d/f3 leaves: d made by that session, f0..f2 whole, f3 cut short.
+    mkdirSync(join(root, 'd'));
+    for (let i = 0; i < 3; i++) writeFileSync(join(root, `d/f${i}`), body(i));
+    writeFileSync(join(root, 'd/f3'), body(3).subarray(0, 100));
+    // The resumed pass sends everything after its resume point again (here: all of it).
+    const entries: [TarHeader, Buffer?][] = [[h('d', { type: 'dir', mode: 0o755 })]];
+    for (let i = 0; i < 10; i++) entries.push([h(`d/f${i}`), body(i)]);
+    await new FileExtractor({ root }).extract(pieces(stream(entries)));
+    for (let i = 0; i < 10; i++) expect(readFileSync(join(root, `d/f${i}`)).equals(body(i))).toBe(true);
+    expect(readdirSync(join(root, 'd')).length).toBe(10);
   });
 
   it('a stream cut inside a batched file leaves the files before it in place and no temporary file', async () => {
