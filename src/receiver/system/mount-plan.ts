@@ -5,8 +5,7 @@
 // nouuid, since the source's file system with the same UUID may be mounted on
 // the same machine), then file systems with no mount point under
 // unmounted/ID. vfat is never mounted (the agent copies ESPs as blocks; this
-// kernel cannot mount vfat) and swap is not a file system. mountWaves groups
-// that order into waves whose mounts need nothing of each other.
+// kernel cannot mount vfat) and swap is not a file system.
 
 import { FerryError } from '../../errors/ferry-error.js';
 import { layoutVolumes, type Content, type Layout } from '../../layout/model.js';
@@ -66,28 +65,4 @@ export function planMounts(layout: Layout, devices: Map<string, string>, paths: 
   }
   tree.sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint) || a.mountPoint.localeCompare(b.mountPoint));
   return [...tops, ...tree.map(({ mountPoint: _, ...m }) => m), ...loose];
-}
-
-const under = (dir: string, parent: string) => dir === parent || dir.startsWith(`${parent}/`);
-
-/**
- * The planned mounts in waves, each wave's mounts independent of each other
- * (the receiver mounts a wave side by side): a mount comes in a wave after
- * every earlier mount it sits on (its directory is at or below theirs) and
- * after its Btrfs top level (whose subvolumes are created there before any
- * of them is mounted). Within a wave the plan's order is kept.
- */
-export function mountWaves(planned: PlannedMount[]): PlannedMount[][] {
-  const waves: PlannedMount[][] = [];
-  const waveOf: number[] = [];
-  planned.forEach((m, i) => {
-    let w = 0;
-    for (let j = 0; j < i; j++) {
-      const e = planned[j]!;
-      if (under(m.dir, e.dir) || (e.btrfs && e.device === m.device)) w = Math.max(w, waveOf[j]! + 1);
-    }
-    waveOf.push(w);
-    (waves[w] ??= []).push(m);
-  });
-  return waves;
 }

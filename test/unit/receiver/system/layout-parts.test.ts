@@ -1,7 +1,7 @@
 // The pure parts of laying out a system: the mkfs command lines (source UUID
 // and label kept), the mount plan (Btrfs top levels, then mount order, then
-// file systems without a mount point; vfat never) and its waves of mounts
-// made side by side, the volume target names, and --disk parsing.
+// file systems without a mount point; vfat never), the waves the mounts
+// are undone in, the volume target names, and --disk parsing.
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { ContentSchema, LayoutSchema } from '../../../../src/layout/model.js';
 import { parseDisk } from '../../../../src/receiver/system/disks.js';
 import { mkfsCommand } from '../../../../src/receiver/system/format.js';
 import { unmountWaves } from '../../../../src/receiver/system/mounts.js';
-import { assertSafePaths, mountWaves, planMounts } from '../../../../src/receiver/system/mount-plan.js';
+import { assertSafePaths, planMounts } from '../../../../src/receiver/system/mount-plan.js';
 import { SystemPaths } from '../../../../src/receiver/system/system-paths.js';
 
 const made = (c: unknown) => ContentSchema.parse(c) as Parameters<typeof mkfsCommand>[0];
@@ -49,31 +49,6 @@ describe('planMounts', () => {
       ['/dev/d2', '/data/systems/m/root/boot', ''],
       ['/dev/d3', '/data/systems/m/root/home', 'subvol=@home'],
       ['/dev/d4', '/data/systems/m/unmounted/spare', 'nouuid'],
-    ]);
-  });
-});
-
-describe('mountWaves', () => {
-  it('mounts side by side only what needs nothing of each other: a mount after those it sits on and after its Btrfs top level', () => {
-    const fs = (id: string, number: number, content: object) => ({ id, number, sizeBytes: 1, type: '83', content: { kind: 'filesystem', ...content } });
-    const layout = LayoutSchema.parse({
-      version: 1,
-      disks: [{
-        name: 'd', sizeBytes: 0, table: 'gpt',
-        partitions: [
-          fs('root', 1, { fsType: 'xfs', mountPoint: '/' }),
-          fs('log', 2, { fsType: 'ext4', mountPoint: '/var/log' }),
-          fs('pool', 3, { fsType: 'btrfs', subvolumes: [{ path: '@home', mountPoint: '/home' }, { path: '@srv', mountPoint: '/srv' }] }),
-          fs('spare', 4, { fsType: 'ext4' }),
-          fs('boot', 5, { fsType: 'ext4', mountPoint: '/boot' }),
-        ],
-      }],
-    });
-    const devices = new Map(['root', 'log', 'pool', 'spare', 'boot'].map((id, i) => [id, `/dev/d${i + 1}`]));
-    const waves = mountWaves(planMounts(layout, devices, new SystemPaths('/data', 'm')));
-    expect(waves.map((w) => w.map((m) => m.dir.replace('/data/systems/m/', '')))).toEqual([
-      ['btrfs/pool', 'root', 'unmounted/spare'],
-      ['root/boot', 'root/home', 'root/srv', 'root/var/log'],
     ]);
   });
 });
