@@ -17,18 +17,10 @@ export class ByteQueue implements AsyncIterable<Buffer> {
   received = 0;
 
   constructor(
-    private highWater: number,
-    private lowWater: number,
+    private readonly highWater: number,
+    private readonly lowWater: number,
     private readonly onPressure: (paused: boolean) => void,
   ) {}
-
-  /** New pause and resume thresholds, applied at once (the receiver's file sessions share one budget: file-session.ts). */
-  setWater(highWater: number, lowWater: number): void {
-    this.highWater = highWater;
-    this.lowWater = lowWater;
-    if (this.queuedBytes > highWater) this.onPressure(true);
-    else if (this.queuedBytes <= lowWater) this.onPressure(false);
-  }
 
   get queued(): number {
     return this.queuedBytes;

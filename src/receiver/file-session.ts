@@ -42,21 +42,6 @@ const CHECKPOINT_EVERY_MS = 5_000;
 const HIGH_WATER = 32 * 1024 * 1024;
 const LOW_WATER = 8 * 1024 * 1024;
 
-/**
- * The tar bytes waiting for extraction are HIGH_WATER for all the file
- * sessions of this receiver together: with n open, each pauses its socket
- * above HIGH_WATER / n and resumes below LOW_WATER / n. They all feed one
- * writer thread, which a longer queue does not make faster. Measured on the
- * whole-server benchmark (two sessions at once): 32 MiB each had the queues
- * at 26–32 MiB each at the receiver's peak RSS (235 MB, 192 MB with one).
- */
-const openQueues = new Set<ByteQueue>();
-
-function shareQueueBudget(): void {
-  const n = Math.max(1, openQueues.size);
-  for (const q of openQueues) q.setWater(HIGH_WATER / n, LOW_WATER / n);
-}
-
 function loadState(path: string): FileState {
   try {
     return FileStateSchema.parse(JSON.parse(readFileSync(path, 'utf8')));
@@ -147,9 +132,6 @@ class FileSession {
       this.h64Raw = api.h64Raw;
       this.digest = api.create64();
     });
-    // Last: close() takes it out again.
-    openQueues.add(this.queue);
-    shareQueueBudget();
   }
 
   private fail(e: unknown): void {
@@ -274,7 +256,6 @@ class FileSession {
   }
 
   async close(reason: Error): Promise<void> {
-    if (openQueues.delete(this.queue)) shareQueueBudget();
     this.queue.fail(reason);
     await this.extracting.catch(() => {});
     await this.checkpointing;
