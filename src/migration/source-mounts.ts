@@ -20,6 +20,7 @@ import { exec } from '../platform/exec.js';
 import { unmountOrDetach } from '../platform/unmount.js';
 import type { Logger } from '../platform/log.js';
 import { majorMinor } from '../platform/device-size-linux.js';
+import { mapLimit } from '../platform/map-limit.js';
 import { parseMountinfo } from '../platform/mountinfo.js';
 
 /** Mount points below `dir` in this mount namespace, deepest first. */
@@ -139,19 +140,24 @@ export class SourceMounts {
     return this.readOnly(device, 'btrfs', key, ['subvolid=5']);
   }
 
-  /** Unmounts everything this run mounted; returns what could not be undone (never throws). */
+  /**
+   * Unmounts everything this run mounted; returns what could not be undone
+   * (never throws). The mounts are side by side under the base directory,
+   * none on another: a few are unmounted at a time.
+   */
   async releaseAll(): Promise<string[]> {
-    const problems: string[] = [];
-    for (const dir of [...this.made.values()].reverse()) {
+    const dirs = [...this.made.values()].reverse();
+    const problems = await mapLimit(dirs, 4, async (dir) => {
       try {
         await this.unmount(dir);
         rmdirSync(dir);
+        return undefined;
       } catch (e) {
-        problems.push(`${dir}: ${errorMessage(e)}`);
+        return `${dir}: ${errorMessage(e)}`;
       }
-    }
+    });
     this.made.clear();
-    return problems;
+    return problems.filter((p): p is string => p !== undefined);
   }
 
   /** Busy (a walker still holds a directory open as the run fails): detached lazily; throws only if that fails too. */

@@ -22,6 +22,14 @@ export type VolumeSource =
 export interface VolumeJob {
   target: VolumeTarget;
   source: VolumeSource;
+  /**
+   * About how many bytes the copy reads, for the order volumes are started
+   * in (startOrder): a file system's used bytes as discovered (a Btrfs
+   * subvolume or top level: the whole file system's, an upper bound, since
+   * Btrfs keeps no figure per subvolume without quotas), a block volume's
+   * size, 0 when skipped.
+   */
+  readBytes: number;
 }
 
 /** A part of the layout that no volume copies. */
@@ -73,26 +81,40 @@ export function baseId(t: VolumeTarget): string {
  */
 export function planVolumes(sent: Layout, targets: VolumeTarget[], exists: (device: string) => boolean): VolumeJob[] {
   const ix = index(sent);
+  const skip = (target: VolumeTarget, reason: string): VolumeJob => ({ target, source: { kind: 'skip', reason }, readBytes: 0 });
   return targets.map((target): VolumeJob => {
     if (target.kind === 'block' && target.wholeDisk) {
       const disk = ix.disks.get(target.id);
-      if (!disk?.sourceDevice) return { target, source: { kind: 'skip', reason: `no source disk matches target disk ${target.id}` } };
-      return { target, source: { kind: 'device', device: disk.sourceDevice } };
+      if (!disk?.sourceDevice) return skip(target, `no source disk matches target disk ${target.id}`);
+      return { target, source: { kind: 'device', device: disk.sourceDevice }, readBytes: disk.sizeBytes };
     }
     const found = ix.volumes.get(baseId(target)) ?? (target.flattenedFrom ? ix.byLvName.get(target.flattenedFrom) : undefined);
-    if (!found) return { target, source: { kind: 'skip', reason: `the layout sent has no partition or logical volume ${baseId(target)}` } };
+    if (!found) return skip(target, `the layout sent has no partition or logical volume ${baseId(target)}`);
     const device = found.volume.sourceDevice;
-    if (!device) return { target, source: { kind: 'skip', reason: `no source device matches ${baseId(target)}` } };
+    if (!device) return skip(target, `no source device matches ${baseId(target)}`);
     if (found.lv && !exists(device)) {
-      return { target, source: { kind: 'skip', reason: `logical volume ${found.lv} is not active on the source (no ${device}): laid out, not copied` } };
+      return skip(target, `logical volume ${found.lv} is not active on the source (no ${device}): laid out, not copied`);
     }
-    if (target.kind === 'block') return { target, source: { kind: 'device', device } };
+    const size = found.volume.sourceSizeBytes ?? found.volume.sizeBytes;
+    if (target.kind === 'block') return { target, source: { kind: 'device', device }, readBytes: size };
     const c = found.volume.content;
+    const used = c.kind === 'filesystem' ? c.usedBytes : size;
     const fsType = target.fsType || fsTypeOf(c);
-    if (fsType === 'btrfs') return { target, source: { kind: 'btrfs', device, partitionId: baseId(target), subvolume: target.subvolume ?? '' } };
-    if (c.kind !== 'filesystem') return { target, source: { kind: 'skip', reason: `${baseId(target)} holds no file system to copy at file level` } };
-    return { target, source: { kind: 'filesystem', device, fsType, mountPoint: c.mountPoint } };
+    if (fsType === 'btrfs') return { target, source: { kind: 'btrfs', device, partitionId: baseId(target), subvolume: target.subvolume ?? '' }, readBytes: used };
+    if (c.kind !== 'filesystem') return skip(target, `${baseId(target)} holds no file system to copy at file level`);
+    return { target, source: { kind: 'filesystem', device, fsType, mountPoint: c.mountPoint }, readBytes: used };
   });
+}
+
+/**
+ * The order volumes are started in: the most bytes to read first, the
+ * layout's order among equals. With volumes copied two at a time, a large
+ * volume started last leaves one lane copying alone at the end while the
+ * other idles (on the whole-server benchmark the lanes ended 1.9 s apart in
+ * the layout's order); largest first, the small ones fill in at the end.
+ */
+export function startOrder<T extends { job: VolumeJob }>(planned: readonly T[]): T[] {
+  return [...planned].sort((a, b) => b.job.readBytes - a.job.readBytes);
 }
 
 function reasonFor(c: Content): string {

@@ -24,7 +24,7 @@ import { attachSources } from './source-match.js';
 import { sourceExcludes } from './source-excludes.js';
 import { SourceMounts } from './source-mounts.js';
 import { openSystemSession, type SystemSession } from './system-client.js';
-import { leftOut, planVolumes, type VolumeJob, type VolumeSource } from './volume-plan.js';
+import { leftOut, planVolumes, startOrder, type VolumeJob, type VolumeSource } from './volume-plan.js';
 
 /**
  * Two volumes at a time: on the whole-server benchmark (test/bench/system.mjs,
@@ -129,13 +129,18 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
   const step = (e: WholeServerStepEvent) => o.onStep?.(e);
 
   step({ step: 'discover', state: 'start' });
+  // The receiver is reached while the source is discovered: neither needs the
+  // other (a connection failure is thrown where the session is awaited).
+  const connecting = openSystemSession(o.receiver, o.migrationId, { signal: o.signal });
+  void connecting.catch(() => undefined);
   const source = await discoverSource(o.sourceRoot, o.sourceDisks).catch((e: unknown) => {
     step({ step: 'discover', state: 'failed', detail: errorMessage(e) });
+    void connecting.then((s) => s.destroy(), () => undefined);
     throw e;
   });
   step({ step: 'discover', state: 'done', detail: describeLayout(source.layout) });
 
-  const session = await openSystemSession(o.receiver, o.migrationId, { signal: o.signal });
+  const session = await connecting;
   const mounts = new SourceMounts(join(o.stateDir, 'mounts', o.migrationId), o.log);
   let closed = false;
   try {
@@ -162,9 +167,10 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     const count = jobs.filter((j) => j.source.kind !== 'skip').length;
     step({ step: 'copy', state: 'start', detail: `${count} volumes` });
     let failure: FerryError | undefined;
-    // Volumes are copied `parallel` at a time (results keep the layout's
-    // order): one file system's walk or fsyncs wait on the disk while
-    // another's compression uses the CPU.
+    // Volumes are copied `parallel` at a time, the largest first (startOrder);
+    // events name each volume by its index in the layout's order and the
+    // results keep that order: one file system's walk or fsyncs wait on the
+    // disk while another's compression uses the CPU.
     let index = 0;
     const planned = jobs.map((job) => ({ job, at: { id: job.target.id, index: job.source.kind === 'skip' ? -1 : index++, count } }));
     const copyOne = async ({ job, at }: (typeof planned)[number]): Promise<WholeServerVolume> => {
@@ -185,7 +191,10 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
         return { ...base, error: { code: err.code, message: err.message } };
       }
     };
-    const volumes = await mapLimit(planned, Math.max(1, o.parallel ?? DEFAULT_PARALLEL), copyOne);
+    const ordered = startOrder(planned);
+    const copied = await mapLimit(ordered, Math.max(1, o.parallel ?? DEFAULT_PARALLEL), copyOne);
+    const resultOfPlanned = new Map(ordered.map((p, i) => [p, copied[i]!]));
+    const volumes = planned.map((p) => resultOfPlanned.get(p)!);
     for (const l of leftOut(reply.layout, reply.volumes)) {
       volumes.push({ id: l.id, kind: o.mode, target: '', mountPoint: l.mountPoint, fsType: l.fsType, summary: null, skipped: l.reason });
     }

@@ -25,8 +25,16 @@ async function nodesOf(devices: string[]): Promise<Node[]> {
   return Promise.all(paths.map(async (path) => ({ path, majMin: await majMinOf(path) })));
 }
 
-/** What holds a disk (the first device of it found held, and by what), or undefined when nothing does. `devices`: its block device and any loop devices over its image file. */
-export async function diskHolder(devices: string[]): Promise<{ device: string; holder: string } | undefined> {
+/** `pvs`'s report of every physical volume and its volume group ('' when pvs is missing or fails). */
+const readPvs = async (): Promise<string> => (await exec('pvs', ['--noheadings', '--separator', '|', '-o', 'pv_name,vg_name'], { env: LVM_ENV }).catch(() => undefined))?.stdout ?? '';
+
+/**
+ * What holds a disk (the first device of it found held, and by what), or
+ * undefined when nothing does. `devices`: its block device and any loop
+ * devices over its image file. `pvs`: the machine's PV report, when the
+ * caller already has it (one report serves every disk of a layout).
+ */
+export async function diskHolder(devices: string[], pvs: () => Promise<string> = readPvs): Promise<{ device: string; holder: string } | undefined> {
   const nodes = await nodesOf(devices);
   const byMajMin = new Map(nodes.map((n) => [n.majMin, n.path]));
   const byPath = new Set(nodes.map((n) => n.path));
@@ -50,8 +58,7 @@ export async function diskHolder(devices: string[]): Promise<{ device: string; h
     if (holders.length > 0) return { device: n.path, holder: `the stacked device(s) ${holders.join(', ')} (device-mapper or md)` };
   }
 
-  const pvs = await exec('pvs', ['--noheadings', '--separator', '|', '-o', 'pv_name,vg_name'], { env: LVM_ENV }).catch(() => undefined);
-  for (const line of pvs?.stdout.split('\n') ?? []) {
+  for (const line of (await pvs()).split('\n')) {
     const [pv, vg] = line.trim().split('|');
     if (!pv || !vg || !byPath.has(await real(pv))) continue;
     const lvs = await exec('lvs', ['--noheadings', '-o', 'lv_name,lv_attr', vg], { env: LVM_ENV }).catch(() => undefined);
@@ -63,8 +70,11 @@ export async function diskHolder(devices: string[]): Promise<{ device: string; h
 
 /** Refuses (FERRY_DISK_IN_USE) the first disk something holds. */
 export async function assertDisksFree(disks: Array<{ name: string; devices: string[] }>): Promise<void> {
+  // pvs scans every block device (about 0.1 s): once for all the disks, and only if a disk gets that far.
+  let report: Promise<string> | undefined;
+  const pvs = () => (report ??= readPvs());
   for (const d of disks) {
-    const held = await diskHolder(d.devices);
+    const held = await diskHolder(d.devices, pvs);
     if (held) throw new FerryError('FERRY_DISK_IN_USE', `disk ${d.name}: ${held.device} holds ${held.holder}; the receiver will not write to it`);
   }
 }

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { exec } from '../../platform/exec.js';
 import type { Logger } from '../../platform/log.js';
+import { mapLimitSettled } from '../../platform/map-limit.js';
 import { layoutVolumes, type CopyMode, type Layout } from '../../layout/model.js';
 import type { SystemDisk } from '../../layout/system-session.js';
 import { flattenLvm } from '../../layout/flatten-lvm.js';
@@ -51,6 +52,14 @@ export interface LaidOutSystem {
   /** Undoes the session's mounts, volume groups and loop devices (reverse order). */
   release(): Promise<void>;
 }
+
+/**
+ * Tables and file systems on different devices are made this many at a
+ * time: each tool mostly waits on the kernel or the disk. On the
+ * whole-server benchmark (2 cores) tables and mkfs one after the other took
+ * 0.8 s of the layout step's 1.4 s.
+ */
+const AT_ONCE = 4;
 
 interface Resources {
   mounts: MountStack;
@@ -113,7 +122,7 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
     let record: LayoutState;
     if (previous?.state === 'laid-out' && !req.relayout) {
       // A loop device attached just now shows its partitions a moment later.
-      for (const d of made.disks) await rereadPartitions(deviceOf(d.name), d.partitions.map((p) => p.number));
+      await mapLimitSettled(made.disks, AT_ONCE, (d) => rereadPartitions(deviceOf(d.name), d.partitions.map((p) => p.number)));
       await assertRecognised(previous, made, deviceOf, devices);
       state = 'recognised';
       record = previous;
@@ -121,13 +130,19 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
       record = { state: 'laying-out', hash, mode: req.mode, layout: made, disks: diskPaths, tableIds: {}, uuids: {}, notes: flat.notes };
       await mkdir(paths.dir, { recursive: true, mode: 0o700 });
       await writeLayoutState(paths.dir, record);
-      for (const d of made.disks) {
+      // Each disk is its own device: the tables are written side by side (sfdisk, then the
+      // kernel's re-read and the wait for the partition nodes, is mostly waiting).
+      const tableIds = await mapLimitSettled(made.disks, AT_ONCE, async (d) => {
         const dev = deviceOf(d.name);
         if (req.relayout || previous) await wipe(dev);
         await writePartitionTable(d, dev, placed.get(d.name)!, size.get(d.name)!.sectorBytes);
         // A whole-disk block copy brings the source's own table: nothing of ours to recognise it by.
-        if (!wholeDisk.get(d.name)) record.tableIds[d.name] = await tableIdOf(dev);
-      }
+        return wholeDisk.get(d.name) ? undefined : await tableIdOf(dev);
+      });
+      made.disks.forEach((d, i) => {
+        const id = tableIds[i];
+        if (id !== undefined) record.tableIds[d.name] = id;
+      });
       if (dm) {
         for (const vg of layout.volumeGroups) {
           const pvs = made.disks.flatMap((d) => d.partitions).filter((p) => p.content.kind === 'lvm-pv' && p.content.vg === vg.name);
@@ -145,6 +160,7 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
       }
     }
     if (req.mode === 'file') {
+      // One after the other, in the plan's order: the tree's mount order is what the kernel shows (mountinfo).
       for (const m of planMounts(made, devices, paths)) {
         await res.mounts.mount(m.device, m.dir, m.options);
         if (m.btrfs && state === 'created') await createSubvolumes(m.dir, m.btrfs.subvolumes, m.btrfs.defaultSubvolume);
@@ -200,37 +216,56 @@ async function wipe(device: string): Promise<void> {
   await exec('wipefs', ['-a', '-q', device]);
 }
 
+/**
+ * Every file system and swap of the layout, AT_ONCE at a time (each on its
+ * own device; mkfs mostly waits on writes). What is recorded (UUIDs, notes,
+ * a replaced UUID in the layout as made) is recorded in the layout's order
+ * once all are made; the first failure in that order is thrown, after the
+ * others have ended (the record stays 'laying-out': the next layout wipes).
+ */
 async function formatAll(mode: CopyMode, made: Layout, devices: Map<string, string>, record: LayoutState): Promise<void> {
-  const volumes = layoutVolumes(made);
-  for (const v of volumes) {
+  // Block mode copies file systems byte for byte: only swap, which is never copied, is made here.
+  const jobs = layoutVolumes(made).flatMap((v) => {
     const c = v.content;
     const device = devices.get(v.id);
-    // Block mode copies file systems byte for byte: only swap, which is never copied, is made here.
-    if (!device || !(c.kind === 'swap' || (c.kind === 'filesystem' && mode === 'file'))) continue;
+    return device && (c.kind === 'swap' || (c.kind === 'filesystem' && mode === 'file')) ? [{ v, c, device }] : [];
+  });
+  const results = await mapLimitSettled(jobs, AT_ONCE, async ({ c, device }) => {
     const { uuidReplaced } = await makeFileSystem(c, device);
-    record.uuids[v.id] = await blkidUuid(device);
+    return { uuidReplaced, uuid: await blkidUuid(device) };
+  });
+  jobs.forEach(({ v, c }, i) => {
+    const { uuidReplaced, uuid } = results[i]!;
+    record.uuids[v.id] = uuid;
     if (uuidReplaced) {
-      record.notes.push(`${v.id}: btrfs UUID ${c.uuid} is in use by another file system on this machine (the receiver runs beside the source): made with ${record.uuids[v.id]}`);
-      v.content = { ...c, uuid: record.uuids[v.id]! };
+      record.notes.push(`${v.id}: btrfs UUID ${c.uuid} is in use by another file system on this machine (the receiver runs beside the source): made with ${uuid}`);
+      v.content = { ...c, uuid };
     }
-  }
+  });
 }
 
 /** The disks still carry what was recorded: each table's id and each file system's UUID. */
 async function assertRecognised(s: LayoutState, made: Layout, deviceOf: (name: string) => string, devices: Map<string, string>): Promise<void> {
   const differ = (what: string, want: string, got: string) =>
     new FerryError('FERRY_LAYOUT_CHANGED', `${what} is not what this receiver laid out (recorded ${want || 'none'}, found ${got || 'none'}): the disk was changed by someone else; only an explicit re-layout wipes it`);
-  for (const d of made.disks) {
-    if (s.tableIds[d.name] === undefined) continue;
-    const got = await tableIdOf(deviceOf(d.name)).catch(() => '');
+  // Read side by side, compared in order (the first difference is the one reported).
+  const tables = made.disks.filter((d) => s.tableIds[d.name] !== undefined);
+  const uuids = Object.entries(s.uuids).flatMap(([id, want]) => {
+    const dev = devices.get(id);
+    return dev ? [{ id, want, dev }] : [];
+  });
+  const [tableGot, uuidGot] = await Promise.all([
+    mapLimitSettled(tables, AT_ONCE, (d) => tableIdOf(deviceOf(d.name)).catch(() => '')),
+    mapLimitSettled(uuids, AT_ONCE, (u) => blkidUuid(u.dev)),
+  ]);
+  tables.forEach((d, i) => {
+    const got = tableGot[i]!;
     const want = s.tableIds[d.name] ?? '';
     if (got.toLowerCase() !== want.toLowerCase()) throw differ(`the partition table of disk ${d.name}`, want, got);
-  }
-  for (const [id, want] of Object.entries(s.uuids)) {
-    const dev = devices.get(id);
-    if (!dev) continue;
-    const got = await blkidUuid(dev);
+  });
+  uuids.forEach(({ id, want, dev }, i) => {
+    const got = uuidGot[i]!;
     if (got !== want) throw differ(`the file system of ${id} (${dev})`, want, got);
-  }
+  });
 }
 

@@ -1,11 +1,12 @@
 // Which source each volume the receiver names is read from, which parts of
-// a layout are not copied (and the reason the summary gives), and how a
-// layout from a file finds its source devices.
+// a layout are not copied (and the reason the summary gives), the order
+// volumes are started in, and how a layout from a file finds its source
+// devices.
 
 import { describe, expect, it } from 'vitest';
 import { LayoutSchema, type Layout } from '../../../src/layout/model.js';
 import type { VolumeTarget } from '../../../src/layout/system-session.js';
-import { leftOut, planVolumes } from '../../../src/migration/volume-plan.js';
+import { leftOut, planVolumes, startOrder } from '../../../src/migration/volume-plan.js';
 import { attachSources } from '../../../src/migration/source-match.js';
 import { sourceExcludes } from '../../../src/migration/source-excludes.js';
 
@@ -80,6 +81,32 @@ describe('planVolumes (file level)', () => {
       ['disk0p6', 'LVM physical volume of vg0'],
       ['vg0-data', 'no file system (a BIOS boot, extended or unformatted partition, or an LV without one)'],
     ]);
+  });
+});
+
+describe('startOrder', () => {
+  it('starts the volumes with the most bytes to read first (a file system\'s used bytes, Btrfs subvolumes the whole file system\'s, a block volume\'s size), the layout\'s order among equals', () => {
+    const used = (id: string, usedBytes: number) => (p: { id: string; content: { kind: string } }) => (p.id === id && p.content.kind === 'filesystem' ? { ...p, content: { ...p.content, usedBytes } } : p);
+    const withUse: Layout = {
+      ...source,
+      disks: source.disks.map((d) => ({ ...d, partitions: d.partitions.map(used('disk0p3', 150 << 20)).map(used('disk0p4', 90 << 20)) as typeof d.partitions })),
+    };
+    const targets = [
+      vt({ id: 'disk0p2', kind: 'block', fsType: 'vfat' }),
+      vt({ id: 'disk0p3', kind: 'file', fsType: 'ext4', mountPoint: '/boot' }),
+      vt({ id: 'disk0p4', kind: 'file', fsType: 'btrfs' }),
+      vt({ id: 'disk0p4:@home', kind: 'file', fsType: 'btrfs', subvolume: '@home', mountPoint: '/home' }),
+      vt({ id: 'vg0-logs', kind: 'file', fsType: 'ext4', mountPoint: '/var/log', flattenedFrom: 'vg0/logs' }),
+    ];
+    const jobs = planVolumes(withUse, targets, (d) => d !== '/dev/vg0/logs');
+    expect(jobs.map((j) => [j.target.id, j.readBytes / (1 << 20)])).toEqual([
+      ['disk0p2', 64],
+      ['disk0p3', 150],
+      ['disk0p4', 90],
+      ['disk0p4:@home', 90],
+      ['vg0-logs', 0],
+    ]);
+    expect(startOrder(jobs.map((job) => ({ job }))).map((p) => p.job.target.id)).toEqual(['disk0p3', 'disk0p4', 'disk0p4:@home', 'disk0p2', 'vg0-logs']);
   });
 });
 

@@ -1,7 +1,7 @@
 // The pure parts of laying out a system: the mkfs command lines (source UUID
 // and label kept), the mount plan (Btrfs top levels, then mount order, then
-// file systems without a mount point; vfat never), the volume target names,
-// and --disk parsing.
+// file systems without a mount point; vfat never), the waves the mounts
+// are undone in, the volume target names, and --disk parsing.
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ContentSchema, LayoutSchema } from '../../../../src/layout/model.js';
 import { parseDisk } from '../../../../src/receiver/system/disks.js';
 import { mkfsCommand } from '../../../../src/receiver/system/format.js';
+import { unmountWaves } from '../../../../src/receiver/system/mounts.js';
 import { assertSafePaths, planMounts } from '../../../../src/receiver/system/mount-plan.js';
 import { SystemPaths } from '../../../../src/receiver/system/system-paths.js';
 
@@ -48,6 +49,17 @@ describe('planMounts', () => {
       ['/dev/d2', '/data/systems/m/root/boot', ''],
       ['/dev/d3', '/data/systems/m/root/home', 'subvol=@home'],
       ['/dev/d4', '/data/systems/m/unmounted/spare', 'nouuid'],
+    ]);
+  });
+});
+
+describe('unmountWaves', () => {
+  it('unmounts what sits on a mount (or is stacked on its directory) before it, everything else side by side', () => {
+    const mounted = ['/s/btrfs/pool', '/s/root', '/s/root/boot', '/s/root/home', '/s/root/var/log', '/s/unmounted/spare', '/s/root/boot/efi', '/s/fs/root', '/s/unmounted/spare'];
+    expect(unmountWaves(mounted)).toEqual([
+      ['/s/unmounted/spare', '/s/fs/root', '/s/root/boot/efi', '/s/root/var/log', '/s/root/home', '/s/btrfs/pool'],
+      ['/s/unmounted/spare', '/s/root/boot'],
+      ['/s/root'],
     ]);
   });
 });
