@@ -5,8 +5,11 @@
 // collector. Real worker threads.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { Lz4Pool } from '../../../src/protocol/lz4-pool.js';
+import { lz4CompressBody, Lz4Pool, type CompressTask } from '../../../src/protocol/lz4-pool.js';
+import { handlerHere } from '../../../src/platform/worker-pool.js';
 import { lz4Decompress } from '../../../src/protocol/lz4-block.js';
+import { encodePayload } from '../../../src/protocol/compress.js';
+import { Codec } from '../../../src/protocol/frames.js';
 
 const pools: Lz4Pool[] = [];
 afterAll(async () => {
@@ -36,6 +39,27 @@ describe('lz4 pool outputs', () => {
     expect(rb.buffer.byteLength).toBeGreaterThan(0);
     expect(lz4Decompress(rb, b.length).equals(b)).toBe(true);
     expect(lz4Decompress(rc, a.length).equals(a)).toBe(true);
+  });
+
+  it('takes back at once an output that was not kept (lz4 did not save enough: the frame goes raw)', async () => {
+    // Compression on this thread, recording the output buffer each task was handed (no transfer: identities hold).
+    const here = handlerHere(lz4CompressBody, { module: null });
+    const handed: (ArrayBuffer | undefined)[] = [];
+    const pool = new Lz4Pool(1, async (task: CompressTask) => (handed.push(task.output), here(task)), true);
+    // Tried (6 bits per byte, under the entropy cut-off) but with next to nothing lz4 can reuse: it goes raw.
+    const noise = Buffer.alloc(256 * 1024);
+    for (let i = 0, x = 12345; i < noise.length; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      noise[i] = (x >>> 16) & 0x3f;
+    }
+    const enc = await encodePayload(noise, pool);
+    expect(enc.codec).toBe(Codec.RAW);
+    expect(enc.payload).toBe(noise);
+    // The output it was tried into carries the next result.
+    const next = await pool.compress(text('after a raw frame. ', 1 << 20));
+    expect(handed).toHaveLength(2);
+    expect(handed[1] !== undefined && handed[1] === handed[0]).toBe(true); // (not toBe on the buffers: a failure would print 1 MiB)
+    expect(lz4Decompress(next, 1 << 20).equals(text('after a raw frame. ', 1 << 20))).toBe(true);
   });
 
   it('without reuseOutputs, results are their own exact-size buffers and recycle ignores them', async () => {
