@@ -63,7 +63,11 @@ export function encodePayloadInline(raw: Buffer): Encoded {
 
 /** lz4 when it saves at least MIN_SAVING, else raw (the entropy check is the caller's). */
 async function compressIfSmaller(raw: Buffer, pool: Lz4Pool): Promise<Encoded> {
-  return smallerOf(raw, await pool.compress(raw));
+  const out = await pool.compress(raw);
+  const enc = smallerOf(raw, out);
+  // Not kept: a reused output goes straight back (a no-op for a pool that does not reuse them).
+  if (enc.payload !== out) pool.recycle(out);
+  return enc;
 }
 
 /** The compressed form when it saves at least MIN_SAVING, else the raw bytes. */

@@ -19,13 +19,25 @@ const INPUT_BYTES = DATA_RUN_BYTES;
 export interface CompressTask {
   input: ArrayBuffer;
   length: number;
+  /** Where to write the result (at least OUTPUT_BYTES), handed back with it; without, the worker allocates one. */
+  output?: ArrayBuffer;
 }
 
 export interface Compressed {
   out: ArrayBuffer;
+  /** Bytes of `out` written (default: all of it). */
+  length?: number;
   /** The task's input buffer, handed back for the next task: no garbage piles up in the worker's isolate. */
   input: ArrayBuffer;
 }
+
+/** Output buffers are allocated at this size: `u32 size | block` of the largest input. */
+const OUTPUT_BYTES = 4 + lz4Bound(INPUT_BYTES);
+/**
+ * Output buffers kept for reuse, at most: the frames compressed ahead and
+ * those the socket still holds (stream-sender.ts: ENCODE_AHEAD 2).
+ */
+const SPARE_OUTPUTS = 4;
 
 /** One thread's compressor. Self-contained: its source text runs on the worker threads. */
 function setupCompressor(
@@ -36,6 +48,14 @@ function setupCompressor(
   let scratch = new Uint8Array(0);
   return (task, transfer) => {
     const src = new Uint8Array(task.input, 0, task.length);
+    if (task.output && task.output.byteLength >= 4 + lib.lz4Bound(src.length)) {
+      // Straight into the caller's buffer, which goes back and forth: no allocation per frame here, where it
+      // would come from this thread's malloc arena and be freed by the main thread's garbage collector.
+      const length = compress(src, new Uint8Array(task.output));
+      transfer(task.output);
+      transfer(task.input);
+      return { out: task.output, length, input: task.input };
+    }
     if (scratch.length < 4 + lib.lz4Bound(src.length)) scratch = new Uint8Array(4 + lib.lz4Bound(src.length));
     const n = compress(src, scratch);
     const out = scratch.buffer.slice(0, n);
@@ -60,12 +80,22 @@ export class Lz4Pool {
   private readonly run: CompressLane;
   /** Input buffers back from the workers, reused for the next jobs. */
   private readonly spare: ArrayBuffer[] = [];
+  /** Output buffers given back by `recycle`, for the next jobs; and the ones out with a caller. */
+  private readonly spareOut: ArrayBuffer[] = [];
+  private readonly outstanding = new WeakSet<ArrayBuffer>();
 
   /**
    * Workers start on demand, one more whenever a job finds none idle, up to `size`; one job at a time each.
    * With `lane`, the jobs run there instead (lz4CompressBody on threads someone else owns and closes).
+   * With `reuseOutputs`, results are written into buffers of OUTPUT_BYTES that the caller hands back
+   * with `recycle` once done with them (a caller that does not recycle would keep a 1 MiB buffer alive
+   * per result, however small).
    */
-  constructor(private readonly size = Math.max(1, Math.min(2, availableParallelism())), lane?: CompressLane) {
+  constructor(
+    private readonly size = Math.max(1, Math.min(2, availableParallelism())),
+    lane?: CompressLane,
+    private readonly reuseOutputs = false,
+  ) {
     if (lane) {
       this.pool = undefined;
       this.run = lane;
@@ -81,9 +111,23 @@ export class Lz4Pool {
     let input = this.spare.pop();
     if (!input || input.byteLength < src.length) input = new ArrayBuffer(Math.max(src.length, INPUT_BYTES));
     new Uint8Array(input).set(src);
-    const r = await this.run({ input, length: src.length }, [input]);
+    const output = this.reuseOutputs && src.length <= INPUT_BYTES ? (this.spareOut.pop() ?? new ArrayBuffer(OUTPUT_BYTES)) : undefined;
+    const r = await this.run(output ? { input, length: src.length, output } : { input, length: src.length }, output ? [input, output] : [input]);
     if (this.spare.length < this.size * 2 && r.input.byteLength > 0) this.spare.push(r.input);
-    return Buffer.from(r.out);
+    if (r.length === undefined) return Buffer.from(r.out);
+    this.outstanding.add(r.out);
+    return Buffer.from(r.out, 0, r.length);
+  }
+
+  /**
+   * Takes back a result of `compress` the caller is done with (the socket wrote it), for the next
+   * results; anything else is ignored, and so is a second recycle of the same result.
+   */
+  recycle(result: Buffer): void {
+    const ab = result.buffer as ArrayBuffer;
+    if (!this.outstanding.has(ab)) return;
+    this.outstanding.delete(ab);
+    if (this.spareOut.length < SPARE_OUTPUTS) this.spareOut.push(ab);
   }
 
   async close(): Promise<void> {

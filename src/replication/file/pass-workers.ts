@@ -17,7 +17,7 @@ import { handlerHere, lanesBody, WorkerPool, type LaneTask } from '../../platfor
 import { lz4CompressBody, Lz4Pool, type CompressTask, type Compressed } from '../../protocol/lz4-pool.js';
 import { lz4WasmModule } from '../../protocol/lz4-wasm.js';
 import { listerBody, type DirListing, type Lister, type ListerInit } from './walker.js';
-import { readOnPool, SMALL_FILE_FLAGS, smallFileBody, type Batch, type WorkerResult } from './small-file-reader.js';
+import { readOnPool, SMALL_FILE_INIT, smallFileBody, type Batch, type WorkerResult } from './small-file-reader.js';
 
 const body = lanesBody('file pass', { list: listerBody, read: smallFileBody, lz4: lz4CompressBody });
 
@@ -45,7 +45,7 @@ export class PassWorkers {
   /** The walk's lister on these threads (the pool is made here: its init needs the walk's root). */
   readonly lister = (init: ListerInit): Lister => {
     if (this.pool) throw new Error('the pass workers already serve a walk');
-    const lanes = { list: init, read: { flags: SMALL_FILE_FLAGS }, lz4: { module: lz4WasmModule() } };
+    const lanes = { list: init, read: SMALL_FILE_INIT, lz4: { module: lz4WasmModule() } };
     let here: ((m: LaneTask) => unknown) | undefined;
     const pool = new WorkerPool(body, lanes, {
       size: this.closed ? 0 : this.size,
@@ -65,11 +65,13 @@ export class PassWorkers {
   };
 
   /** Reads one batch of small files on these threads (after the walk started them). */
-  readonly read = (batch: Batch): Promise<WorkerResult[]> => this.started().run({ lane: 'read', task: batch }) as Promise<WorkerResult[]>;
+  readonly read = (batch: Batch): Promise<WorkerResult[]> =>
+    this.started().run({ lane: 'read', task: batch }, batch.buffer ? [batch.buffer] : undefined) as Promise<WorkerResult[]>;
 
   /** A compressor whose jobs run on these threads. */
   lz4(): Lz4Pool {
-    this.compressor ??= new Lz4Pool(this.size, (task: CompressTask, transfer) => this.started().run({ lane: 'lz4', task }, transfer) as Promise<Compressed>);
+    // Outputs reused: the stream sender recycles each once the socket wrote it (stream-sender.ts).
+    this.compressor ??= new Lz4Pool(this.size, (task: CompressTask, transfer) => this.started().run({ lane: 'lz4', task }, transfer) as Promise<Compressed>, true);
     return this.compressor;
   }
 

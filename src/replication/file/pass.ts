@@ -204,6 +204,8 @@ async function attempt(
     h64Raw,
     digest: create64(),
     ...(workers ? { compressor: workers.lz4() } : {}),
+    // Slices go back to the producer for reuse once sent (the producer is made below; called only from write()).
+    release: (slice) => producer.recycle(slice),
   });
   // The old partial is read lazily by the basis; keepPartialManifest renames the new one over it only when an attempt is cut.
   const producer = new TarProducer({

@@ -19,7 +19,15 @@ export interface SmallFileStat {
   isFile: boolean;
 }
 
-export type SmallRead = 'vanished' | { after: SmallFileStat; data: Buffer; grew: boolean };
+export type SmallRead =
+  | 'vanished'
+  | {
+      after: SmallFileStat;
+      data: Buffer;
+      grew: boolean;
+      /** Call once `data` is no longer needed (copied out): its batch's buffer may then be reused. */
+      release?: () => void;
+    };
 
 interface Request {
   path: Buffer;
@@ -29,13 +37,24 @@ interface Request {
 }
 
 const BATCH = 32;
+/**
+ * A batch buffer is allocated at least this large (a batch of the /usr
+ * tree's small files holds about 300 KiB), so that one back from an earlier
+ * batch usually fits the next; at most SPARE_BUFFERS are kept.
+ */
+const MIN_BATCH_BUFFER = 512 * 1024;
+const SPARE_BUFFERS = 3;
 /** How the reader opens files (the body's init). */
 export const SMALL_FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+/** The body's init: how files are opened, the least a new batch buffer holds. */
+export const SMALL_FILE_INIT: { flags: number; minBuffer?: number } = { flags: SMALL_FILE_FLAGS, minBuffer: MIN_BATCH_BUFFER };
 
 /** One batch: paths as latin1 text (byte-exact, and cheaper to clone than Buffer views of shared slabs). */
 export interface Batch {
   paths: string[];
   sizes: number[];
+  /** A buffer back from an earlier batch (moved to the worker) to read into if it fits; else one is allocated. */
+  buffer?: ArrayBuffer;
 }
 
 export interface WorkerResult {
@@ -54,7 +73,7 @@ export interface WorkerResult {
 }
 
 /** One thread's batch reader. Self-contained: its source text runs on the worker threads. */
-function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('node:fs') }): (m: Batch, transfer: Transfer) => WorkerResult[] {
+function setupBatchReader(init: { flags: number; minBuffer?: number }, lib: { fs: typeof import('node:fs') }): (m: Batch, transfer: Transfer) => WorkerResult[] {
   const fs = lib.fs;
   return (m, transfer) => {
     const out: WorkerResult[] = [];
@@ -62,9 +81,11 @@ function setupBatchReader(init: { flags: number }, lib: { fs: typeof import('nod
     // one allocation and one transfer per batch instead of one per file. Measured (issue 14, /usr full
     // copy): a buffer per file, allocated on the worker's malloc arena and freed on the main thread, left
     // arenas of about 22 MB per worker thread at the agent's peak.
+    // A buffer given back by the main thread is reused (measured: docs/file-replication.md, "Buffers reused on
+    // a full pass"); a new one gets some room to spare, so that it fits later batches too.
     let total = 0;
     for (const n of m.sizes) total += n + 1;
-    const whole = new Uint8Array(total);
+    const whole = m.buffer && m.buffer.byteLength >= total ? new Uint8Array(m.buffer) : new Uint8Array(Math.max(total, init.minBuffer ?? 0));
     const all = Buffer.from(whole.buffer);
     let at = 0;
     for (let i = 0; i < m.paths.length; i++) {
@@ -113,9 +134,11 @@ export const smallFileBody = workerBody({
 export class SmallFileReader {
   private readonly run: (batch: Batch) => Promise<WorkerResult[]>;
   /** Set when the threads are the reader's own. */
-  private readonly pool: WorkerPool<{ flags: number }, Batch, WorkerResult[]> | undefined;
+  private readonly pool: WorkerPool<typeof SMALL_FILE_INIT, Batch, WorkerResult[]> | undefined;
   private pending: Request[] = [];
   private scheduled = false;
+  /** Batch buffers whose files were all copied out, for the next batches. */
+  private readonly spare: ArrayBuffer[] = [];
   /** Bytes read so far. */
   bytesRead = 0;
 
@@ -133,8 +156,8 @@ export class SmallFileReader {
       this.run = threads;
       this.pool = undefined;
     } else {
-      const pool = new WorkerPool(smallFileBody, { flags: SMALL_FILE_FLAGS }, { size: threads, fallback: (batch) => readOnPool(batch) });
-      this.run = (batch) => pool.run(batch);
+      const pool = new WorkerPool(smallFileBody, SMALL_FILE_INIT, { size: threads, fallback: (batch) => readOnPool(batch) });
+      this.run = (batch) => pool.run(batch, batch.buffer ? [batch.buffer] : undefined);
       this.pool = pool;
     }
   }
@@ -157,13 +180,28 @@ export class SmallFileReader {
     const reqs = this.pending;
     this.pending = [];
     const batch: Batch = { paths: reqs.map((r) => r.path.toString('latin1')), sizes: reqs.map((r) => r.size) };
+    const buffer = this.spare.pop();
+    if (buffer) batch.buffer = buffer;
     this.run(batch).then(
-      (out) => out.forEach((r, j) => this.settle(reqs[j]!, r)),
+      (out) => {
+        // The files of a batch read on a worker share one buffer: back to the spares once every file is copied out.
+        // (Read on libuv's pool instead, each file has its own: nothing to reuse.)
+        const ok = out.filter((r) => r.status === 'ok');
+        const shared = ok[0]?.data;
+        let left = ok.length;
+        const release =
+          shared && ok.every((r) => r.data === shared)
+            ? () => {
+                if (--left === 0 && this.spare.length < SPARE_BUFFERS) this.spare.push(shared);
+              }
+            : undefined;
+        out.forEach((r, j) => this.settle(reqs[j]!, r, release));
+      },
       (e: Error) => reqs.forEach((r) => r.reject(e)),
     );
   }
 
-  private settle(req: Request, r: WorkerResult): void {
+  private settle(req: Request, r: WorkerResult, release: (() => void) | undefined): void {
     if (r.status === 'vanished') return req.resolve('vanished');
     if (r.status === 'error') {
       const e = new Error(r.message) as NodeJS.ErrnoException;
@@ -173,12 +211,22 @@ export class SmallFileReader {
     const after: SmallFileStat = { ino: r.ino!, mtimeNs: r.mtimeNs!, ctimeNs: r.ctimeNs!, size: r.size!, isFile: r.isFile! };
     this.bytesRead += r.got!;
     const data = Buffer.from(r.data!, r.at ?? 0, Math.min(r.got!, req.size));
-    req.resolve({ after, data, grew: r.got! > req.size });
+    req.resolve(release ? { after, data, grew: r.got! > req.size, release: once(release) } : { after, data, grew: r.got! > req.size });
   }
 
   async close(): Promise<void> {
     await this.pool?.close();
   }
+}
+
+/** `fn`, callable any number of times, run the first time only. */
+function once(fn: () => void): () => void {
+  let called = false;
+  return () => {
+    if (called) return;
+    called = true;
+    fn();
+  };
 }
 
 /** A batch read with thread-pool callbacks (when workers are unavailable), files concurrently. */

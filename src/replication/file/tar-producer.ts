@@ -80,6 +80,12 @@ const SMALL_FILE = 256 * 1024;
 const READ_AHEAD_ITEMS = 64;
 const READ_AHEAD_BYTES = 2 * 1024 * 1024;
 
+/**
+ * Slices handed back by the consumer (recycle) kept for reuse, at most: the
+ * frames being compressed ahead and those the socket still holds.
+ */
+const SPARE_SLICES = 4;
+
 const TAR_TYPE: Record<Entry['type'], TarType> = { f: 'file', d: 'dir', l: 'symlink', p: 'fifo', c: 'char', b: 'block' };
 
 export class TarProducer {
@@ -92,6 +98,9 @@ export class TarProducer {
   private readonly slice: number;
   private buf: Buffer;
   private used = 0;
+  /** Slices yielded and not yet recycled (only those may come back), and the ones back for reuse. */
+  private readonly lent = new WeakSet<ArrayBuffer>();
+  private readonly spareSlices: Buffer[] = [];
   private readonly links = new Map<string, Buffer>();
   private readonly ioBuf = Buffer.allocUnsafe(1 << 20);
   private reader: SmallFileReader | null = null;
@@ -101,7 +110,7 @@ export class TarProducer {
   constructor(private readonly o: ProduceOptions) {
     this.rootBuf = Buffer.from(o.root);
     this.slice = o.sliceBytes ?? DATA_RUN_BYTES;
-    this.buf = Buffer.allocUnsafe(this.slice);
+    this.buf = this.newSlice();
     this.out = new ManifestWriter(o.manifest);
     this.walker = o.walker ?? null;
   }
@@ -137,9 +146,28 @@ export class TarProducer {
   private *flush(): Generator<Buffer> {
     if (this.used === 0) return;
     const b = this.buf.subarray(0, this.used);
-    this.buf = Buffer.allocUnsafe(this.slice);
+    this.lent.add(this.buf.buffer as ArrayBuffer);
+    this.buf = this.spareSlices.pop() ?? this.newSlice();
     this.used = 0;
     yield b;
+  }
+
+  /** A slice of its own memory (never a view of Node's shared pool, which small sizes would get). */
+  private newSlice(): Buffer {
+    return Buffer.allocUnsafeSlow(this.slice);
+  }
+
+  /**
+   * Takes back a slice this stream yielded, once its consumer no longer needs its bytes (the stream
+   * sender: compressed, or written by the socket); the stream fills it again instead of a fresh one.
+   * Measured: docs/file-replication.md, "Buffers reused on a full pass". Anything else, or a second
+   * recycle of the same slice, is ignored; a slice never recycled is left to the garbage collector.
+   */
+  recycle(slice: Buffer): void {
+    const ab = slice.buffer as ArrayBuffer;
+    if (!this.lent.has(ab)) return;
+    this.lent.delete(ab);
+    if (this.spareSlices.length < SPARE_SLICES) this.spareSlices.push(Buffer.from(ab, 0, this.slice));
   }
 
   /** The tar stream, in slices of about `sliceBytes`. */
@@ -261,7 +289,13 @@ export class TarProducer {
   private readSmall(e: Entry): Promise<SmallRead> {
     this.o.internals?.beforeRead?.(e.path);
     this.reader ??= new SmallFileReader(this.o.smallFileThreads);
-    return this.reader.read(absPath(this.rootBuf, e.path), e.size).then((r) => (r !== 'vanished' && (r.after.ino !== e.ino || !r.after.isFile) ? 'vanished' : r));
+    return this.reader.read(absPath(this.rootBuf, e.path), e.size).then((r) => {
+      if (r !== 'vanished' && (r.after.ino !== e.ino || !r.after.isFile)) {
+        r.release?.();
+        return 'vanished';
+      }
+      return r;
+    });
   }
 
   /** Sends a small file whose bytes were read ahead. */
@@ -272,6 +306,8 @@ export class TarProducer {
     if (x) h.xattrs = x;
     yield* this.emit(encodeHeader(h));
     yield* this.emit(r.data);
+    // Copied into the slice (a small file is always shorter than one): its batch's buffer may go back.
+    if (r.data.length < this.slice) r.release?.();
     if (r.data.length < e.size) yield* this.emit(Buffer.alloc(e.size - r.data.length)); // shrank: pad, resend next pass
     yield* this.emit(bodyPadding(e.size));
     const a = r.after;

@@ -93,4 +93,53 @@ describe('file stream sender', () => {
     expect(pooled.calls - before).toBe(2); // (inline: 0)
     expect(unframe(frames).stream.equals(text)).toBe(true);
   });
+
+  it('hands each slice back once no frame needs its bytes: a raw frame only after the socket wrote it, never after a failed write', async () => {
+    const { h64Raw, create64 } = await hasher();
+    const frames: Buffer[] = [];
+    const writes: (() => void)[] = [];
+    let failNext = false;
+    const released: Buffer[] = [];
+    const sender = new StreamSender({
+      // The socket's write callbacks run when the test says (writes), as a real socket's run once it took the bytes.
+      channel: {
+        send: async (f: Buffer | Buffer[], _pace: unknown, onFlushed?: () => void) => {
+          if (failNext) {
+            onFlushed?.(); // FrameChannel.send runs it on failure too
+            throw new Error('connection reset');
+          }
+          frames.push(Array.isArray(f) ? Buffer.concat(f) : f);
+          if (onFlushed) writes.push(onFlushed);
+        },
+      } as never,
+      waits: new SessionWaits(),
+      window: new UnackedWindow(1 << 30),
+      pacer: new CommitPacer({ firstBytes: 1 << 30, maxBytes: 1 << 30, everyMs: 3_600_000 }),
+      totals: { bytesOnWire: 0, payloadBytes: 0 },
+      gate: undefined,
+      signal: undefined,
+      h64Raw,
+      digest: create64(),
+      release: (slice) => released.push(slice),
+    });
+    // Random bytes travel raw: the frame's payload is the slice itself.
+    const random = Buffer.from(Array.from({ length: 64 * 1024 }, () => Math.floor(Math.random() * 256)));
+    // Text compresses: lz4 copied the slice, which is free as soon as the frame is encoded.
+    const text = Buffer.from('slices go back to the producer once sent. '.repeat(1500));
+    await sender.write(random);
+    await sender.write(text);
+    await sender.flush();
+    expect(unframe(frames).codecs).toEqual([Codec.RAW, Codec.LZ4]);
+    expect(released).toEqual([text]);
+    for (const w of writes.splice(0)) w();
+    expect(released).toEqual([text, random]);
+    expect(unframe(frames).stream.equals(Buffer.concat([random, text]))).toBe(true);
+
+    // A frame that did not go out may still be held by the socket: its slice is not handed back.
+    failNext = true;
+    const lost = Buffer.from(random);
+    await sender.write(lost);
+    await expect(sender.flush()).rejects.toThrow('connection reset');
+    expect(released).toEqual([text, random]);
+  });
 });

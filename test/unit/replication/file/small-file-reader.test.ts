@@ -1,0 +1,59 @@
+// The small-file reader on its worker thread: a batch's files share one
+// buffer, and that buffer, once every file of it was copied out (release),
+// carries a later batch instead of a fresh allocation (issue 14: a full
+// pass left a fresh buffer per batch to the garbage collector).
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SmallFileReader, type SmallRead } from '../../../../src/replication/file/small-file-reader.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'ferry-small-'));
+const readers: SmallFileReader[] = [];
+afterAll(async () => {
+  for (const r of readers) await r.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** n small files of different sizes. */
+function files(prefix: string, n: number): { path: Buffer; body: string }[] {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const p = join(dir, `${prefix}-${String.fromCharCode(97 + i)}`);
+    const body = `${prefix} file ${i} `.repeat(i + 1);
+    writeFileSync(p, body);
+    out.push({ path: Buffer.from(p), body });
+  }
+  return out;
+}
+
+function ok(r: SmallRead): Exclude<SmallRead, 'vanished'> {
+  if (r === 'vanished') throw new Error('vanished');
+  return r;
+}
+
+describe('small-file reader', () => {
+  it('answers each request with its own file, and reads a later batch into a released batch buffer', async () => {
+    const reader = new SmallFileReader(1);
+    readers.push(reader);
+    const first = files('one', 8);
+    const r1 = (await Promise.all(first.map((f) => reader.read(f.path, f.body.length)))).map(ok);
+    r1.forEach((r, i) => expect(r.data.toString()).toBe(first[i]!.body));
+    const batchBuffer = r1[0]!.data.buffer;
+    expect(r1.every((r) => r.data.buffer === batchBuffer)).toBe(true);
+    for (const r of r1) r.release!();
+
+    const second = files('two', 5);
+    const r2 = (await Promise.all(second.map((f) => reader.read(f.path, f.body.length)))).map(ok);
+    r2.forEach((r, i) => expect(r.data.toString()).toBe(second[i]!.body));
+    // The first batch's buffer went to the worker for this batch (a transferred buffer leaves its old handle empty).
+    expect(batchBuffer.byteLength).toBe(0);
+
+    // Not released: the next batch gets a buffer of its own, the second batch's bytes stay as they are.
+    const third = files('three', 3);
+    const r3 = (await Promise.all(third.map((f) => reader.read(f.path, f.body.length)))).map(ok);
+    r3.forEach((r, i) => expect(r.data.toString()).toBe(third[i]!.body));
+    r2.forEach((r, i) => expect(r.data.toString()).toBe(second[i]!.body));
+  });
+});
