@@ -40,8 +40,14 @@ type FileState = z.infer<typeof FileStateSchema>;
 
 /** How often the receiver makes its resume point durable (sync + state file). */
 const CHECKPOINT_EVERY_MS = 5_000;
-const HIGH_WATER = 32 * 1024 * 1024;
-const LOW_WATER = 8 * 1024 * 1024;
+/**
+ * Tar bytes queued for the extractor before the socket is paused (and resumed under LOW_WATER). Measured
+ * (2026-12-06, main at 86bbc06, `npm run bench system`, two file sessions at once under `--parallel 2`): with
+ * 32 / 8 MiB both queues sat full at the receiver's peak, 228 MB; with 12 / 4 MiB 176 MB, wall times within
+ * the noise; one /usr session alone (file-full-usr.sh, 2 pairs) 8.16 / 8.14 s against 8.46 / 8.06 s.
+ */
+const HIGH_WATER = 12 * 1024 * 1024;
+const LOW_WATER = 4 * 1024 * 1024;
 
 function loadState(path: string): FileState {
   try {
