@@ -49,14 +49,16 @@ const vt = (v: Partial<VolumeTarget> & Pick<VolumeTarget, 'id' | 'kind'>): Volum
   ...v,
 });
 
+/** The file-level targets of `source`: the ESP as blocks, /boot, a btrfs and its subvolume, an LV. */
+const targets = [
+  vt({ id: 'disk0p2', kind: 'block', fsType: 'vfat' }),
+  vt({ id: 'disk0p3', kind: 'file', fsType: 'ext4', mountPoint: '/boot' }),
+  vt({ id: 'disk0p4', kind: 'file', fsType: 'btrfs' }),
+  vt({ id: 'disk0p4:@home', kind: 'file', fsType: 'btrfs', subvolume: '@home', mountPoint: '/home' }),
+  vt({ id: 'vg0-logs', kind: 'file', fsType: 'ext4', mountPoint: '/var/log', flattenedFrom: 'vg0/logs' }),
+];
+
 describe('planVolumes (file level)', () => {
-  const targets = [
-    vt({ id: 'disk0p2', kind: 'block', fsType: 'vfat' }),
-    vt({ id: 'disk0p3', kind: 'file', fsType: 'ext4', mountPoint: '/boot' }),
-    vt({ id: 'disk0p4', kind: 'file', fsType: 'btrfs' }),
-    vt({ id: 'disk0p4:@home', kind: 'file', fsType: 'btrfs', subvolume: '@home', mountPoint: '/home' }),
-    vt({ id: 'vg0-logs', kind: 'file', fsType: 'ext4', mountPoint: '/var/log', flattenedFrom: 'vg0/logs' }),
-  ];
 
   it('reads the ESP as bytes, ext4 from its mount, btrfs subvolumes below the top level, and skips an LV that is not active', () => {
     const jobs = planVolumes(source, targets, (d) => d !== '/dev/vg0/logs');
@@ -91,13 +93,6 @@ describe('startOrder', () => {
       ...source,
       disks: source.disks.map((d) => ({ ...d, partitions: d.partitions.map(used('disk0p3', 150 << 20)).map(used('disk0p4', 90 << 20)) as typeof d.partitions })),
     };
-    const targets = [
-      vt({ id: 'disk0p2', kind: 'block', fsType: 'vfat' }),
-      vt({ id: 'disk0p3', kind: 'file', fsType: 'ext4', mountPoint: '/boot' }),
-      vt({ id: 'disk0p4', kind: 'file', fsType: 'btrfs' }),
-      vt({ id: 'disk0p4:@home', kind: 'file', fsType: 'btrfs', subvolume: '@home', mountPoint: '/home' }),
-      vt({ id: 'vg0-logs', kind: 'file', fsType: 'ext4', mountPoint: '/var/log', flattenedFrom: 'vg0/logs' }),
-    ];
     const jobs = planVolumes(withUse, targets, (d) => d !== '/dev/vg0/logs');
     expect(jobs.map((j) => [j.target.id, j.readBytes / (1 << 20)])).toEqual([
       ['disk0p2', 64],

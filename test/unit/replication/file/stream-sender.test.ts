@@ -27,7 +27,7 @@ vi.mock('../../../../src/protocol/compress.js', async (importOriginal) => {
 });
 const { StreamSender } = await import('../../../../src/replication/file/stream-sender.js');
 
-async function senderInto(frames: Buffer[], more: { compressor?: never } = {}) {
+async function senderInto(frames: Buffer[], more: { compressor?: never; channel?: never; release?: (slice: Buffer) => void } = {}) {
   const { h64Raw, create64 } = await hasher();
   return new StreamSender({
     // A frame goes out whole or as header + payload.
@@ -95,12 +95,11 @@ describe('file stream sender', () => {
   });
 
   it('hands each slice back once no frame needs its bytes: a raw frame only after the socket wrote it, never after a failed write', async () => {
-    const { h64Raw, create64 } = await hasher();
     const frames: Buffer[] = [];
     const writes: (() => void)[] = [];
     let failNext = false;
     const released: Buffer[] = [];
-    const sender = new StreamSender({
+    const sender = await senderInto(frames, {
       // The socket's write callbacks run when the test says (writes), as a real socket's run once it took the bytes.
       channel: {
         send: async (f: Buffer | Buffer[], _pace: unknown, onFlushed?: () => void) => {
@@ -112,14 +111,6 @@ describe('file stream sender', () => {
           if (onFlushed) writes.push(onFlushed);
         },
       } as never,
-      waits: new SessionWaits(),
-      window: new UnackedWindow(1 << 30),
-      pacer: new CommitPacer({ firstBytes: 1 << 30, maxBytes: 1 << 30, everyMs: 3_600_000 }),
-      totals: { bytesOnWire: 0, payloadBytes: 0 },
-      gate: undefined,
-      signal: undefined,
-      h64Raw,
-      digest: create64(),
       release: (slice) => released.push(slice),
     });
     // Random bytes travel raw: the frame's payload is the slice itself.
