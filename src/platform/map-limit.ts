@@ -1,21 +1,17 @@
 // Runs an async function over a list at most `limit` at a time, results in
 // the list's order. Discovery probes devices four at a time with it; a
 // whole-server migration copies its volumes with it; the receiver lays out
-// (partition tables, file systems, mounts) with mapLimitSettled. A
+// (partition tables, file systems, mounts) with mapLimitSettled; both are
+// one loop that differs in what a failure waits for. A
 // concurrencyLimit caps calls started one by one from several places.
 
-/** Runs `fn` over items, at most `limit` at a time; the results keep the items' order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
+/**
+ * Runs `fn` over items, at most `limit` at a time; the results keep the
+ * items' order. The first failure rejects at once; no further item starts,
+ * but items already started are not waited for.
+ */
+export function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  return runLimited(items, limit, fn, false);
 }
 
 /**
@@ -25,7 +21,12 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (t:
  * started is waited for, and then the error of the first failed item in the
  * list's order is thrown (the same error whatever finished first).
  */
-export async function mapLimitSettled<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+export function mapLimitSettled<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  return runLimited(items, limit, fn, true);
+}
+
+/** The one loop behind both: `settle` says whether a failure waits for the items already started. */
+async function runLimited<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>, settle: boolean): Promise<R[]> {
   const out: R[] = new Array(items.length);
   const failed: { index: number; error: unknown }[] = [];
   let next = 0;
@@ -36,6 +37,7 @@ export async function mapLimitSettled<T, R>(items: readonly T[], limit: number, 
         out[i] = await fn(items[i]!);
       } catch (error) {
         failed.push({ index: i, error });
+        if (!settle) throw error;
       }
     }
   };

@@ -1,6 +1,7 @@
 // mapLimit and mapLimitSettled: at most `limit` at a time, results in the
-// list's order; the settled variant starts nothing after a failure, waits
-// for what it started, and throws the failure of the first item in order;
+// list's order; neither starts an item after a failure; mapLimit rejects at
+// once, the settled variant waits for what it started and throws the
+// failure of the first item in order;
 // concurrencyLimit caps calls started one by one, in the order they came.
 import { describe, expect, it } from 'vitest';
 import { concurrencyLimit, mapLimit, mapLimitSettled } from '../../../src/platform/map-limit.js';
@@ -31,6 +32,22 @@ describe('mapLimit', () => {
     const c = counter();
     expect(await mapLimit([1, 2, 3, 4, 5], 2, (n) => c.step(n, 6 - n))).toEqual([10, 20, 30, 40, 50]);
     expect(c.most).toBe(2);
+  });
+
+  it('rejects with the first failure at once and starts nothing after it', async () => {
+    const c = counter();
+    // Item 1 fails on its first turn while 2 still runs: the rejection does not wait for 2, and 3 never starts, not even once 2 has ended.
+    await expect(mapLimit([1, 2, 3], 2, (n) => c.step(n, n === 1 ? 1 : 5, n === 1))).rejects.toThrow('item 1 failed');
+    expect(c.ended).toEqual([1]);
+    for (let i = 0; i < 10; i++) await new Promise((r) => setImmediate(r));
+    expect(c.ended).toEqual([1, 2]);
+    expect(c.started).toEqual([1, 2]);
+  });
+
+  it('runs one at a time when given a limit below one', async () => {
+    const c = counter();
+    expect(await mapLimit([1, 2], 0, (n) => c.step(n, 1))).toEqual([10, 20]);
+    expect(c.most).toBe(1);
   });
 });
 
