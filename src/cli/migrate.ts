@@ -133,16 +133,14 @@ export function register(program: Command): void {
       // Loaded here, not at the top: every `ferry` run would pay for them.
       // A pass loads only its own engine.
       const [
-        { default: pino },
-        { createLogger },
+        { deferredLogger },
         { applyProcessPriority, parseIonice, parseNice },
         { normalizeFingerprint },
         { parseHostPort },
         { clockFromEnv },
         views,
       ] = await Promise.all([
-        import('pino'),
-        import('../platform/log.js'),
+        import('../platform/deferred-logger.js'),
         import('../platform/process-priority.js'),
         import('../platform/tls-identity.js'),
         import('../platform/host-port.js'),
@@ -180,7 +178,13 @@ export function register(program: Command): void {
           : opts.limit !== undefined
             ? throttle.scheduleFromLimit(opts.limit)
             : null;
-      const log = createLogger({ name: 'ferry-migrate', level: process.env.FERRY_LOG_LEVEL ?? 'warn', destination: pino.destination({ dest: 2, sync: false }) });
+      // pino is loaded at the first record that passes the level (none, in a pass that goes well at
+      // the default level): see platform/deferred-logger.ts for what that saves.
+      const level = process.env.FERRY_LOG_LEVEL ?? 'warn';
+      const log = deferredLogger(level, async () => {
+        const [{ default: pino }, { createLogger }] = await Promise.all([import('pino'), import('../platform/log.js')]);
+        return createLogger({ name: 'ferry-migrate', level, destination: pino.destination({ dest: 2, sync: false }) });
+      });
       for (const problem of await applyProcessPriority(priority)) log.warn({ err: problem }, 'could not lower the process priority');
       // One gate for every volume of the run: the limit is for the whole migration.
       const gate = schedule && throttle ? new throttle.ScheduledGate(clock, schedule) : undefined;

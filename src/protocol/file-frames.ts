@@ -19,7 +19,6 @@
 // the receiver completed), and, when the same passId reconnects,
 // resumeAfter (base64 of the last path it made durable).
 
-import { z } from 'zod';
 import { FerryError } from '../errors/ferry-error.js';
 import { Codec, encodeFrame, MAX_DATA_RAW_BYTES, MAX_FRAME_BYTES, type CodecValue } from './frames.js';
 
@@ -33,36 +32,22 @@ export const FileFrameType = {
   FILE_DONE: 0x56,
 } as const;
 
-export const FileCommitSchema = z.object({ id: z.number().int().nonnegative(), offset: z.number().int().nonnegative() });
-export type FileCommit = z.infer<typeof FileCommitSchema>;
-
-export const FileAckSchema = z.object({
-  id: z.number().int().nonnegative(),
-  offset: z.number().int().nonnegative(),
-  entries: z.number().int().nonnegative(),
-});
-export type FileAck = z.infer<typeof FileAckSchema>;
-
-export const FileHashRequestSchema = z.object({ id: z.number().int().nonnegative(), path: z.string().max(8192) });
-export type FileHashRequest = z.infer<typeof FileHashRequestSchema>;
-
-export const FileEndSchema = z.object({ offset: z.number().int().nonnegative(), digest: z.string().regex(/^[0-9a-f]{16}$/) });
-export type FileEnd = z.infer<typeof FileEndSchema>;
-
-export const FileDoneSchema = z.object({
-  digest: z.string(),
-  entries: z.number().int().nonnegative(),
-  deleted: z.number().int().nonnegative(),
-  bytesWritten: z.number().int().nonnegative(),
-});
-export type FileDone = z.infer<typeof FileDoneSchema>;
-
-/** WELCOME.kindState for a file target. */
-export const FileWelcomeStateSchema = z.object({
-  lastPassId: z.string().optional(),
-  resumeAfter: z.string().optional(),
-});
-export type FileWelcomeState = z.infer<typeof FileWelcomeStateSchema>;
+// The JSON bodies' schemas live in frame-schemas.ts (zod/mini, bundled at
+// build time: importing zod here cost every file pass's start-up all of zod).
+export {
+  FileAckSchema,
+  FileCommitSchema,
+  FileDoneSchema,
+  FileEndSchema,
+  FileHashRequestSchema,
+  FileWelcomeStateSchema,
+  type FileAck,
+  type FileCommit,
+  type FileDone,
+  type FileEnd,
+  type FileHashRequest,
+  type FileWelcomeState,
+} from './frame-schemas.js';
 
 export const FILE_DATA_HEADER_BYTES = 8 + 4 + 1 + 1 + 2 + 8;
 

@@ -84,7 +84,7 @@ export {
 
 /**
  * What decodeJson needs of a schema: zod's safeParse. Both zod's classic
- * schemas (file-frames.ts, layout/) and the zod/mini ones of frame-schemas.ts
+ * schemas (layout/) and the zod/mini ones of frame-schemas.ts
  * have it, whichever copy of zod's core built them.
  */
 export interface JsonBodySchema<T> {

@@ -36,4 +36,13 @@ describe('CLI start-up', () => {
     const heavy = graph.filter((k) => /^(replication|receiver|agent|sms-server|discovery|demo\/lab|sms-client\/client)\b/.test(k) || /^(zod|yaml|pino|undici|node-cron|systeminformation|lz4-napi|tar-stream|selfsigned|xxhash-wasm)$/.test(k));
     expect(heavy).toEqual([]);
   });
+
+  // Issue 14: a delta pass of a /usr tree takes about 1.1 s when nothing changed; all of zod (95 ES
+  // modules, 119-357 ms to load on the 2-core VM) was part of it (the frame schemas are zod/mini,
+  // bundled into frame-schemas.js). `ferry migrate` loads pino only to write a record
+  // (platform/deferred-logger.ts, tested on its own).
+  it("loads a file pass's modules without all of zod and without pino", () => {
+    const graph = [...staticGraph(resolve(DIST, 'replication/file/pass.js'))];
+    expect(graph.filter((k) => k === 'zod' || k === 'pino' || k.endsWith('/platform/log.js'))).toEqual([]);
+  });
 });
