@@ -28,7 +28,7 @@ import { exec } from '../platform/exec.js';
 import type { Logger } from '../platform/log.js';
 import { absPath, isUnder, parentRel, showPath } from '../protocol/paths.js';
 import { parseRanges, type Range } from '../protocol/file-pieces.js';
-import { parseTar, TarFormatError, type ParseLimits, type TarHeader } from '../protocol/tar-format.js';
+import { parseTarBatches, TarFormatError, type ParseLimits, type TarHeader } from '../protocol/tar-format.js';
 import { loadXattrs, type XattrOps } from '../platform/xattrs.js';
 import { targetWriteError } from './target-errors.js';
 import { BatchWriter } from './file-writers.js';
@@ -201,7 +201,7 @@ export class FileExtractor {
     let rangePos = 0;
     let sequential = 0;
     try {
-      for await (const ev of parseTar(source, this.o.limits)) {
+      for await (const batch of parseTarBatches(source, this.o.limits)) for (const ev of batch) {
         if (ev.kind === 'entry') {
           header = ev.entry.header;
           rel = checkRelPath(header.path);
