@@ -62,9 +62,12 @@ function writeRecord(out: Buffer, off: number, len: number, key: string, value: 
   return off + 1;
 }
 
+/** Largest value of an octal field of each width (width - 1 digits and a NUL): a table, not `8 ** n` per field. */
+const OCTAL_MAX: number[] = Array.from({ length: 13 }, (_, w) => (w === 0 ? 0 : 8 ** (w - 1) - 1));
+
 /** Writes `value` as a NUL-terminated octal field (0 when it does not fit). */
 function octal(buf: Buffer, off: number, width: number, value: number): void {
-  let v = value >= 0 && value <= 8 ** (width - 1) - 1 ? value : 0;
+  let v = value >= 0 && value <= OCTAL_MAX[width]! ? value : 0;
   for (let i = off + width - 2; i >= off; i--) {
     buf[i] = 0x30 + (v % 8);
     v = Math.floor(v / 8);
@@ -125,9 +128,17 @@ const DOT = Buffer.from('.');
  */
 export function encodeHeader(h: TarHeader): Buffer {
   const path = h.path.length === 0 ? DOT : h.path;
-  const sec = h.mtimeNs / 1_000_000_000n;
-  const ns = h.mtimeNs % 1_000_000_000n;
-  const mtime = `${sec}.${ns.toString().padStart(9, '0')}`;
+  // seconds.nanoseconds; a time after 1970 is cut out of its decimal text (no bigint division per entry).
+  let sec: string;
+  let mtime: string;
+  if (h.mtimeNs >= 0n) {
+    const t = h.mtimeNs.toString().padStart(10, '0');
+    sec = t.slice(0, -9);
+    mtime = `${sec}.${t.slice(-9)}`;
+  } else {
+    sec = String(h.mtimeNs / 1_000_000_000n);
+    mtime = `${sec}.${(h.mtimeNs % 1_000_000_000n).toString().padStart(9, '0')}`;
+  }
   const uid = h.uid > 0o7777777 ? String(h.uid) : null;
   const gid = h.gid > 0o7777777 ? String(h.gid) : null;
   const size = h.size > 0o77777777777 ? String(h.size) : null;
@@ -333,7 +344,8 @@ export async function* parseTarBatches(source: AsyncIterable<Buffer>, limits: Pa
   /** Pax bytes (x and g headers) read since the last entry: bounded by maxPax in total. */
   let paxBytes = 0;
   /** The current header block, copied out of the source's buffer (which may be reused, see above); one for the whole stream. */
-  const h = Buffer.allocUnsafe(BLOCK);
+  const h = Buffer.allocUnsafeSlow(BLOCK);
+  const hWords = new Uint32Array(h.buffer, h.byteOffset, BLOCK / 4);
   try {
     for (;;) {
       if (pendingLen < BLOCK) {
@@ -348,8 +360,13 @@ export async function* parseTarBatches(source: AsyncIterable<Buffer>, limits: Pa
       }
       take(BLOCK).copy(h);
       // The header checksum counts its own field as spaces; the plain byte sum tells an all-zero block.
-      let raw = 0;
-      for (let i = 0; i < BLOCK; i++) raw += h[i]!;
+      // Summed four bytes at a time: two bytes in each 16-bit lane of s (128 words * 2 * 255 < 65536).
+      let s = 0;
+      for (let i = 0; i < BLOCK / 4; i++) {
+        const w = hWords[i]!;
+        s += (w & 0x00ff00ff) + ((w >>> 8) & 0x00ff00ff);
+      }
+      const raw = (s & 0xffff) + (s >>> 16);
       if (raw === 0) {
         if (pax) throw new TarFormatError(`entry #${index}: pax header not followed by an entry`);
         continue; // end-of-archive blocks; a stream may carry several archives
