@@ -124,9 +124,14 @@ const DOT = Buffer.from('.');
 /**
  * Encodes the pax extended header and the ustar header for one entry (body
  * and padding follow separately), into one buffer: this runs once per entry
- * of the tree, so it allocates once and writes in place.
+ * of the tree, so it allocates once and writes in place. With `scratch` (large
+ * enough) nothing is allocated: the result is a view of it, valid until the
+ * next use of that scratch (the tar producer copies each header into its
+ * stream slice at once; a fresh zero-filled buffer per entry was an
+ * ArrayBuffer per entry for the collector, see docs/file-replication.md "Less
+ * CPU per entry on both ends").
  */
-export function encodeHeader(h: TarHeader): Buffer {
+export function encodeHeader(h: TarHeader, scratch?: Buffer): Buffer {
   const path = h.path.length === 0 ? DOT : h.path;
   // seconds.nanoseconds; a time after 1970 is cut out of its decimal text (no bigint division per entry).
   let sec: string;
@@ -160,7 +165,8 @@ export function encodeHeader(h: TarHeader): Buffer {
   if (h.xattrs) for (const [k, v] of h.xattrs) add(Buffer.byteLength(`SCHILY.xattr.${k}`), v.length);
   if (ferry) for (const [k, v] of ferry) add(Buffer.byteLength(`FERRY.${k}`), Buffer.byteLength(v));
   const mainAt = BLOCK + paxLen + padding(paxLen);
-  const out = Buffer.alloc(mainAt + BLOCK);
+  const len = mainAt + BLOCK;
+  const out = scratch && scratch.length >= len ? scratch.fill(0, 0, len).subarray(0, len) : Buffer.alloc(len);
   let off = BLOCK;
   let r = 0;
   off = writeRecord(out, off, lens[r++]!, 'path', path);

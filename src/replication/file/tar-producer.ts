@@ -103,6 +103,8 @@ export class TarProducer {
   private readonly spareSlices: Buffer[] = [];
   private readonly links = new Map<string, Buffer>();
   private readonly ioBuf = Buffer.allocUnsafe(1 << 20);
+  /** Every entry's header is encoded here and copied into the stream's slice at once (emit). */
+  private readonly headerScratch = Buffer.allocUnsafeSlow(64 * 1024);
   private reader: SmallFileReader | null = null;
   /** The walk (closed with the reader: its workers stop with the stream). */
   private walker: Walker | null;
@@ -135,7 +137,8 @@ export class TarProducer {
     this.stats.streamBytes += b.length;
     if (b.length >= this.slice) {
       yield* this.flush();
-      yield b;
+      // A header as large as a slice (tiny slices, long pax records) leaves as a copy: its scratch is reused.
+      yield b.buffer === this.headerScratch.buffer ? Buffer.from(b) : b;
       return;
     }
     if (this.used + b.length > this.slice) yield* this.flush();
@@ -201,7 +204,7 @@ export class TarProducer {
       if (item.kind === 'changed' && item.old.type === 'd' && e.type !== 'd') deletedDir = e.path;
       const linkTo = this.linkTarget(e);
       if (linkTo) {
-        yield* this.emit(encodeHeader({ ...base(e), type: 'link', size: 0, linkpath: linkTo }));
+        yield* this.emit(encodeHeader({ ...base(e), type: 'link', size: 0, linkpath: linkTo }, this.headerScratch));
         this.stats.sent++;
         this.out.addLine(item.line);
         continue;
@@ -229,7 +232,7 @@ export class TarProducer {
       }
       const x = this.xattrs(e);
       if (x) h.xattrs = x;
-      yield* this.emit(encodeHeader(h));
+      yield* this.emit(encodeHeader(h, this.headerScratch));
       this.noteLink(e);
       this.out.addLine(item.line);
       this.stats.sent++;
@@ -304,7 +307,7 @@ export class TarProducer {
     const h: TarHeader = { ...base(e), type: 'file', size: e.size };
     const x = this.xattrs(e);
     if (x) h.xattrs = x;
-    yield* this.emit(encodeHeader(h));
+    yield* this.emit(encodeHeader(h, this.headerScratch));
     yield* this.emit(r.data);
     // Copied into the slice (a small file is always shorter than one): its batch's buffer may go back.
     if (r.data.length < this.slice) r.release?.();
@@ -384,7 +387,7 @@ export class TarProducer {
         }
       }
       if (ranges) h.size = sum(ranges);
-      yield* this.emit(encodeHeader(h));
+      yield* this.emit(encodeHeader(h, this.headerScratch));
       // Body: exactly h.size bytes, whatever happens to the file meanwhile.
       let sent = 0;
       const parts = ranges ?? [{ off: 0, len: size }];
