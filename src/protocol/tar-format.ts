@@ -316,15 +316,24 @@ export async function* parseTarBatches(source: AsyncIterable<Buffer>, limits: Pa
   const maxPax = limits.maxPaxBytes ?? 1 << 20;
   const maxPath = limits.maxPathBytes ?? 4096;
   let pending: Buffer[] = [];
+  /** Bytes of pending[0] already taken (an offset, not a new view of its rest per take). */
+  let pendingOff = 0;
+  /** Bytes not yet taken, in all of pending. */
   let pendingLen = 0;
   const it = source[Symbol.asyncIterator]();
   let eof = false;
   let index = 0;
 
+  /** pending as one buffer holding only what is not yet taken. */
+  const joinPending = (): void => {
+    const rest = pendingOff === 0 ? pending : [pending[0]!.subarray(pendingOff), ...pending.slice(1)];
+    pending = [Buffer.concat(rest, pendingLen)];
+    pendingOff = 0;
+  };
   const fill = async (n: number): Promise<boolean> => {
     while (pendingLen < n && !eof) {
       // The source may reuse the buffers it handed out so far once asked for more: keep a copy of their rest.
-      if (pendingLen > 0) pending = [Buffer.concat(pending, pendingLen)];
+      if (pendingLen > 0) joinPending();
       const r = await it.next();
       if (r.done) eof = true;
       else if (r.value.length > 0) {
@@ -334,14 +343,29 @@ export async function* parseTarBatches(source: AsyncIterable<Buffer>, limits: Pa
     }
     return pendingLen >= n;
   };
-  const take = (n: number): Buffer => {
-    if (pending[0]!.length < n) pending = [Buffer.concat(pending)];
-    const first = pending[0]!;
-    const out = first.subarray(0, n);
-    if (first.length === n) pending.shift();
-    else pending[0] = first.subarray(n);
+  /** Moves past n bytes (at most pendingLen). */
+  const advance = (n: number): void => {
     pendingLen -= n;
+    pendingOff += n;
+    while (pending.length > 0 && pendingOff >= pending[0]!.length) {
+      pendingOff -= pending[0]!.length;
+      pending.shift();
+    }
+  };
+  /** The next n bytes (at most pendingLen), a view when they lie in one buffer. */
+  const take = (n: number): Buffer => {
+    if (pending[0]!.length - pendingOff < n) joinPending();
+    const out = pending[0]!.subarray(pendingOff, pendingOff + n);
+    advance(n);
     return out;
+  };
+  /** Copies the next n bytes (at most pendingLen) into dst. */
+  const takeInto = (dst: Buffer, n: number): void => {
+    const first = pending[0]!;
+    if (first.length - pendingOff >= n) {
+      first.copy(dst, 0, pendingOff, pendingOff + n);
+      advance(n);
+    } else take(n).copy(dst);
   };
   /** Events parsed from the buffers in hand; yielded (and a new array begun) before the next buffer is asked for. */
   let out: TarEvent[] = [];
@@ -364,7 +388,7 @@ export async function* parseTarBatches(source: AsyncIterable<Buffer>, limits: Pa
           throw new TarFormatError(`entry #${index}: stream ends inside a header`);
         }
       }
-      take(BLOCK).copy(h);
+      takeInto(h, BLOCK);
       // The header checksum counts its own field as spaces; the plain byte sum tells an all-zero block.
       // Summed four bytes at a time: two bytes in each 16-bit lane of s (128 words * 2 * 255 < 65536).
       let s = 0;
@@ -401,7 +425,7 @@ export async function* parseTarBatches(source: AsyncIterable<Buffer>, limits: Pa
           if (!(await fill(padded))) throw new TarFormatError(`entry #${index}: stream ends inside padding`);
         }
         const recs = parsePax(Buffer.from(take(size)), () => `entry #${index} (${shown()})`);
-        if (padded > size) take(padded - size);
+        advance(padded - size);
         // Merged in place: later records win, and the work stays linear in the bytes read.
         if (flag === 0x78) {
           if (!pax) pax = recs;
@@ -477,7 +501,7 @@ export async function* parseTarBatches(source: AsyncIterable<Buffer>, limits: Pa
           out = [];
           if (!(await fill(1))) throw new TarFormatError(`${where()}: stream ends inside its body`);
         }
-        const k = Math.min(left, pending[0]!.length);
+        const k = Math.min(left, pending[0]!.length - pendingOff);
         out.push({ kind: 'data', chunk: take(k) });
         left -= k;
       }
@@ -488,7 +512,7 @@ export async function* parseTarBatches(source: AsyncIterable<Buffer>, limits: Pa
           out = [];
           if (!(await fill(pad))) throw new TarFormatError(`entry #${index}: stream ends inside padding`);
         }
-        take(pad);
+        advance(pad);
       }
       out.push({ kind: 'end-entry' });
       index++;
