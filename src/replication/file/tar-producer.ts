@@ -133,6 +133,18 @@ export class TarProducer {
     void this.closeWorkers();
   }
 
+  /**
+   * Copies b into the current slice when it fits there, without the generator object a `yield* emit` costs
+   * (several per small file); false: emit it.
+   */
+  private put(b: Buffer): boolean {
+    if (this.used + b.length > this.slice || b.length >= this.slice) return false;
+    this.stats.streamBytes += b.length;
+    b.copy(this.buf, this.used);
+    this.used += b.length;
+    return true;
+  }
+
   private *emit(b: Buffer): Generator<Buffer> {
     this.stats.streamBytes += b.length;
     if (b.length >= this.slice) {
@@ -232,7 +244,8 @@ export class TarProducer {
       }
       const x = this.xattrs(e);
       if (x) h.xattrs = x;
-      yield* this.emit(encodeHeader(h, this.headerScratch));
+      const head = encodeHeader(h, this.headerScratch);
+      if (!this.put(head)) yield* this.emit(head);
       this.noteLink(e);
       this.out.addLine(item.line);
       this.stats.sent++;
@@ -302,17 +315,19 @@ export class TarProducer {
   }
 
   /** Sends a small file whose bytes were read ahead. */
-  private async *smallFile(e: Entry, r: SmallRead): AsyncGenerator<Buffer, 'ok' | 'changed' | 'vanished'> {
+  private *smallFile(e: Entry, r: SmallRead): Generator<Buffer, 'ok' | 'changed' | 'vanished'> {
     if (r === 'vanished') return 'vanished';
     const h: TarHeader = { ...base(e), type: 'file', size: e.size };
     const x = this.xattrs(e);
     if (x) h.xattrs = x;
-    yield* this.emit(encodeHeader(h, this.headerScratch));
-    yield* this.emit(r.data);
+    const head = encodeHeader(h, this.headerScratch);
+    if (!this.put(head)) yield* this.emit(head);
+    if (!this.put(r.data)) yield* this.emit(r.data);
     // Copied into the slice (a small file is always shorter than one): its batch's buffer may go back.
     if (r.data.length < this.slice) r.release?.();
     if (r.data.length < e.size) yield* this.emit(Buffer.alloc(e.size - r.data.length)); // shrank: pad, resend next pass
-    yield* this.emit(bodyPadding(e.size));
+    const pad = bodyPadding(e.size);
+    if (!this.put(pad)) yield* this.emit(pad);
     const a = r.after;
     if (r.grew || a.mtimeNs !== e.mtimeNs || a.ctimeNs !== e.ctimeNs || Number(a.size) !== e.size) {
       this.stats.changedWhileRead++;
