@@ -28,7 +28,7 @@ import { exec } from '../platform/exec.js';
 import type { Logger } from '../platform/log.js';
 import { absPath, isUnder, parentRel, showPath } from '../protocol/paths.js';
 import { parseRanges, type Range } from '../protocol/file-pieces.js';
-import { parseTar, TarFormatError, type ParseLimits, type TarHeader } from '../protocol/tar-format.js';
+import { parseTarBatches, TarFormatError, type ParseLimits, type TarHeader } from '../protocol/tar-format.js';
 import { loadXattrs, type XattrOps } from '../platform/xattrs.js';
 import { targetWriteError } from './target-errors.js';
 import { BatchWriter } from './file-writers.js';
@@ -201,7 +201,7 @@ export class FileExtractor {
     let rangePos = 0;
     let sequential = 0;
     try {
-      for await (const ev of parseTar(source, this.o.limits)) {
+      for await (const batch of parseTarBatches(source, this.o.limits)) for (const ev of batch) {
         if (ev.kind === 'entry') {
           header = ev.entry.header;
           rel = checkRelPath(header.path);
@@ -215,7 +215,8 @@ export class FileExtractor {
             }
           }
           this.writer.check();
-          fd = await this.begin(rel, header, ranges !== null);
+          const began = this.begin(rel, header, ranges !== null);
+          fd = typeof began === 'object' && began !== null ? await began : began;
           if (fd === null) ranges = null;
           if (ranges) {
             let total = 0;
@@ -389,8 +390,54 @@ export class FileExtractor {
     this.tmp = null;
   }
 
-  /** Starts an entry. Returns an fd when body bytes should be written to it, 'batched' when they go to the writer threads. */
-  private async begin(rel: Buffer, h: TarHeader, sparse: boolean): Promise<number | 'batched' | null> {
+  /**
+   * Starts an entry. Returns an fd when body bytes should be written to it, 'batched' when they go to the writer
+   * threads. A new regular file, most of a full pass, is begun without a promise unless the writer is full.
+   */
+  private begin(rel: Buffer, h: TarHeader, sparse: boolean): number | 'batched' | null | Promise<number | 'batched' | null> {
+    if (h.type !== 'file' || h.ferry?.op !== undefined || rel.length === 0) return this.beginEntry(rel, h, sparse);
+    this.checkParents(rel, h.path);
+    this.enterParent(rel);
+    return this.beginFile(rel, h, sparse);
+  }
+
+  /** A new file's body goes to the writer threads (batched) or to a descriptor returned here. */
+  private beginFile(rel: Buffer, h: TarHeader, sparse: boolean): number | 'batched' | Promise<'batched'> {
+    const abs = this.abs(rel);
+    const tmp = this.tmpName(rel);
+    // Created with its final permissions when the umask and the directory give exactly those (see finishFile).
+    const plain = this.plainCreate(h);
+    const dir = this.dirs[this.dirs.length - 1];
+    if (dir?.fresh && !dir.mayInherit && !sparse && (!h.xattrs || h.xattrs.size === 0) && this.writer.fits(h.size, tmp, abs)) {
+      // The same steps as here and in finishFile, on a writer thread: a new file in a directory this session
+      // made (nothing of an earlier pass in the way), no xattrs to set, no ACL to inherit (see file-writers.ts).
+      const wait = this.writer.begin(rel, tmp, abs, h.size, {
+        createMode: plain ? h.mode & 0o777 : 0o600,
+        chmod: plain ? -1 : h.mode & 0o7777,
+        uid: this.owners && !plain ? h.uid : -1,
+        gid: this.owners && !plain ? h.gid : -1,
+        mtimeSec: S(h.mtimeNs),
+        truncate: h.ferry?.size !== undefined ? Number(h.ferry.size) : -1,
+      });
+      if (wait) {
+        return wait.then(() => {
+          this.stats.files++;
+          return 'batched' as const;
+        });
+      }
+      this.stats.files++;
+      return 'batched';
+    }
+    // A large file is written here as it arrives: the small files before it go to the writer meanwhile.
+    this.writer.flush();
+    const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, plain ? h.mode & 0o777 : 0o600);
+    this.tmp = tmp;
+    this.stats.files++;
+    return fd;
+  }
+
+  /** Starts any other entry (see begin). */
+  private async beginEntry(rel: Buffer, h: TarHeader, sparse: boolean): Promise<number | 'batched' | null> {
     const op = h.ferry?.op;
     if (rel.length === 0 && (op !== undefined || h.type !== 'dir')) throw unsafe(h.path, 'the root can only be a directory');
     this.checkParents(rel, h.path);
@@ -427,38 +474,14 @@ export class FileExtractor {
         return null;
       }
       case 'file': {
+        if (op !== 'patch') return this.beginFile(rel, h, sparse);
         const tmp = this.tmpName(rel);
-        if (op === 'patch') {
-          if (this.writer.pending) await this.writer.drain();
-          const st = this.existing(abs);
-          if (!st?.isFile()) throw new FerryError('FERRY_PATCH_BASE', `cannot patch ${JSON.stringify(showPath(rel))}: the receiver has no regular file there`);
-          this.tmp = tmp; // before the copy, which may fail half-way (a full disk)
-          copyFileSync(abs, tmp, constants.COPYFILE_FICLONE);
-          return openSync(tmp, constants.O_WRONLY | constants.O_NOFOLLOW);
-        }
-        // Created with its final permissions when the umask and the directory give exactly those (see finishFile).
-        const plain = this.plainCreate(h);
-        const dir = this.dirs[this.dirs.length - 1];
-        if (dir?.fresh && !dir.mayInherit && !sparse && (!h.xattrs || h.xattrs.size === 0) && this.writer.fits(h.size, tmp, abs)) {
-          // The same steps as here and in finishFile, on a writer thread: a new file in a directory this session
-          // made (nothing of an earlier pass in the way), no xattrs to set, no ACL to inherit (see file-writers.ts).
-          await this.writer.begin(rel, tmp, abs, h.size, {
-            createMode: plain ? h.mode & 0o777 : 0o600,
-            chmod: plain ? -1 : h.mode & 0o7777,
-            uid: this.owners && !plain ? h.uid : -1,
-            gid: this.owners && !plain ? h.gid : -1,
-            mtimeSec: S(h.mtimeNs),
-            truncate: h.ferry?.size !== undefined ? Number(h.ferry.size) : -1,
-          });
-          this.stats.files++;
-          return 'batched';
-        }
-        // A large file is written here as it arrives: the small files before it go to the writer meanwhile.
-        this.writer.flush();
-        const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, plain ? h.mode & 0o777 : 0o600);
-        this.tmp = tmp;
-        this.stats.files++;
-        return fd;
+        if (this.writer.pending) await this.writer.drain();
+        const st = this.existing(abs);
+        if (!st?.isFile()) throw new FerryError('FERRY_PATCH_BASE', `cannot patch ${JSON.stringify(showPath(rel))}: the receiver has no regular file there`);
+        this.tmp = tmp; // before the copy, which may fail half-way (a full disk)
+        copyFileSync(abs, tmp, constants.COPYFILE_FICLONE);
+        return openSync(tmp, constants.O_WRONLY | constants.O_NOFOLLOW);
       }
       case 'symlink': {
         if (!h.linkpath) throw unsafe(h.path, 'symlink without a target');

@@ -219,13 +219,28 @@ export class BatchWriter {
     return size <= SMALL_FILE_BYTES && size + tmp.length + dst.length <= BATCH_BYTES;
   }
 
-  /** Starts a file (its body follows through `data`, then `end`); waits when IN_FLIGHT batches are out. */
-  async begin(rel: Buffer, tmp: Buffer, dst: Buffer, size: number, m: WriteMeta): Promise<void> {
+  /**
+   * Starts a file (its body follows through `data`, then `end`). Returns a promise, to be awaited before its body,
+   * only when IN_FLIGHT batches are out; else undefined, the file begun at once (no promise per file: an await per
+   * entry was part of the receiver's per-entry cost, docs/file-replication.md "Less CPU per entry on both ends").
+   */
+  begin(rel: Buffer, tmp: Buffer, dst: Buffer, size: number, m: WriteMeta): Promise<void> | undefined {
     this.check();
     const need = size + tmp.length + dst.length;
     if (this.cur && (this.cur.used + need > BATCH_BYTES || this.cur.rels.length >= BATCH_FILES)) this.dispatch();
+    if (this.inFlight.size >= IN_FLIGHT) return this.beginLater(rel, tmp, dst, m);
+    this.check();
+    this.add(rel, tmp, dst, m);
+    return undefined;
+  }
+
+  private async beginLater(rel: Buffer, tmp: Buffer, dst: Buffer, m: WriteMeta): Promise<void> {
     while (this.inFlight.size >= IN_FLIGHT) await Promise.race(this.inFlight.values());
     this.check();
+    this.add(rel, tmp, dst, m);
+  }
+
+  private add(rel: Buffer, tmp: Buffer, dst: Buffer, m: WriteMeta): void {
     const b = (this.cur ??= this.newBatch());
     const tmpOff = b.used;
     b.used += tmp.copy(b.bytes, b.used);

@@ -103,6 +103,8 @@ export class TarProducer {
   private readonly spareSlices: Buffer[] = [];
   private readonly links = new Map<string, Buffer>();
   private readonly ioBuf = Buffer.allocUnsafe(1 << 20);
+  /** Every entry's header is encoded here and copied into the stream's slice at once (emit). */
+  private readonly headerScratch = Buffer.allocUnsafeSlow(64 * 1024);
   private reader: SmallFileReader | null = null;
   /** The walk (closed with the reader: its workers stop with the stream). */
   private walker: Walker | null;
@@ -131,11 +133,24 @@ export class TarProducer {
     void this.closeWorkers();
   }
 
+  /**
+   * Copies b into the current slice when it fits there, without the generator object a `yield* emit` costs
+   * (several per small file); false: emit it.
+   */
+  private put(b: Buffer): boolean {
+    if (this.used + b.length > this.slice || b.length >= this.slice) return false;
+    this.stats.streamBytes += b.length;
+    b.copy(this.buf, this.used);
+    this.used += b.length;
+    return true;
+  }
+
   private *emit(b: Buffer): Generator<Buffer> {
     this.stats.streamBytes += b.length;
     if (b.length >= this.slice) {
       yield* this.flush();
-      yield b;
+      // A header as large as a slice (tiny slices, long pax records) leaves as a copy: its scratch is reused.
+      yield b.buffer === this.headerScratch.buffer ? Buffer.from(b) : b;
       return;
     }
     if (this.used + b.length > this.slice) yield* this.flush();
@@ -201,7 +216,7 @@ export class TarProducer {
       if (item.kind === 'changed' && item.old.type === 'd' && e.type !== 'd') deletedDir = e.path;
       const linkTo = this.linkTarget(e);
       if (linkTo) {
-        yield* this.emit(encodeHeader({ ...base(e), type: 'link', size: 0, linkpath: linkTo }));
+        yield* this.emit(encodeHeader({ ...base(e), type: 'link', size: 0, linkpath: linkTo }, this.headerScratch));
         this.stats.sent++;
         this.out.addLine(item.line);
         continue;
@@ -229,7 +244,8 @@ export class TarProducer {
       }
       const x = this.xattrs(e);
       if (x) h.xattrs = x;
-      yield* this.emit(encodeHeader(h));
+      const head = encodeHeader(h, this.headerScratch);
+      if (!this.put(head)) yield* this.emit(head);
       this.noteLink(e);
       this.out.addLine(item.line);
       this.stats.sent++;
@@ -299,17 +315,19 @@ export class TarProducer {
   }
 
   /** Sends a small file whose bytes were read ahead. */
-  private async *smallFile(e: Entry, r: SmallRead): AsyncGenerator<Buffer, 'ok' | 'changed' | 'vanished'> {
+  private *smallFile(e: Entry, r: SmallRead): Generator<Buffer, 'ok' | 'changed' | 'vanished'> {
     if (r === 'vanished') return 'vanished';
     const h: TarHeader = { ...base(e), type: 'file', size: e.size };
     const x = this.xattrs(e);
     if (x) h.xattrs = x;
-    yield* this.emit(encodeHeader(h));
-    yield* this.emit(r.data);
+    const head = encodeHeader(h, this.headerScratch);
+    if (!this.put(head)) yield* this.emit(head);
+    if (!this.put(r.data)) yield* this.emit(r.data);
     // Copied into the slice (a small file is always shorter than one): its batch's buffer may go back.
     if (r.data.length < this.slice) r.release?.();
     if (r.data.length < e.size) yield* this.emit(Buffer.alloc(e.size - r.data.length)); // shrank: pad, resend next pass
-    yield* this.emit(bodyPadding(e.size));
+    const pad = bodyPadding(e.size);
+    if (!this.put(pad)) yield* this.emit(pad);
     const a = r.after;
     if (r.grew || a.mtimeNs !== e.mtimeNs || a.ctimeNs !== e.ctimeNs || Number(a.size) !== e.size) {
       this.stats.changedWhileRead++;
@@ -384,7 +402,7 @@ export class TarProducer {
         }
       }
       if (ranges) h.size = sum(ranges);
-      yield* this.emit(encodeHeader(h));
+      yield* this.emit(encodeHeader(h, this.headerScratch));
       // Body: exactly h.size bytes, whatever happens to the file meanwhile.
       let sent = 0;
       const parts = ranges ?? [{ off: 0, len: size }];

@@ -5,7 +5,7 @@
 // and bodies must still be the stream's.
 import { describe, expect, it } from 'vitest';
 import { ByteQueue } from '../../../src/receiver/byte-queue.js';
-import { bodyPadding, encodeHeader, parseTar, ZERO_BLOCKS, type TarHeader } from '../../../src/protocol/tar-format.js';
+import { bodyPadding, encodeHeader, parseTar, parseTarBatches, ZERO_BLOCKS, type TarHeader } from '../../../src/protocol/tar-format.js';
 
 const B = (s: string) => Buffer.from(s);
 const head = (path: string, extra: Partial<TarHeader> = {}): TarHeader => ({ path: B(path), type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtimeNs: 1_700_000_000_000_000_000n, ...extra });
@@ -55,6 +55,48 @@ describe('byte queue with pooled buffers', () => {
     for (const [name, body] of bodies) expect(Buffer.concat(files.get(name)!).equals(body)).toBe(true);
     expect(links.get('link-7')).toBe([...bodies.keys()][7]);
     expect(given).toBe(pushed);
+  });
+
+  it('parsed in batches, every chunk of a batch still holds the stream bytes when the batch is read whole', async () => {
+    const { bytes, bodies } = stream();
+    const q = new ByteQueue(1 << 30, 0, () => {});
+    const piece = 1000;
+    for (let i = 0; i < bytes.length; i += piece) {
+      const b = Buffer.from(bytes.subarray(i, i + piece));
+      q.push(b, () => b.fill(0xee));
+    }
+    q.end();
+    const files = new Map<string, Buffer[]>();
+    let cur = '';
+    let batches = 0;
+    for await (const batch of parseTarBatches(q)) {
+      batches++;
+      // Chunks are copied only once the whole batch is in hand: valid until the next batch is asked for.
+      for (const ev of batch) {
+        if (ev.kind === 'entry') {
+          cur = ev.entry.header.path.toString();
+          if (ev.entry.header.type === 'file') files.set(cur, []);
+        } else if (ev.kind === 'data') files.get(cur)!.push(Buffer.from(ev.chunk));
+      }
+    }
+    expect([...files.keys()]).toEqual([...bodies.keys()]);
+    for (const [name, body] of bodies) expect(Buffer.concat(files.get(name)!).equals(body)).toBe(true);
+    // At most one batch per buffer handed over (and one for the end).
+    expect(batches).toBeLessThanOrEqual(Math.ceil(bytes.length / piece) + 1);
+  });
+
+  it('yields what it parsed before a malformed header, then the error', async () => {
+    const good = Buffer.concat([encodeHeader(head('a', { size: 3 })), B('abc'), bodyPadding(3)]);
+    const bad = encodeHeader(head('b'));
+    bad[148] ^= 1; // checksum field
+    const events: string[] = [];
+    const run = async () => {
+      for await (const batch of parseTarBatches((async function* () {
+        yield Buffer.concat([good, bad]);
+      })())) for (const ev of batch) events.push(ev.kind);
+    };
+    await expect(run()).rejects.toThrow('checksum');
+    expect(events).toEqual(['entry', 'data', 'end-entry']);
   });
 
   it('gives back what was never handed over when it fails, and not the buffer the consumer holds', async () => {
