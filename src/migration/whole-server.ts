@@ -17,7 +17,8 @@ import type { Logger } from '../platform/log.js';
 import type { CopyMode, Layout } from '../layout/model.js';
 import type { SystemDisk, VolumeTarget } from '../layout/system-session.js';
 import { mapLimit } from '../platform/map-limit.js';
-import { runPass } from '../replication/run-pass.js';
+import { fileWorkers, runPass } from '../replication/run-pass.js';
+import type { PassWorkers } from '../replication/file/pass-workers.js';
 import type { ByteGate, PassSummary, ReceiverAddress, VolumePlan, VolumeProgress } from '../replication/types.js';
 import { discoverSource, mapTargetServer, planTarget } from './layout-steps.js';
 import { attachSources } from './source-match.js';
@@ -143,6 +144,12 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
   const session = await connecting;
   const mounts = new SourceMounts(join(o.stateDir, 'mounts', o.migrationId), o.log);
   let closed = false;
+  let workers: PassWorkers | undefined;
+  const closeWorkers = async () => {
+    const w = workers;
+    workers = undefined;
+    await w?.close();
+  };
   try {
     // The layout step.
     step({ step: 'layout', state: 'start' });
@@ -179,7 +186,7 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
       if (failure) return { ...base, error: { code: 'FERRY_ABORTED', message: `not copied: ${failure.message}` } };
       step({ step: 'copy', state: 'start', volume: at, detail: describeJob(job) });
       try {
-        const r = await copyVolume(o, session, mounts, job, at);
+        const r = await copyVolume(o, session, mounts, job, at, workers);
         step({ step: 'copy', state: 'done', volume: at, detail: `${r.summary.pass} pass of ${r.summary.totalBytes} bytes` });
         return { ...base, summary: r.summary, ...(r.actions.length ? { actions: r.actions } : {}) };
       } catch (e) {
@@ -192,7 +199,10 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
       }
     };
     const ordered = startOrder(planned);
+    // One pool of worker threads for every file pass of the run, closed once all ended (pass-workers.ts).
+    workers = jobs.some((j) => j.target.kind === 'file' && j.source.kind !== 'skip') ? await fileWorkers() : undefined;
     const copied = await mapLimit(ordered, Math.max(1, o.parallel ?? DEFAULT_PARALLEL), copyOne);
+    await closeWorkers();
     const resultOfPlanned = new Map(ordered.map((p, i) => [p, copied[i]!]));
     const volumes = planned.map((p) => resultOfPlanned.get(p)!);
     for (const l of leftOut(reply.layout, reply.volumes)) {
@@ -243,6 +253,7 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     if (closeError) throw new WholeServerError(asFerryError(closeError).code, `every volume was copied, but the receiver did not close the layout cleanly: ${errorMessage(closeError)}`, summary, closeError);
     return summary;
   } finally {
+    await closeWorkers();
     if (!closed) await session.close().catch((e: unknown) => o.log.warn({ err: errorMessage(e) }, 'closing the system session failed'));
     session.destroy();
     for (const p of await mounts.releaseAll()) o.log.warn({ problem: p }, 'could not unmount a source mount');
@@ -267,6 +278,7 @@ async function copyVolume(
   mounts: SourceMounts,
   job: VolumeJob,
   at: { id: string; index: number; count: number },
+  workers: PassWorkers | undefined,
 ): Promise<{ summary: PassSummary; actions: string[] }> {
   const path = await sourcePath(o, mounts, job.target, job.source);
   const mountPoint = job.source.kind === 'filesystem' ? job.source.mountPoint : job.target.mountPoint;
@@ -297,7 +309,7 @@ async function copyVolume(
         ...(o.gate ? { gate: o.gate } : {}),
         ...(o.onProgress ? { onProgress: (p: VolumeProgress) => o.onProgress!({ ...p, volumeId: at.id, volumeIndex: at.index, volumeCount: at.count }) } : {}),
       },
-      { stateDir: o.stateDir, agentDataDir: o.agentDataDir ?? o.stateDir, ...(o.full ? { full: true } : {}) },
+      { stateDir: o.stateDir, agentDataDir: o.agentDataDir ?? o.stateDir, ...(o.full ? { full: true } : {}), ...(workers ? { workers } : {}) },
     );
     const done = await session.request({ op: 'volume-done', id: job.target.id }, o.signal);
     return { summary, actions: done.actions };
