@@ -66,7 +66,7 @@ export interface WholeServerOptions {
   /** A directory file passes never copy (the daemon's data directory); default stateDir. */
   agentDataDir?: string;
   verify?: boolean;
-  /** Volumes copied at the same time (default DEFAULT_PARALLEL). */
+  /** Volumes copied at the same time (default DEFAULT_PARALLEL); with 2 or more, small ones go one at a time beside them (volume-plan.ts copyLanes). */
   parallel?: number;
   /** File level: send everything, ignoring the manifests of earlier passes. */
   full?: boolean;
