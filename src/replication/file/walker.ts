@@ -331,8 +331,9 @@ function setupWalkListers(_init: unknown, lib: ListerLib & { setupLister: typeof
     if (!list) {
       list = lib.setupLister(t.init, lib);
       walks.set(t.walk, list);
-      // At most 8 kept (the oldest dropped: a task carries its init, so a dropped walk is set up again).
-      if (walks.size > 8) walks.delete(walks.keys().next().value as number);
+      // At most 16 kept, more than a whole-server run has walks at once (--parallel 8 and the small volumes' lane);
+      // the oldest is dropped: a task carries its init, so a dropped walk is set up again.
+      if (walks.size > 16) walks.delete(walks.keys().next().value as number);
     }
     return list(t.dir);
   };
