@@ -17,14 +17,15 @@ import type { Logger } from '../platform/log.js';
 import type { CopyMode, Layout } from '../layout/model.js';
 import type { SystemDisk, VolumeTarget } from '../layout/system-session.js';
 import { mapLimit } from '../platform/map-limit.js';
-import { runPass } from '../replication/run-pass.js';
+import { fileWorkers, runPass } from '../replication/run-pass.js';
+import type { PassWorkers } from '../replication/file/pass-workers.js';
 import type { ByteGate, PassSummary, ReceiverAddress, VolumePlan, VolumeProgress } from '../replication/types.js';
 import { discoverSource, mapTargetServer, planTarget } from './layout-steps.js';
 import { attachSources } from './source-match.js';
 import { sourceExcludes } from './source-excludes.js';
 import { SourceMounts } from './source-mounts.js';
 import { openSystemSession, type SystemSession } from './system-client.js';
-import { leftOut, planVolumes, startOrder, type VolumeJob, type VolumeSource } from './volume-plan.js';
+import { copyLanes, leftOut, planVolumes, type VolumeJob, type VolumeSource } from './volume-plan.js';
 
 /**
  * Two volumes at a time: on the whole-server benchmark (test/bench/system.mjs,
@@ -65,7 +66,7 @@ export interface WholeServerOptions {
   /** A directory file passes never copy (the daemon's data directory); default stateDir. */
   agentDataDir?: string;
   verify?: boolean;
-  /** Volumes copied at the same time (default DEFAULT_PARALLEL). */
+  /** Volumes copied at the same time (default DEFAULT_PARALLEL); with 2 or more, small ones go one at a time beside them (volume-plan.ts copyLanes). */
   parallel?: number;
   /** File level: send everything, ignoring the manifests of earlier passes. */
   full?: boolean;
@@ -143,6 +144,12 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
   const session = await connecting;
   const mounts = new SourceMounts(join(o.stateDir, 'mounts', o.migrationId), o.log);
   let closed = false;
+  let workers: PassWorkers | undefined;
+  const closeWorkers = async () => {
+    const w = workers;
+    workers = undefined;
+    await w?.close();
+  };
   try {
     // The layout step.
     step({ step: 'layout', state: 'start' });
@@ -167,44 +174,63 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     const count = jobs.filter((j) => j.source.kind !== 'skip').length;
     step({ step: 'copy', state: 'start', detail: `${count} volumes` });
     let failure: FerryError | undefined;
-    // Volumes are copied `parallel` at a time, the largest first (startOrder);
-    // events name each volume by its index in the layout's order and the
-    // results keep that order: one file system's walk or fsyncs wait on the
-    // disk while another's compression uses the CPU.
+    // Volumes are copied `parallel` at a time, the largest first, the small
+    // ones in a lane of their own beside them (copyLanes); events name each
+    // volume by its index in the layout's order and the results keep that
+    // order: one file system's walk or fsyncs wait on the disk while
+    // another's compression uses the CPU. A lane moves on once a volume's
+    // pass ended: the receiver's answer to volume-done (it waits for the
+    // target's sync, and grows a block volume's file system) is waited for
+    // beside the next volume, and every answer before the next step.
     let index = 0;
     const planned = jobs.map((job) => ({ job, at: { id: job.target.id, index: job.source.kind === 'skip' ? -1 : index++, count } }));
-    const copyOne = async ({ job, at }: (typeof planned)[number]): Promise<WholeServerVolume> => {
+    const failed = (base: WholeServerVolume, at: { id: string; index: number; count: number }, e: unknown): WholeServerVolume => {
+      const err = asFerryError(e);
+      step({ step: 'copy', state: 'failed', volume: at, detail: err.message });
+      // One volume's failure is kept and the others still go, unless the
+      // session is gone (the receiver unmounted the tree) or we were stopped.
+      if (session.closed || o.signal?.aborted) failure = err;
+      return { ...base, error: { code: err.code, message: err.message } };
+    };
+    const copyOne = async ({ job, at }: (typeof planned)[number]): Promise<{ settled: Promise<WholeServerVolume> }> => {
       const base = resultOf(job.target);
-      if (job.source.kind === 'skip') return { ...base, skipped: job.source.reason };
-      if (failure) return { ...base, error: { code: 'FERRY_ABORTED', message: `not copied: ${failure.message}` } };
+      if (job.source.kind === 'skip') return { settled: Promise.resolve({ ...base, skipped: job.source.reason }) };
+      if (failure) return { settled: Promise.resolve({ ...base, error: { code: 'FERRY_ABORTED', message: `not copied: ${failure.message}` } }) };
       step({ step: 'copy', state: 'start', volume: at, detail: describeJob(job) });
       try {
-        const r = await copyVolume(o, session, mounts, job, at);
-        step({ step: 'copy', state: 'done', volume: at, detail: `${r.summary.pass} pass of ${r.summary.totalBytes} bytes` });
-        return { ...base, summary: r.summary, ...(r.actions.length ? { actions: r.actions } : {}) };
+        const r = await copyVolume(o, session, mounts, job, at, workers);
+        const settled = r.done.then(
+          (actions): WholeServerVolume => {
+            step({ step: 'copy', state: 'done', volume: at, detail: `${r.summary.pass} pass of ${r.summary.totalBytes} bytes` });
+            return { ...base, summary: r.summary, ...(actions.length ? { actions } : {}) };
+          },
+          (e: unknown) => failed(base, at, e),
+        );
+        return { settled };
       } catch (e) {
-        const err = asFerryError(e);
-        step({ step: 'copy', state: 'failed', volume: at, detail: err.message });
-        // One volume's failure is kept and the others still go, unless the
-        // session is gone (the receiver unmounted the tree) or we were stopped.
-        if (session.closed || o.signal?.aborted) failure = err;
-        return { ...base, error: { code: err.code, message: err.message } };
+        return { settled: Promise.resolve(failed(base, at, e)) };
       }
     };
-    const ordered = startOrder(planned);
-    const copied = await mapLimit(ordered, Math.max(1, o.parallel ?? DEFAULT_PARALLEL), copyOne);
+    const parallel = Math.max(1, o.parallel ?? DEFAULT_PARALLEL);
+    const { shared, small } = copyLanes(planned, parallel);
+    // One pool of worker threads for every file pass of the run, closed once all ended (pass-workers.ts).
+    workers = jobs.some((j) => j.target.kind === 'file' && j.source.kind !== 'skip') ? await fileWorkers() : undefined;
+    const lanes = await Promise.all([mapLimit(shared, parallel, copyOne), mapLimit(small, 1, copyOne)]);
+    await closeWorkers();
+    const ordered = [...shared, ...small];
+    const copied = await Promise.all(lanes.flat().map((l) => l.settled));
     const resultOfPlanned = new Map(ordered.map((p, i) => [p, copied[i]!]));
     const volumes = planned.map((p) => resultOfPlanned.get(p)!);
     for (const l of leftOut(reply.layout, reply.volumes)) {
       volumes.push({ id: l.id, kind: o.mode, target: '', mountPoint: l.mountPoint, fsType: l.fsType, summary: null, skipped: l.reason });
     }
-    const failed = volumes.filter((v) => v.error);
-    step({ step: 'copy', state: failed.length ? 'failed' : 'done', detail: `${count - failed.length} of ${count} volumes copied` });
+    const failures = volumes.filter((v) => v.error);
+    step({ step: 'copy', state: failures.length ? 'failed' : 'done', detail: `${count - failures.length} of ${count} volumes copied` });
 
     // The configure step: after every pass whose volumes all arrived (idempotent on the receiver).
     let configured: WholeServerSummary['configured'];
     let configureError: FerryError | undefined;
-    if (o.configure !== false && failed.length === 0) {
+    if (o.configure !== false && failures.length === 0) {
       step({ step: 'configure', state: 'start' });
       try {
         const r = await session.request({ op: 'configure', keepStaticNetwork: o.keepStaticNetwork ?? false }, o.signal);
@@ -234,15 +260,16 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
       ...(configureError ? { configureError: { code: configureError.code, message: configureError.message } } : {}),
       durationMs: Date.now() - t0,
     };
-    if (failed.length) {
-      const first = failed.find((v) => v.error!.code !== 'FERRY_ABORTED') ?? failed[0]!;
-      const list = failed.map((v) => `${v.id} (${v.error!.code})`).join(', ');
-      throw new WholeServerError(receivedCode(first.error!.code), `${failed.length} of ${count} volumes failed: ${list}; first: ${first.id}: ${first.error!.message}`, summary);
+    if (failures.length) {
+      const first = failures.find((v) => v.error!.code !== 'FERRY_ABORTED') ?? failures[0]!;
+      const list = failures.map((v) => `${v.id} (${v.error!.code})`).join(', ');
+      throw new WholeServerError(receivedCode(first.error!.code), `${failures.length} of ${count} volumes failed: ${list}; first: ${first.id}: ${first.error!.message}`, summary);
     }
     if (configureError) throw new WholeServerError(configureError.code, `every volume was copied, but configuring the system for its new hardware failed: ${configureError.message}`, summary, configureError);
     if (closeError) throw new WholeServerError(asFerryError(closeError).code, `every volume was copied, but the receiver did not close the layout cleanly: ${errorMessage(closeError)}`, summary, closeError);
     return summary;
   } finally {
+    await closeWorkers();
     if (!closed) await session.close().catch((e: unknown) => o.log.warn({ err: errorMessage(e) }, 'closing the system session failed'));
     session.destroy();
     for (const p of await mounts.releaseAll()) o.log.warn({ problem: p }, 'could not unmount a source mount');
@@ -260,14 +287,20 @@ function resultOf(t: VolumeTarget): WholeServerVolume {
   return { id: t.id, kind: t.kind, target: t.target, mountPoint: t.mountPoint, fsType: t.fsType, summary: null };
 }
 
-/** One volume: its source made readable, its pass, then volume-done (the receiver may grow its file system). */
+/**
+ * One volume: its source made readable, its pass, then volume-done (the
+ * receiver may grow its file system). Returns once the pass ended; `done`
+ * settles with the receiver's answer to volume-done, asked at once (the
+ * system session answers its requests in order).
+ */
 async function copyVolume(
   o: WholeServerOptions,
   session: SystemSession,
   mounts: SourceMounts,
   job: VolumeJob,
   at: { id: string; index: number; count: number },
-): Promise<{ summary: PassSummary; actions: string[] }> {
+  workers: PassWorkers | undefined,
+): Promise<{ summary: PassSummary; done: Promise<string[]> }> {
   const path = await sourcePath(o, mounts, job.target, job.source);
   const mountPoint = job.source.kind === 'filesystem' ? job.source.mountPoint : job.target.mountPoint;
   const plan: VolumePlan = {
@@ -286,8 +319,19 @@ async function copyVolume(
     sessionGone = e;
     ac.abort();
   });
+  const explained = (e: unknown): never => {
+    if (sessionGone && !o.signal?.aborted) {
+      throw new FerryError(
+        'SMS.0807',
+        `the receiver's system session ended while copying ${job.target.id} (${errorMessage(sessionGone)}): the target tree is no longer mounted; run the migration again to resume`,
+        { cause: e },
+      );
+    }
+    throw e;
+  };
+  let summary: PassSummary;
   try {
-    const summary = await runPass(
+    summary = await runPass(
       plan,
       {
         receiver: o.receiver,
@@ -297,22 +341,18 @@ async function copyVolume(
         ...(o.gate ? { gate: o.gate } : {}),
         ...(o.onProgress ? { onProgress: (p: VolumeProgress) => o.onProgress!({ ...p, volumeId: at.id, volumeIndex: at.index, volumeCount: at.count }) } : {}),
       },
-      { stateDir: o.stateDir, agentDataDir: o.agentDataDir ?? o.stateDir, ...(o.full ? { full: true } : {}) },
+      { stateDir: o.stateDir, agentDataDir: o.agentDataDir ?? o.stateDir, ...(o.full ? { full: true } : {}), ...(workers ? { workers } : {}) },
     );
-    const done = await session.request({ op: 'volume-done', id: job.target.id }, o.signal);
-    return { summary, actions: done.actions };
   } catch (e) {
-    if (sessionGone && !o.signal?.aborted) {
-      throw new FerryError(
-        'SMS.0807',
-        `the receiver's system session ended while copying ${job.target.id} (${errorMessage(sessionGone)}): the target tree is no longer mounted; run the migration again to resume`,
-        { cause: e },
-      );
-    }
-    throw e;
+    return explained(e);
   } finally {
     o.signal?.removeEventListener('abort', onOuterAbort);
   }
+  // Not waited for here: the receiver answers once its file session for the
+  // volume ended, which includes the sync of the target (0.1–0.8 s on the
+  // whole-server benchmark), time in which this lane copies its next volume.
+  const done = session.request({ op: 'volume-done', id: job.target.id }, o.signal).then((d) => d.actions, explained);
+  return { summary, done };
 }
 
 /** The path the engine reads: a device, or the agent's own read-only mount (a bind of the source's, where it has one). */

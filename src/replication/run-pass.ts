@@ -5,6 +5,7 @@
 // the block engine, and the CLI's start-up loads neither.
 
 import type { PassOptions, PassSummary, VolumePlan } from './types.js';
+import type { PassWorkers } from './file/pass-workers.js';
 
 /** What a file-tree pass needs besides the volume and the pass options. */
 export interface FileTreeSettings {
@@ -14,6 +15,17 @@ export interface FileTreeSettings {
   agentDataDir?: string;
   /** Send everything, whatever the manifest of the last pass says. */
   full?: boolean;
+  /** Worker threads shared by the file passes of one run (fileWorkers), closed by the run; default: each full pass its own. */
+  workers?: PassWorkers;
+}
+
+/**
+ * Worker threads for the file passes of one run (a whole server's volumes), one pool for all of them;
+ * the caller closes it once every pass ended. Loaded here, like the engines, on first use.
+ */
+export async function fileWorkers(): Promise<PassWorkers> {
+  const { PassWorkers } = await import('./file/pass-workers.js');
+  return new PassWorkers();
 }
 
 /** Runs one pass of `volume` with the engine of its kind. */
@@ -29,5 +41,6 @@ export async function runPass(volume: VolumePlan, options: PassOptions, files: F
     excludes: volume.excludes,
     ...(files.agentDataDir === undefined ? {} : { agentDataDir: files.agentDataDir }),
     ...(files.full === undefined ? {} : { full: files.full }),
+    ...(files.workers ? { workers: files.workers } : {}),
   });
 }

@@ -1,8 +1,20 @@
-// The worker threads of one full file pass: one pool whose threads list
+// The worker threads of full file passes: one pool whose threads list
 // directories (walker.ts's lister), read small files (small-file-reader.ts)
 // and compress the stream's frames (protocol/lz4-pool.ts), each a lane of
 // one platform/worker-pool.ts body. Owns the pool's size and its fallback;
-// knows nothing of what the lanes do. Whoever makes it closes it (pass.ts).
+// knows nothing of what the lanes do. Whoever makes it closes it: pass.ts
+// for a pass run alone (`ferry migrate --files`, a MIGRATE_FILE task), the
+// whole-server run (migration/whole-server.ts) for all of its passes.
+//
+// One pool for a whole-server run (measured, docs/file-replication.md "A
+// whole server, one pool for the run"): with a pool per pass, two passes at
+// once (`--parallel 2`) held two isolates, and every small volume paid a
+// thread's start-up and V8's compiling of the lanes again. The lanes keep
+// nothing of one pass for the next: the lister's init (the walk's root,
+// st_dev, excludes) travels with each listing (walker.ts sharedListerBody),
+// reads and compression take none; each pass gets its own compressor
+// (`lz4()`: its reused buffers are its stream sender's), so passes share
+// the threads, at the same time or one after another.
 //
 // Why one pool (measured, issue 14, docs/file-replication.md "One pool of
 // worker threads for a full pass"): the pass had a pool per body — two
@@ -16,10 +28,12 @@ import { availableParallelism } from 'node:os';
 import { handlerHere, lanesBody, WorkerPool, type LaneTask } from '../../platform/worker-pool.js';
 import { lz4CompressBody, Lz4Pool, type CompressTask, type Compressed } from '../../protocol/lz4-pool.js';
 import { lz4WasmModule } from '../../protocol/lz4-wasm.js';
-import { listerBody, type DirListing, type Lister, type ListerInit } from './walker.js';
+import { sharedListerBody, type DirListing, type Lister, type ListerInit, type WalkListTask } from './walker.js';
 import { readOnPool, SMALL_FILE_INIT, smallFileBody, type Batch, type WorkerResult } from './small-file-reader.js';
 
-const body = lanesBody('file pass', { list: listerBody, read: smallFileBody, lz4: lz4CompressBody });
+/** The threads' body: the three lanes (exported for the test that every worker body loads in a worker). */
+export const passWorkersBody = lanesBody('file pass', { list: sharedListerBody, read: smallFileBody, lz4: lz4CompressBody });
+const body = passWorkersBody;
 
 /**
  * Threads: one fewer than the cores (the main thread builds the stream),
@@ -37,49 +51,50 @@ export function passThreads(): number {
 
 export class PassWorkers {
   private pool: WorkerPool<Record<string, unknown>, LaneTask, unknown> | undefined;
-  private compressor: Lz4Pool | undefined;
+  private walks = 0;
   private closed = false;
 
   constructor(private readonly size = passThreads()) {}
 
-  /** The walk's lister on these threads (the pool is made here: its init needs the walk's root). */
+  /** A walk's lister on these threads (any number of walks, one after another or at once). */
   readonly lister = (init: ListerInit): Lister => {
-    if (this.pool) throw new Error('the pass workers already serve a walk');
-    const lanes = { list: init, read: SMALL_FILE_INIT, lz4: { module: lz4WasmModule() } };
-    let here: ((m: LaneTask) => unknown) | undefined;
-    const pool = new WorkerPool(body, lanes, {
-      size: this.closed ? 0 : this.size,
-      // Without workers: listings and compression on this thread (as their own pools do), reads on libuv's pool.
-      fallback: (m) => (m.lane === 'read' ? readOnPool(m.task as Batch) : (here ??= handlerHere(body, lanes))(m)),
-    });
-    this.pool = pool;
+    const pool = this.threads();
+    const walk = ++this.walks;
     return {
       get threads() {
         return pool.threads;
       },
       start: () => pool.start(),
-      list: (dir) => pool.run({ lane: 'list', task: dir }) as Promise<DirListing>,
+      list: (dir) => pool.run({ lane: 'list', task: { walk, init, dir } satisfies WalkListTask }) as Promise<DirListing>,
       // Closed by the owner of these workers, not by the walk.
       close: async () => {},
     };
   };
 
-  /** Reads one batch of small files on these threads (after the walk started them). */
+  /** Reads one batch of small files on these threads. */
   readonly read = (batch: Batch): Promise<WorkerResult[]> =>
-    this.started().run({ lane: 'read', task: batch }, batch.buffer ? [batch.buffer] : undefined) as Promise<WorkerResult[]>;
+    this.threads().run({ lane: 'read', task: batch }, batch.buffer ? [batch.buffer] : undefined) as Promise<WorkerResult[]>;
 
-  /** A compressor whose jobs run on these threads. */
+  /** A compressor whose jobs run on these threads: one per pass (its reused outputs go back through that pass's stream sender). */
   lz4(): Lz4Pool {
     // Outputs reused: the stream sender recycles each once the socket wrote it (stream-sender.ts).
-    this.compressor ??= new Lz4Pool(this.size, (task: CompressTask, transfer) => this.started().run({ lane: 'lz4', task }, transfer) as Promise<Compressed>, true);
-    return this.compressor;
+    return new Lz4Pool(this.size, (task: CompressTask, transfer) => this.threads().run({ lane: 'lz4', task }, transfer) as Promise<Compressed>, true);
   }
 
-  private started(): WorkerPool<Record<string, unknown>, LaneTask, unknown> {
-    if (!this.pool) throw new Error('the pass workers run a walk first');
+  /** The pool, made at first use (workers start on demand, or all at once when a walk starts). */
+  private threads(): WorkerPool<Record<string, unknown>, LaneTask, unknown> {
+    if (this.pool) return this.pool;
+    const lanes = { list: {}, read: SMALL_FILE_INIT, lz4: { module: lz4WasmModule() } };
+    let here: ((m: LaneTask) => unknown) | undefined;
+    this.pool = new WorkerPool(body, lanes, {
+      size: this.closed ? 0 : this.size,
+      // Without workers: listings and compression on this thread (as their own pools do), reads on libuv's pool.
+      fallback: (m) => (m.lane === 'read' ? readOnPool(m.task as Batch) : (here ??= handlerHere(body, lanes))(m)),
+    });
     return this.pool;
   }
 
+  /** Stops the threads: tasks still in flight on them never settle (let every pass on them end first); later tasks run on this thread. */
   async close(): Promise<void> {
     this.closed = true;
     await this.pool?.close();

@@ -53,6 +53,11 @@ export interface FilePassOptions extends PassOptions {
   full?: boolean;
   /** Consecutive failed attempts (without progress) before giving up; default 5. */
   maxAttempts?: number;
+  /**
+   * Worker threads shared by the passes of one run (a whole server's volumes), closed by whoever made
+   * them; without, a full pass makes its own and closes them at its end.
+   */
+  workers?: PassWorkers;
 }
 
 /**
@@ -162,8 +167,10 @@ async function attempt(
   // and the small-file reader's workers, 2.25 s without (peak RSS 240 → 160 MB).
   const likelyDelta = !o.full && existsSync(files.manifest);
   // A full pass lists, reads and compresses on one pool of threads (pass-workers.ts: the agent's peak
-  // RSS on a full pass of a /usr tree fell from about 320 MB with a pool per job; see there).
-  const workers = likelyDelta ? undefined : new PassWorkers();
+  // RSS on a full pass of a /usr tree fell from about 320 MB with a pool per job; see there): the run's,
+  // or one of its own.
+  const own = likelyDelta || o.workers ? undefined : new PassWorkers();
+  const workers = likelyDelta ? undefined : (o.workers ?? own);
   const walker = new Walker(root, { ...walkOptions, ...(workers ? { lister: workers.lister } : { threads: 0 }) });
   walker.prefetch();
   let session: Awaited<ReturnType<typeof openClientSession>> | undefined;
@@ -184,7 +191,7 @@ async function attempt(
     // Nothing below owns the connection or the walk yet.
     session?.channel.destroy();
     await walker.close();
-    await workers?.close();
+    await own?.close();
     throw e;
   }
   const { channel } = session;
@@ -258,6 +265,6 @@ async function attempt(
   } finally {
     o.signal?.removeEventListener('abort', onAbort);
     // After the frames still being compressed settled (above): a closed pool never settles what it had in flight.
-    await workers?.close();
+    await own?.close();
   }
 }

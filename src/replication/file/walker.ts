@@ -307,6 +307,46 @@ export const listerBody = workerBody({
   setup: setupLister,
 });
 
+/** A listing for threads that serve several walks (sharedListerBody): the walk's own init travels with each task. */
+export interface WalkListTask {
+  /** Names the walk among those the threads serve (a number its owner gives each walk). */
+  walk: number;
+  init: ListerInit;
+  dir: string;
+}
+
+/**
+ * One thread's listers of several walks, each set up (setupLister) at the
+ * walk's first task on that thread and kept for the next ones. Lets one pool
+ * of threads serve the walks of several passes, one after the other or at
+ * the same time (a whole-server run: pass-workers.ts). The init rides along
+ * with every task (its root, st_dev and exclude rules: a few hundred bytes
+ * of structured clone per listing) because which thread runs a task is the
+ * pool's choice. Self-contained: its source text runs on the worker threads.
+ */
+function setupWalkListers(_init: unknown, lib: ListerLib & { setupLister: typeof setupLister }): (t: WalkListTask) => DirListing {
+  const walks = new Map<number, (dir: string) => DirListing>();
+  return (t) => {
+    let list = walks.get(t.walk);
+    if (!list) {
+      list = lib.setupLister(t.init, lib);
+      walks.set(t.walk, list);
+      // At most 16 kept, more than a whole-server run has walks at once (--parallel 8 and the small volumes' lane);
+      // the oldest is dropped: a task carries its init, so a dropped walk is set up again.
+      if (walks.size > 16) walks.delete(walks.keys().next().value as number);
+    }
+    return list(t.dir);
+  };
+}
+
+/** The lister lane of threads shared by several walks (pass-workers.ts): tasks are WalkListTask. */
+export const sharedListerBody = workerBody({
+  name: 'directory listing of several walks',
+  modules: { fs: 'node:fs' },
+  helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory, rawLstatFor, setupLister },
+  setup: setupWalkListers,
+});
+
 /** The walk's own pool of listers (a walk without shared threads: tests, a pass's fallback). */
 function ownLister(init: ListerInit, threads: number): Lister {
   const pool = new WorkerPool(listerBody, init, { size: threads });

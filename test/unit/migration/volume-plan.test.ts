@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { LayoutSchema, type Layout } from '../../../src/layout/model.js';
 import type { VolumeTarget } from '../../../src/layout/system-session.js';
-import { leftOut, planVolumes, startOrder } from '../../../src/migration/volume-plan.js';
+import { copyLanes, leftOut, planVolumes, SMALL_VOLUME_BYTES, startOrder } from '../../../src/migration/volume-plan.js';
 import { attachSources } from '../../../src/migration/source-match.js';
 import { sourceExcludes } from '../../../src/migration/source-excludes.js';
 
@@ -102,6 +102,24 @@ describe('startOrder', () => {
       ['vg0-logs', 0],
     ]);
     expect(startOrder(jobs.map((job) => ({ job }))).map((p) => p.job.target.id)).toEqual(['disk0p3', 'disk0p4', 'disk0p4:@home', 'disk0p2', 'vg0-logs']);
+  });
+});
+
+describe('copyLanes', () => {
+  const job = (id: string, readBytes: number) => ({ job: { target: vt({ id, kind: 'file' }), source: { kind: 'device' as const, device: `/dev/${id}` }, readBytes } });
+  const ids = (ps: { job: { target: { id: string } } }[]) => ps.map((p) => p.job.target.id);
+  const planned = [job('esp', 64 << 20), job('root', 900 << 20), job('boot', 12 << 20), job('data', 400 << 20), job('opt', SMALL_VOLUME_BYTES + 1), job('lv', 0)];
+
+  it('with two lanes or more, the small volumes (at most 64 MiB to read) go in a lane of their own, each list largest first', () => {
+    const { shared, small } = copyLanes(planned, 2);
+    expect(ids(shared)).toEqual(['root', 'data', 'opt']);
+    expect(ids(small)).toEqual(['esp', 'boot', 'lv']);
+  });
+
+  it('with one lane, every volume takes its turn on it, largest first', () => {
+    const { shared, small } = copyLanes(planned, 1);
+    expect(ids(shared)).toEqual(['root', 'data', 'opt', 'esp', 'boot', 'lv']);
+    expect(small).toEqual([]);
   });
 });
 

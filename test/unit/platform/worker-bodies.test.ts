@@ -17,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lanesBody, runInWorker, workerSource, WorkerPool, type PoolBody } from '../../../src/platform/worker-pool.js';
 import { lz4CompressBody } from '../../../src/protocol/lz4-pool.js';
 import { listerBody } from '../../../src/replication/file/walker.js';
+import { passWorkersBody } from '../../../src/replication/file/pass-workers.js';
 import { SMALL_FILE_FLAGS, smallFileBody } from '../../../src/replication/file/small-file-reader.js';
 import { fileWriterBody } from '../../../src/receiver/file-writers.js';
 import { excludeSpec } from '../../../src/replication/file/excludes.js';
@@ -134,6 +135,18 @@ const cases: Case[] = [
       lz4: { module: lz4WasmModule() },
     }),
     task: () => ({ task: { lane: 'list', task: '' } }),
+    view: (r) => r,
+  },
+  {
+    // The threads of a whole-server run's passes (pass-workers.ts): the lister lane serves several walks, each task naming its own.
+    body: passWorkersBody,
+    init: () => ({ list: {}, read: { flags: SMALL_FILE_FLAGS }, lz4: { module: lz4WasmModule() } }),
+    task: () => ({
+      task: {
+        lane: 'list',
+        task: { walk: 1, init: { root: Buffer.from(tree).toString('latin1'), dev: String(lstatSync(tree, { bigint: true }).dev), spec: excludeSpec(tree, { patterns: ['*.log'] }) }, dir: '' },
+      },
+    }),
     view: (r) => r,
   },
 ];
