@@ -32,6 +32,7 @@ import { parseTarBatches, TarFormatError, type ParseLimits, type TarHeader } fro
 import { loadXattrs, type XattrOps } from '../platform/xattrs.js';
 import { targetWriteError } from './target-errors.js';
 import { BatchWriter } from './file-writers.js';
+import { LowSpaceFlush } from './low-space.js';
 
 export interface ExtractOptions {
   /** The target root; must exist and be a directory. */
@@ -48,6 +49,8 @@ export interface ExtractOptions {
   onEntry?: (index: number, path: Buffer) => void;
   /** Writer threads for small new files (file-writers.ts); 0 writes them on this thread; default: the process's shared pool. */
   writers?: number;
+  /** Free space under which the target's file system is flushed (low-space.ts; default there). */
+  lowSpaceBytes?: number;
 }
 
 export interface ExtractStats {
@@ -179,6 +182,8 @@ export class FileExtractor {
    * never passes a file that is not in place.
    */
   private readonly writer: BatchWriter;
+  /** Flushes the target's file system when delayed allocations hold its free space (low-space.ts). */
+  readonly space: LowSpaceFlush;
 
   constructor(private readonly o: ExtractOptions) {
     // /proc/PID/fd/N/ rather than /proc/self: external tools (mknod) resolve it too. The
@@ -188,6 +193,7 @@ export class FileExtractor {
     const st = o.rootFd === undefined ? lstatSync(this.rootBuf) : fstatSync(o.rootFd);
     if (!st.isDirectory()) throw new FerryError('FERRY_BAD_TARGET', `target root ${o.root} is not a directory`);
     this.writer = new BatchWriter((rel, e) => targetWriteError(e, o.name ?? o.root, `tar entry ${JSON.stringify(showPath(rel))}`), o.writers);
+    this.space = new LowSpaceFlush(this.rootBuf.toString(), o.log, o.lowSpaceBytes);
   }
 
   /** Extracts a whole stream. On error, removes its temporary file and finishes directory times. */
@@ -247,6 +253,7 @@ export class FileExtractor {
             }
           }
           this.stats.bytesWritten += ev.chunk.length;
+          this.space.note(ev.chunk.length, 0);
         } else {
           // finishFile closes the descriptor (exactly once, whatever happens).
           const done = fd;
@@ -254,6 +261,7 @@ export class FileExtractor {
           if (done === 'batched') this.writer.end();
           else if (done !== null && header) await this.finishFile(done, rel, header);
           this.stats.entries++;
+          this.space.note(0, 1);
           const onEntry = this.o.onEntry;
           if (onEntry) {
             const i = this.stats.entries - 1;
@@ -264,9 +272,11 @@ export class FileExtractor {
       }
       await this.writer.drain();
       this.closeDirs(Buffer.alloc(0), true);
+      await this.space.settle();
       return this.stats;
     } catch (e) {
       await this.writer.abandon();
+      await this.space.settle();
       if (typeof fd === 'number') {
         try {
           closeSync(fd);

@@ -1,0 +1,95 @@
+// Keeps a file pass from failing with ENOSPC on a target that has room for
+// its data. Owns only the decision to flush the target's file system (and
+// the flush); knows nothing of tar or sessions.
+//
+// Why (measured 2026-12-06, test/bench/system.mjs and by hand): while
+// written data is still in the page cache, xfs counts worst-case space for
+// each delayed allocation as used. Copying /usr/share/doc and
+// /usr/share/man (232 MB in 48,000 entries) into a fresh 700 MiB xfs took
+// its used space to 593 MB with tar and to 563 MB with ferry, 423 MB when
+// the copy ended and 284 MB after `sync -f`. A data write that meets ENOSPC
+// makes xfs flush and retry by itself; a create, symlink or rename does
+// not, and fails. On the whole-server bench ferry's `/` failed that way in
+// 2 of 5 runs on main this morning, and on the build before it too
+// ("ENOSPC: no space left on device, symlink …", reported as SMS.1315),
+// with 180 MB of files on a 667 MB file system. So: the
+// extractor reports what it writes; every MiB or 64 entries this looks at
+// the file system's free space, and when it falls under the margin starts
+// one flush (syncfs through `sync -f`; Node has no syncfs), which gives the
+// reserved space back. A target that really is full flushes at most once
+// per margin/4 bytes written and then fails with SMS.1315 as before.
+
+import { statfsSync } from 'node:fs';
+import { errorMessage } from '../errors/ferry-error.js';
+import { exec } from '../platform/exec.js';
+import type { Logger } from '../platform/log.js';
+
+/** Free space under which the target is flushed: 64 MiB or 5 % of the file system, whichever is more. */
+export function defaultMargin(totalBytes: number): number {
+  return Math.max(64 * 1024 * 1024, Math.floor(totalBytes * 0.05));
+}
+
+const CHECK_BYTES = 1024 * 1024;
+const CHECK_ENTRIES = 64;
+
+export class LowSpaceFlush {
+  /** Flushes started so far. */
+  flushes = 0;
+  private margin: number | undefined;
+  private bytes = 0;
+  private entries = 0;
+  private checkedAt = { bytes: 0, entries: 0 };
+  private flushedAt = -Infinity;
+  private running: Promise<void> | undefined;
+  private broken = false;
+
+  /** `path`: a directory of the target file system; `marginBytes`: see defaultMargin (for tests). */
+  constructor(
+    private readonly path: string,
+    private readonly log?: Logger,
+    marginBytes?: number,
+  ) {
+    this.margin = marginBytes;
+  }
+
+  /** The extractor wrote `bytes` more and finished `entries` more entries. */
+  note(bytes: number, entries: number): void {
+    this.bytes += bytes;
+    this.entries += entries;
+    if (this.broken || this.running) return;
+    if (this.bytes - this.checkedAt.bytes < CHECK_BYTES && this.entries - this.checkedAt.entries < CHECK_ENTRIES) return;
+    this.checkedAt = { bytes: this.bytes, entries: this.entries };
+    let free: number;
+    let total: number;
+    try {
+      const s = statfsSync(this.path);
+      free = s.bavail * s.bsize;
+      total = s.blocks * s.bsize;
+    } catch {
+      this.broken = true; // no statfs here: nothing to decide on
+      return;
+    }
+    const margin = (this.margin ??= defaultMargin(total));
+    if (free >= margin || this.bytes - this.flushedAt < margin / 4) return;
+    this.flushedAt = this.bytes;
+    this.flushes++;
+    const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;
+    const record = { target: this.path, free: mib(free), total: mib(total), flushes: this.flushes };
+    if (this.flushes === 1) this.log?.info(record, 'the target file system is low on free space: flushing it to release space held for data not yet written out');
+    else this.log?.debug(record, 'flushing the target file system again');
+    this.running = exec('sync', ['-f', this.path], { timeoutMs: 10 * 60_000 })
+      .then(
+        () => undefined,
+        (e: unknown) => {
+          this.broken = true;
+          this.log?.warn({ target: this.path, err: errorMessage(e) }, 'could not flush the target file system');
+        },
+      )
+      .finally(() => (this.running = undefined));
+  }
+
+  /** Waits for a flush in progress, if any. */
+  async settle(): Promise<void> {
+    await this.running;
+  }
+}
