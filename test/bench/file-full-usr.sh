@@ -9,6 +9,8 @@
 # (e.g. --cpu-prof) to both ferry processes. The tree (~43,000 entries, 416 MB used, 620 MB apparent) is
 # built once in $FERRY_FFM_DIR (default /var/tmp/ferry-file-full).
 set -euo pipefail
+# As ferry's launcher and systemd unit run it (see test/bench/lib.mjs); FERRY_BENCH_ARENAS=default: glibc's default.
+if [ "${FERRY_BENCH_ARENAS:-}" = default ]; then unset MALLOC_ARENA_MAX; else export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}; fi
 M=${FERRY_FFM_DIR:-/var/tmp/ferry-file-full}
 SRC=$M/src; DST=$M/dst
 setup() {

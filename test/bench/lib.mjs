@@ -12,6 +12,18 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const FERRY = process.env.FERRY_BENCH_BIN ?? join(ROOT, 'dist/cli/bin.js');
 export const WORK = process.env.FERRY_BENCH_DIR ?? join(ROOT, '.bench-work');
 
+// ferry as installed runs through its launcher (packaging/ferry-launcher.sh),
+// and the agent's service through its systemd unit: both give node
+// MALLOC_ARENA_MAX=2 (glibc keeps a malloc arena per thread otherwise). The
+// benchmarks run dist/cli/bin.js with node directly, so they give the same
+// environment to every process they start (tar, lz4 and socat are single-
+// threaded: one arena either way). FERRY_BENCH_ARENAS=default leaves glibc's
+// default (as `node dist/cli/bin.js` run by hand from a checkout has it).
+if (process.env.FERRY_BENCH_ARENAS === 'default') delete process.env.MALLOC_ARENA_MAX;
+else process.env.MALLOC_ARENA_MAX ??= '2';
+/** What the benchmark's header says about the malloc arenas of the processes it starts. */
+export const ARENAS = process.env.MALLOC_ARENA_MAX ? `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX} (as ferry's launcher and unit set it)` : "glibc's default malloc arenas (FERRY_BENCH_ARENAS=default)";
+
 export function sh(cmd, opts = {}) {
   return execFileSync('bash', ['-c', cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28, ...opts });
 }

@@ -8,6 +8,9 @@ const all = {
   system: () => import('./system.mjs'),
 };
 
+import { ARENAS } from './lib.mjs';
+
+console.log(`# ferry processes: ${ARENAS}`);
 const picked = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(all);
 for (const name of picked) {
   if (!all[name]) {
