@@ -104,7 +104,7 @@ export function register(program: Command): void {
     .option('--layout <file>', 'with --system: the target layout, a JSON target_server object as in POST /v3/tasks (default: the source layout fitted onto the receiver disks)')
     .option('--migration-id <id>', "with --system: this migration's name on the receiver (default: m-HOSTNAME)")
     .option('--relayout', "with --system: wipe and lay out the receiver's disks again even if they hold this migration's earlier layout", false)
-    .option('--parallel <n>', 'with --system: volumes copied at the same time (1-8, default 2; with 2 or more, volumes of at most 64 MiB go one at a time beside them)')
+    .option('--parallel <n>', 'with --system: volumes copied at the same time (1-8, default 2; with 2 or more, volumes of at most 64 MiB go one at a time beside them, 8 at once in all)')
     .option('--no-configure', 'with --system: do not configure the copied system for its new hardware after the copy (fstab, boot loader, initramfs drivers, network: docs/configure.md)')
     .option('--keep-static-network', "with --system: configure keeps the primary interface's static addresses (default: it falls back to DHCP)", false)
     .option('--state <dir>', 'where file-level manifests are kept between passes', defaultStateDir())

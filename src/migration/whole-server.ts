@@ -16,7 +16,7 @@ import { FerryError, errorMessage, receivedCode, type ErrorCode, type ReceivedCo
 import type { Logger } from '../platform/log.js';
 import type { CopyMode, Layout } from '../layout/model.js';
 import type { SystemDisk, VolumeTarget } from '../layout/system-session.js';
-import { mapLimit } from '../platform/map-limit.js';
+import { mapLimitSettled } from '../platform/map-limit.js';
 import { fileWorkers, runPass } from '../replication/run-pass.js';
 import type { PassWorkers } from '../replication/file/pass-workers.js';
 import type { ByteGate, PassSummary, ReceiverAddress, VolumePlan, VolumeProgress } from '../replication/types.js';
@@ -196,8 +196,8 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
       const base = resultOf(job.target);
       if (job.source.kind === 'skip') return { settled: Promise.resolve({ ...base, skipped: job.source.reason }) };
       if (failure) return { settled: Promise.resolve({ ...base, error: { code: 'FERRY_ABORTED', message: `not copied: ${failure.message}` } }) };
-      step({ step: 'copy', state: 'start', volume: at, detail: describeJob(job) });
       try {
+        step({ step: 'copy', state: 'start', volume: at, detail: describeJob(job) });
         const r = await copyVolume(o, session, mounts, job, at, workers);
         const settled = r.done.then(
           (actions): WholeServerVolume => {
@@ -215,7 +215,10 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     const { shared, small } = copyLanes(planned, parallel);
     // One pool of worker threads for every file pass of the run, closed once all ended (pass-workers.ts).
     workers = jobs.some((j) => j.target.kind === 'file' && j.source.kind !== 'skip') ? await fileWorkers() : undefined;
-    const lanes = await Promise.all([mapLimit(shared, parallel, copyOne), mapLimit(small, 1, copyOne)]);
+    // Settled: the shared pool and the source mounts are released only once no lane is still copying.
+    // At most 8 passes connect at once with the small lane: the receiver admits 8 handshakes per address by default.
+    const sharedLanes = small.length > 0 ? Math.min(parallel, 7) : parallel;
+    const lanes = await Promise.all([mapLimitSettled(shared, sharedLanes, copyOne), mapLimitSettled(small, 1, copyOne)]);
     await closeWorkers();
     const ordered = [...shared, ...small];
     const copied = await Promise.all(lanes.flat().map((l) => l.settled));

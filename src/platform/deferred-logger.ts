@@ -11,8 +11,13 @@
 // order and are written, with their child bindings, as soon as it is (their
 // `time` is then the moment they are written, a few milliseconds late).
 // Only what ferry's code calls on a Logger is here: the six level methods,
-// child, level, isLevelEnabled and flush.
+// child, level, isLevelEnabled and flush. Should the process exit before
+// the real logger is there (a crash right after a warning), the records
+// still waiting are written to stderr at exit as short JSON lines: level,
+// time, message and the error's text, no other field (the real logger's
+// redaction is not loaded then, so nothing else is trusted to be safe).
 
+import { writeSync } from 'node:fs';
 import type { Logger } from './log.js';
 
 const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
@@ -30,15 +35,37 @@ export function deferredLogger(level: string, load: () => Promise<Logger>): Logg
   if (threshold === undefined) throw new Error(`default level:${level} must be included in custom levels`);
   let real: Logger | undefined;
   let loading: Promise<void> | undefined;
-  const waiting: ((l: Logger) => void)[] = [];
+  let failed = false;
+  const waiting: { write: (l: Logger) => void; level: number; args: unknown[] }[] = [];
+  // At exit, whatever still waits is written plainly (see the top of this file).
+  const atExit = () => {
+    for (const w of waiting.splice(0)) {
+      const [first, second] = w.args;
+      const msg = typeof first === 'string' ? first : typeof second === 'string' ? second : '';
+      const err = first && typeof first === 'object' ? (first as { err?: unknown }).err : undefined;
+      const line: Record<string, unknown> = { level: w.level, time: new Date().toISOString(), pid: process.pid, msg };
+      if (err !== undefined) line.err = err instanceof Error ? err.message : String(err);
+      try {
+        writeSync(2, `${JSON.stringify(line)}\n`);
+      } catch {
+        /* stderr is gone */
+      }
+    }
+  };
   const startLoading = () => {
-    loading ??= load().then(
+    if (loading) return;
+    process.once('exit', atExit);
+    loading = load().then(
       (l) => {
         real = l;
-        for (const write of waiting.splice(0)) write(l);
+        process.off('exit', atExit);
+        for (const w of waiting.splice(0)) w.write(l);
       },
       (e: unknown) => {
+        // Later records are dropped, not kept for a logger that will never come.
+        failed = true;
         waiting.length = 0;
+        process.off('exit', atExit);
         process.stderr.write(`ferry: the logger could not start: ${e instanceof Error ? e.message : String(e)}\n`);
       },
     );
@@ -50,7 +77,7 @@ export function deferredLogger(level: string, load: () => Promise<Logger>): Logg
       (bound ??= chain.reduce<Logger>((x, [b, opts]) => (x.child as unknown as (b: object, o?: unknown) => Logger).call(x, b, opts), l));
     const logger: Record<string, unknown> = {
       level,
-      isLevelEnabled: (name: string) => (LEVELS[name] ?? Infinity) >= threshold,
+      isLevelEnabled: (name: string) => LEVELS[name] !== undefined && LEVELS[name] !== Infinity && LEVELS[name] >= threshold,
       child: (bindings: Record<string, unknown>, options?: unknown) => make([...chain, [bindings, options]]),
       flush: (cb?: (err?: Error) => void) => {
         if (real) target(real).flush(cb);
@@ -66,8 +93,8 @@ export function deferredLogger(level: string, load: () => Promise<Logger>): Logg
           (t[name] as (...a: unknown[]) => void).apply(t, args);
         };
         if (real) write(real);
-        else {
-          waiting.push(write);
+        else if (!failed) {
+          waiting.push({ write, level: value, args });
           startLoading();
         }
       };

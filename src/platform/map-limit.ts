@@ -41,7 +41,9 @@ async function runLimited<T, R>(items: readonly T[], limit: number, fn: (t: T) =
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+  // A limit that is not a number (NaN from a caller's arithmetic) runs one at a time, as a limit below one does.
+  const lanes = Number.isFinite(limit) ? Math.max(1, Math.floor(limit)) : 1;
+  await Promise.all(Array.from({ length: Math.min(lanes, items.length) }, worker));
   if (failed.length > 0) throw failed.reduce((a, b) => (b.index < a.index ? b : a)).error;
   return out;
 }

@@ -193,7 +193,7 @@ export class FileExtractor {
     const st = o.rootFd === undefined ? lstatSync(this.rootBuf) : fstatSync(o.rootFd);
     if (!st.isDirectory()) throw new FerryError('FERRY_BAD_TARGET', `target root ${o.root} is not a directory`);
     this.writer = new BatchWriter((rel, e) => targetWriteError(e, o.name ?? o.root, `tar entry ${JSON.stringify(showPath(rel))}`), o.writers);
-    this.space = new LowSpaceFlush(this.rootBuf.toString(), o.log, o.lowSpaceBytes);
+    this.space = new LowSpaceFlush(this.rootBuf.toString(), o.name ?? o.root, o.log, o.lowSpaceBytes);
   }
 
   /** Extracts a whole stream. On error, removes its temporary file and finishes directory times. */
@@ -276,7 +276,7 @@ export class FileExtractor {
       return this.stats;
     } catch (e) {
       await this.writer.abandon();
-      await this.space.settle();
+      // A flush in progress is left to finish on its own: a session's teardown does not wait on a slow disk.
       if (typeof fd === 'number') {
         try {
           closeSync(fd);

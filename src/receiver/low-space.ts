@@ -43,9 +43,12 @@ export class LowSpaceFlush {
   private running: Promise<void> | undefined;
   private broken = false;
 
-  /** `path`: a directory of the target file system; `marginBytes`: see defaultMargin (for tests). */
+  private readonly root = typeof process.geteuid === 'function' && process.geteuid() === 0;
+
+  /** `path`: a directory of the target file system; `name`: the target as logs name it; `marginBytes`: see defaultMargin (for tests). */
   constructor(
     private readonly path: string,
+    private readonly name: string,
     private readonly log?: Logger,
     marginBytes?: number,
   ) {
@@ -63,7 +66,8 @@ export class LowSpaceFlush {
     let total: number;
     try {
       const s = statfsSync(this.path);
-      free = s.bavail * s.bsize;
+      // Root (the receiver, as a rule) may also use the blocks ext4 reserves for it: only their end is short.
+      free = (this.root ? s.bfree : s.bavail) * s.bsize;
       total = s.blocks * s.bsize;
     } catch {
       this.broken = true; // no statfs here: nothing to decide on
@@ -74,7 +78,7 @@ export class LowSpaceFlush {
     this.flushedAt = this.bytes;
     this.flushes++;
     const mib = (n: number) => `${Math.round(n / 1048576)} MiB`;
-    const record = { target: this.path, free: mib(free), total: mib(total), flushes: this.flushes };
+    const record = { target: this.name, free: mib(free), total: mib(total), flushes: this.flushes };
     if (this.flushes === 1) this.log?.info(record, 'the target file system is low on free space: flushing it to release space held for data not yet written out');
     else this.log?.debug(record, 'flushing the target file system again');
     this.running = exec('sync', ['-f', this.path], { timeoutMs: 10 * 60_000 })
@@ -82,13 +86,13 @@ export class LowSpaceFlush {
         () => undefined,
         (e: unknown) => {
           this.broken = true;
-          this.log?.warn({ target: this.path, err: errorMessage(e) }, 'could not flush the target file system');
+          this.log?.warn({ target: this.name, err: errorMessage(e) }, 'could not flush the target file system');
         },
       )
       .finally(() => (this.running = undefined));
   }
 
-  /** Waits for a flush in progress, if any. */
+  /** Waits for a flush in progress, if any (a pass that ended well; a failed one does not wait). */
   async settle(): Promise<void> {
     await this.running;
   }

@@ -40,7 +40,7 @@ const MIB = 1024 * 1024;
 describe('the low-space flush', () => {
   it('flushes once the free space is under the margin, says so, and not again before margin/4 more bytes', async () => {
     const { records, log } = recorded();
-    const flush = new LowSpaceFlush(root, log, Number.MAX_SAFE_INTEGER);
+    const flush = new LowSpaceFlush(root, 'tree', log, Number.MAX_SAFE_INTEGER);
     flush.note(512 * 1024, 10); // under both check intervals: not even looked at
     expect(flush.flushes).toBe(0);
     flush.note(512 * 1024, 0);
@@ -49,17 +49,17 @@ describe('the low-space flush', () => {
     flush.note(64 * MIB, 1000);
     expect(flush.flushes).toBe(1);
     const said = records.find((r) => String(r.msg).includes('low on free space'));
-    expect(said).toMatchObject({ level: 30, target: root, flushes: 1 });
+    expect(said).toMatchObject({ level: 30, target: 'tree', flushes: 1 });
     expect(String(said!.free)).toMatch(/^\d+ MiB$/);
     expect(records.some((r) => r.level === 40)).toBe(false); // `sync -f` ran and succeeded
   });
 
   it('flushes again after margin/4 more bytes while the space stays short', async () => {
-    const flush = new LowSpaceFlush(root, undefined, 8 * MIB);
+    const flush = new LowSpaceFlush(root, 'tree', undefined, 8 * MIB);
     // The file system holding the test's directory has more than 8 MiB free: no flush at all.
     flush.note(32 * MIB, 0);
     expect(flush.flushes).toBe(0);
-    const short = new LowSpaceFlush(root, undefined, 2 ** 52); // 4 PiB: always short; margin/4 is 1 PiB
+    const short = new LowSpaceFlush(root, 'tree', undefined, 2 ** 52); // 4 PiB: always short; margin/4 is 1 PiB
     short.note(MIB, 0);
     await short.settle();
     short.note(MIB, 0);
@@ -67,7 +67,7 @@ describe('the low-space flush', () => {
   });
 
   it('gives up quietly where the file system cannot be asked', () => {
-    const flush = new LowSpaceFlush(join(root, 'missing'), undefined, Number.MAX_SAFE_INTEGER);
+    const flush = new LowSpaceFlush(join(root, 'missing'), 'tree', undefined, Number.MAX_SAFE_INTEGER);
     flush.note(8 * MIB, 100);
     expect(flush.flushes).toBe(0);
   });

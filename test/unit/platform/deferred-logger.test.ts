@@ -1,7 +1,11 @@
 // The deferred logger: pino is made only when a record passes the level,
 // records logged before that are written in order with their child bindings,
-// and the real logger's redaction still applies.
+// and the real logger's redaction still applies; a process that crashes
+// before the real logger is there still says what waited (message and error
+// only); a logger that cannot load keeps nothing.
 import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { deferredLogger } from '../../../src/platform/deferred-logger.js';
 import { createLogger, type Logger } from '../../../src/platform/log.js';
 
@@ -49,6 +53,46 @@ describe('deferredLogger', () => {
     expect(m.lines[1]).toMatchObject({ level: 30, volume: 'tree' });
     expect(m.lines[2]).toMatchObject({ level: 50, volume: 'tree', passId: 'p1' });
     expect(m.lines[3]!.volume).toBeUndefined();
+  });
+
+  it('writes the waiting records at exit when the process crashes before the real logger is there', () => {
+    // The built module (npm test builds first), in a process of its own.
+    const src = pathToFileURL(fileURLToPath(new URL('../../../dist/platform/deferred-logger.js', import.meta.url))).href;
+    const script = `
+      const { deferredLogger } = await import(${JSON.stringify(src)});
+      const log = deferredLogger('warn', () => new Promise((r) => setTimeout(r, 60_000)));
+      log.info('below the level');
+      log.child({ volume: 'root' }).warn({ err: new Error('disk gone'), token: 'secret-join-token' }, 'could not lower the priority');
+      throw new Error('crash');
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 40, msg: 'could not lower the priority', err: 'disk gone' });
+    expect(r.stderr).not.toContain('secret-join-token');
+    expect(r.stderr).toContain('crash');
+  });
+
+  it('keeps nothing once the real logger could not load', async () => {
+    let loads = 0;
+    const log = deferredLogger('info', () => {
+      loads++;
+      return Promise.reject(new Error('no pino here'));
+    });
+    const write = process.stderr.write;
+    const said: string[] = [];
+    process.stderr.write = ((s: string) => said.push(String(s)) > 0) as typeof process.stderr.write;
+    try {
+      log.info('first');
+      await settle();
+      for (let i = 0; i < 1000; i++) log.info('dropped');
+      await settle();
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(loads).toBe(1);
+    expect(said).toEqual(['ferry: the logger could not start: no pino here\n']);
   });
 
   it("refuses an unknown level with pino's own message", () => {

@@ -44,10 +44,12 @@ describe('mapLimit', () => {
     expect(c.started).toEqual([1, 2]);
   });
 
-  it('runs one at a time when given a limit below one', async () => {
-    const c = counter();
-    expect(await mapLimit([1, 2], 0, (n) => c.step(n, 1))).toEqual([10, 20]);
-    expect(c.most).toBe(1);
+  it('runs one at a time when given a limit below one or not a number', async () => {
+    for (const limit of [0, -3, Number.NaN]) {
+      const c = counter();
+      expect(await mapLimit([1, 2], limit, (n) => c.step(n, 1))).toEqual([10, 20]);
+      expect(c.most).toBe(1);
+    }
   });
 });
 
