@@ -114,4 +114,38 @@ describe('byte queue with pooled buffers', () => {
     q.push(Buffer.alloc(1), () => given.push(3));
     expect(given).toEqual([1, 2, 0, 3]);
   });
+
+  it('a large pax header and the entries around it arrive whole from tiny pieces of one buffer the source overwrites', async () => {
+    // The parser keeps its own copy of what spans pieces (appended to, not copied again per piece).
+    const big = new Map([['user.big', Buffer.alloc(150_000, 7)], ['user.small', B('v')]]);
+    const body = Buffer.alloc(3000, 9);
+    const bytes = Buffer.concat([
+      encodeHeader(head('a', { size: 5 })), B('hello'), bodyPadding(5),
+      encodeHeader(head('big', { size: body.length, xattrs: big })), body, bodyPadding(body.length),
+      encodeHeader(head('c', { type: 'symlink', linkpath: B('a') })),
+      ZERO_BLOCKS,
+    ]);
+    for (const piece of [1, 7, 511, 513, 4096]) {
+      const scratch = Buffer.alloc(piece);
+      async function* source(): AsyncGenerator<Buffer> {
+        for (let i = 0; i < bytes.length; i += piece) {
+          const n = bytes.copy(scratch, 0, i, i + piece);
+          yield scratch.subarray(0, n);
+          scratch.fill(0xee); // reused for the next piece
+        }
+      }
+      const seen: { path: string; xattrs?: Map<string, Buffer>; body: Buffer[] }[] = [];
+      for await (const batch of parseTarBatches(source())) {
+        for (const ev of batch) {
+          if (ev.kind === 'entry') seen.push({ path: ev.entry.header.path.toString(), ...(ev.entry.header.xattrs ? { xattrs: ev.entry.header.xattrs } : {}), body: [] });
+          else if (ev.kind === 'data') seen[seen.length - 1]!.body.push(Buffer.from(ev.chunk));
+        }
+      }
+      expect(seen.map((e) => e.path)).toEqual(['a', 'big', 'c']);
+      expect(Buffer.concat(seen[0]!.body).toString()).toBe('hello');
+      expect(seen[1]!.xattrs!.get('user.big')!.equals(big.get('user.big')!)).toBe(true);
+      expect(seen[1]!.xattrs!.get('user.small')!.toString()).toBe('v');
+      expect(Buffer.concat(seen[1]!.body).equals(body)).toBe(true);
+    }
+  });
 });
