@@ -14,7 +14,12 @@
 // st_dev, excludes) travels with each listing (walker.ts sharedListerBody),
 // reads and compression take none; each pass gets its own compressor
 // (`lz4()`: its reused buffers are its stream sender's), so passes share
-// the threads, at the same time or one after another.
+// the threads, at the same time or one after another. The price of sharing:
+// a worker that dies (an uncaught error, an exit) stops the pool for every
+// pass on it, as worker-pool.ts does for any pool — their tasks in flight
+// that transferred memory reject (those passes fail and are resumed by the
+// next run) and every later listing, read and compression of the run goes
+// to the fallback on the main thread (slower, not wrong).
 //
 // Why one pool (measured, issue 14, docs/file-replication.md "One pool of
 // worker threads for a full pass"): the pass had a pool per body — two
