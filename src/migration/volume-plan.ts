@@ -107,6 +107,33 @@ export function planVolumes(sent: Layout, targets: VolumeTarget[], exists: (devi
 }
 
 /**
+ * The source file systems a file-level copy of `sent` will read, as the
+ * layout sent suggests them (the receiver's reply decides): the agent mounts
+ * them read-only while the receiver lays out, so that a lane's first volume
+ * does not wait for its mount (two `mount` processes, 0.1-0.2 s each on the
+ * whole-server benchmark under load). Keys are the ones copyVolume asks
+ * SourceMounts for: the partition's or LV's id. A guess that misses costs a
+ * read-only mount released at the end; one that is wrong costs nothing (the
+ * copy mounts under its own key). vfat is left out: the receiver copies an
+ * ESP as blocks (receiver/system/volumes.ts).
+ */
+export function expectedSources(sent: Layout, exists: (device: string) => boolean): { key: string; source: VolumeSource }[] {
+  const out: { key: string; source: VolumeSource }[] = [];
+  const add = (v: Partition | LogicalVolume, lv: boolean) => {
+    const c = v.content;
+    const device = v.sourceDevice;
+    if (c.kind !== 'filesystem' || !device || c.fsType === 'vfat' || (lv && !exists(device))) return;
+    out.push({
+      key: v.id,
+      source: c.fsType === 'btrfs' ? { kind: 'btrfs', device, partitionId: v.id, subvolume: '' } : { kind: 'filesystem', device, fsType: c.fsType, mountPoint: c.mountPoint },
+    });
+  };
+  for (const d of sent.disks) for (const p of d.partitions) add(p, false);
+  for (const g of sent.volumeGroups) for (const lv of g.logicalVolumes) add(lv, true);
+  return out;
+}
+
+/**
  * The order volumes are started in: the most bytes to read first, the
  * layout's order among equals. With volumes copied two at a time, a large
  * volume started last leaves one lane copying alone at the end while the

@@ -25,7 +25,7 @@ import { attachSources } from './source-match.js';
 import { sourceExcludes } from './source-excludes.js';
 import { SourceMounts } from './source-mounts.js';
 import { openSystemSession, type SystemSession } from './system-client.js';
-import { copyLanes, leftOut, planVolumes, type VolumeJob, type VolumeSource } from './volume-plan.js';
+import { copyLanes, expectedSources, leftOut, planVolumes, type VolumeJob, type VolumeSource } from './volume-plan.js';
 
 /**
  * Two volumes at a time: on the whole-server benchmark (test/bench/system.mjs,
@@ -145,6 +145,9 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
   const mounts = new SourceMounts(join(o.stateDir, 'mounts', o.migrationId), o.log);
   let closed = false;
   let workers: PassWorkers | undefined;
+  // Made while the receiver lays out (see below); adopted by the copy step or closed.
+  let spareWorkers: Promise<PassWorkers> | undefined;
+  let preparing: Promise<unknown> = Promise.resolve();
   const closeWorkers = async () => {
     const w = workers;
     workers = undefined;
@@ -156,11 +159,22 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     let reply;
     let sent: Layout;
     const notes: string[] = [...source.notes];
+    await mounts.clearStale();
     try {
       const planned = chooseLayout(o, source.layout, session.disks);
       notes.push(...planned.notes);
       sent = planned.layout;
-      reply = await session.request({ op: 'layout', mode: o.mode, layout: sent, relayout: o.relayout ?? false }, o.signal);
+      const layingOut = session.request({ op: 'layout', mode: o.mode, layout: sent, relayout: o.relayout ?? false }, o.signal);
+      // While the receiver lays out (0.7-1.3 s on the whole-server benchmark),
+      // the agent gets ready to copy: the worker pool's module, and the
+      // read-only mounts of the source file systems the copy will read. A
+      // failure here is not one: the copy step asks again and reports it.
+      if (o.mode === 'file') {
+        spareWorkers = fileWorkers();
+        spareWorkers.then((w) => w.warm(), () => undefined);
+        preparing = mapLimitSettled(expectedSources(sent, existsSync), 4, ({ key, source: s }) => sourceMount(o, mounts, key, s).catch(() => undefined));
+      }
+      reply = await layingOut;
     } catch (e) {
       step({ step: 'layout', state: 'failed', detail: errorMessage(e) });
       throw e;
@@ -169,7 +183,6 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     step({ step: 'layout', state: 'done', detail: `${reply.state}: ${describeLayout(reply.layout)}, ${reply.volumes.length} volumes to copy` });
 
     // The copy step: every volume the receiver named.
-    await mounts.clearStale();
     const jobs = planVolumes(sent, reply.volumes, existsSync);
     const count = jobs.filter((j) => j.source.kind !== 'skip').length;
     step({ step: 'copy', state: 'start', detail: `${count} volumes` });
@@ -214,7 +227,10 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     const parallel = Math.max(1, o.parallel ?? DEFAULT_PARALLEL);
     const { shared, small } = copyLanes(planned, parallel);
     // One pool of worker threads for every file pass of the run, closed once all ended (pass-workers.ts).
-    workers = jobs.some((j) => j.target.kind === 'file' && j.source.kind !== 'skip') ? await fileWorkers() : undefined;
+    if (jobs.some((j) => j.target.kind === 'file' && j.source.kind !== 'skip')) {
+      workers = await (spareWorkers ?? fileWorkers());
+      spareWorkers = undefined;
+    }
     // Settled: the shared pool and the source mounts are released only once no lane is still copying.
     // At most 8 passes connect at once with the small lane: the receiver admits 8 handshakes per address by default.
     const sharedLanes = small.length > 0 ? Math.min(parallel, 7) : parallel;
@@ -272,7 +288,10 @@ export async function runWholeServer(o: WholeServerOptions): Promise<WholeServer
     if (closeError) throw new WholeServerError(asFerryError(closeError).code, `every volume was copied, but the receiver did not close the layout cleanly: ${errorMessage(closeError)}`, summary, closeError);
     return summary;
   } finally {
+    // Nothing is released under a mount or a pool still being made.
+    await preparing;
     await closeWorkers();
+    await spareWorkers?.then((w) => w.close(), () => undefined);
     if (!closed) await session.close().catch((e: unknown) => o.log.warn({ err: errorMessage(e) }, 'closing the system session failed'));
     session.destroy();
     for (const p of await mounts.releaseAll()) o.log.warn({ problem: p }, 'could not unmount a source mount');
@@ -359,7 +378,12 @@ async function copyVolume(
 }
 
 /** The path the engine reads: a device, or the agent's own read-only mount (a bind of the source's, where it has one). */
-async function sourcePath(o: WholeServerOptions, mounts: SourceMounts, t: VolumeTarget, s: VolumeSource): Promise<string> {
+function sourcePath(o: WholeServerOptions, mounts: SourceMounts, t: VolumeTarget, s: VolumeSource): Promise<string> {
+  return sourceMount(o, mounts, t.id, s);
+}
+
+/** `key` names the mount (once per run, SourceMounts.readOnly): a volume's id, or a partition's for a Btrfs top level. */
+async function sourceMount(o: WholeServerOptions, mounts: SourceMounts, key: string, s: VolumeSource): Promise<string> {
   switch (s.kind) {
     case 'device':
       return s.device;
@@ -368,9 +392,9 @@ async function sourcePath(o: WholeServerOptions, mounts: SourceMounts, t: Volume
       return s.subvolume ? join(top, s.subvolume) : top;
     }
     case 'filesystem':
-      return mounts.readOnly(s.device, s.fsType, t.id, [], s.mountPoint ? join(o.sourceRoot, s.mountPoint) : undefined);
+      return mounts.readOnly(s.device, s.fsType, key, [], s.mountPoint ? join(o.sourceRoot, s.mountPoint) : undefined);
     case 'skip':
-      throw new FerryError('FERRY_INTERNAL', `volume ${t.id} has no source`);
+      throw new FerryError('FERRY_INTERNAL', `volume ${key} has no source`);
   }
 }
 

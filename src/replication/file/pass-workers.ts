@@ -99,6 +99,15 @@ export class PassWorkers {
     return this.pool;
   }
 
+  /**
+   * Starts the threads now instead of at the first walk: a whole-server run
+   * does it while the receiver lays out, so a thread's start-up (its isolate,
+   * the lanes' modules, the LZ4 WebAssembly) is not on the first copy's path.
+   */
+  warm(): void {
+    if (!this.closed) this.threads().start();
+  }
+
   /** Stops the threads: tasks still in flight on them never settle (let every pass on them end first); later tasks run on this thread. */
   async close(): Promise<void> {
     this.closed = true;

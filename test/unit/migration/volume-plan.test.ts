@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { LayoutSchema, type Layout } from '../../../src/layout/model.js';
 import type { VolumeTarget } from '../../../src/layout/system-session.js';
-import { copyLanes, leftOut, planVolumes, SMALL_VOLUME_BYTES, startOrder } from '../../../src/migration/volume-plan.js';
+import { copyLanes, expectedSources, leftOut, planVolumes, SMALL_VOLUME_BYTES, startOrder } from '../../../src/migration/volume-plan.js';
 import { attachSources } from '../../../src/migration/source-match.js';
 import { sourceExcludes } from '../../../src/migration/source-excludes.js';
 
@@ -83,6 +83,22 @@ describe('planVolumes (file level)', () => {
       ['disk0p6', 'LVM physical volume of vg0'],
       ['vg0-data', 'no file system (a BIOS boot, extended or unformatted partition, or an LV without one)'],
     ]);
+  });
+});
+
+describe('expectedSources', () => {
+  it('guesses the file systems a file-level copy reads, keyed as the copy mounts them: not the ESP (copied as bytes), swap, a PV or an LV that is not active', () => {
+    expect(expectedSources(source, () => false)).toEqual([
+      { key: 'disk0p3', source: { kind: 'filesystem', device: '/dev/sda3', fsType: 'ext4', mountPoint: '/boot' } },
+      { key: 'disk0p4', source: { kind: 'btrfs', device: '/dev/sda4', partitionId: 'disk0p4', subvolume: '' } },
+    ]);
+    // Each key is the one planVolumes' jobs are mounted under (a volume's id; a btrfs file system's partition).
+    const jobs = planVolumes(source, targets, () => true);
+    expect(jobs.find((j) => j.target.id === 'disk0p3')!.source).toEqual(expectedSources(source, () => true)[0]!.source);
+  });
+
+  it('an active LV is expected too', () => {
+    expect(expectedSources(source, (d) => d === '/dev/vg0/logs').map((e) => e.key)).toEqual(['disk0p3', 'disk0p4', 'vg0-logs']);
   });
 });
 
