@@ -23,9 +23,10 @@ export interface RunningReceiver {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export async function startReceiver(dataDir: string, targets: string[], extra: string[] = [], port = 0): Promise<RunningReceiver> {
+export async function startReceiver(dataDir: string, targets: string[], extra: string[] = [], port = 0, env: NodeJS.ProcessEnv = {}): Promise<RunningReceiver> {
   const child = spawnFerry(['receive', '--listen', `127.0.0.1:${port}`, '--data', dataDir, ...targets.flatMap((t) => ['--target', t]), ...extra], {
     FERRY_LOG_LEVEL: 'debug',
+    ...env,
   });
   let err = '';
   child.stderr.on('data', (b: Buffer) => (err += b.toString()));

@@ -120,6 +120,8 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
 
     let state: LaidOutSystem['state'] = 'created';
     let record: LayoutState;
+    // The file systems being made (a new layout): each mount below waits for its own.
+    let formatting: Formatting | undefined;
     if (previous?.state === 'laid-out' && !req.relayout) {
       // A loop device attached just now shows its partitions a moment later.
       await mapLimitSettled(made.disks, AT_ONCE, (d) => rereadPartitions(deviceOf(d.name), d.partitions.map((p) => p.number)));
@@ -151,7 +153,7 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
           for (const [id, dev] of lvDevices) devices.set(id, dev);
         }
       }
-      await formatAll(req.mode, made, devices, record);
+      formatting = formatAll(req.mode, made, devices, record);
     }
     if (state === 'recognised' && dm) {
       for (const vg of layout.volumeGroups) {
@@ -159,13 +161,22 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
         res.groups.push(vg.name);
       }
     }
-    if (req.mode === 'file') {
-      // One after the other, in the plan's order: the tree's mount order is what the kernel shows (mountinfo).
+    // One after the other, in the plan's order: the tree's mount order is what
+    // the kernel shows (mountinfo). Each waits for its own file system only,
+    // so the tree is mounted while the last file systems are still being made
+    // (on the whole-server benchmark the mounts took 0.3-0.4 s after 0.3-0.4 s
+    // of mkfs); a failure on either side is thrown once both have stopped.
+    const mounting = async () => {
+      if (req.mode !== 'file') return;
       for (const m of planMounts(made, devices, paths)) {
+        await formatting?.made(m.device);
         await res.mounts.mount(m.device, m.dir, m.options);
         if (m.btrfs && state === 'created') await createSubvolumes(m.dir, m.btrfs.subvolumes, m.btrfs.defaultSubvolume);
       }
-    }
+    };
+    const [formatted, mounted] = await Promise.allSettled([formatting?.all, mounting()]);
+    if (formatted.status === 'rejected') throw formatted.reason;
+    if (mounted.status === 'rejected') throw mounted.reason;
     if (state === 'created') {
       record.state = 'laid-out';
       await writeLayoutState(paths.dir, record);
@@ -216,6 +227,25 @@ async function wipe(device: string): Promise<void> {
   await exec('wipefs', ['-a', '-q', device]);
 }
 
+interface Formatting {
+  /** Settles once every file system was made (or, after a failure, every mkfs started has ended). */
+  all: Promise<void>;
+  /** Resolves once the file system on `device` was made (at once for a device formatAll makes nothing on); rejects if it never will be. */
+  made(device: string): Promise<void>;
+}
+
+/** A promise settled from outside (Promise.withResolvers is Node 22's); a rejection nobody awaits is not an unhandled one. */
+function signal(): { promise: Promise<void>; resolve(): void; reject(e: unknown): void } {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  promise.catch(() => undefined);
+  return { promise, resolve, reject };
+}
+
 /**
  * Every file system and swap of the layout, AT_ONCE at a time (each on its
  * own device; mkfs mostly waits on writes). What is recorded (UUIDs, notes,
@@ -223,25 +253,38 @@ async function wipe(device: string): Promise<void> {
  * once all are made; the first failure in that order is thrown, after the
  * others have ended (the record stays 'laying-out': the next layout wipes).
  */
-async function formatAll(mode: CopyMode, made: Layout, devices: Map<string, string>, record: LayoutState): Promise<void> {
+function formatAll(mode: CopyMode, made: Layout, devices: Map<string, string>, record: LayoutState): Formatting {
   // Block mode copies file systems byte for byte: only swap, which is never copied, is made here.
   const jobs = layoutVolumes(made).flatMap((v) => {
     const c = v.content;
     const device = devices.get(v.id);
     return device && (c.kind === 'swap' || (c.kind === 'filesystem' && mode === 'file')) ? [{ v, c, device }] : [];
   });
-  const results = await mapLimitSettled(jobs, AT_ONCE, async ({ c, device }) => {
-    const { uuidReplaced } = await makeFileSystem(c, device);
-    return { uuidReplaced, uuid: await blkidUuid(device) };
-  });
-  jobs.forEach(({ v, c }, i) => {
-    const { uuidReplaced, uuid } = results[i]!;
-    record.uuids[v.id] = uuid;
-    if (uuidReplaced) {
-      record.notes.push(`${v.id}: btrfs UUID ${c.uuid} is in use by another file system on this machine (the receiver runs beside the source): made with ${uuid}`);
-      v.content = { ...c, uuid };
+  const ready = new Map(jobs.map(({ device }) => [device, signal()]));
+  const keep = (results: { uuidReplaced: boolean; uuid: string }[]) =>
+    jobs.forEach(({ v, c }, i) => {
+      const { uuidReplaced, uuid } = results[i]!;
+      record.uuids[v.id] = uuid;
+      if (uuidReplaced) {
+        record.notes.push(`${v.id}: btrfs UUID ${c.uuid} is in use by another file system on this machine (the receiver runs beside the source): made with ${uuid}`);
+        v.content = { ...c, uuid };
+      }
+    });
+  const all = (async () => {
+    try {
+      const results = await mapLimitSettled(jobs, AT_ONCE, async ({ c, device }) => {
+        const { uuidReplaced } = await makeFileSystem(c, device);
+        const uuid = await blkidUuid(device);
+        ready.get(device)!.resolve();
+        return { uuidReplaced, uuid };
+      });
+      keep(results);
+    } finally {
+      // A file system not made by now never will be (an earlier one failed): its mount is not attempted.
+      for (const [device, r] of ready) r.reject(new FerryError('FERRY_LAYOUT_FAILED', `the file system on ${device} was not made: an earlier one failed`));
     }
-  });
+  })();
+  return { all, made: (device) => ready.get(device)?.promise ?? Promise.resolve() };
 }
 
 /** The disks still carry what was recorded: each table's id and each file system's UUID. */
