@@ -40,6 +40,9 @@ export interface ValidateOptions {
   fsTypes?: readonly FileSystemType[];
 }
 
+/** The longest label each mkfs writes whole, in bytes (ext4 and swap 16, xfs 12, vfat 11, btrfs 255). */
+const LABEL_BYTES: Record<FileSystemType, number> = { ext2: 16, ext3: 16, ext4: 16, xfs: 12, btrfs: 255, vfat: 11, swap: 16 };
+
 const invalid = (msg: string) => new FerryError('FERRY_LAYOUT_INVALID', `layout: ${msg}`);
 
 export function validateLayout(layout: Layout, disks: SystemDisk[], mode: CopyMode, options: ValidateOptions = {}): void {
@@ -65,6 +68,13 @@ export function validateLayout(layout: Layout, disks: SystemDisk[], mode: CopyMo
       }
       const min = FS_MIN_BYTES[type as FileSystemType];
       if (sizeBytes < min) throw invalid(`${what}: ${fmt(sizeBytes)} is below the smallest ${type} mkfs creates, ${fmt(min)}`);
+      // What the receiver makes (file level: every file system; block level: swap) gets the label asked, whole:
+      // mkfs.xfs and mkfs.vfat fail on a longer one after the tables were written, mkfs.ext4 and mkswap cut it (fstab's LABEL= then finds nothing).
+      const maxLabel = LABEL_BYTES[type as FileSystemType];
+      const labelBytes = Buffer.byteLength(content.label, 'utf8');
+      if ((mode === 'file' || content.kind === 'swap') && labelBytes > maxLabel) {
+        throw invalid(`${what}: the label ${JSON.stringify(content.label)} is ${labelBytes} bytes; a ${type} label holds at most ${maxLabel}`);
+      }
     }
     if (content.kind === 'lvm-pv') {
       if (!vgNames.has(content.vg)) throw invalid(`${what}: an LVM physical volume of volume group ${JSON.stringify(content.vg)}, which volumeGroups does not list`);

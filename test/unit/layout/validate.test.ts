@@ -73,6 +73,20 @@ describe('validateLayout', () => {
     expect(refusal(() => validateLayout(zfs, disksOf(920, 568), 'file')).message).toContain('"zfs"');
   });
 
+  it('FERRY_LAYOUT_INVALID for a label longer than the file system holds (xfs 12 bytes, ext4 16), where the receiver makes the file system', () => {
+    const long = (fsType: string, label: string) =>
+      edit((l) => {
+        Object.assign(part(l, 'disk0p4').content, { fsType, label });
+      });
+    const e = refusal(() => validateLayout(long('xfs', 'thirteen-char'), disksOf(920, 568), 'file'));
+    expect(e.code).toBe('FERRY_LAYOUT_INVALID');
+    expect(e.message).toContain('the label "thirteen-char" is 13 bytes; a xfs label holds at most 12');
+    expect(() => validateLayout(long('xfs', 'twelve-chars'), disksOf(920, 568), 'file')).not.toThrow();
+    expect(refusal(() => validateLayout(long('ext4', 'seventeen-chars-x'), disksOf(920, 568), 'file')).message).toContain('is 17 bytes; a ext4 label holds at most 16');
+    // Block level copies the file system with its label: nothing is made, nothing to refuse.
+    expect(() => validateLayout(long('xfs', 'thirteen-char'), disksOf(920, 568), 'block')).not.toThrow();
+  });
+
   it('FERRY_LAYOUT_INVALID for structure: duplicate ids and numbers, MBR limits, logical numbering, VGs, alignment, overlaps, fs minimums', () => {
     const cases: [string, (l: Layout) => void, RegExp][] = [
       ['duplicate id', (l) => (part(l, 'disk0p4').id = 'disk0p3'), /id "disk0p3" is used twice/],
