@@ -13,7 +13,8 @@ export const PIECE = 64 * 1024;
 export const LARGE_FILE = 8 * 1024 * 1024;
 const IO = 4 * 1024 * 1024;
 const HOLE_GRAIN = 4096;
-const MAX_RANGES = 16_384;
+/** More data ranges than this and a sparse file is sent whole (its pax map would be too large). */
+export const MAX_RANGES = 16_384;
 
 export interface Range {
   off: number;

@@ -13,7 +13,8 @@ import type { Entry } from './entry.js';
 import { major, minor } from './entry.js';
 import { ManifestWriter, readManifestLines } from './manifest.js';
 import { Delta, type DeltaItem } from './delta.js';
-import { changedRanges, dataRanges, formatRanges, LARGE_FILE, pieceHashes, readFull, type Range } from '../../protocol/file-pieces.js';
+import { changedRanges, dataRanges, formatRanges, LARGE_FILE, MAX_RANGES, pieceHashes, readFull, type Range } from '../../protocol/file-pieces.js';
+import { dataExtents } from '../../platform/file-extents.js';
 import { absPath, isUnder, showPath } from '../../protocol/paths.js';
 import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from '../../protocol/tar-format.js';
 import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
@@ -416,7 +417,7 @@ export class TarProducer {
         }
       }
       if (!ranges && size > 0 && e.allocated < size) {
-        ranges = dataRanges(fd, size);
+        ranges = await sparseRanges(fd, size, e.allocated);
         if (ranges) {
           this.stats.bytesRead += size;
           h.ferry = { map: formatRanges(ranges), size: String(size) };
@@ -462,6 +463,22 @@ export class TarProducer {
       closeSync(fd);
     }
   }
+}
+
+/**
+ * Below this much of holes a sparse file is scanned for zeros: starting
+ * filefrag (platform/file-extents.ts) costs about what reading 5 MiB of holes
+ * does, and small files with few blocks (inline data) would start one each.
+ */
+export const EXTENT_MAP_MIN_HOLES = 16 * 2 ** 20;
+
+/** A sparse file's data ranges: from its extent map where it has many holes (none of them read), else by reading it for zeros; null = send it whole. */
+async function sparseRanges(fd: number, size: number, allocated: number): Promise<Range[] | null> {
+  if (size - allocated >= EXTENT_MAP_MIN_HOLES) {
+    const mapped = await dataExtents(fd, size);
+    if (mapped) return mapped.length <= MAX_RANGES ? mapped : null;
+  }
+  return dataRanges(fd, size);
 }
 
 function changedWhileRead(a: BigIntStats, b: BigIntStats): boolean {

@@ -1,0 +1,124 @@
+// Where a sparse file's data is, without reading its holes: the file's
+// extent map (FIEMAP) as e2fsprogs' `filefrag -e` prints it. Node has no
+// lseek(SEEK_DATA) and no ioctl; reading a hole still costs a page of
+// zeroes per 4 KiB (a 300 MB sparse file with 4 MB of data: 0.57 s of
+// system time cold, and 300 MB of page cache, against a few ms for
+// filefrag), and /var/log/lastlog of a server with large UIDs is hundreds
+// of GB of holes. filefrag is in e2fsprogs, which every Linux distribution
+// installs; where it is missing or the file system has no FIEMAP (tmpfs),
+// the answer is null and the caller scans the file for zeros as before.
+//
+// The file is handed to filefrag as an open descriptor (/dev/fd/3): it maps
+// the very inode the caller opened, and the name it prints is ours, so no
+// file name (which may hold a newline) can add lines to the output.
+// Owns: running filefrag and reading its output. Must not touch: the file.
+
+import { spawn } from 'node:child_process';
+import { toolEnvironment } from './exec.js';
+
+export interface DataExtent {
+  off: number;
+  len: number;
+}
+
+/** Output beyond this is not an extent map worth having (the caller sends such a file whole). */
+const MAX_OUTPUT = 4 * 2 ** 20;
+const TIMEOUT_MS = 15_000;
+
+/**
+ * The byte ranges of `fd` (a regular file of `size` bytes) that hold data,
+ * in order, merged where they touch and cut at `size`; unwritten
+ * (preallocated) extents read as zeros and count as holes. Null when the
+ * map cannot be had or read (no filefrag, no FIEMAP, a line that does not
+ * parse, extents out of order): the caller falls back to reading the file.
+ */
+export function dataExtents(fd: number, size: number): Promise<DataExtent[] | null> {
+  return new Promise((resolve) => {
+    let child;
+    try {
+      child = spawn('filefrag', ['-e', '/dev/fd/3'], {
+        stdio: ['ignore', 'pipe', 'ignore', fd],
+        env: toolEnvironment({ ...process.env, LC_ALL: 'C', LANG: 'C' }),
+      });
+    } catch {
+      resolve(null);
+      return;
+    }
+    const out: Buffer[] = [];
+    let len = 0;
+    let done = false;
+    const finish = (v: DataExtent[] | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve(v);
+    };
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(null);
+    }, TIMEOUT_MS);
+    child.stdout!.on('data', (b: Buffer) => {
+      len += b.length;
+      if (len > MAX_OUTPUT) {
+        child.kill('SIGKILL');
+        finish(null);
+      } else out.push(b);
+    });
+    child.on('error', () => finish(null));
+    child.on('close', (code) => finish(code === 0 ? parseFilefrag(Buffer.concat(out).toString('utf8'), size) : null));
+  });
+}
+
+const HEADER = /^File size of \/dev\/fd\/3 is (\d+) \((\d+) blocks? of (\d+) bytes\)$/;
+// "   0:        0..       2:    8286218..   8286220:      3:             last,eof" (expected and flags may be empty)
+const EXTENT = /^\s*\d+:\s+(\d+)\.\.\s*(\d+):\s+\d+\.\.\s*\d+:\s+(\d+):\s*(?:\d+:)?\s*([a-z_,]*)\s*$/;
+
+/** filefrag -e's output for /dev/fd/3 → data ranges; null for anything unexpected. Exported for the tests (recorded outputs). */
+export function parseFilefrag(text: string, size: number): DataExtent[] | null {
+  let block = 0;
+  let sawTable = false;
+  let summary: number | undefined;
+  let extents = 0;
+  const out: DataExtent[] = [];
+  let end = 0;
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('Filesystem type is:')) continue;
+    const h = HEADER.exec(line);
+    if (h) {
+      if (Number(h[1]) !== size) return null; // the file changed size since the caller's fstat
+      block = Number(h[3]);
+      continue;
+    }
+    if (/^\s*ext:\s+logical_offset:/.test(line)) {
+      sawTable = true;
+      continue;
+    }
+    // "NAME: 4 extents found" (filefrag 1.47 prints a name of its own there, not always the path given): the last line.
+    const sum = /: (\d+) extents? found$/.exec(line);
+    if (sum) {
+      if (summary !== undefined) return null;
+      summary = Number(sum[1]);
+      continue;
+    }
+    const m = EXTENT.exec(line);
+    if (!m || !block || !sawTable || summary !== undefined) return null;
+    extents++;
+    const first = Number(m[1]);
+    const last = Number(m[2]);
+    const count = Number(m[3]);
+    if (last - first + 1 !== count) return null;
+    const flags = m[4]!.split(',');
+    if (flags.includes('unwritten')) continue; // preallocated: reads as zeros
+    const off = first * block;
+    const stop = Math.min(size, (last + 1) * block);
+    if (!Number.isSafeInteger(stop) || off < end) return null;
+    if (off >= stop) continue; // wholly past the end (preallocated beyond EOF)
+    const prev = out[out.length - 1];
+    if (prev && prev.off + prev.len === off) prev.len += stop - off;
+    else out.push({ off, len: stop - off });
+    end = stop;
+  }
+  // Every extent filefrag counted was read (a map cut short, or with lines of
+  // another origin, is not one to leave data out by).
+  return block && summary === extents ? out : null;
+}
