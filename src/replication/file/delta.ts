@@ -28,6 +28,14 @@ export type DeltaItem =
   /** Unchanged entries, in order: their lines, their regular files' bytes, and those of them with other hard links. */
   | { kind: 'same'; lines: string[]; bytes: number; links: Entry[] };
 
+/**
+ * Walk lines merged per batch, at most: the read-ahead takes 64 entries at a time (tar-producer.ts), and a
+ * batch's items (parsed entries) are alive until the stream reaches them. Measured (docman tree, 31,000
+ * entries): whole stretches — a directory of thousands of pages parsed at once — took the agent's peak RSS
+ * from 165–169 MB to 177–188 MB.
+ */
+const BATCH_LINES = 256;
+
 export class Delta {
   private oldLine: string | null = null;
   /** The old line's path field, cut out only when a walk line differs from it (undefined: not yet). */
@@ -75,16 +83,19 @@ export class Delta {
     if (first.length > 0) yield first;
     for (let stretch = await walker.next(); stretch; stretch = await walker.next()) {
       const l = stretch.listing;
-      const out: DeltaItem[] = [];
-      this.merge(out, l.lines, l.sizes, l.flags, stretch.from, stretch.to);
-      if (out.length > 0) yield out;
+      // In pieces of BATCH_LINES: a whole large directory parsed at once lived long enough to be promoted.
+      for (let from = stretch.from; from < stretch.to; from += BATCH_LINES) {
+        const out: DeltaItem[] = [];
+        this.merge(out, l.lines, l.sizes, l.flags, from, Math.min(stretch.to, from + BATCH_LINES));
+        if (out.length > 0) yield out;
+      }
     }
     // What is left of the old manifest, in bounded pieces (a deleted subtree can be any size).
     let rest: DeltaItem[] = [];
     while (this.oldLine !== null) {
       rest.push({ kind: 'deleted', old: this.parseOld() });
       this.advanceOld();
-      if (rest.length >= 1024) {
+      if (rest.length >= BATCH_LINES) {
         yield rest;
         rest = [];
       }
