@@ -30,9 +30,10 @@ export type DeltaItem =
 
 /**
  * Walk lines merged per batch, at most: the read-ahead takes 64 entries at a time (tar-producer.ts), and a
- * batch's items (parsed entries) are alive until the stream reaches them. Measured (docman tree, 31,000
- * entries): whole stretches — a directory of thousands of pages parsed at once — took the agent's peak RSS
- * from 165–169 MB to 177–188 MB.
+ * batch's items (parsed entries) are alive until the stream reaches them. Measured (docs/file-replication.md,
+ * "The agent's CPU per entry"): whole stretches — a directory of thousands of pages parsed at once — gave
+ * an agent peak RSS of 177–188 MB in one set of three runs (main's build 165–169 MB in the same set); with
+ * 256-line batches 163–170 MB over six runs.
  */
 const BATCH_LINES = 256;
 
