@@ -46,18 +46,55 @@ export interface TarHeader {
   ferry?: Record<string, string>;
 }
 
+/** Decimal digits of a non-negative integer (no string made). */
+function digits(n: number): number {
+  let d = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    d++;
+  }
+  return d;
+}
+
 /** Bytes of the pax record "<len> <key>=<value>\n", where len counts itself. */
 function recordLength(keyBytes: number, valueBytes: number): number {
   const body = 3 + keyBytes + valueBytes; // ' ' + '=' + '\n'
-  let len = body + String(body).length;
-  if (String(len).length !== String(body).length) len = body + String(len).length;
-  return len;
+  const d = digits(body);
+  const len = body + d;
+  return digits(len) === d ? len : body + digits(len);
 }
 
+/** Writes a non-negative integer in decimal at `off`; returns the offset after it. */
+function decimal(out: Buffer, off: number, n: number): number {
+  const end = off + digits(n);
+  for (let i = end - 1; i >= off; i--) {
+    out[i] = 0x30 + (n % 10);
+    n = Math.floor(n / 10);
+  }
+  return end;
+}
+
+/** The keys every entry may carry, as bytes with their '=' (copied, not encoded, per entry). */
+const KEY_PATH = Buffer.from('path=');
+const KEY_LINKPATH = Buffer.from('linkpath=');
+const KEY_MTIME = Buffer.from('mtime=');
+
 /** Writes one pax record at `off` (its length from recordLength); returns the offset after it. */
-function writeRecord(out: Buffer, off: number, len: number, key: string, value: Buffer | string): number {
-  off += out.write(`${len} ${key}=`, off, 'utf8');
-  off += typeof value === 'string' ? out.write(value, off, 'latin1') : value.copy(out, off);
+function writeRecord(out: Buffer, off: number, len: number, key: string | Buffer, value: Buffer | string): number {
+  off = decimal(out, off, len);
+  out[off++] = 0x20;
+  if (typeof key === 'string') {
+    off += out.write(key, off, 'utf8');
+    out[off++] = 0x3d;
+  } else {
+    out.set(key, off);
+    off += key.length;
+  }
+  if (typeof value === 'string') off += out.write(value, off, 'latin1');
+  else {
+    out.set(value, off);
+    off += value.length;
+  }
   out[off] = 0x0a;
   return off + 1;
 }
@@ -68,18 +105,36 @@ const OCTAL_MAX: number[] = Array.from({ length: 13 }, (_, w) => (w === 0 ? 0 : 
 /** Writes `value` as a NUL-terminated octal field (0 when it does not fit). */
 function octal(buf: Buffer, off: number, width: number, value: number): void {
   let v = value >= 0 && value <= OCTAL_MAX[width]! ? value : 0;
-  for (let i = off + width - 2; i >= off; i--) {
+  let i = off + width - 2;
+  // Below 2^31 with shifts (ids, modes, most sizes and times), above with division.
+  for (; i >= off && v > 0x7fffffff; i--) {
     buf[i] = 0x30 + (v % 8);
     v = Math.floor(v / 8);
+  }
+  for (; i >= off; i--) {
+    buf[i] = 0x30 + (v & 7);
+    v >>>= 3;
   }
   buf[off + width - 1] = 0;
 }
 
-const USTAR_MAGIC = 'ustar\u000000';
+const USTAR_MAGIC = Buffer.from('ustar\u000000', 'latin1');
+const PAX_PREFIX = Buffer.from('PaxHeaders/');
 
-/** Writes a ustar header block at `off` of `b`, which must hold zeros there. */
-function ustar(b: Buffer, off: number, name: string, type: number, size: number, mtimeSec: number, h: Pick<TarHeader, 'mode' | 'uid' | 'gid' | 'devmajor' | 'devminor'>, linkname = ''): void {
-  b.write(name.length > 99 ? name.slice(0, 99) : name, off, 'latin1');
+/**
+ * Writes up to `max` bytes of `src` at `off` as a printable ASCII stand-in for a raw path in the ustar name
+ * fields: bytes outside 0x20–0x7e become '_' (what tar readers show for a pax entry's ustar name).
+ */
+function asciiName(out: Buffer, off: number, src: Buffer, max: number): void {
+  const n = Math.min(src.length, max);
+  for (let i = 0; i < n; i++) {
+    const c = src[i]!;
+    out[off + i] = c < 0x20 || c > 0x7e ? 0x5f : c;
+  }
+}
+
+/** Writes a ustar header block at `off` of `b`, which must hold zeros there; the name (and link name) fields are the caller's. */
+function ustar(b: Buffer, off: number, type: number, size: number, mtimeSec: number, h: Pick<TarHeader, 'mode' | 'uid' | 'gid' | 'devmajor' | 'devminor'>): void {
   octal(b, off + 100, 8, h.mode & 0o7777);
   octal(b, off + 108, 8, h.uid);
   octal(b, off + 116, 8, h.gid);
@@ -87,20 +142,16 @@ function ustar(b: Buffer, off: number, name: string, type: number, size: number,
   octal(b, off + 136, 12, mtimeSec);
   b.fill(0x20, off + 148, off + 156);
   b[off + 156] = type;
-  if (linkname.length > 0) b.write(linkname.length > 99 ? linkname.slice(0, 99) : linkname, off + 157, 'latin1');
-  b.write(USTAR_MAGIC, off + 257, 'latin1');
+  b.set(USTAR_MAGIC, off + 257);
   octal(b, off + 329, 8, h.devmajor ?? 0);
   octal(b, off + 337, 8, h.devminor ?? 0);
   // The checksum: the sum of the header's bytes. Only these ranges can be non-zero.
   let sum = 0;
   for (let i = off, e = off + 265; i < e; i++) sum += b[i]!;
   for (let i = off + 329, e = off + 345; i < e; i++) sum += b[i]!;
-  const cs = sum.toString(8);
-  const at = off + 148 + Math.max(0, 6 - cs.length);
-  b.fill(0x30, off + 148, at);
-  b.write(cs, at, 'latin1');
-  b[off + 148 + Math.max(6, cs.length)] = 0;
-  b[off + 148 + Math.max(6, cs.length) + 1] = 0x20;
+  // Six octal digits, NUL, space (the sum of 512 bytes is below 8^6).
+  octal(b, off + 148, 7, sum);
+  b[off + 155] = 0x20;
 }
 
 function padding(n: number): number {
@@ -109,16 +160,6 @@ function padding(n: number): number {
 
 export const ZERO_BLOCKS = Buffer.alloc(BLOCK * 2);
 
-/** Printable ASCII stand-in for a raw path in the ustar name fields. */
-function asciiName(p: Buffer): string {
-  const s = p.toString('latin1');
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e) return s.replace(/[^\x20-\x7e]/g, '_');
-  }
-  return s;
-}
-
 const DOT = Buffer.from('.');
 
 /**
@@ -126,61 +167,68 @@ const DOT = Buffer.from('.');
  * and padding follow separately), into one buffer: this runs once per entry
  * of the tree, so it allocates once and writes in place. With `scratch` (large
  * enough) nothing is allocated: the result is a view of it, valid until the
- * next use of that scratch (the tar producer copies each header into its
- * stream slice at once; a fresh zero-filled buffer per entry was an
- * ArrayBuffer per entry for the collector, see docs/file-replication.md "Less
- * CPU per entry on both ends").
+ * next use of that scratch (the tar producer hands the free end of its stream
+ * slice, so a header is written where it travels; a fresh zero-filled buffer
+ * per entry was an ArrayBuffer per entry for the collector, see
+ * docs/file-replication.md "Less CPU per entry on both ends"). Numbers and
+ * names are written as bytes, not formatted as strings first ("The agent's
+ * CPU per entry").
  */
 export function encodeHeader(h: TarHeader, scratch?: Buffer): Buffer {
   const path = h.path.length === 0 ? DOT : h.path;
-  // seconds.nanoseconds; a time after 1970 is cut out of its decimal text (no bigint division per entry).
-  let sec: string;
-  let mtime: string;
+  // seconds.nanoseconds, cut out of the time's decimal text (no bigint division per entry).
+  let t: string;
+  let mtimeSec: number;
   if (h.mtimeNs >= 0n) {
-    const t = h.mtimeNs.toString().padStart(10, '0');
-    sec = t.slice(0, -9);
-    mtime = `${sec}.${t.slice(-9)}`;
+    t = h.mtimeNs.toString();
+    if (t.length < 10) t = t.padStart(10, '0');
+    mtimeSec = 0;
+    for (let i = 0, e = t.length - 9; i < e; i++) mtimeSec = mtimeSec * 10 + (t.charCodeAt(i) - 0x30);
+    t = `${t.slice(0, -9)}.${t.slice(-9)}`;
   } else {
-    sec = String(h.mtimeNs / 1_000_000_000n);
-    mtime = `${sec}.${(h.mtimeNs % 1_000_000_000n).toString().padStart(9, '0')}`;
+    const sec = String(h.mtimeNs / 1_000_000_000n);
+    mtimeSec = Number(sec);
+    t = `${sec}.${(h.mtimeNs % 1_000_000_000n).toString().padStart(9, '0')}`;
   }
-  const uid = h.uid > 0o7777777 ? String(h.uid) : null;
-  const gid = h.gid > 0o7777777 ? String(h.gid) : null;
-  const size = h.size > 0o77777777777 ? String(h.size) : null;
-  const ferry = h.ferry ? Object.entries(h.ferry) : null;
+  const bigUid = h.uid > 0o7777777;
+  const bigGid = h.gid > 0o7777777;
+  const bigSize = h.size > 0o77777777777;
   // Record lengths first (same order as written below), then one allocation.
-  const lens: number[] = [];
-  let paxLen = 0;
-  const add = (keyBytes: number, valueBytes: number) => {
-    const l = recordLength(keyBytes, valueBytes);
-    lens.push(l);
-    paxLen += l;
-  };
-  add(4, path.length);
-  if (h.linkpath) add(8, h.linkpath.length);
-  add(5, mtime.length);
-  if (uid) add(3, uid.length);
-  if (gid) add(3, gid.length);
-  if (size) add(4, size.length);
-  if (h.xattrs) for (const [k, v] of h.xattrs) add(Buffer.byteLength(`SCHILY.xattr.${k}`), v.length);
-  if (ferry) for (const [k, v] of ferry) add(Buffer.byteLength(`FERRY.${k}`), Buffer.byteLength(v));
+  const pathLen = recordLength(4, path.length);
+  const linkLen = h.linkpath ? recordLength(8, h.linkpath.length) : 0;
+  const mtimeLen = recordLength(5, t.length);
+  let paxLen = pathLen + linkLen + mtimeLen;
+  if (bigUid) paxLen += recordLength(3, digits(h.uid));
+  if (bigGid) paxLen += recordLength(3, digits(h.gid));
+  if (bigSize) paxLen += recordLength(4, digits(h.size));
+  let extra: { key: string; value: Buffer; len: number }[] | null = null;
+  if (h.xattrs || h.ferry) {
+    extra = [];
+    if (h.xattrs) for (const [k, v] of h.xattrs) extra.push({ key: `SCHILY.xattr.${k}`, value: v, len: 0 });
+    if (h.ferry) for (const [k, v] of Object.entries(h.ferry)) extra.push({ key: `FERRY.${k}`, value: Buffer.from(v), len: 0 });
+    for (const x of extra) {
+      x.len = recordLength(Buffer.byteLength(x.key), x.value.length);
+      paxLen += x.len;
+    }
+  }
   const mainAt = BLOCK + paxLen + padding(paxLen);
   const len = mainAt + BLOCK;
   const out = scratch && scratch.length >= len ? scratch.fill(0, 0, len).subarray(0, len) : Buffer.alloc(len);
   let off = BLOCK;
-  let r = 0;
-  off = writeRecord(out, off, lens[r++]!, 'path', path);
-  if (h.linkpath) off = writeRecord(out, off, lens[r++]!, 'linkpath', h.linkpath);
-  off = writeRecord(out, off, lens[r++]!, 'mtime', mtime);
-  if (uid) off = writeRecord(out, off, lens[r++]!, 'uid', uid);
-  if (gid) off = writeRecord(out, off, lens[r++]!, 'gid', gid);
-  if (size) off = writeRecord(out, off, lens[r++]!, 'size', size);
-  if (h.xattrs) for (const [k, v] of h.xattrs) off = writeRecord(out, off, lens[r++]!, `SCHILY.xattr.${k}`, v);
-  if (ferry) for (const [k, v] of ferry) off = writeRecord(out, off, lens[r++]!, `FERRY.${k}`, Buffer.from(v));
-  const ascii = asciiName(h.path);
-  const mtimeSec = Number(sec);
-  ustar(out, 0, `PaxHeaders/${ascii}`, 0x78, paxLen, mtimeSec, h);
-  ustar(out, mainAt, ascii || '.', TYPEFLAG[h.type], h.size, mtimeSec, h, h.linkpath ? asciiName(h.linkpath) : '');
+  off = writeRecord(out, off, pathLen, KEY_PATH, path);
+  if (h.linkpath) off = writeRecord(out, off, linkLen, KEY_LINKPATH, h.linkpath);
+  off = writeRecord(out, off, mtimeLen, KEY_MTIME, t);
+  if (bigUid) off = writeRecord(out, off, recordLength(3, digits(h.uid)), 'uid', String(h.uid));
+  if (bigGid) off = writeRecord(out, off, recordLength(3, digits(h.gid)), 'gid', String(h.gid));
+  if (bigSize) off = writeRecord(out, off, recordLength(4, digits(h.size)), 'size', String(h.size));
+  if (extra) for (const x of extra) off = writeRecord(out, off, x.len, x.key, x.value);
+  // The ustar names: "PaxHeaders/<name>" and the name, at most 99 bytes each (the root's own name is '.').
+  out.set(PAX_PREFIX, 0);
+  asciiName(out, PAX_PREFIX.length, h.path, 99 - PAX_PREFIX.length);
+  ustar(out, 0, 0x78, paxLen, mtimeSec, h);
+  asciiName(out, mainAt, path, 99);
+  if (h.linkpath) asciiName(out, mainAt + 157, h.linkpath, 99);
+  ustar(out, mainAt, TYPEFLAG[h.type], h.size, mtimeSec, h);
   return out;
 }
 

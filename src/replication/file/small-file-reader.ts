@@ -3,7 +3,9 @@
 // costs per-file overhead: one worker message per batch of files is far
 // cheaper for the main thread than four thread-pool operations per file,
 // and several workers keep several cold reads in flight. The fstat after
-// the read lets the caller see whether the file changed since the walk.
+// the read is compared on the worker with the walk's manifest line of the
+// file (its inode, size and times), so that a result is a verdict and a
+// length, not a stat with bigints for the main thread to compare.
 // The threads are a platform/worker-pool.ts pool, the reader's own or the
 // full pass's shared one (pass-workers.ts); if workers cannot start, the
 // same reads run on the thread pool.
@@ -11,20 +13,12 @@
 import { close as fsClose, constants, fstat as fsFstat, open as fsOpen, read as fsRead } from 'node:fs';
 import { WorkerPool, workerBody, type Transfer } from '../../platform/worker-pool.js';
 
-export interface SmallFileStat {
-  ino: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  size: bigint;
-  isFile: boolean;
-}
-
 export type SmallRead =
   | 'vanished'
   | {
-      after: SmallFileStat;
       data: Buffer;
-      grew: boolean;
+      /** The file differs from the walk's line after the read (grew, shrank, new times): send it again next pass. */
+      changed: boolean;
       /** Call once `data` is no longer needed (copied out): its batch's buffer may then be reused. */
       release?: () => void;
     };
@@ -32,6 +26,7 @@ export type SmallRead =
 interface Request {
   path: Buffer;
   size: number;
+  line: string;
   resolve: (r: SmallRead) => void;
   reject: (e: Error) => void;
 }
@@ -53,28 +48,74 @@ export const SMALL_FILE_INIT: { flags: number; minBuffer?: number } = { flags: S
 export interface Batch {
   paths: string[];
   sizes: number[];
+  /**
+   * Each file's manifest line from the walk (manifest.ts: size, mtime, ctime and inode as decimal text), to
+   * compare the fstat after the read with; without, a file is judged on its walked size alone.
+   */
+  lines?: string[];
   /** A buffer back from an earlier batch (moved to the worker) to read into if it fits; else one is allocated. */
   buffer?: ArrayBuffer;
 }
 
 export interface WorkerResult {
-  status: 'ok' | 'vanished' | 'error';
+  /** vanished: gone, not a regular file any more, or another inode; changed: read, but not as the walk saw it. */
+  status: 'ok' | 'changed' | 'vanished' | 'error';
   /** The bytes read are data[at, at + got). */
   data?: ArrayBuffer;
   at?: number;
   got?: number;
-  ino?: bigint;
-  mtimeNs?: bigint;
-  ctimeNs?: bigint;
-  size?: bigint;
-  isFile?: boolean;
   message?: string;
   code?: string;
 }
 
+/**
+ * The verdict on a file read whole: `stat` is its fstat after the read as decimal text (inode, size, mtime and
+ * ctime in ns), `line` the walk's manifest line. Lines carry decimal text without leading zeros (manifest.ts),
+ * so text equality is value equality. Self-contained: its source text runs on the worker threads.
+ */
+export function judgeRead(line: string | undefined, size: number, got: number, isFile: boolean, ino: string, statSize: string, mtimeNs: string, ctimeNs: string): 'ok' | 'changed' | 'vanished' {
+  if (!isFile) return 'vanished';
+  // Fields: path, type, size, mtimeNs, ctimeNs, mode, uid, gid, dev, ino, …
+  const f = line === undefined ? undefined : line.split('\t', 10);
+  if (f !== undefined && f[9] !== ino) return 'vanished';
+  if (got > size || String(size) !== statSize) return 'changed';
+  if (f === undefined) return 'ok';
+  return f[3] === mtimeNs && f[4] === ctimeNs ? 'ok' : 'changed';
+}
+
+/**
+ * fstat as Node's binding returns it (the stat fields as doubles, walker.ts rawLstatFor's layout), without the
+ * BigIntStats object (eighteen bigints and four Dates per file); null when the binding is missing or disagrees
+ * with fstatSync on `probeFd` (the caller then uses fstatSync). Self-contained: its source text runs on the workers.
+ */
+export function rawFstatFor(nodeFs: typeof import('node:fs'), probeFd: number): ((fd: number) => Float64Array) | null {
+  try {
+    const binding = (process as unknown as { binding(name: string): { fstat?: (fd: number, big: boolean, req: undefined, throwIfNoEntry: boolean) => Float64Array } }).binding('fs');
+    const fstat = binding.fstat;
+    if (typeof fstat !== 'function') return null;
+    const raw = (fd: number): Float64Array => fstat.call(binding, fd, false, undefined, false);
+    const a = raw(probeFd);
+    const s = nodeFs.fstatSync(probeFd, { bigint: true });
+    if (!(a instanceof Float64Array) || a.length < 16) return null;
+    const same =
+      BigInt(a[1]!) === s.mode && BigInt(a[7]!) === s.ino && BigInt(a[8]!) === s.size &&
+      BigInt(a[12]!) * 1000000000n + BigInt(a[13]!) === s.mtimeNs && BigInt(a[14]!) * 1000000000n + BigInt(a[15]!) === s.ctimeNs;
+    return same ? raw : null;
+  } catch {
+    return null;
+  }
+}
+
 /** One thread's batch reader. Self-contained: its source text runs on the worker threads. */
-function setupBatchReader(init: { flags: number; minBuffer?: number }, lib: { fs: typeof import('node:fs') }): (m: Batch, transfer: Transfer) => WorkerResult[] {
+function setupBatchReader(
+  init: { flags: number; minBuffer?: number },
+  lib: { fs: typeof import('node:fs'); judgeRead: typeof judgeRead; rawFstatFor: typeof rawFstatFor },
+): (m: Batch, transfer: Transfer) => WorkerResult[] {
   const fs = lib.fs;
+  const judge = lib.judgeRead;
+  // Doubles are exact below 2^53; times before 1970 and larger numbers go through fstatSync's bigints.
+  const big = 9007199254740991;
+  let raw: ((fd: number) => Float64Array) | null | undefined;
   return (m, transfer) => {
     const out: WorkerResult[] = [];
     // One buffer for the whole batch, each file at its own offset (its walked size and one byte more):
@@ -90,7 +131,8 @@ function setupBatchReader(init: { flags: number; minBuffer?: number }, lib: { fs
     let at = 0;
     for (let i = 0; i < m.paths.length; i++) {
       const start = at;
-      at += m.sizes[i]! + 1;
+      const size = m.sizes[i]!;
+      at += size + 1;
       const p = Buffer.from(m.paths[i]!, 'latin1');
       let fd: number;
       try {
@@ -101,17 +143,31 @@ function setupBatchReader(init: { flags: number; minBuffer?: number }, lib: { fs
         continue;
       }
       try {
-        const buf = all.subarray(start, start + m.sizes[i]! + 1);
+        const buf = all.subarray(start, start + size + 1);
         let got = 0;
         // Stops once the walked size is in: a read to see EOF cost one more syscall per file, and a file that grew
         // after this read shows it in the fstat below (its size), one that grew before it in the extra byte.
         for (;;) {
           const n = fs.readSync(fd, buf, got, buf.length - got, got);
           got += n;
-          if (n === 0 || got >= m.sizes[i]!) break;
+          if (n === 0 || got >= size) break;
         }
-        const st = fs.fstatSync(fd, { bigint: true });
-        out.push({ status: 'ok', data: whole.buffer, at: start, got, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, size: st.size, isFile: st.isFile() });
+        if (raw === undefined) raw = lib.rawFstatFor(fs, fd);
+        const a = raw === null ? undefined : raw(fd);
+        let status: 'ok' | 'changed' | 'vanished';
+        if (a !== undefined && a[7]! <= big && a[8]! <= big && a[12]! > 0 && a[14]! > 0) {
+          // sec * 1e9 + nsec as text, as a bigint would print (seconds > 0 here): the walker's own formula.
+          const mn = a[13]!;
+          const cn = a[15]!;
+          status = judge(
+            m.lines?.[i], size, got, (a[1]! & 0o170000) === 0o100000, `${a[7]}`, `${a[8]}`,
+            `${a[12]}${mn < 1e8 ? String(mn).padStart(9, '0') : mn}`, `${a[14]}${cn < 1e8 ? String(cn).padStart(9, '0') : cn}`,
+          );
+        } else {
+          const st = fs.fstatSync(fd, { bigint: true });
+          status = judge(m.lines?.[i], size, got, st.isFile(), String(st.ino), String(st.size), String(st.mtimeNs), String(st.ctimeNs));
+        }
+        out.push(status === 'vanished' ? { status } : { status, data: whole.buffer, at: start, got });
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
         out.push({ status: 'error', message: err.message, code: err.code! });
@@ -127,7 +183,7 @@ function setupBatchReader(init: { flags: number; minBuffer?: number }, lib: { fs
 export const smallFileBody = workerBody({
   name: 'small-file reading',
   modules: { fs: 'node:fs' },
-  helpers: {},
+  helpers: { judgeRead, rawFstatFor },
   setup: setupBatchReader,
 });
 
@@ -162,10 +218,13 @@ export class SmallFileReader {
     }
   }
 
-  /** Reads up to size+1 bytes of the file at path (one more than expected, to notice growth). */
-  read(path: Buffer, size: number): Promise<SmallRead> {
+  /**
+   * Reads up to size+1 bytes of the file at path (one more than expected, to notice growth), and judges it
+   * against `line`, its manifest line from the walk (judgeRead; without one, on its size alone).
+   */
+  read(path: Buffer, size: number, line?: string): Promise<SmallRead> {
     return new Promise((resolve, reject) => {
-      this.pending.push({ path, size, resolve, reject });
+      this.pending.push({ path, size, line: line ?? '', resolve, reject });
       if (this.pending.length >= BATCH) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -180,13 +239,14 @@ export class SmallFileReader {
     const reqs = this.pending;
     this.pending = [];
     const batch: Batch = { paths: reqs.map((r) => r.path.toString('latin1')), sizes: reqs.map((r) => r.size) };
+    if (reqs.every((r) => r.line !== '')) batch.lines = reqs.map((r) => r.line);
     const buffer = this.spare.pop();
     if (buffer) batch.buffer = buffer;
     this.run(batch).then(
       (out) => {
         // The files of a batch read on a worker share one buffer: back to the spares once every file is copied out.
         // (Read on libuv's pool instead, each file has its own: nothing to reuse.)
-        const ok = out.filter((r) => r.status === 'ok');
+        const ok = out.filter((r) => r.data !== undefined);
         const shared = ok[0]?.data;
         let left = ok.length;
         const release =
@@ -208,10 +268,10 @@ export class SmallFileReader {
       if (r.code) e.code = r.code;
       return req.reject(e);
     }
-    const after: SmallFileStat = { ino: r.ino!, mtimeNs: r.mtimeNs!, ctimeNs: r.ctimeNs!, size: r.size!, isFile: r.isFile! };
     this.bytesRead += r.got!;
     const data = Buffer.from(r.data!, r.at ?? 0, Math.min(r.got!, req.size));
-    req.resolve(release ? { after, data, grew: r.got! > req.size, release: once(release) } : { after, data, grew: r.got! > req.size });
+    const changed = r.status === 'changed';
+    req.resolve(release ? { data, changed, release: once(release) } : { data, changed });
   }
 
   async close(): Promise<void> {
@@ -231,10 +291,10 @@ function once(fn: () => void): () => void {
 
 /** A batch read with thread-pool callbacks (when workers are unavailable), files concurrently. */
 export function readOnPool(batch: Batch): Promise<WorkerResult[]> {
-  return Promise.all(batch.paths.map((p, i) => readOneOnPool(Buffer.from(p, 'latin1'), batch.sizes[i]!)));
+  return Promise.all(batch.paths.map((p, i) => readOneOnPool(Buffer.from(p, 'latin1'), batch.sizes[i]!, batch.lines?.[i])));
 }
 
-function readOneOnPool(path: Buffer, size: number): Promise<WorkerResult> {
+function readOneOnPool(path: Buffer, size: number, line: string | undefined): Promise<WorkerResult> {
   return new Promise((resolve) => {
     const failed = (e: NodeJS.ErrnoException): WorkerResult => ({ status: 'error', message: e.message, ...(e.code ? { code: e.code } : {}) });
     fsOpen(path, SMALL_FILE_FLAGS, (err, fd) => {
@@ -248,7 +308,8 @@ function readOneOnPool(path: Buffer, size: number): Promise<WorkerResult> {
           const total = got + n;
           fsFstat(fd, { bigint: true }, (serr, st) => {
             if (serr) return finish(failed(serr));
-            finish({ status: 'ok', data: data.buffer, got: total, ino: st.ino, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, size: st.size, isFile: st.isFile() });
+            const status = judgeRead(line, size, total, st.isFile(), String(st.ino), String(st.size), String(st.mtimeNs), String(st.ctimeNs));
+            finish(status === 'vanished' ? { status } : { status, data: data.buffer, got: total });
           });
         });
       more(0);

@@ -3,11 +3,13 @@
 // carries a later batch instead of a fresh allocation (issue 14: a full
 // pass left a fresh buffer per batch to the garbage collector).
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SmallFileReader, type SmallRead } from '../../../../src/replication/file/small-file-reader.js';
+import { fromStats } from '../../../../src/replication/file/entry.js';
+import { formatEntry } from '../../../../src/replication/file/manifest.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-small-'));
 const readers: SmallFileReader[] = [];
@@ -55,5 +57,25 @@ describe('small-file reader', () => {
     const r3 = (await Promise.all(third.map((f) => reader.read(f.path, f.body.length)))).map(ok);
     r3.forEach((r, i) => expect(r.data.toString()).toBe(third[i]!.body));
     r2.forEach((r, i) => expect(r.data.toString()).toBe(second[i]!.body));
+  });
+
+  it('judges each read against the walk\'s line: changed times or size are "changed", another inode "vanished"', async () => {
+    const reader = new SmallFileReader(1);
+    readers.push(reader);
+    const [same, touched, grown, replaced] = files('judge', 4);
+    // The walk's manifest lines, taken before anything changes.
+    const line = (p: Buffer) => formatEntry(fromStats(Buffer.from('x'), 'f', lstatSync(p, { bigint: true })));
+    const lines = [same, touched, grown, replaced].map((f) => line(f!.path));
+    utimesSync(touched!.path, new Date(1_600_000_000_000), new Date(1_600_000_000_000));
+    writeFileSync(grown!.path, `${grown!.body}more`);
+    writeFileSync(join(dir, 'judge-new'), replaced!.body);
+    renameSync(join(dir, 'judge-new'), replaced!.path);
+    const [r1, r2, r3, r4] = await Promise.all([same, touched, grown, replaced].map((f, i) => reader.read(f!.path, f!.body.length, lines[i])));
+    expect(ok(r1!).changed).toBe(false);
+    expect(ok(r1!).data.toString()).toBe(same!.body);
+    expect(ok(r2!).changed).toBe(true);
+    expect(ok(r3!).changed).toBe(true);
+    expect(ok(r3!).data.toString()).toBe(grown!.body);
+    expect(r4).toBe('vanished');
   });
 });
