@@ -466,6 +466,16 @@ export class FileExtractor {
     if (op !== undefined && op !== 'patch') throw unsafe(h.path, `unknown FERRY.op '${op}'`);
     switch (h.type) {
       case 'dir': {
+        // A full pass finds nothing there: mkdir first, and look only when it is refused (an lstat before every
+        // mkdir was one failed statx per directory). A plain directory (see plainCreate) is made with its final
+        // mode and keeps the owner mkdir gave it: no lchown, no chmod.
+        const plain = this.plainCreate(h);
+        if (tryMkdir(abs, plain ? h.mode & 0o777 : 0o700)) {
+          const exact = plain || this.meta(abs, h, true);
+          if (!plain) chmodSync(abs, h.mode & 0o7777);
+          this.dirs.push({ path: rel, mtimeNs: h.mtimeNs, atimeNs: h.mtimeNs, mayInherit: !exact || h.xattrs?.has(DEFAULT_ACL) === true || (h.mode & 0o2000) !== 0, fresh: true });
+          return null;
+        }
         let st = this.existing(abs);
         if (st && this.writer.pending) {
           // Something of this path exists: what this entry does to it waits for the files handed to the writers.
@@ -495,6 +505,8 @@ export class FileExtractor {
       }
       case 'symlink': {
         if (!h.linkpath) throw unsafe(h.path, 'symlink without a target');
+        const dir = this.dirs[this.dirs.length - 1];
+        if (dir?.fresh && !dir.mayInherit && this.freshSymlink(rel, abs, h)) return null;
         const tmp = this.tmpName(rel);
         symlinkSync(h.linkpath, tmp);
         this.tmp = tmp;
@@ -537,6 +549,37 @@ export class FileExtractor {
         return null;
       }
     }
+  }
+
+  /**
+   * A symlink in a directory this session created, made under its real name (no temporary name, no rename: one
+   * xfs log transaction less per symlink), as the writer threads do for small files and for the same reason
+   * (file-writers.ts): nothing of an earlier pass can be there, and a symlink a cut leaves with the wrong owner or
+   * time is replaced by the resumed pass, which finds the directory and takes the careful way. False when the name
+   * is taken (a path named twice): the caller goes the careful way. A failed step removes the symlink it made.
+   */
+  private freshSymlink(rel: Buffer, abs: Buffer, h: TarHeader): boolean {
+    try {
+      symlinkSync(h.linkpath!, abs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+    this.touched(rel);
+    try {
+      // A new symlink has the receiver's owner and group (its directory is not setgid: mayInherit is false).
+      if (this.owners && (h.uid !== this.euid || h.gid !== this.egid)) lchownSync(abs, h.uid, h.gid);
+      this.xattrs(abs, h, true);
+      lutimesSync(abs, S(h.mtimeNs), S(h.mtimeNs));
+    } catch (e) {
+      try {
+        unlinkSync(abs);
+      } catch {
+        /* the original error matters more */
+      }
+      throw e;
+    }
+    return true;
   }
 
   private xops: XattrOps | null = null;
@@ -612,6 +655,17 @@ function currentUmask(): number {
   const u = process.umask(0o022);
   process.umask(u);
   return u;
+}
+
+/** mkdir; false when something holds the name (EEXIST), which the caller then looks at. */
+function tryMkdir(abs: Buffer, mode: number): boolean {
+  try {
+    mkdirSync(abs, { mode });
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
 }
 
 function writeAll(fd: number, b: Buffer, pos: number): void {
