@@ -474,6 +474,9 @@ export class FileExtractor {
           const exact = plain || this.meta(abs, h, true);
           if (!plain) chmodSync(abs, h.mode & 0o7777);
           this.dirs.push({ path: rel, mtimeNs: h.mtimeNs, atimeNs: h.mtimeNs, mayInherit: !exact || h.xattrs?.has(DEFAULT_ACL) === true || (h.mode & 0o2000) !== 0, fresh: true });
+          // Its parents were checked just now (checkParents) and it is a directory this session made: the entries
+          // in it need no lstat of it (one per new directory on a full pass).
+          this.verified = rel;
           return null;
         }
         let st = this.existing(abs);
