@@ -5,11 +5,13 @@
 // a symlink (so a symlink planted by an earlier entry cannot redirect a
 // later one). Files are written under a temporary name in their directory
 // and renamed into place, so a cut never leaves a half-written file under a
-// real name; the one exception is a small new file in a directory this
+// real name; the exceptions are a small new file in a directory this
 // session created, which the writer thread creates under its real name
-// (file-writers.ts says why that is sound: a resumed pass replaces it). Owner and group are applied as numbers, then xattrs/ACLs, then
-// mode, then mtimes; directory mtimes are set when the stream leaves the
-// directory. Pax values are checked before anything is created; on any
+// (file-writers.ts says why that is sound: a resumed pass replaces it), and
+// a symlink there (freshSymlink, for the same reason). Owner and group are
+// applied as numbers, then xattrs/ACLs, then mode, then mtimes; directory
+// mtimes are set when the stream leaves the directory. Pax values are
+// checked before anything is created; on any
 // error the entry's descriptor is closed once and its temporary file
 // removed. With `rootFd` the root is pinned: every path is resolved through
 // that open directory (/proc/PID/fd/N), so replacing the root's path by a
