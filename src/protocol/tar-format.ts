@@ -378,7 +378,7 @@ const IN_PADDING = 3;
  * The parsing itself, synchronous: parse() turns what the buffers in hand hold into events and says how many bytes it
  * needs in hand to go on; parseTarBatches feeds it. A plain class rather than the body of the async generator (until
  * 2026-12-06, docs/file-replication.md "The receiver's CPU per entry"): V8 compiled that generator, with everything
- * inlined into its suspend points, in 100–230 ms of CPU each time, three or four times in a pass.
+ * inlined into its suspend points, in 100–550 ms (its own timing) per job, one to four jobs a run.
  */
 class TarParser {
   private readonly maxPax: number;
