@@ -5,11 +5,13 @@
 // a symlink (so a symlink planted by an earlier entry cannot redirect a
 // later one). Files are written under a temporary name in their directory
 // and renamed into place, so a cut never leaves a half-written file under a
-// real name; the one exception is a small new file in a directory this
+// real name; the exceptions are a small new file in a directory this
 // session created, which the writer thread creates under its real name
-// (file-writers.ts says why that is sound: a resumed pass replaces it). Owner and group are applied as numbers, then xattrs/ACLs, then
-// mode, then mtimes; directory mtimes are set when the stream leaves the
-// directory. Pax values are checked before anything is created; on any
+// (file-writers.ts says why that is sound: a resumed pass replaces it), and
+// a symlink there (freshSymlink, for the same reason). Owner and group are
+// applied as numbers, then xattrs/ACLs, then mode, then mtimes; directory
+// mtimes are set when the stream leaves the directory. Pax values are
+// checked before anything is created; on any
 // error the entry's descriptor is closed once and its temporary file
 // removed. With `rootFd` the root is pinned: every path is resolved through
 // that open directory (/proc/PID/fd/N), so replacing the root's path by a
@@ -28,7 +30,7 @@ import { exec } from '../platform/exec.js';
 import type { Logger } from '../platform/log.js';
 import { absPath, isUnder, parentRel, showPath } from '../protocol/paths.js';
 import { parseRanges, type Range } from '../protocol/file-pieces.js';
-import { parseTarBatches, TarFormatError, type ParseLimits, type TarHeader } from '../protocol/tar-format.js';
+import { parseTarBatches, TarFormatError, type ParseLimits, type TarEvent, type TarHeader } from '../protocol/tar-format.js';
 import { loadXattrs, type XattrOps } from '../platform/xattrs.js';
 import { targetWriteError } from './target-errors.js';
 import { BatchWriter } from './file-writers.js';
@@ -196,78 +198,26 @@ export class FileExtractor {
     this.space = new LowSpaceFlush(this.rootBuf.toString(), o.name ?? o.root, o.log, o.lowSpaceBytes);
   }
 
+  /** The entry in progress: its descriptor ('batched': its body goes to the writer threads), header and checked path. */
+  private fd: number | 'batched' | null = null;
+  private header: TarHeader | null = null;
+  private rel: Buffer = Buffer.alloc(0);
+  /** A sparse entry's ranges (FERRY.map) and where its body stands in them; else the offset of a plain body. */
+  private ranges: Range[] | null = null;
+  private rangeIdx = 0;
+  private rangePos = 0;
+  private sequential = 0;
+
   /** Extracts a whole stream. On error, removes its temporary file and finishes directory times. */
   async extract(source: AsyncIterable<Buffer>): Promise<ExtractStats> {
     this.xops = await loadXattrs();
-    let fd: number | 'batched' | null = null;
-    let header: TarHeader | null = null;
-    let rel: Buffer = Buffer.alloc(0);
-    let ranges: Range[] | null = null;
-    let rangeIdx = 0;
-    let rangePos = 0;
-    let sequential = 0;
     try {
-      for await (const batch of parseTarBatches(source, this.o.limits)) for (const ev of batch) {
-        if (ev.kind === 'entry') {
-          header = ev.entry.header;
-          rel = checkRelPath(header.path);
-          const size = ferrySize(header, rel);
-          ranges = null;
-          if (header.type === 'file' && header.ferry?.map !== undefined) {
-            try {
-              ranges = parseRanges(header.ferry.map, size!, 'FERRY.map');
-            } catch (e) {
-              throw badValue(rel, (e as Error).message);
-            }
-          }
-          this.writer.check();
-          const began = this.begin(rel, header, ranges !== null);
-          fd = typeof began === 'object' && began !== null ? await began : began;
-          if (fd === null) ranges = null;
-          if (ranges) {
-            let total = 0;
-            for (const r of ranges) total += r.len;
-            if (total !== header.size) throw unsafe(rel, 'range map does not add up to the entry size');
-          }
-          rangeIdx = 0;
-          rangePos = 0;
-          sequential = 0;
-        } else if (ev.kind === 'data') {
-          if (fd === null) continue;
-          let chunk = ev.chunk;
-          if (fd === 'batched') this.writer.data(chunk);
-          else if (!ranges) {
-            writeAll(fd, chunk, sequential);
-            sequential += chunk.length;
-          } else {
-            while (chunk.length > 0) {
-              const r = ranges[rangeIdx]!;
-              const k = Math.min(chunk.length, r.len - rangePos);
-              writeAll(fd, chunk.subarray(0, k), r.off + rangePos);
-              rangePos += k;
-              chunk = chunk.subarray(k);
-              if (rangePos === r.len) {
-                rangeIdx++;
-                rangePos = 0;
-              }
-            }
-          }
-          this.stats.bytesWritten += ev.chunk.length;
-          this.space.note(ev.chunk.length, 0);
-        } else {
-          // finishFile closes the descriptor (exactly once, whatever happens).
-          const done = fd;
-          fd = null;
-          if (done === 'batched') this.writer.end();
-          else if (done !== null && header) await this.finishFile(done, rel, header);
-          this.stats.entries++;
-          this.space.note(0, 1);
-          const onEntry = this.o.onEntry;
-          if (onEntry) {
-            const i = this.stats.entries - 1;
-            const p = rel;
-            this.writer.afterWritten(() => onEntry(i, p));
-          }
+      // The work per event is in `event`, a plain method: V8 compiled this loop with all of it inlined, 27-152 ms
+      // (its own timing) in one or two jobs a pass (2026-12-06, docs/file-replication.md "The receiver's CPU per entry").
+      for await (const batch of parseTarBatches(source, this.o.limits)) {
+        for (const ev of batch) {
+          const wait = this.event(ev);
+          if (wait) await wait;
         }
       }
       await this.writer.drain();
@@ -277,6 +227,8 @@ export class FileExtractor {
     } catch (e) {
       await this.writer.abandon();
       // A flush in progress is left to finish on its own: a session's teardown does not wait on a slow disk.
+      const fd = this.fd;
+      this.fd = null;
       if (typeof fd === 'number') {
         try {
           closeSync(fd);
@@ -291,7 +243,88 @@ export class FileExtractor {
         /* best effort */
       }
       if (e instanceof TarFormatError) throw new FerryError('FERRY_BAD_TAR', e.message, { cause: e });
-      throw header ? targetWriteError(e, this.o.name ?? this.o.root, `tar entry ${JSON.stringify(showPath(rel))}`) : e;
+      throw this.header ? targetWriteError(e, this.o.name ?? this.o.root, `tar entry ${JSON.stringify(showPath(this.rel))}`) : e;
+    }
+  }
+
+  /** Applies one event of the stream; returns a promise only when the next event must wait for it. */
+  private event(ev: TarEvent): Promise<void> | undefined {
+    if (ev.kind === 'entry') {
+      const header = (this.header = ev.entry.header);
+      const rel = (this.rel = checkRelPath(header.path));
+      const size = ferrySize(header, rel);
+      this.ranges = null;
+      if (header.type === 'file' && header.ferry?.map !== undefined) {
+        try {
+          this.ranges = parseRanges(header.ferry.map, size!, 'FERRY.map');
+        } catch (e) {
+          throw badValue(rel, (e as Error).message);
+        }
+      }
+      this.writer.check();
+      const began = this.begin(rel, header, this.ranges !== null);
+      if (typeof began === 'object' && began !== null) return began.then((fd) => this.started(fd));
+      this.started(began);
+      return undefined;
+    }
+    if (ev.kind === 'data') {
+      const fd = this.fd;
+      if (fd === null) return undefined;
+      let chunk = ev.chunk;
+      if (fd === 'batched') this.writer.data(chunk);
+      else if (!this.ranges) {
+        writeAll(fd, chunk, this.sequential);
+        this.sequential += chunk.length;
+      } else {
+        const ranges = this.ranges;
+        while (chunk.length > 0) {
+          const r = ranges[this.rangeIdx]!;
+          const k = Math.min(chunk.length, r.len - this.rangePos);
+          writeAll(fd, chunk.subarray(0, k), r.off + this.rangePos);
+          this.rangePos += k;
+          chunk = chunk.subarray(k);
+          if (this.rangePos === r.len) {
+            this.rangeIdx++;
+            this.rangePos = 0;
+          }
+        }
+      }
+      this.stats.bytesWritten += ev.chunk.length;
+      this.space.note(ev.chunk.length, 0);
+      return undefined;
+    }
+    // finishFile closes the descriptor (exactly once, whatever happens).
+    const done = this.fd;
+    this.fd = null;
+    if (done === 'batched') this.writer.end();
+    else if (done !== null && this.header) return this.finishFile(done, this.rel, this.header).then(() => this.ended());
+    this.ended();
+    return undefined;
+  }
+
+  /** The entry's descriptor is known (see begin). */
+  private started(fd: number | 'batched' | null): void {
+    this.fd = fd;
+    if (fd === null) this.ranges = null;
+    if (this.ranges) {
+      let total = 0;
+      for (const r of this.ranges) total += r.len;
+      if (total !== this.header!.size) throw unsafe(this.rel, 'range map does not add up to the entry size');
+    }
+    this.rangeIdx = 0;
+    this.rangePos = 0;
+    this.sequential = 0;
+  }
+
+  /** The entry is complete: counted, and reported once it is in place. */
+  private ended(): void {
+    this.stats.entries++;
+    this.space.note(0, 1);
+    const onEntry = this.o.onEntry;
+    if (onEntry) {
+      const i = this.stats.entries - 1;
+      const p = this.rel;
+      this.writer.afterWritten(() => onEntry(i, p));
     }
   }
 
@@ -466,6 +499,19 @@ export class FileExtractor {
     if (op !== undefined && op !== 'patch') throw unsafe(h.path, `unknown FERRY.op '${op}'`);
     switch (h.type) {
       case 'dir': {
+        // A full pass finds nothing there: mkdir first, and look only when it is refused (an lstat before every
+        // mkdir was one failed statx per directory). A plain directory (see plainCreate) is made with its final
+        // mode and keeps the owner mkdir gave it: no lchown, no chmod.
+        const plain = this.plainCreate(h);
+        if (tryMkdir(abs, plain ? h.mode & 0o777 : 0o700)) {
+          const exact = plain || this.meta(abs, h, true);
+          if (!plain) chmodSync(abs, h.mode & 0o7777);
+          this.dirs.push({ path: rel, mtimeNs: h.mtimeNs, atimeNs: h.mtimeNs, mayInherit: !exact || h.xattrs?.has(DEFAULT_ACL) === true || (h.mode & 0o2000) !== 0, fresh: true });
+          // Its parents were checked just now (checkParents) and it is a directory this session made: the entries
+          // in it need no lstat of it (one per new directory on a full pass).
+          this.verified = rel;
+          return null;
+        }
         let st = this.existing(abs);
         if (st && this.writer.pending) {
           // Something of this path exists: what this entry does to it waits for the files handed to the writers.
@@ -495,6 +541,8 @@ export class FileExtractor {
       }
       case 'symlink': {
         if (!h.linkpath) throw unsafe(h.path, 'symlink without a target');
+        const dir = this.dirs[this.dirs.length - 1];
+        if (dir?.fresh && !dir.mayInherit && this.freshSymlink(rel, abs, h)) return null;
         const tmp = this.tmpName(rel);
         symlinkSync(h.linkpath, tmp);
         this.tmp = tmp;
@@ -537,6 +585,37 @@ export class FileExtractor {
         return null;
       }
     }
+  }
+
+  /**
+   * A symlink in a directory this session created, made under its real name (no temporary name, no rename: one
+   * xfs log transaction less per symlink), as the writer threads do for small files and for the same reason
+   * (file-writers.ts): nothing of an earlier pass can be there, and a symlink a cut leaves with the wrong owner or
+   * time is replaced by the resumed pass, which finds the directory and takes the careful way. False when the name
+   * is taken (a path named twice): the caller goes the careful way. A failed step removes the symlink it made.
+   */
+  private freshSymlink(rel: Buffer, abs: Buffer, h: TarHeader): boolean {
+    try {
+      symlinkSync(h.linkpath!, abs);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+    this.touched(rel);
+    try {
+      // A new symlink has the receiver's owner and group (its directory is not setgid: mayInherit is false).
+      if (this.owners && (h.uid !== this.euid || h.gid !== this.egid)) lchownSync(abs, h.uid, h.gid);
+      this.xattrs(abs, h, true);
+      lutimesSync(abs, S(h.mtimeNs), S(h.mtimeNs));
+    } catch (e) {
+      try {
+        unlinkSync(abs);
+      } catch {
+        /* the original error matters more */
+      }
+      throw e;
+    }
+    return true;
   }
 
   private xops: XattrOps | null = null;
@@ -612,6 +691,17 @@ function currentUmask(): number {
   const u = process.umask(0o022);
   process.umask(u);
   return u;
+}
+
+/** mkdir; false when something holds the name (EEXIST), which the caller then looks at. */
+function tryMkdir(abs: Buffer, mode: number): boolean {
+  try {
+    mkdirSync(abs, { mode });
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw e;
+  }
 }
 
 function writeAll(fd: number, b: Buffer, pos: number): void {

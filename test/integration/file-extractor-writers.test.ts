@@ -7,9 +7,11 @@
 // left under a temporary name. New files go straight to their real names
 // (O_EXCL): a name already taken goes the careful way (temporary name,
 // rename over it), and a partial file a cut session left is replaced.
+// Symlinks and directories in a new directory are made under their real
+// names too (symlink(2) and mkdir(2) refuse a name that is taken).
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileExtractor } from '../../src/receiver/file-extractor.js';
@@ -93,6 +95,27 @@ describe('small files written by the writer threads', () => {
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
+  });
+
+  it('symlinks and directories in a new directory are made under their real names, with the stream\'s mode and times; a symlink named twice ends as the later one', async () => {
+    const entries: [TarHeader, Buffer?][] = [[h('d', { type: 'dir', mode: 0o755, mtimeNs: T + 4_000_000n })]];
+    entries.push([h('d/l', { type: 'symlink', linkpath: Buffer.from('first'), mtimeNs: T + 5_000_000n })]);
+    entries.push([h('d/l', { type: 'symlink', linkpath: Buffer.from('second'), mtimeNs: T + 6_000_000n })]);
+    entries.push([h('d/plain', { type: 'dir', mode: 0o705, mtimeNs: T + 7_000_000n })]);
+    entries.push([h('d/plain/in', { type: 'symlink', linkpath: Buffer.from('../l') })]);
+    entries.push([h('d/sticky', { type: 'dir', mode: 0o1777 })]);
+    const reported: string[] = [];
+    await new FileExtractor({ root, onEntry: (_i, p) => reported.push(p.toString()) }).extract(pieces(stream(entries)));
+    expect(reported).toEqual(entries.map(([hd]) => hd.path.toString()));
+    expect(readlinkSync(join(root, 'd/l'))).toBe('second');
+    expect(Math.round(lstatSync(join(root, 'd/l')).mtimeMs)).toBe(Number((T + 6_000_000n) / 1_000_000n));
+    expect(readlinkSync(join(root, 'd/plain/in'))).toBe('../l');
+    expect(lstatSync(join(root, 'd/plain')).mode & 0o7777).toBe(0o705);
+    expect(Math.round(lstatSync(join(root, 'd/plain')).mtimeMs)).toBe(Number((T + 7_000_000n) / 1_000_000n));
+    expect(lstatSync(join(root, 'd/sticky')).mode & 0o7777).toBe(0o1777);
+    expect(lstatSync(join(root, 'd/plain')).uid).toBe(uid);
+    expect(readdirSync(join(root, 'd')).sort()).toEqual(['l', 'plain', 'sticky']);
+    expect(Math.round(lstatSync(join(root, 'd')).mtimeMs)).toBe(Number((T + 4_000_000n) / 1_000_000n));
   });
 
   it('a partial file left under its real name by a cut session is replaced when the pass sends it again', async () => {
