@@ -9,8 +9,10 @@
 // the answer is null and the caller scans the file for zeros as before.
 //
 // The file is handed to filefrag as an open descriptor (/dev/fd/3): it maps
-// the very inode the caller opened, and the name it prints is ours, so no
-// file name (which may hold a newline) can add lines to the output.
+// the very inode the caller opened, and no file name (which may hold a
+// newline) is printed among the lines that are parsed. A map is taken only
+// when nothing in it is uncertain (see dataExtents); preallocated ranges are
+// read by the caller, since written data can sit in them unconverted.
 // Owns: running filefrag and reading its output. Must not touch: the file.
 
 import { spawn } from 'node:child_process';
@@ -19,24 +21,40 @@ import { toolEnvironment } from './exec.js';
 export interface DataExtent {
   off: number;
   len: number;
+  /**
+   * Preallocated space (fallocate) that the map says reads as zeros, though
+   * data written into it may still sit in the page cache (ext4 converts such
+   * an extent only when the write reaches the disk): the caller reads it.
+   */
+  unwritten?: true;
 }
+
+/**
+ * File systems whose extent map is taken (ext2/3/4, xfs, btrfs). On others
+ * filefrag may fall back to FIBMAP, where a block it cannot map (FUSE
+ * without bmap) reads as a hole: a map that would leave data out.
+ */
+const MAPPED_FILE_SYSTEMS = new Set(['ef53', '58465342', '9123683e']);
 
 /** Output beyond this is not an extent map worth having (the caller sends such a file whole). */
 const MAX_OUTPUT = 4 * 2 ** 20;
 const TIMEOUT_MS = 15_000;
 
 /**
- * The byte ranges of `fd` (a regular file of `size` bytes) that hold data,
- * in order, merged where they touch and cut at `size`; unwritten
- * (preallocated) extents read as zeros and count as holes. Null when the
- * map cannot be had or read (no filefrag, no FIEMAP, a line that does not
- * parse, extents out of order): the caller falls back to reading the file.
+ * The byte ranges of `fd` (a regular file of `size` bytes) that may hold
+ * data, in order, merged where they touch and cut at `size`; preallocated
+ * ranges are marked `unwritten` (the caller reads them for zeros). Null
+ * when the map cannot be had or trusted (no filefrag, a file system not in
+ * MAPPED_FILE_SYSTEMS, a line that does not parse, a map that does not end
+ * with the last extent, extents out of order, a delayed allocation): the
+ * caller falls back to reading the whole file.
  */
 export function dataExtents(fd: number, size: number): Promise<DataExtent[] | null> {
   return new Promise((resolve) => {
     let child;
     try {
-      child = spawn('filefrag', ['-e', '/dev/fd/3'], {
+      // -s: the file's dirty pages are written first, so that the map has no delayed allocations in it.
+      child = spawn('filefrag', ['-s', '-e', '/dev/fd/3'], {
         stdio: ['ignore', 'pipe', 'ignore', fd],
         env: toolEnvironment({ ...process.env, LC_ALL: 'C', LANG: 'C' }),
       });
@@ -76,13 +94,20 @@ const EXTENT = /^\s*\d+:\s+(\d+)\.\.\s*(\d+):\s+\d+\.\.\s*\d+:\s+(\d+):\s*(?:\d+
 /** filefrag -e's output for /dev/fd/3 → data ranges; null for anything unexpected. Exported for the tests (recorded outputs). */
 export function parseFilefrag(text: string, size: number): DataExtent[] | null {
   let block = 0;
+  let mapped = false;
   let sawTable = false;
   let summary: number | undefined;
   let extents = 0;
+  let last = false;
   const out: DataExtent[] = [];
   let end = 0;
   for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('Filesystem type is:')) continue;
+    if (line === '') continue;
+    const fs = /^Filesystem type is: ([0-9a-f]+)$/.exec(line);
+    if (fs) {
+      mapped = MAPPED_FILE_SYSTEMS.has(fs[1]!);
+      continue;
+    }
     const h = HEADER.exec(line);
     if (h) {
       if (Number(h[1]) !== size) return null; // the file changed size since the caller's fstat
@@ -93,7 +118,8 @@ export function parseFilefrag(text: string, size: number): DataExtent[] | null {
       sawTable = true;
       continue;
     }
-    // "NAME: 4 extents found" (filefrag 1.47 prints a name of its own there, not always the path given): the last line.
+    // "NAME: 4 extents found" (filefrag 1.47 prints a name of its own there, not always the path given;
+    // the count is of physically separate pieces, not of the lines above): the last line.
     const sum = /: (\d+) extents? found$/.exec(line);
     if (sum) {
       if (summary !== undefined) return null;
@@ -101,24 +127,25 @@ export function parseFilefrag(text: string, size: number): DataExtent[] | null {
       continue;
     }
     const m = EXTENT.exec(line);
-    if (!m || !block || !sawTable || summary !== undefined) return null;
+    if (!m || !block || !sawTable || summary !== undefined || last) return null;
     extents++;
     const first = Number(m[1]);
-    const last = Number(m[2]);
+    const lastBlock = Number(m[2]);
     const count = Number(m[3]);
-    if (last - first + 1 !== count) return null;
+    if (lastBlock - first + 1 !== count) return null; // a delayed allocation has no length yet
     const flags = m[4]!.split(',');
-    if (flags.includes('unwritten')) continue; // preallocated: reads as zeros
+    last = flags.includes('last');
+    const unwritten = flags.includes('unwritten');
     const off = first * block;
-    const stop = Math.min(size, (last + 1) * block);
+    const stop = Math.min(size, (lastBlock + 1) * block);
     if (!Number.isSafeInteger(stop) || off < end) return null;
     if (off >= stop) continue; // wholly past the end (preallocated beyond EOF)
     const prev = out[out.length - 1];
-    if (prev && prev.off + prev.len === off) prev.len += stop - off;
-    else out.push({ off, len: stop - off });
+    if (prev && prev.off + prev.len === off && (prev.unwritten === true) === unwritten) prev.len += stop - off;
+    else out.push(unwritten ? { off, len: stop - off, unwritten: true } : { off, len: stop - off });
     end = stop;
   }
-  // Every extent filefrag counted was read (a map cut short, or with lines of
-  // another origin, is not one to leave data out by).
-  return block && summary === extents ? out : null;
+  // The whole map was read: it ends with the extent the kernel marked last, or has none at all.
+  if (!mapped || !block || summary === undefined) return null;
+  return (extents === 0 && summary === 0) || (extents > 0 && last) ? out : null;
 }

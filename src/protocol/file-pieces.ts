@@ -89,12 +89,12 @@ export function changedRanges(local: Buffer, remote: Buffer, size: number): Rang
 
 const ZERO = Buffer.alloc(HOLE_GRAIN);
 
-/** Data ranges of a file with holes; null when there are too many to list (send it dense). */
-export function dataRanges(fd: number, size: number): Range[] | null {
+/** Data ranges of a file with holes, of its bytes from `from` to `size`; null when there are too many to list (send it dense). */
+export function dataRanges(fd: number, size: number, from = 0): Range[] | null {
   const out: Range[] = [];
-  const buf = Buffer.allocUnsafe(IO);
-  for (let pos = 0; pos < size; ) {
-    const got = readFull(fd, buf, Math.min(IO, size - pos), pos);
+  const buf = Buffer.allocUnsafe(Math.min(IO, Math.max(HOLE_GRAIN, size - from)));
+  for (let pos = from; pos < size; ) {
+    const got = readFull(fd, buf, Math.min(buf.length, size - pos), pos);
     if (got === 0) break;
     for (let o = 0; o < got; o += HOLE_GRAIN) {
       const end = Math.min(got, o + HOLE_GRAIN);

@@ -135,10 +135,11 @@ export async function discoverSourceLayout(options: SourceLayoutOptions = {}): P
       return undefined;
     }
   };
-  const blkid = (args: string[]): Started => start('blkid', ['-p', '-o', 'export', ...args], [0, 2]);
+  // -d: labels as their bytes (UTF-8), not blkid's M-x encoding: the target's mkfs gets them back as they were.
+  const blkid = (args: string[]): Started => start('blkid', ['-p', '-d', '-o', 'export', ...args], [0, 2]);
   const takeBlkid = async (started: Started): Promise<Record<string, string>> => {
     const out = await take(started);
-    return out === undefined ? {} : parseBlkidExport(out);
+    return out === undefined ? {} : parseBlkidExport(out, { raw: true });
   };
 
   // ---- started at once: the LVM reports and every disk's table, then each partition's blkid as soon as its table is read

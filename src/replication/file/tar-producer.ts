@@ -496,11 +496,29 @@ export class TarProducer {
  */
 export const EXTENT_MAP_MIN_HOLES = 16 * 2 ** 20;
 
-/** A sparse file's data ranges: from its extent map where it has many holes (none of them read), else by reading it for zeros; null = send it whole. */
-async function sparseRanges(fd: number, size: number, allocated: number): Promise<Range[] | null> {
+/**
+ * A sparse file's data ranges: from its extent map where it has many holes
+ * (none of them read; its preallocated ranges are read for zeros, since data
+ * written into them may not be converted yet), else by reading it for zeros;
+ * null = send it whole.
+ */
+export async function sparseRanges(fd: number, size: number, allocated: number): Promise<Range[] | null> {
   if (size - allocated >= EXTENT_MAP_MIN_HOLES) {
     const mapped = await dataExtents(fd, size);
-    if (mapped) return mapped.length <= MAX_RANGES ? mapped : null;
+    if (mapped) {
+      const out: Range[] = [];
+      for (const x of mapped) {
+        const parts = x.unwritten ? dataRanges(fd, x.off + x.len, x.off) : [x];
+        if (!parts) return null;
+        for (const p of parts) {
+          const prev = out[out.length - 1];
+          if (prev && prev.off + prev.len === p.off) prev.len += p.len;
+          else out.push({ off: p.off, len: p.len });
+        }
+        if (out.length > MAX_RANGES) return null;
+      }
+      return out;
+    }
   }
   return dataRanges(fd, size);
 }

@@ -64,6 +64,13 @@ describe('blkid -o export', () => {
     expect(out).toMatchObject({ TYPE: 'LVM2_member', VERSION: 'LVM2 001', UUID: 'yWDCcj-y8ax-1lud-01hM-mW8P-e5ie-b0iYSS' });
     expect(parseBlkidExport('')).toEqual({});
   });
+
+  it('with -d (raw), a label is its bytes as they are: UTF-8, spaces and backslashes unescaped by blkid, kept', () => {
+    // Recorded: an ext4 made with -L 'Données-systèm', then with -L 'a b\\c'; without -d blkid prints LABEL=DonnM-CM-)es-systM-CM-(m.
+    expect(parseBlkidExport('LABEL=Données-systèm\nTYPE=ext4\n', { raw: true })).toEqual({ LABEL: 'Données-systèm', TYPE: 'ext4' });
+    expect(parseBlkidExport('LABEL=a b\\c\n', { raw: true }).LABEL).toBe('a b\\c');
+    expect(Buffer.byteLength(parseBlkidExport('LABEL=Données-systèm\n', { raw: true }).LABEL!)).toBe(16);
+  });
 });
 
 describe('mountinfo', () => {
