@@ -441,6 +441,8 @@ export class FileExtractor {
     if (h.type !== 'file' || h.ferry?.op !== undefined || rel.length === 0) return this.beginEntry(rel, h, sparse);
     this.checkParents(rel, h.path);
     this.enterParent(rel);
+    // A path named twice whose first file is still with the writer threads: this one follows it in place.
+    if (this.writer.pending && this.writer.holds(rel)) return this.writer.drain().then(() => this.beginFile(rel, h, sparse));
     return this.beginFile(rel, h, sparse);
   }
 
@@ -486,6 +488,9 @@ export class FileExtractor {
     this.checkParents(rel, h.path);
     this.enterParent(rel);
     const abs = this.abs(rel);
+    // A path handed to the writer threads and named again (a stream that names it twice): what this entry does
+    // waits until the file is in place, or a symlink or directory made meanwhile would meet the file after it.
+    if (this.writer.pending && this.writer.holds(rel)) await this.writer.drain();
     if (op === 'delete') {
       if (this.writer.pending) await this.writer.drain();
       this.touched(rel);

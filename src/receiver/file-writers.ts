@@ -177,6 +177,8 @@ interface Batch {
   files: number[];
   /** The stream path of each file, for errors. */
   rels: Buffer[];
+  /** The same paths as keys of BatchWriter.names. */
+  keys: string[];
   /** Files whose body is complete (the last one may still be arriving). */
   complete: number;
 }
@@ -192,6 +194,8 @@ export class BatchWriter {
   private readonly after: { seq: number; fn: () => void }[] = [];
   private readonly free: ArrayBuffer[] = [];
   private error: Error | null = null;
+  /** Stream paths handed over and not yet in place (latin1 keys, with a count for a path named twice). */
+  private readonly names = new Map<string, number>();
 
   /**
    * `wrap` turns a failed write into the error the extractor reports (the entry's path, the target).
@@ -207,6 +211,11 @@ export class BatchWriter {
   /** Whether something handed over is not in place yet. */
   get pending(): boolean {
     return this.cur !== null || this.inFlight.size > 0;
+  }
+
+  /** Whether the file at stream path `rel` was handed over and is not in place yet. */
+  holds(rel: Buffer): boolean {
+    return this.names.size > 0 && this.names.has(rel.toString('latin1'));
   }
 
   /** Throws the first failed write, if any. */
@@ -248,6 +257,18 @@ export class BatchWriter {
     b.used += dst.copy(b.bytes, b.used);
     b.files.push(tmpOff, tmp.length, dstOff, dst.length, b.used, 0, m.createMode, m.chmod, m.uid, m.gid, m.mtimeSec, m.truncate);
     b.rels.push(rel);
+    const k = rel.toString('latin1');
+    b.keys.push(k);
+    this.names.set(k, (this.names.get(k) ?? 0) + 1);
+  }
+
+  /** The batch's paths are in place (or never will be: a failed or dropped batch). */
+  private forget(keys: string[]): void {
+    for (const k of keys) {
+      const n = this.names.get(k) ?? 0;
+      if (n > 1) this.names.set(k, n - 1);
+      else this.names.delete(k);
+    }
   }
 
   /** Body bytes of the file begun last (copied: the caller's buffer is reused). */
@@ -316,7 +337,7 @@ export class BatchWriter {
 
   private newBatch(): Batch {
     const buf = this.free.pop() ?? new ArrayBuffer(BATCH_BYTES);
-    return { seq: this.seq++, buf, bytes: Buffer.from(buf), used: 0, files: [], rels: [], complete: 0 };
+    return { seq: this.seq++, buf, bytes: Buffer.from(buf), used: 0, files: [], rels: [], keys: [], complete: 0 };
   }
 
   private release(buf: ArrayBuffer): void {
@@ -331,6 +352,7 @@ export class BatchWriter {
     const files = b.complete === b.rels.length ? b.files : b.files.slice(0, b.complete * FIELDS);
     const rels = b.rels.slice(0, b.complete);
     if (this.error || rels.length === 0) {
+      this.forget(b.keys);
       this.release(b.buf);
       this.settled(b.seq);
       return;
@@ -345,6 +367,7 @@ export class BatchWriter {
       },
       (e: Error) => this.fail(this.wrap(rels[0]!, e)),
     ).finally(() => {
+      this.forget(b.keys);
       this.inFlight.delete(b.seq);
       this.settled(b.seq);
     });

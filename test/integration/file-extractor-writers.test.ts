@@ -118,6 +118,25 @@ describe('small files written by the writer threads', () => {
     expect(Math.round(lstatSync(join(root, 'd')).mtimeMs)).toBe(Number((T + 4_000_000n) / 1_000_000n));
   });
 
+  it('a name handed to the writer threads and then named again (a symlink, a directory, a large file) ends as the later entry', async () => {
+    // A stream that names a path twice (a hostile or broken agent): the small file goes to a writer thread, the
+    // symlink or directory after it must not be made before the file is in place, or the file would replace it.
+    const entries: [TarHeader, Buffer?][] = [[h('d', { type: 'dir', mode: 0o755 })]];
+    for (let i = 0; i < 5; i++) entries.push([h(`d/f${i}`), body(i)]);
+    const large = Buffer.alloc(300 * 1024, 'large '); // written on the extractor's own thread
+    entries.push([h('d/f2'), large]);
+    entries.push([h('d/f1', { type: 'symlink', linkpath: Buffer.from('f0') })]);
+    entries.push([h('d/f3', { type: 'dir', mode: 0o750 })]);
+    entries.push([h('d/f3/in'), body(9)]);
+    await new FileExtractor({ root }).extract(pieces(stream(entries)));
+    expect(readFileSync(join(root, 'd/f2')).equals(large)).toBe(true);
+    expect(readlinkSync(join(root, 'd/f1'))).toBe('f0');
+    expect(lstatSync(join(root, 'd/f3')).isDirectory()).toBe(true);
+    expect(readFileSync(join(root, 'd/f3/in')).equals(body(9))).toBe(true);
+    expect(readFileSync(join(root, 'd/f4')).equals(body(4))).toBe(true);
+    expect(readdirSync(join(root, 'd')).sort()).toEqual(['f0', 'f1', 'f2', 'f3', 'f4']);
+  });
+
   it('a partial file left under its real name by a cut session is replaced when the pass sends it again', async () => {
     // What a receiver killed while a writer wrote d/f3 leaves: d made by that session, f0..f2 whole, f3 cut short.
     mkdirSync(join(root, 'd'));
