@@ -19,6 +19,8 @@ export interface ExecOptions {
   input?: string | Buffer;
   env?: NodeJS.ProcessEnv;
   cwd?: string;
+  /** Open descriptors the child gets as fd 3, 4, … (the tool is told /dev/fd/3, not a path: it reads the inode the caller opened). */
+  fds?: number[];
 }
 
 /**
@@ -50,7 +52,7 @@ export function exec(file: string, args: readonly string[], options: ExecOptions
 
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, {
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe', ...(options.fds ?? [])],
       env: toolEnvironment(options.env ?? { ...process.env, LC_ALL: 'C', LANG: 'C' }),
       cwd: options.cwd,
     });

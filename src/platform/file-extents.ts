@@ -15,8 +15,7 @@
 // read by the caller, since written data can sit in them unconverted.
 // Owns: running filefrag and reading its output. Must not touch: the file.
 
-import { spawn } from 'node:child_process';
-import { toolEnvironment } from './exec.js';
+import { exec } from './exec.js';
 
 export interface DataExtent {
   off: number;
@@ -49,42 +48,14 @@ const TIMEOUT_MS = 15_000;
  * with the last extent, extents out of order, a delayed allocation): the
  * caller falls back to reading the whole file.
  */
-export function dataExtents(fd: number, size: number): Promise<DataExtent[] | null> {
-  return new Promise((resolve) => {
-    let child;
-    try {
-      // -s: the file's dirty pages are written first, so that the map has no delayed allocations in it.
-      child = spawn('filefrag', ['-s', '-e', '/dev/fd/3'], {
-        stdio: ['ignore', 'pipe', 'ignore', fd],
-        env: toolEnvironment({ ...process.env, LC_ALL: 'C', LANG: 'C' }),
-      });
-    } catch {
-      resolve(null);
-      return;
-    }
-    const out: Buffer[] = [];
-    let len = 0;
-    let done = false;
-    const finish = (v: DataExtent[] | null) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve(v);
-    };
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      finish(null);
-    }, TIMEOUT_MS);
-    child.stdout!.on('data', (b: Buffer) => {
-      len += b.length;
-      if (len > MAX_OUTPUT) {
-        child.kill('SIGKILL');
-        finish(null);
-      } else out.push(b);
-    });
-    child.on('error', () => finish(null));
-    child.on('close', (code) => finish(code === 0 ? parseFilefrag(Buffer.concat(out).toString('utf8'), size) : null));
-  });
+export async function dataExtents(fd: number, size: number): Promise<DataExtent[] | null> {
+  try {
+    // -s: the file's dirty pages are written first, so that the map has no delayed allocations in it.
+    const r = await exec('filefrag', ['-s', '-e', '/dev/fd/3'], { fds: [fd], timeoutMs: TIMEOUT_MS, maxOutput: MAX_OUTPUT });
+    return parseFilefrag(r.stdout, size);
+  } catch {
+    return null; // not installed, no FIEMAP (tmpfs), a timeout, a map too long
+  }
 }
 
 const HEADER = /^File size of \/dev\/fd\/3 is (\d+) \((\d+) blocks? of (\d+) bytes\)$/;
