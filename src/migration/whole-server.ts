@@ -323,7 +323,7 @@ async function copyVolume(
   at: { id: string; index: number; count: number },
   workers: PassWorkers | undefined,
 ): Promise<{ summary: PassSummary; done: Promise<string[]> }> {
-  const path = await sourcePath(o, mounts, job.target, job.source);
+  const path = await sourceMount(o, mounts, job.target.id, job.source);
   const mountPoint = job.source.kind === 'filesystem' ? job.source.mountPoint : job.target.mountPoint;
   const plan: VolumePlan = {
     kind: job.target.kind,
@@ -377,12 +377,10 @@ async function copyVolume(
   return { summary, done };
 }
 
-/** The path the engine reads: a device, or the agent's own read-only mount (a bind of the source's, where it has one). */
-function sourcePath(o: WholeServerOptions, mounts: SourceMounts, t: VolumeTarget, s: VolumeSource): Promise<string> {
-  return sourceMount(o, mounts, t.id, s);
-}
-
-/** `key` names the mount (once per run, SourceMounts.readOnly): a volume's id, or a partition's for a Btrfs top level. */
+/**
+ * The path the engine reads: a device, or the agent's own read-only mount (a bind of the source's, where it has one).
+ * `key` names the mount (once per run, SourceMounts.readOnly): a volume's id, or a partition's for a Btrfs top level.
+ */
 async function sourceMount(o: WholeServerOptions, mounts: SourceMounts, key: string, s: VolumeSource): Promise<string> {
   switch (s.kind) {
     case 'device':
