@@ -45,6 +45,19 @@ const LABEL_BYTES: Record<FileSystemType, number> = { ext2: 16, ext3: 16, ext4: 
 
 const invalid = (msg: string) => new FerryError('FERRY_LAYOUT_INVALID', `layout: ${msg}`);
 
+/**
+ * The UUID each mkfs is given, as blkid prints it: a vfat volume id is
+ * 8 hex digits split by a dash ('1A2B-3C4D'; mkfs.vfat -i takes them without
+ * it), every other file system an RFC 4122 UUID. Anything else fails in mkfs
+ * after the partition tables were written, or worse, is taken as a keyword:
+ * mkfs.ext4 -U accepts 'random', 'time' and 'clear', and fstab's UUID= then
+ * finds nothing.
+ */
+const UUID_FORMS: Record<'vfat' | 'other', { re: RegExp; form: string }> = {
+  vfat: { re: /^[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}$/, form: "a vfat volume id of 8 hex digits as blkid prints it ('1A2B-3C4D')" },
+  other: { re: /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/, form: "a UUID of 32 hex digits as blkid prints it ('0b4a3c2e-52a4-4d0c-8d0e-2b3f0a6c9e01')" },
+};
+
 export function validateLayout(layout: Layout, disks: SystemDisk[], mode: CopyMode, options: ValidateOptions = {}): void {
   const fsTypes = new Set<string>(options.fsTypes ?? FILE_SYSTEMS);
   const given = new Map(disks.map((d) => [d.name, d]));
@@ -75,8 +88,17 @@ export function validateLayout(layout: Layout, disks: SystemDisk[], mode: CopyMo
       if ((mode === 'file' || content.kind === 'swap') && labelBytes > maxLabel) {
         throw invalid(`${what}: the label ${JSON.stringify(content.label)} is ${labelBytes} bytes; a ${type} label holds at most ${maxLabel}`);
       }
+      // The same for its UUID ('' = none: mkfs makes a fresh one).
+      const uuidForm = UUID_FORMS[type === 'vfat' ? 'vfat' : 'other'];
+      if ((mode === 'file' || content.kind === 'swap') && content.uuid !== '' && !uuidForm.re.test(content.uuid)) {
+        throw invalid(`${what}: the ${type} UUID ${JSON.stringify(content.uuid)} is not ${uuidForm.form}`);
+      }
     }
     if (content.kind === 'lvm-pv') {
+      // pvcreate --uuid takes LVM's own form: 32 characters of [0-9A-Za-z!#], dashes anywhere ('fJ3ssT-8nBm-…'); checked where the receiver makes the PV.
+      if (mode === 'file' && content.uuid !== '' && !/^[0-9A-Za-z!#]{32}$/.test(content.uuid.replace(/-/g, ''))) {
+        throw invalid(`${what}: the LVM physical volume UUID ${JSON.stringify(content.uuid)} is not LVM's form of 32 characters (letters, digits, '!' or '#') with dashes as pvs prints it`);
+      }
       if (!vgNames.has(content.vg)) throw invalid(`${what}: an LVM physical volume of volume group ${JSON.stringify(content.vg)}, which volumeGroups does not list`);
       pvsOf.set(content.vg, (pvsOf.get(content.vg) ?? 0) + sizeBytes);
     }

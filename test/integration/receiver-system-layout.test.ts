@@ -292,7 +292,7 @@ describe.runIf(env.ok)('the receiver lays out whole disks for a system session',
     expect(mountsUnder(join(data, 'systems'))).toEqual([]);
   }, 120_000);
 
-  it('refuses, before writing anything, a disk it was not given, a disk in use, a disk too small and an unknown file system', async () => {
+  it('refuses, before writing anything, a disk it was not given, a disk in use, a disk too small, an unknown file system and a malformed UUID', async () => {
     const busyTable = sh('sfdisk', ['--dump', busy.device]);
     const one = (disk: string, sizeBytes: number, content: object) =>
       LayoutSchema.parse({ version: 1, disks: [{ name: disk, sizeBytes, table: 'gpt', partitions: [{ id: 'p1', number: 1, sizeBytes, type: GPT.linux, content }] }] });
@@ -308,6 +308,8 @@ describe.runIf(env.ok)('the receiver lays out whole disks for a system session',
     expectRefused(await ask(one('tiny', 64 * MiB, ext4)), 'SMS.1315', /disk tiny: the partitions need 68174336 bytes .* the target disk has 16777216 bytes .*: 51397120 bytes .* short/);
     const zfs = { ...one('tiny', 8 * MiB, ext4), disks: [{ ...one('tiny', 8 * MiB, ext4).disks[0], partitions: [{ id: 'p1', number: 1, sizeBytes: 8 * MiB, type: GPT.linux, content: { kind: 'filesystem', fsType: 'zfs' } }] }] };
     expectRefused(await ask(zfs), 'FERRY_FS_UNSUPPORTED', /file system type 'zfs' of volume p1/);
+    // A UUID mkfs.ext4 would read as a keyword (a fresh random one instead of the source's): refused, not passed on.
+    expectRefused(await ask(one('tiny', 8 * MiB, { ...ext4, uuid: 'random' })), 'FERRY_LAYOUT_INVALID', /partition p1: the ext4 UUID "random" is not a UUID of 32 hex digits/);
     const c = await SystemClient.open(recv.info, 'm2');
     expectRefused(await c.requestRaw('{"op":"layout",'), 'FERRY_FRAME_MALFORMED', /not JSON/);
     c.close();

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { flattenLvm } from '../../../src/layout/flatten-lvm.js';
 import { LayoutSchema, type Layout } from '../../../src/layout/model.js';
 import { validateLayout } from '../../../src/layout/validate.js';
-import { MIB, disksOf, labLayout } from './lab-layout.js';
+import { MIB, disksOf, labLayout, labUuid } from './lab-layout.js';
 
 const rows = (l: Layout, disk: number) => l.disks[disk]!.partitions.map((p) => [p.id, p.number, p.logical, p.type, p.sizeBytes / MIB, p.content.kind]);
 
@@ -33,7 +33,7 @@ describe('flattenLvm', () => {
 
   it('MBR with four primaries already: the LVs become logical partitions of the extended one, numbered on', () => {
     const l = labLayout();
-    l.volumeGroups[0]!.logicalVolumes.push({ id: 'vg0-tmp', name: 'tmp', sizeBytes: 8 * MIB, sourceDevice: '', content: { kind: 'swap', uuid: 'u', label: '' } });
+    l.volumeGroups[0]!.logicalVolumes.push({ id: 'vg0-tmp', name: 'tmp', sizeBytes: 8 * MIB, sourceDevice: '', content: { kind: 'swap', uuid: labUuid('swap', 'vg0-tmp'), label: '' } });
     const { layout } = flattenLvm(l);
     expect(rows(layout, 1).map((r) => r.slice(0, 4))).toEqual([
       ['disk1p1', 1, false, '83'],

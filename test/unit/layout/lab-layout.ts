@@ -2,6 +2,7 @@
 // (test/helpers/system-lab.ts), written out by hand for the pure layout tests.
 // disk1's partitions are out of disk order: p1, p3 (the PV), p2 (extended: p5, p6).
 
+import { createHash } from 'node:crypto';
 import { FerryError } from '../../../src/errors/ferry-error.js';
 import { LayoutSchema, type Layout } from '../../../src/layout/model.js';
 import type { SystemDisk } from '../../../src/layout/system-session.js';
@@ -14,6 +15,16 @@ const GUID = {
   root: '4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709',
   swap: '0657FD6D-A4AB-43C4-84E5-0933C84B4F4F',
 };
+
+/**
+ * A made-up but well-formed UUID for the file system at `mountPoint` (the
+ * receiver refuses a malformed one before writing anything): the same text
+ * for the same arguments, a different one for each file system of the lab.
+ */
+export function labUuid(fsType: string, mountPoint: string): string {
+  const hex = createHash('sha256').update(`${fsType}:${mountPoint}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
 
 export function labLayout(): Layout {
   const at = (mib: number) => mib * MIB;
@@ -31,7 +42,7 @@ export function labLayout(): Layout {
   const fs = (fsType: string, mountPoint: string, usedMiB: number, extra: object = {}) => ({
     kind: 'filesystem',
     fsType,
-    uuid: `uuid-${fsType}-${mountPoint}`,
+    uuid: labUuid(fsType, mountPoint),
     label: mountPoint.replace(/\//g, '') || 'root',
     mountPoint,
     usedBytes: at(usedMiB),
@@ -67,7 +78,7 @@ export function labLayout(): Layout {
             }),
             { name: 'data', attrs: ['GUID:60'] },
           ),
-          p('disk0', 6, 886, 32, GUID.swap, { kind: 'swap', uuid: 'uuid-swap', label: 'swap' }, { name: 'swap' }),
+          p('disk0', 6, 886, 32, GUID.swap, { kind: 'swap', uuid: labUuid('swap', ''), label: 'swap' }, { name: 'swap' }),
         ],
       },
       {
@@ -79,7 +90,7 @@ export function labLayout(): Layout {
         partitions: [
           p('disk1', 1, 1, 320, '83', fs('xfs', '/data', 30), { bootable: true }),
           p('disk1', 2, 361, 202, '5', { kind: 'none' }),
-          p('disk1', 3, 321, 40, '8e', { kind: 'lvm-pv', vg: 'vg0', uuid: 'pv-uuid' }),
+          p('disk1', 3, 321, 40, '8e', { kind: 'lvm-pv', vg: 'vg0', uuid: 'fJ3ssT-8nBm-gA2r-8eeN-O2ls-Y6HQ-hZN4vG' }),
           p('disk1', 5, 362, 100, '83', fs('ext4', '/var/log', 12), { logical: true }),
           p('disk1', 6, 463, 100, '83', fs('ext4', '/opt', 5), { logical: true }),
         ],

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { FerryError } from '../../../src/errors/ferry-error.js';
 import { layoutFromTargetServer, targetServerFromLayout, type TargetServer } from '../../../src/layout/sms-mapping.js';
 import { targetServerByTaskSchema } from '../../../src/sms/schemas/task.js';
-import { MIB, labLayout } from './lab-layout.js';
+import { MIB, labLayout, labUuid } from './lab-layout.js';
 
 const roundTrip = (ts: TargetServer): TargetServer => targetServerByTaskSchema.parse(JSON.parse(JSON.stringify(ts)));
 
@@ -40,7 +40,7 @@ describe('targetServerFromLayout', () => {
     });
     expect(ts.volume_groups![0]).toMatchObject({ name: 'vg0', components: '/dev/sdb3', size: 40 * MIB, free_size: 24 * MIB });
     expect(ts.btrfs_list![0]).toMatchObject({
-      uuid: 'uuid-btrfs-',
+      uuid: labUuid('btrfs', ''),
       device: '/dev/sda5',
       default_subvol_name: '@',
       default_subvol_mountpath: '/srv',

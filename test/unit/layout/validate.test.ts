@@ -87,6 +87,36 @@ describe('validateLayout', () => {
     expect(() => validateLayout(long('xfs', 'thirteen-char'), disksOf(920, 568), 'block')).not.toThrow();
   });
 
+  it('FERRY_LAYOUT_INVALID for a UUID mkfs would not take as given (a keyword like "random" included), where the receiver makes the file system', () => {
+    const withUuid = (id: string, uuid: string) =>
+      edit((l) => {
+        Object.assign(part(l, id).content, { uuid });
+      });
+    const e = refusal(() => validateLayout(withUuid('disk0p3', 'not-a-uuid'), disksOf(920, 568), 'file'));
+    expect(e.code).toBe('FERRY_LAYOUT_INVALID');
+    expect(e.message).toContain('disk disk0 partition disk0p3: the ext4 UUID "not-a-uuid" is not a UUID of 32 hex digits');
+    // mkfs.ext4 -U takes these as keywords: a fresh or a null UUID instead of the source's.
+    for (const keyword of ['random', 'time', 'clear']) {
+      expect(refusal(() => validateLayout(withUuid('disk0p3', keyword), disksOf(920, 568), 'file')).message).toContain(`UUID "${keyword}"`);
+    }
+    expect(refusal(() => validateLayout(withUuid('disk0p4', '0b4a3c2e52a44d0c8d0e2b3f0a6c9e01'), disksOf(920, 568), 'file')).message).toContain('xfs UUID');
+    expect(refusal(() => validateLayout(withUuid('disk0p2', '0b4a3c2e-52a4-4d0c-8d0e-2b3f0a6c9e01'), disksOf(920, 568), 'file')).message).toContain(
+      "is not a vfat volume id of 8 hex digits as blkid prints it ('1A2B-3C4D')",
+    );
+    expect(refusal(() => validateLayout(withUuid('disk0p6', 'swap-1'), disksOf(920, 568), 'block')).message).toContain('the swap UUID "swap-1"');
+    // Well-formed ones in either case, and none at all (mkfs makes one), pass.
+    expect(() => validateLayout(withUuid('disk0p4', '0B4A3C2E-52A4-4D0C-8D0E-2B3F0A6C9E01'), disksOf(920, 568), 'file')).not.toThrow();
+    expect(() => validateLayout(withUuid('disk0p2', '7e3a-1c05'), disksOf(920, 568), 'file')).not.toThrow();
+    expect(() => validateLayout(withUuid('disk0p3', ''), disksOf(920, 568), 'file')).not.toThrow();
+    // Block level copies the file system with its UUID: nothing is made, nothing to refuse.
+    expect(() => validateLayout(withUuid('disk0p3', 'not-a-uuid'), disksOf(920, 568), 'block')).not.toThrow();
+    // An LVM physical volume's UUID is LVM's own form (pvcreate --uuid).
+    expect(refusal(() => validateLayout(withUuid('disk1p3', 'pv-uuid'), disksOf(920, 568), 'file')).message).toContain(
+      'disk disk1 partition disk1p3: the LVM physical volume UUID "pv-uuid" is not LVM\'s form',
+    );
+    expect(() => validateLayout(withUuid('disk1p3', 'fJ3ssT8nBmgA2r8eeNO2lsY6HQhZN4vG'), disksOf(920, 568), 'file')).not.toThrow();
+  });
+
   it('FERRY_LAYOUT_INVALID for structure: duplicate ids and numbers, MBR limits, logical numbering, VGs, alignment, overlaps, fs minimums', () => {
     const cases: [string, (l: Layout) => void, RegExp][] = [
       ['duplicate id', (l) => (part(l, 'disk0p4').id = 'disk0p3'), /id "disk0p3" is used twice/],
