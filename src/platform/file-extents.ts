@@ -17,6 +17,14 @@
 
 import { exec } from './exec.js';
 
+/**
+ * Below this much of holes (apparent size less allocated bytes) a sparse
+ * file is read whole or scanned for zeros rather than mapped: starting
+ * filefrag costs about what reading 5 MiB of holes does, and small files
+ * with few blocks (inline data) would start one each.
+ */
+export const EXTENT_MAP_MIN_HOLES = 16 * 2 ** 20;
+
 export interface DataExtent {
   off: number;
   len: number;

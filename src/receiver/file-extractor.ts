@@ -19,7 +19,7 @@
 // tree; knows nothing of sockets.
 
 import {
-  closeSync, constants, copyFileSync, fchmodSync, fchownSync, fstatSync, ftruncateSync, futimesSync, lchownSync, linkSync,
+  closeSync, constants, fchmodSync, fchownSync, fstatSync, ftruncateSync, futimesSync, lchownSync, linkSync,
   lstatSync, lutimesSync, mkdirSync, openSync, renameSync, rmSync, symlinkSync, unlinkSync, writeSync, chmodSync,
   type Stats,
 } from 'node:fs';
@@ -34,6 +34,7 @@ import { parseTarBatches, TarFormatError, type ParseLimits, type TarEvent, type 
 import { loadXattrs, type XattrOps } from '../platform/xattrs.js';
 import { targetWriteError } from './target-errors.js';
 import { BatchWriter } from './file-writers.js';
+import { copyPatchBase } from './patch-base.js';
 import { LowSpaceFlush } from './low-space.js';
 
 export interface ExtractOptions {
@@ -541,7 +542,7 @@ export class FileExtractor {
         const st = this.existing(abs);
         if (!st?.isFile()) throw new FerryError('FERRY_PATCH_BASE', `cannot patch ${JSON.stringify(showPath(rel))}: the receiver has no regular file there`);
         this.tmp = tmp; // before the copy, which may fail half-way (a full disk)
-        copyFileSync(abs, tmp, constants.COPYFILE_FICLONE);
+        await copyPatchBase(abs, tmp); // a clone where the file system can, else its data ranges only (holes stay holes)
         return openSync(tmp, constants.O_WRONLY | constants.O_NOFOLLOW);
       }
       case 'symlink': {

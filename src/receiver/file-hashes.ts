@@ -4,10 +4,12 @@
 // here may block the event loop: the entry is lstat'ed first (a FIFO, a
 // device or a symlink is answered null without being opened), opened with
 // O_NONBLOCK|O_NOFOLLOW in case it changed since, checked again on the open
-// descriptor, and read asynchronously. Reads only; owns nothing.
+// descriptor, and read asynchronously (a sparse copy's holes are not read:
+// its extent map says where they are). Reads only; owns nothing.
 
 import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
+import { dataExtents, EXTENT_MAP_MIN_HOLES } from '../platform/file-extents.js';
 import { MAX_FRAME_BYTES } from '../protocol/frames.js';
 import { PIECE, pieceHashesOfHandle } from '../protocol/file-pieces.js';
 import { absPath } from '../protocol/paths.js';
@@ -33,7 +35,9 @@ export async function receiverPieceHashes(root: Buffer, rel: Buffer): Promise<Bu
   try {
     const st = await fh.stat();
     if (!st.isFile() || st.size > MAX_HASHED_BYTES) return null;
-    return await pieceHashesOfHandle(fh, st.size);
+    // A sparse copy's holes hash as zeros unread (its extent map; null = read it all).
+    const data = st.size - st.blocks * 512 >= EXTENT_MAP_MIN_HOLES ? await dataExtents(fh.fd, st.size) : null;
+    return await pieceHashesOfHandle(fh, st.size, data);
   } finally {
     await fh.close().catch(() => {});
   }

@@ -8,7 +8,7 @@
 // as a child process and `ferry migrate --files` against it over TLS.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { lstatSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { closeSync, lstatSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needs } from '../helpers/requirements.js';
@@ -78,5 +78,21 @@ describe.runIf(env.ok).each(['ext4', 'xfs', 'btrfs'])('file replication on %s', 
     const r = await migrateFiles(recv.info, src, 'tree', join(state, 'agent'));
     expect(rsyncDiff(src, dst)).toBe('');
     expect(r.bytesOnWire).toBeLessThan(64 * 1024);
+  });
+
+  it('a sparse file changed in place travels as the changed pieces (its holes hashed unread on both sides) and stays sparse', async () => {
+    const path = join(src, 'var/lib/db/sparse.img');
+    const fd = openSync(path, 'r+');
+    writeSync(fd, Buffer.alloc(4096, 0x5a), 0, 4096, 40 * 1024 * 1024); // into a hole
+    writeSync(fd, Buffer.alloc(100, 0x17), 0, 100, 1000);
+    closeSync(fd);
+    sh('sync', ['-f', path]); // allocated, not delayed: the agent takes the extent map (a delayed allocation makes it read the file whole)
+    const r = await migrateFiles(recv.info, src, 'tree', join(state, 'agent'));
+    expect(r.pass).toBe('delta');
+    expect(rsyncDiff(src, dst)).toBe('');
+    expect(r.bytesOnWire).toBeLessThan(512 * 1024);
+    const copy = statSync(join(dst, 'var/lib/db/sparse.img'));
+    expect(copy.size).toBe(64 * 1024 * 1024);
+    expect(copy.blocks * 512).toBeLessThan(4 * 1024 * 1024);
   });
 });

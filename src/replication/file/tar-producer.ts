@@ -13,8 +13,8 @@ import type { Entry } from './entry.js';
 import { major, minor } from './entry.js';
 import { ManifestWriter, readManifestLines } from './manifest.js';
 import { Delta, type DeltaItem } from './delta.js';
-import { changedRanges, dataRanges, formatRanges, LARGE_FILE, MAX_RANGES, pieceHashes, readFull, type Range } from '../../protocol/file-pieces.js';
-import { dataExtents } from '../../platform/file-extents.js';
+import { changedRanges, formatRanges, LARGE_FILE, pieceHashes, readFull, sparseRanges, type Range } from '../../protocol/file-pieces.js';
+import { dataExtents, EXTENT_MAP_MIN_HOLES } from '../../platform/file-extents.js';
 import { absPath, isUnder, showPath } from '../../protocol/paths.js';
 import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from '../../protocol/tar-format.js';
 import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
@@ -433,7 +433,8 @@ export class TarProducer {
       if (receiverHasIt && size > threshold && this.o.remoteHashes) {
         const remote = await this.o.remoteHashes(e.path);
         if (remote) {
-          const local = await pieceHashes(fd, size);
+          // A sparse file's holes hash as zeros without being read (its extent map, as for a full send).
+          const local = await pieceHashes(fd, size, size - e.allocated >= EXTENT_MAP_MIN_HOLES ? await dataExtents(fd, size) : null);
           ranges = changedRanges(local, remote, size);
           this.stats.bytesRead += size;
           h.ferry = { op: 'patch', map: formatRanges(ranges), size: String(size) };
@@ -487,40 +488,6 @@ export class TarProducer {
       closeSync(fd);
     }
   }
-}
-
-/**
- * Below this much of holes a sparse file is scanned for zeros: starting
- * filefrag (platform/file-extents.ts) costs about what reading 5 MiB of holes
- * does, and small files with few blocks (inline data) would start one each.
- */
-export const EXTENT_MAP_MIN_HOLES = 16 * 2 ** 20;
-
-/**
- * A sparse file's data ranges: from its extent map where it has many holes
- * (none of them read; its preallocated ranges are read for zeros, since data
- * written into them may not be converted yet), else by reading it for zeros;
- * null = send it whole.
- */
-export async function sparseRanges(fd: number, size: number, allocated: number): Promise<Range[] | null> {
-  if (size - allocated >= EXTENT_MAP_MIN_HOLES) {
-    const mapped = await dataExtents(fd, size);
-    if (mapped) {
-      const out: Range[] = [];
-      for (const x of mapped) {
-        const parts = x.unwritten ? dataRanges(fd, x.off + x.len, x.off) : [x];
-        if (!parts) return null;
-        for (const p of parts) {
-          const prev = out[out.length - 1];
-          if (prev && prev.off + prev.len === p.off) prev.len += p.len;
-          else out.push({ off: p.off, len: p.len });
-        }
-        if (out.length > MAX_RANGES) return null;
-      }
-      return out;
-    }
-  }
-  return dataRanges(fd, size);
 }
 
 function changedWhileRead(a: BigIntStats, b: BigIntStats): boolean {

@@ -1,14 +1,16 @@
-// A sparse file's data ranges as the producer takes them (tar-producer.ts
-// sparseRanges): from the extent map when the file has many holes, with its
-// preallocated ranges read for zeros, so that data written into
-// fallocate'd space and not yet on the disk is never taken for a hole.
+// A sparse file's data ranges as the producer and the receiver's patch base
+// copy take them (protocol/file-pieces.ts sparseRanges): from the extent map
+// when the file has many holes, with its preallocated ranges read for zeros,
+// so that data written into fallocate'd space and not yet on the disk is
+// never taken for a hole.
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXTENT_MAP_MIN_HOLES, sparseRanges } from '../../../../src/replication/file/tar-producer.js';
-import { needs } from '../../../helpers/requirements.js';
+import { EXTENT_MAP_MIN_HOLES } from '../../../src/platform/file-extents.js';
+import { sparseRanges } from '../../../src/protocol/file-pieces.js';
+import { needs } from '../../helpers/requirements.js';
 
 const MiB = 2 ** 20;
 const env = needs({ tools: ['filefrag', 'fallocate'] });
