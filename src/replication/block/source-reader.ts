@@ -35,22 +35,40 @@ export class SourceRead {
 }
 
 /**
- * A fixed set of equal buffers, all allocated up front; `take` waits while
- * all are in use, which is what bounds the reader's memory. (Not the
- * receiver's protocol/buffer-pool.ts, which allocates on demand and never
- * waits.)
+ * A bounded set of equal buffers; `take` waits while all are in use, which
+ * is what bounds the reader's memory. A buffer is made only when every one
+ * made so far is in use, then reused: the bound is reached only when the
+ * consumer falls behind (frames waiting to be encoded or sent), not on a
+ * volume whose reads are released at once (zeros, unchanged chunks) or that
+ * is smaller than the set (a BIOS boot partition of 1 MiB, a no-change
+ * pass). A heap snapshot of the whole-server bench caught the ESP's block
+ * pass (64 MiB, mostly zeros) holding all eight, 32 MB, made up front.
+ * (Not the receiver's protocol/buffer-pool.ts, which never waits.)
  */
 export class FixedBufferSet {
   private readonly free: Buffer[] = [];
   private readonly waiting: Array<(b: Buffer) => void> = [];
+  private made = 0;
+  private readonly count: number;
+  private readonly bytes: number;
 
   constructor(count: number, bytes: number) {
-    for (let i = 0; i < count; i++) this.free.push(Buffer.allocUnsafeSlow(bytes));
+    this.count = count;
+    this.bytes = bytes;
+  }
+
+  /** Buffers made so far (at most `count`). */
+  get allocated(): number {
+    return this.made;
   }
 
   take(): Promise<Buffer> {
     const b = this.free.pop();
     if (b) return Promise.resolve(b);
+    if (this.made < this.count) {
+      this.made += 1;
+      return Promise.resolve(Buffer.allocUnsafeSlow(this.bytes));
+    }
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
