@@ -15,16 +15,14 @@ import { readFull, sparseRanges } from '../protocol/file-pieces.js';
 
 const IO = 4 * 1024 * 1024;
 
-/** Why a clone is refused where a plain copy would work. */
-const NO_CLONE = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS', 'ENOTTY', 'EBADF']);
-
 /** Copies the regular file `from` to the new file `to` (mode included, as copyFile does), keeping its holes. */
 export async function copyPatchBase(from: Buffer | string, to: Buffer | string): Promise<void> {
   try {
     copyFileSync(from, to, constants.COPYFILE_FICLONE_FORCE);
     return;
-  } catch (e) {
-    if (!NO_CLONE.has((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } catch {
+    // No clone here (EOPNOTSUPP on ext4, and whatever else a file system answers): the copy below
+    // reports what is really wrong (a full disk, a vanished file).
   }
   const src = openSync(from, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
