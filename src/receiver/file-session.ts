@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { FerryError, errorMessage } from '../errors/ferry-error.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
-import { exec } from '../platform/exec.js';
+import { syncFileSystem } from '../platform/sync-fs.js';
 import { hasher } from '../protocol/xxhash.js';
 import { lz4Decompress } from '../protocol/lz4-block.js';
 import { Codec, decodeJson, encodeJsonFrame, frameTypeName, type RawFrame } from '../protocol/frames.js';
@@ -283,7 +283,8 @@ class FileSession {
   }
 
   private async syncTarget(): Promise<void> {
-    await exec('sync', ['-f', this.root], { timeoutMs: 600_000 });
+    // Through one long-lived small helper: a fork of this (large, busy) process per commit cost far more than the flush.
+    await syncFileSystem(this.root, 600_000);
   }
 
   async close(reason: Error): Promise<void> {

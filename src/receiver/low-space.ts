@@ -21,7 +21,7 @@
 
 import { statfsSync } from 'node:fs';
 import { errorMessage } from '../errors/ferry-error.js';
-import { exec } from '../platform/exec.js';
+import { syncFileSystem } from '../platform/sync-fs.js';
 import type { Logger } from '../platform/log.js';
 
 /** Free space under which the target is flushed: 64 MiB or 5 % of the file system, whichever is more. */
@@ -81,7 +81,7 @@ export class LowSpaceFlush {
     const record = { target: this.name, free: mib(free), total: mib(total), flushes: this.flushes };
     if (this.flushes === 1) this.log?.info(record, 'the target file system is low on free space: flushing it to release space held for data not yet written out');
     else this.log?.debug(record, 'flushing the target file system again');
-    this.running = exec('sync', ['-f', this.path], { timeoutMs: 10 * 60_000 })
+    this.running = syncFileSystem(this.path, 10 * 60_000)
       .then(
         () => undefined,
         (e: unknown) => {
