@@ -291,16 +291,14 @@ export class FileExtractor {
         }
       }
       this.stats.bytesWritten += ev.chunk.length;
-      this.space.note(ev.chunk.length, 0);
-      return undefined;
+      return this.space.note(ev.chunk.length, 0);
     }
     // finishFile closes the descriptor (exactly once, whatever happens).
     const done = this.fd;
     this.fd = null;
     if (done === 'batched') this.writer.end();
     else if (done !== null && this.header) return this.finishFile(done, this.rel, this.header).then(() => this.ended());
-    this.ended();
-    return undefined;
+    return this.ended();
   }
 
   /** The entry's descriptor is known (see begin). */
@@ -317,16 +315,16 @@ export class FileExtractor {
     this.sequential = 0;
   }
 
-  /** The entry is complete: counted, and reported once it is in place. */
-  private ended(): void {
+  /** The entry is complete: counted, and reported once it is in place. A promise: wait for the target's flush before the next. */
+  private ended(): Promise<void> | undefined {
     this.stats.entries++;
-    this.space.note(0, 1);
     const onEntry = this.o.onEntry;
     if (onEntry) {
       const i = this.stats.entries - 1;
       const p = this.rel;
       this.writer.afterWritten(() => onEntry(i, p));
     }
+    return this.space.note(0, 1);
   }
 
   private abs(rel: Buffer): Buffer {

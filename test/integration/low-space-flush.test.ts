@@ -8,7 +8,7 @@
 // file-target-full.test.ts).
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -64,6 +64,28 @@ describe('the low-space flush', () => {
     await short.settle();
     short.note(MIB, 0);
     expect(short.flushes).toBe(1);
+  });
+
+  it('while a flush runs, hands it back to wait for once the space falls under half the margin, and not above that', async () => {
+    const free = () => {
+      const s = statfsSync(root);
+      return s.bfree * s.bsize;
+    };
+    // Always short (4 PiB margin): the second look, during the flush, is under half of it.
+    const short = new LowSpaceFlush(root, 'tree', undefined, 2 ** 52);
+    expect(short.note(MIB, 0)).toBeUndefined(); // starts the flush
+    expect(short.flushes).toBe(1);
+    const wait = short.note(MIB, 0);
+    expect(wait).toBeInstanceOf(Promise);
+    expect(short.waits).toBe(1);
+    await wait;
+    // Short of a margin of 1.5 times the free space, but not of half of it: flushed, and nothing to wait for.
+    const tight = new LowSpaceFlush(root, 'tree', undefined, Math.floor(free() * 1.5));
+    expect(tight.note(MIB, 0)).toBeUndefined();
+    expect(tight.flushes).toBe(1);
+    expect(tight.note(MIB, 0)).toBeUndefined();
+    expect(tight.waits).toBe(0);
+    await tight.settle();
   });
 
   it('gives up quietly where the file system cannot be asked', () => {
