@@ -7,12 +7,13 @@
 // 0.35 s when it started `true` twelve times meanwhile (372,000 faults). A
 // receiver flushes its target at every commit of a file pass (every 32 MiB)
 // while its buffers and heap are busy, so each flush was such a fork.
-// Here one small shell, started at the first flush, forks instead: it reads
-// `ID PATH` lines and answers `ID STATUS MESSAGE` for each `sync -f`, which
-// it runs in the background, so flushes of different file systems still run
-// side by side. A path it cannot be told on one line (a newline in it), or a
-// helper that cannot start or has died, falls back to exec(); a flush that
-// does not answer in time kills the helper (the next one starts a new one).
+// Here one small shell, started with the receiver (or at the first flush),
+// forks instead: it reads `ID PATH` lines and answers `ID STATUS MESSAGE`
+// for each `sync -f`, which it runs in the background, so flushes of
+// different file systems still run side by side. A path it cannot be told on
+// one line (a newline in it), or a helper that cannot start or has died,
+// falls back to exec(); a flush that does not answer in time kills the
+// helper (the next one starts a new one).
 // Owns: the helper process. The helper exits when this process does (end of
 // its input).
 
@@ -52,6 +53,15 @@ export function syncFileSystem(path: string, timeoutMs = 600_000): Promise<void>
     h.waiting.set(id, { path, resolve, reject, timer });
     h.child.stdin!.write(`${id} ${path}\n`);
   });
+}
+
+/**
+ * Starts the helper now, while this process is still small (a receiver at
+ * its start): the first flush then forks nothing either. Optional: a flush
+ * without it starts the helper itself.
+ */
+export function startSyncHelper(): void {
+  if (!helper) startHelper();
 }
 
 /** The helper's pid while it runs (for the tests: every flush goes through the same small process). */

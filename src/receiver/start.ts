@@ -13,6 +13,7 @@ import { writeFileAtomic } from '../platform/atomic-file.js';
 import type { Logger } from '../platform/log.js';
 import { loadOrCreateTlsIdentity } from '../platform/tls-identity.js';
 import { parseHostPort } from '../platform/host-port.js';
+import { startSyncHelper } from '../platform/sync-fs.js';
 import { Receiver, newJoinToken } from './server.js';
 import type { SessionKindHandler, TargetSpec } from './session-kind.js';
 import { assertTargetsApart } from './target-nesting.js';
@@ -82,6 +83,8 @@ export async function startReceiver(o: StartOptions): Promise<{ receiver: Receiv
       token = newJoinToken();
     }
   }
+  // While this process is small: the flushes of its file passes then never fork it (platform/sync-fs.ts).
+  startSyncHelper();
   const receiver = new Receiver({ host, port, dataDir: o.dataDir, identity, token, targets: o.targets, log: o.log, kinds: { system: systemKind(disks), ...o.kinds }, limits: o.limits });
   const bound = await receiver.listen();
   const info: ReceiverInfo = { host, port: bound, fingerprint: identity.fingerprint, token, pid: process.pid, targets: o.targets.map((t) => t.name), disks: disks.map((d) => d.name) };
