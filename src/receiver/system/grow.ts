@@ -15,6 +15,8 @@ import { partitionDevice, rereadPartitions } from './block-devices.js';
 import type { ServedVolume } from './volumes.js';
 
 const LONG = 3_600_000;
+/** The file systems growFileSystem grows. */
+const GROWN = new Set<string>(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
 
 async function fsTypeOn(device: string): Promise<string> {
   const r = await exec('blkid', ['-p', '-s', 'TYPE', '-o', 'value', device], { okCodes: [0, 2] });
@@ -68,7 +70,12 @@ async function growToEnd(dev: string, n: number): Promise<void> {
 
 export async function growVolume(v: ServedVolume, tmpDir: string): Promise<string[]> {
   if (v.volume.kind === 'file') return [];
-  if (!v.volume.wholeDisk || !v.disk) return growFileSystem(v.device, tmpDir);
+  if (!v.volume.wholeDisk || !v.disk) {
+    // Only these are ever grown; the layout names what the copy brought (the same bytes discovery probed). Asking
+    // blkid about an ESP or a BIOS boot partition forked the receiver mid-copy for nothing (platform/sync-fs.ts on why that is dear).
+    if (!GROWN.has(v.volume.fsType)) return [];
+    return growFileSystem(v.device, tmpDir);
+  }
   const dev = v.device;
   if (v.volume.sizeBytes <= v.disk.sizeBytes) return [];
   const actions: string[] = [];
