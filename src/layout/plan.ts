@@ -13,7 +13,8 @@ import type { CopyMode, Disk, Layout, Partition } from './model.js';
 import type { SystemDisk } from './system-session.js';
 import { isBlockCopied, minimumFileLevelBytes } from './validate.js';
 
-const GROWABLE = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
+/** The file systems ferry grows to a larger partition (receiver/system/grow.ts). */
+export const GROWABLE: ReadonlySet<string> = new Set(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
 
 const isGrowable = (p: Partition): boolean => p.content.kind === 'filesystem' && GROWABLE.has(p.content.fsType);
 

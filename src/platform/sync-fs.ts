@@ -30,6 +30,7 @@ done`;
 
 interface Waiting {
   path: string;
+  timeoutMs: number;
   resolve: () => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -38,7 +39,10 @@ interface Waiting {
 let helper: { child: ChildProcess; waiting: Map<number, Waiting> } | undefined;
 let nextId = 1;
 
-/** Flushes the file system holding `path` (syncfs, through `sync -f`). Rejects with an ExecError as exec() would. */
+/**
+ * Flushes the file system holding `path` (syncfs, through `sync -f`). Rejects with an ExecError: FERRY_TOOL_MISSING,
+ * FERRY_TOOL_TIMEOUT or FERRY_TOOL_FAILED (sync's status and first 300 bytes of its output), as exec() would.
+ */
 export function syncFileSystem(path: string, timeoutMs = 600_000): Promise<void> {
   if (/[\n\r]/.test(path)) return viaExec(path, timeoutMs);
   const h = helper ?? startHelper();
@@ -50,7 +54,7 @@ export function syncFileSystem(path: string, timeoutMs = 600_000): Promise<void>
       reject(new ExecError('FERRY_TOOL_TIMEOUT', `sync -f ${path}: no answer within ${timeoutMs} ms`, `sync -f ${path}`, null, ''));
       stopHelper(h);
     }, timeoutMs);
-    h.waiting.set(id, { path, resolve, reject, timer });
+    h.waiting.set(id, { path, timeoutMs, resolve, reject, timer });
     h.child.stdin!.write(`${id} ${path}\n`);
   });
 }
@@ -64,13 +68,13 @@ export function startSyncHelper(): void {
   if (!helper) startHelper();
 }
 
-/** The helper's pid while it runs (for the tests: every flush goes through the same small process). */
+/** The helper's pid while it runs. For the tests (every flush goes through the same small process). */
 export function syncHelperPid(): number | undefined {
   return helper?.child.pid;
 }
 
 function viaExec(path: string, timeoutMs: number): Promise<void> {
-  return exec('sync', ['-f', path], { timeoutMs }).then(() => undefined);
+  return exec('sync', ['-f', '--', path], { timeoutMs }).then(() => undefined);
 }
 
 function startHelper(): typeof helper {
@@ -100,11 +104,11 @@ function startHelper(): typeof helper {
       h.waiting.delete(Number(m[1]));
       clearTimeout(w.timer);
       const status = Number(m[2]);
+      const shown = `sync -f ${w.path}`;
+      // 127: the shell found no `sync` (as exec() says of a missing tool).
       if (status === 0) w.resolve();
-      else {
-        const shown = `sync -f ${w.path}`;
-        w.reject(new ExecError('FERRY_TOOL_FAILED', `${shown}: exit code ${status}${m[3]!.trim() ? `: ${m[3]!.trim()}` : ''}`, shown, status, m[3]!));
-      }
+      else if (status === 127) w.reject(new ExecError('FERRY_TOOL_MISSING', 'sync: not installed (not found on PATH)', shown, null, m[3]!));
+      else w.reject(new ExecError('FERRY_TOOL_FAILED', `${shown}: exit code ${status}${m[3]!.trim() ? `: ${m[3]!.trim()}` : ''}`, shown, status, m[3]!));
     }
   });
   const gone = () => {
@@ -113,7 +117,7 @@ function startHelper(): typeof helper {
     for (const [id, w] of h.waiting) {
       h.waiting.delete(id);
       clearTimeout(w.timer);
-      viaExec(w.path, 600_000).then(w.resolve, w.reject);
+      viaExec(w.path, w.timeoutMs).then(w.resolve, w.reject);
     }
   };
   child.on('error', gone);

@@ -2,12 +2,13 @@
 // threshold is compared piece by piece against the receiver's copy (xxh64
 // per 64 KiB piece, 8 bytes big-endian each) and only differing pieces are
 // sent — databases and VM images change in place, so offsets are stable.
-// Also finds the data ranges of sparse files (all-zero 4 KiB blocks are
-// holes). Both sides use this file; it only reads.
+// Also finds the data ranges of sparse files (from the extent map, or
+// all-zero 4 KiB blocks are holes). Both sides use this file; it writes
+// nothing (the extent map's `filefrag -s` writes the file's dirty pages out).
 
 import { readSync } from 'node:fs';
-import { dataExtents, EXTENT_MAP_MIN_HOLES } from '../platform/file-extents.js';
 import type { FileHandle } from 'node:fs/promises';
+import { dataExtents, EXTENT_MAP_MIN_HOLES } from '../platform/file-extents.js';
 import { hasher } from './xxhash.js';
 
 export const PIECE = 64 * 1024;

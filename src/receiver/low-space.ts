@@ -42,7 +42,7 @@ const CHECK_ENTRIES = 64;
 export class LowSpaceFlush {
   /** Flushes started so far. */
   flushes = 0;
-  /** Times the extractor was told to wait for a flush (the space fell under half the margin while it ran). */
+  /** Times the extractor was told to wait for a flush (the space fell under half the margin while it ran); for the tests and logs. */
   waits = 0;
   private margin: number | undefined;
   private bytes = 0;

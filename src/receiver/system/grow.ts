@@ -11,12 +11,11 @@ import { mkdir, rmdir } from 'node:fs/promises';
 import { exec } from '../../platform/exec.js';
 import { unmountOrDetach } from '../../platform/unmount.js';
 import { isExtended } from '../../layout/geometry.js';
+import { GROWABLE } from '../../layout/plan.js';
 import { partitionDevice, rereadPartitions } from './block-devices.js';
 import type { ServedVolume } from './volumes.js';
 
 const LONG = 3_600_000;
-/** The file systems growFileSystem grows. */
-const GROWN = new Set<string>(['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']);
 
 async function fsTypeOn(device: string): Promise<string> {
   const r = await exec('blkid', ['-p', '-s', 'TYPE', '-o', 'value', device], { okCodes: [0, 2] });
@@ -73,7 +72,7 @@ export async function growVolume(v: ServedVolume, tmpDir: string): Promise<strin
   if (!v.volume.wholeDisk || !v.disk) {
     // Only these are ever grown; the layout names what the copy brought (the same bytes discovery probed). Asking
     // blkid about an ESP or a BIOS boot partition forked the receiver mid-copy for nothing (platform/sync-fs.ts on why that is dear).
-    if (!GROWN.has(v.volume.fsType)) return [];
+    if (!GROWABLE.has(v.volume.fsType)) return [];
     return growFileSystem(v.device, tmpDir);
   }
   const dev = v.device;

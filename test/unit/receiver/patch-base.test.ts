@@ -28,6 +28,20 @@ describe('copyPatchBase', () => {
     expect(statSync(to).blocks * 512).toBeLessThan(MiB);
   });
 
+  it('a sparse file too fragmented for a data map (over 16,384 ranges): still copied without its holes', async () => {
+    const from = join(dir, 'fragmented.img');
+    const fd = openSync(from, 'w', 0o600);
+    const block = Buffer.alloc(4096, 0x44);
+    for (let i = 0; i < 17_000; i++) writeSync(fd, block, 0, 4096, i * 16384); // every fourth 4 KiB block
+    closeSync(fd);
+    execFileSync('truncate', ['-s', String(17_000 * 16384 + 1000), from]);
+    const to = join(dir, 'fragmented.copy');
+    await copyPatchBase(from, to);
+    expect(readFileSync(to).equals(readFileSync(from))).toBe(true);
+    // 17,000 data blocks (66 MiB) and some metadata, not the file's 266 MiB.
+    expect(statSync(to).blocks * 512).toBeLessThan(100 * MiB);
+  });
+
   it('a file without holes, and an empty one: copied whole', async () => {
     const from = join(dir, 'plain');
     writeFileSync(from, Buffer.alloc(3 * MiB + 7, 0x33), { mode: 0o600 });
