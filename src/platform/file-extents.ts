@@ -48,6 +48,15 @@ const MAX_OUTPUT = 4 * 2 ** 20;
 const TIMEOUT_MS = 15_000;
 
 /**
+ * dataExtents of a file with at least EXTENT_MAP_MIN_HOLES of holes
+ * (`allocated`: its allocated bytes, st_blocks × 512); null for a file with
+ * fewer, where reading it costs less than starting filefrag.
+ */
+export async function extentsIfSparse(fd: number, size: number, allocated: number): Promise<DataExtent[] | null> {
+  return size - allocated >= EXTENT_MAP_MIN_HOLES ? dataExtents(fd, size) : null;
+}
+
+/**
  * The byte ranges of `fd` (a regular file of `size` bytes) that may hold
  * data, in order, merged where they touch and cut at `size`; preallocated
  * ranges are marked `unwritten` (the caller reads them for zeros). Null

@@ -8,7 +8,7 @@
 
 import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { dataExtents, EXTENT_MAP_MIN_HOLES } from '../platform/file-extents.js';
+import { extentsIfSparse } from '../platform/file-extents.js';
 import { hasher } from './xxhash.js';
 
 export const PIECE = 64 * 1024;
@@ -169,22 +169,18 @@ export function parseRanges(s: string, size: number, where: string): Range[] {
  * null = send it whole.
  */
 export async function sparseRanges(fd: number, size: number, allocated: number): Promise<Range[] | null> {
-  if (size - allocated >= EXTENT_MAP_MIN_HOLES) {
-    const mapped = await dataExtents(fd, size);
-    if (mapped) {
-      const out: Range[] = [];
-      for (const x of mapped) {
-        const parts = x.unwritten ? dataRanges(fd, x.off + x.len, x.off) : [x];
-        if (!parts) return null;
-        for (const p of parts) {
-          const prev = out[out.length - 1];
-          if (prev && prev.off + prev.len === p.off) prev.len += p.len;
-          else out.push({ off: p.off, len: p.len });
-        }
-        if (out.length > MAX_RANGES) return null;
-      }
-      return out;
+  const mapped = await extentsIfSparse(fd, size, allocated);
+  if (!mapped) return dataRanges(fd, size);
+  const out: Range[] = [];
+  for (const x of mapped) {
+    const parts = x.unwritten ? dataRanges(fd, x.off + x.len, x.off) : [x];
+    if (!parts) return null;
+    for (const p of parts) {
+      const prev = out[out.length - 1];
+      if (prev && prev.off + prev.len === p.off) prev.len += p.len;
+      else out.push({ off: p.off, len: p.len });
     }
+    if (out.length > MAX_RANGES) return null;
   }
-  return dataRanges(fd, size);
+  return out;
 }

@@ -9,7 +9,7 @@
 
 import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
-import { dataExtents, EXTENT_MAP_MIN_HOLES } from '../platform/file-extents.js';
+import { extentsIfSparse } from '../platform/file-extents.js';
 import { MAX_FRAME_BYTES } from '../protocol/frames.js';
 import { PIECE, pieceHashesOfHandle } from '../protocol/file-pieces.js';
 import { absPath } from '../protocol/paths.js';
@@ -36,8 +36,7 @@ export async function receiverPieceHashes(root: Buffer, rel: Buffer): Promise<Bu
     const st = await fh.stat();
     if (!st.isFile() || st.size > MAX_HASHED_BYTES) return null;
     // A sparse copy's holes hash as zeros unread (its extent map; null = read it all).
-    const data = st.size - st.blocks * 512 >= EXTENT_MAP_MIN_HOLES ? await dataExtents(fh.fd, st.size) : null;
-    return await pieceHashesOfHandle(fh, st.size, data);
+    return await pieceHashesOfHandle(fh, st.size, await extentsIfSparse(fh.fd, st.size, st.blocks * 512));
   } finally {
     await fh.close().catch(() => {});
   }

@@ -234,8 +234,8 @@ class FileSession {
         // if this receiver dies before the sync, the next pass is a full one.
         const passId = this.ctx.hello.passId;
         this.finalizing = (async () => {
-          // Started once FILE_DONE is written (send below writes it within this turn's microtasks): spawning
-          // `sync` took 8–18 ms of this thread, which the agent, waiting for DONE, used to wait for too.
+          // Started once FILE_DONE is written (send below writes it within this turn's microtasks): where the
+          // sync helper cannot run, syncFileSystem spawns `sync`, 8–18 ms of this thread the agent would wait for too.
           await new Promise<void>((r) => setImmediate(r));
           await this.syncTarget();
           this.state.lastPassId = passId;

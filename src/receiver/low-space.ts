@@ -90,8 +90,9 @@ export class LowSpaceFlush {
     }
     const margin = (this.margin ??= defaultMargin(total));
     if (this.running) {
-      if (free < margin / 2) this.waits++;
-      return free < margin / 2 ? this.running : undefined;
+      if (free >= margin / 2) return undefined;
+      this.waits++;
+      return this.running;
     }
     if (free >= margin || this.bytes - this.flushedAt < margin / 4) return undefined;
     this.flushedAt = this.bytes;

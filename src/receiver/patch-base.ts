@@ -6,15 +6,16 @@
 // copy_file_range, which writes every hole out as zeros: a sparse VM image
 // or /var/log/lastlog of hundreds of GB became a full one on the target
 // with its first delta, or filled the disk. Here only the data is copied:
-// the data ranges (protocol/file-pieces.ts sparseRanges: the extent map for
-// a file with many holes, else a scan for zeros; a map too fragmented for
-// that reads the file whole), and in them no all-zero 4 KiB block.
+// what the extent map says may hold data (a file with many holes,
+// platform/file-extents.ts), else the whole file, read once, and in it no
+// all-zero 4 KiB block.
 // Owns: creating `to`. Must not touch: `from` (read only).
 
 import { closeSync, constants, copyFileSync, fchmodSync, fstatSync, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { fdPath } from '../platform/fd-path.js';
+import { extentsIfSparse } from '../platform/file-extents.js';
 import { isAllZero } from '../protocol/chunk-hash.js';
-import { readFull, sparseRanges } from '../protocol/file-pieces.js';
+import { readFull, type Range } from '../protocol/file-pieces.js';
 
 const IO = 4 * 1024 * 1024;
 /** The block a hole is made of: an all-zero block of this size is not written. */
@@ -37,9 +38,9 @@ export async function copyPatchBase(from: Buffer | string, to: Buffer | string):
       copyFileSync(fdPath(src), to);
       return;
     }
-    // Where the data is (the extent map, or a scan); a map too fragmented for a tar header's
-    // (null) is read whole here, and its all-zero blocks skipped as they come.
-    const ranges = (await sparseRanges(src, st.size, st.blocks * 512)) ?? [{ off: 0, len: st.size }];
+    // Where the data may be (the extent map of a file with many holes), else the whole file: read once, its
+    // all-zero blocks skipped as they come (preallocated extents' included).
+    const ranges: readonly Range[] = (await extentsIfSparse(src, st.size, st.blocks * 512)) ?? [{ off: 0, len: st.size }];
     const dst = openSync(to, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o600);
     try {
       fchmodSync(dst, st.mode & 0o7777);

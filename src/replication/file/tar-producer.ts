@@ -14,7 +14,7 @@ import { major, minor } from './entry.js';
 import { ManifestWriter, readManifestLines } from './manifest.js';
 import { Delta, type DeltaItem } from './delta.js';
 import { changedRanges, formatRanges, LARGE_FILE, pieceHashes, readFull, sparseRanges, type Range } from '../../protocol/file-pieces.js';
-import { dataExtents, EXTENT_MAP_MIN_HOLES } from '../../platform/file-extents.js';
+import { extentsIfSparse } from '../../platform/file-extents.js';
 import { absPath, isUnder, showPath } from '../../protocol/paths.js';
 import { bodyPadding, encodeHeader, ZERO_BLOCKS, type TarHeader, type TarType } from '../../protocol/tar-format.js';
 import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
@@ -434,7 +434,7 @@ export class TarProducer {
         const remote = await this.o.remoteHashes(e.path);
         if (remote) {
           // A sparse file's holes hash as zeros without being read (its extent map, as for a full send).
-          const local = await pieceHashes(fd, size, size - e.allocated >= EXTENT_MAP_MIN_HOLES ? await dataExtents(fd, size) : null);
+          const local = await pieceHashes(fd, size, await extentsIfSparse(fd, size, e.allocated));
           ranges = changedRanges(local, remote, size);
           this.stats.bytesRead += size;
           h.ferry = { op: 'patch', map: formatRanges(ranges), size: String(size) };
