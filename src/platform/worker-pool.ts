@@ -256,6 +256,11 @@ export class WorkerPool<Init, Task, Result> {
     return this.slots.length;
   }
 
+  /** Tasks given to the workers and not yet answered, with those queued here for them. */
+  get pending(): number {
+    return this.inFlight.size + this.queue.length;
+  }
+
   /** Starts every worker now instead of on demand. */
   start(): void {
     while (!this.stopped && this.slots.length < this.size && this.spawn()) {

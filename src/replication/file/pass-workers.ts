@@ -58,6 +58,10 @@ export class PassWorkers {
   private pool: WorkerPool<Record<string, unknown>, LaneTask, unknown> | undefined;
   private walks = 0;
   private closed = false;
+  /** The lanes' init, made once (it carries the compiled LZ4 module). */
+  private lanesInit: Record<string, unknown> | undefined;
+  /** The body's handler on this thread: the fallback's listings and compression, and compression while the threads are busy. */
+  private here: ((m: LaneTask) => unknown) | undefined;
 
   constructor(private readonly size = passThreads()) {}
 
@@ -83,18 +87,37 @@ export class PassWorkers {
   /** A compressor whose jobs run on these threads: one per pass (its reused outputs go back through that pass's stream sender). */
   lz4(): Lz4Pool {
     // Outputs reused: the stream sender recycles each once the socket wrote it (stream-sender.ts).
-    return new Lz4Pool(this.size, (task: CompressTask, transfer) => this.threads().run({ lane: 'lz4', task }, transfer) as Promise<Compressed>, true);
+    return new Lz4Pool(
+      this.size,
+      (task: CompressTask, transfer) => {
+        const pool = this.threads();
+        // A frame goes to the threads only while one of them has nothing to do; else it is compressed here
+        // at once (the same WebAssembly codec, into the same reused buffers). Measured (whole-server bench,
+        // docs/file-replication.md "Frames compressed where there is time"): the pool thread of the largest
+        // volume's pass was busy all the time (cold reads, listings, compression), its frames waited behind
+        // read batches, and the main thread was idle 50-65 % of the time.
+        if (pool.threads > 0 && pool.pending >= pool.threads) return Promise.resolve(this.hereHandler()({ lane: 'lz4', task }) as Compressed);
+        return pool.run({ lane: 'lz4', task }, transfer) as Promise<Compressed>;
+      },
+      true,
+    );
+  }
+
+  private lanes(): Record<string, unknown> {
+    return (this.lanesInit ??= { list: {}, read: SMALL_FILE_INIT, lz4: { module: lz4WasmModule() } });
+  }
+
+  private hereHandler(): (m: LaneTask) => unknown {
+    return (this.here ??= handlerHere(body, this.lanes()));
   }
 
   /** The pool, made at first use (workers start on demand, or all at once when a walk starts). */
   private threads(): WorkerPool<Record<string, unknown>, LaneTask, unknown> {
     if (this.pool) return this.pool;
-    const lanes = { list: {}, read: SMALL_FILE_INIT, lz4: { module: lz4WasmModule() } };
-    let here: ((m: LaneTask) => unknown) | undefined;
-    this.pool = new WorkerPool(body, lanes, {
+    this.pool = new WorkerPool(body, this.lanes(), {
       size: this.closed ? 0 : this.size,
       // Without workers: listings and compression on this thread (as their own pools do), reads on libuv's pool.
-      fallback: (m) => (m.lane === 'read' ? readOnPool(m.task as Batch) : (here ??= handlerHere(body, lanes))(m)),
+      fallback: (m) => (m.lane === 'read' ? readOnPool(m.task as Batch) : this.hereHandler()(m)),
     });
     return this.pool;
   }

@@ -5,7 +5,8 @@
 // on the same threads; once the owner closes the pool, later walks still
 // complete (on this thread).
 
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,6 +75,39 @@ describe('PassWorkers', () => {
       for (const c of [x, y]) expect(lz4Decompress(c, src.length).equals(src)).toBe(true);
     } finally {
       await workers.close();
+    }
+  });
+
+  it('compresses a frame at once on this thread while every pool thread is busy, not behind their work', { timeout: 20_000 }, async () => {
+    const workers = new PassWorkers(1);
+    const fifo = join(base, 'busy.fifo');
+    execFileSync('mkfifo', [fifo]);
+    try {
+      // The one thread blocks in open() of a fifo nobody writes to (as it would on a cold disk).
+      const reader = new SmallFileReader(workers.read);
+      const blocked = reader.read(Buffer.from(fifo), 8);
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      // Sent to the thread, this would wait for the fifo: the test would time out.
+      const src = Buffer.alloc(256 * 1024, 'frame of text ');
+      const c = await workers.lz4().compress(src);
+      expect(lz4Decompress(c, src.length).equals(src)).toBe(true);
+      // Let the thread go: a writer opens the fifo and closes it (retried until the reader has it open).
+      for (;;) {
+        try {
+          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+          break;
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENXIO') throw e;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      }
+      await expect(blocked).rejects.toMatchObject({ code: 'ESPIPE' }); // the thread went on: pread() of a fifo
+      // With the thread idle again, compression still gives the same bytes.
+      expect(lz4Decompress(await workers.lz4().compress(src), src.length).equals(src)).toBe(true);
+    } finally {
+      await workers.close();
+      rmSync(fifo, { force: true });
     }
   });
 
