@@ -93,7 +93,7 @@ export class PassWorkers {
         const pool = this.threads();
         // A frame goes to the threads only while one of them has nothing to do; else it is compressed here
         // at once (the same WebAssembly codec, into the same reused buffers). Measured (whole-server bench,
-        // docs/file-replication.md "Frames compressed where there is time"): the pool thread of the largest
+        // docs/file-replication.md "Where the whole server's / waits"): the pool thread of the largest
         // volume's pass was busy all the time (cold reads, listings, compression), its frames waited behind
         // read batches, and the main thread was idle 50-65 % of the time.
         if (pool.threads > 0 && pool.pending >= pool.threads) return Promise.resolve(this.hereHandler()({ lane: 'lz4', task }) as Compressed);
