@@ -256,9 +256,9 @@ export class WorkerPool<Init, Task, Result> {
     return this.slots.length;
   }
 
-  /** Tasks given to the workers and not yet answered, with those queued here for them. */
-  get pending(): number {
-    return this.inFlight.size + this.queue.length;
+  /** A task given now would start at once: a running worker has none in flight, or another may start. */
+  get idle(): boolean {
+    return !this.stopped && (this.slots.length < this.size || this.slots.some((s) => s.load === 0));
   }
 
   /** Starts every worker now instead of on demand. */

@@ -96,7 +96,7 @@ export class PassWorkers {
         // docs/file-replication.md "Where the whole server's / waits"): the pool thread of the largest
         // volume's pass was busy all the time (cold reads, listings, compression), its frames waited behind
         // read batches, and the main thread was idle 50-65 % of the time.
-        if (pool.threads > 0 && pool.pending >= pool.threads) return Promise.resolve(this.hereHandler()({ lane: 'lz4', task }) as Compressed);
+        if (pool.threads > 0 && !pool.idle) return Promise.resolve(this.hereHandler()({ lane: 'lz4', task }) as Compressed);
         return pool.run({ lane: 'lz4', task }, transfer) as Promise<Compressed>;
       },
       true,

@@ -78,34 +78,46 @@ describe('PassWorkers', () => {
     }
   });
 
-  it('compresses a frame at once on this thread while every pool thread is busy, not behind their work', { timeout: 20_000 }, async () => {
+  it('compresses a frame on the pool thread while it is idle, and at once on this thread while it is busy', { timeout: 20_000 }, async () => {
     const workers = new PassWorkers(1);
+    const pool = () => (workers as unknown as { pool: { idle: boolean } }).pool;
     const fifo = join(base, 'busy.fifo');
     execFileSync('mkfifo', [fifo]);
-    try {
-      // The one thread blocks in open() of a fifo nobody writes to (as it would on a cold disk).
-      const reader = new SmallFileReader(workers.read);
-      const blocked = reader.read(Buffer.from(fifo), 8);
-      await new Promise((r) => setImmediate(r));
-      await new Promise((r) => setImmediate(r));
-      // Sent to the thread, this would wait for the fifo: the test would time out.
-      const src = Buffer.alloc(256 * 1024, 'frame of text ');
-      const c = await workers.lz4().compress(src);
-      expect(lz4Decompress(c, src.length).equals(src)).toBe(true);
-      // Let the thread go: a writer opens the fifo and closes it (retried until the reader has it open).
-      for (;;) {
+    let released = false;
+    // A writer opens the fifo and closes it, which lets the blocked open() go on (retried until the reader has it open).
+    const release = async () => {
+      for (let tries = 0; !released && tries < 500; tries++) {
         try {
           closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
-          break;
+          released = true;
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'ENXIO') throw e;
           await new Promise((r) => setTimeout(r, 10));
         }
       }
+    };
+    const src = Buffer.alloc(256 * 1024, 'frame of text ');
+    try {
+      // Idle: the frame goes to the thread (it has a task in flight from the call on).
+      const first = workers.lz4().compress(src);
+      expect(pool().idle).toBe(false);
+      expect(lz4Decompress(await first, src.length).equals(src)).toBe(true);
+      expect(pool().idle).toBe(true);
+      // The one thread blocks in open() of a fifo nobody writes to (as it would on a cold disk).
+      const reader = new SmallFileReader(workers.read);
+      const blocked = reader.read(Buffer.from(fifo), 8);
+      blocked.catch(() => undefined);
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      expect(pool().idle).toBe(false);
+      // Sent to the thread, this would wait for the fifo: the test would time out.
+      const c = await workers.lz4().compress(src);
+      expect(lz4Decompress(c, src.length).equals(src)).toBe(true);
+      await release();
       await expect(blocked).rejects.toMatchObject({ code: 'ESPIPE' }); // the thread went on: pread() of a fifo
-      // With the thread idle again, compression still gives the same bytes.
-      expect(lz4Decompress(await workers.lz4().compress(src), src.length).equals(src)).toBe(true);
+      expect(pool().idle).toBe(true);
     } finally {
+      await release(); // a failure above must not leave the thread blocked (close() would wait for it)
       await workers.close();
       rmSync(fifo, { force: true });
     }
