@@ -1,11 +1,13 @@
 // The receiver's disk-in-use check asks `pvs` (which scans every block device
 // on the machine) only about a disk one of whose nodes carries an LVM label:
 // a blank target disk is cleared without it, a disk with a physical volume
-// (made by the real pvcreate, metadata only) is still asked about. The label
+// (made by the real pvcreate, metadata only; on the whole disk or on one of
+// its partitions) is still asked about. The label
 // test itself on image files: LVM's header in one of the first four sectors.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needs } from '../helpers/requirements.js';
@@ -43,6 +45,23 @@ describe('hasLvmLabel', () => {
     // What cannot be read counts as labelled: pvs decides.
     expect(await hasLvmLabel(join(dir, 'missing'))).toBe(true);
   });
+
+  it('counts a node whose read does not come back as labelled (a hung device), and goes on', async () => {
+    // open() of a fifo with no writer blocks, as a read of a hung device would.
+    const fifo = join(dir, 'hung');
+    execFileSync('mkfifo', [fifo]);
+    expect(await hasLvmLabel(fifo, 100)).toBe(true);
+    // Let the blocked open() go (retried until it is there to be woken).
+    for (let tries = 0; tries < 500; tries++) {
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENXIO') throw e;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    }
+  });
 });
 
 describe.runIf(env.ok)('diskHolder and pvs', () => {
@@ -72,13 +91,38 @@ describe.runIf(env.ok)('diskHolder and pvs', () => {
   it('asks pvs about a disk that is an LVM physical volume', async () => {
     sh('pvcreate', ['-q', '-ff', '-y', ...NOACT, disk.device]);
     pv = true;
-    expect(await hasLvmLabel(disk.device)).toBe(true);
-    let asked = 0;
-    const pvs = async () => {
-      asked++;
-      return ''; // no volume group on it: nothing holds it
-    };
-    expect(await diskHolder([disk.device], pvs)).toBeUndefined();
-    expect(asked).toBe(1);
+    try {
+      expect(await hasLvmLabel(disk.device)).toBe(true);
+      let asked = 0;
+      const pvs = async () => {
+        asked++;
+        return ''; // no volume group on it: nothing holds it
+      };
+      expect(await diskHolder([disk.device], pvs)).toBeUndefined();
+      expect(asked).toBe(1);
+    } finally {
+      sh('pvremove', ['-q', '-ff', '-y', ...NOACT, disk.device]);
+      pv = false;
+    }
+  });
+
+  it('asks pvs about a disk one of whose partitions is an LVM physical volume', async () => {
+    sh('wipefs', ['-q', '-a', disk.device]); // the cases above
+    sh('sfdisk', ['-q', disk.device], 'label: gpt\n,16MiB\n,\n');
+    disk.rescan();
+    sh('pvcreate', ['-q', '-ff', '-y', ...NOACT, disk.part(2)]);
+    try {
+      expect(await hasLvmLabel(disk.device)).toBe(false);
+      expect(await hasLvmLabel(disk.part(2))).toBe(true);
+      let asked = 0;
+      const pvs = async () => {
+        asked++;
+        return '';
+      };
+      expect(await diskHolder([disk.device], pvs)).toBeUndefined();
+      expect(asked).toBe(1);
+    } finally {
+      sh('pvremove', ['-q', '-ff', '-y', ...NOACT, disk.part(2)]);
+    }
   });
 });

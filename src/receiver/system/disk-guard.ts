@@ -29,23 +29,46 @@ async function nodesOf(devices: string[]): Promise<Node[]> {
 /**
  * Whether the device at `path` carries an LVM2 physical volume label: LVM's
  * label header ("LABELONE", then the type "LVM2 001" at byte 24) at the
- * start of one of its first four 512-byte sectors. Reads 2 KiB; a node that
- * cannot be read counts as labelled (pvs then decides).
+ * start of one of its first four 512-byte sectors, the only ones LVM writes
+ * or scans (pvcreate refuses --labelsector 4 and up; LVM's sectors are 512
+ * bytes on 4Kn disks too). Reads 2 KiB; a node that cannot be read, or
+ * whose read takes longer than `timeoutMs` (a hung device), counts as
+ * labelled: pvs then decides, with its own timeout.
+ *
+ * The read goes through the node's page cache (Node gives no aligned
+ * buffers for O_DIRECT). A label written through another node of the same
+ * disk (the whole disk, not the partition) after this node's first 4 KiB
+ * were cached would be missed; such a PV with active LVs shows as a
+ * device-mapper holder anyway (checked before), so what could be missed is
+ * a PV of a volume group active elsewhere, on a disk some other tool wrote
+ * behind the receiver's back.
  */
-export async function hasLvmLabel(path: string): Promise<boolean> {
-  let fh;
-  try {
-    fh = await open(path, 'r');
-    const buf = Buffer.alloc(2048);
-    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
-    for (let at = 0; at + 32 <= bytesRead; at += 512) {
-      if (buf.toString('latin1', at, at + 8) === 'LABELONE' && buf.toString('latin1', at + 24, at + 32) === 'LVM2 001') return true;
+export async function hasLvmLabel(path: string, timeoutMs = 5_000): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), timeoutMs);
+    timer.unref();
+  });
+  const read = (async () => {
+    let fh;
+    try {
+      fh = await open(path, 'r');
+      const buf = Buffer.alloc(2048);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      for (let at = 0; at + 32 <= bytesRead; at += 512) {
+        if (buf.toString('latin1', at, at + 8) === 'LABELONE' && buf.toString('latin1', at + 24, at + 32) === 'LVM2 001') return true;
+      }
+      return false;
+    } catch {
+      return true;
+    } finally {
+      await fh?.close().catch(() => undefined);
     }
-    return false;
-  } catch {
-    return true;
+  })();
+  try {
+    return await Promise.race([read, late]);
   } finally {
-    await fh?.close().catch(() => undefined);
+    clearTimeout(timer);
   }
 }
 
