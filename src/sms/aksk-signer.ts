@@ -20,6 +20,7 @@
 // error, and nothing here logs.
 
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { compareCodeUnits } from '../platform/compare.js';
 
 export const SIGNING_ALGORITHM = 'SDK-HMAC-SHA256';
 export const HEADER_SDK_DATE = 'X-Sdk-Date';
@@ -88,7 +89,7 @@ export function canonicalQueryString(rawQuery: string): string {
     const value = eq < 0 ? '' : decodeQueryComponent(part.slice(eq + 1));
     pairs.push([key, value]);
   }
-  pairs.sort((a, b) => compare(a[0], b[0]) || compare(a[1], b[1]));
+  pairs.sort((a, b) => compareCodeUnits(a[0], b[0]) || compareCodeUnits(a[1], b[1]));
   return pairs.map(([k, v]) => `${sdkUrlEncode(k)}=${sdkUrlEncode(v)}`).join('&');
 }
 
@@ -106,13 +107,9 @@ export function encodeQuery(params: Record<string, string | number | boolean | r
   return parts.join('&');
 }
 
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 /** Lower-cased names, sorted, joined with ';'. */
 export function signedHeaderList(names: Iterable<string>): string[] {
-  return [...new Set([...names].map((n) => n.toLowerCase()))].sort(compare);
+  return [...new Set([...names].map((n) => n.toLowerCase()))].sort(compareCodeUnits);
 }
 
 /** `name:value\n` for each signed header, in SignedHeaders order. */

@@ -29,6 +29,7 @@ import { mountOption, parseMountinfo, type MountEntry } from './mountinfo.js';
 import { parseIpv4DefaultGateways, parseIpv6DefaultGateways } from './network.js';
 import { detectPartitionTable } from './partition-table.js';
 import type { LinuxSnapshot, StatfsInfo, ToolOutput } from './snapshot.js';
+import { compareCodeUnits } from '../../platform/compare.js';
 
 const SECTOR = 512;
 
@@ -57,7 +58,7 @@ function usage(st: StatfsInfo | undefined): FsUsage | undefined {
  */
 function pickMount(mounts: MountEntry[]): MountEntry | undefined {
   const rank = (m: MountEntry) => (m.root === '/' ? 0 : 1);
-  return [...mounts].sort((a, b) => rank(a) - rank(b) || a.mountPoint.length - b.mountPoint.length || a.mountPoint.localeCompare(b.mountPoint))[0];
+  return [...mounts].sort((a, b) => rank(a) - rank(b) || a.mountPoint.length - b.mountPoint.length || compareCodeUnits(a.mountPoint, b.mountPoint))[0];
 }
 
 function useOfMount(mountPoint: string): DiskDeviceUse {

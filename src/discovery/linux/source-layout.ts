@@ -23,6 +23,7 @@ import { parseGetDefault, parseSubvolumeList } from './btrfs.js';
 import { isWholeDiskName } from './collect.js';
 import { lvFirstExtents, mapperName, parseLvs, parsePvs, parseVgs } from './lvm.js';
 import { parseMountinfo } from './mountinfo.js';
+import { compareCodeUnits } from '../../platform/compare.js';
 
 export interface SourceLayoutOptions {
   /** Where the source system's / is mounted (default '/'); mount points in the layout are relative to it. */
@@ -124,7 +125,7 @@ export async function discoverSourceLayout(options: SourceLayoutOptions = {}): P
     const mm = await majorMinor(dev);
     return underRoot
       .filter((m) => m.source === dev || (mm !== '' && m.majorMinor === mm))
-      .sort((a, b) => a.rel.length - b.rel.length || a.rel.localeCompare(b.rel));
+      .sort((a, b) => a.rel.length - b.rel.length || compareCodeUnits(a.rel, b.rel));
   };
   const usedOf = async (mountPoint: string): Promise<number | undefined> => {
     try {

@@ -10,6 +10,7 @@
 import { FerryError } from '../../errors/ferry-error.js';
 import { layoutVolumes, type Content, type Layout } from '../../layout/model.js';
 import type { SystemPaths } from './system-paths.js';
+import { compareCodeUnits } from '../../platform/compare.js';
 
 export interface PlannedMount {
   device: string;
@@ -63,6 +64,6 @@ export function planMounts(layout: Layout, devices: Map<string, string>, paths: 
     if (c.mountPoint) tree.push({ device, dir: paths.inRoot(c.mountPoint), options: base, mountPoint: c.mountPoint });
     else loose.push({ device, dir: paths.unmounted(v.id), options: base });
   }
-  tree.sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint) || a.mountPoint.localeCompare(b.mountPoint));
+  tree.sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint) || compareCodeUnits(a.mountPoint, b.mountPoint));
   return [...tops, ...tree.map(({ mountPoint: _, ...m }) => m), ...loose];
 }
