@@ -31,13 +31,24 @@ export function ferryLauncher(): string | undefined {
 }
 
 /**
- * The command that starts this very ferry: the launcher; else, for a script
- * run by node (a source checkout, tests), node + that script; else the
- * single executable itself (whose bundled code has no bin.js on disk).
+ * V8's heap sizes among node's own flags (`--max-semi-space-size=4`, which
+ * packaging/ferry-launcher.sh and the Windows ferry.cmd give every ferry):
+ * kept when ferry starts itself as node + script, so that a service
+ * installed from such a ferry (WinSW runs node.exe itself) runs with them.
  */
-export function selfCommand(script: string | undefined): string[] {
+export function heapFlags(execArgv: readonly string[] = process.execArgv): string[] {
+  return execArgv.filter((a) => /^--max-(semi|old)-space-size=\d+$/.test(a));
+}
+
+/**
+ * The command that starts this very ferry: the launcher; else, for a script
+ * run by node (a source checkout, tests, Windows), node, its heap flags and
+ * that script; else the single executable itself (whose bundled code has no
+ * bin.js on disk).
+ */
+export function selfCommand(script: string | undefined, execArgv: readonly string[] = process.execArgv): string[] {
   const launcher = ferryLauncher();
   if (launcher) return [launcher];
-  if (script && /\.(c|m)?js$/.test(script) && existsSync(script)) return [process.execPath, script];
+  if (script && /\.(c|m)?js$/.test(script) && existsSync(script)) return [process.execPath, ...heapFlags(execArgv), script];
   return [process.execPath];
 }

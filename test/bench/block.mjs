@@ -24,7 +24,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import {
-  FERRY, WORK, MiB, GiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
+  FERRY, NODE_FLAGS, WORK, MiB, GiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
   ensureWork, fmtBytes, table, ratio, dropCaches, cpuSeconds, median, cpuSecondsWithChildren, canDropCaches, childrenSettled,
 } from './lib.mjs';
 
@@ -35,7 +35,7 @@ const WRITES = 500;
 const WRITE_BYTES = 16 * 1024;
 const FULL_ONLY = process.env.FERRY_BENCH_BLOCK_FULL_ONLY === '1';
 const KEEP_IMAGE = process.env.FERRY_BENCH_KEEP_IMAGE === '1';
-const NODE_OPTS = process.env.FERRY_BENCH_NODE_OPTIONS ? process.env.FERRY_BENCH_NODE_OPTIONS.split(' ') : [];
+const NODE_OPTS = [...NODE_FLAGS, ...(process.env.FERRY_BENCH_NODE_OPTIONS ? process.env.FERRY_BENCH_NODE_OPTIONS.split(' ') : [])];
 
 async function buildImage(path) {
   const third = Math.ceil(IMAGE_BYTES / 3 / MiB) * MiB;

@@ -11,6 +11,9 @@
 set -euo pipefail
 # As ferry's launcher and systemd unit run it (see test/bench/lib.mjs); FERRY_BENCH_ARENAS=default: glibc's default.
 if [ "${FERRY_BENCH_ARENAS:-}" = default ]; then unset MALLOC_ARENA_MAX; else export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}; fi
+# node's flags as the launcher gives them (its node_flags= line); FERRY_BENCH_NODE_FLAGS=none: V8's defaults.
+LAUNCHER_NODE_FLAGS=
+[ "${FERRY_BENCH_NODE_FLAGS:-}" = none ] || LAUNCHER_NODE_FLAGS=$(sed -n "s/^node_flags='\(.*\)'\$/\1/p" "$(dirname "$0")/../../packaging/ferry-launcher.sh")
 M=${FERRY_FFM_DIR:-/var/tmp/ferry-file-full}
 SRC=$M/src; DST=$M/dst
 setup() {
@@ -50,13 +53,13 @@ ferry_run() {
   local dist=${1:-$(cd "$(dirname "$0")/../.." && pwd)/dist}
   freshdst; rm -rf $M/recv $M/state; mkdir -p $DST/tree
   local port=$((20000 + RANDOM % 20000))
-  /usr/bin/time -v -o $M/recv.time ${FERRY_WRAP_R:-} node ${FERRY_NODE_ARGS:-} $dist/cli/bin.js receive --listen 127.0.0.1:$port --data $M/recv --target tree=$DST/tree >$M/recv.out 2>$M/recv.err &
+  /usr/bin/time -v -o $M/recv.time ${FERRY_WRAP_R:-} node $LAUNCHER_NODE_FLAGS ${FERRY_NODE_ARGS:-} $dist/cli/bin.js receive --listen 127.0.0.1:$port --data $M/recv --target tree=$DST/tree >$M/recv.out 2>$M/recv.err &
   local tpid=$!
   for i in $(seq 100); do [ -f $M/recv/receiver.json ] && grep -qi fingerprint $M/recv.out 2>/dev/null && break; sleep 0.1; done
   local tok=$(node -e "console.log(require('$M/recv/receiver.json').token)") fp=$(node -e "console.log(require('$M/recv/receiver.json').fingerprint)")
   drop
   local t0=$(date +%s.%N)
-  /usr/bin/time -v -o $M/agent.time ${FERRY_WRAP_A:-} node ${FERRY_NODE_ARGS:-} $dist/cli/bin.js migrate --to 127.0.0.1:$port --token $tok --fingerprint $fp --files $SRC=tree --state $M/state --json >$M/agent.out 2>$M/agent.err ${FERRY_NODE_OPTS:+}
+  /usr/bin/time -v -o $M/agent.time ${FERRY_WRAP_A:-} node $LAUNCHER_NODE_FLAGS ${FERRY_NODE_ARGS:-} $dist/cli/bin.js migrate --to 127.0.0.1:$port --token $tok --fingerprint $fp --files $SRC=tree --state $M/state --json >$M/agent.out 2>$M/agent.err ${FERRY_NODE_OPTS:+}
   local t1=$(date +%s.%N)
   local rpid=$(pgrep -f "^node .*cli/bin.js receive --listen 127.0.0.1:$port")
   kill -TERM $rpid; wait $tpid || true

@@ -23,8 +23,9 @@
 // Knobs: FERRY_BENCH_CASES=usr,generated,million (FERRY_BENCH_MILLION=0
 // drops the last), FERRY_BENCH_FILES (generated count), FERRY_BENCH_CHANGE
 // (fraction of files changed before each delta, default 0.02),
-// FERRY_BENCH_NODE_OPTIONS (passed to ferry's processes, e.g. `--cpu-prof
-// --cpu-prof-dir=/tmp/prof`), FERRY_BENCH_PARTS=full,delta (default both;
+// FERRY_BENCH_NODE_OPTIONS (passed to ferry's processes after the
+// launcher's node flags, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`;
+// FERRY_BENCH_NODE_FLAGS=none leaves the launcher's out, lib.mjs), FERRY_BENCH_PARTS=full,delta (default both;
 // `delta` alone seeds ferry's target with one untimed full pass instead of
 // the timed full copies), FERRY_BENCH_CACHES=cold,warm (the deltas' cache
 // states, default both), FERRY_BENCH_BEFORE=/path/to/other/dist/cli/bin.js
@@ -36,7 +37,7 @@ import { mkdirSync, writeFileSync, rmSync, readFileSync, appendFileSync, existsS
 import { randomBytes, randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import {
-  FERRY, WORK, MiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
+  FERRY, NODE_FLAGS, WORK, MiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
   ensureWork, fmtBytes, table, ratio, dropCaches, cpuSeconds,
 } from './lib.mjs';
 
@@ -46,7 +47,7 @@ const CHANGE = Number(process.env.FERRY_BENCH_CHANGE ?? 0.02);
 const CASES = (process.env.FERRY_BENCH_CASES ?? 'usr,generated,million')
   .split(',')
   .filter((c) => !(c === 'million' && process.env.FERRY_BENCH_MILLION === '0'));
-const NODE_OPTS = process.env.FERRY_BENCH_NODE_OPTIONS ?? '';
+const NODE_OPTS = [...NODE_FLAGS, ...(process.env.FERRY_BENCH_NODE_OPTIONS ?? '').split(' ')].filter(Boolean).join(' ');
 const PARTS = (process.env.FERRY_BENCH_PARTS ?? 'full,delta').split(',');
 const CACHES = (process.env.FERRY_BENCH_CACHES ?? 'cold,warm').split(',');
 const BEFORE = process.env.FERRY_BENCH_BEFORE;

@@ -21,8 +21,24 @@ export const WORK = process.env.FERRY_BENCH_DIR ?? join(ROOT, '.bench-work');
 // default (as `node dist/cli/bin.js` run by hand from a checkout has it).
 if (process.env.FERRY_BENCH_ARENAS === 'default') delete process.env.MALLOC_ARENA_MAX;
 else process.env.MALLOC_ARENA_MAX ??= '2';
-/** What the benchmark's header says about the malloc arenas of the processes it starts. */
-export const ARENAS = process.env.MALLOC_ARENA_MAX ? `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX} (as ferry's launcher and unit set it)` : "glibc's default malloc arenas (FERRY_BENCH_ARENAS=default)";
+
+/**
+ * node's flags as the launcher gives them (its `node_flags=` line: V8's young
+ * generation), for every ferry process a benchmark starts. FERRY_BENCH_NODE_FLAGS=none
+ * leaves them out (V8's defaults, as `node dist/cli/bin.js` run by hand has them).
+ */
+function launcherNodeFlags() {
+  const text = readFileSync(join(ROOT, 'packaging/ferry-launcher.sh'), 'utf8');
+  const m = /^node_flags='([^']*)'$/m.exec(text);
+  if (!m) throw new Error("packaging/ferry-launcher.sh has no node_flags='…' line");
+  return m[1].split(' ').filter(Boolean);
+}
+export const NODE_FLAGS = process.env.FERRY_BENCH_NODE_FLAGS === 'none' ? [] : launcherNodeFlags();
+
+/** What the benchmark's header says about the malloc arenas and node flags of the ferry processes it starts. */
+export const ARENAS = `${
+  process.env.MALLOC_ARENA_MAX ? `MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : "glibc's default malloc arenas (FERRY_BENCH_ARENAS=default)"
+}, node ${NODE_FLAGS.length ? NODE_FLAGS.join(' ') : "with V8's default heap sizes (FERRY_BENCH_NODE_FLAGS=none)"} (ferry's launcher gives both; the agent's unit runs through it)`;
 
 export function sh(cmd, opts = {}) {
   return execFileSync('bash', ['-c', cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 28, ...opts });

@@ -22,7 +22,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { FERRY, ROOT, WORK, sh, freePort, timed, startProcess, stop, peakRssMb, ensureWork, fmtBytes, table, ratio, dropCaches } from './lib.mjs';
+import { FERRY, NODE_FLAGS, ROOT, WORK, sh, freePort, timed, startProcess, stop, peakRssMb, ensureWork, fmtBytes, table, ratio, dropCaches } from './lib.mjs';
 
 const RUNS = Number(process.env.FERRY_BENCH_RUNS ?? 3);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -131,7 +131,7 @@ async function ferryRun(lab, dir, i) {
     return `--disk=${d.name}=${img}`;
   });
   const port = await freePort();
-  const recv = await startProcess(process.execPath, [FERRY, 'receive', '--listen', `127.0.0.1:${port}`, '--data', data, ...disks], /fingerprint/i);
+  const recv = await startProcess(process.execPath, [...NODE_FLAGS, FERRY, 'receive', '--listen', `127.0.0.1:${port}`, '--data', data, ...disks], /fingerprint/i);
   try {
     const info = JSON.parse(readFileSync(join(data, 'receiver.json'), 'utf8'));
     const state = join(dir, `ferry-state-${i}`);
@@ -139,7 +139,7 @@ async function ferryRun(lab, dir, i) {
     const srcDisks = lab.disks.map((d) => `--source-disk ${d.device}`).join(' ');
     dropCaches();
     const r = await timed(
-      `node ${FERRY} migrate --to 127.0.0.1:${port} --token ${info.token} --fingerprint ${info.fingerprint} --system --mode file --no-configure --source-root ${lab.root} ${srcDisks} --migration-id bench${i} --state ${state} --json`,
+      `node ${NODE_FLAGS.join(' ')} ${FERRY} migrate --to 127.0.0.1:${port} --token ${info.token} --fingerprint ${info.fingerprint} --system --mode file --no-configure --source-root ${lab.root} ${srcDisks} --migration-id bench${i} --state ${state} --json`,
     );
     const summary = JSON.parse(r.stdout.trim().split('\n').pop());
     return { ...r, summary, recvRss: peakRssMb(recv.pid), images: lab.disks.map((d) => join(dir, `ferry-${i}-${d.name}.img`)) };

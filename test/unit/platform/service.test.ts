@@ -6,7 +6,7 @@ import { chmod, copyFile, lstat, mkdir, mkdtemp, readFile, rm, stat, symlink, wr
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exec } from '../../../src/platform/exec.js';
 import { renderAgentUnit, renderReceiverUnit, renderUnit } from '../../../src/platform/service-units.js';
@@ -179,9 +179,31 @@ describe("the launcher's environment for node", () => {
 
   it("gives node two malloc arenas by default and keeps an operator's own value", async () => {
     const dflt = await exec(join(tree, 'bin/ferry'), ['migrate', '--help'], { timeoutMs: 10_000, env: env({}) });
-    expect(dflt.stdout.trim()).toBe(`arena=2 args=${join(tree, 'dist/cli/bin.js')} migrate --help`);
+    expect(dflt.stdout.trim()).toBe(`arena=2 args=--max-semi-space-size=4 ${join(tree, 'dist/cli/bin.js')} migrate --help`);
     const own = await exec(join(tree, 'bin/ferry'), ['receive'], { timeoutMs: 10_000, env: env({ MALLOC_ARENA_MAX: '4' }) });
-    expect(own.stdout.trim()).toBe(`arena=4 args=${join(tree, 'dist/cli/bin.js')} receive`);
+    expect(own.stdout.trim()).toBe(`arena=4 args=--max-semi-space-size=4 ${join(tree, 'dist/cli/bin.js')} receive`);
+  });
+
+  it('gives the real node a young generation of 4 MB semi-spaces (V8 takes the flag: its new space is that size)', async () => {
+    // The launcher runs `node` from PATH here (no runtime/ beside it): the node running these tests.
+    await mkdir(join(tree, 'dist/cli'), { recursive: true });
+    // Short-lived objects, some kept a while: V8 grows the semi-spaces as far as it may (to 2 x 16 MB without the flag).
+    const script = [
+      "const v8 = require('node:v8');",
+      'const keep = [];',
+      "for (let r = 0; r < 200; r++) { const a = []; for (let i = 0; i < 20000; i++) a.push({ i, s: 'x' + i }); keep.push(a); if (keep.length > 20) keep.shift(); }",
+      "const s = v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space');",
+      "console.log(process.execArgv.join(' '), s.space_size);",
+    ];
+    await writeFile(join(tree, 'dist/cli/bin.js'), `${script.join('\n')}\n`);
+    const e = env({});
+    delete e.FERRY_NODE;
+    e.PATH = `${dirname(process.execPath)}:${e.PATH ?? ''}`;
+    const r = await exec(join(tree, 'bin/ferry'), [], { timeoutMs: 10_000, env: e });
+    const [flags, size] = r.stdout.trim().split(/ (?=\d+$)/);
+    expect(flags).toBe('--max-semi-space-size=4');
+    // Two semi-spaces of at most 4 MB (measured: 8.4 MB with the flag, 33.6 MB without).
+    expect(Number(size)).toBeLessThanOrEqual(2 * 4 * 1024 * 1024 + 512 * 1024);
   });
 });
 

@@ -40,9 +40,17 @@ describe('how ferry starts itself again', () => {
   it('without a launcher: node and the script when it exists, else the executable alone (single executable)', () => {
     const script = join(dir, 'bin.js');
     writeFileSync(script, '');
-    expect(selfCommand(script)).toEqual([process.execPath, script]);
-    expect(selfCommand(join(dir, 'missing/bin.js'))).toEqual([process.execPath]);
-    expect(selfCommand(undefined)).toEqual([process.execPath]);
+    expect(selfCommand(script, [])).toEqual([process.execPath, script]);
+    expect(selfCommand(join(dir, 'missing/bin.js'), [])).toEqual([process.execPath]);
+    expect(selfCommand(undefined, [])).toEqual([process.execPath]);
+  });
+
+  it("keeps node's heap-size flags (the launcher's --max-semi-space-size), not the rest of node's flags", () => {
+    const script = join(dir, 'bin.js');
+    writeFileSync(script, '');
+    const argv = ['--cpu-prof', '--max-semi-space-size=4', '--inspect=0', '--max-old-space-size=512', '--max-semi-space-size'];
+    expect(selfCommand(script, argv)).toEqual([process.execPath, '--max-semi-space-size=4', '--max-old-space-size=512', script]);
+    expect(selfCommand(undefined, argv)).toEqual([process.execPath]);
   });
 
   it('through the launcher it was started by, which leaves the environment when adopted', () => {
