@@ -30,6 +30,20 @@ export function mkfsCommand(c: Made, device: string): [string, string[]] {
   }
 }
 
+/**
+ * The UUID `c` was made with, when the command line gave it and the tool
+ * either makes exactly that or fails: mke2fs -U, mkfs.xfs -m uuid=,
+ * mkfs.btrfs -U and mkswap -U (checked: `mkswap -U garbage` exits 1), with a
+ * UUID in the form the layout's validation admits (never mke2fs's
+ * `random`, `time` or `clear`), as blkid prints it (lower case). Undefined:
+ * read it back with blkid (vfat's volume id, no UUID given, a btrfs made with
+ * a new one).
+ */
+export function uuidGiven(c: Made, uuidReplaced: boolean): string | undefined {
+  if (uuidReplaced || !/^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/.test(c.uuid)) return undefined;
+  return c.kind === 'swap' || c.fsType !== 'vfat' ? c.uuid.toLowerCase() : undefined;
+}
+
 function madeContents(layout: Layout): Made[] {
   const all = layoutVolumes(layout).map((v) => v.content);
   return all.filter((c): c is Made => c.kind === 'filesystem' || c.kind === 'swap');

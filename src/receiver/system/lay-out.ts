@@ -23,7 +23,7 @@ import { loopsBacking, partitionDevice, partitionsOf, rereadPartitions } from '.
 import { createSubvolumes } from './btrfs-subvolumes.js';
 import { assertDisksFree } from './disk-guard.js';
 import { closeDisk, openDisk, type DiskSpec, type OpenDisk } from './disks.js';
-import { assertFormatTools, makeFileSystem } from './format.js';
+import { assertFormatTools, makeFileSystem, uuidGiven } from './format.js';
 import { blkidUuid, readLayoutState, writeLayoutState, type LayoutState } from './layout-state.js';
 import { activateVolumeGroup, createVolumeGroup, deactivateVolumeGroup, hasDeviceMapper } from './lvm.js';
 import { assertSafePaths, planMounts } from './mount-plan.js';
@@ -274,7 +274,9 @@ function formatAll(mode: CopyMode, made: Layout, devices: Map<string, string>, r
     try {
       const results = await mapLimitSettled(jobs, AT_ONCE, async ({ c, device }) => {
         const { uuidReplaced } = await makeFileSystem(c, device);
-        const uuid = await blkidUuid(device);
+        // A UUID the command line gave is recorded as given; blkid reads back the rest (one program start
+        // fewer per file system: the receiver's main thread forks for each, and the mounts wait for this).
+        const uuid = uuidGiven(c, uuidReplaced) ?? (await blkidUuid(device));
         ready.get(device)!.resolve();
         return { uuidReplaced, uuid };
       });

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ContentSchema, LayoutSchema } from '../../../../src/layout/model.js';
 import { parseDisk } from '../../../../src/receiver/system/disks.js';
-import { mkfsCommand } from '../../../../src/receiver/system/format.js';
+import { mkfsCommand, uuidGiven } from '../../../../src/receiver/system/format.js';
 import { unmountWaves } from '../../../../src/receiver/system/mounts.js';
 import { assertSafePaths, planMounts } from '../../../../src/receiver/system/mount-plan.js';
 import { SystemPaths } from '../../../../src/receiver/system/system-paths.js';
@@ -23,6 +23,21 @@ describe('mkfsCommand', () => {
     expect(mkfsCommand(made({ kind: 'filesystem', fsType: 'btrfs', uuid: u }), '/dev/x')).toEqual(['mkfs.btrfs', ['-f', '-q', '-U', u, '/dev/x']]);
     expect(mkfsCommand(made({ kind: 'filesystem', fsType: 'vfat', uuid: 'ABCD-1234', label: 'ESP' }), '/dev/x')).toEqual(['mkfs.vfat', ['-i', 'ABCD1234', '-n', 'ESP', '/dev/x']]);
     expect(mkfsCommand(made({ kind: 'swap', uuid: u, label: 'swap' }), '/dev/x')).toEqual(['mkswap', ['-U', u, '-L', 'swap', '/dev/x']]);
+  });
+});
+
+describe('uuidGiven (recorded without reading back)', () => {
+  const u = '3F0C7B52-6A1E-4C43-9D3E-2A8F1B7E0C11';
+  it('the UUID the command line gave, as blkid prints it, for ext2/3/4, xfs, btrfs and swap', () => {
+    for (const fsType of ['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']) expect(uuidGiven(made({ kind: 'filesystem', fsType, uuid: u }), false)).toBe(u.toLowerCase());
+    expect(uuidGiven(made({ kind: 'swap', uuid: u }), false)).toBe(u.toLowerCase());
+  });
+  it('read back otherwise: vfat, no UUID, a btrfs made with a new one, anything not a UUID (mke2fs takes -U random)', () => {
+    expect(uuidGiven(made({ kind: 'filesystem', fsType: 'vfat', uuid: 'ABCD-1234' }), false)).toBeUndefined();
+    expect(uuidGiven(made({ kind: 'filesystem', fsType: 'ext4', uuid: '' }), false)).toBeUndefined();
+    expect(uuidGiven(made({ kind: 'filesystem', fsType: 'btrfs', uuid: u }), true)).toBeUndefined();
+    expect(uuidGiven(made({ kind: 'filesystem', fsType: 'ext4', uuid: 'random' }), false)).toBeUndefined();
+    expect(uuidGiven(made({ kind: 'swap', uuid: `${u}0` }), false)).toBeUndefined();
   });
 });
 
