@@ -7,11 +7,12 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needs } from '../helpers/requirements.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
+import { releaseFifo } from '../helpers/fifo.js';
 import { diskHolder, hasLvmLabel } from '../../src/receiver/system/disk-guard.js';
 
 const env = needs({ root: true, tools: ['pvcreate', 'pvremove', 'mkfs.ext4'] });
@@ -51,16 +52,8 @@ describe('hasLvmLabel', () => {
     const fifo = join(dir, 'hung');
     execFileSync('mkfifo', [fifo]);
     expect(await hasLvmLabel(fifo, 100)).toBe(true);
-    // Let the blocked open() go (retried until it is there to be woken).
-    for (let tries = 0; tries < 500; tries++) {
-      try {
-        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
-        break;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ENXIO') throw e;
-        await new Promise((r) => setTimeout(r, 10));
-      }
-    }
+    // Let the blocked open() go.
+    await releaseFifo(fifo);
   });
 });
 

@@ -6,7 +6,7 @@
 // complete (on this thread).
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +14,7 @@ import { lz4Decompress } from '../../../../src/protocol/lz4-block.js';
 import { PassWorkers } from '../../../../src/replication/file/pass-workers.js';
 import { SmallFileReader } from '../../../../src/replication/file/small-file-reader.js';
 import { Walker, type WalkOptions } from '../../../../src/replication/file/walker.js';
+import { releaseFifo } from '../../../helpers/fifo.js';
 
 async function walk(root: string, options: WalkOptions): Promise<string[]> {
   const w = new Walker(root, options);
@@ -86,15 +87,7 @@ describe('PassWorkers', () => {
     let released = false;
     // A writer opens the fifo and closes it, which lets the blocked open() go on (retried until the reader has it open).
     const release = async () => {
-      for (let tries = 0; !released && tries < 500; tries++) {
-        try {
-          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
-          released = true;
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code !== 'ENXIO') throw e;
-          await new Promise((r) => setTimeout(r, 10));
-        }
-      }
+      if (!released) released = await releaseFifo(fifo);
     };
     const src = Buffer.alloc(256 * 1024, 'frame of text ');
     try {
