@@ -33,8 +33,9 @@ export MALLOC_ARENA_MAX
 # docs/file-replication.md "A smaller young generation"): peak RSS on the
 # whole-server benchmark 198 -> 180 MB (agent) and 174 -> 155 MB (receiver),
 # on the /usr full copy 156-174 -> 145-147 MB and 137-163 -> 122-124 MB, CPU
-# seconds within the runs' spread. Only a command-line flag sets it (V8
-# sizes the heap before any script runs): test/bench/lib.mjs reads it here.
+# seconds within the runs' spread. Only node's command line (or
+# NODE_OPTIONS, which every node child would inherit) sets it: V8 sizes the
+# heap before any script runs. test/bench/lib.mjs reads this line.
 node_flags='--max-semi-space-size=4'
 runtime=$base/runtime
 if [ -z "${FERRY_NODE:-}" ] && [ -x "$runtime/node" ]; then

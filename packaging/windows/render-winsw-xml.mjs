@@ -18,7 +18,8 @@ process.stdout.write(
   renderWinswXml({
     name,
     executable: `${base}\\node.exe`,
-    prefixArgs: [`${base}\\dist\\cli\\bin.js`],
+    // As ferry.cmd starts node (and so `ferry service install` run through it writes): V8's young generation flag first.
+    prefixArgs: ['--max-semi-space-size=4', `${base}\\dist\\cli\\bin.js`],
     configPath: 'C:\\ProgramData\\ferry\\agent.yaml',
   }),
 );

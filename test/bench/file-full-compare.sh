@@ -11,7 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 before=${1:?usage: file-full-compare.sh BEFORE_DIST [ROUNDS]}
 rounds=${2:-3}
 ffu=$here/file-full-usr.sh
-echo "# ferry processes: $([ "${FERRY_BENCH_ARENAS:-}" = default ] && echo "glibc's default malloc arenas" || echo "MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2} (as ferry's launcher and unit set it)")"
+echo "# ferry processes: $([ "${FERRY_BENCH_ARENAS:-}" = default ] && echo "glibc's default malloc arenas" || echo "MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}"), node $([ "${FERRY_BENCH_NODE_FLAGS:-}" = none ] && echo "with V8's default heap sizes" || sed -n "s/^node_flags='\(.*\)'\$/\1/p" "$here/../../packaging/ferry-launcher.sh") (as ferry's launcher gives them; file-full-usr.sh starts both ferries so)"
 for i in $(seq "$rounds"); do
   echo "round $i $(date +%T) load $(cut -d' ' -f1 /proc/loadavg)"
   if [ $((i % 2)) = 1 ]; then

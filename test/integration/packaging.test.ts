@@ -275,6 +275,6 @@ describe.runIf(env.ok)('release packaging', () => {
     expect(list.filter((n) => n.endsWith('.node') && !n.includes('win32'))).toEqual([]);
     const xml = (await run('unzip', ['-p', join(out, ZIP), 'ferry/ferry-agent-service.xml.sample'])).stdout;
     expect(xml).toContain('<executable>C:\\Program Files\\ferry\\node.exe</executable>');
-    expect(xml).toContain('<arguments>&quot;C:\\Program Files\\ferry\\dist\\cli\\bin.js&quot; agent --config C:\\ProgramData\\ferry\\agent.yaml</arguments>');
+    expect(xml).toContain('<arguments>--max-semi-space-size=4 &quot;C:\\Program Files\\ferry\\dist\\cli\\bin.js&quot; agent --config C:\\ProgramData\\ferry\\agent.yaml</arguments>');
   });
 });

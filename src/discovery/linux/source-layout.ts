@@ -18,7 +18,7 @@ import { concurrencyLimit } from '../../platform/map-limit.js';
 import { discoveryToolEnv } from './tool-env.js';
 import { isExtended } from '../../layout/geometry.js';
 import { LAYOUT_VERSION, type Content, type Disk, type Layout, type Partition, type VolumeGroup } from '../../layout/model.js';
-import { parseBlkidExport, splitBlkidExport } from './blkid.js';
+import { parseBlkidExport, rawFromEscaped, splitBlkidExport } from './blkid.js';
 import { parseGetDefault, parseSubvolumeList } from './btrfs.js';
 import { isWholeDiskName } from './collect.js';
 import { lvFirstExtents, mapperName, parseLvs, parsePvs, parseVgs } from './lvm.js';
@@ -156,14 +156,20 @@ export async function discoverSourceLayout(options: SourceLayoutOptions = {}): P
       const probed = parts.map((p) => !(table!.label === 'dos' && isExtended({ type: p.type.toLowerCase().replace(/^0(?=.)/, '') })));
       const nodes = parts.filter((_, i) => probed[i]).map((p) => p.node);
       // One blkid for the disk's partitions (measured: one per partition was 10 of the whole-server
-      // benchmark's discovery tools, ~0.15 s of it); a partition the batch did not answer for is probed alone.
-      const batch = nodes.length > 1 ? blkid(nodes).then((r) => (r.out === undefined ? new Map<string, string>() : splitBlkidExport(r.out, nodes))) : undefined;
+      // benchmark's discovery tools, ~0.15 s of it), escaped (see splitBlkidExport); a partition the batch
+      // did not answer for, or whose values the escaping leaves unsure, is probed alone with -d as before.
+      // (A batch that times out costs its timeout once more: each partition then gets its own.)
+      const batch =
+        nodes.length > 1
+          ? start('blkid', ['-p', '-o', 'export', ...nodes], [0, 2]).then((r) => (r.out === undefined ? new Map<string, string>() : splitBlkidExport(r.out, nodes)))
+          : undefined;
       return parts.map((p, i): Started | undefined => {
         if (!probed[i]) return undefined;
         if (!batch) return blkid([p.node]);
         return batch.then((got) => {
           const block = got.get(p.node);
-          return block === undefined ? blkid([p.node]) : { out: block };
+          const raw = block === undefined ? undefined : rawFromEscaped(block);
+          return raw === undefined ? blkid([p.node]) : { out: raw };
         });
       });
     });

@@ -32,16 +32,18 @@ export function mkfsCommand(c: Made, device: string): [string, string[]] {
 
 /**
  * The UUID `c` was made with, when the command line gave it and the tool
- * either makes exactly that or fails: mke2fs -U, mkfs.xfs -m uuid=,
- * mkfs.btrfs -U and mkswap -U (checked: `mkswap -U garbage` exits 1), with a
- * UUID in the form the layout's validation admits (never mke2fs's
- * `random`, `time` or `clear`), as blkid prints it (lower case). Undefined:
- * read it back with blkid (vfat's volume id, no UUID given, a btrfs made with
- * a new one).
+ * makes exactly that or fails: mke2fs -U, mkfs.xfs -m uuid= and mkfs.btrfs
+ * -U, with a UUID in the form the layout's validation admits (never
+ * mke2fs's `random`, `time` or `clear`), as blkid prints it (lower case).
+ * Undefined, to read it back with blkid: vfat's volume id; swap (an mkswap
+ * built without libuuid warns, ignores -U and exits 0); the nil UUID (the
+ * tools take it, blkid then shows none, and recognition compares with what
+ * blkid shows); no UUID given; a btrfs made with a new one.
  */
 export function uuidGiven(c: Made, uuidReplaced: boolean): string | undefined {
-  if (uuidReplaced || !/^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/.test(c.uuid)) return undefined;
-  return c.kind === 'swap' || c.fsType !== 'vfat' ? c.uuid.toLowerCase() : undefined;
+  if (uuidReplaced || c.kind !== 'filesystem' || c.fsType === 'vfat') return undefined;
+  if (!/^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/.test(c.uuid) || /^[0-]+$/.test(c.uuid)) return undefined;
+  return c.uuid.toLowerCase();
 }
 
 function madeContents(layout: Layout): Made[] {

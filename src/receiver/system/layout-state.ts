@@ -3,8 +3,9 @@
 // first write to a disk, 'laid-out' once every table and file system exists,
 // with the requested layout's hash, the copy mode, the layout as made, the
 // disks used (name → --disk path), and what identifies the result on the
-// disks (each table's id, each file system's and swap's UUID as blkid reads
-// it). A later session with the same hash checks those before it calls the
+// disks (each table's id, each file system's and swap's UUID as given to
+// mkfs or, where that is not certain, as blkid read it; a later check reads
+// them all with blkid). A later session with the same hash checks those before it calls the
 // disks 'recognised'. Owns that file only.
 
 import { readFile } from 'node:fs/promises';
@@ -23,7 +24,7 @@ export const LayoutStateSchema = z.object({
   disks: z.record(z.string(), z.string()),
   /** Disk name → partition table id as written. */
   tableIds: z.record(z.string(), z.string()).default({}),
-  /** Volume id → file system (or swap) UUID as blkid read it after mkfs. */
+  /** Volume id → file system (or swap) UUID: as given to mkfs when it made exactly that (format.ts uuidGiven), else as blkid read it after mkfs ('' when none). */
   uuids: z.record(z.string(), z.string()).default({}),
   notes: z.array(z.string()).default([]),
 });

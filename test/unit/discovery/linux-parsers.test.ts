@@ -3,7 +3,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { detectPartitionTable } from '../../../src/discovery/linux/partition-table.js';
-import { parseBlkidExport, splitBlkidExport } from '../../../src/discovery/linux/blkid.js';
+import { parseBlkidExport, rawFromEscaped, splitBlkidExport } from '../../../src/discovery/linux/blkid.js';
 import { mountOption, parseMountinfo } from '../../../src/discovery/linux/mountinfo.js';
 import { mapperName, parseLvs, parsePvs, parseVgs } from '../../../src/discovery/linux/lvm.js';
 import { parseDumpSuper, parseFilesystemDf, parseFilesystemShow, parseGetDefault, parseSubvolumeList } from '../../../src/discovery/linux/btrfs.js';
@@ -72,36 +72,48 @@ describe('blkid -o export', () => {
     expect(Buffer.byteLength(parseBlkidExport('LABEL=Données-systèm\n', { raw: true }).LABEL!)).toBe(16);
   });
 
-  // Recorded (util-linux 2.38): `blkid -p -d -o export /dev/loop2p1 /dev/loop2p3 /dev/loop3p3`, shortened.
+  // Recorded (util-linux 2.38): `blkid -p -o export /dev/loop2p1 /dev/loop2p3 /dev/nonexist /dev/loop3p3`
+  // (exit 0: the missing node skipped), shortened; then each device alone with -d.
   const several =
-    'DEVNAME=/dev/loop2p1\nPART_ENTRY_SCHEME=gpt\nPART_ENTRY_NAME=BIOS boot\nPART_ENTRY_NUMBER=1\n\n' +
+    'DEVNAME=/dev/loop2p1\nPART_ENTRY_SCHEME=gpt\nPART_ENTRY_NAME=BIOS\\ boot\nPART_ENTRY_NUMBER=1\n\n' +
     'DEVNAME=/dev/loop2p3\nLABEL=boot\nUUID=32f9da7a-e19f-4951-8bda-6ce6686114be\nTYPE=ext4\nUSAGE=filesystem\nPART_ENTRY_NUMBER=3\n\n' +
-    'DEVNAME=/dev/loop3p3\nUUID=2C8K8Z-kP2f-rUgI-6DT0-6VC6-9AqM-oN3vGN\nVERSION=LVM2 001\nTYPE=LVM2_member\nUSAGE=raid\n';
-  const devs = ['/dev/loop2p1', '/dev/loop2p3', '/dev/loop3p3'];
+    'DEVNAME=/dev/loop3p3\nUUID=2C8K8Z-kP2f-rUgI-6DT0-6VC6-9AqM-oN3vGN\nVERSION=LVM2\\ 001\nTYPE=LVM2_member\nUSAGE=raid\n';
+  const alone: Record<string, string> = {
+    '/dev/loop2p1': 'DEVNAME=/dev/loop2p1\nPART_ENTRY_SCHEME=gpt\nPART_ENTRY_NAME=BIOS boot\nPART_ENTRY_NUMBER=1\n',
+    '/dev/loop2p3': 'DEVNAME=/dev/loop2p3\nLABEL=boot\nUUID=32f9da7a-e19f-4951-8bda-6ce6686114be\nTYPE=ext4\nUSAGE=filesystem\nPART_ENTRY_NUMBER=3\n',
+    '/dev/loop3p3': 'DEVNAME=/dev/loop3p3\nUUID=2C8K8Z-kP2f-rUgI-6DT0-6VC6-9AqM-oN3vGN\nVERSION=LVM2 001\nTYPE=LVM2_member\nUSAGE=raid\n',
+  };
+  const devs = ['/dev/loop2p1', '/dev/loop2p3', '/dev/nonexist', '/dev/loop3p3'];
 
-  it('several devices in one call: each block by its DEVNAME, parsed as one device alone would be', () => {
+  it('several devices in one call: each block by its DEVNAME, read as that device alone with -d reads', () => {
     const got = splitBlkidExport(several, devs);
-    expect([...got.keys()]).toEqual(devs);
-    expect(parseBlkidExport(got.get('/dev/loop2p3')!, { raw: true })).toEqual(
-      parseBlkidExport('DEVNAME=/dev/loop2p3\nLABEL=boot\nUUID=32f9da7a-e19f-4951-8bda-6ce6686114be\nTYPE=ext4\nUSAGE=filesystem\nPART_ENTRY_NUMBER=3\n', { raw: true }),
-    );
-    expect(parseBlkidExport(got.get('/dev/loop2p1')!, { raw: true }).TYPE).toBeUndefined();
-    expect(parseBlkidExport(got.get('/dev/loop3p3')!, { raw: true }).VERSION).toBe('LVM2 001');
+    expect([...got.keys()]).toEqual(['/dev/loop2p1', '/dev/loop2p3', '/dev/loop3p3']);
+    for (const dev of ['/dev/loop2p1', '/dev/loop2p3']) expect(parseBlkidExport(rawFromEscaped(got.get(dev)!)!, { raw: true })).toEqual(parseBlkidExport(alone[dev]!, { raw: true }));
+    // The PV's UUID holds "M-" (…-9AqM-oN3vGN), which could be blkid's escape of a byte above 127: probed alone.
+    expect(rawFromEscaped(got.get('/dev/loop3p3')!)).toBeUndefined();
+    expect(parseBlkidExport(rawFromEscaped(got.get('/dev/loop3p3')!.replace('9AqM-', '9Aq-'))!, { raw: true }).VERSION).toBe('LVM2 001');
   });
 
-  it('blkid stopped at a device where it found nothing (exit 2): only the prefix it printed', () => {
+  it('blkid stopped at a device where it found nothing (exit 2): only what it printed', () => {
     // Recorded: `blkid -p /dev/loop2p3 /dev/loop9 /dev/loop2p2` with loop9 blank printed loop2p3 alone and exited 2.
     const got = splitBlkidExport(several.split('\n\n')[1]!, ['/dev/loop2p3', '/dev/loop9', '/dev/loop2p2']);
     expect([...got.keys()]).toEqual(['/dev/loop2p3']);
     expect(splitBlkidExport('', devs).size).toBe(0);
   });
 
-  it('a DEVNAME line out of order, unknown or repeated (a label holding a newline) trusts no block', () => {
-    const spoofed = several.replace('LABEL=boot\n', 'LABEL=boot\nDEVNAME=/dev/loop3p3\nTYPE=swap\n');
-    expect(splitBlkidExport(spoofed, devs).size).toBe(0);
-    expect(splitBlkidExport(several.replace('LABEL=boot\n', 'LABEL=x\nDEVNAME=/dev/sdz9\n'), devs).size).toBe(0);
+  it('a DEVNAME out of order, unknown or repeated, or text before the first, trusts no block', () => {
     expect(splitBlkidExport(several, ['/dev/loop2p3', '/dev/loop2p1', '/dev/loop3p3']).size).toBe(0);
+    expect(splitBlkidExport(several.replace('DEVNAME=/dev/loop3p3', 'DEVNAME=/dev/sdz9'), devs).size).toBe(0);
+    expect(splitBlkidExport(`${several}\nDEVNAME=/dev/loop2p3\nTYPE=swap\n`, devs).size).toBe(0);
     expect(splitBlkidExport(`TYPE=ext4\n${several}`, devs).size).toBe(0);
+  });
+
+  it('a value the escaping leaves unsure (^X, M-x: a control byte, a byte above 127, or those characters themselves) is probed alone', () => {
+    // Recorded: an ext4 labelled "x\ny" shows LABEL=x^Jy escaped; "Données" shows LABEL=DonnM-CM-)es.
+    expect(rawFromEscaped('DEVNAME=/dev/a\nLABEL=x^Jy\nTYPE=ext4\n')).toBeUndefined();
+    expect(rawFromEscaped('DEVNAME=/dev/a\nLABEL=DonnM-CM-)es\n')).toBeUndefined();
+    // Shell specials come back as their bytes (recorded: 'a b' -> a\ b, 'a\b' -> a\\b, 'd$z' -> d\$z).
+    expect(parseBlkidExport(rawFromEscaped('LABEL=a\\ b\\\\c\\$z\\"q\\\'r\n')!, { raw: true }).LABEL).toBe('a b\\c$z"q\'r');
   });
 });
 

@@ -28,16 +28,17 @@ describe('mkfsCommand', () => {
 
 describe('uuidGiven (recorded without reading back)', () => {
   const u = '3F0C7B52-6A1E-4C43-9D3E-2A8F1B7E0C11';
-  it('the UUID the command line gave, as blkid prints it, for ext2/3/4, xfs, btrfs and swap', () => {
+  it('the UUID the command line gave, as blkid prints it, for ext2/3/4, xfs and btrfs', () => {
     for (const fsType of ['ext2', 'ext3', 'ext4', 'xfs', 'btrfs']) expect(uuidGiven(made({ kind: 'filesystem', fsType, uuid: u }), false)).toBe(u.toLowerCase());
-    expect(uuidGiven(made({ kind: 'swap', uuid: u }), false)).toBe(u.toLowerCase());
   });
-  it('read back otherwise: vfat, no UUID, a btrfs made with a new one, anything not a UUID (mke2fs takes -U random)', () => {
+  it('read back otherwise: vfat, swap, the nil UUID, no UUID, a btrfs made with a new one, anything not a UUID (mke2fs takes -U random)', () => {
     expect(uuidGiven(made({ kind: 'filesystem', fsType: 'vfat', uuid: 'ABCD-1234' }), false)).toBeUndefined();
+    expect(uuidGiven(made({ kind: 'swap', uuid: u }), false)).toBeUndefined();
+    expect(uuidGiven(made({ kind: 'filesystem', fsType: 'xfs', uuid: '00000000-0000-0000-0000-000000000000' }), false)).toBeUndefined();
     expect(uuidGiven(made({ kind: 'filesystem', fsType: 'ext4', uuid: '' }), false)).toBeUndefined();
     expect(uuidGiven(made({ kind: 'filesystem', fsType: 'btrfs', uuid: u }), true)).toBeUndefined();
     expect(uuidGiven(made({ kind: 'filesystem', fsType: 'ext4', uuid: 'random' }), false)).toBeUndefined();
-    expect(uuidGiven(made({ kind: 'swap', uuid: `${u}0` }), false)).toBeUndefined();
+    expect(uuidGiven(made({ kind: 'filesystem', fsType: 'ext4', uuid: `${u}0` }), false)).toBeUndefined();
   });
 });
 
