@@ -4,7 +4,7 @@
 
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -75,11 +75,18 @@ export function timed(cmd, { env } = {}) {
     child.on('error', reject);
     child.on('close', (code) => {
       const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+      let times;
+      try {
+        times = code === 0 ? readFileSync(tf, 'utf8') : undefined;
+      } finally {
+        // GNU time's report, read: one file per timed command was left in the work directory.
+        rmSync(tf, { force: true });
+      }
       if (code !== 0) {
         reject(new Error(`${cmd}: exit ${code}\n${err.slice(-3000)}`));
         return;
       }
-      const [, user, sys, maxKb] = readFileSync(tf, 'utf8').trim().split('\n').pop().split(' ').map(Number);
+      const [, user, sys, maxKb] = times.trim().split('\n').pop().split(' ').map(Number);
       resolve({ wall, cpu: user + sys, rssMb: maxKb / 1024, stdout: out, stderr: err });
     });
   });
