@@ -58,6 +58,8 @@ const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL |
 interface WriteTask {
   /** Temporary and final paths and the bodies, at the offsets `files` gives. Transferred both ways. */
   buf: ArrayBuffer;
+  /** Each new file is truncated to 0 before its body (btrfs: its data goes to disk on close; see flushOnClose). */
+  flushOnClose: boolean;
   /** FIELDS numbers per file: tmpOff, tmpLen, dstOff, dstLen, dataOff, dataLen, createMode, chmod (-1: none), uid (-1: no chown), gid, mtime (s), truncate (-1: none). */
   files: number[];
 }
@@ -96,6 +98,7 @@ function setupBatchWriter(init: { flags: number }, lib: { fs: typeof import('nod
           fd = fs.openSync(tmp, init.flags, f[k + 6]!);
           made = tmp;
         }
+        if (t.flushOnClose) fs.ftruncateSync(fd, 0);
         let off = f[k + 4]!;
         const end = off + f[k + 5]!;
         while (off < end) off += fs.writeSync(fd, b, off, end - off, off - f[k + 4]!);
@@ -204,6 +207,8 @@ export class BatchWriter {
   constructor(
     private readonly wrap: (rel: Buffer, e: Error) => Error,
     threads?: number,
+    /** Truncate each new file to 0 before its body (see flushOnClose in file-extractor.ts). */
+    private readonly flushOnClose = false,
   ) {
     this.pool = threads === undefined ? sharedPool() : new WorkerPool(fileWriterBody, { flags: CREATE_FLAGS }, { size: threads });
   }
@@ -357,7 +362,7 @@ export class BatchWriter {
       this.settled(b.seq);
       return;
     }
-    const p = this.pool.run({ buf: b.buf, files }, [b.buf]).then(
+    const p = this.pool.run({ buf: b.buf, files, flushOnClose: this.flushOnClose }, [b.buf]).then(
       (r) => {
         this.release(r.buf);
         if (r.error) {
