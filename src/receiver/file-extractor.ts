@@ -41,27 +41,37 @@ import { LowSpaceFlush } from './low-space.js';
 const BTRFS_MAGIC = 0x9123683e;
 
 /**
- * Whether the target root is on btrfs, where new files are truncated to 0
- * right after they are created: btrfs then starts writing a file's data when
- * it is closed (the flag it sets for a file truncated to zero, so that a
- * rewritten file reaches the disk), instead of keeping it in the page cache.
- * Why: every file with data not yet on disk holds a worst-case reservation
- * of btrfs metadata space, and once those fill what the file system has,
- * each new file's create waits in btrfs_reserve_metadata_bytes while btrfs
- * writes data out to make room. Measured 2026-12-06 (creating the 7,931
- * files, 109 MB, of the whole-server bench's /home in a new 600 MB btrfs on
- * a loop device, two runs each): 2.67 s (2.5 s of it in open) without, 0.62
- * and 0.78 s with, a final syncfs included; on xfs and ext4 the truncate
- * costs 0.05-0.15 s more there and nothing waits, so it is btrfs only. On
- * the whole-server bench the receiver's writer thread spent 80 % of its
- * time in open while /home was copied, and the other volume's small files
- * queued behind it.
+ * On btrfs with less free space than this, each new file is truncated to 0
+ * right after it is created: btrfs then starts writing the file's data when
+ * it is closed (the flag it sets on a file truncated to zero, so that a
+ * rewritten file reaches the disk) instead of keeping it in the page cache.
+ * Why: every file whose data is not yet on disk holds a worst-case
+ * reservation of metadata space, which btrfs lets outgrow the metadata it
+ * has only as far as the unallocated space allows; on a small or nearly
+ * full file system each create then waits in btrfs_reserve_metadata_bytes
+ * while btrfs writes data out to make room. With plenty of space the
+ * truncate only moves that writeback onto the writing thread.
+ * Measured 2026-12-06, new files written into a new btrfs on a loop device
+ * (open, write, close; a final syncfs included), without / with:
+ *   7,931 files, 109 MB (the whole-server bench's /home): 600 MB file
+ *   system 2.67 / 0.62-0.78 s; 2 GiB 0.62 / 0.55 s; 4 GiB 0.62 / 0.80 s;
+ *   8 GiB 0.50 / 0.55 s;
+ *   79,310 files, 1.09 GB: 2 GiB 15.0 / 5.9 s; 4 GiB 5.2 / 6.4 s;
+ *   8 GiB 5.3 / 6.7 s; 50 GiB 4.5 / 5.7 s.
+ * On xfs and ext4 nothing waits and the truncate only costs (0.05-0.15 s
+ * on the 7,931 files): btrfs only. The free space is read again as the
+ * pass writes (low-space.ts), so a pass that fills a file system turns it
+ * on when it gets there.
  */
-function isBtrfs(root: Buffer): boolean {
+const BTRFS_FLUSH_FREE_BYTES = 2 * 1024 ** 3;
+
+/** The target root's file system: whether it is btrfs, and its free space (undefined: statfs failed). */
+function targetSpace(root: Buffer): { btrfs: boolean; free: number | undefined } {
   try {
-    return statfsSync(root).type === BTRFS_MAGIC;
+    const s = statfsSync(root);
+    return { btrfs: s.type === BTRFS_MAGIC, free: s.bavail * s.bsize };
   } catch {
-    return false;
+    return { btrfs: false, free: undefined };
   }
 }
 
@@ -213,8 +223,9 @@ export class FileExtractor {
    * never passes a file that is not in place.
    */
   private readonly writer: BatchWriter;
-  /** The target is btrfs: each new file is truncated to 0 once created, so that closing it starts its writeback (see isBtrfs). */
-  private readonly flushOnClose: boolean;
+  /** The target is btrfs, and its free space when the pass began (see BTRFS_FLUSH_FREE_BYTES). */
+  private readonly btrfs: boolean;
+  private readonly freeAtStart: number | undefined;
   /** Flushes the target's file system when delayed allocations hold its free space (low-space.ts). */
   readonly space: LowSpaceFlush;
 
@@ -225,8 +236,8 @@ export class FileExtractor {
     this.owners = o.owners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
     const st = o.rootFd === undefined ? lstatSync(this.rootBuf) : fstatSync(o.rootFd);
     if (!st.isDirectory()) throw new FerryError('FERRY_BAD_TARGET', `target root ${o.root} is not a directory`);
-    this.flushOnClose = isBtrfs(this.rootBuf);
-    this.writer = new BatchWriter((rel, e) => targetWriteError(e, o.name ?? o.root, `tar entry ${JSON.stringify(showPath(rel))}`), o.writers, this.flushOnClose);
+    ({ btrfs: this.btrfs, free: this.freeAtStart } = targetSpace(this.rootBuf));
+    this.writer = new BatchWriter((rel, e) => targetWriteError(e, o.name ?? o.root, `tar entry ${JSON.stringify(showPath(rel))}`), o.writers);
     this.space = new LowSpaceFlush(this.rootBuf.toString(), o.name ?? o.root, o.log, o.lowSpaceBytes);
   }
 
@@ -478,6 +489,7 @@ export class FileExtractor {
 
   /** A new file's body goes to the writer threads (batched) or to a descriptor returned here. */
   private beginFile(rel: Buffer, h: TarHeader, sparse: boolean): number | 'batched' | Promise<'batched'> {
+    if (this.btrfs) this.writer.flushOnClose = (this.space.free ?? this.freeAtStart ?? Infinity) < BTRFS_FLUSH_FREE_BYTES;
     const abs = this.abs(rel);
     const tmp = this.tmpName(rel);
     // Created with its final permissions when the umask and the directory give exactly those (see finishFile).
@@ -507,7 +519,7 @@ export class FileExtractor {
     this.writer.flush();
     const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, plain ? h.mode & 0o777 : 0o600);
     this.tmp = tmp;
-    if (this.flushOnClose) ftruncateSync(fd, 0);
+    if (this.writer.flushOnClose) ftruncateSync(fd, 0);
     this.stats.files++;
     return fd;
   }

@@ -58,7 +58,7 @@ const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL |
 interface WriteTask {
   /** Temporary and final paths and the bodies, at the offsets `files` gives. Transferred both ways. */
   buf: ArrayBuffer;
-  /** Each new file is truncated to 0 before its body (btrfs: its data goes to disk on close; see flushOnClose). */
+  /** Each new file is truncated to 0 before its body (btrfs: its data goes to disk on close; see BatchWriter.flushOnClose). */
   flushOnClose: boolean;
   /** FIELDS numbers per file: tmpOff, tmpLen, dstOff, dstLen, dataOff, dataLen, createMode, chmod (-1: none), uid (-1: no chown), gid, mtime (s), truncate (-1: none). */
   files: number[];
@@ -199,6 +199,8 @@ export class BatchWriter {
   private error: Error | null = null;
   /** Stream paths handed over and not yet in place (latin1 keys, with a count for a path named twice). */
   private readonly names = new Map<string, number>();
+  /** Truncate each new file to 0 once created, for the batches handed over from now on (file-extractor.ts, BTRFS_FLUSH_FREE_BYTES). */
+  flushOnClose = false;
 
   /**
    * `wrap` turns a failed write into the error the extractor reports (the entry's path, the target).
@@ -207,8 +209,6 @@ export class BatchWriter {
   constructor(
     private readonly wrap: (rel: Buffer, e: Error) => Error,
     threads?: number,
-    /** Truncate each new file to 0 before its body (see flushOnClose in file-extractor.ts). */
-    private readonly flushOnClose = false,
   ) {
     this.pool = threads === undefined ? sharedPool() : new WorkerPool(fileWriterBody, { flags: CREATE_FLAGS }, { size: threads });
   }

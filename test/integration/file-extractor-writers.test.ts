@@ -163,13 +163,14 @@ describe('small files written by the writer threads', () => {
   });
 });
 
-// On btrfs the extractor truncates each new file to 0 once created, so that
-// closing it starts its writeback (file-extractor.ts, isBtrfs: otherwise the
-// creates wait on btrfs's metadata reservations for all the unwritten data).
-// Right after the pass, before any sync, the extent map shows it: a file
-// whose data is still only in the page cache has a `delalloc` extent. xfs
-// keeps its delayed allocation (nothing is done there).
-const fsEnv = needs({ root: true, tools: ['mkfs.btrfs', 'mkfs.xfs', 'filefrag'] });
+// On btrfs with less than 2 GiB free the extractor truncates each new file
+// to 0 once created, so that closing it starts its writeback
+// (file-extractor.ts, BTRFS_FLUSH_FREE_BYTES: there the creates would wait
+// on btrfs's metadata reservations for all the unwritten data; with more
+// room that only costs). Right after the pass, before any sync, the extent
+// map shows which: a file whose data is still only in the page cache has a
+// `delalloc` extent. xfs keeps its delayed allocation in any case.
+const fsEnv = needs({ root: true, tools: ['mkfs.btrfs', 'mkfs.xfs', 'filefrag', 'fallocate'] });
 describe.runIf(fsEnv.ok)('new files on btrfs', () => {
   let disk: LoopDisk | undefined;
   afterEach(() => {
@@ -177,11 +178,18 @@ describe.runIf(fsEnv.ok)('new files on btrfs', () => {
     disk = undefined;
   });
 
-  /** Extracts 200 small files (writer threads) and one of 1 MiB (the extractor's own thread) at a new file system's root; the names whose data is still delayed. */
-  async function delayedAfterPass(mkfs: string[]): Promise<{ delayed: string[]; at: string; entries: [TarHeader, Buffer?][] }> {
-    disk = LoopDisk.create(512 * 1024 * 1024, 'ferry-writers-fs-');
+  /**
+   * Extracts 200 small files (writer threads) and one of 1 MiB (the extractor's own thread) at the root of a
+   * new file system of `sizeBytes`, after `usedBytes` were allocated there; the names whose data is still delayed.
+   */
+  async function delayedAfterPass(mkfs: string[], sizeBytes: number, usedBytes = 0): Promise<{ delayed: string[]; at: string; entries: [TarHeader, Buffer?][] }> {
+    disk = LoopDisk.create(sizeBytes, 'ferry-writers-fs-');
     sh(mkfs[0]!, [...mkfs.slice(1), disk.device]);
     const at = disk.mount(disk.device);
+    if (usedBytes > 0) {
+      sh('fallocate', ['-l', String(usedBytes), join(at, 'taken')]);
+      sh('sync', ['-f', at]);
+    }
     const entries: [TarHeader, Buffer?][] = [[h('d', { type: 'dir', mode: 0o755 })]];
     for (let i = 0; i < 200; i++) entries.push([h(`d/f${i}`), body(i)]);
     entries.push([h('d/large'), Buffer.alloc(1024 * 1024, 'large ')]);
@@ -199,16 +207,27 @@ describe.runIf(fsEnv.ok)('new files on btrfs', () => {
     return { delayed: [...delayed], at, entries };
   }
 
-  it('each new file (batched or written on the extractor thread) is on its way to the disk when the pass ends, with its content', async () => {
-    const { delayed, at, entries } = await delayedAfterPass(['mkfs.btrfs', '-q', '-f']);
+  const MIB = 1024 * 1024;
+
+  it('with little free space, each new file (batched or written on the extractor thread) is on its way to the disk when the pass ends, with its content', async () => {
+    const { delayed, at, entries } = await delayedAfterPass(['mkfs.btrfs', '-q', '-f'], 512 * MIB);
     expect(delayed).toEqual([]);
     for (const [e, b] of entries) if (e.type === 'file') expect(readFileSync(join(at, e.path.toString())).equals(b!)).toBe(true);
     expect(lstatSync(join(at, 'd/f7')).mode & 0o7777).toBe(0o644);
     expect(Math.round(lstatSync(join(at, 'd/f7')).mtimeMs)).toBe(Number(T / 1_000_000n));
   });
 
+  it('what counts is the free space: on an empty 3 GiB btrfs the files keep their delayed allocation, with 1.5 GiB of it taken they do not', async () => {
+    const roomy = await delayedAfterPass(['mkfs.btrfs', '-q', '-f'], 3072 * MIB);
+    expect(roomy.delayed.length).toBeGreaterThan(150);
+    disk!.destroy();
+    disk = undefined;
+    const full = await delayedAfterPass(['mkfs.btrfs', '-q', '-f'], 3072 * MIB, 1536 * MIB);
+    expect(full.delayed).toEqual([]);
+  });
+
   it('on xfs the files keep their delayed allocation (the truncate is for btrfs only)', async () => {
-    const { delayed } = await delayedAfterPass(['mkfs.xfs', '-q', '-f']);
+    const { delayed } = await delayedAfterPass(['mkfs.xfs', '-q', '-f'], 512 * MIB);
     expect(delayed.length).toBeGreaterThan(150);
   });
 });
