@@ -31,7 +31,10 @@
 // states, default both), FERRY_BENCH_BEFORE=/path/to/other/dist/cli/bin.js
 // (deltas only: a third contender, "ferry-before", that build's agent and
 // receiver with a target of their own, alternating with the other two: a
-// before/after comparison in the same conditions). Needs root (loop devices, mounts, drop_caches).
+// before/after comparison in the same conditions), FERRY_BENCH_TARGET_FS=xfs|btrfs
+// and FERRY_BENCH_TARGET_GIB (the target file system, default xfs of 8 GiB;
+// `btrfs` with 2 shows a small btrfs target, see BTRFS_FLUSH_FREE_BYTES in
+// receiver/file-extractor.ts). Needs root (loop devices, mounts, drop_caches).
 
 import { mkdirSync, writeFileSync, rmSync, readFileSync, appendFileSync, existsSync, statSync, chmodSync, unlinkSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
@@ -73,7 +76,8 @@ function loopFs(name, sizeGiB, type) {
   sh(`truncate -s ${sizeGiB}G ${img}`);
   const dev = sh(`losetup --find --show ${img}`).trim();
   mkdirSync(mnt, { recursive: true });
-  const mkfs = () => sh(type === 'xfs' ? `mkfs.xfs -q -f -K ${dev}` : `mkfs.ext4 -q -F -E nodiscard -N 1200000 ${dev}`);
+  const mkfs = () =>
+    sh(type === 'xfs' ? `mkfs.xfs -q -f -K ${dev}` : type === 'btrfs' ? `mkfs.btrfs -q -f -K ${dev}` : `mkfs.ext4 -q -F -E nodiscard -N 1200000 ${dev}`);
   mkfs();
   sh(`mount ${dev} ${mnt}`);
   return {
@@ -430,7 +434,10 @@ export async function run() {
   const started = Date.now();
   console.log(`# file benchmark: cases ${CASES.join(', ')}; ${RUNS} alternating runs each; load ${sh('cut -d" " -f1-3 /proc/loadavg').trim()}`);
   const source = loopFs('files-src', 8, 'ext4');
-  const target = loopFs('files-tgt', 8, 'xfs');
+  const targetFs = process.env.FERRY_BENCH_TARGET_FS ?? 'xfs';
+  if (!['xfs', 'btrfs'].includes(targetFs)) throw new Error(`FERRY_BENCH_TARGET_FS=${targetFs}: xfs or btrfs`);
+  const target = loopFs('files-tgt', Number(process.env.FERRY_BENCH_TARGET_GIB ?? 8), targetFs);
+  console.log(`# target: ${targetFs}, ${process.env.FERRY_BENCH_TARGET_GIB ?? 8} GiB`);
   try {
     if (CASES.includes('usr')) {
       const src = join(source.mnt, 'usr');
