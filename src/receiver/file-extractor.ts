@@ -59,9 +59,14 @@ const BTRFS_MAGIC = 0x9123683e;
  *   79,310 files, 1.09 GB: 2 GiB 15.0 / 5.9 s; 4 GiB 5.2 / 6.4 s;
  *   8 GiB 5.3 / 6.7 s; 50 GiB 4.5 / 5.7 s.
  * On xfs and ext4 nothing waits and the truncate only costs (0.05-0.15 s
- * on the 7,931 files): btrfs only. The free space is read again as the
- * pass writes (low-space.ts), so a pass that fills a file system turns it
- * on when it gets there.
+ * on the 7,931 files): btrfs only. Only the small files the writer threads
+ * write, and only those with a body: what waits is a reservation per file,
+ * and a large file's close would then block the extractor's thread on its
+ * writeback (110 ms for 512 MiB). The free space (f_bavail: on btrfs
+ * f_bfree also counts unused metadata space) is read again as the pass
+ * writes (low-space.ts), so a pass that fills a file system turns it on
+ * when it gets there (btrfs counts data still in the page cache there only
+ * partly, so later than the data alone would say).
  */
 const BTRFS_FLUSH_FREE_BYTES = 2 * 1024 ** 3;
 
@@ -489,7 +494,7 @@ export class FileExtractor {
 
   /** A new file's body goes to the writer threads (batched) or to a descriptor returned here. */
   private beginFile(rel: Buffer, h: TarHeader, sparse: boolean): number | 'batched' | Promise<'batched'> {
-    if (this.btrfs) this.writer.flushOnClose = (this.space.free ?? this.freeAtStart ?? Infinity) < BTRFS_FLUSH_FREE_BYTES;
+    if (this.btrfs) this.writer.flushOnClose = (this.space.avail ?? this.freeAtStart ?? Infinity) < BTRFS_FLUSH_FREE_BYTES;
     const abs = this.abs(rel);
     const tmp = this.tmpName(rel);
     // Created with its final permissions when the umask and the directory give exactly those (see finishFile).
@@ -519,7 +524,6 @@ export class FileExtractor {
     this.writer.flush();
     const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, plain ? h.mode & 0o777 : 0o600);
     this.tmp = tmp;
-    if (this.writer.flushOnClose) ftruncateSync(fd, 0);
     this.stats.files++;
     return fd;
   }

@@ -58,7 +58,7 @@ const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL |
 interface WriteTask {
   /** Temporary and final paths and the bodies, at the offsets `files` gives. Transferred both ways. */
   buf: ArrayBuffer;
-  /** Each new file is truncated to 0 before its body (btrfs: its data goes to disk on close; see BatchWriter.flushOnClose). */
+  /** Each new file with a body is truncated to 0 before it (btrfs: its data goes to disk on close; see BatchWriter.flushOnClose). */
   flushOnClose: boolean;
   /** FIELDS numbers per file: tmpOff, tmpLen, dstOff, dstLen, dataOff, dataLen, createMode, chmod (-1: none), uid (-1: no chown), gid, mtime (s), truncate (-1: none). */
   files: number[];
@@ -98,7 +98,13 @@ function setupBatchWriter(init: { flags: number }, lib: { fs: typeof import('nod
           fd = fs.openSync(tmp, init.flags, f[k + 6]!);
           made = tmp;
         }
-        if (t.flushOnClose) fs.ftruncateSync(fd, 0);
+        if (t.flushOnClose && f[k + 5]! > 0) {
+          try {
+            fs.ftruncateSync(fd, 0);
+          } catch {
+            /* only a hint (btrfs flushes a file truncated to zero when it is closed): the write says what fails */
+          }
+        }
         let off = f[k + 4]!;
         const end = off + f[k + 5]!;
         while (off < end) off += fs.writeSync(fd, b, off, end - off, off - f[k + 4]!);
@@ -199,7 +205,7 @@ export class BatchWriter {
   private error: Error | null = null;
   /** Stream paths handed over and not yet in place (latin1 keys, with a count for a path named twice). */
   private readonly names = new Map<string, number>();
-  /** Truncate each new file to 0 once created, for the batches handed over from now on (file-extractor.ts, BTRFS_FLUSH_FREE_BYTES). */
+  /** Truncate each new file with a body to 0 once created, for the batches handed over from now on (file-extractor.ts, BTRFS_FLUSH_FREE_BYTES). */
   flushOnClose = false;
 
   /**

@@ -44,8 +44,11 @@ export class LowSpaceFlush {
   flushes = 0;
   /** Times the extractor was told to wait for a flush (the space fell under half the margin while it ran); for the tests and logs. */
   waits = 0;
-  /** The free space the last look found (undefined before the first look, or without statfs); the extractor reads it too. */
-  free: number | undefined;
+  /**
+   * The space available to unprivileged users at the last look (statfs f_bavail; undefined before the first look,
+   * or without statfs). The extractor reads it (its btrfs decision); on btrfs f_bfree also counts unused metadata.
+   */
+  avail: number | undefined;
   private margin: number | undefined;
   private bytes = 0;
   private entries = 0;
@@ -86,7 +89,7 @@ export class LowSpaceFlush {
       // Root (the receiver, as a rule) may also use the blocks ext4 reserves for it: only their end is short.
       free = (this.root ? s.bfree : s.bavail) * s.bsize;
       total = s.blocks * s.bsize;
-      this.free = free;
+      this.avail = s.bavail * s.bsize;
     } catch {
       this.broken = true; // no statfs here: nothing to decide on
       return undefined;

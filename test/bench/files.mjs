@@ -1,6 +1,6 @@
 // File-level replication benchmark (issues 6 and 14). Sources live on an
 // ext4 loop file system, targets on an xfs loop file system (each contender
-// its own directory there), as on a real migration. Cases:
+// its own directory there; FERRY_BENCH_TARGET_FS below), as on a real migration. Cases:
 //   usr:       a tree built from this machine's /usr (copies of
 //              /usr/share/man, /usr/include, /usr/share/doc, /usr/lib/python3
 //              — those that exist), one 300 MB sparse file, hard links,
@@ -436,8 +436,10 @@ export async function run() {
   const source = loopFs('files-src', 8, 'ext4');
   const targetFs = process.env.FERRY_BENCH_TARGET_FS ?? 'xfs';
   if (!['xfs', 'btrfs'].includes(targetFs)) throw new Error(`FERRY_BENCH_TARGET_FS=${targetFs}: xfs or btrfs`);
-  const target = loopFs('files-tgt', Number(process.env.FERRY_BENCH_TARGET_GIB ?? 8), targetFs);
-  console.log(`# target: ${targetFs}, ${process.env.FERRY_BENCH_TARGET_GIB ?? 8} GiB`);
+  const targetGiB = Number(process.env.FERRY_BENCH_TARGET_GIB ?? 8);
+  if (!(targetGiB >= 1)) throw new Error(`FERRY_BENCH_TARGET_GIB=${process.env.FERRY_BENCH_TARGET_GIB}: a size in GiB, at least 1`);
+  const target = loopFs('files-tgt', targetGiB, targetFs);
+  console.log(`# target: ${targetFs}, ${targetGiB} GiB`);
   try {
     if (CASES.includes('usr')) {
       const src = join(source.mnt, 'usr');
