@@ -58,6 +58,11 @@ const UUID_FORMS: Record<'vfat' | 'other', { re: RegExp; form: string }> = {
   other: { re: /^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/, form: "a UUID of 32 hex digits as blkid prints it ('0b4a3c2e-52a4-4d0c-8d0e-2b3f0a6c9e01')" },
 };
 
+/** Whether `uuid` is a file system UUID (not vfat's volume id) in the form blkid prints: 32 hex digits, dashed 8-4-4-4-12. */
+export function isFsUuid(uuid: string): boolean {
+  return UUID_FORMS.other.re.test(uuid);
+}
+
 export function validateLayout(layout: Layout, disks: SystemDisk[], mode: CopyMode, options: ValidateOptions = {}): void {
   const fsTypes = new Set<string>(options.fsTypes ?? FILE_SYSTEMS);
   const given = new Map(disks.map((d) => [d.name, d]));

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { exec, hasTool } from '../../platform/exec.js';
 import { layoutVolumes, type Content, type Layout } from '../../layout/model.js';
+import { isFsUuid } from '../../layout/validate.js';
 
 type Made = Extract<Content, { kind: 'filesystem' | 'swap' }>;
 
@@ -42,7 +43,7 @@ export function mkfsCommand(c: Made, device: string): [string, string[]] {
  */
 export function uuidGiven(c: Made, uuidReplaced: boolean): string | undefined {
   if (uuidReplaced || c.kind !== 'filesystem' || c.fsType === 'vfat') return undefined;
-  if (!/^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$/.test(c.uuid) || /^[0-]+$/.test(c.uuid)) return undefined;
+  if (!isFsUuid(c.uuid) || /^[0-]+$/.test(c.uuid)) return undefined;
   return c.uuid.toLowerCase();
 }
 
