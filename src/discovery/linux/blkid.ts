@@ -10,9 +10,14 @@ export function parseBlkidExport(text: string, options: { raw?: boolean } = {}):
     const eq = line.indexOf('=');
     if (eq <= 0) continue;
     const value = line.slice(eq + 1);
-    out[line.slice(0, eq).trim()] = options.raw ? value : value.replace(/\\(.)/g, '$1');
+    out[line.slice(0, eq).trim()] = options.raw ? value : unescapeValue(value);
   }
   return out;
+}
+
+/** An escaped value with blkid's backslashes undone (its ^X and M-x forms stay as they are). */
+function unescapeValue(value: string): string {
+  return value.replace(/\\(.)/g, '$1');
 }
 
 /**
@@ -67,7 +72,7 @@ export function rawFromEscaped(block: string): string | undefined {
     .split('\n')
     .map((line) => {
       const eq = line.indexOf('=');
-      return eq <= 0 ? line : `${line.slice(0, eq + 1)}${line.slice(eq + 1).replace(/\\(.)/g, '$1')}`;
+      return eq <= 0 ? line : `${line.slice(0, eq + 1)}${unescapeValue(line.slice(eq + 1))}`;
     })
     .join('\n');
 }
