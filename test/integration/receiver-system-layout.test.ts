@@ -220,9 +220,16 @@ describe.runIf(env.ok)('the receiver lays out whole disks for a system session',
     expect(sh('btrfs', ['subvolume', 'get-default', top])).toMatch(/ path @\n?$/);
     expect(sh('btrfs', ['property', 'get', '-ts', join(top, '@snap-1'), 'ro']).trim()).toBe('ro=false');
 
-    // The target tree in mount order; vfat never mounted; LV1 (no mount point) under unmounted/.
+    // The target tree; vfat never mounted; LV1 (no mount point) under unmounted/. Mounts that do not sit on
+    // each other are made side by side, so mountinfo's order is only partly given: each comes after the file
+    // systems it sits in, and the bind of '/' after the tree.
     const root = reply.stagingRoot;
-    expect(mountsUnder(join(data, 'systems/m1'))).toEqual([
+    const mounted = mountsUnder(join(data, 'systems/m1'));
+    mounted.forEach((m, i) => {
+      for (const later of mounted.slice(i + 1)) expect(m.startsWith(`${later}/`), `${m} mounted before ${later}`).toBe(false);
+    });
+    expect(mounted.at(-1)).toBe(join(data, 'systems/m1/fs/ap4'));
+    expect([...mounted].sort()).toEqual([
       top,
       root,
       join(root, 'boot'),
@@ -234,7 +241,7 @@ describe.runIf(env.ok)('the receiver lays out whole disks for a system session',
       join(data, 'systems/m1/unmounted/vg0-lv1'),
       // '/' has file systems mounted below it: it is served at a bind of its own mount.
       join(data, 'systems/m1/fs/ap4'),
-    ]);
+    ].sort());
 
     // The volumes the agent copies, each a receiver target, in the layout's order (the LVs where their PV was).
     expect(reply.volumes.map((v) => [v.id, v.kind, v.target, v.subvolume ?? null, v.flattenedFrom ?? null])).toEqual([

@@ -5,8 +5,11 @@
 // nouuid, since the source's file system with the same UUID may be mounted on
 // the same machine), then file systems with no mount point under
 // unmounted/ID. vfat is never mounted (the agent copies ESPs as blocks; this
-// kernel cannot mount vfat) and swap is not a file system.
+// kernel cannot mount vfat) and swap is not a file system. mountAfter says
+// which earlier mounts of the plan each one must wait for, so that the rest
+// is mounted side by side.
 
+import { sep } from 'node:path';
 import { FerryError } from '../../errors/ferry-error.js';
 import { layoutVolumes, type Content, type Layout } from '../../layout/model.js';
 import type { SystemPaths } from './system-paths.js';
@@ -66,4 +69,24 @@ export function planMounts(layout: Layout, devices: Map<string, string>, paths: 
   }
   tree.sort((a, b) => depth(a.mountPoint) - depth(b.mountPoint) || compareCodeUnits(a.mountPoint, b.mountPoint));
   return [...tops, ...tree.map(({ mountPoint: _, ...m }) => m), ...loose];
+}
+
+/**
+ * For each mount of a plan (planMounts' order), the indexes of the earlier
+ * mounts it must follow: one at its directory or above it (its mount point
+ * directory is made inside that file system, and a mount stacked on the same
+ * directory keeps its order), and the Btrfs top level of its own device (the
+ * subvolumes it mounts are created there). Every other pair is independent:
+ * '/boot' and '/data' both wait for '/' alone, '/boot/efi' for both '/' and
+ * '/boot', a top level and an unmounted file system for nothing.
+ */
+export function mountAfter(plan: readonly PlannedMount[]): number[][] {
+  return plan.map((m, i) => {
+    const after: number[] = [];
+    for (let j = 0; j < i; j++) {
+      const o = plan[j]!;
+      if (m.dir === o.dir || m.dir.startsWith(o.dir + sep) || (o.btrfs !== undefined && o.device === m.device)) after.push(j);
+    }
+    return after;
+  });
 }

@@ -10,7 +10,7 @@ import { ContentSchema, LayoutSchema } from '../../../../src/layout/model.js';
 import { parseDisk } from '../../../../src/receiver/system/disks.js';
 import { mkfsCommand, uuidGiven } from '../../../../src/receiver/system/format.js';
 import { unmountWaves } from '../../../../src/receiver/system/mounts.js';
-import { assertSafePaths, planMounts } from '../../../../src/receiver/system/mount-plan.js';
+import { assertSafePaths, mountAfter, planMounts } from '../../../../src/receiver/system/mount-plan.js';
 import { SystemPaths } from '../../../../src/receiver/system/system-paths.js';
 
 const made = (c: unknown) => ContentSchema.parse(c) as Parameters<typeof mkfsCommand>[0];
@@ -42,21 +42,19 @@ describe('uuidGiven (recorded without reading back)', () => {
   });
 });
 
+/** A partition holding a file system, for the mount plans below. */
+const fs = (id: string, number: number, content: object) => ({ id, number, sizeBytes: 1, type: '83', content: { kind: 'filesystem', ...content } });
+/** A one-disk layout of those partitions. */
+const oneDisk = (table: string, partitions: object[]) => LayoutSchema.parse({ version: 1, disks: [{ name: 'd', sizeBytes: 0, table, partitions }] });
+
 describe('planMounts', () => {
   it('mounts Btrfs top levels first, then the tree with fewer path components first, then file systems with no mount point; never vfat', () => {
-    const fs = (id: string, number: number, content: object) => ({ id, number, sizeBytes: 1, type: '83', content: { kind: 'filesystem', ...content } });
-    const layout = LayoutSchema.parse({
-      version: 1,
-      disks: [{
-        name: 'd', sizeBytes: 0, table: 'dos',
-        partitions: [
-          fs('efi', 1, { fsType: 'vfat', mountPoint: '/boot/efi' }),
-          fs('boot', 2, { fsType: 'ext4', mountPoint: '/boot' }),
-          fs('pool', 3, { fsType: 'btrfs', mountPoint: '/', defaultSubvolume: '@', subvolumes: [{ path: '@' }, { path: '@home', mountPoint: '/home' }] }),
-          fs('spare', 4, { fsType: 'xfs' }),
-        ],
-      }],
-    });
+    const layout = oneDisk('dos', [
+      fs('efi', 1, { fsType: 'vfat', mountPoint: '/boot/efi' }),
+      fs('boot', 2, { fsType: 'ext4', mountPoint: '/boot' }),
+      fs('pool', 3, { fsType: 'btrfs', mountPoint: '/', defaultSubvolume: '@', subvolumes: [{ path: '@' }, { path: '@home', mountPoint: '/home' }] }),
+      fs('spare', 4, { fsType: 'xfs' }),
+    ]);
     const paths = new SystemPaths('/data', 'm');
     const devices = new Map([['efi', '/dev/d1'], ['boot', '/dev/d2'], ['pool', '/dev/d3'], ['spare', '/dev/d4']]);
     expect(planMounts(layout, devices, paths).map((m) => [m.device, m.dir, m.options.join(',')])).toEqual([
@@ -66,6 +64,37 @@ describe('planMounts', () => {
       ['/dev/d3', '/data/systems/m/root/home', 'subvol=@home'],
       ['/dev/d4', '/data/systems/m/unmounted/spare', 'nouuid'],
     ]);
+  });
+});
+
+describe('mountAfter', () => {
+  it('waits for the mounts at or above a mount point and for the Btrfs top level of the same device, nothing else', () => {
+    const layout = oneDisk('gpt', [
+      fs('boot', 1, { fsType: 'ext4', mountPoint: '/boot' }),
+      fs('esp', 2, { fsType: 'ext4', mountPoint: '/boot/efi' }),
+      fs('root', 3, { fsType: 'xfs', mountPoint: '/' }),
+      fs('pool', 4, { fsType: 'btrfs', mountPoint: '/srv', subvolumes: [{ path: '@home', mountPoint: '/home' }, { path: '@srv', mountPoint: '/srv' }] }),
+      fs('data', 5, { fsType: 'xfs', mountPoint: '/data' }),
+      fs('spare', 6, { fsType: 'ext4' }),
+      fs('bootlike', 7, { fsType: 'ext4', mountPoint: '/bootlike' }),
+    ]);
+    const devices = new Map(['boot', 'esp', 'root', 'pool', 'data', 'spare', 'bootlike'].map((id, i) => [id, `/dev/d${i + 1}`]));
+    const plan = planMounts(layout, devices, new SystemPaths('/x', 'm'));
+    const at = (dir: string) => plan.findIndex((m) => m.dir === `/x/systems/m/${dir}`);
+    expect(plan.map((m) => m.dir.replace('/x/systems/m/', ''))).toEqual(['btrfs/pool', 'root', 'root/boot', 'root/bootlike', 'root/data', 'root/home', 'root/srv', 'root/boot/efi', 'unmounted/spare']);
+    const after = mountAfter(plan);
+    const deps = (dir: string) => after[at(dir)]!.map((j) => plan[j]!.dir.replace('/x/systems/m/', '')).sort();
+    expect(deps('btrfs/pool')).toEqual([]);
+    expect(deps('root')).toEqual([]);
+    // '/bootlike' shares a prefix with '/boot' but is not below it.
+    expect(deps('root/bootlike')).toEqual(['root']);
+    expect(deps('root/data')).toEqual(['root']);
+    expect(deps('root/home')).toEqual(['btrfs/pool', 'root']);
+    expect(deps('root/srv')).toEqual(['btrfs/pool', 'root']);
+    expect(deps('root/boot/efi')).toEqual(['root', 'root/boot']);
+    expect(deps('unmounted/spare')).toEqual([]);
+    // Two mounts on one directory keep their order.
+    expect(mountAfter([{ device: '/dev/a', dir: '/t', options: [] }, { device: '/dev/b', dir: '/t', options: [] }])).toEqual([[], [0]]);
   });
 });
 
