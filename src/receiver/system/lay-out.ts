@@ -26,7 +26,7 @@ import { closeDisk, openDisk, type DiskSpec, type OpenDisk } from './disks.js';
 import { assertFormatTools, makeFileSystem, uuidGiven } from './format.js';
 import { blkidUuid, readLayoutState, writeLayoutState, type LayoutState } from './layout-state.js';
 import { activateVolumeGroup, createVolumeGroup, deactivateVolumeGroup, hasDeviceMapper } from './lvm.js';
-import { assertSafePaths, mountAfter, planMounts } from './mount-plan.js';
+import { assertSafePaths, planMounts, runMountPlan } from './mount-plan.js';
 import { MountStack } from './mounts.js';
 import { placePartitions, tableIdOf, writePartitionTable, type Placed } from './partition-table.js';
 import type { SystemPaths } from './system-paths.js';
@@ -161,31 +161,16 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
         res.groups.push(vg.name);
       }
     }
-    // Each mount waits for its own file system and for the mounts it sits in
-    // (mountAfter): the tree is mounted while the last file systems are still
-    // being made, and the mounts that do not depend on each other side by side.
-    // Measured (whole-server bench): in the plan's order, one after the other,
-    // '/' waited behind the Btrfs top level, its subvolumes and their mkfs, and
-    // the twelve mounts took 0.26 s of the step. A failure on either side is
-    // thrown once both have stopped (the first in the plan's order).
+    // Each mount waits for its own file system and the mounts it depends on
+    // (runMountPlan): the tree is mounted while the last file systems are
+    // still being made, and mounts that do not depend on each other side by
+    // side; a failure on either side is thrown once both have stopped.
     const mounting = async () => {
       if (req.mode !== 'file') return;
-      const plan = planMounts(made, devices, paths);
-      const after = mountAfter(plan);
-      const done: Promise<void>[] = [];
-      plan.forEach((m, i) => {
-        done.push(
-          (async () => {
-            await Promise.all(after[i]!.map((j) => done[j]!));
-            await formatting?.made(m.device);
-            await res.mounts.mount(m.device, m.dir, m.options);
-            if (m.btrfs && state === 'created') await createSubvolumes(m.dir, m.btrfs.subvolumes, m.btrfs.defaultSubvolume);
-          })(),
-        );
+      await runMountPlan(planMounts(made, devices, paths), AT_ONCE, (m) => formatting?.made(m.device) ?? Promise.resolve(), async (m) => {
+        await res.mounts.mount(m.device, m.dir, m.options);
+        if (m.btrfs && state === 'created') await createSubvolumes(m.dir, m.btrfs.subvolumes, m.btrfs.defaultSubvolume);
       });
-      const settled = await Promise.allSettled(done);
-      const failed = settled.find((r) => r.status === 'rejected');
-      if (failed) throw failed.reason;
     };
     const [formatted, mounted] = await Promise.allSettled([formatting?.all, mounting()]);
     if (formatted.status === 'rejected') throw formatted.reason;

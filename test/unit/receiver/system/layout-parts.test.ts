@@ -10,7 +10,7 @@ import { ContentSchema, LayoutSchema } from '../../../../src/layout/model.js';
 import { parseDisk } from '../../../../src/receiver/system/disks.js';
 import { mkfsCommand, uuidGiven } from '../../../../src/receiver/system/format.js';
 import { unmountWaves } from '../../../../src/receiver/system/mounts.js';
-import { assertSafePaths, mountAfter, planMounts } from '../../../../src/receiver/system/mount-plan.js';
+import { assertSafePaths, mountAfter, planMounts, runMountPlan, type PlannedMount } from '../../../../src/receiver/system/mount-plan.js';
 import { SystemPaths } from '../../../../src/receiver/system/system-paths.js';
 
 const made = (c: unknown) => ContentSchema.parse(c) as Parameters<typeof mkfsCommand>[0];
@@ -95,6 +95,62 @@ describe('mountAfter', () => {
     expect(deps('unmounted/spare')).toEqual([]);
     // Two mounts on one directory keep their order.
     expect(mountAfter([{ device: '/dev/a', dir: '/t', options: [] }, { device: '/dev/b', dir: '/t', options: [] }])).toEqual([[], [0]]);
+  });
+});
+
+describe('runMountPlan', () => {
+  const plan: PlannedMount[] = ['/t/root', '/t/root/boot', '/t/root/data', '/t/root/opt', '/t/root/srv', '/t/root/boot/efi'].map((dir, i) => ({ device: `/dev/d${i}`, dir, options: [] }));
+  const tick = () => new Promise<void>((r) => setTimeout(r, 1));
+
+  it('mounts each after the mounts it sits in, the others side by side, never more than the limit at once', async () => {
+    const order: string[] = [];
+    let running = 0;
+    let most = 0;
+    await runMountPlan(plan, 2, async () => {}, async (m) => {
+      most = Math.max(most, ++running);
+      await tick();
+      order.push(m.dir);
+      running--;
+    });
+    expect([...order].sort()).toEqual(plan.map((m) => m.dir).sort());
+    expect(order[0]).toBe('/t/root');
+    expect(order.indexOf('/t/root/boot/efi')).toBeGreaterThan(order.indexOf('/t/root/boot'));
+    expect(most).toBe(2);
+  });
+
+  it('after a failure starts no further mount, waits for those started, and throws the failure itself', async () => {
+    const started: string[] = [];
+    let inFlight = 0;
+    const settledBefore: number[] = [];
+    const run = runMountPlan(plan, 2, async () => {}, async (m) => {
+      started.push(m.dir);
+      inFlight++;
+      await tick();
+      if (m.dir === '/t/root/data') {
+        inFlight--;
+        throw new Error('mount: /t/root/data: wrong fs type');
+      }
+      await tick();
+      await tick();
+      inFlight--;
+    });
+    await expect(run.catch((e: Error) => (settledBefore.push(inFlight), Promise.reject(e)))).rejects.toThrow('wrong fs type');
+    // Every mount started had ended when the error came out.
+    expect(settledBefore).toEqual([0]);
+    // '/boot' and '/data' ran together (limit 2); after '/data' failed nothing new started: not '/opt', '/srv', '/boot/efi'.
+    expect(started).toEqual(['/t/root', '/t/root/boot', '/t/root/data']);
+  });
+
+  it('a file system that is not made fails its own mount and those that sit in it', async () => {
+    const mounted: string[] = [];
+    const run = runMountPlan(plan, 4, async (m) => {
+      if (m.dir === '/t/root/boot') throw new Error('mkfs.ext4 failed');
+    }, async (m) => {
+      mounted.push(m.dir);
+    });
+    await expect(run).rejects.toThrow('mkfs.ext4 failed');
+    expect(mounted).not.toContain('/t/root/boot');
+    expect(mounted).not.toContain('/t/root/boot/efi');
   });
 });
 
