@@ -271,19 +271,20 @@ function formatAll(mode: CopyMode, made: Layout, devices: Map<string, string>, r
     });
   // Btrfs first: its top level is mounted and its subvolumes created before any of them can be mounted, the
   // longest chain of the step (mkfs.btrfs was also the slowest mkfs on the whole-server bench: 85 ms).
-  const first = jobs.map((j, i) => ({ j, i })).sort((a, b) => Number(b.j.c.kind === 'filesystem' && b.j.c.fsType === 'btrfs') - Number(a.j.c.kind === 'filesystem' && a.j.c.fsType === 'btrfs') || a.i - b.i);
+  const btrfs = (i: number) => Number(jobs[i]!.c.kind === 'filesystem' && jobs[i]!.c.fsType === 'btrfs');
+  const order = [...jobs.keys()].sort((a, b) => btrfs(b) - btrfs(a) || a - b);
   const all = (async () => {
     try {
-      const started = await mapLimitSettled(first.map((x) => x.j), AT_ONCE, async ({ c, device }) => {
+      const results: { uuidReplaced: boolean; uuid: string }[] = new Array(jobs.length);
+      await mapLimitSettled(order, AT_ONCE, async (i) => {
+        const { c, device } = jobs[i]!;
         const { uuidReplaced } = await makeFileSystem(c, device);
         // A UUID the command line gave is recorded as given; blkid reads back the rest (one program start
         // fewer per file system: the receiver's main thread forks for each, and the mounts wait for this).
         const uuid = uuidGiven(c, uuidReplaced) ?? (await blkidUuid(device));
         ready.get(device)!.resolve();
-        return { uuidReplaced, uuid };
+        results[i] = { uuidReplaced, uuid };
       });
-      const results: typeof started = new Array(jobs.length);
-      first.forEach(({ i }, k) => (results[i] = started[k]!));
       keep(results);
     } finally {
       // A file system not made by now never will be (an earlier one failed): its mount is not attempted.
