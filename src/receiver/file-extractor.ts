@@ -228,9 +228,8 @@ export class FileExtractor {
    * never passes a file that is not in place.
    */
   private readonly writer: BatchWriter;
-  /** The target is btrfs, and its free space when the pass began (see BTRFS_FLUSH_FREE_BYTES). */
+  /** The target is btrfs (see BTRFS_FLUSH_FREE_BYTES). */
   private readonly btrfs: boolean;
-  private readonly freeAtStart: number | undefined;
   /** Flushes the target's file system when delayed allocations hold its free space (low-space.ts). */
   readonly space: LowSpaceFlush;
 
@@ -241,9 +240,12 @@ export class FileExtractor {
     this.owners = o.owners ?? (typeof process.getuid === 'function' && process.getuid() === 0);
     const st = o.rootFd === undefined ? lstatSync(this.rootBuf) : fstatSync(o.rootFd);
     if (!st.isDirectory()) throw new FerryError('FERRY_BAD_TARGET', `target root ${o.root} is not a directory`);
-    ({ btrfs: this.btrfs, free: this.freeAtStart } = targetSpace(this.rootBuf));
+    const start = targetSpace(this.rootBuf);
+    this.btrfs = start.btrfs;
     this.writer = new BatchWriter((rel, e) => targetWriteError(e, o.name ?? o.root, `tar entry ${JSON.stringify(showPath(rel))}`), o.writers);
     this.space = new LowSpaceFlush(this.rootBuf.toString(), o.name ?? o.root, o.log, o.lowSpaceBytes);
+    // Its looks at the free space begin after the first MiB or 64 entries: until then, the space when the pass began.
+    this.space.avail = start.free;
   }
 
   /** The entry in progress: its descriptor ('batched': its body goes to the writer threads), header and checked path. */
@@ -494,7 +496,7 @@ export class FileExtractor {
 
   /** A new file's body goes to the writer threads (batched) or to a descriptor returned here. */
   private beginFile(rel: Buffer, h: TarHeader, sparse: boolean): number | 'batched' | Promise<'batched'> {
-    if (this.btrfs) this.writer.flushOnClose = (this.space.avail ?? this.freeAtStart ?? Infinity) < BTRFS_FLUSH_FREE_BYTES;
+    if (this.btrfs) this.writer.flushOnClose = (this.space.avail ?? Infinity) < BTRFS_FLUSH_FREE_BYTES;
     const abs = this.abs(rel);
     const tmp = this.tmpName(rel);
     // Created with its final permissions when the umask and the directory give exactly those (see finishFile).

@@ -45,8 +45,9 @@ export class LowSpaceFlush {
   /** Times the extractor was told to wait for a flush (the space fell under half the margin while it ran); for the tests and logs. */
   waits = 0;
   /**
-   * The space available to unprivileged users at the last look (statfs f_bavail; undefined before the first look,
-   * or without statfs). The extractor reads it (its btrfs decision); on btrfs f_bfree also counts unused metadata.
+   * The space available to unprivileged users at the last look (statfs f_bavail; before the first look, what the
+   * owner's own look gave, if any; undefined without statfs). The extractor seeds and reads it (its btrfs decision);
+   * on btrfs f_bfree also counts unused metadata.
    */
   avail: number | undefined;
   private margin: number | undefined;
