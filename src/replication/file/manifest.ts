@@ -42,9 +42,9 @@ const TYPES = new Set(['f', 'd', 'l', 'p', 'c', 'b']);
  * lines of 142 characters on average, heap used after a full GC): 1,150 bytes
  * per entry as a template, 187 joined (19.7 MB against 3.2 MB for that one
  * listing), with no more CPU (the listing took 233 ms joined against 344 ms
- * as a template, the first run of each). The
- * walk's worker thread held such a listing in its old space until the next
- * full collection: 26 MB of it at the whole-server agent's peak.
+ * as a template, the first run of each). The walk's worker thread held such
+ * a listing in its old space until the next full collection: 26 MB of it at
+ * the whole-server agent's peak.
  */
 export function manifestLine(
   path: string,
