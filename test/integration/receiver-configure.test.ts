@@ -20,6 +20,7 @@ import { plantFakeDebian } from '../helpers/fake-debian.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
 import { SystemClient } from '../helpers/system-client.js';
+import { mountsUnder } from '../helpers/mounts.js';
 
 const MiB = 1024 * 1024;
 const env = needs({ root: true, tools: ['busybox', 'chroot', 'sfdisk', 'partx', 'losetup', 'blkid', 'mkfs.ext4', 'debugfs'] });
@@ -28,7 +29,6 @@ const BIOS = '21686148-6449-6E6F-744E-656564454649';
 const ROOT_UUID = '5d2c1b0a-9f8e-4d7c-8b6a-5f4e3d2c1b0a';
 
 const loopOf = (image: string) => sh('losetup', ['-j', image, '-O', 'NAME', '-n']).trim();
-const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(dir));
 
 function layoutOn(disk: string, starts?: number[]): Layout {
   return LayoutSchema.parse({

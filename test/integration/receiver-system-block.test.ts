@@ -19,6 +19,7 @@ import { runFerry } from '../helpers/cli.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
 import { SystemClient } from '../helpers/system-client.js';
+import { mountsUnder } from '../helpers/mounts.js';
 
 const MiB = 1024 * 1024;
 const env = needs({ root: true, tools: ['sfdisk', 'partx', 'losetup', 'blkid', 'mkfs.ext4', 'e2fsck', 'resize2fs', 'debugfs', 'dumpe2fs'] });
@@ -27,7 +28,6 @@ const BIOS = '21686148-6449-6E6F-744E-656564454649';
 const FS_UUID = '7c1d2e3f-4a5b-4c6d-8e9f-0a1b2c3d4e5f';
 
 const loopOf = (image: string) => sh('losetup', ['-j', image, '-O', 'NAME', '-n']).trim();
-const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(dir));
 interface Table {
   partitions: Array<{ start: number; size: number }>;
   lastlba: number;

@@ -20,6 +20,7 @@ import { startReceiver, type RunningReceiver } from '../helpers/block.js';
 import { sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
 import { SystemClient } from '../helpers/system-client.js';
+import { expectParentsFirst, mountsUnder } from '../helpers/mounts.js';
 
 const MiB = 1024 * 1024;
 const env = needs({ root: true, tools: ['sfdisk', 'partx', 'losetup', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'wipefs'] });
@@ -45,7 +46,6 @@ function layout(): Layout {
   });
 }
 
-const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(dir));
 
 describe.runIf(env.ok)('a tool failing in the middle of laying out', () => {
   let dir: string;
@@ -91,7 +91,10 @@ describe.runIf(env.ok)('a tool failing in the middle of laying out', () => {
     if (r instanceof Error) throw r;
     expect(r.op === 'layout' && r.state).toBe('created');
     const root = join(data, 'systems/m1/root');
-    expect(mountsUnder(root)).toEqual([root, join(root, 'data'), join(root, 'srv')]);
+    // '/data' and '/srv' are mounted side by side, each after '/'.
+    const mounted = mountsUnder(root);
+    expectParentsFirst(mounted);
+    expect([...mounted].sort()).toEqual([root, join(root, 'data'), join(root, 'srv')]);
     const dev = sh('losetup', ['-j', image(), '-O', 'NAME', '-n']).trim();
     expect(sh('blkid', ['-p', '-s', 'TYPE', '-o', 'value', `${dev}p2`]).trim()).toBe('xfs');
     await c.end();

@@ -25,6 +25,7 @@ import { migrateFiles } from '../helpers/file-pass.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
 import { SystemClient } from '../helpers/system-client.js';
+import { expectParentsFirst, mountsUnder } from '../helpers/mounts.js';
 
 const MiB = 1024 * 1024;
 const env = needs({ root: true, tools: ['sfdisk', 'partx', 'losetup', 'blkid', 'mkfs.ext4', 'mkfs.xfs', 'mkfs.btrfs', 'mkfs.vfat', 'mkswap', 'btrfs', 'wipefs'] });
@@ -111,7 +112,6 @@ interface SfdiskTable {
 const sfdisk = (image: string) => (JSON.parse(sh('sfdisk', ['--json', image])) as { partitiontable: SfdiskTable }).partitiontable;
 const blkid = (dev: string) => Object.fromEntries(sh('blkid', ['-p', '-o', 'export', dev]).trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
 const loopOf = (image: string) => sh('losetup', ['-j', image, '-O', 'NAME', '-n']).trim();
-const mountsUnder = (dir: string) => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4] ?? '').filter((m) => m.startsWith(dir));
 
 function expectRefused(r: SystemReply | FerryError, code: string, message: RegExp): void {
   expect(r).toBeInstanceOf(FerryError);
@@ -225,9 +225,7 @@ describe.runIf(env.ok)('the receiver lays out whole disks for a system session',
     // systems it sits in, and the bind of '/' after the tree.
     const root = reply.stagingRoot;
     const mounted = mountsUnder(join(data, 'systems/m1'));
-    mounted.forEach((m, i) => {
-      for (const later of mounted.slice(i + 1)) expect(m.startsWith(`${later}/`), `${m} mounted before ${later}`).toBe(false);
-    });
+    expectParentsFirst(mounted);
     expect(mounted.at(-1)).toBe(join(data, 'systems/m1/fs/ap4'));
     expect([...mounted].sort()).toEqual([
       top,
