@@ -170,7 +170,7 @@ export async function layOut(req: LayoutRequest, given: DiskSpec[], described: S
       await runMountPlan(planMounts(made, devices, paths), AT_ONCE, (m) => formatting?.made(m.device) ?? Promise.resolve(), async (m) => {
         await res.mounts.mount(m.device, m.dir, m.options);
         if (m.btrfs && state === 'created') await createSubvolumes(m.dir, m.btrfs.subvolumes, m.btrfs.defaultSubvolume);
-      });
+      }, state === 'created');
     };
     const [formatted, mounted] = await Promise.allSettled([formatting?.all, mounting()]);
     if (formatted.status === 'rejected') throw formatted.reason;

@@ -80,14 +80,16 @@ export function planMounts(layout: Layout, devices: Map<string, string>, paths: 
  * subvolumes it mounts are created there). Every other pair is independent:
  * '/boot' and '/data' both wait for '/' alone, '/var/log' for both '/' and
  * '/var' where '/var' is a file system of its own, a top level and an
- * unmounted file system for nothing.
+ * unmounted file system for nothing. With `creatingSubvolumes` false (a
+ * layout recognised after a restart, whose subvolumes exist), a subvolume's
+ * mount does not wait for its top level either.
  */
-export function mountAfter(plan: readonly PlannedMount[]): number[][] {
+export function mountAfter(plan: readonly PlannedMount[], creatingSubvolumes = true): number[][] {
   return plan.map((m, i) => {
     const after: number[] = [];
     for (let j = 0; j < i; j++) {
       const o = plan[j]!;
-      if (m.dir === o.dir || m.dir.startsWith(o.dir + sep) || (o.btrfs !== undefined && o.device === m.device)) after.push(j);
+      if (m.dir === o.dir || m.dir.startsWith(o.dir + sep) || (creatingSubvolumes && o.btrfs !== undefined && o.device === m.device)) after.push(j);
     }
     return after;
   });
@@ -96,7 +98,8 @@ export function mountAfter(plan: readonly PlannedMount[]): number[][] {
 /**
  * Runs a plan's mounts: each once the mounts mountAfter names and its own
  * file system (`ready`) are done, at most `limit` at once (`mount` also
- * creates a new top level's subvolumes). After a failure no further mount
+ * creates a new top level's subvolumes; `creatingSubvolumes` as for
+ * mountAfter). After a failure no further mount
  * starts; every one started is waited for, then the first failure in the
  * plan's order is thrown (a mount that depends on a failed one fails with
  * its error; one merely not started is not the failure reported).
@@ -110,8 +113,9 @@ export async function runMountPlan(
   limit: number,
   ready: (m: PlannedMount) => Promise<void>,
   mount: (m: PlannedMount) => Promise<void>,
+  creatingSubvolumes = true,
 ): Promise<void> {
-  const after = mountAfter(plan);
+  const after = mountAfter(plan, creatingSubvolumes);
   const slot = concurrencyLimit(limit);
   let failed = false;
   /** Mounts not attempted because another one failed. */

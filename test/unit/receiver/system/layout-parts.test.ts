@@ -93,6 +93,11 @@ describe('mountAfter', () => {
     expect(deps('root/srv')).toEqual(['btrfs/pool', 'root']);
     expect(deps('root/boot/efi')).toEqual(['root', 'root/boot']);
     expect(deps('unmounted/spare')).toEqual([]);
+    // A recognised layout creates no subvolumes: their mounts wait for the tree alone, not the top level.
+    const again = mountAfter(plan, false);
+    expect(again[at('root/home')]!.map((j) => plan[j]!.dir.replace('/x/systems/m/', ''))).toEqual(['root']);
+    expect(again[at('root/srv')]!.map((j) => plan[j]!.dir.replace('/x/systems/m/', ''))).toEqual(['root']);
+    expect(again[at('root/boot/efi')]!.map((j) => plan[j]!.dir.replace('/x/systems/m/', '')).sort()).toEqual(['root', 'root/boot']);
     // Two mounts on one directory keep their order.
     expect(mountAfter([{ device: '/dev/a', dir: '/t', options: [] }, { device: '/dev/b', dir: '/t', options: [] }])).toEqual([[], [0]]);
   });
@@ -139,6 +144,26 @@ describe('runMountPlan', () => {
     expect(settledBefore).toEqual([0]);
     // '/boot' and '/data' ran together (limit 2); after '/data' failed nothing new started: not '/opt', '/srv', '/boot/efi'.
     expect(started).toEqual(['/t/root', '/t/root/boot', '/t/root/data']);
+  });
+
+  it('a subvolume waits for its Btrfs top level only when the subvolumes are being created', async () => {
+    const pool: PlannedMount['btrfs'] = { kind: 'filesystem', fsType: 'btrfs', uuid: '', label: '', mountPoint: '', usedBytes: 0, subvolumes: [], defaultSubvolume: '' };
+    const withTop: PlannedMount[] = [
+      { device: '/dev/p', dir: '/t/btrfs/pool', options: ['subvolid=5'], btrfs: pool },
+      { device: '/dev/r', dir: '/t/root', options: [] },
+      { device: '/dev/p', dir: '/t/root/home', options: ['subvol=@home'] },
+    ];
+    const order = async (creating: boolean) => {
+      const ended: string[] = [];
+      await runMountPlan(withTop, 4, async () => {}, async (m) => {
+        // The top level is the slowest mount.
+        for (let i = 0; i < (m.btrfs ? 5 : 1); i++) await tick();
+        ended.push(m.dir);
+      }, creating);
+      return ended;
+    };
+    expect(await order(true)).toEqual(['/t/root', '/t/btrfs/pool', '/t/root/home']);
+    expect(await order(false)).toEqual(['/t/root', '/t/root/home', '/t/btrfs/pool']);
   });
 
   it('a file system that is not made fails its own mount and those that sit in it', async () => {
