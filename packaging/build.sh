@@ -82,6 +82,8 @@ if [ "$build" = 1 ]; then
   node_modules/.bin/tsc -p tsconfig.json --outDir "$work/build/dist" --sourceMap false || die "tsc failed"
   # The frame schemas with the parts of zod they use, in one file (start-up of every pass: bundle-frame-schemas.mjs).
   node packaging/bundle-frame-schemas.mjs "$work/build/dist" || die "bundling the frame schemas failed"
+  # The native lister (dist/native/ferry-fs.node): a release carries it (needs cc and Node's headers).
+  FERRY_REQUIRE_NATIVE=1 node packaging/build-native.mjs "$work/build/dist" || die "building the native module failed"
   chmod +x "$work/build/dist/cli/bin.js"
   # Not TypeScript, so tsc does not copy it: the demo's server recipe (ferry demo --system).
   install -m 0755 src/demo/debian-server.sh "$work/build/dist/demo/debian-server.sh"
@@ -152,7 +154,7 @@ check_glibc() {
     die "$1 needs glibc $need (> 2.28)"
   fi
 }
-while IFS= read -r -d '' so; do check_glibc "$so"; done < <(find "$tree/node_modules" -name '*.node' -print0)
+while IFS= read -r -d '' so; do check_glibc "$so"; done < <(find "$tree/node_modules" "$dist" -name '*.node' -print0)
 copy_app "$tree"
 cp -R systemd "$tree/"
 mkdir -p "$tree/bin" "$tree/doc"
@@ -326,6 +328,8 @@ if [ "$windows" = 1 ]; then
     [ -f "$wtree/node_modules/@antoniomuso/lz4-napi-win32-x64-msvc/lz4-napi.win32-x64-msvc.node" ] ||
       die "lz4-napi's win32-x64-msvc addon is missing from the Windows node_modules"
     copy_app "$wtree"
+    # The native lister is a Linux module (Windows walks with node:fs).
+    rm -rf "$wtree/dist/native"
     install -m 0644 packaging/windows/ferry.cmd "$wtree/ferry.cmd"
     install -m 0644 packaging/windows/README.md "$wtree/README.md"
     [ -f packaging/agent.sample.yaml ] && install -m 0644 packaging/agent.sample.yaml "$wtree/agent.sample.yaml"

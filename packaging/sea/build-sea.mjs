@@ -54,6 +54,12 @@ try {
             loader: 'js',
             contents: `export function lz4WasmBytes() { return new Uint8Array(require('node:sea').getAsset(${JSON.stringify(lz4Wasm.asset)})); }`,
           }));
+          // The native lister is not in the binary: nothing beside the executable is looked for or loaded
+          // (a module found there could be anyone's); walks use node:fs.
+          b.onLoad({ filter: /[\\/]dist[\\/]platform[\\/]native-fs\.js$/ }, () => ({
+            loader: 'js',
+            contents: 'export const NATIVE_STAT_FIELDS = 16; export const NATIVE_STAT_BLKSIZE = 6; export function loadNativeListdir() { return null; } export function nativeFsPath() { return null; }',
+          }));
           // version.ts reads ../package.json beside dist/: there is none in the binary.
           b.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => ({
             loader: 'js',

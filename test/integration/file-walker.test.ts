@@ -2,7 +2,8 @@
 // threads and reassembled in depth-first order, must be exactly what a plain
 // recursive walk (sorted names, lstat, entry.ts + manifest.ts formatting)
 // gives — for odd names, every entry type, excludes, a mount point it must
-// not cross, and with the workers off (the fallback) as well as on.
+// not cross, and with the workers off (the fallback) as well as on, and
+// with the native lister (platform/native-fs.ts) and node:fs.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { entryType, fromStats } from '../../src/replication/file/entry.js';
 import { buildExcluder } from '../../src/replication/file/excludes.js';
 import { formatEntry } from '../../src/replication/file/manifest.js';
 import { Walker, type WalkOptions } from '../../src/replication/file/walker.js';
+import { nativeFsPath } from '../../src/platform/native-fs.js';
 import { needs } from '../helpers/requirements.js';
 
 const env = needs({ root: true, tools: ['mkfifo', 'mount', 'umount'] });
@@ -41,16 +43,37 @@ function reference(root: string, options: WalkOptions): string[] {
   return out;
 }
 
-async function walked(root: string, options: WalkOptions): Promise<{ lines: string[]; skipped: string[] }> {
+async function walked(root: string, options: WalkOptions): Promise<{ lines: string[]; skipped: string[]; listers: Set<string> }> {
   const skipped: string[] = [];
+  const listers = new Set<string>();
   const w = new Walker(root, { ...options, onSkip: (p, reason) => skipped.push(`${p.toString('latin1')}: ${reason}`) });
   const lines = [w.root];
   try {
-    for (let stretch = await w.next(); stretch; stretch = await w.next()) lines.push(...stretch.listing.lines.slice(stretch.from, stretch.to));
+    for (let stretch = await w.next(); stretch; stretch = await w.next()) {
+      lines.push(...stretch.listing.lines.slice(stretch.from, stretch.to));
+      listers.add(stretch.listing.native ? 'native' : 'node:fs');
+    }
   } finally {
     await w.close();
   }
-  return { lines, skipped };
+  return { lines, skipped, listers };
+}
+
+/** A walk with the native lister on or off (FERRY_NATIVE=0). */
+async function walkedWith(native: boolean, root: string, options: WalkOptions): Promise<Awaited<ReturnType<typeof walked>>> {
+  const was = process.env.FERRY_NATIVE;
+  if (native) delete process.env.FERRY_NATIVE;
+  else process.env.FERRY_NATIVE = '0';
+  try {
+    expect(nativeFsPath() !== null).toBe(native);
+    const got = await walked(root, options);
+    // Every listing came from the lister asked for (on the workers as on this thread).
+    expect([...got.listers]).toEqual([native ? 'native' : 'node:fs']);
+    return got;
+  } finally {
+    if (was === undefined) delete process.env.FERRY_NATIVE;
+    else process.env.FERRY_NATIVE = was;
+  }
 }
 
 describe.runIf(env.ok)('file walker', () => {
@@ -94,10 +117,12 @@ describe.runIf(env.ok)('file walker', () => {
     rmSync(root, { recursive: true, force: true });
   });
 
-  for (const threads of [4, 0]) {
-    it(`gives exactly the plain walk's lines (${threads ? `${threads} workers` : 'no workers'})`, async () => {
+  // The native module is built by `npm run build` (CI: always; packaging/build-native.mjs).
+  const nativeBuilt = nativeFsPath() !== null || process.env.FERRY_REQUIRE_PRIVILEGED === '1';
+  for (const [native, threads] of [[true, 4], [true, 0], [false, 4], [false, 0]] as const) {
+    it.runIf(!native || nativeBuilt)(`gives exactly the plain walk's lines (${threads ? `${threads} workers` : 'no workers'}, ${native ? 'native lister' : 'node:fs'})`, async () => {
       const options: WalkOptions = { threads, patterns: ['/excluded-dir', '*.log'] };
-      const { lines, skipped } = await walked(root, options);
+      const { lines, skipped } = await walkedWith(native, root, options);
       expect(lines).toEqual(reference(root, options));
       expect(lines.length).toBeGreaterThan(1500);
       const paths = lines.map((l) => l.split('\t')[0]);
@@ -110,4 +135,52 @@ describe.runIf(env.ok)('file walker', () => {
       expect(skipped).toEqual(['sock: sockets are not copied']);
     });
   }
+
+  it.runIf(nativeBuilt)('walks a root named through a symlink with a trailing slash, as node:fs does', async () => {
+    const link = `${root}-link`;
+    symlinkSync(root, link);
+    try {
+      for (const threads of [2, 0]) {
+        const options: WalkOptions = { threads, patterns: ['/excluded-dir', '*.log'] };
+        const on = await walkedWith(true, `${link}/`, options);
+        const off = await walkedWith(false, `${link}/`, options);
+        expect(on.lines).toEqual(off.lines);
+        expect(on.lines).toEqual(reference(root, options));
+      }
+    } finally {
+      rmSync(link);
+    }
+  });
+
+  it.runIf(nativeBuilt)('skips what is longer than PATH_MAX as node:fs does, and lists the rest', async () => {
+    // A directory whose path is just under 4096 bytes, holding a file, a directory and a symlink whose
+    // full paths are over it, and one short file that fits. Made with relative paths (cd) in a shell.
+    const deep = join(root, 'deep-tree');
+    mkdirSync(deep);
+    // Directories of 200 bytes, then one that brings the path to exactly 4000 bytes.
+    const step = 'p'.repeat(200);
+    const levels = Math.floor((4000 - deep.length) / (step.length + 1));
+    const script = [`cd '${deep}'`];
+    for (let i = 0; i < levels; i++) script.push(`mkdir ${step} && cd ${step}`);
+    const pad = 4000 - deep.length - levels * (step.length + 1) - 1;
+    if (pad > 0) script.push(`mkdir ${'q'.repeat(pad)} && cd ${'q'.repeat(pad)}`);
+    // 4000 + 1 + 80 fits in PATH_MAX (4096 with its NUL); 4000 + 1 + 120 does not.
+    const fits = 'f'.repeat(80);
+    script.push(`touch ${'x'.repeat(120)} ${fits}`, `mkdir ${'y'.repeat(120)}`, `ln -s t ${'z'.repeat(120)}`);
+    execFileSync('sh', ['-c', script.join(' && ')]);
+    try {
+      for (const threads of [2, 0]) {
+        const on = await walkedWith(true, deep, { threads });
+        const off = await walkedWith(false, deep, { threads });
+        expect(on.lines).toEqual(off.lines);
+        expect(on.skipped).toEqual(off.skipped);
+        expect(on.skipped).toHaveLength(3);
+        for (const s of on.skipped) expect(s).toContain('ENAMETOOLONG');
+        expect(on.lines.some((l) => l.split('\t')[0]!.endsWith(`/${fits}`))).toBe(true);
+      }
+    } finally {
+      // rm(1) goes down with relative paths; rmSync would need the paths over PATH_MAX.
+      execFileSync('rm', ['-rf', deep]);
+    }
+  });
 });

@@ -80,6 +80,8 @@ describe.runIf(env.ok)('release packaging', () => {
       'node_modules/lz4-napi/index.js',
       'node_modules/@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node',
       'node_modules/@napi-rs/xattr-linux-x64-gnu/xattr.linux-x64-gnu.node',
+      // ferry's own native lister (packaging/build-native.mjs).
+      'dist/native/ferry-fs.node',
       'node_modules/xxhash-wasm/package.json',
       // The LZ4 codec's WebAssembly module, read by dist/protocol/lz4-wasm-bytes.js.
       'node_modules/lz4-wasm-nodejs/lz4_wasm_nodejs_bg.wasm',

@@ -19,6 +19,7 @@ import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../../platform/log.js';
 import { WorkerPool, workerBody } from '../../platform/worker-pool.js';
+import { loadNativeListdir, nativeFsPath, type NativeListdir } from '../../platform/native-fs.js';
 import { excludeSpec, matcherFromSpec, type ExcludeMatcher, type ExcludeOptions, type ExcludeSpec } from './excludes.js';
 import { fromStats } from './entry.js';
 import { formatEntry, manifestLine } from './manifest.js';
@@ -62,6 +63,8 @@ export interface DirListing {
   skips: { path: string; reason: string }[];
   /** Set when the directory itself could not be listed. */
   error?: string;
+  /** Set when the native lister (platform/native-fs.ts) listed it. */
+  native?: true;
 }
 
 export const DESCEND = 1;
@@ -82,6 +85,7 @@ export interface ListerLib {
   matcherFromSpec: typeof matcherFromSpec;
   listDirectory: typeof listDirectory;
   rawLstatFor: typeof rawLstatFor;
+  loadNativeListdir: typeof loadNativeListdir;
 }
 
 /** lstat as Node's binding returns it: the stat fields as doubles, undefined for a missing entry. */
@@ -121,8 +125,10 @@ export function rawLstatFor(nodeFs: typeof fs, probe: Buffer): RawLstat | null {
 
 /**
  * Lists one directory: sorted names, lstat each, excludes, symlink targets,
- * manifest lines. Self-contained on purpose (everything it uses comes in as
- * arguments): its source text runs on the worker threads.
+ * manifest lines. With `native` (platform/native-fs.ts) the names and their
+ * lstat come from one call; else readdir, then `raw` (or lstatSync) per
+ * entry by its path. Self-contained on purpose (everything it uses comes in
+ * as arguments): its source text runs on the worker threads.
  */
 export function listDirectory(
   lib: Pick<ListerLib, 'fs' | 'escapeField' | 'manifestLine'>,
@@ -131,6 +137,7 @@ export function listDirectory(
   exclude: ExcludeMatcher,
   dir: string,
   raw: RawLstat | null = null,
+  native: NativeListdir | null = null,
 ): DirListing {
   const nodeFs = lib.fs;
   const escape = lib.escapeField;
@@ -142,15 +149,36 @@ export function listDirectory(
   const relPrefix = dir.length === 0 ? '' : `${dir}/`;
   const escPrefix = dir.length === 0 ? '' : `${escape(Buffer.from(dir, 'latin1'))}/`;
   let names: string[];
+  // From `native`: every entry's lstat fields, 16 per entry in the names' order (-errno at 6 where it failed).
+  let stats: Float64Array | null = null;
   try {
-    // latin1: one char per byte, so names stay byte-exact without a Buffer each.
-    names = nodeFs.readdirSync(absDir, { encoding: 'latin1' });
+    let listed: [string, Float64Array] | null = null;
+    if (native !== null) {
+      try {
+        // The root as the operator named it (a symlink to a directory is followed, as by node:fs); below
+        // it, a symlink put in a directory's place is refused.
+        listed = native(absDir, dir.length === 0);
+      } catch (e) {
+        // A file-system error is the directory's (as readdir's would be); anything else (more entries
+        // than the native lister takes, a failure of its own) is listed with node:fs below.
+        if (typeof (e as NodeJS.ErrnoException).errno === 'number') throw e;
+      }
+    }
+    if (listed !== null) {
+      // latin1 joined by NUL (a name has none), sorted bytewise there.
+      names = listed[0].length === 0 ? [] : listed[0].split('\0');
+      stats = listed[1];
+      out.native = true;
+    } else {
+      // latin1: one char per byte, so names stay byte-exact without a Buffer each.
+      names = nodeFs.readdirSync(absDir, { encoding: 'latin1' });
+      // Char codes are the bytes: the default sort is bytewise.
+      names.sort();
+    }
   } catch (e) {
     out.error = (e as Error).message;
     return out;
   }
-  // Char codes are the bytes: the default sort is bytewise.
-  names.sort();
   // Doubles are exact up to 2^53; the raw fields are used only below it (and for times after 1970).
   const big = 9007199254740991;
   const rootDevNum = Number(rootDev);
@@ -160,7 +188,8 @@ export function listDirectory(
   // One buffer for every entry's absolute path (the directory's, then the name).
   let scratch = Buffer.allocUnsafe(absDir.length + 256);
   absDir.copy(scratch);
-  for (const nameL of names) {
+  for (let i = 0; i < names.length; i++) {
+    const nameL = names[i]!;
     if (absDir.length + nameL.length > scratch.length) {
       scratch = Buffer.allocUnsafe(absDir.length + nameL.length);
       absDir.copy(scratch);
@@ -182,10 +211,21 @@ export function listDirectory(
     let allocated: number;
     let sameDev: boolean;
     try {
-      const a = raw === null ? undefined : raw(abs);
-      if (raw !== null && a === undefined) {
-        out.skips.push({ path: rel, reason: 'vanished during the walk' });
-        continue;
+      let a: Float64Array | undefined;
+      if (stats !== null) {
+        a = stats.subarray(i * 16, i * 16 + 16);
+        // ENOENT (2): gone since the directory was read; any other failure is asked again below, for its message.
+        if (a[6]! === -2) {
+          out.skips.push({ path: rel, reason: 'vanished during the walk' });
+          continue;
+        }
+        if (a[6]! < 0) a = undefined;
+      } else {
+        a = raw === null ? undefined : raw(abs);
+        if (raw !== null && a === undefined) {
+          out.skips.push({ path: rel, reason: 'vanished during the walk' });
+          continue;
+        }
       }
       if (a !== undefined && a[0]! <= big && a[7]! <= big && a[8]! <= big && a[5]! <= big && a[12]! > 0 && a[14]! > 0) {
         mode = a[1]!;
@@ -283,6 +323,8 @@ export interface ListerInit {
   /** The root's st_dev, as text (bigints travel as text in init data). */
   dev: string;
   spec: ExcludeSpec;
+  /** Where the native helper is (platform/native-fs.ts), when it loaded on the walk's thread: listings use it. */
+  native?: string;
 }
 
 /** One thread's lister. Self-contained: its source text runs on the worker threads. */
@@ -291,9 +333,10 @@ function setupLister(init: ListerInit, lib: ListerLib): (dir: string) => DirList
   const dev = BigInt(init.dev);
   const exclude = lib.matcherFromSpec(init.spec);
   const raw = lib.rawLstatFor(lib.fs, root);
+  const native = init.native === undefined ? null : lib.loadNativeListdir(init.native);
   return (dir) => {
     try {
-      return lib.listDirectory(lib, root, dev, exclude, dir, raw);
+      return lib.listDirectory(lib, root, dev, exclude, dir, raw, native);
     } catch (e) {
       return { dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [], error: String((e as Error)?.message ?? e) };
     }
@@ -303,7 +346,7 @@ function setupLister(init: ListerInit, lib: ListerLib): (dir: string) => DirList
 export const listerBody = workerBody({
   name: 'directory listing',
   modules: { fs: 'node:fs' },
-  helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory, rawLstatFor },
+  helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory, rawLstatFor, loadNativeListdir },
   setup: setupLister,
 });
 
@@ -343,7 +386,7 @@ function setupWalkListers(_init: unknown, lib: ListerLib & { setupLister: typeof
 export const sharedListerBody = workerBody({
   name: 'directory listing of several walks',
   modules: { fs: 'node:fs' },
-  helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory, rawLstatFor, setupLister },
+  helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory, rawLstatFor, loadNativeListdir, setupLister },
   setup: setupWalkListers,
 });
 
@@ -436,7 +479,8 @@ export class Walker {
     // One per core (at most 4): on a cold cache several listings wait on the disk at once; on a warm
     // one each worker costs its start-up and message passing, so no more than the cores can run.
     const threads = options.threads ?? Math.min(4, availableParallelism());
-    const init: ListerInit = { root: this.rootBuf.toString('latin1'), dev: String(this.rootDev), spec: this.spec };
+    const native = nativeFsPath();
+    const init: ListerInit = { root: this.rootBuf.toString('latin1'), dev: String(this.rootDev), spec: this.spec, ...(native !== null ? { native } : {}) };
     this.pool = options.lister ? options.lister(init) : ownLister(init, threads);
     this.pool.start();
   }

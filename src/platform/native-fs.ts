@@ -1,0 +1,89 @@
+// ferry's native file-system helper (src/native/ferry-fs.c, built by
+// packaging/build-native.mjs into dist/native/ferry-fs.node): where it is,
+// whether it loads here, and how a thread loads it. Optional by design: a
+// build without a C compiler, the single executable (which carries no
+// native module of its own) and FERRY_NATIVE=0 all give null, and the
+// callers use node:fs instead (the same results, measured slower).
+
+import { existsSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * One directory's entries and their lstat (see listdir in ferry-fs.c);
+ * `follow` opens a directory that is a symlink (the walk's root) instead of
+ * refusing it. Throws node:fs-like errors (with .errno) for the directory,
+ * and errors without .errno when it cannot list it for other reasons (too
+ * many entries): the caller then lists with node:fs.
+ */
+export type NativeListdir = (dir: Buffer, follow?: boolean) => [names: string, stats: Float64Array];
+
+/** Doubles per entry in listdir's stats: Node's lstat binding's first 16 fields (a failed lstat: -errno at BLKSIZE). */
+export const NATIVE_STAT_FIELDS = 16;
+export const NATIVE_STAT_BLKSIZE = 6;
+
+/**
+ * Loads the module at `path` on the calling thread (main or worker), once
+ * per thread: its listdir, or null when it does not load. Self-contained:
+ * its source text runs on the worker threads (process.dlopen is there on
+ * every thread; the module is context-aware, so each thread gets its own
+ * instance, and each dlopen a new one that lives as long as the thread:
+ * hence the cache, on this thread's global object).
+ */
+export function loadNativeListdir(path: string): NativeListdir | null {
+  const g = globalThis as unknown as Record<symbol, Map<string, NativeListdir | null> | undefined>;
+  const key = Symbol.for('ferry.native-fs');
+  const cache = (g[key] ??= new Map());
+  if (cache.has(path)) return cache.get(path)!;
+  let listdir: NativeListdir | null = null;
+  try {
+    const m = { exports: {} as { listdir?: unknown } };
+    process.dlopen(m, path);
+    if (typeof m.exports.listdir === 'function') listdir = m.exports.listdir as NativeListdir;
+  } catch {
+    listdir = null;
+  }
+  cache.set(path, listdir);
+  return listdir;
+}
+
+/**
+ * Whether a module file (and its directory) can be trusted to load as this
+ * process: owned by root or by this user, and writable by no one else.
+ */
+function trusted(path: string): boolean {
+  const uid = typeof process.geteuid === 'function' ? process.geteuid() : 0;
+  for (const p of [path, dirname(path)]) {
+    const st = statSync(p);
+    if ((st.uid !== 0 && st.uid !== uid) || (st.mode & 0o022) !== 0) return false;
+  }
+  return true;
+}
+
+let found: string | null | undefined;
+
+/**
+ * The module's path when it exists, is trusted (owned by root or this user,
+ * writable by no one else, as its directory) and loads in this process, else
+ * null (FERRY_NATIVE=0: always null; the single executable's bundle replaces
+ * this function with one that gives null, packaging/sea/build-sea.mjs).
+ * Looked for beside the compiled code (dist/platform → dist/native) and, for
+ * code run from src/ (tests), in the repository's dist/.
+ */
+export function nativeFsPath(): string | null {
+  if (process.env.FERRY_NATIVE === '0') return null;
+  if (found !== undefined) return found;
+  found = null;
+  for (const rel of ['../native/ferry-fs.node', '../../dist/native/ferry-fs.node']) {
+    try {
+      const path = fileURLToPath(new URL(rel, import.meta.url));
+      if (existsSync(path) && trusted(path) && loadNativeListdir(path) !== null) {
+        found = path;
+        break;
+      }
+    } catch {
+      continue;
+    }
+  }
+  return found;
+}

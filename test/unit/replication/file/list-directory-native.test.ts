@@ -1,0 +1,90 @@
+// listDirectory's use of a native lister's answers, branch by branch, on a
+// real directory. The native lister here is a stand-in that answers as
+// ferry-fs.c does (names latin1 joined by NUL, 16 stat doubles per entry,
+// -errno at index 6 for an entry whose lstat failed, errors with and without
+// .errno): an entry that vanishes between the directory read and its lstat
+// cannot be produced on demand with the real one. The real one is tested in
+// test/unit/platform/native-fs.test.ts and test/integration/file-walker.test.ts.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { listDirectory, rawLstatFor } from '../../../../src/replication/file/walker.js';
+import { escapeField } from '../../../../src/protocol/paths.js';
+import { manifestLine } from '../../../../src/replication/file/manifest.js';
+import type { NativeListdir } from '../../../../src/platform/native-fs.js';
+
+const lib = { fs, escapeField, manifestLine };
+const none = () => false;
+
+/** Node's raw lstat fields of `path` (the first 16), as the native lister gives them. */
+function fields(path: string): number[] {
+  const a = rawLstatFor(fs, Buffer.from(path))!(Buffer.from(path))!;
+  return Array.from(a.subarray(0, 16));
+}
+
+describe('listDirectory with a native lister', () => {
+  let dir: string;
+  let root: Buffer;
+  let dev: bigint;
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'ferry-listdir-'));
+    for (const n of ['a', 'b', 'c']) writeFileSync(join(dir, n), n);
+    root = Buffer.from(dir);
+    dev = fs.lstatSync(dir, { bigint: true }).dev;
+  });
+
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const plain = () => listDirectory(lib, root, dev, none, '', rawLstatFor(fs, root));
+
+  it("uses its names and fields: the same lines as node:fs, marked as the native lister's", () => {
+    const native: NativeListdir = () => ['a\0b\0c', Float64Array.from(['a', 'b', 'c'].flatMap((n) => fields(join(dir, n))))];
+    const got = listDirectory(lib, root, dev, none, '', null, native);
+    expect(got.native).toBe(true);
+    expect(got.lines).toEqual(plain().lines);
+    expect(plain().native).toBeUndefined();
+  });
+
+  it('skips an entry whose lstat found it gone, and asks lstat again for any other failure', () => {
+    const failed = (errno: number) => {
+      const f = new Array<number>(16).fill(0);
+      f[6] = -errno;
+      return f;
+    };
+    // 'b' vanished (ENOENT); 'c' failed with EIO there, and lstat by path finds it now.
+    const native: NativeListdir = () => ['a\0b\0c', Float64Array.from([...fields(join(dir, 'a')), ...failed(2), ...failed(5)])];
+    const got = listDirectory(lib, root, dev, none, '', null, native);
+    expect(got.skips).toEqual([{ path: 'b', reason: 'vanished during the walk' }]);
+    expect(got.lines.map((l) => l.split('\t')[0])).toEqual(['a', 'c']);
+    expect(got.lines).toEqual(plain().lines.filter((l) => !l.startsWith('b\t')));
+  });
+
+  it("takes a file-system error as the directory's, and lists with node:fs after any other", () => {
+    const fsError: NativeListdir = () => {
+      throw Object.assign(new Error("EACCES: Permission denied, scandir 'x'"), { code: 'EACCES', errno: -13 });
+    };
+    expect(listDirectory(lib, root, dev, none, '', null, fsError)).toMatchObject({ error: "EACCES: Permission denied, scandir 'x'", lines: [] });
+    const tooMany: NativeListdir = () => {
+      throw Object.assign(new Error(`FERRY_NATIVE_TOO_MANY: ${dir}`), { code: 'FERRY_NATIVE_TOO_MANY' });
+    };
+    const got = listDirectory(lib, root, dev, none, '', rawLstatFor(fs, root), tooMany);
+    expect(got.error).toBeUndefined();
+    expect(got.native).toBeUndefined();
+    expect(got.lines).toEqual(plain().lines);
+  });
+
+  it('opens the root as named (follow) and every directory below it without following', () => {
+    const asked: boolean[] = [];
+    const native: NativeListdir = (_d, follow) => {
+      asked.push(follow === true);
+      return ['', new Float64Array(0)];
+    };
+    listDirectory(lib, root, dev, none, '', null, native);
+    listDirectory(lib, root, dev, none, 'sub', null, native);
+    expect(asked).toEqual([true, false]);
+  });
+});
