@@ -9,7 +9,7 @@
 // Usage: node packaging/build-native.mjs [DIST]   (default: dist)
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,4 +43,7 @@ try {
   rmSync(tmp, { force: true });
   skip(e.code === 'ENOENT' ? `no C compiler (${cc})` : `${cc} failed`);
 }
+// Modes that do not follow the umask: the loader refuses a module or directory that others may write.
+chmodSync(tmp, 0o755);
+chmodSync(dirname(out), 0o755);
 renameSync(tmp, out);

@@ -13,9 +13,10 @@
 // into C++; here each name is looked up in its directory once, and the
 // directory costs one crossing.
 //
-// Only syscall(2) and the C library's memory, string and sort functions are
-// used (no symbol newer than glibc 2.14's memcpy), and nothing is shared
-// between calls: worker threads may list at the same time.
+// Only syscall(2), the C library's memory, string and sort functions (no
+// symbol newer than glibc 2.14's memcpy) and libuv's error names and texts
+// (exported by node, so that errors read as node:fs's) are used, and nothing
+// is shared between calls: worker threads may list at the same time.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <uv.h>
 
 // Node's lstat binding fills 18 doubles: dev, mode, nlink, uid, gid, rdev,
 // blksize, ino, size, blocks, then seconds and nanoseconds of atime, mtime,
@@ -44,6 +46,9 @@
 // full path is longer fails as its lstat by path would (ENAMETOOLONG), not
 // listed as if it were reachable.
 #define PATH_BYTES 4096
+
+// A path as messages show it: whole up to this, cut beyond (node:fs shows it whole).
+#define SHOWN_BYTES (2 * PATH_BYTES)
 
 struct linux_dirent64 {
   uint64_t d_ino;
@@ -65,45 +70,19 @@ static int by_name(const void *a, const void *b) {
   return strcmp(((const struct entry *)a)->at, ((const struct entry *)b)->at);
 }
 
-// libuv's names for the errors a directory listing meets (what node:fs puts in .code).
-static const char *code_of(int e) {
-  switch (e) {
-    case ENOENT: return "ENOENT";
-    case ENOTDIR: return "ENOTDIR";
-    case EACCES: return "EACCES";
-    case ELOOP: return "ELOOP";
-    case EPERM: return "EPERM";
-    case ENAMETOOLONG: return "ENAMETOOLONG";
-    case ENOMEM: return "ENOMEM";
-    case EMFILE: return "EMFILE";
-    case ENFILE: return "ENFILE";
-    case EIO: return "EIO";
-    case ESTALE: return "ESTALE";
-    case ENOTCONN: return "ENOTCONN";
-    case EOVERFLOW: return "EOVERFLOW";
-    case EINVAL: return "EINVAL";
-    case EBADF: return "EBADF";
-    case ENODEV: return "ENODEV";
-    case ENXIO: return "ENXIO";
-    case EFAULT: return "EFAULT";
-    case EAGAIN: return "EAGAIN";
-    case EINTR: return "EINTR";
-    default: return "UNKNOWN";
-  }
-}
-
 // Throws an Error like node:fs's (`CODE: text, scandir 'path'`, with .code and .errno), or, with e == 0,
 // one without .errno (not a file-system error: the caller lists with node:fs instead). Never leaves
 // the call without an exception pending.
 static void throw_error(napi_env env, int e, const char *code, const char *path) {
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
-  char msg[PATH_BYTES + 200];
-  if (e != 0) snprintf(msg, sizeof msg, "%s: %s, scandir '%s'", code_of(e), strerror(e), path);
+  // libuv's name and text for the error, as node:fs reports it (node exports libuv's functions).
+  char msg[SHOWN_BYTES + 200];
+  if (e != 0) snprintf(msg, sizeof msg, "%s: %s, scandir '%s'", uv_err_name(-e), uv_strerror(-e), path);
   else snprintf(msg, sizeof msg, "%s: %s", code, path);
   napi_value m, c, err, no;
   if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) != napi_ok ||
-      napi_create_string_utf8(env, e != 0 ? code_of(e) : code, NAPI_AUTO_LENGTH, &c) != napi_ok ||
+      napi_create_string_utf8(env, e != 0 ? uv_err_name(-e) : code, NAPI_AUTO_LENGTH, &c) != napi_ok ||
       napi_create_error(env, c, m, &err) != napi_ok) {
     napi_throw_error(env, NULL, "ferry-fs: listdir failed");
     return;
@@ -142,34 +121,43 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
   bool isBuffer = false, follow = false;
+  napi_valuetype followType = napi_undefined;
   char *data = NULL;
   size_t len = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_is_buffer(env, argv[0], &isBuffer) != napi_ok ||
-      !isBuffer || napi_get_buffer_info(env, argv[0], (void **)&data, &len) != napi_ok || (argc > 1 && napi_get_value_bool(env, argv[1], &follow) != napi_ok)) {
+      !isBuffer || napi_get_buffer_info(env, argv[0], (void **)&data, &len) != napi_ok ||
+      (argc > 1 && (napi_typeof(env, argv[1], &followType) != napi_ok ||
+                    (followType != napi_undefined && napi_get_value_bool(env, argv[1], &follow) != napi_ok)))) {
     napi_throw_type_error(env, NULL, "listdir(dir: Buffer, follow?: boolean)");
     return NULL;
   }
-  char path[PATH_BYTES];
   if (len == 0 || memchr(data, 0, len) != NULL) {
     napi_throw_type_error(env, NULL, "listdir: a path of at least one byte, without NUL");
     return NULL;
   }
-  if (!follow) while (len > 1 && data[len - 1] == '/') len--;
-  if (len >= sizeof path) {
-    throw_error(env, ENAMETOOLONG, NULL, "(a path too long to show)");
+  // The path as given, for messages; too long for the kernel as given (node:fs's readdir fails the same way).
+  char shown[SHOWN_BYTES];
+  memcpy(shown, data, len < SHOWN_BYTES ? len : SHOWN_BYTES - 1);
+  shown[len < SHOWN_BYTES ? len : SHOWN_BYTES - 1] = 0;
+  if (len >= PATH_BYTES) {
+    throw_error(env, ENAMETOOLONG, NULL, shown);
     return NULL;
   }
-  memcpy(path, data, len);
-  path[len] = 0;
+  // The path opened: without its trailing slashes (but "/") unless following, or they would follow it.
+  char path[PATH_BYTES];
+  size_t plen = len;
+  if (!follow) while (plen > 1 && data[plen - 1] == '/') plen--;
+  memcpy(path, data, plen);
+  path[plen] = 0;
 
   int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
   if (fd < 0) {
-    throw_error(env, errno, NULL, path);
+    throw_error(env, errno, NULL, shown);
     return NULL;
   }
   // The directory's path as the entries' full paths start (the root may end in slashes).
   size_t dirLen = len;
-  while (dirLen > 1 && path[dirLen - 1] == '/') dirLen--;
+  while (dirLen > 1 && data[dirLen - 1] == '/') dirLen--;
   size_t cap = 1 << 15, used = 0, n = 0, ecap = 64;
   char *names = malloc(cap);
   struct entry *ents = malloc(ecap * sizeof *ents);
@@ -217,26 +205,32 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
       e->name = used;
       e->len = l;
       used += l + 1;
-      struct stat s;
-      if (dirLen + 1 + l >= PATH_BYTES) {
-        // Unreachable by its full path, as node:fs would find it.
-        memset(e->st, 0, sizeof e->st);
-        e->st[6] = -(double)ENAMETOOLONG;
-      } else if (syscall(SYS_newfstatat, fd, nm, &s, AT_SYMLINK_NOFOLLOW) == 0) {
-        fill(e->st, &s);
-      } else {
-        memset(e->st, 0, sizeof e->st);
-        e->st[6] = -(double)errno;
-      }
     }
     if (tooMany) break;
+  }
+  // Every name read (a directory too large is given up before any lstat): now each entry's lstat.
+  for (size_t i = 0; !failed && !tooMany && i < n; i++) {
+    struct entry *e = &ents[i];
+    struct stat s;
+    if (dirLen + 1 + e->len >= PATH_BYTES) {
+      // Unreachable by its full path, as node:fs would find it.
+      memset(e->st, 0, sizeof e->st);
+      e->st[6] = -(double)ENAMETOOLONG;
+    } else if (syscall(SYS_newfstatat, fd, names + e->name, &s, AT_SYMLINK_NOFOLLOW) == 0) {
+      fill(e->st, &s);
+    } else {
+      memset(e->st, 0, sizeof e->st);
+      e->st[6] = -(double)errno;
+    }
   }
   close(fd);
   if (failed || tooMany) {
     free(names);
     free(ents);
-    if (tooMany) throw_error(env, 0, "FERRY_NATIVE_TOO_MANY", path);
-    else throw_error(env, failed, NULL, path);
+    // Not the directory's own errors: the caller lists it with node:fs.
+    if (tooMany) throw_error(env, 0, "FERRY_NATIVE_TOO_MANY", shown);
+    else if (failed == ENOMEM) throw_error(env, 0, "FERRY_NATIVE_NOMEM", shown);
+    else throw_error(env, failed, NULL, shown);
     return NULL;
   }
   for (size_t i = 0; i < n; i++) ents[i].at = names + ents[i].name;
@@ -250,7 +244,7 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
   if (joined == NULL) {
     free(names);
     free(ents);
-    throw_error(env, ENOMEM, NULL, path);
+    throw_error(env, 0, "FERRY_NATIVE_NOMEM", shown);
     return NULL;
   }
   size_t at = 0;
@@ -270,7 +264,7 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
   free(names);
   free(ents);
   // A result that could not be made is an exception without .errno (the caller lists with node:fs).
-  if (out == NULL) throw_error(env, 0, "FERRY_NATIVE_FAILED", path);
+  if (out == NULL) throw_error(env, 0, "FERRY_NATIVE_FAILED", shown);
   return out;
 }
 

@@ -5,7 +5,7 @@
 // native module of its own) and FERRY_NATIVE=0 all give null, and the
 // callers use node:fs instead (the same results, measured slower).
 
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,23 +48,30 @@ export function loadNativeListdir(path: string): NativeListdir | null {
 }
 
 /**
- * Whether a module file (and its directory) can be trusted to load as this
- * process: owned by root or by this user, and writable by no one else.
+ * Whether a module file (by its real path, not a symlink itself) can be
+ * trusted to load as this process: it and every directory above it owned by
+ * root or by this user and writable by no one else, but a root-owned sticky
+ * directory such as /tmp (where others cannot replace what is not theirs).
  */
-function trusted(path: string): boolean {
+function trusted(real: string): boolean {
   const uid = typeof process.geteuid === 'function' ? process.geteuid() : 0;
-  for (const p of [path, dirname(path)]) {
-    const st = statSync(p);
-    if ((st.uid !== 0 && st.uid !== uid) || (st.mode & 0o022) !== 0) return false;
+  const file = lstatSync(real);
+  if (!file.isFile() || (file.uid !== 0 && file.uid !== uid) || (file.mode & 0o022) !== 0) return false;
+  for (let dir = dirname(real); ; dir = dirname(dir)) {
+    const st = lstatSync(dir);
+    const owner = st.uid === 0 || st.uid === uid;
+    const sticky = st.uid === 0 && (st.mode & 0o1000) !== 0;
+    if (!st.isDirectory() || !owner || ((st.mode & 0o022) !== 0 && !sticky)) return false;
+    if (dir === dirname(dir)) return true;
   }
-  return true;
 }
 
 let found: string | null | undefined;
 
 /**
- * The module's path when it exists, is trusted (owned by root or this user,
- * writable by no one else, as its directory) and loads in this process, else
+ * The module's real path when it exists, is trusted (it and the directories
+ * above it owned by root or this user, writable by no one else) and loads
+ * in this process, else
  * null (FERRY_NATIVE=0: always null; the single executable's bundle replaces
  * this function with one that gives null, packaging/sea/build-sea.mjs).
  * Looked for beside the compiled code (dist/platform → dist/native) and, for
@@ -76,8 +83,10 @@ export function nativeFsPath(): string | null {
   found = null;
   for (const rel of ['../native/ferry-fs.node', '../../dist/native/ferry-fs.node']) {
     try {
-      const path = fileURLToPath(new URL(rel, import.meta.url));
-      if (existsSync(path) && trusted(path) && loadNativeListdir(path) !== null) {
+      const named = fileURLToPath(new URL(rel, import.meta.url));
+      if (!existsSync(named)) continue;
+      const path = realpathSync(named);
+      if (trusted(path) && loadNativeListdir(path) !== null) {
         found = path;
         break;
       }

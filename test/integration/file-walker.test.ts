@@ -166,7 +166,8 @@ describe.runIf(env.ok)('file walker', () => {
     if (pad > 0) script.push(`mkdir ${'q'.repeat(pad)} && cd ${'q'.repeat(pad)}`);
     // 4000 + 1 + 80 fits in PATH_MAX (4096 with its NUL); 4000 + 1 + 120 does not.
     const fits = 'f'.repeat(80);
-    script.push(`touch ${'x'.repeat(120)} ${fits}`, `mkdir ${'y'.repeat(120)}`, `ln -s t ${'z'.repeat(120)}`);
+    // And a directory whose own path is 4095 bytes: lstat reaches it, but not its listing ('/' makes 4096).
+    script.push(`touch ${'x'.repeat(120)} ${fits}`, `mkdir ${'y'.repeat(120)} ${'w'.repeat(94)}`, `ln -s t ${'z'.repeat(120)}`);
     execFileSync('sh', ['-c', script.join(' && ')]);
     try {
       for (const threads of [2, 0]) {
@@ -174,9 +175,11 @@ describe.runIf(env.ok)('file walker', () => {
         const off = await walkedWith(false, deep, { threads });
         expect(on.lines).toEqual(off.lines);
         expect(on.skipped).toEqual(off.skipped);
-        expect(on.skipped).toHaveLength(3);
+        expect(on.skipped).toHaveLength(4);
         for (const s of on.skipped) expect(s).toContain('ENAMETOOLONG');
+        expect(on.skipped.filter((s) => s.includes('cannot list directory'))).toHaveLength(1);
         expect(on.lines.some((l) => l.split('\t')[0]!.endsWith(`/${fits}`))).toBe(true);
+        expect(on.lines.some((l) => l.split('\t')[0]!.endsWith(`/${'w'.repeat(94)}`))).toBe(true);
       }
     } finally {
       // rm(1) goes down with relative paths; rmSync would need the paths over PATH_MAX.

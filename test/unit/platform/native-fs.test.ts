@@ -81,7 +81,15 @@ describe.runIf(env.ok)('native lister', () => {
         return `${(e as NodeJS.ErrnoException).code} ${(e as Error).message}`;
       }
     };
-    expect(code(join(dir, 'nope'))).toBe(`ENOENT ENOENT: No such file or directory, scandir '${join(dir, 'nope')}'`);
+    // node:fs's own words: libuv's error name and text, the path as given.
+    expect(code(`${join(dir, 'nope')}/`)).toBe(`ENOENT ENOENT: no such file or directory, scandir '${join(dir, 'nope')}/'`);
+    let nodeFs = '';
+    try {
+      readdirSync(`${join(dir, 'nope')}/`);
+    } catch (e) {
+      nodeFs = `${(e as NodeJS.ErrnoException).code} ${(e as Error).message}`;
+    }
+    expect(code(`${join(dir, 'nope')}/`)).toBe(nodeFs);
     expect(code(join(dir, 'file'))).toMatch(/^ENOTDIR /);
     symlinkSync('sub', join(dir, 'link-to-dir'));
     expect(code(join(dir, 'link-to-dir'))).toMatch(/^(ELOOP|ENOTDIR) /);
