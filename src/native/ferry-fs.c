@@ -58,11 +58,13 @@ struct linux_dirent64 {
   char d_name[];
 };
 
+// One name while the directory is read: 24 bytes (its lstat goes straight
+// into the result's buffer, which V8 owns and frees: what is malloc'ed here
+// and may stay in the thread's arena after the call is small).
 struct entry {
   size_t name;  // offset into the names buffer (which may move while it grows)
   const char *at;  // the name itself, set once every name is in
   size_t len;
-  double st[FIELDS];
 };
 
 static int by_name(const void *a, const void *b) {
@@ -208,23 +210,8 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
     }
     if (tooMany) break;
   }
-  // Every name read (a directory too large is given up before any lstat): now each entry's lstat.
-  for (size_t i = 0; !failed && !tooMany && i < n; i++) {
-    struct entry *e = &ents[i];
-    struct stat s;
-    if (dirLen + 1 + e->len >= PATH_BYTES) {
-      // Unreachable by its full path, as node:fs would find it.
-      memset(e->st, 0, sizeof e->st);
-      e->st[6] = -(double)ENAMETOOLONG;
-    } else if (syscall(SYS_newfstatat, fd, names + e->name, &s, AT_SYMLINK_NOFOLLOW) == 0) {
-      fill(e->st, &s);
-    } else {
-      memset(e->st, 0, sizeof e->st);
-      e->st[6] = -(double)errno;
-    }
-  }
-  close(fd);
   if (failed || tooMany) {
+    close(fd);
     free(names);
     free(ents);
     // Not the directory's own errors: the caller lists it with node:fs.
@@ -242,6 +229,7 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
   napi_value out = NULL, text, arr, ab;
   void *abData;
   if (joined == NULL) {
+    close(fd);
     free(names);
     free(ents);
     throw_error(env, 0, "FERRY_NATIVE_NOMEM", shown);
@@ -257,9 +245,25 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
       napi_create_arraybuffer(env, n * FIELDS * sizeof(double), &abData, &ab) == napi_ok &&
       napi_create_typedarray(env, napi_float64_array, n * FIELDS, ab, 0, &arr) == napi_ok &&
       napi_create_array_with_length(env, 2, &out) == napi_ok) {
-    for (size_t i = 0; i < n; i++) memcpy((double *)abData + i * FIELDS, ents[i].st, sizeof ents[i].st);
+    // Each entry's lstat, in the sorted order, straight into the result (every name was read first:
+    // a directory too large was given up before any lstat).
+    for (size_t i = 0; i < n; i++) {
+      double *a = (double *)abData + i * FIELDS;
+      struct stat st;
+      if (dirLen + 1 + ents[i].len >= PATH_BYTES) {
+        // Unreachable by its full path, as node:fs would find it.
+        memset(a, 0, FIELDS * sizeof(double));
+        a[6] = -(double)ENAMETOOLONG;
+      } else if (syscall(SYS_newfstatat, fd, ents[i].at, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        fill(a, &st);
+      } else {
+        memset(a, 0, FIELDS * sizeof(double));
+        a[6] = -(double)errno;
+      }
+    }
     if (napi_set_element(env, out, 0, text) != napi_ok || napi_set_element(env, out, 1, arr) != napi_ok) out = NULL;
   }
+  close(fd);
   free(joined);
   free(names);
   free(ents);
