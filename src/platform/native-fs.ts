@@ -18,9 +18,8 @@ import { fileURLToPath } from 'node:url';
  */
 export type NativeListdir = (dir: Buffer, follow?: boolean) => [names: string, stats: Float64Array];
 
-/** Doubles per entry in listdir's stats: Node's lstat binding's first 16 fields (a failed lstat: -errno at BLKSIZE). */
+/** Doubles per entry in listdir's stats: Node's lstat binding's first 16 fields (a failed lstat: -errno at index 6, blksize). */
 export const NATIVE_STAT_FIELDS = 16;
-export const NATIVE_STAT_BLKSIZE = 6;
 
 /**
  * Loads the module at `path` on the calling thread (main or worker), once
@@ -71,9 +70,9 @@ let found: string | null | undefined;
 /**
  * The module's real path when it exists, is trusted (it and the directories
  * above it owned by root or this user, writable by no one else) and loads
- * in this process, else
- * null (FERRY_NATIVE=0: always null; the single executable's bundle replaces
- * this function with one that gives null, packaging/sea/build-sea.mjs).
+ * in this process, else null (FERRY_NATIVE=0: always null; the single
+ * executable's bundle replaces this function with one that gives null,
+ * packaging/sea/build-sea.mjs).
  * Looked for beside the compiled code (dist/platform → dist/native) and, for
  * code run from src/ (tests), in the repository's dist/.
  */
