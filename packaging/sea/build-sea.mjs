@@ -58,7 +58,7 @@ try {
           // (a module found there could be anyone's); walks use node:fs.
           b.onLoad({ filter: /[\\/]dist[\\/]platform[\\/]native-fs\.js$/ }, () => ({
             loader: 'js',
-            contents: 'export const NATIVE_STAT_FIELDS = 16; export function loadNativeListdir() { return null; } export function nativeFsPath() { return null; }',
+            contents: 'export const NATIVE_STAT_FIELDS = 16; export function loadNativeFs() { return null; } export function nativeFsPath() { return null; } export function nativeFs() { return null; }',
           }));
           // version.ts reads ../package.json beside dist/: there is none in the binary.
           b.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => ({

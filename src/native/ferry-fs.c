@@ -11,9 +11,12 @@
 // took 184 ms warm and 420-436 ms cold. Each lstat by full path walks every
 // component of the path again in the kernel, and every call crosses from JS
 // into C++; here each name is looked up in its directory once, and the
-// directory costs one crossing.
+// directory costs one crossing. A second call, xattrs, reads an entry's
+// extended attributes by path or fd (see there); without the module they
+// are read through @napi-rs/xattr (src/platform/xattrs-linux.ts).
 //
-// Only syscall(2), the C library's memory, string and sort functions (no
+// Only syscall(2), the C library's xattr calls (glibc 2.3), its memory,
+// string and sort functions (no
 // symbol newer than glibc 2.14's memcpy) and libuv's error names and texts
 // (exported by node, so that errors read as node:fs's) are used, and nothing
 // is shared between calls: worker threads may list at the same time.
@@ -28,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -75,22 +79,26 @@ static int by_name(const void *a, const void *b) {
 // Throws an Error like node:fs's (`CODE: text, scandir 'path'`, with .code and .errno), or, with e == 0,
 // one without .errno (not a file-system error: the caller lists with node:fs instead). Never leaves
 // the call without an exception pending.
-static void throw_error(napi_env env, int e, const char *code, const char *path) {
+static void throw_error_in(napi_env env, int e, const char *code, const char *syscall_name, const char *path) {
   bool pending = false;
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) return;
   // libuv's name and text for the error, as node:fs reports it (node exports libuv's functions).
   char msg[SHOWN_BYTES + 200];
-  if (e != 0) snprintf(msg, sizeof msg, "%s: %s, scandir '%s'", uv_err_name(-e), uv_strerror(-e), path);
+  if (e != 0) snprintf(msg, sizeof msg, "%s: %s, %s '%s'", uv_err_name(-e), uv_strerror(-e), syscall_name, path);
   else snprintf(msg, sizeof msg, "%s: %s", code, path);
   napi_value m, c, err, no;
   if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) != napi_ok ||
       napi_create_string_utf8(env, e != 0 ? uv_err_name(-e) : code, NAPI_AUTO_LENGTH, &c) != napi_ok ||
       napi_create_error(env, c, m, &err) != napi_ok) {
-    napi_throw_error(env, NULL, "ferry-fs: listdir failed");
+    napi_throw_error(env, NULL, "ferry-fs: call failed");
     return;
   }
   if (e != 0 && napi_create_int32(env, -e, &no) == napi_ok) napi_set_named_property(env, err, "errno", no);
   napi_throw(env, err);
+}
+
+static void throw_error(napi_env env, int e, const char *code, const char *path) {
+  throw_error_in(env, e, code, "scandir", path);
 }
 
 static void fill(double *a, const struct stat *s) {
@@ -272,9 +280,150 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// The bytes of an xattr list or value, into `stack` when it fits, else into a
+// malloc'ed buffer of the size the kernel asks for (retried while it grows
+// between the size query and the read). Returns the length, or -errno; *out is
+// `stack` or a buffer for the caller to free.
+static ssize_t xattr_read(int fd, const char *path, const char *name, char *stack, size_t stackLen, char **out) {
+  *out = stack;
+  for (int tries = 0; tries < 8; tries++) {
+    char *dst = tries == 0 ? stack : *out;
+    size_t cap = tries == 0 ? stackLen : 0;
+    if (tries > 0) {
+      // The size it has now, then a buffer of that size.
+      ssize_t want = name == NULL ? (fd >= 0 ? flistxattr(fd, NULL, 0) : llistxattr(path, NULL, 0))
+                                  : (fd >= 0 ? fgetxattr(fd, name, NULL, 0) : lgetxattr(path, name, NULL, 0));
+      if (want < 0) return -errno;
+      if (*out != stack) free(*out);
+      *out = malloc(want > 0 ? (size_t)want : 1);
+      if (*out == NULL) {
+        *out = stack;
+        return -ENOMEM;
+      }
+      dst = *out;
+      cap = (size_t)want;
+    }
+    ssize_t got = name == NULL ? (fd >= 0 ? flistxattr(fd, dst, cap) : llistxattr(path, dst, cap))
+                               : (fd >= 0 ? fgetxattr(fd, name, dst, cap) : lgetxattr(path, name, dst, cap));
+    if (got >= 0) return got;
+    if (errno != ERANGE) return -errno;
+  }
+  return -ERANGE;
+}
+
+// xattrs(target: number | Buffer) → null | [name, value, name, value, …]
+// Every extended attribute (POSIX ACLs included: system.posix_acl_*) of an
+// open file (an fd) or of a path, never following a symlink there
+// (llistxattr, lgetxattr); null when it has none or its file system keeps
+// none (ENOTSUP). Names are UTF-8 text in the kernel's order, values
+// Buffers; one removed between the list and its read is left out. Errors
+// are node:fs-like (llistxattr 'path' / flistxattr, with .errno).
+//
+// Why (issue 14, whole-server bench, perf of the agent): listing xattrs by
+// path through @napi-rs/xattr cost 7-9 us an entry on the agent's main thread
+// (0.43 s of a run whose files have none); on the fd the small-file reader
+// already holds, flistxattr is one short syscall.
+static napi_value xattrs(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_valuetype type = napi_undefined;
+  bool isBuffer = false;
+  int fd = -1;
+  char *data = NULL;
+  size_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok) {
+    napi_throw_type_error(env, NULL, "xattrs(target: number | Buffer)");
+    return NULL;
+  }
+  if (type == napi_number) {
+    if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+      napi_throw_type_error(env, NULL, "xattrs: an fd is a non-negative integer");
+      return NULL;
+    }
+  } else if (napi_is_buffer(env, argv[0], &isBuffer) != napi_ok || !isBuffer || napi_get_buffer_info(env, argv[0], (void **)&data, &len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "xattrs(target: number | Buffer)");
+    return NULL;
+  } else if (len == 0 || memchr(data, 0, len) != NULL) {
+    napi_throw_type_error(env, NULL, "xattrs: a path of at least one byte, without NUL");
+    return NULL;
+  }
+  char shown[SHOWN_BYTES];
+  char path[PATH_BYTES];
+  if (fd < 0) {
+    memcpy(shown, data, len < SHOWN_BYTES ? len : SHOWN_BYTES - 1);
+    shown[len < SHOWN_BYTES ? len : SHOWN_BYTES - 1] = 0;
+    if (len >= PATH_BYTES) {
+      throw_error_in(env, ENAMETOOLONG, NULL, "llistxattr", shown);
+      return NULL;
+    }
+    memcpy(path, data, len);
+    path[len] = 0;
+  } else {
+    snprintf(shown, sizeof shown, "fd %d", fd);
+  }
+  char listStack[4096];
+  char *list;
+  ssize_t n = xattr_read(fd, path, NULL, listStack, sizeof listStack, &list);
+  napi_value out = NULL;
+  if (n == -ENOTSUP || n == 0) {
+    if (list != listStack) free(list);
+    napi_get_null(env, &out);
+    return out;
+  }
+  if (n < 0) {
+    if (list != listStack) free(list);
+    throw_error_in(env, (int)-n, NULL, fd >= 0 ? "flistxattr" : "llistxattr", shown);
+    return NULL;
+  }
+  char valueStack[4096];
+  uint32_t k = 0;
+  int failed = 0;
+  const char *failedIn = NULL;
+  if (napi_create_array(env, &out) != napi_ok) out = NULL;
+  for (ssize_t at = 0; out != NULL && at < n;) {
+    const char *name = list + at;
+    size_t nl = strnlen(name, (size_t)(n - at));
+    at += (ssize_t)nl + 1;
+    if (nl == 0) continue;
+    char *value;
+    ssize_t vl = xattr_read(fd, path, name, valueStack, sizeof valueStack, &value);
+    if (vl == -ENODATA || vl == -ENOTSUP) {
+      // Removed since the list (or not readable as such): as if it had not been there.
+      if (value != valueStack) free(value);
+      continue;
+    }
+    if (vl < 0) {
+      if (value != valueStack) free(value);
+      failed = (int)-vl;
+      failedIn = fd >= 0 ? "fgetxattr" : "lgetxattr";
+      break;
+    }
+    napi_value nv, vv;
+    void *copied;
+    bool ok = napi_create_string_utf8(env, name, nl, &nv) == napi_ok && napi_create_buffer_copy(env, (size_t)vl, value, &copied, &vv) == napi_ok &&
+              napi_set_element(env, out, k, nv) == napi_ok && napi_set_element(env, out, k + 1, vv) == napi_ok;
+    if (value != valueStack) free(value);
+    if (!ok) out = NULL;
+    k += 2;
+  }
+  if (list != listStack) free(list);
+  if (failed) {
+    throw_error_in(env, failed, NULL, failedIn, shown);
+    return NULL;
+  }
+  if (out == NULL) {
+    throw_error_in(env, 0, "FERRY_NATIVE_FAILED", NULL, shown);
+    return NULL;
+  }
+  if (k == 0) napi_get_null(env, &out);
+  return out;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "listdir", NAPI_AUTO_LENGTH, listdir, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "listdir", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "xattrs", NAPI_AUTO_LENGTH, xattrs, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "xattrs", fn) != napi_ok) return NULL;
   return exports;
 }

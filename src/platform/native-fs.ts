@@ -22,28 +22,43 @@ export type NativeListdir = (dir: Buffer, follow?: boolean) => [names: string, s
 export const NATIVE_STAT_FIELDS = 16;
 
 /**
- * Loads the module at `path` on the calling thread (main or worker), once
- * per thread: its listdir, or null when it does not load. Self-contained:
- * its source text runs on the worker threads (process.dlopen is there on
- * every thread; the module is context-aware, so each thread gets its own
- * instance, and each dlopen a new one that lives as long as the thread:
- * hence the cache, on this thread's global object).
+ * Every extended attribute of an open file (an fd) or a path (never
+ * following a symlink there), as name, value, name, value… in the kernel's
+ * order; null when it has none or its file system keeps none. Throws
+ * node:fs-like errors (with .errno).
  */
-export function loadNativeListdir(path: string): NativeListdir | null {
-  const g = globalThis as unknown as Record<symbol, Map<string, NativeListdir | null> | undefined>;
+export type NativeXattrs = (target: number | Buffer) => (string | Buffer)[] | null;
+
+/** The module's functions (ferry-fs.c). */
+export interface NativeFs {
+  listdir: NativeListdir;
+  xattrs: NativeXattrs;
+}
+
+/**
+ * Loads the module at `path` on the calling thread (main or worker), once
+ * per thread: its functions, or null when it does not load or lacks one.
+ * Self-contained: its source text runs on the worker threads (process.dlopen
+ * is there on every thread; the module is context-aware, so each thread
+ * gets its own instance, and each dlopen a new one that lives as long as
+ * the thread: hence the cache, on this thread's global object).
+ */
+export function loadNativeFs(path: string): NativeFs | null {
+  const g = globalThis as unknown as Record<symbol, Map<string, NativeFs | null> | undefined>;
   const key = Symbol.for('ferry.native-fs');
   const cache = (g[key] ??= new Map());
   if (cache.has(path)) return cache.get(path)!;
-  let listdir: NativeListdir | null = null;
+  let fns: NativeFs | null = null;
   try {
-    const m = { exports: {} as { listdir?: unknown } };
+    const m = { exports: {} as { listdir?: unknown; xattrs?: unknown } };
     process.dlopen(m, path);
-    if (typeof m.exports.listdir === 'function') listdir = m.exports.listdir as NativeListdir;
+    const { listdir, xattrs } = m.exports;
+    if (typeof listdir === 'function' && typeof xattrs === 'function') fns = { listdir: listdir as NativeListdir, xattrs: xattrs as NativeXattrs };
   } catch {
-    listdir = null;
+    fns = null;
   }
-  cache.set(path, listdir);
-  return listdir;
+  cache.set(path, fns);
+  return fns;
 }
 
 /**
@@ -67,6 +82,12 @@ function trusted(real: string): boolean {
 
 let found: string | null | undefined;
 
+/** The module's functions on this thread, or null (see nativeFsPath). */
+export function nativeFs(): NativeFs | null {
+  const path = nativeFsPath();
+  return path === null ? null : loadNativeFs(path);
+}
+
 /**
  * The module's real path when it exists, is trusted (it and the directories
  * above it owned by root or this user, writable by no one else) and loads
@@ -85,7 +106,7 @@ export function nativeFsPath(): string | null {
       const named = fileURLToPath(new URL(rel, import.meta.url));
       if (!existsSync(named)) continue;
       const path = realpathSync(named);
-      if (trusted(path) && loadNativeListdir(path) !== null) {
+      if (trusted(path) && loadNativeFs(path) !== null) {
         found = path;
         break;
       }

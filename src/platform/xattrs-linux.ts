@@ -1,14 +1,25 @@
 // Extended attributes (including POSIX ACLs, which Linux stores as the
-// system.posix_acl_* xattrs) read and written through @napi-rs/xattr, which
-// never follows symlinks. That library takes paths as text, so a path whose
-// last component is not UTF-8 is reached through /proc/self/fd/<parent>/…
-// (a directory with a non-UTF-8 name as /proc/self/fd/<fd>/.); files whose
-// own name is not UTF-8 go without xattrs (with a warning) — a limit of the
-// library, not of Linux. Loaded only through xattrs.ts (never on Windows).
+// system.posix_acl_* xattrs), never following symlinks. Read by ferry's
+// native module (src/native/ferry-fs.c `xattrs`, by the path's bytes) where
+// it loads, else through @napi-rs/xattr; set and removed through
+// @napi-rs/xattr. That library takes paths as text, so a path whose last
+// component is not UTF-8 is reached through /proc/self/fd/<parent>/… (a
+// directory with a non-UTF-8 name as /proc/self/fd/<fd>/.); without the
+// native module, files whose own name is not UTF-8 go without xattrs (with
+// a warning) — a limit of the library, not of Linux. Loaded only through
+// xattrs.ts (never on Windows).
+//
+// Why the native read (issue 14, measured on this VM, 17,954 entries of
+// /usr/share/man/man1, warm, none with xattrs): @napi-rs/xattr's list by
+// path 5.8-7.3 us an entry after the first round (12-17 us in it), the
+// native call 2.9-3.5 us. The agent reads every entry's xattrs on its
+// main thread (0.43 s of a whole-server run, perf), and a receiver that
+// applies a delta lists the xattrs of every entry it changes.
 
 import { isUtf8 } from 'node:buffer';
 import { closeSync, openSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
+import { nativeFs, type NativeXattrs } from './native-fs.js';
 import { XattrPathError } from './xattr-ops.js';
 
 const O_PATH = 0o10000000;
@@ -51,8 +62,35 @@ function unsupported(e: unknown): boolean {
   return /not supported|Operation not supported|os error 95|os error 61|No data available/i.test(m);
 }
 
+let native: NativeXattrs | null | undefined;
+
+/** The native module's xattrs(), looked up once (null: the library is used). */
+function nativeXattrs(): NativeXattrs | null {
+  if (native === undefined) native = nativeFs()?.xattrs ?? null;
+  return native;
+}
+
 /** All xattrs of an entry, sorted by name; empty when the file system has none. */
 export function readXattrs(abs: Buffer): Map<string, Buffer> {
+  const n = nativeXattrs();
+  return n ? readXattrsNative(n, abs) : readXattrsWithLibrary(abs);
+}
+
+/** readXattrs through the native module (any path bytes, one call). */
+export function readXattrsNative(xattrs: NativeXattrs, abs: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  const list = xattrs(abs);
+  if (list === null) return out;
+  const pairs: [string, Buffer][] = [];
+  for (let i = 0; i + 1 < list.length; i += 2) pairs.push([list[i] as string, list[i + 1] as Buffer]);
+  // Sorted as the library's names were (JavaScript's string order), so that both give the same headers.
+  pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const [k, v] of pairs) out.set(k, v);
+  return out;
+}
+
+/** readXattrs through @napi-rs/xattr (text paths: see withTextPath). */
+export function readXattrsWithLibrary(abs: Buffer): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   withTextPath(abs, (p) => {
     let names: string[];
@@ -76,6 +114,16 @@ export function readXattrs(abs: Buffer): Map<string, Buffer> {
 
 /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest. */
 export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void {
+  const n = nativeXattrs();
+  if (n) {
+    // What it has, read natively (values included): the library is called only when something must change.
+    const have = readXattrsNative(n, abs);
+    const remove = [...have.keys()].filter((k) => !want?.has(k));
+    const set = want ? [...want].filter(([k, v]) => !have.get(k)?.equals(v)) : [];
+    if (remove.length === 0 && set.length === 0) return;
+    withTextPath(abs, (p) => apply(p, remove, set));
+    return;
+  }
   withTextPath(abs, (p) => {
     let have: string[] = [];
     try {
@@ -84,24 +132,26 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
       if (!unsupported(e) || (want && want.size > 0)) throw e;
       return;
     }
-    for (const n of have) {
-      if (!want?.has(n)) {
-        try {
-          removeAttributeSync(p, n);
-        } catch (e) {
-          // security.selinux and similar may refuse removal; leave them. Gone already is fine: on xfs an ACL is
-          // listed twice (system.posix_acl_default and trusted.SGI_ACL_DEFAULT) and removing one removes both,
-          // which ended the loop here before the rest was removed (an inherited default ACL stayed).
-          if (!/Permission denied|Operation not permitted|os error 1\b|os error 13|No data available|os error 61/.test((e as Error).message)) throw e;
-        }
-      }
+    const set: [string, Buffer][] = [];
+    for (const [k, v] of want ?? []) {
+      const cur = have.includes(k) ? getAttributeSync(p, k) : null;
+      if (!cur || !Buffer.from(cur).equals(v)) set.push([k, v]);
     }
-    if (want) {
-      for (const [n, v] of want) {
-        const cur = have.includes(n) ? getAttributeSync(p, n) : null;
-        if (cur && Buffer.from(cur).equals(v)) continue;
-        setAttributeSync(p, n, v);
-      }
-    }
+    apply(p, have.filter((k) => !want?.has(k)), set);
   });
+}
+
+/** Removes `remove` (in order) and then sets `set` on the entry at text path p. */
+function apply(p: string, remove: string[], set: [string, Buffer][]): void {
+  for (const k of remove) {
+    try {
+      removeAttributeSync(p, k);
+    } catch (e) {
+      // security.selinux and similar may refuse removal; leave them. Gone already is fine: on xfs an ACL is
+      // listed twice (system.posix_acl_default and trusted.SGI_ACL_DEFAULT) and removing one removes both,
+      // which ended the loop here before the rest was removed (an inherited default ACL stayed).
+      if (!/Permission denied|Operation not permitted|os error 1\b|os error 13|No data available|os error 61/.test((e as Error).message)) throw e;
+    }
+  }
+  for (const [k, v] of set) setAttributeSync(p, k, v);
 }

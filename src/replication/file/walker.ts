@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../../platform/log.js';
 import { WorkerPool, workerBody } from '../../platform/worker-pool.js';
-import { loadNativeListdir, nativeFsPath, type NativeListdir } from '../../platform/native-fs.js';
+import { loadNativeFs, nativeFsPath, type NativeListdir } from '../../platform/native-fs.js';
 import { excludeSpec, matcherFromSpec, type ExcludeMatcher, type ExcludeOptions, type ExcludeSpec } from './excludes.js';
 import { fromStats } from './entry.js';
 import { formatEntry, manifestLine } from './manifest.js';
@@ -85,7 +85,7 @@ export interface ListerLib {
   matcherFromSpec: typeof matcherFromSpec;
   listDirectory: typeof listDirectory;
   rawLstatFor: typeof rawLstatFor;
-  loadNativeListdir: typeof loadNativeListdir;
+  loadNativeFs: typeof loadNativeFs;
 }
 
 /** lstat as Node's binding returns it: the stat fields as doubles, undefined for a missing entry. */
@@ -333,7 +333,7 @@ function setupLister(init: ListerInit, lib: ListerLib): (dir: string) => DirList
   const dev = BigInt(init.dev);
   const exclude = lib.matcherFromSpec(init.spec);
   const raw = lib.rawLstatFor(lib.fs, root);
-  const native = init.native === undefined ? null : lib.loadNativeListdir(init.native);
+  const native = init.native === undefined ? null : (lib.loadNativeFs(init.native)?.listdir ?? null);
   return (dir) => {
     try {
       return lib.listDirectory(lib, root, dev, exclude, dir, raw, native);
@@ -346,7 +346,7 @@ function setupLister(init: ListerInit, lib: ListerLib): (dir: string) => DirList
 export const listerBody = workerBody({
   name: 'directory listing',
   modules: { fs: 'node:fs' },
-  helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory, rawLstatFor, loadNativeListdir },
+  helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory, rawLstatFor, loadNativeFs },
   setup: setupLister,
 });
 
@@ -386,7 +386,7 @@ function setupWalkListers(_init: unknown, lib: ListerLib & { setupLister: typeof
 export const sharedListerBody = workerBody({
   name: 'directory listing of several walks',
   modules: { fs: 'node:fs' },
-  helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory, rawLstatFor, loadNativeListdir, setupLister },
+  helpers: { escapeField, manifestLine, matcherFromSpec, listDirectory, rawLstatFor, loadNativeFs, setupLister },
   setup: setupWalkListers,
 });
 

@@ -11,7 +11,7 @@ import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symli
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadNativeListdir, nativeFsPath, NATIVE_STAT_FIELDS, type NativeListdir } from '../../../src/platform/native-fs.js';
+import { loadNativeFs, nativeFsPath, NATIVE_STAT_FIELDS, type NativeListdir } from '../../../src/platform/native-fs.js';
 import { needs } from '../../helpers/requirements.js';
 
 const built = fileURLToPath(new URL('../../../dist/native/ferry-fs.node', import.meta.url));
@@ -22,7 +22,7 @@ describe.runIf(env.ok)('native lister', () => {
   let listdir: NativeListdir;
 
   beforeAll(() => {
-    listdir = loadNativeListdir(built)!;
+    listdir = loadNativeFs(built)!.listdir;
     dir = mkdtempSync(join(tmpdir(), 'ferry-native-'));
     writeFileSync(join(dir, 'file'), 'abc');
     mkdirSync(join(dir, 'sub'));
