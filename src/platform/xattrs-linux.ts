@@ -117,11 +117,15 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
   const n = nativeXattrs();
   if (n) {
     // What it has, read natively (values included): the library is called only when something must change.
-    const have = readXattrsNative(n, abs);
+    let have = readXattrsNative(n, abs);
     const remove = [...have.keys()].filter((k) => !want?.has(k));
+    if (remove.length > 0) {
+      withTextPath(abs, (p) => apply(p, remove, []));
+      // Read again: a removal may take a wanted one with it (xfs lists an ACL twice, see apply).
+      have = readXattrsNative(n, abs);
+    }
     const set = want ? [...want].filter(([k, v]) => !have.get(k)?.equals(v)) : [];
-    if (remove.length === 0 && set.length === 0) return;
-    withTextPath(abs, (p) => apply(p, remove, set));
+    if (set.length > 0) withTextPath(abs, (p) => apply(p, [], set));
     return;
   }
   withTextPath(abs, (p) => {
@@ -132,12 +136,14 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
       if (!unsupported(e) || (want && want.size > 0)) throw e;
       return;
     }
+    apply(p, have.filter((k) => !want?.has(k)), []);
+    // Judged after the removals: one may take a wanted one with it (xfs lists an ACL twice, see apply).
     const set: [string, Buffer][] = [];
     for (const [k, v] of want ?? []) {
       const cur = have.includes(k) ? getAttributeSync(p, k) : null;
       if (!cur || !Buffer.from(cur).equals(v)) set.push([k, v]);
     }
-    apply(p, have.filter((k) => !want?.has(k)), set);
+    apply(p, [], set);
   });
 }
 

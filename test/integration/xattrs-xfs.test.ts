@@ -1,0 +1,78 @@
+// writeXattrs on a real xfs, where root sees each POSIX ACL twice: as
+// system.posix_acl_* and as trusted.SGI_ACL_*, and removing either removes
+// both. Applying an unchanged ACL (what a delta does for a directory whose
+// ctime moved) must keep it — with the native read (values compared before
+// anything is removed, the bug this test was written for: the ACL was lost,
+// and a `npm run bench files` delta showed `.d.......ax` on two directories)
+// and with @napi-rs/xattr alone (FERRY_NATIVE=0 in a child process).
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readXattrs, writeXattrs } from '../../src/platform/xattrs-linux.js';
+import { LoopDisk, sh } from '../helpers/loop.js';
+import { needs } from '../helpers/requirements.js';
+
+const built = fileURLToPath(new URL('../../dist/native/ferry-fs.node', import.meta.url));
+const distXattrs = fileURLToPath(new URL('../../dist/platform/xattrs-linux.js', import.meta.url));
+const env = needs({ root: true, files: [built, distXattrs], tools: ['mkfs.xfs', 'setfacl', 'getfacl', 'setfattr'] });
+
+describe.runIf(env.ok)('xattrs on xfs', () => {
+  let disk: LoopDisk;
+  let root: string;
+
+  beforeAll(() => {
+    disk = LoopDisk.create(320 * 1024 * 1024, 'ferry-xattrs-xfs-');
+    sh('mkfs.xfs', ['-q', disk.device]);
+    root = disk.mount(disk.device);
+  });
+
+  afterAll(() => disk?.destroy());
+
+  const acl = (dir: string) => sh('getfacl', ['-cp', dir]);
+
+  /** A directory with an access and a default ACL and a user xattr; the xattrs a source on ext4 would send for it. */
+  function aclDir(name: string): { dir: string; want: Map<string, Buffer>; before: string } {
+    const dir = join(root, name);
+    mkdirSync(dir);
+    sh('setfacl', ['-m', 'u:nobody:rx', '-d', '-m', 'u:nobody:rx', dir]);
+    sh('setfattr', ['-n', 'user.kept', '-v', 'yes', dir]);
+    const have = readXattrs(Buffer.from(dir));
+    // The case itself: xfs lists the ACLs twice.
+    expect([...have.keys()]).toEqual(expect.arrayContaining(['system.posix_acl_access', 'system.posix_acl_default', 'trusted.SGI_ACL_DEFAULT', 'trusted.SGI_ACL_FILE']));
+    const want = new Map([...have].filter(([k]) => !k.startsWith('trusted.')));
+    return { dir, want, before: acl(dir) };
+  }
+
+  it('keeps an unchanged ACL that is listed twice (native read)', () => {
+    const { dir, want, before } = aclDir('native');
+    writeXattrs(Buffer.from(dir), want);
+    expect(acl(dir)).toBe(before);
+    expect(acl(dir)).toMatch(/default:user:nobody:r-x/);
+    expect(readXattrs(Buffer.from(dir)).get('user.kept')?.toString()).toBe('yes');
+  });
+
+  it('keeps it with @napi-rs/xattr alone (FERRY_NATIVE=0)', () => {
+    const { dir, want, before } = aclDir('library');
+    const script = `import { writeXattrs } from ${JSON.stringify(distXattrs)};
+      const want = new Map(${JSON.stringify([...want].map(([k, v]) => [k, v.toString('base64')]))}.map(([k, v]) => [k, Buffer.from(v, 'base64')]));
+      writeXattrs(Buffer.from(${JSON.stringify(dir)}), want);`;
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, FERRY_NATIVE: '0' } });
+    expect(acl(dir)).toBe(before);
+  });
+
+  it('changes an ACL and removes one that is no longer wanted', () => {
+    const { dir, want } = aclDir('changed');
+    const other = join(root, 'other');
+    mkdirSync(other);
+    sh('setfacl', ['-m', 'u:daemon:rwx', other]);
+    want.set('system.posix_acl_access', readXattrs(Buffer.from(other)).get('system.posix_acl_access')!);
+    want.delete('system.posix_acl_default');
+    writeXattrs(Buffer.from(dir), want);
+    const now = acl(dir);
+    expect(now).toMatch(/^user:daemon:rwx/m);
+    expect(now).not.toMatch(/default:/);
+  });
+});
