@@ -151,8 +151,11 @@ export function listDirectory(
   let names: string[];
   // From `native`: every entry's lstat fields, 16 per entry in the names' order (-errno at 6 where it failed).
   let stats: Float64Array | null = null;
+  // From `native`: the targets of the entries its stats call symlinks, in order ('' where it could not read one).
+  let targets: string[] | null = null;
+  let nextTarget = 0;
   try {
-    let listed: [string, Float64Array] | null = null;
+    let listed: [string, Float64Array, string?] | null = null;
     if (native !== null) {
       try {
         // The root as the operator named it (a symlink to a directory is followed, as by node:fs); below
@@ -168,6 +171,7 @@ export function listDirectory(
       // latin1 joined by NUL (a name has none), sorted bytewise there.
       names = listed[0].length === 0 ? [] : listed[0].split('\0');
       stats = listed[1];
+      if (listed[2] !== undefined) targets = listed[2].split('\0');
       out.native = true;
     } else {
       // latin1: one char per byte, so names stay byte-exact without a Buffer each.
@@ -210,6 +214,8 @@ export function listDirectory(
     let rdev: number | bigint;
     let allocated: number;
     let sameDev: boolean;
+    // Its symlink target as the native lister read it (latin1), when it did.
+    let listedTarget = '';
     try {
       let a: Float64Array | undefined;
       if (stats !== null) {
@@ -220,6 +226,8 @@ export function listDirectory(
           continue;
         }
         if (a[6]! < 0) a = undefined;
+        // Taken in order whatever follows (excluded or not), as the lister gave one per symlink it statted.
+        else if (targets !== null && (a[1]! & 0o170000) === 0o120000) listedTarget = targets[nextTarget++] ?? '';
       } else {
         a = raw === null ? undefined : raw(abs);
         if (raw !== null && a === undefined) {
@@ -280,7 +288,8 @@ export function listDirectory(
     let target = '-';
     if (type === 'l') {
       try {
-        target = escape(nodeFs.readlinkSync(abs, { encoding: 'buffer' }));
+        // Read again by path only where the lister could not (for the error, or a symlink it did not stat).
+        target = escape(listedTarget !== '' ? Buffer.from(listedTarget, 'latin1') : nodeFs.readlinkSync(abs, { encoding: 'buffer' }));
       } catch (e) {
         out.skips.push({ path: rel, reason: `vanished during the walk (${(e as Error).message})` });
         continue;

@@ -1,13 +1,14 @@
 // The native lister (src/native/ferry-fs.c, built by `npm run build`) on a
 // real directory: every entry but . and .., sorted bytewise, each with the
-// lstat node:fs gives (field by field); many entries (more than one
+// lstat node:fs gives (field by field) and, for symlinks, the target
+// (raw bytes, 4,095 bytes long); many entries (more than one
 // getdents64 buffer); raw-byte names; node:fs-like errors for a missing
 // directory, a file, a path over PATH_MAX and a symlink in a directory's
 // place (followed only when asked: the walk's root).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +28,9 @@ describe.runIf(env.ok)('native lister', () => {
     writeFileSync(join(dir, 'file'), 'abc');
     mkdirSync(join(dir, 'sub'));
     symlinkSync('file', join(dir, 'link'));
+    // Targets of raw bytes and of the longest length Linux takes (4095 bytes).
+    symlinkSync(Buffer.from('raw-\xff-target', 'latin1'), join(dir, 'link-raw'));
+    symlinkSync(`/${'t'.repeat(4094)}`, join(dir, 'link-long'));
     linkSync(join(dir, 'file'), join(dir, 'hard'));
     execFileSync('mkfifo', [join(dir, 'fifo')]);
     writeFileSync(Buffer.from(`${dir}/raw-\xff\x25\x0a`, 'latin1'), '');
@@ -46,9 +50,14 @@ describe.runIf(env.ok)('native lister', () => {
   });
 
   it('gives every entry, sorted bytewise, with the lstat node:fs gives', () => {
-    const [joined, stats] = listdir(Buffer.from(dir));
+    const [joined, stats, targets] = listdir(Buffer.from(dir));
     const names = joined.split('\0');
     const want = readdirSync(dir, { encoding: 'latin1' }).sort();
+    // Each symlink's target, in the names' order, byte for byte.
+    const links = names.filter((n) => lstatSync(Buffer.from(`${dir}/${n}`, 'latin1')).isSymbolicLink());
+    expect(links).toEqual(['link', 'link-long', 'link-raw']);
+    expect(targets!.split('\0')).toEqual(links.map((n) => readlinkSync(Buffer.from(`${dir}/${n}`, 'latin1'), { encoding: 'latin1' })));
+    expect(targets!.split('\0')[1]).toHaveLength(4095);
     expect(names).toEqual(want);
     expect(names).toContain('raw-\xff\x25\x0a');
     expect(names.indexOf('B-upper')).toBeLessThan(names.indexOf('a-lower'));
@@ -69,7 +78,7 @@ describe.runIf(env.ok)('native lister', () => {
     expect(names).toHaveLength(3000);
     expect(names).toEqual([...names].sort());
     expect(stats.length).toBe(3000 * NATIVE_STAT_FIELDS);
-    expect(listdir(Buffer.from(join(dir, 'empty')))).toEqual(['', new Float64Array(0)]);
+    expect(listdir(Buffer.from(join(dir, 'empty')))).toEqual(['', new Float64Array(0), '']);
   });
 
   it("fails as node:fs does: a missing directory, a file, a symlink in a directory's place (not followed)", () => {
@@ -95,9 +104,9 @@ describe.runIf(env.ok)('native lister', () => {
     expect(code(join(dir, 'link-to-dir'))).toMatch(/^(ELOOP|ENOTDIR) /);
     // The walker names directories with a trailing slash: still not followed.
     expect(code(`${join(dir, 'link-to-dir')}/`)).toMatch(/^(ELOOP|ENOTDIR) /);
-    expect(listdir(Buffer.from(`${join(dir, 'sub')}/`))).toEqual(['', new Float64Array(0)]);
+    expect(listdir(Buffer.from(`${join(dir, 'sub')}/`))).toEqual(['', new Float64Array(0), '']);
     // The walk's root may be a symlink the operator named: with follow it is listed.
-    expect(listdir(Buffer.from(`${join(dir, 'link-to-dir')}/`), true)).toEqual(['', new Float64Array(0)]);
+    expect(listdir(Buffer.from(`${join(dir, 'link-to-dir')}/`), true)).toEqual(['', new Float64Array(0), '']);
     expect(code(`/${'n'.repeat(250)}/`.repeat(17))).toMatch(/^ENAMETOOLONG /);
     expect(() => listdir('not a buffer' as unknown as Buffer)).toThrow(TypeError);
     expect(() => listdir(Buffer.from(''))).toThrow(TypeError);

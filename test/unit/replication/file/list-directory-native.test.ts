@@ -1,14 +1,15 @@
 // listDirectory's use of a native lister's answers, branch by branch, on a
 // real directory. The native lister here is a stand-in that answers as
 // ferry-fs.c does (names latin1 joined by NUL, 16 stat doubles per entry,
-// -errno at index 6 for an entry whose lstat failed, errors with and without
+// -errno at index 6 for an entry whose lstat failed, symlink targets joined
+// by NUL with '' where one could not be read, errors with and without
 // .errno): an entry that vanishes between the directory read and its lstat
 // cannot be produced on demand with the real one. The real one is tested in
 // test/unit/platform/native-fs.test.ts and test/integration/file-walker.test.ts.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listDirectory, rawLstatFor } from '../../../../src/replication/file/walker.js';
@@ -75,6 +76,29 @@ describe('listDirectory with a native lister', () => {
     expect(got.error).toBeUndefined();
     expect(got.native).toBeUndefined();
     expect(got.lines).toEqual(plain().lines);
+  });
+
+  it("takes each symlink's target from the lister in order, and reads it by path only where the lister gave ''", () => {
+    const links = mkdtempSync(join(tmpdir(), 'ferry-listdir-links-'));
+    try {
+      for (const n of ['l1', 'l2', 'l3']) symlinkSync(`to-${n}`, join(links, n));
+      writeFileSync(join(links, 'm-file'), '');
+      const linksRoot = Buffer.from(links);
+      const linksDev = fs.lstatSync(links, { bigint: true }).dev;
+      const names = ['l1', 'l2', 'l3', 'm-file'];
+      const stats = Float64Array.from(names.flatMap((n) => fields(join(links, n))));
+      // The lister's own answers win (they are what it read); '' means ask again by path.
+      const native: NativeListdir = () => [names.join('\0'), stats, 'from-lister-1\0\0from-lister-3'];
+      // l2 is excluded: its target is still taken in turn, so l3 gets the third.
+      const got = listDirectory(lib, linksRoot, linksDev, (p) => p === 'l2', '', null, native);
+      expect(got.lines.map((l) => [l.split('\t')[0], l.split('\t')[13]])).toEqual([['l1', 'from-lister-1'], ['l3', 'from-lister-3'], ['m-file', '-']]);
+      const byPath: NativeListdir = () => [names.join('\0'), stats, '\0\0'];
+      const plainLinks = listDirectory(lib, linksRoot, linksDev, none, '', rawLstatFor(fs, linksRoot));
+      expect(listDirectory(lib, linksRoot, linksDev, none, '', null, byPath).lines).toEqual(plainLinks.lines);
+      expect(plainLinks.lines.map((l) => l.split('\t')[13])).toEqual(['to-l1', 'to-l2', 'to-l3', '-']);
+    } finally {
+      rmSync(links, { recursive: true, force: true });
+    }
   });
 
   it('opens the root as named (follow) and every directory below it without following', () => {
