@@ -1,13 +1,15 @@
 // Builds the Linux single executable (Node SEA): esbuild bundles the staged
 // app (dist/ + production node_modules) into one CommonJS script, the two
 // native addons (lz4-napi, @napi-rs/xattr) become SEA assets loaded through
-// native-addon.cjs, the LZ4 WebAssembly module an asset read at start-up,
+// native-addon.cjs, ferry's own native module (dist/native/ferry-fs.node:
+// the walk's lister, xattr reads) an asset extracted the same way, the LZ4
+// WebAssembly module an asset read at start-up,
 // and postject injects the blob into a copy of node.
 // Usage: node packaging/sea/build-sea.mjs <staged-app-dir> <node-binary> <output-file>
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 
@@ -23,6 +25,7 @@ const addons = {
   '@napi-rs/xattr': { asset: 'xattr.node', file: 'node_modules/@napi-rs/xattr-linux-x64-gnu/xattr.linux-x64-gnu.node' },
 };
 const lz4Wasm = { asset: 'lz4.wasm', file: 'node_modules/lz4-wasm-nodejs/lz4_wasm_nodejs_bg.wasm' };
+const ferryFs = { asset: 'ferry-fs.node', file: 'dist/native/ferry-fs.node' };
 const work = mkdtempSync(join(tmpdir(), 'ferry-sea-'));
 try {
   const script = join(work, 'ferry.cjs');
@@ -54,12 +57,34 @@ try {
             loader: 'js',
             contents: `export function lz4WasmBytes() { return new Uint8Array(require('node:sea').getAsset(${JSON.stringify(lz4Wasm.asset)})); }`,
           }));
-          // The native lister is not in the binary: nothing beside the executable is looked for or loaded
-          // (a module found there could be anyone's); walks use node:fs.
-          b.onLoad({ filter: /[\\/]dist[\\/]platform[\\/]native-fs\.js$/ }, () => ({
+          // ferry's native module comes out of the executable's asset (native-addon.cjs: a private directory,
+          // checked by its digest), never from beside the executable (a file found there could be anyone's).
+          // native-fs.js is wrapped: its own code, with nativeFsPath (and nativeFs, which calls it) replaced.
+          b.onLoad({ filter: /[\\/]dist[\\/]platform[\\/]native-fs\.js$/, namespace: 'file' }, () => ({
             loader: 'js',
-            contents: 'export const NATIVE_STAT_FIELDS = 16; export function loadNativeFs() { return null; } export function nativeFsPath() { return null; } export function nativeFs() { return null; }',
+            resolveDir: here,
+            contents: `import { loadNativeFs } from 'ferry-sea-native-fs';
+export { loadNativeFs, NATIVE_STAT_FIELDS } from 'ferry-sea-native-fs';
+let found;
+export function nativeFsPath() {
+  if (process.env.FERRY_NATIVE === '0') return null;
+  if (found !== undefined) return found;
+  found = null;
+  try {
+    const path = require('./native-addon.cjs').addonFile(${JSON.stringify(ferryFs.asset)});
+    if (loadNativeFs(path) !== null) found = path;
+  } catch {
+    found = null;
+  }
+  return found;
+}
+export function nativeFs() {
+  const path = nativeFsPath();
+  return path === null ? null : loadNativeFs(path);
+}`,
           }));
+          b.onResolve({ filter: /^ferry-sea-native-fs$/ }, () => ({ path: join(app, 'dist/platform/native-fs.js'), namespace: 'ferry-native-fs' }));
+          b.onLoad({ filter: /.*/, namespace: 'ferry-native-fs' }, (a) => ({ loader: 'js', resolveDir: dirname(a.path), contents: readFileSync(a.path, 'utf8') }));
           // version.ts reads ../package.json beside dist/: there is none in the binary.
           b.onLoad({ filter: /[\\/]dist[\\/]version\.js$/ }, () => ({
             loader: 'js',
@@ -77,7 +102,7 @@ try {
       main: script,
       output: blob,
       disableExperimentalSEAWarning: true,
-      assets: Object.fromEntries([...Object.values(addons), lz4Wasm].map((a) => [a.asset, join(app, a.file)])),
+      assets: Object.fromEntries([...Object.values(addons), lz4Wasm, ferryFs].map((a) => [a.asset, join(app, a.file)])),
     }),
   );
   execFileSync(nodeBin, ['--experimental-sea-config', config], { stdio: ['ignore', 'ignore', 'inherit'] });

@@ -3,6 +3,8 @@
 // private directory ($FERRY_NATIVE_DIR, else /var/lib/ferry/native as root,
 // else <tmpdir>/ferry-native-<uid>), named by their sha256, and checked
 // again before every load: a file planted by someone else is never loaded.
+// ferry's own native module (ferry-fs.node) is loaded the same way, but by
+// path (addonFile), since the walk's worker threads load it too.
 'use strict';
 const { createHash } = require('node:crypto');
 const fs = require('node:fs');
@@ -25,7 +27,8 @@ function privateDir(dir) {
   }
 }
 
-function loadAddon(asset) {
+/** The asset's bytes as a file in the private directory, checked (or written) now: its path. */
+function addonFile(asset) {
   const bytes = Buffer.from(sea.getAsset(asset));
   const digest = createHash('sha256').update(bytes).digest('hex');
   const dir = baseDir();
@@ -42,9 +45,13 @@ function loadAddon(asset) {
     fs.writeFileSync(tmp, bytes, { mode: 0o500 });
     fs.renameSync(tmp, file);
   }
+  return file;
+}
+
+function loadAddon(asset) {
   const m = { exports: {} };
-  process.dlopen(m, file);
+  process.dlopen(m, addonFile(asset));
   return m.exports;
 }
 
-module.exports = { loadAddon };
+module.exports = { addonFile, loadAddon };

@@ -3,7 +3,8 @@
 // block by block to a receiver that is the same executable, with lz4 (the
 // native addon, loaded from a SEA asset) and xxhash-wasm, byte for byte, and
 // a file tree with its xattrs (the xattr addon, loaded only when the file
-// engine runs); the addon files it writes are checked before loading, so a
+// engine runs), walked with ferry's own native module (an asset too); the
+// addon files it writes are checked before loading, so a
 // planted file is replaced, and an unsafe directory is refused. Its worker
 // threads (compression, directory listing, small-file reads) start from
 // source text inside the executable: no FERRY_WORKER fallback warning.
@@ -115,18 +116,20 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
     try {
       const [, port, fingerprint, token] = await waitForLine(receiver, /listening on 127\.0\.0\.1:(\d+) fingerprint=(\S+) token=(\S+)/);
       const { stderr } = await run(ferry, ['migrate', '--to', `127.0.0.1:${port}`, '--token', token!, '--fingerprint', fingerprint!, '--files', `${src}=files0`, '--state', join(dir, 'state'), '--json'], {
-        env: childEnv,
+        env: { ...childEnv, FERRY_LOG_LEVEL: 'debug' },
         timeout: 60_000,
       });
       // The walk's listers and the small-file reader ran on worker threads (no fallback warning).
       expect(stderr).not.toMatch(/FERRY_WORKER/);
+      // The walk used ferry's native module, which came out of the executable's asset.
+      expect(stderr).toMatch(/"lister":"native"[^\n]*"msg":"walk"/);
     } finally {
       receiver.kill('SIGTERM');
       await new Promise((r) => (receiver.exitCode !== null ? r(null) : receiver.once('exit', r)));
     }
     expect(readFileSync(join(dst, 'a.txt'), 'utf8')).toBe('hello from a single executable\n');
     expect(Buffer.from(getAttributeSync(join(dst, 'a.txt'), 'user.ferry')!).toString()).toBe('kept');
-    expect(readdirSync(nativeDir).map((n) => n.replace(/^[0-9a-f]{32}-/, '')).sort()).toEqual(['xattr.node']);
+    expect(readdirSync(nativeDir).map((n) => n.replace(/^[0-9a-f]{32}-/, '')).sort()).toEqual(['ferry-fs.node', 'xattr.node']);
   });
 
   it('replaces a planted addon file and refuses a directory others can write', async () => {

@@ -489,6 +489,7 @@ export class Walker {
     // one each worker costs its start-up and message passing, so no more than the cores can run.
     const threads = options.threads ?? Math.min(4, availableParallelism());
     const native = nativeFsPath();
+    options.log?.debug({ root: showPath(this.rootBuf), lister: native !== null ? 'native' : 'node:fs' }, 'walk');
     const init: ListerInit = { root: this.rootBuf.toString('latin1'), dev: String(this.rootDev), spec: this.spec, ...(native !== null ? { native } : {}) };
     this.pool = options.lister ? options.lister(init) : ownLister(init, threads);
     this.pool.start();
