@@ -329,8 +329,10 @@ static ssize_t xattr_read(int fd, const char *path, const char *name, char *stac
       ssize_t want = name == NULL ? (fd >= 0 ? flistxattr(fd, NULL, 0) : llistxattr(path, NULL, 0))
                                   : (fd >= 0 ? fgetxattr(fd, name, NULL, 0) : lgetxattr(path, name, NULL, 0));
       if (want < 0) return -errno;
+      // Empty now: nothing to read (a read with size 0 would only give the size again, not bytes).
+      if (want == 0) return 0;
       if (*out != stack) free(*out);
-      *out = malloc(want > 0 ? (size_t)want : 1);
+      *out = malloc((size_t)want);
       if (*out == NULL) {
         *out = stack;
         return -ENOMEM;
@@ -350,8 +352,9 @@ static ssize_t xattr_read(int fd, const char *path, const char *name, char *stac
 // Every extended attribute (POSIX ACLs included: system.posix_acl_*) of an
 // open file (an fd) or of a path, never following a symlink there
 // (llistxattr, lgetxattr); null when it has none or its file system keeps
-// none (ENOTSUP). Names are UTF-8 text in the kernel's order, values
-// Buffers; one removed between the list and its read is left out. Errors
+// none (ENOTSUP). Names are latin1 text (one char a byte: the caller
+// decodes them, and refuses those that are not UTF-8) in the kernel's order,
+// values Buffers; one removed between the list and its read is left out. Errors
 // are node:fs-like (llistxattr 'path' / flistxattr, with .errno).
 //
 // Why (issue 14, whole-server bench, perf of the agent): listing xattrs by
@@ -371,10 +374,12 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (type == napi_number) {
-    if (napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    double d = -1;
+    if (napi_get_value_double(env, argv[0], &d) != napi_ok || !(d >= 0 && d <= 2147483647.0) || d != (double)(int)d) {
       napi_throw_type_error(env, NULL, "xattrs: an fd is a non-negative integer");
       return NULL;
     }
+    fd = (int)d;
   } else if (napi_is_buffer(env, argv[0], &isBuffer) != napi_ok || !isBuffer || napi_get_buffer_info(env, argv[0], (void **)&data, &len) != napi_ok) {
     napi_throw_type_error(env, NULL, "xattrs(target: number | Buffer)");
     return NULL;
@@ -394,6 +399,7 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
     memcpy(path, data, len);
     path[len] = 0;
   } else {
+    path[0] = 0;
     snprintf(shown, sizeof shown, "fd %d", fd);
   }
   char listStack[4096];
@@ -435,7 +441,7 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
     }
     napi_value nv, vv;
     void *copied;
-    bool ok = napi_create_string_utf8(env, name, nl, &nv) == napi_ok && napi_create_buffer_copy(env, (size_t)vl, value, &copied, &vv) == napi_ok &&
+    bool ok = napi_create_string_latin1(env, name, nl, &nv) == napi_ok && napi_create_buffer_copy(env, (size_t)vl, value, &copied, &vv) == napi_ok &&
               napi_set_element(env, out, k, nv) == napi_ok && napi_set_element(env, out, k + 1, vv) == napi_ok;
     if (value != valueStack) free(value);
     if (!ok) out = NULL;

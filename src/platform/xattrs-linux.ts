@@ -82,7 +82,16 @@ export function readXattrsNative(xattrs: NativeXattrs, abs: Buffer): Map<string,
   const list = xattrs(abs);
   if (list === null) return out;
   const pairs: [string, Buffer][] = [];
-  for (let i = 0; i + 1 < list.length; i += 2) pairs.push([list[i] as string, list[i + 1] as Buffer]);
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    // The name's bytes as latin1: decoded from UTF-8, as the library's names are; it refuses any other.
+    let name = list[i] as string;
+    if (!/^[\x00-\x7f]*$/.test(name)) {
+      const bytes = Buffer.from(name, 'latin1');
+      if (!isUtf8(bytes)) throw new XattrPathError(`an xattr name is not UTF-8 (hex ${bytes.toString('hex')})`);
+      name = bytes.toString('utf8');
+    }
+    pairs.push([name, list[i + 1] as Buffer]);
+  }
   // Sorted as the library's names were (JavaScript's string order), so that both give the same headers.
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   for (const [k, v] of pairs) out.set(k, v);

@@ -4,13 +4,15 @@
 // ctime moved) must keep it — with the native read (values compared before
 // anything is removed, the bug this test was written for: the ACL was lost,
 // and a `npm run bench files` delta showed `.d.......ax` on two directories)
-// and with @napi-rs/xattr alone (FERRY_NATIVE=0 in a child process).
+// and with @napi-rs/xattr alone (FERRY_NATIVE=0 in a child process, on the
+// built dist/: \`npm run build\` first, as for every test).
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nativeFsPath } from '../../src/platform/native-fs.js';
 import { readXattrs, writeXattrs } from '../../src/platform/xattrs-linux.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
@@ -47,6 +49,8 @@ describe.runIf(env.ok)('xattrs on xfs', () => {
   }
 
   it('keeps an unchanged ACL that is listed twice (native read)', () => {
+    // The native branch is the one under test: the module is there and loads.
+    expect(nativeFsPath()).toBe(built);
     const { dir, want, before } = aclDir('native');
     writeXattrs(Buffer.from(dir), want);
     expect(acl(dir)).toBe(before);

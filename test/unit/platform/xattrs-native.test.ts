@@ -3,9 +3,10 @@
 // the same names and values, sorted alike, for no xattrs, binary and empty
 // values, a POSIX ACL, a directory, a symlink (its own, never its target's),
 // a list and a value larger than the call's first buffer (on tmpfs: ext4
-// keeps at most one block of xattrs an inode); by path and by fd;
-// a name that is not UTF-8 (only the native read reaches it); node:fs-like
-// errors. Then writeXattrs on its native branch: sets, removes, and leaves
+// keeps at most one block of xattrs an inode), and values that change size
+// between the calls (a stand-in C library); by path and by fd;
+// a file name that is not UTF-8 (only the native read reaches it); an xattr
+// name that is not UTF-8 (refused by both); node:fs-like errors. Then writeXattrs on its native branch: sets, removes, and leaves
 // alone what already matches.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +21,7 @@ import { XattrPathError } from '../../../src/platform/xattr-ops.js';
 import { needs } from '../../helpers/requirements.js';
 
 const built = fileURLToPath(new URL('../../../dist/native/ferry-fs.node', import.meta.url));
-const env = needs({ files: [built, '/dev/shm'], tools: ['setfattr', 'setfacl'] });
+const env = needs({ files: [built, '/dev/shm'], tools: ['setfattr', 'setfacl', 'cc'] });
 
 describe.runIf(env.ok)('native xattrs', () => {
   let dir: string;
@@ -50,6 +51,9 @@ describe.runIf(env.ok)('native xattrs', () => {
     execFileSync('sh', ['-c', cmds.join(' && ')]);
     execFileSync('setfattr', ['-n', 'user.large', '-v', `0x${'ab'.repeat(6000)}`, big]);
     writeFileSync(Buffer.from(`${dir}/raw-\xff`, 'latin1'), 'x');
+    // An xattr name that is not UTF-8 (bash's $'…' gives the raw bytes).
+    writeFileSync(join(dir, 'raw-name'), 'x');
+    execFileSync('bash', ['-c', `setfattr -n $'user.\\xff\\xfebad' -v x raw-name`], { cwd: dir });
     // Arguments go out as UTF-8: the raw name is reached by a glob.
     execFileSync('sh', ['-c', 'setfattr -n user.raw -v yes raw-*'], { cwd: dir });
   });
@@ -68,8 +72,9 @@ describe.runIf(env.ok)('native xattrs', () => {
       if (name !== 'link') {
         const fd = openSync(p(name), 'r');
         try {
-          const byFd = xattrs(fd);
-          expect(byFd === null ? 0 : byFd.length / 2, name).toBe(lib.size);
+          const byFd = readXattrsNative((t) => xattrs(typeof t === 'number' ? t : fd), Buffer.from('-'));
+          expect([...byFd.keys()], name).toEqual([...lib.keys()]);
+          for (const [k, v] of lib) expect(byFd.get(k)!.equals(v), `${name} ${k} by fd`).toBe(true);
         } finally {
           closeSync(fd);
         }
@@ -95,6 +100,62 @@ describe.runIf(env.ok)('native xattrs', () => {
     expect([...readXattrs(raw)]).toEqual([['user.raw', Buffer.from('yes')]]);
   });
 
+  it('refuses an xattr name that is not UTF-8, as the library does (never a renamed or merged one)', () => {
+    expect(() => readXattrsWithLibrary(p('raw-name'))).toThrow();
+    expect(() => readXattrs(p('raw-name'))).toThrow(XattrPathError);
+    expect(() => readXattrs(p('raw-name'))).toThrow('an xattr name is not UTF-8 (hex 757365722efffe626164)');
+    // The receiver cannot make such an entry's xattrs exactly the stream's: it says so, by throwing.
+    expect(() => writeXattrs(p('raw-name'), new Map([['user.a', Buffer.from('1')]]))).toThrow(XattrPathError);
+  });
+
+  it('reads a value that changes size between its calls: grown twice, or emptied (never more bytes than it holds)', () => {
+    // A stand-in C library for the xattr calls (LD_PRELOAD in a child node): user.grow answers ERANGE twice,
+    // each time larger; user.emptied is over the first buffer, then empty, then would be 5,000 bytes again.
+    const shim = join(dir, 'shim.c');
+    writeFileSync(
+      shim,
+      `#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+#include <sys/types.h>
+static int grow, emptied;
+ssize_t lgetxattr(const char *p, const char *n, void *v, size_t s) {
+  (void)p;
+  if (strcmp(n, "user.grow") == 0) {
+    size_t want = 5000 + 1000 * (size_t)(grow < 2 ? grow : 2);
+    grow++;
+    if (s == 0) return (ssize_t)want;
+    if (s < want) { errno = ERANGE; return -1; }
+    memset(v, 'g', want);
+    return (ssize_t)want;
+  }
+  if (strcmp(n, "user.emptied") == 0) {
+    emptied++;
+    if (emptied == 1) { errno = ERANGE; return -1; }
+    if (emptied == 2) return 0;
+    return 5000;
+  }
+  errno = ENODATA;
+  return -1;
+}
+ssize_t llistxattr(const char *p, char *l, size_t s) {
+  static const char names[] = "user.grow\0user.emptied";
+  (void)p;
+  if (s == 0) return sizeof names;
+  if (s < sizeof names) { errno = ERANGE; return -1; }
+  memcpy(l, names, sizeof names);
+  return sizeof names;
+}
+`,
+    );
+    execFileSync('cc', ['-shared', '-fPIC', '-o', join(dir, 'shim.so'), shim]);
+    const script = `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(built)});
+      const r = m.exports.xattrs(Buffer.from('/'));
+      process.stdout.write(JSON.stringify([r[0], r[1].length, r[1].every((b) => b === 0x67), r[2], r[3].length]));`;
+    const out = execFileSync(process.execPath, ['-e', script], { env: { ...process.env, LD_PRELOAD: join(dir, 'shim.so') }, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual(['user.grow', 7000, true, 'user.emptied', 0]);
+  });
+
   it('fails as node:fs does', () => {
     const err = (target: number | Buffer) => {
       try {
@@ -113,7 +174,7 @@ describe.runIf(env.ok)('native xattrs', () => {
     expect(() => xattrs('text' as unknown as Buffer)).toThrow(TypeError);
     expect(() => xattrs(Buffer.from(''))).toThrow(TypeError);
     expect(() => xattrs(Buffer.from('a\0b'))).toThrow(TypeError);
-    expect(() => xattrs(-1)).toThrow(TypeError);
+    for (const bad of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 32]) expect(() => xattrs(bad), String(bad)).toThrow(TypeError);
   });
 
   it('writeXattrs sets, removes and leaves alone', () => {

@@ -92,6 +92,17 @@ describe('listDirectory with a native lister', () => {
       // l2 is excluded: its target is still taken in turn, so l3 gets the third.
       const got = listDirectory(lib, linksRoot, linksDev, (p) => p === 'l2', '', null, native);
       expect(got.lines.map((l) => [l.split('\t')[0], l.split('\t')[13]])).toEqual([['l1', 'from-lister-1'], ['l3', 'from-lister-3'], ['m-file', '-']]);
+      // Entries whose lstat failed there (one vanished, one asked again by path) have no target in the list:
+      // 'a-gone' and 'b-eio' come before the symlinks and take none of theirs.
+      const failed = (errno: number) => Object.assign(new Array<number>(16).fill(0), { 6: -errno });
+      const withFailures: NativeListdir = () => [
+        ['a-gone', 'b-eio', ...names].join('\0'),
+        Float64Array.from([...failed(2), ...failed(5), ...stats]),
+        'from-lister-1\0from-lister-2\0from-lister-3',
+      ];
+      const mixed = listDirectory(lib, linksRoot, linksDev, none, '', null, withFailures);
+      expect(mixed.lines.map((l) => [l.split('\t')[0], l.split('\t')[13]])).toEqual([['l1', 'from-lister-1'], ['l2', 'from-lister-2'], ['l3', 'from-lister-3'], ['m-file', '-']]);
+      expect(mixed.skips.map((k) => k.path)).toEqual(['a-gone', 'b-eio']);
       const byPath: NativeListdir = () => [names.join('\0'), stats, '\0\0'];
       const plainLinks = listDirectory(lib, linksRoot, linksDev, none, '', rawLstatFor(fs, linksRoot));
       expect(listDirectory(lib, linksRoot, linksDev, none, '', null, byPath).lines).toEqual(plainLinks.lines);
