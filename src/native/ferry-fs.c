@@ -120,31 +120,169 @@ static void fill(double *a, const struct stat *s) {
   a[15] = (double)s->st_ctim.tv_nsec;
 }
 
-// listdir(dir: Buffer, follow: boolean) → [names: string, stats: Float64Array, targets?: string]
+// Text that grows as it is written (a listing's symlink targets and manifest
+// lines); `ok` goes 0 for good when memory runs out, and what was asked of it
+// is then left out of the result (the caller does that work itself).
+struct text {
+  char *p;
+  size_t used, cap;
+  int ok;
+};
+
+static int text_room(struct text *t, size_t more) {
+  if (!t->ok) return 0;
+  if (t->used + more <= t->cap) return 1;
+  size_t want = t->cap == 0 ? 16384 : t->cap;
+  while (t->used + more > want) want *= 2;
+  char *p = realloc(t->p, want);
+  if (p == NULL) {
+    t->ok = 0;
+    return 0;
+  }
+  t->p = p;
+  t->cap = want;
+  return 1;
+}
+
+static void text_put(struct text *t, const char *s, size_t n) {
+  if (text_room(t, n)) {
+    memcpy(t->p + t->used, s, n);
+    t->used += n;
+  }
+}
+
+static void text_char(struct text *t, char c) {
+  if (text_room(t, 1)) t->p[t->used++] = c;
+}
+
+// Decimal, as JavaScript prints the number (or the bigint: exact at any size).
+static void text_u64(struct text *t, uint64_t v) {
+  char b[24];
+  int i = sizeof b;
+  do {
+    b[--i] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v != 0);
+  text_put(t, b + i, sizeof b - i);
+}
+
+// Seconds and nanoseconds as one count of nanoseconds in decimal (a bigint's sec * 1e9 + nsec, also before 1970).
+static void text_ns(struct text *t, int64_t sec, long nsec) {
+  __int128 v = (__int128)sec * 1000000000 + nsec;
+  if (v < 0) {
+    text_char(t, '-');
+    v = -v;
+  }
+  char b[48];
+  int i = sizeof b;
+  do {
+    b[--i] = (char)('0' + (int)(v % 10));
+    v /= 10;
+  } while (v != 0);
+  text_put(t, b + i, sizeof b - i);
+}
+
+// The manifest's escape (protocol/paths.ts escapeField): bytes up to space, from DEL up, and '%' as %xx.
+static void text_escaped(struct text *t, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  size_t from = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char b = (unsigned char)s[i];
+    if (b <= 0x20 || b >= 0x7f || b == 0x25) {
+      text_put(t, s + from, i - from);
+      char e[3] = {'%', hex[b >> 4], hex[b & 15]};
+      text_put(t, e, 3);
+      from = i + 1;
+    }
+  }
+  text_put(t, s + from, n - from);
+}
+
+// One entry's manifest line (replication/file/manifest.ts manifestLine: 14 tab-separated fields), or
+// nothing for a type the walk does not copy (a socket) or a symlink whose target could not be read.
+static void manifest_line(struct text *t, const char *prefix, size_t plen, const char *name, size_t nlen, const struct stat *st,
+                          const char *target, long tl) {
+  char type;
+  if (S_ISREG(st->st_mode)) type = 'f';
+  else if (S_ISDIR(st->st_mode)) type = 'd';
+  else if (S_ISLNK(st->st_mode)) type = 'l';
+  else if (S_ISFIFO(st->st_mode)) type = 'p';
+  else if (S_ISCHR(st->st_mode)) type = 'c';
+  else if (S_ISBLK(st->st_mode)) type = 'b';
+  else return;
+  if (type == 'l' && tl <= 0) return;
+  text_put(t, prefix, plen);
+  text_escaped(t, name, nlen);
+  char f[4] = {'\t', type, '\t', 0};
+  text_put(t, f, 3);
+  text_u64(t, type == 'f' ? (uint64_t)st->st_size : 0);
+  text_char(t, '\t');
+  text_ns(t, st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+  text_char(t, '\t');
+  text_ns(t, st->st_ctim.tv_sec, st->st_ctim.tv_nsec);
+  text_char(t, '\t');
+  char o[8];
+  int i = sizeof o;
+  unsigned mode = st->st_mode & 07777;
+  do {
+    o[--i] = (char)('0' + (mode & 7));
+    mode >>= 3;
+  } while (mode != 0);
+  text_put(t, o + i, sizeof o - i);
+  const uint64_t nums[] = {st->st_uid, st->st_gid, st->st_dev, st->st_ino, st->st_nlink, st->st_rdev, (uint64_t)st->st_blocks * 512};
+  for (size_t k = 0; k < sizeof nums / sizeof nums[0]; k++) {
+    text_char(t, '\t');
+    text_u64(t, nums[k]);
+  }
+  text_char(t, '\t');
+  if (type == 'l') text_escaped(t, target, (size_t)tl);
+  else text_char(t, '-');
+}
+
+// listdir(dir: Buffer, follow?: boolean, linePrefix?: Buffer)
+//   → [names: string, stats: Float64Array, targets?: string, lines?: string]
 // names: the entries but . and .., sorted bytewise, as latin1 text joined by
 // "\0" (a name holds neither NUL nor '/'); stats: FIELDS doubles per entry in
 // the same order; targets: the target of each entry that its stats call a
 // symlink, in the same order, latin1 joined by "\0" (a target holds no NUL),
 // read with readlinkat relative to the directory, empty where that failed
 // (no symlink has an empty target: the caller asks again by path, for the
-// error); left out when its memory could not be had. Without `follow` the directory is opened with O_NOFOLLOW
-// (its trailing slashes dropped, or they would follow it): a symlink put in
-// its place is not followed. The walk's root is opened as given (it may be a
-// symlink the operator named, as node:fs follows it).
+// error); lines, when linePrefix is given (the directory's escaped path and
+// a slash, or nothing for the root): each entry's manifest line, joined by
+// "\n" (a line has none: the escape takes it), empty where its stats or
+// target failed or it is a socket (the caller makes those itself). targets
+// and lines are left out when their memory could not be had. Without
+// `follow` the directory is opened with O_NOFOLLOW (its trailing slashes
+// dropped, or they would follow it): a symlink put in its place is not
+// followed. The walk's root is opened as given (it may be a symlink the
+// operator named, as node:fs follows it).
+//
+// Why the lines here (issue 14, usr delta warm, --cpu-prof of the agent):
+// building each entry's line in JavaScript (two times as text, the escape
+// test, a join of 14 fields) was about a third of listDirectory's time on
+// the delta's main thread.
 static napi_value listdir(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
-  bool isBuffer = false, follow = false;
-  napi_valuetype followType = napi_undefined;
-  char *data = NULL;
-  size_t len = 0;
+  size_t argc = 3;
+  napi_value argv[3];
+  bool isBuffer = false, follow = false, prefixIsBuffer = false;
+  napi_valuetype followType = napi_undefined, prefixType = napi_undefined;
+  char *data = NULL, *prefix = NULL;
+  size_t len = 0, prefixLen = 0;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_is_buffer(env, argv[0], &isBuffer) != napi_ok ||
       !isBuffer || napi_get_buffer_info(env, argv[0], (void **)&data, &len) != napi_ok ||
       (argc > 1 && (napi_typeof(env, argv[1], &followType) != napi_ok ||
                     (followType != napi_undefined && napi_get_value_bool(env, argv[1], &follow) != napi_ok)))) {
-    napi_throw_type_error(env, NULL, "listdir(dir: Buffer, follow?: boolean)");
+    napi_throw_type_error(env, NULL, "listdir(dir: Buffer, follow?: boolean, linePrefix?: Buffer)");
     return NULL;
   }
+  if (argc > 2 && (napi_typeof(env, argv[2], &prefixType) != napi_ok ||
+                   (prefixType != napi_undefined && (napi_is_buffer(env, argv[2], &prefixIsBuffer) != napi_ok || !prefixIsBuffer ||
+                                                     napi_get_buffer_info(env, argv[2], (void **)&prefix, &prefixLen) != napi_ok)))) {
+    napi_throw_type_error(env, NULL, "listdir(dir: Buffer, follow?: boolean, linePrefix?: Buffer)");
+    return NULL;
+  }
+  // Empty buffers may come without memory: a prefix of no bytes.
+  if (prefixType != napi_undefined && prefix == NULL) prefix = "";
   if (len == 0 || memchr(data, 0, len) != NULL) {
     napi_throw_type_error(env, NULL, "listdir: a path of at least one byte, without NUL");
     return NULL;
@@ -240,10 +378,9 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
   char *joined = malloc(total + 1);
   napi_value out = NULL, text, arr, ab;
   void *abData;
-  // The symlinks' targets, joined by NUL (see above); linksOk goes 0 when memory runs out.
-  char *links = NULL;
-  size_t lcap = 0, lused = 0, nlinks = 0;
-  int linksOk = 1;
+  // The symlinks' targets, joined by NUL, and the lines, joined by "\n" (see above).
+  struct text links = {NULL, 0, 0, 1}, lines = {NULL, 0, 0, prefix != NULL};
+  size_t nlinks = 0;
   if (joined == NULL) {
     close(fd);
     free(names);
@@ -260,53 +397,45 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
   if (napi_create_string_latin1(env, joined, total, &text) == napi_ok &&
       napi_create_arraybuffer(env, n * FIELDS * sizeof(double), &abData, &ab) == napi_ok &&
       napi_create_typedarray(env, napi_float64_array, n * FIELDS, ab, 0, &arr) == napi_ok &&
-      napi_create_array_with_length(env, 3, &out) == napi_ok) {
+      napi_create_array_with_length(env, prefix != NULL ? 4 : 3, &out) == napi_ok) {
     // Each entry's lstat, in the sorted order, straight into the result (every name was read first:
     // a directory too large was given up before any lstat).
     for (size_t i = 0; i < n; i++) {
       double *a = (double *)abData + i * FIELDS;
       struct stat st;
+      if (i > 0) text_char(&lines, '\n');
       if (dirLen + 1 + ents[i].len >= PATH_BYTES) {
         // Unreachable by its full path, as node:fs would find it.
         memset(a, 0, FIELDS * sizeof(double));
         a[6] = -(double)ENAMETOOLONG;
       } else if (syscall(SYS_newfstatat, fd, ents[i].at, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         fill(a, &st);
-        if (S_ISLNK(st.st_mode) && linksOk) {
+        char target[PATH_BYTES];
+        long tl = 0;
+        if (S_ISLNK(st.st_mode)) {
           // Its target, relative to the directory (measured, /usr tree warm: readlinkSync by full path
           // took about 12 us a symlink in a delta's walk).
-          char target[PATH_BYTES];
           long r = syscall(SYS_readlinkat, fd, ents[i].at, target, sizeof target);
-          size_t tl = r > 0 && r < (long)sizeof target ? (size_t)r : 0;
-          if (lused + tl + 1 > lcap) {
-            size_t want = lcap == 0 ? 4096 : lcap;
-            while (lused + tl + 1 > want) want *= 2;
-            char *more = realloc(links, want);
-            if (more == NULL) linksOk = 0;
-            else {
-              links = more;
-              lcap = want;
-            }
-          }
-          if (linksOk) {
-            if (nlinks > 0) links[lused++] = 0;
-            memcpy(links + lused, target, tl);
-            lused += tl;
-            nlinks++;
-          }
+          tl = r > 0 && r < (long)sizeof target ? r : 0;
+          if (nlinks++ > 0) text_char(&links, 0);
+          text_put(&links, target, (size_t)tl);
         }
+        if (lines.ok) manifest_line(&lines, prefix, prefixLen, ents[i].at, ents[i].len, &st, target, tl);
       } else {
         memset(a, 0, FIELDS * sizeof(double));
         a[6] = -(double)errno;
       }
     }
-    napi_value targets;
+    napi_value targets, linesText;
     if (napi_set_element(env, out, 0, text) != napi_ok || napi_set_element(env, out, 1, arr) != napi_ok) out = NULL;
-    else if (linksOk && (napi_create_string_latin1(env, nlinks > 0 ? links : "", lused, &targets) != napi_ok ||
-                         napi_set_element(env, out, 2, targets) != napi_ok)) out = NULL;
+    else if (links.ok && (napi_create_string_latin1(env, links.used > 0 ? links.p : "", links.used, &targets) != napi_ok ||
+                          napi_set_element(env, out, 2, targets) != napi_ok)) out = NULL;
+    else if (lines.ok && (napi_create_string_latin1(env, lines.used > 0 ? lines.p : "", lines.used, &linesText) != napi_ok ||
+                          napi_set_element(env, out, 3, linesText) != napi_ok)) out = NULL;
   }
   close(fd);
-  free(links);
+  free(links.p);
+  free(lines.p);
   free(joined);
   free(names);
   free(ents);

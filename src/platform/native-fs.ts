@@ -10,14 +10,16 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * One directory's entries and their lstat, and the targets of those that
- * are symlinks (empty where it failed; see listdir in ferry-fs.c);
+ * One directory's entries and their lstat, the targets of those that are
+ * symlinks (empty where it failed) and, given the directory's escaped path
+ * as `linePrefix`, each entry's manifest line (empty where it made none;
+ * see listdir in ferry-fs.c);
  * `follow` opens a directory that is a symlink (the walk's root) instead of
  * refusing it. Throws node:fs-like errors (with .errno) for the directory,
  * and errors without .errno when it cannot list it for other reasons (too
  * many entries): the caller then lists with node:fs.
  */
-export type NativeListdir = (dir: Buffer, follow?: boolean) => [names: string, stats: Float64Array, targets?: string];
+export type NativeListdir = (dir: Buffer, follow?: boolean, linePrefix?: Buffer) => [names: string, stats: Float64Array, targets?: string, lines?: string];
 
 /** Doubles per entry in listdir's stats: Node's lstat binding's first 16 fields (a failed lstat: -errno at index 6, blksize). */
 export const NATIVE_STAT_FIELDS = 16;

@@ -154,13 +154,15 @@ export function listDirectory(
   // From `native`: the targets of the entries its stats call symlinks, in order ('' where it could not read one).
   let targets: string[] | null = null;
   let nextTarget = 0;
+  // From `native`: each entry's manifest line, in the names' order ('' where it made none: this loop makes it).
+  let lines: string[] | null = null;
   try {
-    let listed: [string, Float64Array, string?] | null = null;
+    let listed: [string, Float64Array, string?, string?] | null = null;
     if (native !== null) {
       try {
         // The root as the operator named it (a symlink to a directory is followed, as by node:fs); below
         // it, a symlink put in a directory's place is refused.
-        listed = native(absDir, dir.length === 0);
+        listed = native(absDir, dir.length === 0, Buffer.from(escPrefix, 'latin1'));
       } catch (e) {
         // A file-system error is the directory's (as readdir's would be); anything else (more entries
         // than the native lister takes, a failure of its own) is listed with node:fs below.
@@ -172,6 +174,7 @@ export function listDirectory(
       names = listed[0].length === 0 ? [] : listed[0].split('\0');
       stats = listed[1];
       if (listed[2] !== undefined) targets = listed[2].split('\0');
+      if (listed[3] !== undefined) lines = listed[3].split('\n');
       out.native = true;
     } else {
       // latin1: one char per byte, so names stay byte-exact without a Buffer each.
@@ -189,17 +192,19 @@ export function listDirectory(
   const ascii = /^[\x00-\x7f]*$/;
   // Bytes escapeField rewrites: most names have none, and are their own escaped form.
   const special = /[\x00-\x20\x7f-\xff%]/;
-  // One buffer for every entry's absolute path (the directory's, then the name).
+  // One buffer for every entry's absolute path (the directory's, then the name), made only where a call by path needs it.
   let scratch = Buffer.allocUnsafe(absDir.length + 256);
   absDir.copy(scratch);
-  for (let i = 0; i < names.length; i++) {
-    const nameL = names[i]!;
+  const absOf = (nameL: string): Buffer => {
     if (absDir.length + nameL.length > scratch.length) {
       scratch = Buffer.allocUnsafe(absDir.length + nameL.length);
       absDir.copy(scratch);
     }
     scratch.write(nameL, absDir.length, 'latin1');
-    const abs = scratch.subarray(0, absDir.length + nameL.length);
+    return scratch.subarray(0, absDir.length + nameL.length);
+  };
+  for (let i = 0; i < names.length; i++) {
+    const nameL = names[i]!;
     const rel = relPrefix + nameL;
     // The fields of the line: from the raw binding (doubles, exact below 2^53) or from a BigIntStats.
     let mode: number;
@@ -214,8 +219,9 @@ export function listDirectory(
     let rdev: number | bigint;
     let allocated: number;
     let sameDev: boolean;
-    // Its symlink target as the native lister read it (latin1), when it did.
+    // Its symlink target as the native lister read it (latin1), when it did; its line, when the lister made it.
     let listedTarget = '';
+    let listedLine = '';
     try {
       let a: Float64Array | undefined;
       if (stats !== null) {
@@ -227,9 +233,12 @@ export function listDirectory(
         }
         if (a[6]! < 0) a = undefined;
         // Taken in order whatever follows (excluded or not), as the lister gave one per symlink it statted.
-        else if (targets !== null && (a[1]! & 0o170000) === 0o120000) listedTarget = targets[nextTarget++] ?? '';
+        else {
+          if (targets !== null && (a[1]! & 0o170000) === 0o120000) listedTarget = targets[nextTarget++] ?? '';
+          if (lines !== null) listedLine = lines[i] ?? '';
+        }
       } else {
-        a = raw === null ? undefined : raw(abs);
+        a = raw === null ? undefined : raw(absOf(nameL));
         if (raw !== null && a === undefined) {
           out.skips.push({ path: rel, reason: 'vanished during the walk' });
           continue;
@@ -238,11 +247,14 @@ export function listDirectory(
       if (a !== undefined && a[0]! <= big && a[7]! <= big && a[8]! <= big && a[5]! <= big && a[12]! > 0 && a[14]! > 0) {
         mode = a[1]!;
         size = a[8]!;
-        // sec * 1e9 + nsec as text, as a bigint would print (seconds > 0 here).
-        const mn = a[13]!;
-        const cn = a[15]!;
-        mtimeNs = `${a[12]}${mn < 1e8 ? String(mn).padStart(9, '0') : mn}`;
-        ctimeNs = `${a[14]}${cn < 1e8 ? String(cn).padStart(9, '0') : cn}`;
+        if (listedLine !== '') mtimeNs = ctimeNs = ''; // in the lister's line already
+        else {
+          // sec * 1e9 + nsec as text, as a bigint would print (seconds > 0 here).
+          const mn = a[13]!;
+          const cn = a[15]!;
+          mtimeNs = `${a[12]}${mn < 1e8 ? String(mn).padStart(9, '0') : mn}`;
+          ctimeNs = `${a[14]}${cn < 1e8 ? String(cn).padStart(9, '0') : cn}`;
+        }
         uid = a[3]!;
         gid = a[4]!;
         dev = a[0]!;
@@ -252,7 +264,9 @@ export function listDirectory(
         allocated = a[9]! * 512;
         sameDev = dev === rootDevNum;
       } else {
-        const st = nodeFs.lstatSync(abs, { bigint: true });
+        // Its line is made here too (from these bigints), not taken from the lister.
+        listedLine = '';
+        const st = nodeFs.lstatSync(absOf(nameL), { bigint: true });
         mode = Number(st.mode);
         size = Number(st.size);
         mtimeNs = st.mtimeNs;
@@ -286,10 +300,10 @@ export function listDirectory(
     const relText = ascii.test(rel) ? rel : Buffer.from(rel, 'latin1').toString('utf8');
     if (exclude(relText, type === 'd')) continue;
     let target = '-';
-    if (type === 'l') {
+    if (type === 'l' && listedLine === '') {
       try {
         // Read again by path only where the lister could not (for the error, or a symlink it did not stat).
-        target = escape(listedTarget !== '' ? Buffer.from(listedTarget, 'latin1') : nodeFs.readlinkSync(abs, { encoding: 'buffer' }));
+        target = escape(listedTarget !== '' ? Buffer.from(listedTarget, 'latin1') : nodeFs.readlinkSync(absOf(nameL), { encoding: 'buffer' }));
       } catch (e) {
         out.skips.push({ path: rel, reason: `vanished during the walk (${(e as Error).message})` });
         continue;
@@ -297,7 +311,7 @@ export function listDirectory(
     }
     if (type !== 'f') size = 0;
     out.lines.push(
-      line(
+      listedLine !== '' ? listedLine : line(
         escPrefix + (special.test(nameL) ? escape(Buffer.from(nameL, 'latin1')) : nameL),
         type,
         size,

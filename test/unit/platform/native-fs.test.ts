@@ -1,7 +1,9 @@
 // The native lister (src/native/ferry-fs.c, built by `npm run build`) on a
 // real directory: every entry but . and .., sorted bytewise, each with the
 // lstat node:fs gives (field by field) and, for symlinks, the target
-// (raw bytes, 4,095 bytes long); many entries (more than one
+// (raw bytes, 4,095 bytes long), and each entry's manifest line as
+// manifest.ts makes it (times before 1970 and after 2262, no line for a
+// socket); many entries (more than one
 // getdents64 buffer); raw-byte names; node:fs-like errors for a missing
 // directory, a file, a path over PATH_MAX and a symlink in a directory's
 // place (followed only when asked: the walk's root).
@@ -9,10 +11,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadNativeFs, nativeFsPath, NATIVE_STAT_FIELDS, type NativeListdir } from '../../../src/platform/native-fs.js';
+import { escapeField } from '../../../src/protocol/paths.js';
+import { manifestLine } from '../../../src/replication/file/manifest.js';
 import { needs } from '../../helpers/requirements.js';
 
 const built = fileURLToPath(new URL('../../../dist/native/ferry-fs.node', import.meta.url));
@@ -40,6 +45,12 @@ describe.runIf(env.ok)('native lister', () => {
     mkdirSync(join(dir, 'many'));
     for (let i = 0; i < 3000; i++) writeFileSync(join(dir, 'many', `entry-${String(i).padStart(6, '0')}-${'x'.repeat(27)}`), '');
     mkdirSync(join(dir, 'empty'));
+    // Times the manifest writes as nanosecond counts: before 1970, at 0 s, past 2^63 ns (after 2262).
+    mkdirSync(join(dir, 'times'));
+    for (const [n, when] of [['old', '1960-01-01 00:00:00.25 UTC'], ['epoch', '1970-01-01 00:00:00.5 UTC'], ['far', '2400-06-01 UTC']]) {
+      writeFileSync(join(dir, 'times', n!), 'x');
+      execFileSync('touch', ['-h', '-d', when!, join(dir, 'times', n!)]);
+    }
   });
 
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,6 +81,38 @@ describe.runIf(env.ok)('native lister', () => {
       expect(BigInt(a[12]!) * 1000000000n + BigInt(a[13]!), n).toBe(s.mtimeNs);
       expect(BigInt(a[14]!) * 1000000000n + BigInt(a[15]!), n).toBe(s.ctimeNs);
     });
+  });
+
+  it("makes each entry's manifest line as manifest.ts does, with the prefix given; none for a socket", async () => {
+    const sock = join(dir, 'times', 'sock');
+    const server = createServer().listen(sock);
+    await new Promise((r) => server.once('listening', r));
+    try {
+      for (const sub of ['', 'times']) {
+        const at = sub === '' ? dir : join(dir, sub);
+        const prefix = sub === '' ? '' : 'pre%25fix/';
+        const [joined, , , lines] = listdir(Buffer.from(at), false, Buffer.from(prefix, 'latin1'));
+        const names = joined.split('\0');
+        expect(lines!.split('\n')).toHaveLength(names.length);
+        const want = names.map((n) => {
+          const p = Buffer.from(`${at}/${n}`, 'latin1');
+          const st = lstatSync(p, { bigint: true });
+          if (st.isSocket()) return '';
+          const type = st.isFile() ? 'f' : st.isDirectory() ? 'd' : st.isSymbolicLink() ? 'l' : st.isFIFO() ? 'p' : st.isCharacterDevice() ? 'c' : 'b';
+          const target = type === 'l' ? escapeField(readlinkSync(p, { encoding: 'buffer' })) : '-';
+          const size = type === 'f' ? Number(st.size) : 0;
+          return manifestLine(prefix + escapeField(Buffer.from(n, 'latin1')), type, size, st.mtimeNs, st.ctimeNs, Number(st.mode) & 0o7777, st.uid, st.gid, st.dev, st.ino, st.nlink, st.rdev, Number(st.blocks) * 512, target);
+        });
+        expect(lines!.split('\n')).toEqual(want);
+      }
+      const times = listdir(Buffer.from(join(dir, 'times')), false, Buffer.alloc(0))[3]!.split('\n');
+      // mtimes of epoch, far, old (sorted), none for sock: 0.5 s; 2400-06-01; 1960-01-01 plus 0.25 s.
+      expect(times.map((l) => l.split('\t')[3])).toEqual(['500000000', '13582598400000000000', '-315619199750000000', undefined]);
+      // Without a prefix, no lines.
+      expect(listdir(Buffer.from(join(dir, 'times')))).toHaveLength(3);
+    } finally {
+      server.close();
+    }
   });
 
   it('lists a directory larger than one getdents64 buffer, and an empty one', () => {

@@ -2,8 +2,8 @@
 // real directory. The native lister here is a stand-in that answers as
 // ferry-fs.c does (names latin1 joined by NUL, 16 stat doubles per entry,
 // -errno at index 6 for an entry whose lstat failed, symlink targets joined
-// by NUL with '' where one could not be read, errors with and without
-// .errno): an entry that vanishes between the directory read and its lstat
+// by NUL with '' where one could not be read, manifest lines joined by
+// newlines with '' where it made none, errors with and without .errno): an entry that vanishes between the directory read and its lstat
 // cannot be produced on demand with the real one. The real one is tested in
 // test/unit/platform/native-fs.test.ts and test/integration/file-walker.test.ts.
 
@@ -110,6 +110,27 @@ describe('listDirectory with a native lister', () => {
     } finally {
       rmSync(links, { recursive: true, force: true });
     }
+  });
+
+  it("uses the lister's lines where it made them, and makes the rest itself (none given, or stats it takes from lstat by path)", () => {
+    const ownLines = plain().lines;
+    const f = ['a', 'b', 'c'].map((n) => fields(join(dir, n)));
+    // 'a': the lister's line (a marker, to see it is taken as given); 'b': none made there; 'c': a time at 0 s,
+    // which this loop takes from lstat's bigints by path: its own line, not the lister's.
+    const c = [...f[2]!];
+    c[12] = 0;
+    const native: NativeListdir = (_d, _follow, prefix) => {
+      expect(prefix).toEqual(Buffer.alloc(0));
+      return ['a\0b\0c', Float64Array.from([...f[0]!, ...f[1]!, ...c]), '', 'LISTER-LINE-a\n\nLISTER-LINE-c'];
+    };
+    expect(listDirectory(lib, root, dev, none, '', null, native).lines).toEqual(['LISTER-LINE-a', ownLines[1], ownLines[2]]);
+    // Below the root, the directory's escaped path and a slash come as the prefix.
+    const prefixes: string[] = [];
+    listDirectory(lib, root, dev, none, 'sub dir', null, (_d, _follow, prefix) => {
+      prefixes.push(prefix!.toString('latin1'));
+      return ['', new Float64Array(0), '', ''];
+    });
+    expect(prefixes).toEqual(['sub%20dir/']);
   });
 
   it('opens the root as named (follow) and every directory below it without following', () => {
