@@ -16,6 +16,7 @@ import { buildExcluder } from '../../src/replication/file/excludes.js';
 import { formatEntry } from '../../src/replication/file/manifest.js';
 import { Walker, type WalkOptions } from '../../src/replication/file/walker.js';
 import { nativeFsPath } from '../../src/platform/native-fs.js';
+import type { Logger } from '../../src/platform/log.js';
 import { needs } from '../helpers/requirements.js';
 
 const env = needs({ root: true, tools: ['mkfifo', 'mount', 'umount'] });
@@ -43,10 +44,13 @@ function reference(root: string, options: WalkOptions): string[] {
   return out;
 }
 
-async function walked(root: string, options: WalkOptions): Promise<{ lines: string[]; skipped: string[]; listers: Set<string> }> {
+async function walked(root: string, options: WalkOptions): Promise<{ lines: string[]; skipped: string[]; listers: Set<string>; said: string[] }> {
   const skipped: string[] = [];
   const listers = new Set<string>();
-  const w = new Walker(root, { ...options, onSkip: (p, reason) => skipped.push(`${p.toString('latin1')}: ${reason}`) });
+  // What the walk says it lists with (its debug record).
+  const said: string[] = [];
+  const log = { debug: (o: { lister?: string }, msg: string) => msg === 'walk' && said.push(o.lister ?? '?'), warn: () => {} } as unknown as Logger;
+  const w = new Walker(root, { ...options, log, onSkip: (p, reason) => skipped.push(`${p.toString('latin1')}: ${reason}`) });
   const lines = [w.root];
   try {
     for (let stretch = await w.next(); stretch; stretch = await w.next()) {
@@ -56,7 +60,7 @@ async function walked(root: string, options: WalkOptions): Promise<{ lines: stri
   } finally {
     await w.close();
   }
-  return { lines, skipped, listers };
+  return { lines, skipped, listers, said };
 }
 
 /** A walk with the native lister on or off (FERRY_NATIVE=0). */
@@ -69,6 +73,8 @@ async function walkedWith(native: boolean, root: string, options: WalkOptions): 
     const got = await walked(root, options);
     // Every listing came from the lister asked for (on the workers as on this thread).
     expect([...got.listers]).toEqual([native ? 'native' : 'node:fs']);
+    // … and the walk says which (its debug record).
+    expect(got.said).toEqual([native ? 'native' : 'node:fs']);
     return got;
   } finally {
     if (was === undefined) delete process.env.FERRY_NATIVE;
