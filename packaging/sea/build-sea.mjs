@@ -64,7 +64,8 @@ try {
             loader: 'js',
             resolveDir: here,
             contents: `import { loadNativeFs } from 'ferry-sea-native-fs';
-export { loadNativeFs, NATIVE_STAT_FIELDS } from 'ferry-sea-native-fs';
+// Everything else as it is (a module's own exports take precedence over export *).
+export * from 'ferry-sea-native-fs';
 let found;
 export function nativeFsPath() {
   if (process.env.FERRY_NATIVE === '0') return null;

@@ -589,10 +589,197 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// readFiles: small files read whole on libuv's thread pool, a batch a call.
+//
+// readFiles(paths: Buffer, sizes: Float64Array, buffer: ArrayBuffer, flags: number) → Promise<Float64Array>
+// paths: each file's path, NUL-terminated, one after the other; sizes: each
+// file's size as the walk saw it; file i is read into buffer at the sum of
+// (size + 1) of the files before it, up to size + 1 bytes (one more, to see
+// growth), stopping once its walked size is in; then fstat'ed and closed.
+// The result has READ_FIELDS doubles a file: 0 or -errno, the bytes read,
+// whether it is a regular file, its inode and size as high and low 32 bits,
+// mtime and ctime as seconds and nanoseconds, and where it failed (0 open,
+// 1 read, 2 fstat). The buffer is kept alive by a reference and must not be
+// detached or transferred until the promise settles.
+//
+// Why (issue 14, /usr full copy, --cpu-prof of the agent): the pass thread
+// read each small file with blocking calls, one at a time, and spent 3.1 s of
+// a 7.5 s pass in read() of cold files; its listings and compression waited
+// behind them. Here the reads of up to four batches (libuv's pool) wait on
+// the disk at once, outside any JavaScript thread, and a batch costs one
+// trip to the pool instead of four calls a file. Measured alone (37,756
+// small files of the tree, caches dropped, open/read/fstat/close): one
+// thread 1.80 s, four threads 1.25-1.28 s.
+#define READ_FIELDS 12
+
+struct read_job {
+  char *paths;  // copied
+  size_t count;
+  double *sizes;  // copied
+  unsigned char *data;
+  size_t dataLen;
+  int flags;
+  double *out;
+  napi_ref buffer;
+  napi_async_work work;
+  napi_deferred deferred;
+};
+
+static void read_job_free(napi_env env, struct read_job *job) {
+  if (job->buffer != NULL) napi_delete_reference(env, job->buffer);
+  free(job->paths);
+  free(job->sizes);
+  free(job->out);
+  free(job);
+}
+
+static void read_execute(napi_env env, void *data) {
+  (void)env;
+  struct read_job *job = data;
+  const char *p = job->paths;
+  size_t at = 0;
+  for (size_t i = 0; i < job->count; i++) {
+    double *r = job->out + i * READ_FIELDS;
+    size_t size = (size_t)job->sizes[i];
+    unsigned char *buf = job->data + at;
+    at += size + 1;
+    const char *path = p;
+    p += strlen(p) + 1;
+    memset(r, 0, READ_FIELDS * sizeof(double));
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, job->flags | O_CLOEXEC);
+    if (fd < 0) {
+      r[0] = -(double)errno;
+      continue;
+    }
+    size_t got = 0;
+    for (;;) {
+      ssize_t n = pread(fd, buf + got, size + 1 - got, (off_t)got);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        r[0] = -(double)errno;
+        r[11] = 1;
+        break;
+      }
+      got += (size_t)n;
+      if (n == 0 || got >= size) break;
+    }
+    struct stat st;
+    if (r[0] == 0) {
+      if (syscall(SYS_fstat, fd, &st) != 0) {
+        r[0] = -(double)errno;
+        r[11] = 2;
+      } else {
+        r[1] = (double)got;
+        r[2] = S_ISREG(st.st_mode) ? 1 : 0;
+        r[3] = (double)((uint64_t)st.st_ino >> 32);
+        r[4] = (double)((uint64_t)st.st_ino & 0xffffffffu);
+        r[5] = (double)((uint64_t)st.st_size >> 32);
+        r[6] = (double)((uint64_t)st.st_size & 0xffffffffu);
+        r[7] = (double)st.st_mtim.tv_sec;
+        r[8] = (double)st.st_mtim.tv_nsec;
+        r[9] = (double)st.st_ctim.tv_sec;
+        r[10] = (double)st.st_ctim.tv_nsec;
+      }
+    }
+    close(fd);
+  }
+}
+
+static void read_complete(napi_env env, napi_status status, void *data) {
+  struct read_job *job = data;
+  napi_value ab, arr;
+  void *abData;
+  if (status == napi_ok && napi_create_arraybuffer(env, job->count * READ_FIELDS * sizeof(double), &abData, &ab) == napi_ok &&
+      napi_create_typedarray(env, napi_float64_array, job->count * READ_FIELDS, ab, 0, &arr) == napi_ok) {
+    if (job->count > 0) memcpy(abData, job->out, job->count * READ_FIELDS * sizeof(double));
+    napi_resolve_deferred(env, job->deferred, arr);
+  } else {
+    napi_value err;
+    napi_create_string_utf8(env, "ferry-fs: readFiles failed", NAPI_AUTO_LENGTH, &err);
+    napi_reject_deferred(env, job->deferred, err);
+  }
+  napi_delete_async_work(env, job->work);
+  read_job_free(env, job);
+}
+
+static napi_value readFiles(napi_env env, napi_callback_info info) {
+  const char *usage = "readFiles(paths: Buffer, sizes: Float64Array, buffer: ArrayBuffer, flags: number)";
+  size_t argc = 4;
+  napi_value argv[4], promise, name;
+  bool isBuffer = false, isTyped = false, isAb = false;
+  char *paths = NULL;
+  size_t pathsLen = 0, count = 0, abLen = 0;
+  void *sizes = NULL, *abData = NULL;
+  napi_typedarray_type type;
+  napi_value sizesAb;
+  size_t sizesOffset = 0;
+  int32_t flags = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || napi_is_buffer(env, argv[0], &isBuffer) != napi_ok ||
+      !isBuffer || napi_get_buffer_info(env, argv[0], (void **)&paths, &pathsLen) != napi_ok ||
+      napi_is_typedarray(env, argv[1], &isTyped) != napi_ok || !isTyped ||
+      napi_get_typedarray_info(env, argv[1], &type, &count, &sizes, &sizesAb, &sizesOffset) != napi_ok || type != napi_float64_array ||
+      napi_is_arraybuffer(env, argv[2], &isAb) != napi_ok || !isAb || napi_get_arraybuffer_info(env, argv[2], &abData, &abLen) != napi_ok ||
+      napi_get_value_int32(env, argv[3], &flags) != napi_ok) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  // Exactly `count` NUL-terminated paths, none empty, and room for every file and its extra byte.
+  size_t seen = 0, need = 0;
+  bool ok = pathsLen > 0 && paths[pathsLen - 1] == 0;
+  for (size_t i = 0; ok && i < pathsLen; i++) {
+    if (paths[i] == 0) {
+      if (i == 0 || paths[i - 1] == 0) ok = false;
+      seen++;
+    }
+  }
+  for (size_t i = 0; ok && i < count; i++) {
+    double z = ((double *)sizes)[i];
+    if (!(z >= 0 && z <= 1073741824.0) || z != (double)(size_t)z) ok = false;
+    else need += (size_t)z + 1;
+  }
+  if (!ok || seen != count || count == 0 || need > abLen) {
+    napi_throw_type_error(env, NULL, "readFiles: one NUL-terminated path per size, sizes whole and small, and a buffer that holds them all");
+    return NULL;
+  }
+  struct read_job *job = calloc(1, sizeof *job);
+  if (job != NULL) {
+    job->paths = malloc(pathsLen);
+    job->sizes = malloc(count * sizeof(double));
+    job->out = malloc(count * READ_FIELDS * sizeof(double));
+  }
+  if (job == NULL || job->paths == NULL || job->sizes == NULL || job->out == NULL) {
+    if (job != NULL) read_job_free(env, job);
+    napi_throw_error(env, "FERRY_NATIVE_NOMEM", "ferry-fs: no memory for a batch of reads");
+    return NULL;
+  }
+  memcpy(job->paths, paths, pathsLen);
+  memcpy(job->sizes, sizes, count * sizeof(double));
+  job->count = count;
+  job->data = abData;
+  job->dataLen = abLen;
+  job->flags = flags;
+  if (napi_create_reference(env, argv[2], 1, &job->buffer) != napi_ok || napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "ferry-fs readFiles", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, read_execute, read_complete, job, &job->work) != napi_ok) {
+    read_job_free(env, job);
+    napi_throw_error(env, NULL, "ferry-fs: readFiles could not start");
+    return NULL;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_delete_async_work(env, job->work);
+    read_job_free(env, job);
+    napi_throw_error(env, NULL, "ferry-fs: readFiles could not start");
+    return NULL;
+  }
+  return promise;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "listdir", NAPI_AUTO_LENGTH, listdir, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "listdir", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "readFiles", NAPI_AUTO_LENGTH, readFiles, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "readFiles", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "xattrs", NAPI_AUTO_LENGTH, xattrs, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "xattrs", fn) != napi_ok) return NULL;
   return exports;

@@ -32,9 +32,21 @@ export const NATIVE_STAT_FIELDS = 16;
  */
 export type NativeXattrs = (target: number | Buffer) => (string | Buffer)[] | null;
 
+/**
+ * Small files read whole on libuv's thread pool (see readFiles in
+ * ferry-fs.c): paths NUL-terminated one after the other, each file's walked
+ * size, the buffer they are read into (file after file, size + 1 bytes
+ * each), the open flags; resolves to NATIVE_READ_FIELDS doubles a file.
+ */
+export type NativeReadFiles = (paths: Buffer, sizes: Float64Array, buffer: ArrayBuffer, flags: number) => Promise<Float64Array>;
+
+/** Doubles a file in readFiles' result: status (0 or -errno), bytes read, regular file, inode and size (high, low 32 bits), mtime, ctime (s, ns), where it failed. */
+export const NATIVE_READ_FIELDS = 12;
+
 /** The module's functions (ferry-fs.c). */
 export interface NativeFs {
   listdir: NativeListdir;
+  readFiles: NativeReadFiles;
   xattrs: NativeXattrs;
 }
 
@@ -53,10 +65,12 @@ export function loadNativeFs(path: string): NativeFs | null {
   if (cache.has(path)) return cache.get(path)!;
   let fns: NativeFs | null = null;
   try {
-    const m = { exports: {} as { listdir?: unknown; xattrs?: unknown } };
+    const m = { exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown } };
     process.dlopen(m, path);
-    const { listdir, xattrs } = m.exports;
-    if (typeof listdir === 'function' && typeof xattrs === 'function') fns = { listdir: listdir as NativeListdir, xattrs: xattrs as NativeXattrs };
+    const { listdir, readFiles, xattrs } = m.exports;
+    if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function') {
+      fns = { listdir: listdir as NativeListdir, readFiles: readFiles as NativeReadFiles, xattrs: xattrs as NativeXattrs };
+    }
   } catch {
     fns = null;
   }

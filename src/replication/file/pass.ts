@@ -40,6 +40,8 @@ import { StreamSender } from './stream-sender.js';
 import { TarProducer, type ProduceStats } from './tar-producer.js';
 import { Walker } from './walker.js';
 import { PassWorkers } from './pass-workers.js';
+import { nativeBatchReader } from './small-file-reader.js';
+import { nativeFs } from '../../platform/native-fs.js';
 import type { z } from 'zod';
 
 export interface FilePassOptions extends PassOptions {
@@ -215,6 +217,8 @@ async function attempt(
     release: (slice) => producer.recycle(slice),
   });
   // The old partial is read lazily by the basis; keepPartialManifest renames the new one over it only when an attempt is cut.
+  const native = nativeFs();
+  const nativeReads = native ? nativeBatchReader(native) : undefined;
   const producer = new TarProducer({
     root,
     manifest: files.manifest,
@@ -222,7 +226,9 @@ async function attempt(
     full: false,
     log: o.log,
     walker,
-    smallFileThreads: workers ? workers.read : 0,
+    // Small files are read by the native module on libuv's pool where it loads (small-file-reader.ts
+    // nativeBatchReader), else on the pass's worker threads (a full pass) or through node:fs on the pool.
+    smallFileThreads: nativeReads ?? (workers ? workers.read : 0),
     remoteHashes: (path) => replies.requestHashes(path, sender.send),
   });
   const onAbort = () => waits.fail(new FerryError('FERRY_ABORTED', 'file pass aborted'));

@@ -115,6 +115,27 @@ describe.runIf(env.ok)('native lister', () => {
     }
   });
 
+  it('readFiles reads a batch into its buffer, and refuses one that would not fit or does not add up', async () => {
+    const { readFiles } = loadNativeFs(built)!;
+    const file = join(dir, 'file');
+    const buffer = new ArrayBuffer(16);
+    const r = await readFiles(Buffer.from(`${file}\0${file}\0`), Float64Array.from([3, 3]), buffer, 0);
+    expect(Buffer.from(buffer, 0, 8).toString('latin1')).toBe('abc\0abc\0');
+    expect([r[0], r[1], r[2], r[12], r[13]]).toEqual([0, 3, 1, 0, 3]);
+    const refused = [
+      [Buffer.from(`${file}\0`), Float64Array.from([3, 3]), new ArrayBuffer(16)], // fewer paths than sizes
+      [Buffer.from(`${file}\0${file}\0`), Float64Array.from([3]), new ArrayBuffer(16)], // more
+      [Buffer.from(`${file}`), Float64Array.from([3]), new ArrayBuffer(16)], // no NUL at the end
+      [Buffer.from(`\0${file}\0`), Float64Array.from([0, 3]), new ArrayBuffer(16)], // an empty path
+      [Buffer.from(`${file}\0`), Float64Array.from([1.5]), new ArrayBuffer(16)], // not a whole size
+      [Buffer.from(`${file}\0`), Float64Array.from([-1]), new ArrayBuffer(16)],
+      [Buffer.from(`${file}\0`), Float64Array.from([16]), new ArrayBuffer(16)], // size + 1 does not fit
+      [Buffer.from(''), new Float64Array(0), new ArrayBuffer(16)], // nothing to read
+    ] as const;
+    for (const [paths, sizes, buf] of refused) expect(() => readFiles(paths, sizes, buf, 0), `${paths.toString()} ${String(sizes)}`).toThrow(TypeError);
+    expect(() => readFiles(Buffer.from(`${file}\0`), [3] as unknown as Float64Array, new ArrayBuffer(16), 0)).toThrow(TypeError);
+  });
+
   it('lists a directory larger than one getdents64 buffer, and an empty one', () => {
     const [joined, stats] = listdir(Buffer.from(join(dir, 'many')));
     const names = joined.split('\0');

@@ -1,13 +1,17 @@
 // The small-file reader on its worker thread: a batch's files share one
 // buffer, and that buffer, once every file of it was copied out (release),
 // carries a later batch instead of a fresh allocation (issue 14: a full
-// pass left a fresh buffer per batch to the garbage collector).
+// pass left a fresh buffer per batch to the garbage collector). The native
+// batch reader (libuv's pool) answers every case as the worker does: the
+// same bytes and verdicts, gone files and symlinks in their place as
+// vanished, node:fs's words for an error, its buffer reused in place.
 
-import { lstatSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SmallFileReader, type SmallRead } from '../../../../src/replication/file/small-file-reader.js';
+import { nativeBatchReader, readOnPool, SmallFileReader, type Batch, type SmallRead } from '../../../../src/replication/file/small-file-reader.js';
+import { nativeFs } from '../../../../src/platform/native-fs.js';
 import { fromStats } from '../../../../src/replication/file/entry.js';
 import { formatEntry } from '../../../../src/replication/file/manifest.js';
 
@@ -77,5 +81,49 @@ describe('small-file reader', () => {
     expect(ok(r3!).changed).toBe(true);
     expect(ok(r3!).data.toString()).toBe(grown!.body);
     expect(r4).toBe('vanished');
+  });
+
+  // The module is built by `npm run build` (CI always; its own tests fail without it under FERRY_REQUIRE_PRIVILEGED=1).
+  it.runIf(nativeFs() !== null)('native batches: the same answers as the worker and node:fs, and the buffer reused in place', async () => {
+    const native = nativeBatchReader(nativeFs()!);
+    const [same, touched, grown, replaced, asLink, goneFile, emptyOne] = files('native', 7);
+    writeFileSync(emptyOne!.path, '');
+    const line = (p: Buffer) => formatEntry(fromStats(Buffer.from('x'), 'f', lstatSync(p, { bigint: true })));
+    const lines = [same, touched, grown, replaced, asLink, goneFile, emptyOne].map((f) => line(f!.path));
+    utimesSync(touched!.path, new Date(-86_400_000), new Date(-86_400_000)); // before 1970: times as exact text
+    writeFileSync(grown!.path, `${grown!.body}more`);
+    writeFileSync(join(dir, 'native-new'), replaced!.body);
+    renameSync(join(dir, 'native-new'), replaced!.path);
+    rmSync(asLink!.path);
+    symlinkSync(same!.path, asLink!.path);
+    rmSync(goneFile!.path);
+    mkdirSync(join(dir, 'native-dir'));
+    const sizes = [same, touched, grown, replaced, asLink, goneFile].map((f) => f!.body.length);
+    const batch: Batch = {
+      paths: [...[same, touched, grown, replaced, asLink, goneFile, emptyOne].map((f) => f!.path.toString('latin1')), join(dir, 'native-dir')],
+      sizes: [...sizes, 0, 10],
+      lines: [...lines, ''],
+    };
+    const viaNative = await native(batch);
+    const viaPool = await readOnPool(batch);
+    const text = (r: (typeof viaNative)[number]) => (r.data ? Buffer.from(r.data, r.at ?? 0, Math.min(r.got!, 1 << 20)).subarray(0, r.got).toString() : undefined);
+    expect(viaNative.map((r) => r.status)).toEqual(['ok', 'changed', 'changed', 'vanished', 'vanished', 'vanished', 'ok', 'error']);
+    expect(viaNative.map((r) => r.status)).toEqual(viaPool.map((r) => r.status));
+    expect(viaNative.map(text)).toEqual(viaPool.map(text));
+    expect(text(viaNative[2]!)).toBe(`${grown!.body}m`); // one byte more than walked: it grew
+    // A directory opened as a file fails at its read, in node:fs's words.
+    expect(viaNative[7]).toMatchObject({ status: 'error', code: 'EISDIR', message: `EISDIR: illegal operation on a directory, read '${join(dir, 'native-dir')}'` });
+    expect(viaPool[7]).toMatchObject({ status: 'error', code: 'EISDIR' });
+    // The batch's buffer is read into where it is (not transferred), and reused when it is large enough.
+    const buffer = viaNative[0]!.data!;
+    const again = await native({ paths: [same!.path.toString('latin1')], sizes: [same!.body.length], buffer });
+    expect(again[0]!.data).toBe(buffer);
+    expect(buffer.byteLength).toBeGreaterThan(0);
+    // Through the reader: its batches go to the native reads.
+    const reader = new SmallFileReader(native);
+    readers.push(reader);
+    const r = ok(await reader.read(same!.path, same!.body.length, lines[0]));
+    expect(r.data.toString()).toBe(same!.body);
+    expect(r.changed).toBe(false);
   });
 });
