@@ -7,11 +7,6 @@ import { adoptLauncher } from '../platform/self-command.js';
 // anything can spawn a child (platform/self-command.ts).
 adoptLauncher();
 
-// More libuv threads than the default 4: the file engine reads many small
-// files at once so cold reads overlap. Takes effect because nothing has used
-// the thread pool yet (no work happens at import time).
-process.env.UV_THREADPOOL_SIZE ??= '16';
-
 main(process.argv).then(
   (code) => {
     process.exitCode = code;

@@ -198,6 +198,10 @@ static void text_escaped(struct text *t, const char *s, size_t n) {
   text_put(t, s + from, n - from);
 }
 
+// What a listing's lines may take (beyond it the caller makes them: a prefix of a deep path repeated on
+// every line of a huge directory would otherwise grow without bound outside V8's limits).
+#define LINES_BYTES (64u << 20)
+
 // One entry's manifest line (replication/file/manifest.ts manifestLine: 14 tab-separated fields), or
 // nothing for a type the walk does not copy (a socket) or a symlink whose target could not be read.
 static void manifest_line(struct text *t, const char *prefix, size_t plen, const char *name, size_t nlen, const struct stat *st,
@@ -421,6 +425,7 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
           text_put(&links, target, (size_t)tl);
         }
         if (lines.ok) manifest_line(&lines, prefix, prefixLen, ents[i].at, ents[i].len, &st, target, tl);
+        if (lines.used > LINES_BYTES) lines.ok = 0;
       } else {
         memset(a, 0, FIELDS * sizeof(double));
         a[6] = -(double)errno;
@@ -599,8 +604,10 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
 // The result has READ_FIELDS doubles a file: 0 or -errno, the bytes read,
 // whether it is a regular file, its inode and size as high and low 32 bits,
 // mtime and ctime as seconds and nanoseconds, and where it failed (0 open,
-// 1 read, 2 fstat). The buffer is kept alive by a reference and must not be
-// detached or transferred until the promise settles.
+// 1 read, 2 fstat). The files are read into the job's own memory and copied
+// into `buffer` on the calling thread when the job ends (a buffer detached or
+// too short by then fails the call instead); a file that is not a regular
+// file when opened is not read (status 0, not a regular file).
 //
 // Why (issue 14, /usr full copy, --cpu-prof of the agent): the pass thread
 // read each small file with blocking calls, one at a time, and spent 3.1 s of
@@ -616,7 +623,7 @@ struct read_job {
   char *paths;  // copied
   size_t count;
   double *sizes;  // copied
-  unsigned char *data;
+  unsigned char *data;  // the job's own: copied into the caller's buffer on its thread at the end
   size_t dataLen;
   int flags;
   double *out;
@@ -630,6 +637,7 @@ static void read_job_free(napi_env env, struct read_job *job) {
   free(job->paths);
   free(job->sizes);
   free(job->out);
+  free(job->data);
   free(job);
 }
 
@@ -646,9 +654,23 @@ static void read_execute(napi_env env, void *data) {
     const char *path = p;
     p += strlen(p) + 1;
     memset(r, 0, READ_FIELDS * sizeof(double));
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, job->flags | O_CLOEXEC);
+    // O_NONBLOCK: a FIFO put in a file's place opens at once instead of holding this pool thread (and
+    // every other user of libuv's pool) until a writer comes; what is not a regular file is not read.
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, job->flags | O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
       r[0] = -(double)errno;
+      continue;
+    }
+    struct stat st;
+    if (syscall(SYS_fstat, fd, &st) != 0) {
+      r[0] = -(double)errno;
+      r[11] = 2;
+      close(fd);
+      continue;
+    }
+    if (!S_ISREG(st.st_mode)) {
+      // Not a file any more (r[2] stays 0): the caller's verdict is "vanished".
+      close(fd);
       continue;
     }
     size_t got = 0;
@@ -663,7 +685,6 @@ static void read_execute(napi_env env, void *data) {
       got += (size_t)n;
       if (n == 0 || got >= size) break;
     }
-    struct stat st;
     if (r[0] == 0) {
       if (syscall(SYS_fstat, fd, &st) != 0) {
         r[0] = -(double)errno;
@@ -685,18 +706,39 @@ static void read_execute(napi_env env, void *data) {
   }
 }
 
+// A plain Error with this message, to reject with.
+static napi_value plain_error(napi_env env, const char *message) {
+  napi_value m, err = NULL;
+  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &m) != napi_ok || napi_create_error(env, NULL, m, &err) != napi_ok) {
+    napi_get_undefined(env, &err);
+  }
+  return err;
+}
+
 static void read_complete(napi_env env, napi_status status, void *data) {
   struct read_job *job = data;
-  napi_value ab, arr;
-  void *abData;
-  if (status == napi_ok && napi_create_arraybuffer(env, job->count * READ_FIELDS * sizeof(double), &abData, &ab) == napi_ok &&
+  napi_value ab, arr, buffer;
+  void *abData, *callerData = NULL;
+  size_t callerLen = 0;
+  bool detached = true;
+  // The bytes go into the caller's buffer here, on its thread, and only if it is still there and still
+  // holds them (a buffer detached, transferred or resized meanwhile is not written into).
+  bool ok = status == napi_ok && napi_get_reference_value(env, job->buffer, &buffer) == napi_ok && buffer != NULL &&
+            napi_is_detached_arraybuffer(env, buffer, &detached) == napi_ok && !detached &&
+            napi_get_arraybuffer_info(env, buffer, &callerData, &callerLen) == napi_ok && callerLen >= job->dataLen;
+  if (ok && napi_create_arraybuffer(env, job->count * READ_FIELDS * sizeof(double), &abData, &ab) == napi_ok &&
       napi_create_typedarray(env, napi_float64_array, job->count * READ_FIELDS, ab, 0, &arr) == napi_ok) {
-    if (job->count > 0) memcpy(abData, job->out, job->count * READ_FIELDS * sizeof(double));
+    // Each file's bytes read, at its place (nothing else: the rest of the caller's buffer is left as it was).
+    size_t at = 0;
+    for (size_t i = 0; i < job->count; i++) {
+      size_t got = job->out[i * READ_FIELDS] == 0 ? (size_t)job->out[i * READ_FIELDS + 1] : 0;
+      if (got > 0) memcpy((unsigned char *)callerData + at, job->data + at, got);
+      at += (size_t)job->sizes[i] + 1;
+    }
+    memcpy(abData, job->out, job->count * READ_FIELDS * sizeof(double));
     napi_resolve_deferred(env, job->deferred, arr);
   } else {
-    napi_value err;
-    napi_create_string_utf8(env, "ferry-fs: readFiles failed", NAPI_AUTO_LENGTH, &err);
-    napi_reject_deferred(env, job->deferred, err);
+    napi_reject_deferred(env, job->deferred, plain_error(env, ok ? "ferry-fs: readFiles failed" : "ferry-fs: readFiles' buffer went away"));
   }
   napi_delete_async_work(env, job->work);
   read_job_free(env, job);
@@ -755,21 +797,32 @@ static napi_value readFiles(napi_env env, napi_callback_info info) {
   memcpy(job->paths, paths, pathsLen);
   memcpy(job->sizes, sizes, count * sizeof(double));
   job->count = count;
-  job->data = abData;
-  job->dataLen = abLen;
-  job->flags = flags;
-  if (napi_create_reference(env, argv[2], 1, &job->buffer) != napi_ok || napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+  job->dataLen = need;
+  // Only these open flags are taken (reading is always O_RDONLY; see read_execute for O_NONBLOCK).
+  job->flags = flags & (O_NOFOLLOW | O_NOATIME);
+  job->data = malloc(need);
+  if (job->data == NULL) {
+    read_job_free(env, job);
+    napi_throw_error(env, "FERRY_NATIVE_NOMEM", "ferry-fs: no memory for a batch of reads");
+    return NULL;
+  }
+  if (napi_create_reference(env, argv[2], 1, &job->buffer) != napi_ok ||
       napi_create_string_utf8(env, "ferry-fs readFiles", NAPI_AUTO_LENGTH, &name) != napi_ok ||
       napi_create_async_work(env, NULL, name, read_execute, read_complete, job, &job->work) != napi_ok) {
     read_job_free(env, job);
     napi_throw_error(env, NULL, "ferry-fs: readFiles could not start");
     return NULL;
   }
-  if (napi_queue_async_work(env, job->work) != napi_ok) {
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
     napi_delete_async_work(env, job->work);
     read_job_free(env, job);
     napi_throw_error(env, NULL, "ferry-fs: readFiles could not start");
     return NULL;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_reject_deferred(env, job->deferred, plain_error(env, "ferry-fs: readFiles could not start"));
+    napi_delete_async_work(env, job->work);
+    read_job_free(env, job);
   }
   return promise;
 }

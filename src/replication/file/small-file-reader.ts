@@ -42,8 +42,12 @@ const BATCH = 32;
  */
 const MIN_BATCH_BUFFER = 512 * 1024;
 const SPARE_BUFFERS = 3;
-/** How the reader opens files (the body's init). */
-export const SMALL_FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+/**
+ * How the reader opens files (the body's init): never through a symlink, and without waiting for a
+ * writer when a FIFO was put in a file's place (then not read: the native reads check the type first,
+ * the others fail the read and the next walk sees the FIFO).
+ */
+export const SMALL_FILE_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 /** The body's init: how files are opened, the least a new batch buffer holds. */
 export const SMALL_FILE_INIT: { flags: number; minBuffer?: number } = { flags: SMALL_FILE_FLAGS, minBuffer: MIN_BATCH_BUFFER };
 
@@ -292,24 +296,51 @@ function once(fn: () => void): () => void {
   };
 }
 
+/** An unsigned 64-bit number given as its high and low 32 bits, as exact decimal text. */
+export function decimalOfHalves(hi: number, lo: number): string {
+  return hi < 2097152 ? String(hi * 4294967296 + lo) : String((BigInt(hi) << 32n) | BigInt(lo));
+}
+
+/** Seconds and nanoseconds as one count of nanoseconds in exact decimal text (a bigint's sec * 1e9 + nsec, also before 1970). */
+export function nanosText(sec: number, nsec: number): string {
+  return String(BigInt(sec) * 1000000000n + BigInt(nsec));
+}
+
+/**
+ * Native read batches in flight in this process, at most: each holds one of
+ * libuv's four pool threads for its files, and the rest of the process
+ * (logging, DNS, node:fs callbacks) keeps one.
+ */
+const NATIVE_BATCHES = 3;
+let nativeBatches = 0;
+const nativeWaiting: (() => void)[] = [];
+
 /**
  * Batches read by the native module (platform/native-fs.ts readFiles) on
- * libuv's thread pool: one trip to the pool a batch, up to four batches'
- * cold reads waiting on the disk at once, no JavaScript thread blocked; the
- * results judged here as the workers judge theirs. Why: see readFiles in
- * src/native/ferry-fs.c. The batch's buffer stays on this thread (read into
- * in place, never transferred), so the reader's spares are reused as before.
+ * libuv's thread pool: one trip to the pool a batch, up to NATIVE_BATCHES
+ * batches' cold reads waiting on the disk at once, no JavaScript thread
+ * blocked; the results judged here as the workers judge theirs. Why: see
+ * readFiles in src/native/ferry-fs.c. The bytes land in the batch's buffer on
+ * this thread (never transferred), so the reader's spares are reused as
+ * before. A call the module refuses (an error without errno) is read through
+ * node:fs on the pool instead.
  */
 export function nativeBatchReader(native: NativeFs): (batch: Batch) => Promise<WorkerResult[]> {
   const errors = getSystemErrorMap();
   const SYSCALLS = ['open', 'read', 'fstat'];
   const errnos = osConstants.errno;
-  return async (batch) => {
+  const readBatch = async (batch: Batch): Promise<WorkerResult[]> => {
     let total = 0;
     for (const n of batch.sizes) total += n + 1;
     const buffer = batch.buffer && batch.buffer.byteLength >= total ? batch.buffer : new ArrayBuffer(Math.max(total, MIN_BATCH_BUFFER));
     const paths = Buffer.from(`${batch.paths.join('\0')}\0`, 'latin1');
-    const r = await native.readFiles(paths, Float64Array.from(batch.sizes), buffer, SMALL_FILE_FLAGS);
+    let r: Float64Array;
+    try {
+      r = await native.readFiles(paths, Float64Array.from(batch.sizes), buffer, SMALL_FILE_FLAGS);
+    } catch (e) {
+      if (typeof (e as NodeJS.ErrnoException).errno === 'number') throw e;
+      return readOnPool(batch);
+    }
     const out: WorkerResult[] = [];
     let at = 0;
     for (let i = 0; i < batch.paths.length; i++) {
@@ -325,19 +356,32 @@ export function nativeBatchReader(native: NativeFs): (batch: Batch) => Promise<W
           out.push({ status: 'vanished' });
           continue;
         }
-        // node:fs's words for it (code: text, syscall 'path').
+        // node:fs's words for it: `CODE: text, open 'path'` (the path as UTF-8 text), or `…, read` without one.
         const [code, text] = errors.get(status) ?? [`E${-status}`, 'unknown error'];
-        out.push({ status: 'error', message: `${code}: ${text}, ${syscall} '${batch.paths[i]!}'`, code });
+        const where = syscall === 'open' ? `open '${Buffer.from(batch.paths[i]!, 'latin1').toString()}'` : syscall;
+        out.push({ status: 'error', message: `${code}: ${text}, ${where}`, code });
         continue;
       }
       const got = r[k + 1]!;
-      // Exact decimal text of the inode, size and times, as a bigint would print them.
-      const num = (hi: number, lo: number) => (hi < 2097152 ? String(hi * 4294967296 + lo) : String((BigInt(hi) << 32n) | BigInt(lo)));
-      const ns = (sec: number, nsec: number) => String(BigInt(sec) * 1000000000n + BigInt(nsec));
-      const verdict = judgeRead(batch.lines?.[i], size, got, r[k + 2] === 1, num(r[k + 3]!, r[k + 4]!), num(r[k + 5]!, r[k + 6]!), ns(r[k + 7]!, r[k + 8]!), ns(r[k + 9]!, r[k + 10]!));
+      const verdict = judgeRead(
+        batch.lines?.[i], size, got, r[k + 2] === 1,
+        decimalOfHalves(r[k + 3]!, r[k + 4]!), decimalOfHalves(r[k + 5]!, r[k + 6]!), nanosText(r[k + 7]!, r[k + 8]!), nanosText(r[k + 9]!, r[k + 10]!),
+      );
       out.push(verdict === 'vanished' ? { status: verdict } : { status: verdict, data: buffer, at: start, got });
     }
     return out;
+  };
+  return async (batch) => {
+    // A slot, or wait for one handed over by a batch that ends.
+    if (nativeBatches < NATIVE_BATCHES) nativeBatches++;
+    else await new Promise<void>((go) => nativeWaiting.push(go));
+    try {
+      return await readBatch(batch);
+    } finally {
+      const next = nativeWaiting.shift();
+      if (next) next();
+      else nativeBatches--;
+    }
   };
 }
 

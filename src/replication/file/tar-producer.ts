@@ -416,7 +416,8 @@ export class TarProducer {
     this.o.internals?.beforeRead?.(e.path);
     let fd: number;
     try {
-      fd = openSync(abs, constants.O_RDONLY | O_NOFOLLOW);
+      // O_NONBLOCK: a FIFO put in the file's place opens at once (and is refused below) instead of hanging here.
+      fd = openSync(abs, constants.O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ELOOP') return 'vanished';
       throw err;

@@ -115,13 +115,29 @@ describe.runIf(env.ok)('native lister', () => {
     }
   });
 
+  /** An ArrayBuffer transferred away (detached: length 0). */
+  const detached = (): ArrayBuffer => {
+    const gone = new ArrayBuffer(16);
+    structuredClone(gone, { transfer: [gone] });
+    return gone;
+  };
+
   it('readFiles reads a batch into its buffer, and refuses one that would not fit or does not add up', async () => {
     const { readFiles } = loadNativeFs(built)!;
     const file = join(dir, 'file');
     const buffer = new ArrayBuffer(16);
-    const r = await readFiles(Buffer.from(`${file}\0${file}\0`), Float64Array.from([3, 3]), buffer, 0);
+    const fifo = join(dir, 'fifo');
+    const r = await readFiles(Buffer.from(`${file}\0${file}\0${join(dir, 'nope')}\0${fifo}\0`), Float64Array.from([3, 3, 1, 1]), buffer, 0);
     expect(Buffer.from(buffer, 0, 8).toString('latin1')).toBe('abc\0abc\0');
-    expect([r[0], r[1], r[2], r[12], r[13]]).toEqual([0, 3, 1, 0, 3]);
+    // Status, bytes read, regular file, inode and size in halves, mtime and ctime, where it failed.
+    const st = lstatSync(file, { bigint: true });
+    expect(Array.from(r.subarray(0, 12))).toEqual([
+      0, 3, 1, Number(st.ino >> 32n), Number(st.ino & 0xffffffffn), 0, 3,
+      Number(st.mtimeNs / 1000000000n), Number(st.mtimeNs % 1000000000n), Number(st.ctimeNs / 1000000000n), Number(st.ctimeNs % 1000000000n), 0,
+    ]);
+    expect([r[24], r[35]]).toEqual([-2, 0]); // ENOENT at open
+    // The FIFO (no writer): opened without waiting, not a regular file, not read.
+    expect([r[36], r[37], r[38]]).toEqual([0, 0, 0]);
     const refused = [
       [Buffer.from(`${file}\0`), Float64Array.from([3, 3]), new ArrayBuffer(16)], // fewer paths than sizes
       [Buffer.from(`${file}\0${file}\0`), Float64Array.from([3]), new ArrayBuffer(16)], // more
@@ -131,6 +147,8 @@ describe.runIf(env.ok)('native lister', () => {
       [Buffer.from(`${file}\0`), Float64Array.from([-1]), new ArrayBuffer(16)],
       [Buffer.from(`${file}\0`), Float64Array.from([16]), new ArrayBuffer(16)], // size + 1 does not fit
       [Buffer.from(''), new Float64Array(0), new ArrayBuffer(16)], // nothing to read
+      [Buffer.from(`${file}\0`), Float64Array.from([2 ** 30 + 1]), new ArrayBuffer(16)], // not a small file
+      [Buffer.from(`${file}\0`), Float64Array.from([3]), detached()], // no room at all
     ] as const;
     for (const [paths, sizes, buf] of refused) expect(() => readFiles(paths, sizes, buf, 0), `${paths.toString()} ${String(sizes)}`).toThrow(TypeError);
     expect(() => readFiles(Buffer.from(`${file}\0`), [3] as unknown as Float64Array, new ArrayBuffer(16), 0)).toThrow(TypeError);

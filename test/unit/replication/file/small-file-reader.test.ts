@@ -6,11 +6,12 @@
 // same bytes and verdicts, gone files and symlinks in their place as
 // vanished, node:fs's words for an error, its buffer reused in place.
 
+import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { nativeBatchReader, readOnPool, SmallFileReader, type Batch, type SmallRead } from '../../../../src/replication/file/small-file-reader.js';
+import { decimalOfHalves, nanosText, nativeBatchReader, readOnPool, SmallFileReader, type Batch, type SmallRead } from '../../../../src/replication/file/small-file-reader.js';
 import { nativeFs } from '../../../../src/platform/native-fs.js';
 import { fromStats } from '../../../../src/replication/file/entry.js';
 import { formatEntry } from '../../../../src/replication/file/manifest.js';
@@ -86,44 +87,69 @@ describe('small-file reader', () => {
   // The module is built by `npm run build` (CI always; its own tests fail without it under FERRY_REQUIRE_PRIVILEGED=1).
   it.runIf(nativeFs() !== null)('native batches: the same answers as the worker and node:fs, and the buffer reused in place', async () => {
     const native = nativeBatchReader(nativeFs()!);
-    const [same, touched, grown, replaced, asLink, goneFile, emptyOne] = files('native', 7);
+    const [same, touched, grown, replaced, asLink, goneFile, emptyOne, past, asFifo] = files('native', 9);
     writeFileSync(emptyOne!.path, '');
+    // Before 1970 and unchanged since the walk: "ok" only if its time is compared as exact text.
+    utimesSync(past!.path, new Date(-500), new Date(-500));
     const line = (p: Buffer) => formatEntry(fromStats(Buffer.from('x'), 'f', lstatSync(p, { bigint: true })));
-    const lines = [same, touched, grown, replaced, asLink, goneFile, emptyOne].map((f) => line(f!.path));
-    utimesSync(touched!.path, new Date(-86_400_000), new Date(-86_400_000)); // before 1970: times as exact text
+    const all = [same, touched, grown, replaced, asLink, goneFile, emptyOne, past, asFifo];
+    const lines = all.map((f) => line(f!.path));
+    utimesSync(touched!.path, new Date(1_600_000_000_000), new Date(1_600_000_000_000));
     writeFileSync(grown!.path, `${grown!.body}more`);
     writeFileSync(join(dir, 'native-new'), replaced!.body);
     renameSync(join(dir, 'native-new'), replaced!.path);
     rmSync(asLink!.path);
     symlinkSync(same!.path, asLink!.path);
     rmSync(goneFile!.path);
+    // A FIFO put in a file's place: not waited on (no writer ever comes), not read.
+    rmSync(asFifo!.path);
+    execFileSync('mkfifo', [asFifo!.path.toString()]);
+    // A directory in a file's place (native: not a file any more; node:fs fails its read), and a path too long.
     mkdirSync(join(dir, 'native-dir'));
-    const sizes = [same, touched, grown, replaced, asLink, goneFile].map((f) => f!.body.length);
+    const tooLong = `${dir}/${'n'.repeat(250)}`.repeat(17);
     const batch: Batch = {
-      paths: [...[same, touched, grown, replaced, asLink, goneFile, emptyOne].map((f) => f!.path.toString('latin1')), join(dir, 'native-dir')],
-      sizes: [...sizes, 0, 10],
-      lines: [...lines, ''],
+      paths: [...all.map((f) => f!.path.toString('latin1')), join(dir, 'native-dir'), tooLong],
+      sizes: [...all.map((f) => (f === emptyOne ? 0 : f!.body.length)), 10, 1],
+      lines: [...lines, '', ''],
     };
     const viaNative = await native(batch);
+    const text = (r: (typeof viaNative)[number]) => (r.data ? Buffer.from(r.data, r.at ?? 0, r.got).toString() : undefined);
+    expect(viaNative.map((r) => r.status)).toEqual(['ok', 'changed', 'changed', 'vanished', 'vanished', 'vanished', 'ok', 'ok', 'vanished', 'vanished', 'error']);
+    // node:fs on the pool agrees, but for the FIFO and the directory, which it fails to read (ESPIPE, EISDIR).
     const viaPool = await readOnPool(batch);
-    const text = (r: (typeof viaNative)[number]) => (r.data ? Buffer.from(r.data, r.at ?? 0, Math.min(r.got!, 1 << 20)).subarray(0, r.got).toString() : undefined);
-    expect(viaNative.map((r) => r.status)).toEqual(['ok', 'changed', 'changed', 'vanished', 'vanished', 'vanished', 'ok', 'error']);
-    expect(viaNative.map((r) => r.status)).toEqual(viaPool.map((r) => r.status));
-    expect(viaNative.map(text)).toEqual(viaPool.map(text));
+    expect(viaPool.map((r) => r.status)).toEqual(['ok', 'changed', 'changed', 'vanished', 'vanished', 'vanished', 'ok', 'ok', 'error', 'error', 'error']);
+    expect([viaPool[8]!.code, viaPool[9]!.code]).toEqual(['ESPIPE', 'EISDIR']);
+    const both = [0, 1, 2, 3, 4, 5, 6, 7];
+    expect(both.map((i) => text(viaNative[i]!))).toEqual(both.map((i) => text(viaPool[i]!)));
     expect(text(viaNative[2]!)).toBe(`${grown!.body}m`); // one byte more than walked: it grew
-    // A directory opened as a file fails at its read, in node:fs's words.
-    expect(viaNative[7]).toMatchObject({ status: 'error', code: 'EISDIR', message: `EISDIR: illegal operation on a directory, read '${join(dir, 'native-dir')}'` });
-    expect(viaPool[7]).toMatchObject({ status: 'error', code: 'EISDIR' });
+    expect(text(viaNative[7]!)).toBe(past!.body);
+    // An error in node:fs's very words.
+    expect(viaNative[10]).toEqual({ status: 'error', code: 'ENAMETOOLONG', message: `ENAMETOOLONG: name too long, open '${tooLong}'` });
+    expect(viaPool[10]).toEqual(viaNative[10]);
     // The batch's buffer is read into where it is (not transferred), and reused when it is large enough.
     const buffer = viaNative[0]!.data!;
     const again = await native({ paths: [same!.path.toString('latin1')], sizes: [same!.body.length], buffer });
     expect(again[0]!.data).toBe(buffer);
     expect(buffer.byteLength).toBeGreaterThan(0);
-    // Through the reader: its batches go to the native reads.
+    // Through the reader: its batches go to the native reads, and a released batch's buffer carries the next.
     const reader = new SmallFileReader(native);
     readers.push(reader);
-    const r = ok(await reader.read(same!.path, same!.body.length, lines[0]));
-    expect(r.data.toString()).toBe(same!.body);
-    expect(r.changed).toBe(false);
+    const first = ok(await reader.read(same!.path, same!.body.length, lines[0]));
+    expect(first.data.toString()).toBe(same!.body);
+    expect(first.changed).toBe(false);
+    first.release!();
+    const second = ok(await reader.read(past!.path, past!.body.length, lines[7]));
+    expect(second.data.toString()).toBe(past!.body);
+    expect(second.data.buffer).toBe(first.data.buffer);
+  });
+
+  it('gives exact decimal text of 64-bit halves and of times before 1970', () => {
+    expect(decimalOfHalves(0, 5)).toBe('5');
+    expect(decimalOfHalves(2097151, 4294967295)).toBe(String(2n ** 53n - 1n));
+    expect(decimalOfHalves(2097152, 4294967295)).toBe(String(2n ** 53n + 4294967295n));
+    expect(decimalOfHalves(4294967295, 4294967295)).toBe(String(2n ** 64n - 1n));
+    expect(nanosText(-1, 500000000)).toBe('-500000000');
+    expect(nanosText(0, 5)).toBe('5');
+    expect(nanosText(13582598400, 1)).toBe('13582598400000000001');
   });
 });
