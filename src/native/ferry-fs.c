@@ -482,7 +482,8 @@ static ssize_t xattr_read(int fd, const char *path, const char *name, char *stac
   return -ERANGE;
 }
 
-// xattrs(target: number | Buffer) → null | [name, value, name, value, …]
+// xattrs(target: number | Buffer, namesOnly?: boolean) → null | [name, value, name, value, …]
+// (with namesOnly, each value is null and none is read)
 // Every extended attribute (POSIX ACLs included: system.posix_acl_*) of an
 // open file (an fd) or of a path, never following a symlink there
 // (llistxattr, lgetxattr); null when it has none or its file system keeps
@@ -496,15 +497,17 @@ static ssize_t xattr_read(int fd, const char *path, const char *name, char *stac
 // (0.43 s of a run whose files have none); on the fd the small-file reader
 // already holds, flistxattr is one short syscall.
 static napi_value xattrs(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_valuetype type = napi_undefined;
-  bool isBuffer = false;
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_valuetype type = napi_undefined, namesType = napi_undefined;
+  bool isBuffer = false, namesOnly = false;
   int fd = -1;
   char *data = NULL;
   size_t len = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok) {
-    napi_throw_type_error(env, NULL, "xattrs(target: number | Buffer)");
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_typeof(env, argv[0], &type) != napi_ok ||
+      (argc > 1 && (napi_typeof(env, argv[1], &namesType) != napi_ok ||
+                    (namesType != napi_undefined && napi_get_value_bool(env, argv[1], &namesOnly) != napi_ok)))) {
+    napi_throw_type_error(env, NULL, "xattrs(target: number | Buffer, namesOnly?: boolean)");
     return NULL;
   }
   if (type == napi_number) {
@@ -560,6 +563,15 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
     size_t nl = strnlen(name, (size_t)(n - at));
     at += (ssize_t)nl + 1;
     if (nl == 0) continue;
+    if (namesOnly) {
+      // The names alone (a receiver removing what is not wanted reads no value).
+      napi_value nv, none;
+      if (napi_create_string_latin1(env, name, nl, &nv) != napi_ok || napi_get_null(env, &none) != napi_ok ||
+          napi_set_element(env, out, k, nv) != napi_ok || napi_set_element(env, out, k + 1, none) != napi_ok)
+        out = NULL;
+      k += 2;
+      continue;
+    }
     char *value;
     ssize_t vl = xattr_read(fd, path, name, valueStack, sizeof valueStack, &value);
     if (vl == -ENODATA || vl == -ENOTSUP) {

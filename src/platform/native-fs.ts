@@ -27,10 +27,11 @@ export const NATIVE_STAT_FIELDS = 16;
 /**
  * Every extended attribute of an open file (an fd) or a path (never
  * following a symlink there), as name, value, name, value… in the kernel's
- * order; null when it has none or its file system keeps none. Throws
+ * order (with `namesOnly`, each value null: none is read); null when it
+ * has none or its file system keeps none. Throws
  * node:fs-like errors (with .errno).
  */
-export type NativeXattrs = (target: number | Buffer) => (string | Buffer)[] | null;
+export type NativeXattrs = (target: number | Buffer, namesOnly?: boolean) => (string | Buffer | null)[] | null;
 
 /**
  * Small files read whole on libuv's thread pool (see readFiles in

@@ -82,20 +82,27 @@ export function readXattrsNative(xattrs: NativeXattrs, abs: Buffer): Map<string,
   const list = xattrs(abs);
   if (list === null) return out;
   const pairs: [string, Buffer][] = [];
-  for (let i = 0; i + 1 < list.length; i += 2) {
-    // The name's bytes as latin1: decoded from UTF-8, as the library's names are; it refuses any other.
-    let name = list[i] as string;
-    if (!/^[\x00-\x7f]*$/.test(name)) {
-      const bytes = Buffer.from(name, 'latin1');
-      if (!isUtf8(bytes)) throw new XattrPathError(`an xattr name is not UTF-8 (hex ${bytes.toString('hex')})`);
-      name = bytes.toString('utf8');
-    }
-    pairs.push([name, list[i + 1] as Buffer]);
-  }
+  for (let i = 0; i + 1 < list.length; i += 2) pairs.push([xattrName(list[i] as string), list[i + 1] as Buffer]);
   // Sorted as the library's names were (JavaScript's string order), so that both give the same headers.
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   for (const [k, v] of pairs) out.set(k, v);
   return out;
+}
+
+/** The names of an entry's xattrs, read natively without their values. */
+function xattrNamesNative(xattrs: NativeXattrs, abs: Buffer): string[] {
+  const list = xattrs(abs, true);
+  const names: string[] = [];
+  if (list !== null) for (let i = 0; i < list.length; i += 2) names.push(xattrName(list[i] as string));
+  return names;
+}
+
+/** A name's bytes (latin1 text) decoded from UTF-8, as the library's names are; it refuses any other. */
+function xattrName(raw: string): string {
+  if (/^[\x00-\x7f]*$/.test(raw)) return raw;
+  const bytes = Buffer.from(raw, 'latin1');
+  if (!isUtf8(bytes)) throw new XattrPathError(`an xattr name is not UTF-8 (hex ${bytes.toString('hex')})`);
+  return bytes.toString('utf8');
 }
 
 /** readXattrs through @napi-rs/xattr (text paths: see withTextPath). */
@@ -125,15 +132,24 @@ export function readXattrsWithLibrary(abs: Buffer): Map<string, Buffer> {
 export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void {
   const n = nativeXattrs();
   if (n) {
+    if (!want || want.size === 0) {
+      // Nothing wanted: its names alone (no value read), each removed: one list, as the library made. A
+      // --cpu-prof of the receiver put 1.3 s in the value reads this skips (entries that inherit a default
+      // ACL, /usr full copy into xfs), but its CPU without the profiler did not differ measurably (3 rounds
+      // each: 3.73-4.62 s before, 3.87-4.74 s after): fewer calls, no measured gain.
+      const names = xattrNamesNative(n, abs);
+      if (names.length > 0) withTextPath(abs, (p) => apply(p, names, []));
+      return;
+    }
     // What it has, read natively (values included): the library is called only when something must change.
     let have = readXattrsNative(n, abs);
-    const remove = [...have.keys()].filter((k) => !want?.has(k));
+    const remove = [...have.keys()].filter((k) => !want.has(k));
     if (remove.length > 0) {
       withTextPath(abs, (p) => apply(p, remove, []));
       // Read again: a removal may take a wanted one with it (xfs lists an ACL twice, see apply).
       have = readXattrsNative(n, abs);
     }
-    const set = want ? [...want].filter(([k, v]) => !have.get(k)?.equals(v)) : [];
+    const set = [...want].filter(([k, v]) => !have.get(k)?.equals(v));
     if (set.length > 0) withTextPath(abs, (p) => apply(p, [], set));
     return;
   }

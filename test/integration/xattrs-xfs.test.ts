@@ -67,6 +67,18 @@ describe.runIf(env.ok)('xattrs on xfs', () => {
     expect(acl(dir)).toBe(before);
   });
 
+  it('removes every xattr when none is wanted (names only read), as the library does', () => {
+    for (const [name, viaLibrary] of [['none-native', false], ['none-library', true]] as const) {
+      const { dir } = aclDir(name);
+      if (viaLibrary) {
+        const script = `import { writeXattrs } from ${JSON.stringify(distXattrs)}; writeXattrs(Buffer.from(${JSON.stringify(dir)}), undefined);`;
+        execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, FERRY_NATIVE: '0' } });
+      } else writeXattrs(Buffer.from(dir), new Map());
+      expect(readXattrs(Buffer.from(dir)).size, name).toBe(0);
+      expect(acl(dir), name).not.toMatch(/nobody|default:/);
+    }
+  });
+
   it('changes an ACL and removes one that is no longer wanted', () => {
     const { dir, want } = aclDir('changed');
     const other = join(root, 'other');

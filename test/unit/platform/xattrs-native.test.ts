@@ -81,6 +81,8 @@ describe.runIf(env.ok)('native xattrs', () => {
       }
     }
     expect(xattrs(p('plain'))).toBeNull();
+    // Names alone: the same names, no value read.
+    expect(xattrs(p('tagged'), true)).toEqual(xattrs(p('tagged'))!.map((x, i) => (i % 2 === 0 ? x : null)));
     const tagged = readXattrs(p('tagged'));
     expect([...tagged.keys()]).toEqual(['user.B', 'user.alpha', 'user.zeta']);
     expect(tagged.get('user.alpha')!.length).toBe(0);
