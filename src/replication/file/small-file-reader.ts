@@ -113,10 +113,21 @@ export function rawFstatFor(nodeFs: typeof import('node:fs'), probeFd: number): 
   }
 }
 
+/**
+ * The buffer a batch is read into: the one given back with it if its files (each its walked size and one
+ * byte more) fit, else a new one of at least `minBuffer` bytes. Self-contained: its source text runs on the
+ * worker threads.
+ */
+export function batchBuffer(m: Batch, minBuffer: number): ArrayBuffer {
+  let total = 0;
+  for (const n of m.sizes) total += n + 1;
+  return m.buffer && m.buffer.byteLength >= total ? m.buffer : new ArrayBuffer(Math.max(total, minBuffer));
+}
+
 /** One thread's batch reader. Self-contained: its source text runs on the worker threads. */
 function setupBatchReader(
   init: { flags: number; minBuffer?: number },
-  lib: { fs: typeof import('node:fs'); judgeRead: typeof judgeRead; rawFstatFor: typeof rawFstatFor },
+  lib: { fs: typeof import('node:fs'); judgeRead: typeof judgeRead; rawFstatFor: typeof rawFstatFor; batchBuffer: typeof batchBuffer },
 ): (m: Batch, transfer: Transfer) => WorkerResult[] {
   const fs = lib.fs;
   const judge = lib.judgeRead;
@@ -131,9 +142,7 @@ function setupBatchReader(
     // arenas of about 22 MB per worker thread at the agent's peak.
     // A buffer given back by the main thread is reused (measured: docs/file-replication.md, "Buffers reused on
     // a full pass"); a new one gets some room to spare, so that it fits later batches too.
-    let total = 0;
-    for (const n of m.sizes) total += n + 1;
-    const whole = m.buffer && m.buffer.byteLength >= total ? new Uint8Array(m.buffer) : new Uint8Array(Math.max(total, init.minBuffer ?? 0));
+    const whole = new Uint8Array(lib.batchBuffer(m, init.minBuffer ?? 0));
     const all = Buffer.from(whole.buffer);
     let at = 0;
     for (let i = 0; i < m.paths.length; i++) {
@@ -190,7 +199,7 @@ function setupBatchReader(
 export const smallFileBody = workerBody({
   name: 'small-file reading',
   modules: { fs: 'node:fs' },
-  helpers: { judgeRead, rawFstatFor },
+  helpers: { judgeRead, rawFstatFor, batchBuffer },
   setup: setupBatchReader,
 });
 
@@ -330,9 +339,7 @@ export function nativeBatchReader(native: NativeFs): (batch: Batch) => Promise<W
   const SYSCALLS = ['open', 'read', 'fstat'];
   const errnos = osConstants.errno;
   const readBatch = async (batch: Batch): Promise<WorkerResult[]> => {
-    let total = 0;
-    for (const n of batch.sizes) total += n + 1;
-    const buffer = batch.buffer && batch.buffer.byteLength >= total ? batch.buffer : new ArrayBuffer(Math.max(total, MIN_BATCH_BUFFER));
+    const buffer = batchBuffer(batch, MIN_BATCH_BUFFER);
     const paths = Buffer.from(`${batch.paths.join('\0')}\0`, 'latin1');
     let r: Float64Array;
     try {
