@@ -1,25 +1,27 @@
-// ferry's native file-system helper (Node-API, C99, Linux): one call lists a
-// directory with every entry's lstat, instead of a readdir and then one lstat
-// per entry by its full path. Built by packaging/build-native.mjs into
-// dist/native/ferry-fs.node; src/platform/native-fs.ts loads it, and without
-// it (no C compiler at build time, the single executable, FERRY_NATIVE=0)
-// the walk uses node:fs as before.
+// ferry's native file-system helper (Node-API, C99, Linux). Built by
+// packaging/build-native.mjs into dist/native/ferry-fs.node (the single
+// executable carries it as an asset); src/platform/native-fs.ts loads it,
+// and without it (no C compiler at build time, FERRY_NATIVE=0) the same work
+// goes through node:fs and @napi-rs/xattr, with the same results. Its calls:
+// - listdir: one directory's entries with every entry's lstat, symlink
+//   targets and manifest lines, instead of a readdir and then one lstat (and
+//   readlink) per entry by its full path;
+// - readFiles: a batch of small files read whole on libuv's thread pool;
+// - xattrs: an entry's extended attributes by path or fd.
 //
-// Why (issue 14, measured on the 2-core VM, 43,065 entries of /usr, one
-// thread): node:fs's readdirSync + the raw lstat binding took 305-313 ms warm
-// and 571-763 ms cold; getdents64 + fstatat relative to the directory's fd
-// took 184 ms warm and 420-436 ms cold. Each lstat by full path walks every
-// component of the path again in the kernel, and every call crosses from JS
-// into C++; here each name is looked up in its directory once, and the
-// directory costs one crossing. A second call, xattrs, reads an entry's
-// extended attributes by path or fd (see there); without the module they
-// are read through @napi-rs/xattr (src/platform/xattrs-linux.ts).
+// Why listdir (issue 14, measured on the 2-core VM, 43,065 entries of /usr,
+// one thread): node:fs's readdirSync + the raw lstat binding took 305-313 ms
+// warm and 571-763 ms cold; getdents64 + fstatat relative to the directory's
+// fd took 184 ms warm and 420-436 ms cold. Each lstat by full path walks
+// every component of the path again in the kernel, and every call crosses
+// from JS into C++; here each name is looked up in its directory once, and
+// the directory costs one crossing. The others say why at their definitions.
 //
-// Only syscall(2), the C library's xattr calls (glibc 2.3), its memory,
-// string and sort functions (no
-// symbol newer than glibc 2.14's memcpy) and libuv's error names and texts
-// (exported by node, so that errors read as node:fs's) are used, and nothing
-// is shared between calls: worker threads may list at the same time.
+// Only syscall(2), pread, the C library's xattr calls (glibc 2.3), its
+// memory, string and sort functions (no symbol newer than glibc 2.14's
+// memcpy), libuv's error names and texts (exported by node, so that errors
+// read as node:fs's) and Node-API are used, and nothing is shared between
+// calls: worker threads may list, and pool threads read, at the same time.
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,7 +45,8 @@
 
 // A directory with more entries than this is not listed here (the caller
 // falls back to node:fs): what a listing holds here and in the result grows
-// with it, outside V8's heap limits (about 280 bytes an entry).
+// with it, outside V8's heap limits (about 280 bytes an entry, and its
+// manifest line, whose total LINES_BYTES bounds).
 #define MAX_ENTRIES 100000
 
 // The longest path the kernel takes (PATH_MAX with its NUL): an entry whose

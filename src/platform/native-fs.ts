@@ -1,9 +1,10 @@
 // ferry's native file-system helper (src/native/ferry-fs.c, built by
 // packaging/build-native.mjs into dist/native/ferry-fs.node): where it is,
 // whether it loads here, and how a thread loads it. Optional by design: a
-// build without a C compiler, the single executable (which carries no
-// native module of its own) and FERRY_NATIVE=0 all give null, and the
-// callers use node:fs instead (the same results, measured slower).
+// build without a C compiler and FERRY_NATIVE=0 give null, and the callers
+// use node:fs instead (the same results, measured slower). The single
+// executable carries the module as an asset and replaces nativeFsPath
+// (packaging/sea/build-sea.mjs).
 
 import { existsSync, lstatSync, realpathSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -110,8 +111,8 @@ export function nativeFs(): NativeFs | null {
  * The module's real path when it exists, is trusted (it and the directories
  * above it owned by root or this user, writable by no one else) and loads
  * in this process, else null (FERRY_NATIVE=0: always null; the single
- * executable's bundle replaces this function with one that gives null,
- * packaging/sea/build-sea.mjs).
+ * executable's bundle replaces this function with one that gives the module
+ * written out of its asset, packaging/sea/build-sea.mjs).
  * Looked for beside the compiled code (dist/platform → dist/native) and, for
  * code run from src/ (tests), in the repository's dist/.
  */
