@@ -485,6 +485,93 @@ static ssize_t xattr_read(int fd, const char *path, const char *name, char *stac
   return -ERANGE;
 }
 
+// Every xattr of an open file (fd >= 0) or of a path (never following a
+// symlink there) into `out`, one after the other as u32 name length, name,
+// u32 value length, value (native byte order; with namesOnly, no value and a
+// length of UINT32_MAX); the kernel's order. One removed between the list and
+// its read (ENODATA) is left out. Returns how many, or -errno with *failedIn
+// the call that failed; ENOTSUP (a file system without xattrs) is none. When
+// `out` runs out of memory, out->ok goes 0 (the caller fails the call). No
+// napi: it runs on libuv's pool for readFiles.
+static int xattrs_collect(int fd, const char *path, int namesOnly, struct text *out, const char **failedIn) {
+  char listStack[4096];
+  char *list;
+  ssize_t n = xattr_read(fd, path, NULL, listStack, sizeof listStack, &list);
+  if (n == -ENOTSUP || n == 0) {
+    if (list != listStack) free(list);
+    return 0;
+  }
+  if (n < 0) {
+    if (list != listStack) free(list);
+    *failedIn = fd >= 0 ? "flistxattr" : "llistxattr";
+    return (int)n;
+  }
+  char valueStack[4096];
+  int count = 0, failed = 0;
+  for (ssize_t at = 0; at < n;) {
+    const char *name = list + at;
+    size_t nl = strnlen(name, (size_t)(n - at));
+    at += (ssize_t)nl + 1;
+    if (nl == 0) continue;
+    uint32_t u = (uint32_t)nl;
+    if (namesOnly) {
+      text_put(out, (const char *)&u, sizeof u);
+      text_put(out, name, nl);
+      u = UINT32_MAX;
+      text_put(out, (const char *)&u, sizeof u);
+      count++;
+      continue;
+    }
+    char *value;
+    ssize_t vl = xattr_read(fd, path, name, valueStack, sizeof valueStack, &value);
+    if (vl == -ENODATA || vl == -ENOTSUP) {
+      // Removed since the list (or not readable as such): as if it had not been there.
+      if (value != valueStack) free(value);
+      continue;
+    }
+    if (vl < 0) {
+      if (value != valueStack) free(value);
+      failed = (int)vl;
+      *failedIn = fd >= 0 ? "fgetxattr" : "lgetxattr";
+      break;
+    }
+    text_put(out, (const char *)&u, sizeof u);
+    text_put(out, name, nl);
+    u = (uint32_t)vl;
+    text_put(out, (const char *)&u, sizeof u);
+    text_put(out, value, (size_t)vl);
+    if (value != valueStack) free(value);
+    count++;
+  }
+  if (list != listStack) free(list);
+  return failed ? failed : count;
+}
+
+// xattrs_collect's bytes [from, from + len) as [name, value, name, value, …]
+// (latin1 names; values Buffers, null where only names were read), or NULL
+// when napi fails.
+static napi_value xattrs_array(napi_env env, const char *blob, size_t len) {
+  napi_value out;
+  if (napi_create_array(env, &out) != napi_ok) return NULL;
+  uint32_t k = 0;
+  for (size_t at = 0; at + 2 * sizeof(uint32_t) <= len;) {
+    uint32_t nl, vl;
+    memcpy(&nl, blob + at, sizeof nl);
+    const char *name = blob + at + sizeof nl;
+    memcpy(&vl, name + nl, sizeof vl);
+    const char *value = name + nl + sizeof vl;
+    at += 2 * sizeof(uint32_t) + nl + (vl == UINT32_MAX ? 0 : vl);
+    napi_value nv, vv;
+    void *copied;
+    if (napi_create_string_latin1(env, name, nl, &nv) != napi_ok ||
+        (vl == UINT32_MAX ? napi_get_null(env, &vv) : napi_create_buffer_copy(env, vl, value, &copied, &vv)) != napi_ok ||
+        napi_set_element(env, out, k, nv) != napi_ok || napi_set_element(env, out, k + 1, vv) != napi_ok)
+      return NULL;
+    k += 2;
+  }
+  return out;
+}
+
 // xattrs(target: number | Buffer, namesOnly?: boolean) → null | [name, value, name, value, …]
 // (with namesOnly, each value is null and none is read)
 // Every extended attribute (POSIX ACLs included: system.posix_acl_*) of an
@@ -542,76 +629,33 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
     path[0] = 0;
     snprintf(shown, sizeof shown, "fd %d", fd);
   }
-  char listStack[4096];
-  char *list;
-  ssize_t n = xattr_read(fd, path, NULL, listStack, sizeof listStack, &list);
+  struct text blob = {NULL, 0, 0, 1};
+  const char *failedIn = NULL;
+  int n = xattrs_collect(fd, path, namesOnly, &blob, &failedIn);
   napi_value out = NULL;
-  if (n == -ENOTSUP || n == 0) {
-    if (list != listStack) free(list);
+  if (n < 0) {
+    free(blob.p);
+    throw_error_in(env, -n, NULL, failedIn, shown);
+    return NULL;
+  }
+  if (n == 0) {
+    free(blob.p);
     napi_get_null(env, &out);
     return out;
   }
-  if (n < 0) {
-    if (list != listStack) free(list);
-    throw_error_in(env, (int)-n, NULL, fd >= 0 ? "flistxattr" : "llistxattr", shown);
-    return NULL;
-  }
-  char valueStack[4096];
-  uint32_t k = 0;
-  int failed = 0;
-  const char *failedIn = NULL;
-  if (napi_create_array(env, &out) != napi_ok) out = NULL;
-  for (ssize_t at = 0; out != NULL && at < n;) {
-    const char *name = list + at;
-    size_t nl = strnlen(name, (size_t)(n - at));
-    at += (ssize_t)nl + 1;
-    if (nl == 0) continue;
-    if (namesOnly) {
-      // The names alone (a receiver removing what is not wanted reads no value).
-      napi_value nv, none;
-      if (napi_create_string_latin1(env, name, nl, &nv) != napi_ok || napi_get_null(env, &none) != napi_ok ||
-          napi_set_element(env, out, k, nv) != napi_ok || napi_set_element(env, out, k + 1, none) != napi_ok)
-        out = NULL;
-      k += 2;
-      continue;
-    }
-    char *value;
-    ssize_t vl = xattr_read(fd, path, name, valueStack, sizeof valueStack, &value);
-    if (vl == -ENODATA || vl == -ENOTSUP) {
-      // Removed since the list (or not readable as such): as if it had not been there.
-      if (value != valueStack) free(value);
-      continue;
-    }
-    if (vl < 0) {
-      if (value != valueStack) free(value);
-      failed = (int)-vl;
-      failedIn = fd >= 0 ? "fgetxattr" : "lgetxattr";
-      break;
-    }
-    napi_value nv, vv;
-    void *copied;
-    bool ok = napi_create_string_latin1(env, name, nl, &nv) == napi_ok && napi_create_buffer_copy(env, (size_t)vl, value, &copied, &vv) == napi_ok &&
-              napi_set_element(env, out, k, nv) == napi_ok && napi_set_element(env, out, k + 1, vv) == napi_ok;
-    if (value != valueStack) free(value);
-    if (!ok) out = NULL;
-    k += 2;
-  }
-  if (list != listStack) free(list);
-  if (failed) {
-    throw_error_in(env, failed, NULL, failedIn, shown);
-    return NULL;
-  }
+  if (blob.ok) out = xattrs_array(env, blob.p, blob.used);
+  free(blob.p);
   if (out == NULL) {
     throw_error_in(env, 0, "FERRY_NATIVE_FAILED", NULL, shown);
     return NULL;
   }
-  if (k == 0) napi_get_null(env, &out);
   return out;
 }
 
 // readFiles: small files read whole on libuv's thread pool, a batch a call.
 //
-// readFiles(paths: Buffer, sizes: Float64Array, buffer: ArrayBuffer, flags: number) → Promise<Float64Array>
+// readFiles(paths: Buffer, sizes: Float64Array, buffer: ArrayBuffer, flags: number, withXattrs?: boolean)
+//   → Promise<Float64Array>, or with withXattrs Promise<[Float64Array, (null | number | list)[]]>
 // paths: each file's path, NUL-terminated, one after the other; sizes: each
 // file's size as the walk saw it; file i is read into buffer at the sum of
 // (size + 1) of the files before it, up to size + 1 bytes (one more, to see
@@ -623,6 +667,11 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
 // into `buffer` on the calling thread when the job ends (a buffer detached or
 // too short by then fails the call instead); a file that is not a regular
 // file when opened is not read (status 0, not a regular file).
+// withXattrs: each file read is also asked for its xattrs on the fd it holds
+// (flistxattr, fgetxattr), after its bytes; per file, the second result holds
+// null (none), the list as xattrs() gives it, or -errno where reading them
+// failed (the caller reads them by path, as without this flag); a file not
+// read has null.
 //
 // Why (issue 14, /usr full copy, --cpu-prof of the agent): the pass thread
 // read each small file with blocking calls, one at a time, and spent 3.1 s of
@@ -631,7 +680,9 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
 // the disk at once, outside any JavaScript thread, and a batch costs one
 // trip to the pool instead of four calls a file. Measured alone (37,756
 // small files of the tree, caches dropped, open/read/fstat/close): one
-// thread 1.80 s, four threads 1.25-1.28 s.
+// thread 1.80 s, four threads 1.25-1.28 s. Their xattrs on the same fd (the
+// agent's main thread listed every small file's by path, 0.2-0.3 s of a /usr
+// full copy whose files mostly have none, measured 2026-12-07).
 #define READ_FIELDS 12
 
 struct read_job {
@@ -642,6 +693,11 @@ struct read_job {
   size_t dataLen;
   int flags;
   double *out;
+  // withXattrs: every file's xattrs_collect result (count or -errno) and where its bytes start in xblob.
+  int withXattrs;
+  int *xres;
+  size_t *xoff;
+  struct text xblob;
   napi_ref buffer;
   napi_async_work work;
   napi_deferred deferred;
@@ -653,6 +709,9 @@ static void read_job_free(napi_env env, struct read_job *job) {
   free(job->sizes);
   free(job->out);
   free(job->data);
+  free(job->xres);
+  free(job->xoff);
+  free(job->xblob.p);
   free(job);
 }
 
@@ -663,6 +722,10 @@ static void read_execute(napi_env env, void *data) {
   size_t at = 0;
   for (size_t i = 0; i < job->count; i++) {
     double *r = job->out + i * READ_FIELDS;
+    if (job->withXattrs) {
+      job->xres[i] = 0;
+      job->xoff[i] = job->xblob.used;
+    }
     size_t size = (size_t)job->sizes[i];
     unsigned char *buf = job->data + at;
     at += size + 1;
@@ -715,6 +778,10 @@ static void read_execute(napi_env env, void *data) {
         r[8] = (double)st.st_mtim.tv_nsec;
         r[9] = (double)st.st_ctim.tv_sec;
         r[10] = (double)st.st_ctim.tv_nsec;
+        if (job->withXattrs && r[2] == 1) {
+          const char *failedIn = NULL;
+          job->xres[i] = xattrs_collect(fd, "", 0, &job->xblob, &failedIn);
+        }
       }
     }
     close(fd);
@@ -728,6 +795,23 @@ static napi_value plain_error(napi_env env, const char *message) {
     napi_get_undefined(env, &err);
   }
   return err;
+}
+
+// [fields, xattrs]: per file null, -errno, or its list (see readFiles); NULL when napi or memory fails.
+static napi_value read_xattrs_result(napi_env env, struct read_job *job, napi_value fields) {
+  napi_value pair, lists;
+  if (!job->xblob.ok || napi_create_array_with_length(env, 2, &pair) != napi_ok || napi_create_array_with_length(env, job->count, &lists) != napi_ok)
+    return NULL;
+  for (size_t i = 0; i < job->count; i++) {
+    napi_value v = NULL;
+    int x = job->xres[i];
+    if (x == 0) napi_get_null(env, &v);
+    else if (x < 0) napi_create_int32(env, x, &v);
+    else v = xattrs_array(env, job->xblob.p + job->xoff[i], (i + 1 < job->count ? job->xoff[i + 1] : job->xblob.used) - job->xoff[i]);
+    if (v == NULL || napi_set_element(env, lists, (uint32_t)i, v) != napi_ok) return NULL;
+  }
+  if (napi_set_element(env, pair, 0, fields) != napi_ok || napi_set_element(env, pair, 1, lists) != napi_ok) return NULL;
+  return pair;
 }
 
 static void read_complete(napi_env env, napi_status status, void *data) {
@@ -751,7 +835,10 @@ static void read_complete(napi_env env, napi_status status, void *data) {
       at += (size_t)job->sizes[i] + 1;
     }
     memcpy(abData, job->out, job->count * READ_FIELDS * sizeof(double));
-    napi_resolve_deferred(env, job->deferred, arr);
+    napi_value result = arr;
+    if (job->withXattrs) result = read_xattrs_result(env, job, arr);
+    if (result != NULL) napi_resolve_deferred(env, job->deferred, result);
+    else napi_reject_deferred(env, job->deferred, plain_error(env, "ferry-fs: readFiles failed"));
   } else {
     napi_reject_deferred(env, job->deferred, plain_error(env, ok ? "ferry-fs: readFiles failed" : "ferry-fs: readFiles' buffer went away"));
   }
@@ -760,9 +847,11 @@ static void read_complete(napi_env env, napi_status status, void *data) {
 }
 
 static napi_value readFiles(napi_env env, napi_callback_info info) {
-  const char *usage = "readFiles(paths: Buffer, sizes: Float64Array, buffer: ArrayBuffer, flags: number)";
-  size_t argc = 4;
-  napi_value argv[4], promise, name;
+  const char *usage = "readFiles(paths: Buffer, sizes: Float64Array, buffer: ArrayBuffer, flags: number, withXattrs?: boolean)";
+  size_t argc = 5;
+  napi_value argv[5], promise, name;
+  napi_valuetype xType = napi_undefined;
+  bool withXattrs = false;
   bool isBuffer = false, isTyped = false, isAb = false;
   char *paths = NULL;
   size_t pathsLen = 0, count = 0, abLen = 0;
@@ -776,7 +865,8 @@ static napi_value readFiles(napi_env env, napi_callback_info info) {
       napi_is_typedarray(env, argv[1], &isTyped) != napi_ok || !isTyped ||
       napi_get_typedarray_info(env, argv[1], &type, &count, &sizes, &sizesAb, &sizesOffset) != napi_ok || type != napi_float64_array ||
       napi_is_arraybuffer(env, argv[2], &isAb) != napi_ok || !isAb || napi_get_arraybuffer_info(env, argv[2], &abData, &abLen) != napi_ok ||
-      napi_get_value_int32(env, argv[3], &flags) != napi_ok) {
+      napi_get_value_int32(env, argv[3], &flags) != napi_ok ||
+      (argc > 4 && (napi_typeof(env, argv[4], &xType) != napi_ok || (xType != napi_undefined && napi_get_value_bool(env, argv[4], &withXattrs) != napi_ok)))) {
     napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
@@ -803,8 +893,14 @@ static napi_value readFiles(napi_env env, napi_callback_info info) {
     job->paths = malloc(pathsLen);
     job->sizes = malloc(count * sizeof(double));
     job->out = malloc(count * READ_FIELDS * sizeof(double));
+    job->xblob.ok = 1;
+    job->withXattrs = withXattrs;
+    if (withXattrs) {
+      job->xres = malloc(count * sizeof(int));
+      job->xoff = malloc(count * sizeof(size_t));
+    }
   }
-  if (job == NULL || job->paths == NULL || job->sizes == NULL || job->out == NULL) {
+  if (job == NULL || job->paths == NULL || job->sizes == NULL || job->out == NULL || (withXattrs && (job->xres == NULL || job->xoff == NULL))) {
     if (job != NULL) read_job_free(env, job);
     napi_throw_error(env, "FERRY_NATIVE_NOMEM", "ferry-fs: no memory for a batch of reads");
     return NULL;

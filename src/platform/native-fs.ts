@@ -40,7 +40,17 @@ export type NativeXattrs = (target: number | Buffer, namesOnly?: boolean) => (st
  * size, the buffer they are read into (file after file, size + 1 bytes
  * each), the open flags; resolves to NATIVE_READ_FIELDS doubles a file.
  */
-export type NativeReadFiles = (paths: Buffer, sizes: Float64Array, buffer: ArrayBuffer, flags: number) => Promise<Float64Array>;
+export interface NativeReadFiles {
+  (paths: Buffer, sizes: Float64Array, buffer: ArrayBuffer, flags: number): Promise<Float64Array>;
+  /**
+   * The same, and each file's xattrs from the fd it was read through: per file null (none, or not read), its
+   * list as NativeXattrs gives it, or -errno where reading them failed (then read them by path).
+   */
+  (paths: Buffer, sizes: Float64Array, buffer: ArrayBuffer, flags: number, withXattrs: true): Promise<[Float64Array, NativeXattrsRead[]]>;
+}
+
+/** One file's xattrs as readFiles gives them with `withXattrs`. */
+export type NativeXattrsRead = (string | Buffer | null)[] | null | number;
 
 /** Doubles a file in readFiles' result: status (0 or -errno), bytes read, regular file, inode and size (high, low 32 bits), mtime, ctime (s, ns), where it failed. */
 export const NATIVE_READ_FIELDS = 12;

@@ -19,6 +19,7 @@ import { loadNativeFs, nativeFsPath, NATIVE_STAT_FIELDS, type NativeListdir } fr
 import { escapeField } from '../../../src/protocol/paths.js';
 import { manifestLine } from '../../../src/replication/file/manifest.js';
 import { needs } from '../../helpers/requirements.js';
+import { setAttributeSync } from '@napi-rs/xattr';
 
 const built = fileURLToPath(new URL('../../../dist/native/ferry-fs.node', import.meta.url));
 const env = needs({ files: [built], tools: ['mkfifo'] });
@@ -152,6 +153,22 @@ describe.runIf(env.ok)('native lister', () => {
     ] as const;
     for (const [paths, sizes, buf] of refused) expect(() => readFiles(paths, sizes, buf, 0), `${paths.toString()} ${String(sizes)}`).toThrow(TypeError);
     expect(() => readFiles(Buffer.from(`${file}\0`), [3] as unknown as Float64Array, new ArrayBuffer(16), 0)).toThrow(TypeError);
+    expect(() => readFiles(Buffer.from(`${file}\0`), Float64Array.from([3]), new ArrayBuffer(16), 0, 'yes' as unknown as true)).toThrow(TypeError);
+  });
+
+  it('readFiles with withXattrs gives each file read its xattrs from its fd, and null for the rest', async () => {
+    const { readFiles, xattrs } = loadNativeFs(built)!;
+    const tagged = join(dir, 'tagged');
+    writeFileSync(tagged, 'xyz');
+    setAttributeSync(tagged, 'user.one', Buffer.from('1'));
+    setAttributeSync(tagged, 'user.two', Buffer.alloc(0));
+    const paths = Buffer.from(`${join(dir, 'file')}\0${tagged}\0${join(dir, 'nope')}\0${join(dir, 'fifo')}\0`);
+    const [fields, lists] = await readFiles(paths, Float64Array.from([3, 3, 1, 1]), new ArrayBuffer(16), 0, true);
+    expect(fields).toHaveLength(4 * 12);
+    expect(Buffer.from((await readFiles(paths, Float64Array.from([3, 3, 1, 1]), new ArrayBuffer(16), 0)).buffer).equals(Buffer.from(fields.buffer))).toBe(true);
+    // The kernel's order, as xattrs() by path gives it (an empty value included); nothing for what was not read.
+    expect(lists).toEqual([null, xattrs(Buffer.from(tagged)), null, null]);
+    expect((lists[1] as unknown[]).filter((_, i) => i % 2 === 0).sort()).toEqual(['user.one', 'user.two']);
   });
 
   it('lists a directory larger than one getdents64 buffer, and an empty one', () => {
