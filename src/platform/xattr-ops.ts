@@ -6,6 +6,10 @@
 export interface XattrOps {
   /** All xattrs of an entry, sorted by name; empty when there are none. */
   readXattrs(abs: Buffer): Map<string, Buffer>;
+  /** The same for an open file, where the platform reads them natively (else absent: read by path). */
+  readXattrsFd?(fd: number): Map<string, Buffer> | undefined;
+  /** A list the native module read (name, value, …: readFiles' withXattrs) as readXattrs gives it. */
+  xattrsFromList?(list: (string | Buffer | null)[] | null): Map<string, Buffer>;
   /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest. */
   writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void;
 }

@@ -76,10 +76,23 @@ export function readXattrs(abs: Buffer): Map<string, Buffer> {
   return n ? readXattrsNative(n, abs) : readXattrsWithLibrary(abs);
 }
 
-/** readXattrs through the native module (any path bytes, one call). */
-export function readXattrsNative(xattrs: NativeXattrs, abs: Buffer): Map<string, Buffer> {
+/** readXattrs of an open file, through the native module (flistxattr, fgetxattr); undefined without it. */
+export function readXattrsFd(fd: number): Map<string, Buffer> | undefined {
+  const n = nativeXattrs();
+  return n ? readXattrsNative(n, fd) : undefined;
+}
+
+/** readXattrs through the native module (any path bytes, or an fd; one call). */
+export function readXattrsNative(xattrs: NativeXattrs, target: Buffer | number): Map<string, Buffer> {
+  return xattrsFromList(xattrs(target));
+}
+
+/**
+ * A native list (name, value, … as NativeXattrs gives it) as readXattrs gives it: names decoded from UTF-8
+ * (XattrPathError for one that is not), sorted.
+ */
+export function xattrsFromList(list: (string | Buffer | null)[] | null): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
-  const list = xattrs(abs);
   if (list === null) return out;
   const pairs: [string, Buffer][] = [];
   for (let i = 0; i + 1 < list.length; i += 2) pairs.push([xattrName(list[i] as string), list[i + 1] as Buffer]);

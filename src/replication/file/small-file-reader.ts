@@ -13,7 +13,7 @@
 import { close as fsClose, constants, fstat as fsFstat, open as fsOpen, read as fsRead } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import { NATIVE_READ_FIELDS, type NativeFs } from '../../platform/native-fs.js';
+import { NATIVE_READ_FIELDS, type NativeFs, type NativeXattrsRead } from '../../platform/native-fs.js';
 import { WorkerPool, workerBody, type Transfer } from '../../platform/worker-pool.js';
 
 export type SmallRead =
@@ -24,6 +24,11 @@ export type SmallRead =
       changed: boolean;
       /** Call once `data` is no longer needed (copied out): its batch's buffer may then be reused. */
       release?: () => void;
+      /**
+       * Its xattrs, read on the fd its bytes came through (the native reader, when the reader was asked for
+       * them): null for none, else as NativeXattrs lists them. Absent: not read (read them by path).
+       */
+      xattrs?: (string | Buffer | null)[] | null;
     };
 
 interface Request {
@@ -62,6 +67,8 @@ export interface Batch {
   lines?: string[];
   /** A buffer back from an earlier batch (moved to the worker) to read into if it fits; else one is allocated. */
   buffer?: ArrayBuffer;
+  /** Read each file's xattrs too, where the reader can (the native one): WorkerResult.xattrs. */
+  xattrs?: boolean;
 }
 
 export interface WorkerResult {
@@ -73,6 +80,8 @@ export interface WorkerResult {
   got?: number;
   message?: string;
   code?: string;
+  /** With Batch.xattrs, where the reader read them: null (none) or the list (SmallRead.xattrs). */
+  xattrs?: (string | Buffer | null)[] | null;
 }
 
 /**
@@ -223,7 +232,11 @@ export class SmallFileReader {
    * `threads` may instead be threads shared with the rest of the pass
    * (pass-workers.ts): a function running one batch, closed by its owner.
    */
-  constructor(threads: number | ((batch: Batch) => Promise<WorkerResult[]>) = 4) {
+  constructor(
+    threads: number | ((batch: Batch) => Promise<WorkerResult[]>) = 4,
+    /** Ask for each file's xattrs with its bytes (SmallRead.xattrs), where the reader can. */
+    private readonly xattrs = false,
+  ) {
     if (typeof threads === 'function') {
       this.run = threads;
       this.pool = undefined;
@@ -256,6 +269,7 @@ export class SmallFileReader {
     this.pending = [];
     const batch: Batch = { paths: reqs.map((r) => r.path.toString('latin1')), sizes: reqs.map((r) => r.size) };
     if (reqs.every((r) => r.line !== '')) batch.lines = reqs.map((r) => r.line);
+    if (this.xattrs) batch.xattrs = true;
     const buffer = this.spare.pop();
     if (buffer) batch.buffer = buffer;
     this.run(batch).then(
@@ -287,7 +301,9 @@ export class SmallFileReader {
     this.bytesRead += r.got!;
     const data = Buffer.from(r.data!, r.at ?? 0, Math.min(r.got!, req.size));
     const changed = r.status === 'changed';
-    req.resolve(release ? { data, changed, release: once(release) } : { data, changed });
+    const read: Exclude<SmallRead, 'vanished'> = release ? { data, changed, release: once(release) } : { data, changed };
+    if (r.xattrs !== undefined) read.xattrs = r.xattrs;
+    req.resolve(read);
   }
 
   async close(): Promise<void> {
@@ -342,8 +358,14 @@ export function nativeBatchReader(native: NativeFs): (batch: Batch) => Promise<W
     const buffer = batchBuffer(batch, MIN_BATCH_BUFFER);
     const paths = Buffer.from(`${batch.paths.join('\0')}\0`, 'latin1');
     let r: Float64Array;
+    let xattrs: NativeXattrsRead[] | undefined;
     try {
-      r = await native.readFiles(paths, Float64Array.from(batch.sizes), buffer, SMALL_FILE_FLAGS);
+      if (batch.xattrs) {
+        const got = await native.readFiles(paths, Float64Array.from(batch.sizes), buffer, SMALL_FILE_FLAGS, true);
+        // (A module built before readFiles took withXattrs gives the fields alone: xattrs are then read by path.)
+        if (Array.isArray(got)) [r, xattrs] = got;
+        else r = got as unknown as Float64Array;
+      } else r = await native.readFiles(paths, Float64Array.from(batch.sizes), buffer, SMALL_FILE_FLAGS);
     } catch (e) {
       if (typeof (e as NodeJS.ErrnoException).errno === 'number') throw e;
       return readOnPool(batch);
@@ -374,7 +396,15 @@ export function nativeBatchReader(native: NativeFs): (batch: Batch) => Promise<W
         batch.lines?.[i], size, got, r[k + 2] === 1,
         decimalOfHalves(r[k + 3]!, r[k + 4]!), decimalOfHalves(r[k + 5]!, r[k + 6]!), nanosText(r[k + 7]!, r[k + 8]!), nanosText(r[k + 9]!, r[k + 10]!),
       );
-      out.push(verdict === 'vanished' ? { status: verdict } : { status: verdict, data: buffer, at: start, got });
+      if (verdict === 'vanished') {
+        out.push({ status: verdict });
+        continue;
+      }
+      const read: WorkerResult = { status: verdict, data: buffer, at: start, got };
+      // A number is the -errno of reading them on the fd: left to the path read, which says what fails.
+      const x = xattrs?.[i];
+      if (x !== undefined && typeof x !== 'number') read.xattrs = x;
+      out.push(read);
     }
     return out;
   };

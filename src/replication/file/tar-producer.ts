@@ -358,7 +358,8 @@ export class TarProducer {
   /** Reads a small file ahead; judged on the reader's thread against the walk's line (inode, size, times). */
   private readSmall(e: Entry, line: string): Promise<SmallRead> {
     this.o.internals?.beforeRead?.(e.path);
-    this.reader ??= new SmallFileReader(this.o.smallFileThreads);
+    // Each file's xattrs come with its bytes where the reader can (on the fd it read through), off this thread.
+    this.reader ??= new SmallFileReader(this.o.smallFileThreads, this.xops?.xattrsFromList !== undefined);
     return this.reader.read(absPath(this.rootBuf, e.path), e.size, line);
   }
 
@@ -366,7 +367,7 @@ export class TarProducer {
   private *smallFile(e: Entry, r: SmallRead): Generator<Buffer, 'ok' | 'changed' | 'vanished'> {
     if (r === 'vanished') return 'vanished';
     const h: TarHeader = { path: e.path, mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, type: 'file', size: e.size };
-    const x = this.xattrs(e);
+    const x = this.xattrs(e, r.xattrs);
     if (x) h.xattrs = x;
     const head = this.putHeader(h);
     if (head) yield* this.emit(head);
@@ -398,10 +399,18 @@ export class TarProducer {
 
   private xops: XattrOps | null = null;
 
-  private xattrs(e: Entry): Map<string, Buffer> | undefined {
-    if (!this.xops || e.type === 'l') return undefined;
+  /**
+   * An entry's xattrs for its header: `listed` when the reader read them with the bytes (null: none), else read
+   * on `fd` when the platform can, else by path.
+   */
+  private xattrs(e: Entry, listed?: (string | Buffer | null)[] | null, fd?: number): Map<string, Buffer> | undefined {
+    const xops = this.xops;
+    if (!xops || e.type === 'l') return undefined;
     try {
-      const x = this.xops.readXattrs(absPath(this.rootBuf, e.path));
+      const x =
+        (listed !== undefined ? xops.xattrsFromList?.(listed) : undefined) ??
+        (fd !== undefined ? xops.readXattrsFd?.(fd) : undefined) ??
+        xops.readXattrs(absPath(this.rootBuf, e.path));
       return x.size > 0 ? x : undefined;
     } catch (err) {
       const why = err instanceof XattrPathError ? err.message : (err as Error).message;
@@ -427,7 +436,7 @@ export class TarProducer {
       if (before.ino !== e.ino || !before.isFile()) return 'vanished';
       const size = Number(before.size);
       const h: TarHeader = { ...base(e), type: 'file', size };
-      const x = this.xattrs(e);
+      const x = this.xattrs(e, undefined, fd);
       if (x) h.xattrs = x;
       let ranges: Range[] | null = null;
       const threshold = this.o.largeFileThreshold ?? LARGE_FILE;

@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { decimalOfHalves, nanosText, nativeBatchReader, readOnPool, SmallFileReader, type Batch, type SmallRead } from '../../../../src/replication/file/small-file-reader.js';
 import { nativeFs } from '../../../../src/platform/native-fs.js';
+import { readXattrs, xattrsFromList } from '../../../../src/platform/xattrs-linux.js';
+import { setAttributeSync } from '@napi-rs/xattr';
 import { fromStats } from '../../../../src/replication/file/entry.js';
 import { formatEntry } from '../../../../src/replication/file/manifest.js';
 
@@ -141,6 +143,39 @@ describe('small-file reader', () => {
     const second = ok(await reader.read(past!.path, past!.body.length, lines[7]));
     expect(second.data.toString()).toBe(past!.body);
     expect(second.data.buffer).toBe(first.data.buffer);
+  });
+
+  it.runIf(nativeFs() !== null)("native batches asked for xattrs read them on each file's fd: the same as by path", async () => {
+    const native = nativeBatchReader(nativeFs()!);
+    const [plain, tagged, big, gone] = files('xattr', 4);
+    setAttributeSync(tagged!.path.toString(), 'user.b', Buffer.from([0, 0xff, 0x10]));
+    setAttributeSync(tagged!.path.toString(), 'user.a', Buffer.from('one'));
+    // A value near what ext4 keeps for a file (one block); lists and values beyond the module's first 4 KiB
+    // are read again at the size the kernel gives (xattrs-native.test.ts, on tmpfs, covers that).
+    setAttributeSync(big!.path.toString(), 'user.large', Buffer.alloc(3000, 0x61));
+    rmSync(gone!.path);
+    const batch: Batch = { paths: [plain, tagged, big, gone].map((f) => f!.path.toString('latin1')), sizes: [plain, tagged, big, gone].map((f) => f!.body.length), xattrs: true };
+    const got = await native(batch);
+    expect(got.map((r) => r.status)).toEqual(['ok', 'ok', 'ok', 'vanished']);
+    expect(got[0]!.xattrs).toBeNull();
+    for (const i of [1, 2]) {
+      const f = [plain, tagged, big][i]!;
+      expect(xattrsFromList(got[i]!.xattrs!)).toEqual(readXattrs(f.path));
+    }
+    expect([...xattrsFromList(got[1]!.xattrs!).keys()]).toEqual(['user.a', 'user.b']);
+    expect(got[3]!.xattrs).toBeUndefined();
+    // Not asked: none read (the producer reads them by path).
+    const without = await native({ ...batch, xattrs: false });
+    expect(without.map((r) => r.xattrs)).toEqual([undefined, undefined, undefined, undefined]);
+    // Through the reader: asked for by its owner, handed on with the bytes.
+    const reader = new SmallFileReader(native, true);
+    readers.push(reader);
+    const r = ok(await reader.read(tagged!.path, tagged!.body.length));
+    expect(r.data.toString()).toBe(tagged!.body);
+    expect(xattrsFromList(r.xattrs!).get('user.a')!.toString()).toBe('one');
+    const plainReader = new SmallFileReader(native);
+    readers.push(plainReader);
+    expect(ok(await plainReader.read(tagged!.path, tagged!.body.length)).xattrs).toBeUndefined();
   });
 
   it('gives exact decimal text of 64-bit halves and of times before 1970', () => {
