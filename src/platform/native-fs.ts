@@ -55,11 +55,22 @@ export type NativeXattrsRead = (string | Buffer | null)[] | null | number;
 /** Doubles a file in readFiles' result: status (0 or -errno), bytes read, regular file, inode and size (high, low 32 bits), mtime, ctime (s, ns), where it failed. */
 export const NATIVE_READ_FIELDS = 12;
 
+/**
+ * LZ4 through the system's liblz4 (lz4Compress, lz4Decompress in ferry-fs.c): `u32 LE size | block` into
+ * `dst`, or decoded from it into `dst`; the number of bytes written. Compression throws a RangeError when dst
+ * is too small, decompression an error with code FERRY_CHUNK_CORRUPT for a block that does not decode to its
+ * size prefix (or whose prefix does not fit dst).
+ */
+export type NativeLz4 = (src: Uint8Array, dst: Uint8Array) => number;
+
 /** The module's functions (ferry-fs.c). */
 export interface NativeFs {
   listdir: NativeListdir;
   readFiles: NativeReadFiles;
   xattrs: NativeXattrs;
+  /** Present when the host has liblz4 (1.7 or later): see NativeLz4. */
+  lz4Compress?: NativeLz4;
+  lz4Decompress?: NativeLz4;
 }
 
 /**
@@ -77,11 +88,15 @@ export function loadNativeFs(path: string): NativeFs | null {
   if (cache.has(path)) return cache.get(path)!;
   let fns: NativeFs | null = null;
   try {
-    const m = { exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown } };
+    const m = { exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown } };
     process.dlopen(m, path);
-    const { listdir, readFiles, xattrs } = m.exports;
+    const { listdir, readFiles, xattrs, lz4Compress, lz4Decompress } = m.exports;
     if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function') {
       fns = { listdir: listdir as NativeListdir, readFiles: readFiles as NativeReadFiles, xattrs: xattrs as NativeXattrs };
+      if (typeof lz4Compress === 'function' && typeof lz4Decompress === 'function') {
+        fns.lz4Compress = lz4Compress as NativeLz4;
+        fns.lz4Decompress = lz4Decompress as NativeLz4;
+      }
     }
   } catch {
     fns = null;

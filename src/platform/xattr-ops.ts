@@ -6,7 +6,7 @@
 export interface XattrOps {
   /** All xattrs of an entry, sorted by name; empty when there are none. */
   readXattrs(abs: Buffer): Map<string, Buffer>;
-  /** The same for an open file, where the platform reads them natively (else absent: read by path). */
+  /** The same for an open file; undefined (read them by path) where the platform cannot (absent on Windows). */
   readXattrsFd?(fd: number): Map<string, Buffer> | undefined;
   /** A list the native module read (name, value, …: readFiles' withXattrs) as readXattrs gives it. */
   xattrsFromList?(list: (string | Buffer | null)[] | null): Map<string, Buffer>;

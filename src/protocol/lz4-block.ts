@@ -1,9 +1,12 @@
 // LZ4 block format (the format of `lz4 -B`'s blocks and of lz4-napi's
 // `compress`). On the wire a DATA payload with codec 1 is
-// `raw size: u32 LE | lz4 block`. Both directions run through WebAssembly
-// (lz4-wasm.ts: lz4_flex, two to three times faster) when its module
-// loads, else through the plain TypeScript codec below — the same format,
-// so either side may use either. (lz4-napi 2.10 is not used here: it leaks
+// `raw size: u32 LE | lz4 block`. Both directions run through the system's
+// liblz4 where ferry's native module loads and finds it (lz4Compress and
+// lz4Decompress in src/native/ferry-fs.c: about three times the
+// WebAssembly codec's speed on this VM), else through WebAssembly
+// (lz4-wasm.ts: lz4_flex, two to three times faster than TypeScript) when its
+// module loads, else through the plain TypeScript codec below — the same
+// format, so either side may use either. (lz4-napi 2.10 is not used here: it leaks
 // native memory on every call — RSS grows by about a third of the data
 // compressed — which breaks the agent's memory bound within one pass.)
 //
@@ -11,7 +14,19 @@
 // to worker threads (see src/protocol/lz4-pool.ts).
 
 import { FerryError } from '../errors/ferry-error.js';
-import { wasmCodec } from './lz4-wasm.js';
+import { nativeFs } from '../platform/native-fs.js';
+import { wasmCodec, type WasmCodec } from './lz4-wasm.js';
+
+let mainCodec: WasmCodec | null | undefined;
+
+/** The fastest codec this thread has: liblz4 through the native module, else WebAssembly (null: TypeScript). */
+export function fastCodec(): WasmCodec | null {
+  if (mainCodec === undefined) {
+    const n = nativeFs();
+    mainCodec = n?.lz4Compress && n.lz4Decompress ? { compress: n.lz4Compress, decompress: n.lz4Decompress } : wasmCodec();
+  }
+  return mainCodec;
+}
 
 /** Worst-case compressed size of n bytes (LZ4_compressBound). */
 export function lz4Bound(n: number): number {
@@ -133,8 +148,8 @@ let mainCompressor: ((src: Uint8Array, dst: Uint8Array) => number) | undefined;
 /** Compresses on the calling thread: `u32 LE size | block`. */
 export function lz4Compress(src: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(4 + lz4Bound(src.length));
-  const wasm = wasmCodec();
-  if (wasm) return out.subarray(0, wasm.compress(src, out));
+  const fast = fastCodec();
+  if (fast) return out.subarray(0, fast.compress(src, out));
   mainCompressor ??= makeCompressor();
   const n = mainCompressor(new Uint8Array(src.buffer, src.byteOffset, src.length), new Uint8Array(out.buffer, out.byteOffset, out.length));
   return out.subarray(0, n);
@@ -159,13 +174,17 @@ function outputFor(data: Uint8Array, expected: number, into: Buffer | undefined)
  * the decoder allocate more; corrupt input throws FERRY_CHUNK_CORRUPT.
  */
 export function lz4Decompress(data: Uint8Array, expected: number, into?: Buffer): Buffer {
-  const wasm = wasmCodec();
-  if (!wasm) return lz4DecompressJs(data, expected, into);
+  return lz4DecompressWith(fastCodec(), data, expected, into);
+}
+
+/** lz4Decompress through `codec` (null: the TypeScript decoder). */
+export function lz4DecompressWith(fast: WasmCodec | null, data: Uint8Array, expected: number, into?: Buffer): Buffer {
+  if (!fast) return lz4DecompressJs(data, expected, into);
   const out = outputFor(data, expected, into);
   const size = out.length;
   let n: number;
   try {
-    n = wasm.decompress(data, out);
+    n = fast.decompress(data, out);
   } catch (e) {
     corrupt((e as Error).message);
   }

@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { lz4Bound, makeCompressor } from './lz4-block.js';
 import { lz4WasmModule, makeWasmCodec } from './lz4-wasm.js';
 import { WorkerPool, workerBody, type Transfer } from '../platform/worker-pool.js';
+import { loadNativeFs, nativeFsPath } from '../platform/native-fs.js';
 import { DATA_RUN_BYTES } from './sizes.js';
 
 /** Input buffers are allocated at this size: the most raw bytes a sender puts in one frame. */
@@ -39,12 +40,26 @@ const OUTPUT_BYTES = 4 + lz4Bound(INPUT_BYTES);
  */
 const SPARE_OUTPUTS = 4;
 
+/** A compressing thread's init: the compiled WebAssembly codec, and the native module's path (liblz4, when it has it). */
+export interface Lz4Init {
+  module: WebAssembly.Module | null;
+  native?: string;
+}
+
+/** The init for compressing threads of this process. */
+export function lz4Init(): Lz4Init {
+  const native = nativeFsPath();
+  return native === null ? { module: lz4WasmModule() } : { module: lz4WasmModule(), native };
+}
+
 /** One thread's compressor. Self-contained: its source text runs on the worker threads. */
 function setupCompressor(
-  init: { module: WebAssembly.Module | null },
-  lib: { makeCompressor: typeof makeCompressor; makeWasmCodec: typeof makeWasmCodec; lz4Bound: typeof lz4Bound },
+  init: Lz4Init,
+  lib: { makeCompressor: typeof makeCompressor; makeWasmCodec: typeof makeWasmCodec; lz4Bound: typeof lz4Bound; loadNativeFs: typeof loadNativeFs },
 ): (task: CompressTask, transfer: Transfer) => Compressed {
-  const compress = init.module ? lib.makeWasmCodec(init.module).compress : lib.makeCompressor();
+  // liblz4 through the native module where it loads on this thread, else WebAssembly, else TypeScript.
+  const native = init.native ? lib.loadNativeFs(init.native) : null;
+  const compress = native?.lz4Compress ?? (init.module ? lib.makeWasmCodec(init.module).compress : lib.makeCompressor());
   let scratch = new Uint8Array(0);
   return (task, transfer) => {
     const src = new Uint8Array(task.input, 0, task.length);
@@ -67,7 +82,7 @@ function setupCompressor(
 
 export const lz4CompressBody = workerBody({
   name: 'lz4 compression',
-  helpers: { makeCompressor, makeWasmCodec, lz4Bound },
+  helpers: { makeCompressor, makeWasmCodec, lz4Bound, loadNativeFs },
   setup: setupCompressor,
 });
 
@@ -76,7 +91,7 @@ export type CompressLane = (task: CompressTask, transfer: ArrayBuffer[]) => Prom
 
 export class Lz4Pool {
   /** Set when the threads are the pool's own. */
-  private readonly pool: WorkerPool<{ module: WebAssembly.Module | null }, CompressTask, Compressed> | undefined;
+  private readonly pool: WorkerPool<Lz4Init, CompressTask, Compressed> | undefined;
   private readonly run: CompressLane;
   /** Input buffers back from the workers, reused for the next jobs. */
   private readonly spare: ArrayBuffer[] = [];
@@ -100,7 +115,7 @@ export class Lz4Pool {
       this.pool = undefined;
       this.run = lane;
     } else {
-      const pool = new WorkerPool(lz4CompressBody, { module: size > 0 ? lz4WasmModule() : null }, { size, perWorker: 1 });
+      const pool = new WorkerPool(lz4CompressBody, size > 0 ? lz4Init() : { module: null }, { size, perWorker: 1 });
       this.pool = pool;
       this.run = (task, transfer) => pool.run(task, transfer);
     }

@@ -81,6 +81,9 @@ export function buildTree(root: string, opts: { xattrs?: boolean } = {}): void {
     run('setfattr', ['-n', 'user.binary', '-v', '0x00ff10ee', join(root, 'etc/app/config.yaml')]);
     run('setfattr', ['-n', 'user.dir', '-v', 'on a dir', join(root, 'etc/app')]);
     run('setfattr', ['-n', 'trusted.secret', '-v', 'root only', join(root, 'etc/empty')]);
+    // A large file and a sparse one: their xattrs are read on the fd they are sent from, not with a small-file batch.
+    run('setfattr', ['-n', 'user.large', '-v', 'on a large file', join(root, 'var/lib/db/data.bin')]);
+    run('setfattr', ['-n', 'user.sparse', '-v', '0x0102', join(root, 'var/lib/db/sparse.img')]);
     // setfattr(1) takes text arguments: reach the non-UTF-8 directory through /proc/self/fd.
     const dfd = openSync(bjoin(root, NON_UTF8), 'r');
     try {

@@ -31,8 +31,7 @@
 
 import { availableParallelism } from 'node:os';
 import { handlerHere, lanesBody, WorkerPool, type LaneTask } from '../../platform/worker-pool.js';
-import { lz4CompressBody, Lz4Pool, type CompressTask, type Compressed } from '../../protocol/lz4-pool.js';
-import { lz4WasmModule } from '../../protocol/lz4-wasm.js';
+import { lz4CompressBody, lz4Init, Lz4Pool, type CompressTask, type Compressed } from '../../protocol/lz4-pool.js';
 import { sharedListerBody, type DirListing, type Lister, type ListerInit, type WalkListTask } from './walker.js';
 import { readOnPool, SMALL_FILE_INIT, smallFileBody, type Batch, type WorkerResult } from './small-file-reader.js';
 
@@ -104,7 +103,7 @@ export class PassWorkers {
   }
 
   private lanes(): Record<string, unknown> {
-    return (this.lanesInit ??= { list: {}, read: SMALL_FILE_INIT, lz4: { module: lz4WasmModule() } });
+    return (this.lanesInit ??= { list: {}, read: SMALL_FILE_INIT, lz4: lz4Init() });
   }
 
   private hereHandler(): (m: LaneTask) => unknown {

@@ -1,12 +1,27 @@
-// Our LZ4 block codecs — the wasm one (lz4_flex through protocol/lz4-wasm.ts,
-// what runs when its module loads) and the TypeScript fallback: lossless,
-// compatible with each other and with lz4-napi (the reference
-// implementation) in both directions, and safe on corrupt input.
+// Our LZ4 block codecs — the system's liblz4 through ferry's native module
+// (what runs where it loads), the wasm one (lz4_flex through
+// protocol/lz4-wasm.ts, where the native one does not) and the TypeScript
+// fallback: lossless, compatible with each other and with lz4-napi (the
+// reference implementation) in both directions, and safe on corrupt input.
 import { randomBytes } from 'node:crypto';
 import { compressSync, uncompressSync } from 'lz4-napi';
 import { describe, expect, it } from 'vitest';
-import { lz4Bound, lz4Compress, lz4Decompress, lz4DecompressJs, makeCompressor } from '../../../src/protocol/lz4-block.js';
-import { wasmCodec } from '../../../src/protocol/lz4-wasm.js';
+import { fileURLToPath } from 'node:url';
+import { fastCodec, lz4Bound, lz4Compress, lz4Decompress, lz4DecompressJs, lz4DecompressWith, makeCompressor } from '../../../src/protocol/lz4-block.js';
+import { wasmCodec, type WasmCodec } from '../../../src/protocol/lz4-wasm.js';
+import { loadNativeFs } from '../../../src/platform/native-fs.js';
+import { needs } from '../../helpers/requirements.js';
+
+// The native module is built by `npm run build`; liblz4 (liblz4-1) is on every Debian system (apt needs it).
+const built = fileURLToPath(new URL('../../../dist/native/ferry-fs.node', import.meta.url));
+const env = needs({ files: [built, '/usr/lib/x86_64-linux-gnu/liblz4.so.1'] });
+const nativeFns = env.ok ? loadNativeFs(built) : null;
+const native: WasmCodec | null = nativeFns?.lz4Compress && nativeFns.lz4Decompress ? { compress: nativeFns.lz4Compress, decompress: nativeFns.lz4Decompress } : null;
+const wasm = wasmCodec()!;
+const compressWith = (c: WasmCodec, src: Buffer) => {
+  const out = Buffer.alloc(4 + lz4Bound(src.length));
+  return out.subarray(0, c.compress(src, out));
+};
 
 const tsCompressor = makeCompressor();
 function tsCompress(src: Buffer): Buffer {
@@ -28,16 +43,18 @@ const samples: Record<string, Buffer> = {
 };
 
 describe('lz4 block codec', () => {
-  it('runs on the wasm module (the TypeScript codec is only the fallback)', () => {
+  it('runs on liblz4 where the native module has it, else on the wasm module (the TypeScript codec is only the last fallback)', () => {
     expect(wasmCodec()).not.toBeNull();
+    if (env.ok) expect(native).not.toBeNull();
+    if (native) expect(fastCodec()!.compress).toBe(native.compress);
+    else expect(fastCodec()).toBe(wasmCodec());
   });
 
   for (const [name, data] of Object.entries(samples)) {
-    it(`round-trips ${name} between the wasm and TypeScript codecs`, () => {
-      const wasm = lz4Compress(data);
-      const ts = tsCompress(data);
-      for (const block of [wasm, ts]) {
-        expect(lz4Decompress(block, data.length).equals(data)).toBe(true);
+    it(`round-trips ${name} between the native, wasm and TypeScript codecs, each decoding the others' blocks`, () => {
+      const blocks = [compressWith(wasm, data), tsCompress(data), lz4Compress(data), ...(native ? [compressWith(native, data)] : [])];
+      for (const block of blocks) {
+        for (const codec of [wasm, native]) if (codec) expect(lz4DecompressWith(codec, block, data.length).equals(data)).toBe(true);
         expect(lz4DecompressJs(block, data.length).equals(data)).toBe(true);
       }
     });
@@ -65,7 +82,12 @@ describe('lz4 block codec', () => {
     expect(lz4Compress(samples.random!).length).toBeLessThan(samples.random!.length + 1300);
   });
 
-  for (const [name, decode] of [['wasm', lz4Decompress], ['TypeScript', lz4DecompressJs]] as const) {
+  const decoders: [string, (data: Uint8Array, expected: number) => Buffer][] = [
+    ['wasm', (d, n) => lz4DecompressWith(wasm, d, n)],
+    ['TypeScript', lz4DecompressJs],
+    ...(native ? [['native (liblz4)', (d: Uint8Array, n: number) => lz4DecompressWith(native, d, n)] as [string, (data: Uint8Array, expected: number) => Buffer]] : []),
+  ];
+  for (const [name, decode] of decoders) {
     it(`refuses corrupt input without reading or writing out of bounds (${name})`, () => {
       const good = lz4Compress(samples.mixed!);
       expect(() => decode(good, samples.mixed!.length + 1)).toThrow(/size prefix/);

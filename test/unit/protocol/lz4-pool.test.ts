@@ -5,9 +5,10 @@
 // collector. Real worker threads.
 
 import { afterAll, describe, expect, it } from 'vitest';
-import { lz4CompressBody, Lz4Pool, type CompressTask } from '../../../src/protocol/lz4-pool.js';
+import { lz4CompressBody, lz4Init, Lz4Pool, type CompressTask } from '../../../src/protocol/lz4-pool.js';
+import { nativeFsPath } from '../../../src/platform/native-fs.js';
 import { handlerHere } from '../../../src/platform/worker-pool.js';
-import { lz4Decompress } from '../../../src/protocol/lz4-block.js';
+import { fastCodec, lz4Bound, lz4Decompress } from '../../../src/protocol/lz4-block.js';
 import { encodePayload } from '../../../src/protocol/compress.js';
 import { Codec } from '../../../src/protocol/frames.js';
 
@@ -39,6 +40,20 @@ describe('lz4 pool outputs', () => {
     expect(rb.buffer.byteLength).toBeGreaterThan(0);
     expect(lz4Decompress(rb, b.length).equals(b)).toBe(true);
     expect(lz4Decompress(rc, a.length).equals(a)).toBe(true);
+  });
+
+  it("compresses with the native module's liblz4 on its threads where this process has it (the same bytes as here)", async () => {
+    const codec = fastCodec()!;
+    const pool = new Lz4Pool(1);
+    pools.push(pool);
+    const words = Buffer.from(Array.from({ length: 40_000 }, (_, i) => `word${i % 313} `).join(''));
+    const here = Buffer.alloc(4 + lz4Bound(words.length));
+    const want = here.subarray(0, codec.compress(words, here));
+    const got = await pool.compress(words);
+    // lz4_flex (wasm) and liblz4 pick different matches: equal bytes say which one ran on the worker.
+    expect(got.equals(want)).toBe(true);
+    expect(lz4Decompress(got, words.length).equals(words)).toBe(true);
+    expect(lz4Init().native === undefined).toBe(nativeFsPath() === null);
   });
 
   it('takes back at once an output that was not kept (lz4 did not save enough: the frame goes raw)', async () => {
