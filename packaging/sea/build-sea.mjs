@@ -2,7 +2,8 @@
 // app (dist/ + production node_modules) into one CommonJS script, the two
 // native addons (lz4-napi, @napi-rs/xattr) become SEA assets loaded through
 // native-addon.cjs, ferry's own native module (dist/native/ferry-fs.node:
-// the walk's lister, xattr reads) an asset extracted the same way, the LZ4
+// the walk's lister, small-file and xattr reads, LZ4 through the host's liblz4) an asset extracted
+// the same way, the LZ4
 // WebAssembly module an asset read at start-up,
 // and postject injects the blob into a copy of node.
 // Usage: node packaging/sea/build-sea.mjs <staged-app-dir> <node-binary> <output-file>

@@ -955,15 +955,18 @@ static napi_value readFiles(napi_env env, napi_callback_info info) {
 // lz4Compress(src: Uint8Array, dst: Uint8Array) → bytes written: `u32 LE size | LZ4 block` of src
 // lz4Decompress(src: Uint8Array, dst: Uint8Array) → bytes decoded from `u32 LE size | LZ4 block`
 // The LZ4 block format through the system's liblz4 (liblz4.so.1, >= 1.7,
-// loaded with dlopen: no link-time dependency, so the module loads on a
+// loaded with uv_dlopen: no link-time dependency, so the module loads on a
 // host without it, and then has neither function; the caller uses its
-// WebAssembly codec). The same bytes on the wire as ferry's other codecs
-// (lz4_flex's compress_prepend_size layout; any LZ4 block decoder reads any
-// encoder's blocks). Compression throws a RangeError when dst cannot hold
-// the worst case; decompression decodes into dst only as far as the prefix
-// says, which must fit dst, and throws FERRY_CHUNK_CORRUPT for a block
-// that does not decode to exactly that many bytes (LZ4_decompress_safe never
-// reads or writes outside the buffers, whatever the input).
+// WebAssembly codec). The same layout on the wire as ferry's other codecs
+// (lz4_flex's compress_prepend_size; each decodes the others' well-formed
+// blocks). Compression throws a RangeError unless dst holds the worst case
+// (LZ4_compressBound): liblz4 then never takes its limited-output path,
+// whose bound check was wrong for long matches before 1.9.2
+// (CVE-2019-17543). Decompression decodes into dst only as far as the prefix
+// says, which must fit dst, and throws FERRY_CHUNK_CORRUPT for a block that
+// does not decode to exactly that many bytes (LZ4_decompress_safe never
+// reads or writes outside the buffers, whatever the input); its message is
+// what is wrong, without "corrupt" (the caller words that).
 //
 // Why (issue 14, 2026-12-07): the WebAssembly codec copies each frame into
 // and out of its memory; on 1 MiB frames of a tar of /usr it compressed at
@@ -986,7 +989,10 @@ static void lz4_load(void) {
     lz4_compress_fn compress;
     lz4_decompress_fn decompress;
   } v, c, d;
-  if (uv_dlopen("liblz4.so.1", &lib) != 0) return;
+  if (uv_dlopen("liblz4.so.1", &lib) != 0) {
+    uv_dlclose(&lib);  // (frees the error text uv_dlopen kept)
+    return;
+  }
   if (uv_dlsym(&lib, "LZ4_versionNumber", &v.p) != 0 || uv_dlsym(&lib, "LZ4_compress_fast", &c.p) != 0 ||
       uv_dlsym(&lib, "LZ4_decompress_safe", &d.p) != 0 || v.version() < 10700) {
     uv_dlclose(&lib);
@@ -1018,12 +1024,17 @@ static napi_value lz4_call(napi_env env, napi_callback_info info, bool compress)
   }
   int n;
   if (compress) {
-    // (liblz4 stops rather than write past dstCapacity, and then gives 0.)
-    n = srcLen > 0x7E000000u || dstLen < 5 ? 0
-        : srcLen == 0 ? 0
-        : lz4_compress((const char *)src, (char *)dst + 4, (int)srcLen, (int)(dstLen - 4 > 0x7FFFFFFFu ? 0x7FFFFFFFu : dstLen - 4), 1);
-    if (dstLen < 5 || (srcLen > 0 && n <= 0)) {
-      napi_throw_range_error(env, NULL, "lz4Compress: the output buffer cannot hold the block");
+    if (srcLen > 0x7E000000u) {  // LZ4_MAX_INPUT_SIZE
+      napi_throw_range_error(env, NULL, "lz4Compress: the input is larger than LZ4 takes");
+      return NULL;
+    }
+    if (dstLen < 4 || dstLen - 4 < srcLen + srcLen / 255 + 16) {  // LZ4_compressBound
+      napi_throw_range_error(env, NULL, "lz4Compress: the output buffer cannot hold the worst case");
+      return NULL;
+    }
+    n = srcLen == 0 ? 0 : lz4_compress((const char *)src, (char *)dst + 4, (int)srcLen, (int)(dstLen - 4 > 0x7FFFFFFFu ? 0x7FFFFFFFu : dstLen - 4), 1);
+    if (srcLen > 0 && n <= 0) {
+      napi_throw_error(env, "FERRY_NATIVE_FAILED", "lz4Compress: liblz4 gave no block");
       return NULL;
     }
     uint32_t size = (uint32_t)srcLen;
@@ -1037,12 +1048,12 @@ static napi_value lz4_call(napi_env env, napi_callback_info info, bool compress)
   } else {
     uint32_t size = srcLen < 4 ? 0 : (uint32_t)src[0] | (uint32_t)src[1] << 8 | (uint32_t)src[2] << 16 | (uint32_t)src[3] << 24;
     if (srcLen < 5 || srcLen - 4 > 0x7FFFFFFFu || size > dstLen || size > 0x7FFFFFFFu) {
-      napi_throw_error(env, "FERRY_CHUNK_CORRUPT", "lz4 block is corrupt: too short, or its size prefix does not fit");
+      napi_throw_error(env, "FERRY_CHUNK_CORRUPT", "too short, or its size prefix does not fit the output");
       return NULL;
     }
     n = lz4_decompress((const char *)src + 4, (char *)dst, (int)(srcLen - 4), (int)size);
     if (n < 0 || (uint32_t)n != size) {
-      napi_throw_error(env, "FERRY_CHUNK_CORRUPT", "lz4 block is corrupt: it does not decode to its size prefix");
+      napi_throw_error(env, "FERRY_CHUNK_CORRUPT", "it does not decode to its size prefix");
       return NULL;
     }
   }

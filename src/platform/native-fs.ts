@@ -2,7 +2,8 @@
 // packaging/build-native.mjs into dist/native/ferry-fs.node): where it is,
 // whether it loads here, and how a thread loads it. Optional by design: a
 // build without a C compiler and FERRY_NATIVE=0 give null, and the callers
-// use node:fs instead (the same results, measured slower). The single
+// use node:fs instead, and LZ4 its WebAssembly codec (the same results,
+// measured slower). The single
 // executable carries the module as an asset and replaces nativeFsPath
 // (packaging/sea/build-sea.mjs).
 

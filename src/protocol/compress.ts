@@ -122,7 +122,7 @@ export async function encodePayloadGoverned(raw: Buffer, governor: CompressionGo
 
 /**
  * The same choice as encodePayloadGoverned, compressed on the calling thread
- * (the wasm codec, about 340 MB/s): for a sender with little to compress,
+ * (liblz4 through the native module, else the wasm codec): for a sender with little to compress,
  * such as a block delta, where starting the pool's worker threads costs more
  * than the compression. Measured (issue 14, --cpu-prof of a delta pass after
  * 500 scattered 16 KiB writes in a 1 GiB image, about 20 MB sent): the pool's

@@ -193,7 +193,7 @@ export function lz4DecompressWith(fast: WasmCodec | null, data: Uint8Array, expe
 }
 
 /**
- * The TypeScript decoder (used when the wasm module is unavailable). Every
+ * The TypeScript decoder (used when neither liblz4 nor the wasm module is available). Every
  * length and offset is bounds-checked: corrupt input throws, it never reads
  * or writes outside the buffers.
  */

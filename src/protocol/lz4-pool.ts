@@ -1,11 +1,11 @@
 // Compression off the main thread: a small pool of worker threads (one per
-// core, at most 2 by default) running the LZ4 block compressor (the wasm
-// one, lz4-wasm.ts, whose compiled module each worker instantiates
-// from its init data; the TypeScript one if the module is unavailable), on
-// platform/worker-pool.ts. Inputs are copied into a transferable buffer,
-// results transferred back, so no memory is shared and none is held
-// natively. If workers cannot start, the same compression runs on the
-// calling thread.
+// core, at most 2 by default) running the LZ4 block compressor (the host's
+// liblz4 through ferry's native module, which each worker loads by the path
+// in its init data; else the wasm one, lz4-wasm.ts, whose compiled module
+// each worker instantiates from its init data; the TypeScript one if neither
+// is available), on platform/worker-pool.ts. Inputs are copied into a
+// transferable buffer, results transferred back, so no memory is shared. If
+// workers cannot start, the same compression runs on the calling thread.
 
 import { availableParallelism } from 'node:os';
 import { lz4Bound, makeCompressor } from './lz4-block.js';

@@ -91,7 +91,7 @@ export class PassWorkers {
       (task: CompressTask, transfer) => {
         const pool = this.threads();
         // A frame goes to the threads only while one of them has nothing to do; else it is compressed here
-        // at once (the same WebAssembly codec, into the same reused buffers). Measured (whole-server bench,
+        // at once (the same codec, into the same reused buffers). Measured (whole-server bench,
         // docs/file-replication.md "Where the whole server's / waits"): the pool thread of the largest
         // volume's pass was busy all the time (cold reads, listings, compression), its frames waited behind
         // read batches, and the main thread was idle 50-65 % of the time.
@@ -124,7 +124,7 @@ export class PassWorkers {
   /**
    * Starts the threads now instead of at the first walk: a whole-server run
    * does it while the receiver lays out, so a thread's start-up (its isolate,
-   * the lanes' modules, the LZ4 WebAssembly) is not on the first copy's path.
+   * the lanes' modules, the LZ4 codec) is not on the first copy's path.
    */
   warm(): void {
     if (!this.closed) this.threads().start();

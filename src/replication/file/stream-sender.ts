@@ -31,7 +31,7 @@ const ENCODE_AHEAD = 2;
  * starts the compression pool's two workers. Measured (issue 14, usr tree
  * delta, 2–9 MB sent): the two workers spent 0.26 s and 0.10 s of CPU,
  * mostly booting, for frames this thread compresses in a few tens of ms
- * (the wasm codec, about 340 MB/s). One commit's worth. A full pass that
+ * (liblz4, else the wasm codec). One commit's worth. A full pass that
  * was given its own pool (`compressor`, pass-workers.ts: already started
  * for the walk and the reads) uses it from the first frame.
  */
