@@ -18,14 +18,22 @@ import { nativeFs } from '../platform/native-fs.js';
 import { wasmCodec, type WasmCodec } from './lz4-wasm.js';
 
 let mainCodec: WasmCodec | null | undefined;
+let mainCodecName: 'liblz4' | 'wasm' | 'typescript' = 'typescript';
 
 /** The fastest codec this thread has: liblz4 through the native module, else WebAssembly (null: TypeScript). */
 export function fastCodec(): WasmCodec | null {
   if (mainCodec === undefined) {
     const n = nativeFs();
     mainCodec = n?.lz4Compress && n.lz4Decompress ? { compress: n.lz4Compress, decompress: n.lz4Decompress } : wasmCodec();
+    mainCodecName = n?.lz4Compress && n.lz4Decompress ? 'liblz4' : mainCodec ? 'wasm' : 'typescript';
   }
   return mainCodec;
+}
+
+/** Which codec fastCodec() runs on this thread (for the debug log: passes name it). */
+export function lz4CodecName(): 'liblz4' | 'wasm' | 'typescript' {
+  fastCodec();
+  return mainCodecName;
 }
 
 /** Worst-case compressed size of n bytes (LZ4_compressBound). */

@@ -80,7 +80,7 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
       const line = await waitForLine(receiver, /listening on 127\.0\.0\.1:(\d+) fingerprint=(\S+) token=(\S+)/);
       const [, port, fingerprint, token] = line;
       const { stdout, stderr } = await run(ferry, ['migrate', '--to', `127.0.0.1:${port}`, '--token', token!, '--fingerprint', fingerprint!, '--block', `${source}=disk0`, '--json'], {
-        env: childEnv,
+        env: { ...childEnv, FERRY_LOG_LEVEL: 'debug' },
         timeout: 60_000,
       });
       const [summary] = JSON.parse(stdout) as { totalBytes: number; bytesOnWire: number; bytesSkippedZero: number }[];
@@ -88,6 +88,8 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
       expect(summary!.bytesSkippedZero).toBe(2 * MiB);
       // The compressible 4 MiB went through lz4: far less than 6 MiB of data crossed.
       expect(summary!.bytesOnWire).toBeLessThan(3 * MiB);
+      // … on the host's liblz4, through ferry's native module written out of the executable's asset …
+      expect(stderr).toMatch(/"lz4":"liblz4"[^\n]*"msg":"block session open"/);
       // … never on the TypeScript fallback (the wasm module, kept for hosts without liblz4, came from the executable's asset).
       expect(stderr).not.toMatch(/FERRY_LZ4_WASM/);
       // … on worker threads: their bodies loaded from source text inside the executable (no fallback warning).

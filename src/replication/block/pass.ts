@@ -29,6 +29,7 @@ import { FrameType, encodeJsonFrame } from '../../protocol/frames.js';
 import { loadChunkHasher, type ChunkHasher } from '../../protocol/chunk-hash.js';
 import { DEFAULT_CHUNK_SIZE } from '../../protocol/sizes.js';
 import { CompressionGovernor } from '../../protocol/compress.js';
+import { lz4CodecName } from '../../protocol/lz4-block.js';
 import { InFlight } from './in-flight.js';
 import { ManifestCursor } from './manifest-cursor.js';
 import { BlockProgress, newBlockStats, type BlockStats } from './progress.js';
@@ -175,7 +176,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   }
   // Where a pass's time goes, at debug level (FERRY_LOG_LEVEL=debug; the block bench prints it):
   // milliseconds since the process started (performance.now()) at each phase.
-  a.log.debug({ sinceProcessStartMs: Math.round(performance.now()), resumeFrom: welcome.resumeFrom }, 'block session open');
+  a.log.debug({ sinceProcessStartMs: Math.round(performance.now()), resumeFrom: welcome.resumeFrom, lz4: lz4CodecName() }, 'block session open');
   progress.pass = welcome.pass;
   a.onWelcome(welcome.pass);
   const cs = welcome.chunkSize ?? DEFAULT_CHUNK_SIZE;
