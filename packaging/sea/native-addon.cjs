@@ -25,6 +25,18 @@ function privateDir(dir) {
   if (!st.isDirectory() || st.uid !== uid || (st.mode & 0o022) !== 0) {
     throw new Error(`ferry: ${dir} must be a directory owned by uid ${uid} and writable only by it (set FERRY_NATIVE_DIR)`);
   }
+  // Every directory above it too (as native-fs.ts's trusted() checks a module's): owned by root or this user,
+  // writable by no one else, but a root-owned sticky one such as /tmp. Else someone could move the private
+  // directory away between the checksum and the dlopen, and put their own in its place.
+  const real = fs.realpathSync(dir);
+  for (let up = path.dirname(real); ; up = path.dirname(up)) {
+    const p = fs.lstatSync(up);
+    const sticky = p.uid === 0 && (p.mode & 0o1000) !== 0;
+    if (!p.isDirectory() || (p.uid !== 0 && p.uid !== uid) || ((p.mode & 0o022) !== 0 && !sticky)) {
+      throw new Error(`ferry: ${up}, above ${dir}, must be owned by root or uid ${uid} and writable by no one else (set FERRY_NATIVE_DIR)`);
+    }
+    if (up === path.dirname(up)) break;
+  }
 }
 
 /** The asset's bytes as a file in the private directory, checked (or written) now: its path. */

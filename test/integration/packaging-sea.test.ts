@@ -152,5 +152,11 @@ describe.runIf(env.ok)('single executable (Node SEA)', () => {
     const refused = await run(ferry, loadLz4, { env: { ...process.env, FERRY_NATIVE_DIR: open } }).catch((e: { code: number; stderr: string }) => e);
     expect(refused).toMatchObject({ code: 1 });
     expect((refused as { stderr: string }).stderr).toContain(`${open} must be a directory owned by uid`);
+    // A private directory below one that others can write (not sticky): refused too.
+    const below = join(open, 'mine');
+    mkdirSync(below, { mode: 0o700 });
+    const under = await run(ferry, loadLz4, { env: { ...process.env, FERRY_NATIVE_DIR: below } }).catch((e: { code: number; stderr: string }) => e);
+    expect(under).toMatchObject({ code: 1 });
+    expect((under as { stderr: string }).stderr).toContain(`${open}, above ${below}, must be owned by root`);
   });
 });
