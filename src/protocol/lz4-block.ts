@@ -17,23 +17,29 @@ import { FerryError } from '../errors/ferry-error.js';
 import { nativeFs } from '../platform/native-fs.js';
 import { wasmCodec, type WasmCodec } from './lz4-wasm.js';
 
-let mainCodec: WasmCodec | null | undefined;
-let mainCodecName: 'liblz4' | 'wasm' | 'typescript' = 'typescript';
+let main: { codec: WasmCodec | null; name: 'liblz4' | 'wasm' | 'typescript' } | undefined;
+
+/** This thread's codec, chosen once: liblz4 through the native module, else WebAssembly, else none (TypeScript). */
+function chosen(): NonNullable<typeof main> {
+  if (main === undefined) {
+    const n = nativeFs();
+    if (n?.lz4Compress && n.lz4Decompress) main = { codec: { compress: n.lz4Compress, decompress: n.lz4Decompress }, name: 'liblz4' };
+    else {
+      const wasm = wasmCodec();
+      main = { codec: wasm, name: wasm ? 'wasm' : 'typescript' };
+    }
+  }
+  return main;
+}
 
 /** The fastest codec this thread has: liblz4 through the native module, else WebAssembly (null: TypeScript). */
 export function fastCodec(): WasmCodec | null {
-  if (mainCodec === undefined) {
-    const n = nativeFs();
-    mainCodec = n?.lz4Compress && n.lz4Decompress ? { compress: n.lz4Compress, decompress: n.lz4Decompress } : wasmCodec();
-    mainCodecName = n?.lz4Compress && n.lz4Decompress ? 'liblz4' : mainCodec ? 'wasm' : 'typescript';
-  }
-  return mainCodec;
+  return chosen().codec;
 }
 
 /** Which codec fastCodec() runs on this thread (for the debug log: passes name it). */
 export function lz4CodecName(): 'liblz4' | 'wasm' | 'typescript' {
-  fastCodec();
-  return mainCodecName;
+  return chosen().name;
 }
 
 /** Worst-case compressed size of n bytes (LZ4_compressBound). */
