@@ -33,7 +33,10 @@ export const NATIVE_STAT_FIELDS = 16;
  * has none or its file system keeps none. Throws
  * node:fs-like errors (with .errno).
  */
-export type NativeXattrs = (target: number | Buffer, namesOnly?: boolean) => (string | Buffer | null)[] | null;
+export type NativeXattrs = (target: number | Buffer, namesOnly?: boolean) => NativeXattrList | null;
+
+/** An entry's xattrs as the module lists them: name (latin1 text), value (null when only names were read), … */
+export type NativeXattrList = (string | Buffer | null)[];
 
 /**
  * Small files read whole on libuv's thread pool (see readFiles in
@@ -51,7 +54,7 @@ export interface NativeReadFiles {
 }
 
 /** One file's xattrs as readFiles gives them with `withXattrs`. */
-export type NativeXattrsRead = (string | Buffer | null)[] | null | number;
+export type NativeXattrsRead = NativeXattrList | null | number;
 
 /** Doubles a file in readFiles' result: status (0 or -errno), bytes read, regular file, inode and size (high, low 32 bits), mtime, ctime (s, ns), where it failed. */
 export const NATIVE_READ_FIELDS = 12;

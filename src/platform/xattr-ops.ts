@@ -3,13 +3,15 @@
 // cannot reach. Kept apart from the chooser (xattrs.ts) so that an
 // implementation imports this file, not the module that loads it: no cycle.
 
+import type { NativeXattrList } from './native-fs.js';
+
 export interface XattrOps {
   /** All xattrs of an entry, sorted by name; empty when there are none. */
   readXattrs(abs: Buffer): Map<string, Buffer>;
   /** The same for an open file; undefined (read them by path) where the platform cannot (absent on Windows). */
   readXattrsFd?(fd: number): Map<string, Buffer> | undefined;
   /** A list the native module read (name, value, …: readFiles' withXattrs) as readXattrs gives it. */
-  xattrsFromList?(list: (string | Buffer | null)[] | null): Map<string, Buffer>;
+  xattrsFromList?(list: NativeXattrList | null): Map<string, Buffer>;
   /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest. */
   writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void;
 }

@@ -19,7 +19,7 @@
 import { isUtf8 } from 'node:buffer';
 import { closeSync, openSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
-import { nativeFs, type NativeXattrs } from './native-fs.js';
+import { nativeFs, type NativeXattrList, type NativeXattrs } from './native-fs.js';
 import { XattrPathError } from './xattr-ops.js';
 
 const O_PATH = 0o10000000;
@@ -91,7 +91,7 @@ export function readXattrsNative(xattrs: NativeXattrs, target: Buffer | number):
  * A native list (name, value, … as NativeXattrs gives it) as readXattrs gives it: names decoded from UTF-8
  * (XattrPathError for one that is not), sorted.
  */
-export function xattrsFromList(list: (string | Buffer | null)[] | null): Map<string, Buffer> {
+export function xattrsFromList(list: NativeXattrList | null): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   if (list === null) return out;
   const pairs: [string, Buffer][] = [];

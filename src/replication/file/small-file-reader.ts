@@ -13,7 +13,7 @@
 import { close as fsClose, constants, fstat as fsFstat, open as fsOpen, read as fsRead } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
-import { NATIVE_READ_FIELDS, type NativeFs, type NativeXattrsRead } from '../../platform/native-fs.js';
+import { NATIVE_READ_FIELDS, type NativeFs, type NativeXattrList, type NativeXattrsRead } from '../../platform/native-fs.js';
 import { WorkerPool, workerBody, type Transfer } from '../../platform/worker-pool.js';
 
 export type SmallRead =
@@ -28,7 +28,7 @@ export type SmallRead =
        * Its xattrs, read on the fd its bytes came through (the native reader, when the reader was asked for
        * them): null for none, else as NativeXattrs lists them. Absent: not read (read them by path).
        */
-      xattrs?: (string | Buffer | null)[] | null;
+      xattrs?: NativeXattrList | null;
     };
 
 interface Request {
@@ -81,7 +81,7 @@ export interface WorkerResult {
   message?: string;
   code?: string;
   /** With Batch.xattrs, where the reader read them: null (none) or the list (SmallRead.xattrs). */
-  xattrs?: (string | Buffer | null)[] | null;
+  xattrs?: NativeXattrList | null;
 }
 
 /**

@@ -21,6 +21,7 @@ import { DATA_RUN_BYTES } from '../../protocol/sizes.js';
 import { Walker, type WalkOptions } from './walker.js';
 import { SmallFileReader, type SmallRead } from './small-file-reader.js';
 import { loadXattrs, XattrPathError, type XattrOps } from '../../platform/xattrs.js';
+import type { NativeXattrList } from '../../platform/native-fs.js';
 
 /** Asks the receiver for the piece hashes of its copy of a file (null: it has none). */
 export type RemoteHashes = (path: Buffer) => Promise<Buffer | null>;
@@ -403,7 +404,7 @@ export class TarProducer {
    * An entry's xattrs for its header: `listed` when the reader read them with the bytes (null: none), else read
    * on `fd` when the platform can, else by path.
    */
-  private xattrs(e: Entry, listed?: (string | Buffer | null)[] | null, fd?: number): Map<string, Buffer> | undefined {
+  private xattrs(e: Entry, listed?: NativeXattrList | null, fd?: number): Map<string, Buffer> | undefined {
     const xops = this.xops;
     if (!xops || e.type === 'l') return undefined;
     try {
