@@ -5,7 +5,9 @@
 // Without a compiler or the headers it says so and exits 0: ferry then walks
 // trees with node:fs (src/platform/native-fs.ts), slower, not different.
 // FERRY_REQUIRE_NATIVE=1 makes that a failure (packaging/build.sh: a release
-// carries the module; the tests require it under FERRY_REQUIRE_PRIVILEGED=1).
+// carries the module; the tests require it under FERRY_REQUIRE_PRIVILEGED=1),
+// and also a build without xxhash.h (libxxhash-dev), which leaves out
+// readHashed (block reads hashed on the pool: src/native/ferry-fs.c).
 // Usage: node packaging/build-native.mjs [DIST]   (default: dist)
 
 import { execFileSync } from 'node:child_process';
@@ -38,7 +40,9 @@ const cc = process.env.CC || 'cc';
 mkdirSync(dirname(out), { recursive: true });
 const tmp = `${out}.tmp`;
 try {
-  execFileSync(cc, ['-O2', '-std=gnu99', '-Wall', '-Wextra', '-Werror', '-shared', '-fPIC', '-s', '-I', include, '-o', tmp, source], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // xxhash.h (Debian's libxxhash-dev) gives the module readHashed; a release (FERRY_REQUIRE_NATIVE=1) must have it.
+  const xxhash = required ? ['-DFERRY_REQUIRE_XXHASH'] : [];
+  execFileSync(cc, ['-O2', '-std=gnu99', '-Wall', '-Wextra', '-Werror', ...xxhash, '-shared', '-fPIC', '-s', '-I', include, '-o', tmp, source], { stdio: ['ignore', 'inherit', 'inherit'] });
 } catch (e) {
   rmSync(tmp, { force: true });
   skip(e.code === 'ENOENT' ? `no C compiler (${cc})` : `${cc} failed`);
@@ -47,3 +51,8 @@ try {
 chmodSync(tmp, 0o755);
 chmodSync(dirname(out), 0o755);
 renameSync(tmp, out);
+const built = { exports: {} };
+process.dlopen(built, out);
+if (typeof built.exports.readHashed !== 'function') {
+  process.stderr.write('build-native: no xxhash.h (Debian: libxxhash-dev): block passes will hash on the main thread in WebAssembly (slower, same result)\n');
+}

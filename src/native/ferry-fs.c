@@ -9,7 +9,9 @@
 // - readFiles: a batch of small files read whole on libuv's thread pool;
 // - xattrs: an entry's extended attributes by path or fd;
 // - lz4Compress, lz4Decompress: LZ4 blocks through the host's liblz4, where
-//   it has one (loaded at run time).
+//   it has one (loaded at run time);
+// - readHashed: one large read of a volume, and every chunk's canonical hash
+//   (xxh64 from xxhash.h, inlined), on libuv's thread pool.
 //
 // Why listdir (issue 14, measured on the 2-core VM, 43,065 entries of /usr,
 // one thread): node:fs's readdirSync + the raw lstat binding took 305-313 ms
@@ -40,6 +42,18 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <uv.h>
+// xxHash's reference code, header only and inlined (XXH_INLINE_ALL): no library to link or load. Built
+// without it (no libxxhash-dev), the module has no readHashed and block passes hash in WebAssembly.
+#if defined(__has_include)
+#if __has_include(<xxhash.h>)
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+#define FERRY_HAVE_XXHASH 1
+#endif
+#endif
+#if defined(FERRY_REQUIRE_XXHASH) && !defined(FERRY_HAVE_XXHASH)
+#error "xxhash.h (Debian: libxxhash-dev) is required (FERRY_REQUIRE_NATIVE=1)"
+#endif
 
 // Node's lstat binding fills 18 doubles: dev, mode, nlink, uid, gid, rdev,
 // blksize, ino, size, blocks, then seconds and nanoseconds of atime, mtime,
@@ -1064,6 +1078,158 @@ static napi_value lz4_call(napi_env env, napi_callback_info info, bool compress)
 static napi_value lz4Compress(napi_env env, napi_callback_info info) { return lz4_call(env, info, true); }
 static napi_value lz4Decompress(napi_env env, napi_callback_info info) { return lz4_call(env, info, false); }
 
+#ifdef FERRY_HAVE_XXHASH
+// readHashed(fd: number, buffer: Uint8Array, position: number, chunkSize: number, hashes: Uint8Array)
+//   → Promise<bytes read>
+// Reads buffer.length bytes of fd from position (fewer only at the end of the file), then writes each
+// chunkSize chunk's canonical hash into hashes, u64 big-endian, chunk after chunk: 0 for an all-zero chunk,
+// otherwise xxh64 (seed 0) with 0 and 1 moved to 2 and 3 (protocol/chunk-hash.ts; the receiver computes the
+// same). All on one of libuv's pool threads, which write into both buffers as node:fs's read does into its
+// buffer: they must stay in place (not transferred) until the promise settles; they are kept alive until then.
+// A failed read rejects with an error like node:fs's (code, errno, syscall 'read').
+//
+// Why (issue 14, 2026-12-07): a block pass hashed on its main thread in WebAssembly, 93-115 ms per GiB of
+// non-zero data (the bytes copied into wasm memory first), serialised with everything else the main thread
+// does; here the hashing of one read runs beside the next read, on the other core.
+struct hash_job {
+  int fd;
+  unsigned char *data;
+  size_t len;
+  int64_t position;
+  size_t chunk;
+  unsigned char *hashes;
+  size_t got;
+  int err;
+  napi_ref buffer, hashesRef;
+  napi_async_work work;
+  napi_deferred deferred;
+};
+
+static int all_zero(const unsigned char *p, size_t n) {
+  // The bytes equal their neighbours and the first is 0 (memcmp is the C library's vectorised one).
+  return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+static void hash_execute(napi_env env, void *data) {
+  (void)env;
+  struct hash_job *job = data;
+  size_t got = 0;
+  while (got < job->len) {
+    ssize_t n = pread(job->fd, job->data + got, job->len - got, (off_t)(job->position + (int64_t)got));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      job->err = errno;
+      return;
+    }
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  job->got = got;
+  unsigned char *out = job->hashes;
+  for (size_t at = 0; at < got; at += job->chunk, out += 8) {
+    size_t n = got - at < job->chunk ? got - at : job->chunk;
+    uint64_t h = 0;
+    if (!all_zero(job->data + at, n)) {
+      h = XXH64(job->data + at, n, 0);
+      if (h < 2) h += 2;
+    }
+    for (int b = 7; b >= 0; b--, h >>= 8) out[b] = (unsigned char)(h & 0xff);
+  }
+}
+
+static void hash_complete(napi_env env, napi_status status, void *data) {
+  struct hash_job *job = data;
+  napi_value v;
+  if (status == napi_ok && job->err == 0 && napi_create_double(env, (double)job->got, &v) == napi_ok) {
+    napi_resolve_deferred(env, job->deferred, v);
+  } else {
+    int e = job->err != 0 ? job->err : EIO;
+    char msg[200];
+    snprintf(msg, sizeof msg, "%s: %s, read", uv_err_name(-e), uv_strerror(-e));
+    napi_value m, c, err = NULL, no, sc;
+    if (napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m) == napi_ok &&
+        napi_create_string_utf8(env, uv_err_name(-e), NAPI_AUTO_LENGTH, &c) == napi_ok && napi_create_error(env, c, m, &err) == napi_ok) {
+      if (napi_create_int32(env, -e, &no) == napi_ok) napi_set_named_property(env, err, "errno", no);
+      if (napi_create_string_utf8(env, "read", NAPI_AUTO_LENGTH, &sc) == napi_ok) napi_set_named_property(env, err, "syscall", sc);
+    } else {
+      err = plain_error(env, "ferry-fs: readHashed failed");
+    }
+    napi_reject_deferred(env, job->deferred, err);
+  }
+  napi_delete_reference(env, job->buffer);
+  napi_delete_reference(env, job->hashesRef);
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value readHashed(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], promise, name;
+  int32_t fd = -1;
+  double position = -1, chunk = 0;
+  unsigned char *buf, *hashes;
+  size_t len, hashesLen;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+      !bytes_of(env, argv[1], &buf, &len) || napi_get_value_double(env, argv[2], &position) != napi_ok ||
+      napi_get_value_double(env, argv[3], &chunk) != napi_ok || !bytes_of(env, argv[4], &hashes, &hashesLen)) {
+    napi_throw_type_error(env, NULL, "readHashed(fd: number, buffer: Uint8Array, position: number, chunkSize: number, hashes: Uint8Array)");
+    return NULL;
+  }
+  // position a whole number below 2^53, chunkSize whole and at least 1, and room for every chunk's hash.
+  if (fd < 0 || !(position >= 0 && position <= 9007199254740991.0) || position != (double)(int64_t)position || !(chunk >= 1 && chunk <= 1073741824.0) ||
+      chunk != (double)(size_t)chunk || len == 0 || hashesLen / 8 < (len + (size_t)chunk - 1) / (size_t)chunk) {
+    napi_throw_range_error(env, NULL, "readHashed: an fd, a non-empty buffer, a whole position, a chunk size of 1 byte to 1 GiB, and 8 bytes of hashes per chunk");
+    return NULL;
+  }
+  struct hash_job *job = calloc(1, sizeof *job);
+  if (job == NULL) {
+    napi_throw_error(env, "FERRY_NATIVE_NOMEM", "ferry-fs: no memory for a read");
+    return NULL;
+  }
+  job->fd = fd;
+  job->data = buf;
+  job->len = len;
+  job->position = (int64_t)position;
+  job->chunk = (size_t)chunk;
+  job->hashes = hashes;
+  if (napi_create_reference(env, argv[1], 1, &job->buffer) != napi_ok) {
+    free(job);
+    napi_throw_error(env, NULL, "ferry-fs: readHashed could not start");
+    return NULL;
+  }
+  if (napi_create_reference(env, argv[4], 1, &job->hashesRef) != napi_ok) {
+    napi_delete_reference(env, job->buffer);
+    free(job);
+    napi_throw_error(env, NULL, "ferry-fs: readHashed could not start");
+    return NULL;
+  }
+  if (napi_create_string_utf8(env, "ferry-fs readHashed", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, hash_execute, hash_complete, job, &job->work) != napi_ok) {
+    napi_delete_reference(env, job->buffer);
+    napi_delete_reference(env, job->hashesRef);
+    free(job);
+    napi_throw_error(env, NULL, "ferry-fs: readHashed could not start");
+    return NULL;
+  }
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok) {
+    napi_delete_async_work(env, job->work);
+    napi_delete_reference(env, job->buffer);
+    napi_delete_reference(env, job->hashesRef);
+    free(job);
+    napi_throw_error(env, NULL, "ferry-fs: readHashed could not start");
+    return NULL;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_reject_deferred(env, job->deferred, plain_error(env, "ferry-fs: readHashed could not start"));
+    napi_delete_async_work(env, job->work);
+    napi_delete_reference(env, job->buffer);
+    napi_delete_reference(env, job->hashesRef);
+    free(job);
+  }
+  return promise;
+}
+#endif
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   if (napi_create_function(env, "listdir", NAPI_AUTO_LENGTH, listdir, NULL, &fn) != napi_ok) return NULL;
@@ -1072,6 +1238,10 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "readFiles", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "xattrs", NAPI_AUTO_LENGTH, xattrs, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "xattrs", fn) != napi_ok) return NULL;
+#ifdef FERRY_HAVE_XXHASH
+  if (napi_create_function(env, "readHashed", NAPI_AUTO_LENGTH, readHashed, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "readHashed", fn) != napi_ok) return NULL;
+#endif
   uv_once(&lz4_once, lz4_load);
   if (lz4_compress != NULL) {
     if (napi_create_function(env, "lz4Compress", NAPI_AUTO_LENGTH, lz4Compress, NULL, &fn) != napi_ok) return NULL;

@@ -67,11 +67,22 @@ export const NATIVE_READ_FIELDS = 12;
  */
 export type NativeLz4 = (src: Uint8Array, dst: Uint8Array) => number;
 
+/**
+ * One large read of a volume and its chunks' canonical hashes (readHashed in ferry-fs.c), on libuv's pool:
+ * reads `buffer.length` bytes of `fd` from `position` (fewer only at the end of the file) and writes each
+ * `chunkSize` chunk's hash (protocol/chunk-hash.ts: 0 for zeros, else xxh64 with 0 and 1 moved to 2 and 3)
+ * into `hashes`, u64 big-endian; resolves to the bytes read. Both buffers must stay in place (not
+ * transferred) until it settles, and the fd open.
+ */
+export type NativeReadHashed = (fd: number, buffer: Uint8Array, position: number, chunkSize: number, hashes: Uint8Array) => Promise<number>;
+
 /** The module's functions (ferry-fs.c). */
 export interface NativeFs {
   listdir: NativeListdir;
   readFiles: NativeReadFiles;
   xattrs: NativeXattrs;
+  /** Present when the module was built with xxhash.h (libxxhash-dev): see NativeReadHashed. */
+  readHashed?: NativeReadHashed;
   /** Present when the host has liblz4 (1.7 or later): see NativeLz4. */
   lz4Compress?: NativeLz4;
   lz4Decompress?: NativeLz4;
@@ -92,11 +103,12 @@ export function loadNativeFs(path: string): NativeFs | null {
   if (cache.has(path)) return cache.get(path)!;
   let fns: NativeFs | null = null;
   try {
-    const m = { exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown } };
+    const m = { exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown; readHashed?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown } };
     process.dlopen(m, path);
-    const { listdir, readFiles, xattrs, lz4Compress, lz4Decompress } = m.exports;
+    const { listdir, readFiles, xattrs, readHashed, lz4Compress, lz4Decompress } = m.exports;
     if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function') {
       fns = { listdir: listdir as NativeListdir, readFiles: readFiles as NativeReadFiles, xattrs: xattrs as NativeXattrs };
+      if (typeof readHashed === 'function') fns.readHashed = readHashed as NativeReadHashed;
       if (typeof lz4Compress === 'function' && typeof lz4Decompress === 'function') {
         fns.lz4Compress = lz4Compress as NativeLz4;
         fns.lz4Decompress = lz4Decompress as NativeLz4;

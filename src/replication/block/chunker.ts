@@ -4,7 +4,7 @@
 // 'data' (changed, to send; at most maxDataBytes each), 'zero' (changed to
 // all zeros: a range marker) and 'same' (nothing to send).
 
-import { isAllZero, type ChunkHasher } from '../../protocol/chunk-hash.js';
+import { ZERO_HASH, isAllZero, type ChunkHasher } from '../../protocol/chunk-hash.js';
 
 export type Run =
   | { kind: 'data'; offset: number; length: number; hashes: bigint[] }
@@ -20,7 +20,9 @@ export interface ChunkedRead {
 
 /**
  * `have(i)` is the receiver's entry for the read's i-th chunk. `offset` is
- * the read's position in the volume (a multiple of `chunkSize`).
+ * the read's position in the volume (a multiple of `chunkSize`). `known`,
+ * when given, holds every chunk's canonical hash already (u64 BE: the
+ * native module's readHashed); otherwise they are computed here.
  */
 export function chunkRead(
   data: Buffer,
@@ -29,18 +31,26 @@ export function chunkRead(
   have: (i: number) => bigint,
   hasher: ChunkHasher,
   maxDataBytes: number,
+  known?: Buffer,
 ): ChunkedRead {
   const count = Math.ceil(data.length / chunkSize);
-  const hashes = Buffer.allocUnsafe(count * 8);
+  const hashes = known ?? Buffer.allocUnsafe(count * 8);
   const runs: Run[] = [];
   let zeroBytes = 0;
   let cur: Run | undefined;
   for (let i = 0; i < count; i++) {
     const lo = i * chunkSize;
     const chunk = data.subarray(lo, Math.min(lo + chunkSize, data.length));
-    const zero = isAllZero(chunk);
-    const h = zero ? 0n : hasher.xxh64(chunk);
-    hashes.writeBigUInt64BE(h, i * 8);
+    let zero: boolean;
+    let h: bigint;
+    if (known) {
+      h = known.readBigUInt64BE(i * 8);
+      zero = h === ZERO_HASH;
+    } else {
+      zero = isAllZero(chunk);
+      h = zero ? ZERO_HASH : hasher.xxh64(chunk);
+      hashes.writeBigUInt64BE(h, i * 8);
+    }
     if (zero) zeroBytes += chunk.length;
     const kind: Run['kind'] = h === have(i) ? 'same' : zero ? 'zero' : 'data';
     if (cur && cur.kind === kind && !(kind === 'data' && cur.length + chunk.length > maxDataBytes)) {

@@ -19,6 +19,7 @@
 import { randomUUID } from 'node:crypto';
 import { FerryError, errorMessage } from '../../errors/ferry-error.js';
 import { sizeOfPath } from '../../platform/device-size-linux.js';
+import { nativeFs } from '../../platform/native-fs.js';
 import type { PassOptions, PassSummary } from '../types.js';
 import { openClientSession } from '../session/connect.js';
 import { CommitPacer } from '../session/commit-pacer.js';
@@ -75,6 +76,8 @@ export interface BlockPassInternals {
   chunkSize?: number;
   /** Consecutive failed attempts (without progress) before giving up. */
   maxAttempts?: number;
+  /** Hash on the main thread (WebAssembly) even where the native module reads and hashes. */
+  hashInJs?: boolean;
 }
 
 function abortError(): FerryError {
@@ -176,7 +179,11 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   }
   // Where a pass's time goes, at debug level (FERRY_LOG_LEVEL=debug; the block bench prints it):
   // milliseconds since the process started (performance.now()) at each phase.
-  a.log.debug({ sinceProcessStartMs: Math.round(performance.now()), resumeFrom: welcome.resumeFrom, lz4: lz4CodecName() }, 'block session open');
+  const readHashed = internals.hashInJs ? undefined : nativeFs()?.readHashed;
+  a.log.debug(
+    { sinceProcessStartMs: Math.round(performance.now()), resumeFrom: welcome.resumeFrom, lz4: lz4CodecName(), hashing: readHashed ? 'native' : 'wasm' },
+    'block session open',
+  );
   progress.pass = welcome.pass;
   a.onWelcome(welcome.pass);
   const cs = welcome.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -210,6 +217,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
     resumeFrom,
     cursor,
     hasher,
+    readHashed,
     governor,
     queue,
     waits,

@@ -10,6 +10,7 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import type { ChunkHasher } from '../../protocol/chunk-hash.js';
+import type { NativeReadHashed } from '../../platform/native-fs.js';
 import { DATA_RUN_BYTES, MAX_ZERO_RUN_BYTES } from '../../protocol/sizes.js';
 import type { SessionWaits } from '../session/waits.js';
 import { chunkRead } from './chunker.js';
@@ -88,6 +89,8 @@ export interface ScannerParts {
   resumeFrom: number;
   cursor: ManifestCursor;
   hasher: ChunkHasher;
+  /** The native module's read-and-hash (source-reader.ts, ReadHashing); without it the hasher hashes each read here. */
+  readHashed?: NativeReadHashed;
   governor: CompressionGovernor;
   queue: SendQueue;
   waits: SessionWaits;
@@ -128,14 +131,15 @@ export class Scanner {
     stats.doneBytes = resumeFrom;
     const payloadAtStart = stats.payloadBytes;
     let lastMark = resumeFrom;
-    for await (const read of readVolume(source, resumeFrom, size, this.pool)) {
+    const hashing = this.p.readHashed ? { chunkSize: cs, readHashed: this.p.readHashed } : undefined;
+    for await (const read of readVolume(source, resumeFrom, size, this.pool, READ_BYTES, hashing)) {
       if (this.stopped()) {
         read.release();
         break;
       }
       stats.bytesRead += read.data.length;
       const { entries, index } = await cursor.locate(read.offset / cs);
-      const chunked = chunkRead(read.data, read.offset, cs, (i) => entries.readBigUInt64BE((index + i) * 8), hasher, DATA_RUN_BYTES);
+      const chunked = chunkRead(read.data, read.offset, cs, (i) => entries.readBigUInt64BE((index + i) * 8), hasher, DATA_RUN_BYTES, read.hashes);
       this.digest.update(chunked.hashes);
       stats.bytesSkippedZero += chunked.zeroBytes;
       for (const run of chunked.runs) {
