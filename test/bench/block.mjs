@@ -8,6 +8,9 @@
 //                --inplace --no-whole-file through an rsync daemon on loopback
 //   no change:   a ferry pass with nothing changed vs dd bs=4M of the source
 //   20 GiB sparse image: peak agent and receiver RSS.
+// Delta and no-change passes are measured twice: one-shot (`ferry migrate`,
+// a new process per pass) and resident (resident-agent.mjs: passes run in
+// one long-lived process, as the agent daemon runs them for SYNC commands).
 // Delta and no-change are measured with caches dropped before each run
 // (cold, when root) and with warm caches, each FERRY_BENCH_RUNS (default 3)
 // times alternating ferry and the baseline; the tables print every run, the
@@ -21,10 +24,12 @@
 
 import { openSync, writeSync, closeSync, createReadStream, createWriteStream, rmSync, mkdirSync, readFileSync, statSync, existsSync, readdirSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { once } from 'node:events';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import {
-  FERRY, NODE_FLAGS, WORK, MiB, GiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
+  FERRY, NODE_FLAGS, ROOT, WORK, MiB, GiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
   ensureWork, fmtBytes, table, ratio, dropCaches, cpuSeconds, median, cpuSecondsWithChildren, canDropCaches, childrenSettled,
 } from './lib.mjs';
 
@@ -101,6 +106,31 @@ async function ferryPass(src, recv, cold = true) {
 }
 
 /**
+ * The resident agent (resident-agent.mjs) on the same build as FERRY; `pass(src, recv, cold)` runs one block
+ * pass in it (caches dropped first when `cold`) and resolves like ferryPass, its wall time measured inside the
+ * process (from the request to the pass's end).
+ */
+async function startResident() {
+  const child = spawn(process.execPath, [...NODE_OPTS, join(ROOT, 'test/bench/resident-agent.mjs'), dirname(dirname(FERRY))], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('the resident agent exited');
+    return value;
+  };
+  if ((await next()) !== 'ready') throw new Error('the resident agent did not start');
+  const pass = async (src, recv, cold = true) => {
+    if (cold) dropCaches();
+    const cpu0 = cpuSeconds(recv.child.pid);
+    child.stdin.write(`${JSON.stringify({ source: src, target: 'disk0', receiver: { host: '127.0.0.1', port: recv.port, token: recv.info.token, fingerprint: recv.info.fingerprint } })}\n`);
+    const r = JSON.parse(await next());
+    if (r.error) throw new Error(`resident pass failed: ${r.error}`);
+    return { wall: r.wallMs / 1000, cpu: r.cpuS, recvCpu: cpuSeconds(recv.child.pid) - cpu0, summary: r.summary, wire: r.summary.bytesOnWire };
+  };
+  return { child, pass };
+}
+
+/**
  * The pass's phases from its debug log (seconds since the process started):
  * session open (start-up, TLS, HELLO/WELCOME done), scan and send done,
  * digest agreed. The rest of the wall time is process exit.
@@ -136,17 +166,20 @@ function printPairs(title, rows, { base, baseRow, goal, identical }) {
     receiver_cpu_s_per_GiB: f.recvCpu / gib,
     ferry_wire: f.wire,
   });
+  // The resident agent's pass (x.a): its wall time inside the process, its CPU (every thread), the receiver's.
+  const residentRow = (a) => ({ resident_wall_s: a.wall, resident_cpu_s_per_GiB: a.cpu / gib, resident_receiver_cpu_s_per_GiB: a.recvCpu / gib });
   const shown = (o) => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, k.endsWith('wire') ? fmtBytes(v) : v.toFixed(2)]));
-  const lines = rows.map((x, i) => ({ run: String(i + 1), ...ferryRow(x.f), ...baseRow(x), pair_ratio: x.f.wall / x.r.wall }));
+  const lines = rows.map((x, i) => ({ run: String(i + 1), ...ferryRow(x.f), ...residentRow(x.a), ...baseRow(x), pair_ratio: x.f.wall / x.r.wall, resident_ratio: x.a.wall / x.r.wall }));
   const med = { run: 'median' };
   for (const k of Object.keys(lines[0])) if (k !== 'run') med[k] = median(lines.map((l) => l[k]));
   const fmt = (l) => ({ run: l.run, ...shown(Object.fromEntries(Object.entries(l).filter(([k]) => k !== 'run'))) });
   table(title, [...lines.map(fmt), fmt(med)]);
   const baseWall = Object.keys(baseRow(rows[0]))[0];
   console.log(
-    `ferry / ${base} wall time, ratio of the medians: ${ratio(med.ferry_wall_s, med[baseWall])}` +
-      `  (goal ≤ ${goal.toFixed(2)}; ${rows.length} alternating pairs)  identical afterwards: ${identical}`,
+    `ferry migrate (one-shot) / ${base} wall time, ratio of the medians: ${ratio(med.ferry_wall_s, med[baseWall])}` +
+      `  (goal ≤ ${goal.toFixed(2)}; ${rows.length} alternating runs of each)  identical afterwards: ${identical}`,
   );
+  console.log(`resident agent / ${base} wall time, ratio of the medians: ${ratio(med.resident_wall_s, med[baseWall])}  (goal ≤ ${goal.toFixed(2)})`);
   console.log(`load: ${readFileSync('/proc/loadavg', 'utf8').trim()}`);
 }
 
@@ -219,6 +252,9 @@ export async function run() {
   mkdirSync(rsyncDir);
   sh(`cp --sparse=always ${src} ${rsyncSrc} && cp --sparse=always ${src} ${rsyncDir}/target.img && sync`);
   const daemon = await startRsyncDaemon(rsyncDir);
+  // The resident agent has run a pass before any that is measured, as an installed agent has (the full copy).
+  const resident = await startResident();
+  await resident.pass(src, recv, false);
   const gib = IMAGE_BYTES / GiB;
   const states = canDropCaches() ? ['cold', 'warm'] : ['warm'];
   if (!canDropCaches()) console.log('(not root: page caches cannot be dropped, only warm-cache figures follow)');
@@ -234,6 +270,9 @@ export async function run() {
       sh('sync');
       const f = await ferryPass(src, recv, cold);
       ferryRuns.push(f);
+      scatterWrites(src, WRITES, WRITE_BYTES);
+      sh('sync');
+      const a = await resident.pass(src, recv, cold);
       scatterWrites(rsyncSrc, WRITES, WRITE_BYTES);
       sh('sync');
       if (cold) dropCaches();
@@ -241,7 +280,7 @@ export async function run() {
       const r = await timed(`rsync -I --inplace --no-whole-file --stats ${rsyncSrc} ${daemon.url}/target.img`);
       await childrenSettled(daemon.child.pid);
       const dcpu = cpuSecondsWithChildren(daemon.child.pid) - dcpu0;
-      dRows.push({ f, r: { ...r, daemonCpu: dcpu, wire: rsyncWireBytes(r.stdout) } });
+      dRows.push({ f, a, r: { ...r, daemonCpu: dcpu, wire: rsyncWireBytes(r.stdout) } });
     }
     const dIdentical = sha(src) === sha(target) && sha(rsyncSrc) === sha(join(rsyncDir, 'target.img'));
     printPairs(`block delta after ${WRITES} scattered ${WRITE_BYTES / 1024} KiB writes, ${state} (${cacheNote})`, dRows, {
@@ -255,9 +294,10 @@ export async function run() {
     for (let i = 0; i < RUNS; i++) {
       const f = await ferryPass(src, recv, cold);
       ferryRuns.push(f);
+      const a = await resident.pass(src, recv, cold);
       if (cold) dropCaches();
       const d = await timed(`dd if=${src} of=/dev/null bs=4M status=none`);
-      nRows.push({ f, r: d });
+      nRows.push({ f, a, r: d });
     }
     printPairs(`no-change pass, ${state} (${cacheNote})`, nRows, {
       base: 'dd',
@@ -267,6 +307,9 @@ export async function run() {
     });
   }
   await stop(daemon.child);
+  const residentRss = peakRssMb(resident.child.pid);
+  resident.child.stdin.end();
+  await stop(resident.child);
   const recvRss = peakRssMb(recv.child.pid);
   await stop(recv.child);
 
@@ -284,6 +327,7 @@ export async function run() {
   await stop(recv2.child);
   table('memory', [
     { run: `${fmtBytes(IMAGE_BYTES)} image: full, delta and no-change passes`, agent_peak_rss_MB: Math.max(...ferryRuns.map((f) => f.rssMb)).toFixed(0), receiver_peak_rss_MB: recvRss.toFixed(0), wall_s: '' },
+    { run: `${fmtBytes(IMAGE_BYTES)} image: the resident agent's passes`, agent_peak_rss_MB: residentRss.toFixed(0), receiver_peak_rss_MB: recvRss.toFixed(0), wall_s: '' },
     { run: '20 GiB sparse image, full pass', agent_peak_rss_MB: sparse.rssMb.toFixed(0), receiver_peak_rss_MB: recv2Rss.toFixed(0), wall_s: sparse.wall.toFixed(2) },
   ]);
   console.log('(goal: peak RSS < 200 MB, agent and receiver)');
