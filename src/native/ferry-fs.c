@@ -1110,20 +1110,52 @@ static int all_zero(const unsigned char *p, size_t n) {
   return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-static void hash_execute(napi_env env, void *data) {
-  (void)env;
-  struct hash_job *job = data;
+// Reads [position, position + len) into data, fewer bytes only at the end of the file; 0 or an errno. The holes
+// of a sparse file (an image) are not read but zero-filled: SEEK_DATA and SEEK_HOLE say where its data is (on
+// a block device, or where the file system does not know, everything is data and is read).
+static int read_range(int fd, unsigned char *data, size_t len, int64_t position, size_t *got_out) {
   size_t got = 0;
-  while (got < job->len) {
-    ssize_t n = pread(job->fd, job->data + got, job->len - got, (off_t)(job->position + (int64_t)got));
+  while (got < len) {
+    off_t at = (off_t)(position + (int64_t)got);
+    size_t want = len - got;
+    off_t from = lseek(fd, at, SEEK_DATA);
+    if (from < 0 && errno == ENXIO) {
+      // No data from here on: zeros to the end of the file.
+      struct stat st;
+      if (syscall(SYS_fstat, fd, &st) != 0) return errno;
+      size_t rest = st.st_size > at ? ((uint64_t)(st.st_size - at) < want ? (size_t)(st.st_size - at) : want) : 0;
+      memset(data + got, 0, rest);
+      got += rest;
+      break;
+    }
+    if (from > at) {
+      size_t hole = (uint64_t)(from - at) < want ? (size_t)(from - at) : want;
+      memset(data + got, 0, hole);
+      got += hole;
+      continue;
+    }
+    if (from == at) {
+      off_t to = lseek(fd, at, SEEK_HOLE);
+      if (to > at && (uint64_t)(to - at) < want) want = (size_t)(to - at);
+    }
+    ssize_t n = pread(fd, data + got, want, at);
     if (n < 0) {
       if (errno == EINTR) continue;
-      job->err = errno;
-      return;
+      return errno;
     }
     if (n == 0) break;
     got += (size_t)n;
   }
+  *got_out = got;
+  return 0;
+}
+
+static void hash_execute(napi_env env, void *data) {
+  (void)env;
+  struct hash_job *job = data;
+  size_t got = 0;
+  job->err = read_range(job->fd, job->data, job->len, job->position, &got);
+  if (job->err != 0) return;
   job->got = got;
   unsigned char *out = job->hashes;
   for (size_t at = 0; at < got; at += job->chunk, out += 8) {

@@ -1,13 +1,14 @@
 // Block replication benchmark (issues 5 and 14). On a 1 GiB image (set
 // FERRY_BENCH_IMAGE_MIB) — one third real files (a tar of /usr), one third
-// zeros, one third random, interleaved in 32 MiB stripes as on a used disk —
-// it compares, in the same run:
+// zeros (written out, not holes, as on a disk), one third random, interleaved
+// in 32 MiB stripes as on a used disk — it compares, in the same run:
 //   full copy:   ferry migrate → ferry receive (TLS, xxh64 per chunk)
 //                vs  lz4 -1 | socat  →  socat | lz4 -d > file (+ fsync)
 //   delta:       after 500 scattered 16 KiB writes, ferry vs rsync -I
 //                --inplace --no-whole-file through an rsync daemon on loopback
 //   no change:   a ferry pass with nothing changed vs dd bs=4M of the source
-//   20 GiB sparse image: peak agent and receiver RSS.
+//   20 GiB sparse image: peak agent and receiver RSS, and the wall time
+//                (an image's holes are not read: SEEK_DATA/SEEK_HOLE).
 // Delta and no-change passes are measured twice: one-shot (`ferry migrate`,
 // a new process per pass) and resident (resident-agent.mjs: passes run in
 // one long-lived process, as the agent daemon runs them for SYNC commands).
@@ -51,6 +52,7 @@ async function buildImage(path) {
   const fd = openSync(path, 'w');
   const usrFd = openSync(usr, 'r');
   const buf = Buffer.alloc(STRIPE);
+  const zeros = Buffer.alloc(STRIPE);
   let pos = 0;
   let usrPos = 0;
   for (let stripe = 0; pos < IMAGE_BYTES; stripe++) {
@@ -63,6 +65,9 @@ async function buildImage(path) {
       writeSync(fd, buf, 0, n, pos);
     } else if (kind === 2) {
       writeSync(fd, randomBytes(n), 0, n, pos);
+    } else {
+      // Zeros written, not a hole: a disk's free space is read like the rest (ferry skips an image's holes).
+      writeSync(fd, zeros, 0, n, pos);
     }
     pos += n;
   }

@@ -1,13 +1,13 @@
 // Block reads hashed where they are read: the native module's readHashed
 // (src/native/ferry-fs.c) against the canonical chunk hash of
 // protocol/chunk-hash.ts (zeros, data, a short last chunk, odd chunk sizes,
-// the end of the file), its errors and refusals; readVolume with it (the
+// the end of the file, a sparse file's holes), its errors and refusals; readVolume with it (the
 // same hashes as the chunker computes, SMS.0805 for a short source, a
 // consumer that stops with reads in flight or waiting for a buffer); and the
 // chunker given known hashes making the same runs as hashing itself.
 // (A chunk whose xxh64 is 0 or 1, moved to 2 or 3, cannot be made to order.)
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +65,33 @@ describe.runIf(env.ok)('readHashed', async () => {
       expect(got).toBe(CS + 1000);
       expect(asList(hashes, 2)).toEqual(canonical(data.subarray(data.length - CS - 1000), CS));
       expect(await fn(fd, tail, data.length + 5, CS, hashes)).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it("a sparse file's holes come back as zeros without being read, its data as it is, a hole at the end included", async () => {
+    const fn = readHashed();
+    const sparse = join(dir, 'sparse.img');
+    // hole | 5000 bytes of data across a chunk boundary | hole | 1 byte | hole to the end (past the last read).
+    const fd0 = openSync(sparse, 'w');
+    const bits = randomBytes(5000);
+    writeSync(fd0, bits, 0, bits.length, 3 * CS - 1000);
+    writeSync(fd0, Buffer.from([9]), 0, 1, 7 * CS + 5);
+    ftruncateSync(fd0, 40 * CS + 123);
+    closeSync(fd0);
+    const whole = readFileSync(sparse);
+    const fd = openSync(sparse, 'r');
+    try {
+      for (const at of [0, 2 * CS, 8 * CS, 32 * CS + 123]) {
+        const buf = Buffer.alloc(READ, 0xaa); // not zeros: every byte must be written
+        const hashes = Buffer.alloc((READ / CS) * 8);
+        const got = await fn(fd, buf, at, CS, hashes);
+        const want = Math.min(READ, whole.length - at);
+        expect(got).toBe(want);
+        expect(buf.subarray(0, got).equals(whole.subarray(at, at + got))).toBe(true);
+        expect(asList(hashes, Math.ceil(got / CS))).toEqual(canonical(whole.subarray(at, at + got), CS));
+      }
     } finally {
       closeSync(fd);
     }
