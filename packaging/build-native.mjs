@@ -6,7 +6,7 @@
 // trees with node:fs (src/platform/native-fs.ts), slower, not different.
 // FERRY_REQUIRE_NATIVE=1 makes that a failure (packaging/build.sh: a release
 // carries the module; the tests require it under FERRY_REQUIRE_PRIVILEGED=1),
-// and also a build without xxhash.h (libxxhash-dev), which leaves out
+// and also a build without xxhash.h 0.7.3 or later (libxxhash-dev), which leaves out
 // readHashed (block reads hashed on the pool: src/native/ferry-fs.c).
 // Usage: node packaging/build-native.mjs [DIST]   (default: dist)
 
@@ -39,20 +39,35 @@ if (!include) skip(`no node_api.h in ${includes.join(', ')}`);
 const cc = process.env.CC || 'cc';
 mkdirSync(dirname(out), { recursive: true });
 const tmp = `${out}.tmp`;
+// xxhash.h (Debian's libxxhash-dev) gives the module readHashed, from 0.7.3 on (older ones inline its code
+// only with xxhash.c beside them); a release (FERRY_REQUIRE_NATIVE=1) must have it.
+function xxhashVersion() {
+  try {
+    const macros = execFileSync(cc, ['-E', '-dM', '-x', 'c', '-'], { input: '#include <xxhash.h>\n', stdio: ['pipe', 'pipe', 'ignore'], encoding: 'utf8' });
+    const part = (name) => Number(new RegExp(`#define XXH_VERSION_${name} (\\d+)`).exec(macros)?.[1] ?? NaN);
+    const v = part('MAJOR') * 10000 + part('MINOR') * 100 + part('RELEASE');
+    return Number.isFinite(v) ? v : 0;
+  } catch {
+    return 0;
+  }
+}
+const xxhash = xxhashVersion() >= 703;
 try {
-  // xxhash.h (Debian's libxxhash-dev) gives the module readHashed; a release (FERRY_REQUIRE_NATIVE=1) must have it.
-  const xxhash = required ? ['-DFERRY_REQUIRE_XXHASH'] : [];
-  execFileSync(cc, ['-O2', '-std=gnu99', '-Wall', '-Wextra', '-Werror', ...xxhash, '-shared', '-fPIC', '-s', '-I', include, '-o', tmp, source], { stdio: ['ignore', 'inherit', 'inherit'] });
+  execFileSync(cc, ['-O2', '-std=gnu99', '-Wall', '-Wextra', '-Werror', ...(xxhash ? ['-DFERRY_XXHASH'] : []), '-shared', '-fPIC', '-s', '-I', include, '-o', tmp, source], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
 } catch (e) {
   rmSync(tmp, { force: true });
   skip(e.code === 'ENOENT' ? `no C compiler (${cc})` : `${cc} failed`);
+}
+if (!xxhash) {
+  if (required) {
+    rmSync(tmp, { force: true });
+    skip('no xxhash.h 0.7.3 or later (Debian: libxxhash-dev), which a release needs');
+  }
+  process.stderr.write('build-native: no xxhash.h 0.7.3 or later (Debian: libxxhash-dev): block passes will hash on the main thread in WebAssembly (slower, same result)\n');
 }
 // Modes that do not follow the umask: the loader refuses a module or directory that others may write.
 chmodSync(tmp, 0o755);
 chmodSync(dirname(out), 0o755);
 renameSync(tmp, out);
-const built = { exports: {} };
-process.dlopen(built, out);
-if (typeof built.exports.readHashed !== 'function') {
-  process.stderr.write('build-native: no xxhash.h (Debian: libxxhash-dev): block passes will hash on the main thread in WebAssembly (slower, same result)\n');
-}

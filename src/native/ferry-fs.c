@@ -42,17 +42,13 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 #include <uv.h>
-// xxHash's reference code, header only and inlined (XXH_INLINE_ALL): no library to link or load. Built
-// without it (no libxxhash-dev), the module has no readHashed and block passes hash in WebAssembly.
-#if defined(__has_include)
-#if __has_include(<xxhash.h>)
+// xxHash's reference code, header only and inlined (XXH_INLINE_ALL): no library to link or load.
+// packaging/build-native.mjs defines FERRY_XXHASH where the compiler finds xxhash.h 0.7.3 or later (Debian:
+// libxxhash-dev; older ones inline only with xxhash.c beside them); without it the module has no readHashed
+// and block passes hash in WebAssembly.
+#ifdef FERRY_XXHASH
 #define XXH_INLINE_ALL
 #include <xxhash.h>
-#define FERRY_HAVE_XXHASH 1
-#endif
-#endif
-#if defined(FERRY_REQUIRE_XXHASH) && !defined(FERRY_HAVE_XXHASH)
-#error "xxhash.h (Debian: libxxhash-dev) is required (FERRY_REQUIRE_NATIVE=1)"
 #endif
 
 // Node's lstat binding fills 18 doubles: dev, mode, nlink, uid, gid, rdev,
@@ -1078,7 +1074,7 @@ static napi_value lz4_call(napi_env env, napi_callback_info info, bool compress)
 static napi_value lz4Compress(napi_env env, napi_callback_info info) { return lz4_call(env, info, true); }
 static napi_value lz4Decompress(napi_env env, napi_callback_info info) { return lz4_call(env, info, false); }
 
-#ifdef FERRY_HAVE_XXHASH
+#ifdef FERRY_XXHASH
 // readHashed(fd: number, buffer: Uint8Array, position: number, chunkSize: number, hashes: Uint8Array)
 //   → Promise<bytes read>
 // Reads buffer.length bytes of fd from position (fewer only at the end of the file; a sparse file's holes
@@ -1199,18 +1195,18 @@ static void hash_complete(napi_env env, napi_status status, void *data) {
 static napi_value readHashed(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5], promise, name;
-  int32_t fd = -1;
-  double position = -1, chunk = 0;
+  double fd = -1, position = -1, chunk = 0;
   unsigned char *buf, *hashes;
   size_t len, hashesLen;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || napi_get_value_int32(env, argv[0], &fd) != napi_ok ||
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5 || napi_get_value_double(env, argv[0], &fd) != napi_ok ||
       !bytes_of(env, argv[1], &buf, &len) || napi_get_value_double(env, argv[2], &position) != napi_ok ||
       napi_get_value_double(env, argv[3], &chunk) != napi_ok || !bytes_of(env, argv[4], &hashes, &hashesLen)) {
     napi_throw_type_error(env, NULL, "readHashed(fd: number, buffer: Uint8Array, position: number, chunkSize: number, hashes: Uint8Array)");
     return NULL;
   }
-  // position a whole number below 2^53, chunkSize whole and at least 1, and room for every chunk's hash.
-  if (fd < 0 || !(position >= 0 && position <= 9007199254740991.0) || position != (double)(int64_t)position || !(chunk >= 1 && chunk <= 1073741824.0) ||
+  // fd a whole number from 0 to INT_MAX, position a whole number below 2^53, chunkSize whole and at least 1,
+  // and room for every chunk's hash.
+  if (!(fd >= 0 && fd <= 2147483647.0) || fd != (double)(int)fd || !(position >= 0 && position <= 9007199254740991.0) || position != (double)(int64_t)position || !(chunk >= 1 && chunk <= 1073741824.0) ||
       chunk != (double)(size_t)chunk || len == 0 || hashesLen / 8 < (len + (size_t)chunk - 1) / (size_t)chunk) {
     napi_throw_range_error(env, NULL, "readHashed: an fd, a non-empty buffer, a whole position, a chunk size of 1 byte to 1 GiB, and 8 bytes of hashes per chunk");
     return NULL;
@@ -1220,7 +1216,7 @@ static napi_value readHashed(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "FERRY_NATIVE_NOMEM", "ferry-fs: no memory for a read");
     return NULL;
   }
-  job->fd = fd;
+  job->fd = (int)fd;
   job->data = buf;
   job->len = len;
   job->position = (int64_t)position;
@@ -1272,7 +1268,7 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "readFiles", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "xattrs", NAPI_AUTO_LENGTH, xattrs, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "xattrs", fn) != napi_ok) return NULL;
-#ifdef FERRY_HAVE_XXHASH
+#ifdef FERRY_XXHASH
   if (napi_create_function(env, "readHashed", NAPI_AUTO_LENGTH, readHashed, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "readHashed", fn) != napi_ok) return NULL;
 #endif

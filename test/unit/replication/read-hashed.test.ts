@@ -19,12 +19,18 @@ import { FixedBufferSet, readVolume, type SourceRead } from '../../../src/replic
 import { needs } from '../../helpers/requirements.js';
 
 const built = fileURLToPath(new URL('../../../dist/native/ferry-fs.node', import.meta.url));
-// The build compiles readHashed in where xxhash.h is (Debian's libxxhash-dev; .ci/run installs it).
-const env = needs({ files: [built, '/usr/include/xxhash.h'] });
+// The build compiles readHashed in where the compiler finds xxhash.h 0.7.3 or later (Debian's
+// libxxhash-dev, which .ci/run installs): under FERRY_REQUIRE_PRIVILEGED=1 the module must have it.
+const env = needs({ files: [built] });
+const has = env.ok && typeof loadNativeFs(built)?.readHashed === 'function';
+if (env.ok && !has) {
+  if (process.env.FERRY_REQUIRE_PRIVILEGED === '1') throw new Error('the native module has no readHashed: build it with xxhash.h (Debian: libxxhash-dev)');
+  process.stderr.write('skipped: the native module was built without xxhash.h (no readHashed)\n');
+}
 const CS = 32 * 1024;
 const READ = 8 * CS;
 
-describe.runIf(env.ok)('readHashed', async () => {
+describe.runIf(has)('readHashed', async () => {
   const hasher = await loadChunkHasher();
   const readHashed = (): NativeReadHashed => {
     const fn = loadNativeFs(built)?.readHashed;
@@ -116,6 +122,9 @@ describe.runIf(env.ok)('readHashed', async () => {
         [ok, Buffer.alloc(CS), 0, 0, Buffer.alloc(8)],
         [ok, Buffer.alloc(CS), 0, 1.5, Buffer.alloc(64)],
         [-1, Buffer.alloc(CS), 0, CS, Buffer.alloc(8)],
+        [NaN, Buffer.alloc(CS), 0, CS, Buffer.alloc(8)], // not fd 0
+        [2 ** 32 + ok, Buffer.alloc(CS), 0, CS, Buffer.alloc(8)], // not fd `ok`
+        [ok + 0.5, Buffer.alloc(CS), 0, CS, Buffer.alloc(8)],
       ];
       for (const args of refused) expect(() => fn(...args), String(args.slice(2))).toThrow(RangeError);
       expect(() => fn(ok, new Uint16Array(4) as unknown as Uint8Array, 0, CS, Buffer.alloc(8))).toThrow(TypeError);
