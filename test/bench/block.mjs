@@ -25,13 +25,11 @@
 
 import { openSync, writeSync, closeSync, createReadStream, createWriteStream, rmSync, mkdirSync, readFileSync, statSync, existsSync, readdirSync } from 'node:fs';
 import { randomBytes, randomInt } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { once } from 'node:events';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import {
-  FERRY, NODE_FLAGS, ROOT, WORK, MiB, GiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
-  ensureWork, fmtBytes, table, ratio, dropCaches, cpuSeconds, median, cpuSecondsWithChildren, canDropCaches, childrenSettled,
+  FERRY, NODE_FLAGS, WORK, MiB, GiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
+  ensureWork, fmtBytes, table, ratio, dropCaches, cpuSeconds, median, cpuSecondsWithChildren, canDropCaches, childrenSettled, startResidentAgent,
 } from './lib.mjs';
 
 const IMAGE_BYTES = Number(process.env.FERRY_BENCH_IMAGE_MIB ?? 1024) * MiB;
@@ -116,23 +114,14 @@ async function ferryPass(src, recv, cold = true) {
  * process (from the request to the pass's end).
  */
 async function startResident() {
-  const child = spawn(process.execPath, [...NODE_OPTS, join(ROOT, 'test/bench/resident-agent.mjs'), dirname(dirname(FERRY))], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async () => {
-    const { value, done } = await lines.next();
-    if (done) throw new Error('the resident agent exited');
-    return value;
-  };
-  if ((await next()) !== 'ready') throw new Error('the resident agent did not start');
+  const agent = await startResidentAgent(NODE_OPTS);
   const pass = async (src, recv, cold = true) => {
     if (cold) dropCaches();
     const cpu0 = cpuSeconds(recv.child.pid);
-    child.stdin.write(`${JSON.stringify({ source: src, target: 'disk0', receiver: { host: '127.0.0.1', port: recv.port, token: recv.info.token, fingerprint: recv.info.fingerprint } })}\n`);
-    const r = JSON.parse(await next());
-    if (r.error) throw new Error(`resident pass failed: ${r.error}`);
+    const r = await agent.pass({ source: src, target: 'disk0', receiver: { host: '127.0.0.1', port: recv.port, token: recv.info.token, fingerprint: recv.info.fingerprint } });
     return { wall: r.wallMs / 1000, cpu: r.cpuS, recvCpu: cpuSeconds(recv.child.pid) - cpu0, summary: r.summary, wire: r.summary.bytesOnWire };
   };
-  return { child, pass };
+  return { child: agent.child, pass };
 }
 
 /**

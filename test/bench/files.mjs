@@ -15,7 +15,10 @@
 //   delta:     after a fresh change of a few percent of the tree before each
 //              contender (files modified, added, deleted, chmod'ed),
 //              ferry vs rsync -aHAX --delete --numeric-ids through an rsync
-//              daemon on loopback, cold (caches dropped) and warm
+//              daemon on loopback, cold (caches dropped) and warm; ferry
+//              both one-shot (`ferry migrate`) and resident
+//              ("ferry-resident": resident-agent.mjs, passes in one
+//              long-lived process, as the agent daemon runs them)
 // Every measurement is FERRY_BENCH_RUNS (default 3) alternating runs of
 // both contenders (who goes first alternates); the individual runs and the
 // median are printed, with the cache state, wall time, CPU seconds of each
@@ -40,7 +43,7 @@ import { mkdirSync, writeFileSync, rmSync, readFileSync, appendFileSync, existsS
 import { randomBytes, randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import {
-  FERRY, NODE_FLAGS, WORK, MiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes,
+  FERRY, NODE_FLAGS, WORK, MiB, sh, freePort, timed, startProcess, stop, peakRssMb, startRsyncDaemon, rsyncWireBytes, startResidentAgent,
   ensureWork, fmtBytes, table, ratio, dropCaches, cpuSeconds,
 } from './lib.mjs';
 
@@ -231,6 +234,20 @@ async function ferryRun(src, recv, { cold, dst, contender = 'ferry' }) {
   };
 }
 
+/** A pass in the resident agent (resident-agent.mjs: passes in one long-lived process, as the daemon runs them). */
+async function residentRun(agent, src, recv, { cold }) {
+  if (cold) dropCaches();
+  resetPeak(recv.child.pid);
+  resetPeak(agent.child.pid);
+  const c0 = cpuSeconds(recv.child.pid);
+  const receiver = { host: '127.0.0.1', port: recv.port, token: recv.info.token, fingerprint: recv.info.fingerprint };
+  const r = await agent.pass({ kind: 'file', source: src, target: 'tree', stateDir: recv.stateDir, receiver });
+  return {
+    contender: 'ferry-resident', wall: r.wallMs / 1000, sendCpu: r.cpuS, recvCpu: cpuSeconds(recv.child.pid) - c0,
+    wire: r.summary.bytesOnWire, sendRss: peakRssMb(agent.child.pid), recvRss: peakRssMb(recv.child.pid), pass: r.summary.pass,
+  };
+}
+
 async function tarRun(src, dst) {
   const port = await freePort();
   const count = join(WORK, 'pipe-bytes');
@@ -368,7 +385,10 @@ async function treeCase(name, src, tgt) {
     before = await startReceiver(data, beforeDst, BEFORE);
     await ferryRun(src, before, { cold: false, dst: beforeDst, contender: 'ferry-before' });
   }
-  const contenders = before ? ['ferry', 'rsync', 'ferry-before'] : ['ferry', 'rsync'];
+  // The resident agent has run a pass before any that is measured, as an installed agent has.
+  const resident = await startResidentAgent(NODE_OPTS ? NODE_OPTS.split(' ') : []);
+  await residentRun(resident, src, recv, { cold: false });
+  const contenders = before ? ['ferry', 'ferry-resident', 'rsync', 'ferry-before'] : ['ferry', 'ferry-resident', 'rsync'];
 
   // Deltas: a fresh change before each run, so each contender sees the same kind of change.
   for (const cache of CACHES) {
@@ -382,6 +402,7 @@ async function treeCase(name, src, tgt) {
         const cold = cache === 'cold';
         const r =
           who === 'ferry' ? await ferryRun(src, recv, { cold })
+          : who === 'ferry-resident' ? await residentRun(resident, src, recv, { cold })
           : who === 'ferry-before' ? await ferryRun(src, before, { cold, contender: 'ferry-before' })
           : await rsyncRun(src, daemon, { cold });
         if (r.pass && r.pass !== 'delta') throw new Error(`ferry ran a ${r.pass} pass where a delta was expected`);
@@ -390,8 +411,11 @@ async function treeCase(name, src, tgt) {
     }
     table(`${name}: delta after changing ${changed} files (${(CHANGE * 100).toFixed(1)}%) before each run, ${cache} cache`, runRows(runs, cache));
     summarize(`${name}: delta vs rsync`, runs, cache, 0.5, 'ferry', (c) => c.startsWith('rsync'));
+    summarize(`${name}: delta in the resident agent vs rsync`, runs, cache, 0.5, 'ferry-resident', (c) => c.startsWith('rsync'));
     if (before) summarize(`${name}: delta, this build vs FERRY_BENCH_BEFORE`, runs, cache, 1, 'ferry', (c) => c === 'ferry-before');
   }
+  resident.child.stdin.end();
+  await stop(resident.child);
   // One last pass each with the final tree: both copies must equal the source.
   await ferryRun(src, recv, { cold: false });
   await rsyncRun(src, daemon, { cold: false });

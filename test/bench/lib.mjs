@@ -5,7 +5,8 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdirSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -259,4 +260,27 @@ export async function childrenSettled(pid, timeoutMs = 3000) {
     if (kids === '' || Date.now() > until) return;
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The resident agent (resident-agent.mjs) on the build whose CLI is `bin` (its dist/ is two levels up),
+ * started with node's flags `nodeOpts`: `pass(request)` runs one pass in it and resolves to its answer
+ * ({wallMs, cpuS, summary}); `child` is its process.
+ */
+export async function startResidentAgent(nodeOpts, bin = FERRY) {
+  const child = spawn(process.execPath, [...nodeOpts, join(ROOT, 'test/bench/resident-agent.mjs'), dirname(dirname(bin))], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error('the resident agent exited');
+    return value;
+  };
+  if ((await next()) !== 'ready') throw new Error('the resident agent did not start');
+  const pass = async (request) => {
+    child.stdin.write(`${JSON.stringify(request)}\n`);
+    const r = JSON.parse(await next());
+    if (r.error) throw new Error(`resident pass failed: ${r.error}`);
+    return r;
+  };
+  return { child, pass };
 }

@@ -7,8 +7,9 @@
 // migrate` one-shot passes are measured too; the bench prints both.)
 //
 // Usage: node resident-agent.mjs DIST. Each JSON line on stdin
-// ({"source", "target", "receiver": {host, port, token, fingerprint}}) runs
-// one block pass; each answer is one JSON line on stdout:
+// ({"source", "target", "receiver": {host, port, token, fingerprint}}, and
+// for a file tree "kind": "file" and "stateDir", where its manifests are kept
+// between passes) runs one pass; each answer is one JSON line on stdout:
 // {"wallMs", "cpuS", "summary"} (cpuS: the whole process, every thread, during
 // the pass), or {"error"}. "ready" is printed once ferry is loaded.
 
@@ -31,10 +32,11 @@ for await (const line of createInterface({ input: process.stdin })) {
   if (!line.trim()) continue;
   try {
     const req = JSON.parse(line);
-    const volume = { kind: 'block', source: req.source, target: req.target };
+    const volume = { kind: req.kind ?? 'block', source: req.source, target: req.target };
     const c0 = cpu();
     const t0 = process.hrtime.bigint();
-    const summary = await runPass(volume, { receiver: req.receiver, log }, { stateDir: '/nonexistent' });
+    // As the daemon's replication port calls it (agent/replication-port.ts), with the bench's state directory.
+    const summary = await runPass(volume, { receiver: req.receiver, log }, { stateDir: req.stateDir ?? '/nonexistent' });
     const wallMs = Number(process.hrtime.bigint() - t0) / 1e6;
     console.log(JSON.stringify({ wallMs, cpuS: cpu() - c0, summary }));
   } catch (e) {
