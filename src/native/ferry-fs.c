@@ -679,8 +679,9 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
 // growth), stopping once its walked size is in; then fstat'ed and closed.
 // The result has READ_FIELDS doubles a file: 0 or -errno, the bytes read,
 // whether it is a regular file, its inode and size as high and low 32 bits,
-// mtime and ctime as seconds and nanoseconds, and where it failed (0 open,
-// 1 read, 2 fstat). The files are read into the job's own memory and copied
+// mtime and ctime as seconds and nanoseconds, where it failed (0 open,
+// 1 read, 2 fstat), and its device as high and low 32 bits (with the inode,
+// which file was read: the one the walk listed, or another put in its way). The files are read into the job's own memory and copied
 // into `buffer` on the calling thread when the job ends (a buffer detached or
 // too short by then fails the call instead); a file that is not a regular
 // file when opened is not read (status 0, not a regular file).
@@ -701,7 +702,7 @@ static napi_value xattrs(napi_env env, napi_callback_info info) {
 // the same fd, off the main thread too: the agent's main thread had listed
 // every small file's by path (0.2-0.3 s of a /usr full copy whose files
 // mostly have none; measured 2026-12-07).
-#define READ_FIELDS 12
+#define READ_FIELDS 14
 
 struct read_job {
   char *paths;  // copied
@@ -796,6 +797,8 @@ static void read_execute(napi_env env, void *data) {
         r[8] = (double)st.st_mtim.tv_nsec;
         r[9] = (double)st.st_ctim.tv_sec;
         r[10] = (double)st.st_ctim.tv_nsec;
+        r[12] = (double)((uint64_t)st.st_dev >> 32);
+        r[13] = (double)((uint64_t)st.st_dev & 0xffffffffu);
         if (job->withXattrs && r[2] == 1) {
           const char *failedIn = NULL;
           job->xres[i] = xattrs_collect(fd, "", 0, &job->xblob, &failedIn);

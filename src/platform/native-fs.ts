@@ -56,8 +56,11 @@ export interface NativeReadFiles {
 /** One file's xattrs as readFiles gives them with `withXattrs`. */
 export type NativeXattrsRead = NativeXattrList | null | number;
 
-/** Doubles a file in readFiles' result: status (0 or -errno), bytes read, regular file, inode and size (high, low 32 bits), mtime, ctime (s, ns), where it failed. */
-export const NATIVE_READ_FIELDS = 12;
+/**
+ * Doubles a file in readFiles' result: status (0 or -errno), bytes read, regular file, inode and size (high, low 32
+ * bits), mtime, ctime (s, ns), where it failed, device (high, low 32 bits).
+ */
+export const NATIVE_READ_FIELDS = 14;
 
 /**
  * LZ4 through the system's liblz4 (lz4Compress, lz4Decompress in ferry-fs.c): `u32 LE size | block` into

@@ -6,7 +6,7 @@
 // while being read are skipped or resent; CLI exit statuses.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -24,8 +24,10 @@ import { encodeHeader, ZERO_BLOCKS, bodyPadding } from '../../src/protocol/tar-f
 import { hasher } from '../../src/protocol/xxhash.js';
 import { TarProducer } from '../../src/replication/file/tar-producer.js';
 import { FileExtractor } from '../../src/receiver/file-extractor.js';
+import { LoopDisk, sh } from '../helpers/loop.js';
 
 const env = needs({ tools: ['rsync'] });
+const envFs = needs({ root: true, tools: ['losetup', 'mkfs.ext4', 'mount'] });
 
 let base: string;
 beforeAll(() => {
@@ -225,5 +227,57 @@ describe('files that vanish or change while the pass reads them', () => {
     expect(p2.stats.sent).toBe(2);
     expect(p2.stats.unchanged).toBe(1);
     expect(rsyncDiff(src, dst)).toBe('');
+  });
+});
+
+describe.runIf(envFs.ok)('a directory swapped for a symlink while the pass reads', () => {
+  const disks: LoopDisk[] = [];
+  afterAll(() => {
+    for (const d of disks) d.destroy();
+  });
+
+  it('reads through it reach other files, with the same inode numbers on another file system: none is sent', async () => {
+    // Two fresh ext4 file systems of one block group each allocate inodes alike: the same names made in the
+    // same order get the same inode numbers. The second holds what must not travel.
+    const mounts = [0, 1].map(() => {
+      const d = LoopDisk.create(32 * 1024 * 1024, 'ferry-swap-');
+      disks.push(d);
+      sh('mkfs.ext4', ['-q', '-F', '-b', '4096', d.device]);
+      return d.mount(d.device);
+    });
+    for (const [i, m] of mounts.entries()) {
+      mkdirSync(join(m, 'tree', 'd'), { recursive: true });
+      // A large file (read on its own fd) and a small one (read in a batch, natively where the module is).
+      writeFileSync(join(m, 'tree', 'd', 'big'), Buffer.alloc(600 * 1024, i === 0 ? 'o' : 'S'));
+      writeFileSync(join(m, 'tree', 'd', 'f'), i === 0 ? 'own words' : 'SECRET words');
+    }
+    const [a, b] = mounts.map((m) => join(m!, 'tree'));
+    for (const n of ['big', 'f']) expect(statSync(join(a!, 'd', n)).ino).toBe(statSync(join(b!, 'd', n)).ino);
+    expect(statSync(a!).dev).not.toBe(statSync(b!).dev);
+
+    const dst = join(base, 'swap-dst');
+    mkdirSync(dst);
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
+    let swapped = false;
+    const p = new TarProducer({
+      root: a!,
+      manifest: join(base, 'swap-manifest'),
+      log,
+      internals: {
+        // Once the walk has listed d, and before any of its files is opened: d becomes a symlink to the other's d.
+        beforeRead: (path) => {
+          if (swapped || !path.toString().startsWith('d/')) return;
+          swapped = true;
+          renameSync(join(a!, 'd'), join(a!, 'd.real'));
+          symlinkSync(join(b!, 'd'), join(a!, 'd'));
+        },
+      },
+    });
+    await new FileExtractor({ root: dst }).extract(p.stream());
+    expect(swapped).toBe(true);
+    expect(p.stats.vanished).toBe(2);
+    for (const n of ['big', 'f']) expect(existsSync(join(dst, 'd', n)), n).toBe(false);
+    expect(warnings.some((w) => /vanished/.test(w))).toBe(true);
   });
 });

@@ -89,11 +89,23 @@ export interface WorkerResult {
  * ctime in ns), `line` the walk's manifest line. Lines carry decimal text without leading zeros (manifest.ts),
  * so text equality is value equality. Self-contained: its source text runs on the worker threads.
  */
-export function judgeRead(line: string | undefined, size: number, got: number, isFile: boolean, ino: string, statSize: string, mtimeNs: string, ctimeNs: string): 'ok' | 'changed' | 'vanished' {
+export function judgeRead(
+  line: string | undefined,
+  size: number,
+  got: number,
+  isFile: boolean,
+  dev: string,
+  ino: string,
+  statSize: string,
+  mtimeNs: string,
+  ctimeNs: string,
+): 'ok' | 'changed' | 'vanished' {
   if (!isFile) return 'vanished';
   // Fields: path, type, size, mtimeNs, ctimeNs, mode, uid, gid, dev, ino, …
   const f = line === undefined ? undefined : line.split('\t', 10);
-  if (f !== undefined && f[9] !== ino) return 'vanished';
+  // Another file than the walk's (device and inode): one reached through a directory swapped for a symlink
+  // above it since the walk, say. It is not sent under the walk's owner and mode.
+  if (f !== undefined && (f[9] !== ino || f[8] !== dev)) return 'vanished';
   if (got > size || String(size) !== statSize) return 'changed';
   if (f === undefined) return 'ok';
   return f[3] === mtimeNs && f[4] === ctimeNs ? 'ok' : 'changed';
@@ -180,17 +192,17 @@ function setupBatchReader(
         if (raw === undefined) raw = lib.rawFstatFor(fs, fd);
         const a = raw === null ? undefined : raw(fd);
         let status: 'ok' | 'changed' | 'vanished';
-        if (a !== undefined && a[7]! <= big && a[8]! <= big && a[12]! > 0 && a[14]! > 0) {
+        if (a !== undefined && a[0]! <= big && a[7]! <= big && a[8]! <= big && a[12]! > 0 && a[14]! > 0) {
           // sec * 1e9 + nsec as text, as a bigint would print (seconds > 0 here): the walker's own formula.
           const mn = a[13]!;
           const cn = a[15]!;
           status = judge(
-            m.lines?.[i], size, got, (a[1]! & 0o170000) === 0o100000, `${a[7]}`, `${a[8]}`,
+            m.lines?.[i], size, got, (a[1]! & 0o170000) === 0o100000, `${a[0]}`, `${a[7]}`, `${a[8]}`,
             `${a[12]}${mn < 1e8 ? String(mn).padStart(9, '0') : mn}`, `${a[14]}${cn < 1e8 ? String(cn).padStart(9, '0') : cn}`,
           );
         } else {
           const st = fs.fstatSync(fd, { bigint: true });
-          status = judge(m.lines?.[i], size, got, st.isFile(), String(st.ino), String(st.size), String(st.mtimeNs), String(st.ctimeNs));
+          status = judge(m.lines?.[i], size, got, st.isFile(), String(st.dev), String(st.ino), String(st.size), String(st.mtimeNs), String(st.ctimeNs));
         }
         out.push(status === 'vanished' ? { status } : { status, data: whole.buffer, at: start, got });
       } catch (e) {
@@ -393,7 +405,7 @@ export function nativeBatchReader(native: NativeFs): (batch: Batch) => Promise<W
       }
       const got = r[k + 1]!;
       const verdict = judgeRead(
-        batch.lines?.[i], size, got, r[k + 2] === 1,
+        batch.lines?.[i], size, got, r[k + 2] === 1, decimalOfHalves(r[k + 12]!, r[k + 13]!),
         decimalOfHalves(r[k + 3]!, r[k + 4]!), decimalOfHalves(r[k + 5]!, r[k + 6]!), nanosText(r[k + 7]!, r[k + 8]!), nanosText(r[k + 9]!, r[k + 10]!),
       );
       if (verdict === 'vanished') {
@@ -441,7 +453,7 @@ function readOneOnPool(path: Buffer, size: number, line: string | undefined): Pr
           const total = got + n;
           fsFstat(fd, { bigint: true }, (serr, st) => {
             if (serr) return finish(failed(serr));
-            const status = judgeRead(line, size, total, st.isFile(), String(st.ino), String(st.size), String(st.mtimeNs), String(st.ctimeNs));
+            const status = judgeRead(line, size, total, st.isFile(), String(st.dev), String(st.ino), String(st.size), String(st.mtimeNs), String(st.ctimeNs));
             finish(status === 'vanished' ? { status } : { status, data: data.buffer, got: total });
           });
         });

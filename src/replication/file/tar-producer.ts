@@ -434,7 +434,8 @@ export class TarProducer {
     }
     try {
       const before = fstatSync(fd, { bigint: true });
-      if (before.ino !== e.ino || !before.isFile()) return 'vanished';
+      // Another file than the walk's (device and inode, as for small files: judgeRead) is not sent as it.
+      if (before.ino !== e.ino || before.dev !== e.dev || !before.isFile()) return 'vanished';
       const size = Number(before.size);
       const h: TarHeader = { ...base(e), type: 'file', size };
       const x = this.xattrs(e, undefined, fd);

@@ -132,13 +132,15 @@ describe.runIf(env.ok)('native lister', () => {
     expect(Buffer.from(buffer, 0, 8).toString('latin1')).toBe('abc\0abc\0');
     // Status, bytes read, regular file, inode and size in halves, mtime and ctime, where it failed.
     const st = lstatSync(file, { bigint: true });
-    expect(Array.from(r.subarray(0, 12))).toEqual([
+    // … and the device in halves (with the inode, which file was read).
+    expect(Array.from(r.subarray(0, 14))).toEqual([
       0, 3, 1, Number(st.ino >> 32n), Number(st.ino & 0xffffffffn), 0, 3,
       Number(st.mtimeNs / 1000000000n), Number(st.mtimeNs % 1000000000n), Number(st.ctimeNs / 1000000000n), Number(st.ctimeNs % 1000000000n), 0,
+      Number(st.dev >> 32n), Number(st.dev & 0xffffffffn),
     ]);
-    expect([r[24], r[35]]).toEqual([-2, 0]); // ENOENT at open
+    expect([r[28], r[39]]).toEqual([-2, 0]); // ENOENT at open
     // The FIFO (no writer): opened without waiting, not a regular file, not read.
-    expect([r[36], r[37], r[38]]).toEqual([0, 0, 0]);
+    expect([r[42], r[43], r[44]]).toEqual([0, 0, 0]);
     const refused = [
       [Buffer.from(`${file}\0`), Float64Array.from([3, 3]), new ArrayBuffer(16)], // fewer paths than sizes
       [Buffer.from(`${file}\0${file}\0`), Float64Array.from([3]), new ArrayBuffer(16)], // more
@@ -164,7 +166,7 @@ describe.runIf(env.ok)('native lister', () => {
     setAttributeSync(tagged, 'user.two', Buffer.alloc(0));
     const paths = Buffer.from(`${join(dir, 'file')}\0${tagged}\0${join(dir, 'nope')}\0${join(dir, 'fifo')}\0`);
     const [fields, lists] = await readFiles(paths, Float64Array.from([3, 3, 1, 1]), new ArrayBuffer(16), 0, true);
-    expect(fields).toHaveLength(4 * 12);
+    expect(fields).toHaveLength(4 * 14);
     expect(Buffer.from((await readFiles(paths, Float64Array.from([3, 3, 1, 1]), new ArrayBuffer(16), 0)).buffer).equals(Buffer.from(fields.buffer))).toBe(true);
     // The kernel's order, as xattrs() by path gives it (an empty value included); nothing for what was not read.
     expect(lists).toEqual([null, xattrs(Buffer.from(tagged)), null, null]);

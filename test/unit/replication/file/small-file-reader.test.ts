@@ -37,6 +37,13 @@ function files(prefix: string, n: number): { path: Buffer; body: string }[] {
   return out;
 }
 
+/** A manifest line with its device field (the 9th) one more. */
+function otherDevice(line: string): string {
+  const f = line.split('\t');
+  f[8] = String(BigInt(f[8]!) + 1n);
+  return f.join('\t');
+}
+
 function ok(r: SmallRead): Exclude<SmallRead, 'vanished'> {
   if (r === 'vanished') throw new Error('vanished');
   return r;
@@ -66,10 +73,10 @@ describe('small-file reader', () => {
     r2.forEach((r, i) => expect(r.data.toString()).toBe(second[i]!.body));
   });
 
-  it('judges each read against the walk\'s line: changed times or size are "changed", another inode "vanished"', async () => {
+  it('judges each read against the walk\'s line: changed times or size are "changed", another inode or device "vanished"', async () => {
     const reader = new SmallFileReader(1);
     readers.push(reader);
-    const [same, touched, grown, replaced] = files('judge', 4);
+    const [same, touched, grown, replaced, elsewhere] = files('judge', 5);
     // The walk's manifest lines, taken before anything changes.
     const line = (p: Buffer) => formatEntry(fromStats(Buffer.from('x'), 'f', lstatSync(p, { bigint: true })));
     const lines = [same, touched, grown, replaced].map((f) => line(f!.path));
@@ -78,6 +85,9 @@ describe('small-file reader', () => {
     writeFileSync(join(dir, 'judge-new'), replaced!.body);
     renameSync(join(dir, 'judge-new'), replaced!.path);
     const [r1, r2, r3, r4] = await Promise.all([same, touched, grown, replaced].map((f, i) => reader.read(f!.path, f!.body.length, lines[i])));
+    // The same inode number, times and size on another device (what a directory swapped for a symlink since the
+    // walk could lead to): not the walk's file.
+    expect(await reader.read(elsewhere!.path, elsewhere!.body.length, otherDevice(line(elsewhere!.path)))).toBe('vanished');
     expect(ok(r1!).changed).toBe(false);
     expect(ok(r1!).data.toString()).toBe(same!.body);
     expect(ok(r2!).changed).toBe(true);
@@ -110,16 +120,17 @@ describe('small-file reader', () => {
     mkdirSync(join(dir, 'native-dir'));
     const tooLong = `${dir}/${'n'.repeat(250)}`.repeat(17);
     const batch: Batch = {
-      paths: [...all.map((f) => f!.path.toString('latin1')), join(dir, 'native-dir'), tooLong],
-      sizes: [...all.map((f) => (f === emptyOne ? 0 : f!.body.length)), 10, 1],
-      lines: [...lines, '', ''],
+      paths: [...all.map((f) => f!.path.toString('latin1')), join(dir, 'native-dir'), tooLong, same!.path.toString('latin1')],
+      sizes: [...all.map((f) => (f === emptyOne ? 0 : f!.body.length)), 10, 1, same!.body.length],
+      // The last: `same` as if the walk had listed it on another device.
+      lines: [...lines, '', '', otherDevice(lines[0]!)],
     };
     const viaNative = await native(batch);
     const text = (r: (typeof viaNative)[number]) => (r.data ? Buffer.from(r.data, r.at ?? 0, r.got).toString() : undefined);
-    expect(viaNative.map((r) => r.status)).toEqual(['ok', 'changed', 'changed', 'vanished', 'vanished', 'vanished', 'ok', 'ok', 'vanished', 'vanished', 'error']);
+    expect(viaNative.map((r) => r.status)).toEqual(['ok', 'changed', 'changed', 'vanished', 'vanished', 'vanished', 'ok', 'ok', 'vanished', 'vanished', 'error', 'vanished']);
     // node:fs on the pool agrees, but for the FIFO and the directory, which it fails to read (ESPIPE, EISDIR).
     const viaPool = await readOnPool(batch);
-    expect(viaPool.map((r) => r.status)).toEqual(['ok', 'changed', 'changed', 'vanished', 'vanished', 'vanished', 'ok', 'ok', 'error', 'error', 'error']);
+    expect(viaPool.map((r) => r.status)).toEqual(['ok', 'changed', 'changed', 'vanished', 'vanished', 'vanished', 'ok', 'ok', 'error', 'error', 'error', 'vanished']);
     expect([viaPool[8]!.code, viaPool[9]!.code]).toEqual(['ESPIPE', 'EISDIR']);
     const both = [0, 1, 2, 3, 4, 5, 6, 7];
     expect(both.map((i) => text(viaNative[i]!))).toEqual(both.map((i) => text(viaPool[i]!)));
