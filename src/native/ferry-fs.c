@@ -261,7 +261,7 @@ static void manifest_line(struct text *t, const char *prefix, size_t plen, const
 }
 
 // listdir(dir: Buffer, follow?: boolean, linePrefix?: Buffer)
-//   → [names: string, stats: Float64Array, targets?: string, lines?: string, self?: string]
+//   → [names: string, stats: Float64Array, targets?: string, lines?: string]
 // names: the entries but . and .., sorted bytewise, as latin1 text joined by
 // "\0" (a name holds neither NUL nor '/'); stats: FIELDS doubles per entry in
 // the same order; targets: the target of each entry that its stats call a
@@ -272,8 +272,7 @@ static void manifest_line(struct text *t, const char *prefix, size_t plen, const
 // a slash, or nothing for the root): each entry's manifest line, joined by
 // "\n" (a line has none: the escape takes it), empty where its stats or
 // target failed or it is a socket (the caller makes those itself). targets
-// and lines are left out when their memory could not be had. self: the
-// directory opened, "dev\tinode" in decimal (left out if its fstat failed). Without
+// and lines are left out when their memory could not be had. Without
 // `follow` the directory is opened with O_NOFOLLOW (its trailing slashes
 // dropped, or they would follow it): a symlink put in its place is not
 // followed. The walk's root is opened as given (it may be a symlink the
@@ -329,12 +328,6 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
     throw_error(env, errno, NULL, shown);
     return NULL;
   }
-  // Which directory was opened (device and inode, as decimal text): the caller compares it with what the
-  // parent's listing said is there (another one, reached through a symlink put above it since, is not listed).
-  struct stat self;
-  char selfText[48] = "";
-  if (syscall(SYS_fstat, fd, &self) == 0)
-    snprintf(selfText, sizeof selfText, "%llu\t%llu", (unsigned long long)self.st_dev, (unsigned long long)self.st_ino);
   // The directory's path as the entries' full paths start (the root may end in slashes).
   size_t dirLen = len;
   while (dirLen > 1 && data[dirLen - 1] == '/') dirLen--;
@@ -425,7 +418,7 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
   if (napi_create_string_latin1(env, joined, total, &text) == napi_ok &&
       napi_create_arraybuffer(env, n * FIELDS * sizeof(double), &abData, &ab) == napi_ok &&
       napi_create_typedarray(env, napi_float64_array, n * FIELDS, ab, 0, &arr) == napi_ok &&
-      napi_create_array_with_length(env, 5, &out) == napi_ok) {
+      napi_create_array_with_length(env, prefix != NULL ? 4 : 3, &out) == napi_ok) {
     // Each entry's lstat, in the sorted order, straight into the result (every name was read first:
     // a directory too large was given up before any lstat).
     for (size_t i = 0; i < n; i++) {
@@ -461,10 +454,6 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
                           napi_set_element(env, out, 2, targets) != napi_ok)) out = NULL;
     else if (lines.ok && (napi_create_string_latin1(env, lines.used > 0 ? lines.p : "", lines.used, &linesText) != napi_ok ||
                           napi_set_element(env, out, 3, linesText) != napi_ok)) out = NULL;
-    napi_value selfValue;
-    if (out != NULL && selfText[0] != 0 &&
-        (napi_create_string_latin1(env, selfText, NAPI_AUTO_LENGTH, &selfValue) != napi_ok || napi_set_element(env, out, 4, selfValue) != napi_ok))
-      out = NULL;
   }
   close(fd);
   free(links.p);

@@ -17,15 +17,11 @@ import { fileURLToPath } from 'node:url';
  * as `linePrefix`, each entry's manifest line (empty where it made none;
  * see listdir in ferry-fs.c);
  * `follow` opens a directory that is a symlink (the walk's root) instead of
- * refusing it; `self` is the directory it opened, "dev\tinode" in decimal. Throws node:fs-like errors (with .errno) for the directory,
+ * refusing it. Throws node:fs-like errors (with .errno) for the directory,
  * and errors without .errno when it cannot list it for other reasons (too
  * many entries): the caller then lists with node:fs.
  */
-export type NativeListdir = (
-  dir: Buffer,
-  follow?: boolean,
-  linePrefix?: Buffer,
-) => [names: string, stats: Float64Array, targets?: string, lines?: string, self?: string];
+export type NativeListdir = (dir: Buffer, follow?: boolean, linePrefix?: Buffer) => [names: string, stats: Float64Array, targets?: string, lines?: string];
 
 /** Doubles per entry in listdir's stats: Node's lstat binding's first 16 fields (a failed lstat: -errno at index 6, blksize). */
 export const NATIVE_STAT_FIELDS = 16;

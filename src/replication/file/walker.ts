@@ -65,11 +65,6 @@ export interface DirListing {
   error?: string;
   /** Set when the native lister (platform/native-fs.ts) listed it. */
   native?: true;
-  /**
-   * The directory listed, "dev\tinode" in decimal: the one the native lister opened, or node:fs's lstat of its
-   * path after the listing. The walk compares it with its parent's line (Walker.request).
-   */
-  self?: string;
 }
 
 export const DESCEND = 1;
@@ -162,7 +157,7 @@ export function listDirectory(
   // From `native`: each entry's manifest line, in the names' order ('' where it made none: this loop makes it).
   let lines: string[] | null = null;
   try {
-    let listed: [string, Float64Array, string?, string?, string?] | null = null;
+    let listed: [string, Float64Array, string?, string?] | null = null;
     if (native !== null) {
       try {
         // The root as the operator named it (a symlink to a directory is followed, as by node:fs); below
@@ -180,19 +175,12 @@ export function listDirectory(
       stats = listed[1];
       if (listed[2] !== undefined) targets = listed[2].split('\0');
       if (listed[3] !== undefined) lines = listed[3].split('\n');
-      if (listed[4] !== undefined) out.self = listed[4];
       out.native = true;
     } else {
       // latin1: one char per byte, so names stay byte-exact without a Buffer each.
       names = nodeFs.readdirSync(absDir, { encoding: 'latin1' });
       // Char codes are the bytes: the default sort is bytewise.
       names.sort();
-      // What is at its path now (not followed, but for the root): a symlink put in its place or above it since
-      // the parent's listing shows here, unless it was put back in between (the native lister has no such gap).
-      if (dir.length > 0) {
-        const st = nodeFs.lstatSync(absDir.subarray(0, absDir.length - 1), { bigint: true });
-        out.self = `${st.dev}\t${st.ino}`;
-      }
     }
   } catch (e) {
     out.error = (e as Error).message;
@@ -493,8 +481,6 @@ export class Walker {
   private readonly ahead = new Map<string, Promise<DirListing>>();
   /** Directories known (their parent was listed) and not yet requested. */
   private readonly known = new DirHeap();
-  /** Each known directory's device and inode as its parent's listing gives them ("dev\tinode"), until it is listed. */
-  private readonly expected = new Map<string, string>();
   /** Entries in listings that arrived and were not entered yet. */
   private aheadEntries = 0;
   /** Listings requested from the workers and not arrived yet. */
@@ -529,9 +515,8 @@ export class Walker {
     // Without workers the listing runs here, now; either way it is learnt before the walk awaits it.
     const onWorkers = this.pool.threads > 0;
     if (onWorkers) this.inFlight++;
-    p = this.pool.list(dir).then((listed) => {
+    p = this.pool.list(dir).then((l) => {
       if (onWorkers) this.inFlight--;
-      const l = this.checked(listed);
       this.learn(l);
       return l;
     });
@@ -539,27 +524,9 @@ export class Walker {
     return p;
   }
 
-  /**
-   * The listing if it is of the directory its parent listed (device and inode), else an empty one with an
-   * error: a directory replaced since, by a symlink put in its place or above it (to read a directory outside
-   * the tree as if inside), or by another directory. Its entries are not walked; the next pass lists it again.
-   */
-  private checked(l: DirListing): DirListing {
-    const want = this.expected.get(l.dir);
-    this.expected.delete(l.dir);
-    if (want === undefined || l.self === undefined || l.self === want || l.error !== undefined) return l;
-    return { dir: l.dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [], error: 'replaced during the walk (not the directory its parent listed)' };
-  }
-
   /** A listing arrived: its subdirectories become known, and more are requested ahead. */
   private learn(l: DirListing): void {
     this.aheadEntries += l.lines.length;
-    for (let i = 0, k = 0; i < l.lines.length; i++) {
-      if ((l.flags[i]! & DESCEND) === 0) continue;
-      // Fields: path, type, size, mtimeNs, ctimeNs, mode, uid, gid, dev, ino, …
-      const f = l.lines[i]!.split('\t', 10);
-      this.expected.set(l.subdirs[k++]!, `${f[8]}\t${f[9]}`);
-    }
     for (const d of l.subdirs) this.known.push(d);
     this.pump();
   }

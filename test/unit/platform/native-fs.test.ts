@@ -24,12 +24,6 @@ import { setAttributeSync } from '@napi-rs/xattr';
 const built = fileURLToPath(new URL('../../../dist/native/ferry-fs.node', import.meta.url));
 const env = needs({ files: [built], tools: ['mkfifo', 'cc', 'objdump'] });
 
-/** A directory's device and inode as listdir gives the one it opened ("dev\tinode"). */
-function self(path: string): string {
-  const st = lstatSync(path, { bigint: true });
-  return `${st.dev}\t${st.ino}`;
-}
-
 describe.runIf(env.ok)('native lister', () => {
   let dir: string;
   let listdir: NativeListdir;
@@ -116,7 +110,7 @@ describe.runIf(env.ok)('native lister', () => {
       // mtimes of epoch, far, old (sorted), none for sock: 0.5 s; 2400-06-01; 1960-01-01 plus 0.25 s.
       expect(times.map((l) => l.split('\t')[3])).toEqual(['500000000', '13582598400000000000', '-315619199750000000', undefined]);
       // Without a prefix, no lines.
-      expect(listdir(Buffer.from(join(dir, 'times')))[3]).toBeUndefined();
+      expect(listdir(Buffer.from(join(dir, 'times')))).toHaveLength(3);
     } finally {
       server.close();
     }
@@ -224,7 +218,7 @@ ssize_t fgetxattr(int fd, const char *n, void *v, size_t s) { (void)fd; (void)n;
     expect(names).toHaveLength(3000);
     expect(names).toEqual([...names].sort());
     expect(stats.length).toBe(3000 * NATIVE_STAT_FIELDS);
-    expect(listdir(Buffer.from(join(dir, 'empty')))).toEqual(['', new Float64Array(0), '', undefined, self(join(dir, 'empty'))]);
+    expect(listdir(Buffer.from(join(dir, 'empty')))).toEqual(['', new Float64Array(0), '']);
   });
 
   it("fails as node:fs does: a missing directory, a file, a symlink in a directory's place (not followed)", () => {
@@ -250,9 +244,9 @@ ssize_t fgetxattr(int fd, const char *n, void *v, size_t s) { (void)fd; (void)n;
     expect(code(join(dir, 'link-to-dir'))).toMatch(/^(ELOOP|ENOTDIR) /);
     // The walker names directories with a trailing slash: still not followed.
     expect(code(`${join(dir, 'link-to-dir')}/`)).toMatch(/^(ELOOP|ENOTDIR) /);
-    expect(listdir(Buffer.from(`${join(dir, 'sub')}/`))).toEqual(['', new Float64Array(0), '', undefined, self(join(dir, 'sub'))]);
-    // The walk's root may be a symlink the operator named: with follow it is listed (and is the directory it names).
-    expect(listdir(Buffer.from(`${join(dir, 'link-to-dir')}/`), true)).toEqual(['', new Float64Array(0), '', undefined, self(join(dir, 'sub'))]);
+    expect(listdir(Buffer.from(`${join(dir, 'sub')}/`))).toEqual(['', new Float64Array(0), '']);
+    // The walk's root may be a symlink the operator named: with follow it is listed.
+    expect(listdir(Buffer.from(`${join(dir, 'link-to-dir')}/`), true)).toEqual(['', new Float64Array(0), '']);
     expect(code(`/${'n'.repeat(250)}/`.repeat(17))).toMatch(/^ENAMETOOLONG /);
     expect(() => listdir('not a buffer' as unknown as Buffer)).toThrow(TypeError);
     expect(() => listdir(Buffer.from(''))).toThrow(TypeError);
