@@ -17,11 +17,17 @@ import { fileURLToPath } from 'node:url';
  * as `linePrefix`, each entry's manifest line (empty where it made none;
  * see listdir in ferry-fs.c);
  * `follow` opens a directory that is a symlink (the walk's root) instead of
- * refusing it. Throws node:fs-like errors (with .errno) for the directory,
+ * refusing it; `rootLength`, the bytes of `dir` that name the walk's root,
+ * makes every component below the root refuse a symlink too (ELOOP). Throws node:fs-like errors (with .errno) for the directory,
  * and errors without .errno when it cannot list it for other reasons (too
  * many entries): the caller then lists with node:fs.
  */
-export type NativeListdir = (dir: Buffer, follow?: boolean, linePrefix?: Buffer) => [names: string, stats: Float64Array, targets?: string, lines?: string];
+export type NativeListdir = (
+  dir: Buffer,
+  follow?: boolean,
+  linePrefix?: Buffer,
+  rootLength?: number,
+) => [names: string, stats: Float64Array, targets?: string, lines?: string];
 
 /** Doubles per entry in listdir's stats: Node's lstat binding's first 16 fields (a failed lstat: -errno at index 6, blksize). */
 export const NATIVE_STAT_FIELDS = 16;

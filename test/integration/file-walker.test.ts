@@ -7,7 +7,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync, linkSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -141,6 +141,37 @@ describe.runIf(env.ok)('file walker', () => {
       expect(skipped).toEqual(['sock: sockets are not copied']);
     });
   }
+
+  it.runIf(nativeBuilt)("does not list a directory through a symlink put above it since its parent's listing (native lister)", async () => {
+    // tree/a/b/mine; elsewhere/b/secret. Once a's listing is taken (b in it), a becomes a symlink to elsewhere:
+    // tree/a/b would then be elsewhere/b. (node:fs, the fallback without the module, follows it.)
+    const top = mkdtempSync(join(tmpdir(), 'ferry-walk-swap-'));
+    const tree = join(top, 'tree');
+    mkdirSync(join(tree, 'a', 'b'), { recursive: true });
+    writeFileSync(join(tree, 'a', 'b', 'mine'), 'mine');
+    mkdirSync(join(top, 'elsewhere', 'b'), { recursive: true });
+    writeFileSync(join(top, 'elsewhere', 'b', 'secret'), 'not in the tree');
+    const skipped: string[] = [];
+    // No workers: each directory is listed when the walk enters it, so the swap lands between the two listings.
+    const w = new Walker(tree, { threads: 0, onSkip: (p, reason) => skipped.push(`${p.toString('latin1')}: ${reason}`) });
+    const lines: string[] = [];
+    try {
+      expect(nativeFsPath()).not.toBeNull();
+      for (let stretch = await w.next(); stretch; stretch = await w.next()) {
+        lines.push(...stretch.listing.lines.slice(stretch.from, stretch.to));
+        if (stretch.listing.dir === 'a') {
+          renameSync(join(tree, 'a'), join(tree, 'a.real'));
+          symlinkSync(join(top, 'elsewhere'), join(tree, 'a'));
+        }
+      }
+    } finally {
+      await w.close();
+      rmSync(top, { recursive: true, force: true });
+    }
+    expect(lines.map((l) => l.split('\t')[0])).toEqual(['a', 'a/b']);
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0]).toMatch(/^a\/b: cannot list directory: (ELOOP|ENOTDIR): /);
+  });
 
   it.runIf(nativeBuilt)('walks a root named through a symlink with a trailing slash, as node:fs does', async () => {
     const link = `${root}-link`;

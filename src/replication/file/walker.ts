@@ -161,8 +161,9 @@ export function listDirectory(
     if (native !== null) {
       try {
         // The root as the operator named it (a symlink to a directory is followed, as by node:fs); below
-        // it, a symlink put in a directory's place is refused.
-        listed = native(absDir, dir.length === 0, Buffer.from(escPrefix, 'latin1'));
+        // it, a symlink put in place of this directory or of any above it since the walk listed them is
+        // refused (ELOOP), instead of leading the listing out of the tree. (node:fs below has no such check.)
+        listed = dir.length === 0 ? native(absDir, true, Buffer.from(escPrefix, 'latin1')) : native(absDir, false, Buffer.from(escPrefix, 'latin1'), base.length);
       } catch (e) {
         // A file-system error is the directory's (as readdir's would be); anything else (more entries
         // than the native lister takes, a failure of its own) is listed with node:fs below.

@@ -10,7 +10,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -171,6 +171,68 @@ describe.runIf(env.ok)('native lister', () => {
     // The kernel's order, as xattrs() by path gives it (an empty value included); nothing for what was not read.
     expect(lists).toEqual([null, xattrs(Buffer.from(tagged)), null, null]);
     expect((lists[1] as unknown[]).filter((_, i) => i % 2 === 0).sort()).toEqual(['user.one', 'user.two']);
+  });
+
+  it('listdir with rootLength refuses a symlink anywhere below the root, with openat2 and without it', () => {
+    // beneath/a/b/mine; elsewhere/b/secret; then beneath/a becomes a symlink to elsewhere.
+    const root = join(dir, 'beneath');
+    mkdirSync(join(root, 'a', 'b'), { recursive: true });
+    writeFileSync(join(root, 'a', 'b', 'mine'), '');
+    mkdirSync(join(dir, 'elsewhere', 'b'), { recursive: true });
+    writeFileSync(join(dir, 'elsewhere', 'b', 'secret'), '');
+    symlinkSync(root, join(dir, 'root-link'));
+    const rootLength = root.length + 1;
+    const target = Buffer.from(`${root}/a/b/`);
+    expect(listdir(target, false, undefined, rootLength)[0]).toBe('mine');
+    // The root itself may be a symlink the operator named.
+    expect(listdir(Buffer.from(`${join(dir, 'root-link')}/a/b/`), false, undefined, join(dir, 'root-link').length + 1)[0]).toBe('mine');
+    for (const bad of [0, 1.5, target.length, -1]) expect(() => listdir(target, false, undefined, bad), String(bad)).toThrow(RangeError);
+    expect(() => listdir(target, true, undefined, rootLength)).toThrow(RangeError);
+    renameSync(join(root, 'a'), join(root, 'a.real'));
+    symlinkSync(join(dir, 'elsewhere'), join(root, 'a'));
+    // Without rootLength the symlink above the last component is followed (as node:fs follows it).
+    expect(listdir(target)[0]).toBe('secret');
+    const refused = (fn: () => unknown) => {
+      try {
+        fn();
+        return 'listed';
+      } catch (e) {
+        return (e as NodeJS.ErrnoException).code;
+      }
+    };
+    expect(refused(() => listdir(target, false, undefined, rootLength))).toMatch(/^(ELOOP|ENOTDIR)$/);
+    // The same where openat2 is missing (before Linux 5.6): a stand-in syscall() gives ENOSYS for it, and the
+    // module opens one component at a time without following any.
+    const shim = join(dir, 'no-openat2.c');
+    writeFileSync(
+      shim,
+      `#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+long syscall(long n, ...) {
+  static long (*real)(long, ...);
+  if (n == 437) { errno = ENOSYS; return -1; }
+  if (!real) real = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+  va_list ap;
+  va_start(ap, n);
+  long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long), d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+  va_end(ap);
+  return real(n, a, b, c, d, e, f);
+}
+`,
+    );
+    execFileSync('cc', ['-shared', '-fPIC', '-o', join(dir, 'no-openat2.so'), shim, '-ldl']);
+    const script = `const m = { exports: {} }; process.dlopen(m, ${JSON.stringify(built)});
+      const out = [];
+      for (const p of [${JSON.stringify(`${root}/a.real/b/`)}, ${JSON.stringify(`${root}/a/b/`)}]) {
+        try { out.push(m.exports.listdir(Buffer.from(p), false, undefined, ${rootLength})[0]); } catch (e) { out.push(e.code); }
+      }
+      process.stdout.write(JSON.stringify(out));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, LD_PRELOAD: join(dir, 'no-openat2.so') }, encoding: 'utf8' });
+    const [listed, swapped] = JSON.parse(out) as string[];
+    expect(listed).toBe('mine');
+    expect(swapped).toMatch(/^(ELOOP|ENOTDIR)$/);
   });
 
   it("readFiles gives -errno where a file's xattrs could not be read, and the batch reader leaves those to a read by path", () => {
