@@ -25,6 +25,7 @@ import { hasher } from '../../src/protocol/xxhash.js';
 import { TarProducer } from '../../src/replication/file/tar-producer.js';
 import { FileExtractor } from '../../src/receiver/file-extractor.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
+import { nativeFsPath } from '../../src/platform/native-fs.js';
 
 const env = needs({ tools: ['rsync'] });
 const envFs = needs({ root: true, tools: ['losetup', 'mkfs.ext4', 'mount'] });
@@ -227,6 +228,61 @@ describe('files that vanish or change while the pass reads them', () => {
     expect(p2.stats.sent).toBe(2);
     expect(p2.stats.unchanged).toBe(1);
     expect(rsyncDiff(src, dst)).toBe('');
+  });
+});
+
+describe.runIf(env.ok)('a directory the walk cannot list', () => {
+  it('keeps on the receiver what the last pass sent below it, and sends none of what a symlink put above it leads to', async () => {
+    // tree/a/0first, tree/a/b/mine; elsewhere/b/secret. A full pass, then a delta during which a becomes a
+    // symlink to elsewhere (at the first read in a, before the walk lists a/b): a/b cannot be listed (the
+    // native lister refuses the symlink), and its old entries stay as they are.
+    expect(nativeFsPath(), 'the native lister (npm run build)').not.toBeNull();
+    const top = join(base, 'unlisted');
+    const src = join(top, 'tree');
+    const dst = join(top, 'dst');
+    mkdirSync(join(src, 'a', 'b'), { recursive: true });
+    mkdirSync(join(top, 'elsewhere', 'b'), { recursive: true });
+    mkdirSync(dst);
+    writeFileSync(join(src, 'a', '0first'), 'first');
+    writeFileSync(join(src, 'a', 'b', 'mine'), 'mine');
+    writeFileSync(join(top, 'elsewhere', 'b', 'secret'), 'not in the tree');
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
+    const manifest = join(top, 'manifest');
+    const pass = async (swap: boolean) => {
+      let swapped = false;
+      const p = new TarProducer({
+        root: src, manifest, log,
+        // No listing ahead: a/b is listed when the walk reaches it, after the swap.
+        walk: { threads: 0 },
+        internals: {
+          beforeRead: (path) => {
+            if (!swap || swapped || path.toString() !== 'a/0first') return;
+            swapped = true;
+            renameSync(join(src, 'a'), join(src, 'a.real'));
+            symlinkSync(join(top, 'elsewhere'), join(src, 'a'));
+          },
+        },
+      });
+      await new FileExtractor({ root: dst }).extract(p.stream());
+      p.commitManifest();
+      if (swap) expect(swapped).toBe(true);
+      return p;
+    };
+    await pass(false);
+    expect(readFileSync(join(dst, 'a', 'b', 'mine'), 'utf8')).toBe('mine');
+    appendFileSync(join(src, 'a', '0first'), ' again');
+    const p2 = await pass(true);
+    expect(warnings.some((w) => /cannot list directory/.test(w))).toBe(true);
+    expect(readFileSync(join(dst, 'a', 'b', 'mine'), 'utf8')).toBe('mine');
+    expect(existsSync(join(dst, 'a', 'b', 'secret'))).toBe(false);
+    expect(p2.stats.deleted).toBe(0);
+    // Put back: the next pass finds a/b/mine as the manifest kept it, and sends nothing for it.
+    unlinkSync(join(src, 'a'));
+    renameSync(join(src, 'a.real'), join(src, 'a'));
+    const p3 = await pass(false);
+    expect(rsyncDiff(src, dst)).toBe('');
+    expect(p3.stats.deleted).toBe(0);
   });
 });
 

@@ -55,7 +55,8 @@ async function walked(root: string, options: WalkOptions): Promise<{ lines: stri
   try {
     for (let stretch = await w.next(); stretch; stretch = await w.next()) {
       lines.push(...stretch.listing.lines.slice(stretch.from, stretch.to));
-      listers.add(stretch.listing.native ? 'native' : 'node:fs');
+      // (A directory that could not be listed comes as an empty stretch, by no lister.)
+      if (stretch.unlisted === undefined) listers.add(stretch.listing.native ? 'native' : 'node:fs');
     }
   } finally {
     await w.close();

@@ -72,6 +72,35 @@ describe('manifest', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+  it("keeps the last pass's entries below a directory the walk could not list, the root included", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-manifest-'));
+    try {
+      const w = new ManifestWriter(join(dir, 'm'));
+      for (const e of [entry('', { type: 'd' }), entry('a', { type: 'd' }), entry('a/b', { type: 'd' }), entry('a/b/x'), entry('a/y', { nlink: 2 }), entry('a-z'), entry('c')]) w.add(e);
+      w.commit();
+      const show = (x: DeltaItem) => (x.kind === 'same' ? `same:${x.lines.map((l) => l.split('\t')[0]).join(',')}` : `${x.kind}:${(x.kind === 'deleted' ? x.old : x.cur).path}`);
+      const run = async (runs: unknown[]) => {
+        const walk = { root: formatEntry(entry('', { type: 'd' })), next: async () => runs.shift() ?? null };
+        const items: DeltaItem[] = [];
+        for await (const it of new Delta(readManifestLines(join(dir, 'm'))).items(walk as never)) items.push(it);
+        return items;
+      };
+      // The root lists a, a-z (c is gone); a cannot be listed: its old subtree is kept, a-z and c are merged as usual.
+      const rest = [entry('a', { type: 'd' }), entry('a-z')];
+      const listing = { dir: '', lines: rest.map(formatEntry), sizes: [0, 1], flags: [DESCEND, 0], subdirs: ['a'], skips: [] };
+      const failed = { dir: 'a', lines: [], sizes: [], flags: [], subdirs: [], skips: [], error: 'EIO' };
+      const items = await run([{ listing, from: 0, to: 1 }, { listing: failed, from: 0, to: 0, unlisted: 'a' }, { listing, from: 1, to: 2 }]);
+      expect(items.map(show)).toEqual(['same:.', 'same:a', 'same:a/b,a/b/x,a/y', 'same:a-z', 'deleted:c']);
+      const kept = items[2]!;
+      expect(kept.kind === 'same' && kept.bytes).toBe(2);
+      expect(kept.kind === 'same' && kept.links.map((e) => e.path.toString())).toEqual(['a/y']);
+      // The root itself unlisted: everything is kept.
+      const all = await run([{ listing: { ...failed, dir: '' }, from: 0, to: 0, unlisted: '' }]);
+      expect(all.map(show)).toEqual(['same:.', 'same:a,a/b,a/b/x,a/y,a-z,c']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
   it("writes a delta's unchanged lines in one call, still refusing a batch that starts out of walk order", () => {
     const dir = mkdtempSync(join(tmpdir(), 'ferry-manifest-'));
     try {

@@ -83,6 +83,12 @@ export class Delta {
     this.merge(first, [walker.root], [0], [0], 0, 1);
     if (first.length > 0) yield first;
     for (let stretch = await walker.next(); stretch; stretch = await walker.next()) {
+      if (stretch.unlisted !== undefined) {
+        const kept: DeltaItem[] = [];
+        this.keepUnlisted(kept, stretch.unlisted);
+        if (kept.length > 0) yield kept;
+        continue;
+      }
       const l = stretch.listing;
       // In pieces of BATCH_LINES: a whole large directory parsed at once lived long enough to be promoted.
       for (let from = stretch.from; from < stretch.to; from += BATCH_LINES) {
@@ -142,6 +148,22 @@ export class Delta {
       }
       this.flushSame(out);
       out.push({ kind: 'new', cur: parseEntry(line, 'of the walk'), line });
+    }
+    this.flushSame(out);
+  }
+
+  /**
+   * A directory the walk could not list (`path`, its escaped path field; '' for the root): what the last pass
+   * had below it stays as it was, on the receiver and in the new manifest, until a pass can list it. Deleting
+   * it would have emptied a directory on the receiver for a listing error of this pass (an EIO, a directory
+   * swapped for a symlink and refused: walker.ts). Its lines follow its own in the old manifest (walk order).
+   */
+  private keepUnlisted(out: DeltaItem[], path: string): void {
+    const prefix = path === '' ? '' : `${path}/`;
+    while (this.oldLine !== null && this.oldPath !== null && this.oldPath.startsWith(prefix)) {
+      const e = this.parseOld();
+      this.keepSame(this.oldLine, e.type === 'f' ? e.size : 0, e.type !== 'd' && e.nlink > 1 ? e : null);
+      this.advanceOld();
     }
     this.flushSame(out);
   }

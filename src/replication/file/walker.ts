@@ -22,7 +22,7 @@ import { WorkerPool, workerBody } from '../../platform/worker-pool.js';
 import { loadNativeFs, nativeFsPath, type NativeListdir } from '../../platform/native-fs.js';
 import { excludeSpec, matcherFromSpec, type ExcludeMatcher, type ExcludeOptions, type ExcludeSpec } from './excludes.js';
 import { fromStats } from './entry.js';
-import { formatEntry, manifestLine } from './manifest.js';
+import { formatEntry, linePath, manifestLine } from './manifest.js';
 import { compareText, escapeField, showPath } from '../../protocol/paths.js';
 
 export interface WalkOptions extends ExcludeOptions {
@@ -75,6 +75,12 @@ export interface WalkStretch {
   listing: DirListing;
   from: number;
   to: number;
+  /**
+   * Set on an empty stretch when a directory could not be listed (its listing has `error`): its path field as
+   * the manifest writes it ('' for the root). What the last pass had below it is not known to be gone: the
+   * delta keeps it (delta.ts) instead of deleting it on the receiver.
+   */
+  unlisted?: string;
 }
 
 /** What listDirectory uses, handed in (on a worker thread, rebuilt there from source text). */
@@ -556,13 +562,16 @@ export class Walker {
   async next(): Promise<WalkStretch | null> {
     if (!this.started) {
       this.started = true;
-      await this.enter('');
+      const root = await this.enter('');
+      if (root.error !== undefined) return { listing: root, from: 0, to: 0, unlisted: '' };
     }
     if (this.pendingEnter !== null) {
       // The last stretch ended with a directory: its subtree comes next.
       const sub = this.pendingEnter;
+      const subPath = this.pendingEnterPath;
       this.pendingEnter = null;
-      await this.enter(sub);
+      const listing = await this.enter(sub);
+      if (listing.error !== undefined) return { listing, from: 0, to: 0, unlisted: subPath };
     }
     for (;;) {
       const top = this.stack[this.stack.length - 1];
@@ -577,6 +586,7 @@ export class Walker {
       while (to < listing.lines.length && (listing.flags[to]! & DESCEND) === 0) to++;
       if (to < listing.lines.length) {
         this.pendingEnter = listing.subdirs[top.sub++]!;
+        this.pendingEnterPath = linePath(listing.lines[to]!);
         to++;
       }
       top.next = to;
@@ -585,8 +595,10 @@ export class Walker {
   }
 
   private pendingEnter: string | null = null;
+  /** The pending directory's path field in its manifest line (escaped, as the delta compares paths). */
+  private pendingEnterPath = '';
 
-  private async enter(dir: string): Promise<void> {
+  private async enter(dir: string): Promise<DirListing> {
     const listing = await this.request(dir);
     this.ahead.delete(dir);
     this.aheadEntries -= listing.lines.length;
@@ -595,6 +607,7 @@ export class Walker {
     for (const s of listing.skips) this.skip(Buffer.from(s.path, 'latin1'), s.reason);
     this.stack.push({ listing, next: 0, sub: 0 });
     this.pump();
+    return listing;
   }
 
   async close(): Promise<void> {
