@@ -303,7 +303,8 @@ describe.runIf(envFs.ok)('a directory swapped for a symlink while the pass reads
     });
     for (const [i, m] of mounts.entries()) {
       mkdirSync(join(m, 'tree', 'd'), { recursive: true });
-      // A large file (read on its own fd) and a small one (read in a batch, natively where the module is).
+      // A large file (read on its own fd) and a small one (read in a batch: on the reader's worker threads here;
+      // the native batch and node:fs's are checked in small-file-reader.test.ts).
       writeFileSync(join(m, 'tree', 'd', 'big'), Buffer.alloc(600 * 1024, i === 0 ? 'o' : 'S'));
       writeFileSync(join(m, 'tree', 'd', 'f'), i === 0 ? 'own words' : 'SECRET words');
     }

@@ -126,7 +126,7 @@ export function rawFstatFor(nodeFs: typeof import('node:fs'), probeFd: number): 
     const s = nodeFs.fstatSync(probeFd, { bigint: true });
     if (!(a instanceof Float64Array) || a.length < 16) return null;
     const same =
-      BigInt(a[1]!) === s.mode && BigInt(a[7]!) === s.ino && BigInt(a[8]!) === s.size &&
+      BigInt(a[0]!) === s.dev && BigInt(a[1]!) === s.mode && BigInt(a[7]!) === s.ino && BigInt(a[8]!) === s.size &&
       BigInt(a[12]!) * 1000000000n + BigInt(a[13]!) === s.mtimeNs && BigInt(a[14]!) * 1000000000n + BigInt(a[15]!) === s.ctimeNs;
     return same ? raw : null;
   } catch {
