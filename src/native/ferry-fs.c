@@ -32,7 +32,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <node_api.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -267,9 +266,18 @@ static void manifest_line(struct text *t, const char *prefix, size_t plen, const
 // listing out of the tree. openat2's RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH relative to the root; before
 // Linux 5.6 (ENOSYS), or where a filter refuses the call (EPERM), one component at a time with O_NOFOLLOW.
 // -1 and errno on failure.
+// openat2's number and arguments (Linux 5.6, <linux/openat2.h>), here so that the module builds with older
+// kernel headers too.
 #ifndef SYS_openat2
 #define SYS_openat2 437
 #endif
+struct ferry_open_how {
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+#define FERRY_RESOLVE_NO_SYMLINKS 0x04
+#define FERRY_RESOLVE_BENEATH 0x08
 static int open_dir_beneath(const char *path, size_t plen, size_t rootLen) {
   char root[PATH_BYTES];
   memcpy(root, path, rootLen);
@@ -281,10 +289,10 @@ static int open_dir_beneath(const char *path, size_t plen, size_t rootLen) {
   while (at < plen && path[at] == '/') at++;
   memcpy(rest, path + at, plen - at);
   rest[plen - at] = 0;
-  struct open_how how;
+  struct ferry_open_how how;
   memset(&how, 0, sizeof how);
   how.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_BENEATH;
+  how.resolve = FERRY_RESOLVE_NO_SYMLINKS | FERRY_RESOLVE_BENEATH;
   int fd = (int)syscall(SYS_openat2, rfd, rest, &how, sizeof how);
   if (fd < 0 && (errno == ENOSYS || errno == EPERM)) {
     int cur = rfd;
@@ -384,9 +392,12 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
   memcpy(path, data, plen);
   path[plen] = 0;
 
-  // rootLength: a whole number of bytes, at least 1, naming a part of the path opened that ends before a '/'.
-  if (rootType != napi_undefined && (follow || !(rootLength >= 1 && rootLength < (double)plen) || rootLength != (double)(size_t)rootLength)) {
-    napi_throw_range_error(env, NULL, "listdir: rootLength must be a whole number of bytes inside the path, without follow");
+  // rootLength: a whole number of bytes, at least 1, naming a part of the path opened that ends at a '/' (its
+  // own last byte, or the next one).
+  if (rootType != napi_undefined &&
+      (follow || !(rootLength >= 1 && rootLength < (double)plen) || rootLength != (double)(size_t)rootLength ||
+       (path[(size_t)rootLength - 1] != '/' && path[(size_t)rootLength] != '/'))) {
+    napi_throw_range_error(env, NULL, "listdir: rootLength must be a whole number of bytes of the path that ends at a '/', without follow");
     return NULL;
   }
   int fd = rootType != napi_undefined ? open_dir_beneath(path, plen, (size_t)rootLength)

@@ -6,7 +6,7 @@
 // while being read are skipped or resent; CLI exit statuses.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -283,6 +283,48 @@ describe.runIf(env.ok)('a directory the walk cannot list', () => {
     const p3 = await pass(false);
     expect(rsyncDiff(src, dst)).toBe('');
     expect(p3.stats.deleted).toBe(0);
+  });
+
+  it('never makes a file it kept unlisted a hard-link target: a file linked to it arrives with its own new bytes', async () => {
+    expect(nativeFsPath(), 'the native lister (npm run build)').not.toBeNull();
+    const top = join(base, 'unlisted-link');
+    const src = join(top, 'tree');
+    const dst = join(top, 'dst');
+    mkdirSync(join(src, 'a', 'b'), { recursive: true });
+    mkdirSync(join(src, 'z'));
+    mkdirSync(join(top, 'elsewhere', 'b'), { recursive: true });
+    mkdirSync(dst);
+    writeFileSync(join(src, 'a', '0first'), 'first');
+    writeFileSync(join(src, 'a', 'b', 'h'), 'old content');
+    linkSync(join(src, 'a', 'b', 'h'), join(src, 'z', 'h'));
+    const log = { warn: () => {}, info: () => {}, debug: () => {} } as never;
+    const manifest = join(top, 'manifest');
+    const pass = async (swap: boolean) => {
+      let swapped = false;
+      const p = new TarProducer({
+        root: src, manifest, log, walk: { threads: 0 },
+        internals: {
+          beforeRead: (path) => {
+            if (!swap || swapped || path.toString() !== 'a/0first') return;
+            swapped = true;
+            renameSync(join(src, 'a'), join(src, 'a.real'));
+            symlinkSync(join(top, 'elsewhere'), join(src, 'a'));
+          },
+        },
+      });
+      await new FileExtractor({ root: dst }).extract(p.stream());
+      p.commitManifest();
+    };
+    await pass(false);
+    // The same inode, new bytes: z/h changes while a/b (holding its other name) cannot be listed.
+    writeFileSync(join(src, 'z', 'h'), 'NEW CONTENT, longer');
+    appendFileSync(join(src, 'a', '0first'), ' again');
+    await pass(true);
+    expect(readFileSync(join(dst, 'z', 'h'), 'utf8')).toBe('NEW CONTENT, longer');
+    unlinkSync(join(src, 'a'));
+    renameSync(join(src, 'a.real'), join(src, 'a'));
+    await pass(false);
+    for (const p of [join('a', 'b', 'h'), join('z', 'h')]) expect(readFileSync(join(dst, p), 'utf8'), p).toBe('NEW CONTENT, longer');
   });
 });
 

@@ -162,7 +162,9 @@ export class Delta {
     const prefix = path === '' ? '' : `${path}/`;
     while (this.oldLine !== null && this.oldPath !== null && this.oldPath.startsWith(prefix)) {
       const e = this.parseOld();
-      this.keepSame(this.oldLine, e.type === 'f' ? e.size : 0, e.type !== 'd' && e.nlink > 1 ? e : null);
+      // Never a hard-link target: its device and inode are the last pass's, unchecked in this one, and a file
+      // linked to it now would arrive as a link to its old content (review).
+      this.keepSame(this.oldLine, e.type === 'f' ? e.size : 0, null);
       this.advanceOld();
     }
     this.flushSame(out);

@@ -186,7 +186,9 @@ describe.runIf(env.ok)('native lister', () => {
     expect(listdir(target, false, undefined, rootLength)[0]).toBe('mine');
     // The root itself may be a symlink the operator named.
     expect(listdir(Buffer.from(`${join(dir, 'root-link')}/a/b/`), false, undefined, join(dir, 'root-link').length + 1)[0]).toBe('mine');
-    for (const bad of [0, 1.5, target.length, -1]) expect(() => listdir(target, false, undefined, bad), String(bad)).toThrow(RangeError);
+    // Not whole, outside the path, or not ending at a '/' (root.length - 2 would name a root inside a name).
+    for (const bad of [0, 1.5, target.length, -1, root.length - 2]) expect(() => listdir(target, false, undefined, bad), String(bad)).toThrow(RangeError);
+    expect(listdir(target, false, undefined, root.length)[0]).toBe('mine');
     expect(() => listdir(target, true, undefined, rootLength)).toThrow(RangeError);
     renameSync(join(root, 'a'), join(root, 'a.real'));
     symlinkSync(join(dir, 'elsewhere'), join(root, 'a'));
