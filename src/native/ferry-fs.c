@@ -8,6 +8,8 @@
 //   readlink) per entry by its full path;
 // - readFiles: a batch of small files read whole on libuv's thread pool;
 // - xattrs: an entry's extended attributes by path or fd;
+// - openDirBeneath: a directory below the walk's root opened with no symlink
+//   in its path (for its xattrs);
 // - lz4Compress, lz4Decompress: LZ4 blocks through the host's liblz4, where
 //   it has one (loaded at run time);
 // - readHashed: one large read of a volume, and every chunk's canonical hash
@@ -663,6 +665,59 @@ static napi_value xattrs_array(napi_env env, const char *blob, size_t len) {
         napi_set_element(env, out, k, nv) != napi_ok || napi_set_element(env, out, k + 1, vv) != napi_ok)
       return NULL;
     k += 2;
+  }
+  return out;
+}
+
+// openDirBeneath(path: Buffer, rootLength: number) → fd
+// The directory `path` opened (O_RDONLY, O_CLOEXEC) as listdir opens one below the walk's root
+// (open_dir_beneath): its first rootLength bytes, ending at a '/', name the root, and no component below it
+// may be a symlink. For reading a directory's xattrs on its fd instead of by path (tar-producer.ts): a
+// directory swapped for a symlink above it since the walk does not give another one's. The caller closes
+// the fd. Errors are node:fs-like (open 'path', with .errno).
+static napi_value openDirBeneath(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], out;
+  bool isBuffer = false;
+  char *data = NULL;
+  size_t len = 0;
+  double rootLength = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_is_buffer(env, argv[0], &isBuffer) != napi_ok ||
+      !isBuffer || napi_get_buffer_info(env, argv[0], (void **)&data, &len) != napi_ok ||
+      napi_get_value_double(env, argv[1], &rootLength) != napi_ok) {
+    napi_throw_type_error(env, NULL, "openDirBeneath(path: Buffer, rootLength: number)");
+    return NULL;
+  }
+  if (len == 0 || memchr(data, 0, len) != NULL) {
+    napi_throw_type_error(env, NULL, "openDirBeneath: a path of at least one byte, without NUL");
+    return NULL;
+  }
+  char shown[SHOWN_BYTES];
+  memcpy(shown, data, len < SHOWN_BYTES ? len : SHOWN_BYTES - 1);
+  shown[len < SHOWN_BYTES ? len : SHOWN_BYTES - 1] = 0;
+  if (len >= PATH_BYTES) {
+    throw_error_in(env, ENAMETOOLONG, NULL, "open", shown);
+    return NULL;
+  }
+  size_t plen = len;
+  while (plen > 1 && data[plen - 1] == '/') plen--;
+  if (!(rootLength >= 1 && rootLength < (double)plen) || rootLength != (double)(size_t)rootLength ||
+      (data[(size_t)rootLength - 1] != '/' && data[(size_t)rootLength] != '/')) {
+    napi_throw_range_error(env, NULL, "openDirBeneath: rootLength must be a whole number of bytes of the path that ends at a '/'");
+    return NULL;
+  }
+  char path[PATH_BYTES];
+  memcpy(path, data, plen);
+  path[plen] = 0;
+  int fd = open_dir_beneath(path, plen, (size_t)rootLength);
+  if (fd < 0) {
+    throw_error_in(env, errno, NULL, "open", shown);
+    return NULL;
+  }
+  if (napi_create_int32(env, fd, &out) != napi_ok) {
+    close(fd);
+    napi_throw_error(env, NULL, "ferry-fs: openDirBeneath failed");
+    return NULL;
   }
   return out;
 }
@@ -1349,6 +1404,8 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "readFiles", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "xattrs", NAPI_AUTO_LENGTH, xattrs, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "xattrs", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "openDirBeneath", NAPI_AUTO_LENGTH, openDirBeneath, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "openDirBeneath", fn) != napi_ok) return NULL;
 #ifdef FERRY_XXHASH
   if (napi_create_function(env, "readHashed", NAPI_AUTO_LENGTH, readHashed, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "readHashed", fn) != napi_ok) return NULL;

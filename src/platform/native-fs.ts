@@ -85,11 +85,19 @@ export type NativeLz4 = (src: Uint8Array, dst: Uint8Array) => number;
  */
 export type NativeReadHashed = (fd: number, buffer: Uint8Array, position: number, chunkSize: number, hashes: Uint8Array) => Promise<number>;
 
+/**
+ * A directory below the walk's root opened as the lister opens one (openDirBeneath in ferry-fs.c): the
+ * first `rootLength` bytes of `path`, ending at a '/', name the root, and no component below it may be a
+ * symlink (ELOOP, or ENOTDIR before Linux 5.6). The fd; the caller closes it.
+ */
+export type NativeOpenDirBeneath = (path: Buffer, rootLength: number) => number;
+
 /** The module's functions (ferry-fs.c). */
 export interface NativeFs {
   listdir: NativeListdir;
   readFiles: NativeReadFiles;
   xattrs: NativeXattrs;
+  openDirBeneath: NativeOpenDirBeneath;
   /** Present when the module was built with xxhash.h (libxxhash-dev): see NativeReadHashed. */
   readHashed?: NativeReadHashed;
   /** Present when the host has liblz4 (1.7 or later): see NativeLz4. */
@@ -112,11 +120,18 @@ export function loadNativeFs(path: string): NativeFs | null {
   if (cache.has(path)) return cache.get(path)!;
   let fns: NativeFs | null = null;
   try {
-    const m = { exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown; readHashed?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown } };
+    const m = {
+      exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown; openDirBeneath?: unknown; readHashed?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
+    };
     process.dlopen(m, path);
-    const { listdir, readFiles, xattrs, readHashed, lz4Compress, lz4Decompress } = m.exports;
-    if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function') {
-      fns = { listdir: listdir as NativeListdir, readFiles: readFiles as NativeReadFiles, xattrs: xattrs as NativeXattrs };
+    const { listdir, readFiles, xattrs, openDirBeneath, readHashed, lz4Compress, lz4Decompress } = m.exports;
+    if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function' && typeof openDirBeneath === 'function') {
+      fns = {
+        listdir: listdir as NativeListdir,
+        readFiles: readFiles as NativeReadFiles,
+        xattrs: xattrs as NativeXattrs,
+        openDirBeneath: openDirBeneath as NativeOpenDirBeneath,
+      };
       if (typeof readHashed === 'function') fns.readHashed = readHashed as NativeReadHashed;
       if (typeof lz4Compress === 'function' && typeof lz4Decompress === 'function') {
         fns.lz4Compress = lz4Compress as NativeLz4;

@@ -10,6 +10,11 @@ export interface XattrOps {
   readXattrs(abs: Buffer): Map<string, Buffer>;
   /** The same for an open file; undefined (read them by path) where the platform cannot (absent on Windows). */
   readXattrsFd?(fd: number): Map<string, Buffer> | undefined;
+  /**
+   * A directory's below the walk's root, read on an fd opened with no symlink below the root (the first
+   * `rootLength` bytes of `abs`); undefined (read them by path) where the platform cannot.
+   */
+  readXattrsDirBeneath?(abs: Buffer, rootLength: number): Map<string, Buffer> | undefined;
   /** A list the native module read (name, value, …: readFiles' withXattrs) as readXattrs gives it. */
   xattrsFromList?(list: NativeXattrList | null): Map<string, Buffer>;
   /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest. */

@@ -82,6 +82,21 @@ export function readXattrsFd(fd: number): Map<string, Buffer> | undefined {
   return n ? readXattrsNative(n, fd) : undefined;
 }
 
+/**
+ * readXattrs of a directory below the walk's root, on an fd the native module opens with no symlink below the
+ * root (openDirBeneath: ELOOP or ENOTDIR for one swapped in since the walk); undefined without the module.
+ */
+export function readXattrsDirBeneath(abs: Buffer, rootLength: number): Map<string, Buffer> | undefined {
+  const n = nativeFs();
+  if (!n) return undefined;
+  const fd = n.openDirBeneath(abs, rootLength);
+  try {
+    return readXattrsNative(n.xattrs, fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** readXattrs through the native module (any path bytes, or an fd; one call). */
 export function readXattrsNative(xattrs: NativeXattrs, target: Buffer | number): Map<string, Buffer> {
   return xattrsFromList(xattrs(target));

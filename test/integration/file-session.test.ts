@@ -6,7 +6,7 @@
 // while being read are skipped or resent; CLI exit statuses.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -26,6 +26,8 @@ import { TarProducer } from '../../src/replication/file/tar-producer.js';
 import { FileExtractor } from '../../src/receiver/file-extractor.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { nativeFsPath } from '../../src/platform/native-fs.js';
+import { readXattrs } from '../../src/platform/xattrs-linux.js';
+import { setAttributeSync } from '@napi-rs/xattr';
 
 const env = needs({ tools: ['rsync'] });
 const envFs = needs({ root: true, tools: ['losetup', 'mkfs.ext4', 'mount'] });
@@ -246,6 +248,8 @@ describe.runIf(env.ok)('a directory the walk cannot list', () => {
     writeFileSync(join(src, 'a', '0first'), 'first');
     writeFileSync(join(src, 'a', 'b', 'mine'), 'mine');
     writeFileSync(join(top, 'elsewhere', 'b', 'secret'), 'not in the tree');
+    // The other directory's xattrs must not arrive as a/b's either (they are read on an fd opened like the listing).
+    setAttributeSync(join(top, 'elsewhere', 'b'), 'user.secret', Buffer.from('elsewhere only'));
     const warnings: string[] = [];
     const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
     const manifest = join(top, 'manifest');
@@ -272,10 +276,14 @@ describe.runIf(env.ok)('a directory the walk cannot list', () => {
     await pass(false);
     expect(readFileSync(join(dst, 'a', 'b', 'mine'), 'utf8')).toBe('mine');
     appendFileSync(join(src, 'a', '0first'), ' again');
+    // a/b changed too, so that its header (and its xattrs) goes out after the swap.
+    chmodSync(join(src, 'a', 'b'), 0o750);
     const p2 = await pass(true);
     expect(warnings.some((w) => /cannot list directory/.test(w))).toBe(true);
     expect(readFileSync(join(dst, 'a', 'b', 'mine'), 'utf8')).toBe('mine');
     expect(existsSync(join(dst, 'a', 'b', 'secret'))).toBe(false);
+    expect([...readXattrs(Buffer.from(join(dst, 'a', 'b'))).keys()]).toEqual([]);
+    expect(warnings.some((w) => /xattrs not copied/.test(w))).toBe(true);
     expect(p2.stats.deleted).toBe(0);
     // Put back: the next pass finds a/b/mine as the manifest kept it, and sends nothing for it.
     unlinkSync(join(src, 'a'));

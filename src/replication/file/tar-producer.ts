@@ -408,10 +408,19 @@ export class TarProducer {
     const xops = this.xops;
     if (!xops || e.type === 'l') return undefined;
     try {
+      const abs = (): Buffer => absPath(this.rootBuf, e.path);
+      // A directory below the root: on an fd opened with no symlink below the root, so that one swapped for a
+      // symlink above it since the walk does not give another directory's xattrs under this one's owner.
+      const dir = (): Map<string, Buffer> | undefined => {
+        if (e.type !== 'd' || e.path.length === 0) return undefined;
+        const a = abs();
+        return xops.readXattrsDirBeneath?.(a, a.length - e.path.length);
+      };
       const x =
         (listed !== undefined ? xops.xattrsFromList?.(listed) : undefined) ??
         (fd !== undefined ? xops.readXattrsFd?.(fd) : undefined) ??
-        xops.readXattrs(absPath(this.rootBuf, e.path));
+        dir() ??
+        xops.readXattrs(abs());
       return x.size > 0 ? x : undefined;
     } catch (err) {
       const why = err instanceof XattrPathError ? err.message : (err as Error).message;

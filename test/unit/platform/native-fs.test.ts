@@ -10,7 +10,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -203,6 +203,14 @@ describe.runIf(env.ok)('native lister', () => {
       }
     };
     expect(refused(() => listdir(target, false, undefined, rootLength))).toMatch(/^(ELOOP|ENOTDIR)$/);
+    // openDirBeneath opens a directory the same way (for its xattrs on the fd).
+    const { openDirBeneath } = loadNativeFs(built)!;
+    const fd = openDirBeneath(Buffer.from(`${root}/a.real/b`), rootLength);
+    expect(fstatSync(fd).ino).toBe(lstatSync(join(root, 'a.real', 'b')).ino);
+    closeSync(fd);
+    expect(refused(() => openDirBeneath(Buffer.from(`${root}/a/b`), rootLength))).toMatch(/^(ELOOP|ENOTDIR)$/);
+    expect(() => openDirBeneath(Buffer.from(`${root}/a/b`), root.length - 2)).toThrow(RangeError);
+    expect(() => openDirBeneath(Buffer.from(`${root}/a/b`), Number.NaN)).toThrow(RangeError);
     // The same where openat2 is missing (before Linux 5.6): a stand-in syscall() gives ENOSYS for it, and the
     // module opens one component at a time without following any.
     const shim = join(dir, 'no-openat2.c');
