@@ -7,7 +7,7 @@
 // marked so the next pass sends them again, vanished files are skipped
 // with a warning (and deleted on the receiver). Knows nothing of sockets.
 
-import { closeSync, constants, fstatSync, openSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, statSync, type BigIntStats } from 'node:fs';
 import type { Logger } from '../../platform/log.js';
 import type { Entry } from './entry.js';
 import { major, minor } from './entry.js';
@@ -113,6 +113,8 @@ export class TarProducer {
   };
   private readonly out: ManifestWriter;
   private readonly rootBuf: Buffer;
+  /** The root's device (statSync, followed as the walk follows it): directories on it have their xattrs read beneath it. */
+  private rootDev: bigint | undefined;
   private readonly slice: number;
   private buf: Buffer;
   private used = 0;
@@ -282,7 +284,15 @@ export class TarProducer {
         h.devmajor = major(e.rdev);
         h.devminor = minor(e.rdev);
       }
-      const x = this.xattrs(e);
+      const x = e.type === 'd' ? this.dirXattrs(e) : this.xattrs(e);
+      if (x === 'replaced') {
+        // Not the directory the walk listed any more (a symlink put in its place or above it): nothing of it
+        // goes, the receiver keeps what it has, and the manifest marks it changed so that the next pass sends it.
+        this.stats.vanished++;
+        log?.warn({ path: showPath(e.path) }, 'directory replaced since the walk listed it; sent on the next pass');
+        this.out.add({ ...e, mtimeNs: -1n });
+        continue;
+      }
       if (x) h.xattrs = x;
       const head = this.putHeader(h);
       if (head) yield* this.emit(head);
@@ -401,6 +411,32 @@ export class TarProducer {
   private xops: XattrOps | null = null;
 
   /**
+   * A directory's xattrs. Below the root and on its file system, read on an fd opened with no symlink below the
+   * root (readXattrsDirBeneath), so that a directory swapped for a symlink above it since the walk does not give
+   * another one's xattrs under this one's owner: 'replaced' when that open finds no directory there any more
+   * (ELOOP, ENOTDIR, ENOENT). A mount point (another device: an automount is not triggered by it) and the
+   * root are read by path, as is everything without the native module.
+   */
+  private dirXattrs(e: Entry): Map<string, Buffer> | undefined | 'replaced' {
+    const read = this.xops?.readXattrsDirBeneath;
+    if (!read || e.path.length === 0) return this.xattrs(e);
+    this.rootDev ??= statSync(this.rootBuf, { bigint: true }).dev;
+    if (e.dev !== this.rootDev) return this.xattrs(e);
+    const abs = absPath(this.rootBuf, e.path);
+    try {
+      const x = read(abs, abs.length - e.path.length);
+      if (x === undefined) return this.xattrs(e);
+      return x.size > 0 ? x : undefined;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP' || code === 'ENOTDIR' || code === 'ENOENT') return 'replaced';
+      const why = err instanceof XattrPathError ? err.message : (err as Error).message;
+      this.o.log?.warn({ path: showPath(e.path) }, `xattrs not copied: ${why}`);
+      return undefined;
+    }
+  }
+
+  /**
    * An entry's xattrs for its header: `listed` when the reader read them with the bytes (null: none), else read
    * on `fd` when the platform can, else by path.
    */
@@ -408,19 +444,10 @@ export class TarProducer {
     const xops = this.xops;
     if (!xops || e.type === 'l') return undefined;
     try {
-      const abs = (): Buffer => absPath(this.rootBuf, e.path);
-      // A directory below the root: on an fd opened with no symlink below the root, so that one swapped for a
-      // symlink above it since the walk does not give another directory's xattrs under this one's owner.
-      const dir = (): Map<string, Buffer> | undefined => {
-        if (e.type !== 'd' || e.path.length === 0) return undefined;
-        const a = abs();
-        return xops.readXattrsDirBeneath?.(a, a.length - e.path.length);
-      };
       const x =
         (listed !== undefined ? xops.xattrsFromList?.(listed) : undefined) ??
         (fd !== undefined ? xops.readXattrsFd?.(fd) : undefined) ??
-        dir() ??
-        xops.readXattrs(abs());
+        xops.readXattrs(absPath(this.rootBuf, e.path));
       return x.size > 0 ? x : undefined;
     } catch (err) {
       const why = err instanceof XattrPathError ? err.message : (err as Error).message;
