@@ -7,9 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { comparePaths, escapeField, unescapeField } from '../../src/protocol/paths.js';
-import { formatEntry, ManifestWriter, parseEntry, readManifestLines } from '../../src/replication/file/manifest.js';
+import * as fs from 'node:fs';
+import type { PathLike } from 'node:fs';
+import { formatEntry, manifestLine, ManifestWriter, parseEntry, readManifestLines } from '../../src/replication/file/manifest.js';
 import { Delta, type DeltaItem } from '../../src/replication/file/delta.js';
-import { DESCEND, MULTI_LINK } from '../../src/replication/file/walker.js';
+import { DESCEND, listDirectory, MULTI_LINK, Walker } from '../../src/replication/file/walker.js';
 import { buildExcluder, globSpec, matcherFromSpec } from '../../src/replication/file/excludes.js';
 import type { Entry } from '../../src/replication/file/entry.js';
 import { encodeHeader, parseTar, ZERO_BLOCKS, bodyPadding, type TarEvent } from '../../src/protocol/tar-format.js';
@@ -98,6 +100,53 @@ describe('manifest', () => {
       // The root itself unlisted: everything is kept.
       const all = await run([{ listing: { ...failed, dir: '' }, from: 0, to: 0, unlisted: '' }]);
       expect(all.map(show)).toEqual(['same:.', 'same:a,a/b,a/b/x,a/y,a-z,c']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('keeps the last pass\'s line of an entry the walk saw but could not describe (EIO), and of its subtree', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-manifest-'));
+    try {
+      // The tree now: a/, a/bad (a directory whose lstat fails with EIO), a/ok; the last pass had a/bad/x too,
+      // and a/gone, which is gone.
+      const tree = join(dir, 'tree');
+      execFileSync('mkdir', ['-p', join(tree, 'a', 'bad')]);
+      writeFileSync(join(tree, 'a', 'bad', 'x'), 'x');
+      writeFileSync(join(tree, 'a', 'ok'), 'ok');
+      writeFileSync(join(tree, 'a', 'gone'), 'gone');
+      const walkLines = async () => {
+        const w = new Walker(tree, { threads: 0 });
+        const out = [w.root];
+        for (let st = await w.next(); st; st = await w.next()) out.push(...st.listing.lines.slice(st.from, st.to));
+        await w.close();
+        return out;
+      };
+      const mw = new ManifestWriter(join(dir, 'm'));
+      mw.addOrdered(await walkLines());
+      mw.commit();
+      rmSync(join(tree, 'a', 'gone'));
+      // listDirectory with an fs whose lstat of a/bad fails with EIO (the walk's node:fs path, no workers).
+      const failing = {
+        ...fs,
+        lstatSync: ((p: PathLike, o?: unknown) => {
+          if (String(p).endsWith('/a/bad')) throw Object.assign(new Error("EIO: i/o error, lstat 'a/bad'"), { code: 'EIO' });
+          return (fs.lstatSync as (p: PathLike, o?: unknown) => unknown)(p, o);
+        }) as typeof fs.lstatSync,
+      };
+      const lib = { fs: failing, escapeField, manifestLine };
+      const rootDev = fs.lstatSync(tree, { bigint: true }).dev;
+      const rootListing = listDirectory(lib, Buffer.from(tree), rootDev, () => false, '');
+      const aListing = listDirectory(lib, Buffer.from(tree), rootDev, () => false, 'a');
+      expect(aListing.kept).toEqual(['a/bad']);
+      expect(aListing.lines.map((l) => l.split('\t')[0])).toEqual(['a/ok']);
+      const runs: unknown[] = [{ listing: rootListing, from: 0, to: 1 }, { listing: aListing, from: 0, to: aListing.lines.length }];
+      const walk = { root: (await walkLines())[0], next: async () => runs.shift() ?? null };
+      const items: DeltaItem[] = [];
+      for await (const it of new Delta(readManifestLines(join(dir, 'm'))).items(walk as never)) items.push(it);
+      const show = (x: DeltaItem) => (x.kind === 'same' ? `same:${x.lines.map((l) => l.split('\t')[0]).join(',')}` : `${x.kind}:${(x.kind === 'deleted' ? x.old : x.cur).path}`);
+      // a/bad and a/bad/x kept; a/gone deleted; the root and a changed (a/gone's removal moved their times) or same.
+      const shown = items.map(show).filter((x) => !x.startsWith('changed:') && x !== 'same:.' && x !== 'same:a');
+      expect(shown).toEqual(['same:a/bad,a/bad/x', 'deleted:a/gone', 'same:a/ok']);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -42,6 +42,11 @@ export class Delta {
   /** The old line's path field, cut out only when a walk line differs from it (undefined: not yet). */
   private oldPathCut: string | null | undefined = null;
   private oldNo = 1;
+  /** Entries the walk saw but could not describe (DirListing.kept), whose old lines are kept, not deleted. */
+  private readonly keep = new Set<string>();
+  /** The subtree (path and '/') of a kept directory, whose old lines are kept too. */
+  private keptDir: string | null = null;
+  private readonly learnt = new WeakSet<object>();
   private same: string[] = [];
   private sameBytes = 0;
   private links: Entry[] = [];
@@ -90,6 +95,10 @@ export class Delta {
         continue;
       }
       const l = stretch.listing;
+      if (l.kept !== undefined && !this.learnt.has(l)) {
+        this.learnt.add(l);
+        for (const k of l.kept) this.keep.add(k);
+      }
       // In pieces of BATCH_LINES: a whole large directory parsed at once lived long enough to be promoted.
       for (let from = stretch.from; from < stretch.to; from += BATCH_LINES) {
         const out: DeltaItem[] = [];
@@ -100,13 +109,13 @@ export class Delta {
     // What is left of the old manifest, in bounded pieces (a deleted subtree can be any size).
     let rest: DeltaItem[] = [];
     while (this.oldLine !== null) {
-      rest.push({ kind: 'deleted', old: this.parseOld() });
-      this.advanceOld();
+      this.dropOld(rest);
       if (rest.length >= BATCH_LINES) {
         yield rest;
         rest = [];
       }
     }
+    this.flushSame(rest);
     if (rest.length > 0) yield rest;
   }
 
@@ -128,11 +137,7 @@ export class Delta {
         continue;
       }
       const path = linePath(line);
-      while (this.oldPath !== null && compareFields(this.oldPath, path) < 0) {
-        this.flushSame(out);
-        out.push({ kind: 'deleted', old: this.parseOld() });
-        this.advanceOld();
-      }
+      while (this.oldPath !== null && compareFields(this.oldPath, path) < 0) this.dropOld(out);
       if (this.oldPath === path) {
         const prev = this.parseOld();
         this.advanceOld();
@@ -150,6 +155,26 @@ export class Delta {
       out.push({ kind: 'new', cur: parseEntry(line, 'of the walk'), line });
     }
     this.flushSame(out);
+  }
+
+  /**
+   * The old line the walk has passed without seeing it: deleted, unless the walk saw the entry but could not
+   * describe it (DirListing.kept), or it is below such a directory. Those stay as they were.
+   */
+  private dropOld(out: DeltaItem[]): void {
+    const path = this.oldPath!;
+    if (this.keptDir !== null && !path.startsWith(this.keptDir)) this.keptDir = null;
+    if (this.keptDir !== null || this.keep.delete(path)) {
+      const e = this.parseOld();
+      if (this.keptDir === null && e.type === 'd') this.keptDir = `${path}/`;
+      // Never a hard-link target (keepUnlisted says why).
+      this.keepSame(this.oldLine!, e.type === 'f' ? e.size : 0, null);
+      this.advanceOld();
+      return;
+    }
+    this.flushSame(out);
+    out.push({ kind: 'deleted', old: this.parseOld() });
+    this.advanceOld();
   }
 
   /**

@@ -63,6 +63,12 @@ export interface DirListing {
   skips: { path: string; reason: string }[];
   /** Set when the directory itself could not be listed. */
   error?: string;
+  /**
+   * Entries that are there but could not be described (an lstat or readlink that failed other than with ENOENT:
+   * EIO, EACCES…): their path fields as the manifest writes them. The delta keeps what the last pass had for
+   * them instead of deleting it on the receiver (delta.ts).
+   */
+  kept?: string[];
   /** Set when the native lister (platform/native-fs.ts) listed it. */
   native?: true;
 }
@@ -290,6 +296,7 @@ export function listDirectory(
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       out.skips.push({ path: rel, reason: err.code === 'ENOENT' ? 'vanished during the walk' : err.message });
+      if (err.code !== 'ENOENT') (out.kept ??= []).push(escape(Buffer.from(rel, 'latin1')));
       continue;
     }
     const fmt = mode & 0o170000;
@@ -313,6 +320,7 @@ export function listDirectory(
         target = escape(listedTarget !== '' ? Buffer.from(listedTarget, 'latin1') : nodeFs.readlinkSync(absOf(nameL), { encoding: 'buffer' }));
       } catch (e) {
         out.skips.push({ path: rel, reason: `vanished during the walk (${(e as Error).message})` });
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') (out.kept ??= []).push(escape(Buffer.from(rel, 'latin1')));
         continue;
       }
     }
@@ -564,6 +572,8 @@ export class Walker {
       this.started = true;
       const root = await this.enter('');
       if (root.error !== undefined) return { listing: root, from: 0, to: 0, unlisted: '' };
+      // Nothing to walk but entries to keep: an empty stretch, so that the delta learns them.
+      if (root.lines.length === 0 && root.kept !== undefined) return { listing: root, from: 0, to: 0 };
     }
     if (this.pendingEnter !== null) {
       // The last stretch ended with a directory: its subtree comes next.
@@ -572,6 +582,7 @@ export class Walker {
       this.pendingEnter = null;
       const listing = await this.enter(sub);
       if (listing.error !== undefined) return { listing, from: 0, to: 0, unlisted: subPath };
+      if (listing.lines.length === 0 && listing.kept !== undefined) return { listing, from: 0, to: 0 };
     }
     for (;;) {
       const top = this.stack[this.stack.length - 1];
