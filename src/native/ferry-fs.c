@@ -321,6 +321,13 @@ static int open_dir_beneath(const char *path, size_t plen, size_t rootLen) {
   return fd;
 }
 
+// Whether rootLength names the walk's root in a path of plen bytes (trailing slashes dropped): a whole number
+// of bytes, at least 1, short of the path's end, ending at a '/' (its own last byte, or the next one).
+static bool root_length_ok(const char *path, size_t plen, double rootLength) {
+  return rootLength >= 1 && rootLength < (double)plen && rootLength == (double)(size_t)rootLength &&
+         (path[(size_t)rootLength - 1] == '/' || path[(size_t)rootLength] == '/');
+}
+
 // listdir(dir: Buffer, follow?: boolean, linePrefix?: Buffer, rootLength?: number)
 //   → [names: string, stats: Float64Array, targets?: string, lines?: string]
 // names: the entries but . and .., sorted bytewise, as latin1 text joined by
@@ -394,11 +401,7 @@ static napi_value listdir(napi_env env, napi_callback_info info) {
   memcpy(path, data, plen);
   path[plen] = 0;
 
-  // rootLength: a whole number of bytes, at least 1, naming a part of the path opened that ends at a '/' (its
-  // own last byte, or the next one).
-  if (rootType != napi_undefined &&
-      (follow || !(rootLength >= 1 && rootLength < (double)plen) || rootLength != (double)(size_t)rootLength ||
-       (path[(size_t)rootLength - 1] != '/' && path[(size_t)rootLength] != '/'))) {
+  if (rootType != napi_undefined && (follow || !root_length_ok(path, plen, rootLength))) {
     napi_throw_range_error(env, NULL, "listdir: rootLength must be a whole number of bytes of the path that ends at a '/', without follow");
     return NULL;
   }
@@ -701,8 +704,7 @@ static napi_value openDirBeneath(napi_env env, napi_callback_info info) {
   }
   size_t plen = len;
   while (plen > 1 && data[plen - 1] == '/') plen--;
-  if (!(rootLength >= 1 && rootLength < (double)plen) || rootLength != (double)(size_t)rootLength ||
-      (data[(size_t)rootLength - 1] != '/' && data[(size_t)rootLength] != '/')) {
+  if (!root_length_ok(data, plen, rootLength)) {
     napi_throw_range_error(env, NULL, "openDirBeneath: rootLength must be a whole number of bytes of the path that ends at a '/'");
     return NULL;
   }
