@@ -46,7 +46,6 @@ export class Delta {
   private readonly keep = new Set<string>();
   /** The subtree (path and '/') of a kept directory, whose old lines are kept too. */
   private keptDir: string | null = null;
-  private readonly learnt = new WeakSet<object>();
   private same: string[] = [];
   private sameBytes = 0;
   private links: Entry[] = [];
@@ -95,10 +94,8 @@ export class Delta {
         continue;
       }
       const l = stretch.listing;
-      if (l.kept !== undefined && !this.learnt.has(l)) {
-        this.learnt.add(l);
-        for (const k of l.kept) this.keep.add(k);
-      }
+      // A listing's first stretch starts at its first line (walker.ts): its kept entries are learnt there, once.
+      if (l.kept !== undefined && stretch.from === 0) for (const k of l.kept) this.keep.add(k);
       // In pieces of BATCH_LINES: a whole large directory parsed at once lived long enough to be promoted.
       for (let from = stretch.from; from < stretch.to; from += BATCH_LINES) {
         const out: DeltaItem[] = [];
