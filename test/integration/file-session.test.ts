@@ -233,6 +233,31 @@ describe('files that vanish or change while the pass reads them', () => {
   });
 });
 
+/**
+ * One pass of `top`/tree to `dst` through a TarProducer and a FileExtractor, with no listing ahead (a/b is
+ * listed when the walk reaches it); with `swap`, at the read of a/0first, a becomes a symlink to
+ * `top`/elsewhere (a kept as a.real). Returns the producer, its manifest committed.
+ */
+async function swapPass(top: string, dst: string, manifest: string, log: never, swap: boolean): Promise<TarProducer> {
+  const src = join(top, 'tree');
+  let swapped = false;
+  const p = new TarProducer({
+    root: src, manifest, log, walk: { threads: 0 },
+    internals: {
+      beforeRead: (path) => {
+        if (!swap || swapped || path.toString() !== 'a/0first') return;
+        swapped = true;
+        renameSync(join(src, 'a'), join(src, 'a.real'));
+        symlinkSync(join(top, 'elsewhere'), join(src, 'a'));
+      },
+    },
+  });
+  await new FileExtractor({ root: dst }).extract(p.stream());
+  p.commitManifest();
+  if (swap) expect(swapped).toBe(true);
+  return p;
+}
+
 describe.runIf(env.ok)('a directory the walk cannot list', () => {
   it('keeps on the receiver what the last pass sent below it, and sends none of what a symlink put above it leads to', async () => {
     // tree/a/0first, tree/a/b/mine; elsewhere/b/secret. A full pass, then a delta during which a becomes a
@@ -255,26 +280,7 @@ describe.runIf(env.ok)('a directory the walk cannot list', () => {
     const warnings: string[] = [];
     const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
     const manifest = join(top, 'manifest');
-    const pass = async (swap: boolean) => {
-      let swapped = false;
-      const p = new TarProducer({
-        root: src, manifest, log,
-        // No listing ahead: a/b is listed when the walk reaches it, after the swap.
-        walk: { threads: 0 },
-        internals: {
-          beforeRead: (path) => {
-            if (!swap || swapped || path.toString() !== 'a/0first') return;
-            swapped = true;
-            renameSync(join(src, 'a'), join(src, 'a.real'));
-            symlinkSync(join(top, 'elsewhere'), join(src, 'a'));
-          },
-        },
-      });
-      await new FileExtractor({ root: dst }).extract(p.stream());
-      p.commitManifest();
-      if (swap) expect(swapped).toBe(true);
-      return p;
-    };
+    const pass = (swap: boolean) => swapPass(top, dst, manifest, log, swap);
     await pass(false);
     expect(readFileSync(join(dst, 'a', 'b', 'mine'), 'utf8')).toBe('mine');
     appendFileSync(join(src, 'a', '0first'), ' again');
@@ -309,22 +315,7 @@ describe.runIf(env.ok)('a directory the walk cannot list', () => {
     linkSync(join(src, 'a', 'b', 'h'), join(src, 'z', 'h'));
     const log = { warn: () => {}, info: () => {}, debug: () => {} } as never;
     const manifest = join(top, 'manifest');
-    const pass = async (swap: boolean) => {
-      let swapped = false;
-      const p = new TarProducer({
-        root: src, manifest, log, walk: { threads: 0 },
-        internals: {
-          beforeRead: (path) => {
-            if (!swap || swapped || path.toString() !== 'a/0first') return;
-            swapped = true;
-            renameSync(join(src, 'a'), join(src, 'a.real'));
-            symlinkSync(join(top, 'elsewhere'), join(src, 'a'));
-          },
-        },
-      });
-      await new FileExtractor({ root: dst }).extract(p.stream());
-      p.commitManifest();
-    };
+    const pass = (swap: boolean) => swapPass(top, dst, manifest, log, swap);
     await pass(false);
     // The same inode, new bytes: z/h changes while a/b (holding its other name) cannot be listed.
     writeFileSync(join(src, 'z', 'h'), 'NEW CONTENT, longer');
