@@ -6,7 +6,7 @@
 import type { NativeXattrList } from './native-fs.js';
 
 export interface XattrOps {
-  /** All xattrs of an entry, sorted by name; empty when there are none. */
+  /** All xattrs of an entry that are copied (xattr-names.ts), sorted by name; empty when there are none. */
   readXattrs(abs: Buffer): Map<string, Buffer>;
   /** The same for an open file; undefined (read them by path) where the platform cannot (absent on Windows). */
   readXattrsFd?(fd: number): Map<string, Buffer> | undefined;
@@ -17,7 +17,7 @@ export interface XattrOps {
   readXattrsDirBeneath?(abs: Buffer, rootLength: number): Map<string, Buffer> | undefined;
   /** A list the native module read (name, value, …: readFiles' withXattrs) as readXattrs gives it. */
   xattrsFromList?(list: NativeXattrList | null): Map<string, Buffer>;
-  /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest. */
+  /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest (never a name that is not copied). */
   writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void;
 }
 

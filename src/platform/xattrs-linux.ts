@@ -20,6 +20,7 @@ import { isUtf8 } from 'node:buffer';
 import { closeSync, openSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { nativeFs, type NativeXattrList, type NativeXattrs } from './native-fs.js';
+import { xattrCopied } from './xattr-names.js';
 import { XattrPathError } from './xattr-ops.js';
 
 const O_PATH = 0o10000000;
@@ -70,7 +71,7 @@ function nativeXattrs(): NativeXattrs | null {
   return native;
 }
 
-/** All xattrs of an entry, sorted by name; empty when the file system has none. */
+/** All xattrs of an entry that are copied (xattr-names.ts), sorted by name; empty when the file system has none. */
 export function readXattrs(abs: Buffer): Map<string, Buffer> {
   const n = nativeXattrs();
   return n ? readXattrsNative(n, abs) : readXattrsWithLibrary(abs);
@@ -110,7 +111,11 @@ export function xattrsFromList(list: NativeXattrList | null): Map<string, Buffer
   const out = new Map<string, Buffer>();
   if (list === null) return out;
   const pairs: [string, Buffer][] = [];
-  for (let i = 0; i + 1 < list.length; i += 2) pairs.push([xattrName(list[i] as string), list[i + 1] as Buffer]);
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const name = xattrName(list[i] as string);
+    // Not copied, and so not seen: another view of what is (xfs's trusted.SGI_ACL_*), or the kernel's own (xattr-names.ts).
+    if (xattrCopied(name)) pairs.push([name, list[i + 1] as Buffer]);
+  }
   // Sorted as the library's names were (JavaScript's string order), so that both give the same headers.
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   for (const [k, v] of pairs) out.set(k, v);
@@ -121,7 +126,11 @@ export function xattrsFromList(list: NativeXattrList | null): Map<string, Buffer
 function xattrNamesNative(xattrs: NativeXattrs, abs: Buffer): string[] {
   const list = xattrs(abs, true);
   const names: string[] = [];
-  if (list !== null) for (let i = 0; i < list.length; i += 2) names.push(xattrName(list[i] as string));
+  if (list !== null)
+    for (let i = 0; i < list.length; i += 2) {
+      const name = xattrName(list[i] as string);
+      if (xattrCopied(name)) names.push(name);
+    }
   return names;
 }
 
@@ -144,7 +153,7 @@ export function readXattrsWithLibrary(abs: Buffer): Map<string, Buffer> {
       if (unsupported(e)) return;
       throw e;
     }
-    for (const n of names.sort()) {
+    for (const n of names.filter(xattrCopied).sort()) {
       try {
         const v = getAttributeSync(p, n);
         if (v) out.set(n, Buffer.from(v));
@@ -156,8 +165,10 @@ export function readXattrsWithLibrary(abs: Buffer): Map<string, Buffer> {
   return out;
 }
 
-/** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest. */
+/** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest (never a name that is not copied). */
 export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void {
+  // A name that is never copied (xattr-names.ts) is not written either, whoever sent it.
+  if (want && [...want.keys()].some((k) => !xattrCopied(k))) want = new Map([...want].filter(([k]) => xattrCopied(k)));
   const n = nativeXattrs();
   if (n) {
     if (!want || want.size === 0) {
@@ -184,7 +195,7 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
   withTextPath(abs, (p) => {
     let have: string[] = [];
     try {
-      have = listAttributesSync(p);
+      have = listAttributesSync(p).filter(xattrCopied);
     } catch (e) {
       if (!unsupported(e) || (want && want.size > 0)) throw e;
       return;

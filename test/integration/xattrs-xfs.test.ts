@@ -6,20 +6,30 @@
 // and a `npm run bench files` delta showed `.d.......ax` on two directories)
 // and with @napi-rs/xattr alone (FERRY_NATIVE=0 in a child process, on the
 // built dist/: \`npm run build\` first, as for every test).
+// Those trusted.SGI_ACL_* names are never read, sent or written
+// (platform/xattr-names.ts): read from xfs and written onto ext4 they became
+// real attributes there, in xfs's layout.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nativeFsPath } from '../../src/platform/native-fs.js';
-import { readXattrs, writeXattrs } from '../../src/platform/xattrs-linux.js';
+import { readXattrs, readXattrsFd, writeXattrs } from '../../src/platform/xattrs-linux.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
 
 const built = fileURLToPath(new URL('../../dist/native/ferry-fs.node', import.meta.url));
 const distXattrs = fileURLToPath(new URL('../../dist/platform/xattrs-linux.js', import.meta.url));
-const env = needs({ root: true, files: [built, distXattrs], tools: ['mkfs.xfs', 'setfacl', 'getfacl', 'setfattr'] });
+const env = needs({ root: true, files: [built, distXattrs], tools: ['mkfs.xfs', 'mkfs.ext4', 'setfacl', 'getfacl', 'setfattr', 'getfattr'] });
+
+/** The names getfattr lists for a path (every namespace root can see), sorted. */
+const rawNames = (path: string) =>
+  sh('getfattr', ['--absolute-names', '-m', '-', path])
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .sort();
 
 describe.runIf(env.ok)('xattrs on xfs', () => {
   let disk: LoopDisk;
@@ -41,10 +51,10 @@ describe.runIf(env.ok)('xattrs on xfs', () => {
     mkdirSync(dir);
     sh('setfacl', ['-m', 'u:nobody:rx', '-d', '-m', 'u:nobody:rx', dir]);
     sh('setfattr', ['-n', 'user.kept', '-v', 'yes', dir]);
-    const have = readXattrs(Buffer.from(dir));
     // The case itself: xfs lists the ACLs twice.
-    expect([...have.keys()]).toEqual(expect.arrayContaining(['system.posix_acl_access', 'system.posix_acl_default', 'trusted.SGI_ACL_DEFAULT', 'trusted.SGI_ACL_FILE']));
-    const want = new Map([...have].filter(([k]) => !k.startsWith('trusted.')));
+    expect(rawNames(dir)).toEqual(['system.posix_acl_access', 'system.posix_acl_default', 'trusted.SGI_ACL_DEFAULT', 'trusted.SGI_ACL_FILE', 'user.kept']);
+    const want = readXattrs(Buffer.from(dir));
+    expect([...want.keys()]).toEqual(['system.posix_acl_access', 'system.posix_acl_default', 'user.kept']);
     return { dir, want, before: acl(dir) };
   }
 
@@ -90,5 +100,52 @@ describe.runIf(env.ok)('xattrs on xfs', () => {
     const now = acl(dir);
     expect(now).toMatch(/^user:daemon:rwx/m);
     expect(now).not.toMatch(/default:/);
+  });
+
+  it('never reads trusted.SGI_ACL_*: by path, on an fd, and with @napi-rs/xattr alone', () => {
+    const { dir } = aclDir('read');
+    const file = join(dir, 'f');
+    writeFileSync(file, 'x');
+    sh('setfacl', ['-m', 'u:daemon:r', file]);
+    expect(rawNames(file)).toContain('trusted.SGI_ACL_FILE');
+    const want = ['system.posix_acl_access', 'user.kept'];
+    sh('setfattr', ['-n', 'user.kept', '-v', 'file', file]);
+    expect([...readXattrs(Buffer.from(file)).keys()]).toEqual(want);
+    const fd = openSync(file, 'r');
+    try {
+      expect([...readXattrsFd(fd)!.keys()]).toEqual(want);
+    } finally {
+      closeSync(fd);
+    }
+    const script = `import { readXattrs } from ${JSON.stringify(distXattrs)}; console.log(JSON.stringify([...readXattrs(Buffer.from(${JSON.stringify(file)})).keys()]));`;
+    const viaLibrary = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, FERRY_NATIVE: '0' }, encoding: 'utf8' });
+    expect(JSON.parse(viaLibrary)).toEqual(want);
+  });
+
+  it('never writes them, onto ext4 either (natively and with the library): a stream that names them sets the rest', () => {
+    const ext4 = LoopDisk.create(64 * 1024 * 1024, 'ferry-xattrs-ext4-');
+    try {
+      sh('mkfs.ext4', ['-q', '-F', ext4.device]);
+      const at = ext4.mount(ext4.device);
+      const { dir } = aclDir('sent');
+      const sent = new Map<string, Buffer>();
+      for (const name of ['system.posix_acl_access', 'trusted.SGI_ACL_FILE', 'user.kept']) {
+        const line = sh('getfattr', ['--absolute-names', '-e', 'hex', '-n', name, dir]).split('\n').find((l) => l.startsWith(`${name}=0x`))!;
+        sent.set(name, Buffer.from(line.slice(name.length + 3), 'hex'));
+      }
+      for (const [name, viaLibrary] of [['native', false], ['library', true]] as const) {
+        const target = join(at, name);
+        writeFileSync(target, '');
+        if (viaLibrary) {
+          const script = `import { writeXattrs } from ${JSON.stringify(distXattrs)};
+            writeXattrs(Buffer.from(${JSON.stringify(target)}), new Map(${JSON.stringify([...sent].map(([k, v]) => [k, v.toString('base64')]))}.map(([k, v]) => [k, Buffer.from(v, 'base64')])));`;
+          execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, FERRY_NATIVE: '0' } });
+        } else writeXattrs(Buffer.from(target), sent);
+        expect(rawNames(target), name).toEqual(['system.posix_acl_access', 'user.kept']);
+        expect(sh('getfacl', ['-cp', target]), name).toMatch(/^user:nobody:r-x/m);
+      }
+    } finally {
+      ext4.destroy();
+    }
   });
 });
