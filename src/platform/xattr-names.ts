@@ -1,28 +1,37 @@
 // Extended attributes that are never copied: not an entry's own data but a
-// file system's second view of something that travels anyway, or what only
-// the kernel may write. The names are the "skip" entries of libattr's
-// /etc/xattr.conf, the list cp --preserve=xattr (attr_copy_file) honours:
+// file system's second view of something that travels anyway, or what cannot
+// hold on another machine. Modelled on the "skip" entries of libattr's
+// /etc/xattr.conf, the list cp --preserve=xattr (attr_copy_file) honours
+// (all of them but user.Beagle.*, a desktop indexer's cache, which is the
+// user's data and is copied):
 // - xfs shows root each POSIX ACL a second time, as trusted.SGI_ACL_FILE and
 //   trusted.SGI_ACL_DEFAULT in its own on-disk layout (system.posix_acl_*
 //   carry the same ACL and are copied). Read from an xfs source and written
 //   onto ext4 or btrfs they became real trusted.* attributes there: xfs-format
-//   bytes no tool reads, which stay behind when the ACL changes and come back
-//   as the old ACL if the tree is ever copied onto xfs again. The other SGI_
-//   names and xfsroot.* are xfs internals of the same kind.
-// - security.evm is the kernel's HMAC or signature over the file's
-//   attributes, keyed on the machine it was made on; the kernel refuses it
-//   from a process (but a portable signature) and makes its own.
+//   bytes no tool reads, which stayed behind when the ACL changed and would
+//   come back as the old ACL if the tree were ever copied onto xfs again. The
+//   other SGI_ names and xfsroot.* are xfs internals of the same kind.
+// - security.evm: an HMAC (type 2) is keyed with the source machine's EVM key,
+//   means nothing elsewhere and is refused from a process (EPERM, which used
+//   to stop the entry's other xattrs from being applied); an immutable
+//   signature (type 3) covers the inode number and generation, which a copy
+//   changes. Only a portable signature (type 5, EVM_XATTR_PORTABLE_DIGSIG)
+//   holds after a copy, and it is copied. (libattr skips every security.evm.)
 // - afs.* is the AFS client's view of the server's metadata and ACLs.
-// Neither end handles them: the agent does not send them and the receiver
-// neither writes nor removes them (on an xfs target, the ACL the stream
-// sends sets both views).
+// The agent does not send them. The receiver never writes them; it still
+// removes one that an entry has and the stream does not name (one left on
+// ext4 by an earlier pass; on xfs the alias of an ACL, which the stream's
+// system.posix_acl_* then sets again).
 
-const SKIPPED = new Set(['trusted.SGI_ACL_DEFAULT', 'trusted.SGI_ACL_FILE', 'trusted.SGI_CAP_FILE', 'trusted.SGI_MAC_FILE', 'security.evm']);
+const SKIPPED = new Set(['trusted.SGI_ACL_DEFAULT', 'trusted.SGI_ACL_FILE', 'trusted.SGI_CAP_FILE', 'trusted.SGI_MAC_FILE']);
 const SKIPPED_PREFIXES = ['trusted.SGI_DMI_', 'xfsroot.', 'afs.'];
+/** security.evm's first byte for a portable signature (the Linux kernel's EVM_XATTR_PORTABLE_DIGSIG). */
+const EVM_PORTABLE_SIGNATURE = 0x05;
 
-/** Whether an xattr of this name is copied (false for the names above). */
-export function xattrCopied(name: string): boolean {
+/** Whether an xattr of this name (and, for security.evm, this value) is copied: false for the names above. */
+export function xattrCopied(name: string, value?: Uint8Array): boolean {
   if (SKIPPED.has(name)) return false;
+  if (name === 'security.evm') return value !== undefined && value.length > 0 && value[0] === EVM_PORTABLE_SIGNATURE;
   for (const p of SKIPPED_PREFIXES) if (name.startsWith(p)) return false;
   return true;
 }

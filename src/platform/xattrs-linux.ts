@@ -98,23 +98,24 @@ export function readXattrsDirBeneath(abs: Buffer, rootLength: number): Map<strin
   }
 }
 
-/** readXattrs through the native module (any path bytes, or an fd; one call). */
-export function readXattrsNative(xattrs: NativeXattrs, target: Buffer | number): Map<string, Buffer> {
-  return xattrsFromList(xattrs(target));
+/** readXattrs through the native module (any path bytes, or an fd; one call); `all`: those not copied too. */
+export function readXattrsNative(xattrs: NativeXattrs, target: Buffer | number, all = false): Map<string, Buffer> {
+  return xattrsFromList(xattrs(target), all);
 }
 
 /**
  * A native list (name, value, … as NativeXattrs gives it) as readXattrs gives it: names decoded from UTF-8
  * (XattrPathError for one that is not), sorted.
  */
-export function xattrsFromList(list: NativeXattrList | null): Map<string, Buffer> {
+export function xattrsFromList(list: NativeXattrList | null, all = false): Map<string, Buffer> {
   const out = new Map<string, Buffer>();
   if (list === null) return out;
   const pairs: [string, Buffer][] = [];
   for (let i = 0; i + 1 < list.length; i += 2) {
     const name = xattrName(list[i] as string);
-    // Not copied, and so not seen: another view of what is (xfs's trusted.SGI_ACL_*), or the kernel's own (xattr-names.ts).
-    if (xattrCopied(name)) pairs.push([name, list[i + 1] as Buffer]);
+    const value = list[i + 1] as Buffer;
+    // Not copied, and so not read for sending: another view of what is (xfs's trusted.SGI_ACL_*), see xattr-names.ts.
+    if (all || xattrCopied(name, value)) pairs.push([name, value]);
   }
   // Sorted as the library's names were (JavaScript's string order), so that both give the same headers.
   pairs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
@@ -126,11 +127,7 @@ export function xattrsFromList(list: NativeXattrList | null): Map<string, Buffer
 function xattrNamesNative(xattrs: NativeXattrs, abs: Buffer): string[] {
   const list = xattrs(abs, true);
   const names: string[] = [];
-  if (list !== null)
-    for (let i = 0; i < list.length; i += 2) {
-      const name = xattrName(list[i] as string);
-      if (xattrCopied(name)) names.push(name);
-    }
+  if (list !== null) for (let i = 0; i < list.length; i += 2) names.push(xattrName(list[i] as string));
   return names;
 }
 
@@ -153,10 +150,11 @@ export function readXattrsWithLibrary(abs: Buffer): Map<string, Buffer> {
       if (unsupported(e)) return;
       throw e;
     }
-    for (const n of names.filter(xattrCopied).sort()) {
+    for (const n of names.sort()) {
+      if (n !== 'security.evm' && !xattrCopied(n)) continue;
       try {
         const v = getAttributeSync(p, n);
-        if (v) out.set(n, Buffer.from(v));
+        if (v && xattrCopied(n, v)) out.set(n, Buffer.from(v));
       } catch (e) {
         if (!unsupported(e)) throw e;
       }
@@ -167,8 +165,9 @@ export function readXattrsWithLibrary(abs: Buffer): Map<string, Buffer> {
 
 /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest (never a name that is not copied). */
 export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void {
-  // A name that is never copied (xattr-names.ts) is not written either, whoever sent it.
-  if (want && [...want.keys()].some((k) => !xattrCopied(k))) want = new Map([...want].filter(([k]) => xattrCopied(k)));
+  // What is never copied (xattr-names.ts) is not written either, whoever sent it; what the entry has of it is
+  // removed as anything else not wanted is (on xfs, an ACL's alias: the wanted ACL is set again below).
+  if (want && [...want].some(([k, v]) => !xattrCopied(k, v))) want = new Map([...want].filter(([k, v]) => xattrCopied(k, v)));
   const n = nativeXattrs();
   if (n) {
     if (!want || want.size === 0) {
@@ -181,12 +180,12 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
       return;
     }
     // What it has, read natively (values included): the library is called only when something must change.
-    let have = readXattrsNative(n, abs);
+    let have = readXattrsNative(n, abs, true);
     const remove = [...have.keys()].filter((k) => !want.has(k));
     if (remove.length > 0) {
       withTextPath(abs, (p) => apply(p, remove, []));
       // Read again: a removal may take a wanted one with it (xfs lists an ACL twice, see apply).
-      have = readXattrsNative(n, abs);
+      have = readXattrsNative(n, abs, true);
     }
     const set = [...want].filter(([k, v]) => !have.get(k)?.equals(v));
     if (set.length > 0) withTextPath(abs, (p) => apply(p, [], set));
@@ -195,7 +194,7 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
   withTextPath(abs, (p) => {
     let have: string[] = [];
     try {
-      have = listAttributesSync(p).filter(xattrCopied);
+      have = listAttributesSync(p);
     } catch (e) {
       if (!unsupported(e) || (want && want.size > 0)) throw e;
       return;
@@ -223,5 +222,16 @@ function apply(p: string, remove: string[], set: [string, Buffer][]): void {
       if (!/Permission denied|Operation not permitted|os error 1\b|os error 13|No data available|os error 61/.test((e as Error).message)) throw e;
     }
   }
-  for (const [k, v] of set) setAttributeSync(p, k, v);
+  // A name the target's file system does not take (EOPNOTSUPP: btrfs.compression onto ext4 or xfs) does not keep
+  // the rest from being set; the entry is then reported as not exact (the error, after the others are set).
+  const refused: string[] = [];
+  for (const [k, v] of set) {
+    try {
+      setAttributeSync(p, k, v);
+    } catch (e) {
+      if (!/Operation not supported|os error 95\b/.test((e as Error).message)) throw e;
+      refused.push(k);
+    }
+  }
+  if (refused.length > 0) throw new Error(`not supported by the target's file system: ${refused.join(', ')}`);
 }
