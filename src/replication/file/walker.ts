@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../../platform/log.js';
 import { WorkerPool, workerBody } from '../../platform/worker-pool.js';
-import { loadNativeFs, nativeFsPath, type NativeListdir } from '../../platform/native-fs.js';
+import { loadNativeFs, nativeFsPath, type NativeListdir, type NativeOpenDirBeneath } from '../../platform/native-fs.js';
 import { excludeSpec, matcherFromSpec, type ExcludeMatcher, type ExcludeOptions, type ExcludeSpec } from './excludes.js';
 import { fromStats } from './entry.js';
 import { formatEntry, linePath, manifestLine } from './manifest.js';
@@ -139,8 +139,12 @@ export function rawLstatFor(nodeFs: typeof fs, probe: Buffer): RawLstat | null {
  * Lists one directory: sorted names, lstat each, excludes, symlink targets,
  * manifest lines. With `native` (platform/native-fs.ts) the names and their
  * lstat come from one call; else readdir, then `raw` (or lstatSync) per
- * entry by its path. Self-contained on purpose (everything it uses comes in
- * as arguments): its source text runs on the worker threads.
+ * entry by its path. Where the native lister declines a directory below the
+ * root (more entries than it takes) and `openBeneath` is given, that
+ * directory is opened as the lister opens it (no symlink below the root) and
+ * read by node:fs through /proc/self/fd/N. Self-contained on purpose
+ * (everything it uses comes in as arguments): its source text runs on the
+ * worker threads.
  */
 export function listDirectory(
   lib: Pick<ListerLib, 'fs' | 'escapeField' | 'manifestLine'>,
@@ -150,6 +154,7 @@ export function listDirectory(
   dir: string,
   raw: RawLstat | null = null,
   native: NativeListdir | null = null,
+  openBeneath: NativeOpenDirBeneath | null = null,
 ): DirListing {
   const nodeFs = lib.fs;
   const escape = lib.escapeField;
@@ -168,6 +173,9 @@ export function listDirectory(
   let nextTarget = 0;
   // From `native`: each entry's manifest line, in the names' order ('' where it made none: this loop makes it).
   let lines: string[] | null = null;
+  // The path node:fs reads entries by: the directory's own, or /proc/self/fd/N/ for `dirFd` (see below).
+  let sysDir = absDir;
+  let dirFd = -1;
   try {
     let listed: [string, Float64Array, string?, string?] | null = null;
     if (native !== null) {
@@ -190,169 +198,182 @@ export function listDirectory(
       if (listed[3] !== undefined) lines = listed[3].split('\n');
       out.native = true;
     } else {
+      if (native !== null && openBeneath !== null && dir.length > 0 && nodeFs.existsSync('/proc/self/fd')) {
+        // Declined by the native lister (too many entries): opened as it opens directories, a symlink put in
+        // place of this one or any above it refused (ELOOP, ENOTDIR: the directory's error), and read through
+        // the fd (/proc/self/fd/N/name), so that node:fs does not follow such a symlink out of the tree.
+        dirFd = openBeneath(absDir.subarray(0, absDir.length - 1), base.length);
+        sysDir = Buffer.from(`/proc/self/fd/${dirFd}/`);
+      }
       // latin1: one char per byte, so names stay byte-exact without a Buffer each.
-      names = nodeFs.readdirSync(absDir, { encoding: 'latin1' });
+      names = nodeFs.readdirSync(sysDir, { encoding: 'latin1' });
       // Char codes are the bytes: the default sort is bytewise.
       names.sort();
     }
   } catch (e) {
+    if (dirFd >= 0) nodeFs.closeSync(dirFd);
     out.error = (e as Error).message;
     return out;
   }
-  // Doubles are exact up to 2^53; the raw fields are used only below it (and for times after 1970).
-  const big = 9007199254740991;
-  const rootDevNum = Number(rootDev);
-  const ascii = /^[\x00-\x7f]*$/;
-  // Bytes escapeField rewrites: most names have none, and are their own escaped form.
-  const special = /[\x00-\x20\x7f-\xff%]/;
-  // One buffer for every entry's absolute path (the directory's, then the name), made only where a call by path needs it.
-  let scratch = Buffer.allocUnsafe(absDir.length + 256);
-  absDir.copy(scratch);
-  const absOf = (nameL: string): Buffer => {
-    if (absDir.length + nameL.length > scratch.length) {
-      scratch = Buffer.allocUnsafe(absDir.length + nameL.length);
-      absDir.copy(scratch);
-    }
-    scratch.write(nameL, absDir.length, 'latin1');
-    return scratch.subarray(0, absDir.length + nameL.length);
-  };
-  for (let i = 0; i < names.length; i++) {
-    const nameL = names[i]!;
-    const rel = relPrefix + nameL;
-    // The fields of the line: from the raw binding (doubles, exact below 2^53) or from a BigIntStats.
-    let mode: number;
-    let size: number;
-    let mtimeNs: bigint | string;
-    let ctimeNs: bigint | string;
-    let uid: number | bigint;
-    let gid: number | bigint;
-    let dev: bigint | number;
-    let ino: bigint | number;
-    let nlink: number | bigint;
-    let rdev: number | bigint;
-    let allocated: number;
-    let sameDev: boolean;
-    // Its symlink target as the native lister read it (latin1), when it did; its line, when the lister made it.
-    let listedTarget = '';
-    let listedLine = '';
-    try {
-      let a: Float64Array | undefined;
-      if (stats !== null) {
-        a = stats.subarray(i * 16, i * 16 + 16);
-        // ENOENT (2): gone since the directory was read; any other failure is asked again below, for its message.
-        if (a[6]! === -2) {
-          out.skips.push({ path: rel, reason: 'vanished during the walk' });
-          continue;
-        }
-        if (a[6]! < 0) a = undefined;
-        // Taken in order whatever follows (excluded or not), as the lister gave one per symlink it statted.
-        else {
-          if (targets !== null && (a[1]! & 0o170000) === 0o120000) listedTarget = targets[nextTarget++] ?? '';
-          if (lines !== null) listedLine = lines[i] ?? '';
-        }
-      } else {
-        a = raw === null ? undefined : raw(absOf(nameL));
-        if (raw !== null && a === undefined) {
-          out.skips.push({ path: rel, reason: 'vanished during the walk' });
-          continue;
-        }
+  // The fd (if any) stays open while the entries are read through it.
+  try {
+    // Doubles are exact up to 2^53; the raw fields are used only below it (and for times after 1970).
+    const big = 9007199254740991;
+    const rootDevNum = Number(rootDev);
+    const ascii = /^[\x00-\x7f]*$/;
+    // Bytes escapeField rewrites: most names have none, and are their own escaped form.
+    const special = /[\x00-\x20\x7f-\xff%]/;
+    // One buffer for every entry's path (the directory's, then the name), made only where a call by path needs it.
+    let scratch = Buffer.allocUnsafe(sysDir.length + 256);
+    sysDir.copy(scratch);
+    const absOf = (nameL: string): Buffer => {
+      if (sysDir.length + nameL.length > scratch.length) {
+        scratch = Buffer.allocUnsafe(sysDir.length + nameL.length);
+        sysDir.copy(scratch);
       }
-      if (a !== undefined && a[0]! <= big && a[7]! <= big && a[8]! <= big && a[5]! <= big && a[12]! > 0 && a[14]! > 0) {
-        mode = a[1]!;
-        size = a[8]!;
-        if (listedLine !== '') mtimeNs = ctimeNs = ''; // in the lister's line already
-        else {
-          // sec * 1e9 + nsec as text, as a bigint would print (seconds > 0 here).
-          const mn = a[13]!;
-          const cn = a[15]!;
-          mtimeNs = `${a[12]}${mn < 1e8 ? String(mn).padStart(9, '0') : mn}`;
-          ctimeNs = `${a[14]}${cn < 1e8 ? String(cn).padStart(9, '0') : cn}`;
-        }
-        uid = a[3]!;
-        gid = a[4]!;
-        dev = a[0]!;
-        ino = a[7]!;
-        nlink = a[2]!;
-        rdev = a[5]!;
-        allocated = a[9]! * 512;
-        sameDev = dev === rootDevNum;
-      } else {
-        // Its line is made here too (from these bigints), not taken from the lister.
-        listedLine = '';
-        const st = nodeFs.lstatSync(absOf(nameL), { bigint: true });
-        mode = Number(st.mode);
-        size = Number(st.size);
-        mtimeNs = st.mtimeNs;
-        ctimeNs = st.ctimeNs;
-        uid = st.uid;
-        gid = st.gid;
-        dev = st.dev;
-        ino = st.ino;
-        nlink = st.nlink;
-        rdev = st.rdev;
-        allocated = Number(st.blocks) * 512;
-        sameDev = st.dev === rootDev;
-      }
-    } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      out.skips.push({ path: rel, reason: err.code === 'ENOENT' ? 'vanished during the walk' : err.message });
-      if (err.code !== 'ENOENT') (out.kept ??= []).push(escape(Buffer.from(rel, 'latin1')));
-      continue;
-    }
-    const fmt = mode & 0o170000;
-    let type: string;
-    if (fmt === 0o100000) type = 'f';
-    else if (fmt === 0o040000) type = 'd';
-    else if (fmt === 0o120000) type = 'l';
-    else if (fmt === 0o010000) type = 'p';
-    else if (fmt === 0o020000) type = 'c';
-    else if (fmt === 0o060000) type = 'b';
-    else {
-      out.skips.push({ path: rel, reason: 'sockets are not copied' });
-      continue;
-    }
-    const relText = ascii.test(rel) ? rel : Buffer.from(rel, 'latin1').toString('utf8');
-    if (exclude(relText, type === 'd')) continue;
-    let target = '-';
-    if (type === 'l' && listedLine === '') {
+      scratch.write(nameL, sysDir.length, 'latin1');
+      return scratch.subarray(0, sysDir.length + nameL.length);
+    };
+    for (let i = 0; i < names.length; i++) {
+      const nameL = names[i]!;
+      const rel = relPrefix + nameL;
+      // The fields of the line: from the raw binding (doubles, exact below 2^53) or from a BigIntStats.
+      let mode: number;
+      let size: number;
+      let mtimeNs: bigint | string;
+      let ctimeNs: bigint | string;
+      let uid: number | bigint;
+      let gid: number | bigint;
+      let dev: bigint | number;
+      let ino: bigint | number;
+      let nlink: number | bigint;
+      let rdev: number | bigint;
+      let allocated: number;
+      let sameDev: boolean;
+      // Its symlink target as the native lister read it (latin1), when it did; its line, when the lister made it.
+      let listedTarget = '';
+      let listedLine = '';
       try {
-        // Read again by path only where the lister could not (for the error, or a symlink it did not stat).
-        target = escape(listedTarget !== '' ? Buffer.from(listedTarget, 'latin1') : nodeFs.readlinkSync(absOf(nameL), { encoding: 'buffer' }));
+        let a: Float64Array | undefined;
+        if (stats !== null) {
+          a = stats.subarray(i * 16, i * 16 + 16);
+          // ENOENT (2): gone since the directory was read; any other failure is asked again below, for its message.
+          if (a[6]! === -2) {
+            out.skips.push({ path: rel, reason: 'vanished during the walk' });
+            continue;
+          }
+          if (a[6]! < 0) a = undefined;
+          // Taken in order whatever follows (excluded or not), as the lister gave one per symlink it statted.
+          else {
+            if (targets !== null && (a[1]! & 0o170000) === 0o120000) listedTarget = targets[nextTarget++] ?? '';
+            if (lines !== null) listedLine = lines[i] ?? '';
+          }
+        } else {
+          a = raw === null ? undefined : raw(absOf(nameL));
+          if (raw !== null && a === undefined) {
+            out.skips.push({ path: rel, reason: 'vanished during the walk' });
+            continue;
+          }
+        }
+        if (a !== undefined && a[0]! <= big && a[7]! <= big && a[8]! <= big && a[5]! <= big && a[12]! > 0 && a[14]! > 0) {
+          mode = a[1]!;
+          size = a[8]!;
+          if (listedLine !== '') mtimeNs = ctimeNs = ''; // in the lister's line already
+          else {
+            // sec * 1e9 + nsec as text, as a bigint would print (seconds > 0 here).
+            const mn = a[13]!;
+            const cn = a[15]!;
+            mtimeNs = `${a[12]}${mn < 1e8 ? String(mn).padStart(9, '0') : mn}`;
+            ctimeNs = `${a[14]}${cn < 1e8 ? String(cn).padStart(9, '0') : cn}`;
+          }
+          uid = a[3]!;
+          gid = a[4]!;
+          dev = a[0]!;
+          ino = a[7]!;
+          nlink = a[2]!;
+          rdev = a[5]!;
+          allocated = a[9]! * 512;
+          sameDev = dev === rootDevNum;
+        } else {
+          // Its line is made here too (from these bigints), not taken from the lister.
+          listedLine = '';
+          const st = nodeFs.lstatSync(absOf(nameL), { bigint: true });
+          mode = Number(st.mode);
+          size = Number(st.size);
+          mtimeNs = st.mtimeNs;
+          ctimeNs = st.ctimeNs;
+          uid = st.uid;
+          gid = st.gid;
+          dev = st.dev;
+          ino = st.ino;
+          nlink = st.nlink;
+          rdev = st.rdev;
+          allocated = Number(st.blocks) * 512;
+          sameDev = st.dev === rootDev;
+        }
       } catch (e) {
-        out.skips.push({ path: rel, reason: `vanished during the walk (${(e as Error).message})` });
-        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') (out.kept ??= []).push(escape(Buffer.from(rel, 'latin1')));
+        const err = e as NodeJS.ErrnoException;
+        out.skips.push({ path: rel, reason: err.code === 'ENOENT' ? 'vanished during the walk' : err.message });
+        if (err.code !== 'ENOENT') (out.kept ??= []).push(escape(Buffer.from(rel, 'latin1')));
         continue;
       }
+      const fmt = mode & 0o170000;
+      let type: string;
+      if (fmt === 0o100000) type = 'f';
+      else if (fmt === 0o040000) type = 'd';
+      else if (fmt === 0o120000) type = 'l';
+      else if (fmt === 0o010000) type = 'p';
+      else if (fmt === 0o020000) type = 'c';
+      else if (fmt === 0o060000) type = 'b';
+      else {
+        out.skips.push({ path: rel, reason: 'sockets are not copied' });
+        continue;
+      }
+      const relText = ascii.test(rel) ? rel : Buffer.from(rel, 'latin1').toString('utf8');
+      if (exclude(relText, type === 'd')) continue;
+      let target = '-';
+      if (type === 'l' && listedLine === '') {
+        try {
+          // Read again by path only where the lister could not (for the error, or a symlink it did not stat).
+          target = escape(listedTarget !== '' ? Buffer.from(listedTarget, 'latin1') : nodeFs.readlinkSync(absOf(nameL), { encoding: 'buffer' }));
+        } catch (e) {
+          out.skips.push({ path: rel, reason: `vanished during the walk (${(e as Error).message})` });
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') (out.kept ??= []).push(escape(Buffer.from(rel, 'latin1')));
+          continue;
+        }
+      }
+      if (type !== 'f') size = 0;
+      out.lines.push(
+        listedLine !== '' ? listedLine : line(
+          escPrefix + (special.test(nameL) ? escape(Buffer.from(nameL, 'latin1')) : nameL),
+          type,
+          size,
+          mtimeNs,
+          ctimeNs,
+          mode & 0o7777,
+          uid,
+          gid,
+          dev,
+          ino,
+          nlink,
+          rdev,
+          allocated,
+          target,
+        ),
+      );
+      out.sizes.push(size);
+      if (type === 'd') {
+        // A mount point is copied as a directory; the other file system is not walked.
+        if (sameDev) {
+          out.flags.push(1);
+          out.subdirs.push(rel);
+        } else out.flags.push(0);
+      } else out.flags.push(nlink > 1 ? 2 : 0);
     }
-    if (type !== 'f') size = 0;
-    out.lines.push(
-      listedLine !== '' ? listedLine : line(
-        escPrefix + (special.test(nameL) ? escape(Buffer.from(nameL, 'latin1')) : nameL),
-        type,
-        size,
-        mtimeNs,
-        ctimeNs,
-        mode & 0o7777,
-        uid,
-        gid,
-        dev,
-        ino,
-        nlink,
-        rdev,
-        allocated,
-        target,
-      ),
-    );
-    out.sizes.push(size);
-    if (type === 'd') {
-      // A mount point is copied as a directory; the other file system is not walked.
-      if (sameDev) {
-        out.flags.push(1);
-        out.subdirs.push(rel);
-      } else out.flags.push(0);
-    } else out.flags.push(nlink > 1 ? 2 : 0);
+    return out;
+  } finally {
+    if (dirFd >= 0) nodeFs.closeSync(dirFd);
   }
-  return out;
 }
 
 export interface ListerInit {
@@ -371,10 +392,12 @@ function setupLister(init: ListerInit, lib: ListerLib): (dir: string) => DirList
   const dev = BigInt(init.dev);
   const exclude = lib.matcherFromSpec(init.spec);
   const raw = lib.rawLstatFor(lib.fs, root);
-  const native = init.native === undefined ? null : (lib.loadNativeFs(init.native)?.listdir ?? null);
+  const loaded = init.native === undefined ? null : lib.loadNativeFs(init.native);
+  const native = loaded?.listdir ?? null;
+  const openBeneath = loaded?.openDirBeneath ?? null;
   return (dir) => {
     try {
-      return lib.listDirectory(lib, root, dev, exclude, dir, raw, native);
+      return lib.listDirectory(lib, root, dev, exclude, dir, raw, native, openBeneath);
     } catch (e) {
       return { dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [], error: String((e as Error)?.message ?? e) };
     }

@@ -9,13 +9,13 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { listDirectory, rawLstatFor } from '../../../../src/replication/file/walker.js';
 import { escapeField } from '../../../../src/protocol/paths.js';
 import { manifestLine } from '../../../../src/replication/file/manifest.js';
-import type { NativeListdir } from '../../../../src/platform/native-fs.js';
+import { nativeFs, type NativeListdir } from '../../../../src/platform/native-fs.js';
 
 const lib = { fs, escapeField, manifestLine };
 const none = () => false;
@@ -76,6 +76,63 @@ describe('listDirectory with a native lister', () => {
     expect(got.error).toBeUndefined();
     expect(got.native).toBeUndefined();
     expect(got.lines).toEqual(plain().lines);
+  });
+
+  it('reads a directory the lister declines through an fd opened beneath the root: a symlink put in its place or above it, before or during the listing, is not followed', () => {
+    const openBeneath = nativeFs()?.openDirBeneath;
+    expect(openBeneath, 'the native module (npm run build)').toBeDefined();
+    const top = mkdtempSync(join(tmpdir(), 'ferry-listdir-beneath-'));
+    try {
+      const tree = join(top, 'tree');
+      mkdirSync(join(tree, 'a', 'big'), { recursive: true });
+      for (const n of ['f1', 'f2']) writeFileSync(join(tree, 'a', 'big', n), n);
+      symlinkSync('f1', join(tree, 'a', 'big', 'l1'));
+      mkdirSync(join(top, 'elsewhere', 'big'), { recursive: true });
+      writeFileSync(join(top, 'elsewhere', 'big', 'secret'), 'not in the tree');
+      const treeRoot = Buffer.from(tree);
+      const treeDev = fs.lstatSync(tree, { bigint: true }).dev;
+      const tooMany: NativeListdir = () => {
+        throw Object.assign(new Error('FERRY_NATIVE_TOO_MANY'), { code: 'FERRY_NATIVE_TOO_MANY' });
+      };
+      const fds = () => readdirSync('/proc/self/fd').length;
+      const before = fds();
+      // Read through the fd: the same lines as node:fs by path, and the fd closed afterwards.
+      const viaFd = listDirectory(lib, treeRoot, treeDev, none, 'a/big', rawLstatFor(fs, treeRoot), tooMany, openBeneath!);
+      expect(viaFd.error).toBeUndefined();
+      expect(viaFd.lines).toEqual(listDirectory(lib, treeRoot, treeDev, none, 'a/big', rawLstatFor(fs, treeRoot)).lines);
+      expect(viaFd.lines.map((l) => l.split('\t')[0])).toEqual(['a/big/f1', 'a/big/f2', 'a/big/l1']);
+      expect(viaFd.lines[2]!.split('\t')[13]).toBe('f1');
+      // a becomes a symlink to elsewhere after its listing: a/big would be elsewhere/big.
+      renameSync(join(tree, 'a'), join(tree, 'a.real'));
+      symlinkSync(join(top, 'elsewhere'), join(tree, 'a'));
+      const swapped = listDirectory(lib, treeRoot, treeDev, none, 'a/big', rawLstatFor(fs, treeRoot), tooMany, openBeneath!);
+      expect(swapped.lines).toEqual([]);
+      expect(swapped.error).toMatch(/^(ELOOP|ENOTDIR)/);
+      expect(fds()).toBe(before);
+      // What this guards against: node:fs by path follows it out of the tree.
+      expect(listDirectory(lib, treeRoot, treeDev, none, 'a/big', rawLstatFor(fs, treeRoot), tooMany).lines.map((l) => l.split('\t')[0])).toEqual(['a/big/secret']);
+      // The wider window: the swap lands after the names are read, while each entry is lstat'ed (a directory of
+      // 100,000 entries takes about a second). Through the fd every entry is still the tree's own.
+      rmSync(join(tree, 'a'));
+      renameSync(join(tree, 'a.real'), join(tree, 'a'));
+      for (const n of ['f1', 'f2']) writeFileSync(join(top, 'elsewhere', 'big', n), 'elsewhere, longer');
+      const rawLstat = rawLstatFor(fs, treeRoot)!;
+      let swappedYet = false;
+      const swapAtFirstLstat = (path: Buffer) => {
+        if (!swappedYet) {
+          swappedYet = true;
+          renameSync(join(tree, 'a'), join(tree, 'a.real'));
+          symlinkSync(join(top, 'elsewhere'), join(tree, 'a'));
+        }
+        return rawLstat(path);
+      };
+      const during = listDirectory(lib, treeRoot, treeDev, none, 'a/big', swapAtFirstLstat, tooMany, openBeneath!);
+      expect(swappedYet).toBe(true);
+      expect(during.lines).toEqual(viaFd.lines);
+      expect(fds()).toBe(before);
+    } finally {
+      rmSync(top, { recursive: true, force: true });
+    }
   });
 
   it("takes each symlink's target from the lister in order, and reads it by path only where the lister gave ''", () => {
