@@ -17,7 +17,7 @@
 // applies a delta lists the xattrs of every entry it changes.
 
 import { isUtf8 } from 'node:buffer';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { nativeFs, type NativeXattrList, type NativeXattrs } from './native-fs.js';
 import { xattrCopied } from './xattr-names.js';
@@ -93,6 +93,25 @@ export function readXattrsDirBeneath(abs: Buffer, rootLength: number): Map<strin
   const fd = n.openDirBeneath(abs, rootLength);
   try {
     return readXattrsNative(n.xattrs, fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * readXattrs of an entry that is not a directory, in a directory below the walk's root (the first `rootLength`
+ * bytes of `abs`): that directory is opened as openDirBeneath opens it (ELOOP or ENOTDIR for a symlink swapped in
+ * above the entry since the walk), and the entry is named relative to it (/proc/self/fd/N/name, never followed
+ * nor opened: a FIFO or a device has side effects when opened). undefined where this cannot be done (no module, no
+ * /proc, an entry directly in the root): read it by path.
+ */
+export function readXattrsBeneath(abs: Buffer, rootLength: number): Map<string, Buffer> | undefined {
+  const n = nativeFs();
+  const slash = abs.lastIndexOf(0x2f);
+  if (!n || slash < rootLength || !existsSync('/proc/self/fd')) return undefined;
+  const fd = n.openDirBeneath(abs.subarray(0, slash), rootLength);
+  try {
+    return readXattrsNative(n.xattrs, Buffer.concat([Buffer.from(`/proc/self/fd/${fd}/`), abs.subarray(slash + 1)]));
   } finally {
     closeSync(fd);
   }

@@ -329,6 +329,46 @@ describe.runIf(env.ok)('a directory the walk cannot list', () => {
   });
 });
 
+const envFifo = needs({ root: true, tools: ['mkfifo', 'rsync'] });
+
+describe.runIf(envFifo.ok)('a FIFO below a directory swapped for a symlink', () => {
+  it("sends none of the other FIFO's xattrs under its name, and keeps the one the receiver has", async () => {
+    // tree/a/0first, tree/a/p (a FIFO with trusted.mine); elsewhere/p, a FIFO with trusted.secret (trusted.*: a
+    // FIFO takes no user.* xattrs). a becomes a symlink to elsewhere after a's listing, before p's header.
+    expect(nativeFsPath(), 'the native module (npm run build)').not.toBeNull();
+    const top = join(base, 'fifo-swap');
+    const src = join(top, 'tree');
+    const dst = join(top, 'dst');
+    mkdirSync(join(src, 'a'), { recursive: true });
+    mkdirSync(join(top, 'elsewhere'));
+    mkdirSync(dst);
+    writeFileSync(join(src, 'a', '0first'), 'first');
+    sh('mkfifo', [join(src, 'a', 'p'), join(top, 'elsewhere', 'p')]);
+    setAttributeSync(join(src, 'a', 'p'), 'trusted.mine', Buffer.from('mine'));
+    setAttributeSync(join(top, 'elsewhere', 'p'), 'trusted.secret', Buffer.from('elsewhere only'));
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
+    const manifest = join(top, 'manifest');
+    const pass = (swap: boolean) => swapPass(top, dst, manifest, log, swap);
+    await pass(false);
+    expect([...readXattrs(Buffer.from(join(dst, 'a', 'p'))).keys()]).toEqual(['trusted.mine']);
+    appendFileSync(join(src, 'a', '0first'), ' again');
+    // p changed too, so that its header (and its xattrs) goes out after the swap.
+    chmodSync(join(src, 'a', 'p'), 0o600);
+    const p2 = await pass(true);
+    expect([...readXattrs(Buffer.from(join(dst, 'a', 'p'))).keys()]).toEqual(['trusted.mine']);
+    expect(statSync(join(dst, 'a', 'p')).mode & 0o777).toBe(0o644);
+    expect(warnings).toContain('entry gone or replaced since the walk listed it; sent on the next pass');
+    expect(p2.stats.deleted).toBe(0);
+    // Put back: the next pass sends p as it now is.
+    unlinkSync(join(src, 'a'));
+    renameSync(join(src, 'a.real'), join(src, 'a'));
+    await pass(false);
+    expect(rsyncDiff(src, dst)).toBe('');
+    expect(statSync(join(dst, 'a', 'p')).mode & 0o777).toBe(0o600);
+  });
+});
+
 describe.runIf(envFs.ok)('a directory swapped for a symlink while the pass reads', () => {
   const disks: LoopDisk[] = [];
   afterAll(() => {

@@ -284,12 +284,16 @@ export class TarProducer {
         h.devmajor = major(e.rdev);
         h.devminor = minor(e.rdev);
       }
-      const x = e.type === 'd' ? this.dirXattrs(e) : this.xattrs(e);
+      const x = e.type === 'l' ? undefined : this.beneathXattrs(e);
       if (x === 'replaced') {
-        // Not the directory the walk listed any more (a symlink put in its place or above it): nothing of it
-        // goes, the receiver keeps what it has, and the manifest marks it changed so that the next pass sends it.
+        // Not what the walk listed any more (a symlink put in its place or above it), or gone: nothing of it
+        // goes, the receiver keeps what it has, and the manifest marks it changed so that the next pass sends it
+        // (or, gone, deletes it).
         this.stats.vanished++;
-        log?.warn({ path: showPath(e.path) }, 'directory replaced since the walk listed it; sent on the next pass');
+        log?.warn(
+          { path: showPath(e.path) },
+          e.type === 'd' ? 'directory replaced since the walk listed it; sent on the next pass' : 'entry gone or replaced since the walk listed it; sent on the next pass',
+        );
         this.out.add({ ...e, mtimeNs: -1n });
         continue;
       }
@@ -411,14 +415,16 @@ export class TarProducer {
   private xops: XattrOps | null = null;
 
   /**
-   * A directory's xattrs. Below the root and on its file system, read on an fd opened with no symlink below the
-   * root (readXattrsDirBeneath), so that a directory swapped for a symlink above it since the walk does not give
-   * another one's xattrs under this one's owner: 'replaced' when that open finds no directory there any more
-   * (ELOOP, ENOTDIR, ENOENT). A mount point (another device: an automount is not triggered by it) and the
-   * root are read by path, as is everything without the native module.
+   * The xattrs of a directory, FIFO or device for its header. Below the root and on its file system, read with no
+   * symlink below the root followed: a directory on an fd opened so (readXattrsDirBeneath), anything else by its
+   * name relative to its directory opened so (readXattrsBeneath), so that a directory swapped for a symlink above
+   * it since the walk does not give another entry's xattrs under this one's owner. 'replaced' when no directory is
+   * there any more, or the entry is gone (ELOOP, ENOTDIR, ENOENT). A mount point (another device: an automount is
+   * not triggered by it), the root and the entries directly in it are read by path, as is everything without the
+   * native module.
    */
-  private dirXattrs(e: Entry): Map<string, Buffer> | undefined | 'replaced' {
-    const read = this.xops?.readXattrsDirBeneath;
+  private beneathXattrs(e: Entry): Map<string, Buffer> | undefined | 'replaced' {
+    const read = e.type === 'd' ? this.xops?.readXattrsDirBeneath : this.xops?.readXattrsBeneath;
     if (!read || e.path.length === 0) return this.xattrs(e);
     this.rootDev ??= statSync(this.rootBuf, { bigint: true }).dev;
     if (e.dev !== this.rootDev) return this.xattrs(e);
