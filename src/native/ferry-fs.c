@@ -9,7 +9,8 @@
 // - readFiles: a batch of small files read whole on libuv's thread pool;
 // - xattrs: an entry's extended attributes by path or fd;
 // - openDirBeneath: a directory below the walk's root opened with no symlink
-//   in its path (for its xattrs);
+//   in its path (for its xattrs, and for a listing read through it), and
+//   closeFd to close it;
 // - lz4Compress, lz4Decompress: LZ4 blocks through the host's liblz4, where
 //   it has one (loaded at run time);
 // - readHashed: one large read of a volume, and every chunk's canonical hash
@@ -724,6 +725,24 @@ static napi_value openDirBeneath(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// closeFd(fd: number): closes an fd openDirBeneath gave. On a worker thread node:fs's closeSync warns about an fd
+// its own open did not make ("closed but not opened in unmanaged mode"), once per directory a walk reads that way.
+static napi_value closeFd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  double fd = -1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_double(env, argv[0], &fd) != napi_ok ||
+      !(fd >= 0 && fd <= 2147483647.0) || fd != (double)(int)fd) {
+    napi_throw_type_error(env, NULL, "closeFd(fd: a whole number from 0)");
+    return NULL;
+  }
+  if (close((int)fd) != 0) {
+    throw_error_in(env, errno, NULL, "close", NULL);
+    return NULL;
+  }
+  return NULL;
+}
+
 // xattrs(target: number | Buffer, namesOnly?: boolean) → null | [name, value, name, value, …]
 // (with namesOnly, each value is null and none is read)
 // Every extended attribute (POSIX ACLs included: system.posix_acl_*) of an
@@ -1408,6 +1427,8 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "xattrs", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "openDirBeneath", NAPI_AUTO_LENGTH, openDirBeneath, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "openDirBeneath", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "closeFd", NAPI_AUTO_LENGTH, closeFd, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "closeFd", fn) != napi_ok) return NULL;
 #ifdef FERRY_XXHASH
   if (napi_create_function(env, "readHashed", NAPI_AUTO_LENGTH, readHashed, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "readHashed", fn) != napi_ok) return NULL;

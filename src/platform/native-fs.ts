@@ -92,12 +92,16 @@ export type NativeReadHashed = (fd: number, buffer: Uint8Array, position: number
  */
 export type NativeOpenDirBeneath = (path: Buffer, rootLength: number) => number;
 
+/** closeFd(fd): closes an fd openDirBeneath gave (on a worker thread, node:fs's closeSync warns about such an fd). */
+export type NativeCloseFd = (fd: number) => void;
+
 /** The module's functions (ferry-fs.c). */
 export interface NativeFs {
   listdir: NativeListdir;
   readFiles: NativeReadFiles;
   xattrs: NativeXattrs;
   openDirBeneath: NativeOpenDirBeneath;
+  closeFd: NativeCloseFd;
   /** Present when the module was built with xxhash.h (libxxhash-dev): see NativeReadHashed. */
   readHashed?: NativeReadHashed;
   /** Present when the host has liblz4 (1.7 or later): see NativeLz4. */
@@ -121,16 +125,17 @@ export function loadNativeFs(path: string): NativeFs | null {
   let fns: NativeFs | null = null;
   try {
     const m = {
-      exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown; openDirBeneath?: unknown; readHashed?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
+      exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown; openDirBeneath?: unknown; closeFd?: unknown; readHashed?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
     };
     process.dlopen(m, path);
-    const { listdir, readFiles, xattrs, openDirBeneath, readHashed, lz4Compress, lz4Decompress } = m.exports;
-    if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function' && typeof openDirBeneath === 'function') {
+    const { listdir, readFiles, xattrs, openDirBeneath, closeFd, readHashed, lz4Compress, lz4Decompress } = m.exports;
+    if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function' && typeof openDirBeneath === 'function' && typeof closeFd === 'function') {
       fns = {
         listdir: listdir as NativeListdir,
         readFiles: readFiles as NativeReadFiles,
         xattrs: xattrs as NativeXattrs,
         openDirBeneath: openDirBeneath as NativeOpenDirBeneath,
+        closeFd: closeFd as NativeCloseFd,
       };
       if (typeof readHashed === 'function') fns.readHashed = readHashed as NativeReadHashed;
       if (typeof lz4Compress === 'function' && typeof lz4Decompress === 'function') {

@@ -19,7 +19,7 @@ import * as fs from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Logger } from '../../platform/log.js';
 import { WorkerPool, workerBody } from '../../platform/worker-pool.js';
-import { loadNativeFs, nativeFsPath, type NativeListdir, type NativeOpenDirBeneath } from '../../platform/native-fs.js';
+import { loadNativeFs, nativeFsPath, type NativeCloseFd, type NativeListdir, type NativeOpenDirBeneath } from '../../platform/native-fs.js';
 import { excludeSpec, matcherFromSpec, type ExcludeMatcher, type ExcludeOptions, type ExcludeSpec } from './excludes.js';
 import { fromStats } from './entry.js';
 import { formatEntry, linePath, manifestLine } from './manifest.js';
@@ -140,9 +140,10 @@ export function rawLstatFor(nodeFs: typeof fs, probe: Buffer): RawLstat | null {
  * manifest lines. With `native` (platform/native-fs.ts) the names and their
  * lstat come from one call; else readdir, then `raw` (or lstatSync) per
  * entry by its path. Where the native lister declines a directory below the
- * root (more entries than it takes) and `openBeneath` is given, that
- * directory is opened as the lister opens it (no symlink below the root) and
- * read by node:fs through /proc/self/fd/N. Self-contained on purpose
+ * root (more entries than it takes) and `beneath` is given, that directory is
+ * opened as the lister opens it (no symlink below the root) and read by
+ * node:fs through /proc/self/fd/N (what it says names the directory's own
+ * path, not that one). Self-contained on purpose
  * (everything it uses comes in as arguments): its source text runs on the
  * worker threads.
  */
@@ -154,7 +155,7 @@ export function listDirectory(
   dir: string,
   raw: RawLstat | null = null,
   native: NativeListdir | null = null,
-  openBeneath: NativeOpenDirBeneath | null = null,
+  beneath: { open: NativeOpenDirBeneath; close: NativeCloseFd } | null = null,
 ): DirListing {
   const nodeFs = lib.fs;
   const escape = lib.escapeField;
@@ -176,6 +177,11 @@ export function listDirectory(
   // The path node:fs reads entries by: the directory's own, or /proc/self/fd/N/ for `dirFd` (see below).
   let sysDir = absDir;
   let dirFd = -1;
+  // An error's message as node:fs would have worded it by the directory's own path.
+  const said = (e: unknown): string => {
+    const m = (e as Error).message;
+    return dirFd < 0 ? m : m.split(sysDir.toString()).join(absDir.toString());
+  };
   try {
     let listed: [string, Float64Array, string?, string?] | null = null;
     if (native !== null) {
@@ -198,11 +204,11 @@ export function listDirectory(
       if (listed[3] !== undefined) lines = listed[3].split('\n');
       out.native = true;
     } else {
-      if (native !== null && openBeneath !== null && dir.length > 0 && nodeFs.existsSync('/proc/self/fd')) {
+      if (native !== null && beneath !== null && dir.length > 0 && nodeFs.existsSync('/proc/self/fd')) {
         // Declined by the native lister (too many entries): opened as it opens directories, a symlink put in
         // place of this one or any above it refused (ELOOP, ENOTDIR: the directory's error), and read through
         // the fd (/proc/self/fd/N/name), so that node:fs does not follow such a symlink out of the tree.
-        dirFd = openBeneath(absDir.subarray(0, absDir.length - 1), base.length);
+        dirFd = beneath.open(absDir.subarray(0, absDir.length - 1), base.length);
         sysDir = Buffer.from(`/proc/self/fd/${dirFd}/`);
       }
       // latin1: one char per byte, so names stay byte-exact without a Buffer each.
@@ -211,8 +217,8 @@ export function listDirectory(
       names.sort();
     }
   } catch (e) {
-    if (dirFd >= 0) nodeFs.closeSync(dirFd);
-    out.error = (e as Error).message;
+    out.error = said(e);
+    if (dirFd >= 0) beneath!.close(dirFd);
     return out;
   }
   // The fd (if any) stays open while the entries are read through it.
@@ -227,6 +233,8 @@ export function listDirectory(
     let scratch = Buffer.allocUnsafe(sysDir.length + 256);
     sysDir.copy(scratch);
     const absOf = (nameL: string): Buffer => {
+      // A path the kernel would refuse by its own name (PATH_MAX) is asked by it, to fail as it did (ENAMETOOLONG).
+      if (dirFd >= 0 && absDir.length + nameL.length >= 4096) return Buffer.concat([absDir, Buffer.from(nameL, 'latin1')]);
       if (sysDir.length + nameL.length > scratch.length) {
         scratch = Buffer.allocUnsafe(sysDir.length + nameL.length);
         sysDir.copy(scratch);
@@ -313,7 +321,7 @@ export function listDirectory(
         }
       } catch (e) {
         const err = e as NodeJS.ErrnoException;
-        out.skips.push({ path: rel, reason: err.code === 'ENOENT' ? 'vanished during the walk' : err.message });
+        out.skips.push({ path: rel, reason: err.code === 'ENOENT' ? 'vanished during the walk' : said(err) });
         if (err.code !== 'ENOENT') (out.kept ??= []).push(escape(Buffer.from(rel, 'latin1')));
         continue;
       }
@@ -337,7 +345,7 @@ export function listDirectory(
           // Read again by path only where the lister could not (for the error, or a symlink it did not stat).
           target = escape(listedTarget !== '' ? Buffer.from(listedTarget, 'latin1') : nodeFs.readlinkSync(absOf(nameL), { encoding: 'buffer' }));
         } catch (e) {
-          out.skips.push({ path: rel, reason: `vanished during the walk (${(e as Error).message})` });
+          out.skips.push({ path: rel, reason: `vanished during the walk (${said(e)})` });
           if ((e as NodeJS.ErrnoException).code !== 'ENOENT') (out.kept ??= []).push(escape(Buffer.from(rel, 'latin1')));
           continue;
         }
@@ -372,7 +380,7 @@ export function listDirectory(
     }
     return out;
   } finally {
-    if (dirFd >= 0) nodeFs.closeSync(dirFd);
+    if (dirFd >= 0) beneath!.close(dirFd);
   }
 }
 
@@ -394,10 +402,10 @@ function setupLister(init: ListerInit, lib: ListerLib): (dir: string) => DirList
   const raw = lib.rawLstatFor(lib.fs, root);
   const loaded = init.native === undefined ? null : lib.loadNativeFs(init.native);
   const native = loaded?.listdir ?? null;
-  const openBeneath = loaded?.openDirBeneath ?? null;
+  const beneath = loaded ? { open: loaded.openDirBeneath, close: loaded.closeFd } : null;
   return (dir) => {
     try {
-      return lib.listDirectory(lib, root, dev, exclude, dir, raw, native, openBeneath);
+      return lib.listDirectory(lib, root, dev, exclude, dir, raw, native, beneath);
     } catch (e) {
       return { dir, lines: [], sizes: [], flags: [], subdirs: [], skips: [], error: String((e as Error)?.message ?? e) };
     }

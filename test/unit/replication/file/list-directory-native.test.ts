@@ -79,8 +79,9 @@ describe('listDirectory with a native lister', () => {
   });
 
   it('reads a directory the lister declines through an fd opened beneath the root: a symlink put in its place or above it, before or during the listing, is not followed', () => {
-    const openBeneath = nativeFs()?.openDirBeneath;
-    expect(openBeneath, 'the native module (npm run build)').toBeDefined();
+    const n = nativeFs();
+    expect(n, 'the native module (npm run build)').not.toBeNull();
+    const beneath = { open: n!.openDirBeneath, close: n!.closeFd };
     const top = mkdtempSync(join(tmpdir(), 'ferry-listdir-beneath-'));
     try {
       const tree = join(top, 'tree');
@@ -97,7 +98,7 @@ describe('listDirectory with a native lister', () => {
       const fds = () => readdirSync('/proc/self/fd').length;
       const before = fds();
       // Read through the fd: the same lines as node:fs by path, and the fd closed afterwards.
-      const viaFd = listDirectory(lib, treeRoot, treeDev, none, 'a/big', rawLstatFor(fs, treeRoot), tooMany, openBeneath!);
+      const viaFd = listDirectory(lib, treeRoot, treeDev, none, 'a/big', rawLstatFor(fs, treeRoot), tooMany, beneath);
       expect(viaFd.error).toBeUndefined();
       expect(viaFd.lines).toEqual(listDirectory(lib, treeRoot, treeDev, none, 'a/big', rawLstatFor(fs, treeRoot)).lines);
       expect(viaFd.lines.map((l) => l.split('\t')[0])).toEqual(['a/big/f1', 'a/big/f2', 'a/big/l1']);
@@ -105,7 +106,7 @@ describe('listDirectory with a native lister', () => {
       // a becomes a symlink to elsewhere after its listing: a/big would be elsewhere/big.
       renameSync(join(tree, 'a'), join(tree, 'a.real'));
       symlinkSync(join(top, 'elsewhere'), join(tree, 'a'));
-      const swapped = listDirectory(lib, treeRoot, treeDev, none, 'a/big', rawLstatFor(fs, treeRoot), tooMany, openBeneath!);
+      const swapped = listDirectory(lib, treeRoot, treeDev, none, 'a/big', rawLstatFor(fs, treeRoot), tooMany, beneath);
       expect(swapped.lines).toEqual([]);
       expect(swapped.error).toMatch(/^(ELOOP|ENOTDIR)/);
       expect(fds()).toBe(before);
@@ -126,9 +127,18 @@ describe('listDirectory with a native lister', () => {
         }
         return rawLstat(path);
       };
-      const during = listDirectory(lib, treeRoot, treeDev, none, 'a/big', swapAtFirstLstat, tooMany, openBeneath!);
+      const during = listDirectory(lib, treeRoot, treeDev, none, 'a/big', swapAtFirstLstat, tooMany, beneath);
       expect(swappedYet).toBe(true);
       expect(during.lines).toEqual(viaFd.lines);
+      expect(fds()).toBe(before);
+      // What goes wrong names the directory's own path, as node:fs by path says it, not /proc/self/fd/N.
+      rmSync(join(tree, 'a'));
+      renameSync(join(tree, 'a.real'), join(tree, 'a'));
+      const failing = (path: Buffer) => {
+        throw Object.assign(new Error(`EIO: i/o error, lstat '${path.toString()}'`), { code: 'EIO' });
+      };
+      const failed = listDirectory(lib, treeRoot, treeDev, none, 'a/big', failing, tooMany, beneath);
+      expect(failed.skips[0]).toEqual({ path: 'a/big/f1', reason: `EIO: i/o error, lstat '${join(tree, 'a', 'big', 'f1')}'` });
       expect(fds()).toBe(before);
     } finally {
       rmSync(top, { recursive: true, force: true });
