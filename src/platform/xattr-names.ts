@@ -18,10 +18,10 @@
 //   changes. Only a portable signature (type 5, EVM_XATTR_PORTABLE_DIGSIG)
 //   holds after a copy, and it is copied. (libattr skips every security.evm.)
 // - afs.* is the AFS client's view of the server's metadata and ACLs.
-// The agent does not send them. The receiver never writes them; it still
-// removes one that an entry has and the stream does not name (one left on
-// ext4 by an earlier pass; on xfs the alias of an ACL, which the stream's
-// system.posix_acl_* then sets again).
+// The agent does not send them, and the receiver never writes them nor
+// removes them (xattrs-linux.ts writeXattrs), but for a trusted.SGI_* on a
+// file system other than xfs: there it can only be left over from a stream
+// that carried it (ferry before 2026-12-07, or tar from an xfs source).
 
 const SKIPPED = new Set(['trusted.SGI_ACL_DEFAULT', 'trusted.SGI_ACL_FILE', 'trusted.SGI_CAP_FILE', 'trusted.SGI_MAC_FILE']);
 const SKIPPED_PREFIXES = ['trusted.SGI_DMI_', 'xfsroot.', 'afs.'];

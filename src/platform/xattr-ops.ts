@@ -17,13 +17,13 @@ export interface XattrOps {
   readXattrsDirBeneath?(abs: Buffer, rootLength: number): Map<string, Buffer> | undefined;
   /**
    * Another entry's (not a directory) in a directory below the walk's root, that directory opened as
-   * readXattrsDirBeneath opens one and the entry named relative to it, never opened itself; undefined (read it by
-   * path) where the platform cannot, or for an entry directly in the root.
+   * readXattrsDirBeneath opens one and the entry named relative to it, never opened itself; null when the entry is
+   * gone; undefined (read it by path) where the platform cannot, or for an entry directly in the root.
    */
-  readXattrsBeneath?(abs: Buffer, rootLength: number): Map<string, Buffer> | undefined;
+  readXattrsBeneath?(abs: Buffer, rootLength: number): Map<string, Buffer> | undefined | null;
   /** A list the native module read (name, value, …: readFiles' withXattrs) as readXattrs gives it. */
   xattrsFromList?(list: NativeXattrList | null): Map<string, Buffer>;
-  /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest (never a name that is not copied). */
+  /** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest (xattr-names.ts: what is not copied is never set, and kept but for a trusted.SGI_* left off xfs). */
   writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void;
 }
 

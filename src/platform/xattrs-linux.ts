@@ -17,7 +17,7 @@
 // applies a delta lists the xattrs of every entry it changes.
 
 import { isUtf8 } from 'node:buffer';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, statfsSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { nativeFs, type NativeXattrList, type NativeXattrs } from './native-fs.js';
 import { xattrCopied } from './xattr-names.js';
@@ -102,19 +102,31 @@ export function readXattrsDirBeneath(abs: Buffer, rootLength: number): Map<strin
  * readXattrs of an entry that is not a directory, in a directory below the walk's root (the first `rootLength`
  * bytes of `abs`): that directory is opened as openDirBeneath opens it (ELOOP or ENOTDIR for a symlink swapped in
  * above the entry since the walk), and the entry is named relative to it (/proc/self/fd/N/name, never followed
- * nor opened: a FIFO or a device has side effects when opened). undefined where this cannot be done (no module, no
- * /proc, an entry directly in the root): read it by path.
+ * nor opened: a FIFO or a device has side effects when opened); null when the entry itself is gone (ENOENT on
+ * its name: the directory's own errors are thrown). undefined where this cannot be done (no module, no /proc, an
+ * entry directly in the root): read it by path.
  */
-export function readXattrsBeneath(abs: Buffer, rootLength: number): Map<string, Buffer> | undefined {
+export function readXattrsBeneath(abs: Buffer, rootLength: number): Map<string, Buffer> | undefined | null {
   const n = nativeFs();
   const slash = abs.lastIndexOf(0x2f);
-  if (!n || slash < rootLength || !existsSync('/proc/self/fd')) return undefined;
+  if (!n || slash < rootLength || !procFds()) return undefined;
   const fd = n.openDirBeneath(abs.subarray(0, slash), rootLength);
   try {
     return readXattrsNative(n.xattrs, Buffer.concat([Buffer.from(`/proc/self/fd/${fd}/`), abs.subarray(slash + 1)]));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
   } finally {
     closeSync(fd);
   }
+}
+
+let procFdsThere: boolean | undefined;
+
+/** Whether /proc/self/fd is there (looked at once). */
+function procFds(): boolean {
+  procFdsThere ??= existsSync('/proc/self/fd');
+  return procFdsThere;
 }
 
 /** readXattrs through the native module (any path bytes, or an fd; one call); `all`: those not copied too. */
@@ -182,11 +194,14 @@ export function readXattrsWithLibrary(abs: Buffer): Map<string, Buffer> {
   return out;
 }
 
-/** Makes an entry's xattrs exactly `want`: sets what differs, removes the rest (never a name that is not copied). */
+/**
+ * Makes an entry's xattrs exactly `want`: sets what differs, removes the rest. A name that is not copied
+ * (xattr-names.ts) is never set; of those, only a trusted.SGI_* left on a file system other than xfs is removed.
+ */
 export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void {
-  // What is never copied (xattr-names.ts) is not written either, whoever sent it; what the entry has of it is
-  // removed as anything else not wanted is (on xfs, an ACL's alias: the wanted ACL is set again below).
+  // What is never copied (xattr-names.ts) is not written either, whoever sent it.
   if (want && [...want].some(([k, v]) => !xattrCopied(k, v))) want = new Map([...want].filter(([k, v]) => xattrCopied(k, v)));
+  const removable = removableNames(abs);
   const n = nativeXattrs();
   if (n) {
     if (!want || want.size === 0) {
@@ -194,13 +209,13 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
       // --cpu-prof of the receiver put 1.3 s in the value reads this skips (entries that inherit a default
       // ACL, /usr full copy into xfs), but its CPU without the profiler did not differ measurably (3 rounds
       // each: 3.73-4.62 s before, 3.87-4.74 s after): fewer calls, no measured gain.
-      const names = xattrNamesNative(n, abs);
+      const names = xattrNamesNative(n, abs).filter(removable);
       if (names.length > 0) withTextPath(abs, (p) => apply(p, names, []));
       return;
     }
     // What it has, read natively (values included): the library is called only when something must change.
     let have = readXattrsNative(n, abs, true);
-    const remove = [...have.keys()].filter((k) => !want.has(k));
+    const remove = [...have.keys()].filter((k) => !want.has(k) && removable(k));
     if (remove.length > 0) {
       withTextPath(abs, (p) => apply(p, remove, []));
       // Read again: a removal may take a wanted one with it (xfs lists an ACL twice, see apply).
@@ -218,7 +233,7 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
       if (!unsupported(e) || (want && want.size > 0)) throw e;
       return;
     }
-    apply(p, have.filter((k) => !want?.has(k)), []);
+    apply(p, have.filter((k) => !want?.has(k) && removable(k)), []);
     // Judged after the removals: one may take a wanted one with it (xfs lists an ACL twice, see apply).
     const set: [string, Buffer][] = [];
     for (const [k, v] of want ?? []) {
@@ -227,6 +242,28 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
     }
     apply(p, [], set);
   });
+}
+
+/** xfs's f_type (XFS_SUPER_MAGIC, "XFSB"). */
+const XFS_MAGIC = 0x58465342;
+
+/**
+ * Which names an entry has that writeXattrs may remove when they are not wanted: every name that is copied, and of
+ * those never copied (xattr-names.ts) only xfs's trusted.SGI_* where the file system is not xfs: there they can
+ * only be left from a stream that carried them (ferry before 2026-12-07, tar from an xfs source). On xfs they are
+ * its own view of an ACL (removing one removes the ACL; the ACL's own name governs it), and the others (the
+ * kernel's security.evm, xfsroot.*, afs.*) are the system's, not the stream's. statfs only for an entry that has
+ * an SGI name.
+ */
+function removableNames(abs: Buffer): (name: string) => boolean {
+  let onXfs: boolean | undefined;
+  return (name) => {
+    // (security.evm without a value is not copied: the target kernel's own is never removed.)
+    if (xattrCopied(name)) return true;
+    if (!name.startsWith('trusted.SGI_')) return false;
+    onXfs ??= statfsSync(abs).type === XFS_MAGIC;
+    return !onXfs;
+  };
 }
 
 /** Removes `remove` (in order) and then sets `set` on the entry at text path p. */
@@ -241,16 +278,18 @@ function apply(p: string, remove: string[], set: [string, Buffer][]): void {
       if (!/Permission denied|Operation not permitted|os error 1\b|os error 13|No data available|os error 61/.test((e as Error).message)) throw e;
     }
   }
-  // A name the target's file system does not take (EOPNOTSUPP: btrfs.compression onto ext4 or xfs) does not keep
-  // the rest from being set; the entry is then reported as not exact (the error, after the others are set).
+  // A name the target's file system does not take (EOPNOTSUPP: btrfs.compression onto ext4 or xfs; ENOSPC or
+  // E2BIG: a value larger than it holds) does not keep the rest from being set; the entry is then reported as not
+  // exact (the error, after the others are set).
   const refused: string[] = [];
   for (const [k, v] of set) {
     try {
       setAttributeSync(p, k, v);
     } catch (e) {
-      if (!/Operation not supported|os error 95\b/.test((e as Error).message)) throw e;
-      refused.push(k);
+      // EOPNOTSUPP (a namespace the file system has not), ENOSPC and E2BIG (a value too large for it).
+      if (!/Operation not supported|os error 95\b|No space left on device|os error 28\b|Argument list too long|os error 7\b/.test((e as Error).message)) throw e;
+      refused.push(`${k} (${(e as Error).message})`);
     }
   }
-  if (refused.length > 0) throw new Error(`not supported by the target's file system: ${refused.join(', ')}`);
+  if (refused.length > 0) throw new Error(`refused by the target's file system: ${refused.join(', ')}`);
 }

@@ -344,6 +344,7 @@ describe.runIf(envFifo.ok)('a FIFO below a directory swapped for a symlink', () 
     mkdirSync(dst);
     writeFileSync(join(src, 'a', '0first'), 'first');
     sh('mkfifo', [join(src, 'a', 'p'), join(top, 'elsewhere', 'p')]);
+    chmodSync(join(src, 'a', 'p'), 0o644);
     setAttributeSync(join(src, 'a', 'p'), 'trusted.mine', Buffer.from('mine'));
     setAttributeSync(join(top, 'elsewhere', 'p'), 'trusted.secret', Buffer.from('elsewhere only'));
     const warnings: string[] = [];
@@ -358,7 +359,7 @@ describe.runIf(envFifo.ok)('a FIFO below a directory swapped for a symlink', () 
     const p2 = await pass(true);
     expect([...readXattrs(Buffer.from(join(dst, 'a', 'p'))).keys()]).toEqual(['trusted.mine']);
     expect(statSync(join(dst, 'a', 'p')).mode & 0o777).toBe(0o644);
-    expect(warnings).toContain('entry gone or replaced since the walk listed it; sent on the next pass');
+    expect(warnings).toContain('directory above it replaced since the walk listed it; sent on the next pass');
     expect(p2.stats.deleted).toBe(0);
     // Put back: the next pass sends p as it now is.
     unlinkSync(join(src, 'a'));
@@ -366,6 +367,42 @@ describe.runIf(envFifo.ok)('a FIFO below a directory swapped for a symlink', () 
     await pass(false);
     expect(rsyncDiff(src, dst)).toBe('');
     expect(statSync(join(dst, 'a', 'p')).mode & 0o777).toBe(0o600);
+  });
+});
+
+describe.runIf(envFifo.ok)('a FIFO gone before its header', () => {
+  it('is deleted on the receiver when it had changed, as a vanished file is, and not kept in the manifest', async () => {
+    const top = join(base, 'fifo-gone');
+    const src = join(top, 'tree');
+    const dst = join(top, 'dst');
+    mkdirSync(join(src, 'a'), { recursive: true });
+    mkdirSync(dst);
+    writeFileSync(join(src, 'a', '0first'), 'first');
+    sh('mkfifo', [join(src, 'a', 'q')]);
+    const warnings: string[] = [];
+    const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
+    const manifest = join(top, 'manifest');
+    const pass = async (gone: boolean) => {
+      const p = new TarProducer({
+        root: src, manifest, log, walk: { threads: 0 },
+        // After a's listing (q in it), before q's header.
+        internals: { beforeRead: (path) => gone && path.toString() === 'a/0first' && unlinkSync(join(src, 'a', 'q')) },
+      });
+      await new FileExtractor({ root: dst }).extract(p.stream());
+      p.commitManifest();
+      return p;
+    };
+    await pass(false);
+    expect(existsSync(join(dst, 'a', 'q'))).toBe(true);
+    appendFileSync(join(src, 'a', '0first'), ' again');
+    chmodSync(join(src, 'a', 'q'), 0o600);
+    const p2 = await pass(true);
+    expect(warnings).toContain('entry vanished before it could be sent; skipped');
+    expect(p2.stats.vanished).toBe(1);
+    expect(existsSync(join(dst, 'a', 'q'))).toBe(false);
+    const p3 = await pass(false);
+    expect(p3.stats.deleted).toBe(0);
+    expect(rsyncDiff(src, dst)).toBe('');
   });
 });
 

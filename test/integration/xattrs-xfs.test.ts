@@ -12,7 +12,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nativeFsPath } from '../../src/platform/native-fs.js';
@@ -63,8 +63,11 @@ describe.runIf(env.ok)('xattrs on xfs', () => {
     // The native branch is the one under test: the module is there and loads.
     expect(nativeFsPath()).toBe(built);
     const { dir, want, before } = aclDir('native');
+    const ctime = statSync(dir).ctimeMs;
     writeXattrs(Buffer.from(dir), want);
     expect(acl(dir)).toBe(before);
+    // Nothing removed and set again (the alias is not removed on xfs): an unchanged inode.
+    expect(statSync(dir).ctimeMs).toBe(ctime);
     expect(acl(dir)).toMatch(/default:user:nobody:r-x/);
     expect(readXattrs(Buffer.from(dir)).get('user.kept')?.toString()).toBe('yes');
   });
@@ -74,8 +77,10 @@ describe.runIf(env.ok)('xattrs on xfs', () => {
     const script = `import { writeXattrs } from ${JSON.stringify(distXattrs)};
       const want = new Map(${JSON.stringify([...want].map(([k, v]) => [k, v.toString('base64')]))}.map(([k, v]) => [k, Buffer.from(v, 'base64')]));
       writeXattrs(Buffer.from(${JSON.stringify(dir)}), want);`;
+    const ctime = statSync(dir).ctimeMs;
     execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, FERRY_NATIVE: '0' } });
     expect(acl(dir)).toBe(before);
+    expect(statSync(dir).ctimeMs).toBe(ctime);
   });
 
   it('removes every xattr when none is wanted (names only read), as the library does', () => {
@@ -147,14 +152,18 @@ describe.runIf(env.ok)('xattrs on xfs', () => {
         expect(rawNames(target), name).toEqual(['system.posix_acl_access', 'user.kept']);
         expect(sh('getfacl', ['-cp', target]), name).toMatch(/^user:nobody:r-x/m);
       }
-      // One left on ext4 by an earlier pass (as a stream that named it made it) goes when the entry is written.
-      const left = join(at, 'left');
-      writeFileSync(left, '');
-      sh('setfattr', ['-n', 'trusted.SGI_ACL_FILE', '-v', '0x0102', left]);
-      sh('setfattr', ['-n', 'user.kept', '-v', 'yes', left]);
-      expect(rawNames(left)).toEqual(['trusted.SGI_ACL_FILE', 'user.kept']);
-      writeXattrs(Buffer.from(left), new Map([['user.kept', Buffer.from('yes')]]));
-      expect(rawNames(left)).toEqual(['user.kept']);
+      // One left on ext4 by an earlier pass (as a stream that named it made it) goes when the entry is written;
+      // the target's own security.evm (a kernel's HMAC, type 2) stays.
+      for (const [name, want] of [['left', new Map([['user.kept', Buffer.from('yes')]])], ['left-none', new Map<string, Buffer>()]] as const) {
+        const left = join(at, name);
+        writeFileSync(left, '');
+        sh('setfattr', ['-n', 'trusted.SGI_ACL_FILE', '-v', '0x0102', left]);
+        sh('setfattr', ['-n', 'user.kept', '-v', 'yes', left]);
+        sh('setfattr', ['-n', 'security.evm', '-v', '0x0201', left]);
+        expect(rawNames(left)).toEqual(['security.evm', 'trusted.SGI_ACL_FILE', 'user.kept']);
+        writeXattrs(Buffer.from(left), want);
+        expect(rawNames(left), name).toEqual(['security.evm', ...want.keys()]);
+      }
       // btrfs.compression (a btrfs property, listed as an xattr) is refused by ext4: the names after it are still
       // set, and the error names it.
       for (const [name, viaLibrary] of [['prop-native', false], ['prop-library', true]] as const) {
@@ -165,9 +174,15 @@ describe.runIf(env.ok)('xattrs on xfs', () => {
           try { writeXattrs(Buffer.from(${JSON.stringify(target)}), new Map(${JSON.stringify(want)}.map(([k, v]) => [k, Buffer.from(v)]))); console.log('ok'); }
           catch (e) { console.log(e.message); }`;
         const said = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env: { ...process.env, FERRY_NATIVE: viaLibrary ? '0' : '1' }, encoding: 'utf8' }).trim();
-        expect(said, name).toBe("not supported by the target's file system: btrfs.compression");
+        expect(said, name).toBe("refused by the target's file system: btrfs.compression (Operation not supported (os error 95))");
         expect(rawNames(target), name).toEqual(['user.after']);
       }
+      const large = join(at, 'large');
+      writeFileSync(large, '');
+      expect(() => writeXattrs(Buffer.from(large), new Map([['user.a-large', Buffer.alloc(8000, 0x61)], ['user.b-after', Buffer.from('set')]]))).toThrow(
+        "refused by the target's file system: user.a-large (No space left on device (os error 28))",
+      );
+      expect(rawNames(large)).toEqual(['user.b-after']);
     } finally {
       ext4.destroy();
     }

@@ -285,6 +285,13 @@ export class TarProducer {
         h.devminor = minor(e.rdev);
       }
       const x = e.type === 'l' ? undefined : this.beneathXattrs(e);
+      if (x === 'vanished') {
+        // Gone since the walk (a FIFO or a device): as a file that vanishes before its read.
+        this.stats.vanished++;
+        log?.warn({ path: showPath(e.path) }, 'entry vanished before it could be sent; skipped');
+        if (item.kind === 'changed') yield* this.emit(deleteHeader(e.path));
+        continue;
+      }
       if (x === 'replaced') {
         // Not what the walk listed any more (a symlink put in its place or above it), or gone: nothing of it
         // goes, the receiver keeps what it has, and the manifest marks it changed so that the next pass sends it
@@ -292,7 +299,7 @@ export class TarProducer {
         this.stats.vanished++;
         log?.warn(
           { path: showPath(e.path) },
-          e.type === 'd' ? 'directory replaced since the walk listed it; sent on the next pass' : 'entry gone or replaced since the walk listed it; sent on the next pass',
+          e.type === 'd' ? 'directory replaced since the walk listed it; sent on the next pass' : 'directory above it replaced since the walk listed it; sent on the next pass',
         );
         this.out.add({ ...e, mtimeNs: -1n });
         continue;
@@ -419,11 +426,11 @@ export class TarProducer {
    * symlink below the root followed: a directory on an fd opened so (readXattrsDirBeneath), anything else by its
    * name relative to its directory opened so (readXattrsBeneath), so that a directory swapped for a symlink above
    * it since the walk does not give another entry's xattrs under this one's owner. 'replaced' when no directory is
-   * there any more, or the entry is gone (ELOOP, ENOTDIR, ENOENT). A mount point (another device: an automount is
-   * not triggered by it), the root and the entries directly in it are read by path, as is everything without the
-   * native module.
+   * there any more (ELOOP, ENOTDIR, ENOENT); 'vanished' when a FIFO or device itself is gone. A mount point
+   * (another device: an automount is not triggered by it), the root and the entries directly in it are read by
+   * path, as is everything without the native module.
    */
-  private beneathXattrs(e: Entry): Map<string, Buffer> | undefined | 'replaced' {
+  private beneathXattrs(e: Entry): Map<string, Buffer> | undefined | 'replaced' | 'vanished' {
     const read = e.type === 'd' ? this.xops?.readXattrsDirBeneath : this.xops?.readXattrsBeneath;
     if (!read || e.path.length === 0) return this.xattrs(e);
     this.rootDev ??= statSync(this.rootBuf, { bigint: true }).dev;
@@ -431,6 +438,7 @@ export class TarProducer {
     const abs = absPath(this.rootBuf, e.path);
     try {
       const x = read(abs, abs.length - e.path.length);
+      if (x === null) return 'vanished';
       if (x === undefined) return this.xattrs(e);
       return x.size > 0 ? x : undefined;
     } catch (err) {
