@@ -17,7 +17,7 @@
 // applies a delta lists the xattrs of every entry it changes.
 
 import { isUtf8 } from 'node:buffer';
-import { closeSync, existsSync, openSync, statfsSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync, statfsSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { nativeFs, type NativeXattrList, type NativeXattrs } from './native-fs.js';
 import { xattrCopied } from './xattr-names.js';
@@ -209,13 +209,17 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
       // --cpu-prof of the receiver put 1.3 s in the value reads this skips (entries that inherit a default
       // ACL, /usr full copy into xfs), but its CPU without the profiler did not differ measurably (3 rounds
       // each: 3.73-4.62 s before, 3.87-4.74 s after): fewer calls, no measured gain.
-      const names = xattrNamesNative(n, abs).filter(removable);
+      let names = xattrNamesNative(n, abs);
+      // security.evm is judged by its value (see removableNames): read with the values then.
+      names = names.includes('security.evm')
+        ? [...readXattrsNative(n, abs, true)].filter(([k, v]) => removable(k, v)).map(([k]) => k)
+        : names.filter((k) => removable(k));
       if (names.length > 0) withTextPath(abs, (p) => apply(p, names, []));
       return;
     }
     // What it has, read natively (values included): the library is called only when something must change.
     let have = readXattrsNative(n, abs, true);
-    const remove = [...have.keys()].filter((k) => !want.has(k) && removable(k));
+    const remove = [...have].filter(([k, v]) => !want.has(k) && removable(k, v)).map(([k]) => k);
     if (remove.length > 0) {
       withTextPath(abs, (p) => apply(p, remove, []));
       // Read again: a removal may take a wanted one with it (xfs lists an ACL twice, see apply).
@@ -252,16 +256,16 @@ const XFS_MAGIC = 0x58465342;
  * those never copied (xattr-names.ts) only xfs's trusted.SGI_* where the file system is not xfs: there they can
  * only be left from a stream that carried them (ferry before 2026-12-07, tar from an xfs source). On xfs they are
  * its own view of an ACL (removing one removes the ACL; the ACL's own name governs it), and the others (the
- * kernel's security.evm, xfsroot.*, afs.*) are the system's, not the stream's. statfs only for an entry that has
- * an SGI name.
+ * kernel's security.evm, xfsroot.*, afs.*) are the system's, not the stream's; but a security.evm that is a
+ * portable signature (`value` given: ferry copies those) goes like any other. statfs only for an entry that has an
+ * SGI name (of a symlink's directory: statfs follows a symlink).
  */
-function removableNames(abs: Buffer): (name: string) => boolean {
+function removableNames(abs: Buffer): (name: string, value?: Buffer) => boolean {
   let onXfs: boolean | undefined;
-  return (name) => {
-    // (security.evm without a value is not copied: the target kernel's own is never removed.)
-    if (xattrCopied(name)) return true;
+  return (name, value) => {
+    if (xattrCopied(name, value)) return true;
     if (!name.startsWith('trusted.SGI_')) return false;
-    onXfs ??= statfsSync(abs).type === XFS_MAGIC;
+    onXfs ??= statfsSync(lstatSync(abs).isSymbolicLink() ? abs.subarray(0, Math.max(abs.lastIndexOf(0x2f), 1)) : abs).type === XFS_MAGIC;
     return !onXfs;
   };
 }

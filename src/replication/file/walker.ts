@@ -204,7 +204,8 @@ export function listDirectory(
       if (listed[3] !== undefined) lines = listed[3].split('\n');
       out.native = true;
     } else {
-      if (native !== null && beneath !== null && dir.length > 0 && nodeFs.existsSync('/proc/self/fd')) {
+      // (A directory whose own path the kernel refuses, PATH_MAX, is left to fail by it, as before.)
+      if (native !== null && beneath !== null && dir.length > 0 && absDir.length < 4096 && nodeFs.existsSync('/proc/self/fd')) {
         // Declined by the native lister (too many entries): opened as it opens directories, a symlink put in
         // place of this one or any above it refused (ELOOP, ENOTDIR: the directory's error), and read through
         // the fd (/proc/self/fd/N/name), so that node:fs does not follow such a symlink out of the tree.
