@@ -28,10 +28,15 @@ const SKIPPED_PREFIXES = ['trusted.SGI_DMI_', 'xfsroot.', 'afs.'];
 /** security.evm's first byte for a portable signature (the Linux kernel's EVM_XATTR_PORTABLE_DIGSIG). */
 const EVM_PORTABLE_SIGNATURE = 0x05;
 
+/** Whether xattrCopied decides a name by its value too (security.evm): without the value it says false. */
+export function xattrJudgedByValue(name: string): boolean {
+  return name === 'security.evm';
+}
+
 /** Whether an xattr of this name (and, for security.evm, this value) is copied: false for the names above. */
 export function xattrCopied(name: string, value?: Uint8Array): boolean {
   if (SKIPPED.has(name)) return false;
-  if (name === 'security.evm') return value !== undefined && value.length > 0 && value[0] === EVM_PORTABLE_SIGNATURE;
+  if (xattrJudgedByValue(name)) return value !== undefined && value.length > 0 && value[0] === EVM_PORTABLE_SIGNATURE;
   for (const p of SKIPPED_PREFIXES) if (name.startsWith(p)) return false;
   return true;
 }

@@ -20,7 +20,7 @@ import { isUtf8 } from 'node:buffer';
 import { closeSync, existsSync, lstatSync, openSync, statfsSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { nativeFs, type NativeXattrList, type NativeXattrs } from './native-fs.js';
-import { xattrCopied } from './xattr-names.js';
+import { xattrCopied, xattrJudgedByValue } from './xattr-names.js';
 import { XattrPathError } from './xattr-ops.js';
 
 const O_PATH = 0o10000000;
@@ -182,7 +182,7 @@ export function readXattrsWithLibrary(abs: Buffer): Map<string, Buffer> {
       throw e;
     }
     for (const n of names.sort()) {
-      if (n !== 'security.evm' && !xattrCopied(n)) continue;
+      if (!xattrJudgedByValue(n) && !xattrCopied(n)) continue;
       try {
         const v = getAttributeSync(p, n);
         if (v && xattrCopied(n, v)) out.set(n, Buffer.from(v));
@@ -210,8 +210,8 @@ export function writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined):
       // ACL, /usr full copy into xfs), but its CPU without the profiler did not differ measurably (3 rounds
       // each: 3.73-4.62 s before, 3.87-4.74 s after): fewer calls, no measured gain.
       let names = xattrNamesNative(n, abs);
-      // security.evm is judged by its value (see removableNames): read with the values then.
-      names = names.includes('security.evm')
+      // A name judged by its value (security.evm, see removableNames): read with the values then.
+      names = names.some(xattrJudgedByValue)
         ? [...readXattrsNative(n, abs, true)].filter(([k, v]) => removable(k, v)).map(([k]) => k)
         : names.filter((k) => removable(k));
       if (names.length > 0) withTextPath(abs, (p) => apply(p, names, []));

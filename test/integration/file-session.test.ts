@@ -234,28 +234,35 @@ describe('files that vanish or change while the pass reads them', () => {
 });
 
 /**
- * One pass of `top`/tree to `dst` through a TarProducer and a FileExtractor, with no listing ahead (a/b is
- * listed when the walk reaches it); with `swap`, at the read of a/0first, a becomes a symlink to
- * `top`/elsewhere (a kept as a.real). Returns the producer, its manifest committed.
+ * One pass of `src` to `dst` through a TarProducer and a FileExtractor, with no listing ahead (a/b is listed when
+ * the walk reaches it); `atFirstRead`, when given, runs once at the read of a/0first (after a's listing, before
+ * the headers of what follows it in a). Returns the producer, its manifest committed.
  */
-async function swapPass(top: string, dst: string, manifest: string, log: never, swap: boolean): Promise<TarProducer> {
-  const src = join(top, 'tree');
-  let swapped = false;
+async function hookedPass(src: string, dst: string, manifest: string, log: never, atFirstRead?: () => void): Promise<TarProducer> {
+  let ran = false;
   const p = new TarProducer({
     root: src, manifest, log, walk: { threads: 0 },
     internals: {
       beforeRead: (path) => {
-        if (!swap || swapped || path.toString() !== 'a/0first') return;
-        swapped = true;
-        renameSync(join(src, 'a'), join(src, 'a.real'));
-        symlinkSync(join(top, 'elsewhere'), join(src, 'a'));
+        if (!atFirstRead || ran || path.toString() !== 'a/0first') return;
+        ran = true;
+        atFirstRead();
       },
     },
   });
   await new FileExtractor({ root: dst }).extract(p.stream());
   p.commitManifest();
-  if (swap) expect(swapped).toBe(true);
+  if (atFirstRead) expect(ran).toBe(true);
   return p;
+}
+
+/** hookedPass of `top`/tree; with `swap`, a becomes a symlink to `top`/elsewhere (a kept as a.real). */
+function swapPass(top: string, dst: string, manifest: string, log: never, swap: boolean): Promise<TarProducer> {
+  const src = join(top, 'tree');
+  return hookedPass(src, dst, manifest, log, swap ? () => {
+    renameSync(join(src, 'a'), join(src, 'a.real'));
+    symlinkSync(join(top, 'elsewhere'), join(src, 'a'));
+  } : undefined);
 }
 
 describe.runIf(env.ok)('a directory the walk cannot list', () => {
@@ -382,16 +389,8 @@ describe.runIf(envFifo.ok)('a FIFO gone before its header', () => {
     const warnings: string[] = [];
     const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
     const manifest = join(top, 'manifest');
-    const pass = async (gone: boolean) => {
-      const p = new TarProducer({
-        root: src, manifest, log, walk: { threads: 0 },
-        // After a's listing (q in it), before q's header.
-        internals: { beforeRead: (path) => gone && path.toString() === 'a/0first' && unlinkSync(join(src, 'a', 'q')) },
-      });
-      await new FileExtractor({ root: dst }).extract(p.stream());
-      p.commitManifest();
-      return p;
-    };
+    // With `gone`, q goes after a's listing (q in it), before q's header.
+    const pass = (gone: boolean) => hookedPass(src, dst, manifest, log, gone ? () => unlinkSync(join(src, 'a', 'q')) : undefined);
     await pass(false);
     expect(existsSync(join(dst, 'a', 'q'))).toBe(true);
     appendFileSync(join(src, 'a', '0first'), ' again');
