@@ -17,7 +17,7 @@ import { chunkRead } from './chunker.js';
 import { encodePayloadGoverned, encodePayloadGovernedInline, type CompressionGovernor, type Encoded } from '../../protocol/compress.js';
 import type { ManifestCursor } from './manifest-cursor.js';
 import { QUEUE_ITEMS, type Item, type SendQueue } from './send-queue.js';
-import { FixedBufferSet, READ_AHEAD, READ_BYTES, SourceRead, readVolume } from './source-reader.js';
+import { blockReadReserve, FixedBufferSet, READ_AHEAD, READ_BYTES, SourceRead, readVolume } from './source-reader.js';
 import type { BlockStats } from './progress.js';
 
 type DataItem = Extract<Item, { kind: 'data' }>;
@@ -107,7 +107,8 @@ export class Scanner {
   readonly digest: Hash = createHash('sha256');
   private readonly p: ScannerParts;
   // Read buffers: one being scanned, the reads ahead, the rest held by frames waiting to be encoded.
-  private readonly pool = new FixedBufferSet(QUEUE_ITEMS + READ_AHEAD + 3, READ_BYTES);
+  // Kept between passes (blockReadReserve): the set is closed when the scan ends, however it ends.
+  private readonly pool = new FixedBufferSet(QUEUE_ITEMS + READ_AHEAD + 3, READ_BYTES, blockReadReserve);
   /** All-zero chunks seen and not yet queued, merged while they continue each other. */
   private zeroRun: { offset: number; length: number } | undefined;
 
@@ -120,6 +121,14 @@ export class Scanner {
   }
 
   async run(): Promise<void> {
+    try {
+      await this.scan();
+    } finally {
+      this.pool.close();
+    }
+  }
+
+  private async scan(): Promise<void> {
     const { source, size, chunkSize: cs, resumeFrom, cursor, hasher, governor, queue, stats } = this.p;
     // Chunks below the resume point were committed earlier in this pass: their hashes come from the receiver.
     for (let k = 0; k * cs < resumeFrom; ) {

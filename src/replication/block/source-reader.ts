@@ -41,6 +41,63 @@ export class SourceRead {
 }
 
 /**
+ * Read buffers kept between the block passes of one process, so that a pass that follows another soon after
+ * reads into memory that is already mapped (`blockReadReserve`).
+ *
+ * Why (issue 14, 2026-12-07, s36): a resident agent's warm no-change passes over a 1 GiB image were bimodal,
+ * 130-153 ms or 162-209 ms. The slow ones were the passes whose three 4 MiB read buffers came from memory
+ * that the C library had just given back to the kernel: about 3,000 minor page faults a pass (counted from
+ * /proc/PID/stat around each pass), the fast ones 2-7. On this virtual machine a fresh anonymous page costs
+ * about 15 us, 40-50 ms for 12 MiB: a third of the pass. Buffers are kept for `idleMs` after the last pass
+ * handed them back, then dropped (the garbage collector frees them), so an idle service does not hold them.
+ */
+export class BufferReserve {
+  private readonly kept: Buffer[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private readonly bytes: number;
+  private readonly max: number;
+  private readonly idleMs: number;
+
+  constructor(bytes: number, max: number, idleMs: number) {
+    this.bytes = bytes;
+    this.max = max;
+    this.idleMs = idleMs;
+  }
+
+  /** Buffers kept now. */
+  get size(): number {
+    return this.kept.length;
+  }
+
+  /** A kept buffer, if there is one. */
+  take(): Buffer | undefined {
+    return this.kept.pop();
+  }
+
+  /** Keeps `b` for the next pass: only a buffer nothing holds any more, of this reserve's size, up to `max`. */
+  keep(b: Buffer): void {
+    if (b.length !== this.bytes || this.kept.length >= this.max) return;
+    this.kept.push(b);
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.drop(), this.idleMs);
+    this.timer.unref();
+  }
+
+  /** Lets every kept buffer go. */
+  drop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.kept.length = 0;
+  }
+}
+
+/**
+ * READ_BYTES buffers kept between block passes: as many as a no-change or small-delta pass makes (the read
+ * being scanned and the reads ahead, one spare), 16 MiB at most, for 10 s after the last pass.
+ */
+export const blockReadReserve = new BufferReserve(READ_BYTES, READ_AHEAD + 2, 10_000);
+
+/**
  * A bounded set of equal buffers; `take` waits while all are in use, which
  * is what bounds the reader's memory. A buffer is made only when every one
  * made so far is in use, then reused: the bound is reached only when the
@@ -49,18 +106,23 @@ export class SourceRead {
  * is smaller than the set (a BIOS boot partition of 1 MiB, a no-change
  * pass). A heap snapshot of the whole-server bench caught the ESP's block
  * pass (64 MiB, mostly zeros) holding all eight, 32 MB, made up front.
+ * With a `reserve`, a buffer is taken from it before one is made, and once the
+ * set is closed every buffer given back goes to it.
  * (Not the receiver's protocol/buffer-pool.ts, which never waits.)
  */
 export class FixedBufferSet {
   private readonly free: Buffer[] = [];
   private readonly waiting: Array<(b: Buffer) => void> = [];
   private made = 0;
+  private closed = false;
   private readonly count: number;
   private readonly bytes: number;
+  private readonly reserve: BufferReserve | undefined;
 
-  constructor(count: number, bytes: number) {
+  constructor(count: number, bytes: number, reserve?: BufferReserve) {
     this.count = count;
     this.bytes = bytes;
+    this.reserve = reserve;
   }
 
   /** Buffers made so far (at most `count`). */
@@ -73,15 +135,24 @@ export class FixedBufferSet {
     if (b) return Promise.resolve(b);
     if (this.made < this.count) {
       this.made += 1;
-      return Promise.resolve(Buffer.allocUnsafeSlow(this.bytes));
+      return Promise.resolve(this.reserve?.take() ?? Buffer.allocUnsafeSlow(this.bytes));
     }
     return new Promise((resolve) => this.waiting.push(resolve));
   }
 
+  /** `b` is free: nothing reads into it or holds what was read (every SourceRead of it released). */
   give(b: Buffer): void {
     const w = this.waiting.shift();
     if (w) w(b);
+    else if (this.closed && this.reserve) this.reserve.keep(b);
     else this.free.push(b);
+  }
+
+  /** The pass is over: the free buffers, and each one given back from now on, go to the reserve. */
+  close(): void {
+    this.closed = true;
+    if (!this.reserve) return;
+    for (const b of this.free.splice(0)) this.reserve.keep(b);
   }
 }
 

@@ -1,11 +1,13 @@
 // The block engine's source reader: large sequential reads into a bounded
 // set of reusable buffers, made only when the ones made so far are all in use.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FixedBufferSet, READ_AHEAD, readVolume, type SourceRead } from '../../../src/replication/block/source-reader.js';
+import { BufferReserve, FixedBufferSet, READ_AHEAD, readVolume, type SourceRead } from '../../../src/replication/block/source-reader.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ferry-source-reader-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -28,6 +30,76 @@ describe('FixedBufferSet', () => {
     await waiting;
     expect(third).toBe(b);
     expect(set.allocated).toBe(2);
+  });
+});
+
+describe('BufferReserve', () => {
+  it("takes a closed set's free buffers, and each one given back after the close, for the next set", async () => {
+    const reserve = new BufferReserve(1024, 3, 60_000);
+    const first = new FixedBufferSet(4, 1024, reserve);
+    const [a, b, c] = [await first.take(), await first.take(), await first.take()];
+    first.give(a);
+    first.close();
+    // Only the free one: b and c are still held (a frame being sent, a read in flight).
+    expect(reserve.size).toBe(1);
+    first.give(b);
+    expect(reserve.size).toBe(2);
+    const second = new FixedBufferSet(4, 1024, reserve);
+    const got = [await second.take(), await second.take()];
+    expect(new Set(got)).toEqual(new Set([a, b]));
+    expect(second.allocated).toBe(2);
+    expect(reserve.size).toBe(0);
+    // Reserve empty: the next is made.
+    const made = await second.take();
+    expect([a, b, c]).not.toContain(made);
+    first.give(c);
+    expect(reserve.size).toBe(1);
+    reserve.drop();
+  });
+
+  it('keeps buffers of its size only, and no more than its bound', () => {
+    const reserve = new BufferReserve(1024, 2, 60_000);
+    reserve.keep(Buffer.alloc(512));
+    expect(reserve.size).toBe(0);
+    for (let i = 0; i < 3; i++) reserve.keep(Buffer.alloc(1024));
+    expect(reserve.size).toBe(2);
+    reserve.drop();
+    expect(reserve.size).toBe(0);
+  });
+
+  it('lets its buffers go once it has been idle', async () => {
+    // Timers run in the order they fall due, so these checks hold however late the loop runs them.
+    const reserve = new BufferReserve(1024, 4, 200);
+    reserve.keep(Buffer.alloc(1024));
+    await new Promise((r) => setTimeout(r, 100));
+    reserve.keep(Buffer.alloc(1024));
+    // Each buffer kept starts the idle time again: due at 300 ms now, not 200.
+    await new Promise((r) => setTimeout(r, 150));
+    expect(reserve.size).toBe(2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(reserve.size).toBe(0);
+  });
+
+  it('a process with buffers kept exits when its work is done (the idle timer holds nothing open)', () => {
+    // The built module (npm test builds first), in a process of its own.
+    const src = pathToFileURL(fileURLToPath(new URL('../../../dist/replication/block/source-reader.js', import.meta.url))).href;
+    const script = `
+      const { blockReadReserve, READ_BYTES } = await import(${JSON.stringify(src)});
+      blockReadReserve.keep(Buffer.allocUnsafeSlow(READ_BYTES));
+      console.log('kept', blockReadReserve.size);
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 5_000 });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('kept 1');
+  });
+
+  it('a set without a reserve keeps its buffers to itself after the close', async () => {
+    const set = new FixedBufferSet(2, 1024);
+    const a = await set.take();
+    set.close();
+    set.give(a);
+    expect(await set.take()).toBe(a);
   });
 });
 
