@@ -21,7 +21,7 @@ import { closeSync, existsSync, lstatSync, openSync, statfsSync } from 'node:fs'
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { nativeFs, type NativeXattrList, type NativeXattrs } from './native-fs.js';
 import { xattrCopied, xattrJudgedByValue } from './xattr-names.js';
-import { XattrPathError } from './xattr-ops.js';
+import { XATTRS_REFUSED, XattrPathError } from './xattr-ops.js';
 
 const O_PATH = 0o10000000;
 const O_DIRECTORY = 0o200000;
@@ -295,5 +295,5 @@ function apply(p: string, remove: string[], set: [string, Buffer][]): void {
       refused.push(`${k} (${(e as Error).message})`);
     }
   }
-  if (refused.length > 0) throw new Error(`refused by the target's file system: ${refused.join(', ')}`);
+  if (refused.length > 0) throw Object.assign(new Error(`refused by the target's file system: ${refused.join(', ')}`), { code: XATTRS_REFUSED });
 }

@@ -6,7 +6,7 @@
 
 import type { XattrOps } from './xattr-ops.js';
 
-export { XattrPathError, type XattrOps } from './xattr-ops.js';
+export { XATTRS_REFUSED, XattrPathError, type XattrOps } from './xattr-ops.js';
 
 let loaded: Promise<XattrOps> | undefined;
 

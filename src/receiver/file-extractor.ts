@@ -31,7 +31,7 @@ import type { Logger } from '../platform/log.js';
 import { absPath, isUnder, parentRel, showPath } from '../protocol/paths.js';
 import { parseRanges, type Range } from '../protocol/file-pieces.js';
 import { parseTarBatches, TarFormatError, type ParseLimits, type TarEvent, type TarHeader } from '../protocol/tar-format.js';
-import { loadXattrs, type XattrOps } from '../platform/xattrs.js';
+import { loadXattrs, XATTRS_REFUSED, type XattrOps } from '../platform/xattrs.js';
 import { targetWriteError } from './target-errors.js';
 import { BatchWriter } from './file-writers.js';
 import { copyPatchBase } from './patch-base.js';
@@ -690,7 +690,9 @@ export class FileExtractor {
       return true;
     } catch (e) {
       if (h.xattrs && h.xattrs.size > 0) {
-        this.o.log?.warn({ path: showPath(h.path), err: (e as Error).message }, 'extended attributes not applied');
+        // The target refused some names (a namespace or a size its file system has not): the others are set.
+        const some = (e as { code?: unknown }).code === XATTRS_REFUSED;
+        this.o.log?.warn({ path: showPath(h.path), err: (e as Error).message }, some ? 'some extended attributes not applied (the rest are)' : 'extended attributes not applied');
       }
       return false;
     }

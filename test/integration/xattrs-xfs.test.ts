@@ -16,7 +16,11 @@ import { closeSync, mkdirSync, openSync, statSync, symlinkSync, writeFileSync } 
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nativeFsPath } from '../../src/platform/native-fs.js';
+import pino from 'pino';
+import { XATTRS_REFUSED } from '../../src/platform/xattr-ops.js';
 import { readXattrs, readXattrsFd, writeXattrs } from '../../src/platform/xattrs-linux.js';
+import { encodeHeader, ZERO_BLOCKS, type TarHeader } from '../../src/protocol/tar-format.js';
+import { FileExtractor } from '../../src/receiver/file-extractor.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { needs } from '../helpers/requirements.js';
 
@@ -130,7 +134,7 @@ describe.runIf(env.ok)('xattrs on xfs', () => {
     expect(JSON.parse(viaLibrary)).toEqual(want);
   });
 
-  it('never writes them onto ext4 (a stream that names them sets the rest), removes one left there, and sets what ext4 takes beside a name it does not (natively and with the library)', () => {
+  it('never writes them onto ext4 (a stream that names them sets the rest), removes one left there, and sets what ext4 takes beside a name it does not (natively and with the library)', async () => {
     const ext4 = LoopDisk.create(64 * 1024 * 1024, 'ferry-xattrs-ext4-');
     try {
       sh('mkfs.ext4', ['-q', '-F', ext4.device]);
@@ -198,6 +202,33 @@ describe.runIf(env.ok)('xattrs on xfs', () => {
         "refused by the target's file system: user.a-large (No space left on device (os error 28))",
       );
       expect(rawNames(large)).toEqual(['user.b-after']);
+      let thrown: unknown;
+      try {
+        writeXattrs(Buffer.from(large), new Map([['user.a-large', Buffer.alloc(8000, 0x61)], ['user.b-after', Buffer.from('set')]]));
+      } catch (e) {
+        thrown = e;
+      }
+      expect(thrown).toMatchObject({ code: XATTRS_REFUSED });
+      // The receiver says that only some were not applied, and which; an entry none of whose names was refused is
+      // not reported.
+      const tree = join(at, 'tree');
+      mkdirSync(tree);
+      const warned: Record<string, unknown>[] = [];
+      const log = pino({ level: 'warn' }, { write: (line: string) => void warned.push(JSON.parse(line) as Record<string, unknown>) });
+      const file = (path: string, xattrs: Map<string, Buffer>): TarHeader => ({ path: Buffer.from(path), type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtimeNs: 1_600_000_000_000_000_000n, xattrs });
+      const tar = Buffer.concat([
+        encodeHeader(file('mixed', new Map([['btrfs.compression', Buffer.from('zstd')], ['user.after', Buffer.from('set')]]))),
+        encodeHeader(file('plain', new Map([['user.only', Buffer.from('x')]]))),
+        ZERO_BLOCKS,
+      ]);
+      await new FileExtractor({ root: tree, log }).extract((async function* () {
+        yield tar;
+      })());
+      expect(rawNames(join(tree, 'mixed'))).toEqual(['user.after']);
+      expect(rawNames(join(tree, 'plain'))).toEqual(['user.only']);
+      expect(warned.map(({ path, err, msg }) => ({ path, err, msg }))).toEqual([
+        { path: 'mixed', err: "refused by the target's file system: btrfs.compression (Operation not supported (os error 95))", msg: 'some extended attributes not applied (the rest are)' },
+      ]);
     } finally {
       ext4.destroy();
     }
