@@ -8,13 +8,14 @@
 // as a child process and `ferry migrate --files` against it over TLS.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, lstatSync, mkdtempSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, mkdtempSync, openSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { needs } from '../helpers/requirements.js';
 import { LoopDisk, sh } from '../helpers/loop.js';
 import { buildTree, changeTree, rsyncDiff as rsyncDiffAll } from '../helpers/file-tree.js';
 import { migrateFiles } from '../helpers/file-pass.js';
+import { runFerry } from '../helpers/cli.js';
 import { startReceiver, type RunningReceiver } from '../helpers/block.js';
 
 // The engine leaves out lost+found at the top of a walked file system by
@@ -128,5 +129,21 @@ describe.runIf(env.ok)('file replication from xfs onto ext4', () => {
     expect(diff()).toBe('');
     expect(sgiOnTarget()).toBe('');
     expect(sh('getfacl', ['-cp', join(l.dst, 'etc/new-file')])).toMatch(/^user:4321:r--/m);
+  });
+
+  it('says when the tree is walked by path (no native module), and copies the same', async () => {
+    const pass = async (env: NodeJS.ProcessEnv) => {
+      const { recv } = l;
+      const r = await runFerry(['migrate', '--to', `127.0.0.1:${recv.info.port}`, '--token', recv.info.token, '--fingerprint', recv.info.fingerprint, '--files', `${l.src}=tree`, '--state', join(l.state, 'agent'), '--json'], { env });
+      expect(r.code, r.stderr).toBe(0);
+      return r.stderr;
+    };
+    const warning = /native module is not loaded here: the tree is listed and read by path/;
+    expect(await pass({})).not.toMatch(warning);
+    writeFileSync(join(l.src, 'etc/walked-by-path'), 'new\n');
+    const without = await pass({ FERRY_NATIVE: '0' });
+    expect(without).toMatch(warning);
+    expect(without.match(new RegExp(warning.source, 'g'))).toHaveLength(1);
+    expect(diff()).toBe('');
   });
 });

@@ -105,8 +105,26 @@ function readPassId(path: string): string | undefined {
   }
 }
 
+/**
+ * What a Linux pass cannot guard against in this process, said once a pass: without ferry's native module (not
+ * built for this machine, FERRY_NATIVE=0) the tree is listed and read by path, and without /proc the directories
+ * the module does not list (more than 100,000 entries) and the xattrs of FIFOs and devices are. A directory replaced
+ * by a symlink while the pass runs is then followed out of the tree (docs/file-replication.md, "Attributes that are
+ * not copied, and no swapped symlink followed"). Undefined when nothing is unguarded.
+ */
+export function walkUnguarded(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  if (!nativeFs()) return "ferry's native module is not loaded here: the tree is listed and read by path, so a directory replaced by a symlink while the pass runs would be followed out of the tree";
+  if (!existsSync('/proc/self/fd')) {
+    return '/proc is not mounted: directories of more than 100,000 entries, and the extended attributes of FIFOs and devices, are read by path, so a directory above them replaced by a symlink while the pass runs would be followed';
+  }
+  return undefined;
+}
+
 export async function runFilePass(root: string, name: string, o: FilePassOptions): Promise<PassSummary> {
   const t0 = Date.now();
+  const unguarded = walkUnguarded();
+  if (unguarded) o.log.warn({ target: name }, unguarded);
   mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
   const files = filesFor(o.stateDir, root, name, o);
   const passId = readPassId(files.current) ?? randomUUID();
