@@ -144,13 +144,17 @@ export function cpuSeconds(pid) {
   }
 }
 
-/** An rsync daemon on loopback serving `dir` as module `bench` (writable). */
+/**
+ * An rsync daemon on loopback serving `dir` as module `bench` (writable). Chrooted: without a chroot the daemon
+ * sanitizes every symlink's target (a leading / and ../ components dropped), so its copy of a tree's absolute
+ * symlinks was wrong and each delta made them again (s36: 324 of the usr tree's man-page links).
+ */
 export async function startRsyncDaemon(dir) {
   const port = await freePort();
   const conf = join(WORK, `rsyncd-${port}.conf`);
   writeFileSync(
     conf,
-    `pid file = ${join(WORK, `rsyncd-${port}.pid`)}\nuse chroot = no\nmunge symlinks = no\n[bench]\n  path = ${dir}\n  read only = no\n  uid = root\n  gid = root\n`,
+    `pid file = ${join(WORK, `rsyncd-${port}.pid`)}\nuse chroot = yes\nmunge symlinks = no\n[bench]\n  path = ${dir}\n  read only = no\n  uid = root\n  gid = root\n`,
   );
   const child = spawn('rsync', ['--daemon', '--no-detach', `--config=${conf}`, `--port=${port}`, '--address=127.0.0.1'], {
     stdio: 'ignore',
