@@ -26,12 +26,13 @@ export interface XattrOps {
   /**
    * Makes an entry's xattrs exactly `want`: sets what differs, removes the rest (xattr-names.ts: what is not copied
    * is never set, and kept but for a trusted.SGI_* left off xfs). Names the target's file system refuses (a namespace
-   * or a size it has not) do not stop the others: the error, thrown after they are set, has code XATTRS_REFUSED.
+   * or a size it has not) do not stop the others: the error, thrown after they are set, has code XATTRS_REFUSED and
+   * the refused names in `refused`.
    */
   writeXattrs(abs: Buffer, want: Map<string, Buffer> | undefined): void;
 }
 
-/** writeXattrs' error code when the target's file system refused some names and every other one was set. */
+/** writeXattrs' error code when the target's file system refused some names (`refused`) and every other one was set. */
 export const XATTRS_REFUSED = 'FERRY_XATTRS_REFUSED';
 
 /** A path the xattr library cannot reach (readXattrs skips the entry with a warning). */

@@ -286,14 +286,16 @@ function apply(p: string, remove: string[], set: [string, Buffer][]): void {
   // E2BIG: a value larger than it holds) does not keep the rest from being set; the entry is then reported as not
   // exact (the error, after the others are set).
   const refused: string[] = [];
+  const said: string[] = [];
   for (const [k, v] of set) {
     try {
       setAttributeSync(p, k, v);
     } catch (e) {
       // EOPNOTSUPP (a namespace the file system has not), ENOSPC and E2BIG (a value too large for it).
       if (!/Operation not supported|os error 95\b|No space left on device|os error 28\b|Argument list too long|os error 7\b/.test((e as Error).message)) throw e;
-      refused.push(`${k} (${(e as Error).message})`);
+      refused.push(k);
+      said.push(`${k} (${(e as Error).message})`);
     }
   }
-  if (refused.length > 0) throw Object.assign(new Error(`refused by the target's file system: ${refused.join(', ')}`), { code: XATTRS_REFUSED });
+  if (refused.length > 0) throw Object.assign(new Error(`refused by the target's file system: ${said.join(', ')}`), { code: XATTRS_REFUSED, refused });
 }

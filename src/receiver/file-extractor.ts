@@ -691,7 +691,8 @@ export class FileExtractor {
     } catch (e) {
       if (h.xattrs && h.xattrs.size > 0) {
         // The target refused some names (a namespace or a size its file system has not): the others are set.
-        const some = (e as { code?: unknown }).code === XATTRS_REFUSED;
+        const { code, refused } = e as { code?: unknown; refused?: unknown };
+        const some = code === XATTRS_REFUSED && Array.isArray(refused) && refused.length < h.xattrs.size;
         this.o.log?.warn({ path: showPath(h.path), err: (e as Error).message }, some ? 'some extended attributes not applied (the rest are)' : 'extended attributes not applied');
       }
       return false;

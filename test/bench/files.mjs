@@ -269,13 +269,17 @@ async function tarRun(src, dst) {
   };
 }
 
+/** rsync's xattr filters for an ext4 tree onto xfs: see rsyncRun. */
+const RSYNC_XATTR_FILTERS = "--filter='-x system.*' --filter='-x trusted.SGI_ACL_*'";
+
 async function rsyncRun(src, daemon, { cold }) {
   if (cold) dropCaches();
   const c0 = cpuWithChildren(daemon.child.pid);
-  // Without the filter, rsync (as root, onto xfs) removes the trusted.SGI_ACL_* names xfs lists for every ACL,
-  // which the ext4 source has not: removing one removes the ACL itself. Each delta then stripped and set again
-  // the ACLs of about 800 entries, and left them stripped (s36: the "rsync NO (823 …)" of earlier runs).
-  const r = await timed(`rsync -aHAX --delete --numeric-ids --filter='-x trusted.SGI_ACL_*' --stats ${src}/ ${daemon.url}/`);
+  // Without the second filter, rsync (as root, onto xfs) removes the trusted.SGI_ACL_* names xfs lists for every
+  // ACL, which the ext4 source has not: removing one removes the ACL itself. Each delta then stripped and set again
+  // the ACLs of about 800 entries, and often left them stripped (s36: the "rsync NO (823 …)" of earlier runs).
+  // The first: any -x rule replaces rsync's own skip of system.* names, and the ACLs already travel by -A.
+  const r = await timed(`rsync -aHAX --delete --numeric-ids ${RSYNC_XATTR_FILTERS} --stats ${src}/ ${daemon.url}/`);
   // The daemon reaps its per-connection child shortly after the client ends.
   await new Promise((res) => setTimeout(res, 100));
   return {
@@ -287,7 +291,7 @@ async function rsyncRun(src, daemon, { cold }) {
 /** 'yes' when rsync -aHAX finds nothing to change from a to b, else the count and the first differences. */
 function differs(a, b) {
   // xfs shows root its ACLs also as trusted.SGI_ACL_* attributes, which the ext4 source has not: not a difference.
-  const out = sh(`rsync -aHAX --numeric-ids --filter='-x trusted.SGI_ACL_*' --dry-run --itemize-changes --delete ${a}/ ${b}/`).trim();
+  const out = sh(`rsync -aHAX --numeric-ids ${RSYNC_XATTR_FILTERS} --dry-run --itemize-changes --delete ${a}/ ${b}/`).trim();
   if (out === '') return 'yes';
   const lines = out.split('\n');
   return `NO (${lines.length}: ${lines.slice(0, 3).join('; ')})`;

@@ -146,8 +146,8 @@ export function cpuSeconds(pid) {
 
 /**
  * An rsync daemon on loopback serving `dir` as module `bench` (writable). Chrooted: without a chroot the daemon
- * sanitizes every symlink's target (a leading / and ../ components dropped), so its copy of a tree's absolute
- * symlinks was wrong and each delta made them again (s36: 324 of the usr tree's man-page links).
+ * sanitizes every symlink's target (a leading / dropped, and the ../ that climb above the module), so its copy of
+ * a tree's absolute symlinks was wrong and each delta made them again (s36: 324 of the usr tree's man-page links).
  */
 export async function startRsyncDaemon(dir) {
   const port = await freePort();
