@@ -86,6 +86,26 @@ export type NativeLz4 = (src: Uint8Array, dst: Uint8Array) => number;
 export type NativeReadHashed = (fd: number, buffer: Uint8Array, position: number, chunkSize: number, hashes: Uint8Array) => Promise<number>;
 
 /**
+ * Reads of a stretch of a volume compared with the receiver's entries (scanSame in ferry-fs.c), on libuv's pool:
+ * reads `buffer.length` bytes at `position`, `position + step`, … while below `end`, hashing each read's chunks
+ * as NativeReadHashed does, and stops at the first read whose hashes are not all equal to `expected` (u64 BE, one
+ * per chunk from `base`) or that is short (the file ended): `at` is that read's offset and `got` its bytes read,
+ * its bytes left in `buffer` and its hashes in `hashes`. Every read matched: `at` is `end`, `got` 0. The buffers
+ * must stay in place (not transferred) until it settles, and the fd open.
+ */
+export type NativeScanSame = (
+  fd: number,
+  buffer: Uint8Array,
+  position: number,
+  chunkSize: number,
+  hashes: Uint8Array,
+  base: number,
+  step: number,
+  end: number,
+  expected: Uint8Array,
+) => Promise<{ at: number; got: number }>;
+
+/**
  * A directory below the walk's root opened as the lister opens one (openDirBeneath in ferry-fs.c): the
  * first `rootLength` bytes of `path`, ending at a '/', name the root, and no component below it may be a
  * symlink (ELOOP, or ENOTDIR before Linux 5.6). The fd; the caller closes it.
@@ -104,6 +124,8 @@ export interface NativeFs {
   closeFd: NativeCloseFd;
   /** Present when the module was built with xxhash.h (libxxhash-dev): see NativeReadHashed. */
   readHashed?: NativeReadHashed;
+  /** Present with readHashed: see NativeScanSame. */
+  scanSame?: NativeScanSame;
   /** Present when the host has liblz4 (1.7 or later): see NativeLz4. */
   lz4Compress?: NativeLz4;
   lz4Decompress?: NativeLz4;
@@ -125,10 +147,10 @@ export function loadNativeFs(path: string): NativeFs | null {
   let fns: NativeFs | null = null;
   try {
     const m = {
-      exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown; openDirBeneath?: unknown; closeFd?: unknown; readHashed?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
+      exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown; openDirBeneath?: unknown; closeFd?: unknown; readHashed?: unknown; scanSame?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
     };
     process.dlopen(m, path);
-    const { listdir, readFiles, xattrs, openDirBeneath, closeFd, readHashed, lz4Compress, lz4Decompress } = m.exports;
+    const { listdir, readFiles, xattrs, openDirBeneath, closeFd, readHashed, scanSame, lz4Compress, lz4Decompress } = m.exports;
     if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function' && typeof openDirBeneath === 'function' && typeof closeFd === 'function') {
       fns = {
         listdir: listdir as NativeListdir,
@@ -138,6 +160,7 @@ export function loadNativeFs(path: string): NativeFs | null {
         closeFd: closeFd as NativeCloseFd,
       };
       if (typeof readHashed === 'function') fns.readHashed = readHashed as NativeReadHashed;
+      if (typeof scanSame === 'function') fns.scanSame = scanSame as NativeScanSame;
       if (typeof lz4Compress === 'function' && typeof lz4Decompress === 'function') {
         fns.lz4Compress = lz4Compress as NativeLz4;
         fns.lz4Decompress = lz4Decompress as NativeLz4;

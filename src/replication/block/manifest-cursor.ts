@@ -48,6 +48,22 @@ export class ManifestCursor {
     return { first, entries };
   }
 
+  /**
+   * The entries of chunks [k, k + count) without moving the cursor off the range its user is in (the source's
+   * reads run ahead of the scan that locates): from the range it holds or the one it fetched ahead (the first
+   * ranges are fetched when it holds none). Undefined when k's range is neither, or the chunks cross its end.
+   */
+  async peek(k: number, count: number): Promise<Buffer | undefined> {
+    const rangeFirst = k - (k % MANIFEST_RANGE_CHUNKS);
+    if (k - rangeFirst + count > MANIFEST_RANGE_CHUNKS || k + count > this.chunkCount) return undefined;
+    if (!this.current) await this.locate(k);
+    const range = this.current?.first === rangeFirst ? this.current : this.ahead?.first === rangeFirst ? this.ahead : undefined;
+    if (!range) return undefined;
+    const entries = await range.entries;
+    const index = k - rangeFirst;
+    return entries.length < (index + count) * 8 ? undefined : entries.subarray(index * 8, (index + count) * 8);
+  }
+
   /** The raw 8-byte entries of the range holding chunk k, and k's index in it. */
   async locate(k: number): Promise<{ entries: Buffer; index: number }> {
     const rangeFirst = k - (k % MANIFEST_RANGE_CHUNKS);

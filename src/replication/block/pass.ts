@@ -78,6 +78,8 @@ export interface BlockPassInternals {
   maxAttempts?: number;
   /** Hash on the main thread (WebAssembly) even where the native module reads and hashes. */
   hashInJs?: boolean;
+  /** Read every read on its own, even where the native module could scan an unchanged stretch in one job (scanSame). */
+  noStretches?: boolean;
 }
 
 function abortError(): FerryError {
@@ -180,8 +182,9 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
   // Where a pass's time goes, at debug level (FERRY_LOG_LEVEL=debug; the block bench prints it):
   // milliseconds since the process started (performance.now()) at each phase.
   const readHashed = internals.hashInJs ? undefined : nativeFs()?.readHashed;
+  const scanSame = readHashed && !internals.noStretches ? nativeFs()?.scanSame : undefined;
   a.log.debug(
-    { sinceProcessStartMs: Math.round(performance.now()), resumeFrom: welcome.resumeFrom, lz4: lz4CodecName(), hashing: readHashed ? 'native' : 'wasm' },
+    { sinceProcessStartMs: Math.round(performance.now()), resumeFrom: welcome.resumeFrom, lz4: lz4CodecName(), hashing: readHashed ? (scanSame ? 'native, stretches' : 'native') : 'wasm' },
     'block session open',
   );
   progress.pass = welcome.pass;
@@ -218,6 +221,7 @@ async function runSession(a: SessionArgs): Promise<{ digest: string; verified: b
     cursor,
     hasher,
     readHashed,
+    scanSame,
     governor,
     queue,
     waits,

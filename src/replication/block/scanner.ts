@@ -10,14 +10,15 @@
 
 import { createHash, type Hash } from 'node:crypto';
 import type { ChunkHasher } from '../../protocol/chunk-hash.js';
-import type { NativeReadHashed } from '../../platform/native-fs.js';
+import type { NativeReadHashed, NativeScanSame } from '../../platform/native-fs.js';
+import { UNKNOWN_HASH } from '../../protocol/chunk-hash.js';
 import { DATA_RUN_BYTES, MAX_ZERO_RUN_BYTES } from '../../protocol/sizes.js';
 import type { SessionWaits } from '../session/waits.js';
 import { chunkRead } from './chunker.js';
 import { encodePayloadGoverned, encodePayloadGovernedInline, type CompressionGovernor, type Encoded } from '../../protocol/compress.js';
 import type { ManifestCursor } from './manifest-cursor.js';
 import { QUEUE_ITEMS, type Item, type SendQueue } from './send-queue.js';
-import { blockReadReserve, FixedBufferSet, READ_AHEAD, READ_BYTES, SourceRead, readVolume } from './source-reader.js';
+import { blockReadReserve, FixedBufferSet, READ_AHEAD, READ_BYTES, SameStretch, SourceRead, readVolume, type ReadHashing } from './source-reader.js';
 import type { BlockStats } from './progress.js';
 
 type DataItem = Extract<Item, { kind: 'data' }>;
@@ -28,6 +29,8 @@ type DataItem = Extract<Item, { kind: 'data' }>;
  * COMMIT_EVERY_SCANNED, so such a commit is never far behind.
  */
 const MARK_EVERY_SCANNED = 64 * 1024 * 1024;
+/** UNKNOWN_HASH's low 32 bits (its high ones are 0): an entry the receiver has no hash for. */
+const UNKNOWN_LOW = Number(UNKNOWN_HASH);
 /**
  * The first this many payload bytes of a session are compressed on the
  * scanner's thread; only a pass with more to send (a full copy, a large
@@ -91,6 +94,8 @@ export interface ScannerParts {
   hasher: ChunkHasher;
   /** The native module's read-and-hash (source-reader.ts, ReadHashing); without it the hasher hashes each read here. */
   readHashed?: NativeReadHashed;
+  /** With readHashed: unchanged stretches scanned in one job each (source-reader.ts, Stretches). */
+  scanSame?: NativeScanSame;
   governor: CompressionGovernor;
   queue: SendQueue;
   waits: SessionWaits;
@@ -140,11 +145,28 @@ export class Scanner {
     stats.doneBytes = resumeFrom;
     const payloadAtStart = stats.payloadBytes;
     let lastMark = resumeFrom;
-    const hashing = this.p.readHashed ? { chunkSize: cs, readHashed: this.p.readHashed } : undefined;
+    const hashing: ReadHashing | undefined = this.p.readHashed ? { chunkSize: cs, readHashed: this.p.readHashed } : undefined;
+    if (hashing && this.p.scanSame) hashing.stretches = { scanSame: this.p.scanSame, expected: (offset, length) => this.expected(offset, length) };
     for await (const read of readVolume(source, resumeFrom, size, this.pool, READ_BYTES, hashing)) {
       if (this.stopped()) {
-        read.release();
+        if (read instanceof SourceRead) read.release();
         break;
+      }
+      if (read instanceof SameStretch) {
+        // Every chunk as the receiver has it: nothing to send; its hashes are the receiver's entries.
+        stats.bytesRead += read.length;
+        this.digest.update(read.expected);
+        await this.flushZero(read.offset);
+        let zeroBytes = 0;
+        for (let i = 0; i * 8 < read.expected.length; i++) {
+          if (read.expected.readUInt32BE(i * 8) === 0 && read.expected.readUInt32BE(i * 8 + 4) === 0) zeroBytes += Math.min(cs, read.length - i * cs);
+        }
+        stats.bytesSkippedZero += zeroBytes;
+        stats.bytesSkippedUnchanged += read.length - zeroBytes;
+        stats.doneBytes += read.length;
+        lastMark = await this.mark(read.offset + read.length, lastMark);
+        this.p.onProgress();
+        continue;
       }
       stats.bytesRead += read.data.length;
       const { entries, index } = await cursor.locate(read.offset / cs);
@@ -183,18 +205,35 @@ export class Scanner {
         }
       }
       read.release();
-      const end = read.offset + read.data.length;
-      if (end - lastMark >= MARK_EVERY_SCANNED) {
-        await this.flushZero(end);
-        await queue.push({ kind: 'mark', frontier: end, final: false });
-        lastMark = end;
-      }
+      lastMark = await this.mark(read.offset + read.data.length, lastMark);
       this.p.onProgress();
     }
     if (this.stopped()) return;
     await this.flushZero(size);
     await queue.push({ kind: 'mark', frontier: size, final: true });
     this.done = true;
+  }
+
+  /** A mark at `end` when the scan has gone MARK_EVERY_SCANNED past the last one; the last mark's frontier. */
+  private async mark(end: number, lastMark: number): Promise<number> {
+    if (end - lastMark < MARK_EVERY_SCANNED) return lastMark;
+    await this.flushZero(end);
+    await this.p.queue.push({ kind: 'mark', frontier: end, final: false });
+    return end;
+  }
+
+  /**
+   * The receiver's entries for [offset, offset + length) when a stretch there can be scanned (source-reader.ts,
+   * Stretches): every one known, and at hand without moving the cursor (ManifestCursor.peek).
+   */
+  private async expected(offset: number, length: number): Promise<Buffer | undefined> {
+    const cs = this.p.chunkSize;
+    const entries = await this.p.cursor.peek(offset / cs, Math.ceil(length / cs));
+    if (!entries) return undefined;
+    for (let i = 0; i < entries.length; i += 8) {
+      if (entries.readUInt32BE(i) === 0 && entries.readUInt32BE(i + 4) === UNKNOWN_LOW) return undefined;
+    }
+    return entries;
   }
 
   /** Queues the pending zero run, if any; `frontier` is how far the volume is accounted for once it is sent. */

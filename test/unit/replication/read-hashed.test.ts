@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadChunkHasher, UNKNOWN_HASH } from '../../../src/protocol/chunk-hash.js';
 import { loadNativeFs, type NativeReadHashed } from '../../../src/platform/native-fs.js';
 import { chunkRead } from '../../../src/replication/block/chunker.js';
-import { FixedBufferSet, readVolume, type SourceRead } from '../../../src/replication/block/source-reader.js';
+import { FixedBufferSet, readVolume, SameStretch, type SourceRead } from '../../../src/replication/block/source-reader.js';
 import { needs } from '../../helpers/requirements.js';
 
 const built = fileURLToPath(new URL('../../../dist/native/ferry-fs.node', import.meta.url));
@@ -201,5 +201,118 @@ describe.runIf(has)('readHashed', async () => {
       expect(set.allocated).toBeLessThanOrEqual(3);
     }
     expect(existsSync(file)).toBe(true);
+  });
+
+  describe('scanSame: stretches compared with the receiver\'s entries', () => {
+    const scanSame = () => {
+      const fn = loadNativeFs(built)?.scanSame;
+      expect(fn, 'built with readHashed, so with scanSame').toBeTypeOf('function');
+      return fn!;
+    };
+    /** The canonical hashes of the whole file as the receiver's entries (u64 BE), with chunk `off` changed. */
+    const entries = (off?: number): Buffer => {
+      const list = canonical(data, CS);
+      const b = Buffer.alloc(list.length * 8);
+      list.forEach((h, i) => b.writeBigUInt64BE(i === off ? h ^ 0x5an : h, i * 8));
+      return b;
+    };
+    const R = READ;
+
+    it('reads alternate reads of a stretch, and stops at the first that differs or is short, its bytes and hashes kept', async () => {
+      const fn = scanSame();
+      const fd = openSync(file, 'r');
+      try {
+        const buf = Buffer.alloc(R);
+        const hashes = Buffer.alloc((R / CS) * 8);
+        // Everything as the receiver has it, from both starting reads of a pair.
+        for (const start of [0, R]) expect(await fn(fd, buf, start, CS, hashes, 0, 2 * R, data.length, entries())).toEqual({ at: data.length, got: 0 });
+        // Chunk 19 is in read 2 (chunks 16-23): the even reads stop there, the odd ones do not see it.
+        expect(await fn(fd, buf, 0, CS, hashes, 0, 2 * R, data.length, entries(19))).toEqual({ at: 2 * R, got: R });
+        expect(buf.equals(data.subarray(2 * R, 3 * R))).toBe(true);
+        expect(asList(hashes, R / CS)).toEqual(canonical(data.subarray(2 * R, 3 * R), CS));
+        expect(await fn(fd, buf, R, CS, hashes, 0, 2 * R, data.length, entries(19))).toEqual({ at: data.length, got: 0 });
+        // The last read is short of the claimed end: the file ended.
+        const claimed = 5 * R + R / 2;
+        const longer = Buffer.concat([entries(), Buffer.alloc(8 * 64)]);
+        expect(await fn(fd, buf, 0, CS, hashes, 0, 2 * R, claimed, longer)).toEqual({ at: 4 * R, got: data.length - 4 * R });
+        // A stretch that starts inside the volume: expected[0] is the chunk at base.
+        expect(await fn(fd, buf, 3 * R, CS, hashes, 2 * R, R, data.length, entries().subarray(2 * (R / CS) * 8))).toEqual({ at: data.length, got: 0 });
+      } finally {
+        closeSync(fd);
+      }
+    });
+
+    it('refuses what it cannot do', () => {
+      const fn = scanSame();
+      const buf = Buffer.alloc(R);
+      const hashes = Buffer.alloc((R / CS) * 8);
+      const all = entries();
+      const call = (...a: unknown[]) => (fn as unknown as (...x: unknown[]) => unknown)(...a);
+      expect(() => call(0, buf, 0, CS, hashes, 0, R / 2, data.length, all)).toThrow(RangeError); // a step inside the buffer
+      expect(() => call(0, buf, 0, CS, hashes, 0, R, data.length, all.subarray(8))).toThrow(RangeError); // an entry short
+      expect(() => call(0, buf, CS / 2, CS, hashes, 0, R, data.length, all)).toThrow(RangeError); // not at a chunk from base
+      expect(() => call(0, buf, R, CS, hashes, 2 * R, R, data.length, all)).toThrow(RangeError); // before base
+      expect(() => call(0, buf, R, CS, hashes, 0, R, R, all)).toThrow(RangeError); // at the end
+      expect(() => call(0, buf, 0, CS, hashes, 0, R, data.length)).toThrow(TypeError);
+    });
+
+    it('through readVolume: an unchanged stretch comes as one SameStretch; a change as the read that has it, then read by read', async () => {
+      const fn = readHashed();
+      const run = async (expected: Buffer | undefined) => {
+        const set = new FixedBufferSet(6, R);
+        const items: Array<string> = [];
+        let at = 0;
+        const stretches = { scanSame: scanSame(), expected: async (offset: number, length: number) => expected?.subarray((offset / CS) * 8, Math.ceil((offset + length) / CS) * 8) };
+        for await (const r of readVolume(file, 0, data.length, set, R, { chunkSize: CS, readHashed: fn, stretches })) {
+          expect(r.offset).toBe(at);
+          if (r instanceof SameStretch) {
+            items.push(`same ${r.offset}+${r.length}`);
+            expect(asList(r.expected, Math.ceil(r.length / CS))).toEqual(canonical(data.subarray(r.offset, r.offset + r.length), CS));
+            at += r.length;
+            continue;
+          }
+          items.push(`read ${r.offset}+${r.data.length}`);
+          expect(r.data.equals(data.subarray(at, at + r.data.length))).toBe(true);
+          expect(asList(r.hashes!, Math.ceil(r.data.length / CS))).toEqual(canonical(r.data, CS));
+          at += r.data.length;
+          r.release();
+        }
+        expect(at).toBe(data.length);
+        return { items, set };
+      };
+      const tail = data.length - 4 * R;
+      expect((await run(entries())).items).toEqual([`same 0+${data.length}`]);
+      expect((await run(entries(19))).items).toEqual([`same 0+${2 * R}`, `read ${2 * R}+${R}`, `read ${3 * R}+${R}`, `read ${4 * R}+${tail}`]);
+      // Chunk 9 is in read 1, the odd job's: the even job's read 2, scanned too, is read again.
+      expect((await run(entries(9))).items).toEqual([`same 0+${R}`, `read ${R}+${R}`, `read ${2 * R}+${R}`, `read ${3 * R}+${R}`, `read ${4 * R}+${tail}`]);
+      // The last chunk (short) differs.
+      const last = Math.ceil(data.length / CS) - 1;
+      expect((await run(entries(last))).items).toEqual([`same 0+${4 * R}`, `read ${4 * R}+${tail}`]);
+      // Nothing to compare with: read by read, as without stretches.
+      const plain = await run(undefined);
+      expect(plain.items).toEqual([0, 1, 2, 3].map((i) => `read ${i * R}+${R}`).concat(`read ${4 * R}+${tail}`));
+      expect(plain.set.allocated).toBeLessThanOrEqual(3);
+    });
+
+    it('through readVolume: a consumer that stops after a stretch\'s read gets no more, and every buffer goes back', async () => {
+      const set = new FixedBufferSet(6, R);
+      const given: Buffer[] = [];
+      const give = set.give.bind(set);
+      set.give = (b: Buffer) => {
+        given.push(b);
+        give(b);
+      };
+      const all = entries(19);
+      const stretches = { scanSame: scanSame(), expected: async (offset: number, length: number) => all.subarray((offset / CS) * 8, Math.ceil((offset + length) / CS) * 8) };
+      const reads = readVolume(file, 0, data.length, set, R, { chunkSize: CS, readHashed: readHashed(), stretches });
+      expect((await reads.next()).value).toBeInstanceOf(SameStretch);
+      const read = (await reads.next()).value as SourceRead;
+      expect(read.offset).toBe(2 * R);
+      await reads.return(undefined);
+      read.release();
+      // Two buffers for the pair: the one read handed out, the other's given back at once.
+      expect(set.allocated).toBe(2);
+      expect(given).toHaveLength(2);
+    });
   });
 });
