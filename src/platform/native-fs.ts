@@ -90,8 +90,10 @@ export type NativeReadHashed = (fd: number, buffer: Uint8Array, position: number
  * reads `buffer.length` bytes at `position`, `position + step`, … while below `end`, hashing each read's chunks
  * as NativeReadHashed does, and stops at the first read whose hashes are not all equal to `expected` (u64 BE, one
  * per chunk from `base`) or that is short (the file ended): `at` is that read's offset and `got` its bytes read,
- * its bytes left in `buffer` and its hashes in `hashes`. Every read matched: `at` is `end`, `got` 0. The buffers
- * must stay in place (not transferred) until it settles, and the fd open.
+ * its bytes left in `buffer` and its hashes in `hashes`; it then lowers `limit[0]` to `at`. No read at or past
+ * `limit[0]` is started (the job stops there, `got` 0): the jobs of one stretch share it, and the caller stops
+ * them by setting it to 0. Every read matched: `at` is `end`, `got` 0. The buffers must stay in place (not
+ * transferred) until it settles, and the fd open.
  */
 export type NativeScanSame = (
   fd: number,
@@ -103,6 +105,7 @@ export type NativeScanSame = (
   step: number,
   end: number,
   expected: Uint8Array,
+  limit: BigInt64Array,
 ) => Promise<{ at: number; got: number }>;
 
 /**

@@ -49,18 +49,12 @@ export class ManifestCursor {
   }
 
   /**
-   * The entries of chunks [k, k + count) without moving the cursor off the range its user is in (the source's
-   * reads run ahead of the scan that locates): from the range it holds or the one it fetched ahead (the first
-   * ranges are fetched when it holds none). Undefined when k's range is neither, or the chunks cross its end.
+   * The entries of chunks [k, k + count), as `locate` finds them (and so moving the cursor as it does: callers go
+   * forward through the volume); undefined when they cross the end of a range or of the volume.
    */
-  async peek(k: number, count: number): Promise<Buffer | undefined> {
-    const rangeFirst = k - (k % MANIFEST_RANGE_CHUNKS);
-    if (k - rangeFirst + count > MANIFEST_RANGE_CHUNKS || k + count > this.chunkCount) return undefined;
-    if (!this.current) await this.locate(k);
-    const range = this.current?.first === rangeFirst ? this.current : this.ahead?.first === rangeFirst ? this.ahead : undefined;
-    if (!range) return undefined;
-    const entries = await range.entries;
-    const index = k - rangeFirst;
+  async slice(k: number, count: number): Promise<Buffer | undefined> {
+    if ((k % MANIFEST_RANGE_CHUNKS) + count > MANIFEST_RANGE_CHUNKS || k + count > this.chunkCount) return undefined;
+    const { entries, index } = await this.locate(k);
     return entries.length < (index + count) * 8 ? undefined : entries.subarray(index * 8, (index + count) * 8);
   }
 

@@ -224,11 +224,12 @@ export class Scanner {
 
   /**
    * The receiver's entries for [offset, offset + length) when a stretch there can be scanned (source-reader.ts,
-   * Stretches): every one known, and at hand without moving the cursor (ManifestCursor.peek).
+   * Stretches): every one known. readVolume asks only once the scan has taken every read before `offset`, so the
+   * cursor goes forward (ManifestCursor.slice).
    */
   private async expected(offset: number, length: number): Promise<Buffer | undefined> {
     const cs = this.p.chunkSize;
-    const entries = await this.p.cursor.peek(offset / cs, Math.ceil(length / cs));
+    const entries = await this.p.cursor.slice(offset / cs, Math.ceil(length / cs));
     if (!entries) return undefined;
     for (let i = 0; i < entries.length; i += 8) {
       if (entries.readUInt32BE(i) === 0 && entries.readUInt32BE(i + 4) === UNKNOWN_LOW) return undefined;

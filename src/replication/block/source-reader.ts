@@ -192,6 +192,13 @@ export interface Stretches {
 export const STRETCH_BYTES = 64 * 1024 * 1024;
 /** Where a stretch cannot be scanned, this much is read read by read before the next try. */
 const PLAIN_BYTES = 16 * STRETCH_BYTES;
+/**
+ * After a stretch that differed, read by read up to 2, 4, … 16 stretches from its start (doubling with each such
+ * stretch in a row; one that matched throughout starts again at 1): a volume that changes everywhere (a full copy
+ * onto a target the receiver knows to be zeros, a delta after scattered writes) is read as before, with few
+ * scans that stop early and few places where the reads ahead drain.
+ */
+const MAX_BACKOFF = 4;
 
 /** A stretch of the volume whose every chunk equals the receiver's entry (`expected`, u64 BE each). */
 export class SameStretch {
@@ -225,6 +232,8 @@ export async function* readVolume(
   // Reads whose I/O has started, and whether the consumer has stopped (see the end).
   const io = new Set<Promise<unknown>>();
   let closed = false;
+  // The limits of the stretch scans running: set to 0 when the consumer stops, so they end at their next read.
+  const limits = new Set<BigInt64Array>();
   const started = <T>(p: Promise<T>): Promise<T> => {
     io.add(p);
     const gone = () => io.delete(p);
@@ -304,8 +313,15 @@ export async function* readVolume(
         throw new Error(`source ${path} was closed`);
       }
       const hashes = bufs.map(() => Buffer.allocUnsafe(Math.ceil(readBytes / cs) * 8));
-      const runs = bufs.map((b, i) => started(st.scanSame(fh.fd, b.subarray(0, readBytes), start + i * readBytes, cs, hashes[i]!, start, jobs * readBytes, end, expected)));
+      // Shared by both jobs: the first to stop keeps the other from reading on past it (and the end stops both).
+      const limit = new BigInt64Array([BigInt(end)]);
+      limits.add(limit);
+      // A call that throws (arguments refused, the job not started) becomes a rejection like a failed read.
+      const runs = bufs.map((b, i) =>
+        started((async () => st.scanSame(fh.fd, b.subarray(0, readBytes), start + i * readBytes, cs, hashes[i]!, start, jobs * readBytes, end, expected, limit))()),
+      );
       const settled = await Promise.allSettled(runs);
+      limits.delete(limit);
       const failed = settled.find((r) => r.status === 'rejected');
       if (failed) {
         for (const b of bufs) pool.give(b);
@@ -337,14 +353,19 @@ export async function* readVolume(
       return { items, next };
     };
     let pos = from;
+    let differed = 0;
     while (pos < size) {
       const st = hashing?.stretches;
       let to = size;
       if (st && hashing) {
-        const end = Math.min(size, pos + STRETCH_BYTES);
+        // Stretches at whole multiples of STRETCH_BYTES in the volume: a manifest range (65,536 chunks of at least
+        // 4 KiB: 256 MiB or more) then never splits one, after a resumed start too.
+        const end = Math.min(size, pos - (pos % STRETCH_BYTES) + STRETCH_BYTES);
         const expected = await st.expected(pos, end - pos);
         if (expected) {
+          const start = pos;
           const { items, next } = await scan(st, hashing, pos, end, expected);
+          differed = next < end || items.some((x) => x instanceof SourceRead) ? Math.min(differed + 1, MAX_BACKOFF) : 0;
           let handed = 0;
           try {
             for (const item of items) {
@@ -356,8 +377,8 @@ export async function* readVolume(
             for (const item of items.slice(handed)) if (item instanceof SourceRead) item.release();
           }
           pos = next;
-          to = end;
-        } else to = Math.min(size, pos + PLAIN_BYTES);
+          to = differed > 0 ? Math.min(size, start - (start % STRETCH_BYTES) + STRETCH_BYTES * 2 ** differed) : end;
+        } else to = Math.min(size, pos - (pos % PLAIN_BYTES) + PLAIN_BYTES);
       }
       if (pos < to) yield* plain(pos, to);
       pos = to;
@@ -367,6 +388,7 @@ export async function* readVolume(
     // the fd by its number, which must not be closed (and perhaps reused) under it. A read still waiting for
     // a buffer does not start. Their buffers go back to the pool.
     closed = true;
+    for (const l of limits) l[0] = 0n;
     while (io.size > 0) await Promise.allSettled([...io]);
     await fh.close();
   }

@@ -221,22 +221,29 @@ describe.runIf(has)('readHashed', async () => {
     it('reads alternate reads of a stretch, and stops at the first that differs or is short, its bytes and hashes kept', async () => {
       const fn = scanSame();
       const fd = openSync(file, 'r');
+      const limit = (at = data.length) => new BigInt64Array([BigInt(at)]);
       try {
         const buf = Buffer.alloc(R);
         const hashes = Buffer.alloc((R / CS) * 8);
         // Everything as the receiver has it, from both starting reads of a pair.
-        for (const start of [0, R]) expect(await fn(fd, buf, start, CS, hashes, 0, 2 * R, data.length, entries())).toEqual({ at: data.length, got: 0 });
-        // Chunk 19 is in read 2 (chunks 16-23): the even reads stop there, the odd ones do not see it.
-        expect(await fn(fd, buf, 0, CS, hashes, 0, 2 * R, data.length, entries(19))).toEqual({ at: 2 * R, got: R });
+        for (const start of [0, R]) expect(await fn(fd, buf, start, CS, hashes, 0, 2 * R, data.length, entries(), limit())).toEqual({ at: data.length, got: 0 });
+        // Chunk 19 is in read 2 (chunks 16-23): the even reads stop there and lower the shared limit to it; the odd
+        // ones do not see it, and with that limit do not read past it either.
+        const shared = limit();
+        expect(await fn(fd, buf, 0, CS, hashes, 0, 2 * R, data.length, entries(19), shared)).toEqual({ at: 2 * R, got: R });
+        expect(shared[0]).toBe(BigInt(2 * R));
         expect(buf.equals(data.subarray(2 * R, 3 * R))).toBe(true);
         expect(asList(hashes, R / CS)).toEqual(canonical(data.subarray(2 * R, 3 * R), CS));
-        expect(await fn(fd, buf, R, CS, hashes, 0, 2 * R, data.length, entries(19))).toEqual({ at: data.length, got: 0 });
+        expect(await fn(fd, buf, R, CS, hashes, 0, 2 * R, data.length, entries(19), shared)).toEqual({ at: 3 * R, got: 0 });
+        expect(await fn(fd, buf, R, CS, hashes, 0, 2 * R, data.length, entries(19), limit())).toEqual({ at: data.length, got: 0 });
+        // Stopped by the caller: nothing read.
+        expect(await fn(fd, buf, 0, CS, hashes, 0, 2 * R, data.length, entries(), limit(0))).toEqual({ at: 0, got: 0 });
         // The last read is short of the claimed end: the file ended.
         const claimed = 5 * R + R / 2;
         const longer = Buffer.concat([entries(), Buffer.alloc(8 * 64)]);
-        expect(await fn(fd, buf, 0, CS, hashes, 0, 2 * R, claimed, longer)).toEqual({ at: 4 * R, got: data.length - 4 * R });
+        expect(await fn(fd, buf, 0, CS, hashes, 0, 2 * R, claimed, longer, limit(claimed))).toEqual({ at: 4 * R, got: data.length - 4 * R });
         // A stretch that starts inside the volume: expected[0] is the chunk at base.
-        expect(await fn(fd, buf, 3 * R, CS, hashes, 2 * R, R, data.length, entries().subarray(2 * (R / CS) * 8))).toEqual({ at: data.length, got: 0 });
+        expect(await fn(fd, buf, 3 * R, CS, hashes, 2 * R, R, data.length, entries().subarray(2 * (R / CS) * 8), limit())).toEqual({ at: data.length, got: 0 });
       } finally {
         closeSync(fd);
       }
@@ -247,13 +254,16 @@ describe.runIf(has)('readHashed', async () => {
       const buf = Buffer.alloc(R);
       const hashes = Buffer.alloc((R / CS) * 8);
       const all = entries();
+      const lim = new BigInt64Array([BigInt(data.length)]);
       const call = (...a: unknown[]) => (fn as unknown as (...x: unknown[]) => unknown)(...a);
-      expect(() => call(0, buf, 0, CS, hashes, 0, R / 2, data.length, all)).toThrow(RangeError); // a step inside the buffer
-      expect(() => call(0, buf, 0, CS, hashes, 0, R, data.length, all.subarray(8))).toThrow(RangeError); // an entry short
-      expect(() => call(0, buf, CS / 2, CS, hashes, 0, R, data.length, all)).toThrow(RangeError); // not at a chunk from base
-      expect(() => call(0, buf, R, CS, hashes, 2 * R, R, data.length, all)).toThrow(RangeError); // before base
-      expect(() => call(0, buf, R, CS, hashes, 0, R, R, all)).toThrow(RangeError); // at the end
-      expect(() => call(0, buf, 0, CS, hashes, 0, R, data.length)).toThrow(TypeError);
+      expect(() => call(0, buf, 0, CS, hashes, 0, R / 2, data.length, all, lim)).toThrow(RangeError); // a step inside the buffer
+      expect(() => call(0, buf, 0, CS, hashes, 0, R, data.length, all.subarray(8), lim)).toThrow(RangeError); // an entry short
+      expect(() => call(0, buf, CS / 2, CS, hashes, 0, R, data.length, all, lim)).toThrow(RangeError); // not at a chunk from base
+      expect(() => call(0, buf, R, CS, hashes, 2 * R, R, data.length, all, lim)).toThrow(RangeError); // before base
+      expect(() => call(0, buf, R, CS, hashes, 0, R, R, all, lim)).toThrow(RangeError); // at the end
+      expect(() => call(0, buf, 0, CS, hashes, 0, R, data.length, all, new BigInt64Array(0))).toThrow(RangeError); // no room for the limit
+      expect(() => call(0, buf, 0, CS, hashes, 0, R, data.length, all, Buffer.alloc(8))).toThrow(TypeError); // not an int64 cell
+      expect(() => call(0, buf, 0, CS, hashes, 0, R, data.length, all)).toThrow(TypeError);
     });
 
     it('through readVolume: an unchanged stretch comes as one SameStretch; a change as the read that has it, then read by read', async () => {
@@ -267,6 +277,7 @@ describe.runIf(has)('readHashed', async () => {
           expect(r.offset).toBe(at);
           if (r instanceof SameStretch) {
             items.push(`same ${r.offset}+${r.length}`);
+            expect(r.expected.length).toBe(Math.ceil(r.length / CS) * 8);
             expect(asList(r.expected, Math.ceil(r.length / CS))).toEqual(canonical(data.subarray(r.offset, r.offset + r.length), CS));
             at += r.length;
             continue;
@@ -292,6 +303,52 @@ describe.runIf(has)('readHashed', async () => {
       const plain = await run(undefined);
       expect(plain.items).toEqual([0, 1, 2, 3].map((i) => `read ${i * R}+${R}`).concat(`read ${4 * R}+${tail}`));
       expect(plain.set.allocated).toBeLessThanOrEqual(3);
+    });
+
+    it('through readVolume: stretches lie at multiples of 64 MiB in the volume, from a resumed start too, and after one that differed the reads go on read by read', async () => {
+      // 130 MiB, sparse, with data at 10, 70 and 129 MiB: stretches [4, 64), [64, 128), [128, 130) MiB.
+      const MiB = 1024 * 1024;
+      const big = join(dir, 'big.img');
+      const fd = openSync(big, 'w');
+      ftruncateSync(fd, 130 * MiB);
+      for (const at of [10, 70, 129]) writeSync(fd, randomBytes(64 * 1024), 0, 64 * 1024, at * MiB);
+      closeSync(fd);
+      const bytes = readFileSync(big);
+      const list = canonical(bytes, CS);
+      const run = async (changed?: number) => {
+        const all = Buffer.alloc(list.length * 8);
+        list.forEach((h, i) => all.writeBigUInt64BE(i === changed ? h ^ 1n : h, i * 8));
+        const asked: string[] = [];
+        const stretches = {
+          scanSame: scanSame(),
+          expected: async (offset: number, length: number) => {
+            asked.push(`${offset / MiB}+${length / MiB}`);
+            return all.subarray((offset / CS) * 8, Math.ceil((offset + length) / CS) * 8);
+          },
+        };
+        const items: string[] = [];
+        let at = 4 * MiB;
+        for await (const r of readVolume(big, 4 * MiB, bytes.length, new FixedBufferSet(6, R), R, { chunkSize: CS, readHashed: readHashed(), stretches })) {
+          expect(r.offset).toBe(at);
+          if (r instanceof SameStretch) {
+            items.push(`same ${r.offset / MiB}+${r.length / MiB}`);
+            expect(r.expected.equals(all.subarray((r.offset / CS) * 8, ((r.offset + r.length) / CS) * 8))).toBe(true);
+            at += r.length;
+          } else {
+            expect(r.data.equals(bytes.subarray(at, at + r.data.length))).toBe(true);
+            at += r.data.length;
+            r.release();
+          }
+        }
+        expect(at).toBe(bytes.length);
+        return { asked, items };
+      };
+      expect(await run()).toEqual({ asked: ['4+60', '64+64', '128+2'], items: ['same 4+60', 'same 64+64', 'same 128+2'] });
+      // A change at 70 MiB: the second stretch stops at its read there, and the rest of the volume (up to two stretches
+      // from that stretch's start) is read read by read.
+      const changed = await run((70 * MiB) / CS);
+      expect(changed.asked).toEqual(['4+60', '64+64']);
+      expect(changed.items).toEqual(['same 4+60', 'same 64+6']);
     });
 
     it('through readVolume: a consumer that stops after a stretch\'s read gets no more, and every buffer goes back', async () => {
