@@ -1357,7 +1357,11 @@ static void hash_execute(napi_env env, void *data) {
     }
     size_t n = (uint64_t)(job->end - at) < job->len ? (size_t)(job->end - at) : job->len;
     job->err = read_range(job->fd, job->data, n, at, &got);
-    if (job->err != 0) return;
+    if (job->err != 0) {
+      // The other job need not read on: the stretch fails.
+      __atomic_store_n(job->limit, 0, __ATOMIC_RELEASE);
+      return;
+    }
     const unsigned char *expected = job->expected + (size_t)((at - job->base) / (int64_t)job->chunk) * 8;
     if (!hash_chunks(job->data, got, job->chunk, job->hashes, expected) || got < n) {
       job->at = at;

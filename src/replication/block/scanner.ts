@@ -146,7 +146,9 @@ export class Scanner {
     const payloadAtStart = stats.payloadBytes;
     let lastMark = resumeFrom;
     const hashing: ReadHashing | undefined = this.p.readHashed ? { chunkSize: cs, readHashed: this.p.readHashed } : undefined;
-    if (hashing && this.p.scanSame) hashing.stretches = { scanSame: this.p.scanSame, expected: (offset, length) => this.expected(offset, length) };
+    if (hashing && this.p.scanSame) {
+      hashing.stretches = { scanSame: this.p.scanSame, expected: (offset, length) => this.expected(offset, length), ...(this.p.signal ? { signal: this.p.signal } : {}) };
+    }
     for await (const read of readVolume(source, resumeFrom, size, this.pool, READ_BYTES, hashing)) {
       if (this.stopped()) {
         if (read instanceof SourceRead) read.release();

@@ -186,6 +186,8 @@ export interface Stretches {
    * UNKNOWN: a first pass has nothing to compare with) and all of them at hand; else undefined.
    */
   expected(offset: number, length: number): Promise<Buffer | undefined>;
+  /** Stops a running scan at its next read (the pass's signal); readVolume then ends after what matched. */
+  signal?: AbortSignal;
 }
 
 /** A stretch scanned by Stretches. */
@@ -232,8 +234,6 @@ export async function* readVolume(
   // Reads whose I/O has started, and whether the consumer has stopped (see the end).
   const io = new Set<Promise<unknown>>();
   let closed = false;
-  // The limits of the stretch scans running: set to 0 when the consumer stops, so they end at their next read.
-  const limits = new Set<BigInt64Array>();
   const started = <T>(p: Promise<T>): Promise<T> => {
     io.add(p);
     const gone = () => io.delete(p);
@@ -303,7 +303,8 @@ export async function* readVolume(
       }
     }
     // [start, end) scanned by two jobs taking alternate reads; what matched, then the read that did not (if any).
-    const scan = async (st: Stretches, h: ReadHashing, start: number, end: number, expected: Buffer): Promise<{ items: Array<SourceRead | SameStretch>; next: number }> => {
+    // `halted`: the pass was stopped during the scan (Stretches.signal); the items are then the part that matched.
+    const scan = async (st: Stretches, h: ReadHashing, start: number, end: number, expected: Buffer): Promise<{ items: Array<SourceRead | SameStretch>; next: number; halted: boolean }> => {
       const cs = h.chunkSize;
       const jobs = end - start > readBytes ? 2 : 1;
       const bufs: Buffer[] = [];
@@ -313,24 +314,46 @@ export async function* readVolume(
         throw new Error(`source ${path} was closed`);
       }
       const hashes = bufs.map(() => Buffer.allocUnsafe(Math.ceil(readBytes / cs) * 8));
-      // Shared by both jobs: the first to stop keeps the other from reading on past it (and the end stops both).
+      // Shared by both jobs: the first to stop keeps the other from reading on past it (and the end stops both). 0
+      // stops both at their next read: the pass stopped, or the other job could not start.
       const limit = new BigInt64Array([BigInt(end)]);
-      limits.add(limit);
+      let halted = false;
+      const halt = () => {
+        halted = true;
+        Atomics.store(limit, 0, 0n);
+      };
+      if (st.signal?.aborted) halt();
+      st.signal?.addEventListener('abort', halt, { once: true });
       // A call that throws (arguments refused, the job not started) becomes a rejection like a failed read.
       const runs = bufs.map((b, i) =>
-        started((async () => st.scanSame(fh.fd, b.subarray(0, readBytes), start + i * readBytes, cs, hashes[i]!, start, jobs * readBytes, end, expected, limit))()),
+        started(
+          (async () => {
+            try {
+              return await st.scanSame(fh.fd, b.subarray(0, readBytes), start + i * readBytes, cs, hashes[i]!, start, jobs * readBytes, end, expected, limit);
+            } catch (e) {
+              Atomics.store(limit, 0, 0n);
+              throw e;
+            }
+          })(),
+        ),
       );
       const settled = await Promise.allSettled(runs);
-      limits.delete(limit);
+      st.signal?.removeEventListener('abort', halt);
       const failed = settled.find((r) => r.status === 'rejected');
       if (failed) {
         for (const b of bufs) pool.give(b);
         throw (failed as PromiseRejectedResult).reason;
       }
       const results = settled.map((r) => (r as PromiseFulfilledResult<{ at: number; got: number }>).value);
+      // Every read below the first stop was read and matched by the job it fell to (each stops at its first change).
       const stop = Math.min(...results.map((r) => r.at));
       const items: Array<SourceRead | SameStretch> = [];
       if (stop > start) items.push(new SameStretch(start, stop - start, expected.subarray(0, Math.ceil((stop - start) / cs) * 8)));
+      if (halted) {
+        // Stopped: a job's `at` may be a read it did not make; nothing after the matched part is handed on.
+        for (const b of bufs) pool.give(b);
+        return { items, next: stop, halted };
+      }
       let next = end;
       let short: FerryError | undefined;
       results.forEach((r, i) => {
@@ -350,7 +373,7 @@ export async function* readVolume(
         next = stop + n;
       });
       if (short) throw short;
-      return { items, next };
+      return { items, next, halted };
     };
     let pos = from;
     let differed = 0;
@@ -364,7 +387,7 @@ export async function* readVolume(
         const expected = await st.expected(pos, end - pos);
         if (expected) {
           const start = pos;
-          const { items, next } = await scan(st, hashing, pos, end, expected);
+          const { items, next, halted } = await scan(st, hashing, pos, end, expected);
           differed = next < end || items.some((x) => x instanceof SourceRead) ? Math.min(differed + 1, MAX_BACKOFF) : 0;
           let handed = 0;
           try {
@@ -376,6 +399,8 @@ export async function* readVolume(
             // The consumer stopped: the read it was not given goes back.
             for (const item of items.slice(handed)) if (item instanceof SourceRead) item.release();
           }
+          // The pass was stopped: no more reads (the consumer sees the signal and ends the pass).
+          if (halted) return;
           pos = next;
           to = differed > 0 ? Math.min(size, start - (start % STRETCH_BYTES) + STRETCH_BYTES * 2 ** differed) : end;
         } else to = Math.min(size, pos - (pos % PLAIN_BYTES) + PLAIN_BYTES);
@@ -388,7 +413,6 @@ export async function* readVolume(
     // the fd by its number, which must not be closed (and perhaps reused) under it. A read still waiting for
     // a buffer does not start. Their buffers go back to the pool.
     closed = true;
-    for (const l of limits) l[0] = 0n;
     while (io.size > 0) await Promise.allSettled([...io]);
     await fh.close();
   }

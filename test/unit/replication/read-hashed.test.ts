@@ -351,6 +351,29 @@ describe.runIf(has)('readHashed', async () => {
       expect(changed.items).toEqual(['same 4+60', 'same 64+6']);
     });
 
+    it('through readVolume: a pass stopped as a stretch is scanned ends after what matched, its buffers back', async () => {
+      const set = new FixedBufferSet(6, R);
+      const ac = new AbortController();
+      const all = entries();
+      const stretches = {
+        scanSame: scanSame(),
+        signal: ac.signal,
+        // The pass stops as the scan is about to start: neither job reads.
+        expected: async (offset: number, length: number) => {
+          ac.abort();
+          return all.subarray((offset / CS) * 8, Math.ceil((offset + length) / CS) * 8);
+        },
+      };
+      const items: unknown[] = [];
+      for await (const r of readVolume(file, 0, data.length, set, R, { chunkSize: CS, readHashed: readHashed(), stretches })) items.push(r);
+      expect(items).toEqual([]);
+      expect(set.allocated).toBe(2);
+      // Both buffers are free again: two takes get them back without making more.
+      await set.take();
+      await set.take();
+      expect(set.allocated).toBe(2);
+    });
+
     it('through readVolume: a consumer that stops after a stretch\'s read gets no more, and every buffer goes back', async () => {
       const set = new FixedBufferSet(6, R);
       const given: Buffer[] = [];
