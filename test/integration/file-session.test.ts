@@ -265,28 +265,36 @@ function swapPass(top: string, dst: string, manifest: string, log: never, swap: 
   } : undefined);
 }
 
+/**
+ * `base`/name for the tests that act at a/0first's read: tree/a/0first (and tree/a/`sub`), elsewhere (and
+ * elsewhere/`sub`), an empty dst, the manifest's path, and a log whose warnings are kept.
+ */
+function swapLab(name: string, sub = '') {
+  const top = join(base, name);
+  const src = join(top, 'tree');
+  const dst = join(top, 'dst');
+  mkdirSync(join(src, 'a', sub), { recursive: true });
+  mkdirSync(join(top, 'elsewhere', sub), { recursive: true });
+  mkdirSync(dst);
+  writeFileSync(join(src, 'a', '0first'), 'first');
+  const warnings: string[] = [];
+  const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
+  return { top, src, dst, manifest: join(top, 'manifest'), warnings, log };
+}
+
 describe.runIf(env.ok)('a directory the walk cannot list', () => {
   it('keeps on the receiver what the last pass sent below it, and sends none of what a symlink put above it leads to', async () => {
     // tree/a/0first, tree/a/b/mine; elsewhere/b/secret. A full pass, then a delta during which a becomes a
     // symlink to elsewhere (at the first read in a, before the walk lists a/b): a/b cannot be listed (the
     // native lister refuses the symlink), and its old entries stay as they are.
     expect(nativeFsPath(), 'the native lister (npm run build)').not.toBeNull();
-    const top = join(base, 'unlisted');
-    const src = join(top, 'tree');
-    const dst = join(top, 'dst');
-    mkdirSync(join(src, 'a', 'b'), { recursive: true });
-    mkdirSync(join(top, 'elsewhere', 'b'), { recursive: true });
-    mkdirSync(dst);
-    writeFileSync(join(src, 'a', '0first'), 'first');
+    const { top, src, dst, manifest, warnings, log } = swapLab('unlisted', 'b');
     writeFileSync(join(src, 'a', 'b', 'mine'), 'mine');
     writeFileSync(join(top, 'elsewhere', 'b', 'secret'), 'not in the tree');
     // The other directory's xattrs must not arrive as a/b's either, and a/b's own must stay (its xattrs are read
     // on an fd opened like the listing; a directory replaced since the walk is left for the next pass).
     setAttributeSync(join(top, 'elsewhere', 'b'), 'user.secret', Buffer.from('elsewhere only'));
     setAttributeSync(join(src, 'a', 'b'), 'user.mine', Buffer.from('mine'));
-    const warnings: string[] = [];
-    const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
-    const manifest = join(top, 'manifest');
     const pass = (swap: boolean) => swapPass(top, dst, manifest, log, swap);
     await pass(false);
     expect(readFileSync(join(dst, 'a', 'b', 'mine'), 'utf8')).toBe('mine');
@@ -310,18 +318,10 @@ describe.runIf(env.ok)('a directory the walk cannot list', () => {
 
   it('never makes a file it kept unlisted a hard-link target: a file linked to it arrives with its own new bytes', async () => {
     expect(nativeFsPath(), 'the native lister (npm run build)').not.toBeNull();
-    const top = join(base, 'unlisted-link');
-    const src = join(top, 'tree');
-    const dst = join(top, 'dst');
-    mkdirSync(join(src, 'a', 'b'), { recursive: true });
+    const { top, src, dst, manifest, log } = swapLab('unlisted-link', 'b');
     mkdirSync(join(src, 'z'));
-    mkdirSync(join(top, 'elsewhere', 'b'), { recursive: true });
-    mkdirSync(dst);
-    writeFileSync(join(src, 'a', '0first'), 'first');
     writeFileSync(join(src, 'a', 'b', 'h'), 'old content');
     linkSync(join(src, 'a', 'b', 'h'), join(src, 'z', 'h'));
-    const log = { warn: () => {}, info: () => {}, debug: () => {} } as never;
-    const manifest = join(top, 'manifest');
     const pass = (swap: boolean) => swapPass(top, dst, manifest, log, swap);
     await pass(false);
     // The same inode, new bytes: z/h changes while a/b (holding its other name) cannot be listed.
@@ -343,20 +343,11 @@ describe.runIf(envFifo.ok)('a FIFO below a directory swapped for a symlink', () 
     // tree/a/0first, tree/a/p (a FIFO with trusted.mine); elsewhere/p, a FIFO with trusted.secret (trusted.*: a
     // FIFO takes no user.* xattrs). a becomes a symlink to elsewhere after a's listing, before p's header.
     expect(nativeFsPath(), 'the native module (npm run build)').not.toBeNull();
-    const top = join(base, 'fifo-swap');
-    const src = join(top, 'tree');
-    const dst = join(top, 'dst');
-    mkdirSync(join(src, 'a'), { recursive: true });
-    mkdirSync(join(top, 'elsewhere'));
-    mkdirSync(dst);
-    writeFileSync(join(src, 'a', '0first'), 'first');
+    const { top, src, dst, manifest, warnings, log } = swapLab('fifo-swap');
     sh('mkfifo', [join(src, 'a', 'p'), join(top, 'elsewhere', 'p')]);
     chmodSync(join(src, 'a', 'p'), 0o644);
     setAttributeSync(join(src, 'a', 'p'), 'trusted.mine', Buffer.from('mine'));
     setAttributeSync(join(top, 'elsewhere', 'p'), 'trusted.secret', Buffer.from('elsewhere only'));
-    const warnings: string[] = [];
-    const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
-    const manifest = join(top, 'manifest');
     const pass = (swap: boolean) => swapPass(top, dst, manifest, log, swap);
     await pass(false);
     expect([...readXattrs(Buffer.from(join(dst, 'a', 'p'))).keys()]).toEqual(['trusted.mine']);
@@ -379,16 +370,8 @@ describe.runIf(envFifo.ok)('a FIFO below a directory swapped for a symlink', () 
 
 describe.runIf(envFifo.ok)('a FIFO gone before its header', () => {
   it('is deleted on the receiver when it had changed, as a vanished file is, and not kept in the manifest', async () => {
-    const top = join(base, 'fifo-gone');
-    const src = join(top, 'tree');
-    const dst = join(top, 'dst');
-    mkdirSync(join(src, 'a'), { recursive: true });
-    mkdirSync(dst);
-    writeFileSync(join(src, 'a', '0first'), 'first');
+    const { src, dst, manifest, warnings, log } = swapLab('fifo-gone');
     sh('mkfifo', [join(src, 'a', 'q')]);
-    const warnings: string[] = [];
-    const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => {}, debug: () => {} } as never;
-    const manifest = join(top, 'manifest');
     // With `gone`, q goes after a's listing (q in it), before q's header.
     const pass = (gone: boolean) => hookedPass(src, dst, manifest, log, gone ? () => unlinkSync(join(src, 'a', 'q')) : undefined);
     await pass(false);
