@@ -303,8 +303,10 @@ export async function* readVolume(
       }
     }
     // [start, end) scanned by two jobs taking alternate reads; what matched, then the read that did not (if any).
-    // `halted`: the pass was stopped during the scan (Stretches.signal); the items are then the part that matched.
-    const scan = async (st: Stretches, h: ReadHashing, start: number, end: number, expected: Buffer): Promise<{ items: Array<SourceRead | SameStretch>; next: number; halted: boolean }> => {
+    // `differed`: a read that differs is among the items. `halted`: the pass was stopped during the scan
+    // (Stretches.signal); the items are then the part that matched.
+    type Scanned = { items: Array<SourceRead | SameStretch>; next: number; differed: boolean; halted: boolean };
+    const scan = async (st: Stretches, h: ReadHashing, start: number, end: number, expected: Buffer): Promise<Scanned> => {
       const cs = h.chunkSize;
       const jobs = end - start > readBytes ? 2 : 1;
       const bufs: Buffer[] = [];
@@ -349,34 +351,23 @@ export async function* readVolume(
       const stop = Math.min(...results.map((r) => r.at));
       const items: Array<SourceRead | SameStretch> = [];
       if (stop > start) items.push(new SameStretch(start, stop - start, expected.subarray(0, Math.ceil((stop - start) / cs) * 8)));
-      if (halted) {
-        // Stopped: a job's `at` may be a read it did not make; nothing after the matched part is handed on.
-        for (const b of bufs) pool.give(b);
-        return { items, next: stop, halted };
+      // Only the job whose read stopped the scan holds one to hand on (the other's, further on, is read again).
+      // Stopped by the signal, a job's `at` may be a read it did not make: nothing after the matched part goes on.
+      const holder = halted || stop === end ? -1 : results.findIndex((r) => r.at === stop);
+      for (const [i, b] of bufs.entries()) if (i !== holder) pool.give(b);
+      if (holder < 0) return { items, next: stop, differed: false, halted };
+      const buf = bufs[holder]!;
+      const n = Math.min(readBytes, end - stop);
+      if (results[holder]!.got < n) {
+        pool.give(buf);
+        throw ended(stop + results[holder]!.got);
       }
-      let next = end;
-      let short: FerryError | undefined;
-      results.forEach((r, i) => {
-        const buf = bufs[i]!;
-        // Only the job whose read stopped the scan first holds one to hand on (the other's, further on, is read again).
-        if (r.at !== stop || stop === end || short) {
-          pool.give(buf);
-          return;
-        }
-        const n = Math.min(readBytes, end - stop);
-        if (r.got < n) {
-          pool.give(buf);
-          short = ended(stop + r.got);
-          return;
-        }
-        items.push(new SourceRead(stop, buf.subarray(0, n), () => pool.give(buf), hashes[i]!.subarray(0, Math.ceil(n / cs) * 8)));
-        next = stop + n;
-      });
-      if (short) throw short;
-      return { items, next, halted };
+      items.push(new SourceRead(stop, buf.subarray(0, n), () => pool.give(buf), hashes[holder]!.subarray(0, Math.ceil(n / cs) * 8)));
+      return { items, next: stop + n, differed: true, halted };
     };
     let pos = from;
-    let differed = 0;
+    // Stretches in a row that differed (the backoff's exponent, at most MAX_BACKOFF).
+    let inARow = 0;
     while (pos < size) {
       const st = hashing?.stretches;
       let to = size;
@@ -387,8 +378,9 @@ export async function* readVolume(
         const expected = await st.expected(pos, end - pos);
         if (expected) {
           const start = pos;
-          const { items, next, halted } = await scan(st, hashing, pos, end, expected);
-          differed = next < end || items.some((x) => x instanceof SourceRead) ? Math.min(differed + 1, MAX_BACKOFF) : 0;
+          const scanned = await scan(st, hashing, pos, end, expected);
+          const { items, next, halted } = scanned;
+          inARow = scanned.differed ? Math.min(inARow + 1, MAX_BACKOFF) : 0;
           let handed = 0;
           try {
             for (const item of items) {
@@ -402,7 +394,7 @@ export async function* readVolume(
           // The pass was stopped: no more reads (the consumer sees the signal and ends the pass).
           if (halted) return;
           pos = next;
-          to = differed > 0 ? Math.min(size, start - (start % STRETCH_BYTES) + STRETCH_BYTES * 2 ** differed) : end;
+          to = inARow > 0 ? Math.min(size, start - (start % STRETCH_BYTES) + STRETCH_BYTES * 2 ** inARow) : end;
         } else to = Math.min(size, pos - (pos % PLAIN_BYTES) + PLAIN_BYTES);
       }
       if (pos < to) yield* plain(pos, to);
