@@ -195,6 +195,17 @@ function trusted(real: string): boolean {
   }
 }
 
+let procFdsThere: boolean | undefined;
+
+/**
+ * Whether /proc/self/fd is there (looked at once): what reading an entry by its name below a directory's fd
+ * needs (xattrs-linux.ts readXattrsBeneath; walker.ts checks it itself, on worker threads).
+ */
+export function procSelfFds(): boolean {
+  procFdsThere ??= existsSync('/proc/self/fd');
+  return procFdsThere;
+}
+
 let found: string | null | undefined;
 
 /** The module's functions on this thread, or null (see nativeFsPath). */

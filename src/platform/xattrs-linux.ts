@@ -17,9 +17,9 @@
 // applies a delta lists the xattrs of every entry it changes.
 
 import { isUtf8 } from 'node:buffer';
-import { closeSync, existsSync, lstatSync, openSync, statfsSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, statfsSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
-import { nativeFs, type NativeXattrList, type NativeXattrs } from './native-fs.js';
+import { nativeFs, procSelfFds, type NativeXattrList, type NativeXattrs } from './native-fs.js';
 import { xattrCopied, xattrJudgedByValue } from './xattr-names.js';
 import { XATTRS_REFUSED, XattrPathError } from './xattr-ops.js';
 
@@ -109,7 +109,7 @@ export function readXattrsDirBeneath(abs: Buffer, rootLength: number): Map<strin
 export function readXattrsBeneath(abs: Buffer, rootLength: number): Map<string, Buffer> | undefined | null {
   const n = nativeFs();
   const slash = abs.lastIndexOf(0x2f);
-  if (!n || slash < rootLength || !procFds()) return undefined;
+  if (!n || slash < rootLength || !procSelfFds()) return undefined;
   const fd = n.openDirBeneath(abs.subarray(0, slash), rootLength);
   try {
     return readXattrsNative(n.xattrs, Buffer.concat([Buffer.from(`/proc/self/fd/${fd}/`), abs.subarray(slash + 1)]));
@@ -119,14 +119,6 @@ export function readXattrsBeneath(abs: Buffer, rootLength: number): Map<string, 
   } finally {
     closeSync(fd);
   }
-}
-
-let procFdsThere: boolean | undefined;
-
-/** Whether /proc/self/fd is there (looked at once). */
-function procFds(): boolean {
-  procFdsThere ??= existsSync('/proc/self/fd');
-  return procFdsThere;
 }
 
 /** readXattrs through the native module (any path bytes, or an fd; one call); `all`: those not copied too. */
@@ -285,17 +277,17 @@ function apply(p: string, remove: string[], set: [string, Buffer][]): void {
   // A name the target's file system does not take (EOPNOTSUPP: btrfs.compression onto ext4 or xfs; ENOSPC or
   // E2BIG: a value larger than it holds) does not keep the rest from being set; the entry is then reported as not
   // exact (the error, after the others are set).
-  const refused: string[] = [];
-  const said: string[] = [];
+  const refused: [name: string, why: string][] = [];
   for (const [k, v] of set) {
     try {
       setAttributeSync(p, k, v);
     } catch (e) {
-      // EOPNOTSUPP (a namespace the file system has not), ENOSPC and E2BIG (a value too large for it).
       if (!/Operation not supported|os error 95\b|No space left on device|os error 28\b|Argument list too long|os error 7\b/.test((e as Error).message)) throw e;
-      refused.push(k);
-      said.push(`${k} (${(e as Error).message})`);
+      refused.push([k, (e as Error).message]);
     }
   }
-  if (refused.length > 0) throw Object.assign(new Error(`refused by the target's file system: ${said.join(', ')}`), { code: XATTRS_REFUSED, refused });
+  if (refused.length > 0) {
+    const said = refused.map(([k, why]) => `${k} (${why})`).join(', ');
+    throw Object.assign(new Error(`refused by the target's file system: ${said}`), { code: XATTRS_REFUSED, refused: refused.map(([k]) => k) });
+  }
 }

@@ -41,7 +41,7 @@ import { TarProducer, type ProduceStats } from './tar-producer.js';
 import { Walker } from './walker.js';
 import { PassWorkers } from './pass-workers.js';
 import { nativeBatchReader } from './small-file-reader.js';
-import { nativeFs } from '../../platform/native-fs.js';
+import { nativeFs, procSelfFds } from '../../platform/native-fs.js';
 import type { z } from 'zod';
 
 export interface FilePassOptions extends PassOptions {
@@ -115,7 +115,7 @@ function readPassId(path: string): string | undefined {
 export function walkUnguarded(): string | undefined {
   if (process.platform !== 'linux') return undefined;
   if (!nativeFs()) return "ferry's native module is not loaded here: the tree is listed and read by path, so a directory replaced by a symlink while the pass runs would be followed out of the tree";
-  if (!existsSync('/proc/self/fd')) {
+  if (!procSelfFds()) {
     return '/proc is not mounted: directories of more than 100,000 entries, and the extended attributes of FIFOs and devices, are read by path, so a directory above them replaced by a symlink while the pass runs would be followed';
   }
   return undefined;
