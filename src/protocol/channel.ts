@@ -127,22 +127,20 @@ export class FrameChannel {
    */
   async send(frame: Buffer | Buffer[], pace?: { gate: ByteGate; signal?: AbortSignal }, onFlushed?: () => void): Promise<void> {
     const parts = Array.isArray(frame) ? frame : [frame];
-    // `onFlushed` runs once the socket is done with the bytes (the caller may then reuse them).
-    let flushed = false;
-    const done = onFlushed
-      ? () => {
-          if (!flushed) {
-            flushed = true;
-            onFlushed();
-          }
-        }
-      : undefined;
+    // `onFlushed` runs once the socket is done with the bytes (the caller may then reuse them): from the
+    // socket's write callback once the frame's last bytes are handed to it (Node calls it on success, error
+    // or destroy), or here if the send fails before they are.
+    let handed = false;
     const prev = this.writeTail;
     let release!: () => void;
     this.writeTail = new Promise<void>((r) => (release = r));
     try {
       await prev;
-      if (!pace) return await this.write(parts, done);
+      if (!pace) {
+        const ok = this.put(parts, onFlushed);
+        handed = true;
+        return await this.drained(ok);
+      }
       let paceError: unknown;
       for (const [pi, part] of parts.entries()) {
         for (let off = 0; off < part.length; off += PACE_SLICE_BYTES) {
@@ -155,12 +153,16 @@ export class FrameChannel {
               paceError = e;
             }
           }
-          await this.write([slice], last ? done : undefined);
+          const ok = this.put([slice], last ? onFlushed : undefined);
+          handed ||= last;
+          await this.drained(ok);
         }
       }
       if (paceError !== undefined) throw paceError;
     } catch (e) {
-      done?.();
+      // Not handed: nothing of the frame's last bytes is in the socket, so they are free now. Handed: the
+      // socket's callback frees them, never earlier (a gate that rejected mid-frame leaves them in its buffer).
+      if (!handed) onFlushed?.();
       throw e;
     } finally {
       release();
@@ -169,8 +171,11 @@ export class FrameChannel {
 
   private writeTail: Promise<void> = Promise.resolve();
 
-  /** Writes buffers back to back (corked: one TLS record run); waits for 'drain' when the socket is full. */
-  private async write(parts: Buffer[], onFlushed?: () => void): Promise<void> {
+  /**
+   * Writes buffers back to back (corked: one TLS record run) and returns whether the socket can take more.
+   * Throws, with nothing written, once the connection is gone; else `onFlushed` is the socket's to call.
+   */
+  private put(parts: Buffer[], onFlushed?: () => void): boolean {
     if (this.closedError) throw this.closedError;
     let ok = true;
     const cb = onFlushed && (() => onFlushed());
@@ -185,6 +190,11 @@ export class FrameChannel {
       });
       this.socket.uncork();
     }
+    return ok;
+  }
+
+  /** After `put` returned `ok`: waits for 'drain' when the socket was full. */
+  private async drained(ok: boolean): Promise<void> {
     if (ok) return;
     // The socket holds more than its high-water mark: the peer is not reading
     // as fast as we answer. Stop reading its requests until 'drain'.

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FrameChannel, PACE_SLICE_BYTES } from '../../../src/protocol/channel.js';
 import type { ByteGate } from '../../../src/replication/types.js';
 
-async function pair(): Promise<{ a: net.Socket; received: () => Buffer; close: () => void }> {
+async function pair(writableHighWaterMark?: number): Promise<{ a: net.Socket; received: () => Buffer; close: () => void }> {
   const chunks: Buffer[] = [];
   let peer: net.Socket | undefined;
   const server = net.createServer((s) => {
@@ -14,7 +14,9 @@ async function pair(): Promise<{ a: net.Socket; received: () => Buffer; close: (
     s.on('data', (b: Buffer) => chunks.push(b));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const a = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  // net.Socket hands its options on to stream.Duplex; @types/node does not list this one.
+  const a = new net.Socket((writableHighWaterMark ? { writableHighWaterMark } : {}) as net.SocketConstructorOpts);
+  a.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
   await new Promise<void>((r) => a.once('connect', () => r()));
   return {
     a,
@@ -69,5 +71,46 @@ describe('FrameChannel paced send', () => {
     expect(calls).toBe(2); // no further waiting once rejected
     await arrived(p.received, frame.length);
     expect(p.received().equals(frame)).toBe(true);
+  });
+
+  it("a gate that rejects mid-frame: the frame's bytes are released only once the socket is done with them", async () => {
+    // A held cork keeps every slice in the socket's own buffer (under its 4 MiB high-water mark, so no wait
+    // for 'drain'); the caller's buffer must not be handed back while the socket still holds a view of it.
+    const p = await pair(4 * 1024 * 1024);
+    cleanup = p.close;
+    const ch = new FrameChannel(p.a, { onDecodeError: () => undefined });
+    let calls = 0;
+    const gate: ByteGate = {
+      acquire: async () => {
+        if (++calls === 2) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+      },
+    };
+    const frame = Buffer.alloc(4 * PACE_SLICE_BYTES, 0xdd);
+    let flushed = 0;
+    p.a.cork();
+    await expect(ch.send(frame, { gate }, () => flushed++)).rejects.toThrow('aborted');
+    await new Promise((r) => setImmediate(r));
+    expect(flushed).toBe(0);
+    p.a.uncork();
+    await arrived(p.received, frame.length);
+    await new Promise((r) => setImmediate(r));
+    expect(flushed).toBe(1);
+    expect(p.received().equals(frame)).toBe(true);
+  });
+
+  it('a send on a closed channel releases its bytes at once, and a write cut off by the close releases them once', async () => {
+    const p = await pair(4 * 1024 * 1024);
+    cleanup = p.close;
+    const ch = new FrameChannel(p.a, { onDecodeError: () => undefined });
+    let flushed = 0;
+    p.a.cork();
+    await ch.send(Buffer.alloc(1000, 1), undefined, () => flushed++);
+    expect(flushed).toBe(0);
+    p.a.destroy();
+    await ch.whenClosed();
+    await new Promise((r) => setImmediate(r));
+    expect(flushed).toBe(1); // the destroyed socket's callback
+    await expect(ch.send(Buffer.alloc(10, 2), undefined, () => flushed++)).rejects.toThrow();
+    expect(flushed).toBe(2); // never handed to the socket
   });
 });
