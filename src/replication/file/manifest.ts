@@ -159,7 +159,9 @@ export class ManifestWriter {
     if (this.buf.length === 0) return;
     this.buf.push('');
     writeSync(this.fd, this.buf.join('\n'), null, 'latin1');
-    this.buf = [];
+    // Emptied, not replaced: a new [] holds small integers until its first push, and the push inlined into
+    // optimized callers (the tar producer's) deoptimized on the first line after each flush.
+    this.buf.length = 0;
     this.bufLen = 0;
   }
 

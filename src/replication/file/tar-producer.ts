@@ -124,6 +124,16 @@ export class TarProducer {
   private readonly lent = new WeakSet<ArrayBuffer>();
   private readonly spareSlices: Buffer[] = [];
   private readonly links = new Map<string, Buffer>();
+  /**
+   * Slices complete and not yet yielded, in stream order. Entries are written by plain methods, which leave
+   * full slices here; the stream yields them after each entry (a large file's, after each read). Measured
+   * (issue 14, /usr full copy, docs/file-replication.md s37): with a `yield*` of a generator at every place a
+   * slice could fill, `stream` was 6,789 bytes of bytecode that TurboFan compiled five times a pass (each
+   * entry kind's first appearance after an optimization deoptimized it), 75–220 ms each.
+   */
+  private readonly ready: Buffer[] = [];
+  /** Below a deleted directory, deletions are implied (its delete header removes them all). */
+  private deletedDir: Buffer | null = null;
   private readonly ioBuf = Buffer.allocUnsafe(1 << 20);
   /** Every entry's header is encoded here and copied into the stream's slice at once (emit). */
   private readonly headerScratch = Buffer.allocUnsafeSlow(64 * 1024);
@@ -180,27 +190,28 @@ export class TarProducer {
     return null;
   }
 
-  private *emit(b: Buffer): Generator<Buffer> {
+  /** Appends b to the stream: into the current slice, or (as large as a slice) as a slice of its own. */
+  private emit(b: Buffer): void {
     this.stats.streamBytes += b.length;
     if (b.length >= this.slice) {
-      yield* this.flush();
+      this.flush();
       // A header as large as a slice (tiny slices, long pax records) leaves as a copy: its scratch is reused.
-      yield b.buffer === this.headerScratch.buffer ? Buffer.from(b) : b;
+      this.ready.push(b.buffer === this.headerScratch.buffer ? Buffer.from(b) : b);
       return;
     }
-    if (this.used + b.length > this.slice) yield* this.flush();
+    if (this.used + b.length > this.slice) this.flush();
     this.buf.set(b, this.used);
     this.used += b.length;
   }
 
-  private *flush(): Generator<Buffer> {
+  /** Ends the current slice (if it holds anything): it waits in `ready` for the stream to yield it. */
+  private flush(): void {
     this.heldSince = 0;
     if (this.used === 0) return;
-    const b = this.buf.subarray(0, this.used);
+    this.ready.push(this.buf.subarray(0, this.used));
     this.lent.add(this.buf.buffer as ArrayBuffer);
     this.buf = this.spareSlices.pop() ?? this.newSlice();
     this.used = 0;
-    yield b;
   }
 
   /** A slice of its own memory (never a view of Node's shared pool, which small sizes would get). */
@@ -227,93 +238,115 @@ export class TarProducer {
     if (this.o.xattrs !== false) this.xops = await loadXattrs();
     const old = this.o.full ? ([] as string[])[Symbol.iterator]() : (this.o.basis ?? readManifestLines(this.o.manifest));
     this.walker ??= new Walker(this.o.root, { ...this.o.walk, ...(log ? { log } : {}) });
-    let deletedDir: Buffer | null = null;
+    const ready = this.ready;
     for await (const ahead of this.readAhead(new Delta(old).batches(this.walker))) for (const item of ahead) {
-      if (item.kind === 'same') {
-        // Unchanged: into the new manifest as they were.
-        this.out.addOrdered(item.lines);
-        for (const e of item.links) this.noteLink(e);
-        this.stats.entries += item.lines.length;
-        this.stats.unchanged += item.lines.length;
-        this.stats.totalBytes += item.bytes;
-        this.stats.bytesSkippedUnchanged += item.bytes;
-        if (this.used > 0) {
-          // Bytes wait in the slice while the walk passes unchanged entries: send them after DELTA_HOLD_MS.
-          const now = performance.now();
-          if (this.heldSince === 0) this.heldSince = now;
-          else if (now - this.heldSince >= DELTA_HOLD_MS) yield* this.flush();
-        }
-        continue;
-      }
-      if (item.kind === 'deleted') {
-        if (deletedDir && isUnder(item.old.path, deletedDir)) continue;
-        if (item.old.type === 'd') deletedDir = item.old.path;
-        this.stats.deleted++;
-        yield* this.emit(deleteHeader(item.old.path));
-        continue;
-      }
-      const e = item.cur;
-      this.stats.entries++;
-      this.stats.totalBytes += e.size;
-      if (item.kind === 'changed' && item.old.type === 'd' && e.type !== 'd') deletedDir = e.path;
-      const linkTo = this.linkTarget(e);
-      if (linkTo) {
-        yield* this.emit(encodeHeader({ ...base(e), type: 'link', size: 0, linkpath: linkTo }, this.headerScratch));
-        this.stats.sent++;
-        this.out.addLine(item.line);
-        continue;
-      }
-      if (e.type === 'f') {
-        const old = item.kind === 'changed' && item.old.type === 'f' ? item.old : null;
-        const r = item.pre ? yield* this.smallFile(e, await item.pre) : yield* this.file(e, old !== null);
-        if (r === 'vanished') {
-          this.stats.vanished++;
-          log?.warn({ path: showPath(e.path) }, 'file vanished before it could be read; skipped');
-          if (item.kind === 'changed') yield* this.emit(deleteHeader(e.path));
-          continue;
-        }
-        this.noteLink(e);
-        if (r === 'changed') this.out.add({ ...e, mtimeNs: -1n });
-        else this.out.addLine(item.line);
-        this.stats.sent++;
-        continue;
-      }
-      const h: TarHeader = { ...base(e), type: TAR_TYPE[e.type], size: 0 };
-      if (e.type === 'l') h.linkpath = e.target!;
-      if (e.type === 'c' || e.type === 'b') {
-        h.devmajor = major(e.rdev);
-        h.devminor = minor(e.rdev);
-      }
-      const x = e.type === 'l' ? undefined : this.beneathXattrs(e);
-      if (x === 'vanished') {
-        // Gone since the walk (a FIFO or a device): as a file that vanishes before its read.
-        this.stats.vanished++;
-        log?.warn({ path: showPath(e.path) }, 'entry vanished before it could be sent; skipped');
-        if (item.kind === 'changed') yield* this.emit(deleteHeader(e.path));
-        continue;
-      }
-      if (x === 'replaced') {
-        // Not what the walk listed any more (a symlink put in its place or above it), or gone: nothing of it
-        // goes, the receiver keeps what it has, and the manifest marks it changed so that the next pass sends it
-        // (or, gone, deletes it).
-        this.stats.vanished++;
-        log?.warn(
-          { path: showPath(e.path) },
-          e.type === 'd' ? 'directory replaced since the walk listed it; sent on the next pass' : 'directory above it replaced since the walk listed it; sent on the next pass',
-        );
-        this.out.add({ ...e, mtimeNs: -1n });
-        continue;
-      }
-      if (x) h.xattrs = x;
-      const head = this.putHeader(h);
-      if (head) yield* this.emit(head);
-      this.noteLink(e);
-      this.out.addLine(item.line);
-      this.stats.sent++;
+      if (item.kind === 'same') this.same(item);
+      else if (item.kind === 'deleted') this.deleted(item.old);
+      else if (item.cur.type === 'f' && !this.linkTarget(item.cur)) {
+        const e = item.cur;
+        this.entryBegins(item);
+        let r: 'ok' | 'changed' | 'vanished';
+        if (item.pre) r = this.smallFile(e, await item.pre);
+        else r = yield* this.file(e, item.kind === 'changed' && item.old.type === 'f');
+        this.fileSent(item, r);
+      } else this.other(item);
+      while (ready.length > 0) yield ready.shift()!;
     }
-    yield* this.emit(ZERO_BLOCKS);
-    yield* this.flush();
+    this.emit(ZERO_BLOCKS);
+    this.flush();
+    while (ready.length > 0) yield ready.shift()!;
     await this.closeWorkers();
+  }
+
+  /** Unchanged entries: into the new manifest as they were. */
+  private same(item: Extract<DeltaItem, { kind: 'same' }>): void {
+    this.out.addOrdered(item.lines);
+    for (const e of item.links) this.noteLink(e);
+    this.stats.entries += item.lines.length;
+    this.stats.unchanged += item.lines.length;
+    this.stats.totalBytes += item.bytes;
+    this.stats.bytesSkippedUnchanged += item.bytes;
+    if (this.used > 0) {
+      // Bytes wait in the slice while the walk passes unchanged entries: send them after DELTA_HOLD_MS.
+      const now = performance.now();
+      if (this.heldSince === 0) this.heldSince = now;
+      else if (now - this.heldSince >= DELTA_HOLD_MS) this.flush();
+    }
+  }
+
+  private deleted(old: Entry): void {
+    if (this.deletedDir && isUnder(old.path, this.deletedDir)) return;
+    if (old.type === 'd') this.deletedDir = old.path;
+    this.stats.deleted++;
+    this.emit(deleteHeader(old.path));
+  }
+
+  /** A new or changed entry is counted. */
+  private entryBegins(item: Extract<DeltaItem, { kind: 'new' | 'changed' }>): void {
+    const e = item.cur;
+    this.stats.entries++;
+    this.stats.totalBytes += e.size;
+    if (item.kind === 'changed' && item.old.type === 'd' && e.type !== 'd') this.deletedDir = e.path;
+  }
+
+  /** After a regular file's bytes (or none, 'vanished'): its manifest line. */
+  private fileSent(item: Extract<DeltaItem, { kind: 'new' | 'changed' }>, r: 'ok' | 'changed' | 'vanished'): void {
+    const e = item.cur;
+    if (r === 'vanished') {
+      this.stats.vanished++;
+      this.o.log?.warn({ path: showPath(e.path) }, 'file vanished before it could be read; skipped');
+      if (item.kind === 'changed') this.emit(deleteHeader(e.path));
+      return;
+    }
+    this.noteLink(e);
+    if (r === 'changed') this.out.add({ ...e, mtimeNs: -1n });
+    else this.out.addLine(item.line);
+    this.stats.sent++;
+  }
+
+  /** A new or changed entry other than a regular file's first link: a hard link, directory, symlink, FIFO or device. */
+  private other(item: Extract<DeltaItem, { kind: 'new' | 'changed' }>): void {
+    this.entryBegins(item);
+    const e = item.cur;
+    const linkTo = this.linkTarget(e);
+    if (linkTo) {
+      this.emit(encodeHeader({ ...base(e), type: 'link', size: 0, linkpath: linkTo }, this.headerScratch));
+      this.stats.sent++;
+      this.out.addLine(item.line);
+      return;
+    }
+    const h: TarHeader = { ...base(e), type: TAR_TYPE[e.type], size: 0 };
+    if (e.type === 'l') h.linkpath = e.target!;
+    if (e.type === 'c' || e.type === 'b') {
+      h.devmajor = major(e.rdev);
+      h.devminor = minor(e.rdev);
+    }
+    const x = e.type === 'l' ? undefined : this.beneathXattrs(e);
+    if (x === 'vanished') {
+      // Gone since the walk (a FIFO or a device): as a file that vanishes before its read.
+      this.stats.vanished++;
+      this.o.log?.warn({ path: showPath(e.path) }, 'entry vanished before it could be sent; skipped');
+      if (item.kind === 'changed') this.emit(deleteHeader(e.path));
+      return;
+    }
+    if (x === 'replaced') {
+      // Not what the walk listed any more (a symlink put in its place or above it), or gone: nothing of it
+      // goes, the receiver keeps what it has, and the manifest marks it changed so that the next pass sends it
+      // (or, gone, deletes it).
+      this.stats.vanished++;
+      this.o.log?.warn(
+        { path: showPath(e.path) },
+        e.type === 'd' ? 'directory replaced since the walk listed it; sent on the next pass' : 'directory above it replaced since the walk listed it; sent on the next pass',
+      );
+      this.out.add({ ...e, mtimeNs: -1n });
+      return;
+    }
+    if (x) h.xattrs = x;
+    const head = this.putHeader(h);
+    if (head) this.emit(head);
+    this.noteLink(e);
+    this.out.addLine(item.line);
+    this.stats.sent++;
   }
 
   /** Stops the walk's and the small-file reader's worker threads (the stream is over or abandoned). */
@@ -386,19 +419,19 @@ export class TarProducer {
   }
 
   /** Sends a small file whose bytes were read ahead. */
-  private *smallFile(e: Entry, r: SmallRead): Generator<Buffer, 'ok' | 'changed' | 'vanished'> {
+  private smallFile(e: Entry, r: SmallRead): 'ok' | 'changed' | 'vanished' {
     if (r === 'vanished') return 'vanished';
     const h: TarHeader = { path: e.path, mode: e.mode, uid: e.uid, gid: e.gid, mtimeNs: e.mtimeNs, type: 'file', size: e.size };
     const x = this.xattrs(e, r.xattrs);
     if (x) h.xattrs = x;
     const head = this.putHeader(h);
-    if (head) yield* this.emit(head);
-    if (!this.put(r.data)) yield* this.emit(r.data);
+    if (head) this.emit(head);
+    if (!this.put(r.data)) this.emit(r.data);
     // Copied into the slice (a small file is always shorter than one): its batch's buffer may go back.
     if (r.data.length < this.slice) r.release?.();
-    if (r.data.length < e.size) yield* this.emit(Buffer.alloc(e.size - r.data.length)); // shrank: pad, resend next pass
+    if (r.data.length < e.size) this.emit(Buffer.alloc(e.size - r.data.length)); // shrank: pad, resend next pass
     const pad = bodyPadding(e.size);
-    if (!this.put(pad)) yield* this.emit(pad);
+    if (!this.put(pad)) this.emit(pad);
     if (r.changed) {
       this.stats.changedWhileRead++;
       this.o.log?.warn({ path: showPath(e.path) }, 'file changed while being read; it will be sent again on the next pass');
@@ -512,7 +545,7 @@ export class TarProducer {
         }
       }
       if (ranges) h.size = sum(ranges);
-      yield* this.emit(encodeHeader(h, this.headerScratch));
+      this.emit(encodeHeader(h, this.headerScratch));
       // Body: exactly h.size bytes, whatever happens to the file meanwhile.
       let sent = 0;
       const parts = ranges ?? [{ off: 0, len: size }];
@@ -526,19 +559,20 @@ export class TarProducer {
             if (got < want) dst.fill(0, this.used + got, this.used + want); // shrank while read: pad, resend next pass
             this.used += want;
             this.stats.streamBytes += want;
-            if (this.used === this.slice) yield* this.flush();
+            if (this.used === this.slice) this.flush();
           } else {
             const b = Buffer.allocUnsafe(want);
             got = readFull(fd, b, want, pos);
             if (got < want) b.fill(0, got);
-            yield* this.emit(b);
+            this.emit(b);
           }
           this.stats.bytesRead += got;
           pos += want;
           sent += want;
+          while (this.ready.length > 0) yield this.ready.shift()!;
         }
       }
-      yield* this.emit(bodyPadding(sent));
+      this.emit(bodyPadding(sent));
       const after = fstatSync(fd, { bigint: true });
       if (changedWhileRead(before, after) || before.mtimeNs !== e.mtimeNs || Number(before.size) !== e.size) {
         this.stats.changedWhileRead++;
