@@ -46,7 +46,8 @@ const BATCH = 32;
  * batch usually fits the next; at most SPARE_BUFFERS are kept.
  */
 const MIN_BATCH_BUFFER = 512 * 1024;
-const SPARE_BUFFERS = 3;
+/** Buffers kept: the tar producer's read-ahead (READ_AHEAD_ITEMS) holds four batches, and one more is copied out. */
+const SPARE_BUFFERS = 5;
 /**
  * How the reader opens files (the body's init): never through a symlink, and without waiting for a
  * writer when a FIFO was put in a file's place (then not read: the native reads check the type first,
