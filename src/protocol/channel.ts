@@ -127,24 +127,38 @@ export class FrameChannel {
    */
   async send(frame: Buffer | Buffer[], pace?: { gate: ByteGate; signal?: AbortSignal }, onFlushed?: () => void): Promise<void> {
     const parts = Array.isArray(frame) ? frame : [frame];
-    // `onFlushed` runs once the socket is done with the bytes (the caller may then reuse them): from the
-    // socket's write callback once the frame's last bytes are handed to it (Node calls it on success, error
-    // or destroy), or here if the send fails before they are.
-    let handed = false;
+    // `onFlushed` runs once the socket is done with every byte of the frame it was handed (the caller may then
+    // reuse them): after the write callback of each slice handed to it (Node calls one on success, error or
+    // destroy, never before write returns), and once no more will be handed (sent, or failed before or
+    // between slices: a peer's FIN leaves the socket writing what it holds).
+    let held = 0;
+    let over = false;
+    let freed = false;
+    const free = (): void => {
+      if (freed || !over || held > 0) return;
+      freed = true;
+      onFlushed!();
+    };
+    const written = onFlushed
+      ? (): void => {
+          held--;
+          free();
+        }
+      : undefined;
+    const put = (slices: Buffer[]): boolean => {
+      const ok = this.put(slices, written);
+      if (written) held++;
+      return ok;
+    };
     const prev = this.writeTail;
     let release!: () => void;
     this.writeTail = new Promise<void>((r) => (release = r));
     try {
       await prev;
-      if (!pace) {
-        const ok = this.put(parts, onFlushed);
-        handed = true;
-        return await this.drained(ok);
-      }
+      if (!pace) return await this.drained(put(parts));
       let paceError: unknown;
-      for (const [pi, part] of parts.entries()) {
+      for (const part of parts) {
         for (let off = 0; off < part.length; off += PACE_SLICE_BYTES) {
-          const last = pi === parts.length - 1 && off + PACE_SLICE_BYTES >= part.length;
           const slice = part.subarray(off, Math.min(part.length, off + PACE_SLICE_BYTES));
           if (paceError === undefined) {
             try {
@@ -153,18 +167,13 @@ export class FrameChannel {
               paceError = e;
             }
           }
-          const ok = this.put([slice], last ? onFlushed : undefined);
-          handed ||= last;
-          await this.drained(ok);
+          await this.drained(put([slice]));
         }
       }
       if (paceError !== undefined) throw paceError;
-    } catch (e) {
-      // Not handed: nothing of the frame's last bytes is in the socket, so they are free now. Handed: the
-      // socket's callback frees them, never earlier (a gate that rejected mid-frame leaves them in its buffer).
-      if (!handed) onFlushed?.();
-      throw e;
     } finally {
+      over = true;
+      if (onFlushed) free();
       release();
     }
   }
@@ -173,7 +182,8 @@ export class FrameChannel {
 
   /**
    * Writes buffers back to back (corked: one TLS record run) and returns whether the socket can take more.
-   * Throws, with nothing written, once the connection is gone; else `onFlushed` is the socket's to call.
+   * Throws, with nothing written, once the connection is gone; else `onFlushed` (given to the last buffer's
+   * write) is the socket's to call.
    */
   private put(parts: Buffer[], onFlushed?: () => void): boolean {
     if (this.closedError) throw this.closedError;

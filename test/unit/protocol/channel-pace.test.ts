@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FrameChannel, PACE_SLICE_BYTES } from '../../../src/protocol/channel.js';
 import type { ByteGate } from '../../../src/replication/types.js';
 
-async function pair(writableHighWaterMark?: number): Promise<{ a: net.Socket; received: () => Buffer; close: () => void }> {
+async function pair(writableHighWaterMark?: number): Promise<{ a: net.Socket; peer: () => net.Socket; received: () => Buffer; close: () => void }> {
   const chunks: Buffer[] = [];
   let peer: net.Socket | undefined;
   const server = net.createServer((s) => {
@@ -18,8 +18,10 @@ async function pair(writableHighWaterMark?: number): Promise<{ a: net.Socket; re
   const a = new net.Socket((writableHighWaterMark ? { writableHighWaterMark } : {}) as net.SocketConstructorOpts);
   a.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
   await new Promise<void>((r) => a.once('connect', () => r()));
+  await new Promise<void>((r) => (peer ? r() : server.once('connection', () => setImmediate(r))));
   return {
     a,
+    peer: () => peer!,
     received: () => Buffer.concat(chunks),
     close: () => {
       a.destroy();
@@ -35,6 +37,14 @@ async function arrived(received: () => Buffer, n: number): Promise<void> {
   while (received().length < n) {
     if (Date.now() > end) throw new Error(`only ${received().length} of ${n} bytes arrived`);
     await new Promise((r) => setTimeout(r, 10));
+  }
+}
+/** Waits until `ok()` holds; 30 s only bounds a hang. */
+async function until(ok: () => boolean): Promise<void> {
+  const end = Date.now() + 30_000;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error('condition not reached in 30 s');
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 let cleanup: (() => void) | undefined;
@@ -112,5 +122,33 @@ describe('FrameChannel paced send', () => {
     expect(flushed).toBe(1); // the destroyed socket's callback
     await expect(ch.send(Buffer.alloc(10, 2), undefined, () => flushed++)).rejects.toThrow();
     expect(flushed).toBe(2); // never handed to the socket
+  });
+
+  it("a peer's FIN between slices: the bytes already in the socket are released only by their write callbacks", async () => {
+    // The peer stops reading, so the kernel's buffer fills and the slices stay in the socket; then it
+    // half-closes. The send fails between slices, but the socket still holds (and would still write) the
+    // first one: the frame's buffer must not go back until the socket lets go of it.
+    const p = await pair();
+    cleanup = p.close;
+    const peer = p.peer();
+    peer.pause();
+    const ch = new FrameChannel(p.a, { onDecodeError: () => undefined });
+    const filler = Buffer.alloc(1 << 20);
+    while (p.a.write(filler));
+    let flushed = 0;
+    const gate: ByteGate = { acquire: async () => {} };
+    const sending = ch.send(Buffer.alloc(4 * PACE_SLICE_BYTES, 0xaa), { gate }, () => flushed++);
+    const failed = expect(sending).rejects.toThrow();
+    await until(() => ch.bytesWritten >= PACE_SLICE_BYTES); // the first slice is in the socket
+    peer.end();
+    await failed;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(p.a.destroyed).toBe(false);
+    expect(p.a.writableLength).toBeGreaterThan(0);
+    expect(flushed).toBe(0);
+    p.a.destroy();
+    await until(() => flushed > 0);
+    await new Promise((r) => setImmediate(r));
+    expect(flushed).toBe(1);
   });
 });
