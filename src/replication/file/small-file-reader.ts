@@ -49,6 +49,12 @@ const MIN_BATCH_BUFFER = 512 * 1024;
 /** Buffers kept: the tar producer's read-ahead (READ_AHEAD_ITEMS) holds four batches, and one more is copied out. */
 const SPARE_BUFFERS = 5;
 /**
+ * And bytes kept, at most: a batch of larger small files (the read-ahead's 4 MiB, and one more file) needs a
+ * buffer of up to about 4.25 MiB, and five of those would stay for the rest of the pass; the /usr tree's
+ * batches fit 512 KiB buffers, five of which are 2.5 MiB.
+ */
+const SPARE_BYTES = 8 * 1024 * 1024;
+/**
  * How the reader opens files (the body's init): never through a symlink, and without waiting for a
  * writer when a FIFO was put in a file's place (then not read: the native reads check the type first,
  * the others fail the read and the next walk sees the FIFO).
@@ -233,6 +239,7 @@ export class SmallFileReader {
   private scheduled = false;
   /** Batch buffers whose files were all copied out, for the next batches. */
   private readonly spare: ArrayBuffer[] = [];
+  private spareBytes = 0;
   /** Bytes read so far. */
   bytesRead = 0;
 
@@ -284,7 +291,10 @@ export class SmallFileReader {
     if (reqs.every((r) => r.line !== '')) batch.lines = reqs.map((r) => r.line);
     if (this.xattrs) batch.xattrs = true;
     const buffer = this.spare.pop();
-    if (buffer) batch.buffer = buffer;
+    if (buffer) {
+      this.spareBytes -= buffer.byteLength;
+      batch.buffer = buffer;
+    }
     this.run(batch).then(
       (out) => {
         // The files of a batch read on a worker share one buffer: back to the spares once every file is copied out.
@@ -295,7 +305,9 @@ export class SmallFileReader {
         const release =
           shared && ok.every((r) => r.data === shared)
             ? () => {
-                if (--left === 0 && this.spare.length < SPARE_BUFFERS) this.spare.push(shared);
+                if (--left !== 0 || this.spare.length >= SPARE_BUFFERS || this.spareBytes + shared.byteLength > SPARE_BYTES) return;
+                this.spare.push(shared);
+                this.spareBytes += shared.byteLength;
               }
             : undefined;
         out.forEach((r, j) => this.settle(reqs[j]!, r, release));

@@ -156,6 +156,28 @@ describe('small-file reader', () => {
     expect(second.data.buffer).toBe(first.data.buffer);
   });
 
+  it.runIf(nativeFs() !== null)('a released batch buffer larger than the spares may hold is not kept for later batches', async () => {
+    // 32 files of 256 KiB: one batch, read into one buffer of 8 MiB and 32 bytes, above the 8 MiB the spares hold.
+    const reader = new SmallFileReader(nativeBatchReader(nativeFs()!));
+    readers.push(reader);
+    const big = Array.from({ length: 32 }, (_, i) => {
+      const p = join(dir, `spare-big-${i}`);
+      writeFileSync(p, Buffer.alloc(256 * 1024, i));
+      return Buffer.from(p);
+    });
+    const read = (await Promise.all(big.map((p) => reader.read(p, 256 * 1024)))).map(ok);
+    expect(read.every((r, i) => r.data.buffer === read[0]!.data.buffer && r.data[0] === i)).toBe(true);
+    for (const r of read) r.release!();
+    const [small] = files('spare-small', 1);
+    const after = ok(await reader.read(small!.path, small!.body.length));
+    expect(after.data.toString()).toBe(small!.body);
+    expect(after.data.buffer === read[0]!.data.buffer).toBe(false); // (booleans: a failing toBe would print 8 MiB)
+    after.release!();
+    // A small batch's buffer is kept, and carries the next batch.
+    const again = ok(await reader.read(small!.path, small!.body.length));
+    expect(again.data.buffer === after.data.buffer).toBe(true);
+  });
+
   it.runIf(nativeFs() !== null)("native batches asked for xattrs read them on each file's fd: the same as by path", async () => {
     const native = nativeBatchReader(nativeFs()!);
     const [plain, tagged, big, gone] = files('xattr', 4);
