@@ -146,6 +146,7 @@ export class FrameChannel {
         }
       : undefined;
     const put = (slices: Buffer[]): boolean => {
+      if (slices.length === 0) return true; // nothing to write, no callback to wait for
       const ok = this.put(slices, written);
       if (written) held++;
       return ok;

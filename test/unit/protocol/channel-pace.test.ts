@@ -151,4 +151,34 @@ describe('FrameChannel paced send', () => {
     await new Promise((r) => setImmediate(r));
     expect(flushed).toBe(1);
   });
+
+  it("a peer's FIN while an unpaced frame waits for 'drain': its bytes stay the socket's until it lets go", async () => {
+    const p = await pair();
+    cleanup = p.close;
+    const peer = p.peer();
+    peer.pause();
+    const ch = new FrameChannel(p.a, { onDecodeError: () => undefined });
+    while (p.a.write(Buffer.alloc(1 << 20)));
+    let flushed = 0;
+    const failed = expect(ch.send(Buffer.alloc(PACE_SLICE_BYTES, 0xbb), undefined, () => flushed++)).rejects.toThrow();
+    await until(() => ch.bytesWritten >= PACE_SLICE_BYTES);
+    peer.end();
+    await failed;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(p.a.destroyed).toBe(false);
+    expect(flushed).toBe(0);
+    p.a.destroy();
+    await until(() => flushed > 0);
+    await new Promise((r) => setImmediate(r));
+    expect(flushed).toBe(1);
+  });
+
+  it('a frame of no parts releases at once', async () => {
+    const p = await pair();
+    cleanup = p.close;
+    const ch = new FrameChannel(p.a, { onDecodeError: () => undefined });
+    let flushed = 0;
+    await ch.send([], undefined, () => flushed++);
+    expect(flushed).toBe(1);
+  });
 });
