@@ -77,8 +77,8 @@ const SMALL_FILE = 256 * 1024;
  * 234 / 259 MB to 219 / 239 MB, wall within the noise (8.7 s against 8.3 s),
  * since what is read ahead lives long enough to reach V8's old generation
  * and is freed only by its full collections.
- * Now 128 and 4 MiB (docs/file-replication.md, "A stream compiled once, and
- * reads that can overlap"): 64 entries are two of the small-file reader's
+ * Now 128 and 4 MiB (docs/file-replication.md, "A smaller stream to compile,
+ * and reads that can overlap"): 64 entries are two of the small-file reader's
  * batches of 32, so at most two batches were ever read at once, never the
  * three its native reader allows (small-file-reader.ts NATIVE_BATCHES); the
  * bytes now live in the reader's reused batch buffers, not in V8's heap.
@@ -135,7 +135,7 @@ export class TarProducer {
   /**
    * Slices complete and not yet yielded, in stream order. Entries are written by plain methods, which leave
    * full slices here; the stream yields them after each entry (a large file's, after each read). Measured
-   * (issue 14, /usr full copy, docs/file-replication.md "A stream compiled once"): with a `yield*` of a
+   * (issue 14, /usr full copy, docs/file-replication.md "A smaller stream to compile"): with a `yield*` of a
    * generator at every place a slice could fill, `stream` was 6,789 bytes of bytecode that TurboFan compiled
    * five times a pass (each entry kind's first appearance after an optimization deoptimized it), 75–220 ms
    * each; now 1,609 bytes, compiled four times, 18–59 ms each.
