@@ -77,18 +77,17 @@ const SMALL_FILE = 256 * 1024;
  * 234 / 259 MB to 219 / 239 MB, wall within the noise (8.7 s against 8.3 s),
  * since what is read ahead lives long enough to reach V8's old generation
  * and is freed only by its full collections.
- * Now 128 and 4 MiB (docs/file-replication.md, "A smaller stream to compile,
- * and reads that can overlap"): 64 entries are two of the small-file reader's
- * batches of 32, so at most two batches were ever read at once, never the
- * three its native reader allows (small-file-reader.ts NATIVE_BATCHES); the
- * bytes now live in the reader's reused batch buffers, not in V8's heap.
- * Measured (test/bench/file-full-usr.sh, cold, 12 alternating pairs):
- * wall median 5.54 -> 5.28 s (9 of 12 pairs faster), agent CPU 4.75 / 4.76 s,
- * peak RSS +3 MB; warm, 5 rounds: no change (3.95 / 4.04 s). 256 entries
- * (8 batches) were no better.
+ * 64 entries are two of the small-file reader's batches of 32, so at most
+ * two batches are read at once, not the three its native reader allows
+ * (small-file-reader.ts NATIVE_BATCHES). 128 entries and 4 MiB were tried in
+ * s37 (docs/file-replication.md, "A smaller stream to compile, and reads
+ * that can overlap"): the cold /usr full copy's wall median went 5.54 ->
+ * 5.28 s over 12 alternating pairs, but the whole-server bench's agent peak
+ * RSS went from 176-185 MB to 195-213 MB (over the 200 MB goal; 128 entries
+ * with 2 MiB gave 195-196 MB), for a reason not yet found. So 64 and 2 MiB.
  */
-const READ_AHEAD_ITEMS = 128;
-const READ_AHEAD_BYTES = 4 * 1024 * 1024;
+const READ_AHEAD_ITEMS = 64;
+const READ_AHEAD_BYTES = 2 * 1024 * 1024;
 
 /**
  * Slices handed back by the consumer (recycle) kept for reuse, at most: the
