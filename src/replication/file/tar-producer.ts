@@ -250,14 +250,17 @@ export class TarProducer {
     for await (const ahead of this.readAhead(new Delta(old).batches(this.walker))) for (const item of ahead) {
       if (item.kind === 'same') this.same(item);
       else if (item.kind === 'deleted') this.deleted(item.old);
-      else if (item.cur.type === 'f' && !this.linkTarget(item.cur)) {
+      else {
         const e = item.cur;
-        this.entryBegins(item);
-        let r: 'ok' | 'changed' | 'vanished';
-        if (item.pre) r = this.smallFile(e, await item.pre);
-        else r = yield* this.file(e, item.kind === 'changed' && item.old.type === 'f');
-        this.fileSent(item, r);
-      } else this.other(item);
+        const linkTo = this.linkTarget(e);
+        if (e.type === 'f' && !linkTo) {
+          this.entryBegins(item);
+          let r: 'ok' | 'changed' | 'vanished';
+          if (item.pre) r = this.smallFile(e, await item.pre);
+          else r = yield* this.file(e, item.kind === 'changed' && item.old.type === 'f');
+          this.fileSent(item, r);
+        } else this.other(item, linkTo);
+      }
       while (ready.length > 0) yield ready.shift()!;
     }
     this.emit(ZERO_BLOCKS);
@@ -312,11 +315,13 @@ export class TarProducer {
     this.stats.sent++;
   }
 
-  /** A new or changed entry other than a regular file's first link: a hard link, directory, symlink, FIFO or device. */
-  private other(item: Extract<DeltaItem, { kind: 'new' | 'changed' }>): void {
+  /**
+   * A new or changed entry other than a regular file's first link: a hard link (`linkTo`, the path its
+   * first link went under), directory, symlink, FIFO or device.
+   */
+  private other(item: Extract<DeltaItem, { kind: 'new' | 'changed' }>, linkTo: Buffer | undefined): void {
     this.entryBegins(item);
     const e = item.cur;
-    const linkTo = this.linkTarget(e);
     if (linkTo) {
       this.emit(encodeHeader({ ...base(e), type: 'link', size: 0, linkpath: linkTo }, this.headerScratch));
       this.stats.sent++;
