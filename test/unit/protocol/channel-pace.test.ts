@@ -124,10 +124,13 @@ describe('FrameChannel paced send', () => {
     expect(flushed).toBe(2); // never handed to the socket
   });
 
-  it("a peer's FIN between slices: the bytes already in the socket are released only by their write callbacks", async () => {
-    // The peer stops reading, so the kernel's buffer fills and the slices stay in the socket; then it
-    // half-closes. The send fails between slices, but the socket still holds (and would still write) the
-    // first one: the frame's buffer must not go back until the socket lets go of it.
+  /**
+   * A peer that stops reading (the kernel's buffer fills, so what is handed to the socket stays there) and
+   * half-closes once `send` has handed the socket `handed` bytes: the send fails, but the socket, not
+   * destroyed, still holds (and would still write) them, so the frame's buffer must not go back until the
+   * socket lets go of it, on destroy.
+   */
+  async function finWhileSending(handed: number, send: (ch: FrameChannel, onFlushed: () => void) => Promise<void>): Promise<void> {
     const p = await pair();
     cleanup = p.close;
     const peer = p.peer();
@@ -136,10 +139,8 @@ describe('FrameChannel paced send', () => {
     const filler = Buffer.alloc(1 << 20);
     while (p.a.write(filler));
     let flushed = 0;
-    const gate: ByteGate = { acquire: async () => {} };
-    const sending = ch.send(Buffer.alloc(4 * PACE_SLICE_BYTES, 0xaa), { gate }, () => flushed++);
-    const failed = expect(sending).rejects.toThrow();
-    await until(() => ch.bytesWritten >= PACE_SLICE_BYTES); // the first slice is in the socket
+    const failed = expect(send(ch, () => flushed++)).rejects.toThrow();
+    await until(() => ch.bytesWritten >= handed);
     peer.end();
     await failed;
     await new Promise((r) => setTimeout(r, 50));
@@ -150,27 +151,16 @@ describe('FrameChannel paced send', () => {
     await until(() => flushed > 0);
     await new Promise((r) => setImmediate(r));
     expect(flushed).toBe(1);
+  }
+
+  it("a peer's FIN between slices: the bytes already in the socket are released only by their write callbacks", async () => {
+    const gate: ByteGate = { acquire: async () => {} };
+    // Failed once the first of the frame's four slices is in the socket.
+    await finWhileSending(PACE_SLICE_BYTES, (ch, onFlushed) => ch.send(Buffer.alloc(4 * PACE_SLICE_BYTES, 0xaa), { gate }, onFlushed));
   });
 
   it("a peer's FIN while an unpaced frame waits for 'drain': its bytes stay the socket's until it lets go", async () => {
-    const p = await pair();
-    cleanup = p.close;
-    const peer = p.peer();
-    peer.pause();
-    const ch = new FrameChannel(p.a, { onDecodeError: () => undefined });
-    while (p.a.write(Buffer.alloc(1 << 20)));
-    let flushed = 0;
-    const failed = expect(ch.send(Buffer.alloc(PACE_SLICE_BYTES, 0xbb), undefined, () => flushed++)).rejects.toThrow();
-    await until(() => ch.bytesWritten >= PACE_SLICE_BYTES);
-    peer.end();
-    await failed;
-    await new Promise((r) => setTimeout(r, 50));
-    expect(p.a.destroyed).toBe(false);
-    expect(flushed).toBe(0);
-    p.a.destroy();
-    await until(() => flushed > 0);
-    await new Promise((r) => setImmediate(r));
-    expect(flushed).toBe(1);
+    await finWhileSending(PACE_SLICE_BYTES, (ch, onFlushed) => ch.send(Buffer.alloc(PACE_SLICE_BYTES, 0xbb), undefined, onFlushed));
   });
 
   it('a frame of no parts releases at once', async () => {
