@@ -29,7 +29,7 @@ export type DeltaItem =
   | { kind: 'same'; lines: string[]; bytes: number; links: Entry[] };
 
 /**
- * Walk lines merged per batch, at most: the read-ahead takes 64 entries at a time (tar-producer.ts), and a
+ * Walk lines merged per batch, at most: the read-ahead takes 64 to 128 entries at a time (tar-producer.ts), and a
  * batch's items (parsed entries) are alive until the stream reaches them. Measured (docs/file-replication.md,
  * "The agent's CPU per entry"): whole stretches — a directory of thousands of pages parsed at once — gave
  * an agent peak RSS of 177–188 MB in one set of three runs (main's build 165–169 MB in the same set); with

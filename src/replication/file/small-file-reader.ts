@@ -46,11 +46,12 @@ const BATCH = 32;
  * batch usually fits the next; at most SPARE_BUFFERS are kept.
  */
 const MIN_BATCH_BUFFER = 512 * 1024;
-const SPARE_BUFFERS = 3;
+/** Buffers kept: a stream reading ahead alone holds up to 128 entries (tar-producer.ts), four batches, and one more is copied out. */
+const SPARE_BUFFERS = 5;
 /**
- * And bytes kept, at most: a batch of larger small files (the read-ahead's 2 MiB, and one more file of up to
- * 256 KiB) needs a buffer of up to about 2.25 MiB, a batch whose files came in one burst more; the /usr
- * tree's batches fit 512 KiB buffers.
+ * And bytes kept, at most: a batch of larger small files (the read-ahead's 4 MiB, and one more file of up to
+ * 256 KiB) needs a buffer of up to about 4.25 MiB, and five of those would stay for the rest of the pass; the
+ * /usr tree's batches fit 512 KiB buffers, five of which are 2.5 MiB.
  */
 const SPARE_BYTES = 8 * 1024 * 1024;
 /**

@@ -71,23 +71,30 @@ const O_NOFOLLOW = constants.O_NOFOLLOW;
 /** Files up to this size are read ahead, whole. */
 const SMALL_FILE = 256 * 1024;
 /**
- * The read-ahead: entries at most, and bytes of small files at most. Was 256
- * and 8 MiB; measured (issue 14, /usr full copy, with ENCODE_AHEAD 2 in
- * stream-sender.ts, alternating runs): 64 and 2 MiB took agent peak RSS from
- * 234 / 259 MB to 219 / 239 MB, wall within the noise (8.7 s against 8.3 s),
- * since what is read ahead lives long enough to reach V8's old generation
- * and is freed only by its full collections.
- * 64 entries are two of the small-file reader's batches of 32, so at most
- * two batches are read at once, not the three its native reader allows
- * (small-file-reader.ts NATIVE_BATCHES). 128 entries and 4 MiB were tried in
- * s37 (docs/file-replication.md, "A smaller stream to compile, and reads
- * that can overlap"): the cold /usr full copy's wall median went 5.54 ->
- * 5.28 s over 12 alternating pairs, but the whole-server bench's agent peak
- * RSS went from 176-185 MB to 195-213 MB (over the 200 MB goal; 128 entries
- * with 2 MiB gave 195-196 MB), for a reason not yet found. So 64 and 2 MiB.
+ * The read-ahead: entries at most, and bytes of small files at most, for the
+ * whole process; each stream reading ahead gets an equal share, never less
+ * than READ_AHEAD_MIN_ITEMS and READ_AHEAD_MIN_BYTES.
+ * History: was 256 and 8 MiB a stream; measured (issue 14, /usr full copy,
+ * with ENCODE_AHEAD 2 in stream-sender.ts, alternating runs): 64 and 2 MiB
+ * took agent peak RSS from 234 / 259 MB to 219 / 239 MB, wall within the
+ * noise (8.7 s against 8.3 s), since what is read ahead lives long enough to
+ * reach V8's old generation and is freed only by its full collections.
+ * Why 128 for a stream alone (docs/file-replication.md, "A read-ahead shared
+ * by the passes"): 64 entries are two of the small-file reader's batches of
+ * 32, so at most two batches were read at once, not the three its native
+ * reader allows (small-file-reader.ts NATIVE_BATCHES); 128 and 4 MiB took the
+ * cold /usr full copy's wall median from 5.54 to 5.28 s (12 alternating
+ * pairs). Why shared: 128 entries a stream took the whole-server agent's peak
+ * RSS from 161-183 MB to 197-209 MB (its V8 heap from 28-29 to 51 MB; 4 MiB
+ * of bytes alone did nothing), with two or three passes at once; their reads
+ * already overlap each other, so each of them keeps the 64 and 2 MiB it had.
  */
-const READ_AHEAD_ITEMS = 64;
-const READ_AHEAD_BYTES = 2 * 1024 * 1024;
+const READ_AHEAD_ITEMS = 128;
+const READ_AHEAD_BYTES = 4 * 1024 * 1024;
+const READ_AHEAD_MIN_ITEMS = 64;
+const READ_AHEAD_MIN_BYTES = 2 * 1024 * 1024;
+/** Streams reading ahead in this process now (TarProducer.readAhead). */
+let readingAhead = 0;
 
 /**
  * Slices handed back by the consumer (recycle) kept for reuse, at most: the
@@ -378,20 +385,32 @@ export class TarProducer {
    * Runs the diff a little ahead of the stream and starts reading the small
    * files it will need (asynchronously, several at once), so cold reads of
    * many small files overlap instead of waiting on the disk one by one.
-   * Bounded by READ_AHEAD_ITEMS entries and READ_AHEAD_BYTES of data.
+   * Bounded by this stream's share of READ_AHEAD_ITEMS entries and READ_AHEAD_BYTES of data.
    * Takes the delta a stretch at a time and hands items on in arrays (one
    * await per burst instead of an async generator step per entry).
    */
   private async *readAhead(batches: AsyncIterator<DeltaItem[]>): AsyncGenerator<Ahead[]> {
+    readingAhead++;
+    try {
+      yield* this.readAheadShared(batches);
+    } finally {
+      readingAhead--;
+    }
+  }
+
+  private async *readAheadShared(batches: AsyncIterator<DeltaItem[]>): AsyncGenerator<Ahead[]> {
     const queue: { item: Ahead; bytes: number }[] = [];
     let bytes = 0;
     let done = false;
     let batch: DeltaItem[] = [];
     let at = 0;
     for (;;) {
+      // This stream's share of the process's read-ahead, as of this refill (another pass may start or end).
+      const maxItems = Math.max(READ_AHEAD_MIN_ITEMS, Math.floor(READ_AHEAD_ITEMS / readingAhead));
+      const maxBytes = Math.max(READ_AHEAD_MIN_BYTES, Math.floor(READ_AHEAD_BYTES / readingAhead));
       // Refilled in bursts, from half empty, so that the reads it starts go out in full batches of the
       // small-file reader (one at a time, a batch was cut whenever the stream waited on a frame).
-      while (!done && queue.length < READ_AHEAD_ITEMS && bytes < READ_AHEAD_BYTES) {
+      while (!done && queue.length < maxItems && bytes < maxBytes) {
         if (at === batch.length) {
           const n = await batches.next();
           if (n.done) {
@@ -418,7 +437,7 @@ export class TarProducer {
         const head = queue.shift()!;
         bytes -= head.bytes;
         out.push(head.item);
-      } while (queue.length > 0 && (done || queue.length > READ_AHEAD_ITEMS / 2 || bytes > READ_AHEAD_BYTES / 2));
+      } while (queue.length > 0 && (done || queue.length > maxItems / 2 || bytes > maxBytes / 2));
       yield out;
     }
   }
