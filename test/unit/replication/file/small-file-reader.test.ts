@@ -197,6 +197,12 @@ describe('small-file reader', () => {
     }
     expect([...xattrsFromList(got[1]!.xattrs!).keys()]).toEqual(['user.a', 'user.b']);
     expect(got[3]!.xattrs).toBeUndefined();
+    // A file gone between two with xattrs (the module opens a whole batch before it reads any): each of the
+    // others still gets its own, not a neighbour's or a cut of them.
+    const mid = await native({ paths: [tagged, gone, big].map((f) => f!.path.toString('latin1')), sizes: [tagged, gone, big].map((f) => f!.body.length), xattrs: true });
+    expect(mid.map((r) => r.status)).toEqual(['ok', 'vanished', 'ok']);
+    expect(xattrsFromList(mid[0]!.xattrs!)).toEqual(readXattrs(tagged!.path));
+    expect(xattrsFromList(mid[2]!.xattrs!)).toEqual(readXattrs(big!.path));
     // Not asked: none read (the producer reads them by path).
     const without = await native({ ...batch, xattrs: false });
     expect(without.map((r) => r.xattrs)).toEqual([undefined, undefined, undefined, undefined]);
