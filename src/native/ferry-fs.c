@@ -949,8 +949,10 @@ static void read_execute(napi_env env, void *data) {
   (void)env;
   struct read_job *job = data;
   // Each file's fd while it is open, -1 once it is done with (an error, or not a regular file: its fields say).
-  int stackFds[64];
-  int *fds = job->count <= 64 ? stackFds : malloc(job->count * sizeof(int));
+  // At most 64 files are opened first (the caller's batches hold 32); a larger batch is read a file at a time,
+  // without the hint, so that a call cannot hold more fds than that.
+  int openFirst[64];
+  int *fds = job->count <= 64 ? openFirst : NULL;
   const char *p = job->paths;
   size_t at = 0;
   for (size_t i = 0; i < job->count; i++) {
@@ -979,7 +981,7 @@ static void read_execute(napi_env env, void *data) {
       close(fd);
       fd = -1;
     } else if (fds == NULL) {
-      // No memory for the fds: each file is read at once instead, without the hint.
+      // A batch too large to open first: each file is read at once, without the hint.
       read_one(job, i, here, fd);
       fd = -1;
     } else {
@@ -995,7 +997,6 @@ static void read_execute(napi_env env, void *data) {
     if (fds[i] >= 0) read_one(job, i, at, fds[i]);
     at += (size_t)job->sizes[i] + 1;
   }
-  if (fds != stackFds) free(fds);
 }
 
 // A plain Error with this message, to reject with.

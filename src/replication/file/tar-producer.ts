@@ -371,6 +371,7 @@ export class TarProducer {
 
   /** Stops the walk's and the small-file reader's worker threads (the stream is over or abandoned). */
   private async closeWorkers(): Promise<void> {
+    this.releaseAheadShare();
     const w = this.walker;
     this.walker = null;
     await w?.close();
@@ -391,11 +392,25 @@ export class TarProducer {
    */
   private async *readAhead(batches: AsyncIterator<DeltaItem[]>): AsyncGenerator<Ahead[]> {
     readingAhead++;
+    this.aheadShare = true;
     try {
       yield* this.readAheadShared(batches);
     } finally {
-      readingAhead--;
+      this.releaseAheadShare();
     }
+  }
+
+  /** This stream counts in readingAhead (from its read-ahead's start to its end, or to closeWorkers). */
+  private aheadShare = false;
+
+  /**
+   * Gives this stream's share of the read-ahead back, once: when its read-ahead ends, or when the pass is
+   * over or abandoned (closeWorkers), so that a stream left suspended without return() does not hold it.
+   */
+  private releaseAheadShare(): void {
+    if (!this.aheadShare) return;
+    this.aheadShare = false;
+    readingAhead--;
   }
 
   private async *readAheadShared(batches: AsyncIterator<DeltaItem[]>): AsyncGenerator<Ahead[]> {

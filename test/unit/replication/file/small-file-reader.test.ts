@@ -203,6 +203,14 @@ describe('small-file reader', () => {
     expect(mid.map((r) => r.status)).toEqual(['ok', 'vanished', 'ok']);
     expect(xattrsFromList(mid[0]!.xattrs!)).toEqual(readXattrs(tagged!.path));
     expect(xattrsFromList(mid[2]!.xattrs!)).toEqual(readXattrs(big!.path));
+    // More files than the module opens first (64): read one at a time instead, with the same results.
+    const many = files('many', 70);
+    const large = [tagged, gone, ...many.slice(0, 34), big, ...many.slice(34)];
+    const all = await native({ paths: large.map((f) => f!.path.toString('latin1')), sizes: large.map((f) => f!.body.length), xattrs: true });
+    expect(all.map((r) => r.status)).toEqual(large.map((f) => (f === gone ? 'vanished' : 'ok')));
+    expect(xattrsFromList(all[0]!.xattrs!)).toEqual(readXattrs(tagged!.path));
+    expect(xattrsFromList(all[36]!.xattrs!)).toEqual(readXattrs(big!.path));
+    expect(all.every((r, i) => r.status !== 'ok' || Buffer.from(r.data!, r.at, r.got).toString() === large[i]!.body)).toBe(true);
     // Not asked: none read (the producer reads them by path).
     const without = await native({ ...batch, xattrs: false });
     expect(without.map((r) => r.xattrs)).toEqual([undefined, undefined, undefined, undefined]);

@@ -72,4 +72,17 @@ describe('tar producer: one read-ahead for the process', () => {
     expect(again.reads).toBe(128 - 1);
     await again.stream.return(undefined);
   });
+
+  it('takes back the share of a stream left suspended without return() once its pass is abandoned', async () => {
+    const dropped = producer(6);
+    await readsAtFirstSlice(dropped); // its stream is never resumed nor closed
+    const beside = await readsAtFirstSlice(producer(7));
+    expect(beside.reads).toBe(64 - 1);
+    await beside.stream.return(undefined);
+    // What a pass does when it fails (pass.ts): the stream's share goes back with its workers.
+    dropped.p.abandonManifest();
+    const alone = await readsAtFirstSlice(producer(8));
+    expect(alone.reads).toBe(128 - 1);
+    await alone.stream.return(undefined);
+  });
 });
