@@ -73,6 +73,24 @@ describe('tar producer: one read-ahead for the process', () => {
     await again.stream.return(undefined);
   });
 
+  it("recomputes a stream's share at each refill: one that started alone refills to 64 once another reads ahead", async () => {
+    const first = producer(9);
+    const a = await readsAtFirstSlice(first);
+    expect(a.reads).toBe(128 - 1);
+    // Another stream starts reading ahead while the first holds 64 entries it has not streamed yet.
+    const other = await readsAtFirstSlice(producer(10));
+    // The first stream's next refill: to its new share of 64 (32 more files), not to 128 (64 more).
+    let reads = first.reads();
+    while (reads === 128 - 1) {
+      const n = await a.stream.next();
+      expect(n.done).toBe(false);
+      reads = first.reads();
+    }
+    expect(reads).toBe(128 - 1 + 32);
+    await a.stream.return(undefined);
+    await other.stream.return(undefined);
+  });
+
   it('takes back the share of a stream left suspended without return() once its pass is abandoned', async () => {
     const dropped = producer(6);
     await readsAtFirstSlice(dropped); // its stream is never resumed nor closed
