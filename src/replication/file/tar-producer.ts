@@ -382,24 +382,6 @@ export class TarProducer {
     await r.close();
   }
 
-  /**
-   * Runs the diff a little ahead of the stream and starts reading the small
-   * files it will need (asynchronously, several at once), so cold reads of
-   * many small files overlap instead of waiting on the disk one by one.
-   * Bounded by this stream's share of READ_AHEAD_ITEMS entries and READ_AHEAD_BYTES of data.
-   * Takes the delta a stretch at a time and hands items on in arrays (one
-   * await per burst instead of an async generator step per entry).
-   */
-  private async *readAhead(batches: AsyncIterator<DeltaItem[]>): AsyncGenerator<Ahead[]> {
-    readingAhead++;
-    this.aheadShare = true;
-    try {
-      yield* this.readAheadShared(batches);
-    } finally {
-      this.releaseAheadShare();
-    }
-  }
-
   /** This stream counts in readingAhead (from its read-ahead's start to its end, or to closeWorkers). */
   private aheadShare = false;
 
@@ -413,47 +395,61 @@ export class TarProducer {
     readingAhead--;
   }
 
-  private async *readAheadShared(batches: AsyncIterator<DeltaItem[]>): AsyncGenerator<Ahead[]> {
+  /**
+   * Runs the diff a little ahead of the stream and starts reading the small
+   * files it will need (asynchronously, several at once), so cold reads of
+   * many small files overlap instead of waiting on the disk one by one.
+   * Bounded by this stream's share of READ_AHEAD_ITEMS entries and READ_AHEAD_BYTES of data.
+   * Takes the delta a stretch at a time and hands items on in arrays (one
+   * await per burst instead of an async generator step per entry).
+   */
+  private async *readAhead(batches: AsyncIterator<DeltaItem[]>): AsyncGenerator<Ahead[]> {
     const queue: { item: Ahead; bytes: number }[] = [];
     let bytes = 0;
     let done = false;
     let batch: DeltaItem[] = [];
     let at = 0;
-    for (;;) {
-      // This stream's share of the process's read-ahead, as of this refill (another pass may start or end).
-      const maxItems = Math.max(READ_AHEAD_MIN_ITEMS, Math.floor(READ_AHEAD_ITEMS / readingAhead));
-      const maxBytes = Math.max(READ_AHEAD_MIN_BYTES, Math.floor(READ_AHEAD_BYTES / readingAhead));
-      // Refilled in bursts, from half empty, so that the reads it starts go out in full batches of the
-      // small-file reader (one at a time, a batch was cut whenever the stream waited on a frame).
-      while (!done && queue.length < maxItems && bytes < maxBytes) {
-        if (at === batch.length) {
-          const n = await batches.next();
-          if (n.done) {
-            done = true;
-            break;
+    readingAhead++;
+    this.aheadShare = true;
+    try {
+      for (;;) {
+        // This stream's share of the process's read-ahead, as of this refill (another pass may start or end).
+        const maxItems = Math.max(READ_AHEAD_MIN_ITEMS, Math.floor(READ_AHEAD_ITEMS / readingAhead));
+        const maxBytes = Math.max(READ_AHEAD_MIN_BYTES, Math.floor(READ_AHEAD_BYTES / readingAhead));
+        // Refilled in bursts, from half empty, so that the reads it starts go out in full batches of the
+        // small-file reader (one at a time, a batch was cut whenever the stream waited on a frame).
+        while (!done && queue.length < maxItems && bytes < maxBytes) {
+          if (at === batch.length) {
+            const n = await batches.next();
+            if (n.done) {
+              done = true;
+              break;
+            }
+            batch = n.value;
+            at = 0;
+            continue;
           }
-          batch = n.value;
-          at = 0;
-          continue;
+          const it: Ahead = batch[at++]!;
+          if ((it.kind === 'new' || it.kind === 'changed') && it.cur.type === 'f' && it.cur.size <= SMALL_FILE && it.cur.allocated >= it.cur.size && !this.linkTarget(it.cur)) {
+            const pre = this.readSmall(it.cur, it.line);
+            pre.catch(() => {}); // awaited when its turn comes; a skipped one must not go unhandled
+            it.pre = pre; // the delta's item is this stream's alone: no copy of it
+            queue.push({ item: it, bytes: it.cur.size });
+            bytes += it.cur.size;
+          } else queue.push({ item: it, bytes: 0 });
         }
-        const it: Ahead = batch[at++]!;
-        if ((it.kind === 'new' || it.kind === 'changed') && it.cur.type === 'f' && it.cur.size <= SMALL_FILE && it.cur.allocated >= it.cur.size && !this.linkTarget(it.cur)) {
-          const pre = this.readSmall(it.cur, it.line);
-          pre.catch(() => {}); // awaited when its turn comes; a skipped one must not go unhandled
-          it.pre = pre; // the delta's item is this stream's alone: no copy of it
-          queue.push({ item: it, bytes: it.cur.size });
-          bytes += it.cur.size;
-        } else queue.push({ item: it, bytes: 0 });
+        if (queue.length === 0) return;
+        // Everything above half of the bounds goes out at once (all of it at the end), then the queue is refilled.
+        const out: Ahead[] = [];
+        do {
+          const head = queue.shift()!;
+          bytes -= head.bytes;
+          out.push(head.item);
+        } while (queue.length > 0 && (done || queue.length > maxItems / 2 || bytes > maxBytes / 2));
+        yield out;
       }
-      if (queue.length === 0) return;
-      // Everything above half of the bounds goes out at once (all of it at the end), then the queue is refilled.
-      const out: Ahead[] = [];
-      do {
-        const head = queue.shift()!;
-        bytes -= head.bytes;
-        out.push(head.item);
-      } while (queue.length > 0 && (done || queue.length > maxItems / 2 || bytes > maxBytes / 2));
-      yield out;
+    } finally {
+      this.releaseAheadShare();
     }
   }
 
