@@ -948,54 +948,48 @@ static void read_one(struct read_job *job, size_t i, size_t at, int fd) {
 static void read_execute(napi_env env, void *data) {
   (void)env;
   struct read_job *job = data;
-  // Each file's fd while it is open, -1 once it is done with (an error, or not a regular file: its fields say).
-  // At most 64 files are opened first (the caller's batches hold 32); a larger batch is read a file at a time,
-  // without the hint, so that a call cannot hold more fds than that.
-  int openFirst[64];
-  int *fds = job->count <= 64 ? openFirst : NULL;
+  // The files are taken OPEN_FIRST at a time (the caller's batches hold 32): each of those opened, checked and
+  // hinted, then read in order; a call never holds more fds than that. Each one's fd while it is open, -1
+  // once it is done with (an error, or not a regular file: its fields say).
+  enum { OPEN_FIRST = 64 };
+  int fds[OPEN_FIRST];
   const char *p = job->paths;
   size_t at = 0;
-  for (size_t i = 0; i < job->count; i++) {
-    double *r = job->out + i * READ_FIELDS;
-    const char *path = p;
-    p += strlen(p) + 1;
-    size_t here = at;
-    at += (size_t)job->sizes[i] + 1;
-    memset(r, 0, READ_FIELDS * sizeof(double));
-    // Where each file's xattrs start in xblob, in order (read_xattrs_result takes each file's up to the next one's).
-    if (job->withXattrs) job->xres[i] = 0;
-    if (job->withXattrs && fds == NULL) job->xoff[i] = job->xblob.used;
-    // O_NONBLOCK: a FIFO put in a file's place opens at once instead of holding this pool thread (and
-    // every other user of libuv's pool) until a writer comes; what is not a regular file is not read.
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, path, job->flags | O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0) {
-      r[0] = -(double)errno;
-    } else if (syscall(SYS_fstat, fd, &st) != 0) {
-      r[0] = -(double)errno;
-      r[11] = 2;
-      close(fd);
-      fd = -1;
-    } else if (!S_ISREG(st.st_mode)) {
-      // Not a file any more (r[2] stays 0): the caller's verdict is "vanished".
-      close(fd);
-      fd = -1;
-    } else if (fds == NULL) {
-      // A batch too large to open first: each file is read at once, without the hint.
-      read_one(job, i, here, fd);
-      fd = -1;
-    } else {
-      // Only a hint: whatever it returns, the reads below are what count.
-      syscall(SYS_fadvise64, fd, (off_t)0, (off_t)((size_t)job->sizes[i] + 1), POSIX_FADV_WILLNEED);
+  for (size_t from = 0; from < job->count; from += OPEN_FIRST) {
+    size_t to = job->count - from < OPEN_FIRST ? job->count : from + OPEN_FIRST;
+    for (size_t i = from; i < to; i++) {
+      double *r = job->out + i * READ_FIELDS;
+      const char *path = p;
+      p += strlen(p) + 1;
+      memset(r, 0, READ_FIELDS * sizeof(double));
+      if (job->withXattrs) job->xres[i] = 0;
+      // O_NONBLOCK: a FIFO put in a file's place opens at once instead of holding this pool thread (and
+      // every other user of libuv's pool) until a writer comes; what is not a regular file is not read.
+      int fd = (int)syscall(SYS_openat, AT_FDCWD, path, job->flags | O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+      struct stat st;
+      if (fd < 0) {
+        r[0] = -(double)errno;
+      } else if (syscall(SYS_fstat, fd, &st) != 0) {
+        r[0] = -(double)errno;
+        r[11] = 2;
+        close(fd);
+        fd = -1;
+      } else if (!S_ISREG(st.st_mode)) {
+        // Not a file any more (r[2] stays 0): the caller's verdict is "vanished".
+        close(fd);
+        fd = -1;
+      } else {
+        // Only a hint: whatever it returns, the reads below are what count.
+        syscall(SYS_fadvise64, fd, (off_t)0, (off_t)((size_t)job->sizes[i] + 1), POSIX_FADV_WILLNEED);
+      }
+      fds[i - from] = fd;
     }
-    if (fds != NULL) fds[i] = fd;
-  }
-  if (fds == NULL) return;
-  at = 0;
-  for (size_t i = 0; i < job->count; i++) {
-    if (job->withXattrs) job->xoff[i] = job->xblob.used;
-    if (fds[i] >= 0) read_one(job, i, at, fds[i]);
-    at += (size_t)job->sizes[i] + 1;
+    for (size_t i = from; i < to; i++) {
+      // Where each file's xattrs start in xblob, in order (read_xattrs_result takes each file's up to the next one's).
+      if (job->withXattrs) job->xoff[i] = job->xblob.used;
+      if (fds[i - from] >= 0) read_one(job, i, at, fds[i - from]);
+      at += (size_t)job->sizes[i] + 1;
+    }
   }
 }
 

@@ -203,7 +203,7 @@ describe('small-file reader', () => {
     expect(mid.map((r) => r.status)).toEqual(['ok', 'vanished', 'ok']);
     expect(xattrsFromList(mid[0]!.xattrs!)).toEqual(readXattrs(tagged!.path));
     expect(xattrsFromList(mid[2]!.xattrs!)).toEqual(readXattrs(big!.path));
-    // More files than the module opens first (64): read one at a time instead, with the same results.
+    // More files than the module opens at once (64): taken 64 at a time, with the same results.
     const many = files('many', 70);
     const large = [tagged, gone, ...many.slice(0, 34), big, ...many.slice(34)];
     const all = await native({ paths: large.map((f) => f!.path.toString('latin1')), sizes: large.map((f) => f!.body.length), xattrs: true });
