@@ -186,9 +186,11 @@ export function encodeHeader(h: TarHeader, scratch?: Buffer): Buffer {
     for (let i = 0, e = t.length - 9; i < e; i++) mtimeSec = mtimeSec * 10 + (t.charCodeAt(i) - 0x30);
     t = `${t.slice(0, -9)}.${t.slice(-9)}`;
   } else {
-    const sec = String(h.mtimeNs / 1_000_000_000n);
-    mtimeSec = Number(sec);
-    t = `${sec}.${(h.mtimeNs % 1_000_000_000n).toString().padStart(9, '0')}`;
+    // Before 1970: the exact decimal value, as GNU tar writes it ("-12.750000000" is 12.75 s before 1970); the
+    // ustar field, which cannot hold it in octal, says 0 (octal() writes 0 for a negative number).
+    const before = -h.mtimeNs;
+    mtimeSec = -1;
+    t = `-${before / 1_000_000_000n}.${(before % 1_000_000_000n).toString().padStart(9, '0')}`;
   }
   const bigUid = h.uid > 0o7777777;
   const bigGid = h.gid > 0o7777777;
@@ -316,7 +318,7 @@ function parsePax(buf: Buffer, whereOf: () => string): Map<string, Buffer> {
 /** Largest uid/gid: (uid_t)-1 means "unchanged" to chown and is no owner. */
 const MAX_ID = 0xffff_fffe;
 /** mtime seconds: 12 digits reach year 33658, far past any file system's range. */
-const MTIME = /^(-?\d{1,12})(?:\.(\d{1,18}))?$/;
+const MTIME = /^-?(\d{1,12})(?:\.(\d{1,18}))?$/;
 
 /** A pax id (uid, gid): decimal digits within uid_t, or an error naming the entry and the field. */
 function paxId(v: Buffer, field: string, whereOf: () => string): number {
@@ -405,9 +407,12 @@ function applyPax(header: TarHeader, pax: Map<string, Buffer>, where: () => stri
     } else if (k === 'uid') header.uid = paxId(v, 'uid', where);
     else if (k === 'gid') header.gid = paxId(v, 'gid', where);
     else if (k === 'mtime') {
-      const m = MTIME.exec(v.toString('latin1'));
+      const text = v.toString('latin1');
+      const m = MTIME.exec(text);
       if (!m) throw new TarFormatError(`${where()}: pax mtime ${JSON.stringify(v.toString('latin1', 0, 40))} is not seconds[.fraction] of at most 12 digits`);
-      header.mtimeNs = BigInt(m[1]!) * 1_000_000_000n + BigInt((m[2] ?? '').slice(0, 9).padEnd(9, '0'));
+      // The text's value, its fraction included, signed as a whole ("-12.75" is 12.75 s before 1970, "-0.5" half a second).
+      const ns = BigInt(m[1]!) * 1_000_000_000n + BigInt((m[2] ?? '').slice(0, 9).padEnd(9, '0'));
+      header.mtimeNs = text.startsWith('-') ? -ns : ns;
     } else if (k.startsWith('SCHILY.xattr.')) (xattrs ??= new Map()).set(k.slice('SCHILY.xattr.'.length), Buffer.from(v));
     else if (k.startsWith('FERRY.')) (ferry ??= {})[k.slice(6)] = v.toString('latin1');
   }

@@ -178,7 +178,13 @@ export function checkRelPath(p: Buffer): Buffer {
   return q;
 }
 
+/** A stream time (ns since 1970) in seconds, as the batch writer takes it (file-writers.ts; before 1970: negative). */
 const S = (ns: bigint): number => Number(ns) / 1e9;
+/**
+ * A stream time as node:fs's utimes calls take it: seconds, or a Date before 1970 (millisecond precision), since
+ * node:fs sets the current time for a negative number of seconds.
+ */
+const T = (ns: bigint): number | Date => (ns < 0n ? new Date(Number(ns) / 1e6) : Number(ns) / 1e9);
 
 /** Throws unless every parent directory of rel (relative to root) exists and is a real directory, not a symlink. */
 export function assertRealParents(root: Buffer, rel: Buffer, shown: Buffer = rel, known: Buffer = Buffer.alloc(0)): void {
@@ -430,7 +436,7 @@ export class FileExtractor {
       // After the last file renamed into it (a rename changes the directory's mtime).
       this.writer.afterWritten(() => {
         try {
-          lutimesSync(this.abs(top.path), S(top.atimeNs), S(top.mtimeNs));
+          lutimesSync(this.abs(top.path), T(top.atimeNs), T(top.mtimeNs));
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         }
@@ -602,7 +608,7 @@ export class FileExtractor {
         this.tmp = tmp;
         if (this.owners) lchownSync(tmp, h.uid, h.gid);
         this.xattrs(tmp, h, true);
-        lutimesSync(tmp, S(h.mtimeNs), S(h.mtimeNs));
+        lutimesSync(tmp, T(h.mtimeNs), T(h.mtimeNs));
         await this.place(rel, tmp);
         return null;
       }
@@ -634,7 +640,7 @@ export class FileExtractor {
         this.tmp = tmp;
         this.meta(tmp, h, true);
         chmodSync(tmp, h.mode & 0o7777);
-        lutimesSync(tmp, S(h.mtimeNs), S(h.mtimeNs));
+        lutimesSync(tmp, T(h.mtimeNs), T(h.mtimeNs));
         await this.place(rel, tmp);
         return null;
       }
@@ -660,7 +666,7 @@ export class FileExtractor {
       // A new symlink has the receiver's owner and group (its directory is not setgid: mayInherit is false).
       if (this.owners && (h.uid !== this.euid || h.gid !== this.egid)) lchownSync(abs, h.uid, h.gid);
       this.xattrs(abs, h, true);
-      lutimesSync(abs, S(h.mtimeNs), S(h.mtimeNs));
+      lutimesSync(abs, T(h.mtimeNs), T(h.mtimeNs));
     } catch (e) {
       try {
         unlinkSync(abs);
@@ -735,7 +741,7 @@ export class FileExtractor {
       if (this.owners && !plain) fchownSync(fd, h.uid, h.gid);
       this.xattrs(tmp, h, h.ferry?.op !== 'patch');
       if (!plain) fchmodSync(fd, h.mode & 0o7777);
-      futimesSync(fd, S(h.mtimeNs), S(h.mtimeNs));
+      futimesSync(fd, T(h.mtimeNs), T(h.mtimeNs));
     } finally {
       closeSync(fd);
     }

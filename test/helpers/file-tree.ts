@@ -76,6 +76,11 @@ export function buildTree(root: string, opts: { xattrs?: boolean } = {}): void {
   writeFileSync(bjoin(root, NON_UTF8, Buffer.from([0x66, 0xe9, 0x2e, 0x74, 0x78, 0x74])), 'latin-1 name');
   writeFileSync(bjoin(root, NON_UTF8, 'utf8-inside.txt'), 'inside');
   writeFileSync(join(root, 'ünïcödé-名前.txt'), 'utf-8 name');
+  // times before 1970: a file, a symlink and their directory (set last: the entries inside change its mtime)
+  mkdirSync(join(root, 'old'));
+  writeFileSync(join(root, 'old/apollo'), 'one small step\n');
+  symlinkSync('apollo', join(root, 'old/link'));
+  run('touch', ['-h', '-d', '1969-07-20 20:17:40.5 UTC', join(root, 'old/apollo'), join(root, 'old/link'), join(root, 'old')]);
   if (xattrs) {
     run('setfattr', ['-n', 'user.comment', '-v', 'hello', join(root, 'etc/hostname')]);
     run('setfattr', ['-n', 'user.binary', '-v', '0x00ff10ee', join(root, 'etc/app/config.yaml')]);

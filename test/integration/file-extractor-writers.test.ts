@@ -120,6 +120,19 @@ describe('small files written by the writer threads', () => {
     expect(Math.round(lstatSync(join(root, 'd')).mtimeMs)).toBe(Number((T + 4_000_000n) / 1_000_000n));
   });
 
+  it('times before 1970 are kept on every kind of entry, batched or not (node:fs would set the current time)', async () => {
+    // 1969-12-31 23:59:47.25 and a quarter of a second apart: exact in the seconds (doubles) node:fs and the writer take.
+    const old = -12_750_000_000n;
+    const q = 250_000_000n;
+    const entries: [TarHeader, Buffer?][] = [[h('d', { type: 'dir', mode: 0o755, mtimeNs: old })]];
+    entries.push([h('d/small', { mtimeNs: old - q }), body(1)]);
+    entries.push([h('d/large', { mtimeNs: old - 2n * q }), Buffer.alloc(300 * 1024, 'L')]);
+    entries.push([h('d/link', { type: 'symlink', linkpath: Buffer.from('small'), mtimeNs: old - 3n * q })]);
+    await new FileExtractor({ root }).extract(pieces(stream(entries)));
+    const ns = (p: string) => lstatSync(join(root, p), { bigint: true }).mtimeNs;
+    expect([ns('d'), ns('d/small'), ns('d/large'), ns('d/link')]).toEqual([old, old - q, old - 2n * q, old - 3n * q]);
+  });
+
   it('a name handed to the writer threads and then named again (a symlink, a directory, a large file) ends as the later entry', async () => {
     // A stream that names a path twice (a hostile or broken agent): the small file goes to a writer thread, the
     // symlink or directory after it must not be made before the file is in place, or the file would replace it.

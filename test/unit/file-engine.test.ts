@@ -2,7 +2,7 @@
 // exclude globs, and the pax tar codec (including against tar-stream and GNU tar).
 
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -234,6 +234,27 @@ describe('pax tar codec', () => {
       expect(out).toContain('a/long-' + 'n'.repeat(150));
       expect(out).toContain('a/link -> target');
       expect(out).toContain('1/2');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  it('carries times before 1970 exactly, both ways with GNU tar', async () => {
+    const times = [-12_750_000_000n, -500_000_000n, -1n, -86_400_000_000_000n];
+    const dir = mkdtempSync(join(tmpdir(), 'ferry-tar-'));
+    try {
+      // Ours, read back by us and extracted by GNU tar.
+      const tar = Buffer.concat([...times.map((t, i) => encodeHeader({ path: B(`f${i}`), type: 'file', size: 0, mode: 0o644, uid: 0, gid: 0, mtimeNs: t })), ZERO_BLOCKS]);
+      const back = (await collect(tar)).filter((e) => e.kind === 'entry').map((e) => (e as { entry: { header: { mtimeNs: bigint } } }).entry.header.mtimeNs);
+      expect(back).toEqual(times);
+      writeFileSync(join(dir, 't.tar'), tar);
+      mkdirSync(join(dir, 'x'));
+      execFileSync('tar', ['-xf', join(dir, 't.tar'), '-C', join(dir, 'x')]);
+      expect(times.map((_t, i) => statSync(join(dir, 'x', `f${i}`), { bigint: true }).mtimeNs)).toEqual(times);
+      // GNU tar's pax records of such times, read by us.
+      execFileSync('touch', ['-d', '1969-12-31 23:59:47.25 UTC', join(dir, 'x', 'f0')]);
+      const gnu = execFileSync('tar', ['--format=pax', '-C', join(dir, 'x'), '-cf', '-', 'f0']);
+      const [h] = (await collect(gnu)).filter((e) => e.kind === 'entry').map((e) => (e as { entry: { header: { mtimeNs: bigint } } }).entry.header.mtimeNs);
+      expect(h).toBe(-12_750_000_000n);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
