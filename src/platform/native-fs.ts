@@ -118,10 +118,24 @@ export type NativeOpenDirBeneath = (path: Buffer, rootLength: number) => number;
 /** closeFd(fd): closes an fd openDirBeneath gave (on a worker thread, node:fs's closeSync warns about such an fd). */
 export type NativeCloseFd = (fd: number) => void;
 
+/**
+ * The receiver's batch of small new files written on the calling thread (writeFiles in ferry-fs.c): `files`
+ * holds NATIVE_WRITE_FIELDS doubles a file (tmp path offset, length, final path offset, length, body offset,
+ * length in `buf`; create mode, chmod or -1, uid and gid or -1, mtime in seconds, truncate or -1). Returns
+ * [done, index of the file that failed or -1, its errno, the step: 0 open, 1 write, 2 ftruncate, 3 fchown,
+ * 4 fchmod, 5 futime, 6 close, 7 rename, 8 open of the temporary name]. Throws a TypeError for fields out of
+ * range (nothing written).
+ */
+export type NativeWriteFiles = (buf: ArrayBuffer, files: Float64Array, flushOnClose: boolean) => Float64Array;
+
+/** Doubles a file in writeFiles' `files`. */
+export const NATIVE_WRITE_FIELDS = 12;
+
 /** The module's functions (ferry-fs.c). */
 export interface NativeFs {
   listdir: NativeListdir;
   readFiles: NativeReadFiles;
+  writeFiles: NativeWriteFiles;
   xattrs: NativeXattrs;
   openDirBeneath: NativeOpenDirBeneath;
   closeFd: NativeCloseFd;
@@ -150,14 +164,15 @@ export function loadNativeFs(path: string): NativeFs | null {
   let fns: NativeFs | null = null;
   try {
     const m = {
-      exports: {} as { listdir?: unknown; readFiles?: unknown; xattrs?: unknown; openDirBeneath?: unknown; closeFd?: unknown; readHashed?: unknown; scanSame?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
+      exports: {} as { listdir?: unknown; readFiles?: unknown; writeFiles?: unknown; xattrs?: unknown; openDirBeneath?: unknown; closeFd?: unknown; readHashed?: unknown; scanSame?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
     };
     process.dlopen(m, path);
-    const { listdir, readFiles, xattrs, openDirBeneath, closeFd, readHashed, scanSame, lz4Compress, lz4Decompress } = m.exports;
-    if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function' && typeof openDirBeneath === 'function' && typeof closeFd === 'function') {
+    const { listdir, readFiles, writeFiles, xattrs, openDirBeneath, closeFd, readHashed, scanSame, lz4Compress, lz4Decompress } = m.exports;
+    if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof writeFiles === 'function' && typeof xattrs === 'function' && typeof openDirBeneath === 'function' && typeof closeFd === 'function') {
       fns = {
         listdir: listdir as NativeListdir,
         readFiles: readFiles as NativeReadFiles,
+        writeFiles: writeFiles as NativeWriteFiles,
         xattrs: xattrs as NativeXattrs,
         openDirBeneath: openDirBeneath as NativeOpenDirBeneath,
         closeFd: closeFd as NativeCloseFd,

@@ -34,9 +34,10 @@
 
 import { constants } from 'node:fs';
 import { WorkerPool, workerBody, type Transfer } from '../platform/worker-pool.js';
+import { loadNativeFs, nativeFsPath, NATIVE_WRITE_FIELDS } from '../platform/native-fs.js';
 
-/** Numbers per file in a batch's `files` (offsets and lengths into `buf`, then metadata). */
-const FIELDS = 12;
+/** Numbers per file in a batch's `files` (offsets and lengths into `buf`, then metadata): the native writer's. */
+const FIELDS = NATIVE_WRITE_FIELDS;
 /** Files per batch at most: one message per this many files. */
 const BATCH_FILES = 256;
 /**
@@ -60,8 +61,14 @@ interface WriteTask {
   buf: ArrayBuffer;
   /** Each new file with a body is truncated to 0 before it (btrfs: its data goes to disk on close; see BatchWriter.flushOnClose). */
   flushOnClose: boolean;
-  /** FIELDS numbers per file: tmpOff, tmpLen, dstOff, dstLen, dataOff, dataLen, createMode, chmod (-1: none), uid (-1: no chown), gid, mtime (s), truncate (-1: none). */
-  files: number[];
+  /** FIELDS numbers per file: tmpOff, tmpLen, dstOff, dstLen, dataOff, dataLen, createMode, chmod (-1: none), uid (-1: no chown), gid, mtime (s), truncate (-1: none). Transferred. */
+  files: Float64Array;
+}
+
+/** A writer thread's init: the open flags, and the native module's path (its writeFiles, when it loads there). */
+interface WriterInit {
+  flags: number;
+  native?: string;
 }
 
 interface WriteResult {
@@ -72,9 +79,36 @@ interface WriteResult {
   error?: { index: number; message: string; code?: string };
 }
 
-/** One thread's batch writer. Self-contained: its source text runs on the worker threads. */
-function setupBatchWriter(init: { flags: number }, lib: { fs: typeof import('node:fs') }): (t: WriteTask, transfer: Transfer) => WriteResult {
+/**
+ * One thread's batch writer. Self-contained: its source text runs on the worker threads. The native module's
+ * writeFiles (ferry-fs.c) where it loads on this thread: the same steps in the same order, without a node:fs
+ * call per step (measured: docs/file-replication.md, "The receiver's small files written from C"); else
+ * node:fs, below.
+ */
+function setupBatchWriter(
+  init: WriterInit,
+  lib: { fs: typeof import('node:fs'); util: typeof import('node:util'); loadNativeFs: typeof loadNativeFs },
+): (t: WriteTask, transfer: Transfer) => WriteResult {
   const fs = lib.fs;
+  const writeFiles = init.native ? lib.loadNativeFs(init.native)?.writeFiles : undefined;
+  // node:fs's names for the steps (its errors read `CODE: text, open 'path'`, `…, rename 'from' -> 'to'`).
+  const STEPS = ['open', 'write', 'ftruncate', 'fchown', 'fchmod', 'futime', 'close', 'rename', 'open'];
+  let errors: Map<number, [string, string]> | undefined;
+  if (writeFiles) {
+    return (t, transfer) => {
+      const r = writeFiles(t.buf, t.files, t.flushOnClose);
+      transfer(t.buf);
+      const done = r[0]!;
+      if (r[1]! < 0) return { done, buf: t.buf };
+      const k = r[1]! * 12;
+      const step = r[3]!;
+      const [code, text] = (errors ??= lib.util.getSystemErrorMap()).get(-r[2]!) ?? [`E${r[2]}`, 'unknown error'];
+      const name = (off: number) => Buffer.from(t.buf, t.files[k + off]!, t.files[k + off + 1]!).toString();
+      // The open of the final name (0), of the temporary one (8: the final one was taken), the rename of one to the other (7).
+      const where = step === 0 ? ` '${name(2)}'` : step === 8 ? ` '${name(0)}'` : step === 7 ? ` '${name(0)}' -> '${name(2)}'` : '';
+      return { done, buf: t.buf, error: { index: r[1]!, message: `${code}: ${text}, ${STEPS[step] ?? 'write'}${where}`, code } };
+    };
+  }
   return (t, transfer) => {
     const b = Buffer.from(t.buf);
     const f = t.files;
@@ -111,7 +145,9 @@ function setupBatchWriter(init: { flags: number }, lib: { fs: typeof import('nod
         if (f[k + 11]! >= 0) fs.ftruncateSync(fd, f[k + 11]!);
         if (f[k + 8]! >= 0) fs.fchownSync(fd, f[k + 8]!, f[k + 9]!);
         if (f[k + 7]! >= 0) fs.fchmodSync(fd, f[k + 7]!);
-        fs.futimesSync(fd, f[k + 10]!, f[k + 10]!);
+        // node:fs sets the current time for negative seconds: a time before 1970 goes as a Date (as file-extractor.ts T).
+        const when = f[k + 10]! < 0 ? new Date(f[k + 10]! * 1000) : f[k + 10]!;
+        fs.futimesSync(fd, when, when);
         const c = fd;
         fd = -1;
         fs.closeSync(c);
@@ -144,10 +180,16 @@ function setupBatchWriter(init: { flags: number }, lib: { fs: typeof import('nod
 
 export const fileWriterBody = workerBody({
   name: 'file writing',
-  modules: { fs: 'node:fs' },
-  helpers: {},
+  modules: { fs: 'node:fs', util: 'node:util' },
+  helpers: { loadNativeFs },
   setup: setupBatchWriter,
 });
+
+/** The writer threads' init in this process (the native module's path where it is; FERRY_NATIVE=0: none). */
+function writerInit(): WriterInit {
+  const native = nativeFsPath();
+  return native === null ? { flags: CREATE_FLAGS } : { flags: CREATE_FLAGS, native };
+}
 
 /**
  * Writer threads of this receiver process, shared by its file sessions.
@@ -161,10 +203,10 @@ export const fileWriterBody = workerBody({
  * 2.2 s and 1.3 s on the main thread before), wall times were the same as
  * with one (within the rounds' spread), and each thread costs 10–20 MB of RSS.
  */
-let shared: WorkerPool<{ flags: number }, WriteTask, WriteResult> | undefined;
+let shared: WorkerPool<WriterInit, WriteTask, WriteResult> | undefined;
 export const WRITER_THREADS = 1;
-function sharedPool(): WorkerPool<{ flags: number }, WriteTask, WriteResult> {
-  shared ??= new WorkerPool(fileWriterBody, { flags: CREATE_FLAGS }, { size: WRITER_THREADS });
+function sharedPool(): WorkerPool<WriterInit, WriteTask, WriteResult> {
+  shared ??= new WorkerPool(fileWriterBody, writerInit(), { size: WRITER_THREADS });
   return shared;
 }
 
@@ -193,7 +235,7 @@ interface Batch {
 }
 
 export class BatchWriter {
-  private readonly pool: WorkerPool<{ flags: number }, WriteTask, WriteResult>;
+  private readonly pool: WorkerPool<WriterInit, WriteTask, WriteResult>;
   private cur: Batch | null = null;
   private seq = 0;
   /** Every batch with a smaller seq is in place. */
@@ -216,7 +258,7 @@ export class BatchWriter {
     private readonly wrap: (rel: Buffer, e: Error) => Error,
     threads?: number,
   ) {
-    this.pool = threads === undefined ? sharedPool() : new WorkerPool(fileWriterBody, { flags: CREATE_FLAGS }, { size: threads });
+    this.pool = threads === undefined ? sharedPool() : new WorkerPool(fileWriterBody, writerInit(), { size: threads });
   }
 
   /** Whether something handed over is not in place yet. */
@@ -360,7 +402,7 @@ export class BatchWriter {
     const b = this.cur!;
     this.cur = null;
     // A file whose body is still arriving (only after an error ends the stream) is not written.
-    const files = b.complete === b.rels.length ? b.files : b.files.slice(0, b.complete * FIELDS);
+    const files = Float64Array.from(b.complete === b.rels.length ? b.files : b.files.slice(0, b.complete * FIELDS));
     const rels = b.rels.slice(0, b.complete);
     if (this.error || rels.length === 0) {
       this.forget(b.keys);
@@ -368,7 +410,7 @@ export class BatchWriter {
       this.settled(b.seq);
       return;
     }
-    const p = this.pool.run({ buf: b.buf, files, flushOnClose: this.flushOnClose }, [b.buf]).then(
+    const p = this.pool.run({ buf: b.buf, files, flushOnClose: this.flushOnClose }, [b.buf, files.buffer]).then(
       (r) => {
         this.release(r.buf);
         if (r.error) {
