@@ -1149,47 +1149,28 @@ static napi_value readFiles(napi_env env, napi_callback_info info) {
 // The receiver's batch of small new files (src/receiver/file-writers.ts), written on the calling thread (the
 // writer's worker thread): for each file, WRITE_FIELDS doubles in `files` — where its temporary and final
 // paths and its body are in `buf` (offset, length each), the mode it is created with, the mode to set (-1:
-// none), owner and group (-1: no chown), mtime in seconds, the size to truncate to (-1: none). Each is created
-// under its final name with O_CREAT|O_EXCL|O_NOFOLLOW (only a name nothing holds; when something
-// does, under its temporary name, then renamed over it), truncated to 0 first with `flushOnClose` and a body,
-// written, truncated, given its owner, mode and mtime through the descriptor, closed. The same steps, in the
-// same order, as the worker's node:fs loop they replace, with the same times (libuv's conversion of seconds to
-// a timespec). The first that fails stops the batch: its file is closed and removed (under whichever name it
-// was created: only a file this call made), and `index` is that file, `errno` the error, `step` the call
-// (WRITE_STEP_*); `done` files are in place before it. index -1: all done. Bad arguments (offsets outside
-// buf, fields not whole numbers) throw a TypeError and nothing is written.
+// none), owner and group (owner -1: no chown; group -1 with an owner: the group left as it is), mtime as whole
+// seconds (before 1970: negative, rounded down) and nanoseconds (0-999,999,999), the size to truncate to (-1:
+// none). Each is created under its final name with O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW|O_CLOEXEC (the flags
+// node:fs's open gets there; only a name nothing holds; when something does, under its temporary name, then
+// renamed over it), truncated to 0 first with `flushOnClose` and a body, written, truncated, given its owner,
+// mode and mtime through the descriptor, closed. The same steps, in the same order, as the worker's node:fs
+// loop they replace; the mtime is set to the microsecond as node:fs sets one (libuv), from the exact parts
+// here, and a call the kernel interrupts (EINTR) is made again, as libuv does (a close interrupted, or in
+// progress, is done). The first that fails stops the batch: its file is closed and removed (under whichever
+// name it was created: only a file this call made), and `index` is that file, `errno` the error, `step` the
+// call (WRITE_STEP_*); `done` files are in place before it. index -1: all done. Bad arguments (offsets outside
+// buf, fields not whole numbers or out of range) throw a TypeError and nothing is written. The fields are
+// copied before they are checked (a Float64Array on shared memory cannot change them in between).
 //
 // Why (issue 14, /usr full copy into xfs): the worker made five node:fs calls a file, each crossing from JS
 // into C++ and checking its arguments; creating 40,000 small files cost 0.46 s user and 0.80-0.92 s system
 // through node:fs, 0.12-0.14 s and 0.64-0.74 s through the same calls from C (one run each way, fresh xfs).
-#define WRITE_FIELDS 12
+#define WRITE_FIELDS 13
 // Whether v is a whole number in [lo, hi] (what a double from JS must be to stand for an offset, id or size).
 static int whole(double v, double lo, double hi) { return v >= lo && v <= hi && v == (double)(int64_t)v; }
 // The calls, as `step` names them (the last: the open of the temporary name, the final one being taken).
 enum { WRITE_STEP_OPEN, WRITE_STEP_WRITE, WRITE_STEP_FTRUNCATE, WRITE_STEP_FCHOWN, WRITE_STEP_FCHMOD, WRITE_STEP_FUTIME, WRITE_STEP_CLOSE, WRITE_STEP_RENAME, WRITE_STEP_OPEN_TMP };
-
-// libuv's uv__fs_to_timespec (what node:fs's futimesSync sets): microseconds, negative fractions borrowed.
-static struct timespec seconds_timespec(double t) {
-  struct timespec ts;
-  if (t != t) {
-    ts.tv_sec = 0;
-    ts.tv_nsec = UTIME_OMIT;
-    return ts;
-  }
-  if (t > 9.2e18 || t < -9.2e18) {
-    ts.tv_sec = 0;
-    ts.tv_nsec = UTIME_NOW;
-    return ts;
-  }
-  ts.tv_sec = (time_t)t;
-  ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
-  ts.tv_nsec -= ts.tv_nsec % 1000;
-  if (ts.tv_nsec < 0) {
-    ts.tv_nsec += 1000000000;
-    ts.tv_sec -= 1;
-  }
-  return ts;
-}
 
 // A path of the batch as a C string in `out` (PATH_BYTES): 0, or ENAMETOOLONG (as the kernel says for a longer
 // one), or EINVAL for a NUL inside it (node:fs refuses such a path too).
@@ -1202,36 +1183,53 @@ static int batch_path(const unsigned char *buf, const double *f, char *out) {
   return 0;
 }
 
+// A system call's result, made again while the kernel interrupts it: 0 or the errno.
+#define WRITE_CALL(call)           \
+  ({                               \
+    long r_;                       \
+    do r_ = (long)(call);          \
+    while (r_ < 0 && errno == EINTR); \
+    r_ < 0 ? errno : 0;            \
+  })
+
 static napi_value writeFiles(napi_env env, napi_callback_info info) {
   const char *usage = "writeFiles(buf: ArrayBuffer, files: Float64Array, flushOnClose: boolean)";
   size_t argc = 3, count = 0, bufLen = 0, filesOffset = 0;
   napi_value argv[3], filesAb, ab, result;
   bool isAb = false, isTyped = false, flushOnClose = false;
   unsigned char *buf = NULL;
-  double *f = NULL, *out = NULL;
+  double *given = NULL, *out = NULL;
   napi_typedarray_type type;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3 || napi_is_arraybuffer(env, argv[0], &isAb) != napi_ok || !isAb ||
       napi_get_arraybuffer_info(env, argv[0], (void **)&buf, &bufLen) != napi_ok || napi_is_typedarray(env, argv[1], &isTyped) != napi_ok ||
-      !isTyped || napi_get_typedarray_info(env, argv[1], &type, &count, (void **)&f, &filesAb, &filesOffset) != napi_ok ||
+      !isTyped || napi_get_typedarray_info(env, argv[1], &type, &count, (void **)&given, &filesAb, &filesOffset) != napi_ok ||
       type != napi_float64_array || count % WRITE_FIELDS != 0 || napi_get_value_bool(env, argv[2], &flushOnClose) != napi_ok) {
     napi_throw_type_error(env, NULL, usage);
     return NULL;
   }
   size_t n = count / WRITE_FIELDS;
-  // Every field checked before anything is written: ranges inside buf, modes, ids, sizes whole and in range.
+  double *f = malloc(count > 0 ? count * sizeof(double) : 1);
+  if (f == NULL) {
+    napi_throw_error(env, "FERRY_NATIVE_NOMEM", "ferry-fs: no memory for a batch of writes");
+    return NULL;
+  }
+  if (count > 0) memcpy(f, given, count * sizeof(double));
+  // Every field checked before anything is written: ranges inside buf, modes, ids, times and sizes whole and in range.
   for (size_t i = 0; i < n; i++) {
     const double *r = f + i * WRITE_FIELDS;
     bool ok = true;
     for (int k = 0; k < 6; k += 2) ok = ok && whole(r[k], 0, (double)bufLen) && whole(r[k + 1], 0, (double)bufLen - r[k]);
-    ok = ok && whole(r[6], 0, 07777) && whole(r[7], -1, 07777) && whole(r[8], -1, 4294967295.0) && whole(r[9], -1, 4294967295.0) &&
-         (r[8] < 0) == (r[9] < 0) && whole(r[11], -1, 9007199254740991.0);
+    ok = ok && whole(r[6], 0, 07777) && whole(r[7], -1, 07777) && whole(r[8], -1, 4294967294.0) && whole(r[9], -1, 4294967294.0) &&
+         whole(r[10], -9007199254740991.0, 9007199254740991.0) && whole(r[11], 0, 999999999) && whole(r[12], -1, 9007199254740991.0);
     if (!ok) {
-      napi_throw_type_error(env, NULL, "writeFiles: each file's fields in range (offsets inside buf, modes, ids, sizes whole)");
+      free(f);
+      napi_throw_type_error(env, NULL, "writeFiles: each file's fields in range (offsets inside buf, modes, ids, times, sizes whole)");
       return NULL;
     }
   }
   if (napi_create_arraybuffer(env, 4 * sizeof(double), (void **)&out, &ab) != napi_ok ||
       napi_create_typedarray(env, napi_float64_array, 4, ab, 0, &result) != napi_ok) {
+    free(f);
     napi_throw_error(env, NULL, "ferry-fs: writeFiles could not start");
     return NULL;
   }
@@ -1246,17 +1244,16 @@ static napi_value writeFiles(napi_env env, napi_callback_info info) {
     step = WRITE_STEP_OPEN;
     err = batch_path(buf, r + 2, dst);
     if (err == 0) {
-      fd = (int)syscall(SYS_openat, AT_FDCWD, dst, open_flags, (mode_t)r[6]);
-      if (fd >= 0) made = dst;
-      else if (errno != EEXIST) err = errno;
-      else if ((step = WRITE_STEP_OPEN_TMP, err = batch_path(buf, r, tmp)) == 0) {
+      err = WRITE_CALL(fd = (int)syscall(SYS_openat, AT_FDCWD, dst, open_flags, (mode_t)r[6]));
+      if (err == 0) made = dst;
+      else if (err == EEXIST && (step = WRITE_STEP_OPEN_TMP, err = batch_path(buf, r, tmp)) == 0) {
         // Something holds the name (O_EXCL never follows or replaces it): the careful way, renamed over it below.
-        fd = (int)syscall(SYS_openat, AT_FDCWD, tmp, open_flags, (mode_t)r[6]);
-        if (fd >= 0) made = tmp;
-        else err = errno;
+        err = WRITE_CALL(fd = (int)syscall(SYS_openat, AT_FDCWD, tmp, open_flags, (mode_t)r[6]));
+        if (err == 0) made = tmp;
       }
     }
-    if (err == 0 && flushOnClose && r[5] > 0) (void)syscall(SYS_ftruncate, fd, (off_t)0);  // only a hint (btrfs: see file-writers.ts)
+    // Only a hint (btrfs: see file-writers.ts): whatever it returns, the write says what fails.
+    if (err == 0 && flushOnClose && r[5] > 0) (void)WRITE_CALL(syscall(SYS_ftruncate, fd, (off_t)0));
     size_t at = 0, len = (size_t)r[5];
     if (err == 0) step = WRITE_STEP_WRITE;
     while (err == 0 && at < len) {
@@ -1265,26 +1262,31 @@ static napi_value writeFiles(napi_env env, napi_callback_info info) {
       else if (w == 0) err = EIO;
       else if (errno != EINTR) err = errno;
     }
-    if (err == 0 && r[11] >= 0 && syscall(SYS_ftruncate, fd, (off_t)r[11]) != 0) err = errno, step = WRITE_STEP_FTRUNCATE;
-    if (err == 0 && r[8] >= 0 && syscall(SYS_fchown, fd, (uid_t)r[8], (gid_t)r[9]) != 0) err = errno, step = WRITE_STEP_FCHOWN;
-    if (err == 0 && r[7] >= 0 && syscall(SYS_fchmod, fd, (mode_t)r[7]) != 0) err = errno, step = WRITE_STEP_FCHMOD;
+    if (err == 0 && r[12] >= 0 && (err = WRITE_CALL(syscall(SYS_ftruncate, fd, (off_t)r[12]))) != 0) step = WRITE_STEP_FTRUNCATE;
+    if (err == 0 && r[8] >= 0 && (err = WRITE_CALL(syscall(SYS_fchown, fd, (uid_t)r[8], r[9] >= 0 ? (gid_t)r[9] : (gid_t)-1))) != 0) step = WRITE_STEP_FCHOWN;
+    if (err == 0 && r[7] >= 0 && (err = WRITE_CALL(syscall(SYS_fchmod, fd, (mode_t)r[7]))) != 0) step = WRITE_STEP_FCHMOD;
     if (err == 0) {
+      // To the microsecond, as node:fs (libuv) sets a time given in seconds.
       struct timespec ts[2];
-      ts[0] = ts[1] = seconds_timespec(r[10]);
-      if (syscall(SYS_utimensat, fd, NULL, ts, 0) != 0) err = errno, step = WRITE_STEP_FUTIME;
+      ts[0].tv_sec = (time_t)r[10];
+      ts[0].tv_nsec = (long)r[11] - (long)r[11] % 1000;
+      ts[1] = ts[0];
+      if ((err = WRITE_CALL(syscall(SYS_utimensat, fd, NULL, ts, 0))) != 0) step = WRITE_STEP_FUTIME;
     }
     if (err == 0) {
       int c = fd;
       fd = -1;
-      if (close(c) != 0 && errno != EINTR) err = errno, step = WRITE_STEP_CLOSE;
+      // Interrupted or in progress: the fd is gone all the same (libuv counts both as done).
+      if (close(c) != 0 && errno != EINTR && errno != EINPROGRESS) err = errno, step = WRITE_STEP_CLOSE;
     }
-    if (err == 0 && made == tmp && syscall(SYS_renameat, AT_FDCWD, tmp, AT_FDCWD, dst) != 0) err = errno, step = WRITE_STEP_RENAME;
+    if (err == 0 && made == tmp && (err = WRITE_CALL(renameat(AT_FDCWD, tmp, AT_FDCWD, dst))) != 0) step = WRITE_STEP_RENAME;
     if (err == 0) continue;
     if (fd >= 0) close(fd);
     // Created by this call (O_EXCL), so nothing else is removed: no partial file stays, under either name.
     if (made != NULL) (void)syscall(SYS_unlinkat, AT_FDCWD, made, 0);
     break;
   }
+  free(f);
   out[0] = (double)i;
   out[1] = err == 0 ? -1 : (double)i;
   out[2] = (double)err;
@@ -1694,6 +1696,7 @@ static napi_value readHashed(napi_env env, napi_callback_info info) { return has
 // each a trap to the hypervisor on this VM. A scan of a stretch that has not changed costs one hand-off for
 // sixteen reads.
 static napi_value scanSame(napi_env env, napi_callback_info info) { return hash_call(env, info, 1); }
+
 #endif
 
 NAPI_MODULE_INIT() {

@@ -121,7 +121,8 @@ export type NativeCloseFd = (fd: number) => void;
 /**
  * The receiver's batch of small new files written on the calling thread (writeFiles in ferry-fs.c): `files`
  * holds NATIVE_WRITE_FIELDS doubles a file (tmp path offset, length, final path offset, length, body offset,
- * length in `buf`; create mode, chmod or -1, uid and gid or -1, mtime in seconds, truncate or -1). Returns
+ * length in `buf`; create mode, chmod or -1, uid or -1, gid or -1, mtime's whole seconds rounded down and
+ * nanoseconds, truncate or -1). Returns
  * [done, index of the file that failed or -1, its errno, the step: 0 open, 1 write, 2 ftruncate, 3 fchown,
  * 4 fchmod, 5 futime, 6 close, 7 rename, 8 open of the temporary name]. Throws a TypeError for fields out of
  * range (nothing written).
@@ -129,13 +130,14 @@ export type NativeCloseFd = (fd: number) => void;
 export type NativeWriteFiles = (buf: ArrayBuffer, files: Float64Array, flushOnClose: boolean) => Float64Array;
 
 /** Doubles a file in writeFiles' `files`. */
-export const NATIVE_WRITE_FIELDS = 12;
+export const NATIVE_WRITE_FIELDS = 13;
 
 /** The module's functions (ferry-fs.c). */
 export interface NativeFs {
   listdir: NativeListdir;
   readFiles: NativeReadFiles;
-  writeFiles: NativeWriteFiles;
+  /** Absent from a module built before it (then the receiver's writer uses node:fs). */
+  writeFiles?: NativeWriteFiles;
   xattrs: NativeXattrs;
   openDirBeneath: NativeOpenDirBeneath;
   closeFd: NativeCloseFd;
@@ -168,15 +170,15 @@ export function loadNativeFs(path: string): NativeFs | null {
     };
     process.dlopen(m, path);
     const { listdir, readFiles, writeFiles, xattrs, openDirBeneath, closeFd, readHashed, scanSame, lz4Compress, lz4Decompress } = m.exports;
-    if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof writeFiles === 'function' && typeof xattrs === 'function' && typeof openDirBeneath === 'function' && typeof closeFd === 'function') {
+    if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function' && typeof openDirBeneath === 'function' && typeof closeFd === 'function') {
       fns = {
         listdir: listdir as NativeListdir,
         readFiles: readFiles as NativeReadFiles,
-        writeFiles: writeFiles as NativeWriteFiles,
         xattrs: xattrs as NativeXattrs,
         openDirBeneath: openDirBeneath as NativeOpenDirBeneath,
         closeFd: closeFd as NativeCloseFd,
       };
+      if (typeof writeFiles === 'function') fns.writeFiles = writeFiles as NativeWriteFiles;
       if (typeof readHashed === 'function') fns.readHashed = readHashed as NativeReadHashed;
       if (typeof scanSame === 'function') fns.scanSame = scanSame as NativeScanSame;
       if (typeof lz4Compress === 'function' && typeof lz4Decompress === 'function') {

@@ -410,9 +410,11 @@ function applyPax(header: TarHeader, pax: Map<string, Buffer>, where: () => stri
       const text = v.toString('latin1');
       const m = MTIME.exec(text);
       if (!m) throw new TarFormatError(`${where()}: pax mtime ${JSON.stringify(v.toString('latin1', 0, 40))} is not seconds[.fraction] of at most 12 digits`);
-      // The text's value, its fraction included, signed as a whole ("-12.75" is 12.75 s before 1970, "-0.5" half a second).
-      const ns = BigInt(m[1]!) * 1_000_000_000n + BigInt((m[2] ?? '').slice(0, 9).padEnd(9, '0'));
-      header.mtimeNs = text.startsWith('-') ? -ns : ns;
+      // The text's value, its fraction included, signed as a whole ("-12.75" is 12.75 s before 1970, "-0.5" half a
+      // second), to the nanosecond rounded down, as GNU tar reads it (a negative one with more digits: 1 ns earlier).
+      const frac = m[2] ?? '';
+      const ns = BigInt(m[1]!) * 1_000_000_000n + BigInt(frac.slice(0, 9).padEnd(9, '0'));
+      header.mtimeNs = !text.startsWith('-') ? ns : /[1-9]/.test(frac.slice(9)) ? -ns - 1n : -ns;
     } else if (k.startsWith('SCHILY.xattr.')) (xattrs ??= new Map()).set(k.slice('SCHILY.xattr.'.length), Buffer.from(v));
     else if (k.startsWith('FERRY.')) (ferry ??= {})[k.slice(6)] = v.toString('latin1');
   }

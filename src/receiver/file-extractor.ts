@@ -178,13 +178,11 @@ export function checkRelPath(p: Buffer): Buffer {
   return q;
 }
 
-/** A stream time (ns since 1970) in seconds, as the batch writer takes it (file-writers.ts; before 1970: negative). */
-const S = (ns: bigint): number => Number(ns) / 1e9;
 /**
- * A stream time as node:fs's utimes calls take it: seconds, or a Date before 1970 (millisecond precision), since
- * node:fs sets the current time for a negative number of seconds.
+ * A stream time (ns since 1970) as node:fs's utimes calls take it: seconds, or before 1970 a Date (to the
+ * millisecond, rounded down), since node:fs sets the current time for a negative number of seconds.
  */
-const T = (ns: bigint): number | Date => (ns < 0n ? new Date(Number(ns) / 1e6) : Number(ns) / 1e9);
+const T = (ns: bigint): number | Date => (ns < 0n ? new Date(Number((ns - 999_999n) / 1_000_000n)) : Number(ns) / 1e9);
 
 /** Throws unless every parent directory of rel (relative to root) exists and is a real directory, not a symlink. */
 export function assertRealParents(root: Buffer, rel: Buffer, shown: Buffer = rel, known: Buffer = Buffer.alloc(0)): void {
@@ -516,7 +514,7 @@ export class FileExtractor {
         chmod: plain ? -1 : h.mode & 0o7777,
         uid: this.owners && !plain ? h.uid : -1,
         gid: this.owners && !plain ? h.gid : -1,
-        mtimeSec: S(h.mtimeNs),
+        mtimeNs: h.mtimeNs,
         truncate: h.ferry?.size !== undefined ? Number(h.ferry.size) : -1,
       });
       if (wait) {

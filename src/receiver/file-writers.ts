@@ -61,7 +61,11 @@ interface WriteTask {
   buf: ArrayBuffer;
   /** Each new file with a body is truncated to 0 before it (btrfs: its data goes to disk on close; see BatchWriter.flushOnClose). */
   flushOnClose: boolean;
-  /** FIELDS numbers per file: tmpOff, tmpLen, dstOff, dstLen, dataOff, dataLen, createMode, chmod (-1: none), uid (-1: no chown), gid, mtime (s), truncate (-1: none). Transferred. */
+  /**
+   * FIELDS (13: the bodies below say it as a number, being self-contained) numbers per file: tmpOff, tmpLen,
+   * dstOff, dstLen, dataOff, dataLen, createMode, chmod (-1: none), uid (-1: no chown), gid (-1: unchanged),
+   * mtime's whole seconds (rounded down) and nanoseconds, truncate (-1: none). Transferred.
+   */
   files: Float64Array;
 }
 
@@ -100,7 +104,7 @@ function setupBatchWriter(
       transfer(t.buf);
       const done = r[0]!;
       if (r[1]! < 0) return { done, buf: t.buf };
-      const k = r[1]! * 12;
+      const k = r[1]! * 13;
       const step = r[3]!;
       const [code, text] = (errors ??= lib.util.getSystemErrorMap()).get(-r[2]!) ?? [`E${r[2]}`, 'unknown error'];
       const name = (off: number) => Buffer.from(t.buf, t.files[k + off]!, t.files[k + off + 1]!).toString();
@@ -112,11 +116,11 @@ function setupBatchWriter(
   return (t, transfer) => {
     const b = Buffer.from(t.buf);
     const f = t.files;
-    const n = f.length / 12;
+    const n = f.length / 13;
     let i = 0;
     let error: WriteResult['error'];
     for (; i < n; i++) {
-      const k = i * 12;
+      const k = i * 13;
       const tmp = b.subarray(f[k]!, f[k]! + f[k + 1]!);
       const dst = b.subarray(f[k + 2]!, f[k + 2]! + f[k + 3]!);
       let fd = -1;
@@ -142,11 +146,12 @@ function setupBatchWriter(
         let off = f[k + 4]!;
         const end = off + f[k + 5]!;
         while (off < end) off += fs.writeSync(fd, b, off, end - off, off - f[k + 4]!);
-        if (f[k + 11]! >= 0) fs.ftruncateSync(fd, f[k + 11]!);
+        if (f[k + 12]! >= 0) fs.ftruncateSync(fd, f[k + 12]!);
         if (f[k + 8]! >= 0) fs.fchownSync(fd, f[k + 8]!, f[k + 9]!);
         if (f[k + 7]! >= 0) fs.fchmodSync(fd, f[k + 7]!);
-        // node:fs sets the current time for negative seconds: a time before 1970 goes as a Date (as file-extractor.ts T).
-        const when = f[k + 10]! < 0 ? new Date(f[k + 10]! * 1000) : f[k + 10]!;
+        // node:fs sets the current time for negative seconds: a time before 1970 goes as a Date, to the millisecond
+        // rounded down (as file-extractor.ts T).
+        const when = f[k + 10]! < 0 ? new Date(f[k + 10]! * 1000 + Math.floor(f[k + 11]! / 1e6)) : f[k + 10]! + f[k + 11]! / 1e9;
         fs.futimesSync(fd, when, when);
         const c = fd;
         fd = -1;
@@ -216,7 +221,7 @@ export interface WriteMeta {
   chmod: number;
   uid: number;
   gid: number;
-  mtimeSec: number;
+  mtimeNs: bigint;
   truncate: number;
 }
 
@@ -308,7 +313,9 @@ export class BatchWriter {
     b.used += tmp.copy(b.bytes, b.used);
     const dstOff = b.used;
     b.used += dst.copy(b.bytes, b.used);
-    b.files.push(tmpOff, tmp.length, dstOff, dst.length, b.used, 0, m.createMode, m.chmod, m.uid, m.gid, m.mtimeSec, m.truncate);
+    // Whole seconds rounded down and the nanoseconds past them (exact, also before 1970).
+    const sec = m.mtimeNs >= 0n || m.mtimeNs % 1_000_000_000n === 0n ? m.mtimeNs / 1_000_000_000n : m.mtimeNs / 1_000_000_000n - 1n;
+    b.files.push(tmpOff, tmp.length, dstOff, dst.length, b.used, 0, m.createMode, m.chmod, m.uid, m.gid, Number(sec), Number(m.mtimeNs - sec * 1_000_000_000n), m.truncate);
     b.rels.push(rel);
     const k = rel.toString('latin1');
     b.keys.push(k);

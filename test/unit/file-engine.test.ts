@@ -255,6 +255,15 @@ describe('pax tar codec', () => {
       const gnu = execFileSync('tar', ['--format=pax', '-C', join(dir, 'x'), '-cf', '-', 'f0']);
       const [h] = (await collect(gnu)).filter((e) => e.kind === 'entry').map((e) => (e as { entry: { header: { mtimeNs: bigint } } }).entry.header.mtimeNs);
       expect(h).toBe(-12_750_000_000n);
+      // More than nine digits of fraction: to the nanosecond rounded down, before 1970 as after.
+      const fine = async (v: string) => {
+        const t = execFileSync('tar', ['--format=pax', `--pax-option=mtime:=${v}`, '-C', join(dir, 'x'), '-cf', '-', 'f0']);
+        return (await collect(t)).filter((e) => e.kind === 'entry').map((e) => (e as { entry: { header: { mtimeNs: bigint } } }).entry.header.mtimeNs)[0];
+      };
+      expect(await fine('-1.0000000005')).toBe(-1_000_000_001n);
+      expect(await fine('-1.0000000000')).toBe(-1_000_000_000n);
+      expect(await fine('1.0000000005')).toBe(1_000_000_000n);
+      expect(await fine('-0.5')).toBe(-500_000_000n);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -115,8 +115,9 @@ const cases: Case[] = [
       const parts = [join(tree, 'sub/.tmp-w'), join(tree, 'sub/written'), 'body\n', join(tree, 'none/.tmp-x'), join(tree, 'none/x')].map((x) => Buffer.from(x));
       const buf = new Uint8Array(Buffer.concat(parts)).buffer;
       const at = (i: number) => parts.slice(0, i).reduce((n, b) => n + b.length, 0);
-      const file = (i: number, data: number, dataLen: number) => [at(i), parts[i]!.length, at(i + 1), parts[i + 1]!.length, data, dataLen, 0o640, -1, -1, -1, 1_600_000_000, -1];
-      return { task: { buf, files: [...file(0, at(2), 5), ...file(3, at(5), 0)] }, transfer: [buf] };
+      const file = (i: number, data: number, dataLen: number) => [at(i), parts[i]!.length, at(i + 1), parts[i + 1]!.length, data, dataLen, 0o640, -1, -1, -1, 1_600_000_000, 0, -1];
+      const files = Float64Array.from([...file(0, at(2), 5), ...file(3, at(5), 0)]);
+      return { task: { buf, files }, transfer: [buf, files.buffer] };
     },
     view: (r) => {
       const { buf, ...rest } = r as { buf: ArrayBuffer };

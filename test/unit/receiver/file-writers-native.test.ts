@@ -4,13 +4,16 @@
 // each batch below is written by both bodies into twin directories, and the
 // trees (names, types, modes, owners, sizes, mtimes to the nanosecond,
 // contents) and the results (files done, the failing file, the error's
-// message and code) are compared. Covered: created modes, chmod, chown
-// (root), a fractional mtime, a truncate past the body (sparse end), an
-// empty body; a final name held by a symlink to a file outside (replaced by
-// a rename, never written through); a file whose directory is missing (the
-// batch stops there: the files before it in place, none after it, no
-// temporary file); a final name and a temporary name both taken (the error
-// names the temporary one); fields out of range (a TypeError, nothing
+// message and code) are compared, and no descriptor may stay open. Covered:
+// created modes, chmod, chown (root; an owner without a group, a group
+// without an owner), a fractional mtime, times before 1970, a truncate past
+// the body (sparse end), an empty body, flushOnClose; a final name held by a
+// symlink to a file outside (replaced by a rename, never written through); a
+// file whose directory is missing (the batch stops there: the files before
+// it in place, none after it, no temporary file); a failure after the file
+// was made (a rename over a directory, a truncate too large), which removes
+// it and nothing else; a final name and a temporary name both taken (the
+// error names the temporary one); fields out of range (a TypeError, nothing
 // written).
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -35,11 +38,12 @@ interface File {
   createMode?: number;
   chmod?: number;
   owner?: [number, number];
-  mtime?: number;
+  /** ns since 1970 */
+  mtime?: bigint;
   truncate?: number;
 }
 
-/** A batch as BatchWriter makes one: paths (temporary, final) and bodies in one buffer, 12 numbers a file. */
+/** A batch as BatchWriter makes one: paths (temporary, final) and bodies in one buffer, 13 numbers a file. */
 function batch(dir: string, files: File[]): { buf: ArrayBuffer; files: Float64Array; flushOnClose: boolean } {
   const parts: Buffer[] = [];
   const fields: number[] = [];
@@ -54,7 +58,9 @@ function batch(dir: string, files: File[]): { buf: ArrayBuffer; files: Float64Ar
     const tmp = put(Buffer.from(join(dir, `${f.dst}.ferry-tmp`)));
     const dst = put(Buffer.from(join(dir, f.dst)));
     const data = put(f.body ?? Buffer.alloc(0));
-    fields.push(...tmp, ...dst, ...data, f.createMode ?? 0o644, f.chmod ?? -1, f.owner?.[0] ?? -1, f.owner?.[1] ?? -1, f.mtime ?? 1_600_000_000, f.truncate ?? -1);
+    const ns = f.mtime ?? 1_600_000_000_000_000_000n;
+    const sec = ns >= 0n || ns % 1_000_000_000n === 0n ? ns / 1_000_000_000n : ns / 1_000_000_000n - 1n;
+    fields.push(...tmp, ...dst, ...data, f.createMode ?? 0o644, f.chmod ?? -1, f.owner?.[0] ?? -1, f.owner?.[1] ?? -1, Number(sec), Number(ns - sec * 1_000_000_000n), f.truncate ?? -1);
   }
   const all = Buffer.concat(parts);
   const buf = new ArrayBuffer(Math.max(1, all.length));
@@ -93,12 +99,15 @@ describe.runIf(env.ok)('the writer thread, native and node:fs', () => {
   afterEach(() => rmSync(root, { recursive: true, force: true }));
 
   /** The same batch through both bodies (each dir prepared by `prepare`): both results, messages with the dir made generic. */
-  function both(files: File[], prepare: (dir: string) => void = () => {}) {
+  function both(files: File[], prepare: (dir: string) => void = () => {}, flushOnClose = false) {
     const results = [];
     for (const [dir, handle] of [[native, nativeBody()], [plain, plainBody()]] as const) {
       mkdirSync(dir);
       prepare(dir);
-      const r = handle(batch(dir, files));
+      const fds = readdirSync('/proc/self/fd').length;
+      const r = handle({ ...batch(dir, files), flushOnClose });
+      // No descriptor left open, whatever failed.
+      expect(readdirSync('/proc/self/fd').length).toBe(fds);
       results.push({ done: r.done, error: r.error && { ...r.error, message: r.error.message.split(dir).join('DIR') } });
     }
     return results;
@@ -111,18 +120,68 @@ describe.runIf(env.ok)('the writer thread, native and node:fs', () => {
   it('writes modes, owners, a fractional mtime, a truncate past the body and an empty body as node:fs does', () => {
     const files: File[] = [
       { dst: 'a', body: Buffer.from('hello'), createMode: 0o640 },
-      { dst: 'b', body: Buffer.alloc(70_000, 'b'), createMode: 0o600, chmod: 0o4755, owner: [1234, 2345], mtime: 1_234_567_890.123456789 },
-      { dst: 'c', body: Buffer.from('0123456789'), truncate: 1 << 20, mtime: -12.75 },
+      { dst: 'b', body: Buffer.alloc(70_000, 'b'), createMode: 0o600, chmod: 0o4755, owner: [1234, 2345], mtime: 1_234_567_890_123_456_789n },
+      { dst: 'c', body: Buffer.from('0123456789'), truncate: 1 << 20, mtime: -12_750_000_000n },
       { dst: 'd', createMode: 0o600, chmod: 0o2640, owner: [0, 3456] },
+      // An owner without a group (the group left as created), a group without an owner (no chown).
+      { dst: 'e', body: Buffer.from('e'), owner: [4321, -1] },
+      { dst: 'f', body: Buffer.from('f'), owner: [-1, 4321] },
     ];
     const [n, p] = both(files);
-    expect(n).toEqual({ done: 4, error: undefined });
+    expect(n).toEqual({ done: 6, error: undefined });
     expect(p).toEqual(n);
     const t = tree(native);
     expect(t).toEqual(tree(plain));
     expect(t['b']).toMatch(/^104755 1234:2345 70000 1234567890123456000 /);
     expect(t['c']).toMatch(/^100644 0:0 1048576 -12750000000 /);
     expect(t['d']).toMatch(/^102640 0:3456 0 /);
+    expect(t['e']).toMatch(/^100644 4321:0 1 /);
+    expect(t['f']).toMatch(/^100644 0:0 1 /);
+  });
+
+  it('sets times before 1970 to the microsecond from the exact parts (node:fs: to about the millisecond, as a Date)', () => {
+    const times = [-1_001_000_000n, -500_000n, -1_500n, -1_914_530_542_906_123_456n, -1n];
+    const [n, p] = both(times.map((mtime, i) => ({ dst: `t${i}`, body: Buffer.from('x'), mtime })));
+    expect(n).toEqual({ done: times.length, error: undefined });
+    expect(p).toEqual(n);
+    const got = (dir: string) => times.map((_t, i) => lstatSync(join(dir, `t${i}`), { bigint: true }).mtimeNs);
+    // To the microsecond, rounded down.
+    expect(got(native)).toEqual([-1_001_000_000n, -500_000n, -2_000n, -1_914_530_542_906_124_000n, -1_000n]);
+    // node:fs: to the millisecond rounded down, give or take the microsecond its seconds (a double) lose.
+    const ms = [-1_001_000_000n, -1_000_000n, -1_000_000n, -1_914_530_542_907_000_000n, -1_000_000n];
+    got(plain).forEach((t, i) => expect(t - ms[i]! <= 1_000n && ms[i]! - t <= 1_000n).toBe(true));
+  });
+
+  it('with flushOnClose, each file with a body is written whole (truncated to 0 first)', () => {
+    const files: File[] = [{ dst: 'a', body: Buffer.alloc(5000, 'a') }, { dst: 'empty' }, { dst: 'b', body: Buffer.alloc(100_000, 'b'), truncate: 200_000 }];
+    const [n, p] = both(files, () => {}, true);
+    expect(n).toEqual({ done: 3, error: undefined });
+    expect(p).toEqual(n);
+    expect(tree(native)).toEqual(tree(plain));
+    expect(readFileSync(join(native, 'b')).subarray(0, 100_000).equals(Buffer.alloc(100_000, 'b'))).toBe(true);
+  });
+
+  it('a failure after the file was made removes it, under its final name or its temporary one, and nothing else', () => {
+    const prepare = (dir: string) => {
+      // A final name held by a directory with something in it: the file is made under its temporary name,
+      // and the rename over the directory fails.
+      mkdirSync(join(dir, 'held'));
+      writeFileSync(join(dir, 'held/inside'), 'keep');
+      utimesSync(join(dir, 'held/inside'), 1000, 1000);
+      utimesSync(join(dir, 'held'), 1000, 1000);
+    };
+    const [n, p] = both([{ dst: 'first', body: Buffer.from('1') }, { dst: 'held', body: Buffer.from('x') }, { dst: 'never', body: Buffer.from('3') }], prepare);
+    expect(n).toEqual({ done: 1, error: { index: 1, code: 'EISDIR', message: "EISDIR: illegal operation on a directory, rename 'DIR/held.ferry-tmp' -> 'DIR/held'" } });
+    expect(p).toEqual(n);
+    expect(Object.keys(tree(native)).sort()).toEqual(['first', 'held', 'held/inside']);
+    expect(tree(native)).toEqual(tree(plain));
+    rmSync(native, { recursive: true });
+    rmSync(plain, { recursive: true });
+    // A truncate the file system refuses (ext4: at most 16 TiB): the file made under its final name goes.
+    const [n2, p2] = both([{ dst: 'ok', body: Buffer.from('1') }, { dst: 'huge', body: Buffer.from('2'), truncate: 2 ** 50 }]);
+    expect(n2).toEqual({ done: 1, error: { index: 1, code: 'EFBIG', message: 'EFBIG: file too large, ftruncate' } });
+    expect(p2).toEqual(n2);
+    expect(Object.keys(tree(native))).toEqual(['ok']);
   });
 
   it('replaces a symlink holding a final name by a rename, never writing through it', () => {
@@ -161,14 +220,16 @@ describe.runIf(env.ok)('the writer thread, native and node:fs', () => {
 
   it('refuses fields out of range before writing anything', () => {
     mkdirSync(native);
-    const write = loadNativeFs(built)!.writeFiles;
+    const write = loadNativeFs(built)!.writeFiles!;
     const good = () => batch(native, [{ dst: 'f', body: Buffer.from('x') }, { dst: 'g', body: Buffer.from('y') }]);
     const cases: [number, number][] = [
-      [12 + 4, 1e9], // a body outside the buffer
-      [12 + 5, -1], // a negative length
-      [12 + 6, 0o10000], // a create mode past 07777
-      [12 + 8, 1.5], // an owner not whole
-      [12 + 8, 5], // an owner without a group
+      [13 + 4, 1e9], // a body outside the buffer
+      [13 + 5, -1], // a negative length
+      [13 + 6, 0o10000], // a create mode past 07777
+      [13 + 8, 1.5], // an owner not whole
+      [13 + 10, NaN], // a time that is no number
+      [13 + 11, 1e9], // nanoseconds past a second
+      [13 + 11, -1], // negative nanoseconds
     ];
     for (const [at, v] of cases) {
       const b = good();
@@ -176,7 +237,7 @@ describe.runIf(env.ok)('the writer thread, native and node:fs', () => {
       expect(() => write(b.buf, b.files, false)).toThrow(TypeError);
     }
     const b = good();
-    expect(() => write(b.buf, b.files.subarray(0, 13), false)).toThrow(TypeError);
+    expect(() => write(b.buf, b.files.subarray(0, 14), false)).toThrow(TypeError);
     expect(readdirSync(native)).toEqual([]);
     expect(Array.from(write(b.buf, b.files, false))).toEqual([2, -1, 0, 0]);
   });
