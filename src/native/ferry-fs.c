@@ -15,7 +15,9 @@
 // - lz4Compress, lz4Decompress: LZ4 blocks through the host's liblz4, where
 //   it has one (loaded at run time);
 // - readHashed: one large read of a volume, and every chunk's canonical hash
-//   (xxh64 from xxhash.h, inlined), on libuv's thread pool.
+//   (xxh64 from xxhash.h, inlined), on libuv's thread pool;
+// - xxh64, xxh64Update, xxh64Digest: xxh64 of bytes where they are, and a
+//   running one (the file stream's digest).
 //
 // Why listdir (issue 14, measured on the 2-core VM, 43,065 entries of /usr,
 // one thread): node:fs's readdirSync + the raw lstat binding took 305-313 ms
@@ -1697,6 +1699,77 @@ static napi_value readHashed(napi_env env, napi_callback_info info) { return has
 // sixteen reads.
 static napi_value scanSame(napi_env env, napi_callback_info info) { return hash_call(env, info, 1); }
 
+// xxh64(data: Uint8Array) → bigint: xxh64 (seed 0) of the bytes, on the calling thread.
+// xxh64Update(state: Uint8Array, data: Uint8Array): a running xxh64 (seed 0) over everything given, its
+// state in the caller's `state` (xxh64StateBytes bytes, 8-aligned, zero-filled before the first update: a
+// state never updated is reset then); xxh64Digest(state) → bigint, the hash so far (the state goes on).
+// The same values as xxhash-wasm's h64Raw and create64 (protocol/xxhash.ts, which picks one or the other).
+//
+// Why (issue 14, /usr full copy): each side hashes every byte of a file stream twice, once per frame and
+// once for the stream's digest, and WebAssembly needs the bytes copied into its memory first for each:
+// about 0.15-0.2 s of each main thread in a 4-5 s pass. Here the bytes are hashed where they are.
+static bool xxh64_bytes(napi_env env, napi_value v, unsigned char **data, size_t *len) {
+  if (bytes_of(env, v, data, len)) return true;
+  napi_throw_type_error(env, NULL, "xxh64: data must be a Uint8Array");
+  return false;
+}
+
+// The state's bytes as an XXH64_state_t: a Uint8Array of exactly its size, 8-aligned (NULL: a TypeError thrown).
+// Its first byte past the state proper says whether it was reset (XXH64_reset on first use): the caller only zero-fills.
+#define XXH64_STATE_BYTES (sizeof(XXH64_state_t) + 8)
+static XXH64_state_t *xxh64_state(napi_env env, napi_value v) {
+  unsigned char *p;
+  size_t n;
+  if (!bytes_of(env, v, &p, &n) || n != XXH64_STATE_BYTES || ((uintptr_t)p & 7) != 0) {
+    napi_throw_type_error(env, NULL, "xxh64: state must be an 8-aligned Uint8Array of xxh64StateBytes bytes");
+    return NULL;
+  }
+  if (p[sizeof(XXH64_state_t)] == 0) {
+    XXH64_reset((XXH64_state_t *)p, 0);
+    p[sizeof(XXH64_state_t)] = 1;
+  }
+  return (XXH64_state_t *)p;
+}
+
+static napi_value xxh64_result(napi_env env, uint64_t h) {
+  napi_value r;
+  if (napi_create_bigint_uint64(env, h, &r) != napi_ok) return NULL;
+  return r;
+}
+
+static napi_value xxh64(napi_env env, napi_callback_info info) {
+  size_t argc = 1, len;
+  napi_value argv[1];
+  unsigned char *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) argv[0] = NULL;
+  if (argv[0] == NULL || !xxh64_bytes(env, argv[0], &data, &len)) return NULL;
+  return xxh64_result(env, XXH64(data, len, 0));
+}
+
+static napi_value xxh64Update(napi_env env, napi_callback_info info) {
+  size_t argc = 2, len;
+  napi_value argv[2];
+  unsigned char *data;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2) {
+    napi_throw_type_error(env, NULL, "xxh64Update(state: Uint8Array, data: Uint8Array)");
+    return NULL;
+  }
+  XXH64_state_t *st = xxh64_state(env, argv[0]);
+  if (st == NULL || !xxh64_bytes(env, argv[1], &data, &len)) return NULL;
+  XXH64_update(st, data, len);
+  return NULL;
+}
+
+static napi_value xxh64Digest(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "xxh64Digest(state: Uint8Array)");
+    return NULL;
+  }
+  XXH64_state_t *st = xxh64_state(env, argv[0]);
+  return st == NULL ? NULL : xxh64_result(env, XXH64_digest(st));
+}
 #endif
 
 NAPI_MODULE_INIT() {
@@ -1718,6 +1791,15 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "readHashed", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "scanSame", NAPI_AUTO_LENGTH, scanSame, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "scanSame", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "xxh64", NAPI_AUTO_LENGTH, xxh64, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "xxh64", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "xxh64Update", NAPI_AUTO_LENGTH, xxh64Update, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "xxh64Update", fn) != napi_ok) return NULL;
+  if (napi_create_function(env, "xxh64Digest", NAPI_AUTO_LENGTH, xxh64Digest, NULL, &fn) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "xxh64Digest", fn) != napi_ok) return NULL;
+  napi_value bytes;
+  if (napi_create_uint32(env, (uint32_t)XXH64_STATE_BYTES, &bytes) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "xxh64StateBytes", bytes) != napi_ok) return NULL;
 #endif
   uv_once(&lz4_once, lz4_load);
   if (lz4_compress != NULL) {

@@ -145,6 +145,14 @@ export interface NativeFs {
   readHashed?: NativeReadHashed;
   /** Present with readHashed: see NativeScanSame. */
   scanSame?: NativeScanSame;
+  /** Present with readHashed: xxh64 (seed 0) of bytes (xxh64 in ferry-fs.c). */
+  xxh64?: (data: Uint8Array) => bigint;
+  /** Present with readHashed: a running xxh64 whose state is a zero-filled, 8-aligned Uint8Array of xxh64StateBytes bytes. */
+  xxh64Update?: (state: Uint8Array, data: Uint8Array) => void;
+  /** Present with readHashed: the running xxh64's hash so far (the state goes on). */
+  xxh64Digest?: (state: Uint8Array) => bigint;
+  /** Present with readHashed: the bytes of xxh64Update's state. */
+  xxh64StateBytes?: number;
   /** Present when the host has liblz4 (1.7 or later): see NativeLz4. */
   lz4Compress?: NativeLz4;
   lz4Decompress?: NativeLz4;
@@ -166,10 +174,10 @@ export function loadNativeFs(path: string): NativeFs | null {
   let fns: NativeFs | null = null;
   try {
     const m = {
-      exports: {} as { listdir?: unknown; readFiles?: unknown; writeFiles?: unknown; xattrs?: unknown; openDirBeneath?: unknown; closeFd?: unknown; readHashed?: unknown; scanSame?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
+      exports: {} as { listdir?: unknown; readFiles?: unknown; writeFiles?: unknown; xattrs?: unknown; openDirBeneath?: unknown; closeFd?: unknown; readHashed?: unknown; scanSame?: unknown; xxh64?: unknown; xxh64Update?: unknown; xxh64Digest?: unknown; xxh64StateBytes?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
     };
     process.dlopen(m, path);
-    const { listdir, readFiles, writeFiles, xattrs, openDirBeneath, closeFd, readHashed, scanSame, lz4Compress, lz4Decompress } = m.exports;
+    const { listdir, readFiles, writeFiles, xattrs, openDirBeneath, closeFd, readHashed, scanSame, xxh64, xxh64Update, xxh64Digest, xxh64StateBytes, lz4Compress, lz4Decompress } = m.exports;
     if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function' && typeof openDirBeneath === 'function' && typeof closeFd === 'function') {
       fns = {
         listdir: listdir as NativeListdir,
@@ -181,6 +189,12 @@ export function loadNativeFs(path: string): NativeFs | null {
       if (typeof writeFiles === 'function') fns.writeFiles = writeFiles as NativeWriteFiles;
       if (typeof readHashed === 'function') fns.readHashed = readHashed as NativeReadHashed;
       if (typeof scanSame === 'function') fns.scanSame = scanSame as NativeScanSame;
+      if (typeof xxh64 === 'function' && typeof xxh64Update === 'function' && typeof xxh64Digest === 'function' && typeof xxh64StateBytes === 'number') {
+        fns.xxh64 = xxh64 as NonNullable<NativeFs['xxh64']>;
+        fns.xxh64Update = xxh64Update as NonNullable<NativeFs['xxh64Update']>;
+        fns.xxh64Digest = xxh64Digest as NonNullable<NativeFs['xxh64Digest']>;
+        fns.xxh64StateBytes = xxh64StateBytes;
+      }
       if (typeof lz4Compress === 'function' && typeof lz4Decompress === 'function') {
         fns.lz4Compress = lz4Compress as NativeLz4;
         fns.lz4Decompress = lz4Decompress as NativeLz4;
