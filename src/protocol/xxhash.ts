@@ -5,7 +5,7 @@
 // code) where it loads with them, else one xxhash-wasm instance: the same
 // values.
 //
-// Why native first (issue 14, /usr full copy; docs/file-replication.md "Hashes where the bytes are"):
+// Why native first (issue 14, /usr full copy; docs/file-replication.md, s39, "xxh64 where the bytes are"):
 // each side hashes every byte of a file stream twice (the frame's hash, the
 // stream's digest), and WebAssembly first copies the bytes into its memory
 // each time. On this VM, 512 MiB in 1 MiB pieces with warm caches: one-shot

@@ -2,8 +2,8 @@
 // batches: each file is created under its final name (O_CREAT|O_EXCL|
 // O_NOFOLLOW: only a name nothing holds; when something does, under its
 // temporary name, then renamed over it), written, given its owner/mode/mtime
-// through the open descriptor and closed, by plain synchronous calls on a
-// worker. A failed write removes the file it created (under whichever name). The extractor decides
+// through the open descriptor and closed, by synchronous calls on a worker
+// (the native module's writeFiles, a batch a call; node:fs without it). A failed write removes the file it created (under whichever name). The extractor decides
 // which files may go here (see file-extractor.ts: new files in a directory
 // this session created, without xattrs) and keeps everything else, and every
 // ordering rule, on its own thread; this module only owns the batches, the
