@@ -1728,6 +1728,12 @@ static XXH64_state_t *xxh64_state(napi_env env, napi_value v) {
     XXH64_reset((XXH64_state_t *)p, 0);
     p[sizeof(XXH64_state_t)] = 1;
   }
+  // XXH64_update trusts the count of bytes it holds back (fewer than 32): a state written to from JS could
+  // make it copy past the state. Refused instead.
+  if (((XXH64_state_t *)p)->memsize >= 32) {
+    napi_throw_type_error(env, NULL, "xxh64: the state was changed outside xxh64Update");
+    return NULL;
+  }
   return (XXH64_state_t *)p;
 }
 
@@ -1786,6 +1792,10 @@ NAPI_MODULE_INIT() {
   if (napi_set_named_property(env, exports, "closeFd", fn) != napi_ok) return NULL;
   if (napi_create_function(env, "writeFiles", NAPI_AUTO_LENGTH, writeFiles, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "writeFiles", fn) != napi_ok) return NULL;
+  // The fields a file takes in writeFiles: the caller uses writeFiles only from a module that takes as many as it writes.
+  napi_value fields;
+  if (napi_create_uint32(env, WRITE_FIELDS, &fields) != napi_ok) return NULL;
+  if (napi_set_named_property(env, exports, "writeFilesFields", fields) != napi_ok) return NULL;
 #ifdef FERRY_XXHASH
   if (napi_create_function(env, "readHashed", NAPI_AUTO_LENGTH, readHashed, NULL, &fn) != napi_ok) return NULL;
   if (napi_set_named_property(env, exports, "readHashed", fn) != napi_ok) return NULL;

@@ -174,10 +174,10 @@ export function loadNativeFs(path: string): NativeFs | null {
   let fns: NativeFs | null = null;
   try {
     const m = {
-      exports: {} as { listdir?: unknown; readFiles?: unknown; writeFiles?: unknown; xattrs?: unknown; openDirBeneath?: unknown; closeFd?: unknown; readHashed?: unknown; scanSame?: unknown; xxh64?: unknown; xxh64Update?: unknown; xxh64Digest?: unknown; xxh64StateBytes?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
+      exports: {} as { listdir?: unknown; readFiles?: unknown; writeFiles?: unknown; writeFilesFields?: unknown; xattrs?: unknown; openDirBeneath?: unknown; closeFd?: unknown; readHashed?: unknown; scanSame?: unknown; xxh64?: unknown; xxh64Update?: unknown; xxh64Digest?: unknown; xxh64StateBytes?: unknown; lz4Compress?: unknown; lz4Decompress?: unknown },
     };
     process.dlopen(m, path);
-    const { listdir, readFiles, writeFiles, xattrs, openDirBeneath, closeFd, readHashed, scanSame, xxh64, xxh64Update, xxh64Digest, xxh64StateBytes, lz4Compress, lz4Decompress } = m.exports;
+    const { listdir, readFiles, writeFiles, writeFilesFields, xattrs, openDirBeneath, closeFd, readHashed, scanSame, xxh64, xxh64Update, xxh64Digest, xxh64StateBytes, lz4Compress, lz4Decompress } = m.exports;
     if (typeof listdir === 'function' && typeof readFiles === 'function' && typeof xattrs === 'function' && typeof openDirBeneath === 'function' && typeof closeFd === 'function') {
       fns = {
         listdir: listdir as NativeListdir,
@@ -186,7 +186,9 @@ export function loadNativeFs(path: string): NativeFs | null {
         openDirBeneath: openDirBeneath as NativeOpenDirBeneath,
         closeFd: closeFd as NativeCloseFd,
       };
-      if (typeof writeFiles === 'function') fns.writeFiles = writeFiles as NativeWriteFiles;
+      // Only from a module whose batches have the fields this code writes (NATIVE_WRITE_FIELDS, said here as a
+      // number: this function's text runs on worker threads); a module built before a change of them has not.
+      if (typeof writeFiles === 'function' && writeFilesFields === 13) fns.writeFiles = writeFiles as NativeWriteFiles;
       if (typeof readHashed === 'function') fns.readHashed = readHashed as NativeReadHashed;
       if (typeof scanSame === 'function') fns.scanSame = scanSame as NativeScanSame;
       if (typeof xxh64 === 'function' && typeof xxh64Update === 'function' && typeof xxh64Digest === 'function' && typeof xxh64StateBytes === 'number') {

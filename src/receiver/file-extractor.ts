@@ -179,10 +179,12 @@ export function checkRelPath(p: Buffer): Buffer {
 }
 
 /**
- * A stream time (ns since 1970) as node:fs's utimes calls take it: seconds, or before 1970 a Date (to the
- * millisecond, rounded down), since node:fs sets the current time for a negative number of seconds.
+ * A stream time (ns since 1970) as node:fs's utimes calls take it: seconds half a microsecond past the
+ * time's microsecond (libuv truncates the double to microseconds, and the exact time's double can fall just
+ * below its microsecond), or before 1970 a Date (to the millisecond, rounded down), since node:fs sets the
+ * current time for a negative number of seconds.
  */
-const T = (ns: bigint): number | Date => (ns < 0n ? new Date(Number((ns - 999_999n) / 1_000_000n)) : Number(ns) / 1e9);
+const T = (ns: bigint): number | Date => (ns < 0n ? new Date(Number((ns - 999_999n) / 1_000_000n)) : (Number(ns / 1000n) + 0.5) / 1e6);
 
 /** Throws unless every parent directory of rel (relative to root) exists and is a real directory, not a symlink. */
 export function assertRealParents(root: Buffer, rel: Buffer, shown: Buffer = rel, known: Buffer = Buffer.alloc(0)): void {

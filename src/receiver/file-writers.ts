@@ -151,7 +151,9 @@ function setupBatchWriter(
         if (f[k + 7]! >= 0) fs.fchmodSync(fd, f[k + 7]!);
         // node:fs sets the current time for negative seconds: a time before 1970 goes as a Date, to the millisecond
         // rounded down (as file-extractor.ts T).
-        const when = f[k + 10]! < 0 ? new Date(f[k + 10]! * 1000 + Math.floor(f[k + 11]! / 1e6)) : f[k + 10]! + f[k + 11]! / 1e9;
+        // After 1970: seconds half a microsecond past the time's microsecond, so that libuv's truncation of the
+        // double lands on that microsecond (the exact time's double can fall just below it).
+        const when = f[k + 10]! < 0 ? new Date(f[k + 10]! * 1000 + Math.floor(f[k + 11]! / 1e6)) : f[k + 10]! + (Math.floor(f[k + 11]! / 1000) + 0.5) / 1e6;
         fs.futimesSync(fd, when, when);
         const c = fd;
         fd = -1;

@@ -120,7 +120,7 @@ describe('small files written by the writer threads', () => {
     expect(Math.round(lstatSync(join(root, 'd')).mtimeMs)).toBe(Number((T + 4_000_000n) / 1_000_000n));
   });
 
-  it('times before 1970 are kept on every kind of entry, batched or not (node:fs would set the current time)', async () => {
+  it('times before 1970 are kept on every kind of entry, batched or not (node:fs would set the current time); times to the microsecond on every path', async () => {
     // 1969-12-31 23:59:47.25 and a quarter of a second apart: exact in the seconds (doubles) node:fs and the writer take.
     const old = -12_750_000_000n;
     const q = 250_000_000n;
@@ -128,9 +128,18 @@ describe('small files written by the writer threads', () => {
     entries.push([h('d/small', { mtimeNs: old - q }), body(1)]);
     entries.push([h('d/large', { mtimeNs: old - 2n * q }), Buffer.alloc(300 * 1024, 'L')]);
     entries.push([h('d/link', { type: 'symlink', linkpath: Buffer.from('small'), mtimeNs: old - 3n * q })]);
+    // Not a binary fraction: the small file (batched) to the microsecond; after 1970, to the microsecond on every path.
+    entries.push([h('d/small-ms', { mtimeNs: -1_001_000_000n }), body(2)]);
+    const after = 1_700_000_000_500_001_000n;
+    entries.push([h('e', { type: 'dir', mode: 0o755, mtimeNs: after })]);
+    entries.push([h('e/small', { mtimeNs: after }), body(3)]);
+    entries.push([h('e/large', { mtimeNs: after }), Buffer.alloc(300 * 1024, 'M')]);
+    entries.push([h('e/link', { type: 'symlink', linkpath: Buffer.from('small'), mtimeNs: after })]);
     await new FileExtractor({ root }).extract(pieces(stream(entries)));
     const ns = (p: string) => lstatSync(join(root, p), { bigint: true }).mtimeNs;
     expect([ns('d'), ns('d/small'), ns('d/large'), ns('d/link')]).toEqual([old, old - q, old - 2n * q, old - 3n * q]);
+    expect(ns('d/small-ms')).toBe(-1_001_000_000n);
+    expect([ns('e'), ns('e/small'), ns('e/large'), ns('e/link')]).toEqual([after, after, after, after]);
   });
 
   it('a name handed to the writer threads and then named again (a symlink, a directory, a large file) ends as the later entry', async () => {

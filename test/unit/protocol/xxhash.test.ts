@@ -3,7 +3,8 @@
 // xxhash-wasm: the two must give the same values, one-shot and running,
 // for every length (xxh64's tails of 1-31 bytes, empty input), for bytes at
 // any offset of their buffer, and for a stream cut anywhere. The native
-// state refuses a buffer of the wrong size or alignment.
+// state refuses a buffer of the wrong size or alignment, or one changed
+// outside xxh64Update.
 
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
@@ -66,5 +67,12 @@ describe.runIf(env.ok)('xxh64, native and WebAssembly', () => {
     expect(() => n.xxh64Digest!(new Uint8Array(bytes + 1))).toThrow(TypeError);
     expect(() => n.xxh64!(new Uint16Array(4) as unknown as Uint8Array)).toThrow(TypeError);
     expect(() => n.xxh64!('text' as unknown as Uint8Array)).toThrow(TypeError);
+    // A state written to from JS (its count of held-back bytes past 32) is refused, not trusted.
+    const state = new Uint8Array(bytes);
+    n.xxh64Update!(state, new Uint8Array(5));
+    const view = new DataView(state.buffer);
+    for (let at = 0; at + 4 <= bytes - 8; at += 4) if (view.getUint32(at, true) === 5) view.setUint32(at, 0x7fffffff, true);
+    expect(() => n.xxh64Update!(state, new Uint8Array(100))).toThrow(TypeError);
+    expect(() => n.xxh64Digest!(state)).toThrow(TypeError);
   });
 });

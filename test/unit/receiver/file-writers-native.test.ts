@@ -126,9 +126,11 @@ describe.runIf(env.ok)('the writer thread, native and node:fs', () => {
       // An owner without a group (the group left as created), a group without an owner (no chown).
       { dst: 'e', body: Buffer.from('e'), owner: [4321, -1] },
       { dst: 'f', body: Buffer.from('f'), owner: [-1, 4321] },
+      // A time whose double falls just below its microsecond: both set that microsecond.
+      { dst: 'g', body: Buffer.from('g'), mtime: 1_700_000_000_500_001_000n },
     ];
     const [n, p] = both(files);
-    expect(n).toEqual({ done: 6, error: undefined });
+    expect(n).toEqual({ done: 7, error: undefined });
     expect(p).toEqual(n);
     const t = tree(native);
     expect(t).toEqual(tree(plain));
@@ -137,6 +139,7 @@ describe.runIf(env.ok)('the writer thread, native and node:fs', () => {
     expect(t['d']).toMatch(/^102640 0:3456 0 /);
     expect(t['e']).toMatch(/^100644 4321:0 1 /);
     expect(t['f']).toMatch(/^100644 0:0 1 /);
+    expect(t['g']).toMatch(/^100644 0:0 1 1700000000500001000 /);
   });
 
   it('sets times before 1970 to the microsecond from the exact parts (node:fs: to about the millisecond, as a Date)', () => {
