@@ -1593,7 +1593,6 @@ static void hash_job_drop(napi_env env, struct hash_job *job) {
   free(job);
 }
 
-
 // A BigInt64Array's first element (its memory is 8-byte aligned, as a typed array of int64 must be).
 static bool int64_cell_of(napi_env env, napi_value v, unsigned char **data, size_t *bytes) {
   bool is = false;
@@ -1747,8 +1746,11 @@ static napi_value xxh64(napi_env env, napi_callback_info info) {
   size_t argc = 1, len;
   napi_value argv[1];
   unsigned char *data;
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) argv[0] = NULL;
-  if (argv[0] == NULL || !xxh64_bytes(env, argv[0], &data, &len)) return NULL;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "xxh64(data: Uint8Array)");
+    return NULL;
+  }
+  if (!xxh64_bytes(env, argv[0], &data, &len)) return NULL;
   return xxh64_result(env, XXH64(data, len, 0));
 }
 
@@ -1778,45 +1780,28 @@ static napi_value xxh64Digest(napi_env env, napi_callback_info info) {
 }
 #endif
 
+// Sets exports[name] to the function fn, or to the number value (fn NULL); false if Node-API fails.
+static bool export_one(napi_env env, napi_value exports, const char *name, napi_callback fn, uint32_t value) {
+  napi_value v;
+  napi_status made = fn != NULL ? napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &v) : napi_create_uint32(env, value, &v);
+  return made == napi_ok && napi_set_named_property(env, exports, name, v) == napi_ok;
+}
+
 NAPI_MODULE_INIT() {
-  napi_value fn;
-  if (napi_create_function(env, "listdir", NAPI_AUTO_LENGTH, listdir, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "listdir", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "readFiles", NAPI_AUTO_LENGTH, readFiles, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "readFiles", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "xattrs", NAPI_AUTO_LENGTH, xattrs, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "xattrs", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "openDirBeneath", NAPI_AUTO_LENGTH, openDirBeneath, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "openDirBeneath", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "closeFd", NAPI_AUTO_LENGTH, closeFd, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "closeFd", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "writeFiles", NAPI_AUTO_LENGTH, writeFiles, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "writeFiles", fn) != napi_ok) return NULL;
-  // The fields a file takes in writeFiles: the caller uses writeFiles only from a module that takes as many as it writes.
-  napi_value fields;
-  if (napi_create_uint32(env, WRITE_FIELDS, &fields) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "writeFilesFields", fields) != napi_ok) return NULL;
+  if (!export_one(env, exports, "listdir", listdir, 0) || !export_one(env, exports, "readFiles", readFiles, 0) ||
+      !export_one(env, exports, "xattrs", xattrs, 0) || !export_one(env, exports, "openDirBeneath", openDirBeneath, 0) ||
+      !export_one(env, exports, "closeFd", closeFd, 0) || !export_one(env, exports, "writeFiles", writeFiles, 0) ||
+      // The fields a file takes in writeFiles: the caller uses writeFiles only from a module that takes as many as it writes.
+      !export_one(env, exports, "writeFilesFields", NULL, WRITE_FIELDS))
+    return NULL;
 #ifdef FERRY_XXHASH
-  if (napi_create_function(env, "readHashed", NAPI_AUTO_LENGTH, readHashed, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "readHashed", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "scanSame", NAPI_AUTO_LENGTH, scanSame, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "scanSame", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "xxh64", NAPI_AUTO_LENGTH, xxh64, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "xxh64", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "xxh64Update", NAPI_AUTO_LENGTH, xxh64Update, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "xxh64Update", fn) != napi_ok) return NULL;
-  if (napi_create_function(env, "xxh64Digest", NAPI_AUTO_LENGTH, xxh64Digest, NULL, &fn) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "xxh64Digest", fn) != napi_ok) return NULL;
-  napi_value bytes;
-  if (napi_create_uint32(env, (uint32_t)XXH64_STATE_BYTES, &bytes) != napi_ok) return NULL;
-  if (napi_set_named_property(env, exports, "xxh64StateBytes", bytes) != napi_ok) return NULL;
+  if (!export_one(env, exports, "readHashed", readHashed, 0) || !export_one(env, exports, "scanSame", scanSame, 0) ||
+      !export_one(env, exports, "xxh64", xxh64, 0) || !export_one(env, exports, "xxh64Update", xxh64Update, 0) ||
+      !export_one(env, exports, "xxh64Digest", xxh64Digest, 0) || !export_one(env, exports, "xxh64StateBytes", NULL, (uint32_t)XXH64_STATE_BYTES))
+    return NULL;
 #endif
   uv_once(&lz4_once, lz4_load);
-  if (lz4_compress != NULL) {
-    if (napi_create_function(env, "lz4Compress", NAPI_AUTO_LENGTH, lz4Compress, NULL, &fn) != napi_ok) return NULL;
-    if (napi_set_named_property(env, exports, "lz4Compress", fn) != napi_ok) return NULL;
-    if (napi_create_function(env, "lz4Decompress", NAPI_AUTO_LENGTH, lz4Decompress, NULL, &fn) != napi_ok) return NULL;
-    if (napi_set_named_property(env, exports, "lz4Decompress", fn) != napi_ok) return NULL;
-  }
+  if (lz4_compress != NULL && (!export_one(env, exports, "lz4Compress", lz4Compress, 0) || !export_one(env, exports, "lz4Decompress", lz4Decompress, 0)))
+    return NULL;
   return exports;
 }
