@@ -241,6 +241,12 @@ interface Batch {
   complete: number;
 }
 
+/** A time (ns since 1970) as a batch carries it: whole seconds rounded down and the nanoseconds past them (exact, also before 1970). */
+export function mtimeParts(ns: bigint): [sec: number, nsec: number] {
+  const sec = ns >= 0n || ns % 1_000_000_000n === 0n ? ns / 1_000_000_000n : ns / 1_000_000_000n - 1n;
+  return [Number(sec), Number(ns - sec * 1_000_000_000n)];
+}
+
 export class BatchWriter {
   private readonly pool: WorkerPool<WriterInit, WriteTask, WriteResult>;
   private cur: Batch | null = null;
@@ -315,9 +321,8 @@ export class BatchWriter {
     b.used += tmp.copy(b.bytes, b.used);
     const dstOff = b.used;
     b.used += dst.copy(b.bytes, b.used);
-    // Whole seconds rounded down and the nanoseconds past them (exact, also before 1970).
-    const sec = m.mtimeNs >= 0n || m.mtimeNs % 1_000_000_000n === 0n ? m.mtimeNs / 1_000_000_000n : m.mtimeNs / 1_000_000_000n - 1n;
-    b.files.push(tmpOff, tmp.length, dstOff, dst.length, b.used, 0, m.createMode, m.chmod, m.uid, m.gid, Number(sec), Number(m.mtimeNs - sec * 1_000_000_000n), m.truncate);
+    const [sec, nsec] = mtimeParts(m.mtimeNs);
+    b.files.push(tmpOff, tmp.length, dstOff, dst.length, b.used, 0, m.createMode, m.chmod, m.uid, m.gid, sec, nsec, m.truncate);
     b.rels.push(rel);
     const k = rel.toString('latin1');
     b.keys.push(k);

@@ -23,7 +23,7 @@ import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { fileWriterBody } from '../../../src/receiver/file-writers.js';
+import { fileWriterBody, mtimeParts } from '../../../src/receiver/file-writers.js';
 import { handlerHere } from '../../../src/platform/worker-pool.js';
 import { loadNativeFs } from '../../../src/platform/native-fs.js';
 import { needs } from '../../helpers/requirements.js';
@@ -43,7 +43,7 @@ interface File {
   truncate?: number;
 }
 
-/** A batch as BatchWriter makes one: paths (temporary, final) and bodies in one buffer, 13 numbers a file. */
+/** A batch as BatchWriter makes one: paths (temporary, final) and bodies in one buffer, 13 numbers a file (its mtime split by BatchWriter's own mtimeParts). */
 function batch(dir: string, files: File[]): { buf: ArrayBuffer; files: Float64Array; flushOnClose: boolean } {
   const parts: Buffer[] = [];
   const fields: number[] = [];
@@ -58,9 +58,7 @@ function batch(dir: string, files: File[]): { buf: ArrayBuffer; files: Float64Ar
     const tmp = put(Buffer.from(join(dir, `${f.dst}.ferry-tmp`)));
     const dst = put(Buffer.from(join(dir, f.dst)));
     const data = put(f.body ?? Buffer.alloc(0));
-    const ns = f.mtime ?? 1_600_000_000_000_000_000n;
-    const sec = ns >= 0n || ns % 1_000_000_000n === 0n ? ns / 1_000_000_000n : ns / 1_000_000_000n - 1n;
-    fields.push(...tmp, ...dst, ...data, f.createMode ?? 0o644, f.chmod ?? -1, f.owner?.[0] ?? -1, f.owner?.[1] ?? -1, Number(sec), Number(ns - sec * 1_000_000_000n), f.truncate ?? -1);
+    fields.push(...tmp, ...dst, ...data, f.createMode ?? 0o644, f.chmod ?? -1, f.owner?.[0] ?? -1, f.owner?.[1] ?? -1, ...mtimeParts(f.mtime ?? 1_600_000_000_000_000_000n), f.truncate ?? -1);
   }
   const all = Buffer.concat(parts);
   const buf = new ArrayBuffer(Math.max(1, all.length));
